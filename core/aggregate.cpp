@@ -1,0 +1,315 @@
+#include "core/aggregate.hpp"
+
+#include <algorithm>
+#include <numeric>
+
+namespace playcount {
+
+// -- day_totals ---------------------------------------------------------------
+
+namespace {
+
+// Dense stays at least 1/8 full (or small): memory grows with the number of
+// groups, not with how far apart a song's dates are.
+constexpr bool dense_fits(int64_t span, uint64_t present) noexcept {
+  return span <= 64 || span <= 8 * static_cast<int64_t>(present + 1);
+}
+
+} // namespace
+
+uint64_t day_totals::size() const noexcept {
+  uint64_t n = 0;
+  for_each([&n](day_number, int64_t) { ++n; });
+  return n;
+}
+
+// Growth is rare (amortized O(1) per new day), so it may count what it needs.
+day_totals::slot_type* day_totals::slow_slot(day_number day) {
+  if (sparse_) {
+    auto [it, inserted] = sparse_->try_emplace(day, 0);
+    const int64_t span = int64_t{sparse_->rbegin()->first} -
+                         sparse_->begin()->first + 1;
+    if (!inserted || !dense_fits(span, sparse_->size()))
+      return &it->second;
+    // Dense enough now (days arrive in any order): back to one slot per day.
+    base_ = sparse_->begin()->first;
+    dense_.assign(static_cast<size_t>(span), 0);
+    for (auto& [d, biased] : *sparse_)
+      dense_[static_cast<size_t>(int64_t{d} - base_)] = biased;
+    sparse_.reset();
+    return &dense_[static_cast<size_t>(int64_t{day} - base_)];
+  }
+  if (dense_.empty()) {
+    base_ = day;
+    dense_.assign(1, 0);
+    return &dense_[0];
+  }
+  const int64_t old_lo = base_;
+  const int64_t old_hi = base_ + static_cast<int64_t>(dense_.size()) - 1;
+  const int64_t lo = std::min<int64_t>(old_lo, day);
+  const int64_t hi = std::max<int64_t>(old_hi, day);
+  const int64_t span = hi - lo + 1;
+  const uint64_t present = size();
+  if (!dense_fits(span, present)) {
+    sparse_ = std::make_unique<std::map<day_number, slot_type>>();
+    for (size_t i = 0; i < dense_.size(); ++i)
+      if (dense_[i] != 0)
+        sparse_->emplace(static_cast<day_number>(base_ + int64_t(i)), dense_[i]);
+    dense_ = {};
+    return &sparse_->try_emplace(day, 0).first->second;
+  }
+  // Room to grow towards the side that grew, so a run of new days costs
+  // amortized O(1) each.
+  int64_t size = std::max<int64_t>(span, 2 * static_cast<int64_t>(dense_.size()));
+  if (!dense_fits(size, present))
+    size = span;
+  const int64_t new_lo = day < old_lo ? hi - size + 1 : lo;
+  std::vector<slot_type> grown(static_cast<size_t>(size), 0);
+  std::copy(dense_.begin(), dense_.end(), grown.begin() + (old_lo - new_lo));
+  dense_ = std::move(grown);
+  base_ = static_cast<day_number>(new_lo);
+  return &dense_[static_cast<size_t>(day - new_lo)];
+}
+
+// -- partial_aggregate --------------------------------------------------------
+
+namespace {
+
+inline uint64_t load64(const char* p) noexcept {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+
+inline uint32_t load32(const char* p) noexcept {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+// MurmurHash3's finalizer: every input bit affects every output bit, so
+// both the slot (low bits) and the tag (high bits) are well spread.
+inline uint64_t fmix64(uint64_t x) noexcept {
+  x ^= x >> 33;
+  x *= UINT64_C(0xff51afd7ed558ccd);
+  x ^= x >> 33;
+  x *= UINT64_C(0xc4ceb9fe1a85ec53);
+  x ^= x >> 33;
+  return x;
+}
+
+inline uint64_t absorb(uint64_t h, uint64_t word) noexcept {
+  word *= UINT64_C(0x87c37b91114253d5);
+  word = word << 31 | word >> 33;
+  h ^= word * UINT64_C(0x4cf5ad432745937f);
+  return (h << 27 | h >> 37) * 5 + 0x52dce729;
+}
+
+} // namespace
+
+uint64_t partial_aggregate::hash_bytes(const char* p, size_t n) noexcept {
+  uint64_t h = UINT64_C(0x9E3779B97F4A7C15) ^ n;
+  while (n > 8) {
+    h = absorb(h, load64(p));
+    p += 8;
+    n -= 8;
+  }
+  uint64_t v = 0;
+  if (n >= 4)
+    v = load32(p) | uint64_t{load32(p + n - 4)} << 32;
+  else if (n > 0)
+    v = uint64_t{static_cast<unsigned char>(p[0])}
+        | uint64_t{static_cast<unsigned char>(p[n / 2])} << 8
+        | uint64_t{static_cast<unsigned char>(p[n - 1])} << 16;
+  return fmix64(absorb(h, v));
+}
+
+partial_aggregate::partial_aggregate() : slots_(1024, slot{0, 0}), mask_(1023) {
+}
+
+void partial_aggregate::rehash() {
+  slots_.assign(slots_.size() * 2, slot{0, 0});
+  mask_ = slots_.size() - 1;
+  for (uint32_t i = 0; i < songs_.size(); ++i) {
+    size_t at = songs_[i].hash & mask_;
+    while (slots_[at].index != 0)
+      at = (at + 1) & mask_;
+    slots_[at] = slot{tag_of(songs_[i].hash), i + 1};
+  }
+}
+
+uint32_t partial_aggregate::find_or_insert(std::string_view name,
+                                           uint64_t hash, uint64_t offset,
+                                           size_t start_slot) {
+  for (size_t at = start_slot;; at = (at + 1) & mask_) {
+    const slot sl = slots_[at];
+    if (sl.index == 0) {
+      songs_.push_back(
+        song{std::string(name), hash, day_totals{}, offset, no_tag});
+      const auto index = static_cast<uint32_t>(songs_.size() - 1);
+      slots_[at] = slot{tag_of(hash), index + 1};
+      if (songs_.size() * 2 > slots_.size())
+        rehash();
+      return index;
+    }
+    const song& s = songs_[sl.index - 1];
+    if (sl.tag == tag_of(hash) && s.hash == hash && s.name == name)
+      return sl.index - 1;
+  }
+}
+
+size_t partial_aggregate::add_rows(const pending_row* rows, size_t n,
+                                   uint32_t tag) {
+  uint32_t index[max_batch];
+  day_totals::slot_type* total[max_batch];
+  // Stage 1: find a candidate song by the slot tags alone; new songs are
+  // created here, in row order.
+  for (size_t i = 0; i < n; ++i) {
+    const pending_row& r = rows[i];
+    const uint32_t want = tag_of(r.hash);
+    size_t at = r.hash & mask_;
+    while (slots_[at].index != 0 && slots_[at].tag != want)
+      at = (at + 1) & mask_;
+    if (slots_[at].index == 0) {
+      index[i] = find_or_insert(r.name, r.hash, r.offset, at);
+    } else {
+      index[i] = slots_[at].index - 1;
+      const char* e = reinterpret_cast<const char*>(&songs_[index[i]]);
+      __builtin_prefetch(e);
+      __builtin_prefetch(e + 64);
+    }
+  }
+  // Stage 2: confirm the song, note its first offset, find the total.
+  size_t added = 0;
+  const auto add_until = [&](size_t end) {
+    for (; added < end; ++added)
+      if (!day_totals::add_to(*total[added], rows[added].count))
+        return false;
+    return true;
+  };
+  for (size_t i = 0; i < n; ++i) {
+    const pending_row& r = rows[i];
+    song* s = &songs_[index[i]];
+    if (s->hash != r.hash || s->name != r.name) { // a tag collision: rare
+      index[i] = find_or_insert(r.name, r.hash, r.offset, r.hash & mask_);
+      s = &songs_[index[i]];
+    }
+    note_offset(*s, r.offset, tag);
+    if (!s->days.has_slot(r.day) && !add_until(i)) // growth moves slots
+      return added;
+    total[i] = s->days.slot(r.day);
+    __builtin_prefetch(total[i], 1);
+  }
+  // Stage 3: add.
+  add_until(n);
+  return added;
+}
+
+bool partial_aggregate::merge(const partial_aggregate& other) {
+  for (const song& s : other.songs_) {
+    song& mine = songs_[find_or_insert(s.name, s.hash, s.first_offset,
+                                       s.hash & mask_)];
+    mine.first_offset = std::min(mine.first_offset, s.first_offset);
+    bool ok = true;
+    s.days.for_each([&](day_number day, int64_t total) {
+      ok = ok && mine.days.add(day, total);
+    });
+    if (!ok)
+      return false;
+  }
+  return true;
+}
+
+uint64_t partial_aggregate::groups() const noexcept {
+  uint64_t n = 0;
+  for (const song& s : songs_)
+    n += s.days.size();
+  return n;
+}
+
+std::vector<uint32_t> partial_aggregate::songs_in_order() const {
+  std::vector<uint32_t> order(songs_.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [this](uint32_t a, uint32_t b) {
+    return songs_[a].first_offset < songs_[b].first_offset;
+  });
+  return order;
+}
+
+// -- byte form ----------------------------------------------------------------
+// "PCA1", u64 songs; per song: u32 name length, name, u64 first offset,
+// u64 days, then (i32 day, i64 total) per day. Little-endian, as the host.
+
+namespace {
+
+template <class T>
+void put(std::string& out, T v) {
+  out.append(reinterpret_cast<const char*>(&v), sizeof v);
+}
+
+struct reader {
+  std::string_view in;
+  template <class T>
+  bool get(T& v) {
+    if (in.size() < sizeof v)
+      return false;
+    std::memcpy(&v, in.data(), sizeof v);
+    in.remove_prefix(sizeof v);
+    return true;
+  }
+};
+
+constexpr std::string_view magic = "PCA1";
+
+} // namespace
+
+std::string partial_aggregate::encode() const {
+  std::string out;
+  out.reserve(16 + songs_.size() * 32 + groups() * 12);
+  out += magic;
+  put<uint64_t>(out, songs_.size());
+  for (const song& s : songs_) {
+    put<uint32_t>(out, static_cast<uint32_t>(s.name.size()));
+    out += s.name;
+    put<uint64_t>(out, s.first_offset);
+    put<uint64_t>(out, s.days.size());
+    s.days.for_each([&](day_number day, int64_t total) {
+      put<int32_t>(out, day);
+      put<int64_t>(out, total);
+    });
+  }
+  return out;
+}
+
+bool partial_aggregate::decode(std::string_view bytes, partial_aggregate& out) {
+  out = partial_aggregate{};
+  if (bytes.substr(0, magic.size()) != magic)
+    return false;
+  reader r{bytes.substr(magic.size())};
+  uint64_t songs = 0;
+  if (!r.get(songs))
+    return false;
+  for (uint64_t i = 0; i < songs; ++i) {
+    uint32_t len = 0;
+    uint64_t offset = 0, days = 0;
+    if (!r.get(len) || r.in.size() < len)
+      return false;
+    const auto name = r.in.substr(0, len);
+    r.in.remove_prefix(len);
+    if (!r.get(offset) || !r.get(days) || days > r.in.size() / 12)
+      return false;
+    const uint64_t hash = hash_bytes(name.data(), name.size());
+    song& s = out.songs_[out.find_or_insert(name, hash, offset,
+                                            hash & out.mask_)];
+    s.first_offset = std::min(s.first_offset, offset);
+    for (uint64_t d = 0; d < days; ++d) {
+      int32_t day = 0;
+      int64_t total = 0;
+      if (!r.get(day) || !r.get(total) || total < 0 || !s.days.add(day, total))
+        return false;
+    }
+  }
+  return r.in.empty();
+}
+
+} // namespace playcount

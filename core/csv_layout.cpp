@@ -1,0 +1,105 @@
+#include "core/csv_layout.hpp"
+
+#include "core/record_parser.hpp"
+#include "core/split.hpp"
+
+#include <csv.h>
+#include <string>
+#include <vector>
+
+namespace playcount {
+
+namespace {
+
+struct header_fields {
+  std::vector<std::string> names;
+};
+
+void on_field(void* text, size_t len, void* data) {
+  static_cast<header_fields*>(data)->names.emplace_back(
+    text ? static_cast<const char*>(text) : "", text ? len : 0);
+}
+
+void on_record(int, void*) {
+  // one record only: nothing to do at its end
+}
+
+int is_blank(unsigned char c) {
+  return c == ' ' || c == '\t';
+}
+
+// libcsv in strict mode, the reference for CSV semantics, reads the header.
+bool parse_header(std::string_view record, header_fields& out) {
+  csv_parser parser;
+  if (csv_init(&parser, CSV_STRICT | CSV_STRICT_FINI) != 0)
+    return false;
+  csv_set_space_func(&parser, is_blank);
+  bool ok = csv_parse(&parser, record.data(), record.size(), on_field,
+                      on_record, &out)
+            == record.size();
+  ok = ok && csv_fini(&parser, on_field, on_record, &out) == 0;
+  csv_free(&parser);
+  return ok;
+}
+
+std::string trim_spaces(std::string s) {
+  const auto b = s.find_first_not_of(' ');
+  if (b == std::string::npos)
+    return {};
+  return s.substr(b, s.find_last_not_of(' ') - b + 1);
+}
+
+} // namespace
+
+std::variant<csv_layout, input_error> read_layout(std::string_view file) {
+  uint64_t pos = 0;
+  uint64_t line = 1;
+  if (file.substr(0, 3) == "\xEF\xBB\xBF")
+    pos = 3;
+  // Empty lines before the header are skipped like any other.
+  for (;;) {
+    if (pos >= file.size())
+      return input_error{line, "empty file: no header with the columns Song, "
+                               "Date and Number of Plays"};
+    const uint64_t end = record_end(file, pos);
+    const auto record = strip_cr(file.substr(pos, end - pos));
+    if (!record.empty())
+      break;
+    pos = end + 1;
+    ++line;
+  }
+  const uint64_t header_line = line;
+  const uint64_t end = record_end(file, pos);
+  const auto record = strip_cr(file.substr(pos, end - pos));
+  header_fields header;
+  if (!parse_header(record, header))
+    return input_error{header_line, "the header is not valid CSV: " +
+                                      quote_value(record)};
+  csv_layout layout;
+  layout.columns = static_cast<uint32_t>(header.names.size());
+  const char* wanted[3] = {"Song", "Date", "Number of Plays"};
+  uint32_t* slots[3] = {&layout.song, &layout.date, &layout.count};
+  for (int w = 0; w < 3; ++w) {
+    int found = 0;
+    for (uint32_t i = 0; i < layout.columns; ++i) {
+      if (trim_spaces(header.names[i]) == wanted[w]) {
+        *slots[w] = i;
+        ++found;
+      }
+    }
+    if (found == 0)
+      return input_error{header_line, std::string("missing column \"") +
+                                        wanted[w] + "\" in the header " +
+                                        quote_value(record)};
+    if (found > 1)
+      return input_error{header_line, std::string("duplicate column \"") +
+                                        wanted[w] + "\" in the header"};
+  }
+  for (uint64_t i = pos; i < end; ++i)
+    line += file[i] == '\n';
+  layout.data_begin = end < file.size() ? end + 1 : file.size();
+  layout.first_data_line = line + 1;
+  return layout;
+}
+
+} // namespace playcount

@@ -1,0 +1,238 @@
+#include "core/range_reader.hpp"
+
+#include "core/fields.hpp"
+#include "core/record_parser.hpp"
+#include "core/simd.hpp"
+
+#include <cstring>
+
+namespace playcount {
+
+namespace {
+
+// Which of the three columns a field is; `other` for the rest.
+enum role : uint8_t { other = 0, song = 1, date = 2, count = 3 };
+
+class range_reader {
+public:
+  range_reader(std::string_view file, byte_range range,
+               const csv_layout& layout, bad_row_policy policy,
+               partial_aggregate& into, uint32_t tag)
+    : base_(file.data())
+    , range_(range)
+    , columns_(layout.columns)
+    , policy_(policy)
+    , into_(into)
+    , tag_(tag)
+    , roles_(layout.columns + 1, other)
+    , line_cursor_(range.begin) {
+    roles_[layout.song] = song;
+    roles_[layout.date] = date;
+    roles_[layout.count] = count;
+  }
+
+  range_report run();
+
+private:
+  // Each returns false when reading must stop.
+  bool end_record(uint64_t end, bool quoted);
+  bool split_slowly(uint64_t begin, uint64_t end);
+  bool apply(std::string_view song_text, std::string_view date_text,
+             std::string_view count_text);
+  bool reject(std::string what);
+  bool stop_at(uint64_t record, std::string what, bool overflow);
+  bool flush();
+  uint64_t local_line(uint64_t offset);
+
+  void end_field(uint64_t end) {
+    const role r = nfields_ < columns_ ? roles_[nfields_] : other;
+    field_begin_[r] = field_start_;
+    field_end_[r] = end;
+    ++nfields_;
+    field_start_ = end + 1;
+  }
+
+  const char* base_;
+  byte_range range_;
+  uint32_t columns_;
+  bad_row_policy policy_;
+  partial_aggregate& into_;
+  uint32_t tag_;
+  std::vector<role> roles_;
+
+  uint64_t record_start_ = 0;
+  uint64_t field_start_ = 0;
+  uint32_t nfields_ = 0;
+  uint64_t field_begin_[4] = {};
+  uint64_t field_end_[4] = {};
+
+  uint64_t line_cursor_;     // local_line counted LFs up to here
+  uint64_t lines_before_cursor_ = 0;
+  std::vector<std::string_view> fields_; // slow path scratch
+  std::string unquoted_;
+  range_report report_;
+
+  // Valid rows wait here to be added a batch at a time (see add_rows).
+  static constexpr size_t batch_size = partial_aggregate::max_batch;
+  pending_row pending_[batch_size];
+  size_t npending_ = 0;
+};
+
+range_report range_reader::run() {
+  record_start_ = field_start_ = range_.begin;
+  uint64_t in_quotes = 0;    // all ones when the last block ended in quotes
+  bool record_quoted = false; // the open record holds a quote
+  alignas(64) char tail[64];
+  for (uint64_t b = range_.begin; b < range_.end; b += 64) {
+    const char* block = base_ + b;
+    if (range_.end - b < 64) { // never read past the range's last byte
+      std::memset(tail, 0, sizeof tail);
+      std::memcpy(tail, block, range_.end - b);
+      block = tail;
+    }
+    const block_masks m = classify_block(block);
+    report_.lines += static_cast<uint64_t>(__builtin_popcountll(m.newline));
+    uint64_t newlines = m.newline;
+    uint64_t structurals = m.comma | m.newline;
+    if ((m.quote | in_quotes) != 0) {
+      const uint64_t inside = prefix_xor(m.quote) ^ in_quotes;
+      in_quotes = static_cast<uint64_t>(static_cast<int64_t>(inside) >> 63);
+      newlines &= ~inside;
+      structurals &= ~inside;
+    }
+    while (structurals != 0) {
+      const int k = __builtin_ctzll(structurals);
+      structurals &= structurals - 1;
+      if ((newlines >> k & 1) == 0) {
+        end_field(b + static_cast<uint64_t>(k));
+        continue;
+      }
+      bool quoted = record_quoted;
+      if (m.quote != 0) {
+        const uint64_t from = record_start_ > b ? record_start_ - b : 0;
+        const uint64_t before_k = (uint64_t{1} << k) - 1;
+        quoted = quoted || (m.quote & before_k) >> from != 0;
+      }
+      record_quoted = false;
+      if (!end_record(b + static_cast<uint64_t>(k), quoted))
+        return std::move(report_);
+    }
+    if (m.quote != 0 && record_start_ < b + 64) {
+      const uint64_t from = record_start_ > b ? record_start_ - b : 0;
+      record_quoted = record_quoted || (m.quote >> from) != 0;
+    }
+  }
+  // Only the file's last record may lack a line end.
+  if (record_start_ < range_.end &&
+      !end_record(range_.end, record_quoted || in_quotes != 0))
+    return std::move(report_);
+  (void)flush();
+  return std::move(report_);
+}
+
+bool range_reader::end_record(uint64_t end, bool quoted) {
+  const uint64_t begin = record_start_;
+  const uint64_t content_end = end > begin && base_[end - 1] == '\r' ? end - 1
+                                                                      : end;
+  bool go_on = true;
+  if (quoted) {
+    go_on = split_slowly(begin, content_end);
+  } else if (content_end > begin) { // empty lines are skipped
+    end_field(content_end);
+    if (nfields_ != columns_) {
+      go_on = reject("expected " + std::to_string(columns_) + " fields, found " +
+                     std::to_string(nfields_));
+    } else {
+      const auto text = [this](role r) {
+        return std::string_view(base_ + field_begin_[r],
+                                field_end_[r] - field_begin_[r]);
+      };
+      go_on = apply(text(song), text(date), text(count));
+    }
+  }
+  record_start_ = field_start_ = end + 1;
+  nfields_ = 0;
+  return go_on;
+}
+
+bool range_reader::split_slowly(uint64_t begin, uint64_t end) {
+  // Fields unquoted into unquoted_ are overwritten by the next slow record,
+  // so this record's row is added at once.
+  if (!flush())
+    return false;
+  const std::string_view record(base_ + begin, end - begin);
+  const split_outcome split = split_record(record, fields_, unquoted_);
+  if (split.problem != record_problem::none)
+    return reject(describe(split, record));
+  if (fields_.size() != columns_)
+    return reject("expected " + std::to_string(columns_) + " fields, found " +
+                  std::to_string(fields_.size()));
+  uint32_t at[4] = {};
+  for (uint32_t i = 0; i < columns_; ++i)
+    at[roles_[i]] = i;
+  return apply(fields_[at[song]], fields_[at[date]], fields_[at[count]]) &&
+         flush();
+}
+
+bool range_reader::apply(std::string_view song_text, std::string_view date_text,
+                         std::string_view count_text) {
+  const parsed_date d = parse_date(date_text);
+  if (d.status != date_status::ok)
+    return reject(describe(d.status, date_text));
+  const parsed_count c = parse_count(count_text);
+  if (c.status != count_status::ok)
+    return reject(describe(c.status, count_text));
+  const uint64_t hash =
+    partial_aggregate::hash_bytes(song_text.data(), song_text.size());
+  into_.prefetch(hash);
+  pending_[npending_++] = {song_text, hash, d.day, c.value, record_start_};
+  return npending_ < batch_size || flush();
+}
+
+bool range_reader::flush() {
+  const size_t n = npending_;
+  npending_ = 0;
+  const size_t added = into_.add_rows(pending_, n, tag_);
+  report_.rows += added;
+  if (added == n)
+    return true;
+  const pending_row& r = pending_[added];
+  return stop_at(r.offset,
+                 "overflow: the total for " + quote_value(r.name) + " on " +
+                   format_date(r.day) + " is larger than 9223372036854775807",
+                 true);
+}
+
+bool range_reader::reject(std::string what) {
+  if (!flush()) // an earlier record overflowed: that error comes first
+    return false;
+  if (policy_ == bad_row_policy::fail)
+    return stop_at(record_start_, std::move(what), false);
+  if (report_.first_bad.size() < reported_bad_rows)
+    report_.first_bad.push_back({local_line(record_start_), std::move(what)});
+  ++report_.bad_rows;
+  return true;
+}
+
+bool range_reader::stop_at(uint64_t record, std::string what, bool overflow) {
+  report_.error = row_problem{local_line(record), std::move(what)};
+  report_.overflow = overflow;
+  return false;
+}
+
+uint64_t range_reader::local_line(uint64_t offset) {
+  lines_before_cursor_ +=
+    count_byte(base_ + line_cursor_, offset - line_cursor_, '\n');
+  line_cursor_ = offset;
+  return lines_before_cursor_;
+}
+
+} // namespace
+
+range_report read_range(std::string_view file, byte_range range,
+                        const csv_layout& layout, bad_row_policy policy,
+                        partial_aggregate& into, uint32_t tag) {
+  return range_reader(file, range, layout, policy, into, tag).run();
+}
+
+} // namespace playcount

@@ -1,0 +1,91 @@
+#include "core/split.hpp"
+
+#include "core/simd.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace playcount {
+
+std::vector<byte_range> nominal_chunks(uint64_t data_begin, uint64_t size,
+                                       uint64_t range_size) {
+  std::vector<byte_range> out;
+  range_size = std::max<uint64_t>(range_size, 1);
+  for (uint64_t b = data_begin; b < size; b += range_size)
+    out.push_back({b, std::min(size, b + range_size)});
+  return out;
+}
+
+chunk_scan scan_chunk(std::string_view file, byte_range chunk) {
+  chunk_scan out;
+  const char* p = file.data();
+  // A boundary at chunk.begin itself needs an LF just before it; that LF is
+  // not a quote, so the parity there equals the parity at chunk.begin.
+  if (chunk.begin > 0 && p[chunk.begin - 1] == '\n')
+    out.first_boundary[0] = chunk.begin;
+  uint64_t in_quotes = 0; // all ones when the local parity is odd
+  alignas(64) char tail[64];
+  for (uint64_t b = chunk.begin; b < chunk.end; b += 64) {
+    const char* block = p + b;
+    const uint64_t valid = chunk.end - b;
+    if (valid < 64) {
+      std::memset(tail, 0, sizeof tail);
+      std::memcpy(tail, block, valid);
+      block = tail;
+    }
+    const block_masks m = classify_block(block);
+    out.quotes += static_cast<uint64_t>(__builtin_popcountll(m.quote));
+    const uint64_t inside = prefix_xor(m.quote) ^ in_quotes;
+    in_quotes = static_cast<uint64_t>(static_cast<int64_t>(inside) >> 63);
+    if (out.first_boundary[0] != no_boundary &&
+        out.first_boundary[1] != no_boundary)
+      continue;
+    // An LF at local parity l starts a record when the chunk starts at
+    // parity l; the record must start inside the chunk.
+    uint64_t lf = m.newline;
+    if (valid <= 64)
+      lf &= (uint64_t{1} << (valid - 1)) - 1;
+    const uint64_t at_parity[2] = {lf & ~inside, lf & inside};
+    for (int l = 0; l < 2; ++l)
+      if (out.first_boundary[l] == no_boundary && at_parity[l] != 0)
+        out.first_boundary[l] =
+          b + static_cast<uint64_t>(__builtin_ctzll(at_parity[l])) + 1;
+  }
+  return out;
+}
+
+std::vector<byte_range> plan_ranges(const std::vector<byte_range>& chunks,
+                                    const std::vector<chunk_scan>& scans) {
+  std::vector<byte_range> out;
+  if (chunks.empty())
+    return out;
+  // Starts: the first chunk starts on a boundary by definition; a chunk with
+  // no boundary for its parity is wholly inside the previous range.
+  std::vector<uint64_t> starts;
+  starts.push_back(chunks.front().begin);
+  unsigned parity = scans.front().quotes & 1;
+  for (size_t i = 1; i < chunks.size(); ++i) {
+    const uint64_t b = scans[i].first_boundary[parity];
+    if (b != no_boundary)
+      starts.push_back(b);
+    parity ^= scans[i].quotes & 1;
+  }
+  starts.push_back(chunks.back().end);
+  for (size_t i = 0; i + 1 < starts.size(); ++i)
+    if (starts[i] < starts[i + 1])
+      out.push_back({starts[i], starts[i + 1]});
+  return out;
+}
+
+uint64_t record_end(std::string_view file, uint64_t begin) {
+  bool quoted = false;
+  for (uint64_t i = begin; i < file.size(); ++i) {
+    if (file[i] == '"')
+      quoted = !quoted;
+    else if (file[i] == '\n' && !quoted)
+      return i;
+  }
+  return file.size();
+}
+
+} // namespace playcount
