@@ -1,0 +1,70 @@
+#include "actors/finisher.hpp"
+
+#include "core/mapped_file.hpp"
+#include "core/result_writer.hpp"
+
+namespace playcount {
+
+namespace {
+
+void finisher(caf::blocking_actor* self, caf::actor coordinator,
+              finish_input in) {
+  job_result result;
+  result.id = in.request.id;
+  partial_aggregate totals;
+  bool first = true;
+  bool overflow = in.outcome.needs_sequential_read;
+  for (const caf::actor& holder : in.holders) {
+    self->request(holder, caf::infinite, collect_atom::value, in.request.id)
+      .receive(
+        [&](partial_blob& blob) {
+          partial_aggregate part;
+          if (!blob.ok || !partial_aggregate::decode(blob.bytes, part)) {
+            result.error = "a worker lost its part of the job";
+          } else if (first) {
+            totals = std::move(part);
+            first = false;
+          } else if (!totals.merge(part)) {
+            overflow = true;
+          }
+        },
+        [&](caf::error& e) {
+          result.error = "a worker was lost while merging: " + to_string(e);
+        });
+  }
+  job_outcome outcome = std::move(in.outcome);
+  if (result.error.empty() && overflow) {
+    // Running totals only overflow at one record in file order.
+    mapped_file file;
+    if (!file.open(in.request.input_path, result.error)) {
+      result.error = "cannot read the input again: " + result.error;
+    } else {
+      outcome = read_sequentially(file.bytes(), in.layout,
+                                  in.request.skip_bad_rows
+                                    ? bad_row_policy::skip
+                                    : bad_row_policy::fail)
+                  .outcome;
+    }
+  }
+  result.rows = outcome.rows;
+  result.bad_rows = outcome.bad_rows;
+  for (const input_error& e : outcome.first_bad)
+    result.first_bad.push_back(e.to_string());
+  if (result.error.empty() && outcome.error) {
+    result.error = outcome.error->to_string();
+  } else if (result.error.empty()) {
+    result.groups = totals.groups();
+    result.ok = write_result(totals, in.request.output_path,
+                             in.request.durable, result.error);
+  }
+  self->send(coordinator, finished_atom::value, std::move(result));
+}
+
+} // namespace
+
+void spawn_finisher(caf::actor_system& system, const caf::actor& coordinator,
+                    finish_input in) {
+  system.spawn<caf::detached>(finisher, coordinator, std::move(in));
+}
+
+} // namespace playcount

@@ -1,0 +1,27 @@
+#pragma once
+
+#include "actors/messages.hpp"
+#include "core/job_outcome.hpp"
+
+#include <caf/fwd.hpp>
+
+#include <vector>
+
+namespace playcount {
+
+/// What the coordinator knows when every needed range has been read.
+struct finish_input {
+  job_request request;
+  csv_layout layout;
+  job_outcome outcome;
+  std::vector<caf::actor> holders; ///< workers holding a partial of the job
+};
+
+/// Spawns a one-shot actor on its own thread that collects the partials,
+/// merges them, places an overflow exactly (a sequential read), writes the
+/// result file, and sends `finished_atom, job_result` to `coordinator`.
+/// Merging and writing take long enough that the coordinator must not wait.
+void spawn_finisher(caf::actor_system& system, const caf::actor& coordinator,
+                    finish_input in);
+
+} // namespace playcount

@@ -1,0 +1,242 @@
+#pragma once
+
+// Every message the actors exchange, with its `inspect` so that it can cross
+// process boundaries unchanged (cluster/), and the atoms that tag requests.
+//
+// The protocol, in one place:
+//   client      -> coordinator  job_request             => job_result (when done)
+//   client      -> coordinator  status_atom, id         => job_status
+//   client      -> coordinator  cancel_atom, id         => bool (known?)
+//   client      -> coordinator  stats_atom              => coordinator_stats
+//   worker      -> coordinator  join_atom, worker_info  (then asks for work)
+//   worker      -> coordinator  ask_work_atom           => work_item (held back
+//                                                          until there is work)
+//   worker      -> coordinator  scan_done / read_done   (the item's report)
+//   coordinator -> worker       collect_atom, job id    => partial_blob
+//   coordinator -> worker       drop_atom, job id       (forget the job)
+//   finisher    -> coordinator  finished_atom, job_result (merged and written)
+
+#include "core/range_reader.hpp"
+#include "core/split.hpp"
+
+#include <caf/all.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace playcount {
+
+using ask_work_atom = caf::atom_constant<caf::atom("askwork")>;
+using join_atom = caf::atom_constant<caf::atom("join")>;
+using collect_atom = caf::atom_constant<caf::atom("collect")>;
+using drop_atom = caf::atom_constant<caf::atom("drop")>;
+using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
+using status_atom = caf::atom_constant<caf::atom("status")>;
+using stats_atom = caf::atom_constant<caf::atom("stats")>;
+using finished_atom = caf::atom_constant<caf::atom("finished")>;
+
+/// A job for the coordinator: count `input_path` into `output_path`.
+struct job_request {
+  std::string id;
+  std::string input_path;
+  std::string output_path;
+  uint64_t range_size = 4 << 20;
+  bool skip_bad_rows = false;
+  bool durable = false; ///< flush the result to disk before it counts
+};
+
+/// The end of a job. `error` is empty on success; on bad input it is the
+/// `line N: ...` message.
+struct job_result {
+  std::string id;
+  bool ok = false;
+  bool canceled = false;
+  std::string error;
+  uint64_t rows = 0;
+  uint64_t groups = 0;
+  uint64_t bad_rows = 0;
+  std::vector<std::string> first_bad; ///< `line N: ...` of skipped records
+};
+
+/// A job's progress while it runs.
+struct job_status {
+  std::string id;
+  bool known = false;
+  std::string phase; ///< scanning, reading, merging
+  uint64_t bytes_total = 0;
+  uint64_t bytes_done = 0;
+  uint64_t rows = 0;
+};
+
+/// What a worker tells the coordinator about itself when it joins.
+struct worker_info {
+  std::string node; ///< the node's name, "local" for in-process workers
+};
+
+/// One piece of work: scan chunk `index` (count quotes) or read range
+/// `index` into the worker's partial of the job.
+struct work_item {
+  enum kind_type : uint8_t { scan = 0, read = 1 };
+  uint8_t kind = scan;
+  std::string job;
+  std::string path;
+  uint32_t index = 0;
+  byte_range range;
+  csv_layout layout;
+  bool skip_bad_rows = false;
+};
+
+struct scan_done {
+  std::string job;
+  uint32_t index = 0;
+  chunk_scan scan;
+  std::string failure; ///< not empty: the file could not be read
+};
+
+struct read_done {
+  std::string job;
+  uint32_t index = 0;
+  range_report report;
+  std::string failure; ///< not empty: the file could not be read
+};
+
+/// A worker's partial aggregate of a job, in partial_aggregate::encode form.
+struct partial_blob {
+  std::string job;
+  std::string bytes;
+  bool ok = false; ///< false: the worker has no partial of that job
+};
+
+/// One worker actor as the coordinator sees it.
+struct worker_stats {
+  std::string id;
+  std::string node;
+  uint64_t ranges_done = 0;
+  uint64_t bytes_done = 0;
+  bool busy = false;
+};
+
+struct coordinator_stats {
+  std::vector<worker_stats> workers;
+  uint64_t jobs_running = 0;
+  uint64_t items_queued = 0; ///< scan and read items not yet handed out
+};
+
+// -- inspect ------------------------------------------------------------------
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, byte_range& x) {
+  return f(caf::meta::type_name("byte_range"), x.begin, x.end);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, chunk_scan& x) {
+  return f(caf::meta::type_name("chunk_scan"), x.quotes, x.first_boundary[0],
+           x.first_boundary[1]);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, csv_layout& x) {
+  return f(caf::meta::type_name("csv_layout"), x.data_begin, x.first_data_line,
+           x.columns, x.song, x.date, x.count);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, row_problem& x) {
+  return f(caf::meta::type_name("row_problem"), x.line, x.what);
+}
+
+// CAF 0.17 knows caf::optional only: a std::optional as a flag and a value.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f,
+                                        std::optional<row_problem>& x) {
+  if constexpr (Inspector::reads_state) {
+    bool present = x.has_value();
+    row_problem value = present ? *x : row_problem{};
+    return f(present, value);
+  } else {
+    bool present = false;
+    row_problem value;
+    auto result = f(present, value);
+    if (present)
+      x = std::move(value);
+    else
+      x.reset();
+    return result;
+  }
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, range_report& x) {
+  return f(caf::meta::type_name("range_report"), x.lines, x.rows, x.bad_rows,
+           x.first_bad, x.error, x.overflow);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, job_request& x) {
+  return f(caf::meta::type_name("job_request"), x.id, x.input_path,
+           x.output_path, x.range_size, x.skip_bad_rows, x.durable);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, job_result& x) {
+  return f(caf::meta::type_name("job_result"), x.id, x.ok, x.canceled, x.error,
+           x.rows, x.groups, x.bad_rows, x.first_bad);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, job_status& x) {
+  return f(caf::meta::type_name("job_status"), x.id, x.known, x.phase,
+           x.bytes_total, x.bytes_done, x.rows);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, worker_info& x) {
+  return f(caf::meta::type_name("worker_info"), x.node);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, work_item& x) {
+  return f(caf::meta::type_name("work_item"), x.kind, x.job, x.path, x.index,
+           x.range, x.layout, x.skip_bad_rows);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, scan_done& x) {
+  return f(caf::meta::type_name("scan_done"), x.job, x.index, x.scan,
+           x.failure);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, read_done& x) {
+  return f(caf::meta::type_name("read_done"), x.job, x.index, x.report,
+           x.failure);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, partial_blob& x) {
+  return f(caf::meta::type_name("partial_blob"), x.job, x.bytes, x.ok);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, worker_stats& x) {
+  return f(caf::meta::type_name("worker_stats"), x.id, x.node, x.ranges_done,
+           x.bytes_done, x.busy);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, coordinator_stats& x) {
+  return f(caf::meta::type_name("coordinator_stats"), x.workers,
+           x.jobs_running, x.items_queued);
+}
+
+/// Announces every message type above, for sending them between nodes, and
+/// sets the scheduler up for this kind of work: the heavy actors (workers,
+/// finishers) run on threads of their own, so the scheduler needs only a few
+/// threads, which sleep when idle ("sharing") rather than poll for work and
+/// take CPU from the workers ("stealing", CAF's default).
+void configure_actor_system(caf::actor_system_config& cfg);
+
+} // namespace playcount

@@ -1,0 +1,9 @@
+#pragma once
+
+// The subcommands of the playcount binary; each returns the exit status.
+
+namespace playcount {
+
+int count_command(int argc, char** argv);
+
+} // namespace playcount

@@ -1,0 +1,153 @@
+// `playcount count IN.csv -o OUT.csv`: one job through the same actors the
+// server uses, in this process.
+
+#include "actors/coordinator.hpp"
+#include "actors/messages.hpp"
+#include "actors/worker.hpp"
+#include "app/commands.hpp"
+#include "app/options.hpp"
+
+#include <caf/all.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <thread>
+#include <unistd.h>
+
+namespace playcount {
+
+namespace {
+
+constexpr const char* count_help = R"(usage: playcount count IN.csv -o OUT.csv [options]
+
+Totals the plays per song and date of IN.csv (columns Song, Date,
+Number of Plays) into OUT.csv (Song,Date,Total Number of Plays for Date).
+On bad input nothing is written, the reason goes to stderr as
+`line N: ...`, and the exit status is 1.
+
+options:
+  -o, --output FILE        where to write the result (required)
+  --workers N              reader/aggregator actors (default: one per core)
+  --range-size BYTES       bytes per range, K/M/G suffixes allowed (default 4M)
+  --on-bad-rows fail|skip  fail on the first bad record (default), or skip
+                           bad records and report how many and where
+  --quiet                  no progress line
+  -h, --help               this text
+)";
+
+std::string human_bytes(double b) {
+  const char* units[] = {"B", "KB", "MB", "GB", "TB"};
+  int u = 0;
+  while (b >= 1000 && u < 4) {
+    b /= 1000;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", b, units[u]);
+  return buf;
+}
+
+} // namespace
+
+int count_command(int argc, char** argv) {
+  options opts(argc, argv, 2, {"quiet", "help", "h"});
+  if (opts.has("help") || opts.has("h")) {
+    std::fputs(count_help, stdout);
+    return 0;
+  }
+  opts.reject_unknown({"o", "output", "workers", "range-size", "on-bad-rows",
+                       "quiet"});
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  const uint64_t workers = opts.get_number("workers", cores);
+  const uint64_t range_size = opts.get_number("range-size", 4 << 20, true);
+  const std::string policy = opts.get("on-bad-rows", "fail");
+  const std::string output = opts.get("output", opts.get("o", ""));
+  std::string usage_error = opts.error();
+  if (usage_error.empty() && opts.positional().size() != 1)
+    usage_error = "give exactly one input file";
+  else if (usage_error.empty() && output.empty())
+    usage_error = "give the output file with -o OUT.csv";
+  else if (usage_error.empty() && (workers < 1 || workers > 1024))
+    usage_error = "--workers must be from 1 to 1024";
+  else if (usage_error.empty() && range_size < 1)
+    usage_error = "--range-size must be at least 1";
+  else if (usage_error.empty() && policy != "fail" && policy != "skip")
+    usage_error = "--on-bad-rows is fail or skip, not \"" + policy + "\"";
+  if (!usage_error.empty()) {
+    std::fprintf(stderr, "playcount count: %s\n(see playcount count --help)\n",
+                 usage_error.c_str());
+    return 2;
+  }
+
+  caf::actor_system_config cfg;
+  configure_actor_system(cfg);
+  caf::actor_system system{cfg};
+  auto coordinator = spawn_coordinator(system);
+  for (uint64_t i = 0; i < workers; ++i)
+    spawn_worker(system, coordinator, "local");
+
+  job_request request;
+  request.id = "cli";
+  request.input_path = opts.positional()[0];
+  request.output_path = output;
+  request.range_size = range_size;
+  request.skip_bad_rows = policy == "skip";
+
+  const bool progress = !opts.has("quiet") && isatty(STDERR_FILENO);
+  const auto start = std::chrono::steady_clock::now();
+  caf::scoped_actor self{system};
+  self->send(coordinator, request);
+  job_result result;
+  bool done = false;
+  while (!done) {
+    self->receive(
+      [&](job_result& r) {
+        result = std::move(r);
+        done = true;
+      },
+      [&](caf::error& e) {
+        result.error = to_string(e);
+        done = true;
+      },
+      caf::after(std::chrono::milliseconds(250)) >> [&] {
+        if (!progress)
+          return;
+        self->request(coordinator, caf::infinite, status_atom::value, request.id)
+          .receive(
+            [&](const job_status& s) {
+              if (!s.known || s.bytes_total == 0)
+                return;
+              const double secs = std::chrono::duration<double>(
+                                    std::chrono::steady_clock::now() - start)
+                                    .count();
+              std::fprintf(stderr, "\r%-9s %3.0f%%  %s of %s  %s/s   ",
+                           s.phase.c_str(), 100.0 * s.bytes_done / s.bytes_total,
+                           human_bytes(s.bytes_done).c_str(),
+                           human_bytes(s.bytes_total).c_str(),
+                           human_bytes(s.bytes_done / std::max(secs, 1e-3)).c_str());
+            },
+            [](caf::error&) {});
+      });
+  }
+  if (progress)
+    std::fputs("\r\033[K", stderr);
+  self->send_exit(coordinator, caf::exit_reason::user_shutdown);
+
+  if (result.bad_rows > 0) {
+    std::fprintf(stderr, "skipped %llu bad record%s:\n",
+                 static_cast<unsigned long long>(result.bad_rows),
+                 result.bad_rows == 1 ? "" : "s");
+    for (const auto& line : result.first_bad)
+      std::fprintf(stderr, "  %s\n", line.c_str());
+    if (result.bad_rows > result.first_bad.size())
+      std::fprintf(stderr, "  ...\n");
+  }
+  if (!result.ok) {
+    std::fprintf(stderr, "playcount count: %s: %s\n", request.input_path.c_str(),
+                 result.error.c_str());
+    return 1;
+  }
+  return 0;
+}
+
+} // namespace playcount

@@ -1,0 +1,32 @@
+// playcount: totals of song plays per song and date, from the command line
+// (`count`) or as a service (`serve`, `worker`).
+
+#include "app/commands.hpp"
+
+#include <cstdio>
+#include <cstring>
+
+namespace {
+
+constexpr const char* main_help = R"(usage: playcount COMMAND [options]
+
+commands:
+  count IN.csv -o OUT.csv   total the plays per song and date of a CSV file
+
+Run `playcount COMMAND --help` for the options of a command.
+)";
+
+} // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::strcmp(argv[1], "--help") == 0 ||
+      std::strcmp(argv[1], "-h") == 0 || std::strcmp(argv[1], "help") == 0) {
+    std::fputs(main_help, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  if (std::strcmp(argv[1], "count") == 0)
+    return playcount::count_command(argc, argv);
+  std::fprintf(stderr, "playcount: unknown command \"%s\"\n%s", argv[1],
+               main_help);
+  return 2;
+}
