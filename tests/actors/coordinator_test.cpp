@@ -1,0 +1,293 @@
+// The coordinator and its workers in one process: every job must give the
+// bytes of a single sequential read, whatever the workers and range sizes.
+
+#include "actors/coordinator.hpp"
+#include "actors/messages.hpp"
+#include "actors/worker.hpp"
+#include "core/csv_layout.hpp"
+#include "core/job_outcome.hpp"
+#include "core/mapped_file.hpp"
+#include "core/result_writer.hpp"
+#include "tests/support/csv_gen.hpp"
+#include "tests/support/temp_dir.hpp"
+
+#include <caf/all.hpp>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+
+namespace playcount {
+namespace {
+
+using test::temp_dir;
+
+struct ground_truth {
+  std::string csv;   // the result file, when the input is good
+  std::string error; // the `line N: ...` message, when it is not
+};
+
+ground_truth read_alone(const std::string& path, bool skip) {
+  mapped_file file;
+  std::string error;
+  EXPECT_TRUE(file.open(path, error)) << error;
+  auto layout = read_layout(file.bytes());
+  if (auto* e = std::get_if<input_error>(&layout))
+    return {"", e->to_string()};
+  auto seq = read_sequentially(file.bytes(), std::get<csv_layout>(layout),
+                               skip ? bad_row_policy::skip : bad_row_policy::fail);
+  if (seq.outcome.error)
+    return {"", seq.outcome.error->to_string()};
+  return {format_result(seq.totals), ""};
+}
+
+class cluster_fixture : public ::testing::Test {
+protected:
+  void start(size_t workers) {
+    configure_actor_system(cfg_);
+    system_ = std::make_unique<caf::actor_system>(cfg_);
+    coordinator_ = spawn_coordinator(*system_);
+    for (size_t i = 0; i < workers; ++i)
+      workers_.push_back(spawn_worker(*system_, coordinator_, "local"));
+  }
+
+  void TearDown() override {
+    if (system_) {
+      for (auto& w : workers_)
+        caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
+      caf::anon_send_exit(coordinator_, caf::exit_reason::user_shutdown);
+      workers_.clear();
+      coordinator_ = nullptr;
+      system_.reset();
+    }
+  }
+
+  job_result run(const job_request& request) {
+    caf::scoped_actor self{*system_};
+    job_result out;
+    self->request(coordinator_, std::chrono::seconds(120), request)
+      .receive([&](job_result& r) { out = std::move(r); },
+               [&](caf::error& e) { out.error = to_string(e); });
+    return out;
+  }
+
+  job_request request_for(const std::string& in, const std::string& out,
+                          uint64_t range_size, bool skip = false) {
+    job_request r;
+    r.id = "job-" + std::to_string(++jobs_);
+    r.input_path = in;
+    r.output_path = out;
+    r.range_size = range_size;
+    r.skip_bad_rows = skip;
+    return r;
+  }
+
+  temp_dir dir_;
+  caf::actor_system_config cfg_; // must outlive the system
+  std::unique_ptr<caf::actor_system> system_;
+  caf::actor coordinator_;
+  std::vector<caf::actor> workers_;
+  int jobs_ = 0;
+};
+
+class workers_and_ranges
+  : public cluster_fixture,
+    public ::testing::WithParamInterface<std::tuple<size_t, uint64_t>> {};
+
+TEST_P(workers_and_ranges, give_the_bytes_of_one_sequential_read) {
+  const auto [workers, range_size] = GetParam();
+  start(workers);
+  for (uint32_t seed = 1; seed <= 3; ++seed) {
+    test::csv_shape shape;
+    shape.rows = 3000;
+    shape.seed = seed;
+    shape.crlf = seed == 2;
+    shape.bom = seed == 3;
+    shape.final_newline = seed != 2;
+    shape.empty_lines = seed == 3;
+    shape.extra_column = seed == 1;
+    const auto in = dir_.write("in.csv", test::make_csv(shape));
+    const auto truth = read_alone(in, false);
+    ASSERT_TRUE(truth.error.empty()) << truth.error;
+    const auto out = dir_.file("out.csv");
+    const auto result = run(request_for(in, out, range_size));
+    ASSERT_TRUE(result.ok) << result.error;
+    EXPECT_EQ(test::read_file(out), truth.csv) << "seed " << seed;
+    EXPECT_EQ(result.rows, shape.rows);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+  many, workers_and_ranges,
+  ::testing::Combine(::testing::Values(size_t{1}, size_t{2}, size_t{3},
+                                       size_t{8}),
+                     ::testing::Values(uint64_t{1}, uint64_t{97},
+                                       uint64_t{4096}, uint64_t{1} << 30)));
+
+TEST_F(cluster_fixture, a_bad_record_fails_the_job_with_its_line_and_no_result) {
+  start(3);
+  test::csv_shape shape;
+  shape.rows = 2000;
+  std::string csv = test::make_csv(shape);
+  // Break a record near the end, then one near the middle: the middle one
+  // is first in file order and must be the one reported.
+  const auto break_record_at = [&](size_t offset, const std::string& bad) {
+    const size_t start = csv.find("\nSong ", offset) + 1;
+    const size_t end = csv.find('\n', start);
+    csv.replace(start, end - start, bad);
+  };
+  break_record_at(csv.size() * 9 / 10, "Song 1,2021-02-30,5");
+  break_record_at(csv.size() / 2, "Song 1,2021-01-01,12x");
+  const auto in = dir_.write("bad.csv", csv);
+  const auto truth = read_alone(in, false);
+  ASSERT_NE(truth.error.find("Number of Plays is not a whole number"),
+            std::string::npos)
+    << truth.error;
+  for (uint64_t range_size : {uint64_t{64}, uint64_t{1000}, uint64_t{1} << 20}) {
+    const auto out = dir_.file("out.csv");
+    const auto result = run(request_for(in, out, range_size));
+    EXPECT_FALSE(result.ok);
+    EXPECT_EQ(result.error, truth.error);
+    EXPECT_FALSE(test::exists(out));
+  }
+}
+
+TEST_F(cluster_fixture, skipping_bad_records_reports_them_in_file_order) {
+  start(2);
+  test::csv_shape shape;
+  shape.rows = 500;
+  shape.songs = 3; // plain names only: one record per line
+  std::string csv = test::make_csv(shape);
+  for (int k = 1; k <= 12; ++k) {
+    const size_t at = csv.find('\n', csv.size() * k / 13) + 1;
+    csv.insert(at, "Song 0,not a date,1\n");
+  }
+  const auto in = dir_.write("skip.csv", csv);
+  const auto truth = read_alone(in, true);
+  const auto out = dir_.file("out.csv");
+  const auto result = run(request_for(in, out, 256, true));
+  ASSERT_TRUE(result.ok) << result.error;
+  EXPECT_EQ(result.bad_rows, 12u);
+  ASSERT_EQ(result.first_bad.size(), reported_bad_rows);
+  for (size_t i = 1; i < result.first_bad.size(); ++i)
+    EXPECT_LT(std::stoul(result.first_bad[i - 1].substr(5)),
+              std::stoul(result.first_bad[i].substr(5)));
+  EXPECT_EQ(test::read_file(out), truth.csv);
+}
+
+TEST_F(cluster_fixture, a_total_past_int64_fails_with_overflow_at_the_exact_line) {
+  start(2);
+  std::string csv = "Song,Date,Number of Plays\n";
+  for (int i = 0; i < 200; ++i)
+    csv += "A,2020-01-01,1\n";
+  csv += "B,2020-01-01,9223372036854775000\n";
+  for (int i = 0; i < 200; ++i)
+    csv += "A,2020-01-01,1\n";
+  csv += "B,2020-01-01,9223372036854775000\n"; // line 403 overflows
+  csv += "B,2020-01-01,1\n";
+  const auto in = dir_.write("overflow.csv", csv);
+  const auto out = dir_.file("out.csv");
+  const auto result = run(request_for(in, out, 128));
+  EXPECT_FALSE(result.ok);
+  EXPECT_EQ(result.error.rfind("line 403: overflow", 0), 0u) << result.error;
+  EXPECT_FALSE(test::exists(out));
+}
+
+TEST_F(cluster_fixture, a_header_only_file_gives_a_header_only_result) {
+  start(2);
+  const auto in = dir_.write("empty.csv", "Song,Date,Number of Plays\n");
+  const auto out = dir_.file("out.csv");
+  const auto result = run(request_for(in, out, 4096));
+  ASSERT_TRUE(result.ok) << result.error;
+  EXPECT_EQ(test::read_file(out), std::string(result_header));
+}
+
+TEST_F(cluster_fixture, a_missing_input_fails_with_the_reason) {
+  start(1);
+  const auto result =
+    run(request_for(dir_.file("nope.csv"), dir_.file("out.csv"), 4096));
+  EXPECT_FALSE(result.ok);
+  EXPECT_NE(result.error.find("No such file"), std::string::npos)
+    << result.error;
+}
+
+TEST_F(cluster_fixture, workers_that_go_down_mid_job_cost_only_time) {
+  start(3);
+  test::csv_shape shape;
+  shape.rows = 200000;
+  shape.songs = 300;
+  const auto in = dir_.write("big.csv", test::make_csv(shape));
+  const auto truth = read_alone(in, false);
+  const auto out = dir_.file("out.csv");
+  auto request = request_for(in, out, 4096);
+  caf::scoped_actor self{*system_};
+  self->send(coordinator_, request);
+  // Kill two of the three workers once reading has started.
+  for (int i = 0; i < 2; ++i) {
+    for (int tries = 0; tries < 2000; ++tries) {
+      job_status s;
+      self->request(coordinator_, std::chrono::seconds(5), status_atom::value,
+                    request.id)
+        .receive([&](job_status& st) { s = st; }, [](caf::error&) {});
+      if (!s.known || s.bytes_done > s.bytes_total / 4 * (i + 1))
+        break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    caf::anon_send_exit(workers_[i], caf::exit_reason::kill);
+  }
+  job_result result;
+  self->receive([&](job_result& r) { result = std::move(r); },
+                caf::after(std::chrono::seconds(120)) >> [] {});
+  ASSERT_TRUE(result.ok) << result.error;
+  EXPECT_EQ(test::read_file(out), truth.csv);
+}
+
+TEST_F(cluster_fixture, a_canceled_job_ends_as_canceled_and_others_go_on) {
+  start(1);
+  test::csv_shape shape;
+  shape.rows = 300000;
+  const auto in = dir_.write("big.csv", test::make_csv(shape));
+  caf::scoped_actor self{*system_};
+  auto first = request_for(in, dir_.file("first.csv"), 1024);
+  auto second = request_for(in, dir_.file("second.csv"), 1 << 20);
+  self->send(coordinator_, first);
+  self->send(coordinator_, second);
+  bool known = false;
+  self->request(coordinator_, std::chrono::seconds(5), cancel_atom::value,
+                first.id)
+    .receive([&](bool k) { known = k; }, [](caf::error&) {});
+  EXPECT_TRUE(known);
+  std::vector<job_result> results;
+  for (int i = 0; i < 2; ++i)
+    self->receive([&](job_result& r) { results.push_back(std::move(r)); },
+                  caf::after(std::chrono::seconds(120)) >> [] {});
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_TRUE(results[0].canceled);
+  EXPECT_EQ(results[0].id, first.id);
+  EXPECT_TRUE(results[1].ok) << results[1].error;
+  EXPECT_FALSE(test::exists(dir_.file("first.csv")));
+  EXPECT_EQ(test::read_file(dir_.file("second.csv")), read_alone(in, false).csv);
+}
+
+TEST_F(cluster_fixture, stats_list_every_worker_with_its_counters) {
+  start(3);
+  test::csv_shape shape;
+  const auto in = dir_.write("in.csv", test::make_csv(shape));
+  ASSERT_TRUE(run(request_for(in, dir_.file("out.csv"), 512)).ok);
+  caf::scoped_actor self{*system_};
+  coordinator_stats stats;
+  self->request(coordinator_, std::chrono::seconds(5), stats_atom::value)
+    .receive([&](coordinator_stats& s) { stats = std::move(s); },
+             [](caf::error&) {});
+  ASSERT_EQ(stats.workers.size(), 3u);
+  uint64_t ranges = 0;
+  for (auto& w : stats.workers) {
+    EXPECT_EQ(w.node, "local");
+    ranges += w.ranges_done;
+  }
+  EXPECT_GT(ranges, 1u);
+  EXPECT_EQ(stats.jobs_running, 0u);
+}
+
+} // namespace
+} // namespace playcount

@@ -1,0 +1,140 @@
+// `playcount count` run as a process, as a user would.
+
+#include "tests/support/csv_gen.hpp"
+#include "tests/support/process.hpp"
+#include "tests/support/temp_dir.hpp"
+
+#include <gtest/gtest.h>
+
+namespace playcount {
+namespace {
+
+using test::run;
+using test::temp_dir;
+
+const std::string binary = PLAYCOUNT_BINARY;
+
+TEST(count_command, totals_plays_per_song_and_date_in_order_of_first_appearance) {
+  temp_dir dir;
+  const auto in = dir.write("in.csv",
+                            "Song,Date,Number of Plays\n"
+                            "Umbrella,2020-01-02,3\n"
+                            "\"Hey, \"\"Jude\"\"\",2020-01-01,1\n"
+                            "Umbrella,2020-01-01,4\n"
+                            "Umbrella,2020-01-02,5\n");
+  const auto out = dir.file("out.csv");
+  const auto r = run({binary, "count", in, "-o", out});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(test::read_file(out), "Song,Date,Total Number of Plays for Date\n"
+                                  "Umbrella,2020-01-01,4\n"
+                                  "Umbrella,2020-01-02,8\n"
+                                  "\"Hey, \"\"Jude\"\"\",2020-01-01,1\n");
+}
+
+TEST(count_command, gives_the_same_bytes_for_any_workers_and_range_size) {
+  temp_dir dir;
+  test::csv_shape shape;
+  shape.rows = 20000;
+  shape.crlf = true;
+  const auto in = dir.write("in.csv", test::make_csv(shape));
+  const auto base = dir.file("base.csv");
+  ASSERT_EQ(run({binary, "count", in, "-o", base, "--workers", "1",
+                 "--range-size", "1G"})
+              .exit_code,
+            0);
+  const std::string expected = test::read_file(base);
+  for (const char* workers : {"2", "4"})
+    for (const char* size : {"100", "4K", "64K"}) {
+      const auto out = dir.file("out.csv");
+      const auto r = run({binary, "count", in, "-o", out, "--workers", workers,
+                          "--range-size", size});
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+      EXPECT_EQ(test::read_file(out), expected) << workers << " " << size;
+    }
+}
+
+TEST(count_command, bad_input_exits_1_with_the_line_on_stderr_and_no_output) {
+  temp_dir dir;
+  const auto in = dir.write("bad.csv", "Song,Date,Number of Plays\n"
+                                       "\"multi\nline\",2020-01-01,1\n"
+                                       "x,2020-13-01,1\n");
+  const auto out = dir.file("out.csv");
+  const auto r = run({binary, "count", in, "-o", out});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("line 4: Date is not a real calendar date: \"2020-13-01\""),
+            std::string::npos)
+    << r.err;
+  EXPECT_FALSE(test::exists(out));
+}
+
+TEST(count_command, keeps_an_existing_output_when_the_input_is_bad) {
+  temp_dir dir;
+  const auto in = dir.write("bad.csv", "Song,Date\nx,2020-01-01\n");
+  const auto out = dir.write("out.csv", "previous result\n");
+  const auto r = run({binary, "count", in, "-o", out});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("line 1: missing column \"Number of Plays\""),
+            std::string::npos)
+    << r.err;
+  EXPECT_EQ(test::read_file(out), "previous result\n");
+}
+
+TEST(count_command, skip_mode_counts_and_lists_bad_records) {
+  temp_dir dir;
+  const auto in = dir.write("in.csv", "Song,Date,Number of Plays\n"
+                                      "a,2020-01-01,1\n"
+                                      "b,2020-01-01,-2\n"
+                                      "c,2020-01-01\n"
+                                      "a,2020-01-01,5\n");
+  const auto out = dir.file("out.csv");
+  const auto r = run({binary, "count", in, "-o", out, "--on-bad-rows", "skip"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("skipped 2 bad records"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("line 3: Number of Plays is negative: \"-2\""),
+            std::string::npos)
+    << r.err;
+  EXPECT_NE(r.err.find("line 4: expected 3 fields, found 2"), std::string::npos)
+    << r.err;
+  EXPECT_EQ(test::read_file(out),
+            "Song,Date,Total Number of Plays for Date\na,2020-01-01,6\n");
+}
+
+TEST(count_command, says_what_is_wrong_with_its_options) {
+  temp_dir dir;
+  const auto in = dir.write("in.csv", "Song,Date,Number of Plays\n");
+  struct bad_call {
+    std::vector<std::string> args;
+    std::string says;
+  };
+  const std::vector<bad_call> calls = {
+    {{"count", in}, "-o OUT.csv"},
+    {{"count", "-o", dir.file("o.csv")}, "exactly one input file"},
+    {{"count", in, "-o", dir.file("o.csv"), "--workers", "zero"},
+     "--workers wants a whole number"},
+    {{"count", in, "-o", dir.file("o.csv"), "--workers", "0"},
+     "--workers must be from 1"},
+    {{"count", in, "-o", dir.file("o.csv"), "--on-bad-rows", "maybe"},
+     "--on-bad-rows is fail or skip"},
+    {{"count", in, "-o", dir.file("o.csv"), "--frobnicate", "1"},
+     "unknown option --frobnicate"},
+    {{"frobnicate"}, "unknown command"},
+  };
+  for (const auto& call : calls) {
+    std::vector<std::string> args{binary};
+    args.insert(args.end(), call.args.begin(), call.args.end());
+    const auto r = run(args);
+    EXPECT_EQ(r.exit_code, 2) << call.says;
+    EXPECT_NE(r.err.find(call.says), std::string::npos) << r.err;
+  }
+}
+
+TEST(count_command, help_lists_every_option) {
+  const auto r = run({binary, "count", "--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  for (const char* option : {"--output", "--workers", "--range-size",
+                             "--on-bad-rows", "--quiet", "--help"})
+    EXPECT_NE(r.out.find(option), std::string::npos) << option;
+}
+
+} // namespace
+} // namespace playcount
