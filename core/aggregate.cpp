@@ -1,5 +1,7 @@
 #include "core/aggregate.hpp"
 
+#include "core/hash.hpp"
+
 #include <algorithm>
 #include <numeric>
 
@@ -73,57 +75,6 @@ day_totals::slot_type* day_totals::slow_slot(day_number day) {
 
 // -- partial_aggregate --------------------------------------------------------
 
-namespace {
-
-inline uint64_t load64(const char* p) noexcept {
-  uint64_t v;
-  std::memcpy(&v, p, 8);
-  return v;
-}
-
-inline uint32_t load32(const char* p) noexcept {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-
-// MurmurHash3's finalizer: every input bit affects every output bit, so
-// both the slot (low bits) and the tag (high bits) are well spread.
-inline uint64_t fmix64(uint64_t x) noexcept {
-  x ^= x >> 33;
-  x *= UINT64_C(0xff51afd7ed558ccd);
-  x ^= x >> 33;
-  x *= UINT64_C(0xc4ceb9fe1a85ec53);
-  x ^= x >> 33;
-  return x;
-}
-
-inline uint64_t absorb(uint64_t h, uint64_t word) noexcept {
-  word *= UINT64_C(0x87c37b91114253d5);
-  word = word << 31 | word >> 33;
-  h ^= word * UINT64_C(0x4cf5ad432745937f);
-  return (h << 27 | h >> 37) * 5 + 0x52dce729;
-}
-
-} // namespace
-
-uint64_t partial_aggregate::hash_bytes(const char* p, size_t n) noexcept {
-  uint64_t h = UINT64_C(0x9E3779B97F4A7C15) ^ n;
-  while (n > 8) {
-    h = absorb(h, load64(p));
-    p += 8;
-    n -= 8;
-  }
-  uint64_t v = 0;
-  if (n >= 4)
-    v = load32(p) | uint64_t{load32(p + n - 4)} << 32;
-  else if (n > 0)
-    v = uint64_t{static_cast<unsigned char>(p[0])}
-        | uint64_t{static_cast<unsigned char>(p[n / 2])} << 8
-        | uint64_t{static_cast<unsigned char>(p[n - 1])} << 16;
-  return fmix64(absorb(h, v));
-}
-
 partial_aggregate::partial_aggregate() : slots_(1024, slot{0, 0}), mask_(1023) {
 }
 
@@ -190,7 +141,7 @@ size_t partial_aggregate::add_rows(const pending_row* rows, size_t n,
   for (size_t i = 0; i < n; ++i) {
     const pending_row& r = rows[i];
     song* s = &songs_[index[i]];
-    if (s->hash != r.hash || s->name != r.name) { // a tag collision: rare
+    if (s->hash != r.hash || !same_bytes(s->name, r.name)) { // rare
       index[i] = find_or_insert(r.name, r.hash, r.offset, r.hash & mask_);
       s = &songs_[index[i]];
     }

@@ -88,7 +88,7 @@ private:
 /// One record's contribution, waiting in a batch of `add_rows`.
 struct pending_row {
   std::string_view name; ///< must stay valid until add_rows returns
-  uint64_t hash;         ///< partial_aggregate::hash_bytes(name)
+  uint64_t hash;         ///< hash_bytes(name), see hash.hpp
   day_number day;
   int64_t count;
   uint64_t offset; ///< the record's absolute byte offset
@@ -145,8 +145,6 @@ public:
   /// Reads what encode wrote; false if the bytes are not such a form.
   [[nodiscard]] static bool decode(std::string_view bytes,
                                    partial_aggregate& out);
-
-  static uint64_t hash_bytes(const char* p, size_t n) noexcept;
 
 private:
   // An open-addressing slot: the high half of the song's hash, so most

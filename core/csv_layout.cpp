@@ -58,8 +58,8 @@ std::variant<csv_layout, input_error> read_layout(std::string_view file) {
     pos = 3;
   // Empty lines before the header are skipped like any other.
   for (;;) {
-    if (pos >= file.size())
-      return input_error{line, "empty file: no header with the columns Song, "
+    if (pos >= file.size()) // no header anywhere: the file as a whole is bad
+      return input_error{1, "empty file: no header with the columns Song, "
                                "Date and Number of Plays"};
     const uint64_t end = record_end(file, pos);
     const auto record = strip_cr(file.substr(pos, end - pos));

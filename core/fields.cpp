@@ -127,7 +127,7 @@ std::string format_date(day_number day) {
   return out;
 }
 
-parsed_count parse_count(std::string_view text) noexcept {
+parsed_count parse_count_slowly(std::string_view text) noexcept {
   auto s = trim_blanks(text);
   const bool negative = !s.empty() && s[0] == '-';
   if (negative)
@@ -136,23 +136,14 @@ parsed_count parse_count(std::string_view text) noexcept {
     return {count_status::not_whole, 0};
   uint64_t value = 0;
   bool too_large = false;
-  if (s.size() <= 18) { // 18 digits always fit: no overflow check per digit
-    for (char c : s) {
-      const unsigned dv = digit(c);
-      if (dv > 9)
-        return {count_status::not_whole, 0};
+  for (char c : s) {
+    const unsigned dv = digit(c);
+    if (dv > 9)
+      return {count_status::not_whole, 0};
+    if (value > (UINT64_C(0x7fffffffffffffff) - dv) / 10)
+      too_large = true;
+    else
       value = value * 10 + dv;
-    }
-  } else {
-    for (char c : s) {
-      const unsigned dv = digit(c);
-      if (dv > 9)
-        return {count_status::not_whole, 0};
-      if (value > (UINT64_C(0x7fffffffffffffff) - dv) / 10)
-        too_large = true;
-      else
-        value = value * 10 + dv;
-    }
   }
   if (negative)
     return {count_status::negative, 0};

@@ -4,6 +4,7 @@
 // Both ignore spaces and tabs around the value; neither allocates.
 
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -22,6 +23,36 @@ struct parsed_date {
 /// Parses `YYYY-MM-DD` (years 0001-9999) into a day number.
 [[nodiscard]] parsed_date parse_date(std::string_view text) noexcept;
 
+/// parse_date with a small memory of the dates it has seen: files repeat the
+/// same few thousand dates millions of times. One per reader (not shared).
+class date_cache {
+public:
+  [[nodiscard]] parsed_date parse(std::string_view text) noexcept {
+    if (text.size() != 10)
+      return parse_date(text);
+    uint64_t head;
+    uint16_t tail;
+    std::memcpy(&head, text.data(), 8);
+    std::memcpy(&tail, text.data() + 8, 2);
+    entry& e = entries_[((head ^ tail) * UINT64_C(0x9E3779B97F4A7C15)) >> 55];
+    if (e.head == head && e.tail == tail && e.valid)
+      return {date_status::ok, e.day};
+    const parsed_date d = parse_date(text);
+    if (d.status == date_status::ok)
+      e = entry{head, d.day, tail, true};
+    return d;
+  }
+
+private:
+  struct entry {
+    uint64_t head = 0;
+    day_number day = 0;
+    uint16_t tail = 0;
+    bool valid = false;
+  };
+  entry entries_[512];
+};
+
 /// Writes the `YYYY-MM-DD` form of `day` into `out` (10 bytes, no NUL).
 void format_date(day_number day, char* out) noexcept;
 
@@ -34,8 +65,23 @@ struct parsed_count {
   int64_t value;
 };
 
+/// parse_count for what the fast path does not take: blanks, signs, errors.
+[[nodiscard]] parsed_count parse_count_slowly(std::string_view text) noexcept;
+
 /// Parses a whole number from 0 to 2^63-1 written in decimal digits.
-[[nodiscard]] parsed_count parse_count(std::string_view text) noexcept;
+[[nodiscard]] inline parsed_count parse_count(std::string_view text) noexcept {
+  if (text.size() - 1 < 18) { // 1 to 18 digits always fit
+    uint64_t value = 0;
+    for (char c : text) {
+      const unsigned d = static_cast<unsigned char>(c) - unsigned{'0'};
+      if (d > 9)
+        return parse_count_slowly(text);
+      value = value * 10 + d;
+    }
+    return {count_status::ok, static_cast<int64_t>(value)};
+  }
+  return parse_count_slowly(text);
+}
 
 /// The `what` of an input_error for a bad Date or Number of Plays value.
 [[nodiscard]] std::string describe(date_status status, std::string_view text);

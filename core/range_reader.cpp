@@ -1,6 +1,7 @@
 #include "core/range_reader.hpp"
 
 #include "core/fields.hpp"
+#include "core/hash.hpp"
 #include "core/record_parser.hpp"
 #include "core/simd.hpp"
 
@@ -24,11 +25,9 @@ public:
     , policy_(policy)
     , into_(into)
     , tag_(tag)
-    , roles_(layout.columns + 1, other)
+    , column_{0, layout.song, layout.date, layout.count}
+    , field_ends_(layout.columns + 1, 0)
     , line_cursor_(range.begin) {
-    roles_[layout.song] = song;
-    roles_[layout.date] = date;
-    roles_[layout.count] = count;
   }
 
   range_report run();
@@ -44,12 +43,17 @@ private:
   bool flush();
   uint64_t local_line(uint64_t offset);
 
+  // Field ends past the last column are not kept, only counted.
   void end_field(uint64_t end) {
-    const role r = nfields_ < columns_ ? roles_[nfields_] : other;
-    field_begin_[r] = field_start_;
-    field_end_[r] = end;
+    field_ends_[nfields_ < columns_ ? nfields_ : columns_] = end;
     ++nfields_;
-    field_start_ = end + 1;
+  }
+
+  // The bytes of column `r` of the record being ended (fast path only).
+  std::string_view field(role r) const {
+    const uint32_t c = column_[r];
+    const uint64_t begin = c == 0 ? record_start_ : field_ends_[c - 1] + 1;
+    return {base_ + begin, field_ends_[c] - begin};
   }
 
   const char* base_;
@@ -58,16 +62,15 @@ private:
   bad_row_policy policy_;
   partial_aggregate& into_;
   uint32_t tag_;
-  std::vector<role> roles_;
+  uint32_t column_[4]; // by role: the column index
 
   uint64_t record_start_ = 0;
-  uint64_t field_start_ = 0;
   uint32_t nfields_ = 0;
-  uint64_t field_begin_[4] = {};
-  uint64_t field_end_[4] = {};
+  std::vector<uint64_t> field_ends_; // offsets of the separators so far
 
   uint64_t line_cursor_;     // local_line counted LFs up to here
   uint64_t lines_before_cursor_ = 0;
+  date_cache dates_;
   std::vector<std::string_view> fields_; // slow path scratch
   std::string unquoted_;
   range_report report_;
@@ -75,11 +78,12 @@ private:
   // Valid rows wait here to be added a batch at a time (see add_rows).
   static constexpr size_t batch_size = partial_aggregate::max_batch;
   pending_row pending_[batch_size];
+  std::string slow_names_[batch_size]; // names unquoted by the slow path
   size_t npending_ = 0;
 };
 
 range_report range_reader::run() {
-  record_start_ = field_start_ = range_.begin;
+  record_start_ = range_.begin;
   uint64_t in_quotes = 0;    // all ones when the last block ended in quotes
   bool record_quoted = false; // the open record holds a quote
   alignas(64) char tail[64];
@@ -143,23 +147,15 @@ bool range_reader::end_record(uint64_t end, bool quoted) {
       go_on = reject("expected " + std::to_string(columns_) + " fields, found " +
                      std::to_string(nfields_));
     } else {
-      const auto text = [this](role r) {
-        return std::string_view(base_ + field_begin_[r],
-                                field_end_[r] - field_begin_[r]);
-      };
-      go_on = apply(text(song), text(date), text(count));
+      go_on = apply(field(song), field(date), field(count));
     }
   }
-  record_start_ = field_start_ = end + 1;
+  record_start_ = end + 1;
   nfields_ = 0;
   return go_on;
 }
 
 bool range_reader::split_slowly(uint64_t begin, uint64_t end) {
-  // Fields unquoted into unquoted_ are overwritten by the next slow record,
-  // so this record's row is added at once.
-  if (!flush())
-    return false;
   const std::string_view record(base_ + begin, end - begin);
   const split_outcome split = split_record(record, fields_, unquoted_);
   if (split.problem != record_problem::none)
@@ -167,23 +163,24 @@ bool range_reader::split_slowly(uint64_t begin, uint64_t end) {
   if (fields_.size() != columns_)
     return reject("expected " + std::to_string(columns_) + " fields, found " +
                   std::to_string(fields_.size()));
-  uint32_t at[4] = {};
-  for (uint32_t i = 0; i < columns_; ++i)
-    at[roles_[i]] = i;
-  return apply(fields_[at[song]], fields_[at[date]], fields_[at[count]]) &&
-         flush();
+  const uint32_t* at = column_;
+  // unquoted_ is reused by the next slow record: the pending row keeps its
+  // own copy of the name.
+  std::string& name = slow_names_[npending_];
+  name.assign(fields_[at[song]]);
+  return apply(name, fields_[at[date]], fields_[at[count]]);
 }
 
 bool range_reader::apply(std::string_view song_text, std::string_view date_text,
                          std::string_view count_text) {
-  const parsed_date d = parse_date(date_text);
+  const parsed_date d = dates_.parse(date_text);
   if (d.status != date_status::ok)
     return reject(describe(d.status, date_text));
   const parsed_count c = parse_count(count_text);
   if (c.status != count_status::ok)
     return reject(describe(c.status, count_text));
   const uint64_t hash =
-    partial_aggregate::hash_bytes(song_text.data(), song_text.size());
+    hash_bytes(song_text.data(), song_text.size());
   into_.prefetch(hash);
   pending_[npending_++] = {song_text, hash, d.day, c.value, record_start_};
   return npending_ < batch_size || flush();

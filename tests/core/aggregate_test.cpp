@@ -1,0 +1,388 @@
+// core/aggregate: day totals, partial aggregates, merge and the byte form.
+
+#include "core/aggregate.hpp"
+
+#include "core/result_writer.hpp"
+#include "support.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace playcount {
+namespace {
+
+using namespace playcount::test;
+
+constexpr day_number first_day = -719162; // 0001-01-01
+constexpr day_number last_day = 2932896;  // 9999-12-31
+
+/// Adds rows one batch at a time; expects every row to be added.
+void add(partial_aggregate& into, const std::vector<pending_row>& rows, uint32_t tag) {
+  for (size_t i = 0; i < rows.size(); i += partial_aggregate::max_batch) {
+    const size_t n = std::min(partial_aggregate::max_batch, rows.size() - i);
+    ASSERT_EQ(into.add_rows(rows.data() + i, n, tag), n);
+  }
+}
+
+pending_row row(std::string_view name, day_number day, int64_t count, uint64_t offset) {
+  return {name, test::song_hash(name), day, count, offset};
+}
+
+std::map<day_number, int64_t> listed(const day_totals& t) {
+  std::map<day_number, int64_t> out;
+  day_number previous = INT32_MIN;
+  bool first = true;
+  t.for_each([&](day_number day, int64_t total) {
+    EXPECT_TRUE(first || day > previous) << "days not ascending: " << previous
+                                         << " then " << day;
+    first = false;
+    previous = day;
+    out[day] = total;
+  });
+  EXPECT_EQ(t.size(), out.size());
+  return out;
+}
+
+std::string result_of(std::string_view csv) {
+  const run_result r = run_sequential(csv);
+  EXPECT_FALSE(r.error) << *r.error;
+  return r.output;
+}
+
+partial_aggregate aggregate_of(std::string_view csv) {
+  const csv_layout layout = std::get<csv_layout>(read_layout(csv));
+  auto seq = read_sequentially(csv, layout, bad_row_policy::fail);
+  EXPECT_FALSE(seq.outcome.error);
+  return std::move(seq.totals);
+}
+
+// -- day_totals ----------------------------------------------------------------
+
+TEST(day_totals, lists_days_far_apart_in_ascending_order) {
+  day_totals t;
+  EXPECT_TRUE(t.add(last_day, 5));
+  EXPECT_TRUE(t.add(first_day, 7));
+  EXPECT_TRUE(t.add(0, 0));
+  EXPECT_TRUE(t.add(last_day, 1));
+  EXPECT_EQ(listed(t), (std::map<day_number, int64_t>{
+                         {first_day, 7}, {0, 0}, {last_day, 6}}));
+}
+
+TEST(day_totals, keeps_the_right_totals_for_thousands_of_scattered_days) {
+  std::mt19937 rng(99);
+  day_totals t;
+  std::map<day_number, int64_t> expected;
+  for (int i = 0; i < 20000; ++i) {
+    day_number day;
+    switch (rng() % 4) {
+      case 0: // anywhere in years 1..9999
+        day = first_day + static_cast<day_number>(rng() % (last_day - first_day + 1));
+        break;
+      case 1: // a busy month
+        day = 18000 + static_cast<day_number>(rng() % 31);
+        break;
+      case 2: // the two ends
+        day = rng() % 2 ? first_day : last_day;
+        break;
+      default: // near a day seen before
+        day = expected.empty() ? 0
+                               : std::next(expected.begin(),
+                                           static_cast<long>(rng() % expected.size()))
+                                     ->first +
+                                   static_cast<day_number>(rng() % 5);
+        day = std::clamp(day, first_day, last_day);
+        break;
+    }
+    const int64_t count = rng() % 3 == 0 ? 0 : static_cast<int64_t>(rng() % 1000);
+    ASSERT_TRUE(t.add(day, count));
+    expected[day] += count;
+    if (i % 4000 == 0) {
+      ASSERT_EQ(listed(t), expected) << "after " << i << " additions";
+    }
+  }
+  EXPECT_EQ(listed(t), expected);
+}
+
+TEST(day_totals, goes_from_spread_out_days_back_to_dense_ones_without_losing_totals) {
+  day_totals t;
+  std::map<day_number, int64_t> expected;
+  const auto put = [&](day_number day, int64_t count) {
+    ASSERT_TRUE(t.add(day, count));
+    expected[day] += count;
+  };
+  put(100, 1);
+  put(100000, 2); // far: spread out
+  for (day_number d = 100; d <= 400; ++d)
+    put(d, d % 7); // many close days after it
+  for (day_number d = 99990; d >= 99000; d -= 3)
+    put(d, 1); // growing downwards
+  put(-500000, 3);
+  for (day_number d = -500000; d < -499000; d += 2)
+    put(d, 2);
+  EXPECT_EQ(listed(t), expected);
+}
+
+TEST(day_totals, adds_up_to_two_to_the_63_minus_one_and_no_further) {
+  day_totals t;
+  day_totals::slot_type* s = t.slot(10);
+  EXPECT_EQ(*s, 0u);
+  EXPECT_TRUE(day_totals::add_to(*s, INT64_MAX - 1));
+  EXPECT_TRUE(day_totals::add_to(*s, 1));
+  EXPECT_FALSE(day_totals::add_to(*s, 1));
+  EXPECT_EQ(listed(t), (std::map<day_number, int64_t>{{10, INT64_MAX}}));
+  day_totals u;
+  EXPECT_TRUE(u.add(1, INT64_MAX));
+  EXPECT_FALSE(u.add(1, 1));
+  EXPECT_FALSE(u.add(1, INT64_MAX));
+  EXPECT_TRUE(u.add(1, 0));
+  EXPECT_EQ(listed(u), (std::map<day_number, int64_t>{{1, INT64_MAX}}));
+}
+
+TEST(day_totals, keeps_a_day_whose_total_is_zero_and_not_an_untouched_slot) {
+  day_totals t;
+  EXPECT_TRUE(t.add(5, 0));
+  (void)t.slot(6); // a slot handed out but never added to
+  EXPECT_EQ(listed(t), (std::map<day_number, int64_t>{{5, 0}}));
+}
+
+// -- partial_aggregate -----------------------------------------------------------
+
+TEST(partial_aggregate, adds_rows_before_the_first_that_would_overflow) {
+  partial_aggregate p;
+  const std::vector<pending_row> rows = {
+    row("A", 1, INT64_MAX - 5, 10), row("B", 1, 3, 20), row("A", 1, 5, 30),
+    row("A", 1, 1, 40), // overflows
+    row("C", 1, 1, 50),
+  };
+  EXPECT_EQ(p.add_rows(rows.data(), rows.size(), 0), 3u);
+}
+
+TEST(partial_aggregate, keeps_the_smallest_first_offset_over_ranges_read_in_any_order) {
+  partial_aggregate p;
+  add(p, {row("late", 1, 1, 500), row("x", 1, 1, 510), row("late", 1, 1, 520)}, 5);
+  add(p, {row("x", 1, 1, 300), row("late", 1, 1, 310)}, 3);
+  add(p, {row("early", 1, 1, 100), row("x", 1, 1, 120)}, 1);
+  std::vector<std::string> order;
+  for (uint32_t i : p.songs_in_order())
+    order.push_back(p.songs()[i].name);
+  EXPECT_EQ(order, (std::vector<std::string>{"early", "x", "late"}));
+  for (const auto& s : p.songs()) {
+    if (s.name == "late") {
+      EXPECT_EQ(s.first_offset, 310u);
+    }
+  }
+}
+
+TEST(partial_aggregate, merge_keeps_the_minimum_first_offset_and_adds_totals) {
+  partial_aggregate a, a2, b;
+  for (partial_aggregate* p : {&a, &a2})
+    add(*p, {row("A", 10, 1, 100), row("B", 10, 2, 200), row("A", 11, 0, 300)}, 1);
+  add(b, {row("B", 10, 5, 50), row("C", 12, 7, 60), row("A", 10, 4, 400)}, 0);
+  ASSERT_TRUE(a.merge(b));
+  const std::string expected = std::string(result_header) +
+                               "B,1970-01-11,7\n"
+                               "C,1970-01-13,7\n"
+                               "A,1970-01-11,5\n"
+                               "A,1970-01-12,0\n";
+  EXPECT_EQ(format_result(a), expected);
+  ASSERT_TRUE(b.merge(a2));
+  EXPECT_EQ(format_result(b), expected);
+  uint64_t b_offset = 0;
+  for (const auto& s : a.songs())
+    if (s.name == "B")
+      b_offset = s.first_offset;
+  EXPECT_EQ(b_offset, 50u);
+  EXPECT_EQ(a.groups(), 4u);
+}
+
+TEST(partial_aggregate, merges_into_an_empty_aggregate_and_from_one) {
+  partial_aggregate empty, a;
+  add(a, {row("A", 10, 1, 100), row("B", 10, 2, 200)}, 0);
+  const std::string expected = format_result(a);
+  ASSERT_TRUE(a.merge(empty));
+  EXPECT_EQ(format_result(a), expected);
+  ASSERT_TRUE(empty.merge(a));
+  EXPECT_EQ(format_result(empty), expected);
+}
+
+// Two names whose hashes share the high half (the slot tag) and whose home
+// slots lie in one run of the table, so the tag alone would mix them up.
+TEST(partial_aggregate, keeps_songs_apart_whose_hashes_share_a_tag) {
+  const auto hash = [](const std::string& s) {
+    return test::song_hash(s);
+  };
+  constexpr uint64_t slots = 1024; // a new aggregate's table
+  std::vector<std::pair<uint64_t, uint32_t>> by_tag;
+  const uint32_t n = 1u << 18;
+  by_tag.reserve(n);
+  for (uint32_t i = 0; i < n; ++i)
+    by_tag.emplace_back(hash("song " + std::to_string(i)) >> 32, i);
+  std::sort(by_tag.begin(), by_tag.end());
+  // Among equal tags, the pair with the shortest forward distance from the
+  // second's home slot to the first's.
+  std::string first, second;
+  uint64_t best = slots;
+  for (size_t i = 0; i + 1 < by_tag.size(); ++i) {
+    if (by_tag[i].first != by_tag[i + 1].first)
+      continue;
+    const std::string a = "song " + std::to_string(by_tag[i].second);
+    const std::string b = "song " + std::to_string(by_tag[i + 1].second);
+    for (const auto& [x, y] : {std::pair{a, b}, std::pair{b, a}}) {
+      const uint64_t d = ((hash(x) & (slots - 1)) - (hash(y) & (slots - 1))) & (slots - 1);
+      if (d < best && d < 300) {
+        best = d;
+        first = x;
+        second = y;
+      }
+    }
+  }
+  if (first.empty())
+    GTEST_SKIP() << "no tag collision found among " << n << " names";
+  // Fill the slots from the second's home up to the first's with other songs.
+  std::vector<std::string> names;
+  const uint64_t home = hash(second) & (slots - 1);
+  for (uint64_t k = 0; k < best; ++k) {
+    for (uint32_t j = 0;; ++j) {
+      const std::string f = "filler " + std::to_string(k) + " " + std::to_string(j);
+      if ((hash(f) & (slots - 1)) == ((home + k) & (slots - 1)) &&
+          (hash(f) >> 32) != (hash(first) >> 32)) {
+        names.push_back(f);
+        break;
+      }
+    }
+  }
+  names.push_back(first);
+  partial_aggregate p;
+  std::vector<pending_row> rows;
+  uint64_t offset = 0;
+  for (const auto& name : names)
+    rows.push_back(row(name, 1, 1, offset++));
+  add(p, rows, 0);
+  // Now the second, in batches with the first, alone, and again.
+  add(p, {row(second, 1, 10, offset++), row(first, 1, 100, offset++)}, 0);
+  add(p, {row(second, 2, 20, offset++)}, 0);
+  add(p, {row(first, 1, 1000, offset++), row(second, 1, 30, offset++)}, 1);
+  EXPECT_EQ(p.songs().size(), names.size() + 1);
+  std::map<std::string, std::map<day_number, int64_t>> totals;
+  for (const auto& s : p.songs())
+    totals[s.name] = listed(s.days);
+  EXPECT_EQ(totals[first], (std::map<day_number, int64_t>{{1, 1101}}));
+  EXPECT_EQ(totals[second], (std::map<day_number, int64_t>{{1, 40}, {2, 20}}));
+  // A merge into an aggregate holding the first only keeps them apart too.
+  partial_aggregate q;
+  add(q, {row(first, 1, 1, 0)}, 0);
+  ASSERT_TRUE(q.merge(p));
+  EXPECT_EQ(q.songs().size(), names.size() + 1);
+}
+
+// -- byte form -------------------------------------------------------------------
+
+TEST(partial_aggregate, round_trips_through_its_byte_form_with_the_same_result) {
+  for (uint32_t seed = 1; seed <= 5; ++seed) {
+    SCOPED_TRACE(seed);
+    std::mt19937 rng(seed);
+    const std::string csv = random_doc(rng).assemble();
+    const partial_aggregate a = aggregate_of(csv);
+    const std::string bytes = a.encode();
+    partial_aggregate b;
+    ASSERT_TRUE(partial_aggregate::decode(bytes, b));
+    EXPECT_EQ(format_result(b), format_result(a));
+    EXPECT_EQ(format_result(b), result_of(csv));
+    EXPECT_EQ(b.groups(), a.groups());
+    EXPECT_EQ(b.encode(), bytes);
+  }
+}
+
+TEST(partial_aggregate, round_trips_zero_totals_far_days_and_odd_names) {
+  partial_aggregate a;
+  const std::string nul("n\0l", 3);
+  add(a, {row("A", first_day, 0, 5), row(nul, last_day, INT64_MAX, 1),
+          row("A", last_day, 3, 9), row("", 0, 1, 7), row("q\"\n,", 1, 2, 3)},
+      0);
+  partial_aggregate b;
+  ASSERT_TRUE(partial_aggregate::decode(a.encode(), b));
+  EXPECT_EQ(format_result(b), format_result(a));
+  EXPECT_EQ(format_result(b), std::string(result_header) + nul +
+                                ",9999-12-31,9223372036854775807\n"
+                                "\"q\"\"\n,\",1970-01-02,2\n"
+                                "A,0001-01-01,0\n"
+                                "A,9999-12-31,3\n"
+                                ",1970-01-01,1\n");
+  partial_aggregate empty, c;
+  ASSERT_TRUE(partial_aggregate::decode(empty.encode(), c));
+  EXPECT_EQ(format_result(c), result_header);
+}
+
+TEST(partial_aggregate, decode_replaces_what_the_target_held) {
+  partial_aggregate a, target;
+  add(a, {row("A", 1, 1, 0)}, 0);
+  add(target, {row("old", 1, 1, 0)}, 0);
+  ASSERT_TRUE(partial_aggregate::decode(a.encode(), target));
+  EXPECT_EQ(format_result(target), format_result(a));
+}
+
+TEST(partial_aggregate, decode_rejects_every_truncation_of_a_valid_form) {
+  std::mt19937 rng(5);
+  doc_shape shape;
+  shape.records = 40;
+  const partial_aggregate a = aggregate_of(random_doc(rng, shape).assemble());
+  const std::string bytes = a.encode();
+  ASSERT_GT(bytes.size(), 100u);
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    partial_aggregate out;
+    EXPECT_FALSE(partial_aggregate::decode(std::string_view(bytes).substr(0, n), out))
+      << "a prefix of " << n << " of " << bytes.size() << " bytes decoded";
+  }
+  partial_aggregate out;
+  EXPECT_FALSE(partial_aggregate::decode(bytes + '\0', out)) << "trailing byte accepted";
+  EXPECT_TRUE(partial_aggregate::decode(bytes, out));
+}
+
+TEST(partial_aggregate, decode_rejects_garbage) {
+  partial_aggregate out;
+  EXPECT_FALSE(partial_aggregate::decode("", out));
+  EXPECT_FALSE(partial_aggregate::decode("PCA", out));
+  EXPECT_FALSE(partial_aggregate::decode("not an aggregate at all", out));
+  partial_aggregate a;
+  add(a, {row("A", 1, 5, 0)}, 0);
+  std::string bytes = a.encode();
+  std::string wrong_magic = bytes;
+  wrong_magic[0] = 'X';
+  EXPECT_FALSE(partial_aggregate::decode(wrong_magic, out));
+  // The total is the last 8 bytes: a negative one is not a total.
+  std::string negative = bytes;
+  negative[negative.size() - 1] = '\x80';
+  EXPECT_FALSE(partial_aggregate::decode(negative, out));
+  // More days than the bytes could hold.
+  std::string many_days = bytes;
+  const size_t days_at = 4 + 8 + 4 + 1 + 8;
+  many_days[days_at + 4] = '\x7f';
+  EXPECT_FALSE(partial_aggregate::decode(many_days, out));
+  // A name longer than what is left.
+  std::string long_name = bytes;
+  long_name[4 + 8 + 2] = '\x7f';
+  EXPECT_FALSE(partial_aggregate::decode(long_name, out));
+  std::mt19937 rng(17);
+  for (int i = 0; i < 2000; ++i) {
+    std::string junk(rng() % 64, '\0');
+    for (char& c : junk)
+      c = static_cast<char>(rng());
+    if (i % 2)
+      junk = "PCA1" + junk;
+    EXPECT_FALSE(partial_aggregate::decode(junk, out)) << testing::PrintToString(junk);
+  }
+  // Flipped bytes inside a valid form never crash, whatever they decode to.
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    std::string flipped = bytes;
+    flipped[i] = static_cast<char>(flipped[i] ^ 0x5a);
+    (void)partial_aggregate::decode(flipped, out);
+  }
+}
+
+} // namespace
+} // namespace playcount
