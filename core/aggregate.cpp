@@ -19,6 +19,22 @@ constexpr bool dense_fits(int64_t span, uint64_t present) noexcept {
 
 } // namespace
 
+bool day_totals::add_wide(day_number day, int64_t count) {
+  slot_type& v = *slot(day);
+  int64_t total = 0;
+  if (v == in_wide)
+    total = wide_->at(day);
+  else if (v != 0)
+    total = static_cast<int64_t>(v - 1);
+  if (__builtin_add_overflow(total, count, &total))
+    return false;
+  if (!wide_)
+    wide_ = std::make_unique<std::map<day_number, int64_t>>();
+  (*wide_)[day] = total;
+  v = in_wide;
+  return true;
+}
+
 uint64_t day_totals::size() const noexcept {
   uint64_t n = 0;
   for_each([&n](day_number, int64_t) { ++n; });
@@ -134,7 +150,9 @@ size_t partial_aggregate::add_rows(const pending_row* rows, size_t n,
   size_t added = 0;
   const auto add_until = [&](size_t end) {
     for (; added < end; ++added)
-      if (!day_totals::add_to(*total[added], rows[added].count))
+      if (!day_totals::add_small(*total[added], rows[added].count) &&
+          !songs_[index[added]].days.add_wide(rows[added].day,
+                                              rows[added].count))
         return false;
     return true;
   };

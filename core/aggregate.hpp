@@ -23,11 +23,14 @@ namespace playcount {
 /// together (the common case: one slot per day, no hashing), an ordered map
 /// once they are too spread out for that to stay small.
 ///
-/// A slot holds total + 1, so that 0 means "no record on that day" (a day with
-/// only zero counts still has a row) and 2^63 - 1 still fits in a uint64.
+/// A slot is 32 bits, so that the totals of many songs stay in cache: it
+/// holds total + 1 (0 means "no record on that day": a day with only zero
+/// counts still has a row). A total that does not fit moves to `wide_`, and
+/// its slot says so with `in_wide`.
 class day_totals {
 public:
-  using slot_type = uint64_t;
+  using slot_type = uint32_t;
+  static constexpr slot_type in_wide = UINT32_MAX;
 
   /// The slot of `day`, created empty (0) if new. It stays valid until the
   /// next call of `slot` for a day outside the dense array.
@@ -43,20 +46,27 @@ public:
   /// Whether `slot(day)` would need no growth, so the slots handed out
   /// before stay valid.
   [[nodiscard]] bool has_slot(day_number day) const noexcept {
-    return !sparse_ && static_cast<uint64_t>(int64_t{day} - base_) < dense_.size();
+    return !sparse_ &&
+           static_cast<uint64_t>(int64_t{day} - base_) < dense_.size();
   }
 
-  /// Adds `count` (>= 0) into a slot; false if the total would exceed 2^63-1.
-  [[nodiscard]] static bool add_to(slot_type& slot, int64_t count) noexcept {
-    const slot_type sum = slot + static_cast<slot_type>(count) + (slot == 0);
-    if (sum > (slot_type{1} << 63))
+  /// Adds `count` (>= 0) into a slot when the total stays small; false when
+  /// it needs add_wide instead.
+  [[nodiscard]] static bool add_small(slot_type& slot, int64_t count) noexcept {
+    const uint64_t sum = uint64_t{slot} + static_cast<uint64_t>(count) +
+                         (slot == 0);
+    if (sum >= in_wide)
       return false;
-    slot = sum;
+    slot = static_cast<slot_type>(sum);
     return true;
   }
 
+  /// Adds `count` to `day` whatever the size of the total; false if it
+  /// would exceed 2^63-1.
+  [[nodiscard]] bool add_wide(day_number day, int64_t count);
+
   [[nodiscard]] bool add(day_number day, int64_t count) {
-    return add_to(*slot(day), count);
+    return add_small(*slot(day), count) || add_wide(day, count);
   }
 
   /// The number of days with a total.
@@ -65,16 +75,19 @@ public:
   /// Calls f(day, total) in ascending day order.
   template <class F>
   void for_each(F&& f) const {
+    const auto emit = [&](day_number day, slot_type v) {
+      if (v == in_wide)
+        f(day, wide_->at(day));
+      else if (v != 0)
+        f(day, static_cast<int64_t>(v - 1));
+    };
     if (sparse_) {
-      for (auto& [day, biased] : *sparse_)
-        if (biased != 0)
-          f(day, static_cast<int64_t>(biased - 1));
+      for (auto& [day, v] : *sparse_)
+        emit(day, v);
       return;
     }
     for (size_t i = 0; i < dense_.size(); ++i)
-      if (dense_[i] != 0)
-        f(static_cast<day_number>(base_ + static_cast<int64_t>(i)),
-          static_cast<int64_t>(dense_[i] - 1));
+      emit(static_cast<day_number>(base_ + static_cast<int64_t>(i)), dense_[i]);
   }
 
 private:
@@ -83,6 +96,7 @@ private:
   day_number base_ = 0;
   std::vector<slot_type> dense_;
   std::unique_ptr<std::map<day_number, slot_type>> sparse_;
+  std::unique_ptr<std::map<day_number, int64_t>> wide_;
 };
 
 /// One record's contribution, waiting in a batch of `add_rows`.

@@ -193,6 +193,21 @@ TEST_F(cluster_fixture, a_total_past_int64_fails_with_overflow_at_the_exact_line
   EXPECT_FALSE(test::exists(out));
 }
 
+TEST_F(cluster_fixture, totals_past_32_bits_are_exact) {
+  start(2);
+  std::string csv = "Song,Date,Number of Plays\n";
+  for (int i = 0; i < 300; ++i)
+    csv += "A,2020-01-0" + std::to_string(1 + i % 3) + ",3000000000\n";
+  const auto in = dir_.write("wide.csv", csv);
+  const auto out = dir_.file("out.csv");
+  const auto result = run(request_for(in, out, 256));
+  ASSERT_TRUE(result.ok) << result.error;
+  EXPECT_EQ(test::read_file(out), "Song,Date,Total Number of Plays for Date\n"
+                                  "A,2020-01-01,300000000000\n"
+                                  "A,2020-01-02,300000000000\n"
+                                  "A,2020-01-03,300000000000\n");
+}
+
 TEST_F(cluster_fixture, a_header_only_file_gives_a_header_only_result) {
   start(2);
   const auto in = dir_.write("empty.csv", "Song,Date,Number of Plays\n");

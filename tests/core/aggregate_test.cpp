@@ -129,11 +129,11 @@ TEST(day_totals, goes_from_spread_out_days_back_to_dense_ones_without_losing_tot
 
 TEST(day_totals, adds_up_to_two_to_the_63_minus_one_and_no_further) {
   day_totals t;
-  day_totals::slot_type* s = t.slot(10);
-  EXPECT_EQ(*s, 0u);
-  EXPECT_TRUE(day_totals::add_to(*s, INT64_MAX - 1));
-  EXPECT_TRUE(day_totals::add_to(*s, 1));
-  EXPECT_FALSE(day_totals::add_to(*s, 1));
+  EXPECT_EQ(*t.slot(10), 0u);
+  EXPECT_TRUE(t.add(10, 4000000000)); // past 32 bits: the total moves wide
+  EXPECT_TRUE(t.add(10, INT64_MAX - 4000000001));
+  EXPECT_TRUE(t.add(10, 1));
+  EXPECT_FALSE(t.add(10, 1));
   EXPECT_EQ(listed(t), (std::map<day_number, int64_t>{{10, INT64_MAX}}));
   day_totals u;
   EXPECT_TRUE(u.add(1, INT64_MAX));
