@@ -15,6 +15,34 @@ void configure_actor_system(caf::actor_system_config& cfg) {
   cfg.add_message_type<partial_blob>("playcount::partial_blob");
   cfg.add_message_type<worker_stats>("playcount::worker_stats");
   cfg.add_message_type<coordinator_stats>("playcount::coordinator_stats");
+  cfg.add_message_type<job_record>("playcount::job_record");
+  cfg.add_message_type<job_submission>("playcount::job_submission");
+  cfg.add_message_type<submit_reply>("playcount::submit_reply");
+  cfg.add_message_type<job_lookup>("playcount::job_lookup");
+  cfg.add_message_type<job_deletion>("playcount::job_deletion");
+  cfg.add_message_type<job_list>("playcount::job_list");
+  cfg.add_message_type<registry_stats>("playcount::registry_stats");
+}
+
+const char* to_string(job_state state) noexcept {
+  switch (state) {
+    case job_state::queued: return "queued";
+    case job_state::started: return "started";
+    case job_state::finished: return "finished";
+    case job_state::failed: return "failed";
+    case job_state::canceled: return "canceled";
+  }
+  return "failed";
+}
+
+bool from_string(std::string_view text, job_state& state) noexcept {
+  for (auto s : {job_state::queued, job_state::started, job_state::finished,
+                 job_state::failed, job_state::canceled})
+    if (text == to_string(s)) {
+      state = s;
+      return true;
+    }
+  return false;
 }
 
 } // namespace playcount

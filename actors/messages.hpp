@@ -15,6 +15,17 @@
 //   coordinator -> worker       collect_atom, job id    => partial_blob
 //   coordinator -> worker       drop_atom, job id       (forget the job)
 //   finisher    -> coordinator  finished_atom, job_result (merged and written)
+//
+// The job registry (actors/job_registry.hpp), the one owner of job states:
+//   http        -> registry     admit_atom              => bool (room for a job?)
+//   http        -> registry     submit_atom, job_submission => submit_reply
+//   http        -> registry     lookup_atom, id         => job_lookup
+//   http        -> registry     delete_atom, id         => job_deletion
+//   http        -> registry     list_atom, limit        => job_list
+//   http        -> registry     stats_atom              => registry_stats
+//   registry    -> coordinator  job_request             => job_result
+//   registry    -> coordinator  status_atom / cancel_atom / stats_atom
+//   registry    -> registry     expire_atom             (the TTL sweep)
 
 #include "core/range_reader.hpp"
 #include "core/split.hpp"
@@ -24,6 +35,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace playcount {
@@ -36,6 +48,12 @@ using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
 using status_atom = caf::atom_constant<caf::atom("status")>;
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
 using finished_atom = caf::atom_constant<caf::atom("finished")>;
+using admit_atom = caf::atom_constant<caf::atom("admit")>;
+using submit_atom = caf::atom_constant<caf::atom("submit")>;
+using lookup_atom = caf::atom_constant<caf::atom("lookup")>;
+using delete_atom = caf::atom_constant<caf::atom("delete")>;
+using list_atom = caf::atom_constant<caf::atom("list")>;
+using expire_atom = caf::atom_constant<caf::atom("expire")>;
 
 /// A job for the coordinator: count `input_path` into `output_path`.
 struct job_request {
@@ -122,6 +140,82 @@ struct coordinator_stats {
   std::vector<worker_stats> workers;
   uint64_t jobs_running = 0;
   uint64_t items_queued = 0; ///< scan and read items not yet handed out
+};
+
+/// A job's life, with the words Python-RQ uses. queued and started jobs
+/// survive a restart (they run again); the others are kept until their time
+/// to live runs out.
+enum class job_state : uint8_t { queued, started, finished, failed, canceled };
+
+[[nodiscard]] const char* to_string(job_state state) noexcept;
+/// False when `text` names no state.
+[[nodiscard]] bool from_string(std::string_view text, job_state& state) noexcept;
+
+/// Everything the registry knows of one job: what it keeps on disk and what
+/// `GET /jobs/<id>/` shows. Times are milliseconds since the Unix epoch, 0
+/// for "not yet".
+struct job_record {
+  std::string id;
+  job_state state = job_state::queued;
+  std::string file_name; ///< the uploaded file's name, when the client gave one
+  bool skip_bad_rows = false;
+  uint64_t bytes_total = 0; ///< the size of the uploaded CSV file
+  uint64_t bytes_done = 0;
+  uint64_t rows = 0;
+  uint64_t groups = 0;
+  uint64_t bad_rows = 0;
+  std::vector<std::string> first_bad; ///< `line N: ...` of skipped records
+  std::string phase;                  ///< while started: scanning, reading, merging
+  std::string error;                  ///< failed: `line N: ...` or the reason
+  int64_t created_at = 0;
+  int64_t started_at = 0;
+  int64_t finished_at = 0; ///< finished, failed or canceled
+};
+
+/// An upload on disk as `jobs/<id>/input.csv`, for the registry to queue.
+struct job_submission {
+  std::string id;
+  std::string file_name;
+  uint64_t bytes = 0;
+  bool skip_bad_rows = false;
+};
+
+struct submit_reply {
+  enum status_type : uint8_t { accepted = 0, queue_full = 1, failed = 2 };
+  uint8_t status = failed;
+  job_record record;
+  std::string error;        ///< failed: why (the job state could not be saved)
+  uint32_t retry_after = 0; ///< queue_full: seconds a client should wait
+};
+
+struct job_lookup {
+  bool found = false;
+  job_record record;
+};
+
+struct job_deletion {
+  bool found = false;
+  bool canceled = false; ///< true: the job was queued or started and is now
+                         ///< canceled; false: its record and files are gone
+  job_record record;
+};
+
+struct job_list {
+  std::vector<job_record> jobs; ///< newest first
+};
+
+struct registry_stats {
+  coordinator_stats coordinator;
+  bool coordinator_answered = false;
+  uint64_t queued = 0;
+  uint64_t started = 0;
+  uint64_t finished = 0;
+  uint64_t failed = 0;
+  uint64_t canceled = 0;
+  uint64_t max_running = 0;
+  uint64_t max_queued = 0;
+  int64_t uptime_ms = 0;
+  uint64_t mailbox = 0; ///< messages waiting for the registry
 };
 
 // -- inspect ------------------------------------------------------------------
@@ -230,6 +324,63 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, coordinator_stats& x) {
   return f(caf::meta::type_name("coordinator_stats"), x.workers,
            x.jobs_running, x.items_queued);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, job_record& x) {
+  // CAF 0.17 has no inspect for enums: the state crosses as its number.
+  if constexpr (Inspector::reads_state) {
+    auto state = static_cast<uint8_t>(x.state);
+    return f(caf::meta::type_name("job_record"), x.id, state, x.file_name,
+             x.skip_bad_rows, x.bytes_total, x.bytes_done, x.rows, x.groups,
+             x.bad_rows, x.first_bad, x.phase, x.error, x.created_at,
+             x.started_at, x.finished_at);
+  } else {
+    uint8_t state = 0;
+    auto result = f(caf::meta::type_name("job_record"), x.id, state,
+                    x.file_name, x.skip_bad_rows, x.bytes_total, x.bytes_done,
+                    x.rows, x.groups, x.bad_rows, x.first_bad, x.phase, x.error,
+                    x.created_at, x.started_at, x.finished_at);
+    x.state = state <= static_cast<uint8_t>(job_state::canceled)
+                ? static_cast<job_state>(state)
+                : job_state::failed;
+    return result;
+  }
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, job_submission& x) {
+  return f(caf::meta::type_name("job_submission"), x.id, x.file_name, x.bytes,
+           x.skip_bad_rows);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, submit_reply& x) {
+  return f(caf::meta::type_name("submit_reply"), x.status, x.record, x.error,
+           x.retry_after);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, job_lookup& x) {
+  return f(caf::meta::type_name("job_lookup"), x.found, x.record);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, job_deletion& x) {
+  return f(caf::meta::type_name("job_deletion"), x.found, x.canceled,
+           x.record);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, job_list& x) {
+  return f(caf::meta::type_name("job_list"), x.jobs);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, registry_stats& x) {
+  return f(caf::meta::type_name("registry_stats"), x.coordinator,
+           x.coordinator_answered, x.queued, x.started, x.finished, x.failed,
+           x.canceled, x.max_running, x.max_queued, x.uptime_ms, x.mailbox);
 }
 
 /// Announces every message type above, for sending them between nodes, and

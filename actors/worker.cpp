@@ -11,7 +11,7 @@ namespace {
 
 struct worker_state {
   struct job {
-    mapped_file file;
+    file_handle file;
     std::string open_error;
     bool opened = false;
     partial_aggregate totals;
@@ -33,25 +33,29 @@ const std::string& open(worker_state::job& j, const std::string& path) {
 
 void run(worker_actor* self, const work_item& w) {
   auto& j = self->state.jobs[w.job];
-  const std::string& failure = open(j, w.path);
+  std::string failure = open(j, w.path);
+  // A scan also looks at the byte before its chunk.
+  const uint64_t from = w.kind == work_item::scan && w.range.begin > 0
+                          ? w.range.begin - 1
+                          : w.range.begin;
+  const mapped_window bytes = failure.empty()
+                                ? j.file.map(from, w.range.end, failure)
+                                : mapped_window{};
+  const auto reply_to = caf::actor_cast<caf::actor>(self->current_sender());
   if (w.kind == work_item::scan) {
     scan_done out{w.job, w.index, {}, failure};
-    if (failure.empty()) {
-      out.scan = scan_chunk(j.file.bytes(), w.range);
-      j.file.release(w.range.begin, w.range.end);
-    }
-    self->send(caf::actor_cast<caf::actor>(self->current_sender()), out);
+    if (failure.empty())
+      out.scan = scan_chunk(bytes.window(), w.range);
+    self->send(reply_to, out);
     return;
   }
   read_done out{w.job, w.index, {}, failure};
-  if (failure.empty()) {
-    out.report = read_range(j.file.bytes(), w.range, w.layout,
+  if (failure.empty())
+    out.report = read_range(bytes.window(), w.range, w.layout,
                             w.skip_bad_rows ? bad_row_policy::skip
                                             : bad_row_policy::fail,
                             j.totals, w.index);
-    j.file.release(w.range.begin, w.range.end);
-  }
-  self->send(caf::actor_cast<caf::actor>(self->current_sender()), out);
+  self->send(reply_to, out);
 }
 
 void ask_for_work(worker_actor* self, const caf::actor& coordinator) {

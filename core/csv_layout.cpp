@@ -13,6 +13,7 @@ namespace {
 
 struct header_fields {
   std::vector<std::string> names;
+  int records = 0;
 };
 
 void on_field(void* text, size_t len, void* data) {
@@ -20,8 +21,9 @@ void on_field(void* text, size_t len, void* data) {
     text ? static_cast<const char*>(text) : "", text ? len : 0);
 }
 
-void on_record(int, void*) {
-  // one record only: nothing to do at its end
+// libcsv also ends records at a lone CR, which this format does not.
+void on_record(int, void* data) {
+  ++static_cast<header_fields*>(data)->records;
 }
 
 int is_blank(unsigned char c) {
@@ -75,6 +77,10 @@ std::variant<csv_layout, input_error> read_layout(std::string_view file) {
   if (!parse_header(record, header))
     return input_error{header_line, "the header is not valid CSV: " +
                                       quote_value(record)};
+  if (header.records > 1)
+    return input_error{header_line,
+                       "the header holds a CR that is not part of a CRLF: "
+                       "lines must end in LF or CRLF"};
   csv_layout layout;
   layout.columns = static_cast<uint32_t>(header.names.size());
   const char* wanted[3] = {"Song", "Date", "Number of Plays"};

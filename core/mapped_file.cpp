@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <algorithm>
 #include <utility>
 
 namespace playcount {
@@ -59,12 +60,77 @@ bool mapped_file::open(const std::string& path, std::string& error) {
   return true;
 }
 
-void mapped_file::release(uint64_t begin, uint64_t end) const noexcept {
+mapped_window::mapped_window(mapped_window&& other) noexcept {
+  *this = std::move(other);
+}
+
+mapped_window& mapped_window::operator=(mapped_window&& other) noexcept {
+  if (this != &other) {
+    this->~mapped_window();
+    map_ = std::exchange(other.map_, nullptr);
+    map_size_ = std::exchange(other.map_size_, 0);
+    map_offset_ = other.map_offset_;
+    offset_ = other.offset_;
+    size_ = std::exchange(other.size_, 0);
+  }
+  return *this;
+}
+
+mapped_window::~mapped_window() {
+  if (map_ != nullptr)
+    munmap(map_, map_size_);
+  map_ = nullptr;
+}
+
+file_window mapped_window::window() const noexcept {
+  if (map_ == nullptr)
+    return {{}, offset_};
+  return {{static_cast<const char*>(map_) + (offset_ - map_offset_), size_},
+          offset_};
+}
+
+file_handle::~file_handle() {
+  if (fd_ >= 0)
+    ::close(fd_);
+}
+
+bool file_handle::open(const std::string& path, std::string& error) {
+  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd_ < 0) {
+    error = "cannot open " + path + ": " + std::strerror(errno);
+    return false;
+  }
+  struct stat st {};
+  if (fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
+    error = "cannot read " + path + ": not a regular file";
+    return false;
+  }
+  size_ = static_cast<uint64_t>(st.st_size);
+  path_ = path;
+  return true;
+}
+
+mapped_window file_handle::map(uint64_t begin, uint64_t end,
+                               std::string& error) const {
+  mapped_window out;
+  end = std::min(end, size_);
+  begin = std::min(begin, end);
+  out.offset_ = begin;
+  out.size_ = end - begin;
+  if (begin == end)
+    return out;
   const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
-  const uint64_t first = (begin + page - 1) / page * page;
-  const uint64_t last = end / page * page;
-  if (data_ != nullptr && first < last)
-    madvise(const_cast<char*>(data_) + first, last - first, MADV_DONTNEED);
+  out.map_offset_ = begin / page * page;
+  out.map_size_ = end - out.map_offset_;
+  void* p = mmap(nullptr, out.map_size_, PROT_READ, MAP_PRIVATE, fd_,
+                 static_cast<off_t>(out.map_offset_));
+  if (p == MAP_FAILED) {
+    error = "cannot map " + path_ + ": " + std::strerror(errno);
+    out.size_ = 0;
+    return out;
+  }
+  out.map_ = p;
+  return out;
 }
 
 } // namespace playcount

@@ -16,18 +16,20 @@ enum role : uint8_t { other = 0, song = 1, date = 2, count = 3 };
 
 class range_reader {
 public:
-  range_reader(std::string_view file, byte_range range,
-               const csv_layout& layout, bad_row_policy policy,
-               partial_aggregate& into, uint32_t tag)
-    : base_(file.data())
-    , range_(range)
+  // Positions inside are relative to the window; offsets handed out are
+  // absolute (offset_ added).
+  range_reader(file_window window, byte_range range, const csv_layout& layout,
+               bad_row_policy policy, partial_aggregate& into, uint32_t tag)
+    : base_(window.bytes.data())
+    , offset_(window.offset)
+    , range_{range.begin - window.offset, range.end - window.offset}
     , columns_(layout.columns)
     , policy_(policy)
     , into_(into)
     , tag_(tag)
     , column_{0, layout.song, layout.date, layout.count}
     , field_ends_(layout.columns + 1, 0)
-    , line_cursor_(range.begin) {
+    , line_cursor_(range_.begin) {
   }
 
   range_report run();
@@ -57,6 +59,7 @@ private:
   }
 
   const char* base_;
+  uint64_t offset_;
   byte_range range_;
   uint32_t columns_;
   bad_row_policy policy_;
@@ -182,7 +185,8 @@ bool range_reader::apply(std::string_view song_text, std::string_view date_text,
   const uint64_t hash =
     hash_bytes(song_text.data(), song_text.size());
   into_.prefetch(hash);
-  pending_[npending_++] = {song_text, hash, d.day, c.value, record_start_};
+  pending_[npending_++] = {song_text, hash, d.day, c.value,
+                           record_start_ + offset_};
   return npending_ < batch_size || flush();
 }
 
@@ -194,7 +198,7 @@ bool range_reader::flush() {
   if (added == n)
     return true;
   const pending_row& r = pending_[added];
-  return stop_at(r.offset,
+  return stop_at(r.offset - offset_,
                  "overflow: the total for " + quote_value(r.name) + " on " +
                    format_date(r.day) + " is larger than 9223372036854775807",
                  true);
@@ -226,10 +230,10 @@ uint64_t range_reader::local_line(uint64_t offset) {
 
 } // namespace
 
-range_report read_range(std::string_view file, byte_range range,
+range_report read_range(file_window window, byte_range range,
                         const csv_layout& layout, bad_row_policy policy,
                         partial_aggregate& into, uint32_t tag) {
-  return range_reader(file, range, layout, policy, into, tag).run();
+  return range_reader(window, range, layout, policy, into, tag).run();
 }
 
 } // namespace playcount

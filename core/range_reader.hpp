@@ -4,6 +4,7 @@
 
 #include "core/aggregate.hpp"
 #include "core/csv_layout.hpp"
+#include "core/mapped_file.hpp"
 #include "core/split.hpp"
 
 #include <cstdint>
@@ -38,12 +39,20 @@ struct range_report {
 };
 
 /// Reads the records starting in `range`, which must start on a record
-/// boundary, adding them to `into`. `tag` must differ between the ranges read
-/// into the same aggregate. Stops at the first bad record unless skipping;
-/// always stops at an overflow.
-[[nodiscard]] range_report read_range(std::string_view file, byte_range range,
+/// boundary, adding them to `into`. `window` holds at least the range's
+/// bytes. `tag` must differ between the ranges read into the same
+/// aggregate. Stops at the first bad record unless skipping; always stops at
+/// an overflow.
+[[nodiscard]] range_report read_range(file_window window, byte_range range,
                                       const csv_layout& layout,
                                       bad_row_policy policy,
                                       partial_aggregate& into, uint32_t tag);
+
+/// The same, with the whole file in memory.
+[[nodiscard]] inline range_report
+read_range(std::string_view file, byte_range range, const csv_layout& layout,
+           bad_row_policy policy, partial_aggregate& into, uint32_t tag) {
+  return read_range(file_window{file, 0}, range, layout, policy, into, tag);
+}
 
 } // namespace playcount

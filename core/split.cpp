@@ -16,13 +16,16 @@ std::vector<byte_range> nominal_chunks(uint64_t data_begin, uint64_t size,
   return out;
 }
 
-chunk_scan scan_chunk(std::string_view file, byte_range chunk) {
+chunk_scan scan_chunk(file_window window, byte_range absolute) {
   chunk_scan out;
-  const char* p = file.data();
+  // Positions below are relative to the window; boundaries are absolute.
+  const char* p = window.bytes.data();
+  const uint64_t offset = window.offset;
+  const byte_range chunk{absolute.begin - offset, absolute.end - offset};
   // A boundary at chunk.begin itself needs an LF just before it; that LF is
   // not a quote, so the parity there equals the parity at chunk.begin.
-  if (chunk.begin > 0 && p[chunk.begin - 1] == '\n')
-    out.first_boundary[0] = chunk.begin;
+  if (absolute.begin > 0 && p[chunk.begin - 1] == '\n')
+    out.first_boundary[0] = absolute.begin;
   uint64_t in_quotes = 0; // all ones when the local parity is odd
   alignas(64) char tail[64];
   for (uint64_t b = chunk.begin; b < chunk.end; b += 64) {
@@ -49,7 +52,7 @@ chunk_scan scan_chunk(std::string_view file, byte_range chunk) {
     for (int l = 0; l < 2; ++l)
       if (out.first_boundary[l] == no_boundary && at_parity[l] != 0)
         out.first_boundary[l] =
-          b + static_cast<uint64_t>(__builtin_ctzll(at_parity[l])) + 1;
+          offset + b + static_cast<uint64_t>(__builtin_ctzll(at_parity[l])) + 1;
   }
   return out;
 }

@@ -14,6 +14,8 @@
 // moves each start to the first record boundary at or after it. A record
 // belongs to the range in which it starts.
 
+#include "core/mapped_file.hpp"
+
 #include <cstdint>
 #include <string_view>
 #include <vector>
@@ -45,8 +47,14 @@ struct chunk_scan {
 nominal_chunks(uint64_t data_begin, uint64_t size, uint64_t range_size);
 
 /// Counts quotes in `chunk` and finds its first record boundary for either
-/// parity. `file` is the whole file (the byte before the chunk is read).
-[[nodiscard]] chunk_scan scan_chunk(std::string_view file, byte_range chunk);
+/// parity. `window` holds the chunk and the byte before it (if any).
+[[nodiscard]] chunk_scan scan_chunk(file_window window, byte_range chunk);
+
+/// The same, with the whole file in memory.
+[[nodiscard]] inline chunk_scan scan_chunk(std::string_view file,
+                                           byte_range chunk) {
+  return scan_chunk(file_window{file, 0}, chunk);
+}
 
 /// Turns nominal chunks and their scans into ranges that start and end on
 /// record boundaries, covering the chunks' span exactly; empty ones dropped.

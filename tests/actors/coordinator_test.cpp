@@ -286,14 +286,21 @@ TEST_F(cluster_fixture, a_canceled_job_ends_as_canceled_and_others_go_on) {
 
 TEST_F(cluster_fixture, stats_list_every_worker_with_its_counters) {
   start(3);
+  caf::scoped_actor self{*system_};
+  const auto stats_now = [&] {
+    coordinator_stats stats;
+    self->request(coordinator_, std::chrono::seconds(5), stats_atom::value)
+      .receive([&](coordinator_stats& s) { stats = std::move(s); },
+               [](caf::error&) {});
+    return stats;
+  };
+  // Workers join on their own threads: wait until all three have.
+  for (int i = 0; i < 500 && stats_now().workers.size() < 3; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   test::csv_shape shape;
   const auto in = dir_.write("in.csv", test::make_csv(shape));
   ASSERT_TRUE(run(request_for(in, dir_.file("out.csv"), 512)).ok);
-  caf::scoped_actor self{*system_};
-  coordinator_stats stats;
-  self->request(coordinator_, std::chrono::seconds(5), stats_atom::value)
-    .receive([&](coordinator_stats& s) { stats = std::move(s); },
-             [](caf::error&) {});
+  const coordinator_stats stats = stats_now();
   ASSERT_EQ(stats.workers.size(), 3u);
   uint64_t ranges = 0;
   for (auto& w : stats.workers) {

@@ -127,6 +127,35 @@ TEST(day_totals, goes_from_spread_out_days_back_to_dense_ones_without_losing_tot
   EXPECT_EQ(listed(t), expected);
 }
 
+// Two days far apart, then the days between them filled from the top down:
+// the totals become dense enough to go back to one slot per day.
+TEST(day_totals, goes_back_to_one_slot_per_day_when_spread_days_fill_in) {
+  for (int direction : {-1, 1}) {
+    SCOPED_TRACE(direction);
+    day_totals t;
+    std::map<day_number, int64_t> expected;
+    const auto put = [&](day_number day, int64_t count) {
+      ASSERT_TRUE(t.add(day, count));
+      expected[day] += count;
+    };
+    put(0, 1);
+    put(1000, 2);
+    for (int k = 1; k < 1000; ++k) {
+      const day_number day = direction < 0 ? 1000 - k : k;
+      put(day, k % 5);
+      if (k % 50 == 0)
+        put(day, 1); // an existing day again
+      if (k % 97 == 0) {
+        ASSERT_EQ(listed(t), expected) << "after " << k << " days";
+      }
+    }
+    EXPECT_EQ(listed(t), expected);
+    put(-3000, 9); // and spread out again
+    put(5000, 9);
+    EXPECT_EQ(listed(t), expected);
+  }
+}
+
 TEST(day_totals, adds_up_to_two_to_the_63_minus_one_and_no_further) {
   day_totals t;
   EXPECT_EQ(*t.slot(10), 0u);
@@ -150,7 +179,116 @@ TEST(day_totals, keeps_a_day_whose_total_is_zero_and_not_an_untouched_slot) {
   EXPECT_EQ(listed(t), (std::map<day_number, int64_t>{{5, 0}}));
 }
 
+// Totals past what a small slot holds (a slot keeps total + 1 in 32 bits,
+// larger totals move elsewhere): the sums must not notice.
+TEST(day_totals, keeps_exact_totals_across_the_32_bit_slot_limit) {
+  const int64_t limit = int64_t{UINT32_MAX};
+  for (int64_t first : {limit - 3, limit - 2, limit - 1, limit, limit + 1}) {
+    SCOPED_TRACE(first);
+    day_totals t;
+    int64_t expected = 0;
+    for (int64_t count : {first, int64_t{0}, int64_t{1}, int64_t{1}, int64_t{1},
+                          limit, int64_t{7}}) {
+      ASSERT_TRUE(t.add(3, count));
+      expected += count;
+      ASSERT_EQ(listed(t), (std::map<day_number, int64_t>{{3, expected}}));
+    }
+  }
+  // Small counts that add up past the limit one by one.
+  day_totals u;
+  ASSERT_TRUE(u.add(-5, limit - 4));
+  for (int i = 0; i < 6; ++i)
+    ASSERT_TRUE(u.add(-5, 1));
+  EXPECT_EQ(listed(u), (std::map<day_number, int64_t>{{-5, limit + 2}}));
+}
+
+TEST(day_totals, keeps_exact_large_totals_on_dense_and_spread_days) {
+  std::mt19937 rng(8);
+  const int64_t counts[] = {0, 1, 2, 4294967293, 4294967294, 4294967295, 4294967296,
+                            2147483648, 1000000000000, 1000000000000000};
+  day_totals t;
+  std::map<day_number, int64_t> expected;
+  for (int i = 0; i < 5000; ++i) {
+    const day_number day = i < 2500 ? 18000 + static_cast<day_number>(rng() % 300)
+                                    : first_day + static_cast<day_number>(
+                                                    rng() % (last_day - first_day));
+    const int64_t count = counts[rng() % 10];
+    ASSERT_TRUE(t.add(day, count));
+    expected[day] += count;
+    if (i % 500 == 0) {
+      ASSERT_EQ(listed(t), expected) << "after " << i;
+    }
+  }
+  EXPECT_EQ(listed(t), expected);
+  // Wide totals survive the way back to one slot per day too.
+  day_totals v;
+  std::map<day_number, int64_t> v_expected;
+  for (day_number d : {0, 1000})
+    for (int k = 0; k < 2; ++k) {
+      ASSERT_TRUE(v.add(d, 4294967295));
+      v_expected[d] += 4294967295;
+    }
+  for (day_number d = 999; d > 0; --d) {
+    ASSERT_TRUE(v.add(d, d % 3 ? 5 : 4294967296));
+    v_expected[d] += d % 3 ? 5 : 4294967296;
+  }
+  EXPECT_EQ(listed(v), v_expected);
+}
+
+TEST(day_totals, refuses_a_large_total_past_two_to_the_63_minus_one_and_keeps_it) {
+  day_totals t;
+  ASSERT_TRUE(t.add(1, INT64_MAX - 10));
+  EXPECT_TRUE(t.add(1, 10));
+  EXPECT_FALSE(t.add(1, 1));
+  EXPECT_FALSE(t.add(1, INT64_MAX));
+  EXPECT_EQ(listed(t), (std::map<day_number, int64_t>{{1, INT64_MAX}}));
+}
+
 // -- partial_aggregate -----------------------------------------------------------
+
+TEST(partial_aggregate, adds_rows_of_one_batch_across_the_32_bit_slot_limit) {
+  partial_aggregate p;
+  const int64_t limit = int64_t{UINT32_MAX};
+  std::vector<pending_row> rows;
+  int64_t a = 0, b = 0;
+  for (int i = 0; i < 60; ++i) {
+    const int64_t count = i % 7 == 0 ? limit - 3 : i;
+    rows.push_back(row(i % 2 ? "A" : "B", 42, count, static_cast<uint64_t>(i)));
+    (i % 2 ? a : b) += count;
+  }
+  add(p, rows, 0);
+  EXPECT_EQ(format_result(p), std::string(result_header) + "B,1970-02-12," +
+                                std::to_string(b) + "\nA,1970-02-12," +
+                                std::to_string(a) + "\n");
+  // And an overflow in the middle of a batch with wide totals.
+  partial_aggregate q;
+  const std::vector<pending_row> over = {
+    row("A", 1, limit, 0), row("A", 1, INT64_MAX - limit - 1, 1), row("A", 1, 1, 2),
+    row("A", 1, 1, 3), row("B", 1, 1, 4)};
+  EXPECT_EQ(q.add_rows(over.data(), over.size(), 0), 3u);
+}
+
+TEST(partial_aggregate, merges_large_totals_exactly) {
+  const int64_t limit = int64_t{UINT32_MAX};
+  partial_aggregate a, b, a2, b2;
+  for (partial_aggregate* p : {&a, &a2})
+    add(*p, {row("A", 1, limit + 5, 0), row("A", 2, limit - 2, 1), row("A", 3, 1, 2)}, 0);
+  for (partial_aggregate* p : {&b, &b2})
+    add(*p, {row("A", 1, limit - 2, 5), row("A", 2, limit + 9, 6), row("A", 3, limit - 2, 7)},
+        0);
+  const std::string expected = std::string(result_header) + "A,1970-01-02," +
+                               std::to_string(2 * limit + 3) + "\nA,1970-01-03," +
+                               std::to_string(2 * limit + 7) + "\nA,1970-01-04," +
+                               std::to_string(limit - 1) + "\n";
+  ASSERT_TRUE(a.merge(b));
+  EXPECT_EQ(format_result(a), expected);
+  ASSERT_TRUE(b2.merge(a2));
+  EXPECT_EQ(format_result(b2), expected);
+  partial_aggregate decoded;
+  ASSERT_TRUE(partial_aggregate::decode(a.encode(), decoded));
+  EXPECT_EQ(format_result(decoded), expected);
+}
+
 
 TEST(partial_aggregate, adds_rows_before_the_first_that_would_overflow) {
   partial_aggregate p;

@@ -198,6 +198,33 @@ TEST(read_layout, counts_the_lines_of_a_header_with_a_quoted_line_break) {
   EXPECT_EQ(l.first_data_line, 4u);
 }
 
+// Records end in LF or CRLF (CONTRACT §1): a CR alone does not end the
+// header (libcsv would end a record there, giving the layout columns the
+// records do not have, or a CR-only file read as a header with no data).
+TEST(read_layout, rejects_a_header_holding_a_lone_cr_on_line_1) {
+  for (const char* file : {"Song,Date\r,Number of Plays\nA,2021-01-01,1\n",
+                           "Song,Date,Number of Plays\rA,2021-01-01,1\rB,2021-01-02,2\r",
+                           "Song\rX,Date,Number of Plays\n"}) {
+    SCOPED_TRACE(testing::PrintToString(std::string(file)));
+    auto parsed = read_layout(file);
+    if (const auto* l = std::get_if<csv_layout>(&parsed)) {
+      ADD_FAILURE() << "accepted as " << l->columns << " columns (song " << l->song
+                    << ", date " << l->date << ", count " << l->count
+                    << "), data from byte " << l->data_begin;
+      continue;
+    }
+    EXPECT_EQ(std::get<input_error>(parsed).line, 1u)
+      << std::get<input_error>(parsed).to_string();
+  }
+}
+
+TEST(read_layout, reads_a_cr_inside_a_quoted_header_name) {
+  const csv_layout l = layout_of("Song,\"Ex\rtra\",Date,Number of Plays\r\nA,x,2021-01-01,1\r\n");
+  EXPECT_EQ(l.columns, 4u);
+  EXPECT_EQ(l.date, 2u);
+  EXPECT_EQ(l.first_data_line, 2u);
+}
+
 TEST(read_layout, rejects_a_header_that_is_not_valid_csv) {
   for (const char* file : {"Song,Da\"te,Number of Plays\n",
                            "\"Song,Date,Number of Plays\n",

@@ -11,6 +11,7 @@
 
 #include <cstdio>
 #include <map>
+#include <random>
 #include <string>
 #include <unistd.h>
 
@@ -259,16 +260,30 @@ TEST(pipeline, reads_columns_in_any_order_and_ignores_extra_ones) {
             out_header + "A,2021-01-01,12\nB,2021-01-01,6\n");
 }
 
+/// A file under /tmp with `bytes`, removed at the end of the test.
+class temp_file {
+public:
+  explicit temp_file(const std::string& bytes) {
+    char name[] = "/tmp/playcount-core-test-XXXXXX";
+    const int fd = mkstemp(name);
+    path_ = name;
+    EXPECT_GE(fd, 0);
+    EXPECT_EQ(write(fd, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+    close(fd);
+  }
+  ~temp_file() { std::remove(path_.c_str()); }
+  const std::string& path() const { return path_; }
+
+private:
+  std::string path_;
+};
+
 TEST(pipeline, reads_a_file_mapped_from_disk) {
-  char path[] = "/tmp/playcount-core-test-XXXXXX";
-  const int fd = mkstemp(path);
-  ASSERT_GE(fd, 0);
   const std::string bytes = in_header + "A,2021-01-01,1\n\"B\nb\",2021-01-01,2";
-  ASSERT_EQ(write(fd, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
-  close(fd);
+  const temp_file f(bytes);
   mapped_file file;
   std::string error;
-  ASSERT_TRUE(file.open(path, error)) << error;
+  ASSERT_TRUE(file.open(f.path(), error)) << error;
   EXPECT_EQ(file.size(), bytes.size());
   EXPECT_EQ(file.bytes(), bytes);
   for (uint64_t range_size : {1, 5, 0}) {
@@ -278,9 +293,89 @@ TEST(pipeline, reads_a_file_mapped_from_disk) {
     EXPECT_EQ(text_of(test::run_pipeline(file.bytes(), o)),
               out_header + "A,2021-01-01,1\n\"B\nb\",2021-01-01,2\n");
   }
-  file.release(0, file.size());
-  EXPECT_EQ(file.bytes(), bytes); // released pages read back from the cache
-  std::remove(path);
+}
+
+// The way workers read: every chunk and every range mapped on its own.
+TEST(pipeline, reads_chunks_and_ranges_mapped_one_by_one_from_disk) {
+  std::mt19937 rng(11);
+  test::doc_shape shape;
+  shape.records = 2000; // some ranges cross page boundaries
+  const std::string bytes = random_doc(rng, shape).assemble();
+  const std::string expected = text_of(test::run_sequential(bytes));
+  ASSERT_EQ(expected.rfind(out_header, 0), 0u) << expected;
+  const temp_file f(bytes);
+  file_handle file;
+  std::string error;
+  ASSERT_TRUE(file.open(f.path(), error)) << error;
+  ASSERT_EQ(file.size(), bytes.size());
+  const csv_layout layout = std::get<csv_layout>(read_layout(bytes));
+  for (uint64_t range_size : {37, 100, 4096, 10000}) {
+    SCOPED_TRACE(range_size);
+    const auto chunks = nominal_chunks(layout.data_begin, file.size(), range_size);
+    std::vector<chunk_scan> scans;
+    for (const byte_range& c : chunks) {
+      const mapped_window w = file.map(c.begin - 1, c.end, error);
+      ASSERT_EQ(w.window().bytes.size(), c.end - c.begin + 1) << error;
+      scans.push_back(scan_chunk(w.window(), c));
+    }
+    const auto ranges = plan_ranges(chunks, scans);
+    partial_aggregate workers[2];
+    std::vector<std::optional<range_report>> reports;
+    for (uint32_t r = 0; r < ranges.size(); ++r) {
+      const mapped_window w = file.map(ranges[r].begin, ranges[r].end, error);
+      ASSERT_EQ(w.window().offset, ranges[r].begin);
+      reports.push_back(read_range(w.window(), ranges[r], layout,
+                                   bad_row_policy::fail, workers[r % 2], r));
+    }
+    const job_outcome o = combine_reports(layout, reports);
+    ASSERT_FALSE(o.error) << o.error->to_string();
+    ASSERT_TRUE(workers[0].merge(workers[1]));
+    EXPECT_EQ(format_result(workers[0]), expected);
+  }
+}
+
+TEST(file_handle, maps_windows_of_a_file_at_any_offset) {
+  const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  std::string bytes;
+  for (uint64_t i = 0; i < 3 * page + 123; ++i)
+    bytes += static_cast<char>('a' + i % 23);
+  const temp_file f(bytes);
+  file_handle file;
+  std::string error;
+  ASSERT_TRUE(file.open(f.path(), error)) << error;
+  EXPECT_EQ(file.size(), bytes.size());
+  const uint64_t n = bytes.size();
+  const std::pair<uint64_t, uint64_t> cases[] = {
+    {0, n}, {1, 2}, {page - 1, page + 1}, {page, 2 * page}, {page + 5, n},
+    {n - 1, n}, {0, 1}, {3 * page, n}, {2 * page - 7, 3 * page + 7}};
+  for (const auto& [begin, end] : cases) {
+    SCOPED_TRACE(std::to_string(begin) + ".." + std::to_string(end));
+    const mapped_window w = file.map(begin, end, error);
+    const file_window fw = w.window();
+    EXPECT_EQ(fw.offset, begin);
+    EXPECT_EQ(fw.bytes, std::string_view(bytes).substr(begin, end - begin));
+  }
+  // Past the end: cut to the file; empty: no bytes.
+  EXPECT_EQ(file.map(n - 3, n + 100, error).window().bytes, bytes.substr(n - 3));
+  EXPECT_TRUE(file.map(10, 10, error).window().bytes.empty());
+  // A window moved keeps its bytes; the moved-from one is empty.
+  mapped_window a = file.map(page - 2, page + 2, error);
+  mapped_window b = std::move(a);
+  EXPECT_EQ(b.window().bytes, bytes.substr(page - 2, 4));
+  EXPECT_TRUE(a.window().bytes.empty()); // NOLINT(bugprone-use-after-move)
+  mapped_window c;
+  c = std::move(b);
+  EXPECT_EQ(c.window().bytes, bytes.substr(page - 2, 4));
+}
+
+TEST(file_handle, names_the_file_it_cannot_open) {
+  file_handle file;
+  std::string error;
+  EXPECT_FALSE(file.open("/nonexistent/dir/input.csv", error));
+  EXPECT_NE(error.find("/nonexistent/dir/input.csv"), std::string::npos) << error;
+  file_handle dir;
+  EXPECT_FALSE(dir.open("/tmp", error));
+  EXPECT_NE(error.find("/tmp"), std::string::npos) << error;
 }
 
 TEST(mapped_file, names_the_file_it_cannot_open) {
@@ -293,16 +388,12 @@ TEST(mapped_file, names_the_file_it_cannot_open) {
 }
 
 TEST(mapped_file, maps_an_empty_file_as_no_bytes) {
-  char path[] = "/tmp/playcount-core-test-XXXXXX";
-  const int fd = mkstemp(path);
-  ASSERT_GE(fd, 0);
-  close(fd);
+  const temp_file f("");
   mapped_file file;
   std::string error;
-  EXPECT_TRUE(file.open(path, error)) << error;
+  EXPECT_TRUE(file.open(f.path(), error)) << error;
   EXPECT_EQ(file.size(), 0u);
   EXPECT_TRUE(file.bytes().empty());
-  std::remove(path);
 }
 
 // -- bad input -----------------------------------------------------------------
@@ -406,6 +497,16 @@ TEST(pipeline, fails_on_a_missing_column_naming_it) {
                {"missing column \"Number of Plays\""});
   expect_error(result_everywhere("\n\nDate,Number of Plays\n"), 3,
                {"missing column \"Song\""});
+}
+
+// Lines ending in CR alone are not line ends (CONTRACT §1: LF or CRLF): the
+// whole file is one header record without the right columns. It must fail,
+// not pass as a file with no records and an empty result.
+TEST(pipeline, fails_on_a_file_whose_lines_end_in_cr_alone) {
+  const std::string text =
+    result_everywhere("Song,Date,Number of Plays\rA,2021-01-01,1\rB,2021-01-02,2\r");
+  EXPECT_NE(text, out_header) << "a CR-only file gave an empty result";
+  expect_error(text, 1, {});
 }
 
 TEST(pipeline, fails_on_an_empty_file) {
@@ -563,6 +664,39 @@ TEST(pipeline, skips_bad_records_counting_them_and_listing_the_first_ten_lines) 
   EXPECT_NE(seq.outcome.first_bad[1].what.find("text after a closing quote"),
             std::string::npos)
     << seq.outcome.first_bad[1].what;
+}
+
+TEST(pipeline, skips_a_last_record_whose_quote_never_closes) {
+  const std::string in = in_header + "A,2021-01-01,1\n\"B,2021-01-01,2\nC,2021-01-01,3\n";
+  EXPECT_EQ(result_everywhere(in, bad_row_policy::skip), out_header + "A,2021-01-01,1\n");
+  const auto seq = test::run_sequential(in, bad_row_policy::skip);
+  EXPECT_EQ(seq.outcome.bad_rows, 1u);
+  ASSERT_EQ(seq.outcome.first_bad.size(), 1u);
+  EXPECT_EQ(seq.outcome.first_bad[0].line, 3u);
+  EXPECT_NE(seq.outcome.first_bad[0].what.find("never closes"), std::string::npos);
+}
+
+TEST(pipeline, does_not_skip_a_bad_header) {
+  expect_error(result_everywhere("Song,Plays\nA,1\n", bad_row_policy::skip), 1,
+               {"missing column \"Date\""});
+  expect_error(result_everywhere("", bad_row_policy::skip), 1, {"empty"});
+}
+
+TEST(read_range, lists_at_most_the_reported_number_of_skipped_records) {
+  std::string in = in_header;
+  for (int i = 0; i < 25; ++i)
+    in += i % 2 ? "A,2021-01-01,1\n" : "A,2021-01-01,x\n";
+  const csv_layout layout = std::get<csv_layout>(read_layout(in));
+  partial_aggregate into;
+  const range_report r = read_range(in, {layout.data_begin, in.size()}, layout,
+                                    bad_row_policy::skip, into, 0);
+  EXPECT_FALSE(r.error);
+  EXPECT_EQ(r.bad_rows, 13u);
+  EXPECT_EQ(r.rows, 12u);
+  ASSERT_EQ(r.first_bad.size(), reported_bad_rows);
+  for (size_t i = 0; i < r.first_bad.size(); ++i)
+    EXPECT_EQ(r.first_bad[i].line, 2 * i) << i; // LFs before the record, in the range
+  EXPECT_EQ(r.lines, 25u);
 }
 
 TEST(pipeline, skipping_finds_no_bad_records_in_a_good_file) {

@@ -17,7 +17,8 @@ namespace playcount::test {
 
 // -- guarded_bytes ------------------------------------------------------------
 
-guarded_bytes::guarded_bytes(std::string_view bytes) : size_(bytes.size()) {
+guarded_bytes::guarded_bytes(std::string_view bytes, side guard)
+  : size_(bytes.size()) {
   const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   const size_t data_pages = (bytes.size() + page - 1) / page;
   map_size_ = (data_pages + 1) * page;
@@ -29,10 +30,17 @@ guarded_bytes::guarded_bytes(std::string_view bytes) : size_(bytes.size()) {
     return;
   }
   map_ = static_cast<char*>(p);
-  char* guard = map_ + data_pages * page;
-  if (mprotect(guard, page, PROT_NONE) != 0)
-    ADD_FAILURE() << "mprotect failed";
-  char* start = guard - bytes.size();
+  char* start;
+  if (guard == side::after) {
+    char* fence = map_ + data_pages * page;
+    if (mprotect(fence, page, PROT_NONE) != 0)
+      ADD_FAILURE() << "mprotect failed";
+    start = fence - bytes.size();
+  } else {
+    if (mprotect(map_, page, PROT_NONE) != 0)
+      ADD_FAILURE() << "mprotect failed";
+    start = map_ + page;
+  }
   if (!bytes.empty())
     std::memcpy(start, bytes.data(), bytes.size());
   data_ = start;
@@ -58,8 +66,19 @@ run_result run_pipeline(std::string_view file, const run_options& o) {
   const auto chunks = nominal_chunks(layout.data_begin, file.size(), range_size);
   std::vector<chunk_scan> scans;
   scans.reserve(chunks.size());
-  for (const byte_range& c : chunks)
-    scans.push_back(scan_chunk(file, c));
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    const byte_range& c = chunks[i];
+    if (o.windows && chunks.size() <= 256) { // a window costs three syscalls
+      // A scan looks at the byte before its chunk too.
+      const uint64_t from = c.begin > 0 ? c.begin - 1 : 0;
+      const guarded_bytes window(file.substr(from, c.end - from),
+                                 i % 2 ? guarded_bytes::side::before
+                                       : guarded_bytes::side::after);
+      scans.push_back(scan_chunk(file_window{window.view(), from}, c));
+    } else {
+      scans.push_back(scan_chunk(file, c));
+    }
+  }
   out.ranges = plan_ranges(chunks, scans);
 
   // Which worker reads which range, and in what order: workers pull ranges,
@@ -79,9 +98,18 @@ run_result run_pipeline(std::string_view file, const run_options& o) {
   std::vector<partial_aggregate> partials(workers);
   std::vector<std::optional<range_report>> reports(out.ranges.size());
   for (unsigned w = 0; w < workers; ++w)
-    for (uint32_t r : queue[w])
-      reports[r] =
-        read_range(file, out.ranges[r], layout, o.policy, partials[w], r);
+    for (uint32_t r : queue[w]) {
+      const byte_range range = out.ranges[r];
+      if (o.windows && out.ranges.size() <= 256) {
+        const guarded_bytes window(file.substr(range.begin, range.size()),
+                                   r % 2 ? guarded_bytes::side::before
+                                         : guarded_bytes::side::after);
+        reports[r] = read_range(file_window{window.view(), range.begin}, range,
+                                layout, o.policy, partials[w], r);
+      } else {
+        reports[r] = read_range(file, range, layout, o.policy, partials[w], r);
+      }
+    }
   // Reading stops at an error: ranges after it may not have been read.
   bool seen_error = false;
   for (size_t r = 0; r < reports.size(); ++r) {
@@ -159,10 +187,11 @@ std::string result_everywhere(std::string_view bytes, bad_row_policy policy) {
         o.policy = policy;
         o.assign = a;
         o.seed = static_cast<uint32_t>(range_size * 31 + workers);
+        o.windows = a == assignment::random;
         const run_result r = run_pipeline(file, o);
         EXPECT_EQ(signature(r), expected)
           << "range size " << range_size << ", workers " << workers
-          << (a == assignment::random ? ", random assignment" : "");
+          << (a == assignment::random ? ", random assignment, windows" : "");
       }
   return text_of(truth);
 }

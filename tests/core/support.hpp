@@ -38,7 +38,10 @@ namespace playcount::test {
 /// passing by luck, as it would with a std::string.
 class guarded_bytes {
 public:
-  explicit guarded_bytes(std::string_view bytes);
+  /// Which side of the bytes touches the inaccessible page.
+  enum class side { after, before };
+
+  explicit guarded_bytes(std::string_view bytes, side guard = side::after);
   guarded_bytes(const guarded_bytes&) = delete;
   guarded_bytes& operator=(const guarded_bytes&) = delete;
   ~guarded_bytes();
@@ -60,6 +63,9 @@ struct run_options {
   bad_row_policy policy = bad_row_policy::fail;
   assignment assign = assignment::round_robin;
   uint32_t seed = 1; ///< for random assignment and read order
+  /// Each chunk is scanned and each range read from its own window of the
+  /// file (file_window, as workers map them), guarded on one side.
+  bool windows = false;
 };
 
 struct run_result {

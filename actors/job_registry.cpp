@@ -1,0 +1,450 @@
+#include "actors/job_registry.hpp"
+
+#include "actors/job_store.hpp"
+#include "actors/messages.hpp"
+
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <deque>
+#include <map>
+#include <memory>
+#include <unistd.h>
+
+namespace playcount {
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+// How long the registry waits for the coordinator's progress or stats
+// before it answers without them: a busy coordinator must not hold up the
+// HTTP handlers.
+constexpr auto coordinator_timeout = std::chrono::seconds(2);
+
+struct registry_state {
+  job_registry_config config;
+  caf::actor coordinator;
+  std::map<std::string, job_record> jobs;
+  std::deque<std::string> queue;                     // queued ids, oldest first
+  std::map<std::string, steady::time_point> running; // handed to the coordinator
+  steady::time_point up_since = steady::now();
+  static inline const char* name = "playcount.job_registry";
+};
+
+using registry_actor = caf::stateful_actor<registry_state>;
+
+bool has_ended(const job_record& r) {
+  return r.state == job_state::finished || r.state == job_state::failed ||
+         r.state == job_state::canceled;
+}
+
+bool is_expired(const registry_state& st, const job_record& r, int64_t now) {
+  return has_ended(r) && r.finished_at + st.config.result_ttl.count() <= now;
+}
+
+job_paths paths(const registry_state& st, const std::string& id) {
+  return paths_for(st.config.data_dir, id);
+}
+
+// Saves the record; a failure is logged, not fatal: the job goes on, and
+// after a crash it is seen in its previous saved state (at worst it runs
+// again).
+void save(const registry_state& st, const job_record& r) {
+  std::string error;
+  if (!save_record(paths(st, r.id), r, error))
+    spdlog::error("job {}: cannot save its state: {}", r.id, error);
+}
+
+void drop_file(const std::string& path) {
+  std::string error;
+  if (!remove_file(path, error))
+    spdlog::warn("{}", error);
+}
+
+void drop_job(registry_state& st, const std::string& id) {
+  std::string error;
+  if (!remove_job_files(paths(st, id), error))
+    spdlog::warn("{}", error);
+  st.jobs.erase(id);
+}
+
+// Removes the jobs whose time to live has run out.
+void expire(registry_state& st) {
+  const int64_t now = now_ms();
+  std::vector<std::string> gone;
+  for (const auto& [id, r] : st.jobs)
+    if (is_expired(st, r, now))
+      gone.push_back(id);
+  for (const auto& id : gone) {
+    spdlog::info("job {} expired: removed", id);
+    drop_job(st, id);
+  }
+}
+
+// The record if the job exists and has not expired (an expired one is
+// removed on the spot).
+job_record* find(registry_state& st, const std::string& id) {
+  auto i = st.jobs.find(id);
+  if (i == st.jobs.end())
+    return nullptr;
+  if (is_expired(st, i->second, now_ms())) {
+    spdlog::info("job {} expired: removed", id);
+    drop_job(st, id);
+    return nullptr;
+  }
+  return &i->second;
+}
+
+void apply_progress(job_record& r, const job_status& s) {
+  if (!s.known)
+    return;
+  r.phase = s.phase;
+  r.rows = s.rows;
+  // The coordinator counts data bytes; the header counts as read once the
+  // job runs, so that bytes_done reaches bytes_total.
+  const uint64_t header = r.bytes_total > s.bytes_total
+                            ? r.bytes_total - s.bytes_total
+                            : 0;
+  r.bytes_done = std::min(r.bytes_total, s.bytes_done + header);
+}
+
+bool admits(const registry_state& st) {
+  return st.running.size() < st.config.max_running ||
+         st.queue.size() < st.config.max_queued;
+}
+
+void pump(registry_actor* self);
+
+void on_result(registry_actor* self, const std::string& id, job_result& res) {
+  auto& st = self->state;
+  double seconds = 0;
+  if (auto t = st.running.find(id); t != st.running.end()) {
+    seconds = std::chrono::duration<double>(steady::now() - t->second).count();
+    st.running.erase(t);
+  }
+  const job_paths p = paths(st, id);
+  auto i = st.jobs.find(id);
+  if (i == st.jobs.end()) {
+    // Deleted while it ran: whatever the job left behind goes too.
+    std::string error;
+    (void)remove_job_files(p, error);
+  } else if (i->second.state == job_state::canceled) {
+    drop_file(p.result); // a result that came too late to count
+    drop_file(p.input);
+  } else {
+    job_record& r = i->second;
+    r.finished_at = now_ms();
+    r.phase.clear();
+    r.rows = res.rows;
+    r.bad_rows = res.bad_rows;
+    r.first_bad = res.first_bad;
+    if (res.ok) {
+      r.state = job_state::finished;
+      r.groups = res.groups;
+      r.bytes_done = r.bytes_total;
+      // The finisher renamed the result into the directory: make the name
+      // durable before the record says the result is there.
+      std::string error;
+      if (!sync_dir(p.dir, error))
+        spdlog::warn("job {}: {}", id, error);
+      spdlog::info("job {} finished in {:.3f} s: {} rows, {} groups", id,
+                   seconds, r.rows, r.groups);
+    } else {
+      r.state = job_state::failed;
+      r.error = res.error.empty() ? "the job failed" : res.error;
+      drop_file(p.result);
+      spdlog::warn("job {} failed after {:.3f} s: {}", id, seconds, r.error);
+    }
+    save(st, r);
+    drop_file(p.input);
+  }
+  pump(self);
+}
+
+// Starts queued jobs, oldest first, while there is a free slot.
+void pump(registry_actor* self) {
+  auto& st = self->state;
+  while (st.running.size() < st.config.max_running && !st.queue.empty()) {
+    const std::string id = st.queue.front();
+    st.queue.pop_front();
+    auto i = st.jobs.find(id);
+    if (i == st.jobs.end() || i->second.state != job_state::queued)
+      continue;
+    job_record& r = i->second;
+    r.state = job_state::started;
+    r.started_at = now_ms();
+    save(st, r);
+    st.running[id] = steady::now();
+    spdlog::info("job {} started ({} bytes, {} waiting)", id, r.bytes_total,
+                 st.queue.size());
+    const job_paths p = paths(st, id);
+    job_request request;
+    request.id = id;
+    request.input_path = p.input;
+    request.output_path = p.result;
+    request.range_size = st.config.range_size;
+    request.skip_bad_rows = r.skip_bad_rows;
+    request.durable = true;
+    self->request(st.coordinator, caf::infinite, std::move(request))
+      .then([=](job_result& res) { on_result(self, id, res); },
+            [=](caf::error& e) {
+              job_result res;
+              res.id = id;
+              res.error = "the coordinator failed: " + to_string(e);
+              on_result(self, id, res);
+            });
+  }
+}
+
+submit_reply submit(registry_actor* self, const job_submission& in) {
+  auto& st = self->state;
+  submit_reply out;
+  if (!is_job_id(in.id) || st.jobs.count(in.id) != 0) {
+    out.status = submit_reply::failed;
+    out.error = "a job with this id exists";
+    return out;
+  }
+  if (!admits(st)) {
+    out.status = submit_reply::queue_full;
+    out.retry_after = st.config.retry_after;
+    spdlog::warn("job {} refused: {} jobs running, {} waiting", in.id,
+                 st.running.size(), st.queue.size());
+    return out;
+  }
+  job_record r;
+  r.id = in.id;
+  r.state = job_state::queued;
+  r.file_name = in.file_name;
+  r.skip_bad_rows = in.skip_bad_rows;
+  r.bytes_total = in.bytes;
+  r.created_at = now_ms();
+  std::string error;
+  if (!save_record(paths(st, r.id), r, error)) {
+    out.status = submit_reply::failed;
+    out.error = error;
+    spdlog::error("job {} not queued: {}", r.id, error);
+    return out;
+  }
+  st.jobs[r.id] = r;
+  st.queue.push_back(r.id);
+  spdlog::info("job {} queued ({} bytes{}{})", r.id, r.bytes_total,
+               r.file_name.empty() ? "" : ", ", r.file_name);
+  pump(self);
+  out.status = submit_reply::accepted;
+  out.record = st.jobs[r.id];
+  return out;
+}
+
+job_deletion remove(registry_actor* self, const std::string& id) {
+  auto& st = self->state;
+  job_deletion out;
+  job_record* r = find(st, id);
+  if (r == nullptr)
+    return out;
+  out.found = true;
+  const job_paths p = paths(st, id);
+  switch (r->state) {
+    case job_state::queued:
+      if (auto q = std::find(st.queue.begin(), st.queue.end(), id);
+          q != st.queue.end())
+        st.queue.erase(q);
+      [[fallthrough]];
+    case job_state::started:
+      if (r->state == job_state::started)
+        // Stops the job's outstanding ranges; the coordinator then answers
+        // the job's request as canceled, which frees the slot.
+        self->send(st.coordinator, cancel_atom::value, id);
+      r->state = job_state::canceled;
+      r->finished_at = now_ms();
+      r->phase.clear();
+      save(st, *r);
+      if (st.running.count(id) == 0)
+        drop_file(p.input);
+      spdlog::info("job {} canceled", id);
+      out.canceled = true;
+      out.record = *r;
+      break;
+    default:
+      out.record = *r;
+      spdlog::info("job {} deleted with its files", id);
+      drop_job(st, id);
+      break;
+  }
+  return out;
+}
+
+caf::behavior registry(registry_actor* self, caf::actor coordinator,
+                       job_registry_config config, stored_jobs stored) {
+  auto& st = self->state;
+  st.config = std::move(config);
+  st.coordinator = std::move(coordinator);
+  const int64_t now = now_ms();
+  for (auto& r : stored.records) {
+    const job_paths p = paths(st, r.id);
+    if (is_expired(st, r, now)) {
+      spdlog::info("job {} expired while the server was down: removed", r.id);
+      std::string error;
+      (void)remove_job_files(p, error);
+      continue;
+    }
+    if (r.state == job_state::queued || r.state == job_state::started) {
+      if (::access(p.input.c_str(), R_OK) != 0) {
+        r.state = job_state::failed;
+        r.error = "the upload was lost before the job ran";
+        r.finished_at = now;
+        spdlog::warn("job {} failed: {}", r.id, r.error);
+      } else {
+        if (r.state == job_state::started)
+          spdlog::info("job {} was interrupted: queued again", r.id);
+        r.state = job_state::queued;
+        r.started_at = 0;
+        r.bytes_done = 0;
+        r.rows = 0;
+        r.phase.clear();
+        st.queue.push_back(r.id); // records come oldest first
+      }
+      save(st, r);
+    }
+    st.jobs[r.id] = std::move(r);
+  }
+  // Sweep often enough that a result outlives its time to live by at most a
+  // quarter of it (and by no more than a minute).
+  const auto sweep = std::clamp<std::chrono::milliseconds>(
+    st.config.result_ttl / 4, std::chrono::milliseconds(50),
+    std::chrono::minutes(1));
+  self->delayed_send(self, sweep, expire_atom::value);
+  pump(self);
+  return {
+    [=](expire_atom) {
+      expire(self->state);
+      self->delayed_send(self, sweep, expire_atom::value);
+    },
+    [=](admit_atom) { return admits(self->state); },
+    [=](submit_atom, const job_submission& in) { return submit(self, in); },
+    [=](delete_atom, const std::string& id) { return remove(self, id); },
+    [=](lookup_atom, const std::string& id) {
+      auto rp = self->make_response_promise();
+      job_record* r = find(self->state, id);
+      if (r == nullptr) {
+        rp.deliver(job_lookup{});
+      } else if (r->state != job_state::started) {
+        rp.deliver(job_lookup{true, *r});
+      } else {
+        self
+          ->request(self->state.coordinator, coordinator_timeout,
+                    status_atom::value, id)
+          .then(
+            [=](const job_status& s) mutable {
+              auto i = self->state.jobs.find(id);
+              if (i == self->state.jobs.end()) {
+                rp.deliver(job_lookup{});
+                return;
+              }
+              job_record out = i->second;
+              if (out.state == job_state::started)
+                apply_progress(out, s);
+              rp.deliver(job_lookup{true, std::move(out)});
+            },
+            [=](caf::error&) mutable {
+              auto i = self->state.jobs.find(id);
+              rp.deliver(i == self->state.jobs.end()
+                           ? job_lookup{}
+                           : job_lookup{true, i->second});
+            });
+      }
+      return rp;
+    },
+    [=](list_atom, uint32_t limit) {
+      expire(self->state);
+      job_list out;
+      for (const auto& [id, r] : self->state.jobs)
+        out.jobs.push_back(r);
+      std::sort(out.jobs.begin(), out.jobs.end(),
+                [](const job_record& a, const job_record& b) {
+                  return a.created_at != b.created_at
+                           ? a.created_at > b.created_at
+                           : a.id < b.id;
+                });
+      if (out.jobs.size() > limit)
+        out.jobs.resize(limit);
+      // Progress of the running ones: at most max_running questions.
+      auto rp = self->make_response_promise();
+      auto shared = std::make_shared<job_list>(std::move(out));
+      auto waiting = std::make_shared<size_t>(0);
+      for (auto& r : shared->jobs)
+        if (r.state == job_state::started)
+          ++*waiting;
+      if (*waiting == 0) {
+        rp.deliver(std::move(*shared));
+        return rp;
+      }
+      for (size_t i = 0; i < shared->jobs.size(); ++i) {
+        if (shared->jobs[i].state != job_state::started)
+          continue;
+        auto done = [=]() mutable {
+          if (--*waiting == 0)
+            rp.deliver(*shared);
+        };
+        self
+          ->request(self->state.coordinator, coordinator_timeout,
+                    status_atom::value, shared->jobs[i].id)
+          .then(
+            [=](const job_status& s) mutable {
+              apply_progress(shared->jobs[i], s);
+              done();
+            },
+            [=](caf::error&) mutable { done(); });
+      }
+      return rp;
+    },
+    [=](stats_atom) {
+      auto& st = self->state;
+      registry_stats out;
+      for (const auto& [id, r] : st.jobs) {
+        switch (r.state) {
+          case job_state::queued: ++out.queued; break;
+          case job_state::started: ++out.started; break;
+          case job_state::finished: ++out.finished; break;
+          case job_state::failed: ++out.failed; break;
+          case job_state::canceled: ++out.canceled; break;
+        }
+      }
+      out.max_running = st.config.max_running;
+      out.max_queued = st.config.max_queued;
+      out.uptime_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        steady::now() - st.up_since)
+                        .count();
+      // Counted by the registry itself, the one thread that may look.
+      out.mailbox = self->mailbox().size();
+      auto rp = self->make_response_promise();
+      self->request(st.coordinator, coordinator_timeout, stats_atom::value)
+        .then(
+          [=](coordinator_stats& c) mutable {
+            registry_stats full = out;
+            full.coordinator = std::move(c);
+            full.coordinator_answered = true;
+            rp.deliver(std::move(full));
+          },
+          [=](caf::error&) mutable { rp.deliver(out); });
+      return rp;
+    },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_job_registry(caf::actor_system& system,
+                              const caf::actor& coordinator,
+                              job_registry_config config, std::string& error) {
+  stored_jobs stored;
+  if (!load_jobs(config.data_dir, stored, error))
+    return {};
+  for (const auto& dir : stored.removed)
+    spdlog::info("removed {}: not a job (an interrupted upload?)", dir);
+  return system.spawn(registry, coordinator, std::move(config),
+                      std::move(stored));
+}
+
+} // namespace playcount

@@ -1,0 +1,43 @@
+#pragma once
+
+// The job registry: the single owner of job states. The HTTP handlers ask it
+// (admit, submit, lookup, delete, list, stats; see actors/messages.hpp), and
+// it hands jobs to the coordinator, which answers each with its job_result.
+//
+// What holds:
+// - Jobs start in arrival order, at most `max_running` at a time; a job that
+//   would have to wait is refused when `max_queued` jobs already wait.
+// - Every change of state is on disk (actors/job_store.hpp) before anyone is
+//   told about it: after a crash, queued and started jobs run again and
+//   ended jobs are served as they were.
+// - Ended jobs (finished, failed, canceled) are kept for `result_ttl` after
+//   they ended, then removed with their files; an expired job is "not found"
+//   even before the sweep has removed it.
+
+#include <caf/fwd.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace playcount {
+
+struct job_registry_config {
+  std::string data_dir = "data";
+  uint64_t max_running = 2;
+  uint64_t max_queued = 100;
+  std::chrono::milliseconds result_ttl = std::chrono::hours(24);
+  uint64_t range_size = 4 << 20;
+  /// What a refused client is told to wait, in seconds.
+  uint32_t retry_after = 5;
+};
+
+/// Loads the jobs of `config.data_dir` (queued and started ones queue again,
+/// expired ones are removed), then spawns the registry. On failure (the data
+/// directory cannot be read or written) returns an invalid handle and sets
+/// `error`.
+caf::actor spawn_job_registry(caf::actor_system& system,
+                              const caf::actor& coordinator,
+                              job_registry_config config, std::string& error);
+
+} // namespace playcount

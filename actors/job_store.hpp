@@ -1,0 +1,87 @@
+#pragma once
+
+// The jobs on disk: one directory per job in `<data>/jobs/<id>/`, so that a
+// server killed at any moment and started again on the same data directory
+// finds every job as it was.
+//
+//   job.json    the job_record (written to a temporary name, flushed, renamed)
+//   input.csv   the upload (the HTTP layer writes it the same way), removed
+//               once the job has ended
+//   result.csv  the result (the finisher writes it the same way)
+//
+// What holds:
+// - A directory without a readable job.json is an upload that never became a
+//   job (the server died while receiving it): it is removed at start-up.
+// - job.json is replaced, never rewritten in place: a reader sees the old
+//   record or the new one, never a mix.
+// - Nothing here throws; failures come back as false plus a message.
+
+#include "actors/messages.hpp"
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace playcount {
+
+/// Where a job's files live.
+struct job_paths {
+  std::string dir;
+  std::string record; ///< job.json
+  std::string input;  ///< input.csv
+  std::string result; ///< result.csv
+};
+
+/// `<data_dir>/jobs`
+[[nodiscard]] std::string jobs_dir(const std::string& data_dir);
+
+[[nodiscard]] job_paths paths_for(const std::string& data_dir,
+                                  const std::string& id);
+
+/// A job id as the service makes them: a random (version 4) UUID in its
+/// canonical form, 36 characters, lowercase hex. Anything else is not a job
+/// and never becomes part of a path.
+[[nodiscard]] bool is_job_id(std::string_view text) noexcept;
+
+/// A fresh random job id (Boost.UUID, OS entropy).
+[[nodiscard]] std::string make_job_id();
+
+/// The record as JSON text, and back. `parse_record` returns false (with a
+/// message) for anything that is not a complete record.
+[[nodiscard]] std::string record_to_json(const job_record& record);
+[[nodiscard]] bool parse_record(std::string_view json, job_record& record,
+                                std::string& error);
+
+/// Replaces `<dir>/job.json` atomically and durably: a temporary file,
+/// fsync, rename, fsync of the directory.
+[[nodiscard]] bool save_record(const job_paths& paths, const job_record& record,
+                               std::string& error);
+
+/// Flushes a directory's entries (after a rename into it).
+[[nodiscard]] bool sync_dir(const std::string& dir, std::string& error);
+
+/// What start-up finds in `<data_dir>/jobs`.
+struct stored_jobs {
+  std::vector<job_record> records; ///< oldest first (by created_at)
+  /// Directories removed: no readable job.json, or not named like a job.
+  std::vector<std::string> removed;
+};
+
+/// Creates `<data_dir>/jobs` when missing, reads every job.json, removes
+/// what is not a job, and removes leftovers of interrupted writes
+/// (`*.tmp`, `*.partial-*`) inside job directories.
+[[nodiscard]] bool load_jobs(const std::string& data_dir, stored_jobs& out,
+                             std::string& error);
+
+/// Removes a job's directory with everything in it. Removing what is not
+/// there is no error.
+bool remove_job_files(const job_paths& paths, std::string& error);
+
+/// Removes one file; a missing file is no error.
+bool remove_file(const std::string& path, std::string& error);
+
+/// Milliseconds since the Unix epoch.
+[[nodiscard]] int64_t now_ms();
+
+} // namespace playcount
