@@ -35,6 +35,14 @@ bool day_totals::add_wide(day_number day, int64_t count) {
   return true;
 }
 
+bool day_totals::sparse_map_moves(day_number day) const noexcept {
+  if (sparse_->count(day) != 0)
+    return false;
+  const int64_t lo = std::min<int64_t>(sparse_->begin()->first, day);
+  const int64_t hi = std::max<int64_t>(sparse_->rbegin()->first, day);
+  return dense_fits(hi - lo + 1, sparse_->size() + 1);
+}
+
 uint64_t day_totals::size() const noexcept {
   uint64_t n = 0;
   for_each([&n](day_number, int64_t) { ++n; });
@@ -164,7 +172,7 @@ size_t partial_aggregate::add_rows(const pending_row* rows, size_t n,
       s = &songs_[index[i]];
     }
     note_offset(*s, r.offset, tag);
-    if (!s->days.has_slot(r.day) && !add_until(i)) // growth moves slots
+    if (s->days.slot_moves_others(r.day) && !add_until(i))
       return added;
     total[i] = s->days.slot(r.day);
     __builtin_prefetch(total[i], 1);

@@ -43,11 +43,12 @@ public:
     return slow_slot(day);
   }
 
-  /// Whether `slot(day)` would need no growth, so the slots handed out
-  /// before stay valid.
-  [[nodiscard]] bool has_slot(day_number day) const noexcept {
-    return !sparse_ &&
-           static_cast<uint64_t>(int64_t{day} - base_) < dense_.size();
+  /// Whether `slot(day)` may move the slots handed out before (when the
+  /// dense array grows, or the map turns into one).
+  [[nodiscard]] bool slot_moves_others(day_number day) const noexcept {
+    if (!sparse_)
+      return static_cast<uint64_t>(int64_t{day} - base_) >= dense_.size();
+    return sparse_map_moves(day);
   }
 
   /// Adds `count` (>= 0) into a slot when the total stays small; false when
@@ -92,6 +93,7 @@ public:
 
 private:
   slot_type* slow_slot(day_number day);
+  bool sparse_map_moves(day_number day) const noexcept;
 
   day_number base_ = 0;
   std::vector<slot_type> dense_;
