@@ -35,5 +35,9 @@ build: deps $(BUILD_DIR)/CMakeCache.txt
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
+# The benchmark against DuckDB (not part of CI): see bench/README.md.
+bench: build
+	bench/run.sh
+
 clean:
 	rm -rf $(BUILD_DIR)

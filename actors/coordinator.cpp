@@ -7,6 +7,7 @@
 #include "core/mapped_file.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <deque>
 #include <map>
 #include <set>
@@ -40,6 +41,8 @@ struct job_run {
   uint64_t bytes_total = 0;
   uint64_t bytes_done = 0;
   uint64_t rows = 0;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point scanned = started;
 
   [[nodiscard]] const char* phase_name() const {
     return phase == scanning ? "scanning"
@@ -178,6 +181,7 @@ void on_scan(coordinator_actor* self, job_run& job, const scan_done& done) {
   job.scans[done.index] = done.scan;
   if (--job.scans_left > 0)
     return;
+  job.scanned = std::chrono::steady_clock::now();
   job.ranges = plan_ranges(job.chunks, job.scans);
   job.reports.assign(job.ranges.size(), std::nullopt);
   job.phase = job_run::reading;
@@ -232,6 +236,11 @@ void finish(coordinator_actor* self, job_run& job) {
   in.request = job.request;
   in.layout = job.layout;
   in.outcome = combine_reports(job.layout, job.reports);
+  const auto seconds = [](auto from, auto to) {
+    return std::chrono::duration<double>(to - from).count();
+  };
+  in.scan_seconds = seconds(job.started, job.scanned);
+  in.read_seconds = seconds(job.scanned, std::chrono::steady_clock::now());
   std::vector<caf::actor_addr> others;
   for (const caf::actor_addr& addr : job.touched) {
     auto w = self->state.workers.find(addr);

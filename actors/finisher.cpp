@@ -3,14 +3,23 @@
 #include "core/mapped_file.hpp"
 #include "core/result_writer.hpp"
 
+#include <chrono>
+
 namespace playcount {
 
 namespace {
 
 void finisher(caf::blocking_actor* self, caf::actor coordinator,
               finish_input in) {
+  using clock = std::chrono::steady_clock;
+  const auto seconds_since = [](clock::time_point t) {
+    return std::chrono::duration<double>(clock::now() - t).count();
+  };
+  const auto merge_start = clock::now();
   job_result result;
   result.id = in.request.id;
+  result.scan_seconds = in.scan_seconds;
+  result.read_seconds = in.read_seconds;
   partial_aggregate totals;
   bool first = true;
   bool overflow = in.outcome.needs_sequential_read;
@@ -46,6 +55,8 @@ void finisher(caf::blocking_actor* self, caf::actor coordinator,
                   .outcome;
     }
   }
+  result.merge_seconds = seconds_since(merge_start);
+  const auto write_start = clock::now();
   result.rows = outcome.rows;
   result.bad_rows = outcome.bad_rows;
   for (const input_error& e : outcome.first_bad)
@@ -56,6 +67,7 @@ void finisher(caf::blocking_actor* self, caf::actor coordinator,
     result.groups = totals.groups();
     result.ok = write_result(totals, in.request.output_path,
                              in.request.durable, result.error);
+    result.write_seconds = seconds_since(write_start);
   }
   self->send(coordinator, finished_atom::value, std::move(result));
 }

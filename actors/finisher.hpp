@@ -15,6 +15,8 @@ struct finish_input {
   csv_layout layout;
   job_outcome outcome;
   std::vector<caf::actor> holders; ///< workers holding a partial of the job
+  double scan_seconds = 0;
+  double read_seconds = 0;
 };
 
 /// Spawns a one-shot actor on its own thread that collects the partials,

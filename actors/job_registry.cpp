@@ -321,7 +321,11 @@ caf::behavior registry(registry_actor* self, caf::actor coordinator,
       expire(self->state);
       self->delayed_send(self, sweep, expire_atom::value);
     },
-    [=](admit_atom) { return admits(self->state); },
+    [=](admit_atom) {
+      return admits(self->state) ? uint32_t{0}
+                                 : std::max(uint32_t{1},
+                                            self->state.config.retry_after);
+    },
     [=](submit_atom, const job_submission& in) { return submit(self, in); },
     [=](delete_atom, const std::string& id) { return remove(self, id); },
     [=](lookup_atom, const std::string& id) {

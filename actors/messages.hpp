@@ -17,7 +17,8 @@
 //   finisher    -> coordinator  finished_atom, job_result (merged and written)
 //
 // The job registry (actors/job_registry.hpp), the one owner of job states:
-//   http        -> registry     admit_atom              => bool (room for a job?)
+//   http        -> registry     admit_atom              => uint32_t (0: room for
+//                                                          a job; else seconds to wait)
 //   http        -> registry     submit_atom, job_submission => submit_reply
 //   http        -> registry     lookup_atom, id         => job_lookup
 //   http        -> registry     delete_atom, id         => job_deletion
@@ -76,6 +77,12 @@ struct job_result {
   uint64_t groups = 0;
   uint64_t bad_rows = 0;
   std::vector<std::string> first_bad; ///< `line N: ...` of skipped records
+  /// Seconds spent in each phase: scanning quotes, reading ranges, collecting
+  /// and merging partials, writing the result.
+  double scan_seconds = 0;
+  double read_seconds = 0;
+  double merge_seconds = 0;
+  double write_seconds = 0;
 };
 
 /// A job's progress while it runs.
@@ -277,7 +284,8 @@ typename Inspector::result_type inspect(Inspector& f, job_request& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, job_result& x) {
   return f(caf::meta::type_name("job_result"), x.id, x.ok, x.canceled, x.error,
-           x.rows, x.groups, x.bad_rows, x.first_bad);
+           x.rows, x.groups, x.bad_rows, x.first_bad, x.scan_seconds,
+           x.read_seconds, x.merge_seconds, x.write_seconds);
 }
 
 template <class Inspector>

@@ -32,6 +32,7 @@ options:
   --on-bad-rows fail|skip  fail on the first bad record (default), or skip
                            bad records and report how many and where
   --quiet                  no progress line
+  --verbose                say how long each phase took
   -h, --help               this text
 )";
 
@@ -50,13 +51,13 @@ std::string human_bytes(double b) {
 } // namespace
 
 int count_command(int argc, char** argv) {
-  options opts(argc, argv, 2, {"quiet", "help", "h"});
+  options opts(argc, argv, 2, {"quiet", "verbose", "help", "h"});
   if (opts.has("help") || opts.has("h")) {
     std::fputs(count_help, stdout);
     return 0;
   }
   opts.reject_unknown({"o", "output", "workers", "range-size", "on-bad-rows",
-                       "quiet"});
+                       "quiet", "verbose"});
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   const uint64_t workers = opts.get_number("workers", cores);
   const uint64_t range_size = opts.get_number("range-size", 4 << 20, true);
@@ -142,6 +143,14 @@ int count_command(int argc, char** argv) {
     if (result.bad_rows > result.first_bad.size())
       std::fprintf(stderr, "  ...\n");
   }
+  if (opts.has("verbose"))
+    std::fprintf(stderr,
+                 "scan %.3f s, read %.3f s, merge %.3f s, write %.3f s; "
+                 "%llu rows, %llu groups\n",
+                 result.scan_seconds, result.read_seconds, result.merge_seconds,
+                 result.write_seconds,
+                 static_cast<unsigned long long>(result.rows),
+                 static_cast<unsigned long long>(result.groups));
   if (!result.ok) {
     std::fprintf(stderr, "playcount count: %s: %s\n", request.input_path.c_str(),
                  result.error.c_str());

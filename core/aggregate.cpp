@@ -214,8 +214,12 @@ std::vector<uint32_t> partial_aggregate::songs_in_order() const {
 }
 
 // -- byte form ----------------------------------------------------------------
-// "PCA1", u64 songs; per song: u32 name length, name, u64 first offset,
-// u64 days, then (i32 day, i64 total) per day. Little-endian, as the host.
+// "PCA2", u64 songs; per song: u32 name length, name, u64 first offset, then
+// its days. Days: i32 base, u32 n, n u32 slots as in day_totals (0: no
+// record, else total + 1, in_wide: see below) for base .. base + n - 1, then
+// u32 w and w pairs (i32 day, i64 total) for the wide totals and, for songs
+// held sparse, every total. Dense runs copy as they are: no work per day.
+// Little-endian, as the host.
 
 namespace {
 
@@ -224,36 +228,98 @@ void put(std::string& out, T v) {
   out.append(reinterpret_cast<const char*>(&v), sizeof v);
 }
 
-struct reader {
-  std::string_view in;
-  template <class T>
-  bool get(T& v) {
-    if (in.size() < sizeof v)
-      return false;
-    std::memcpy(&v, in.data(), sizeof v);
-    in.remove_prefix(sizeof v);
-    return true;
-  }
-};
+template <class T>
+bool get(std::string_view& in, T& v) {
+  if (in.size() < sizeof v)
+    return false;
+  std::memcpy(&v, in.data(), sizeof v);
+  in.remove_prefix(sizeof v);
+  return true;
+}
 
-constexpr std::string_view magic = "PCA1";
+constexpr std::string_view magic = "PCA2";
 
 } // namespace
 
+void day_totals::append_to(std::string& out) const {
+  const bool dense = !sparse_;
+  put<int32_t>(out, dense ? base_ : 0);
+  put<uint32_t>(out, dense ? static_cast<uint32_t>(dense_.size()) : 0);
+  if (dense)
+    out.append(reinterpret_cast<const char*>(dense_.data()),
+               dense_.size() * sizeof(slot_type));
+  uint32_t pairs = 0;
+  const size_t count_at = out.size();
+  put<uint32_t>(out, 0);
+  const auto pair = [&](day_number day, int64_t total) {
+    put<int32_t>(out, day);
+    put<int64_t>(out, total);
+    ++pairs;
+  };
+  if (dense) {
+    if (wide_)
+      for (auto& [day, total] : *wide_)
+        pair(day, total);
+  } else {
+    for_each(pair);
+  }
+  std::memcpy(out.data() + count_at, &pairs, sizeof pairs);
+}
+
+bool day_totals::add_from(std::string_view& in) {
+  int32_t base = 0;
+  uint32_t n = 0;
+  if (!get(in, base) || !get(in, n) || in.size() / sizeof(slot_type) < n)
+    return false;
+  const char* slots = in.data();
+  in.remove_prefix(size_t{n} * sizeof(slot_type));
+  if (n > 0 && sparse_ == nullptr && dense_.empty() && !wide_) {
+    base_ = base; // a fresh song: take the run as it is
+    dense_.resize(n);
+    std::memcpy(dense_.data(), slots, size_t{n} * sizeof(slot_type));
+  } else {
+    for (uint32_t i = 0; i < n; ++i) {
+      slot_type v;
+      std::memcpy(&v, slots + size_t{i} * sizeof v, sizeof v);
+      if (v != 0 && v != in_wide && !add(base + static_cast<int32_t>(i), v - 1))
+        return false;
+    }
+  }
+  uint32_t pairs = 0;
+  if (!get(in, pairs) || in.size() / 12 < pairs)
+    return false;
+  for (uint32_t i = 0; i < pairs; ++i) {
+    int32_t day = 0;
+    int64_t total = 0;
+    (void)get(in, day);
+    (void)get(in, total);
+    if (total < 0)
+      return false;
+    // A slot copied above that points to the wide totals gets its total now.
+    slot_type* v = slot(day);
+    if (*v == in_wide && (!wide_ || wide_->count(day) == 0))
+      *v = 0;
+    if (!add(day, total))
+      return false;
+  }
+  // Every slot that says "wide" must have had its total (untrusted bytes).
+  for (size_t i = 0; !sparse_ && i < dense_.size(); ++i)
+    if (dense_[i] == in_wide &&
+        (!wide_ || wide_->count(base_ + static_cast<int32_t>(i)) == 0))
+      return false;
+  return true;
+}
+
 std::string partial_aggregate::encode() const {
   std::string out;
-  out.reserve(16 + songs_.size() * 32 + groups() * 12);
+  out.reserve(16 + songs_.size() * 48 + groups() * 4);
   out += magic;
   put<uint64_t>(out, songs_.size());
   for (const song& s : songs_) {
     put<uint32_t>(out, static_cast<uint32_t>(s.name.size()));
     out += s.name;
     put<uint64_t>(out, s.first_offset);
-    put<uint64_t>(out, s.days.size());
-    s.days.for_each([&](day_number day, int64_t total) {
-      put<int32_t>(out, day);
-      put<int64_t>(out, total);
-    });
+    s.days.append_to(out);
   }
   return out;
 }
@@ -262,31 +328,27 @@ bool partial_aggregate::decode(std::string_view bytes, partial_aggregate& out) {
   out = partial_aggregate{};
   if (bytes.substr(0, magic.size()) != magic)
     return false;
-  reader r{bytes.substr(magic.size())};
+  std::string_view in = bytes.substr(magic.size());
   uint64_t songs = 0;
-  if (!r.get(songs))
+  if (!get(in, songs))
     return false;
   for (uint64_t i = 0; i < songs; ++i) {
     uint32_t len = 0;
-    uint64_t offset = 0, days = 0;
-    if (!r.get(len) || r.in.size() < len)
+    uint64_t offset = 0;
+    if (!get(in, len) || in.size() < len)
       return false;
-    const auto name = r.in.substr(0, len);
-    r.in.remove_prefix(len);
-    if (!r.get(offset) || !r.get(days) || days > r.in.size() / 12)
+    const auto name = in.substr(0, len);
+    in.remove_prefix(len);
+    if (!get(in, offset))
       return false;
     const uint64_t hash = hash_bytes(name.data(), name.size());
     song& s = out.songs_[out.find_or_insert(name, hash, offset,
                                             hash & out.mask_)];
     s.first_offset = std::min(s.first_offset, offset);
-    for (uint64_t d = 0; d < days; ++d) {
-      int32_t day = 0;
-      int64_t total = 0;
-      if (!r.get(day) || !r.get(total) || total < 0 || !s.days.add(day, total))
-        return false;
-    }
+    if (!s.days.add_from(in))
+      return false;
   }
-  return r.in.empty();
+  return in.empty();
 }
 
 } // namespace playcount

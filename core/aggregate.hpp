@@ -91,6 +91,12 @@ public:
       emit(static_cast<day_number>(base_ + static_cast<int64_t>(i)), dense_[i]);
   }
 
+  /// Appends the byte form of these totals (see aggregate.cpp).
+  void append_to(std::string& out) const;
+  /// Adds totals in byte form from the front of `in`, consuming them; false
+  /// when the bytes are not such a form or a total overflows.
+  [[nodiscard]] bool add_from(std::string_view& in);
+
 private:
   slot_type* slow_slot(day_number day);
   bool sparse_map_moves(day_number day) const noexcept;

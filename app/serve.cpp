@@ -1,0 +1,210 @@
+// `playcount serve`: the HTTP API with in-process worker actors.
+
+#include "actors/coordinator.hpp"
+#include "actors/job_registry.hpp"
+#include "actors/messages.hpp"
+#include "actors/worker.hpp"
+#include "app/commands.hpp"
+#include "app/options.hpp"
+#include "http/server.hpp"
+
+#include <caf/all.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <cctype>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <optional>
+#include <pthread.h>
+#include <thread>
+
+namespace playcount {
+
+namespace {
+
+constexpr const char* serve_help = R"(usage: playcount serve [options]
+
+Serves the HTTP API (POST /jobs/count/, GET /jobs/<id>/result/, ...; see
+README.md) with in-process reader/aggregator worker actors. Uploads, job
+states and results live in the data directory: a server started again on
+the same directory serves every finished result until its time to live and
+runs again every job that was queued or started. SIGINT or SIGTERM stops it.
+
+options:
+  --host ADDR              address to listen on (default 127.0.0.1)
+  --port N                 port to listen on (default 8000; 0 picks a free
+                           one, which the "listening on" line names)
+  --data-dir DIR           uploads, job states and results (default ./data)
+  --workers N              reader/aggregator actors (default: one per core;
+                           0: none, jobs wait for worker nodes)
+  --max-upload BYTES       the largest upload, K/M/G suffixes allowed
+                           (default 4G); larger ones get 413
+  --result-ttl TIME        how long finished, failed and canceled jobs are
+                           kept: 45s, 30m, 12h, 7d, or seconds (default 1d)
+  --max-running-jobs N     jobs processed at once (default 2)
+  --max-queued-jobs N      jobs waiting for a slot; a job beyond them gets
+                           503 with Retry-After (default 100)
+  --range-size BYTES       bytes per range, K/M/G suffixes allowed (default 4M)
+  --http-threads N         threads serving HTTP (default 4)
+  --idle-timeout TIME      a connection that sends nothing this long gets
+                           408 and is closed; an upload that makes progress
+                           is never cut off (default 60s)
+  --log-level LEVEL        debug, info, warn or error (default info)
+  -h, --help               this text
+
+Clients sending with curl should add -H 'Expect:': the server answers
+`Expect: 100-continue`, but curl waits a second before it looks.
+)";
+
+// "90" (seconds), "500ms", "45s", "30m", "12h", "7d".
+std::optional<std::chrono::milliseconds> parse_duration(const std::string& text) {
+  size_t digits = 0;
+  while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits])))
+    ++digits;
+  if (digits == 0 || digits > 12)
+    return std::nullopt;
+  const int64_t value = std::stoll(text.substr(0, digits));
+  const std::string unit = text.substr(digits);
+  int64_t scale = 0;
+  if (unit == "ms")
+    scale = 1;
+  else if (unit.empty() || unit == "s")
+    scale = 1000;
+  else if (unit == "m")
+    scale = 60 * 1000;
+  else if (unit == "h")
+    scale = 3600 * 1000;
+  else if (unit == "d")
+    scale = 24 * 3600 * 1000;
+  else
+    return std::nullopt;
+  return std::chrono::milliseconds(value * scale);
+}
+
+} // namespace
+
+int serve_command(int argc, char** argv) {
+  options opts(argc, argv, 2, {"help", "h"});
+  if (opts.has("help") || opts.has("h")) {
+    std::fputs(serve_help, stdout);
+    return 0;
+  }
+  opts.reject_unknown({"host", "port", "data-dir", "workers", "max-upload",
+                       "result-ttl", "max-running-jobs", "max-queued-jobs",
+                       "range-size", "http-threads", "idle-timeout",
+                       "log-level"});
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  http::server_config http_cfg;
+  job_registry_config reg_cfg;
+  http_cfg.host = opts.get("host", "127.0.0.1");
+  const uint64_t port = opts.get_number("port", 8000);
+  const std::string data_dir = opts.get("data-dir", "data");
+  const uint64_t workers = opts.get_number("workers", cores);
+  http_cfg.max_upload = opts.get_number("max-upload", uint64_t{4} << 30, true);
+  reg_cfg.max_running = opts.get_number("max-running-jobs", 2);
+  reg_cfg.max_queued = opts.get_number("max-queued-jobs", 100);
+  reg_cfg.range_size = opts.get_number("range-size", 4 << 20, true);
+  const uint64_t threads = opts.get_number("http-threads", 4);
+  const std::string level = opts.get("log-level", "info");
+  std::string usage_error = opts.error();
+  const auto ttl = parse_duration(opts.get("result-ttl", "1d"));
+  const auto idle = parse_duration(opts.get("idle-timeout", "60s"));
+  if (usage_error.empty() && !opts.positional().empty())
+    usage_error = "serve takes no file arguments";
+  else if (usage_error.empty() && port > 65535)
+    usage_error = "--port must be from 0 to 65535";
+  else if (usage_error.empty() && workers > 1024)
+    usage_error = "--workers must be from 0 to 1024";
+  else if (usage_error.empty() && http_cfg.max_upload < 1)
+    usage_error = "--max-upload must be at least 1";
+  else if (usage_error.empty() && !ttl)
+    usage_error = "--result-ttl wants a time such as 45s, 30m, 12h or 7d";
+  else if (usage_error.empty() && (!idle || idle->count() < 1000))
+    usage_error = "--idle-timeout wants a time of at least 1s";
+  else if (usage_error.empty() &&
+           (reg_cfg.max_running < 1 || reg_cfg.max_running > 1024))
+    usage_error = "--max-running-jobs must be from 1 to 1024";
+  else if (usage_error.empty() && reg_cfg.range_size < 1)
+    usage_error = "--range-size must be at least 1";
+  else if (usage_error.empty() && (threads < 1 || threads > 256))
+    usage_error = "--http-threads must be from 1 to 256";
+  else if (usage_error.empty() && spdlog::level::from_str(level) ==
+                                    spdlog::level::off && level != "off")
+    usage_error = "--log-level is debug, info, warn or error";
+  if (!usage_error.empty()) {
+    std::fprintf(stderr, "playcount serve: %s\n(see playcount serve --help)\n",
+                 usage_error.c_str());
+    return 2;
+  }
+  http_cfg.port = static_cast<uint16_t>(port);
+  http_cfg.threads = static_cast<unsigned>(threads);
+  http_cfg.idle_timeout = *idle;
+  http_cfg.data_dir = data_dir;
+  reg_cfg.data_dir = data_dir;
+  reg_cfg.result_ttl = *ttl;
+
+  auto logger = spdlog::stderr_color_mt("playcount");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
+  spdlog::set_level(spdlog::level::from_str(level));
+
+  // A client that goes away must not take the server with it; and only
+  // this thread takes SIGINT and SIGTERM (every thread started below
+  // inherits the mask), so that stopping is an orderly sequence.
+  std::signal(SIGPIPE, SIG_IGN);
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  if (ec) {
+    spdlog::critical("cannot create the data directory {}: {}", data_dir,
+                     ec.message());
+    return 1;
+  }
+
+  // The config must outlive the system.
+  caf::actor_system_config cfg;
+  configure_actor_system(cfg);
+  caf::actor_system system{cfg};
+  auto coordinator = spawn_coordinator(system);
+  std::vector<caf::actor> worker_actors;
+  for (uint64_t i = 0; i < workers; ++i)
+    worker_actors.push_back(spawn_worker(system, coordinator, "local"));
+  std::string error;
+  auto registry = spawn_job_registry(system, coordinator, reg_cfg, error);
+  int status = 0;
+  if (!registry) {
+    spdlog::critical("cannot use the data directory {}: {}", data_dir, error);
+    status = 1;
+  } else {
+    http::server server(system, registry, http_cfg);
+    if (!server.start(error)) {
+      spdlog::critical("{}", error);
+      status = 1;
+    } else {
+      spdlog::info("listening on http://{}:{} (data in {}, {} workers, "
+                   "uploads up to {} bytes, results kept {} s)",
+                   http_cfg.host, server.port(), data_dir, workers,
+                   http_cfg.max_upload, reg_cfg.result_ttl.count() / 1000);
+      int signal = 0;
+      sigwait(&stop_signals, &signal);
+      spdlog::info("stopping on {}: jobs not finished run again at the next "
+                   "start",
+                   signal == SIGINT ? "SIGINT" : "SIGTERM");
+      server.stop();
+    }
+    caf::anon_send_exit(registry, caf::exit_reason::user_shutdown);
+  }
+  for (auto& w : worker_actors)
+    caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(coordinator, caf::exit_reason::user_shutdown);
+  return status;
+}
+
+} // namespace playcount
