@@ -95,6 +95,8 @@ file_handle::~file_handle() {
 }
 
 bool file_handle::open(const std::string& path, std::string& error) {
+  if (fd_ >= 0)
+    ::close(fd_);
   fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd_ < 0) {
     error = "cannot open " + path + ": " + std::strerror(errno);

@@ -22,14 +22,16 @@ constexpr day_number first_day = -719162; // 0001-01-01
 constexpr day_number last_day = 2932896;  // 9999-12-31
 
 /// Adds rows one batch at a time; expects every row to be added.
-void add(partial_aggregate& into, const std::vector<pending_row>& rows, uint32_t tag) {
+void add(partial_aggregate& into, const std::vector<pending_row>& rows,
+         uint32_t tag) {
   for (size_t i = 0; i < rows.size(); i += partial_aggregate::max_batch) {
     const size_t n = std::min(partial_aggregate::max_batch, rows.size() - i);
     ASSERT_EQ(into.add_rows(rows.data() + i, n, tag), n);
   }
 }
 
-pending_row row(std::string_view name, day_number day, int64_t count, uint64_t offset) {
+pending_row row(std::string_view name, day_number day, int64_t count,
+                uint64_t offset) {
   return {name, test::song_hash(name), day, count, offset};
 }
 
@@ -38,8 +40,8 @@ std::map<day_number, int64_t> listed(const day_totals& t) {
   day_number previous = INT32_MIN;
   bool first = true;
   t.for_each([&](day_number day, int64_t total) {
-    EXPECT_TRUE(first || day > previous) << "days not ascending: " << previous
-                                         << " then " << day;
+    EXPECT_TRUE(first || day > previous)
+        << "days not ascending: " << previous << " then " << day;
     first = false;
     previous = day;
     out[day] = total;
@@ -61,7 +63,8 @@ partial_aggregate aggregate_of(std::string_view csv) {
   return std::move(seq.totals);
 }
 
-// -- day_totals ----------------------------------------------------------------
+// -- day_totals
+// ----------------------------------------------------------------
 
 TEST(day_totals, lists_days_far_apart_in_ascending_order) {
   day_totals t;
@@ -70,7 +73,7 @@ TEST(day_totals, lists_days_far_apart_in_ascending_order) {
   EXPECT_TRUE(t.add(0, 0));
   EXPECT_TRUE(t.add(last_day, 1));
   EXPECT_EQ(listed(t), (std::map<day_number, int64_t>{
-                         {first_day, 7}, {0, 0}, {last_day, 6}}));
+                           {first_day, 7}, {0, 0}, {last_day, 6}}));
 }
 
 TEST(day_totals, keeps_the_right_totals_for_thousands_of_scattered_days) {
@@ -80,25 +83,28 @@ TEST(day_totals, keeps_the_right_totals_for_thousands_of_scattered_days) {
   for (int i = 0; i < 20000; ++i) {
     day_number day;
     switch (rng() % 4) {
-      case 0: // anywhere in years 1..9999
-        day = first_day + static_cast<day_number>(rng() % (last_day - first_day + 1));
-        break;
-      case 1: // a busy month
-        day = 18000 + static_cast<day_number>(rng() % 31);
-        break;
-      case 2: // the two ends
-        day = rng() % 2 ? first_day : last_day;
-        break;
-      default: // near a day seen before
-        day = expected.empty() ? 0
-                               : std::next(expected.begin(),
-                                           static_cast<long>(rng() % expected.size()))
-                                     ->first +
-                                   static_cast<day_number>(rng() % 5);
-        day = std::clamp(day, first_day, last_day);
-        break;
+    case 0: // anywhere in years 1..9999
+      day = first_day +
+            static_cast<day_number>(rng() % (last_day - first_day + 1));
+      break;
+    case 1: // a busy month
+      day = 18000 + static_cast<day_number>(rng() % 31);
+      break;
+    case 2: // the two ends
+      day = rng() % 2 ? first_day : last_day;
+      break;
+    default: // near a day seen before
+      day = expected.empty()
+                ? 0
+                : std::next(expected.begin(),
+                            static_cast<long>(rng() % expected.size()))
+                          ->first +
+                      static_cast<day_number>(rng() % 5);
+      day = std::clamp(day, first_day, last_day);
+      break;
     }
-    const int64_t count = rng() % 3 == 0 ? 0 : static_cast<int64_t>(rng() % 1000);
+    const int64_t count =
+        rng() % 3 == 0 ? 0 : static_cast<int64_t>(rng() % 1000);
     ASSERT_TRUE(t.add(day, count));
     expected[day] += count;
     if (i % 4000 == 0) {
@@ -108,7 +114,8 @@ TEST(day_totals, keeps_the_right_totals_for_thousands_of_scattered_days) {
   EXPECT_EQ(listed(t), expected);
 }
 
-TEST(day_totals, goes_from_spread_out_days_back_to_dense_ones_without_losing_totals) {
+TEST(day_totals,
+     goes_from_spread_out_days_back_to_dense_ones_without_losing_totals) {
   day_totals t;
   std::map<day_number, int64_t> expected;
   const auto put = [&](day_number day, int64_t count) {
@@ -204,14 +211,16 @@ TEST(day_totals, keeps_exact_totals_across_the_32_bit_slot_limit) {
 
 TEST(day_totals, keeps_exact_large_totals_on_dense_and_spread_days) {
   std::mt19937 rng(8);
-  const int64_t counts[] = {0, 1, 2, 4294967293, 4294967294, 4294967295, 4294967296,
-                            2147483648, 1000000000000, 1000000000000000};
+  const int64_t counts[] = {
+      0,          1,          2,          4294967293,    4294967294,
+      4294967295, 4294967296, 2147483648, 1000000000000, 1000000000000000};
   day_totals t;
   std::map<day_number, int64_t> expected;
   for (int i = 0; i < 5000; ++i) {
-    const day_number day = i < 2500 ? 18000 + static_cast<day_number>(rng() % 300)
-                                    : first_day + static_cast<day_number>(
-                                                    rng() % (last_day - first_day));
+    const day_number day =
+        i < 2500 ? 18000 + static_cast<day_number>(rng() % 300)
+                 : first_day +
+                       static_cast<day_number>(rng() % (last_day - first_day));
     const int64_t count = counts[rng() % 10];
     ASSERT_TRUE(t.add(day, count));
     expected[day] += count;
@@ -235,7 +244,8 @@ TEST(day_totals, keeps_exact_large_totals_on_dense_and_spread_days) {
   EXPECT_EQ(listed(v), v_expected);
 }
 
-TEST(day_totals, refuses_a_large_total_past_two_to_the_63_minus_one_and_keeps_it) {
+TEST(day_totals,
+     refuses_a_large_total_past_two_to_the_63_minus_one_and_keeps_it) {
   day_totals t;
   ASSERT_TRUE(t.add(1, INT64_MAX - 10));
   EXPECT_TRUE(t.add(1, 10));
@@ -244,7 +254,8 @@ TEST(day_totals, refuses_a_large_total_past_two_to_the_63_minus_one_and_keeps_it
   EXPECT_EQ(listed(t), (std::map<day_number, int64_t>{{1, INT64_MAX}}));
 }
 
-// -- partial_aggregate -----------------------------------------------------------
+// -- partial_aggregate
+// -----------------------------------------------------------
 
 TEST(partial_aggregate, adds_rows_of_one_batch_across_the_32_bit_slot_limit) {
   partial_aggregate p;
@@ -258,13 +269,13 @@ TEST(partial_aggregate, adds_rows_of_one_batch_across_the_32_bit_slot_limit) {
   }
   add(p, rows, 0);
   EXPECT_EQ(format_result(p), std::string(result_header) + "B,1970-02-12," +
-                                std::to_string(b) + "\nA,1970-02-12," +
-                                std::to_string(a) + "\n");
+                                  std::to_string(b) + "\nA,1970-02-12," +
+                                  std::to_string(a) + "\n");
   // And an overflow in the middle of a batch with wide totals.
   partial_aggregate q;
   const std::vector<pending_row> over = {
-    row("A", 1, limit, 0), row("A", 1, INT64_MAX - limit - 1, 1), row("A", 1, 1, 2),
-    row("A", 1, 1, 3), row("B", 1, 1, 4)};
+      row("A", 1, limit, 0), row("A", 1, INT64_MAX - limit - 1, 1),
+      row("A", 1, 1, 2), row("A", 1, 1, 3), row("B", 1, 1, 4)};
   EXPECT_EQ(q.add_rows(over.data(), over.size(), 0), 3u);
 }
 
@@ -272,14 +283,20 @@ TEST(partial_aggregate, merges_large_totals_exactly) {
   const int64_t limit = int64_t{UINT32_MAX};
   partial_aggregate a, b, a2, b2;
   for (partial_aggregate* p : {&a, &a2})
-    add(*p, {row("A", 1, limit + 5, 0), row("A", 2, limit - 2, 1), row("A", 3, 1, 2)}, 0);
-  for (partial_aggregate* p : {&b, &b2})
-    add(*p, {row("A", 1, limit - 2, 5), row("A", 2, limit + 9, 6), row("A", 3, limit - 2, 7)},
+    add(*p,
+        {row("A", 1, limit + 5, 0), row("A", 2, limit - 2, 1),
+         row("A", 3, 1, 2)},
         0);
-  const std::string expected = std::string(result_header) + "A,1970-01-02," +
-                               std::to_string(2 * limit + 3) + "\nA,1970-01-03," +
-                               std::to_string(2 * limit + 7) + "\nA,1970-01-04," +
-                               std::to_string(limit - 1) + "\n";
+  for (partial_aggregate* p : {&b, &b2})
+    add(*p,
+        {row("A", 1, limit - 2, 5), row("A", 2, limit + 9, 6),
+         row("A", 3, limit - 2, 7)},
+        0);
+  const std::string expected =
+      std::string(result_header) + "A,1970-01-02," +
+      std::to_string(2 * limit + 3) + "\nA,1970-01-03," +
+      std::to_string(2 * limit + 7) + "\nA,1970-01-04," +
+      std::to_string(limit - 1) + "\n";
   ASSERT_TRUE(a.merge(b));
   EXPECT_EQ(format_result(a), expected);
   ASSERT_TRUE(b2.merge(a2));
@@ -289,20 +306,23 @@ TEST(partial_aggregate, merges_large_totals_exactly) {
   EXPECT_EQ(format_result(decoded), expected);
 }
 
-
 TEST(partial_aggregate, adds_rows_before_the_first_that_would_overflow) {
   partial_aggregate p;
   const std::vector<pending_row> rows = {
-    row("A", 1, INT64_MAX - 5, 10), row("B", 1, 3, 20), row("A", 1, 5, 30),
-    row("A", 1, 1, 40), // overflows
-    row("C", 1, 1, 50),
+      row("A", 1, INT64_MAX - 5, 10),
+      row("B", 1, 3, 20),
+      row("A", 1, 5, 30),
+      row("A", 1, 1, 40), // overflows
+      row("C", 1, 1, 50),
   };
   EXPECT_EQ(p.add_rows(rows.data(), rows.size(), 0), 3u);
 }
 
-TEST(partial_aggregate, keeps_the_smallest_first_offset_over_ranges_read_in_any_order) {
+TEST(partial_aggregate,
+     keeps_the_smallest_first_offset_over_ranges_read_in_any_order) {
   partial_aggregate p;
-  add(p, {row("late", 1, 1, 500), row("x", 1, 1, 510), row("late", 1, 1, 520)}, 5);
+  add(p, {row("late", 1, 1, 500), row("x", 1, 1, 510), row("late", 1, 1, 520)},
+      5);
   add(p, {row("x", 1, 1, 300), row("late", 1, 1, 310)}, 3);
   add(p, {row("early", 1, 1, 100), row("x", 1, 1, 120)}, 1);
   std::vector<std::string> order;
@@ -319,14 +339,14 @@ TEST(partial_aggregate, keeps_the_smallest_first_offset_over_ranges_read_in_any_
 TEST(partial_aggregate, merge_keeps_the_minimum_first_offset_and_adds_totals) {
   partial_aggregate a, a2, b;
   for (partial_aggregate* p : {&a, &a2})
-    add(*p, {row("A", 10, 1, 100), row("B", 10, 2, 200), row("A", 11, 0, 300)}, 1);
+    add(*p, {row("A", 10, 1, 100), row("B", 10, 2, 200), row("A", 11, 0, 300)},
+        1);
   add(b, {row("B", 10, 5, 50), row("C", 12, 7, 60), row("A", 10, 4, 400)}, 0);
   ASSERT_TRUE(a.merge(b));
-  const std::string expected = std::string(result_header) +
-                               "B,1970-01-11,7\n"
-                               "C,1970-01-13,7\n"
-                               "A,1970-01-11,5\n"
-                               "A,1970-01-12,0\n";
+  const std::string expected = std::string(result_header) + "B,1970-01-11,7\n"
+                                                            "C,1970-01-13,7\n"
+                                                            "A,1970-01-11,5\n"
+                                                            "A,1970-01-12,0\n";
   EXPECT_EQ(format_result(a), expected);
   ASSERT_TRUE(b.merge(a2));
   EXPECT_EQ(format_result(b), expected);
@@ -351,9 +371,7 @@ TEST(partial_aggregate, merges_into_an_empty_aggregate_and_from_one) {
 // Two names whose hashes share the high half (the slot tag) and whose home
 // slots lie in one run of the table, so the tag alone would mix them up.
 TEST(partial_aggregate, keeps_songs_apart_whose_hashes_share_a_tag) {
-  const auto hash = [](const std::string& s) {
-    return test::song_hash(s);
-  };
+  const auto hash = [](const std::string& s) { return test::song_hash(s); };
   constexpr uint64_t slots = 1024; // a new aggregate's table
   std::vector<std::pair<uint64_t, uint32_t>> by_tag;
   const uint32_t n = 1u << 18;
@@ -371,7 +389,8 @@ TEST(partial_aggregate, keeps_songs_apart_whose_hashes_share_a_tag) {
     const std::string a = "song " + std::to_string(by_tag[i].second);
     const std::string b = "song " + std::to_string(by_tag[i + 1].second);
     for (const auto& [x, y] : {std::pair{a, b}, std::pair{b, a}}) {
-      const uint64_t d = ((hash(x) & (slots - 1)) - (hash(y) & (slots - 1))) & (slots - 1);
+      const uint64_t d =
+          ((hash(x) & (slots - 1)) - (hash(y) & (slots - 1))) & (slots - 1);
       if (d < best && d < 300) {
         best = d;
         first = x;
@@ -386,7 +405,8 @@ TEST(partial_aggregate, keeps_songs_apart_whose_hashes_share_a_tag) {
   const uint64_t home = hash(second) & (slots - 1);
   for (uint64_t k = 0; k < best; ++k) {
     for (uint32_t j = 0;; ++j) {
-      const std::string f = "filler " + std::to_string(k) + " " + std::to_string(j);
+      const std::string f =
+          "filler " + std::to_string(k) + " " + std::to_string(j);
       if ((hash(f) & (slots - 1)) == ((home + k) & (slots - 1)) &&
           (hash(f) >> 32) != (hash(first) >> 32)) {
         names.push_back(f);
@@ -418,9 +438,11 @@ TEST(partial_aggregate, keeps_songs_apart_whose_hashes_share_a_tag) {
   EXPECT_EQ(q.songs().size(), names.size() + 1);
 }
 
-// -- byte form -------------------------------------------------------------------
+// -- byte form
+// -------------------------------------------------------------------
 
-TEST(partial_aggregate, round_trips_through_its_byte_form_with_the_same_result) {
+TEST(partial_aggregate,
+     round_trips_through_its_byte_form_with_the_same_result) {
   for (uint32_t seed = 1; seed <= 5; ++seed) {
     SCOPED_TRACE(seed);
     std::mt19937 rng(seed);
@@ -439,18 +461,19 @@ TEST(partial_aggregate, round_trips_through_its_byte_form_with_the_same_result) 
 TEST(partial_aggregate, round_trips_zero_totals_far_days_and_odd_names) {
   partial_aggregate a;
   const std::string nul("n\0l", 3);
-  add(a, {row("A", first_day, 0, 5), row(nul, last_day, INT64_MAX, 1),
-          row("A", last_day, 3, 9), row("", 0, 1, 7), row("q\"\n,", 1, 2, 3)},
+  add(a,
+      {row("A", first_day, 0, 5), row(nul, last_day, INT64_MAX, 1),
+       row("A", last_day, 3, 9), row("", 0, 1, 7), row("q\"\n,", 1, 2, 3)},
       0);
   partial_aggregate b;
   ASSERT_TRUE(partial_aggregate::decode(a.encode(), b));
   EXPECT_EQ(format_result(b), format_result(a));
   EXPECT_EQ(format_result(b), std::string(result_header) + nul +
-                                ",9999-12-31,9223372036854775807\n"
-                                "\"q\"\"\n,\",1970-01-02,2\n"
-                                "A,0001-01-01,0\n"
-                                "A,9999-12-31,3\n"
-                                ",1970-01-01,1\n");
+                                  ",9999-12-31,9223372036854775807\n"
+                                  "\"q\"\"\n,\",1970-01-02,2\n"
+                                  "A,0001-01-01,0\n"
+                                  "A,9999-12-31,3\n"
+                                  ",1970-01-01,1\n");
   partial_aggregate empty, c;
   ASSERT_TRUE(partial_aggregate::decode(empty.encode(), c));
   EXPECT_EQ(format_result(c), result_header);
@@ -473,11 +496,13 @@ TEST(partial_aggregate, decode_rejects_every_truncation_of_a_valid_form) {
   ASSERT_GT(bytes.size(), 100u);
   for (size_t n = 0; n < bytes.size(); ++n) {
     partial_aggregate out;
-    EXPECT_FALSE(partial_aggregate::decode(std::string_view(bytes).substr(0, n), out))
-      << "a prefix of " << n << " of " << bytes.size() << " bytes decoded";
+    EXPECT_FALSE(
+        partial_aggregate::decode(std::string_view(bytes).substr(0, n), out))
+        << "a prefix of " << n << " of " << bytes.size() << " bytes decoded";
   }
   partial_aggregate out;
-  EXPECT_FALSE(partial_aggregate::decode(bytes + '\0', out)) << "trailing byte accepted";
+  EXPECT_FALSE(partial_aggregate::decode(bytes + '\0', out))
+      << "trailing byte accepted";
   EXPECT_TRUE(partial_aggregate::decode(bytes, out));
 }
 
@@ -512,7 +537,8 @@ TEST(partial_aggregate, decode_rejects_garbage) {
       c = static_cast<char>(rng());
     if (i % 2)
       junk = "PCA1" + junk;
-    EXPECT_FALSE(partial_aggregate::decode(junk, out)) << testing::PrintToString(junk);
+    EXPECT_FALSE(partial_aggregate::decode(junk, out))
+        << testing::PrintToString(junk);
   }
   // Flipped bytes inside a valid form never crash, whatever they decode to.
   for (size_t i = 0; i < bytes.size(); ++i) {

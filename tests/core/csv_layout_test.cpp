@@ -32,12 +32,12 @@ TEST(read_layout, finds_the_three_columns_in_any_order) {
     const char* header;
     uint32_t song, date, count;
   } cases[] = {
-    {"Song,Date,Number of Plays\n", 0, 1, 2},
-    {"Song,Number of Plays,Date\n", 0, 2, 1},
-    {"Date,Song,Number of Plays\n", 1, 0, 2},
-    {"Date,Number of Plays,Song\n", 2, 0, 1},
-    {"Number of Plays,Song,Date\n", 1, 2, 0},
-    {"Number of Plays,Date,Song\n", 2, 1, 0},
+      {"Song,Date,Number of Plays\n", 0, 1, 2},
+      {"Song,Number of Plays,Date\n", 0, 2, 1},
+      {"Date,Song,Number of Plays\n", 1, 0, 2},
+      {"Date,Number of Plays,Song\n", 2, 0, 1},
+      {"Number of Plays,Song,Date\n", 1, 2, 0},
+      {"Number of Plays,Date,Song\n", 2, 1, 0},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.header);
@@ -51,7 +51,7 @@ TEST(read_layout, finds_the_three_columns_in_any_order) {
 
 TEST(read_layout, allows_and_counts_extra_columns) {
   const csv_layout l =
-    layout_of("Id,Song,Artist,Date,Plays,Number of Plays,Notes\nrest");
+      layout_of("Id,Song,Artist,Date,Plays,Number of Plays,Notes\nrest");
   EXPECT_EQ(l.columns, 7u);
   EXPECT_EQ(l.song, 1u);
   EXPECT_EQ(l.date, 3u);
@@ -64,19 +64,21 @@ TEST(read_layout, trims_spaces_around_column_names) {
   EXPECT_EQ(l.song, 0u);
   EXPECT_EQ(l.date, 1u);
   EXPECT_EQ(l.count, 2u);
-  const csv_layout q = layout_of("\" Song \",\"Date  \",\"  Number of Plays\"\n");
+  const csv_layout q =
+      layout_of("\" Song \",\"Date  \",\"  Number of Plays\"\n");
   EXPECT_EQ(q.columns, 3u);
   EXPECT_EQ(q.count, 2u);
 }
 
 TEST(read_layout, reads_quoted_column_names) {
   const csv_layout l =
-    layout_of("\"Song\",\"Date\",\"Number of Plays\",\"Listener, Id\"\n");
+      layout_of("\"Song\",\"Date\",\"Number of Plays\",\"Listener, Id\"\n");
   EXPECT_EQ(l.columns, 4u);
   EXPECT_EQ(l.song, 0u);
   EXPECT_EQ(l.date, 1u);
   EXPECT_EQ(l.count, 2u);
-  const csv_layout e = layout_of("\"a,b\",\"x\"\"y\",Song,Date,Number of Plays\n");
+  const csv_layout e =
+      layout_of("\"a,b\",\"x\"\"y\",Song,Date,Number of Plays\n");
   EXPECT_EQ(e.columns, 5u);
   EXPECT_EQ(e.song, 2u);
 }
@@ -94,7 +96,8 @@ TEST(read_layout, needs_the_exact_names_after_trimming) {
 }
 
 TEST(read_layout, skips_a_utf8_byte_order_mark) {
-  const std::string file = "\xEF\xBB\xBFSong,Date,Number of Plays\nA,2021-01-01,1\n";
+  const std::string file =
+      "\xEF\xBB\xBFSong,Date,Number of Plays\nA,2021-01-01,1\n";
   const csv_layout l = layout_of(file);
   EXPECT_EQ(l.columns, 3u);
   EXPECT_EQ(l.song, 0u);
@@ -107,28 +110,28 @@ TEST(read_layout, names_the_missing_column_on_line_1) {
     const char* header;
     const char* missing;
   } cases[] = {
-    {"Date,Number of Plays\n", "Song"},
-    {"Song,Number of Plays\n", "Date"},
-    {"Song,Date\n", "Number of Plays"},
-    {"Song,Date,Plays\n", "Number of Plays"},
-    {"a,b,c\n", "Song"},
-    {"Song\n", "Date"},
+      {"Date,Number of Plays\n", "Song"},
+      {"Song,Number of Plays\n", "Date"},
+      {"Song,Date\n", "Number of Plays"},
+      {"Song,Date,Plays\n", "Number of Plays"},
+      {"a,b,c\n", "Song"},
+      {"Song\n", "Date"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.header);
     const std::string message = error_of(c.header).to_string();
-    EXPECT_EQ(message.rfind(std::string("line 1: missing column \"") + c.missing +
-                              "\"",
+    EXPECT_EQ(message.rfind(std::string("line 1: missing column \"") +
+                                c.missing + "\"",
                             0),
               0u)
-      << message;
+        << message;
   }
 }
 
 TEST(read_layout, rejects_a_duplicated_column) {
-  for (const char* header : {"Song,Date,Number of Plays,Song\n",
-                             "Song,Date,Date,Number of Plays\n",
-                             "Number of Plays,Song, Number of Plays ,Date\n"}) {
+  for (const char* header :
+       {"Song,Date,Number of Plays,Song\n", "Song,Date,Date,Number of Plays\n",
+        "Number of Plays,Song, Number of Plays ,Date\n"}) {
     SCOPED_TRACE(header);
     const input_error e = error_of(header);
     EXPECT_EQ(e.line, 1u);
@@ -149,7 +152,8 @@ TEST(read_layout, rejects_an_empty_file_on_line_1) {
 // on line 1 like the others (the brief for this suite; CONTRACT §1 counts the
 // header as line 1).
 TEST(read_layout, rejects_a_file_of_only_empty_lines_as_empty_on_line_1) {
-  for (const char* file : {"\n", "\r\n", "\n\n\n", "\r\n\r\n", "\xEF\xBB\xBF\n\n"}) {
+  for (const char* file :
+       {"\n", "\r\n", "\n\n\n", "\r\n\r\n", "\xEF\xBB\xBF\n\n"}) {
     SCOPED_TRACE(testing::PrintToString(std::string(file)));
     const input_error e = error_of(file);
     EXPECT_NE(e.what.find("empty file"), std::string::npos) << e.what;
@@ -180,7 +184,8 @@ TEST(read_layout, reads_a_header_with_no_line_end_and_no_data) {
 }
 
 TEST(read_layout, skips_empty_lines_before_the_header_and_counts_them) {
-  const std::string file = "\n\r\n\nSong,Date,Number of Plays\nA,2021-01-01,1\n";
+  const std::string file =
+      "\n\r\n\nSong,Date,Number of Plays\nA,2021-01-01,1\n";
   const csv_layout l = layout_of(file);
   EXPECT_EQ(l.data_begin, file.find("A,"));
   EXPECT_EQ(l.first_data_line, 5u);
@@ -190,7 +195,7 @@ TEST(read_layout, skips_empty_lines_before_the_header_and_counts_them) {
 
 TEST(read_layout, counts_the_lines_of_a_header_with_a_quoted_line_break) {
   const std::string file =
-    "Song,\"Multi\nLine\r\nNote\",Date,Number of Plays\nA,x,2021-01-01,1\n";
+      "Song,\"Multi\nLine\r\nNote\",Date,Number of Plays\nA,x,2021-01-01,1\n";
   const csv_layout l = layout_of(file);
   EXPECT_EQ(l.columns, 4u);
   EXPECT_EQ(l.date, 2u);
@@ -202,33 +207,35 @@ TEST(read_layout, counts_the_lines_of_a_header_with_a_quoted_line_break) {
 // header (libcsv would end a record there, giving the layout columns the
 // records do not have, or a CR-only file read as a header with no data).
 TEST(read_layout, rejects_a_header_holding_a_lone_cr_on_line_1) {
-  for (const char* file : {"Song,Date\r,Number of Plays\nA,2021-01-01,1\n",
-                           "Song,Date,Number of Plays\rA,2021-01-01,1\rB,2021-01-02,2\r",
-                           "Song\rX,Date,Number of Plays\n"}) {
+  for (const char* file :
+       {"Song,Date\r,Number of Plays\nA,2021-01-01,1\n",
+        "Song,Date,Number of Plays\rA,2021-01-01,1\rB,2021-01-02,2\r",
+        "Song\rX,Date,Number of Plays\n"}) {
     SCOPED_TRACE(testing::PrintToString(std::string(file)));
     auto parsed = read_layout(file);
     if (const auto* l = std::get_if<csv_layout>(&parsed)) {
-      ADD_FAILURE() << "accepted as " << l->columns << " columns (song " << l->song
-                    << ", date " << l->date << ", count " << l->count
+      ADD_FAILURE() << "accepted as " << l->columns << " columns (song "
+                    << l->song << ", date " << l->date << ", count " << l->count
                     << "), data from byte " << l->data_begin;
       continue;
     }
     EXPECT_EQ(std::get<input_error>(parsed).line, 1u)
-      << std::get<input_error>(parsed).to_string();
+        << std::get<input_error>(parsed).to_string();
   }
 }
 
 TEST(read_layout, reads_a_cr_inside_a_quoted_header_name) {
-  const csv_layout l = layout_of("Song,\"Ex\rtra\",Date,Number of Plays\r\nA,x,2021-01-01,1\r\n");
+  const csv_layout l = layout_of(
+      "Song,\"Ex\rtra\",Date,Number of Plays\r\nA,x,2021-01-01,1\r\n");
   EXPECT_EQ(l.columns, 4u);
   EXPECT_EQ(l.date, 2u);
   EXPECT_EQ(l.first_data_line, 2u);
 }
 
 TEST(read_layout, rejects_a_header_that_is_not_valid_csv) {
-  for (const char* file : {"Song,Da\"te,Number of Plays\n",
-                           "\"Song,Date,Number of Plays\n",
-                           "\"Song\"x,Date,Number of Plays\n"}) {
+  for (const char* file :
+       {"Song,Da\"te,Number of Plays\n", "\"Song,Date,Number of Plays\n",
+        "\"Song\"x,Date,Number of Plays\n"}) {
     SCOPED_TRACE(file);
     const input_error e = error_of(file);
     EXPECT_EQ(e.line, 1u);

@@ -24,13 +24,13 @@ TEST(parse_date, accepts_real_calendar_dates_including_leap_days) {
     const char* text;
     day_number day;
   } cases[] = {
-    {"1970-01-01", 0},         {"1969-12-31", -1},
-    {"1970-01-02", 1},         {"2000-01-01", 10957},
-    {"2000-02-29", 11016},     {"2000-03-01", 11017},
-    {"2024-02-29", 19782},     {"2024-03-01", 19783},
-    {"2023-12-31", 19722},     {"1600-02-29", -135081},
-    {"0001-01-01", first_day}, {"9999-12-31", last_day},
-    {"2021-04-30", 18747},     {"2021-12-31", 18992},
+      {"1970-01-01", 0},         {"1969-12-31", -1},
+      {"1970-01-02", 1},         {"2000-01-01", 10957},
+      {"2000-02-29", 11016},     {"2000-03-01", 11017},
+      {"2024-02-29", 19782},     {"2024-03-01", 19783},
+      {"2023-12-31", 19722},     {"1600-02-29", -135081},
+      {"0001-01-01", first_day}, {"9999-12-31", last_day},
+      {"2021-04-30", 18747},     {"2021-12-31", 18992},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.text);
@@ -41,9 +41,9 @@ TEST(parse_date, accepts_real_calendar_dates_including_leap_days) {
 }
 
 TEST(parse_date, ignores_spaces_and_tabs_around_the_date) {
-  for (const char* text : {" 2021-03-04", "2021-03-04 ", "\t2021-03-04",
-                           "2021-03-04\t", " \t 2021-03-04 \t ", "  2021-03-04",
-                           "\t\t2021-03-04\t\t"}) {
+  for (const char* text :
+       {" 2021-03-04", "2021-03-04 ", "\t2021-03-04", "2021-03-04\t",
+        " \t 2021-03-04 \t ", "  2021-03-04", "\t\t2021-03-04\t\t"}) {
     SCOPED_TRACE(testing::PrintToString(std::string(text)));
     const parsed_date d = parse_date(text);
     EXPECT_EQ(d.status, date_status::ok);
@@ -64,14 +64,45 @@ TEST(parse_date, rejects_impossible_dates_as_impossible) {
 
 TEST(parse_date, rejects_other_forms_than_yyyy_mm_dd_as_bad_form) {
   const std::string cases[] = {
-    "2021-1-01", "2021-01-1", "2021/01/01", "", " ", "\t \t", "21-01-01",
-    "20210101", "2021-01-010", "02021-01-01", "2021-01-01x", "x2021-01-01",
-    "2021_01-01", "2021-01_01", "+021-01-01", "-2021-01-01", "2021-0a-01",
-    "2021-01-0a", "a021-01-01", "2021- 1-01", "2021-01- 1", " 021-01-01",
-    "2021-01-01\n", "\n2021-01-01", "2021-01-01\r", "2021-01-01 x",
-    "2021-01-01T00:00", "01-01-2021", "2021.01.01", "\xEF\xBC\x92""021-01-1",
-    std::string("2021-01-0\0", 10), std::string("\0""2021-01-01", 11),
-    "2021-01--1", "2021--1-01", "2021-:1-01", "2021-/1-01",
+      "2021-1-01",
+      "2021-01-1",
+      "2021/01/01",
+      "",
+      " ",
+      "\t \t",
+      "21-01-01",
+      "20210101",
+      "2021-01-010",
+      "02021-01-01",
+      "2021-01-01x",
+      "x2021-01-01",
+      "2021_01-01",
+      "2021-01_01",
+      "+021-01-01",
+      "-2021-01-01",
+      "2021-0a-01",
+      "2021-01-0a",
+      "a021-01-01",
+      "2021- 1-01",
+      "2021-01- 1",
+      " 021-01-01",
+      "2021-01-01\n",
+      "\n2021-01-01",
+      "2021-01-01\r",
+      "2021-01-01 x",
+      "2021-01-01T00:00",
+      "01-01-2021",
+      "2021.01.01",
+      "\xEF\xBC\x92"
+      "021-01-1",
+      std::string("2021-01-0\0", 10),
+      std::string("\0"
+                  "2021-01-01",
+                  11),
+      "2021-01--1",
+      "2021--1-01",
+      "2021-:1-01",
+      "2021-/1-01",
   };
   for (const auto& text : cases) {
     SCOPED_TRACE(testing::PrintToString(text));
@@ -88,11 +119,16 @@ TEST(format_date, round_trips_every_day_from_year_1_to_year_9999) {
   for (int y = 1; y <= 9999 && failures < 10; ++y)
     for (int m = 1; m <= 12; ++m)
       for (int d = 1; d <= month_length(y, m); ++d, ++expected) {
-        char text_buf[10] = {
-          static_cast<char>('0' + y / 1000), static_cast<char>('0' + y / 100 % 10),
-          static_cast<char>('0' + y / 10 % 10), static_cast<char>('0' + y % 10), '-',
-          static_cast<char>('0' + m / 10), static_cast<char>('0' + m % 10), '-',
-          static_cast<char>('0' + d / 10), static_cast<char>('0' + d % 10)};
+        char text_buf[10] = {static_cast<char>('0' + y / 1000),
+                             static_cast<char>('0' + y / 100 % 10),
+                             static_cast<char>('0' + y / 10 % 10),
+                             static_cast<char>('0' + y % 10),
+                             '-',
+                             static_cast<char>('0' + m / 10),
+                             static_cast<char>('0' + m % 10),
+                             '-',
+                             static_cast<char>('0' + d / 10),
+                             static_cast<char>('0' + d % 10)};
         const std::string_view text(text_buf, 10);
         const parsed_date p = parse_date(text);
         format_date(expected, out);
@@ -114,21 +150,21 @@ TEST(parse_count, accepts_whole_numbers_from_zero_to_two_to_the_63_minus_one) {
     const char* text;
     int64_t value;
   } cases[] = {
-    {"0", 0},
-    {"1", 1},
-    {"42", 42},
-    {"9223372036854775807", INT64_MAX},
-    {"9223372036854775806", INT64_MAX - 1},
-    {"999999999999999999", 999999999999999999},   // 18 digits
-    {"1000000000000000000", 1000000000000000000}, // 19 digits
-    {"007", 7},
-    {"000", 0},
-    {"0000000000000000000000000001", 1}, // 28 digits, leading zeros
-    {"000000000009223372036854775807", INT64_MAX},
-    {" 12 ", 12},
-    {"\t12\t", 12},
-    {" \t 12", 12},
-    {"12 \t", 12},
+      {"0", 0},
+      {"1", 1},
+      {"42", 42},
+      {"9223372036854775807", INT64_MAX},
+      {"9223372036854775806", INT64_MAX - 1},
+      {"999999999999999999", 999999999999999999},   // 18 digits
+      {"1000000000000000000", 1000000000000000000}, // 19 digits
+      {"007", 7},
+      {"000", 0},
+      {"0000000000000000000000000001", 1}, // 28 digits, leading zeros
+      {"000000000009223372036854775807", INT64_MAX},
+      {" 12 ", 12},
+      {"\t12\t", 12},
+      {" \t 12", 12},
+      {"12 \t", 12},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(testing::PrintToString(std::string(c.text)));
@@ -159,10 +195,35 @@ TEST(parse_count, rejects_negative_numbers_as_negative) {
 
 TEST(parse_count, rejects_what_is_not_written_in_decimal_digits_as_not_whole) {
   const std::string cases[] = {
-    "1.0", "1.5", "1e3", "+5", "", " ", "\t", "abc", "1 2", "12a", "a12",
-    "0x10", "1,000", "1_000", "-", "--1", "-+1", "- 1", "\n12", "12\n", "12\r",
-    "\xD9\xA3", "NaN", "inf", "1.", ".1", std::string("1\0", 2),
-    "12345678901234567890x", "x12345678901234567890",
+      "1.0",
+      "1.5",
+      "1e3",
+      "+5",
+      "",
+      " ",
+      "\t",
+      "abc",
+      "1 2",
+      "12a",
+      "a12",
+      "0x10",
+      "1,000",
+      "1_000",
+      "-",
+      "--1",
+      "-+1",
+      "- 1",
+      "\n12",
+      "12\n",
+      "12\r",
+      "\xD9\xA3",
+      "NaN",
+      "inf",
+      "1.",
+      ".1",
+      std::string("1\0", 2),
+      "12345678901234567890x",
+      "x12345678901234567890",
   };
   for (const auto& text : cases) {
     SCOPED_TRACE(testing::PrintToString(text));
@@ -175,7 +236,8 @@ TEST(parse_count, rejects_minus_zero) {
 }
 
 TEST(describe, quotes_the_bad_date_and_says_what_is_wrong) {
-  const std::string impossible = describe(date_status::impossible, "2023-02-29");
+  const std::string impossible =
+      describe(date_status::impossible, "2023-02-29");
   EXPECT_NE(impossible.find("\"2023-02-29\""), std::string::npos) << impossible;
   EXPECT_NE(impossible.find("calendar date"), std::string::npos) << impossible;
   const std::string form = describe(date_status::bad_form, " 2021/01/01");
@@ -189,9 +251,9 @@ TEST(describe, quotes_the_bad_count_and_says_what_is_wrong) {
     const char* text;
     const char* says;
   } cases[] = {
-    {count_status::not_whole, "1.5", "whole number"},
-    {count_status::negative, "-3", "negative"},
-    {count_status::too_large, "9223372036854775808", "9223372036854775807"},
+      {count_status::not_whole, "1.5", "whole number"},
+      {count_status::negative, "-3", "negative"},
+      {count_status::too_large, "9223372036854775808", "9223372036854775807"},
   };
   for (const auto& c : cases) {
     const std::string what = describe(c.status, c.text);
@@ -215,7 +277,8 @@ TEST(quote_value, escapes_quotes_backslashes_and_control_bytes_on_one_line) {
 TEST(quote_value, cuts_long_values_and_says_so) {
   const std::string long_value(200, 'x');
   EXPECT_EQ(quote_value(long_value), "\"" + std::string(80, 'x') + "\"...");
-  EXPECT_EQ(quote_value(std::string(80, 'y')), "\"" + std::string(80, 'y') + "\"");
+  EXPECT_EQ(quote_value(std::string(80, 'y')),
+            "\"" + std::string(80, 'y') + "\"");
   EXPECT_EQ(quote_value("abcdef", 3), "\"abc\"...");
 }
 

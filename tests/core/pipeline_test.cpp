@@ -27,13 +27,15 @@ const std::string out_header = "Song,Date,Total Number of Plays for Date\n";
 void expect_error(const std::string& text, uint64_t line,
                   std::initializer_list<std::string> pieces) {
   const std::string prefix = "line " + std::to_string(line) + ": ";
-  EXPECT_EQ(text.rfind(prefix, 0), 0u) << "expected " << prefix << "..., got: " << text;
+  EXPECT_EQ(text.rfind(prefix, 0), 0u)
+      << "expected " << prefix << "..., got: " << text;
   for (const auto& piece : pieces)
     EXPECT_NE(text.find(piece), std::string::npos)
-      << "missing " << testing::PrintToString(piece) << " in: " << text;
+        << "missing " << testing::PrintToString(piece) << " in: " << text;
 }
 
-// -- output rules --------------------------------------------------------------
+// -- output rules
+// --------------------------------------------------------------
 
 TEST(pipeline, writes_the_output_header_line_first) {
   EXPECT_EQ(result_everywhere(in_header + "A,2021-01-01,1\n"),
@@ -41,16 +43,14 @@ TEST(pipeline, writes_the_output_header_line_first) {
 }
 
 TEST(pipeline, totals_plays_per_song_and_date) {
-  EXPECT_EQ(result_everywhere(in_header +
-                              "A,2021-01-01,1\n"
-                              "A,2021-01-02,10\n"
-                              "A,2021-01-01,2\n"
-                              "B,2021-01-01,5\n"
-                              "A,2021-01-01,3\n"),
-            out_header +
-              "A,2021-01-01,6\n"
-              "A,2021-01-02,10\n"
-              "B,2021-01-01,5\n");
+  EXPECT_EQ(result_everywhere(in_header + "A,2021-01-01,1\n"
+                                          "A,2021-01-02,10\n"
+                                          "A,2021-01-01,2\n"
+                                          "B,2021-01-01,5\n"
+                                          "A,2021-01-01,3\n"),
+            out_header + "A,2021-01-01,6\n"
+                         "A,2021-01-02,10\n"
+                         "B,2021-01-01,5\n");
 }
 
 TEST(pipeline, lists_songs_in_the_order_of_their_first_appearance) {
@@ -60,7 +60,8 @@ TEST(pipeline, lists_songs_in_the_order_of_their_first_appearance) {
   const char* first_seen[] = {"Zulu", "alpha", "Mike", "Bravo", "0", "yankee"};
   for (int i = 0; i < 6; ++i) {
     for (int k = 0; k <= i; ++k)
-      in += std::string(first_seen[k]) + ",2021-01-0" + std::to_string(1 + k) + ",1\n";
+      in += std::string(first_seen[k]) + ",2021-01-0" + std::to_string(1 + k) +
+            ",1\n";
   }
   std::string out = out_header;
   for (int k = 0; k < 6; ++k)
@@ -70,25 +71,23 @@ TEST(pipeline, lists_songs_in_the_order_of_their_first_appearance) {
 }
 
 TEST(pipeline, lists_each_songs_dates_in_ascending_order) {
-  EXPECT_EQ(result_everywhere(in_header +
-                              "A,2024-02-29,1\n"
-                              "A,9999-12-31,2\n"
-                              "A,2021-12-31,3\n"
-                              "A,0001-01-01,4\n"
-                              "B,2000-02-29,5\n"
-                              "A,2022-01-01,6\n"
-                              "A,1970-01-01,7\n"
-                              "B,1999-12-31,8\n"
-                              "A,2021-12-31,9\n"),
-            out_header +
-              "A,0001-01-01,4\n"
-              "A,1970-01-01,7\n"
-              "A,2021-12-31,12\n"
-              "A,2022-01-01,6\n"
-              "A,2024-02-29,1\n"
-              "A,9999-12-31,2\n"
-              "B,1999-12-31,8\n"
-              "B,2000-02-29,5\n");
+  EXPECT_EQ(result_everywhere(in_header + "A,2024-02-29,1\n"
+                                          "A,9999-12-31,2\n"
+                                          "A,2021-12-31,3\n"
+                                          "A,0001-01-01,4\n"
+                                          "B,2000-02-29,5\n"
+                                          "A,2022-01-01,6\n"
+                                          "A,1970-01-01,7\n"
+                                          "B,1999-12-31,8\n"
+                                          "A,2021-12-31,9\n"),
+            out_header + "A,0001-01-01,4\n"
+                         "A,1970-01-01,7\n"
+                         "A,2021-12-31,12\n"
+                         "A,2022-01-01,6\n"
+                         "A,2024-02-29,1\n"
+                         "A,9999-12-31,2\n"
+                         "B,1999-12-31,8\n"
+                         "B,2000-02-29,5\n");
 }
 
 TEST(pipeline, quotes_output_fields_that_hold_a_comma_quote_cr_or_lf) {
@@ -102,65 +101,58 @@ TEST(pipeline, quotes_output_fields_that_hold_a_comma_quote_cr_or_lf) {
                               "plain text,2021-01-01,7\n"
                               "\" spaced \",2021-01-01,8\n"
                               "\"quoted but plain\",2021-01-01,9\n"),
-            out_header +
-              "\"Hey, Jude\",2021-01-01,1\n"
-              "\"Say \"\"Hi\"\"\",2021-01-01,2\n"
-              "\"cr\ronly\",2021-01-01,3\n"
-              "\"two\nlines\",2021-01-01,4\n"
-              "\"crlf\r\nlines\",2021-01-01,5\n"
-              "\"\"\"\",2021-01-01,6\n"
-              "plain text,2021-01-01,7\n"
-              " spaced ,2021-01-01,8\n"
-              "quoted but plain,2021-01-01,9\n");
+            out_header + "\"Hey, Jude\",2021-01-01,1\n"
+                         "\"Say \"\"Hi\"\"\",2021-01-01,2\n"
+                         "\"cr\ronly\",2021-01-01,3\n"
+                         "\"two\nlines\",2021-01-01,4\n"
+                         "\"crlf\r\nlines\",2021-01-01,5\n"
+                         "\"\"\"\",2021-01-01,6\n"
+                         "plain text,2021-01-01,7\n"
+                         " spaced ,2021-01-01,8\n"
+                         "quoted but plain,2021-01-01,9\n");
 }
 
 TEST(pipeline, ends_output_lines_in_lf_even_for_crlf_input) {
   const std::string out = result_everywhere(
-    "Song,Date,Number of Plays\r\nA,2021-01-01,1\r\nB,2021-01-02,2\r\n");
+      "Song,Date,Number of Plays\r\nA,2021-01-01,1\r\nB,2021-01-02,2\r\n");
   EXPECT_EQ(out, out_header + "A,2021-01-01,1\nB,2021-01-02,2\n");
   EXPECT_EQ(out.find('\r'), std::string::npos);
 }
 
 TEST(pipeline, keeps_songs_that_differ_in_case_or_spaces_apart) {
-  EXPECT_EQ(result_everywhere(in_header +
-                              "Umbrella,2021-01-01,1\n"
-                              "umbrella,2021-01-01,2\n"
-                              "Umbrella ,2021-01-01,4\n"
-                              " Umbrella,2021-01-01,8\n"
-                              "Umbrella,2021-01-01,16\n"
-                              "UMBRELLA,2021-01-01,32\n"),
-            out_header +
-              "Umbrella,2021-01-01,17\n"
-              "umbrella,2021-01-01,2\n"
-              "Umbrella ,2021-01-01,4\n"
-              " Umbrella,2021-01-01,8\n"
-              "UMBRELLA,2021-01-01,32\n");
+  EXPECT_EQ(result_everywhere(in_header + "Umbrella,2021-01-01,1\n"
+                                          "umbrella,2021-01-01,2\n"
+                                          "Umbrella ,2021-01-01,4\n"
+                                          " Umbrella,2021-01-01,8\n"
+                                          "Umbrella,2021-01-01,16\n"
+                                          "UMBRELLA,2021-01-01,32\n"),
+            out_header + "Umbrella,2021-01-01,17\n"
+                         "umbrella,2021-01-01,2\n"
+                         "Umbrella ,2021-01-01,4\n"
+                         " Umbrella,2021-01-01,8\n"
+                         "UMBRELLA,2021-01-01,32\n");
 }
 
 TEST(pipeline, counts_quoted_and_unquoted_spellings_of_a_name_as_one_song) {
-  EXPECT_EQ(result_everywhere(in_header +
-                              "Umbrella,2021-01-01,1\n"
-                              "\"Umbrella\",2021-01-01,2\n"
-                              "\"Umb\"\"rella\",2021-01-01,4\n"
-                              "\"\",2021-01-01,8\n"
-                              ",2021-01-01,16\n"),
-            out_header +
-              "Umbrella,2021-01-01,3\n"
-              "\"Umb\"\"rella\",2021-01-01,4\n"
-              ",2021-01-01,24\n");
+  EXPECT_EQ(result_everywhere(in_header + "Umbrella,2021-01-01,1\n"
+                                          "\"Umbrella\",2021-01-01,2\n"
+                                          "\"Umb\"\"rella\",2021-01-01,4\n"
+                                          "\"\",2021-01-01,8\n"
+                                          ",2021-01-01,16\n"),
+            out_header + "Umbrella,2021-01-01,3\n"
+                         "\"Umb\"\"rella\",2021-01-01,4\n"
+                         ",2021-01-01,24\n");
 }
 
 TEST(pipeline, reads_crlf_and_mixed_line_ends_like_lf) {
-  const std::string lf = in_header +
-                         "A,2021-01-01,1\n"
-                         "\"B\nb\",2021-01-02,2\n"
-                         "A,2021-01-01,3\n"
-                         "C,2021-01-03,4";
+  const std::string lf = in_header + "A,2021-01-01,1\n"
+                                     "\"B\nb\",2021-01-02,2\n"
+                                     "A,2021-01-01,3\n"
+                                     "C,2021-01-03,4";
   const std::string expected = result_everywhere(lf);
-  EXPECT_EQ(expected, out_header +
-                        "A,2021-01-01,4\n"
-                        "\"B\nb\",2021-01-02,2\n"
-                        "C,2021-01-03,4\n");
+  EXPECT_EQ(expected, out_header + "A,2021-01-01,4\n"
+                                   "\"B\nb\",2021-01-02,2\n"
+                                   "C,2021-01-03,4\n");
   EXPECT_EQ(result_everywhere("Song,Date,Number of Plays\r\n"
                               "A,2021-01-01,1\r\n"
                               "\"B\nb\",2021-01-02,2\r\n"
@@ -183,8 +175,10 @@ TEST(pipeline, reads_crlf_and_mixed_line_ends_like_lf) {
 TEST(pipeline, ignores_a_byte_order_mark_at_the_start) {
   EXPECT_EQ(result_everywhere("\xEF\xBB\xBF" + in_header + "A,2021-01-01,1\n"),
             out_header + "A,2021-01-01,1\n");
-  EXPECT_EQ(result_everywhere("\xEF\xBB\xBFNumber of Plays,Song,Date\nA,B,2021-01-01\n"),
-            test::result_everywhere("Number of Plays,Song,Date\nA,B,2021-01-01\n"));
+  EXPECT_EQ(
+      result_everywhere(
+          "\xEF\xBB\xBFNumber of Plays,Song,Date\nA,B,2021-01-01\n"),
+      test::result_everywhere("Number of Plays,Song,Date\nA,B,2021-01-01\n"));
 }
 
 TEST(pipeline, skips_empty_lines) {
@@ -204,7 +198,8 @@ TEST(pipeline, skips_empty_lines) {
 TEST(pipeline, reads_a_last_record_without_line_end) {
   EXPECT_EQ(result_everywhere(in_header + "A,2021-01-01,1\nA,2021-01-01,2"),
             out_header + "A,2021-01-01,3\n");
-  EXPECT_EQ(result_everywhere(in_header + "A,2021-01-01,1\n\"A\",\"2021-01-01\",\"2\""),
+  EXPECT_EQ(result_everywhere(in_header +
+                              "A,2021-01-01,1\n\"A\",\"2021-01-01\",\"2\""),
             out_header + "A,2021-01-01,3\n");
   EXPECT_EQ(result_everywhere(in_header + "\"x\ny\",2021-01-01,5"),
             out_header + "\"x\ny\",2021-01-01,5\n");
@@ -221,43 +216,42 @@ TEST(pipeline, gives_only_the_header_line_for_a_file_with_no_records) {
 }
 
 TEST(pipeline, keeps_a_row_for_a_song_and_date_with_zero_plays) {
-  EXPECT_EQ(result_everywhere(in_header +
-                              "A,2021-01-01,0\n"
-                              "B,2021-01-01,0\n"
-                              "B,2021-01-01,000\n"
-                              "A,2021-01-02,1\n"
-                              "B,2021-01-03,0\n"),
-            out_header +
-              "A,2021-01-01,0\n"
-              "A,2021-01-02,1\n"
-              "B,2021-01-01,0\n"
-              "B,2021-01-03,0\n");
+  EXPECT_EQ(result_everywhere(in_header + "A,2021-01-01,0\n"
+                                          "B,2021-01-01,0\n"
+                                          "B,2021-01-01,000\n"
+                                          "A,2021-01-02,1\n"
+                                          "B,2021-01-03,0\n"),
+            out_header + "A,2021-01-01,0\n"
+                         "A,2021-01-02,1\n"
+                         "B,2021-01-01,0\n"
+                         "B,2021-01-03,0\n");
 }
 
 TEST(pipeline, ignores_spaces_and_tabs_around_date_and_count_but_not_song) {
-  EXPECT_EQ(result_everywhere(in_header +
-                              "A, 2021-01-01 ,\t5\t\n"
-                              "A,\t2021-01-01,  007 \n"
-                              "\"A\",\" 2021-01-01\",\"3 \"\n"
-                              "A ,2021-01-01,1\n"),
+  EXPECT_EQ(result_everywhere(in_header + "A, 2021-01-01 ,\t5\t\n"
+                                          "A,\t2021-01-01,  007 \n"
+                                          "\"A\",\" 2021-01-01\",\"3 \"\n"
+                                          "A ,2021-01-01,1\n"),
             out_header + "A,2021-01-01,15\nA ,2021-01-01,1\n");
 }
 
 TEST(pipeline, keeps_song_bytes_as_they_are) {
   const std::string nul("n\0l", 3);
-  EXPECT_EQ(result_everywhere(in_header + "\xC3\x9C\xE2\x99\xAB,2021-01-01,1\n" +
-                              "tab\there,2021-01-01,2\n" + nul + ",2021-01-01,3\n" +
-                              "\"" + nul + "\",2021-01-01,4\n"),
-            out_header + "\xC3\x9C\xE2\x99\xAB,2021-01-01,1\n" +
-              "tab\there,2021-01-01,2\n" + nul + ",2021-01-01,7\n");
+  EXPECT_EQ(
+      result_everywhere(in_header + "\xC3\x9C\xE2\x99\xAB,2021-01-01,1\n" +
+                        "tab\there,2021-01-01,2\n" + nul + ",2021-01-01,3\n" +
+                        "\"" + nul + "\",2021-01-01,4\n"),
+      out_header + "\xC3\x9C\xE2\x99\xAB,2021-01-01,1\n" +
+          "tab\there,2021-01-01,2\n" + nul + ",2021-01-01,7\n");
 }
 
 TEST(pipeline, reads_columns_in_any_order_and_ignores_extra_ones) {
-  EXPECT_EQ(result_everywhere("Id, Number of Plays ,\"Extra, column\",Date,Song\n"
-                              "1,5,\"x,\ny\",2021-01-01,A\n"
-                              "2,6,,2021-01-01,B\n"
-                              "3,7,\"\"\"\",2021-01-01,A\n"),
-            out_header + "A,2021-01-01,12\nB,2021-01-01,6\n");
+  EXPECT_EQ(
+      result_everywhere("Id, Number of Plays ,\"Extra, column\",Date,Song\n"
+                        "1,5,\"x,\ny\",2021-01-01,A\n"
+                        "2,6,,2021-01-01,B\n"
+                        "3,7,\"\"\"\",2021-01-01,A\n"),
+      out_header + "A,2021-01-01,12\nB,2021-01-01,6\n");
 }
 
 /// A file under /tmp with `bytes`, removed at the end of the test.
@@ -268,7 +262,8 @@ public:
     const int fd = mkstemp(name);
     path_ = name;
     EXPECT_GE(fd, 0);
-    EXPECT_EQ(write(fd, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+    EXPECT_EQ(write(fd, bytes.data(), bytes.size()),
+              static_cast<ssize_t>(bytes.size()));
     close(fd);
   }
   ~temp_file() { std::remove(path_.c_str()); }
@@ -311,7 +306,8 @@ TEST(pipeline, reads_chunks_and_ranges_mapped_one_by_one_from_disk) {
   const csv_layout layout = std::get<csv_layout>(read_layout(bytes));
   for (uint64_t range_size : {37, 100, 4096, 10000}) {
     SCOPED_TRACE(range_size);
-    const auto chunks = nominal_chunks(layout.data_begin, file.size(), range_size);
+    const auto chunks =
+        nominal_chunks(layout.data_begin, file.size(), range_size);
     std::vector<chunk_scan> scans;
     for (const byte_range& c : chunks) {
       const mapped_window w = file.map(c.begin - 1, c.end, error);
@@ -346,8 +342,9 @@ TEST(file_handle, maps_windows_of_a_file_at_any_offset) {
   EXPECT_EQ(file.size(), bytes.size());
   const uint64_t n = bytes.size();
   const std::pair<uint64_t, uint64_t> cases[] = {
-    {0, n}, {1, 2}, {page - 1, page + 1}, {page, 2 * page}, {page + 5, n},
-    {n - 1, n}, {0, 1}, {3 * page, n}, {2 * page - 7, 3 * page + 7}};
+      {0, n},           {1, 2},        {page - 1, page + 1},
+      {page, 2 * page}, {page + 5, n}, {n - 1, n},
+      {0, 1},           {3 * page, n}, {2 * page - 7, 3 * page + 7}};
   for (const auto& [begin, end] : cases) {
     SCOPED_TRACE(std::to_string(begin) + ".." + std::to_string(end));
     const mapped_window w = file.map(begin, end, error);
@@ -356,7 +353,8 @@ TEST(file_handle, maps_windows_of_a_file_at_any_offset) {
     EXPECT_EQ(fw.bytes, std::string_view(bytes).substr(begin, end - begin));
   }
   // Past the end: cut to the file; empty: no bytes.
-  EXPECT_EQ(file.map(n - 3, n + 100, error).window().bytes, bytes.substr(n - 3));
+  EXPECT_EQ(file.map(n - 3, n + 100, error).window().bytes,
+            bytes.substr(n - 3));
   EXPECT_TRUE(file.map(10, 10, error).window().bytes.empty());
   // A window moved keeps its bytes; the moved-from one is empty.
   mapped_window a = file.map(page - 2, page + 2, error);
@@ -372,7 +370,8 @@ TEST(file_handle, names_the_file_it_cannot_open) {
   file_handle file;
   std::string error;
   EXPECT_FALSE(file.open("/nonexistent/dir/input.csv", error));
-  EXPECT_NE(error.find("/nonexistent/dir/input.csv"), std::string::npos) << error;
+  EXPECT_NE(error.find("/nonexistent/dir/input.csv"), std::string::npos)
+      << error;
   file_handle dir;
   EXPECT_FALSE(dir.open("/tmp", error));
   EXPECT_NE(error.find("/tmp"), std::string::npos) << error;
@@ -382,7 +381,8 @@ TEST(mapped_file, names_the_file_it_cannot_open) {
   mapped_file file;
   std::string error;
   EXPECT_FALSE(file.open("/nonexistent/dir/input.csv", error));
-  EXPECT_NE(error.find("/nonexistent/dir/input.csv"), std::string::npos) << error;
+  EXPECT_NE(error.find("/nonexistent/dir/input.csv"), std::string::npos)
+      << error;
   EXPECT_FALSE(file.open("/tmp", error));
   EXPECT_NE(error.find("/tmp"), std::string::npos) << error;
 }
@@ -396,7 +396,8 @@ TEST(mapped_file, maps_an_empty_file_as_no_bytes) {
   EXPECT_TRUE(file.bytes().empty());
 }
 
-// -- bad input -----------------------------------------------------------------
+// -- bad input
+// -----------------------------------------------------------------
 
 TEST(pipeline, fails_on_a_count_that_is_not_a_whole_number) {
   for (const char* value : {"1.5", "1e3", "+5", "abc", "", "1 2", "0x1"}) {
@@ -408,20 +409,24 @@ TEST(pipeline, fails_on_a_count_that_is_not_a_whole_number) {
 }
 
 TEST(pipeline, fails_on_a_negative_count) {
-  expect_error(result_everywhere(in_header + "A,2021-01-01,1\nB,2021-01-01,-4\n"),
-               3, {"negative", "\"-4\""});
+  expect_error(
+      result_everywhere(in_header + "A,2021-01-01,1\nB,2021-01-01,-4\n"), 3,
+      {"negative", "\"-4\""});
 }
 
 TEST(pipeline, fails_on_a_count_above_two_to_the_63_minus_one) {
-  expect_error(result_everywhere(in_header + "A,2021-01-01,9223372036854775808\n"),
-               2, {"9223372036854775807", "\"9223372036854775808\""});
+  expect_error(
+      result_everywhere(in_header + "A,2021-01-01,9223372036854775808\n"), 2,
+      {"9223372036854775807", "\"9223372036854775808\""});
 }
 
 TEST(pipeline, fails_on_an_impossible_date) {
-  for (const char* value : {"2023-02-29", "2021-04-31", "0000-01-01", "2021-13-01"}) {
+  for (const char* value :
+       {"2023-02-29", "2021-04-31", "0000-01-01", "2021-13-01"}) {
     SCOPED_TRACE(value);
-    expect_error(result_everywhere(in_header + "A,2021-01-01,1\n\nB," + value + ",1\n"),
-                 4, {"calendar date", "\"" + std::string(value) + "\""});
+    expect_error(
+        result_everywhere(in_header + "A,2021-01-01,1\n\nB," + value + ",1\n"),
+        4, {"calendar date", "\"" + std::string(value) + "\""});
   }
 }
 
@@ -434,39 +439,44 @@ TEST(pipeline, fails_on_a_date_not_written_yyyy_mm_dd) {
 }
 
 TEST(pipeline, fails_on_a_record_with_the_wrong_number_of_fields) {
-  expect_error(result_everywhere(in_header + "A,2021-01-01,1\nB,2021-01-01\n"), 3,
-               {"expected 3 fields, found 2"});
+  expect_error(result_everywhere(in_header + "A,2021-01-01,1\nB,2021-01-01\n"),
+               3, {"expected 3 fields, found 2"});
   expect_error(result_everywhere(in_header + "A,2021-01-01,1,extra\n"), 2,
                {"expected 3 fields, found 4"});
-  expect_error(result_everywhere(in_header + "A,2021-01-01,1\n\"B,\"\"x\"\"\"\n"), 3,
-               {"expected 3 fields, found 1"});
+  expect_error(
+      result_everywhere(in_header + "A,2021-01-01,1\n\"B,\"\"x\"\"\"\n"), 3,
+      {"expected 3 fields, found 1"});
   expect_error(result_everywhere(in_header + "A,2021-01-01,1\n \r\n"), 3,
                {"expected 3 fields, found 1"});
 }
 
 TEST(pipeline, fails_on_a_quoted_field_that_never_closes) {
-  expect_error(result_everywhere(in_header + "A,2021-01-01,1\n\"B,2021-01-01,1\n"), 3,
-               {"never closes"});
-  expect_error(result_everywhere(in_header + "A,2021-01-01,1\n\"B\n\nC,2021-01-01,1"),
-               3, {"never closes"});
+  expect_error(
+      result_everywhere(in_header + "A,2021-01-01,1\n\"B,2021-01-01,1\n"), 3,
+      {"never closes"});
+  expect_error(
+      result_everywhere(in_header + "A,2021-01-01,1\n\"B\n\nC,2021-01-01,1"), 3,
+      {"never closes"});
   expect_error(result_everywhere(in_header + "A,2021-01-01,\"1"), 2,
                {"never closes", "field 3"});
 }
 
 TEST(pipeline, fails_on_a_quote_inside_an_unquoted_field) {
-  expect_error(result_everywhere(in_header + "A,2021-01-01,1\nB\"b\",2021-01-01,1\n"),
-               3, {"quote inside an unquoted field", "field 1"});
+  expect_error(
+      result_everywhere(in_header + "A,2021-01-01,1\nB\"b\",2021-01-01,1\n"), 3,
+      {"quote inside an unquoted field", "field 1"});
 }
 
 TEST(pipeline, fails_on_text_after_a_closing_quote) {
-  expect_error(result_everywhere(in_header + "A,2021-01-01,1\n\"B\"b,2021-01-01,1\n"),
-               3, {"text after a closing quote", "field 1"});
+  expect_error(
+      result_everywhere(in_header + "A,2021-01-01,1\n\"B\"b,2021-01-01,1\n"), 3,
+      {"text after a closing quote", "field 1"});
 }
 
-TEST(pipeline, reports_the_line_where_a_bad_record_starts_after_multi_line_fields) {
-  expect_error(result_everywhere(in_header +
-                                 "\"a\nb\nc\",2021-01-01,1\n"
-                                 "x,2021-01-01,bad\n"),
+TEST(pipeline,
+     reports_the_line_where_a_bad_record_starts_after_multi_line_fields) {
+  expect_error(result_everywhere(in_header + "\"a\nb\nc\",2021-01-01,1\n"
+                                             "x,2021-01-01,bad\n"),
                5, {"\"bad\""});
   // The bad record itself spans lines; it is reported where it starts.
   expect_error(result_everywhere(in_header +
@@ -503,8 +513,8 @@ TEST(pipeline, fails_on_a_missing_column_naming_it) {
 // whole file is one header record without the right columns. It must fail,
 // not pass as a file with no records and an empty result.
 TEST(pipeline, fails_on_a_file_whose_lines_end_in_cr_alone) {
-  const std::string text =
-    result_everywhere("Song,Date,Number of Plays\rA,2021-01-01,1\rB,2021-01-02,2\r");
+  const std::string text = result_everywhere(
+      "Song,Date,Number of Plays\rA,2021-01-01,1\rB,2021-01-02,2\r");
   EXPECT_NE(text, out_header) << "a CR-only file gave an empty result";
   expect_error(text, 1, {});
 }
@@ -514,19 +524,19 @@ TEST(pipeline, fails_on_an_empty_file) {
   expect_error(result_everywhere("\xEF\xBB\xBF"), 1, {"empty"});
 }
 
-// -- overflow --------------------------------------------------------------------
+// -- overflow
+// --------------------------------------------------------------------
 
 TEST(pipeline, accepts_a_total_of_exactly_two_to_the_63_minus_one) {
-  EXPECT_EQ(result_everywhere(in_header +
-                              "A,2021-01-01,9223372036854775800\n"
-                              "A,2021-01-01,7\n"
-                              "A,2021-01-02,9223372036854775807\n"),
-            out_header +
-              "A,2021-01-01,9223372036854775807\n"
-              "A,2021-01-02,9223372036854775807\n");
+  EXPECT_EQ(result_everywhere(in_header + "A,2021-01-01,9223372036854775800\n"
+                                          "A,2021-01-01,7\n"
+                                          "A,2021-01-02,9223372036854775807\n"),
+            out_header + "A,2021-01-01,9223372036854775807\n"
+                         "A,2021-01-02,9223372036854775807\n");
 }
 
-TEST(pipeline, fails_with_overflow_on_the_line_where_a_total_passes_two_to_the_63) {
+TEST(pipeline,
+     fails_with_overflow_on_the_line_where_a_total_passes_two_to_the_63) {
   const std::string in = in_header +
                          "A,2021-01-01,9223372036854775000\n"
                          "B,2021-01-01,9223372036854775000\n"
@@ -537,10 +547,10 @@ TEST(pipeline, fails_with_overflow_on_the_line_where_a_total_passes_two_to_the_6
   expect_error(result_everywhere(in), 6, {"overflow", "\"A\"", "2021-01-01"});
 }
 
-TEST(read_range, reports_an_overflow_and_combine_reports_asks_for_a_sequential_read) {
-  const std::string in = in_header +
-                         "A,2021-01-01,9223372036854775807\n"
-                         "A,2021-01-01,1\n";
+TEST(read_range,
+     reports_an_overflow_and_combine_reports_asks_for_a_sequential_read) {
+  const std::string in = in_header + "A,2021-01-01,9223372036854775807\n"
+                                     "A,2021-01-01,1\n";
   const csv_layout layout = std::get<csv_layout>(read_layout(in));
   partial_aggregate into;
   const range_report r = read_range(in, {layout.data_begin, in.size()}, layout,
@@ -552,7 +562,8 @@ TEST(read_range, reports_an_overflow_and_combine_reports_asks_for_a_sequential_r
   const job_outcome o = combine_reports(layout, {r});
   ASSERT_TRUE(o.error);
   EXPECT_TRUE(o.needs_sequential_read);
-  const sequential_result seq = read_sequentially(in, layout, bad_row_policy::fail);
+  const sequential_result seq =
+      read_sequentially(in, layout, bad_row_policy::fail);
   ASSERT_TRUE(seq.outcome.error);
   EXPECT_FALSE(seq.outcome.needs_sequential_read);
   EXPECT_EQ(seq.outcome.error->line, 3u);
@@ -560,12 +571,12 @@ TEST(read_range, reports_an_overflow_and_combine_reports_asks_for_a_sequential_r
 }
 
 TEST(read_range, overflows_even_when_skipping_bad_rows) {
-  const std::string in = in_header +
-                         "A,2021-01-01,x\n"
-                         "A,2021-01-01,9223372036854775807\n"
-                         "A,2021-01-01,1\n";
+  const std::string in = in_header + "A,2021-01-01,x\n"
+                                     "A,2021-01-01,9223372036854775807\n"
+                                     "A,2021-01-01,1\n";
   const csv_layout layout = std::get<csv_layout>(read_layout(in));
-  const sequential_result seq = read_sequentially(in, layout, bad_row_policy::skip);
+  const sequential_result seq =
+      read_sequentially(in, layout, bad_row_policy::skip);
   ASSERT_TRUE(seq.outcome.error);
   EXPECT_EQ(seq.outcome.error->line, 4u);
   EXPECT_NE(seq.outcome.error->what.find("overflow"), std::string::npos);
@@ -574,11 +585,12 @@ TEST(read_range, overflows_even_when_skipping_bad_rows) {
 
 // A worker that reads later ranges first sees the overflow at the wrong
 // record: only the sequential read places it.
-TEST(read_sequentially, places_an_overflow_that_ranges_read_out_of_order_misplace) {
+TEST(read_sequentially,
+     places_an_overflow_that_ranges_read_out_of_order_misplace) {
   const std::string in = in_header +
                          "A,2021-01-01,9223372036854775797\n" // line 2
                          "A,2021-01-01,5\n"                   // line 3
-                         "A,2021-01-01,6\n";                  // line 4: overflow
+                         "A,2021-01-01,6\n"; // line 4: overflow
   const csv_layout layout = std::get<csv_layout>(read_layout(in));
   const auto chunks = nominal_chunks(layout.data_begin, in.size(), 1);
   std::vector<chunk_scan> scans;
@@ -589,43 +601,49 @@ TEST(read_sequentially, places_an_overflow_that_ranges_read_out_of_order_misplac
   partial_aggregate one_worker;
   std::vector<std::optional<range_report>> reports(3);
   for (uint32_t r : {2u, 1u, 0u})
-    reports[r] = read_range(in, ranges[r], layout, bad_row_policy::fail, one_worker, r);
+    reports[r] =
+        read_range(in, ranges[r], layout, bad_row_policy::fail, one_worker, r);
   ASSERT_TRUE(reports[0]->error);
   EXPECT_TRUE(reports[0]->overflow);
   const job_outcome o = combine_reports(layout, reports);
   EXPECT_TRUE(o.needs_sequential_read);
-  const sequential_result seq = read_sequentially(in, layout, bad_row_policy::fail);
+  const sequential_result seq =
+      read_sequentially(in, layout, bad_row_policy::fail);
   ASSERT_TRUE(seq.outcome.error);
   EXPECT_EQ(seq.outcome.error->to_string().rfind("line 4: overflow", 0), 0u)
-    << seq.outcome.error->to_string();
+      << seq.outcome.error->to_string();
 }
 
 TEST(partial_aggregate, merge_reports_a_total_that_overflows_across_workers) {
-  const std::string in = in_header +
-                         "A,2021-01-01,9223372036854775807\n"
-                         "A,2021-01-01,1\n";
+  const std::string in = in_header + "A,2021-01-01,9223372036854775807\n"
+                                     "A,2021-01-01,1\n";
   const csv_layout layout = std::get<csv_layout>(read_layout(in));
   const uint64_t second = in.find("A,2021-01-01,1");
   partial_aggregate a, b;
   EXPECT_FALSE(read_range(in, {layout.data_begin, second}, layout,
-                          bad_row_policy::fail, a, 0).error);
-  EXPECT_FALSE(read_range(in, {second, in.size()}, layout, bad_row_policy::fail,
-                          b, 1).error);
+                          bad_row_policy::fail, a, 0)
+                   .error);
+  EXPECT_FALSE(
+      read_range(in, {second, in.size()}, layout, bad_row_policy::fail, b, 1)
+          .error);
   EXPECT_FALSE(a.merge(b));
 }
 
-// -- on_bad_rows=skip --------------------------------------------------------------
+// -- on_bad_rows=skip
+// --------------------------------------------------------------
 
-TEST(pipeline, skips_bad_records_counting_them_and_listing_the_first_ten_lines) {
+TEST(pipeline,
+     skips_bad_records_counting_them_and_listing_the_first_ten_lines) {
   std::string in = in_header;
   std::vector<uint64_t> bad_lines;
   uint64_t line = 2;
   uint64_t good = 0;
   uint64_t a_total = 0;
   std::map<int, uint64_t> b_totals;
-  const char* bad[] = {"A,2021-01-01,x\n", "A,2021-02-30,1\n", "A,2021-01-01\n",
-                       "A,2021-01-01,1,1\n", "\"A\"x,2021-01-01,1\n",
-                       "A,2021-01-01,-1\n", "A,21-01-01,1\n"};
+  const char* bad[] = {"A,2021-01-01,x\n",      "A,2021-02-30,1\n",
+                       "A,2021-01-01\n",        "A,2021-01-01,1,1\n",
+                       "\"A\"x,2021-01-01,1\n", "A,2021-01-01,-1\n",
+                       "A,21-01-01,1\n"};
   for (int i = 0; i < 40; ++i) {
     if (i % 3 == 1) {
       in += bad[i % 7];
@@ -659,21 +677,25 @@ TEST(pipeline, skips_bad_records_counting_them_and_listing_the_first_ten_lines) 
   ASSERT_EQ(seq.outcome.first_bad.size(), 10u);
   for (size_t i = 0; i < 10; ++i)
     EXPECT_EQ(seq.outcome.first_bad[i].line, bad_lines[i]) << i;
-  EXPECT_NE(seq.outcome.first_bad[0].what.find("\"2021-02-30\""), std::string::npos)
-    << seq.outcome.first_bad[0].what;
+  EXPECT_NE(seq.outcome.first_bad[0].what.find("\"2021-02-30\""),
+            std::string::npos)
+      << seq.outcome.first_bad[0].what;
   EXPECT_NE(seq.outcome.first_bad[1].what.find("text after a closing quote"),
             std::string::npos)
-    << seq.outcome.first_bad[1].what;
+      << seq.outcome.first_bad[1].what;
 }
 
 TEST(pipeline, skips_a_last_record_whose_quote_never_closes) {
-  const std::string in = in_header + "A,2021-01-01,1\n\"B,2021-01-01,2\nC,2021-01-01,3\n";
-  EXPECT_EQ(result_everywhere(in, bad_row_policy::skip), out_header + "A,2021-01-01,1\n");
+  const std::string in =
+      in_header + "A,2021-01-01,1\n\"B,2021-01-01,2\nC,2021-01-01,3\n";
+  EXPECT_EQ(result_everywhere(in, bad_row_policy::skip),
+            out_header + "A,2021-01-01,1\n");
   const auto seq = test::run_sequential(in, bad_row_policy::skip);
   EXPECT_EQ(seq.outcome.bad_rows, 1u);
   ASSERT_EQ(seq.outcome.first_bad.size(), 1u);
   EXPECT_EQ(seq.outcome.first_bad[0].line, 3u);
-  EXPECT_NE(seq.outcome.first_bad[0].what.find("never closes"), std::string::npos);
+  EXPECT_NE(seq.outcome.first_bad[0].what.find("never closes"),
+            std::string::npos);
 }
 
 TEST(pipeline, does_not_skip_a_bad_header) {
@@ -695,7 +717,8 @@ TEST(read_range, lists_at_most_the_reported_number_of_skipped_records) {
   EXPECT_EQ(r.rows, 12u);
   ASSERT_EQ(r.first_bad.size(), reported_bad_rows);
   for (size_t i = 0; i < r.first_bad.size(); ++i)
-    EXPECT_EQ(r.first_bad[i].line, 2 * i) << i; // LFs before the record, in the range
+    EXPECT_EQ(r.first_bad[i].line, 2 * i)
+        << i; // LFs before the record, in the range
   EXPECT_EQ(r.lines, 25u);
 }
 

@@ -1,8 +1,8 @@
 // core/result_writer: the result CSV (CONTRACT §1 output rules), written to
 // disk all at once or not at all.
 
-#include "core/result_writer.hpp"
 #include "core/hash.hpp"
+#include "core/result_writer.hpp"
 
 #include "support.hpp"
 
@@ -20,8 +20,7 @@ namespace {
 
 void add_row(partial_aggregate& p, std::string_view name, day_number day,
              int64_t count, uint64_t offset) {
-  const pending_row r{name, test::song_hash(name),
-                      day, count, offset};
+  const pending_row r{name, test::song_hash(name), day, count, offset};
   ASSERT_EQ(p.add_rows(&r, 1, 0), 1u);
 }
 
@@ -65,18 +64,18 @@ TEST(append_csv_field, quotes_a_field_holding_a_comma_quote_cr_or_lf) {
     std::string field;
     std::string written;
   } cases[] = {
-    {"plain", "plain"},
-    {"", ""},
-    {" spaced ", " spaced "},
-    {"tab\there", "tab\there"},
-    {"a,b", "\"a,b\""},
-    {"say \"hi\"", "\"say \"\"hi\"\"\""},
-    {"\"", "\"\"\"\""},
-    {"cr\r", "\"cr\r\""},
-    {"l\nf", "\"l\nf\""},
-    {"\r\n", "\"\r\n\""},
-    {std::string("n\0l", 3), std::string("n\0l", 3)},
-    {"\xC3\xA9", "\xC3\xA9"},
+      {"plain", "plain"},
+      {"", ""},
+      {" spaced ", " spaced "},
+      {"tab\there", "tab\there"},
+      {"a,b", "\"a,b\""},
+      {"say \"hi\"", "\"say \"\"hi\"\"\""},
+      {"\"", "\"\"\"\""},
+      {"cr\r", "\"cr\r\""},
+      {"l\nf", "\"l\nf\""},
+      {"\r\n", "\"\r\n\""},
+      {std::string("n\0l", 3), std::string("n\0l", 3)},
+      {"\xC3\xA9", "\xC3\xA9"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(testing::PrintToString(c.field));
@@ -99,10 +98,10 @@ TEST(format_result, writes_songs_by_first_offset_and_days_ascending) {
   add_row(p, "a", 19999, 2, 11);
   add_row(p, "z\nz", 0, 0, 20);
   EXPECT_EQ(format_result(p), std::string(result_header) +
-                                "a,2024-10-03,2\n"
-                                "a,2024-10-05,1\n"
-                                "\"z\nz\",1970-01-01,0\n"
-                                "\"b,\"\"c\"\"\",2024-10-04,3\n");
+                                  "a,2024-10-03,2\n"
+                                  "a,2024-10-05,1\n"
+                                  "\"z\nz\",1970-01-01,0\n"
+                                  "\"b,\"\"c\"\"\",2024-10-04,3\n");
 }
 
 TEST(write_result, writes_the_same_bytes_as_format_result) {
@@ -120,7 +119,8 @@ TEST(write_result, writes_the_same_bytes_as_format_result) {
     EXPECT_EQ(read_all(path), format_result(seq.totals));
     EXPECT_EQ(read_all(path), r.output);
   }
-  EXPECT_EQ(dir.files(), std::vector<std::string>{"result.csv"}) << "a temporary file is left";
+  EXPECT_EQ(dir.files(), std::vector<std::string>{"result.csv"})
+      << "a temporary file is left";
   struct stat st {};
   ASSERT_EQ(stat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0644u);
@@ -135,7 +135,8 @@ TEST(write_result, writes_a_result_larger_than_its_write_buffer) {
     names.push_back("song number " + std::to_string(i) + ", with a comma");
   for (int i = 0; i < 3000; ++i)
     for (day_number d = 0; d < 20; ++d)
-      add_row(p, names[static_cast<size_t>(i)], 18000 + d * 3, i + d, static_cast<uint64_t>(i));
+      add_row(p, names[static_cast<size_t>(i)], 18000 + d * 3, i + d,
+              static_cast<uint64_t>(i));
   const std::string expected = format_result(p);
   ASSERT_GT(expected.size(), 2u << 20);
   const std::string path = dir.path() + "/big.csv";
@@ -165,7 +166,8 @@ TEST(write_result, leaves_no_file_when_the_directory_is_missing) {
   add_row(p, "A", 0, 1, 0);
   std::string error;
   EXPECT_FALSE(write_result(p, path, true, error));
-  EXPECT_NE(error.find(dir.path() + "/missing/result.csv"), std::string::npos) << error;
+  EXPECT_NE(error.find(dir.path() + "/missing/result.csv"), std::string::npos)
+      << error;
   struct stat st {};
   EXPECT_NE(stat(path.c_str(), &st), 0);
   EXPECT_TRUE(dir.files().empty());
@@ -176,13 +178,17 @@ TEST(write_result, leaves_nothing_behind_when_the_final_rename_fails) {
   // The path is a non-empty directory: the result cannot be renamed over it.
   const std::string path = dir.path() + "/taken";
   ASSERT_EQ(mkdir(path.c_str(), 0755), 0);
-  { std::ofstream keep(path + "/keep"); keep << "x"; }
+  {
+    std::ofstream keep(path + "/keep");
+    keep << "x";
+  }
   partial_aggregate p;
   add_row(p, "A", 0, 1, 0);
   std::string error;
   EXPECT_FALSE(write_result(p, path, false, error));
   EXPECT_FALSE(error.empty());
-  EXPECT_EQ(dir.files(), std::vector<std::string>{"taken"}) << "a temporary file is left";
+  EXPECT_EQ(dir.files(), std::vector<std::string>{"taken"})
+      << "a temporary file is left";
   ::unlink((path + "/keep").c_str());
   ::rmdir(path.c_str());
 }

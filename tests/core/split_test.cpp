@@ -20,7 +20,8 @@ namespace {
 
 /// Record starts found by walking the bytes: data_begin, and every position
 /// after an LF that has an even number of quotes between data_begin and it.
-std::vector<uint64_t> record_starts(std::string_view file, uint64_t data_begin) {
+std::vector<uint64_t> record_starts(std::string_view file,
+                                    uint64_t data_begin) {
   std::vector<uint64_t> out;
   if (data_begin < file.size())
     out.push_back(data_begin);
@@ -46,8 +47,8 @@ std::vector<byte_range> expected_plan(const std::vector<byte_range>& chunks,
       continue;
     }
     const auto it =
-      std::lower_bound(starts.begin(), starts.end(), chunks[i].begin);
-    if (it != starts.end() && *it < chunks[i].end && *it > begins.back())
+        std::lower_bound(starts.begin(), starts.end(), chunks[i].begin);
+    if (it != starts.end() && *it<chunks[i].end&& * it> begins.back())
       begins.push_back(*it);
   }
   std::vector<byte_range> out;
@@ -88,14 +89,15 @@ void check_plan(std::string_view file, uint64_t data_begin, uint64_t range_size,
   for (size_t i = 0; i < ranges.size(); ++i) {
     EXPECT_LT(ranges[i].begin, ranges[i].end) << "empty range " << i;
     EXPECT_TRUE(start_set.count(ranges[i].begin))
-      << "range " << i << " starts at " << ranges[i].begin
-      << ", not a record start";
+        << "range " << i << " starts at " << ranges[i].begin
+        << ", not a record start";
     if (i + 1 < ranges.size()) {
-      EXPECT_EQ(ranges[i].end, ranges[i + 1].begin) << "gap or overlap at " << i;
+      EXPECT_EQ(ranges[i].end, ranges[i + 1].begin)
+          << "gap or overlap at " << i;
     }
   }
   EXPECT_EQ(show(ranges), show(expected_plan(chunks, starts, file.size())))
-    << "range size " << range_size;
+      << "range size " << range_size;
 }
 
 TEST(nominal_chunks, cover_the_data_in_pieces_of_the_range_size) {
@@ -205,10 +207,12 @@ TEST(plan_ranges, skips_chunks_that_lie_wholly_inside_a_quoted_field) {
   }
 }
 
-TEST(plan_ranges, moves_a_chunk_start_inside_a_quoted_line_break_to_the_next_record) {
+TEST(plan_ranges,
+     moves_a_chunk_start_inside_a_quoted_line_break_to_the_next_record) {
   const std::string head = "Song,Date,Number of Plays\n";
   const std::string file =
-    head + "\"a\nb\nc\",2021-01-01,1\n\"d\ne\",2021-01-01,2\nf,2021-01-01,3\n";
+      head +
+      "\"a\nb\nc\",2021-01-01,1\n\"d\ne\",2021-01-01,2\nf,2021-01-01,3\n";
   const auto starts = record_starts(file, head.size());
   ASSERT_EQ(starts.size(), 3u);
   for (uint64_t range_size = 1; range_size <= file.size(); ++range_size) {
@@ -218,8 +222,9 @@ TEST(plan_ranges, moves_a_chunk_start_inside_a_quoted_line_break_to_the_next_rec
   // A chunk starting just after the quoted LF in "a\nb" must not start there.
   const auto ranges = plan(file, head.size(), 3);
   for (const auto& r : ranges)
-    EXPECT_TRUE(r.begin == starts[0] || r.begin == starts[1] || r.begin == starts[2])
-      << show(ranges);
+    EXPECT_TRUE(r.begin == starts[0] || r.begin == starts[1] ||
+                r.begin == starts[2])
+        << show(ranges);
 }
 
 TEST(plan_ranges, starts_ranges_on_record_boundaries_for_every_range_size) {
@@ -257,7 +262,7 @@ TEST(plan_ranges, gives_ranges_whose_records_add_up_to_the_whole_file) {
     partial_aggregate into;
     for (uint32_t r = 0; r < ranges.size(); ++r) {
       const range_report rep =
-        read_range(file, ranges[r], layout, bad_row_policy::fail, into, r);
+          read_range(file, ranges[r], layout, bad_row_policy::fail, into, r);
       ASSERT_FALSE(rep.error) << rep.error->what;
       rows += rep.rows;
       lines += rep.lines;
@@ -265,8 +270,8 @@ TEST(plan_ranges, gives_ranges_whose_records_add_up_to_the_whole_file) {
     EXPECT_EQ(rows, all.rows);
     EXPECT_EQ(lines, all.lines);
     EXPECT_EQ(lines, static_cast<uint64_t>(std::count(
-                       file.begin() + static_cast<long>(layout.data_begin),
-                       file.end(), '\n')));
+                         file.begin() + static_cast<long>(layout.data_begin),
+                         file.end(), '\n')));
   }
 }
 

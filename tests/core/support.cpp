@@ -18,7 +18,7 @@ namespace playcount::test {
 // -- guarded_bytes ------------------------------------------------------------
 
 guarded_bytes::guarded_bytes(std::string_view bytes, side guard)
-  : size_(bytes.size()) {
+    : size_(bytes.size()) {
   const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   const size_t data_pages = (bytes.size() + page - 1) / page;
   map_size_ = (data_pages + 1) * page;
@@ -62,8 +62,9 @@ run_result run_pipeline(std::string_view file, const run_options& o) {
   }
   const csv_layout layout = std::get<csv_layout>(parsed);
   const uint64_t range_size =
-    o.range_size != 0 ? o.range_size : std::max<uint64_t>(file.size(), 1);
-  const auto chunks = nominal_chunks(layout.data_begin, file.size(), range_size);
+      o.range_size != 0 ? o.range_size : std::max<uint64_t>(file.size(), 1);
+  const auto chunks =
+      nominal_chunks(layout.data_begin, file.size(), range_size);
   std::vector<chunk_scan> scans;
   scans.reserve(chunks.size());
   for (size_t i = 0; i < chunks.size(); ++i) {
@@ -88,7 +89,7 @@ run_result run_pipeline(std::string_view file, const run_options& o) {
   std::vector<std::vector<uint32_t>> queue(workers);
   for (uint32_t r = 0; r < out.ranges.size(); ++r) {
     const unsigned w =
-      o.assign == assignment::round_robin ? r % workers : rng() % workers;
+        o.assign == assignment::round_robin ? r % workers : rng() % workers;
     queue[w].push_back(r);
   }
   if (o.assign == assignment::random)
@@ -190,8 +191,8 @@ std::string result_everywhere(std::string_view bytes, bad_row_policy policy) {
         o.windows = a == assignment::random;
         const run_result r = run_pipeline(file, o);
         EXPECT_EQ(signature(r), expected)
-          << "range size " << range_size << ", workers " << workers
-          << (a == assignment::random ? ", random assignment, windows" : "");
+            << "range size " << range_size << ", workers " << workers
+            << (a == assignment::random ? ", random assignment, windows" : "");
       }
   return text_of(truth);
 }
@@ -208,9 +209,15 @@ bool is_leap_year(int y) {
 
 int month_length(int y, int m) {
   switch (m) {
-    case 2: return is_leap_year(y) ? 29 : 28;
-    case 4: case 6: case 9: case 11: return 30;
-    default: return 31;
+  case 2:
+    return is_leap_year(y) ? 29 : 28;
+  case 4:
+  case 6:
+  case 9:
+  case 11:
+    return 30;
+  default:
+    return 31;
   }
 }
 
@@ -220,7 +227,8 @@ std::string ymd(int y, int m, int d) {
   return buf;
 }
 
-// -- libcsv reference -----------------------------------------------------------
+// -- libcsv reference
+// -----------------------------------------------------------
 
 namespace {
 
@@ -262,7 +270,8 @@ std::optional<std::vector<libcsv_row>> libcsv_rows(std::string_view bytes,
   bool ok = true;
   for (size_t i = 0; i < bytes.size() && ok; ++i) {
     const bool row_not_begun = p.pstate == 0;
-    ok = csv_parse(&p, bytes.data() + i, 1, collect_field, collect_row, &c) == 1;
+    ok =
+        csv_parse(&p, bytes.data() + i, 1, collect_field, collect_row, &c) == 1;
     if (row_not_begun && p.pstate != 0)
       c.row_start = base + i;
   }
@@ -290,14 +299,14 @@ std::string spaces_trimmed(std::string_view s) {
 }
 
 bool all_digits(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
-    return c >= '0' && c <= '9';
-  });
+  return !s.empty() && std::all_of(s.begin(), s.end(),
+                                   [](char c) { return c >= '0' && c <= '9'; });
 }
 
 bool valid_date(std::string_view s) {
-  if (s.size() != 10 || s[4] != '-' || s[7] != '-' || !all_digits(s.substr(0, 4)) ||
-      !all_digits(s.substr(5, 2)) || !all_digits(s.substr(8, 2)))
+  if (s.size() != 10 || s[4] != '-' || s[7] != '-' ||
+      !all_digits(s.substr(0, 4)) || !all_digits(s.substr(5, 2)) ||
+      !all_digits(s.substr(8, 2)))
     return false;
   const int y = std::stoi(std::string(s.substr(0, 4)));
   const int m = std::stoi(std::string(s.substr(5, 2)));
@@ -346,8 +355,9 @@ reference_outcome reference_count(std::string_view file) {
     return out;
   }
   const auto line_of = [&](size_t offset) {
-    return 1 + static_cast<uint64_t>(
-                 std::count(file.begin(), file.begin() + static_cast<long>(offset), '\n'));
+    return 1 +
+           static_cast<uint64_t>(std::count(
+               file.begin(), file.begin() + static_cast<long>(offset), '\n'));
   };
   const auto fail = [&](size_t offset, const char* kind) {
     out.error_line = line_of(offset);
@@ -386,7 +396,8 @@ reference_outcome reference_count(std::string_view file) {
     const auto date = blanks_trimmed(row.fields[static_cast<size_t>(at[1])]);
     if (!valid_date(date))
       return fail(row.start, "date");
-    const auto count = valid_count(blanks_trimmed(row.fields[static_cast<size_t>(at[2])]));
+    const auto count =
+        valid_count(blanks_trimmed(row.fields[static_cast<size_t>(at[2])]));
     if (!count)
       return fail(row.start, "count");
     const std::string& song = row.fields[static_cast<size_t>(at[0])];
@@ -402,7 +413,8 @@ reference_outcome reference_count(std::string_view file) {
   out.output = "Song,Date,Total Number of Plays for Date\n";
   for (const auto& s : songs)
     for (const auto& [date, total] : s.days)
-      out.output += csv_field(s.name) + "," + date + "," + std::to_string(total) + "\n";
+      out.output +=
+          csv_field(s.name) + "," + date + "," + std::to_string(total) + "\n";
   return out;
 }
 
@@ -462,7 +474,8 @@ uint64_t csv_doc::line_number(size_t i) const {
     before += lines[k].text();
     before += lines[k].end;
   }
-  return 1 + static_cast<uint64_t>(std::count(before.begin(), before.end(), '\n'));
+  return 1 +
+         static_cast<uint64_t>(std::count(before.begin(), before.end(), '\n'));
 }
 
 std::vector<size_t> csv_doc::record_indexes() const {
@@ -477,12 +490,30 @@ namespace {
 
 std::vector<std::string> fixed_songs() {
   return {
-    "Umbrella", "umbrella", "Umbrella ", " Umbrella", "Hey, Jude",
-    "Say \"Hi\"", "Line1\nLine2", "Win\r\nLines", "cr\ronly", "\"", ",", "",
-    "\xC3\x9Cn\xC3\xAF\x63\xC3\xB6\x64\xC3\xA9 \xE2\x99\xAB", "tab\there",
-    "a\"\"b", "x,\"y\"\nz", std::string("nul\0byte", 8), "\n", "\r\n", "\"\"",
-    "trailing\r", "two\n\nblank lines\n", "ends with quote\"",
-    std::string(150, 'x') + "\n" + std::string(150, ',') + "\"",
+      "Umbrella",
+      "umbrella",
+      "Umbrella ",
+      " Umbrella",
+      "Hey, Jude",
+      "Say \"Hi\"",
+      "Line1\nLine2",
+      "Win\r\nLines",
+      "cr\ronly",
+      "\"",
+      ",",
+      "",
+      "\xC3\x9Cn\xC3\xAF\x63\xC3\xB6\x64\xC3\xA9 \xE2\x99\xAB",
+      "tab\there",
+      "a\"\"b",
+      "x,\"y\"\nz",
+      std::string("nul\0byte", 8),
+      "\n",
+      "\r\n",
+      "\"\"",
+      "trailing\r",
+      "two\n\nblank lines\n",
+      "ends with quote\"",
+      std::string(150, 'x') + "\n" + std::string(150, ',') + "\"",
   };
 }
 
@@ -528,10 +559,21 @@ csv_doc random_doc(std::mt19937& rng, const doc_shape& shape) {
   for (uint32_t i = 0; i < doc.columns; ++i) {
     std::string name;
     switch (role[i]) {
-      case 0: doc.song = i; name = "Song"; break;
-      case 1: doc.date = i; name = "Date"; break;
-      case 2: doc.count = i; name = "Number of Plays"; break;
-      default: name = extra_names[(role[i] - 3 + rng() % 2) % 3]; break;
+    case 0:
+      doc.song = i;
+      name = "Song";
+      break;
+    case 1:
+      doc.date = i;
+      name = "Date";
+      break;
+    case 2:
+      doc.count = i;
+      name = "Number of Plays";
+      break;
+    default:
+      name = extra_names[(role[i] - 3 + rng() % 2) % 3];
+      break;
     }
     if (shape.tricky_header && role[i] < 3 && pct(20))
       name = " " + name + "  ";
@@ -570,9 +612,11 @@ csv_doc random_doc(std::mt19937& rng, const doc_shape& shape) {
   for (unsigned k = 5 + rng() % 40; k > 0; --k) {
     const int y = base_year + static_cast<int>(rng() % 3);
     const int m = 1 + static_cast<int>(rng() % 12);
-    dates.push_back(ymd(y, m, 1 + static_cast<int>(rng() % month_length(y, m))));
+    dates.push_back(
+        ymd(y, m, 1 + static_cast<int>(rng() % month_length(y, m))));
   }
-  for (const char* special : {"2000-02-29", "2024-02-29", "0001-01-01", "9999-12-31"})
+  for (const char* special :
+       {"2000-02-29", "2024-02-29", "0001-01-01", "9999-12-31"})
     if (pct(30))
       dates.push_back(special);
 
@@ -582,7 +626,8 @@ csv_doc random_doc(std::mt19937& rng, const doc_shape& shape) {
     csv_doc::line l;
     l.fields.resize(doc.columns);
     // Songs by a skewed pick: some songs are frequent, some rare.
-    const size_t si = std::min<size_t>(rng() % songs.size(), rng() % songs.size());
+    const size_t si =
+        std::min<size_t>(rng() % songs.size(), rng() % songs.size());
     l.fields[doc.song] = encode_field(rng, songs[si]);
     std::string date = dates[rng() % dates.size()];
     if (pct(15))
@@ -603,7 +648,8 @@ csv_doc random_doc(std::mt19937& rng, const doc_shape& shape) {
     l.fields[doc.count] = encode_field(rng, count, 10);
     for (uint32_t i = 0; i < doc.columns; ++i)
       if (i != doc.song && i != doc.date && i != doc.count)
-        l.fields[i] = encode_field(rng, random_text(rng, shape.allow_cr_in_values, 12));
+        l.fields[i] =
+            encode_field(rng, random_text(rng, shape.allow_cr_in_values, 12));
     l.end = line_end();
     doc.lines.push_back(std::move(l));
   }
@@ -622,41 +668,43 @@ std::string make_bad(csv_doc& doc, size_t i, bad_kind kind) {
   auto& f = doc.lines.at(i).fields;
   const std::string columns = std::to_string(doc.columns);
   switch (kind) {
-    case bad_kind::count_not_whole: {
-      static const char* values[] = {"1.5", "12x", "+5", "1e3", "abc", "0x10"};
-      const std::string v = values[i % 6];
-      f[doc.count] = v;
-      return "Number of Plays is not a whole number: \"" + v + "\"";
-    }
-    case bad_kind::count_negative:
-      f[doc.count] = "-7";
-      return "Number of Plays is negative: \"-7\"";
-    case bad_kind::count_too_large:
-      f[doc.count] = "9223372036854775808";
-      return "9223372036854775807: \"9223372036854775808\"";
-    case bad_kind::date_impossible:
-      f[doc.date] = "2023-02-29";
-      return "Date is not a real calendar date: \"2023-02-29\"";
-    case bad_kind::date_bad_form:
-      f[doc.date] = "2021/01/01";
-      return "Date is not in YYYY-MM-DD form: \"2021/01/01\"";
-    case bad_kind::too_few_fields:
-      f.pop_back();
-      return "expected " + columns + " fields, found " +
-             std::to_string(doc.columns - 1);
-    case bad_kind::too_many_fields:
-      f.push_back("x");
-      return "expected " + columns + " fields, found " +
-             std::to_string(doc.columns + 1);
-    case bad_kind::stray_quote:
-      f[doc.song] = "ab\"cd";
-      return "quote inside an unquoted field (field " + std::to_string(doc.song + 1) + ")";
-    case bad_kind::text_after_quote:
-      f[doc.song] = "\"ab\"cd";
-      return "text after a closing quote (field " + std::to_string(doc.song + 1) + ")";
-    case bad_kind::unclosed_quote:
-      f[doc.song] = "\"abc";
-      return ""; // what the open quote swallows decides the message
+  case bad_kind::count_not_whole: {
+    static const char* values[] = {"1.5", "12x", "+5", "1e3", "abc", "0x10"};
+    const std::string v = values[i % 6];
+    f[doc.count] = v;
+    return "Number of Plays is not a whole number: \"" + v + "\"";
+  }
+  case bad_kind::count_negative:
+    f[doc.count] = "-7";
+    return "Number of Plays is negative: \"-7\"";
+  case bad_kind::count_too_large:
+    f[doc.count] = "9223372036854775808";
+    return "9223372036854775807: \"9223372036854775808\"";
+  case bad_kind::date_impossible:
+    f[doc.date] = "2023-02-29";
+    return "Date is not a real calendar date: \"2023-02-29\"";
+  case bad_kind::date_bad_form:
+    f[doc.date] = "2021/01/01";
+    return "Date is not in YYYY-MM-DD form: \"2021/01/01\"";
+  case bad_kind::too_few_fields:
+    f.pop_back();
+    return "expected " + columns + " fields, found " +
+           std::to_string(doc.columns - 1);
+  case bad_kind::too_many_fields:
+    f.push_back("x");
+    return "expected " + columns + " fields, found " +
+           std::to_string(doc.columns + 1);
+  case bad_kind::stray_quote:
+    f[doc.song] = "ab\"cd";
+    return "quote inside an unquoted field (field " +
+           std::to_string(doc.song + 1) + ")";
+  case bad_kind::text_after_quote:
+    f[doc.song] = "\"ab\"cd";
+    return "text after a closing quote (field " + std::to_string(doc.song + 1) +
+           ")";
+  case bad_kind::unclosed_quote:
+    f[doc.song] = "\"abc";
+    return ""; // what the open quote swallows decides the message
   }
   return "";
 }

@@ -46,7 +46,9 @@ public:
   guarded_bytes& operator=(const guarded_bytes&) = delete;
   ~guarded_bytes();
 
-  [[nodiscard]] std::string_view view() const noexcept { return {data_, size_}; }
+  [[nodiscard]] std::string_view view() const noexcept {
+    return {data_, size_};
+  }
 
 private:
   char* map_ = nullptr;
@@ -104,10 +106,10 @@ result_everywhere(std::string_view file,
 /// What libcsv (strict, no space trimming) and a plain re-implementation of
 /// CONTRACT §1 make of a file.
 struct reference_outcome {
-  bool libcsv_ok = true;          ///< libcsv strict accepted the bytes
+  bool libcsv_ok = true;              ///< libcsv strict accepted the bytes
   std::optional<uint64_t> error_line; ///< first bad record (or header) line
-  std::string error_kind;         ///< short word for the first problem
-  std::string output;             ///< the result CSV when no error
+  std::string error_kind;             ///< short word for the first problem
+  std::string output;                 ///< the result CSV when no error
   uint64_t rows = 0;
 };
 
@@ -117,7 +119,8 @@ struct reference_outcome {
 [[nodiscard]] std::optional<std::vector<std::vector<std::string>>>
 libcsv_records(std::string_view bytes);
 
-// -- calendar, written independently of core/fields.cpp ------------------------
+// -- calendar, written independently of core/fields.cpp
+// ------------------------
 
 [[nodiscard]] bool is_leap_year(int y);
 [[nodiscard]] int month_length(int y, int m);
@@ -134,8 +137,9 @@ struct csv_doc {
   uint32_t columns = 3, song = 0, date = 1, count = 2;
 
   struct line {
-    std::vector<std::string> fields; ///< as written (quoted or not); empty: an empty line
-    std::string end;                 ///< "\n", "\r\n" or "" (last line only)
+    std::vector<std::string>
+        fields;      ///< as written (quoted or not); empty: an empty line
+    std::string end; ///< "\n", "\r\n" or "" (last line only)
     [[nodiscard]] bool is_record() const { return !fields.empty(); }
     [[nodiscard]] std::string text() const;
   };
@@ -150,16 +154,19 @@ struct csv_doc {
 
 struct doc_shape {
   size_t records = 300;
-  bool tricky_header = true; ///< BOM, empty lines, spaces, quotes, extra columns
+  bool tricky_header =
+      true; ///< BOM, empty lines, spaces, quotes, extra columns
   bool allow_cr_in_values = true;
   bool allow_empty_lines = true;
 };
 
-[[nodiscard]] csv_doc random_doc(std::mt19937& rng, const doc_shape& shape = {});
+[[nodiscard]] csv_doc random_doc(std::mt19937& rng,
+                                 const doc_shape& shape = {});
 
 /// `field` as written in a CSV record: quoted when it must be, and sometimes
 /// when it need not be.
-[[nodiscard]] std::string encode_field(std::mt19937& rng, std::string_view field,
+[[nodiscard]] std::string encode_field(std::mt19937& rng,
+                                       std::string_view field,
                                        int quote_anyway_percent = 30);
 
 /// RFC 4180 quoting, always.
