@@ -1,0 +1,267 @@
+#include "http/api.hpp"
+
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <ctime>
+
+namespace playcount::http {
+
+namespace json = boost::json;
+
+namespace {
+
+reply json_reply(int status, const json::value& body) {
+  reply r;
+  r.status = status;
+  r.body = json::serialize(body);
+  return r;
+}
+
+reply text_reply(int status, std::string body) {
+  reply r;
+  r.status = status;
+  r.content_type = "text/plain";
+  r.body = std::move(body);
+  return r;
+}
+
+json::value time_or_null(int64_t ms) {
+  if (ms <= 0)
+    return nullptr;
+  return json::value(iso_time(ms));
+}
+
+json::object job_object(const job_record& r) {
+  json::object o;
+  o["jobId"] = r.id;
+  o["state"] = to_string(r.state);
+  o["bytesTotal"] = r.bytes_total;
+  o["bytesDone"] = r.bytes_done;
+  o["rows"] = r.rows;
+  o["groups"] = r.groups;
+  o["error"] = r.error.empty() ? json::value(nullptr) : json::value(r.error);
+  o["createdAt"] = time_or_null(r.created_at);
+  o["startedAt"] = time_or_null(r.started_at);
+  o["finishedAt"] = time_or_null(r.finished_at);
+  o["phase"] = r.phase.empty() ? json::value(nullptr) : json::value(r.phase);
+  o["fileName"] =
+    r.file_name.empty() ? json::value(nullptr) : json::value(r.file_name);
+  o["onBadRows"] = r.skip_bad_rows ? "skip" : "fail";
+  o["badRows"] = r.bad_rows;
+  json::array first_bad;
+  for (const auto& line : r.first_bad)
+    first_bad.emplace_back(line);
+  o["firstBadRows"] = std::move(first_bad);
+  return o;
+}
+
+std::string percent(uint64_t done, uint64_t total) {
+  if (total == 0)
+    return "";
+  char buf[48];
+  std::snprintf(buf, sizeof buf, " (%.0f%% read)",
+                100.0 * static_cast<double>(done) / static_cast<double>(total));
+  return buf;
+}
+
+} // namespace
+
+int status_of(api_errc code) noexcept {
+  switch (code) {
+    case api_errc::file_required:
+    case api_errc::bad_request:
+    case api_errc::bad_multipart: return 400;
+    case api_errc::job_not_found:
+    case api_errc::no_route: return 404;
+    case api_errc::method_not_allowed: return 405;
+    case api_errc::length_required: return 411;
+    case api_errc::too_large: return 413;
+    case api_errc::header_too_large: return 431;
+    case api_errc::not_implemented: return 501;
+    case api_errc::queue_full:
+    case api_errc::unavailable: return 503;
+    case api_errc::storage:
+    case api_errc::internal: return 500;
+  }
+  return 500;
+}
+
+reply to_reply(const api_error& e) {
+  json::object body;
+  // The upload's answers carry a jobId, as the original service's did.
+  const bool upload_error = e.code == api_errc::file_required ||
+                            e.code == api_errc::bad_multipart ||
+                            e.code == api_errc::too_large ||
+                            e.code == api_errc::queue_full ||
+                            e.code == api_errc::length_required ||
+                            e.code == api_errc::storage;
+  if (upload_error)
+    body["jobId"] = nullptr;
+  switch (e.code) {
+    case api_errc::file_required: body["message"] = "file is required."; break;
+    case api_errc::job_not_found: body["message"] = "Job not found."; break;
+    default: body["message"] = e.message; break;
+  }
+  reply r = json_reply(status_of(e.code), body);
+  if (e.code == api_errc::queue_full)
+    r.headers.emplace_back("Retry-After",
+                           std::to_string(e.retry_after > 0 ? e.retry_after : 1));
+  if (e.code == api_errc::method_not_allowed && !e.allow.empty())
+    r.headers.emplace_back("Allow", e.allow);
+  return r;
+}
+
+const char* reason_phrase(int status) noexcept {
+  switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 202: return "Accepted";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 410: return "Gone";
+    case 411: return "Length Required";
+    case 413: return "Payload Too Large";
+    case 422: return "Unprocessable Entity";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    default: return "Unknown";
+  }
+}
+
+reply accepted_reply(const std::string& id) {
+  json::object body;
+  body["jobId"] = id;
+  body["message"] = "file is being processed...";
+  return json_reply(202, body);
+}
+
+reply result_reply(const job_lookup& lookup, const std::string& result_path) {
+  if (!lookup.found)
+    return text_reply(404, "Job not found.");
+  const job_record& r = lookup.record;
+  switch (r.state) {
+    case job_state::finished: {
+      reply out;
+      out.status = 200;
+      out.content_type = "text/csv";
+      out.file = result_path;
+      out.headers.emplace_back("Content-Disposition",
+                               "attachment; filename=\"" + r.id + ".csv\"");
+      return out;
+    }
+    case job_state::queued: return text_reply(202, "Job: queued");
+    case job_state::started:
+      return text_reply(202, "Job: started" +
+                               percent(r.bytes_done, r.bytes_total));
+    case job_state::failed: return text_reply(422, "Job: failed: " + r.error);
+    case job_state::canceled: return text_reply(410, "Job: canceled");
+  }
+  return text_reply(500, "Job: unknown state");
+}
+
+reply job_reply(const job_lookup& lookup) {
+  if (!lookup.found)
+    return to_reply({api_errc::job_not_found, {}});
+  return json_reply(200, job_object(lookup.record));
+}
+
+reply deletion_reply(const job_deletion& d) {
+  if (!d.found)
+    return to_reply({api_errc::job_not_found, {}});
+  json::object body;
+  body["jobId"] = d.record.id;
+  if (d.canceled) {
+    body["state"] = "canceled";
+    body["message"] = "job canceled.";
+  } else {
+    body["state"] = to_string(d.record.state);
+    body["message"] = "job deleted.";
+  }
+  return json_reply(200, body);
+}
+
+reply jobs_reply(const job_list& list) {
+  json::array jobs;
+  for (const auto& r : list.jobs)
+    jobs.emplace_back(job_object(r));
+  json::object body;
+  body["count"] = list.jobs.size();
+  body["jobs"] = std::move(jobs);
+  return json_reply(200, body);
+}
+
+reply stats_reply(const registry_stats& s) {
+  json::array workers;
+  std::vector<std::pair<std::string, uint64_t>> nodes; // name, workers
+  for (const auto& w : s.coordinator.workers) {
+    json::object o;
+    o["id"] = w.id;
+    o["node"] = w.node;
+    o["state"] = w.busy ? "busy" : "idle";
+    o["rangesDone"] = w.ranges_done;
+    o["bytesDone"] = w.bytes_done;
+    workers.emplace_back(std::move(o));
+    auto n = std::find_if(nodes.begin(), nodes.end(),
+                          [&](const auto& x) { return x.first == w.node; });
+    if (n == nodes.end())
+      nodes.emplace_back(w.node, 1);
+    else
+      ++n->second;
+  }
+  json::array node_list;
+  for (const auto& [name, count] : nodes) {
+    json::object o;
+    o["name"] = name;
+    o["workers"] = count;
+    node_list.emplace_back(std::move(o));
+  }
+  json::object jobs;
+  jobs["queued"] = s.queued;
+  jobs["started"] = s.started;
+  jobs["finished"] = s.finished;
+  jobs["failed"] = s.failed;
+  jobs["canceled"] = s.canceled;
+  json::object coordinator;
+  coordinator["answered"] = s.coordinator_answered;
+  coordinator["jobsRunning"] = s.coordinator.jobs_running;
+  coordinator["itemsQueued"] = s.coordinator.items_queued;
+  json::object registry;
+  registry["mailbox"] = s.mailbox;
+  registry["maxRunningJobs"] = s.max_running;
+  registry["maxQueuedJobs"] = s.max_queued;
+  json::object body;
+  body["uptimeSeconds"] = s.uptime_ms / 1000;
+  body["nodes"] = std::move(node_list);
+  body["workers"] = std::move(workers);
+  body["jobs"] = std::move(jobs);
+  body["queueDepth"] = s.queued;
+  body["coordinator"] = std::move(coordinator);
+  body["registry"] = std::move(registry);
+  return json_reply(200, body);
+}
+
+reply health_reply() { return text_reply(200, "ok"); }
+
+std::string job_json(const job_record& record) {
+  return json::serialize(job_object(record));
+}
+
+std::string iso_time(int64_t ms) {
+  const time_t secs = static_cast<time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[80];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+  return buf;
+}
+
+} // namespace playcount::http

@@ -1,0 +1,102 @@
+#pragma once
+
+// What the HTTP API answers (CONTRACT.md §2), as plain values: no Pistache,
+// no sockets, so every status and body can be tested on its own. The server
+// writes a `reply` either through Pistache's ResponseWriter or, on the
+// streaming upload path, straight to the socket.
+//
+// `to_reply(api_error)` is the one place where errors become HTTP statuses.
+
+#include "actors/messages.hpp"
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace playcount::http {
+
+/// One answer, before it is written.
+struct reply {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  /// Extra headers (Retry-After, Allow, Content-Disposition).
+  std::vector<std::pair<std::string, std::string>> headers;
+  /// When not empty: the body is this file, sent with sendfile.
+  std::string file;
+};
+
+enum class api_errc : uint8_t {
+  file_required,      ///< 400 {"jobId": null, "message": "file is required."}
+  bad_request,        ///< 400: a malformed request or option
+  bad_multipart,      ///< 400: a multipart body that does not parse
+  job_not_found,      ///< 404 {"message": "Job not found."}
+  no_route,           ///< 404: no such endpoint
+  method_not_allowed, ///< 405 with Allow
+  length_required,    ///< 411: an upload with neither length nor chunks
+  too_large,          ///< 413: over --max-upload
+  header_too_large,   ///< 431
+  not_implemented,    ///< 501: a Transfer-Encoding other than chunked
+  queue_full,         ///< 503 with Retry-After
+  unavailable,        ///< 503: the registry did not answer in time
+  storage,            ///< 500: the upload could not be stored
+  internal,           ///< 500
+};
+
+struct api_error {
+  api_error() = default;
+  api_error(api_errc code_in, std::string message_in = {},
+            uint32_t retry_after_in = 0, std::string allow_in = {})
+      : code(code_in)
+      , message(std::move(message_in))
+      , retry_after(retry_after_in)
+      , allow(std::move(allow_in)) {}
+
+  api_errc code = api_errc::internal;
+  std::string message;
+  uint32_t retry_after = 0; ///< queue_full: seconds
+  std::string allow;        ///< method_not_allowed: the methods that are
+};
+
+/// The HTTP status of an error.
+[[nodiscard]] int status_of(api_errc code) noexcept;
+
+/// The reply for an error: its status, a JSON body {"message": ...} (with
+/// "jobId": null for the upload's own errors), and its headers.
+[[nodiscard]] reply to_reply(const api_error& error);
+
+/// The reason phrase of a status ("Accepted" for 202).
+[[nodiscard]] const char* reason_phrase(int status) noexcept;
+
+/// 202 {"jobId": id, "message": "file is being processed..."}
+[[nodiscard]] reply accepted_reply(const std::string& id);
+
+/// `GET /jobs/<id>/result/`: the file when finished (200, attachment),
+/// `Job: queued` / `Job: started ...` (202), `Job: failed: line N: ...`
+/// (422), `Job: canceled` (410), or `Job not found.` (404), as text.
+[[nodiscard]] reply result_reply(const job_lookup& lookup,
+                                 const std::string& result_path);
+
+/// `GET /jobs/<id>/`: the job as JSON, or 404.
+[[nodiscard]] reply job_reply(const job_lookup& lookup);
+
+/// `DELETE /jobs/<id>/`
+[[nodiscard]] reply deletion_reply(const job_deletion& deletion);
+
+/// `GET /jobs/`
+[[nodiscard]] reply jobs_reply(const job_list& list);
+
+/// `GET /admin/stats`
+[[nodiscard]] reply stats_reply(const registry_stats& stats);
+
+/// `GET /healthz`: 200 `ok`
+[[nodiscard]] reply health_reply();
+
+/// The JSON of one job (the keys of CONTRACT §2 plus a few more).
+[[nodiscard]] std::string job_json(const job_record& record);
+
+/// Milliseconds since the epoch as ISO 8601 UTC, "2024-05-01T12:00:00.123Z".
+[[nodiscard]] std::string iso_time(int64_t ms);
+
+} // namespace playcount::http

@@ -1,0 +1,66 @@
+#include "http/routes.hpp"
+
+#include <vector>
+
+namespace playcount::http {
+
+namespace {
+
+std::vector<std::string_view> segments(std::string_view path) {
+  std::vector<std::string_view> out;
+  while (!path.empty()) {
+    const size_t slash = path.find('/');
+    const std::string_view seg = path.substr(0, slash);
+    if (!seg.empty())
+      out.push_back(seg);
+    if (slash == std::string_view::npos)
+      break;
+    path.remove_prefix(slash + 1);
+  }
+  return out;
+}
+
+route_match match(endpoint target, std::string_view method,
+                  std::string_view allowed, std::string_view id = {}) {
+  route_match out;
+  out.target = target;
+  out.id = std::string(id);
+  // `allowed` is a comma-separated list such as "GET, DELETE".
+  for (std::string_view rest = allowed; !rest.empty();) {
+    const size_t comma = rest.find(',');
+    std::string_view m = rest.substr(0, comma);
+    while (!m.empty() && m.front() == ' ')
+      m.remove_prefix(1);
+    if (m == method) {
+      out.kind = route_match::found;
+      return out;
+    }
+    if (comma == std::string_view::npos)
+      break;
+    rest.remove_prefix(comma + 1);
+  }
+  out.kind = route_match::bad_method;
+  out.allow = std::string(allowed);
+  return out;
+}
+
+} // namespace
+
+route_match match_route(std::string_view method, std::string_view path) {
+  const auto s = segments(path);
+  if (s.size() == 2 && s[0] == "jobs" && s[1] == "count")
+    return match(endpoint::upload, method, "POST");
+  if (s.size() == 3 && s[0] == "jobs" && s[2] == "result")
+    return match(endpoint::job_result, method, "GET", s[1]);
+  if (s.size() == 2 && s[0] == "jobs")
+    return match(endpoint::job, method, "GET, DELETE", s[1]);
+  if (s.size() == 1 && s[0] == "jobs")
+    return match(endpoint::jobs, method, "GET");
+  if (s.size() == 2 && s[0] == "admin" && s[1] == "stats")
+    return match(endpoint::stats, method, "GET");
+  if (s.size() == 1 && s[0] == "healthz")
+    return match(endpoint::health, method, "GET");
+  return {};
+}
+
+} // namespace playcount::http

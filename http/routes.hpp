@@ -1,0 +1,39 @@
+#pragma once
+
+// Which endpoint a method and path name (CONTRACT.md §2). Pure, so that the
+// table can be tested row by row.
+//
+// What holds:
+// - Paths match with or without their trailing slash, as the original
+//   (Django) service's did; empty segments ("//") are ignored.
+// - A job id is matched only as a whole segment and is checked by the
+//   handler with is_job_id: anything else in the id position is "not
+//   found", never a file name.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace playcount::http {
+
+enum class endpoint : uint8_t {
+  upload,     ///< POST /jobs/count/
+  job_result, ///< GET /jobs/<id>/result/
+  job,        ///< GET, DELETE /jobs/<id>/
+  jobs,       ///< GET /jobs/
+  stats,      ///< GET /admin/stats
+  health,     ///< GET /healthz
+};
+
+struct route_match {
+  enum kind_type : uint8_t { found, no_route, bad_method };
+  kind_type kind = no_route;
+  endpoint target = endpoint::health;
+  std::string id;    ///< job_result, job: the id segment as given
+  std::string allow; ///< bad_method: the methods the path takes
+};
+
+[[nodiscard]] route_match match_route(std::string_view method,
+                                      std::string_view path);
+
+} // namespace playcount::http

@@ -1,0 +1,622 @@
+#include "http/server.hpp"
+
+#include "actors/job_store.hpp"
+#include "actors/messages.hpp"
+#include "http/api.hpp"
+#include "http/multipart.hpp"
+#include "http/pistache_access.hpp"
+#include "http/routes.hpp"
+#include "http/upload.hpp"
+#include "http/wire.hpp"
+
+#include <caf/all.hpp>
+#include <pistache/endpoint.h>
+#include <pistache/http.h>
+#include <pistache/peer.h>
+#include <spdlog/spdlog.h>
+
+#include <optional>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+// How a request travels (see PISTACHE_NOTES.md for the facts behind it):
+//
+// Pistache 0.0.5 buffers a whole request in memory (about twice its size)
+// before any handler runs, cannot answer 413 reliably for large overshoots,
+// never answers `Expect: 100-continue`, and counts its body timeout from
+// the start of the request. So `front_handler` looks at each request's head
+// itself, in onInput, before Pistache's parser sees a byte:
+//
+// - `POST /jobs/count/` is read by us: the limits are checked on the head
+//   (413 from Content-Length, 503 from the registry) before the body is
+//   read, `100 Continue` is sent when asked for, and the body goes to disk
+//   as it arrives. Pistache's parser is never fed; we only reset its clock
+//   while bytes arrive, so that Pistache's idle check (header/body timeout)
+//   cuts off a stalled upload but never a slow one that makes progress.
+//   The answer is written to the socket directly and the connection closed.
+// - Everything else is handed to Pistache's own onInput (small requests,
+//   Content-Length over 64 KiB gets 413 from us first) and answered in
+//   onRequest, through the route table of http/routes.hpp.
+
+namespace playcount::http {
+
+namespace {
+
+using namespace Pistache;
+using steady = std::chrono::steady_clock;
+
+// Requests other than the upload carry no body worth having.
+constexpr size_t max_request_size = 64 * 1024;
+constexpr size_t max_head_size = 64 * 1024;
+// Pistache's idle clock is reset at most this often during an upload.
+constexpr auto clock_reset_every = std::chrono::milliseconds(500);
+
+struct context {
+  caf::actor_system& system;
+  caf::actor registry;
+  server_config config;
+};
+
+// A response header with a name chosen at run time. Pistache writes only
+// typed headers (a raw one added with addRaw is not sent), and its
+// CUSTOM_HEADER macro cannot name `Retry-After` or `Content-Disposition`.
+class named_header : public Http::Header::Header {
+public:
+  named_header(std::string name, std::string value)
+      : name_(std::move(name)), value_(std::move(value)) {}
+  const char* name() const override { return name_.c_str(); }
+  void parse(const std::string& data) override { value_ = data; }
+  void write(std::ostream& os) const override { os << value_; }
+#ifdef SAFE_HEADER_CAST
+  uint64_t hash() const override {
+    return Http::Header::detail::hash(name_.c_str());
+  }
+#endif
+
+private:
+  std::string name_;
+  std::string value_;
+};
+
+// Asks the registry and waits (a handler runs on a Pistache thread, not in
+// an actor). nullopt when it does not answer in time.
+template <class Result, class... Ts>
+std::optional<Result> ask(const context& ctx, Ts&&... xs) {
+  caf::scoped_actor self{ctx.system};
+  std::optional<Result> out;
+  self
+    ->request(ctx.registry, ctx.config.registry_timeout,
+              std::forward<Ts>(xs)...)
+    .receive([&](Result& r) { out = std::move(r); },
+             [&](caf::error& e) {
+               spdlog::error("the job registry did not answer: {}",
+                             caf::to_string(e));
+             });
+  return out;
+}
+
+const api_error registry_silent{api_errc::unavailable,
+                                "the job registry did not answer; try again"};
+
+std::string raw_response(const reply& r) {
+  std::string out = "HTTP/1.1 " + std::to_string(r.status) + " " +
+                    reason_phrase(r.status) + "\r\n";
+  out += "Content-Type: " + r.content_type + "\r\n";
+  out += "Content-Length: " + std::to_string(r.body.size()) + "\r\n";
+  for (const auto& [name, value] : r.headers)
+    out += name + ": " + value + "\r\n";
+  out += "Connection: close\r\n\r\n";
+  out += r.body;
+  return out;
+}
+
+bool is_csv_type(std::string_view content_type) {
+  const std::string_view media =
+    content_type.substr(0, content_type.find(';'));
+  std::string_view trimmed = media;
+  while (!trimmed.empty() && trimmed.back() == ' ')
+    trimmed.remove_suffix(1);
+  return equals_ignoring_case(trimmed, "text/csv") ||
+         equals_ignoring_case(trimmed, "application/csv");
+}
+
+void log_request(std::string_view method, std::string_view target, int status,
+                 steady::time_point since, std::string_view note = {}) {
+  const double ms =
+    std::chrono::duration<double, std::milli>(steady::now() - since).count();
+  spdlog::info("{} {} {} {:.1f} ms{}{}", method, target, status, ms,
+               note.empty() ? "" : " ", note);
+}
+
+// An upload being received.
+struct upload_state {
+  request_head head;
+  std::string id;
+  job_paths paths;
+  received_body body;
+  body_decoder decoder;
+  file_sink sink;
+  bool too_large = false;
+  steady::time_point started = steady::now();
+  steady::time_point clock_reset = steady::now();
+};
+
+// What we know of one connection, kept in the peer's data.
+struct connection {
+  enum class mode : uint8_t {
+    head,     // reading a request head
+    pistache, // Pistache is parsing the current request
+    upload,   // receiving an upload's body
+    closed    // answered and closing: input is dropped
+  };
+  mode m = mode::head;
+  std::string head;
+  std::unique_ptr<upload_state> upload;
+  ~connection() {
+    // The connection went away mid-upload (the client gave up, or the
+    // server stopped): nothing of the upload may stay.
+    if (upload) {
+      std::string ignored;
+      (void)remove_job_files(upload->paths, ignored);
+    }
+  }
+};
+
+constexpr const char* connection_key = "playcount.connection";
+
+class front_handler : public Http::Handler {
+public:
+  HTTP_PROTOTYPE(front_handler)
+
+  explicit front_handler(std::shared_ptr<const context> ctx)
+      : ctx_(std::move(ctx)) {}
+
+  void onRequest(const Http::Request& req, Http::ResponseWriter w) override;
+
+private:
+  void onInput(const char* data, size_t size,
+               const std::shared_ptr<Tcp::Peer>& peer) override;
+  void onDisconnection(const std::shared_ptr<Tcp::Peer>& peer) override;
+
+  connection& connection_of(const std::shared_ptr<Tcp::Peer>& peer);
+  void to_pistache(connection& c, std::string_view bytes,
+                   const std::shared_ptr<Tcp::Peer>& peer);
+  void start_upload(connection& c, request_head head, std::string rest,
+                    const std::shared_ptr<Tcp::Peer>& peer);
+  void continue_upload(connection& c, std::string_view bytes,
+                       const std::shared_ptr<Tcp::Peer>& peer);
+  void finish_upload(connection& c, const std::shared_ptr<Tcp::Peer>& peer);
+  reply submit(upload_state& up);
+  void answer_and_close(connection& c, const std::shared_ptr<Tcp::Peer>& peer,
+                        const reply& r, std::string_view method,
+                        std::string_view target, steady::time_point since,
+                        std::string_view note = {});
+  reply handle(const Http::Request& req, const std::string& method);
+
+  std::shared_ptr<const context> ctx_;
+};
+
+connection& front_handler::connection_of(const std::shared_ptr<Tcp::Peer>& peer) {
+  auto data = peer->tryGetData(connection_key);
+  if (!data) {
+    data = std::make_shared<connection>();
+    peer->putData(connection_key, data);
+  }
+  return *std::static_pointer_cast<connection>(data);
+}
+
+void front_handler::onInput(const char* data, size_t size,
+                            const std::shared_ptr<Tcp::Peer>& peer) {
+  connection& c = connection_of(peer);
+  const std::string_view in(data, size);
+  switch (c.m) {
+    case connection::mode::pistache: return to_pistache(c, in, peer);
+    case connection::mode::upload: return continue_upload(c, in, peer);
+    case connection::mode::closed: return;
+    case connection::mode::head: break;
+  }
+  const auto since = steady::now();
+  c.head.append(in);
+  const size_t end = c.head.find("\r\n\r\n");
+  if (end == std::string::npos) {
+    if (c.head.size() > max_head_size)
+      answer_and_close(c, peer,
+                       to_reply({api_errc::header_too_large,
+                                 "the request head is over 64 KiB"}),
+                       "?", "?", since);
+    return;
+  }
+  request_head head;
+  if (parse_request_head(std::string_view(c.head).substr(0, end), head)) {
+    const route_match route = match_route(head.method, head.path);
+    if (route.kind == route_match::found && route.target == endpoint::upload) {
+      std::string rest = c.head.substr(end + 4);
+      c.head.clear();
+      return start_upload(c, std::move(head), std::move(rest), peer);
+    }
+    // Pistache would buffer any body, and answers a large overshoot of its
+    // limit with nothing at all.
+    const std::string* length = head.header("Content-Length");
+    if (length != nullptr &&
+        (length->size() > 18 || std::stoull("0" + *length) > max_request_size))
+      return answer_and_close(c, peer,
+                              to_reply({api_errc::too_large,
+                                        "this endpoint takes no body over 64 "
+                                        "KiB"}),
+                              head.method, head.target, since);
+  }
+  // Malformed heads too: Pistache answers them (400).
+  std::string bytes = std::move(c.head);
+  c.head.clear();
+  c.m = connection::mode::pistache;
+  to_pistache(c, bytes, peer);
+}
+
+void front_handler::to_pistache(connection& c, std::string_view bytes,
+                                const std::shared_ptr<Tcp::Peer>& peer) {
+  pistache_on_input(*this, bytes.data(), bytes.size(), peer);
+  // Back at the request line: the request was answered (or refused), and
+  // the next one starts with a head we look at again.
+  if (getParser(peer)->step()->id() == Http::Private::RequestLineStep::Id)
+    c.m = connection::mode::head;
+}
+
+void front_handler::onDisconnection(const std::shared_ptr<Tcp::Peer>& peer) {
+  auto data = peer->tryGetData(connection_key);
+  if (data) {
+    auto& c = *std::static_pointer_cast<connection>(data);
+    if (c.upload) {
+      log_request(c.upload->head.method, c.upload->head.target, 0,
+                  c.upload->started,
+                  "aborted by the client after " +
+                    std::to_string(c.upload->decoder.received()) + " bytes");
+      std::string ignored;
+      (void)remove_job_files(c.upload->paths, ignored);
+      c.upload.reset();
+    }
+  }
+  Tcp::Handler::onDisconnection(peer);
+}
+
+void front_handler::start_upload(connection& c, request_head head,
+                                 std::string rest,
+                                 const std::shared_ptr<Tcp::Peer>& peer) {
+  const auto since = steady::now();
+  const auto refuse = [&](api_error e) {
+    answer_and_close(c, peer, to_reply(e), head.method, head.target, since);
+  };
+  const server_config& cfg = ctx_->config;
+  body_decoder decoder;
+  const std::string* coding = head.header("Transfer-Encoding");
+  const std::string* length = head.header("Content-Length");
+  if (coding != nullptr) {
+    if (!equals_ignoring_case(*coding, "chunked"))
+      return refuse({api_errc::not_implemented,
+                     "Transfer-Encoding \"" + *coding +
+                       "\" is not supported: send Content-Length or chunked"});
+    decoder = body_decoder::chunked();
+  } else if (length != nullptr) {
+    const bool digits = !length->empty() && length->size() <= 19 &&
+                        length->find_first_not_of("0123456789") ==
+                          std::string::npos;
+    if (!digits)
+      return refuse({api_errc::bad_request,
+                     "a malformed Content-Length: \"" + *length + "\""});
+    const uint64_t size = std::stoull(*length);
+    if (size > cfg.max_upload)
+      return refuse({api_errc::too_large,
+                     "the upload is " + std::to_string(size) +
+                       " bytes, over the limit of " +
+                       std::to_string(cfg.max_upload) + " bytes"});
+    decoder = body_decoder::fixed(size);
+  } else {
+    return refuse({api_errc::length_required,
+                   "an upload needs Content-Length or chunked transfer coding"});
+  }
+
+  received_body body;
+  const std::string* type = head.header("Content-Type");
+  body.content_type = type != nullptr ? *type : "";
+  body.multipart = is_multipart_form_data(body.content_type);
+  if (body.multipart) {
+    const boundary_result boundary = find_boundary(body.content_type);
+    if (!boundary.ok)
+      return refuse({api_errc::bad_multipart,
+                     "malformed multipart/form-data: " +
+                       boundary.error.message});
+  } else if (!is_csv_type(body.content_type)) {
+    // As the original service: a request without a form file has no file.
+    return refuse({api_errc::file_required, {}});
+  }
+  if (auto mode = query_param(head.query, "on_bad_rows")) {
+    const auto skip = parse_on_bad_rows(*mode);
+    if (!skip)
+      return refuse({api_errc::bad_request,
+                     "on_bad_rows is fail or skip, not \"" + *mode + "\""});
+    body.skip_bad_rows = *skip;
+  }
+
+  // A full queue is refused before the body is read, not after.
+  const auto wait = ask<uint32_t>(*ctx_, admit_atom::value);
+  if (!wait)
+    return refuse(registry_silent);
+  if (*wait > 0)
+    return refuse({api_errc::queue_full, "the job queue is full; retry later",
+                   *wait});
+
+  auto up = std::make_unique<upload_state>();
+  up->id = make_job_id();
+  up->paths = paths_for(cfg.data_dir, up->id);
+  std::string error;
+  if (::mkdir(up->paths.dir.c_str(), 0755) != 0)
+    return refuse({api_errc::storage, "the upload could not be stored: cannot "
+                                      "create " + up->paths.dir});
+  body.path = body.multipart ? up->paths.dir + "/body.tmp"
+                             : up->paths.input + ".tmp";
+  if (!up->sink.open(body.path, !body.multipart, error)) {
+    std::string ignored;
+    (void)remove_job_files(up->paths, ignored);
+    return refuse({api_errc::storage, "the upload could not be stored: " + error});
+  }
+  up->head = std::move(head);
+  up->body = std::move(body);
+  up->decoder = std::move(decoder);
+  up->started = since;
+  c.upload = std::move(up);
+  c.m = connection::mode::upload;
+  getParser(peer)->reset(); // Pistache's idle clock: from now
+  const std::string* expect = c.upload->head.header("Expect");
+  if (expect != nullptr && equals_ignoring_case(*expect, "100-continue")) {
+    static const std::string go_on = "HTTP/1.1 100 Continue\r\n\r\n";
+    peer->send(RawBuffer(go_on, go_on.size()));
+  }
+  continue_upload(c, rest, peer);
+}
+
+void front_handler::continue_upload(connection& c, std::string_view bytes,
+                                    const std::shared_ptr<Tcp::Peer>& peer) {
+  upload_state& up = *c.upload;
+  const uint64_t limit = ctx_->config.max_upload;
+  const auto status =
+    up.decoder.feed(bytes, [&](std::string_view piece) {
+      if (up.sink.size() + piece.size() > limit) {
+        up.too_large = true;
+        return false;
+      }
+      return up.sink.write(piece);
+    });
+  if (status == body_decoder::status::more) {
+    const auto now = steady::now();
+    if (now - up.clock_reset >= clock_reset_every) {
+      getParser(peer)->reset();
+      up.clock_reset = now;
+    }
+    return;
+  }
+  if (status == body_decoder::status::done)
+    return finish_upload(c, peer);
+  api_error e;
+  if (up.too_large)
+    e = {api_errc::too_large, "the upload is over the limit of " +
+                                std::to_string(limit) + " bytes"};
+  else if (!up.sink.error().empty())
+    e = {api_errc::storage, "the upload could not be stored: " + up.sink.error()};
+  else
+    e = {api_errc::bad_request, "a malformed chunked body: " + up.decoder.error()};
+  std::string ignored;
+  (void)remove_job_files(up.paths, ignored);
+  const request_head head = up.head;
+  const auto since = up.started;
+  c.upload.reset();
+  answer_and_close(c, peer, to_reply(e), head.method, head.target, since);
+}
+
+reply front_handler::submit(upload_state& up) {
+  std::string error;
+  if (!up.sink.finish(!up.body.multipart, error))
+    return to_reply({api_errc::storage, "the upload could not be stored: " + error});
+  auto input = make_job_input(up.body, up.paths.input);
+  if (auto* e = std::get_if<api_error>(&input))
+    return to_reply(*e);
+  const job_input& in = std::get<job_input>(input);
+  const auto answer = ask<submit_reply>(
+    *ctx_, submit_atom::value,
+    job_submission{up.id, in.file_name, in.bytes, in.skip_bad_rows});
+  if (!answer)
+    return to_reply(registry_silent);
+  switch (answer->status) {
+    case submit_reply::accepted: return accepted_reply(up.id);
+    case submit_reply::queue_full:
+      return to_reply({api_errc::queue_full,
+                       "the job queue is full; retry later",
+                       answer->retry_after});
+    default:
+      return to_reply({api_errc::storage,
+                       "the job could not be stored: " + answer->error});
+  }
+}
+
+void front_handler::finish_upload(connection& c,
+                                  const std::shared_ptr<Tcp::Peer>& peer) {
+  upload_state& up = *c.upload;
+  const reply r = submit(up);
+  if (r.status != 202) {
+    std::string ignored;
+    (void)remove_job_files(up.paths, ignored);
+  }
+  const std::string note =
+    r.status == 202 ? "job " + up.id + ", " +
+                        std::to_string(up.decoder.received()) + " bytes"
+                    : std::string();
+  const request_head head = up.head;
+  const auto since = up.started;
+  c.upload.reset(); // the job owns its directory now
+  answer_and_close(c, peer, r, head.method, head.target, since, note);
+}
+
+void front_handler::answer_and_close(connection& c,
+                                     const std::shared_ptr<Tcp::Peer>& peer,
+                                     const reply& r, std::string_view method,
+                                     std::string_view target,
+                                     steady::time_point since,
+                                     std::string_view note) {
+  c.m = connection::mode::closed;
+  c.head.clear();
+  const std::string text = raw_response(r);
+  const int fd = peer->fd();
+  // Half-close once the answer is out: the client sees the end, and a
+  // client still sending (an early 413) stops; Pistache closes the socket
+  // when the client does, or at its idle timeout.
+  peer->send(RawBuffer(text, text.size()))
+    .then([fd](ssize_t) { ::shutdown(fd, SHUT_WR); },
+          [](std::exception_ptr) {});
+  log_request(method, target, r.status, since, note);
+}
+
+void send_reply(Http::ResponseWriter& w, reply r) {
+  if (!r.file.empty() && ::access(r.file.c_str(), R_OK) != 0) {
+    // Deleted or expired between the lookup and now.
+    r = result_reply(job_lookup{}, {});
+  }
+  for (const auto& [name, value] : r.headers)
+    w.headers().add(std::make_shared<named_header>(name, value));
+  const auto mime = Http::Mime::MediaType::fromString(r.content_type);
+  if (!r.file.empty()) {
+    try {
+      Http::serveFile(w, r.file, mime);
+      return;
+    } catch (const std::exception& e) {
+      spdlog::warn("cannot send {}: {}", r.file, e.what());
+      for (const auto& [name, value] : r.headers)
+        w.headers().remove(name);
+      r = result_reply(job_lookup{}, {});
+    }
+  }
+  w.send(static_cast<Http::Code>(r.status), r.body, mime);
+}
+
+reply front_handler::handle(const Http::Request& req,
+                            const std::string& method) {
+  const std::string path = req.resource();
+  const route_match route = match_route(method, path);
+  if (route.kind == route_match::no_route)
+    return to_reply({api_errc::no_route, "no such endpoint: " + method + " " +
+                                           path});
+  if (route.kind == route_match::bad_method)
+    return to_reply({api_errc::method_not_allowed,
+                     method + " is not allowed here; use " + route.allow, 0,
+                     route.allow});
+  const context& ctx = *ctx_;
+  switch (route.target) {
+    case endpoint::job_result: {
+      if (!is_job_id(route.id))
+        return result_reply(job_lookup{}, {});
+      const auto found = ask<job_lookup>(ctx, lookup_atom::value, route.id);
+      if (!found)
+        return to_reply(registry_silent);
+      return result_reply(*found,
+                          paths_for(ctx.config.data_dir, route.id).result);
+    }
+    case endpoint::job: {
+      if (!is_job_id(route.id))
+        return to_reply({api_errc::job_not_found, {}});
+      if (method == "DELETE") {
+        const auto gone = ask<job_deletion>(ctx, delete_atom::value, route.id);
+        return gone ? deletion_reply(*gone) : to_reply(registry_silent);
+      }
+      const auto found = ask<job_lookup>(ctx, lookup_atom::value, route.id);
+      return found ? job_reply(*found) : to_reply(registry_silent);
+    }
+    case endpoint::jobs: {
+      uint32_t limit = 100;
+      if (auto text = req.query().get("limit")) {
+        const bool digits = !text->empty() && text->size() <= 4 &&
+                            text->find_first_not_of("0123456789") ==
+                              std::string::npos;
+        if (!digits || std::stoul(*text) < 1 || std::stoul(*text) > 1000)
+          return to_reply({api_errc::bad_request,
+                           "limit is a number from 1 to 1000"});
+        limit = static_cast<uint32_t>(std::stoul(*text));
+      }
+      const auto list = ask<job_list>(ctx, list_atom::value, limit);
+      return list ? jobs_reply(*list) : to_reply(registry_silent);
+    }
+    case endpoint::stats: {
+      const auto stats = ask<registry_stats>(ctx, stats_atom::value);
+      return stats ? stats_reply(*stats) : to_reply(registry_silent);
+    }
+    case endpoint::health: return health_reply();
+    case endpoint::upload: break; // taken in onInput, never here
+  }
+  return to_reply({api_errc::internal, "the request took a wrong turn"});
+}
+
+void front_handler::onRequest(const Http::Request& req,
+                              Http::ResponseWriter w) {
+  const auto since = steady::now();
+  const std::string method = Http::methodString(req.method());
+  reply r;
+  try {
+    r = handle(req, method);
+  } catch (const std::exception& e) {
+    r = to_reply({api_errc::internal, e.what()});
+  }
+  const int status = r.status;
+  const std::string note = r.file.empty() ? "" : "(file)";
+  send_reply(w, std::move(r));
+  log_request(method, req.resource(), status, since, note);
+}
+
+} // namespace
+
+struct server::impl {
+  std::shared_ptr<const context> ctx;
+  std::unique_ptr<Http::Endpoint> endpoint;
+  uint16_t port = 0;
+};
+
+server::server(caf::actor_system& system, caf::actor registry,
+               server_config config)
+    : impl_(std::make_unique<impl>()) {
+  impl_->ctx = std::make_shared<const context>(
+    context{system, std::move(registry), std::move(config)});
+}
+
+server::~server() { stop(); }
+
+bool server::start(std::string& error) {
+  const server_config& cfg = impl_->ctx->config;
+  try {
+    auto endpoint = std::make_unique<Http::Endpoint>(
+      Address(cfg.host, Port(cfg.port)));
+    endpoint->init(Http::Endpoint::options()
+                     .threads(static_cast<int>(cfg.threads))
+                     .threadsName("playcount-http")
+                     .flags(Tcp::Options::ReuseAddr)
+                     .maxRequestSize(max_request_size)
+                     .headerTimeout(cfg.idle_timeout)
+                     .bodyTimeout(cfg.idle_timeout)
+                     .keepaliveTimeout(cfg.idle_timeout));
+    endpoint->setHandler(std::make_shared<front_handler>(impl_->ctx));
+    endpoint->serveThreaded();
+    impl_->port = static_cast<uint16_t>(endpoint->getPort());
+    impl_->endpoint = std::move(endpoint);
+  } catch (const std::exception& e) {
+    error = "cannot serve on " + cfg.host + ":" + std::to_string(cfg.port) +
+            ": " + e.what();
+    return false;
+  }
+  return true;
+}
+
+uint16_t server::port() const noexcept { return impl_->port; }
+
+void server::stop() {
+  if (impl_ && impl_->endpoint) {
+    impl_->endpoint->shutdown();
+    impl_->endpoint.reset();
+  }
+}
+
+} // namespace playcount::http

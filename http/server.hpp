@@ -1,0 +1,54 @@
+#pragma once
+
+// The HTTP API of CONTRACT.md §2 on Pistache 0.0.5, in front of the job
+// registry actor. Pistache types stay inside server.cpp.
+
+#include <caf/fwd.hpp>
+#include <caf/actor.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace playcount::http {
+
+struct server_config {
+  std::string host = "127.0.0.1";
+  uint16_t port = 8000; ///< 0: any free port (see server::port)
+  std::string data_dir = "data";
+  uint64_t max_upload = uint64_t{4} << 30; ///< bytes; 413 above
+  unsigned threads = 4;                    ///< Pistache reactor threads
+  /// A connection that sends nothing for this long is answered 408 and
+  /// closed. For an upload it counts from the last bytes received, not from
+  /// the start of the request: a slow multi-GB upload is never cut off
+  /// while it makes progress.
+  std::chrono::milliseconds idle_timeout = std::chrono::seconds(60);
+  /// How long a handler waits for the job registry.
+  std::chrono::milliseconds registry_timeout = std::chrono::seconds(10);
+};
+
+class server {
+public:
+  server(caf::actor_system& system, caf::actor registry, server_config config);
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+  ~server();
+
+  /// Binds and serves on Pistache's own threads; false with `error` when
+  /// the address cannot be bound.
+  [[nodiscard]] bool start(std::string& error);
+
+  /// The port bound (the real one when the configured port is 0).
+  [[nodiscard]] uint16_t port() const noexcept;
+
+  /// Stops taking connections; uploads in progress are dropped (their
+  /// directories are removed at the next start).
+  void stop();
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace playcount::http

@@ -1,0 +1,91 @@
+#pragma once
+
+// An upload on its way to disk, and from the received body to the job's
+// input file. No sockets here: the server feeds bytes in as they arrive.
+//
+// What holds:
+// - Memory stays bounded whatever the upload's size: a 1 MiB write buffer,
+//   and the multipart body is mapped, parsed in place and its `file` part
+//   copied file to file (copy_file_range), never read into the heap.
+// - The job's input appears under its final name only complete and flushed
+//   (a temporary name, fsync, rename, fsync of the directory), so that a
+//   crash leaves either no input or the whole of it.
+
+#include "http/api.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+namespace playcount::http {
+
+/// Writes a body to a file as it arrives. Writeback is started every few
+/// MiB (sync_file_range), so that dirty pages stay bounded and the final
+/// fsync is short.
+class file_sink {
+public:
+  file_sink() = default;
+  file_sink(const file_sink&) = delete;
+  file_sink& operator=(const file_sink&) = delete;
+  ~file_sink();
+
+  /// Creates `path` (it must not exist). `writeback`: start writing to disk
+  /// early, for a file that will be flushed; a temporary file that is gone
+  /// soon is better left in the page cache.
+  [[nodiscard]] bool open(const std::string& path, bool writeback,
+                          std::string& error);
+  [[nodiscard]] bool write(std::string_view bytes);
+  /// Writes what is buffered, flushes the file to disk when `durable`, and
+  /// closes it.
+  [[nodiscard]] bool finish(bool durable, std::string& error);
+
+  [[nodiscard]] uint64_t size() const noexcept { return size_; }
+  [[nodiscard]] const std::string& path() const noexcept { return path_; }
+  /// Why write failed.
+  [[nodiscard]] const std::string& error() const noexcept { return error_; }
+
+private:
+  bool flush_buffer();
+
+  int fd_ = -1;
+  std::string path_;
+  std::string buffer_;
+  uint64_t size_ = 0;    // bytes accepted
+  uint64_t written_ = 0; // bytes handed to the kernel
+  uint64_t flushed_ = 0; // bytes whose writeback was started
+  bool writeback_ = true;
+  std::string error_;
+};
+
+/// A body, received whole, as the request described it.
+struct received_body {
+  std::string path; ///< the body file
+  bool multipart = false;
+  std::string content_type; ///< the request's Content-Type (for the boundary)
+  std::string file_name;    ///< raw uploads: none
+  /// From the query string (`on_bad_rows=skip`); a form field of the same
+  /// name wins.
+  bool skip_bad_rows = false;
+};
+
+/// What the registry needs to know of a job's input.
+struct job_input {
+  std::string file_name;
+  uint64_t bytes = 0;
+  bool skip_bad_rows = false;
+};
+
+/// Turns a received body into the job's input at `input_path`: a
+/// multipart body's `file` part is copied out (and the body file removed),
+/// a raw CSV body is renamed. Either way the input is flushed to disk
+/// before its final name appears. Errors: file_required (no `file` part),
+/// bad_multipart, bad_request (a bad `on_bad_rows`), storage.
+[[nodiscard]] std::variant<job_input, api_error>
+make_job_input(const received_body& body, const std::string& input_path);
+
+/// `on_bad_rows` as given ("fail", "skip"); nullopt for anything else.
+[[nodiscard]] std::optional<bool> parse_on_bad_rows(std::string_view value);
+
+} // namespace playcount::http

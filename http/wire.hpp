@@ -1,0 +1,85 @@
+#pragma once
+
+// HTTP/1.1 request framing for the streaming upload path: the request head
+// (request line and headers) and the body, by Content-Length or chunked.
+// Pistache buffers a whole request in memory before any handler sees it;
+// the upload path reads the socket itself so that a multi-GB upload goes
+// to disk as it arrives (see http/server.cpp). Pure code, no sockets.
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace playcount::http {
+
+/// The request line and the headers.
+struct request_head {
+  std::string method;
+  std::string target; ///< as sent: path and query
+  std::string path;   ///< the target before '?'
+  std::string query;  ///< the target after '?', without it
+  std::string version;
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  /// The first header with this name (case-insensitive), or nullptr.
+  [[nodiscard]] const std::string* header(std::string_view name) const;
+};
+
+/// Parses `text`, the bytes of a request up to (not including) the empty
+/// line that ends its head. False when it is not an HTTP/1.x request head.
+[[nodiscard]] bool parse_request_head(std::string_view text, request_head& out);
+
+/// The value of `name` in a query string such as "a=1&on_bad_rows=skip"
+/// (no percent-decoding: the values the API takes are plain words).
+[[nodiscard]] std::optional<std::string> query_param(std::string_view query,
+                                                     std::string_view name);
+
+/// Whether two header names or tokens are equal ignoring ASCII case.
+[[nodiscard]] bool equals_ignoring_case(std::string_view a,
+                                        std::string_view b) noexcept;
+
+/// The body of one request, decoded as it arrives: either a fixed length
+/// (Content-Length) or chunked transfer coding (RFC 9112 §7.1, extensions
+/// and trailers skipped). Body bytes go to a sink, piece by piece; nothing
+/// is buffered but a chunk-size line.
+class body_decoder {
+public:
+  enum class status : uint8_t { more, done, error };
+
+  /// Receives body bytes; returns false to stop (a write failed).
+  using sink = std::function<bool(std::string_view)>;
+
+  static body_decoder fixed(uint64_t length);
+  static body_decoder chunked();
+
+  /// Feeds bytes from the socket. Bytes after the end of the body are
+  /// ignored (one request per connection on this path).
+  status feed(std::string_view in, const sink& out);
+
+  [[nodiscard]] uint64_t received() const noexcept { return received_; }
+  [[nodiscard]] bool is_done() const noexcept { return state_ == state::done; }
+  /// Why feed returned error (a malformed chunk, or the sink refused).
+  [[nodiscard]] const std::string& error() const noexcept { return error_; }
+
+private:
+  enum class state : uint8_t {
+    fixed_body,
+    chunk_size,
+    chunk_data,
+    chunk_data_end,
+    trailer,
+    done,
+    failed
+  };
+  state state_ = state::done;
+  uint64_t left_ = 0;     // bytes of the fixed body or current chunk
+  std::string line_;      // a chunk-size or trailer line being read
+  uint64_t received_ = 0; // body bytes passed to the sink
+  std::string error_;
+};
+
+} // namespace playcount::http
