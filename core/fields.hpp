@@ -34,7 +34,11 @@ public:
     uint16_t tail;
     std::memcpy(&head, text.data(), 8);
     std::memcpy(&tail, text.data() + 8, 2);
-    entry& e = entries_[((head ^ tail) * UINT64_C(0x9E3779B97F4A7C15)) >> 55];
+    // Only the entries in use are touched, so a large table costs little
+    // cache and keeps the few thousand dates of a file from evicting each other.
+    const uint64_t mixed = (head * UINT64_C(0x9E3779B97F4A7C15)) ^
+                           (uint64_t{tail} * UINT64_C(0xC2B2AE3D27D4EB4F));
+    entry& e = entries_[(mixed * UINT64_C(0xff51afd7ed558ccd)) >> (64 - bits)];
     if (e.head == head && e.tail == tail && e.valid)
       return {date_status::ok, e.day};
     const parsed_date d = parse_date(text);
@@ -50,7 +54,8 @@ private:
     uint16_t tail = 0;
     bool valid = false;
   };
-  entry entries_[512];
+  static constexpr int bits = 12;
+  entry entries_[size_t{1} << bits];
 };
 
 /// Writes the `YYYY-MM-DD` form of `day` into `out` (10 bytes, no NUL).
@@ -64,6 +69,11 @@ struct parsed_count {
   count_status status;
   int64_t value;
 };
+
+/// parse_count of a field of at most 8 bytes that may read the 8 bytes at
+/// its start (some past its end): the digits are converted all at once.
+[[nodiscard]] inline parsed_count parse_short_count(const char* p,
+                                                    size_t len) noexcept;
 
 /// parse_count for what the fast path does not take: blanks, signs, errors.
 [[nodiscard]] parsed_count parse_count_slowly(std::string_view text) noexcept;
@@ -81,6 +91,26 @@ struct parsed_count {
     return {count_status::ok, static_cast<int64_t>(value)};
   }
   return parse_count_slowly(text);
+}
+
+inline parsed_count parse_short_count(const char* p, size_t len) noexcept {
+  if (len - 1 >= 8) // 0 or more than 8 bytes
+    return parse_count_slowly(std::string_view(p, len));
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  const unsigned pad = static_cast<unsigned>(8 - len) * 8; // < 64
+  // The digits move to the high bytes, in order; '0's fill the front.
+  v = (v << pad) | (UINT64_C(0x3030303030303030) & ((uint64_t{1} << pad) - 1));
+  const bool digits =
+    ((v & UINT64_C(0xF0F0F0F0F0F0F0F0)) |
+     (((v + UINT64_C(0x0606060606060606)) & UINT64_C(0xF0F0F0F0F0F0F0F0)) >>
+      4)) == UINT64_C(0x3333333333333333);
+  if (!digits)
+    return parse_count_slowly(std::string_view(p, len));
+  v = (v & UINT64_C(0x0F0F0F0F0F0F0F0F)) * 2561 >> 8;
+  v = (v & UINT64_C(0x00FF00FF00FF00FF)) * 6553601 >> 16;
+  v = (v & UINT64_C(0x0000FFFF0000FFFF)) * UINT64_C(42949672960001) >> 32;
+  return {count_status::ok, static_cast<int64_t>(v)};
 }
 
 /// The `what` of an input_error for a bad Date or Number of Plays value.

@@ -29,6 +29,7 @@ public:
     , tag_(tag)
     , column_{0, layout.song, layout.date, layout.count}
     , field_ends_(layout.columns + 1, 0)
+    , ends_(field_ends_.data())
     , line_cursor_(range_.begin) {
   }
 
@@ -38,8 +39,12 @@ private:
   // Each returns false when reading must stop.
   bool end_record(uint64_t end, bool quoted);
   bool split_slowly(uint64_t begin, uint64_t end);
-  bool apply(std::string_view song_text, std::string_view date_text,
-             std::string_view count_text);
+  // `mapped`: the fields lie in the mapped file (not in unquoted_), so the
+  // bytes after them may be read up to the range's end.
+  __attribute__((always_inline)) bool apply(std::string_view song_text,
+                                            std::string_view date_text,
+                                            std::string_view count_text,
+                                            bool mapped);
   bool reject(std::string what);
   bool stop_at(uint64_t record, std::string what, bool overflow);
   bool flush();
@@ -47,15 +52,15 @@ private:
 
   // Field ends past the last column are not kept, only counted.
   void end_field(uint64_t end) {
-    field_ends_[nfields_ < columns_ ? nfields_ : columns_] = end;
+    ends_[nfields_ < columns_ ? nfields_ : columns_] = end;
     ++nfields_;
   }
 
   // The bytes of column `r` of the record being ended (fast path only).
   std::string_view field(role r) const {
     const uint32_t c = column_[r];
-    const uint64_t begin = c == 0 ? record_start_ : field_ends_[c - 1] + 1;
-    return {base_ + begin, field_ends_[c] - begin};
+    const uint64_t begin = c == 0 ? record_start_ : ends_[c - 1] + 1;
+    return {base_ + begin, ends_[c] - begin};
   }
 
   const char* base_;
@@ -70,6 +75,7 @@ private:
   uint64_t record_start_ = 0;
   uint32_t nfields_ = 0;
   std::vector<uint64_t> field_ends_; // offsets of the separators so far
+  uint64_t* ends_;                   // field_ends_.data()
 
   uint64_t line_cursor_;     // local_line counted LFs up to here
   uint64_t lines_before_cursor_ = 0;
@@ -150,7 +156,7 @@ bool range_reader::end_record(uint64_t end, bool quoted) {
       go_on = reject("expected " + std::to_string(columns_) + " fields, found " +
                      std::to_string(nfields_));
     } else {
-      go_on = apply(field(song), field(date), field(count));
+      go_on = apply(field(song), field(date), field(count), true);
     }
   }
   record_start_ = end + 1;
@@ -171,15 +177,20 @@ bool range_reader::split_slowly(uint64_t begin, uint64_t end) {
   // own copy of the name.
   std::string& name = slow_names_[npending_];
   name.assign(fields_[at[song]]);
-  return apply(name, fields_[at[date]], fields_[at[count]]);
+  return apply(name, fields_[at[date]], fields_[at[count]], false);
 }
 
-bool range_reader::apply(std::string_view song_text, std::string_view date_text,
-                         std::string_view count_text) {
+inline bool range_reader::apply(std::string_view song_text,
+                                std::string_view date_text,
+                                std::string_view count_text, bool mapped) {
   const parsed_date d = dates_.parse(date_text);
   if (d.status != date_status::ok)
     return reject(describe(d.status, date_text));
-  const parsed_count c = parse_count(count_text);
+  // Reading 8 bytes from the count's start is safe when they are mapped.
+  const parsed_count c =
+    mapped && count_text.data() + 8 <= base_ + range_.end
+      ? parse_short_count(count_text.data(), count_text.size())
+      : parse_count(count_text);
   if (c.status != count_status::ok)
     return reject(describe(c.status, count_text));
   const uint64_t hash =
