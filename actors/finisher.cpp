@@ -23,23 +23,28 @@ void finisher(caf::blocking_actor* self, caf::actor coordinator,
   partial_aggregate totals;
   bool first = true;
   bool overflow = in.outcome.needs_sequential_read;
-  for (const caf::actor& holder : in.holders) {
-    self->request(holder, caf::infinite, collect_atom::value, in.request.id)
-      .receive(
-        [&](partial_blob& blob) {
-          partial_aggregate part;
-          if (!blob.ok || !partial_aggregate::decode(blob.bytes, part)) {
-            result.error = "a worker lost its part of the job";
-          } else if (first) {
-            totals = std::move(part);
-            first = false;
-          } else if (!totals.merge(part)) {
-            overflow = true;
-          }
-        },
-        [&](caf::error& e) {
-          result.error = "a worker was lost while merging: " + to_string(e);
-        });
+  // All requests go out first: remote workers encode their parts at once.
+  using handle = decltype(self->request(caf::actor{}, caf::infinite,
+                                        collect_atom::value, std::string{}));
+  std::vector<handle> pending;
+  for (const caf::actor& holder : in.holders)
+    pending.push_back(self->request(holder, caf::infinite, collect_atom::value,
+                                    in.request.id));
+  for (auto& reply : pending) {
+    reply.receive(
+      [&](partial_blob& blob) {
+        if (!blob.ok || !blob.totals) {
+          result.error = "a worker lost its part of the job";
+        } else if (first) {
+          totals = std::move(*blob.totals);
+          first = false;
+        } else if (!totals.merge(*blob.totals)) {
+          overflow = true;
+        }
+      },
+      [&](caf::error& e) {
+        result.error = "a worker was lost while merging: " + to_string(e);
+      });
   }
   job_outcome outcome = std::move(in.outcome);
   if (result.error.empty() && overflow) {

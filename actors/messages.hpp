@@ -28,12 +28,14 @@
 //   registry    -> coordinator  status_atom / cancel_atom / stats_atom
 //   registry    -> registry     expire_atom             (the TTL sweep)
 
+#include "core/aggregate.hpp"
 #include "core/range_reader.hpp"
 #include "core/split.hpp"
 
 #include <caf/all.hpp>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -128,9 +130,12 @@ struct read_done {
 };
 
 /// A worker's partial aggregate of a job, in partial_aggregate::encode form.
+/// A worker's partial aggregate of a job. Inside one process it travels as
+/// the object itself (CAF does not serialize local messages); only when it
+/// crosses to another node is it turned into its byte form.
 struct partial_blob {
   std::string job;
-  std::string bytes;
+  std::shared_ptr<partial_aggregate> totals;
   bool ok = false; ///< false: the worker has no partial of that job
 };
 
@@ -319,7 +324,17 @@ typename Inspector::result_type inspect(Inspector& f, read_done& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, partial_blob& x) {
-  return f(caf::meta::type_name("partial_blob"), x.job, x.bytes, x.ok);
+  if constexpr (Inspector::reads_state) {
+    std::string bytes = x.totals ? x.totals->encode() : std::string{};
+    return f(caf::meta::type_name("partial_blob"), x.job, bytes, x.ok);
+  } else {
+    std::string bytes;
+    auto result = f(caf::meta::type_name("partial_blob"), x.job, bytes, x.ok);
+    x.totals = std::make_shared<partial_aggregate>();
+    if (x.ok && !partial_aggregate::decode(bytes, *x.totals))
+      x.ok = false; // the finisher reports the part as lost
+    return result;
+  }
 }
 
 template <class Inspector>

@@ -76,10 +76,11 @@ caf::behavior worker(worker_actor* self, caf::actor coordinator,
   self->set_down_handler([=](caf::down_msg&) { self->quit(); });
   return {
     [=](collect_atom, const std::string& job) {
-      partial_blob out{job, {}, false};
+      partial_blob out{job, nullptr, false};
       auto i = self->state.jobs.find(job);
       if (i != self->state.jobs.end()) {
-        out.bytes = i->second.totals.encode();
+        out.totals =
+          std::make_shared<partial_aggregate>(std::move(i->second.totals));
         out.ok = true;
         self->state.jobs.erase(i);
       }
