@@ -1,9 +1,11 @@
 #include "core/result_writer.hpp"
 
 #include <cerrno>
+#include <climits>
 #include <charconv>
 #include <cstdio>
 #include <cstring>
+#include <vector>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -34,8 +36,14 @@ bool emit(const partial_aggregate& totals, size_t piece, Sink&& sink) {
   buf.reserve(piece + 4096);
   buf += result_header;
   std::string name;
-  char date[10];
   char number[24];
+  // Formatting a day number costs divisions; the same few thousand days
+  // come back for every song.
+  struct cached_date {
+    day_number day = INT32_MIN;
+    char text[10];
+  };
+  std::vector<cached_date> dates(4096);
   for (uint32_t index : totals.songs_in_order()) {
     const auto& s = totals.songs()[index];
     name.clear();
@@ -46,8 +54,12 @@ bool emit(const partial_aggregate& totals, size_t piece, Sink&& sink) {
         return;
       buf += name;
       buf += ',';
-      format_date(day, date);
-      buf.append(date, sizeof date);
+      cached_date& c = dates[static_cast<uint32_t>(day) & 4095];
+      if (c.day != day) {
+        c.day = day;
+        format_date(day, c.text);
+      }
+      buf.append(c.text, sizeof c.text);
       buf += ',';
       const auto end = std::to_chars(number, number + sizeof number, total).ptr;
       buf.append(number, end);
