@@ -41,8 +41,13 @@ chunk_scan scan_chunk(file_window window, byte_range absolute) {
     const uint64_t inside = prefix_xor(m.quote) ^ in_quotes;
     in_quotes = static_cast<uint64_t>(static_cast<int64_t>(inside) >> 63);
     if (out.first_boundary[0] != no_boundary &&
-        out.first_boundary[1] != no_boundary)
-      continue;
+        out.first_boundary[1] != no_boundary) {
+      // Both boundaries known: the rest only needs its quotes counted.
+      const uint64_t rest = b + 64;
+      if (rest < chunk.end)
+        out.quotes += count_byte(p + rest, chunk.end - rest, '"');
+      break;
+    }
     // An LF at local parity l starts a record when the chunk starts at
     // parity l; the record must start inside the chunk.
     uint64_t lf = m.newline;
