@@ -6,32 +6,6 @@
 
 namespace playcount {
 
-/// A file mapped read-only. Readers touch it range by range and hand each
-/// range back with `release`, so resident memory stays bounded by the ranges
-/// in flight, not by the file size.
-class mapped_file {
-public:
-  mapped_file() = default;
-  mapped_file(const mapped_file&) = delete;
-  mapped_file& operator=(const mapped_file&) = delete;
-  mapped_file(mapped_file&& other) noexcept;
-  mapped_file& operator=(mapped_file&& other) noexcept;
-  ~mapped_file();
-
-  /// Maps `path`; on failure returns false and sets `error` to a message
-  /// naming the file and the reason.
-  [[nodiscard]] bool open(const std::string& path, std::string& error);
-
-  [[nodiscard]] std::string_view bytes() const noexcept {
-    return {data_, size_};
-  }
-  [[nodiscard]] uint64_t size() const noexcept { return size_; }
-
-private:
-  const char* data_ = nullptr;
-  uint64_t size_ = 0;
-};
-
 /// Bytes of a file starting at absolute offset `offset`.
 struct file_window {
   std::string_view bytes;
@@ -81,6 +55,30 @@ private:
   int fd_ = -1;
   uint64_t size_ = 0;
   std::string path_;
+};
+
+/// A whole file mapped read-only, for reads that need all of it at once
+/// (the header, a sequential re-read, tests). Workers map ranges instead.
+class mapped_file {
+public:
+  /// Maps `path`; on failure returns false and sets `error` to a message
+  /// naming the file and the reason.
+  [[nodiscard]] bool open(const std::string& path, std::string& error) {
+    if (!file_.open(path, error))
+      return false;
+    error.clear();
+    all_ = file_.map(0, file_.size(), error);
+    return error.empty();
+  }
+
+  [[nodiscard]] std::string_view bytes() const noexcept {
+    return all_.window().bytes;
+  }
+  [[nodiscard]] uint64_t size() const noexcept { return file_.size(); }
+
+private:
+  file_handle file_;
+  mapped_window all_;
 };
 
 } // namespace playcount

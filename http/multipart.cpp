@@ -1,5 +1,7 @@
 #include "http/multipart.hpp"
 
+#include "core/input_error.hpp"
+
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -60,37 +62,9 @@ std::string_view trim(std::string_view s) noexcept {
 
 // A value for an error message: quoted, at most `max_len` bytes, control
 // characters escaped so the message stays on one line.
-std::string quoted(std::string_view value, size_t max_len = 60) {
-  std::string out = "\"";
-  for (unsigned char ch : value.substr(0, max_len)) {
-    switch (ch) {
-    case '"':
-      out += "\\\"";
-      break;
-    case '\\':
-      out += "\\\\";
-      break;
-    case '\r':
-      out += "\\r";
-      break;
-    case '\n':
-      out += "\\n";
-      break;
-    case '\t':
-      out += "\\t";
-      break;
-    default:
-      if (ch < 0x20 || ch == 0x7f) {
-        char buf[8];
-        std::snprintf(buf, sizeof buf, "\\x%02x", ch);
-        out += buf;
-      } else {
-        out += static_cast<char>(ch);
-      }
-    }
-  }
-  out += value.size() > max_len ? "\"..." : "\"";
-  return out;
+// Values in messages are quoted the way input errors quote them.
+std::string quoted(std::string_view value) {
+  return quote_value(value, 60);
 }
 
 multipart_error make_error(multipart_errc code, std::string message) {
