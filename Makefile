@@ -35,6 +35,12 @@ build: deps $(BUILD_DIR)/CMakeCache.txt
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
+# The HTTP service on 127.0.0.1:8000, data in ./data; options after
+# SERVE_ARGS, e.g. make run SERVE_ARGS='--port 9000 --result-ttl 2h'.
+SERVE_ARGS ?=
+run: build
+	$(BUILD_DIR)/bin/playcount serve $(SERVE_ARGS)
+
 # The benchmark against DuckDB (not part of CI): see bench/README.md.
 bench: build
 	bench/run.sh

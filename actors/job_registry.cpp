@@ -255,7 +255,11 @@ job_deletion remove(registry_actor* self, const std::string& id) {
       if (r->state == job_state::started)
         // Stops the job's outstanding ranges; the coordinator then answers
         // the job's request as canceled, which frees the slot.
-        self->send(st.coordinator, cancel_atom::value, id);
+        self->request(st.coordinator, coordinator_timeout, cancel_atom::value, id)
+          .then([](bool) {}, [=](caf::error& e) {
+            spdlog::warn("job {}: the coordinator did not take the cancel: {}",
+                         id, to_string(e));
+          });
       r->state = job_state::canceled;
       r->finished_at = now_ms();
       r->phase.clear();
@@ -306,6 +310,9 @@ caf::behavior registry(registry_actor* self, caf::actor coordinator,
         st.queue.push_back(r.id); // records come oldest first
       }
       save(st, r);
+    } else {
+      // Died between saving the end and removing the upload.
+      drop_file(p.input);
     }
     st.jobs[r.id] = std::move(r);
   }
@@ -431,7 +438,10 @@ caf::behavior registry(registry_actor* self, caf::actor coordinator,
             full.coordinator_answered = true;
             rp.deliver(std::move(full));
           },
-          [=](caf::error&) mutable { rp.deliver(out); });
+          [=](caf::error& e) mutable {
+            spdlog::warn("the coordinator gave no stats: {}", to_string(e));
+            rp.deliver(out);
+          });
       return rp;
     },
   };

@@ -153,13 +153,18 @@ struct connection {
   mode m = mode::head;
   std::string head;
   std::unique_ptr<upload_state> upload;
-  ~connection() {
-    // The connection went away mid-upload (the client gave up, or the
-    // server stopped): nothing of the upload may stay.
+  /// Forgets an upload that did not become a job, with its files.
+  void drop_upload() {
     if (upload) {
       std::string ignored;
       (void)remove_job_files(upload->paths, ignored);
+      upload.reset();
     }
+  }
+  ~connection() {
+    // The connection went away mid-upload (the client gave up, or the
+    // server stopped): nothing of the upload may stay.
+    drop_upload();
   }
 };
 
@@ -179,6 +184,8 @@ private:
                const std::shared_ptr<Tcp::Peer>& peer) override;
   void onDisconnection(const std::shared_ptr<Tcp::Peer>& peer) override;
 
+  void dispatch_input(const char* data, size_t size,
+                      const std::shared_ptr<Tcp::Peer>& peer);
   connection& connection_of(const std::shared_ptr<Tcp::Peer>& peer);
   void to_pistache(connection& c, std::string_view bytes,
                    const std::shared_ptr<Tcp::Peer>& peer);
@@ -208,6 +215,23 @@ connection& front_handler::connection_of(const std::shared_ptr<Tcp::Peer>& peer)
 
 void front_handler::onInput(const char* data, size_t size,
                             const std::shared_ptr<Tcp::Peer>& peer) {
+  // Nothing may escape into Pistache's reactor loop, which would end the
+  // process: whatever goes wrong answers this one connection with 500.
+  try {
+    dispatch_input(data, size, peer);
+  } catch (const std::exception& e) {
+    spdlog::error("a connection failed: {}", e.what());
+    connection& c = connection_of(peer);
+    if (c.m != connection::mode::closed) {
+      c.drop_upload();
+      answer_and_close(c, peer, to_reply({api_errc::internal, e.what()}), "?",
+                       "?", steady::now());
+    }
+  }
+}
+
+void front_handler::dispatch_input(const char* data, size_t size,
+                                   const std::shared_ptr<Tcp::Peer>& peer) {
   connection& c = connection_of(peer);
   const std::string_view in(data, size);
   switch (c.m) {
@@ -218,6 +242,9 @@ void front_handler::onInput(const char* data, size_t size,
   }
   const auto since = steady::now();
   c.head.append(in);
+  // RFC 9112 §2.2: empty lines before a request line are ignored.
+  const size_t first = c.head.find_first_not_of("\r\n");
+  c.head.erase(0, first == std::string::npos ? c.head.size() : first);
   const size_t end = c.head.find("\r\n\r\n");
   if (end == std::string::npos) {
     if (c.head.size() > max_head_size)
@@ -238,8 +265,9 @@ void front_handler::onInput(const char* data, size_t size,
     // Pistache would buffer any body, and answers a large overshoot of its
     // limit with nothing at all.
     const std::string* length = head.header("Content-Length");
-    if (length != nullptr &&
-        (length->size() > 18 || std::stoull("0" + *length) > max_request_size))
+    const auto size = length != nullptr ? parse_content_length(*length)
+                                        : std::optional<uint64_t>(0);
+    if (size && *size > max_request_size)
       return answer_and_close(c, peer,
                               to_reply({api_errc::too_large,
                                         "this endpoint takes no body over 64 "
@@ -271,9 +299,7 @@ void front_handler::onDisconnection(const std::shared_ptr<Tcp::Peer>& peer) {
                   c.upload->started,
                   "aborted by the client after " +
                     std::to_string(c.upload->decoder.received()) + " bytes");
-      std::string ignored;
-      (void)remove_job_files(c.upload->paths, ignored);
-      c.upload.reset();
+      c.drop_upload();
     }
   }
   Tcp::Handler::onDisconnection(peer);
@@ -297,13 +323,11 @@ void front_handler::start_upload(connection& c, request_head head,
                        "\" is not supported: send Content-Length or chunked"});
     decoder = body_decoder::chunked();
   } else if (length != nullptr) {
-    const bool digits = !length->empty() && length->size() <= 19 &&
-                        length->find_first_not_of("0123456789") ==
-                          std::string::npos;
-    if (!digits)
+    const auto parsed = parse_content_length(*length);
+    if (!parsed)
       return refuse({api_errc::bad_request,
                      "a malformed Content-Length: \"" + *length + "\""});
-    const uint64_t size = std::stoull(*length);
+    const uint64_t size = *parsed;
     if (size > cfg.max_upload)
       return refuse({api_errc::too_large,
                      "the upload is " + std::to_string(size) +
@@ -404,11 +428,9 @@ void front_handler::continue_upload(connection& c, std::string_view bytes,
     e = {api_errc::storage, "the upload could not be stored: " + up.sink.error()};
   else
     e = {api_errc::bad_request, "a malformed chunked body: " + up.decoder.error()};
-  std::string ignored;
-  (void)remove_job_files(up.paths, ignored);
   const request_head head = up.head;
   const auto since = up.started;
-  c.upload.reset();
+  c.drop_upload();
   answer_and_close(c, peer, to_reply(e), head.method, head.target, since);
 }
 
@@ -441,17 +463,16 @@ void front_handler::finish_upload(connection& c,
                                   const std::shared_ptr<Tcp::Peer>& peer) {
   upload_state& up = *c.upload;
   const reply r = submit(up);
-  if (r.status != 202) {
-    std::string ignored;
-    (void)remove_job_files(up.paths, ignored);
-  }
   const std::string note =
     r.status == 202 ? "job " + up.id + ", " +
                         std::to_string(up.decoder.received()) + " bytes"
                     : std::string();
   const request_head head = up.head;
   const auto since = up.started;
-  c.upload.reset(); // the job owns its directory now
+  if (r.status == 202)
+    c.upload.reset(); // the job owns its directory now
+  else
+    c.drop_upload();
   answer_and_close(c, peer, r, head.method, head.target, since, note);
 }
 
@@ -474,7 +495,7 @@ void front_handler::answer_and_close(connection& c,
   log_request(method, target, r.status, since, note);
 }
 
-void send_reply(Http::ResponseWriter& w, reply r) {
+Async::Promise<ssize_t> send_reply(Http::ResponseWriter& w, reply r) {
   if (!r.file.empty() && ::access(r.file.c_str(), R_OK) != 0) {
     // Deleted or expired between the lookup and now.
     r = result_reply(job_lookup{}, {});
@@ -484,8 +505,7 @@ void send_reply(Http::ResponseWriter& w, reply r) {
   const auto mime = Http::Mime::MediaType::fromString(r.content_type);
   if (!r.file.empty()) {
     try {
-      Http::serveFile(w, r.file, mime);
-      return;
+      return Http::serveFile(w, r.file, mime);
     } catch (const std::exception& e) {
       spdlog::warn("cannot send {}: {}", r.file, e.what());
       for (const auto& [name, value] : r.headers)
@@ -493,7 +513,7 @@ void send_reply(Http::ResponseWriter& w, reply r) {
       r = result_reply(job_lookup{}, {});
     }
   }
-  w.send(static_cast<Http::Code>(r.status), r.body, mime);
+  return w.send(static_cast<Http::Code>(r.status), r.body, mime);
 }
 
 reply front_handler::handle(const Http::Request& req,
@@ -564,7 +584,21 @@ void front_handler::onRequest(const Http::Request& req,
   }
   const int status = r.status;
   const std::string note = r.file.empty() ? "" : "(file)";
-  send_reply(w, std::move(r));
+  // Pistache says `Connection: Close` to a request that did not ask for
+  // keep-alive, but leaves the socket open: close it once the answer is
+  // out, or a client that reads to the end waits for the idle timeout.
+  const auto connection = w.headers().tryGet<Http::Header::Connection>();
+  const bool close =
+    !connection || connection->control() == Http::ConnectionControl::Close;
+  const auto peer = w.getPeer();
+  const int fd = peer ? peer->fd() : -1;
+  send_reply(w, std::move(r))
+    .then(
+      [close, fd](ssize_t) {
+        if (close && fd >= 0)
+          ::shutdown(fd, SHUT_WR);
+      },
+      [](std::exception_ptr) {});
   log_request(method, req.resource(), status, since, note);
 }
 

@@ -108,37 +108,72 @@ public:
     return fd_ >= 0;
   }
 
-  /// Reads until the server closes, or `timeout` passes.
+  /// Reads one whole answer: until its Content-Length is complete, the
+  /// server closes, or `timeout` passes.
   std::string read_all(std::chrono::milliseconds timeout =
                          std::chrono::seconds(30)) {
     std::string out;
-    read_until(out, "", timeout);
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!complete(out)) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0 || !read_some(out, left))
+        break;
+    }
     return out;
   }
 
-  /// Reads until `out` contains `marker` (empty: until closed), or timeout.
+  /// Reads until `out` contains `marker`, or timeout.
   bool read_until(std::string& out, const std::string& marker,
                   std::chrono::milliseconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
-    char buf[65536];
-    while (fd_ >= 0) {
-      if (!marker.empty() && out.find(marker) != std::string::npos)
-        return true;
+    while (out.find(marker) == std::string::npos) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0)
+      if (left.count() <= 0 || !read_some(out, left))
         return false;
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0)
-        return false;
-      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0)
-        return marker.empty();
-      out.append(buf, static_cast<size_t>(n));
     }
-    return false;
+    return true;
+  }
+
+  /// Whether the answer in `out` is whole, by its Content-Length (a
+  /// `100 Continue` before it does not count).
+  [[nodiscard]] static bool complete(const std::string& out) {
+    size_t start = 0;
+    while (out.compare(start, 12, "HTTP/1.1 100") == 0) {
+      const size_t end = out.find("\r\n\r\n", start);
+      if (end == std::string::npos)
+        return false;
+      start = end + 4;
+    }
+    const size_t end = out.find("\r\n\r\n", start);
+    if (end == std::string::npos)
+      return false;
+    std::string head = out.substr(start, end - start);
+    for (auto& c : head)
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const size_t cl = head.find("\r\ncontent-length:");
+    if (cl == std::string::npos)
+      return false; // until the server closes
+    return out.size() - (end + 4) >= std::stoull(head.substr(cl + 17));
+  }
+
+  /// One read; false when closed, failed or timed out.
+  bool read_some(std::string& out, std::chrono::milliseconds timeout) {
+    if (fd_ < 0)
+      return false;
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0)
+      return false;
+    char buf[65536];
+    ssize_t n;
+    do
+      n = ::recv(fd_, buf, sizeof buf, 0);
+    while (n < 0 && errno == EINTR);
+    if (n <= 0)
+      return false;
+    out.append(buf, static_cast<size_t>(n));
+    return true;
   }
 
   void close() {
@@ -154,7 +189,7 @@ private:
 /// Sends `raw` as it is and returns the answer. If the server answers
 /// before the whole request is sent (an early 413), the answer still
 /// counts.
-inline http_response exchange(uint16_t port, const std::string& raw) {
+inline http_response http_exchange(uint16_t port, const std::string& raw) {
   http_connection c(port);
   if (!c.connected())
     return {};
@@ -176,11 +211,11 @@ inline std::string request_text(const std::string& method,
 }
 
 inline http_response http_get(uint16_t port, const std::string& target) {
-  return exchange(port, request_text("GET", target));
+  return http_exchange(port, request_text("GET", target));
 }
 
 inline http_response http_delete(uint16_t port, const std::string& target) {
-  return exchange(port, request_text("DELETE", target));
+  return http_exchange(port, request_text("DELETE", target));
 }
 
 struct form_part {
@@ -207,7 +242,7 @@ inline http_response upload_form(uint16_t port,
                                  const std::vector<form_part>& parts,
                                  const std::string& target = "/jobs/count/") {
   const std::string boundary = "------------------------playcount0123456789";
-  return exchange(port,
+  return http_exchange(port,
                   request_text("POST", target,
                                {"Content-Type: multipart/form-data; boundary=" +
                                 boundary},
@@ -222,7 +257,7 @@ inline http_response upload_file(uint16_t port, const std::string& content,
 /// A raw `text/csv` body.
 inline http_response upload_csv(uint16_t port, const std::string& content,
                                 const std::string& target = "/jobs/count/") {
-  return exchange(port, request_text("POST", target,
+  return http_exchange(port, request_text("POST", target,
                                      {"Content-Type: text/csv"}, content));
 }
 

@@ -34,17 +34,17 @@ public:
     for (auto& a : all)
       argv.push_back(a.data());
     argv.push_back(nullptr);
-    const int log = ::open(log_path_.c_str(),
+    const int log_fd = ::open(log_path_.c_str(),
                            O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, log, STDOUT_FILENO);
-    posix_spawn_file_actions_adddup2(&actions, log, STDERR_FILENO);
+    posix_spawn_file_actions_adddup2(&actions, log_fd, STDOUT_FILENO);
+    posix_spawn_file_actions_adddup2(&actions, log_fd, STDERR_FILENO);
     if (posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(),
                     environ) != 0)
       pid_ = -1;
     posix_spawn_file_actions_destroy(&actions);
-    ::close(log);
+    ::close(log_fd);
     const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::seconds(20);
     const std::string marker = "listening on http://127.0.0.1:";

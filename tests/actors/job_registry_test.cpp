@@ -1,0 +1,452 @@
+// The job registry against a scripted coordinator: queueing and its limits,
+// the states a job goes through, what is on disk after each, a second
+// registry on the same directory (a restart), and the time to live. And the
+// job store's own rules.
+
+#include "actors/job_registry.hpp"
+#include "actors/job_store.hpp"
+#include "actors/messages.hpp"
+#include "tests/support/temp_dir.hpp"
+
+#include <caf/all.hpp>
+#include <gtest/gtest.h>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <thread>
+
+namespace playcount {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using test::temp_dir;
+
+// A coordinator that runs nothing by itself: each job waits until the test
+// ends it with (finished_atom, job_result). `get_atom` tells the order in
+// which jobs were handed over.
+struct fake_coordinator_state {
+  std::map<std::string, caf::response_promise> running;
+  std::map<std::string, std::string> outputs;
+  std::vector<std::string> handed_over;
+  std::vector<std::string> canceled;
+};
+
+caf::behavior
+fake_coordinator(caf::stateful_actor<fake_coordinator_state>* self) {
+  return {
+    [=](job_request& r) {
+      auto rp = self->make_response_promise();
+      self->state.handed_over.push_back(r.id);
+      self->state.outputs[r.id] = r.output_path;
+      self->state.running.emplace(r.id, rp);
+      return rp;
+    },
+    [=](finished_atom, job_result& result) {
+      auto i = self->state.running.find(result.id);
+      if (i == self->state.running.end())
+        return;
+      if (result.ok)
+        std::ofstream(self->state.outputs[result.id]) << "result\n";
+      i->second.deliver(std::move(result));
+      self->state.running.erase(i);
+    },
+    [=](status_atom, const std::string& id) {
+      job_status s;
+      s.id = id;
+      s.known = self->state.running.count(id) != 0;
+      s.phase = "reading";
+      s.bytes_total = 90; // data bytes: the input has a 10-byte header
+      s.bytes_done = 40;
+      s.rows = 7;
+      return s;
+    },
+    [=](cancel_atom, const std::string& id) {
+      auto i = self->state.running.find(id);
+      if (i == self->state.running.end())
+        return false;
+      self->state.canceled.push_back(id);
+      job_result r;
+      r.id = id;
+      r.canceled = true;
+      r.error = "canceled";
+      i->second.deliver(std::move(r));
+      self->state.running.erase(i);
+      return true;
+    },
+    [=](stats_atom) {
+      coordinator_stats s;
+      s.jobs_running = self->state.running.size();
+      return s;
+    },
+    [=](caf::get_atom) { return self->state.handed_over; },
+  };
+}
+
+class job_registry_test : public ::testing::Test {
+protected:
+  void SetUp() override {
+    spdlog::set_level(spdlog::level::off);
+    configure_actor_system(cfg_);
+    system_ = std::make_unique<caf::actor_system>(cfg_);
+    coordinator_ = system_->spawn(fake_coordinator);
+  }
+
+  void TearDown() override {
+    stop_registry();
+    caf::anon_send_exit(coordinator_, caf::exit_reason::user_shutdown);
+    coordinator_ = nullptr;
+    system_.reset();
+  }
+
+  void start_registry(uint64_t max_running = 1, uint64_t max_queued = 10,
+                      std::chrono::milliseconds ttl = 1h) {
+    stop_registry();
+    job_registry_config config;
+    config.data_dir = dir_.path();
+    config.max_running = max_running;
+    config.max_queued = max_queued;
+    config.result_ttl = ttl;
+    config.retry_after = 7;
+    std::string error;
+    registry_ = spawn_job_registry(*system_, coordinator_, config, error);
+    ASSERT_TRUE(registry_) << error;
+  }
+
+  void stop_registry() {
+    if (registry_) {
+      caf::scoped_actor self{*system_};
+      self->send_exit(registry_, caf::exit_reason::user_shutdown);
+      self->wait_for(registry_);
+      registry_ = nullptr;
+    }
+  }
+
+  template <class Result, class... Ts>
+  Result ask(const caf::actor& to, Ts&&... xs) {
+    caf::scoped_actor self{*system_};
+    Result out{};
+    self->request(to, 5s, std::forward<Ts>(xs)...)
+      .receive([&](Result& r) { out = std::move(r); },
+               [&](caf::error& e) { ADD_FAILURE() << to_string(e); });
+    return out;
+  }
+
+  /// What the HTTP layer does before it submits: the job's input on disk.
+  std::string upload(const std::string& content = "Song,Date\nx\n") {
+    const std::string id = make_job_id();
+    const job_paths p = paths_for(dir_.path(), id);
+    fs::create_directories(p.dir);
+    std::ofstream(p.input) << content;
+    return id;
+  }
+
+  submit_reply submit(const std::string& id) {
+    return ask<submit_reply>(registry_, submit_atom::value,
+                             job_submission{id, "in.csv", 100, false});
+  }
+
+  job_record lookup(const std::string& id) {
+    return ask<job_lookup>(registry_, lookup_atom::value, id).record;
+  }
+
+  bool known(const std::string& id) {
+    return ask<job_lookup>(registry_, lookup_atom::value, id).found;
+  }
+
+  void end_job(const std::string& id, bool ok, std::string error = {}) {
+    job_result r;
+    r.id = id;
+    r.ok = ok;
+    r.error = std::move(error);
+    r.rows = 3;
+    r.groups = 2;
+    caf::anon_send(coordinator_, finished_atom::value, r);
+  }
+
+  /// Waits until the job is in `state` (the registry hears of a job's end
+  /// asynchronously).
+  job_record wait_for(const std::string& id, job_state state) {
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    job_record r;
+    while (std::chrono::steady_clock::now() < deadline) {
+      r = lookup(id);
+      if (r.state == state)
+        return r;
+      std::this_thread::sleep_for(5ms);
+    }
+    ADD_FAILURE() << id << " is " << to_string(r.state) << ", not "
+                  << to_string(state);
+    return r;
+  }
+
+  std::vector<std::string> handed_over() {
+    return ask<std::vector<std::string>>(coordinator_, caf::get_atom::value);
+  }
+
+  temp_dir dir_;
+  caf::actor_system_config cfg_;
+  std::unique_ptr<caf::actor_system> system_;
+  caf::actor coordinator_;
+  caf::actor registry_;
+};
+
+TEST_F(job_registry_test, jobs_start_in_arrival_order_up_to_max_running) {
+  start_registry(2);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) {
+    ids.push_back(upload());
+    ASSERT_EQ(submit(ids.back()).status, submit_reply::accepted);
+  }
+  EXPECT_EQ(handed_over(), (std::vector<std::string>{ids[0], ids[1]}));
+  EXPECT_EQ(lookup(ids[1]).state, job_state::started);
+  EXPECT_EQ(lookup(ids[2]).state, job_state::queued);
+  end_job(ids[1], true);
+  wait_for(ids[1], job_state::finished);
+  EXPECT_EQ(handed_over(), (std::vector<std::string>{ids[0], ids[1], ids[2]}));
+  end_job(ids[0], true);
+  end_job(ids[2], true);
+  wait_for(ids[4], job_state::started);
+  EXPECT_EQ(handed_over(), ids);
+}
+
+TEST_F(job_registry_test, a_job_beyond_max_queued_is_refused_with_retry_after) {
+  start_registry(1, 2);
+  for (int i = 0; i < 3; ++i) // one started, two waiting
+    ASSERT_EQ(submit(upload()).status, submit_reply::accepted);
+  EXPECT_EQ(ask<uint32_t>(registry_, admit_atom::value), 7u);
+  const std::string refused = upload();
+  const auto r = submit(refused);
+  EXPECT_EQ(r.status, submit_reply::queue_full);
+  EXPECT_EQ(r.retry_after, 7u);
+  EXPECT_FALSE(known(refused));
+  EXPECT_FALSE(test::exists(paths_for(dir_.path(), refused).record));
+  end_job(handed_over().front(), true);
+  wait_for(handed_over().front(), job_state::finished);
+  EXPECT_EQ(ask<uint32_t>(registry_, admit_atom::value), 0u);
+}
+
+TEST_F(job_registry_test, a_finished_job_keeps_its_counts_and_loses_its_input) {
+  start_registry();
+  const std::string id = upload();
+  const auto accepted = submit(id);
+  EXPECT_EQ(accepted.record.id, id);
+  EXPECT_GT(accepted.record.created_at, 0);
+  end_job(id, true);
+  const job_record r = wait_for(id, job_state::finished);
+  EXPECT_EQ(r.rows, 3u);
+  EXPECT_EQ(r.groups, 2u);
+  EXPECT_EQ(r.bytes_done, r.bytes_total);
+  EXPECT_LE(r.created_at, r.started_at);
+  EXPECT_LE(r.started_at, r.finished_at);
+  const job_paths p = paths_for(dir_.path(), id);
+  EXPECT_FALSE(test::exists(p.input));
+  EXPECT_TRUE(test::exists(p.result));
+  job_record on_disk;
+  std::string error;
+  ASSERT_TRUE(parse_record(test::read_file(p.record), on_disk, error)) << error;
+  EXPECT_EQ(on_disk.state, job_state::finished);
+  EXPECT_EQ(on_disk.groups, 2u);
+}
+
+TEST_F(job_registry_test, a_failed_job_keeps_its_error_and_no_result) {
+  start_registry();
+  const std::string id = upload();
+  submit(id);
+  end_job(id, false, "line 2: expected 3 fields, found 1");
+  const job_record r = wait_for(id, job_state::failed);
+  EXPECT_EQ(r.error, "line 2: expected 3 fields, found 1");
+  EXPECT_FALSE(test::exists(paths_for(dir_.path(), id).result));
+  EXPECT_FALSE(test::exists(paths_for(dir_.path(), id).input));
+}
+
+TEST_F(job_registry_test, a_started_job_shows_the_coordinators_progress) {
+  start_registry();
+  const std::string id = upload();
+  submit(id);
+  const job_record r = lookup(id);
+  EXPECT_EQ(r.state, job_state::started);
+  EXPECT_EQ(r.phase, "reading");
+  EXPECT_EQ(r.rows, 7u);
+  // 40 data bytes read, plus the 10 header bytes the coordinator does not
+  // count.
+  EXPECT_EQ(r.bytes_done, 50u);
+  const job_list list = ask<job_list>(registry_, list_atom::value, uint32_t{10});
+  ASSERT_EQ(list.jobs.size(), 1u);
+  EXPECT_EQ(list.jobs[0].bytes_done, 50u);
+}
+
+TEST_F(job_registry_test, delete_cancels_waiting_and_running_jobs_and_removes_ended_ones) {
+  start_registry(1);
+  const std::string running = upload();
+  const std::string waiting = upload();
+  const std::string finished = upload();
+  submit(finished);
+  end_job(finished, true);
+  wait_for(finished, job_state::finished);
+  submit(running);
+  submit(waiting);
+  struct row {
+    std::string id;
+    bool canceled;
+  };
+  for (const auto& [id, canceled] :
+       {row{waiting, true}, row{running, true}, row{finished, false}}) {
+    const auto d = ask<job_deletion>(registry_, delete_atom::value, id);
+    EXPECT_TRUE(d.found) << id;
+    EXPECT_EQ(d.canceled, canceled) << id;
+    EXPECT_EQ(known(id), canceled) << id;
+    if (canceled)
+      EXPECT_EQ(lookup(id).state, job_state::canceled);
+    else
+      EXPECT_FALSE(test::exists(paths_for(dir_.path(), id).dir));
+  }
+  // The waiting job was never handed over; the running one was canceled at
+  // the coordinator.
+  EXPECT_EQ(handed_over(), (std::vector<std::string>{finished, running}));
+  EXPECT_FALSE(ask<job_deletion>(registry_, delete_atom::value,
+                                 std::string("nope"))
+                 .found);
+}
+
+TEST_F(job_registry_test, a_new_registry_on_the_same_directory_resumes_every_job) {
+  start_registry(1);
+  const std::string finished = upload();
+  submit(finished);
+  end_job(finished, true);
+  wait_for(finished, job_state::finished);
+  const std::string started = upload();
+  const std::string queued = upload();
+  submit(started);
+  std::this_thread::sleep_for(2ms); // distinct creation times
+  submit(queued);
+  // An upload that never became a job, and a stray directory.
+  const std::string orphan = upload();
+  fs::create_directories(dir_.path() + "/jobs/not-a-job");
+  stop_registry();
+  // The old coordinator still has `started`: a fresh one, as after a crash.
+  caf::anon_send_exit(coordinator_, caf::exit_reason::user_shutdown);
+  coordinator_ = system_->spawn(fake_coordinator);
+
+  start_registry(1);
+  EXPECT_EQ(lookup(finished).state, job_state::finished);
+  EXPECT_EQ(lookup(started).state, job_state::started);
+  EXPECT_EQ(lookup(started).started_at > 0, true);
+  EXPECT_EQ(lookup(queued).state, job_state::queued);
+  EXPECT_EQ(handed_over(), std::vector<std::string>{started});
+  EXPECT_FALSE(known(orphan));
+  EXPECT_FALSE(test::exists(paths_for(dir_.path(), orphan).dir));
+  EXPECT_FALSE(test::exists(dir_.path() + "/jobs/not-a-job"));
+  end_job(started, true);
+  wait_for(queued, job_state::started);
+  EXPECT_EQ(handed_over(), (std::vector<std::string>{started, queued}));
+}
+
+TEST_F(job_registry_test, ended_jobs_expire_after_their_time_to_live) {
+  start_registry(2, 10, 300ms);
+  const std::string ok = upload();
+  const std::string bad = upload();
+  const std::string running = upload();
+  submit(ok);
+  submit(bad);
+  end_job(ok, true);
+  end_job(bad, false, "line 1: empty file");
+  wait_for(ok, job_state::finished);
+  wait_for(bad, job_state::failed);
+  submit(running);
+  std::this_thread::sleep_for(500ms);
+  // Removed by the sweep, not by a lookup: the files go first.
+  EXPECT_FALSE(test::exists(paths_for(dir_.path(), ok).dir));
+  EXPECT_FALSE(test::exists(paths_for(dir_.path(), bad).dir));
+  EXPECT_FALSE(known(ok));
+  EXPECT_FALSE(known(bad));
+  EXPECT_TRUE(known(running)); // a running job never expires
+  const auto stats = ask<registry_stats>(registry_, stats_atom::value);
+  EXPECT_EQ(stats.finished + stats.failed, 0u);
+  EXPECT_EQ(stats.started, 1u);
+  EXPECT_TRUE(stats.coordinator_answered);
+}
+
+// -- the job store ------------------------------------------------------------
+
+TEST(job_store, a_record_round_trips_through_its_json) {
+  job_record r;
+  r.id = make_job_id();
+  r.state = job_state::failed;
+  r.file_name = "pl\"ays\n.csv";
+  r.skip_bad_rows = true;
+  r.bytes_total = uint64_t{1} << 40;
+  r.bytes_done = 12;
+  r.rows = 3;
+  r.groups = 4;
+  r.bad_rows = 5;
+  r.first_bad = {"line 3: x", "line 9: \"y\""};
+  r.error = "line 2: overflow";
+  r.created_at = 1700000000000;
+  r.started_at = 1700000000001;
+  r.finished_at = 1700000000002;
+  job_record back;
+  std::string error;
+  ASSERT_TRUE(parse_record(record_to_json(r), back, error)) << error;
+  EXPECT_EQ(record_to_json(back), record_to_json(r));
+  EXPECT_EQ(back.first_bad, r.first_bad);
+  EXPECT_EQ(back.state, job_state::failed);
+}
+
+TEST(job_store, a_torn_or_foreign_record_does_not_parse) {
+  const std::string good = record_to_json(job_record{});
+  for (const std::string& text :
+       {good.substr(0, good.size() / 2), std::string(""), std::string("[]"),
+        std::string("{\"id\": 1}"),
+        [&] {
+          std::string s = good;
+          s.replace(s.find("queued"), 6, "paused");
+          return s;
+        }()}) {
+    job_record r;
+    std::string error;
+    EXPECT_FALSE(parse_record(text, r, error)) << text;
+    EXPECT_FALSE(error.empty());
+  }
+}
+
+TEST(job_store, only_canonical_random_uuids_are_job_ids) {
+  struct row {
+    std::string text;
+    bool is_id;
+  };
+  const std::vector<row> rows = {
+    {"0b0c4e3a-1f2b-4c5d-8e6f-7a8b9c0d1e2f", true},
+    {"0b0c4e3a-1f2b-4c5d-bb6f-7a8b9c0d1e2f", true},
+    {"0B0C4E3A-1F2B-4C5D-8E6F-7A8B9C0D1E2F", false}, // not canonical
+    {"0b0c4e3a-1f2b-1c5d-8e6f-7a8b9c0d1e2f", false}, // version 1
+    {"0b0c4e3a-1f2b-4c5d-ce6f-7a8b9c0d1e2f", false}, // another variant
+    {"0b0c4e3a1f2b4c5d8e6f7a8b9c0d1e2f", false},
+    {"0b0c4e3a-1f2b-4c5d-8e6f-7a8b9c0d1e2", false},
+    {"../../../../../../../../../etc/pass", false},
+    {"", false},
+  };
+  for (const auto& [text, expected] : rows)
+    EXPECT_EQ(is_job_id(text), expected) << text;
+  for (int i = 0; i < 100; ++i)
+    EXPECT_TRUE(is_job_id(make_job_id()));
+}
+
+TEST(job_store, saving_a_record_replaces_it_whole_and_leaves_no_temporary) {
+  temp_dir dir;
+  const job_paths p = paths_for(dir.path(), make_job_id());
+  fs::create_directories(p.dir);
+  job_record r;
+  std::string error;
+  for (auto state : {job_state::queued, job_state::started, job_state::finished}) {
+    r.state = state;
+    ASSERT_TRUE(save_record(p, r, error)) << error;
+  }
+  EXPECT_EQ(test::read_file(p.record), record_to_json(r));
+  EXPECT_FALSE(test::exists(p.record + ".tmp"));
+}
+
+} // namespace
+} // namespace playcount

@@ -1,0 +1,839 @@
+// `playcount serve` as a process on a loopback port, driven over HTTP as a
+// client would: every row of CONTRACT.md §2, the limits, malformed bodies,
+// restarts after SIGKILL, and the time to live.
+
+#include "actors/job_store.hpp"
+#include "tests/support/csv_gen.hpp"
+#include "tests/support/http_client.hpp"
+#include "tests/support/process.hpp"
+#include "tests/support/server_process.hpp"
+#include "tests/support/temp_dir.hpp"
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+
+namespace playcount {
+namespace {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+using namespace std::chrono_literals;
+using test::http_response;
+using test::server_process;
+
+const std::string binary = PLAYCOUNT_BINARY;
+
+const std::string small_csv = "Song,Date,Number of Plays\n"
+                              "Umbrella,2020-01-02,3\n"
+                              "\"Hey, \"\"Jude\"\"\",2020-01-01,1\n"
+                              "Umbrella,2020-01-01,4\n"
+                              "Umbrella,2020-01-02,5\n";
+const std::string small_result = "Song,Date,Total Number of Plays for Date\n"
+                                 "Umbrella,2020-01-01,4\n"
+                                 "Umbrella,2020-01-02,8\n"
+                                 "\"Hey, \"\"Jude\"\"\",2020-01-01,1\n";
+const std::string bad_date_csv = "Song,Date,Number of Plays\n"
+                                 "a,2021-02-28,1\n"
+                                 "b,2021-02-30,1\n";
+
+json::object json_of(const http_response& r) {
+  json::error_code ec;
+  json::value v = json::parse(r.body, ec);
+  if (ec || !v.is_object()) {
+    ADD_FAILURE() << "not a JSON object: " << r.raw;
+    return {};
+  }
+  return v.as_object();
+}
+
+std::string str(const json::object& o, const char* key) {
+  const json::value* v = o.if_contains(key);
+  return v != nullptr && v->is_string() ? std::string(v->get_string()) : "";
+}
+
+class server_test : public ::testing::Test {
+protected:
+  /// A server on this test's data directory, two workers unless `args`
+  /// says otherwise.
+  std::unique_ptr<server_process> start(std::vector<std::string> args = {}) {
+    if (std::find(args.begin(), args.end(), "--workers") == args.end())
+      args.insert(args.end(), {"--workers", "2"});
+    args.insert(args.end(), {"--data-dir", data()});
+    auto s = std::make_unique<server_process>(
+      binary, args, dir_.file("server-" + std::to_string(++servers_) + ".log"));
+    EXPECT_NE(s->port(), 0) << s->log();
+    return s;
+  }
+
+  std::string data() const { return dir_.file("data"); }
+
+  /// Directories in data/jobs: one per job (or upload in progress).
+  size_t job_dirs() const {
+    std::error_code ec;
+    size_t n = 0;
+    for (fs::directory_iterator it(data() + "/jobs", ec), end; !ec && it != end;
+         it.increment(ec))
+      ++n;
+    return n;
+  }
+
+  /// Uploads `csv` and returns the job id (empty on failure).
+  std::string submit(uint16_t port, const std::string& csv) {
+    const auto r = test::upload_file(port, csv);
+    EXPECT_EQ(r.status, 202) << r.raw;
+    return str(json_of(r), "jobId");
+  }
+
+  json::object job(uint16_t port, const std::string& id) {
+    return json_of(test::http_get(port, "/jobs/" + id + "/"));
+  }
+
+  /// Waits until the job is in `state`; returns its JSON.
+  json::object wait_for(uint16_t port, const std::string& id,
+                        const std::string& state,
+                        std::chrono::milliseconds timeout = 20s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    json::object o;
+    while (std::chrono::steady_clock::now() < deadline) {
+      o = job(port, id);
+      if (str(o, "state") == state)
+        return o;
+      std::this_thread::sleep_for(20ms);
+    }
+    ADD_FAILURE() << "job " << id << " never reached " << state << ": "
+                  << json::serialize(o);
+    return o;
+  }
+
+  /// The result `playcount count` gives for `csv`: the ground truth.
+  std::string count_alone(const std::string& csv) {
+    const auto in = dir_.write("truth-in.csv", csv);
+    const auto out = dir_.file("truth-out.csv");
+    const auto r = test::run({binary, "count", in, "-o", out, "--quiet"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return test::read_file(out);
+  }
+
+  test::temp_dir dir_;
+  int servers_ = 0;
+};
+
+// -- POST /jobs/count/ --------------------------------------------------------
+
+TEST_F(server_test, a_multipart_upload_answers_202_with_a_random_job_id) {
+  auto s = start();
+  const auto first = test::upload_file(s->port(), small_csv);
+  const auto second = test::upload_file(s->port(), small_csv);
+  for (const auto& r : {first, second}) {
+    EXPECT_EQ(r.status, 202) << r.raw;
+    EXPECT_EQ(r.header("content-type"), "application/json");
+    const auto body = json_of(r);
+    EXPECT_TRUE(is_job_id(str(body, "jobId"))) << r.body;
+    EXPECT_EQ(str(body, "message"), "file is being processed...");
+    EXPECT_EQ(body.size(), 2u) << r.body;
+  }
+  EXPECT_NE(str(json_of(first), "jobId"), str(json_of(second), "jobId"));
+}
+
+TEST_F(server_test, a_finished_job_serves_its_result_as_a_csv_attachment) {
+  auto s = start();
+  const std::string id = submit(s->port(), small_csv);
+  wait_for(s->port(), id, "finished");
+  const auto r = test::http_get(s->port(), "/jobs/" + id + "/result/");
+  EXPECT_EQ(r.status, 200) << r.raw;
+  EXPECT_EQ(r.header("content-type"), "text/csv");
+  EXPECT_EQ(r.header("content-disposition"),
+            "attachment; filename=\"" + id + ".csv\"");
+  EXPECT_EQ(r.body, small_result);
+  // Without the trailing slash too, as the original service.
+  EXPECT_EQ(test::http_get(s->port(), "/jobs/" + id + "/result").body,
+            small_result);
+}
+
+TEST_F(server_test, a_raw_text_csv_body_is_the_same_as_a_multipart_upload) {
+  auto s = start();
+  const auto r = test::upload_csv(s->port(), small_csv);
+  ASSERT_EQ(r.status, 202) << r.raw;
+  const std::string id = str(json_of(r), "jobId");
+  EXPECT_EQ(str(json_of(r), "message"), "file is being processed...");
+  wait_for(s->port(), id, "finished");
+  EXPECT_EQ(test::http_get(s->port(), "/jobs/" + id + "/result/").body,
+            small_result);
+}
+
+TEST_F(server_test, a_large_upload_reaches_the_job_byte_for_byte) {
+  test::csv_shape shape;
+  shape.rows = 300000;
+  shape.songs = 400;
+  shape.crlf = true;
+  const std::string csv = test::make_csv(shape);
+  ASSERT_GT(csv.size(), 8u << 20);
+  const std::string expected = count_alone(csv);
+  auto s = start({"--range-size", "256K"});
+  const std::string by_form = submit(s->port(), csv);
+  const auto raw = test::upload_csv(s->port(), csv);
+  ASSERT_EQ(raw.status, 202) << raw.raw;
+  const std::string by_body = str(json_of(raw), "jobId");
+  for (const auto& id : {by_form, by_body}) {
+    const auto done = wait_for(s->port(), id, "finished");
+    EXPECT_EQ(done.at("bytesTotal").to_number<uint64_t>(), csv.size());
+    EXPECT_EQ(test::http_get(s->port(), "/jobs/" + id + "/result/").body,
+              expected);
+  }
+}
+
+TEST_F(server_test, a_request_without_a_file_answers_400_file_is_required) {
+  auto s = start();
+  const std::string boundary = "b0undary";
+  const std::vector<std::pair<std::string, std::string>> requests = {
+    {"a form without a file field",
+     test::request_text(
+       "POST", "/jobs/count/",
+       {"Content-Type: multipart/form-data; boundary=" + boundary},
+       test::multipart_body(boundary, {{"other", small_csv, "x.csv"}}))},
+    {"a form with no parts",
+     test::request_text("POST", "/jobs/count/",
+                        {"Content-Type: multipart/form-data; boundary=b"},
+                        "--b--\r\n")},
+    {"a JSON body",
+     test::request_text("POST", "/jobs/count/",
+                        {"Content-Type: application/json"}, "{\"file\": 1}")},
+    {"a url-encoded form",
+     test::request_text("POST", "/jobs/count/",
+                        {"Content-Type: application/x-www-form-urlencoded"},
+                        "file=x")},
+    {"no body at all", test::request_text("POST", "/jobs/count/")},
+  };
+  for (const auto& [what, raw] : requests) {
+    const auto r = test::http_exchange(s->port(), raw);
+    EXPECT_EQ(r.status, 400) << what << "\n" << r.raw;
+    EXPECT_EQ(r.body, R"({"jobId":null,"message":"file is required."})")
+      << what;
+  }
+  EXPECT_EQ(job_dirs(), 0u);
+}
+
+TEST_F(server_test, an_empty_file_fails_its_job_with_line_1) {
+  auto s = start();
+  const std::string id = submit(s->port(), "");
+  wait_for(s->port(), id, "failed");
+  const auto r = test::http_get(s->port(), "/jobs/" + id + "/result/");
+  EXPECT_EQ(r.status, 422);
+  EXPECT_EQ(r.body.rfind("Job: failed: line 1: empty file", 0), 0u) << r.body;
+}
+
+// -- GET /jobs/<id>/result/ ---------------------------------------------------
+
+TEST_F(server_test, a_queued_or_started_job_answers_202_with_its_state) {
+  // No workers: the first job starts and never ends, the second waits.
+  auto s = start({"--workers", "0", "--max-running-jobs", "1"});
+  const std::string started = submit(s->port(), small_csv);
+  const std::string queued = submit(s->port(), small_csv);
+  const auto a = test::http_get(s->port(), "/jobs/" + started + "/result/");
+  EXPECT_EQ(a.status, 202) << a.raw;
+  EXPECT_EQ(a.header("content-type"), "text/plain");
+  EXPECT_EQ(a.body.rfind("Job: started", 0), 0u) << a.body;
+  const auto b = test::http_get(s->port(), "/jobs/" + queued + "/result/");
+  EXPECT_EQ(b.status, 202) << b.raw;
+  EXPECT_EQ(b.header("content-type"), "text/plain");
+  EXPECT_EQ(b.body, "Job: queued");
+
+  const auto a_json = job(s->port(), started);
+  EXPECT_EQ(str(a_json, "state"), "started");
+  EXPECT_EQ(str(a_json, "phase"), "scanning");
+  EXPECT_FALSE(str(a_json, "startedAt").empty());
+  const auto b_json = job(s->port(), queued);
+  EXPECT_EQ(str(b_json, "state"), "queued");
+  EXPECT_TRUE(b_json.at("startedAt").is_null());
+}
+
+TEST_F(server_test, a_failed_job_answers_422_with_the_line_and_the_reason) {
+  auto s = start();
+  const std::string id = submit(s->port(), bad_date_csv);
+  const auto failed = wait_for(s->port(), id, "failed");
+  const std::string reason =
+    "line 3: Date is not a real calendar date: \"2021-02-30\"";
+  EXPECT_EQ(str(failed, "error"), reason);
+  const auto r = test::http_get(s->port(), "/jobs/" + id + "/result/");
+  EXPECT_EQ(r.status, 422) << r.raw;
+  EXPECT_EQ(r.header("content-type"), "text/plain");
+  EXPECT_EQ(r.body, "Job: failed: " + reason);
+  // No result file that could be taken for a real one, and no upload left.
+  EXPECT_FALSE(test::exists(paths_for(data(), id).result));
+  EXPECT_FALSE(test::exists(paths_for(data(), id).input));
+}
+
+TEST_F(server_test, an_unknown_or_malformed_id_answers_404_job_not_found) {
+  auto s = start();
+  const std::string real = submit(s->port(), small_csv);
+  std::string upper = real;
+  std::transform(upper.begin(), upper.end(), upper.begin(), ::toupper);
+  const std::vector<std::string> ids = {
+    "0b0c4e3a-1f2b-4c5d-8e6f-7a8b9c0d1e2f", // well-formed, unknown
+    "abc",
+    upper,
+    "0b0c4e3a-1f2b-1c5d-8e6f-7a8b9c0d1e2f", // version 1
+    "..",
+    "%2e%2e%2fjobs",
+    real + "0",
+  };
+  for (const auto& id : ids) {
+    const auto r = test::http_get(s->port(), "/jobs/" + id + "/result/");
+    EXPECT_EQ(r.status, 404) << id << "\n" << r.raw;
+    EXPECT_EQ(r.header("content-type"), "text/plain") << id;
+    EXPECT_EQ(r.body, "Job not found.") << id;
+    const auto j = test::http_get(s->port(), "/jobs/" + id + "/");
+    EXPECT_EQ(j.status, 404) << id << "\n" << j.raw;
+    EXPECT_EQ(j.body, R"({"message":"Job not found."})") << id;
+    EXPECT_EQ(test::http_delete(s->port(), "/jobs/" + id + "/").status, 404)
+      << id;
+  }
+  // The path never escapes the data directory.
+  EXPECT_EQ(test::http_get(s->port(), "/jobs/../../etc/passwd/result/").status,
+            404);
+}
+
+// -- GET /jobs/<id>/ ----------------------------------------------------------
+
+TEST_F(server_test, job_status_shows_sizes_counts_and_times) {
+  auto s = start();
+  const std::string id = submit(s->port(), small_csv);
+  const auto o = wait_for(s->port(), id, "finished");
+  for (const char* key :
+       {"jobId", "state", "bytesTotal", "bytesDone", "rows", "groups", "error",
+        "createdAt", "startedAt", "finishedAt"})
+    EXPECT_TRUE(o.contains(key)) << key;
+  EXPECT_EQ(str(o, "jobId"), id);
+  EXPECT_EQ(o.at("bytesTotal").to_number<uint64_t>(), small_csv.size());
+  EXPECT_EQ(o.at("bytesDone").to_number<uint64_t>(), small_csv.size());
+  EXPECT_EQ(o.at("rows").to_number<uint64_t>(), 4u);
+  EXPECT_EQ(o.at("groups").to_number<uint64_t>(), 3u);
+  EXPECT_TRUE(o.at("error").is_null());
+  EXPECT_EQ(str(o, "fileName"), "plays.csv");
+  const std::string created = str(o, "createdAt");
+  const std::string started = str(o, "startedAt");
+  const std::string finished = str(o, "finishedAt");
+  EXPECT_EQ(created.size(), 24u) << created; // 2024-05-01T12:00:00.123Z
+  EXPECT_EQ(created.back(), 'Z');
+  EXPECT_LE(created, started);
+  EXPECT_LE(started, finished);
+}
+
+TEST_F(server_test, on_bad_rows_skip_reports_the_skipped_records) {
+  auto s = start();
+  const std::string csv = "Song,Date,Number of Plays\n"
+                          "a,2020-01-01,1\n"
+                          "b,2020-01-01,-2\n"
+                          "c,2020-01-01\n"
+                          "a,2020-01-01,5\n";
+  const auto by_query =
+    test::upload_csv(s->port(), csv, "/jobs/count/?on_bad_rows=skip");
+  const auto by_field = test::upload_form(
+    s->port(), {{"on_bad_rows", "skip", ""}, {"file", csv, "p.csv"}});
+  for (const auto& r : {by_query, by_field}) {
+    ASSERT_EQ(r.status, 202) << r.raw;
+    const std::string id = str(json_of(r), "jobId");
+    const auto o = wait_for(s->port(), id, "finished");
+    EXPECT_EQ(o.at("badRows").to_number<uint64_t>(), 2u);
+    EXPECT_EQ(json::serialize(o.at("firstBadRows")),
+              R"(["line 3: Number of Plays is negative: \"-2\"",)"
+              R"("line 4: expected 3 fields, found 2"])");
+    EXPECT_EQ(test::http_get(s->port(), "/jobs/" + id + "/result/").body,
+              "Song,Date,Total Number of Plays for Date\na,2020-01-01,6\n");
+  }
+  const auto bad = test::upload_csv(s->port(), csv, "/jobs/count/?on_bad_rows=maybe");
+  EXPECT_EQ(bad.status, 400) << bad.raw;
+  EXPECT_EQ(job_dirs(), 2u);
+}
+
+// -- DELETE /jobs/<id>/ -------------------------------------------------------
+
+TEST_F(server_test, deleting_a_started_job_cancels_it_and_stops_its_ranges) {
+  auto s = start({"--workers", "0", "--max-running-jobs", "1"});
+  const std::string started = submit(s->port(), small_csv);
+  const std::string queued = submit(s->port(), small_csv);
+  auto stats = json_of(test::http_get(s->port(), "/admin/stats"));
+  EXPECT_EQ(stats.at("coordinator").at("jobsRunning").to_number<int>(), 1);
+  EXPECT_GT(stats.at("coordinator").at("itemsQueued").to_number<int>(), 0);
+
+  const auto r = test::http_delete(s->port(), "/jobs/" + started + "/");
+  EXPECT_EQ(r.status, 200) << r.raw;
+  EXPECT_EQ(str(json_of(r), "state"), "canceled");
+  EXPECT_EQ(str(job(s->port(), started), "state"), "canceled");
+  const auto result = test::http_get(s->port(), "/jobs/" + started + "/result/");
+  EXPECT_EQ(result.status, 410) << result.raw;
+  EXPECT_EQ(result.body, "Job: canceled");
+  // The coordinator dropped the job's outstanding ranges, which freed the
+  // slot for the job that waited.
+  wait_for(s->port(), queued, "started");
+  stats = json_of(test::http_get(s->port(), "/admin/stats"));
+  EXPECT_EQ(stats.at("coordinator").at("jobsRunning").to_number<int>(), 1)
+    << json::serialize(stats) << json::serialize(job(s->port(), queued)) << s->log();
+  EXPECT_EQ(stats.at("jobs").at("canceled").to_number<int>(), 1);
+  EXPECT_FALSE(test::exists(paths_for(data(), started).input));
+}
+
+TEST_F(server_test, deleting_a_queued_job_cancels_it_before_it_starts) {
+  auto s = start({"--workers", "0", "--max-running-jobs", "1"});
+  submit(s->port(), small_csv);
+  const std::string queued = submit(s->port(), small_csv);
+  const auto r = test::http_delete(s->port(), "/jobs/" + queued + "/");
+  EXPECT_EQ(r.status, 200) << r.raw;
+  EXPECT_EQ(str(json_of(r), "message"), "job canceled.");
+  const auto o = job(s->port(), queued);
+  EXPECT_EQ(str(o, "state"), "canceled");
+  EXPECT_TRUE(o.at("startedAt").is_null());
+  EXPECT_FALSE(test::exists(paths_for(data(), queued).input));
+  // A second DELETE forgets the canceled job.
+  EXPECT_EQ(test::http_delete(s->port(), "/jobs/" + queued + "/").status, 200);
+  EXPECT_EQ(test::http_get(s->port(), "/jobs/" + queued + "/").status, 404);
+}
+
+TEST_F(server_test, deleting_a_finished_job_removes_its_files) {
+  auto s = start();
+  const std::string id = submit(s->port(), small_csv);
+  wait_for(s->port(), id, "finished");
+  ASSERT_TRUE(test::exists(paths_for(data(), id).result));
+  const auto r = test::http_delete(s->port(), "/jobs/" + id + "/");
+  EXPECT_EQ(r.status, 200) << r.raw;
+  EXPECT_EQ(str(json_of(r), "message"), "job deleted.");
+  EXPECT_FALSE(test::exists(paths_for(data(), id).dir));
+  EXPECT_EQ(test::http_get(s->port(), "/jobs/" + id + "/result/").status, 404);
+  EXPECT_EQ(test::http_delete(s->port(), "/jobs/" + id + "/").status, 404);
+}
+
+// -- GET /jobs/, /admin/stats, /healthz ---------------------------------------
+
+TEST_F(server_test, the_job_list_shows_recent_jobs_newest_first) {
+  auto s = start();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    ids.push_back(submit(s->port(), small_csv));
+    std::this_thread::sleep_for(5ms); // distinct creation times
+  }
+  for (const auto& id : ids)
+    wait_for(s->port(), id, "finished");
+  const auto all = json_of(test::http_get(s->port(), "/jobs/"));
+  EXPECT_EQ(all.at("count").to_number<int>(), 3);
+  const auto& jobs = all.at("jobs").as_array();
+  ASSERT_EQ(jobs.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(str(jobs[i].as_object(), "jobId"), ids[2 - i]);
+    EXPECT_EQ(str(jobs[i].as_object(), "state"), "finished");
+  }
+  const auto two = json_of(test::http_get(s->port(), "/jobs/?limit=2"));
+  EXPECT_EQ(two.at("jobs").as_array().size(), 2u);
+  EXPECT_EQ(test::http_get(s->port(), "/jobs/?limit=0").status, 400);
+  EXPECT_EQ(test::http_get(s->port(), "/jobs").status, 200);
+}
+
+TEST_F(server_test, admin_stats_shows_workers_jobs_by_state_and_queue_depth) {
+  auto s = start({"--workers", "3"});
+  const std::string ok = submit(s->port(), small_csv);
+  const std::string bad = submit(s->port(), bad_date_csv);
+  wait_for(s->port(), ok, "finished");
+  wait_for(s->port(), bad, "failed");
+  const auto r = test::http_get(s->port(), "/admin/stats");
+  ASSERT_EQ(r.status, 200) << r.raw;
+  const auto o = json_of(r);
+  const auto& workers = o.at("workers").as_array();
+  ASSERT_EQ(workers.size(), 3u);
+  uint64_t ranges = 0;
+  for (const auto& w : workers) {
+    const auto& x = w.as_object();
+    EXPECT_EQ(str(x, "node"), "local");
+    EXPECT_EQ(str(x, "state"), "idle");
+    EXPECT_FALSE(str(x, "id").empty());
+    ranges += x.at("rangesDone").to_number<uint64_t>();
+    EXPECT_TRUE(x.at("bytesDone").is_number());
+  }
+  EXPECT_GE(ranges, 2u);
+  EXPECT_EQ(json::serialize(o.at("nodes")), R"([{"name":"local","workers":3}])");
+  EXPECT_EQ(json::serialize(o.at("jobs")),
+            R"({"queued":0,"started":0,"finished":1,"failed":1,"canceled":0})");
+  EXPECT_EQ(o.at("queueDepth").to_number<int>(), 0);
+  EXPECT_TRUE(o.at("uptimeSeconds").is_number());
+  EXPECT_TRUE(o.at("registry").at("mailbox").is_number());
+}
+
+TEST_F(server_test, healthz_answers_200_ok) {
+  auto s = start();
+  const auto r = test::http_get(s->port(), "/healthz");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "ok");
+}
+
+TEST_F(server_test, other_paths_and_methods_answer_404_or_405_in_json) {
+  auto s = start();
+  struct row {
+    std::string method, target;
+    int status;
+    std::string allow;
+  };
+  const std::vector<row> rows = {
+    {"GET", "/", 404, ""},
+    {"GET", "/jobs/count/extra/", 404, ""},
+    {"GET", "/admin/", 404, ""},
+    {"GET", "/jobs/count/", 405, "POST"},
+    {"PUT", "/jobs/", 405, "GET"},
+    {"POST", "/jobs/0b0c4e3a-1f2b-4c5d-8e6f-7a8b9c0d1e2f/", 405, "GET, DELETE"},
+    {"DELETE", "/healthz", 405, "GET"},
+  };
+  for (const auto& x : rows) {
+    const auto r = test::http_exchange(
+      s->port(), test::request_text(x.method, x.target, {}, "", false));
+    EXPECT_EQ(r.status, x.status) << x.method << " " << x.target << "\n" << r.raw;
+    EXPECT_EQ(r.header("content-type"), "application/json") << x.target;
+    EXPECT_FALSE(str(json_of(r), "message").empty()) << x.target;
+    EXPECT_EQ(r.header("allow"), x.allow) << x.target;
+  }
+}
+
+// -- limits -------------------------------------------------------------------
+
+TEST_F(server_test, an_upload_over_the_limit_answers_413_and_keeps_nothing) {
+  auto s = start({"--max-upload", "64K"});
+  const std::string over(1 << 20, 'x'); // 16 times the limit, sent in full
+  const std::string boundary = "b0undary";
+  struct row {
+    std::string what;
+    std::string raw;
+  };
+  const std::vector<row> rows = {
+    {"a form 16 times over the limit",
+     test::request_text(
+       "POST", "/jobs/count/",
+       {"Content-Type: multipart/form-data; boundary=" + boundary},
+       test::multipart_body(boundary, {{"file", over, "big.csv"}}))},
+    {"a raw body just over the limit",
+     test::request_text("POST", "/jobs/count/", {"Content-Type: text/csv"},
+                        std::string((64 << 10) + 1, 'x'))},
+    {"a claimed length far over the limit, nothing sent",
+     "POST /jobs/count/ HTTP/1.1\r\nContent-Type: text/csv\r\n"
+     "Content-Length: 1000000000000\r\n\r\n"},
+    {"chunks that grow over the limit",
+     "POST /jobs/count/ HTTP/1.1\r\nContent-Type: text/csv\r\n"
+     "Transfer-Encoding: chunked\r\n\r\n" +
+       [] {
+         std::string chunks;
+         for (int i = 0; i < 20; ++i)
+           chunks += "1000\r\n" + std::string(0x1000, 'y') + "\r\n";
+         return chunks + "0\r\n\r\n";
+       }()},
+  };
+  for (const auto& x : rows) {
+    const auto r = test::http_exchange(s->port(), x.raw);
+    EXPECT_EQ(r.status, 413) << x.what << "\n" << r.raw.substr(0, 300);
+    EXPECT_EQ(r.header("content-type"), "application/json") << x.what;
+    EXPECT_FALSE(str(json_of(r), "message").empty()) << x.what;
+  }
+  EXPECT_EQ(job_dirs(), 0u);
+  // Still serving.
+  EXPECT_EQ(test::upload_file(s->port(), small_csv).status, 202);
+}
+
+TEST_F(server_test, a_huge_declared_upload_is_refused_before_its_body) {
+  // The default limit is 4 GiB; nothing of the 5 GB is ever sent, and the
+  // answer comes at once instead of a 100 Continue.
+  auto s = start();
+  test::http_connection c(s->port());
+  ASSERT_TRUE(c.send("POST /jobs/count/ HTTP/1.1\r\nContent-Type: text/csv\r\n"
+                     "Content-Length: 5000000000\r\nExpect: 100-continue\r\n\r\n"));
+  const auto r = test::parse_response(c.read_all(5s));
+  EXPECT_EQ(r.status, 413) << r.raw;
+  EXPECT_EQ(r.raw.find("100 Continue"), std::string::npos);
+}
+
+TEST_F(server_test, a_full_queue_answers_503_with_retry_after) {
+  auto s = start({"--workers", "0", "--max-running-jobs", "1",
+                  "--max-queued-jobs", "1"});
+  submit(s->port(), small_csv); // started
+  submit(s->port(), small_csv); // queued
+  const auto r = test::upload_file(s->port(), small_csv);
+  EXPECT_EQ(r.status, 503) << r.raw;
+  const std::string retry = r.header("retry-after");
+  EXPECT_FALSE(retry.empty()) << r.raw;
+  EXPECT_TRUE(std::all_of(retry.begin(), retry.end(), ::isdigit)) << retry;
+  EXPECT_GT(std::stoi(retry), 0);
+  EXPECT_TRUE(json_of(r).at("jobId").is_null());
+  EXPECT_EQ(job_dirs(), 2u);
+  const auto stats = json_of(test::http_get(s->port(), "/admin/stats"));
+  EXPECT_EQ(stats.at("queueDepth").to_number<int>(), 1);
+}
+
+TEST_F(server_test, malformed_multipart_bodies_answer_400_and_keep_nothing) {
+  auto s = start();
+  const std::string part = "Content-Disposition: form-data; name=\"file\"; "
+                           "filename=\"a.csv\"\r\n\r\n" +
+                           small_csv;
+  struct row {
+    std::string what;
+    std::string content_type;
+    std::string body;
+  };
+  const std::vector<row> rows = {
+    {"no boundary parameter", "multipart/form-data", "--x\r\n" + part + "\r\n--x--\r\n"},
+    {"a boundary over 70 characters",
+     "multipart/form-data; boundary=" + std::string(71, 'b'), "irrelevant"},
+    {"a body with another boundary", "multipart/form-data; boundary=abc",
+     "--xyz\r\n" + part + "\r\n--xyz--\r\n"},
+    {"a part that never closes", "multipart/form-data; boundary=abc",
+     "--abc\r\n" + part},
+    {"two file parts", "multipart/form-data; boundary=abc",
+     "--abc\r\n" + part + "\r\n--abc\r\n" + part + "\r\n--abc--\r\n"},
+    {"a part without Content-Disposition", "multipart/form-data; boundary=abc",
+     "--abc\r\nContent-Type: text/csv\r\n\r\n" + small_csv + "\r\n--abc--\r\n"},
+    {"part headers that never end", "multipart/form-data; boundary=abc",
+     "--abc\r\nContent-Disposition: form-data; name=\"file\"\r\n"},
+  };
+  for (const auto& x : rows) {
+    const auto r = test::http_exchange(
+      s->port(), test::request_text("POST", "/jobs/count/",
+                                    {"Content-Type: " + x.content_type}, x.body));
+    EXPECT_EQ(r.status, 400) << x.what << "\n" << r.raw;
+    const auto o = json_of(r);
+    EXPECT_TRUE(o.at("jobId").is_null()) << x.what;
+    EXPECT_FALSE(str(o, "message").empty()) << x.what;
+  }
+  EXPECT_EQ(job_dirs(), 0u);
+}
+
+TEST_F(server_test, a_malformed_chunked_body_answers_400) {
+  auto s = start();
+  const auto r = test::http_exchange(
+    s->port(), "POST /jobs/count/ HTTP/1.1\r\nContent-Type: text/csv\r\n"
+               "Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n");
+  EXPECT_EQ(r.status, 400) << r.raw;
+  EXPECT_EQ(job_dirs(), 0u);
+}
+
+// -- how the body arrives -----------------------------------------------------
+
+TEST_F(server_test, expect_100_continue_is_answered_before_the_body) {
+  auto s = start();
+  test::http_connection c(s->port());
+  ASSERT_TRUE(c.send("POST /jobs/count/ HTTP/1.1\r\nContent-Type: text/csv\r\n"
+                     "Content-Length: " + std::to_string(small_csv.size()) +
+                     "\r\nExpect: 100-continue\r\n\r\n"));
+  std::string got;
+  ASSERT_TRUE(c.read_until(got, "\r\n\r\n", 500ms)) << got;
+  EXPECT_EQ(got, "HTTP/1.1 100 Continue\r\n\r\n");
+  ASSERT_TRUE(c.send(small_csv));
+  const auto r = test::parse_response(got + c.read_all());
+  EXPECT_EQ(r.status, 202) << r.raw;
+}
+
+TEST_F(server_test, a_chunked_upload_is_the_same_as_any_other) {
+  auto s = start();
+  std::string body;
+  for (size_t at = 0; at < small_csv.size(); at += 7) {
+    const std::string piece = small_csv.substr(at, 7);
+    char size[16];
+    std::snprintf(size, sizeof size, "%zx", piece.size());
+    body += std::string(size) + ";ext=1\r\n" + piece + "\r\n";
+  }
+  body += "0\r\nX-Trailer: 1\r\n\r\n";
+  const auto r = test::http_exchange(
+    s->port(), "POST /jobs/count/ HTTP/1.1\r\nContent-Type: text/csv\r\n"
+               "Transfer-Encoding: chunked\r\n\r\n" + body);
+  ASSERT_EQ(r.status, 202) << r.raw;
+  const std::string id = str(json_of(r), "jobId");
+  wait_for(s->port(), id, "finished");
+  EXPECT_EQ(test::http_get(s->port(), "/jobs/" + id + "/result/").body,
+            small_result);
+}
+
+TEST_F(server_test, a_keep_alive_connection_can_upload_after_other_requests) {
+  auto s = start();
+  test::http_connection c(s->port());
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(c.send("GET /healthz HTTP/1.1\r\nConnection: keep-alive\r\n\r\n"));
+    const auto r = test::parse_response(c.read_all(5s));
+    EXPECT_EQ(r.status, 200) << r.raw;
+    EXPECT_EQ(r.body, "ok");
+  }
+  ASSERT_TRUE(c.send(test::request_text("POST", "/jobs/count/",
+                                        {"Content-Type: text/csv"}, small_csv)));
+  const auto r = test::parse_response(c.read_all(5s));
+  ASSERT_EQ(r.status, 202) << r.raw;
+  wait_for(s->port(), str(json_of(r), "jobId"), "finished");
+}
+
+TEST_F(server_test, a_client_that_gives_up_mid_upload_leaves_no_files) {
+  auto s = start();
+  {
+    test::http_connection c(s->port());
+    ASSERT_TRUE(c.send("POST /jobs/count/ HTTP/1.1\r\nContent-Type: text/csv\r\n"
+                       "Content-Length: 1000000\r\n\r\n" +
+                       std::string(100000, 'x')));
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (job_dirs() == 0 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(10ms);
+    EXPECT_EQ(job_dirs(), 1u); // the upload in progress
+  }
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (job_dirs() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(job_dirs(), 0u);
+  EXPECT_NE(s->log().find("aborted by the client"), std::string::npos);
+  EXPECT_EQ(test::http_get(s->port(), "/healthz").status, 200);
+}
+
+TEST_F(server_test, a_slow_upload_that_makes_progress_is_not_cut_off) {
+  // Pistache would count a body timeout from the request's start; ours is
+  // the time since the last bytes.
+  auto s = start({"--idle-timeout", "1s"});
+  test::http_connection c(s->port());
+  ASSERT_TRUE(c.send("POST /jobs/count/ HTTP/1.1\r\nContent-Type: text/csv\r\n"
+                     "Content-Length: " + std::to_string(small_csv.size()) +
+                     "\r\n\r\n"));
+  const size_t pieces = 8; // one every 350 ms: 2.8 s in all
+  const size_t step = (small_csv.size() + pieces - 1) / pieces;
+  for (size_t at = 0; at < small_csv.size(); at += step) {
+    std::this_thread::sleep_for(350ms);
+    ASSERT_TRUE(c.send(small_csv.substr(at, step)));
+  }
+  const auto r = test::parse_response(c.read_all());
+  EXPECT_EQ(r.status, 202) << r.raw;
+}
+
+TEST_F(server_test, a_stalled_upload_gets_408_and_keeps_nothing) {
+  auto s = start({"--idle-timeout", "1s"});
+  test::http_connection c(s->port());
+  ASSERT_TRUE(c.send("POST /jobs/count/ HTTP/1.1\r\nContent-Type: text/csv\r\n"
+                     "Content-Length: 1000\r\n\r\nSong,Date"));
+  const auto started = std::chrono::steady_clock::now();
+  const auto r = test::parse_response(c.read_all(10s));
+  EXPECT_EQ(r.status, 408) << r.raw;
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (job_dirs() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(job_dirs(), 0u);
+}
+
+// -- restarts and time to live ------------------------------------------------
+
+TEST_F(server_test, a_killed_server_keeps_results_and_reruns_interrupted_jobs) {
+  test::csv_shape shape;
+  shape.rows = 20000;
+  const std::string csv = test::make_csv(shape);
+  const std::string expected = count_alone(csv);
+  std::string finished;
+  {
+    auto s = start();
+    finished = submit(s->port(), csv);
+    wait_for(s->port(), finished, "finished");
+    s->kill9();
+  }
+  std::string interrupted, waiting;
+  {
+    // No workers: one job is started when the server dies, one queued.
+    auto s = start({"--workers", "0", "--max-running-jobs", "1"});
+    interrupted = submit(s->port(), csv);
+    waiting = submit(s->port(), small_csv);
+    EXPECT_EQ(str(job(s->port(), interrupted), "state"), "started");
+    EXPECT_EQ(str(job(s->port(), waiting), "state"), "queued");
+    s->kill9();
+  }
+  auto s = start();
+  const auto r = test::http_get(s->port(), "/jobs/" + finished + "/result/");
+  EXPECT_EQ(r.status, 200) << r.raw;
+  EXPECT_EQ(r.body, expected);
+  wait_for(s->port(), interrupted, "finished");
+  wait_for(s->port(), waiting, "finished");
+  EXPECT_EQ(test::http_get(s->port(), "/jobs/" + interrupted + "/result/").body,
+            expected);
+  EXPECT_EQ(test::http_get(s->port(), "/jobs/" + waiting + "/result/").body,
+            small_result);
+  EXPECT_NE(s->log().find("job " + interrupted + " was interrupted"),
+            std::string::npos)
+    << s->log();
+}
+
+TEST_F(server_test, an_upload_cut_by_a_crash_is_removed_at_the_next_start) {
+  {
+    auto s = start();
+    test::http_connection c(s->port());
+    ASSERT_TRUE(c.send("POST /jobs/count/ HTTP/1.1\r\nContent-Type: text/csv\r\n"
+                       "Content-Length: 1000000\r\n\r\nSong,Date"));
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (job_dirs() == 0 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(10ms);
+    ASSERT_EQ(job_dirs(), 1u);
+    s->kill9();
+  }
+  auto s = start();
+  EXPECT_EQ(job_dirs(), 0u);
+  EXPECT_EQ(json_of(test::http_get(s->port(), "/jobs/")).at("count").to_number<int>(), 0);
+}
+
+TEST_F(server_test, results_expire_after_their_time_to_live) {
+  auto s = start({"--result-ttl", "1s"});
+  const std::string ok = submit(s->port(), small_csv);
+  const std::string bad = submit(s->port(), bad_date_csv);
+  wait_for(s->port(), ok, "finished");
+  wait_for(s->port(), bad, "failed");
+  EXPECT_EQ(test::http_get(s->port(), "/jobs/" + ok + "/result/").status, 200);
+  std::this_thread::sleep_for(1600ms);
+  EXPECT_EQ(test::http_get(s->port(), "/jobs/" + ok + "/result/").status, 404);
+  EXPECT_EQ(test::http_get(s->port(), "/jobs/" + bad + "/result/").status, 404);
+  // The sweep removes the files without anyone asking.
+  const auto deadline = std::chrono::steady_clock::now() + 3s;
+  while (job_dirs() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(job_dirs(), 0u);
+  EXPECT_NE(s->log().find("job " + ok + " expired"), std::string::npos);
+}
+
+TEST_F(server_test, results_that_expired_while_the_server_was_down_are_removed) {
+  std::string id;
+  {
+    auto s = start();
+    id = submit(s->port(), small_csv);
+    wait_for(s->port(), id, "finished");
+    s->kill9();
+  }
+  std::this_thread::sleep_for(1100ms);
+  auto s = start({"--result-ttl", "1s"});
+  EXPECT_EQ(job_dirs(), 0u);
+  EXPECT_EQ(test::http_get(s->port(), "/jobs/" + id + "/result/").status, 404);
+}
+
+// -- the process --------------------------------------------------------------
+
+TEST_F(server_test, the_log_tells_each_request_and_each_jobs_life) {
+  auto s = start();
+  const std::string ok = submit(s->port(), small_csv);
+  const std::string bad = submit(s->port(), bad_date_csv);
+  wait_for(s->port(), ok, "finished");
+  wait_for(s->port(), bad, "failed");
+  test::http_get(s->port(), "/healthz");
+  EXPECT_EQ(s->stop(), 0);
+  const std::string log = s->log();
+  for (const std::string& line : std::vector<std::string>{
+         "POST /jobs/count/ 202", "GET /healthz 200", "job " + ok + " queued",
+        "job " + ok + " started", "job " + ok + " finished in ",
+        "job " + bad + " failed after ", "line 3: Date is not a real calendar",
+        "stopping on SIGTERM"})
+    EXPECT_NE(log.find(line), std::string::npos) << line << "\n" << log;
+}
+
+TEST_F(server_test, serve_help_says_every_option) {
+  const auto r = test::run({binary, "serve", "--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  for (const char* option :
+       {"--host", "--port", "--data-dir", "--workers", "--max-upload",
+        "--result-ttl", "--max-running-jobs", "--max-queued-jobs", "--help",
+        "Expect:"})
+    EXPECT_NE(r.out.find(option), std::string::npos) << option;
+  const auto bad = test::run({binary, "serve", "--result-ttl", "soon"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--result-ttl"), std::string::npos) << bad.err;
+}
+
+} // namespace
+} // namespace playcount
