@@ -27,8 +27,9 @@ struct registry_state {
   job_registry_config config;
   caf::actor coordinator;
   std::map<std::string, job_record> jobs;
-  std::deque<std::string> queue;                     // queued ids, oldest first
-  std::map<std::string, steady::time_point> running; // handed to the coordinator
+  std::deque<std::string> queue; // queued ids, oldest first
+  std::map<std::string, steady::time_point>
+      running; // handed to the coordinator
   steady::time_point up_since = steady::now();
   static inline const char* name = "playcount.job_registry";
 };
@@ -104,9 +105,8 @@ void apply_progress(job_record& r, const job_status& s) {
   r.rows = s.rows;
   // The coordinator counts data bytes; the header counts as read once the
   // job runs, so that bytes_done reaches bytes_total.
-  const uint64_t header = r.bytes_total > s.bytes_total
-                            ? r.bytes_total - s.bytes_total
-                            : 0;
+  const uint64_t header =
+      r.bytes_total > s.bytes_total ? r.bytes_total - s.bytes_total : 0;
   r.bytes_done = std::min(r.bytes_total, s.bytes_done + header);
 }
 
@@ -188,13 +188,13 @@ void pump(registry_actor* self) {
     request.skip_bad_rows = r.skip_bad_rows;
     request.durable = true;
     self->request(st.coordinator, caf::infinite, std::move(request))
-      .then([=](job_result& res) { on_result(self, id, res); },
-            [=](caf::error& e) {
-              job_result res;
-              res.id = id;
-              res.error = "the coordinator failed: " + to_string(e);
-              on_result(self, id, res);
-            });
+        .then([=](job_result& res) { on_result(self, id, res); },
+              [=](caf::error& e) {
+                job_result res;
+                res.id = id;
+                res.error = "the coordinator failed: " + to_string(e);
+                on_result(self, id, res);
+              });
   }
 }
 
@@ -245,37 +245,36 @@ job_deletion remove(registry_actor* self, const std::string& id) {
     return out;
   out.found = true;
   const job_paths p = paths(st, id);
-  switch (r->state) {
-    case job_state::queued:
-      if (auto q = std::find(st.queue.begin(), st.queue.end(), id);
-          q != st.queue.end())
-        st.queue.erase(q);
-      [[fallthrough]];
-    case job_state::started:
-      if (r->state == job_state::started)
-        // Stops the job's outstanding ranges; the coordinator then answers
-        // the job's request as canceled, which frees the slot.
-        self->request(st.coordinator, coordinator_timeout, cancel_atom::value, id)
-          .then([](bool) {}, [=](caf::error& e) {
-            spdlog::warn("job {}: the coordinator did not take the cancel: {}",
-                         id, to_string(e));
-          });
-      r->state = job_state::canceled;
-      r->finished_at = now_ms();
-      r->phase.clear();
-      save(st, *r);
-      if (st.running.count(id) == 0)
-        drop_file(p.input);
-      spdlog::info("job {} canceled", id);
-      out.canceled = true;
-      out.record = *r;
-      break;
-    default:
-      out.record = *r;
-      spdlog::info("job {} deleted with its files", id);
-      drop_job(st, id);
-      break;
+  if (r->state != job_state::queued && r->state != job_state::started) {
+    out.record = *r;
+    spdlog::info("job {} deleted with its files", id);
+    drop_job(st, id);
+    return out;
   }
+  if (r->state == job_state::queued) {
+    if (auto q = std::find(st.queue.begin(), st.queue.end(), id);
+        q != st.queue.end())
+      st.queue.erase(q);
+    drop_file(p.input);
+  } else {
+    // Stops the job's outstanding ranges; the coordinator then answers the
+    // job's request as canceled, which frees the slot and removes the
+    // input (on_result).
+    self->request(st.coordinator, coordinator_timeout, cancel_atom::value, id)
+        .then([](bool) {},
+              [=](caf::error& e) {
+                spdlog::warn(
+                    "job {}: the coordinator did not take the cancel: {}", id,
+                    to_string(e));
+              });
+  }
+  r->state = job_state::canceled;
+  r->finished_at = now_ms();
+  r->phase.clear();
+  save(st, *r);
+  spdlog::info("job {} canceled", id);
+  out.canceled = true;
+  out.record = *r;
   return out;
 }
 
@@ -319,131 +318,140 @@ caf::behavior registry(registry_actor* self, caf::actor coordinator,
   // Sweep often enough that a result outlives its time to live by at most a
   // quarter of it (and by no more than a minute).
   const auto sweep = std::clamp<std::chrono::milliseconds>(
-    st.config.result_ttl / 4, std::chrono::milliseconds(50),
-    std::chrono::minutes(1));
+      st.config.result_ttl / 4, std::chrono::milliseconds(50),
+      std::chrono::minutes(1));
   self->delayed_send(self, sweep, expire_atom::value);
   pump(self);
   return {
-    [=](expire_atom) {
-      expire(self->state);
-      self->delayed_send(self, sweep, expire_atom::value);
-    },
-    [=](admit_atom) {
-      return admits(self->state) ? uint32_t{0}
-                                 : std::max(uint32_t{1},
-                                            self->state.config.retry_after);
-    },
-    [=](submit_atom, const job_submission& in) { return submit(self, in); },
-    [=](delete_atom, const std::string& id) { return remove(self, id); },
-    [=](lookup_atom, const std::string& id) {
-      auto rp = self->make_response_promise();
-      job_record* r = find(self->state, id);
-      if (r == nullptr) {
-        rp.deliver(job_lookup{});
-      } else if (r->state != job_state::started) {
-        rp.deliver(job_lookup{true, *r});
-      } else {
-        self
-          ->request(self->state.coordinator, coordinator_timeout,
-                    status_atom::value, id)
-          .then(
-            [=](const job_status& s) mutable {
-              auto i = self->state.jobs.find(id);
-              if (i == self->state.jobs.end()) {
-                rp.deliver(job_lookup{});
-                return;
-              }
-              job_record out = i->second;
-              if (out.state == job_state::started)
-                apply_progress(out, s);
-              rp.deliver(job_lookup{true, std::move(out)});
-            },
-            [=](caf::error&) mutable {
-              auto i = self->state.jobs.find(id);
-              rp.deliver(i == self->state.jobs.end()
-                           ? job_lookup{}
-                           : job_lookup{true, i->second});
-            });
-      }
-      return rp;
-    },
-    [=](list_atom, uint32_t limit) {
-      expire(self->state);
-      job_list out;
-      for (const auto& [id, r] : self->state.jobs)
-        out.jobs.push_back(r);
-      std::sort(out.jobs.begin(), out.jobs.end(),
-                [](const job_record& a, const job_record& b) {
-                  return a.created_at != b.created_at
-                           ? a.created_at > b.created_at
-                           : a.id < b.id;
-                });
-      if (out.jobs.size() > limit)
-        out.jobs.resize(limit);
-      // Progress of the running ones: at most max_running questions.
-      auto rp = self->make_response_promise();
-      auto shared = std::make_shared<job_list>(std::move(out));
-      auto waiting = std::make_shared<size_t>(0);
-      for (auto& r : shared->jobs)
-        if (r.state == job_state::started)
-          ++*waiting;
-      if (*waiting == 0) {
-        rp.deliver(std::move(*shared));
-        return rp;
-      }
-      for (size_t i = 0; i < shared->jobs.size(); ++i) {
-        if (shared->jobs[i].state != job_state::started)
-          continue;
-        auto done = [=]() mutable {
-          if (--*waiting == 0)
-            rp.deliver(*shared);
-        };
-        self
-          ->request(self->state.coordinator, coordinator_timeout,
-                    status_atom::value, shared->jobs[i].id)
-          .then(
-            [=](const job_status& s) mutable {
-              apply_progress(shared->jobs[i], s);
-              done();
-            },
-            [=](caf::error&) mutable { done(); });
-      }
-      return rp;
-    },
-    [=](stats_atom) {
-      auto& st = self->state;
-      registry_stats out;
-      for (const auto& [id, r] : st.jobs) {
-        switch (r.state) {
-          case job_state::queued: ++out.queued; break;
-          case job_state::started: ++out.started; break;
-          case job_state::finished: ++out.finished; break;
-          case job_state::failed: ++out.failed; break;
-          case job_state::canceled: ++out.canceled; break;
+      [=](expire_atom) {
+        expire(self->state);
+        self->delayed_send(self, sweep, expire_atom::value);
+      },
+      [=](admit_atom) {
+        return admits(self->state)
+                   ? uint32_t{0}
+                   : std::max(uint32_t{1}, self->state.config.retry_after);
+      },
+      [=](submit_atom, const job_submission& in) { return submit(self, in); },
+      [=](delete_atom, const std::string& id) { return remove(self, id); },
+      [=](lookup_atom, const std::string& id) {
+        auto rp = self->make_response_promise();
+        job_record* r = find(self->state, id);
+        if (r == nullptr) {
+          rp.deliver(job_lookup{});
+        } else if (r->state != job_state::started) {
+          rp.deliver(job_lookup{true, *r});
+        } else {
+          self->request(self->state.coordinator, coordinator_timeout,
+                        status_atom::value, id)
+              .then(
+                  [=](const job_status& s) mutable {
+                    auto i = self->state.jobs.find(id);
+                    if (i == self->state.jobs.end()) {
+                      rp.deliver(job_lookup{});
+                      return;
+                    }
+                    job_record out = i->second;
+                    if (out.state == job_state::started)
+                      apply_progress(out, s);
+                    rp.deliver(job_lookup{true, std::move(out)});
+                  },
+                  [=](caf::error&) mutable {
+                    auto i = self->state.jobs.find(id);
+                    rp.deliver(i == self->state.jobs.end()
+                                   ? job_lookup{}
+                                   : job_lookup{true, i->second});
+                  });
         }
-      }
-      out.max_running = st.config.max_running;
-      out.max_queued = st.config.max_queued;
-      out.uptime_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        steady::now() - st.up_since)
-                        .count();
-      // Counted by the registry itself, the one thread that may look.
-      out.mailbox = self->mailbox().size();
-      auto rp = self->make_response_promise();
-      self->request(st.coordinator, coordinator_timeout, stats_atom::value)
-        .then(
-          [=](coordinator_stats& c) mutable {
-            registry_stats full = out;
-            full.coordinator = std::move(c);
-            full.coordinator_answered = true;
-            rp.deliver(std::move(full));
-          },
-          [=](caf::error& e) mutable {
-            spdlog::warn("the coordinator gave no stats: {}", to_string(e));
-            rp.deliver(out);
-          });
-      return rp;
-    },
+        return rp;
+      },
+      [=](list_atom, uint32_t limit) {
+        expire(self->state);
+        job_list out;
+        for (const auto& [id, r] : self->state.jobs)
+          out.jobs.push_back(r);
+        std::sort(out.jobs.begin(), out.jobs.end(),
+                  [](const job_record& a, const job_record& b) {
+                    return a.created_at != b.created_at
+                               ? a.created_at > b.created_at
+                               : a.id < b.id;
+                  });
+        if (out.jobs.size() > limit)
+          out.jobs.resize(limit);
+        // Progress of the running ones: at most max_running questions.
+        auto rp = self->make_response_promise();
+        auto shared = std::make_shared<job_list>(std::move(out));
+        auto waiting = std::make_shared<size_t>(0);
+        for (auto& r : shared->jobs)
+          if (r.state == job_state::started)
+            ++*waiting;
+        if (*waiting == 0) {
+          rp.deliver(std::move(*shared));
+          return rp;
+        }
+        for (size_t i = 0; i < shared->jobs.size(); ++i) {
+          if (shared->jobs[i].state != job_state::started)
+            continue;
+          auto done = [=]() mutable {
+            if (--*waiting == 0)
+              rp.deliver(*shared);
+          };
+          self->request(self->state.coordinator, coordinator_timeout,
+                        status_atom::value, shared->jobs[i].id)
+              .then(
+                  [=](const job_status& s) mutable {
+                    apply_progress(shared->jobs[i], s);
+                    done();
+                  },
+                  [=](caf::error&) mutable { done(); });
+        }
+        return rp;
+      },
+      [=](stats_atom) {
+        auto& st = self->state;
+        registry_stats out;
+        for (const auto& [id, r] : st.jobs) {
+          switch (r.state) {
+          case job_state::queued:
+            ++out.queued;
+            break;
+          case job_state::started:
+            ++out.started;
+            break;
+          case job_state::finished:
+            ++out.finished;
+            break;
+          case job_state::failed:
+            ++out.failed;
+            break;
+          case job_state::canceled:
+            ++out.canceled;
+            break;
+          }
+        }
+        out.max_running = st.config.max_running;
+        out.max_queued = st.config.max_queued;
+        out.uptime_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            steady::now() - st.up_since)
+                            .count();
+        // Counted by the registry itself, the one thread that may look.
+        out.mailbox = self->mailbox().size();
+        auto rp = self->make_response_promise();
+        self->request(st.coordinator, coordinator_timeout, stats_atom::value)
+            .then(
+                [=](coordinator_stats& c) mutable {
+                  registry_stats full = out;
+                  full.coordinator = std::move(c);
+                  full.coordinator_answered = true;
+                  rp.deliver(std::move(full));
+                },
+                [=](caf::error& e) mutable {
+                  spdlog::warn("the coordinator gave no stats: {}",
+                               to_string(e));
+                  rp.deliver(out);
+                });
+        return rp;
+      },
   };
 }
 

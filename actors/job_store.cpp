@@ -21,7 +21,9 @@ namespace json = boost::json;
 
 namespace {
 
-std::string errno_text() { return std::strerror(errno); }
+std::string errno_text() {
+  return std::strerror(errno);
+}
 
 bool write_all(int fd, std::string_view bytes) {
   while (!bytes.empty()) {
@@ -142,14 +144,15 @@ bool parse_record(std::string_view text, job_record& r, std::string& error) {
   const json::value* skip = o->if_contains("skip_bad_rows");
   const json::value* first_bad = o->if_contains("first_bad");
   const bool ok =
-    str("id", out.id) && str("state", state) &&
-    from_string(state, out.state) && str("file_name", out.file_name) &&
-    skip != nullptr && skip->is_bool() && u64("bytes_total", out.bytes_total) &&
-    u64("bytes_done", out.bytes_done) && u64("rows", out.rows) &&
-    u64("groups", out.groups) && u64("bad_rows", out.bad_rows) &&
-    first_bad != nullptr && first_bad->is_array() && str("error", out.error) &&
-    i64("created_at", out.created_at) && i64("started_at", out.started_at) &&
-    i64("finished_at", out.finished_at);
+      str("id", out.id) && str("state", state) &&
+      from_string(state, out.state) && str("file_name", out.file_name) &&
+      skip != nullptr && skip->is_bool() &&
+      u64("bytes_total", out.bytes_total) &&
+      u64("bytes_done", out.bytes_done) && u64("rows", out.rows) &&
+      u64("groups", out.groups) && u64("bad_rows", out.bad_rows) &&
+      first_bad != nullptr && first_bad->is_array() &&
+      str("error", out.error) && i64("created_at", out.created_at) &&
+      i64("started_at", out.started_at) && i64("finished_at", out.finished_at);
   if (!ok) {
     error = "a field is missing or has the wrong type";
     return false;
@@ -183,7 +186,7 @@ bool save_record(const job_paths& paths, const job_record& record,
                  std::string& error) {
   const std::string tmp = paths.record + ".tmp";
   const int fd =
-    ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
     error = "cannot create " + tmp + ": " + errno_text();
     return false;
@@ -272,8 +275,8 @@ bool remove_file(const std::string& path, std::string& error) {
 
 int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
-           std::chrono::system_clock::now().time_since_epoch())
-    .count();
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 } // namespace playcount

@@ -13,11 +13,15 @@
 #include <spdlog/spdlog.h>
 
 #include <cctype>
+#include <cerrno>
 #include <csignal>
+#include <cstring>
+#include <fcntl.h>
 #include <cstdio>
 #include <filesystem>
 #include <optional>
 #include <pthread.h>
+#include <sys/file.h>
 #include <thread>
 
 namespace playcount {
@@ -59,9 +63,11 @@ Clients sending with curl should add -H 'Expect:': the server answers
 )";
 
 // "90" (seconds), "500ms", "45s", "30m", "12h", "7d".
-std::optional<std::chrono::milliseconds> parse_duration(const std::string& text) {
+std::optional<std::chrono::milliseconds>
+parse_duration(const std::string& text) {
   size_t digits = 0;
-  while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits])))
+  while (digits < text.size() &&
+         std::isdigit(static_cast<unsigned char>(text[digits])))
     ++digits;
   if (digits == 0 || digits > 12)
     return std::nullopt;
@@ -130,8 +136,9 @@ int serve_command(int argc, char** argv) {
     usage_error = "--range-size must be at least 1";
   else if (usage_error.empty() && (threads < 1 || threads > 256))
     usage_error = "--http-threads must be from 1 to 256";
-  else if (usage_error.empty() && spdlog::level::from_str(level) ==
-                                    spdlog::level::off && level != "off")
+  else if (usage_error.empty() &&
+           spdlog::level::from_str(level) == spdlog::level::off &&
+           level != "off")
     usage_error = "--log-level is debug, info, warn or error";
   if (!usage_error.empty()) {
     std::fprintf(stderr, "playcount serve: %s\n(see playcount serve --help)\n",
@@ -165,6 +172,17 @@ int serve_command(int argc, char** argv) {
   if (ec) {
     spdlog::critical("cannot create the data directory {}: {}", data_dir,
                      ec.message());
+    return 1;
+  }
+
+  // One server per data directory: two registries would overwrite each
+  // other's job states. The lock goes with the process, even on SIGKILL.
+  const std::string lock_path = data_dir + "/.lock";
+  const int lock_fd =
+    ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd < 0 || ::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    spdlog::critical("the data directory {} is in use by another server ({})",
+                     data_dir, std::strerror(errno));
     return 1;
   }
 

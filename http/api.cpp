@@ -48,7 +48,7 @@ json::object job_object(const job_record& r) {
   o["finishedAt"] = time_or_null(r.finished_at);
   o["phase"] = r.phase.empty() ? json::value(nullptr) : json::value(r.phase);
   o["fileName"] =
-    r.file_name.empty() ? json::value(nullptr) : json::value(r.file_name);
+      r.file_name.empty() ? json::value(nullptr) : json::value(r.file_name);
   o["onBadRows"] = r.skip_bad_rows ? "skip" : "fail";
   o["badRows"] = r.bad_rows;
   json::array first_bad;
@@ -71,20 +71,29 @@ std::string percent(uint64_t done, uint64_t total) {
 
 int status_of(api_errc code) noexcept {
   switch (code) {
-    case api_errc::file_required:
-    case api_errc::bad_request:
-    case api_errc::bad_multipart: return 400;
-    case api_errc::job_not_found:
-    case api_errc::no_route: return 404;
-    case api_errc::method_not_allowed: return 405;
-    case api_errc::length_required: return 411;
-    case api_errc::too_large: return 413;
-    case api_errc::header_too_large: return 431;
-    case api_errc::not_implemented: return 501;
-    case api_errc::queue_full:
-    case api_errc::unavailable: return 503;
-    case api_errc::storage:
-    case api_errc::internal: return 500;
+  case api_errc::file_required:
+  case api_errc::bad_request:
+  case api_errc::bad_multipart:
+    return 400;
+  case api_errc::job_not_found:
+  case api_errc::no_route:
+    return 404;
+  case api_errc::method_not_allowed:
+    return 405;
+  case api_errc::length_required:
+    return 411;
+  case api_errc::too_large:
+    return 413;
+  case api_errc::header_too_large:
+    return 431;
+  case api_errc::not_implemented:
+    return 501;
+  case api_errc::queue_full:
+  case api_errc::unavailable:
+    return 503;
+  case api_errc::storage:
+  case api_errc::internal:
+    return 500;
   }
   return 500;
 }
@@ -92,23 +101,27 @@ int status_of(api_errc code) noexcept {
 reply to_reply(const api_error& e) {
   json::object body;
   // The upload's answers carry a jobId, as the original service's did.
-  const bool upload_error = e.code == api_errc::file_required ||
-                            e.code == api_errc::bad_multipart ||
-                            e.code == api_errc::too_large ||
-                            e.code == api_errc::queue_full ||
-                            e.code == api_errc::length_required ||
-                            e.code == api_errc::storage;
+  const bool upload_error =
+      e.code == api_errc::file_required || e.code == api_errc::bad_multipart ||
+      e.code == api_errc::too_large || e.code == api_errc::queue_full ||
+      e.code == api_errc::length_required || e.code == api_errc::storage;
   if (upload_error)
     body["jobId"] = nullptr;
   switch (e.code) {
-    case api_errc::file_required: body["message"] = "file is required."; break;
-    case api_errc::job_not_found: body["message"] = "Job not found."; break;
-    default: body["message"] = e.message; break;
+  case api_errc::file_required:
+    body["message"] = "file is required.";
+    break;
+  case api_errc::job_not_found:
+    body["message"] = "Job not found.";
+    break;
+  default:
+    body["message"] = e.message;
+    break;
   }
   reply r = json_reply(status_of(e.code), body);
   if (e.code == api_errc::queue_full)
-    r.headers.emplace_back("Retry-After",
-                           std::to_string(e.retry_after > 0 ? e.retry_after : 1));
+    r.headers.emplace_back(
+        "Retry-After", std::to_string(e.retry_after > 0 ? e.retry_after : 1));
   if (e.code == api_errc::method_not_allowed && !e.allow.empty())
     r.headers.emplace_back("Allow", e.allow);
   return r;
@@ -116,22 +129,38 @@ reply to_reply(const api_error& e) {
 
 const char* reason_phrase(int status) noexcept {
   switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 202: return "Accepted";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 410: return "Gone";
-    case 411: return "Length Required";
-    case 413: return "Payload Too Large";
-    case 422: return "Unprocessable Entity";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    default: return "Unknown";
+  case 100:
+    return "Continue";
+  case 200:
+    return "OK";
+  case 202:
+    return "Accepted";
+  case 400:
+    return "Bad Request";
+  case 404:
+    return "Not Found";
+  case 405:
+    return "Method Not Allowed";
+  case 408:
+    return "Request Timeout";
+  case 410:
+    return "Gone";
+  case 411:
+    return "Length Required";
+  case 413:
+    return "Payload Too Large";
+  case 422:
+    return "Unprocessable Entity";
+  case 431:
+    return "Request Header Fields Too Large";
+  case 500:
+    return "Internal Server Error";
+  case 501:
+    return "Not Implemented";
+  case 503:
+    return "Service Unavailable";
+  default:
+    return "Unknown";
   }
 }
 
@@ -147,21 +176,24 @@ reply result_reply(const job_lookup& lookup, const std::string& result_path) {
     return text_reply(404, "Job not found.");
   const job_record& r = lookup.record;
   switch (r.state) {
-    case job_state::finished: {
-      reply out;
-      out.status = 200;
-      out.content_type = "text/csv";
-      out.file = result_path;
-      out.headers.emplace_back("Content-Disposition",
-                               "attachment; filename=\"" + r.id + ".csv\"");
-      return out;
-    }
-    case job_state::queued: return text_reply(202, "Job: queued");
-    case job_state::started:
-      return text_reply(202, "Job: started" +
-                               percent(r.bytes_done, r.bytes_total));
-    case job_state::failed: return text_reply(422, "Job: failed: " + r.error);
-    case job_state::canceled: return text_reply(410, "Job: canceled");
+  case job_state::finished: {
+    reply out;
+    out.status = 200;
+    out.content_type = "text/csv";
+    out.file = result_path;
+    out.headers.emplace_back("Content-Disposition",
+                             "attachment; filename=\"" + r.id + ".csv\"");
+    return out;
+  }
+  case job_state::queued:
+    return text_reply(202, "Job: queued");
+  case job_state::started:
+    return text_reply(202,
+                      "Job: started" + percent(r.bytes_done, r.bytes_total));
+  case job_state::failed:
+    return text_reply(422, "Job: failed: " + r.error);
+  case job_state::canceled:
+    return text_reply(410, "Job: canceled");
   }
   return text_reply(500, "Job: unknown state");
 }
@@ -247,7 +279,9 @@ reply stats_reply(const registry_stats& s) {
   return json_reply(200, body);
 }
 
-reply health_reply() { return text_reply(200, "ok"); }
+reply health_reply() {
+  return text_reply(200, "ok");
+}
 
 std::string job_json(const job_record& record) {
   return json::serialize(job_object(record));

@@ -64,7 +64,8 @@ struct context {
 class named_header : public Http::Header::Header {
 public:
   named_header(std::string name, std::string value)
-      : name_(std::move(name)), value_(std::move(value)) {}
+      : name_(std::move(name))
+      , value_(std::move(value)) {}
   const char* name() const override { return name_.c_str(); }
   void parse(const std::string& data) override { value_ = data; }
   void write(std::ostream& os) const override { os << value_; }
@@ -85,14 +86,13 @@ template <class Result, class... Ts>
 std::optional<Result> ask(const context& ctx, Ts&&... xs) {
   caf::scoped_actor self{ctx.system};
   std::optional<Result> out;
-  self
-    ->request(ctx.registry, ctx.config.registry_timeout,
-              std::forward<Ts>(xs)...)
-    .receive([&](Result& r) { out = std::move(r); },
-             [&](caf::error& e) {
-               spdlog::error("the job registry did not answer: {}",
-                             caf::to_string(e));
-             });
+  self->request(ctx.registry, ctx.config.registry_timeout,
+                std::forward<Ts>(xs)...)
+      .receive([&](Result& r) { out = std::move(r); },
+               [&](caf::error& e) {
+                 spdlog::error("the job registry did not answer: {}",
+                               caf::to_string(e));
+               });
   return out;
 }
 
@@ -112,8 +112,7 @@ std::string raw_response(const reply& r) {
 }
 
 bool is_csv_type(std::string_view content_type) {
-  const std::string_view media =
-    content_type.substr(0, content_type.find(';'));
+  const std::string_view media = content_type.substr(0, content_type.find(';'));
   std::string_view trimmed = media;
   while (!trimmed.empty() && trimmed.back() == ' ')
     trimmed.remove_suffix(1);
@@ -124,7 +123,7 @@ bool is_csv_type(std::string_view content_type) {
 void log_request(std::string_view method, std::string_view target, int status,
                  steady::time_point since, std::string_view note = {}) {
   const double ms =
-    std::chrono::duration<double, std::milli>(steady::now() - since).count();
+      std::chrono::duration<double, std::milli>(steady::now() - since).count();
   spdlog::info("{} {} {} {:.1f} ms{}{}", method, target, status, ms,
                note.empty() ? "" : " ", note);
 }
@@ -204,7 +203,8 @@ private:
   std::shared_ptr<const context> ctx_;
 };
 
-connection& front_handler::connection_of(const std::shared_ptr<Tcp::Peer>& peer) {
+connection&
+front_handler::connection_of(const std::shared_ptr<Tcp::Peer>& peer) {
   auto data = peer->tryGetData(connection_key);
   if (!data) {
     data = std::make_shared<connection>();
@@ -235,10 +235,14 @@ void front_handler::dispatch_input(const char* data, size_t size,
   connection& c = connection_of(peer);
   const std::string_view in(data, size);
   switch (c.m) {
-    case connection::mode::pistache: return to_pistache(c, in, peer);
-    case connection::mode::upload: return continue_upload(c, in, peer);
-    case connection::mode::closed: return;
-    case connection::mode::head: break;
+  case connection::mode::pistache:
+    return to_pistache(c, in, peer);
+  case connection::mode::upload:
+    return continue_upload(c, in, peer);
+  case connection::mode::closed:
+    return;
+  case connection::mode::head:
+    break;
   }
   const auto since = steady::now();
   c.head.append(in);
@@ -268,11 +272,11 @@ void front_handler::dispatch_input(const char* data, size_t size,
     const auto size = length != nullptr ? parse_content_length(*length)
                                         : std::optional<uint64_t>(0);
     if (size && *size > max_request_size)
-      return answer_and_close(c, peer,
-                              to_reply({api_errc::too_large,
-                                        "this endpoint takes no body over 64 "
-                                        "KiB"}),
-                              head.method, head.target, since);
+      return answer_and_close(
+          c, peer,
+          to_reply({api_errc::too_large, "this endpoint takes no body over 64 "
+                                         "KiB"}),
+          head.method, head.target, since);
   }
   // Malformed heads too: Pistache answers them (400).
   std::string bytes = std::move(c.head);
@@ -298,7 +302,7 @@ void front_handler::onDisconnection(const std::shared_ptr<Tcp::Peer>& peer) {
       log_request(c.upload->head.method, c.upload->head.target, 0,
                   c.upload->started,
                   "aborted by the client after " +
-                    std::to_string(c.upload->decoder.received()) + " bytes");
+                      std::to_string(c.upload->decoder.received()) + " bytes");
       c.drop_upload();
     }
   }
@@ -318,9 +322,10 @@ void front_handler::start_upload(connection& c, request_head head,
   const std::string* length = head.header("Content-Length");
   if (coding != nullptr) {
     if (!equals_ignoring_case(*coding, "chunked"))
-      return refuse({api_errc::not_implemented,
-                     "Transfer-Encoding \"" + *coding +
-                       "\" is not supported: send Content-Length or chunked"});
+      return refuse(
+          {api_errc::not_implemented,
+           "Transfer-Encoding \"" + *coding +
+               "\" is not supported: send Content-Length or chunked"});
     decoder = body_decoder::chunked();
   } else if (length != nullptr) {
     const auto parsed = parse_content_length(*length);
@@ -329,14 +334,15 @@ void front_handler::start_upload(connection& c, request_head head,
                      "a malformed Content-Length: \"" + *length + "\""});
     const uint64_t size = *parsed;
     if (size > cfg.max_upload)
-      return refuse({api_errc::too_large,
-                     "the upload is " + std::to_string(size) +
-                       " bytes, over the limit of " +
-                       std::to_string(cfg.max_upload) + " bytes"});
+      return refuse(
+          {api_errc::too_large, "the upload is " + std::to_string(size) +
+                                    " bytes, over the limit of " +
+                                    std::to_string(cfg.max_upload) + " bytes"});
     decoder = body_decoder::fixed(size);
   } else {
-    return refuse({api_errc::length_required,
-                   "an upload needs Content-Length or chunked transfer coding"});
+    return refuse(
+        {api_errc::length_required,
+         "an upload needs Content-Length or chunked transfer coding"});
   }
 
   received_body body;
@@ -346,9 +352,9 @@ void front_handler::start_upload(connection& c, request_head head,
   if (body.multipart) {
     const boundary_result boundary = find_boundary(body.content_type);
     if (!boundary.ok)
-      return refuse({api_errc::bad_multipart,
-                     "malformed multipart/form-data: " +
-                       boundary.error.message});
+      return refuse(
+          {api_errc::bad_multipart,
+           "malformed multipart/form-data: " + boundary.error.message});
   } else if (!is_csv_type(body.content_type)) {
     // As the original service: a request without a form file has no file.
     return refuse({api_errc::file_required, {}});
@@ -366,8 +372,8 @@ void front_handler::start_upload(connection& c, request_head head,
   if (!wait)
     return refuse(registry_silent);
   if (*wait > 0)
-    return refuse({api_errc::queue_full, "the job queue is full; retry later",
-                   *wait});
+    return refuse(
+        {api_errc::queue_full, "the job queue is full; retry later", *wait});
 
   auto up = std::make_unique<upload_state>();
   up->id = make_job_id();
@@ -375,13 +381,15 @@ void front_handler::start_upload(connection& c, request_head head,
   std::string error;
   if (::mkdir(up->paths.dir.c_str(), 0755) != 0)
     return refuse({api_errc::storage, "the upload could not be stored: cannot "
-                                      "create " + up->paths.dir});
-  body.path = body.multipart ? up->paths.dir + "/body.tmp"
-                             : up->paths.input + ".tmp";
+                                      "create " +
+                                          up->paths.dir});
+  body.path =
+      body.multipart ? up->paths.dir + "/body.tmp" : up->paths.input + ".tmp";
   if (!up->sink.open(body.path, !body.multipart, error)) {
     std::string ignored;
     (void)remove_job_files(up->paths, ignored);
-    return refuse({api_errc::storage, "the upload could not be stored: " + error});
+    return refuse(
+        {api_errc::storage, "the upload could not be stored: " + error});
   }
   up->head = std::move(head);
   up->body = std::move(body);
@@ -402,14 +410,13 @@ void front_handler::continue_upload(connection& c, std::string_view bytes,
                                     const std::shared_ptr<Tcp::Peer>& peer) {
   upload_state& up = *c.upload;
   const uint64_t limit = ctx_->config.max_upload;
-  const auto status =
-    up.decoder.feed(bytes, [&](std::string_view piece) {
-      if (up.sink.size() + piece.size() > limit) {
-        up.too_large = true;
-        return false;
-      }
-      return up.sink.write(piece);
-    });
+  const auto status = up.decoder.feed(bytes, [&](std::string_view piece) {
+    if (up.sink.size() + piece.size() > limit) {
+      up.too_large = true;
+      return false;
+    }
+    return up.sink.write(piece);
+  });
   if (status == body_decoder::status::more) {
     const auto now = steady::now();
     if (now - up.clock_reset >= clock_reset_every) {
@@ -422,12 +429,14 @@ void front_handler::continue_upload(connection& c, std::string_view bytes,
     return finish_upload(c, peer);
   api_error e;
   if (up.too_large)
-    e = {api_errc::too_large, "the upload is over the limit of " +
-                                std::to_string(limit) + " bytes"};
+    e = {api_errc::too_large,
+         "the upload is over the limit of " + std::to_string(limit) + " bytes"};
   else if (!up.sink.error().empty())
-    e = {api_errc::storage, "the upload could not be stored: " + up.sink.error()};
+    e = {api_errc::storage,
+         "the upload could not be stored: " + up.sink.error()};
   else
-    e = {api_errc::bad_request, "a malformed chunked body: " + up.decoder.error()};
+    e = {api_errc::bad_request,
+         "a malformed chunked body: " + up.decoder.error()};
   const request_head head = up.head;
   const auto since = up.started;
   c.drop_upload();
@@ -437,25 +446,26 @@ void front_handler::continue_upload(connection& c, std::string_view bytes,
 reply front_handler::submit(upload_state& up) {
   std::string error;
   if (!up.sink.finish(!up.body.multipart, error))
-    return to_reply({api_errc::storage, "the upload could not be stored: " + error});
+    return to_reply(
+        {api_errc::storage, "the upload could not be stored: " + error});
   auto input = make_job_input(up.body, up.paths.input);
   if (auto* e = std::get_if<api_error>(&input))
     return to_reply(*e);
   const job_input& in = std::get<job_input>(input);
   const auto answer = ask<submit_reply>(
-    *ctx_, submit_atom::value,
-    job_submission{up.id, in.file_name, in.bytes, in.skip_bad_rows});
+      *ctx_, submit_atom::value,
+      job_submission{up.id, in.file_name, in.bytes, in.skip_bad_rows});
   if (!answer)
     return to_reply(registry_silent);
   switch (answer->status) {
-    case submit_reply::accepted: return accepted_reply(up.id);
-    case submit_reply::queue_full:
-      return to_reply({api_errc::queue_full,
-                       "the job queue is full; retry later",
-                       answer->retry_after});
-    default:
-      return to_reply({api_errc::storage,
-                       "the job could not be stored: " + answer->error});
+  case submit_reply::accepted:
+    return accepted_reply(up.id);
+  case submit_reply::queue_full:
+    return to_reply({api_errc::queue_full, "the job queue is full; retry later",
+                     answer->retry_after});
+  default:
+    return to_reply(
+        {api_errc::storage, "the job could not be stored: " + answer->error});
   }
 }
 
@@ -464,9 +474,9 @@ void front_handler::finish_upload(connection& c,
   upload_state& up = *c.upload;
   const reply r = submit(up);
   const std::string note =
-    r.status == 202 ? "job " + up.id + ", " +
-                        std::to_string(up.decoder.received()) + " bytes"
-                    : std::string();
+      r.status == 202 ? "job " + up.id + ", " +
+                            std::to_string(up.decoder.received()) + " bytes"
+                      : std::string();
   const request_head head = up.head;
   const auto since = up.started;
   if (r.status == 202)
@@ -490,8 +500,8 @@ void front_handler::answer_and_close(connection& c,
   // client still sending (an early 413) stops; Pistache closes the socket
   // when the client does, or at its idle timeout.
   peer->send(RawBuffer(text, text.size()))
-    .then([fd](ssize_t) { ::shutdown(fd, SHUT_WR); },
-          [](std::exception_ptr) {});
+      .then([fd](ssize_t) { ::shutdown(fd, SHUT_WR); },
+            [](std::exception_ptr) {});
   log_request(method, target, r.status, since, note);
 }
 
@@ -521,53 +531,55 @@ reply front_handler::handle(const Http::Request& req,
   const std::string path = req.resource();
   const route_match route = match_route(method, path);
   if (route.kind == route_match::no_route)
-    return to_reply({api_errc::no_route, "no such endpoint: " + method + " " +
-                                           path});
+    return to_reply(
+        {api_errc::no_route, "no such endpoint: " + method + " " + path});
   if (route.kind == route_match::bad_method)
     return to_reply({api_errc::method_not_allowed,
                      method + " is not allowed here; use " + route.allow, 0,
                      route.allow});
   const context& ctx = *ctx_;
   switch (route.target) {
-    case endpoint::job_result: {
-      if (!is_job_id(route.id))
-        return result_reply(job_lookup{}, {});
-      const auto found = ask<job_lookup>(ctx, lookup_atom::value, route.id);
-      if (!found)
-        return to_reply(registry_silent);
-      return result_reply(*found,
-                          paths_for(ctx.config.data_dir, route.id).result);
+  case endpoint::job_result: {
+    if (!is_job_id(route.id))
+      return result_reply(job_lookup{}, {});
+    const auto found = ask<job_lookup>(ctx, lookup_atom::value, route.id);
+    if (!found)
+      return to_reply(registry_silent);
+    return result_reply(*found,
+                        paths_for(ctx.config.data_dir, route.id).result);
+  }
+  case endpoint::job: {
+    if (!is_job_id(route.id))
+      return to_reply({api_errc::job_not_found, {}});
+    if (method == "DELETE") {
+      const auto gone = ask<job_deletion>(ctx, delete_atom::value, route.id);
+      return gone ? deletion_reply(*gone) : to_reply(registry_silent);
     }
-    case endpoint::job: {
-      if (!is_job_id(route.id))
-        return to_reply({api_errc::job_not_found, {}});
-      if (method == "DELETE") {
-        const auto gone = ask<job_deletion>(ctx, delete_atom::value, route.id);
-        return gone ? deletion_reply(*gone) : to_reply(registry_silent);
-      }
-      const auto found = ask<job_lookup>(ctx, lookup_atom::value, route.id);
-      return found ? job_reply(*found) : to_reply(registry_silent);
+    const auto found = ask<job_lookup>(ctx, lookup_atom::value, route.id);
+    return found ? job_reply(*found) : to_reply(registry_silent);
+  }
+  case endpoint::jobs: {
+    uint32_t limit = 100;
+    if (auto text = req.query().get("limit")) {
+      const bool digits =
+          !text->empty() && text->size() <= 4 &&
+          text->find_first_not_of("0123456789") == std::string::npos;
+      if (!digits || std::stoul(*text) < 1 || std::stoul(*text) > 1000)
+        return to_reply(
+            {api_errc::bad_request, "limit is a number from 1 to 1000"});
+      limit = static_cast<uint32_t>(std::stoul(*text));
     }
-    case endpoint::jobs: {
-      uint32_t limit = 100;
-      if (auto text = req.query().get("limit")) {
-        const bool digits = !text->empty() && text->size() <= 4 &&
-                            text->find_first_not_of("0123456789") ==
-                              std::string::npos;
-        if (!digits || std::stoul(*text) < 1 || std::stoul(*text) > 1000)
-          return to_reply({api_errc::bad_request,
-                           "limit is a number from 1 to 1000"});
-        limit = static_cast<uint32_t>(std::stoul(*text));
-      }
-      const auto list = ask<job_list>(ctx, list_atom::value, limit);
-      return list ? jobs_reply(*list) : to_reply(registry_silent);
-    }
-    case endpoint::stats: {
-      const auto stats = ask<registry_stats>(ctx, stats_atom::value);
-      return stats ? stats_reply(*stats) : to_reply(registry_silent);
-    }
-    case endpoint::health: return health_reply();
-    case endpoint::upload: break; // taken in onInput, never here
+    const auto list = ask<job_list>(ctx, list_atom::value, limit);
+    return list ? jobs_reply(*list) : to_reply(registry_silent);
+  }
+  case endpoint::stats: {
+    const auto stats = ask<registry_stats>(ctx, stats_atom::value);
+    return stats ? stats_reply(*stats) : to_reply(registry_silent);
+  }
+  case endpoint::health:
+    return health_reply();
+  case endpoint::upload:
+    break; // taken in onInput, never here
   }
   return to_reply({api_errc::internal, "the request took a wrong turn"});
 }
@@ -589,16 +601,16 @@ void front_handler::onRequest(const Http::Request& req,
   // out, or a client that reads to the end waits for the idle timeout.
   const auto connection = w.headers().tryGet<Http::Header::Connection>();
   const bool close =
-    !connection || connection->control() == Http::ConnectionControl::Close;
+      !connection || connection->control() == Http::ConnectionControl::Close;
   const auto peer = w.getPeer();
   const int fd = peer ? peer->fd() : -1;
   send_reply(w, std::move(r))
-    .then(
-      [close, fd](ssize_t) {
-        if (close && fd >= 0)
-          ::shutdown(fd, SHUT_WR);
-      },
-      [](std::exception_ptr) {});
+      .then(
+          [close, fd](ssize_t) {
+            if (close && fd >= 0)
+              ::shutdown(fd, SHUT_WR);
+          },
+          [](std::exception_ptr) {});
   log_request(method, req.resource(), status, since, note);
 }
 
@@ -614,24 +626,26 @@ server::server(caf::actor_system& system, caf::actor registry,
                server_config config)
     : impl_(std::make_unique<impl>()) {
   impl_->ctx = std::make_shared<const context>(
-    context{system, std::move(registry), std::move(config)});
+      context{system, std::move(registry), std::move(config)});
 }
 
-server::~server() { stop(); }
+server::~server() {
+  stop();
+}
 
 bool server::start(std::string& error) {
   const server_config& cfg = impl_->ctx->config;
   try {
-    auto endpoint = std::make_unique<Http::Endpoint>(
-      Address(cfg.host, Port(cfg.port)));
+    auto endpoint =
+        std::make_unique<Http::Endpoint>(Address(cfg.host, Port(cfg.port)));
     endpoint->init(Http::Endpoint::options()
-                     .threads(static_cast<int>(cfg.threads))
-                     .threadsName("playcount-http")
-                     .flags(Tcp::Options::ReuseAddr)
-                     .maxRequestSize(max_request_size)
-                     .headerTimeout(cfg.idle_timeout)
-                     .bodyTimeout(cfg.idle_timeout)
-                     .keepaliveTimeout(cfg.idle_timeout));
+                       .threads(static_cast<int>(cfg.threads))
+                       .threadsName("playcount-http")
+                       .flags(Tcp::Options::ReuseAddr)
+                       .maxRequestSize(max_request_size)
+                       .headerTimeout(cfg.idle_timeout)
+                       .bodyTimeout(cfg.idle_timeout)
+                       .keepaliveTimeout(cfg.idle_timeout));
     endpoint->setHandler(std::make_shared<front_handler>(impl_->ctx));
     endpoint->serveThreaded();
     impl_->port = static_cast<uint16_t>(endpoint->getPort());
@@ -644,7 +658,9 @@ bool server::start(std::string& error) {
   return true;
 }
 
-uint16_t server::port() const noexcept { return impl_->port; }
+uint16_t server::port() const noexcept {
+  return impl_->port;
+}
 
 void server::stop() {
   if (impl_ && impl_->endpoint) {

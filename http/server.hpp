@@ -3,8 +3,8 @@
 // The HTTP API of CONTRACT.md §2 on Pistache 0.0.5, in front of the job
 // registry actor. Pistache types stay inside server.cpp.
 
-#include <caf/fwd.hpp>
 #include <caf/actor.hpp>
+#include <caf/fwd.hpp>
 
 #include <chrono>
 #include <cstdint>

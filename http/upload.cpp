@@ -20,7 +20,9 @@ namespace {
 constexpr size_t buffer_size = 1 << 20;
 constexpr uint64_t writeback_every = 32 << 20;
 
-std::string errno_text() { return std::strerror(errno); }
+std::string errno_text() {
+  return std::strerror(errno);
+}
 
 api_error storage_error(std::string why) {
   return {api_errc::storage, "the upload could not be stored: " + why};
@@ -144,8 +146,8 @@ bool file_sink::finish(bool durable, std::string& error) {
   }
   const bool ok = flush_buffer() && (!durable || ::fsync(fd_) == 0);
   if (!ok)
-    error = error_.empty() ? "cannot flush " + path_ + ": " + errno_text()
-                           : error_;
+    error =
+        error_.empty() ? "cannot flush " + path_ + ": " + errno_text() : error_;
   const int fd = fd_;
   fd_ = -1;
   if (::close(fd) != 0 && ok) {
@@ -170,7 +172,7 @@ make_job_input(const received_body& body, const std::string& input_path) {
   out.file_name = body.file_name;
   out.skip_bad_rows = body.skip_bad_rows;
   if (!body.multipart) {
-    struct stat st{};
+    struct stat st {};
     if (::stat(body.path.c_str(), &st) != 0)
       return storage_error(errno_text());
     out.bytes = static_cast<uint64_t>(st.st_size);
@@ -181,7 +183,7 @@ make_job_input(const received_body& body, const std::string& input_path) {
 
   mapping map;
   map.fd = ::open(body.path.c_str(), O_RDONLY | O_CLOEXEC);
-  struct stat st{};
+  struct stat st {};
   if (map.fd < 0 || ::fstat(map.fd, &st) != 0)
     return storage_error(errno_text());
   map.size = static_cast<size_t>(st.st_size);
@@ -193,17 +195,17 @@ make_job_input(const received_body& body, const std::string& input_path) {
     map.data = static_cast<const char*>(p);
   }
   const auto form =
-    parse_multipart(body.content_type, std::string_view(map.data, map.size));
+      parse_multipart(body.content_type, std::string_view(map.data, map.size));
   if (!form)
     return api_error{api_errc::bad_multipart,
                      "malformed multipart/form-data body: " +
-                       form.error().message};
+                         form.error().message};
   if (const multipart_part* mode = form->find("on_bad_rows")) {
     const auto skip = parse_on_bad_rows(mode->content);
     if (!skip)
       return api_error{api_errc::bad_request,
                        "on_bad_rows is fail or skip, not \"" +
-                         std::string(mode->content.substr(0, 64)) + "\""};
+                           std::string(mode->content.substr(0, 64)) + "\""};
     out.skip_bad_rows = *skip;
   }
   const multipart_part* file = form->file();
@@ -214,13 +216,13 @@ make_job_input(const received_body& body, const std::string& input_path) {
 
   const std::string tmp = input_path + ".tmp";
   const int fd =
-    ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0)
     return storage_error("cannot create " + tmp + ": " + errno_text());
   const uint64_t offset =
-    static_cast<uint64_t>(file->content.data() - map.data);
+      static_cast<uint64_t>(file->content.data() - map.data);
   const bool copied =
-    out.bytes == 0 || copy_range(map.fd, offset, out.bytes, fd, map.data);
+      out.bytes == 0 || copy_range(map.fd, offset, out.bytes, fd, map.data);
   const bool flushed = copied && ::fsync(fd) == 0;
   const std::string why = errno_text();
   ::close(fd);

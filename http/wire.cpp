@@ -13,7 +13,8 @@ constexpr size_t max_line = 4096;
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
     s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
     s.remove_suffix(1);
   return s;
 }
@@ -65,7 +66,8 @@ bool parse_request_head(std::string_view text, request_head& out) {
   size_t eol = text.find("\r\n");
   const std::string_view line = text.substr(0, eol);
   const size_t sp1 = line.find(' ');
-  const size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
+  const size_t sp2 =
+      sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
   if (sp1 == std::string_view::npos || sp2 == std::string_view::npos)
     return false;
   head.method = std::string(line.substr(0, sp1));
@@ -84,8 +86,8 @@ bool parse_request_head(std::string_view text, request_head& out) {
     const size_t start = eol + 2;
     eol = text.find("\r\n", start);
     const std::string_view h = text.substr(start, eol == std::string_view::npos
-                                                     ? std::string_view::npos
-                                                     : eol - start);
+                                                      ? std::string_view::npos
+                                                      : eol - start);
     if (h.empty())
       continue;
     const size_t colon = h.find(':');
@@ -152,75 +154,77 @@ body_decoder::status body_decoder::feed(std::string_view in, const sink& out) {
   };
   while (true) {
     switch (state_) {
-      case state::done: return status::done;
-      case state::failed: return status::error;
-      case state::fixed_body:
-      case state::chunk_data: {
-        if (in.empty())
-          return status::more;
-        const size_t n = static_cast<size_t>(
+    case state::done:
+      return status::done;
+    case state::failed:
+      return status::error;
+    case state::fixed_body:
+    case state::chunk_data: {
+      if (in.empty())
+        return status::more;
+      const size_t n = static_cast<size_t>(
           std::min<uint64_t>(left_, static_cast<uint64_t>(in.size())));
-        if (!out(in.substr(0, n)))
-          return fail("the upload could not be stored");
-        received_ += n;
-        left_ -= n;
-        in.remove_prefix(n);
-        if (left_ == 0)
-          state_ = state_ == state::fixed_body ? state::done
-                                               : state::chunk_data_end;
-        break;
-      }
-      case state::chunk_size: {
-        bool complete = false;
-        if (!read_line(complete))
-          return fail("a chunk-size line is too long");
-        if (!complete)
-          return status::more;
-        const std::string_view size = trim(
-          std::string_view(line_).substr(0, line_.find(';')));
-        uint64_t value = 0;
-        if (size.empty() || size.size() > 15)
+      if (!out(in.substr(0, n)))
+        return fail("the upload could not be stored");
+      received_ += n;
+      left_ -= n;
+      in.remove_prefix(n);
+      if (left_ == 0)
+        state_ =
+            state_ == state::fixed_body ? state::done : state::chunk_data_end;
+      break;
+    }
+    case state::chunk_size: {
+      bool complete = false;
+      if (!read_line(complete))
+        return fail("a chunk-size line is too long");
+      if (!complete)
+        return status::more;
+      const std::string_view size =
+          trim(std::string_view(line_).substr(0, line_.find(';')));
+      uint64_t value = 0;
+      if (size.empty() || size.size() > 15)
+        return fail("a malformed chunk size");
+      for (char c : size) {
+        int digit;
+        if (c >= '0' && c <= '9')
+          digit = c - '0';
+        else if (c >= 'a' && c <= 'f')
+          digit = c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F')
+          digit = c - 'A' + 10;
+        else
           return fail("a malformed chunk size");
-        for (char c : size) {
-          int digit;
-          if (c >= '0' && c <= '9')
-            digit = c - '0';
-          else if (c >= 'a' && c <= 'f')
-            digit = c - 'a' + 10;
-          else if (c >= 'A' && c <= 'F')
-            digit = c - 'A' + 10;
-          else
-            return fail("a malformed chunk size");
-          value = value * 16 + static_cast<uint64_t>(digit);
-        }
-        line_.clear();
-        left_ = value;
-        state_ = value == 0 ? state::trailer : state::chunk_data;
-        break;
+        value = value * 16 + static_cast<uint64_t>(digit);
       }
-      case state::chunk_data_end: {
-        bool complete = false;
-        if (!read_line(complete))
-          return fail("chunk data longer than its size");
-        if (!complete)
-          return status::more;
-        if (!line_.empty())
-          return fail("chunk data longer than its size");
-        state_ = state::chunk_size;
-        break;
-      }
-      case state::trailer: {
-        bool complete = false;
-        if (!read_line(complete))
-          return fail("a trailer line is too long");
-        if (!complete)
-          return status::more;
-        const bool last = line_.empty();
-        line_.clear();
-        if (last)
-          state_ = state::done;
-        break;
-      }
+      line_.clear();
+      left_ = value;
+      state_ = value == 0 ? state::trailer : state::chunk_data;
+      break;
+    }
+    case state::chunk_data_end: {
+      bool complete = false;
+      if (!read_line(complete))
+        return fail("chunk data longer than its size");
+      if (!complete)
+        return status::more;
+      if (!line_.empty())
+        return fail("chunk data longer than its size");
+      state_ = state::chunk_size;
+      break;
+    }
+    case state::trailer: {
+      bool complete = false;
+      if (!read_line(complete))
+        return fail("a trailer line is too long");
+      if (!complete)
+        return status::more;
+      const bool last = line_.empty();
+      line_.clear();
+      if (last)
+        state_ = state::done;
+      break;
+    }
     }
   }
 }

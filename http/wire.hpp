@@ -40,7 +40,8 @@ struct request_head {
 
 /// A Content-Length value: decimal digits only, at most 19 of them;
 /// nullopt for anything else.
-[[nodiscard]] std::optional<uint64_t> parse_content_length(std::string_view text);
+[[nodiscard]] std::optional<uint64_t>
+parse_content_length(std::string_view text);
 
 /// Whether two header names or tokens are equal ignoring ASCII case.
 [[nodiscard]] bool equals_ignoring_case(std::string_view a,

@@ -37,51 +37,51 @@ struct fake_coordinator_state {
 caf::behavior
 fake_coordinator(caf::stateful_actor<fake_coordinator_state>* self) {
   return {
-    [=](job_request& r) {
-      auto rp = self->make_response_promise();
-      self->state.handed_over.push_back(r.id);
-      self->state.outputs[r.id] = r.output_path;
-      self->state.running.emplace(r.id, rp);
-      return rp;
-    },
-    [=](finished_atom, job_result& result) {
-      auto i = self->state.running.find(result.id);
-      if (i == self->state.running.end())
-        return;
-      if (result.ok)
-        std::ofstream(self->state.outputs[result.id]) << "result\n";
-      i->second.deliver(std::move(result));
-      self->state.running.erase(i);
-    },
-    [=](status_atom, const std::string& id) {
-      job_status s;
-      s.id = id;
-      s.known = self->state.running.count(id) != 0;
-      s.phase = "reading";
-      s.bytes_total = 90; // data bytes: the input has a 10-byte header
-      s.bytes_done = 40;
-      s.rows = 7;
-      return s;
-    },
-    [=](cancel_atom, const std::string& id) {
-      auto i = self->state.running.find(id);
-      if (i == self->state.running.end())
-        return false;
-      self->state.canceled.push_back(id);
-      job_result r;
-      r.id = id;
-      r.canceled = true;
-      r.error = "canceled";
-      i->second.deliver(std::move(r));
-      self->state.running.erase(i);
-      return true;
-    },
-    [=](stats_atom) {
-      coordinator_stats s;
-      s.jobs_running = self->state.running.size();
-      return s;
-    },
-    [=](caf::get_atom) { return self->state.handed_over; },
+      [=](job_request& r) {
+        auto rp = self->make_response_promise();
+        self->state.handed_over.push_back(r.id);
+        self->state.outputs[r.id] = r.output_path;
+        self->state.running.emplace(r.id, rp);
+        return rp;
+      },
+      [=](finished_atom, job_result& result) {
+        auto i = self->state.running.find(result.id);
+        if (i == self->state.running.end())
+          return;
+        if (result.ok)
+          std::ofstream(self->state.outputs[result.id]) << "result\n";
+        i->second.deliver(std::move(result));
+        self->state.running.erase(i);
+      },
+      [=](status_atom, const std::string& id) {
+        job_status s;
+        s.id = id;
+        s.known = self->state.running.count(id) != 0;
+        s.phase = "reading";
+        s.bytes_total = 90; // data bytes: the input has a 10-byte header
+        s.bytes_done = 40;
+        s.rows = 7;
+        return s;
+      },
+      [=](cancel_atom, const std::string& id) {
+        auto i = self->state.running.find(id);
+        if (i == self->state.running.end())
+          return false;
+        self->state.canceled.push_back(id);
+        job_result r;
+        r.id = id;
+        r.canceled = true;
+        r.error = "canceled";
+        i->second.deliver(std::move(r));
+        self->state.running.erase(i);
+        return true;
+      },
+      [=](stats_atom) {
+        coordinator_stats s;
+        s.jobs_running = self->state.running.size();
+        return s;
+      },
+      [=](caf::get_atom) { return self->state.handed_over; },
   };
 }
 
@@ -129,8 +129,8 @@ protected:
     caf::scoped_actor self{*system_};
     Result out{};
     self->request(to, 5s, std::forward<Ts>(xs)...)
-      .receive([&](Result& r) { out = std::move(r); },
-               [&](caf::error& e) { ADD_FAILURE() << to_string(e); });
+        .receive([&](Result& r) { out = std::move(r); },
+                 [&](caf::error& e) { ADD_FAILURE() << to_string(e); });
     return out;
   }
 
@@ -273,12 +273,14 @@ TEST_F(job_registry_test, a_started_job_shows_the_coordinators_progress) {
   // 40 data bytes read, plus the 10 header bytes the coordinator does not
   // count.
   EXPECT_EQ(r.bytes_done, 50u);
-  const job_list list = ask<job_list>(registry_, list_atom::value, uint32_t{10});
+  const job_list list =
+      ask<job_list>(registry_, list_atom::value, uint32_t{10});
   ASSERT_EQ(list.jobs.size(), 1u);
   EXPECT_EQ(list.jobs[0].bytes_done, 50u);
 }
 
-TEST_F(job_registry_test, delete_cancels_waiting_and_running_jobs_and_removes_ended_ones) {
+TEST_F(job_registry_test,
+       delete_cancels_waiting_and_running_jobs_and_removes_ended_ones) {
   start_registry(1);
   const std::string running = upload();
   const std::string waiting = upload();
@@ -306,12 +308,13 @@ TEST_F(job_registry_test, delete_cancels_waiting_and_running_jobs_and_removes_en
   // The waiting job was never handed over; the running one was canceled at
   // the coordinator.
   EXPECT_EQ(handed_over(), (std::vector<std::string>{finished, running}));
-  EXPECT_FALSE(ask<job_deletion>(registry_, delete_atom::value,
-                                 std::string("nope"))
-                 .found);
+  EXPECT_FALSE(
+      ask<job_deletion>(registry_, delete_atom::value, std::string("nope"))
+          .found);
 }
 
-TEST_F(job_registry_test, a_new_registry_on_the_same_directory_resumes_every_job) {
+TEST_F(job_registry_test,
+       a_new_registry_on_the_same_directory_resumes_every_job) {
   start_registry(1);
   const std::string finished = upload();
   submit(finished);
@@ -399,8 +402,7 @@ TEST(job_store, a_torn_or_foreign_record_does_not_parse) {
   const std::string good = record_to_json(job_record{});
   for (const std::string& text :
        {good.substr(0, good.size() / 2), std::string(""), std::string("[]"),
-        std::string("{\"id\": 1}"),
-        [&] {
+        std::string("{\"id\": 1}"), [&] {
           std::string s = good;
           s.replace(s.find("queued"), 6, "paused");
           return s;
@@ -418,15 +420,15 @@ TEST(job_store, only_canonical_random_uuids_are_job_ids) {
     bool is_id;
   };
   const std::vector<row> rows = {
-    {"0b0c4e3a-1f2b-4c5d-8e6f-7a8b9c0d1e2f", true},
-    {"0b0c4e3a-1f2b-4c5d-bb6f-7a8b9c0d1e2f", true},
-    {"0B0C4E3A-1F2B-4C5D-8E6F-7A8B9C0D1E2F", false}, // not canonical
-    {"0b0c4e3a-1f2b-1c5d-8e6f-7a8b9c0d1e2f", false}, // version 1
-    {"0b0c4e3a-1f2b-4c5d-ce6f-7a8b9c0d1e2f", false}, // another variant
-    {"0b0c4e3a1f2b4c5d8e6f7a8b9c0d1e2f", false},
-    {"0b0c4e3a-1f2b-4c5d-8e6f-7a8b9c0d1e2", false},
-    {"../../../../../../../../../etc/pass", false},
-    {"", false},
+      {"0b0c4e3a-1f2b-4c5d-8e6f-7a8b9c0d1e2f", true},
+      {"0b0c4e3a-1f2b-4c5d-bb6f-7a8b9c0d1e2f", true},
+      {"0B0C4E3A-1F2B-4C5D-8E6F-7A8B9C0D1E2F", false}, // not canonical
+      {"0b0c4e3a-1f2b-1c5d-8e6f-7a8b9c0d1e2f", false}, // version 1
+      {"0b0c4e3a-1f2b-4c5d-ce6f-7a8b9c0d1e2f", false}, // another variant
+      {"0b0c4e3a1f2b4c5d8e6f7a8b9c0d1e2f", false},
+      {"0b0c4e3a-1f2b-4c5d-8e6f-7a8b9c0d1e2", false},
+      {"../../../../../../../../../etc/pass", false},
+      {"", false},
   };
   for (const auto& [text, expected] : rows)
     EXPECT_EQ(is_job_id(text), expected) << text;
@@ -440,7 +442,8 @@ TEST(job_store, saving_a_record_replaces_it_whole_and_leaves_no_temporary) {
   fs::create_directories(p.dir);
   job_record r;
   std::string error;
-  for (auto state : {job_state::queued, job_state::started, job_state::finished}) {
+  for (auto state :
+       {job_state::queued, job_state::started, job_state::finished}) {
     r.state = state;
     ASSERT_TRUE(save_record(p, r, error)) << error;
   }

@@ -63,7 +63,8 @@ protected:
       args.insert(args.end(), {"--workers", "2"});
     args.insert(args.end(), {"--data-dir", data()});
     auto s = std::make_unique<server_process>(
-      binary, args, dir_.file("server-" + std::to_string(++servers_) + ".log"));
+        binary, args,
+        dir_.file("server-" + std::to_string(++servers_) + ".log"));
     EXPECT_NE(s->port(), 0) << s->log();
     return s;
   }
@@ -189,29 +190,29 @@ TEST_F(server_test, a_request_without_a_file_answers_400_file_is_required) {
   auto s = start();
   const std::string boundary = "b0undary";
   const std::vector<std::pair<std::string, std::string>> requests = {
-    {"a form without a file field",
-     test::request_text(
-       "POST", "/jobs/count/",
-       {"Content-Type: multipart/form-data; boundary=" + boundary},
-       test::multipart_body(boundary, {{"other", small_csv, "x.csv"}}))},
-    {"a form with no parts",
-     test::request_text("POST", "/jobs/count/",
-                        {"Content-Type: multipart/form-data; boundary=b"},
-                        "--b--\r\n")},
-    {"a JSON body",
-     test::request_text("POST", "/jobs/count/",
-                        {"Content-Type: application/json"}, "{\"file\": 1}")},
-    {"a url-encoded form",
-     test::request_text("POST", "/jobs/count/",
-                        {"Content-Type: application/x-www-form-urlencoded"},
-                        "file=x")},
-    {"no body at all", test::request_text("POST", "/jobs/count/")},
+      {"a form without a file field",
+       test::request_text(
+           "POST", "/jobs/count/",
+           {"Content-Type: multipart/form-data; boundary=" + boundary},
+           test::multipart_body(boundary, {{"other", small_csv, "x.csv"}}))},
+      {"a form with no parts",
+       test::request_text("POST", "/jobs/count/",
+                          {"Content-Type: multipart/form-data; boundary=b"},
+                          "--b--\r\n")},
+      {"a JSON body",
+       test::request_text("POST", "/jobs/count/",
+                          {"Content-Type: application/json"}, "{\"file\": 1}")},
+      {"a url-encoded form",
+       test::request_text("POST", "/jobs/count/",
+                          {"Content-Type: application/x-www-form-urlencoded"},
+                          "file=x")},
+      {"no body at all", test::request_text("POST", "/jobs/count/")},
   };
   for (const auto& [what, raw] : requests) {
     const auto r = test::http_exchange(s->port(), raw);
     EXPECT_EQ(r.status, 400) << what << "\n" << r.raw;
     EXPECT_EQ(r.body, R"({"jobId":null,"message":"file is required."})")
-      << what;
+        << what;
   }
   EXPECT_EQ(job_dirs(), 0u);
 }
@@ -255,7 +256,7 @@ TEST_F(server_test, a_failed_job_answers_422_with_the_line_and_the_reason) {
   const std::string id = submit(s->port(), bad_date_csv);
   const auto failed = wait_for(s->port(), id, "failed");
   const std::string reason =
-    "line 3: Date is not a real calendar date: \"2021-02-30\"";
+      "line 3: Date is not a real calendar date: \"2021-02-30\"";
   EXPECT_EQ(str(failed, "error"), reason);
   const auto r = test::http_get(s->port(), "/jobs/" + id + "/result/");
   EXPECT_EQ(r.status, 422) << r.raw;
@@ -272,13 +273,13 @@ TEST_F(server_test, an_unknown_or_malformed_id_answers_404_job_not_found) {
   std::string upper = real;
   std::transform(upper.begin(), upper.end(), upper.begin(), ::toupper);
   const std::vector<std::string> ids = {
-    "0b0c4e3a-1f2b-4c5d-8e6f-7a8b9c0d1e2f", // well-formed, unknown
-    "abc",
-    upper,
-    "0b0c4e3a-1f2b-1c5d-8e6f-7a8b9c0d1e2f", // version 1
-    "..",
-    "%2e%2e%2fjobs",
-    real + "0",
+      "0b0c4e3a-1f2b-4c5d-8e6f-7a8b9c0d1e2f", // well-formed, unknown
+      "abc",
+      upper,
+      "0b0c4e3a-1f2b-1c5d-8e6f-7a8b9c0d1e2f", // version 1
+      "..",
+      "%2e%2e%2fjobs",
+      real + "0",
   };
   for (const auto& id : ids) {
     const auto r = test::http_get(s->port(), "/jobs/" + id + "/result/");
@@ -289,7 +290,7 @@ TEST_F(server_test, an_unknown_or_malformed_id_answers_404_job_not_found) {
     EXPECT_EQ(j.status, 404) << id << "\n" << j.raw;
     EXPECT_EQ(j.body, R"({"message":"Job not found."})") << id;
     EXPECT_EQ(test::http_delete(s->port(), "/jobs/" + id + "/").status, 404)
-      << id;
+        << id;
   }
   // The path never escapes the data directory.
   EXPECT_EQ(test::http_get(s->port(), "/jobs/../../etc/passwd/result/").status,
@@ -330,9 +331,9 @@ TEST_F(server_test, on_bad_rows_skip_reports_the_skipped_records) {
                           "c,2020-01-01\n"
                           "a,2020-01-01,5\n";
   const auto by_query =
-    test::upload_csv(s->port(), csv, "/jobs/count/?on_bad_rows=skip");
+      test::upload_csv(s->port(), csv, "/jobs/count/?on_bad_rows=skip");
   const auto by_field = test::upload_form(
-    s->port(), {{"on_bad_rows", "skip", ""}, {"file", csv, "p.csv"}});
+      s->port(), {{"on_bad_rows", "skip", ""}, {"file", csv, "p.csv"}});
   for (const auto& r : {by_query, by_field}) {
     ASSERT_EQ(r.status, 202) << r.raw;
     const std::string id = str(json_of(r), "jobId");
@@ -344,7 +345,8 @@ TEST_F(server_test, on_bad_rows_skip_reports_the_skipped_records) {
     EXPECT_EQ(test::http_get(s->port(), "/jobs/" + id + "/result/").body,
               "Song,Date,Total Number of Plays for Date\na,2020-01-01,6\n");
   }
-  const auto bad = test::upload_csv(s->port(), csv, "/jobs/count/?on_bad_rows=maybe");
+  const auto bad =
+      test::upload_csv(s->port(), csv, "/jobs/count/?on_bad_rows=maybe");
   EXPECT_EQ(bad.status, 400) << bad.raw;
   EXPECT_EQ(job_dirs(), 2u);
 }
@@ -363,7 +365,8 @@ TEST_F(server_test, deleting_a_started_job_cancels_it_and_stops_its_ranges) {
   EXPECT_EQ(r.status, 200) << r.raw;
   EXPECT_EQ(str(json_of(r), "state"), "canceled");
   EXPECT_EQ(str(job(s->port(), started), "state"), "canceled");
-  const auto result = test::http_get(s->port(), "/jobs/" + started + "/result/");
+  const auto result =
+      test::http_get(s->port(), "/jobs/" + started + "/result/");
   EXPECT_EQ(result.status, 410) << result.raw;
   EXPECT_EQ(result.body, "Job: canceled");
   // The coordinator dropped the job's outstanding ranges, which freed the
@@ -371,7 +374,8 @@ TEST_F(server_test, deleting_a_started_job_cancels_it_and_stops_its_ranges) {
   wait_for(s->port(), queued, "started");
   stats = json_of(test::http_get(s->port(), "/admin/stats"));
   EXPECT_EQ(stats.at("coordinator").at("jobsRunning").to_number<int>(), 1)
-    << json::serialize(stats) << json::serialize(job(s->port(), queued)) << s->log();
+      << json::serialize(stats) << json::serialize(job(s->port(), queued))
+      << s->log();
   EXPECT_EQ(stats.at("jobs").at("canceled").to_number<int>(), 1);
   EXPECT_FALSE(test::exists(paths_for(data(), started).input));
 }
@@ -451,7 +455,8 @@ TEST_F(server_test, admin_stats_shows_workers_jobs_by_state_and_queue_depth) {
     EXPECT_TRUE(x.at("bytesDone").is_number());
   }
   EXPECT_GE(ranges, 2u);
-  EXPECT_EQ(json::serialize(o.at("nodes")), R"([{"name":"local","workers":3}])");
+  EXPECT_EQ(json::serialize(o.at("nodes")),
+            R"([{"name":"local","workers":3}])");
   EXPECT_EQ(json::serialize(o.at("jobs")),
             R"({"queued":0,"started":0,"finished":1,"failed":1,"canceled":0})");
   EXPECT_EQ(o.at("queueDepth").to_number<int>(), 0);
@@ -474,18 +479,20 @@ TEST_F(server_test, other_paths_and_methods_answer_404_or_405_in_json) {
     std::string allow;
   };
   const std::vector<row> rows = {
-    {"GET", "/", 404, ""},
-    {"GET", "/jobs/count/extra/", 404, ""},
-    {"GET", "/admin/", 404, ""},
-    {"GET", "/jobs/count/", 405, "POST"},
-    {"PUT", "/jobs/", 405, "GET"},
-    {"POST", "/jobs/0b0c4e3a-1f2b-4c5d-8e6f-7a8b9c0d1e2f/", 405, "GET, DELETE"},
-    {"DELETE", "/healthz", 405, "GET"},
+      {"GET", "/", 404, ""},
+      {"GET", "/jobs/count/extra/", 404, ""},
+      {"GET", "/admin/", 404, ""},
+      {"GET", "/jobs/count/", 405, "POST"},
+      {"PUT", "/jobs/", 405, "GET"},
+      {"POST", "/jobs/0b0c4e3a-1f2b-4c5d-8e6f-7a8b9c0d1e2f/", 405,
+       "GET, DELETE"},
+      {"DELETE", "/healthz", 405, "GET"},
   };
   for (const auto& x : rows) {
     const auto r = test::http_exchange(
-      s->port(), test::request_text(x.method, x.target, {}, "", false));
-    EXPECT_EQ(r.status, x.status) << x.method << " " << x.target << "\n" << r.raw;
+        s->port(), test::request_text(x.method, x.target, {}, "", false));
+    EXPECT_EQ(r.status, x.status) << x.method << " " << x.target << "\n"
+                                  << r.raw;
     EXPECT_EQ(r.header("content-type"), "application/json") << x.target;
     EXPECT_FALSE(str(json_of(r), "message").empty()) << x.target;
     EXPECT_EQ(r.header("allow"), x.allow) << x.target;
@@ -503,26 +510,26 @@ TEST_F(server_test, an_upload_over_the_limit_answers_413_and_keeps_nothing) {
     std::string raw;
   };
   const std::vector<row> rows = {
-    {"a form 16 times over the limit",
-     test::request_text(
-       "POST", "/jobs/count/",
-       {"Content-Type: multipart/form-data; boundary=" + boundary},
-       test::multipart_body(boundary, {{"file", over, "big.csv"}}))},
-    {"a raw body just over the limit",
-     test::request_text("POST", "/jobs/count/", {"Content-Type: text/csv"},
-                        std::string((64 << 10) + 1, 'x'))},
-    {"a claimed length far over the limit, nothing sent",
-     "POST /jobs/count/ HTTP/1.1\r\nContent-Type: text/csv\r\n"
-     "Content-Length: 1000000000000\r\n\r\n"},
-    {"chunks that grow over the limit",
-     "POST /jobs/count/ HTTP/1.1\r\nContent-Type: text/csv\r\n"
-     "Transfer-Encoding: chunked\r\n\r\n" +
-       [] {
-         std::string chunks;
-         for (int i = 0; i < 20; ++i)
-           chunks += "1000\r\n" + std::string(0x1000, 'y') + "\r\n";
-         return chunks + "0\r\n\r\n";
-       }()},
+      {"a form 16 times over the limit",
+       test::request_text(
+           "POST", "/jobs/count/",
+           {"Content-Type: multipart/form-data; boundary=" + boundary},
+           test::multipart_body(boundary, {{"file", over, "big.csv"}}))},
+      {"a raw body just over the limit",
+       test::request_text("POST", "/jobs/count/", {"Content-Type: text/csv"},
+                          std::string((64 << 10) + 1, 'x'))},
+      {"a claimed length far over the limit, nothing sent",
+       "POST /jobs/count/ HTTP/1.1\r\nContent-Type: text/csv\r\n"
+       "Content-Length: 1000000000000\r\n\r\n"},
+      {"chunks that grow over the limit",
+       "POST /jobs/count/ HTTP/1.1\r\nContent-Type: text/csv\r\n"
+       "Transfer-Encoding: chunked\r\n\r\n" +
+           [] {
+             std::string chunks;
+             for (int i = 0; i < 20; ++i)
+               chunks += "1000\r\n" + std::string(0x1000, 'y') + "\r\n";
+             return chunks + "0\r\n\r\n";
+           }()},
   };
   for (const auto& x : rows) {
     const auto r = test::http_exchange(s->port(), x.raw);
@@ -540,16 +547,17 @@ TEST_F(server_test, a_huge_declared_upload_is_refused_before_its_body) {
   // answer comes at once instead of a 100 Continue.
   auto s = start();
   test::http_connection c(s->port());
-  ASSERT_TRUE(c.send("POST /jobs/count/ HTTP/1.1\r\nContent-Type: text/csv\r\n"
-                     "Content-Length: 5000000000\r\nExpect: 100-continue\r\n\r\n"));
+  ASSERT_TRUE(
+      c.send("POST /jobs/count/ HTTP/1.1\r\nContent-Type: text/csv\r\n"
+             "Content-Length: 5000000000\r\nExpect: 100-continue\r\n\r\n"));
   const auto r = test::parse_response(c.read_all(5s));
   EXPECT_EQ(r.status, 413) << r.raw;
   EXPECT_EQ(r.raw.find("100 Continue"), std::string::npos);
 }
 
 TEST_F(server_test, a_full_queue_answers_503_with_retry_after) {
-  auto s = start({"--workers", "0", "--max-running-jobs", "1",
-                  "--max-queued-jobs", "1"});
+  auto s = start(
+      {"--workers", "0", "--max-running-jobs", "1", "--max-queued-jobs", "1"});
   submit(s->port(), small_csv); // started
   submit(s->port(), small_csv); // queued
   const auto r = test::upload_file(s->port(), small_csv);
@@ -575,24 +583,28 @@ TEST_F(server_test, malformed_multipart_bodies_answer_400_and_keep_nothing) {
     std::string body;
   };
   const std::vector<row> rows = {
-    {"no boundary parameter", "multipart/form-data", "--x\r\n" + part + "\r\n--x--\r\n"},
-    {"a boundary over 70 characters",
-     "multipart/form-data; boundary=" + std::string(71, 'b'), "irrelevant"},
-    {"a body with another boundary", "multipart/form-data; boundary=abc",
-     "--xyz\r\n" + part + "\r\n--xyz--\r\n"},
-    {"a part that never closes", "multipart/form-data; boundary=abc",
-     "--abc\r\n" + part},
-    {"two file parts", "multipart/form-data; boundary=abc",
-     "--abc\r\n" + part + "\r\n--abc\r\n" + part + "\r\n--abc--\r\n"},
-    {"a part without Content-Disposition", "multipart/form-data; boundary=abc",
-     "--abc\r\nContent-Type: text/csv\r\n\r\n" + small_csv + "\r\n--abc--\r\n"},
-    {"part headers that never end", "multipart/form-data; boundary=abc",
-     "--abc\r\nContent-Disposition: form-data; name=\"file\"\r\n"},
+      {"no boundary parameter", "multipart/form-data",
+       "--x\r\n" + part + "\r\n--x--\r\n"},
+      {"a boundary over 70 characters",
+       "multipart/form-data; boundary=" + std::string(71, 'b'), "irrelevant"},
+      {"a body with another boundary", "multipart/form-data; boundary=abc",
+       "--xyz\r\n" + part + "\r\n--xyz--\r\n"},
+      {"a part that never closes", "multipart/form-data; boundary=abc",
+       "--abc\r\n" + part},
+      {"two file parts", "multipart/form-data; boundary=abc",
+       "--abc\r\n" + part + "\r\n--abc\r\n" + part + "\r\n--abc--\r\n"},
+      {"a part without Content-Disposition",
+       "multipart/form-data; boundary=abc",
+       "--abc\r\nContent-Type: text/csv\r\n\r\n" + small_csv +
+           "\r\n--abc--\r\n"},
+      {"part headers that never end", "multipart/form-data; boundary=abc",
+       "--abc\r\nContent-Disposition: form-data; name=\"file\"\r\n"},
   };
   for (const auto& x : rows) {
     const auto r = test::http_exchange(
-      s->port(), test::request_text("POST", "/jobs/count/",
-                                    {"Content-Type: " + x.content_type}, x.body));
+        s->port(),
+        test::request_text("POST", "/jobs/count/",
+                           {"Content-Type: " + x.content_type}, x.body));
     EXPECT_EQ(r.status, 400) << x.what << "\n" << r.raw;
     const auto o = json_of(r);
     EXPECT_TRUE(o.at("jobId").is_null()) << x.what;
@@ -604,8 +616,8 @@ TEST_F(server_test, malformed_multipart_bodies_answer_400_and_keep_nothing) {
 TEST_F(server_test, a_malformed_chunked_body_answers_400) {
   auto s = start();
   const auto r = test::http_exchange(
-    s->port(), "POST /jobs/count/ HTTP/1.1\r\nContent-Type: text/csv\r\n"
-               "Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n");
+      s->port(), "POST /jobs/count/ HTTP/1.1\r\nContent-Type: text/csv\r\n"
+                 "Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n");
   EXPECT_EQ(r.status, 400) << r.raw;
   EXPECT_EQ(job_dirs(), 0u);
 }
@@ -616,7 +628,8 @@ TEST_F(server_test, expect_100_continue_is_answered_before_the_body) {
   auto s = start();
   test::http_connection c(s->port());
   ASSERT_TRUE(c.send("POST /jobs/count/ HTTP/1.1\r\nContent-Type: text/csv\r\n"
-                     "Content-Length: " + std::to_string(small_csv.size()) +
+                     "Content-Length: " +
+                     std::to_string(small_csv.size()) +
                      "\r\nExpect: 100-continue\r\n\r\n"));
   std::string got;
   ASSERT_TRUE(c.read_until(got, "\r\n\r\n", 500ms)) << got;
@@ -637,8 +650,9 @@ TEST_F(server_test, a_chunked_upload_is_the_same_as_any_other) {
   }
   body += "0\r\nX-Trailer: 1\r\n\r\n";
   const auto r = test::http_exchange(
-    s->port(), "POST /jobs/count/ HTTP/1.1\r\nContent-Type: text/csv\r\n"
-               "Transfer-Encoding: chunked\r\n\r\n" + body);
+      s->port(), "POST /jobs/count/ HTTP/1.1\r\nContent-Type: text/csv\r\n"
+                 "Transfer-Encoding: chunked\r\n\r\n" +
+                     body);
   ASSERT_EQ(r.status, 202) << r.raw;
   const std::string id = str(json_of(r), "jobId");
   wait_for(s->port(), id, "finished");
@@ -650,13 +664,14 @@ TEST_F(server_test, a_keep_alive_connection_can_upload_after_other_requests) {
   auto s = start();
   test::http_connection c(s->port());
   for (int i = 0; i < 2; ++i) {
-    ASSERT_TRUE(c.send("GET /healthz HTTP/1.1\r\nConnection: keep-alive\r\n\r\n"));
+    ASSERT_TRUE(
+        c.send("GET /healthz HTTP/1.1\r\nConnection: keep-alive\r\n\r\n"));
     const auto r = test::parse_response(c.read_all(5s));
     EXPECT_EQ(r.status, 200) << r.raw;
     EXPECT_EQ(r.body, "ok");
   }
-  ASSERT_TRUE(c.send(test::request_text("POST", "/jobs/count/",
-                                        {"Content-Type: text/csv"}, small_csv)));
+  ASSERT_TRUE(c.send(test::request_text(
+      "POST", "/jobs/count/", {"Content-Type: text/csv"}, small_csv)));
   const auto r = test::parse_response(c.read_all(5s));
   ASSERT_EQ(r.status, 202) << r.raw;
   wait_for(s->port(), str(json_of(r), "jobId"), "finished");
@@ -666,9 +681,10 @@ TEST_F(server_test, a_client_that_gives_up_mid_upload_leaves_no_files) {
   auto s = start();
   {
     test::http_connection c(s->port());
-    ASSERT_TRUE(c.send("POST /jobs/count/ HTTP/1.1\r\nContent-Type: text/csv\r\n"
-                       "Content-Length: 1000000\r\n\r\n" +
-                       std::string(100000, 'x')));
+    ASSERT_TRUE(
+        c.send("POST /jobs/count/ HTTP/1.1\r\nContent-Type: text/csv\r\n"
+               "Content-Length: 1000000\r\n\r\n" +
+               std::string(100000, 'x')));
     const auto deadline = std::chrono::steady_clock::now() + 5s;
     while (job_dirs() == 0 && std::chrono::steady_clock::now() < deadline)
       std::this_thread::sleep_for(10ms);
@@ -688,8 +704,8 @@ TEST_F(server_test, a_slow_upload_that_makes_progress_is_not_cut_off) {
   auto s = start({"--idle-timeout", "1s"});
   test::http_connection c(s->port());
   ASSERT_TRUE(c.send("POST /jobs/count/ HTTP/1.1\r\nContent-Type: text/csv\r\n"
-                     "Content-Length: " + std::to_string(small_csv.size()) +
-                     "\r\n\r\n"));
+                     "Content-Length: " +
+                     std::to_string(small_csv.size()) + "\r\n\r\n"));
   const size_t pieces = 8; // one every 350 ms: 2.8 s in all
   const size_t step = (small_csv.size() + pieces - 1) / pieces;
   for (size_t at = 0; at < small_csv.size(); at += step) {
@@ -751,15 +767,16 @@ TEST_F(server_test, a_killed_server_keeps_results_and_reruns_interrupted_jobs) {
             small_result);
   EXPECT_NE(s->log().find("job " + interrupted + " was interrupted"),
             std::string::npos)
-    << s->log();
+      << s->log();
 }
 
 TEST_F(server_test, an_upload_cut_by_a_crash_is_removed_at_the_next_start) {
   {
     auto s = start();
     test::http_connection c(s->port());
-    ASSERT_TRUE(c.send("POST /jobs/count/ HTTP/1.1\r\nContent-Type: text/csv\r\n"
-                       "Content-Length: 1000000\r\n\r\nSong,Date"));
+    ASSERT_TRUE(
+        c.send("POST /jobs/count/ HTTP/1.1\r\nContent-Type: text/csv\r\n"
+               "Content-Length: 1000000\r\n\r\nSong,Date"));
     const auto deadline = std::chrono::steady_clock::now() + 5s;
     while (job_dirs() == 0 && std::chrono::steady_clock::now() < deadline)
       std::this_thread::sleep_for(10ms);
@@ -768,7 +785,9 @@ TEST_F(server_test, an_upload_cut_by_a_crash_is_removed_at_the_next_start) {
   }
   auto s = start();
   EXPECT_EQ(job_dirs(), 0u);
-  EXPECT_EQ(json_of(test::http_get(s->port(), "/jobs/")).at("count").to_number<int>(), 0);
+  EXPECT_EQ(
+      json_of(test::http_get(s->port(), "/jobs/")).at("count").to_number<int>(),
+      0);
 }
 
 TEST_F(server_test, results_expire_after_their_time_to_live) {
@@ -789,7 +808,8 @@ TEST_F(server_test, results_expire_after_their_time_to_live) {
   EXPECT_NE(s->log().find("job " + ok + " expired"), std::string::npos);
 }
 
-TEST_F(server_test, results_that_expired_while_the_server_was_down_are_removed) {
+TEST_F(server_test,
+       results_that_expired_while_the_server_was_down_are_removed) {
   std::string id;
   {
     auto s = start();
@@ -815,11 +835,21 @@ TEST_F(server_test, the_log_tells_each_request_and_each_jobs_life) {
   EXPECT_EQ(s->stop(), 0);
   const std::string log = s->log();
   for (const std::string& line : std::vector<std::string>{
-         "POST /jobs/count/ 202", "GET /healthz 200", "job " + ok + " queued",
-        "job " + ok + " started", "job " + ok + " finished in ",
-        "job " + bad + " failed after ", "line 3: Date is not a real calendar",
-        "stopping on SIGTERM"})
+           "POST /jobs/count/ 202", "GET /healthz 200", "job " + ok + " queued",
+           "job " + ok + " started", "job " + ok + " finished in ",
+           "job " + bad + " failed after ",
+           "line 3: Date is not a real calendar", "stopping on SIGTERM"})
     EXPECT_NE(log.find(line), std::string::npos) << line << "\n" << log;
+}
+
+TEST_F(server_test, a_second_server_on_the_same_data_directory_is_refused) {
+  auto s = start();
+  const auto second =
+    test::run({binary, "serve", "--port", "0", "--data-dir", data()});
+  EXPECT_EQ(second.exit_code, 1);
+  EXPECT_NE(second.err.find("in use by another server"), std::string::npos)
+    << second.err;
+  EXPECT_EQ(test::http_get(s->port(), "/healthz").status, 200);
 }
 
 TEST_F(server_test, serve_help_says_every_option) {

@@ -29,23 +29,30 @@ TEST(routes, every_path_of_the_contract_finds_its_endpoint) {
     std::string id, allow;
   };
   const std::vector<row> rows = {
-    {"POST", "/jobs/count/", route_match::found, endpoint::upload, "", ""},
-    {"POST", "/jobs/count", route_match::found, endpoint::upload, "", ""},
-    {"GET", "/jobs/count/", route_match::bad_method, endpoint::upload, "", "POST"},
-    {"GET", "/jobs/" + id + "/result/", route_match::found, endpoint::job_result, id, ""},
-    {"GET", "/jobs/" + id + "/result", route_match::found, endpoint::job_result, id, ""},
-    {"GET", "//jobs//" + id + "//result//", route_match::found, endpoint::job_result, id, ""},
-    {"DELETE", "/jobs/" + id + "/result/", route_match::bad_method, endpoint::job_result, id, "GET"},
-    {"GET", "/jobs/" + id + "/", route_match::found, endpoint::job, id, ""},
-    {"DELETE", "/jobs/" + id, route_match::found, endpoint::job, id, ""},
-    {"PUT", "/jobs/" + id + "/", route_match::bad_method, endpoint::job, id, "GET, DELETE"},
-    {"GET", "/jobs/abc/", route_match::found, endpoint::job, "abc", ""},
-    {"GET", "/jobs/", route_match::found, endpoint::jobs, "", ""},
-    {"GET", "/jobs", route_match::found, endpoint::jobs, "", ""},
-    {"GET", "/admin/stats", route_match::found, endpoint::stats, "", ""},
-    {"GET", "/admin/stats/", route_match::found, endpoint::stats, "", ""},
-    {"GET", "/healthz", route_match::found, endpoint::health, "", ""},
-    {"HEAD", "/healthz", route_match::bad_method, endpoint::health, "", "GET"},
+      {"POST", "/jobs/count/", route_match::found, endpoint::upload, "", ""},
+      {"POST", "/jobs/count", route_match::found, endpoint::upload, "", ""},
+      {"GET", "/jobs/count/", route_match::bad_method, endpoint::upload, "",
+       "POST"},
+      {"GET", "/jobs/" + id + "/result/", route_match::found,
+       endpoint::job_result, id, ""},
+      {"GET", "/jobs/" + id + "/result", route_match::found,
+       endpoint::job_result, id, ""},
+      {"GET", "//jobs//" + id + "//result//", route_match::found,
+       endpoint::job_result, id, ""},
+      {"DELETE", "/jobs/" + id + "/result/", route_match::bad_method,
+       endpoint::job_result, id, "GET"},
+      {"GET", "/jobs/" + id + "/", route_match::found, endpoint::job, id, ""},
+      {"DELETE", "/jobs/" + id, route_match::found, endpoint::job, id, ""},
+      {"PUT", "/jobs/" + id + "/", route_match::bad_method, endpoint::job, id,
+       "GET, DELETE"},
+      {"GET", "/jobs/abc/", route_match::found, endpoint::job, "abc", ""},
+      {"GET", "/jobs/", route_match::found, endpoint::jobs, "", ""},
+      {"GET", "/jobs", route_match::found, endpoint::jobs, "", ""},
+      {"GET", "/admin/stats", route_match::found, endpoint::stats, "", ""},
+      {"GET", "/admin/stats/", route_match::found, endpoint::stats, "", ""},
+      {"GET", "/healthz", route_match::found, endpoint::health, "", ""},
+      {"HEAD", "/healthz", route_match::bad_method, endpoint::health, "",
+       "GET"},
   };
   for (const auto& x : rows) {
     const route_match m = match_route(x.method, x.path);
@@ -84,12 +91,17 @@ TEST(replies, the_result_endpoint_answers_each_state_as_the_contract_says) {
   job_record failed = record(job_state::failed);
   failed.error = "line 4: Date is not a real calendar date: \"2021-02-30\"";
   const std::vector<row> rows = {
-    {{true, record(job_state::queued)}, 202, "text/plain", "Job: queued"},
-    {{true, record(job_state::started)}, 202, "text/plain", "Job: started (25% read)"},
-    {{true, failed}, 422, "text/plain",
-     "Job: failed: line 4: Date is not a real calendar date: \"2021-02-30\""},
-    {{true, record(job_state::canceled)}, 410, "text/plain", "Job: canceled"},
-    {job_lookup{}, 404, "text/plain", "Job not found."},
+      {{true, record(job_state::queued)}, 202, "text/plain", "Job: queued"},
+      {{true, record(job_state::started)},
+       202,
+       "text/plain",
+       "Job: started (25% read)"},
+      {{true, failed},
+       422,
+       "text/plain",
+       "Job: failed: line 4: Date is not a real calendar date: \"2021-02-30\""},
+      {{true, record(job_state::canceled)}, 410, "text/plain", "Job: canceled"},
+      {job_lookup{}, 404, "text/plain", "Job not found."},
   };
   for (const auto& x : rows) {
     const reply r = result_reply(x.lookup, "/data/result.csv");
@@ -99,14 +111,15 @@ TEST(replies, the_result_endpoint_answers_each_state_as_the_contract_says) {
     EXPECT_TRUE(r.file.empty());
   }
   const reply done =
-    result_reply({true, record(job_state::finished)}, "/data/result.csv");
+      result_reply({true, record(job_state::finished)}, "/data/result.csv");
   EXPECT_EQ(done.status, 200);
   EXPECT_EQ(done.content_type, "text/csv");
   EXPECT_EQ(done.file, "/data/result.csv");
   ASSERT_EQ(done.headers.size(), 1u);
   EXPECT_EQ(done.headers[0].first, "Content-Disposition");
-  EXPECT_EQ(done.headers[0].second,
-            "attachment; filename=\"0b0c4e3a-1f2b-4c5d-8e6f-7a8b9c0d1e2f.csv\"");
+  EXPECT_EQ(
+      done.headers[0].second,
+      "attachment; filename=\"0b0c4e3a-1f2b-4c5d-8e6f-7a8b9c0d1e2f.csv\"");
 }
 
 TEST(replies, every_error_has_its_status_and_a_json_message) {
@@ -116,20 +129,26 @@ TEST(replies, every_error_has_its_status_and_a_json_message) {
     std::string body;
   };
   const std::vector<row> rows = {
-    {{api_errc::file_required}, 400, R"({"jobId":null,"message":"file is required."})"},
-    {{api_errc::bad_multipart, "x"}, 400, R"({"jobId":null,"message":"x"})"},
-    {{api_errc::bad_request, "x"}, 400, R"({"message":"x"})"},
-    {{api_errc::job_not_found}, 404, R"({"message":"Job not found."})"},
-    {{api_errc::no_route, "x"}, 404, R"({"message":"x"})"},
-    {{api_errc::method_not_allowed, "x", 0, "GET"}, 405, R"({"message":"x"})"},
-    {{api_errc::length_required, "x"}, 411, R"({"jobId":null,"message":"x"})"},
-    {{api_errc::too_large, "x"}, 413, R"({"jobId":null,"message":"x"})"},
-    {{api_errc::header_too_large, "x"}, 431, R"({"message":"x"})"},
-    {{api_errc::not_implemented, "x"}, 501, R"({"message":"x"})"},
-    {{api_errc::queue_full, "x", 5}, 503, R"({"jobId":null,"message":"x"})"},
-    {{api_errc::unavailable, "x"}, 503, R"({"message":"x"})"},
-    {{api_errc::storage, "x"}, 500, R"({"jobId":null,"message":"x"})"},
-    {{api_errc::internal, "x"}, 500, R"({"message":"x"})"},
+      {{api_errc::file_required},
+       400,
+       R"({"jobId":null,"message":"file is required."})"},
+      {{api_errc::bad_multipart, "x"}, 400, R"({"jobId":null,"message":"x"})"},
+      {{api_errc::bad_request, "x"}, 400, R"({"message":"x"})"},
+      {{api_errc::job_not_found}, 404, R"({"message":"Job not found."})"},
+      {{api_errc::no_route, "x"}, 404, R"({"message":"x"})"},
+      {{api_errc::method_not_allowed, "x", 0, "GET"},
+       405,
+       R"({"message":"x"})"},
+      {{api_errc::length_required, "x"},
+       411,
+       R"({"jobId":null,"message":"x"})"},
+      {{api_errc::too_large, "x"}, 413, R"({"jobId":null,"message":"x"})"},
+      {{api_errc::header_too_large, "x"}, 431, R"({"message":"x"})"},
+      {{api_errc::not_implemented, "x"}, 501, R"({"message":"x"})"},
+      {{api_errc::queue_full, "x", 5}, 503, R"({"jobId":null,"message":"x"})"},
+      {{api_errc::unavailable, "x"}, 503, R"({"message":"x"})"},
+      {{api_errc::storage, "x"}, 500, R"({"jobId":null,"message":"x"})"},
+      {{api_errc::internal, "x"}, 500, R"({"message":"x"})"},
   };
   for (const auto& x : rows) {
     const reply r = to_reply(x.error);
@@ -140,9 +159,10 @@ TEST(replies, every_error_has_its_status_and_a_json_message) {
   }
   const reply busy = to_reply({api_errc::queue_full, "x", 5});
   ASSERT_EQ(busy.headers.size(), 1u);
-  EXPECT_EQ(busy.headers[0], std::make_pair(std::string("Retry-After"),
-                                            std::string("5")));
-  const reply wrong = to_reply({api_errc::method_not_allowed, "x", 0, "GET, DELETE"});
+  EXPECT_EQ(busy.headers[0],
+            std::make_pair(std::string("Retry-After"), std::string("5")));
+  const reply wrong =
+      to_reply({api_errc::method_not_allowed, "x", 0, "GET, DELETE"});
   ASSERT_EQ(wrong.headers.size(), 1u);
   EXPECT_EQ(wrong.headers[0].second, "GET, DELETE");
 }
@@ -154,12 +174,13 @@ TEST(replies, a_job_is_json_with_the_keys_of_the_contract) {
   r.created_at = 1714564800123; // 2024-05-01T12:00:00.123Z
   r.started_at = 1714564801000;
   r.finished_at = 1714564802005;
-  EXPECT_EQ(job_json(r),
-            R"({"jobId":"0b0c4e3a-1f2b-4c5d-8e6f-7a8b9c0d1e2f","state":"finished",)"
-            R"("bytesTotal":200,"bytesDone":50,"rows":10,"groups":4,"error":null,)"
-            R"("createdAt":"2024-05-01T12:00:00.123Z","startedAt":"2024-05-01T12:00:01.000Z",)"
-            R"("finishedAt":"2024-05-01T12:00:02.005Z","phase":null,"fileName":null,)"
-            R"("onBadRows":"fail","badRows":0,"firstBadRows":[]})");
+  EXPECT_EQ(
+      job_json(r),
+      R"({"jobId":"0b0c4e3a-1f2b-4c5d-8e6f-7a8b9c0d1e2f","state":"finished",)"
+      R"("bytesTotal":200,"bytesDone":50,"rows":10,"groups":4,"error":null,)"
+      R"("createdAt":"2024-05-01T12:00:00.123Z","startedAt":"2024-05-01T12:00:01.000Z",)"
+      R"("finishedAt":"2024-05-01T12:00:02.005Z","phase":null,"fileName":null,)"
+      R"("onBadRows":"fail","badRows":0,"firstBadRows":[]})");
   const reply missing = job_reply(job_lookup{});
   EXPECT_EQ(missing.status, 404);
   EXPECT_EQ(accepted_reply("x").body,
@@ -173,9 +194,9 @@ TEST(replies, a_job_is_json_with_the_keys_of_the_contract) {
 TEST(wire, a_request_head_parses_into_method_path_query_and_headers) {
   request_head h;
   ASSERT_TRUE(parse_request_head(
-    "POST /jobs/count/?on_bad_rows=skip&x=1 HTTP/1.1\r\nHost: a\r\n"
-    "content-type:  text/csv \r\nContent-Length: 12",
-    h));
+      "POST /jobs/count/?on_bad_rows=skip&x=1 HTTP/1.1\r\nHost: a\r\n"
+      "content-type:  text/csv \r\nContent-Length: 12",
+      h));
   EXPECT_EQ(h.method, "POST");
   EXPECT_EQ(h.path, "/jobs/count/");
   EXPECT_EQ(h.query, "on_bad_rows=skip&x=1");
@@ -209,7 +230,7 @@ std::string decode(body_decoder d, const std::vector<std::string>& pieces,
 
 TEST(wire, bodies_decode_whatever_the_pieces_they_arrive_in) {
   const std::string chunked =
-    "5;name=value\r\nHello\r\n7\r\n, world\r\n0\r\nTrailer: x\r\n\r\n";
+      "5;name=value\r\nHello\r\n7\r\n, world\r\n0\r\nTrailer: x\r\n\r\n";
   for (size_t step : {1, 2, 3, 7, 100}) {
     std::vector<std::string> pieces;
     for (size_t at = 0; at < chunked.size(); at += step)
@@ -218,7 +239,7 @@ TEST(wire, bodies_decode_whatever_the_pieces_they_arrive_in) {
     std::string error;
     EXPECT_EQ(decode(body_decoder::chunked(), pieces, last, error),
               "Hello, world")
-      << step;
+        << step;
     EXPECT_EQ(last, body_decoder::status::done) << step;
   }
   body_decoder::status last{};
@@ -249,17 +270,18 @@ TEST(upload, a_multipart_file_part_becomes_the_input_byte_for_byte) {
   temp_dir dir;
   const std::string csv = "Song,Date,Number of Plays\r\nA,2020-01-01,1\r\n";
   const std::string body =
-    "preamble\r\n--XyZ\r\nContent-Disposition: form-data; name=\"on_bad_rows\""
-    "\r\n\r\nskip\r\n--XyZ\r\nContent-Disposition: form-data; name=\"file\"; "
-    "filename=\"plays.csv\"\r\nContent-Type: text/csv\r\n\r\n" +
-    csv + "\r\n--XyZ--\r\n";
+      "preamble\r\n--XyZ\r\nContent-Disposition: form-data; "
+      "name=\"on_bad_rows\""
+      "\r\n\r\nskip\r\n--XyZ\r\nContent-Disposition: form-data; name=\"file\"; "
+      "filename=\"plays.csv\"\r\nContent-Type: text/csv\r\n\r\n" +
+      csv + "\r\n--XyZ--\r\n";
   received_body in;
   in.path = dir.write("body.tmp", body);
   in.multipart = true;
   in.content_type = "multipart/form-data; boundary=XyZ";
   const auto out = make_job_input(in, dir.file("input.csv"));
   ASSERT_TRUE(std::holds_alternative<job_input>(out))
-    << std::get<api_error>(out).message;
+      << std::get<api_error>(out).message;
   const job_input& job = std::get<job_input>(out);
   EXPECT_EQ(job.file_name, "plays.csv");
   EXPECT_EQ(job.bytes, csv.size());
@@ -278,7 +300,8 @@ TEST(upload, a_raw_body_is_renamed_into_place) {
   ASSERT_TRUE(std::holds_alternative<job_input>(out));
   EXPECT_EQ(std::get<job_input>(out).bytes, 26u);
   EXPECT_TRUE(std::get<job_input>(out).skip_bad_rows);
-  EXPECT_EQ(test::read_file(dir.file("input.csv")), "Song,Date,Number of Plays\n");
+  EXPECT_EQ(test::read_file(dir.file("input.csv")),
+            "Song,Date,Number of Plays\n");
 }
 
 TEST(upload, forms_without_a_usable_file_say_why) {
@@ -286,21 +309,28 @@ TEST(upload, forms_without_a_usable_file_say_why) {
     std::string what, body;
     api_errc code;
   };
-  const std::string file_part = "--b\r\nContent-Disposition: form-data; "
-                                "name=\"file\"; filename=\"a.csv\"\r\n\r\nx\r\n";
+  const std::string file_part =
+      "--b\r\nContent-Disposition: form-data; "
+      "name=\"file\"; filename=\"a.csv\"\r\n\r\nx\r\n";
   const std::vector<row> rows = {
-    {"no file part", "--b\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\nx\r\n--b--\r\n",
-     api_errc::file_required},
-    {"no parts at all", "--b--\r\n", api_errc::file_required},
-    {"an empty body", "", api_errc::file_required},
-    {"no closing delimiter", file_part, api_errc::bad_multipart},
-    {"another boundary", "--c\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nx\r\n--c--\r\n",
-     api_errc::bad_multipart},
-    {"two files", file_part + file_part + "--b--\r\n", api_errc::bad_multipart},
-    {"a bad on_bad_rows",
-     "--b\r\nContent-Disposition: form-data; name=\"on_bad_rows\"\r\n\r\nmaybe\r\n" +
-       file_part + "--b--\r\n",
-     api_errc::bad_request},
+      {"no file part",
+       "--b\r\nContent-Disposition: form-data; "
+       "name=\"f\"\r\n\r\nx\r\n--b--\r\n",
+       api_errc::file_required},
+      {"no parts at all", "--b--\r\n", api_errc::file_required},
+      {"an empty body", "", api_errc::file_required},
+      {"no closing delimiter", file_part, api_errc::bad_multipart},
+      {"another boundary",
+       "--c\r\nContent-Disposition: form-data; "
+       "name=\"file\"\r\n\r\nx\r\n--c--\r\n",
+       api_errc::bad_multipart},
+      {"two files", file_part + file_part + "--b--\r\n",
+       api_errc::bad_multipart},
+      {"a bad on_bad_rows",
+       "--b\r\nContent-Disposition: form-data; "
+       "name=\"on_bad_rows\"\r\n\r\nmaybe\r\n" +
+           file_part + "--b--\r\n",
+       api_errc::bad_request},
   };
   for (const auto& x : rows) {
     temp_dir dir;
@@ -322,7 +352,8 @@ TEST(upload, a_file_sink_writes_every_byte_in_order) {
   ASSERT_TRUE(sink.open(dir.file("out"), true, error)) << error;
   std::string expected;
   for (int i = 0; i < 3000; ++i) {
-    const std::string piece(static_cast<size_t>(i % 4097), static_cast<char>('a' + i % 26));
+    const std::string piece(static_cast<size_t>(i % 4097),
+                            static_cast<char>('a' + i % 26));
     expected += piece;
     ASSERT_TRUE(sink.write(piece));
   }

@@ -98,7 +98,7 @@ public:
     size_t done = 0;
     while (fd_ >= 0 && done < bytes.size()) {
       const ssize_t n =
-        ::send(fd_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
+          ::send(fd_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
       if (n < 0 && errno == EINTR)
         continue;
       if (n <= 0)
@@ -110,13 +110,13 @@ public:
 
   /// Reads one whole answer: until its Content-Length is complete, the
   /// server closes, or `timeout` passes.
-  std::string read_all(std::chrono::milliseconds timeout =
-                         std::chrono::seconds(30)) {
+  std::string
+  read_all(std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
     std::string out;
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (!complete(out)) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
+          deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0 || !read_some(out, left))
         break;
     }
@@ -129,7 +129,7 @@ public:
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (out.find(marker) == std::string::npos) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
+          deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0 || !read_some(out, left))
         return false;
     }
@@ -242,11 +242,11 @@ inline http_response upload_form(uint16_t port,
                                  const std::vector<form_part>& parts,
                                  const std::string& target = "/jobs/count/") {
   const std::string boundary = "------------------------playcount0123456789";
-  return http_exchange(port,
-                  request_text("POST", target,
-                               {"Content-Type: multipart/form-data; boundary=" +
-                                boundary},
-                               multipart_body(boundary, parts)));
+  return http_exchange(
+      port,
+      request_text("POST", target,
+                   {"Content-Type: multipart/form-data; boundary=" + boundary},
+                   multipart_body(boundary, parts)));
 }
 
 inline http_response upload_file(uint16_t port, const std::string& content,
@@ -257,8 +257,8 @@ inline http_response upload_file(uint16_t port, const std::string& content,
 /// A raw `text/csv` body.
 inline http_response upload_csv(uint16_t port, const std::string& content,
                                 const std::string& target = "/jobs/count/") {
-  return http_exchange(port, request_text("POST", target,
-                                     {"Content-Type: text/csv"}, content));
+  return http_exchange(
+      port, request_text("POST", target, {"Content-Type: text/csv"}, content));
 }
 
 } // namespace playcount::test

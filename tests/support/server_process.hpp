@@ -27,32 +27,33 @@ public:
   server_process(const std::string& binary, std::vector<std::string> args,
                  std::string log_path)
       : log_path_(std::move(log_path)) {
-    std::vector<std::string> all = {binary, "serve", "--host", "127.0.0.1",
-                                    "--port", "0"};
+    std::vector<std::string> all = {binary,      "serve",  "--host",
+                                    "127.0.0.1", "--port", "0"};
     all.insert(all.end(), args.begin(), args.end());
     std::vector<char*> argv;
     for (auto& a : all)
       argv.push_back(a.data());
     argv.push_back(nullptr);
     const int log_fd = ::open(log_path_.c_str(),
-                           O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+                              O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, log_fd, STDOUT_FILENO);
     posix_spawn_file_actions_adddup2(&actions, log_fd, STDERR_FILENO);
-    if (posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(),
-                    environ) != 0)
+    if (posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ) !=
+        0)
       pid_ = -1;
     posix_spawn_file_actions_destroy(&actions);
     ::close(log_fd);
     const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::seconds(20);
+        std::chrono::steady_clock::now() + std::chrono::seconds(20);
     const std::string marker = "listening on http://127.0.0.1:";
     while (pid_ > 0 && std::chrono::steady_clock::now() < deadline) {
       const std::string text = log();
       const size_t at = text.find(marker);
       if (at != std::string::npos) {
-        port_ = static_cast<uint16_t>(std::stoi(text.substr(at + marker.size())));
+        port_ =
+            static_cast<uint16_t>(std::stoi(text.substr(at + marker.size())));
         break;
       }
       int status = 0;
