@@ -62,6 +62,7 @@ struct worker_entry {
   std::string node;
   uint64_t ranges_done = 0;
   uint64_t bytes_done = 0;
+  uint64_t mailbox = 0; // as last reported
   std::optional<caf::response_promise> waiting; // an unanswered ask
   std::optional<in_flight> item;
 };
@@ -317,7 +318,7 @@ caf::behavior coordinator(coordinator_actor* self) {
       if (!handle)
         return;
       self->monitor(handle);
-      self->state.workers[handle.address()] = worker_entry{handle, info.node, 0, 0, {}, {}};
+      self->state.workers[handle.address()] = worker_entry{handle, info.node, 0, 0, 0, {}, {}};
     },
     [=](ask_work_atom) {
       // Before make_response_promise, which takes the sender over.
@@ -336,6 +337,9 @@ caf::behavior coordinator(coordinator_actor* self) {
       return promise;
     },
     [=](scan_done& done) {
+      if (auto w = self->state.workers.find(self->current_sender()->address());
+          w != self->state.workers.end())
+        w->second.mailbox = done.mailbox;
       auto j = self->state.jobs.find(done.job);
       if (j == self->state.jobs.end())
         return;
@@ -349,6 +353,7 @@ caf::behavior coordinator(coordinator_actor* self) {
       if (auto w = self->state.workers.find(addr);
           w != self->state.workers.end()) {
         w->second.ranges_done += 1;
+        w->second.mailbox = done.mailbox;
         if (auto j = self->state.jobs.find(done.job);
             j != self->state.jobs.end() && done.index < j->second.ranges.size())
           w->second.bytes_done += j->second.ranges[done.index].size();
@@ -388,7 +393,7 @@ caf::behavior coordinator(coordinator_actor* self) {
       for (auto& [addr, w] : self->state.workers)
         out.workers.push_back(worker_stats{caf::to_string(addr), w.node,
                                            w.ranges_done, w.bytes_done,
-                                           w.item.has_value()});
+                                           w.item.has_value(), w.mailbox});
       out.jobs_running = self->state.jobs.size();
       for (auto& [id, job] : self->state.jobs)
         out.items_queued += job.todo.size();

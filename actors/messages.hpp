@@ -120,6 +120,7 @@ struct scan_done {
   uint32_t index = 0;
   chunk_scan scan;
   std::string failure; ///< not empty: the file could not be read
+  uint64_t mailbox = 0; ///< messages waiting at the worker when it reported
 };
 
 struct read_done {
@@ -127,6 +128,7 @@ struct read_done {
   uint32_t index = 0;
   range_report report;
   std::string failure; ///< not empty: the file could not be read
+  uint64_t mailbox = 0; ///< messages waiting at the worker when it reported
 };
 
 /// A worker's partial aggregate of a job, in partial_aggregate::encode form.
@@ -146,6 +148,7 @@ struct worker_stats {
   uint64_t ranges_done = 0;
   uint64_t bytes_done = 0;
   bool busy = false;
+  uint64_t mailbox = 0; ///< as the worker last reported it
 };
 
 struct coordinator_stats {
@@ -313,13 +316,13 @@ typename Inspector::result_type inspect(Inspector& f, work_item& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, scan_done& x) {
   return f(caf::meta::type_name("scan_done"), x.job, x.index, x.scan,
-           x.failure);
+           x.failure, x.mailbox);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, read_done& x) {
   return f(caf::meta::type_name("read_done"), x.job, x.index, x.report,
-           x.failure);
+           x.failure, x.mailbox);
 }
 
 template <class Inspector>
@@ -340,7 +343,7 @@ typename Inspector::result_type inspect(Inspector& f, partial_blob& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, worker_stats& x) {
   return f(caf::meta::type_name("worker_stats"), x.id, x.node, x.ranges_done,
-           x.bytes_done, x.busy);
+           x.bytes_done, x.busy, x.mailbox);
 }
 
 template <class Inspector>

@@ -43,13 +43,13 @@ void run(worker_actor* self, const work_item& w) {
                                 : mapped_window{};
   const auto reply_to = caf::actor_cast<caf::actor>(self->current_sender());
   if (w.kind == work_item::scan) {
-    scan_done out{w.job, w.index, {}, failure};
+    scan_done out{w.job, w.index, {}, failure, self->mailbox().size()};
     if (failure.empty())
       out.scan = scan_chunk(bytes.window(), w.range);
     self->send(reply_to, out);
     return;
   }
-  read_done out{w.job, w.index, {}, failure};
+  read_done out{w.job, w.index, {}, failure, self->mailbox().size()};
   if (failure.empty())
     out.report = read_range(bytes.window(), w.range, w.layout,
                             w.skip_bad_rows ? bad_row_policy::skip

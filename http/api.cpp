@@ -239,6 +239,7 @@ reply stats_reply(const registry_stats& s) {
     o["state"] = w.busy ? "busy" : "idle";
     o["rangesDone"] = w.ranges_done;
     o["bytesDone"] = w.bytes_done;
+    o["mailbox"] = w.mailbox;
     workers.emplace_back(std::move(o));
     auto n = std::find_if(nodes.begin(), nodes.end(),
                           [&](const auto& x) { return x.first == w.node; });
