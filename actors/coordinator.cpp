@@ -267,6 +267,21 @@ void on_finished(coordinator_actor* self, job_result& result) {
   st.jobs.erase(i);
 }
 
+// Queues again every needed range that has no report and is not being read.
+void requeue_unread(const coordinator_state& st, job_run& job) {
+  std::set<uint32_t> reading;
+  for (const auto& [addr, w] : st.workers)
+    if (w.item && w.item->job == job.request.id &&
+        w.item->kind == work_item::read)
+      reading.insert(w.item->index);
+  job.todo.clear();
+  const size_t needed =
+    std::min<size_t>(job.ranges.size(), size_t{job.last_needed} + 1);
+  for (uint32_t i = 0; i < needed; ++i)
+    if (!job.reports[i] && reading.count(i) == 0)
+      job.todo.push_back(i);
+}
+
 // A worker is gone: its item in flight and every range in its partial go
 // back to the queue; its partial is lost with it.
 void on_worker_down(coordinator_actor* self, const caf::actor_addr& addr) {
@@ -279,27 +294,30 @@ void on_worker_down(coordinator_actor* self, const caf::actor_addr& addr) {
   for (auto& [id, job] : st.jobs) {
     if (job.phase == job_run::finishing)
       continue; // the finisher reports a lost partial itself
-    if (lost && lost->job == id && lost->kind == (job.phase == job_run::scanning
-                                                    ? work_item::scan
-                                                    : work_item::read))
-      job.todo.push_front(lost->index);
-    auto r = job.read_by.find(addr);
-    if (r == job.read_by.end())
+    if (job.phase == job_run::scanning) {
+      if (lost && lost->job == id && lost->kind == work_item::scan)
+        job.todo.push_front(lost->index);
       continue;
-    for (uint32_t index : r->second) {
-      job.bytes_done -= job.ranges[index].size();
-      job.rows -= job.reports[index]->rows;
-      job.reports[index].reset();
-      if (index <= job.last_needed || job.last_needed == UINT32_MAX)
-        job.todo.push_back(index);
     }
+    auto r = job.read_by.find(addr);
+    if (r != job.read_by.end()) {
+      for (uint32_t index : r->second) {
+        job.bytes_done -= job.ranges[index].size();
+        job.rows -= job.reports[index]->rows;
+        job.reports[index].reset();
+      }
+      job.read_by.erase(r);
+    }
+    // The lost ranges may have held the first bad record: what is still
+    // needed follows from the reports that are left.
     job.last_needed = UINT32_MAX;
     for (uint32_t i = 0; i < job.reports.size(); ++i)
       if (job.reports[i] && job.reports[i]->error &&
           (!job.request.skip_bad_rows || job.reports[i]->overflow)) {
-        job.last_needed = std::min(job.last_needed, i);
+        job.last_needed = i;
+        break;
       }
-    job.read_by.erase(r);
+    requeue_unread(st, job);
   }
   dispatch(self);
 }
