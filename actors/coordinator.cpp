@@ -2,34 +2,40 @@
 
 #include "actors/finisher.hpp"
 #include "actors/messages.hpp"
-#include "core/csv_layout.hpp"
 #include "core/job_outcome.hpp"
 #include "core/mapped_file.hpp"
+
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <chrono>
 #include <deque>
 #include <map>
+#include <memory>
 #include <set>
+#include <thread>
 
 namespace playcount {
 
 namespace {
 
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+           std::chrono::system_clock::now().time_since_epoch())
+    .count();
+}
+
 // A job from its request to its result.
 struct job_run {
-  enum phase_type { scanning, reading, finishing };
+  enum phase_type { planning, reading, finishing };
 
   job_request request;
   caf::response_promise promise;
   csv_layout layout;
-  phase_type phase = scanning;
-  std::vector<byte_range> chunks;
-  std::vector<chunk_scan> scans;
-  size_t scans_left = 0;
+  phase_type phase = planning;
   std::vector<byte_range> ranges;
   std::vector<std::optional<range_report>> reports;
-  std::deque<uint32_t> todo; // items of the current phase not handed out
+  std::deque<uint32_t> todo; // ranges not handed out
   /// In fail mode, the first range with a bad record: later ranges are not
   /// needed (the job fails with the first error in file order).
   uint32_t last_needed = UINT32_MAX;
@@ -38,28 +44,30 @@ struct job_run {
   /// Every worker that was handed an item: each keeps state for the job
   /// until it is collected or dropped.
   std::set<caf::actor_addr> touched;
+  /// The input, opened when a worker on another node needs its bytes.
+  std::unique_ptr<file_handle> file;
   uint64_t bytes_total = 0;
   uint64_t bytes_done = 0;
   uint64_t rows = 0;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
-  std::chrono::steady_clock::time_point scanned = started;
+  std::chrono::steady_clock::time_point planned = started;
 
   [[nodiscard]] const char* phase_name() const {
-    return phase == scanning ? "scanning"
+    return phase == planning ? "scanning"
                              : phase == reading ? "reading" : "merging";
   }
 };
 
-// An item handed to a worker and not yet reported.
+// A range handed to a worker and not yet reported.
 struct in_flight {
   std::string job;
-  uint8_t kind;
   uint32_t index;
 };
 
 struct worker_entry {
   caf::actor handle;
   std::string node;
+  bool remote = false; // on another node: needs the range's bytes shipped
   uint64_t ranges_done = 0;
   uint64_t bytes_done = 0;
   uint64_t mailbox = 0; // as last reported
@@ -67,11 +75,25 @@ struct worker_entry {
   std::optional<in_flight> item;
 };
 
+struct node_entry {
+  node_stats stats;     // its workers are counted in stats()
+  std::string caf_node; // only actors of this node may join under its id
+  caf::actor_addr agent;
+};
+
+// Down nodes kept in the stats for people to see.
+constexpr size_t kept_down_nodes = 32;
+
 struct coordinator_state {
   std::map<caf::actor_addr, worker_entry> workers;
   std::deque<caf::actor_addr> idle; // workers with an unanswered ask
   std::map<std::string, job_run> jobs;
   std::vector<std::string> arrival; // job ids, oldest first
+  std::map<std::string, node_entry> nodes;
+  std::deque<std::string> down_nodes; // oldest first
+  uint64_t next_node = 1;
+  uint64_t dispatched = 0;
+  uint64_t redispatched = 0;
   static inline const char* name = "playcount.coordinator";
 };
 
@@ -85,19 +107,42 @@ job_result failed(const job_request& request, std::string error) {
 }
 
 void finish(coordinator_actor* self, job_run& job);
+void end_job(coordinator_actor* self, job_run& job, job_result result);
 
-// Hands queued items to waiting workers, oldest job first.
+// The bytes [begin, min(end, begin + max_shipped_bytes)) of the job's input.
+bool ship(job_run& job, uint64_t begin, uint64_t end, range_bytes& out,
+          std::string& error) {
+  if (!job.file) {
+    job.file = std::make_unique<file_handle>();
+    if (!job.file->open(job.request.input_path, error)) {
+      job.file.reset();
+      return false;
+    }
+  }
+  end = std::min(end, begin + max_shipped_bytes);
+  auto window = std::make_shared<mapped_window>(job.file->map(begin, end, error));
+  if (!error.empty())
+    return false;
+  out.offset = begin;
+  out.mapped = std::move(window);
+  return true;
+}
+
+// The oldest job with ranges waiting.
+job_run* next_job(coordinator_state& st) {
+  for (const auto& id : st.arrival) {
+    auto& candidate = st.jobs.at(id);
+    if (candidate.phase == job_run::reading && !candidate.todo.empty())
+      return &candidate;
+  }
+  return nullptr;
+}
+
+// Hands waiting ranges to waiting workers, oldest job first.
 void dispatch(coordinator_actor* self) {
   auto& st = self->state;
   while (!st.idle.empty()) {
-    job_run* job = nullptr;
-    for (const auto& id : st.arrival) {
-      auto& candidate = st.jobs.at(id);
-      if (candidate.phase != job_run::finishing && !candidate.todo.empty()) {
-        job = &candidate;
-        break;
-      }
-    }
+    job_run* job = next_job(st);
     if (job == nullptr)
       return;
     const caf::actor_addr addr = st.idle.front();
@@ -113,18 +158,35 @@ void dispatch(coordinator_actor* self) {
     item.index = index;
     item.layout = job->layout;
     item.skip_bad_rows = job->request.skip_bad_rows;
-    if (job->phase == job_run::scanning) {
-      item.kind = work_item::scan;
-      item.range = job->chunks[index];
-    } else {
-      item.kind = work_item::read;
-      item.range = job->ranges[index];
+    item.range = job->ranges[index];
+    if (w->second.remote) {
+      std::string error;
+      item.shipped = true;
+      if (!ship(*job, item.range.begin, item.range.end, item.bytes, error)) {
+        job->todo.push_front(index);
+        st.idle.push_front(addr);
+        end_job(self, *job,
+                failed(job->request, "cannot read the input: " + error));
+        continue;
+      }
     }
-    w->second.item = in_flight{item.job, item.kind, index};
+    w->second.item = in_flight{item.job, index};
     job->touched.insert(addr);
+    ++st.dispatched;
     w->second.waiting->deliver(std::move(item));
     w->second.waiting.reset();
   }
+}
+
+// Plans the job off the coordinator: the header and a parallel quote scan.
+void plan(caf::blocking_actor* self, caf::actor coordinator, std::string id,
+          std::string path, uint64_t range_size) {
+  job_plan out;
+  std::string error;
+  const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
+  (void)plan_job(path, range_size, threads, out, error);
+  self->send(coordinator, planned_atom::value, std::move(id), std::move(out),
+             std::move(error));
 }
 
 void start_job(coordinator_actor* self, job_request request,
@@ -134,37 +196,15 @@ void start_job(coordinator_actor* self, job_request request,
     promise.deliver(failed(request, "a job with this id is running"));
     return;
   }
-  mapped_file file;
-  std::string error;
-  if (!file.open(request.input_path, error)) {
-    promise.deliver(failed(request, error));
-    return;
-  }
-  auto layout = read_layout(file.bytes());
-  if (auto* e = std::get_if<input_error>(&layout)) {
-    promise.deliver(failed(request, e->to_string()));
-    return;
-  }
+  self->system().spawn<caf::detached>(plan, caf::actor_cast<caf::actor>(self),
+                                      request.id, request.input_path,
+                                      request.range_size);
   job_run job;
-  job.layout = std::get<csv_layout>(layout);
-  job.chunks = nominal_chunks(job.layout.data_begin, file.size(),
-                              request.range_size);
-  job.scans.resize(job.chunks.size());
-  job.scans_left = job.chunks.size();
-  for (uint32_t i = 0; i < job.chunks.size(); ++i)
-    job.todo.push_back(i);
-  job.bytes_total = file.size() - job.layout.data_begin;
   job.request = std::move(request);
   job.promise = std::move(promise);
   const std::string id = job.request.id;
-  auto& stored = st.jobs.emplace(id, std::move(job)).first->second;
+  st.jobs.emplace(id, std::move(job));
   st.arrival.push_back(id);
-  if (stored.chunks.empty()) { // a header and nothing else
-    stored.phase = job_run::reading;
-    finish(self, stored);
-    return;
-  }
-  dispatch(self);
 }
 
 void maybe_finish(coordinator_actor* self, job_run& job) {
@@ -176,14 +216,11 @@ void maybe_finish(coordinator_actor* self, job_run& job) {
   finish(self, job);
 }
 
-void on_scan(coordinator_actor* self, job_run& job, const scan_done& done) {
-  if (job.phase != job_run::scanning)
-    return;
-  job.scans[done.index] = done.scan;
-  if (--job.scans_left > 0)
-    return;
-  job.scanned = std::chrono::steady_clock::now();
-  job.ranges = plan_ranges(job.chunks, job.scans);
+void on_planned(coordinator_actor* self, job_run& job, job_plan& plan) {
+  job.planned = std::chrono::steady_clock::now();
+  job.layout = plan.layout;
+  job.ranges = std::move(plan.ranges);
+  job.bytes_total = plan.file_size - plan.layout.data_begin;
   job.reports.assign(job.ranges.size(), std::nullopt);
   job.phase = job_run::reading;
   for (uint32_t i = 0; i < job.ranges.size(); ++i)
@@ -193,7 +230,8 @@ void on_scan(coordinator_actor* self, job_run& job, const scan_done& done) {
 
 void on_read(coordinator_actor* self, job_run& job, const caf::actor_addr& from,
              read_done& done) {
-  if (job.phase != job_run::reading || job.reports[done.index])
+  if (job.phase != job_run::reading || done.index >= job.ranges.size() ||
+      job.reports[done.index])
     return;
   job.bytes_done += job.ranges[done.index].size();
   job.rows += done.report.rows;
@@ -219,36 +257,40 @@ void drop_state(coordinator_actor* self, const std::string& id,
       self->send(w->second.handle, drop_atom::value, id);
 }
 
+void forget(coordinator_state& st, const std::string& id) {
+  st.arrival.erase(std::find(st.arrival.begin(), st.arrival.end(), id));
+  st.jobs.erase(id);
+}
+
 // Ends a job now with `result` (canceled, or failed for a reason that is not
 // the input's fault).
 void end_job(coordinator_actor* self, job_run& job, job_result result) {
-  auto& st = self->state;
   drop_state(self, job.request.id, job.touched);
   job.promise.deliver(std::move(result));
-  const std::string id = job.request.id;
-  st.arrival.erase(std::find(st.arrival.begin(), st.arrival.end(), id));
-  st.jobs.erase(id);
+  forget(self->state, job.request.id);
 }
 
 void finish(coordinator_actor* self, job_run& job) {
   job.phase = job_run::finishing;
   job.todo.clear();
+  job.file.reset();
   finish_input in;
   in.request = job.request;
   in.layout = job.layout;
+  in.ranges = job.ranges;
   in.outcome = combine_reports(job.layout, job.reports);
   const auto seconds = [](auto from, auto to) {
     return std::chrono::duration<double>(to - from).count();
   };
-  in.scan_seconds = seconds(job.started, job.scanned);
-  in.read_seconds = seconds(job.scanned, std::chrono::steady_clock::now());
+  in.scan_seconds = seconds(job.started, job.planned);
+  in.read_seconds = seconds(job.planned, std::chrono::steady_clock::now());
   std::vector<caf::actor_addr> others;
   for (const caf::actor_addr& addr : job.touched) {
     auto w = self->state.workers.find(addr);
     if (w == self->state.workers.end())
       continue;
-    if (job.read_by.count(addr) != 0)
-      in.holders.push_back(w->second.handle);
+    if (auto r = job.read_by.find(addr); r != job.read_by.end())
+      in.holders.push_back(partial_holder{w->second.handle, r->second});
     else
       others.push_back(addr);
   }
@@ -262,17 +304,16 @@ void on_finished(coordinator_actor* self, job_result& result) {
   auto i = st.jobs.find(result.id);
   if (i == st.jobs.end())
     return; // canceled meanwhile
+  const std::string id = result.id;
   i->second.promise.deliver(std::move(result));
-  st.arrival.erase(std::find(st.arrival.begin(), st.arrival.end(), i->first));
-  st.jobs.erase(i);
+  forget(st, id);
 }
 
 // Queues again every needed range that has no report and is not being read.
 void requeue_unread(const coordinator_state& st, job_run& job) {
   std::set<uint32_t> reading;
   for (const auto& [addr, w] : st.workers)
-    if (w.item && w.item->job == job.request.id &&
-        w.item->kind == work_item::read)
+    if (w.item && w.item->job == job.request.id)
       reading.insert(w.item->index);
   job.todo.clear();
   const size_t needed =
@@ -282,23 +323,36 @@ void requeue_unread(const coordinator_state& st, job_run& job) {
       job.todo.push_back(i);
 }
 
-// A worker is gone: its item in flight and every range in its partial go
+// A worker node is down when the actor that registered it is: that actor
+// lives as long as the node's connection (its workers go down with it).
+void node_down(coordinator_state& st, const std::string& id) {
+  auto n = st.nodes.find(id);
+  if (n == st.nodes.end() || !n->second.stats.up)
+    return;
+  n->second.stats.up = false;
+  spdlog::warn("worker node {} ({} at {}) is down: its ranges go to others",
+               id, n->second.stats.name, n->second.stats.address);
+  st.down_nodes.push_back(id);
+  while (st.down_nodes.size() > kept_down_nodes) {
+    st.nodes.erase(st.down_nodes.front());
+    st.down_nodes.pop_front();
+  }
+}
+
+// A worker is gone: its range in flight and every range in its partial go
 // back to the queue; its partial is lost with it.
 void on_worker_down(coordinator_actor* self, const caf::actor_addr& addr) {
   auto& st = self->state;
   auto w = st.workers.find(addr);
   if (w == st.workers.end())
     return;
-  std::optional<in_flight> lost = w->second.item;
+  const std::optional<in_flight> lost = w->second.item;
   st.workers.erase(w);
   for (auto& [id, job] : st.jobs) {
-    if (job.phase == job_run::finishing)
-      continue; // the finisher reports a lost partial itself
-    if (job.phase == job_run::scanning) {
-      if (lost && lost->job == id && lost->kind == work_item::scan)
-        job.todo.push_front(lost->index);
-      continue;
-    }
+    if (job.phase != job_run::reading)
+      continue; // a finisher re-reads a lost partial itself
+    if (lost && lost->job == id)
+      ++st.redispatched;
     auto r = job.read_by.find(addr);
     if (r != job.read_by.end()) {
       for (uint32_t index : r->second) {
@@ -306,6 +360,7 @@ void on_worker_down(coordinator_actor* self, const caf::actor_addr& addr) {
         job.rows -= job.reports[index]->rows;
         job.reports[index].reset();
       }
+      st.redispatched += r->second.size();
       job.read_by.erase(r);
     }
     // The lost ranges may have held the first bad record: what is still
@@ -322,61 +377,174 @@ void on_worker_down(coordinator_actor* self, const caf::actor_addr& addr) {
   dispatch(self);
 }
 
+// The worker entry of the current sender, or nullptr; notes the node's
+// last message.
+worker_entry* sender_entry(coordinator_actor* self) {
+  const auto& sender = self->current_sender();
+  if (!sender)
+    return nullptr;
+  auto w = self->state.workers.find(sender->address());
+  if (w == self->state.workers.end())
+    return nullptr;
+  if (auto n = self->state.nodes.find(w->second.node);
+      n != self->state.nodes.end())
+    n->second.stats.last_seen = now_ms();
+  return &w->second;
+}
+
+coordinator_stats stats(const coordinator_state& st) {
+  coordinator_stats out;
+  std::map<std::string, node_stats> nodes;
+  for (const auto& [id, n] : st.nodes)
+    nodes.emplace(id, n.stats);
+  for (const auto& [addr, w] : st.workers) {
+    out.workers.push_back(worker_stats{caf::to_string(addr), w.node,
+                                       w.ranges_done, w.bytes_done,
+                                       w.item.has_value(), w.mailbox});
+    if (auto n = nodes.find(w.node); n != nodes.end())
+      n->second.workers += 1;
+  }
+  for (auto& [id, s] : nodes)
+    out.nodes.push_back(std::move(s));
+  out.jobs_running = st.jobs.size();
+  for (const auto& id : st.arrival) {
+    const job_run& job = st.jobs.at(id);
+    job_queue_stats q;
+    q.id = id;
+    q.phase = job.phase_name();
+    q.ranges = job.ranges.size();
+    q.queued = job.todo.size();
+    for (const auto& [addr, w] : st.workers)
+      if (w.item && w.item->job == id)
+        ++q.in_flight;
+    for (const auto& r : job.reports)
+      q.done += r.has_value();
+    out.ranges_queued += q.queued;
+    out.queue.push_back(std::move(q));
+  }
+  out.ranges_dispatched = st.dispatched;
+  out.ranges_redispatched = st.redispatched;
+  return out;
+}
+
 caf::behavior coordinator(coordinator_actor* self) {
-  self->set_down_handler(
-    [=](const caf::down_msg& msg) { on_worker_down(self, msg.source); });
+  auto& local = self->state.nodes["local"];
+  local.stats = node_stats{"local", "local", "in-process", true, true, 0, 0, 0,
+                           now_ms(), now_ms()};
+  local.caf_node = caf::to_string(self->node());
+  self->set_down_handler([=](const caf::down_msg& msg) {
+    auto& st = self->state;
+    for (auto& [id, n] : st.nodes)
+      if (n.agent && n.agent == msg.source) {
+        node_down(st, id);
+        return;
+      }
+    on_worker_down(self, msg.source);
+  });
   return {
     [=](job_request& request) {
       auto promise = self->make_response_promise();
       start_job(self, std::move(request), promise);
       return promise;
     },
+    [=](planned_atom, const std::string& id, job_plan& plan,
+        const std::string& error) {
+      auto j = self->state.jobs.find(id);
+      if (j == self->state.jobs.end() || j->second.phase != job_run::planning)
+        return; // canceled meanwhile
+      if (!error.empty())
+        return end_job(self, j->second, failed(j->second.request, error));
+      on_planned(self, j->second, plan);
+      dispatch(self);
+    },
+    [=](node_up_atom, node_record& record) -> caf::result<std::string> {
+      // Only the gate, in this process, lets nodes in.
+      const auto& sender = self->current_sender();
+      if (!sender || sender->node() != self->node())
+        return caf::sec::request_receiver_down;
+      auto& st = self->state;
+      const std::string id = "node-" + std::to_string(st.next_node++);
+      auto& n = st.nodes[id];
+      n.stats = node_stats{id, record.name, record.address, false, true, 0, 0,
+                           0, now_ms(), now_ms()};
+      n.caf_node = record.caf_node;
+      if (record.agent) {
+        n.agent = record.agent.address();
+        self->monitor(record.agent);
+      }
+      return id;
+    },
     [=](join_atom, const worker_info& info) {
       auto handle = caf::actor_cast<caf::actor>(self->current_sender());
       if (!handle)
         return;
+      // A worker joins only under the id of a node that is up and its own.
+      auto n = self->state.nodes.find(info.node);
+      if (n == self->state.nodes.end() || !n->second.stats.up ||
+          n->second.caf_node != caf::to_string(handle.node())) {
+        spdlog::warn("refused a worker that claims node {}", info.node);
+        return;
+      }
+      n->second.stats.last_seen = now_ms();
       self->monitor(handle);
-      self->state.workers[handle.address()] = worker_entry{handle, info.node, 0, 0, 0, {}, {}};
+      worker_entry entry;
+      entry.handle = handle;
+      entry.node = info.node;
+      entry.remote = handle.node() != self->node();
+      self->state.workers[handle.address()] = std::move(entry);
     },
     [=](ask_work_atom) {
       // Before make_response_promise, which takes the sender over.
-      const auto sender = self->current_sender();
+      worker_entry* w = sender_entry(self);
+      const auto addr = self->current_sender() ? self->current_sender()->address()
+                                               : caf::actor_addr{};
       auto promise = self->make_response_promise();
-      auto w = self->state.workers.find(sender ? sender->address()
-                                               : caf::actor_addr{});
-      if (w == self->state.workers.end()) {
+      if (w == nullptr) {
         promise.deliver(caf::make_error(caf::sec::unexpected_message));
         return promise;
       }
-      w->second.item.reset();
-      w->second.waiting = promise;
-      self->state.idle.push_back(w->first);
+      w->item.reset();
+      w->waiting = promise;
+      self->state.idle.push_back(addr);
       dispatch(self);
       return promise;
     },
-    [=](scan_done& done) {
-      if (auto w = self->state.workers.find(self->current_sender()->address());
-          w != self->state.workers.end())
-        w->second.mailbox = done.mailbox;
-      auto j = self->state.jobs.find(done.job);
-      if (j == self->state.jobs.end())
-        return;
-      if (!done.failure.empty())
-        return end_job(self, j->second, failed(j->second.request, done.failure));
-      on_scan(self, j->second, done);
-      dispatch(self);
+    [=](more_atom, const std::string& id, uint32_t index,
+        uint64_t from) -> caf::result<range_bytes> {
+      (void)sender_entry(self);
+      auto j = self->state.jobs.find(id);
+      if (j == self->state.jobs.end() || j->second.phase != job_run::reading ||
+          index >= j->second.ranges.size())
+        return caf::sec::invalid_argument; // the worker drops the item
+      const byte_range range = j->second.ranges[index];
+      if (from < range.begin || from >= range.end)
+        return caf::sec::invalid_argument;
+      range_bytes out;
+      std::string error;
+      if (!ship(j->second, from, range.end, out, error)) {
+        end_job(self, j->second,
+                failed(j->second.request, "cannot read the input: " + error));
+        return caf::sec::invalid_argument;
+      }
+      return out;
     },
     [=](read_done& done) {
-      auto addr = self->current_sender()->address();
-      if (auto w = self->state.workers.find(addr);
-          w != self->state.workers.end()) {
-        w->second.ranges_done += 1;
-        w->second.mailbox = done.mailbox;
-        if (auto j = self->state.jobs.find(done.job);
-            j != self->state.jobs.end() && done.index < j->second.ranges.size())
-          w->second.bytes_done += j->second.ranges[done.index].size();
-      }
+      const auto addr = self->current_sender()->address();
       auto j = self->state.jobs.find(done.job);
+      const bool known = j != self->state.jobs.end() &&
+                         done.index < j->second.ranges.size();
+      const uint64_t bytes = known ? j->second.ranges[done.index].size() : 0;
+      if (worker_entry* w = sender_entry(self)) {
+        w->ranges_done += 1;
+        w->bytes_done += bytes;
+        w->mailbox = done.mailbox;
+        // What a node did outlives its workers in the stats.
+        if (auto n = self->state.nodes.find(w->node);
+            n != self->state.nodes.end()) {
+          n->second.stats.ranges_done += 1;
+          n->second.stats.bytes_done += bytes;
+        }
+      }
       if (j == self->state.jobs.end())
         return;
       if (!done.failure.empty())
@@ -406,17 +574,7 @@ caf::behavior coordinator(coordinator_actor* self) {
       }
       return out;
     },
-    [=](stats_atom) {
-      coordinator_stats out;
-      for (auto& [addr, w] : self->state.workers)
-        out.workers.push_back(worker_stats{caf::to_string(addr), w.node,
-                                           w.ranges_done, w.bytes_done,
-                                           w.item.has_value(), w.mailbox});
-      out.jobs_running = self->state.jobs.size();
-      for (auto& [id, job] : self->state.jobs)
-        out.items_queued += job.todo.size();
-      return out;
-    },
+    [=](stats_atom) { return stats(self->state); },
   };
 }
 

@@ -4,64 +4,78 @@
 #include "core/result_writer.hpp"
 
 #include <chrono>
+#include <set>
 
 namespace playcount {
 
 namespace {
 
-void finisher(caf::blocking_actor* self, caf::actor coordinator,
-              finish_input in) {
-  using clock = std::chrono::steady_clock;
-  const auto seconds_since = [](clock::time_point t) {
-    return std::chrono::duration<double>(clock::now() - t).count();
-  };
-  const auto merge_start = clock::now();
-  job_result result;
-  result.id = in.request.id;
-  result.scan_seconds = in.scan_seconds;
-  result.read_seconds = in.read_seconds;
+using clock_type = std::chrono::steady_clock;
+
+struct finisher_state {
+  finish_input in;
   partial_aggregate totals;
-  bool first = true;
-  bool overflow = in.outcome.needs_sequential_read;
-  // All requests go out first: remote workers encode their parts at once.
-  using handle = decltype(self->request(caf::actor{}, caf::infinite,
-                                        collect_atom::value, std::string{}));
-  std::vector<handle> pending;
-  for (const caf::actor& holder : in.holders)
-    pending.push_back(self->request(holder, caf::infinite, collect_atom::value,
-                                    in.request.id));
-  for (auto& reply : pending) {
-    reply.receive(
-      [&](partial_blob& blob) {
-        if (!blob.ok || !blob.totals) {
-          result.error = "a worker lost its part of the job";
-        } else if (first) {
-          totals = std::move(*blob.totals);
-          first = false;
-        } else if (!totals.merge(*blob.totals)) {
-          overflow = true;
-        }
-      },
-      [&](caf::error& e) {
-        result.error = "a worker was lost while merging: " + to_string(e);
-      });
+  bool empty = true; // nothing merged into totals yet
+  bool overflow = false;
+  size_t pending = 0;
+  std::set<caf::actor_addr> settled;
+  std::vector<uint32_t> lost; // ranges of holders that did not answer
+  clock_type::time_point merge_start = clock_type::now();
+  static inline const char* name = "playcount.finisher";
+};
+
+using finisher_actor = caf::stateful_actor<finisher_state>;
+
+double seconds_since(clock_type::time_point t) {
+  return std::chrono::duration<double>(clock_type::now() - t).count();
+}
+
+void merge(finisher_state& st, partial_aggregate& part) {
+  if (st.empty) {
+    st.totals = std::move(part);
+    st.empty = false;
+  } else if (!st.totals.merge(part)) {
+    st.overflow = true;
   }
-  job_outcome outcome = std::move(in.outcome);
-  if (result.error.empty() && overflow) {
-    // Running totals only overflow at one record in file order.
+}
+
+bad_row_policy policy(const job_request& request) {
+  return request.skip_bad_rows ? bad_row_policy::skip : bad_row_policy::fail;
+}
+
+// Every partial is in: reads what was lost again, places an overflow,
+// writes the result and tells the coordinator.
+job_result complete(finisher_state& st) {
+  job_result result;
+  result.id = st.in.request.id;
+  result.scan_seconds = st.in.scan_seconds;
+  result.read_seconds = st.in.read_seconds;
+  job_outcome outcome = std::move(st.in.outcome);
+  bool overflow = st.overflow || outcome.needs_sequential_read;
+  if (!st.lost.empty() || overflow) {
     mapped_file file;
-    if (!file.open(in.request.input_path, result.error)) {
+    if (!file.open(st.in.request.input_path, result.error)) {
       result.error = "cannot read the input again: " + result.error;
-    } else {
-      outcome = read_sequentially(file.bytes(), in.layout,
-                                  in.request.skip_bad_rows
-                                    ? bad_row_policy::skip
-                                    : bad_row_policy::fail)
+    } else if (overflow) {
+      // Running totals only overflow at one record in file order.
+      outcome = read_sequentially(file.bytes(), st.in.layout,
+                                  policy(st.in.request))
                   .outcome;
+    } else {
+      // The reports of these ranges are known: only their totals are lost.
+      partial_aggregate part;
+      for (uint32_t index : st.lost)
+        (void)read_range(file.bytes(), st.in.ranges[index], st.in.layout,
+                         policy(st.in.request), part, index);
+      merge(st, part);
+      if (st.overflow)
+        outcome = read_sequentially(file.bytes(), st.in.layout,
+                                    policy(st.in.request))
+                    .outcome;
     }
   }
-  result.merge_seconds = seconds_since(merge_start);
-  const auto write_start = clock::now();
+  result.merge_seconds = seconds_since(st.merge_start);
+  const auto write_start = clock_type::now();
   result.rows = outcome.rows;
   result.bad_rows = outcome.bad_rows;
   for (const input_error& e : outcome.first_bad)
@@ -69,12 +83,54 @@ void finisher(caf::blocking_actor* self, caf::actor coordinator,
   if (result.error.empty() && outcome.error) {
     result.error = outcome.error->to_string();
   } else if (result.error.empty()) {
-    result.groups = totals.groups();
-    result.ok = write_result(totals, in.request.output_path,
-                             in.request.durable, result.error);
+    result.groups = st.totals.groups();
+    result.ok = write_result(st.totals, st.in.request.output_path,
+                             st.in.request.durable, result.error);
     result.write_seconds = seconds_since(write_start);
   }
-  self->send(coordinator, finished_atom::value, std::move(result));
+  return result;
+}
+
+// A holder answered with its partial (`blob`) or is lost (nullptr).
+void settle(finisher_actor* self, const caf::actor& coordinator,
+            const caf::actor_addr& holder, partial_blob* blob) {
+  auto& st = self->state;
+  if (!st.settled.insert(holder).second)
+    return;
+  if (blob != nullptr && blob->ok && blob->totals) {
+    merge(st, *blob->totals);
+  } else {
+    for (const auto& h : st.in.holders)
+      if (h.worker.address() == holder)
+        st.lost.insert(st.lost.end(), h.ranges.begin(), h.ranges.end());
+  }
+  if (--st.pending == 0) {
+    self->send(coordinator, finished_atom::value, complete(st));
+    self->quit();
+  }
+}
+
+caf::behavior finisher(finisher_actor* self, caf::actor coordinator,
+                       finish_input in) {
+  auto& st = self->state;
+  st.in = std::move(in);
+  st.pending = st.in.holders.size();
+  if (st.pending == 0) {
+    self->send(coordinator, finished_atom::value, complete(st));
+    return {};
+  }
+  self->set_down_handler([=](const caf::down_msg& msg) {
+    settle(self, coordinator, msg.source, nullptr);
+  });
+  // All requests go out first: remote workers encode their parts at once.
+  for (const partial_holder& h : st.in.holders) {
+    const caf::actor_addr addr = h.worker.address();
+    self->monitor(h.worker);
+    self->request(h.worker, caf::infinite, collect_atom::value, st.in.request.id)
+      .then([=](partial_blob& blob) { settle(self, coordinator, addr, &blob); },
+            [=](caf::error&) { settle(self, coordinator, addr, nullptr); });
+  }
+  return {}; // alive while the answers above are awaited
 }
 
 } // namespace

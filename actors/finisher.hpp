@@ -9,12 +9,19 @@
 
 namespace playcount {
 
+/// A worker with a partial of the job, and the ranges read into it.
+struct partial_holder {
+  caf::actor worker;
+  std::vector<uint32_t> ranges;
+};
+
 /// What the coordinator knows when every needed range has been read.
 struct finish_input {
   job_request request;
   csv_layout layout;
+  std::vector<byte_range> ranges;
   job_outcome outcome;
-  std::vector<caf::actor> holders; ///< workers holding a partial of the job
+  std::vector<partial_holder> holders;
   double scan_seconds = 0;
   double read_seconds = 0;
 };
@@ -23,6 +30,8 @@ struct finish_input {
 /// merges them, places an overflow exactly (a sequential read), writes the
 /// result file, and sends `finished_atom, job_result` to `coordinator`.
 /// Merging and writing take long enough that the coordinator must not wait.
+/// A holder lost meanwhile (a node gone) costs only time: its ranges are
+/// read again here, from the file.
 void spawn_finisher(caf::actor_system& system, const caf::actor& coordinator,
                     finish_input in);
 

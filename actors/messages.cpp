@@ -1,16 +1,25 @@
 #include "actors/messages.hpp"
 
+#include <caf/io/all.hpp>
+
 namespace playcount {
 
-void configure_actor_system(caf::actor_system_config& cfg) {
+void configure_actor_system(caf::actor_system_config& cfg, bool network) {
   cfg.set("scheduler.policy", caf::atom("sharing"));
   cfg.set("scheduler.max-threads", 2);
+  if (network) {
+    cfg.load<caf::io::middleman>();
+    cfg.set("middleman.heartbeat-interval",
+            caf::timespan{std::chrono::seconds(1)});
+    cfg.set("middleman.connection-timeout", caf::timespan{connection_timeout});
+  }
   cfg.add_message_type<job_request>("playcount::job_request");
   cfg.add_message_type<job_result>("playcount::job_result");
   cfg.add_message_type<job_status>("playcount::job_status");
   cfg.add_message_type<worker_info>("playcount::worker_info");
   cfg.add_message_type<work_item>("playcount::work_item");
-  cfg.add_message_type<scan_done>("playcount::scan_done");
+  cfg.add_message_type<range_bytes>("playcount::range_bytes");
+  cfg.add_message_type<job_plan>("playcount::job_plan");
   cfg.add_message_type<read_done>("playcount::read_done");
   cfg.add_message_type<partial_blob>("playcount::partial_blob");
   cfg.add_message_type<worker_stats>("playcount::worker_stats");
@@ -22,6 +31,9 @@ void configure_actor_system(caf::actor_system_config& cfg) {
   cfg.add_message_type<job_deletion>("playcount::job_deletion");
   cfg.add_message_type<job_list>("playcount::job_list");
   cfg.add_message_type<registry_stats>("playcount::registry_stats");
+  cfg.add_message_type<node_registration>("playcount::node_registration");
+  cfg.add_message_type<registration_reply>("playcount::registration_reply");
+  cfg.add_message_type<node_record>("playcount::node_record");
 }
 
 const char* to_string(job_state state) noexcept {

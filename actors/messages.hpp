@@ -8,14 +8,22 @@
 //   client      -> coordinator  status_atom, id         => job_status
 //   client      -> coordinator  cancel_atom, id         => bool (known?)
 //   client      -> coordinator  stats_atom              => coordinator_stats
+//   planner     -> coordinator  planned_atom, id, job_plan, error
 //   worker      -> coordinator  join_atom, worker_info  (then asks for work)
 //   worker      -> coordinator  ask_work_atom           => work_item (held back
 //                                                          until there is work)
-//   worker      -> coordinator  scan_done / read_done   (the item's report)
+//   worker      -> coordinator  more_atom, id, index, offset => range_bytes
+//                                                          (the rest of a range
+//                                                          too big for one message)
+//   worker      -> coordinator  read_done               (the item's report)
 //   coordinator -> worker       collect_atom, job id    => partial_blob
 //   coordinator -> worker       drop_atom, job id       (forget the job)
 //   finisher    -> coordinator  finished_atom, job_result (merged and written)
 //
+// Worker nodes (cluster/): the server publishes a gate, not the coordinator.
+//   node        -> gate         register_atom, node_registration
+//                                                       => registration_reply
+//   gate        -> coordinator  node_up_atom, node_record => std::string (node id)
 // The job registry (actors/job_registry.hpp), the one owner of job states:
 //   http        -> registry     admit_atom              => uint32_t (0: room for
 //                                                          a job; else seconds to wait)
@@ -29,16 +37,20 @@
 //   registry    -> registry     expire_atom             (the TTL sweep)
 
 #include "core/aggregate.hpp"
+#include "core/job_plan.hpp"
+#include "core/mapped_file.hpp"
 #include "core/range_reader.hpp"
 #include "core/split.hpp"
 
 #include <caf/all.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 namespace playcount {
@@ -57,6 +69,10 @@ using lookup_atom = caf::atom_constant<caf::atom("lookup")>;
 using delete_atom = caf::atom_constant<caf::atom("delete")>;
 using list_atom = caf::atom_constant<caf::atom("list")>;
 using expire_atom = caf::atom_constant<caf::atom("expire")>;
+using planned_atom = caf::atom_constant<caf::atom("planned")>;
+using more_atom = caf::atom_constant<caf::atom("more")>;
+using register_atom = caf::atom_constant<caf::atom("register")>;
+using node_up_atom = caf::atom_constant<caf::atom("nodeup")>;
 
 /// A job for the coordinator: count `input_path` into `output_path`.
 struct job_request {
@@ -99,28 +115,40 @@ struct job_status {
 
 /// What a worker tells the coordinator about itself when it joins.
 struct worker_info {
-  std::string node; ///< the node's name, "local" for in-process workers
+  std::string node; ///< the node's id: "local" for in-process workers
 };
 
-/// One piece of work: scan chunk `index` (count quotes) or read range
-/// `index` into the worker's partial of the job.
+/// Input bytes for a worker on another node, which cannot read the file.
+/// At the coordinator they are a mapped window, serialized straight into
+/// the outgoing buffer on the middleman's thread and unmapped after; at the
+/// worker they arrive as a string. Each message carries at most
+/// `max_shipped_bytes`.
+struct range_bytes {
+  uint64_t offset = 0; ///< of the first byte in the file
+  std::shared_ptr<const mapped_window> mapped; ///< at the sender
+  std::string received;                        ///< at the receiver
+
+  [[nodiscard]] std::string_view bytes() const noexcept {
+    return mapped ? mapped->window().bytes : std::string_view{received};
+  }
+};
+
+/// The most input bytes in one message to another node: CAF 0.17 has no
+/// flow control, so a range is shipped in pieces no larger than this.
+inline constexpr uint64_t max_shipped_bytes = 8 << 20;
+
+/// One piece of work: read range `index` of the job into the worker's
+/// partial. A worker on another node gets the range's first bytes with it
+/// (`shipped`) and asks for the rest with more_atom.
 struct work_item {
-  enum kind_type : uint8_t { scan = 0, read = 1 };
-  uint8_t kind = scan;
   std::string job;
   std::string path;
   uint32_t index = 0;
   byte_range range;
   csv_layout layout;
   bool skip_bad_rows = false;
-};
-
-struct scan_done {
-  std::string job;
-  uint32_t index = 0;
-  chunk_scan scan;
-  std::string failure; ///< not empty: the file could not be read
-  uint64_t mailbox = 0; ///< messages waiting at the worker when it reported
+  bool shipped = false;
+  range_bytes bytes;
 };
 
 struct read_done {
@@ -131,7 +159,6 @@ struct read_done {
   uint64_t mailbox = 0; ///< messages waiting at the worker when it reported
 };
 
-/// A worker's partial aggregate of a job, in partial_aggregate::encode form.
 /// A worker's partial aggregate of a job. Inside one process it travels as
 /// the object itself (CAF does not serialize local messages); only when it
 /// crosses to another node is it turned into its byte form.
@@ -151,10 +178,61 @@ struct worker_stats {
   uint64_t mailbox = 0; ///< as the worker last reported it
 };
 
+/// One node: the server's own ("local") or a worker node that joined.
+struct node_stats {
+  std::string id;
+  std::string name;    ///< the host name the node gave
+  std::string address; ///< host:port the server sees it at
+  bool local = false;
+  bool up = false;
+  uint64_t workers = 0; ///< worker actors alive
+  uint64_t ranges_done = 0;
+  uint64_t bytes_done = 0;
+  int64_t joined_at = 0;  ///< ms since the Unix epoch
+  int64_t last_seen = 0;  ///< ms since the Unix epoch: its last message
+};
+
+/// A job's ranges as the coordinator's queue sees them.
+struct job_queue_stats {
+  std::string id;
+  std::string phase;
+  uint64_t ranges = 0;
+  uint64_t queued = 0;    ///< waiting for a worker
+  uint64_t in_flight = 0; ///< handed out, not yet reported
+  uint64_t done = 0;
+};
+
 struct coordinator_stats {
+  std::vector<node_stats> nodes;
   std::vector<worker_stats> workers;
+  std::vector<job_queue_stats> queue; ///< running jobs, oldest first
   uint64_t jobs_running = 0;
-  uint64_t items_queued = 0; ///< scan and read items not yet handed out
+  uint64_t ranges_queued = 0;       ///< over all jobs
+  uint64_t ranges_dispatched = 0;   ///< since the start
+  uint64_t ranges_redispatched = 0; ///< handed out again after a worker was lost
+};
+
+/// What a worker node sends the gate to join.
+struct node_registration {
+  std::string name;  ///< its host name, for people
+  uint32_t workers = 0;
+  std::string token; ///< the cluster token; never logged
+};
+
+struct registration_reply {
+  bool accepted = false;
+  std::string reason; ///< why not
+  caf::actor coordinator;
+  std::string node_id;
+};
+
+/// A node the gate let in, for the coordinator.
+struct node_record {
+  std::string name;
+  std::string address;
+  std::string caf_node; ///< caf::to_string of its node_id: only its
+                        ///< actors may join under the node's id
+  caf::actor agent;     ///< lives as long as the node's connection
 };
 
 /// A job's life, with the words Python-RQ uses. queued and started jobs
@@ -241,12 +319,6 @@ typename Inspector::result_type inspect(Inspector& f, byte_range& x) {
 }
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, chunk_scan& x) {
-  return f(caf::meta::type_name("chunk_scan"), x.quotes, x.first_boundary[0],
-           x.first_boundary[1]);
-}
-
-template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, csv_layout& x) {
   return f(caf::meta::type_name("csv_layout"), x.data_begin, x.first_data_line,
            x.columns, x.song, x.date, x.count);
@@ -308,15 +380,36 @@ typename Inspector::result_type inspect(Inspector& f, worker_info& x) {
 }
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, work_item& x) {
-  return f(caf::meta::type_name("work_item"), x.kind, x.job, x.path, x.index,
-           x.range, x.layout, x.skip_bad_rows);
+typename Inspector::result_type inspect(Inspector& f, range_bytes& x) {
+  if constexpr (std::is_base_of_v<caf::serializer, Inspector>) {
+    // From the mapping into the buffer, in std::string's wire form.
+    const std::string_view view = x.bytes();
+    size_t size = view.size();
+    return caf::error::eval(
+      [&] { return f(x.offset); }, [&] { return f.begin_sequence(size); },
+      [&] {
+        return size > 0 ? f.apply_raw(size, const_cast<char*>(view.data()))
+                        : caf::error{};
+      },
+      [&] { return f.end_sequence(); });
+  } else if constexpr (Inspector::reads_state) { // to_string
+    uint64_t size = x.bytes().size();
+    return f(caf::meta::type_name("range_bytes"), x.offset, size);
+  } else {
+    x.mapped.reset();
+    return f(caf::meta::type_name("range_bytes"), x.offset, x.received);
+  }
 }
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, scan_done& x) {
-  return f(caf::meta::type_name("scan_done"), x.job, x.index, x.scan,
-           x.failure, x.mailbox);
+typename Inspector::result_type inspect(Inspector& f, work_item& x) {
+  return f(caf::meta::type_name("work_item"), x.job, x.path, x.index, x.range,
+           x.layout, x.skip_bad_rows, x.shipped, x.bytes);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, job_plan& x) {
+  return f(caf::meta::type_name("job_plan"), x.layout, x.file_size, x.ranges);
 }
 
 template <class Inspector>
@@ -347,9 +440,41 @@ typename Inspector::result_type inspect(Inspector& f, worker_stats& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_stats& x) {
+  return f(caf::meta::type_name("node_stats"), x.id, x.name, x.address,
+           x.local, x.up, x.workers, x.ranges_done, x.bytes_done, x.joined_at,
+           x.last_seen);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, job_queue_stats& x) {
+  return f(caf::meta::type_name("job_queue_stats"), x.id, x.phase, x.ranges,
+           x.queued, x.in_flight, x.done);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, coordinator_stats& x) {
-  return f(caf::meta::type_name("coordinator_stats"), x.workers,
-           x.jobs_running, x.items_queued);
+  return f(caf::meta::type_name("coordinator_stats"), x.nodes, x.workers,
+           x.queue, x.jobs_running, x.ranges_queued, x.ranges_dispatched,
+           x.ranges_redispatched);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_registration& x) {
+  return f(caf::meta::type_name("node_registration"), x.name, x.workers,
+           x.token);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, registration_reply& x) {
+  return f(caf::meta::type_name("registration_reply"), x.accepted, x.reason,
+           x.coordinator, x.node_id);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_record& x) {
+  return f(caf::meta::type_name("node_record"), x.name, x.address, x.caf_node,
+           x.agent);
 }
 
 template <class Inspector>
@@ -414,6 +539,13 @@ typename Inspector::result_type inspect(Inspector& f, registry_stats& x) {
 /// finishers) run on threads of their own, so the scheduler needs only a few
 /// threads, which sleep when idle ("sharing") rather than poll for work and
 /// take CPU from the workers ("stealing", CAF's default).
-void configure_actor_system(caf::actor_system_config& cfg);
+/// With `network`, also loads CAF's middleman (worker nodes), with
+/// heartbeats every second and a connection that stays silent for
+/// `connection_timeout` closed, so a node that falls silent is seen as down.
+void configure_actor_system(caf::actor_system_config& cfg,
+                            bool network = false);
+
+/// How long a silent connection between nodes is kept.
+inline constexpr auto connection_timeout = std::chrono::seconds(5);
 
 } // namespace playcount

@@ -6,5 +6,6 @@ namespace playcount {
 
 int count_command(int argc, char** argv);
 int serve_command(int argc, char** argv);
+int worker_command(int argc, char** argv);
 
 } // namespace playcount

@@ -13,6 +13,7 @@ constexpr const char* main_help = R"(usage: playcount COMMAND [options]
 commands:
   count IN.csv -o OUT.csv   total the plays per song and date of a CSV file
   serve                     the HTTP API (POST /jobs/count/ and friends)
+  worker --join HOST:PORT   a worker node for a server on another machine
 
 Run `playcount COMMAND --help` for the options of a command.
 )";
@@ -29,6 +30,8 @@ int main(int argc, char** argv) {
     return playcount::count_command(argc, argv);
   if (std::strcmp(argv[1], "serve") == 0)
     return playcount::serve_command(argc, argv);
+  if (std::strcmp(argv[1], "worker") == 0)
+    return playcount::worker_command(argc, argv);
   std::fprintf(stderr, "playcount: unknown command \"%s\"\n%s", argv[1],
                main_help);
   return 2;

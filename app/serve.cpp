@@ -6,6 +6,7 @@
 #include "actors/worker.hpp"
 #include "app/commands.hpp"
 #include "app/options.hpp"
+#include "cluster/gate.hpp"
 #include "http/server.hpp"
 
 #include <caf/all.hpp>
@@ -18,6 +19,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <optional>
 #include <pthread.h>
@@ -43,6 +45,13 @@ options:
   --data-dir DIR           uploads, job states and results (default ./data)
   --workers N              reader/aggregator actors (default: one per core;
                            0: none, jobs wait for worker nodes)
+  --cluster-host ADDR      address of the cluster port that worker nodes
+                           join (default 127.0.0.1; 0.0.0.0 for every
+                           interface: see README, Cluster)
+  --cluster-port N         the cluster port (default 4242; 0: no cluster)
+  --cluster-token SECRET   worker nodes must give this token to join
+                           (default: the environment variable
+                           PLAYCOUNT_CLUSTER_TOKEN; none: any node may join)
   --max-upload BYTES       the largest upload, K/M/G suffixes allowed
                            (default 4G); larger ones get 413
   --result-ttl TIME        how long finished, failed and canceled jobs are
@@ -100,7 +109,8 @@ int serve_command(int argc, char** argv) {
   opts.reject_unknown({"host", "port", "data-dir", "workers", "max-upload",
                        "result-ttl", "max-running-jobs", "max-queued-jobs",
                        "range-size", "http-threads", "idle-timeout",
-                       "log-level"});
+                       "log-level", "cluster-host", "cluster-port",
+                       "cluster-token"});
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   http::server_config http_cfg;
   job_registry_config reg_cfg;
@@ -108,6 +118,11 @@ int serve_command(int argc, char** argv) {
   const uint64_t port = opts.get_number("port", 8000);
   const std::string data_dir = opts.get("data-dir", "data");
   const uint64_t workers = opts.get_number("workers", cores);
+  const std::string cluster_host = opts.get("cluster-host", "127.0.0.1");
+  const uint64_t cluster_port = opts.get_number("cluster-port", 4242);
+  const char* env_token = std::getenv("PLAYCOUNT_CLUSTER_TOKEN");
+  const std::string cluster_token =
+    opts.get("cluster-token", env_token ? env_token : "");
   http_cfg.max_upload = opts.get_number("max-upload", uint64_t{4} << 30, true);
   reg_cfg.max_running = opts.get_number("max-running-jobs", 2);
   reg_cfg.max_queued = opts.get_number("max-queued-jobs", 100);
@@ -121,6 +136,8 @@ int serve_command(int argc, char** argv) {
     usage_error = "serve takes no file arguments";
   else if (usage_error.empty() && port > 65535)
     usage_error = "--port must be from 0 to 65535";
+  else if (usage_error.empty() && cluster_port > 65535)
+    usage_error = "--cluster-port must be from 0 to 65535";
   else if (usage_error.empty() && workers > 1024)
     usage_error = "--workers must be from 0 to 1024";
   else if (usage_error.empty() && http_cfg.max_upload < 1)
@@ -188,13 +205,30 @@ int serve_command(int argc, char** argv) {
 
   // The config must outlive the system.
   caf::actor_system_config cfg;
-  configure_actor_system(cfg);
+  configure_actor_system(cfg, /*network=*/cluster_port != 0);
   caf::actor_system system{cfg};
   auto coordinator = spawn_coordinator(system);
   std::vector<caf::actor> worker_actors;
   for (uint64_t i = 0; i < workers; ++i)
     worker_actors.push_back(spawn_worker(system, coordinator, "local"));
   std::string error;
+  caf::actor gate;
+  if (cluster_port != 0) {
+    gate = spawn_gate(system, coordinator, cluster_token);
+    const uint16_t bound =
+      open_cluster_port(system, gate, cluster_host,
+                        static_cast<uint16_t>(cluster_port), error);
+    if (bound == 0) {
+      spdlog::critical("cannot open the cluster port {}:{}: {} (choose "
+                       "another with --cluster-port, or 0 for none)",
+                       cluster_host, cluster_port, error);
+      std::fflush(nullptr);
+      std::_Exit(1); // nothing to stop yet: no job has started
+    }
+    spdlog::info("worker nodes join at {}:{}{}", cluster_host, bound,
+                 cluster_token.empty() ? " (no cluster token: any node may join)"
+                                       : " (with the cluster token)");
+  }
   auto registry = spawn_job_registry(system, coordinator, reg_cfg, error);
   int status = 0;
   if (!registry) {
@@ -221,6 +255,8 @@ int serve_command(int argc, char** argv) {
   }
   for (auto& w : worker_actors)
     caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
+  if (gate)
+    caf::anon_send_exit(gate, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(coordinator, caf::exit_reason::user_shutdown);
   return status;
 }

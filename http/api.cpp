@@ -230,9 +230,24 @@ reply jobs_reply(const job_list& list) {
 }
 
 reply stats_reply(const registry_stats& s) {
+  const coordinator_stats& c = s.coordinator;
+  json::array nodes;
+  for (const node_stats& n : c.nodes) {
+    json::object o;
+    o["id"] = n.id;
+    o["name"] = n.name;
+    o["address"] = n.address;
+    o["local"] = n.local;
+    o["state"] = n.up ? "up" : "down";
+    o["workers"] = n.workers;
+    o["rangesDone"] = n.ranges_done;
+    o["bytesDone"] = n.bytes_done;
+    o["joinedAt"] = iso_time(n.joined_at);
+    o["lastSeen"] = iso_time(n.last_seen);
+    nodes.emplace_back(std::move(o));
+  }
   json::array workers;
-  std::vector<std::pair<std::string, uint64_t>> nodes; // name, workers
-  for (const auto& w : s.coordinator.workers) {
+  for (const worker_stats& w : c.workers) {
     json::object o;
     o["id"] = w.id;
     o["node"] = w.node;
@@ -241,20 +256,23 @@ reply stats_reply(const registry_stats& s) {
     o["bytesDone"] = w.bytes_done;
     o["mailbox"] = w.mailbox;
     workers.emplace_back(std::move(o));
-    auto n = std::find_if(nodes.begin(), nodes.end(),
-                          [&](const auto& x) { return x.first == w.node; });
-    if (n == nodes.end())
-      nodes.emplace_back(w.node, 1);
-    else
-      ++n->second;
   }
-  json::array node_list;
-  for (const auto& [name, count] : nodes) {
+  json::array queue_jobs;
+  for (const job_queue_stats& q : c.queue) {
     json::object o;
-    o["name"] = name;
-    o["workers"] = count;
-    node_list.emplace_back(std::move(o));
+    o["id"] = q.id;
+    o["phase"] = q.phase;
+    o["ranges"] = q.ranges;
+    o["queued"] = q.queued;
+    o["inFlight"] = q.in_flight;
+    o["done"] = q.done;
+    queue_jobs.emplace_back(std::move(o));
   }
+  json::object queue;
+  queue["rangesQueued"] = c.ranges_queued;
+  queue["rangesDispatched"] = c.ranges_dispatched;
+  queue["rangesRedispatched"] = c.ranges_redispatched;
+  queue["jobs"] = std::move(queue_jobs);
   json::object jobs;
   jobs["queued"] = s.queued;
   jobs["started"] = s.started;
@@ -263,16 +281,16 @@ reply stats_reply(const registry_stats& s) {
   jobs["canceled"] = s.canceled;
   json::object coordinator;
   coordinator["answered"] = s.coordinator_answered;
-  coordinator["jobsRunning"] = s.coordinator.jobs_running;
-  coordinator["itemsQueued"] = s.coordinator.items_queued;
+  coordinator["jobsRunning"] = c.jobs_running;
   json::object registry;
   registry["mailbox"] = s.mailbox;
   registry["maxRunningJobs"] = s.max_running;
   registry["maxQueuedJobs"] = s.max_queued;
   json::object body;
   body["uptimeSeconds"] = s.uptime_ms / 1000;
-  body["nodes"] = std::move(node_list);
+  body["nodes"] = std::move(nodes);
   body["workers"] = std::move(workers);
+  body["queue"] = std::move(queue);
   body["jobs"] = std::move(jobs);
   body["queueDepth"] = s.queued;
   body["coordinator"] = std::move(coordinator);

@@ -5,6 +5,7 @@
 
 #include "tests/support/temp_dir.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdint>
@@ -23,12 +24,15 @@ namespace playcount::test {
 class server_process {
 public:
   /// Starts `binary serve --port 0 --host 127.0.0.1 <args>` with stdout and
-  /// stderr in `log_path`, and waits for its "listening on" line.
+  /// stderr in `log_path`, and waits for its "listening on" line. Without a
+  /// `--cluster-port` in `args`, the cluster port is off (tests run at once).
   server_process(const std::string& binary, std::vector<std::string> args,
                  std::string log_path)
       : log_path_(std::move(log_path)) {
     std::vector<std::string> all = {binary,      "serve",  "--host",
                                     "127.0.0.1", "--port", "0"};
+    if (std::find(args.begin(), args.end(), "--cluster-port") == args.end())
+      all.insert(all.end(), {"--cluster-port", "0"});
     all.insert(all.end(), args.begin(), args.end());
     std::vector<char*> argv;
     for (auto& a : all)

@@ -1,0 +1,121 @@
+// `playcount worker --join HOST:PORT`: a worker node for a running server.
+
+#include "actors/messages.hpp"
+#include "app/commands.hpp"
+#include "app/options.hpp"
+#include "cluster/worker_node.hpp"
+
+#include <caf/all.hpp>
+#include <caf/io/all.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+#include <unistd.h>
+
+namespace playcount {
+
+namespace {
+
+constexpr const char* worker_help = R"(usage: playcount worker --join HOST:PORT [options]
+
+Joins the cluster port of a running `playcount serve` and reads ranges of
+its jobs with reader/aggregator actors. The node needs no access to the
+server's files: the server sends each range's bytes. When the server goes
+away, the node tries to join again (waiting 1 s, 2 s, ... up to 30 s) and
+says so in its log. SIGINT or SIGTERM stops it; the server hands its work
+to others.
+
+options:
+  --join HOST:PORT         the server's cluster address (its --cluster-host
+                           and --cluster-port)
+  --workers N              reader/aggregator actors (default: one per core)
+  --cluster-token SECRET   the server's --cluster-token (default: the
+                           environment variable PLAYCOUNT_CLUSTER_TOKEN)
+  --name NAME              this node's name in the server's stats (default:
+                           the host name)
+  --log-level LEVEL        debug, info, warn or error (default info)
+  -h, --help               this text
+)";
+
+// "host:port" (host may be a name, or [v6]); false when malformed.
+bool split_address(const std::string& text, std::string& host,
+                   uint16_t& port) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size())
+    return false;
+  host = text.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  const auto number = parse_size(text.substr(colon + 1));
+  if (!number || *number < 1 || *number > 65535 ||
+      text.find_first_not_of("0123456789", colon + 1) != std::string::npos)
+    return false;
+  port = static_cast<uint16_t>(*number);
+  return true;
+}
+
+std::string host_name() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0)
+    return "unknown";
+  return buf;
+}
+
+} // namespace
+
+int worker_command(int argc, char** argv) {
+  options opts(argc, argv, 2, {"help", "h"});
+  if (opts.has("help") || opts.has("h")) {
+    std::fputs(worker_help, stdout);
+    return 0;
+  }
+  opts.reject_unknown(
+    {"join", "workers", "cluster-token", "name", "log-level"});
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  worker_node_config cfg;
+  const uint64_t workers = opts.get_number("workers", cores);
+  const char* env_token = std::getenv("PLAYCOUNT_CLUSTER_TOKEN");
+  cfg.token = opts.get("cluster-token", env_token ? env_token : "");
+  cfg.name = opts.get("name", host_name());
+  const std::string level = opts.get("log-level", "info");
+  std::string usage_error = opts.error();
+  if (usage_error.empty() && !opts.positional().empty())
+    usage_error = "worker takes no file arguments";
+  else if (usage_error.empty() && !opts.has("join"))
+    usage_error = "--join HOST:PORT is required";
+  else if (usage_error.empty() &&
+           !split_address(opts.get("join", ""), cfg.host, cfg.port))
+    usage_error = "--join wants HOST:PORT, e.g. 10.0.0.5:4242";
+  else if (usage_error.empty() && (workers < 1 || workers > 1024))
+    usage_error = "--workers must be from 1 to 1024";
+  else if (usage_error.empty() &&
+           spdlog::level::from_str(level) == spdlog::level::off &&
+           level != "off")
+    usage_error = "--log-level is debug, info, warn or error";
+  if (!usage_error.empty()) {
+    std::fprintf(stderr, "playcount worker: %s\n(see playcount worker --help)\n",
+                 usage_error.c_str());
+    return 2;
+  }
+  cfg.workers = static_cast<unsigned>(workers);
+
+  auto logger = spdlog::stderr_color_mt("playcount");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
+  spdlog::set_level(spdlog::level::from_str(level));
+  std::signal(SIGPIPE, SIG_IGN);
+
+  caf::actor_system_config system_cfg;
+  configure_actor_system(system_cfg, /*network=*/true);
+  caf::actor_system system{system_cfg};
+  const int status = run_worker_node(system, cfg);
+  // Refused: nothing runs; leave without waiting for actors.
+  std::fflush(nullptr);
+  std::_Exit(status);
+}
+
+} // namespace playcount

@@ -1,0 +1,89 @@
+#include "cluster/gate.hpp"
+
+#include "actors/messages.hpp"
+#include "core/constant_time.hpp"
+
+#include <caf/io/all.hpp>
+#include <spdlog/spdlog.h>
+
+namespace playcount {
+
+namespace {
+
+// Tells the coordinator of an admitted node and answers the node.
+void admit(caf::event_based_actor* self, const caf::actor& coordinator,
+           caf::response_promise promise, node_record record,
+           uint32_t workers) {
+  self->request(coordinator, caf::infinite, node_up_atom::value, record)
+    .then(
+      [=](const std::string& id) mutable {
+        spdlog::info("worker node {} joined: {} at {}, {} workers", id,
+                     record.name, record.address, workers);
+        promise.deliver(registration_reply{true, {}, coordinator, id});
+      },
+      [=](const caf::error& e) mutable {
+        promise.deliver(registration_reply{
+          false, "the server could not add the node: " + to_string(e), {}, {}});
+      });
+}
+
+caf::behavior gate(caf::event_based_actor* self, caf::actor coordinator,
+                   std::string token) {
+  return {
+    [=](register_atom, const node_registration& reg) {
+      const auto sender = self->current_sender();
+      auto promise = self->make_response_promise();
+      if (!sender) {
+        promise.deliver(registration_reply{false, "anonymous", {}, {}});
+        return promise;
+      }
+      const caf::node_id node = sender->node();
+      const auto agent = caf::actor_cast<caf::actor>(sender);
+      // The address the connection comes from, for the log and the stats.
+      auto middleman = self->system().middleman().actor_handle();
+      auto decide = [=](const std::string& address) mutable {
+        if (!constant_time_equal(reg.token, token)) {
+          spdlog::warn("refused worker node {} at {}: {} cluster token",
+                       reg.name, address, reg.token.empty() ? "no" : "wrong");
+          promise.deliver(registration_reply{
+            false, "wrong or missing cluster token", {}, {}});
+          return;
+        }
+        admit(self, coordinator, promise,
+              node_record{reg.name, address, caf::to_string(node), agent},
+              reg.workers);
+      };
+      self
+        ->request(middleman, std::chrono::seconds(5), caf::get_atom::value,
+                  node)
+        .then(
+          [=](const caf::node_id&, const std::string& host,
+              uint16_t port) mutable {
+            decide(host + ":" + std::to_string(port));
+          },
+          [=](const caf::error&) mutable { decide("unknown address"); });
+      return promise;
+    },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_gate(caf::actor_system& system, caf::actor coordinator,
+                      std::string token) {
+  return system.spawn(gate, std::move(coordinator), std::move(token));
+}
+
+uint16_t open_cluster_port(caf::actor_system& system, const caf::actor& gate,
+                           const std::string& host, uint16_t port,
+                           std::string& error) {
+  auto published =
+    system.middleman().publish(gate, port, host.c_str(), /*reuse=*/true);
+  if (!published) {
+    error = system.render(published.error());
+    return 0;
+  }
+  return *published;
+}
+
+} // namespace playcount

@@ -1,0 +1,63 @@
+#include "cluster/worker_node.hpp"
+
+#include "actors/messages.hpp"
+#include "actors/worker.hpp"
+
+#include <caf/io/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <thread>
+
+namespace playcount {
+
+int run_worker_node(caf::actor_system& system, const worker_node_config& cfg) {
+  const std::string server = cfg.host + ":" + std::to_string(cfg.port);
+  std::chrono::seconds backoff{1};
+  const auto wait = [&](const std::string& why) {
+    spdlog::warn("{}; trying again in {} s", why, backoff.count());
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, cfg.max_backoff);
+  };
+  for (;;) {
+    // Connecting blocks: from this thread, not from an actor.
+    auto gate = system.middleman().remote_actor(cfg.host, cfg.port);
+    if (!gate) {
+      wait("cannot reach the server at " + server + ": " +
+           system.render(gate.error()));
+      continue;
+    }
+    // This actor stands for the node: the server sees the node as down
+    // when it is (the connection is gone).
+    caf::scoped_actor self{system};
+    registration_reply reply;
+    std::string failure;
+    self
+      ->request(*gate, std::chrono::seconds(10), register_atom::value,
+                node_registration{cfg.name, cfg.workers, cfg.token})
+      .receive([&](registration_reply& r) { reply = std::move(r); },
+               [&](caf::error& e) { failure = system.render(e); });
+    if (!failure.empty()) {
+      wait("cannot register with the server at " + server + ": " + failure);
+      continue;
+    }
+    if (!reply.accepted) {
+      spdlog::error("the server at {} refused this node: {}", server,
+                    reply.reason);
+      return 1;
+    }
+    backoff = std::chrono::seconds{1};
+    spdlog::info("joined the server at {} as {} with {} workers", server,
+                 reply.node_id, cfg.workers);
+    for (unsigned i = 0; i < cfg.workers; ++i)
+      spawn_worker(system, reply.coordinator, reply.node_id);
+    self->monitor(reply.coordinator);
+    std::string reason;
+    self->receive(
+      [&](caf::down_msg& msg) { reason = system.render(msg.reason); });
+    // The workers quit by themselves: they monitor the coordinator too.
+    wait("lost the server at " + server + " (" + reason + ")");
+  }
+}
+
+} // namespace playcount
