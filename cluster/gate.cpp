@@ -1,6 +1,7 @@
 #include "cluster/gate.hpp"
 
 #include "actors/messages.hpp"
+#include "cluster/no_delay.hpp"
 #include "core/constant_time.hpp"
 
 #include <caf/io/all.hpp>
@@ -17,6 +18,7 @@ void admit(caf::event_based_actor* self, const caf::actor& coordinator,
   self->request(coordinator, caf::infinite, node_up_atom::value, record)
     .then(
       [=](const std::string& id) mutable {
+        disable_nagle_on_tcp_sockets(); // the node's connection is one
         spdlog::info("worker node {} joined: {} at {}, {} workers", id,
                      record.name, record.address, workers);
         promise.deliver(registration_reply{true, {}, coordinator, id});

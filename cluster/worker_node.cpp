@@ -2,6 +2,7 @@
 
 #include "actors/messages.hpp"
 #include "actors/worker.hpp"
+#include "cluster/no_delay.hpp"
 
 #include <caf/io/all.hpp>
 #include <spdlog/spdlog.h>
@@ -47,6 +48,7 @@ int run_worker_node(caf::actor_system& system, const worker_node_config& cfg) {
       return 1;
     }
     backoff = std::chrono::seconds{1};
+    disable_nagle_on_tcp_sockets();
     spdlog::info("joined the server at {} as {} with {} workers", server,
                  reply.node_id, cfg.workers);
     for (unsigned i = 0; i < cfg.workers; ++i)
