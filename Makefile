@@ -5,7 +5,8 @@ BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc)
 
 DEB_PACKAGES := g++ cmake make pkg-config libcaf-dev libpistache-dev \
-  libboost-json1.81-dev libboost1.81-dev libcsv-dev libspdlog-dev libgtest-dev
+  libboost-json1.81-dev libboost1.81-dev libcsv-dev libspdlog-dev libgtest-dev \
+  iproute2 curl
 
 .PHONY: all deps build test run clean bench
 

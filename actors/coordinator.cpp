@@ -406,6 +406,12 @@ coordinator_stats stats(const coordinator_state& st) {
   }
   for (auto& [id, s] : nodes)
     out.nodes.push_back(std::move(s));
+  // The server's own first, then in the order they joined.
+  std::stable_sort(out.nodes.begin(), out.nodes.end(),
+                   [](const node_stats& a, const node_stats& b) {
+                     return a.local != b.local ? a.local
+                                               : a.joined_at < b.joined_at;
+                   });
   out.jobs_running = st.jobs.size();
   for (const auto& id : st.arrival) {
     const job_run& job = st.jobs.at(id);
