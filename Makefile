@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc)
 
 DEB_PACKAGES := g++ cmake make pkg-config libcaf-dev libpistache-dev \
   libboost-json1.81-dev libboost1.81-dev libcsv-dev libspdlog-dev libgtest-dev \
-  iproute2 curl
+  iproute2
 
 .PHONY: all deps build test run clean bench
 
