@@ -392,6 +392,25 @@ worker_entry* sender_entry(coordinator_actor* self) {
   return &w->second;
 }
 
+// Jobs, cancels, status and stats come from this process (the registry, the
+// CLI, the planners and finishers). Once the coordinator's handle went to a
+// worker node, any peer on the cluster port could address it by its id.
+bool from_this_process(coordinator_actor* self) {
+  const auto& sender = self->current_sender();
+  return sender && sender->node() == self->node();
+}
+
+// The sender's entry if it is a worker with range `index` of `job` in
+// flight; only then may it ask for the range's bytes or report it.
+worker_entry* holder_of(coordinator_actor* self, const std::string& job,
+                        uint32_t index) {
+  worker_entry* w = sender_entry(self);
+  return w != nullptr && w->item && w->item->job == job &&
+             w->item->index == index
+           ? w
+           : nullptr;
+}
+
 coordinator_stats stats(const coordinator_state& st) {
   coordinator_stats out;
   std::map<std::string, node_stats> nodes;
@@ -449,12 +468,18 @@ caf::behavior coordinator(coordinator_actor* self) {
   });
   return {
     [=](job_request& request) {
+      const bool allowed = from_this_process(self);
       auto promise = self->make_response_promise();
-      start_job(self, std::move(request), promise);
+      if (!allowed)
+        promise.deliver(caf::make_error(caf::sec::unexpected_message));
+      else
+        start_job(self, std::move(request), promise);
       return promise;
     },
     [=](planned_atom, const std::string& id, job_plan& plan,
         const std::string& error) {
+      if (!from_this_process(self))
+        return;
       auto j = self->state.jobs.find(id);
       if (j == self->state.jobs.end() || j->second.phase != job_run::planning)
         return; // canceled meanwhile
@@ -465,9 +490,8 @@ caf::behavior coordinator(coordinator_actor* self) {
     },
     [=](node_up_atom, node_record& record) -> caf::result<std::string> {
       // Only the gate, in this process, lets nodes in.
-      const auto& sender = self->current_sender();
-      if (!sender || sender->node() != self->node())
-        return caf::sec::request_receiver_down;
+      if (!from_this_process(self))
+        return caf::sec::unexpected_message;
       auto& st = self->state;
       const std::string id = "node-" + std::to_string(st.next_node++);
       auto& n = st.nodes[id];
@@ -517,7 +541,8 @@ caf::behavior coordinator(coordinator_actor* self) {
     },
     [=](more_atom, const std::string& id, uint32_t index,
         uint64_t from) -> caf::result<range_bytes> {
-      (void)sender_entry(self);
+      if (holder_of(self, id, index) == nullptr)
+        return caf::sec::unexpected_message;
       auto j = self->state.jobs.find(id);
       if (j == self->state.jobs.end() || j->second.phase != job_run::reading ||
           index >= j->second.ranges.size())
@@ -535,21 +560,23 @@ caf::behavior coordinator(coordinator_actor* self) {
       return out;
     },
     [=](read_done& done) {
+      worker_entry* w = holder_of(self, done.job, done.index);
+      if (w == nullptr)
+        return;
+      w->item.reset();
       const auto addr = self->current_sender()->address();
       auto j = self->state.jobs.find(done.job);
       const bool known = j != self->state.jobs.end() &&
                          done.index < j->second.ranges.size();
       const uint64_t bytes = known ? j->second.ranges[done.index].size() : 0;
-      if (worker_entry* w = sender_entry(self)) {
-        w->ranges_done += 1;
-        w->bytes_done += bytes;
-        w->mailbox = done.mailbox;
-        // What a node did outlives its workers in the stats.
-        if (auto n = self->state.nodes.find(w->node);
-            n != self->state.nodes.end()) {
-          n->second.stats.ranges_done += 1;
-          n->second.stats.bytes_done += bytes;
-        }
+      w->ranges_done += 1;
+      w->bytes_done += bytes;
+      w->mailbox = done.mailbox;
+      // What a node did outlives its workers in the stats.
+      if (auto n = self->state.nodes.find(w->node);
+          n != self->state.nodes.end()) {
+        n->second.stats.ranges_done += 1;
+        n->second.stats.bytes_done += bytes;
       }
       if (j == self->state.jobs.end())
         return;
@@ -558,8 +585,13 @@ caf::behavior coordinator(coordinator_actor* self) {
       on_read(self, j->second, addr, done);
       dispatch(self);
     },
-    [=](finished_atom, job_result& result) { on_finished(self, result); },
-    [=](cancel_atom, const std::string& id) {
+    [=](finished_atom, job_result& result) {
+      if (from_this_process(self))
+        on_finished(self, result);
+    },
+    [=](cancel_atom, const std::string& id) -> caf::result<bool> {
+      if (!from_this_process(self))
+        return caf::sec::unexpected_message;
       auto j = self->state.jobs.find(id);
       if (j == self->state.jobs.end())
         return false;
@@ -568,7 +600,9 @@ caf::behavior coordinator(coordinator_actor* self) {
       end_job(self, j->second, std::move(result));
       return true;
     },
-    [=](status_atom, const std::string& id) {
+    [=](status_atom, const std::string& id) -> caf::result<job_status> {
+      if (!from_this_process(self))
+        return caf::sec::unexpected_message;
       job_status out;
       out.id = id;
       if (auto j = self->state.jobs.find(id); j != self->state.jobs.end()) {
@@ -580,7 +614,11 @@ caf::behavior coordinator(coordinator_actor* self) {
       }
       return out;
     },
-    [=](stats_atom) { return stats(self->state); },
+    [=](stats_atom) -> caf::result<coordinator_stats> {
+      if (!from_this_process(self))
+        return caf::sec::unexpected_message;
+      return stats(self->state);
+    },
   };
 }
 
