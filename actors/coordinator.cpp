@@ -72,7 +72,23 @@ struct worker_entry {
   uint64_t bytes_done = 0;
   uint64_t mailbox = 0; // as last reported
   std::optional<caf::response_promise> waiting; // an unanswered ask
-  std::optional<in_flight> item;
+  /// Ranges handed out and not yet reported: one, or for a worker on
+  /// another node two (it asks for the next before it reads, so that the
+  /// bytes of the next range travel while it reads this one).
+  std::vector<in_flight> items;
+
+  [[nodiscard]] bool holds(const std::string& job, uint32_t index) const {
+    return std::any_of(items.begin(), items.end(), [&](const in_flight& i) {
+      return i.job == job && i.index == index;
+    });
+  }
+  void release(const std::string& job, uint32_t index) {
+    items.erase(std::remove_if(items.begin(), items.end(),
+                               [&](const in_flight& i) {
+                                 return i.job == job && i.index == index;
+                               }),
+                items.end());
+  }
 };
 
 struct node_entry {
@@ -170,7 +186,7 @@ void dispatch(coordinator_actor* self) {
         continue;
       }
     }
-    w->second.item = in_flight{item.job, index};
+    w->second.items.push_back(in_flight{item.job, index});
     job->touched.insert(addr);
     ++st.dispatched;
     w->second.waiting->deliver(std::move(item));
@@ -313,8 +329,9 @@ void on_finished(coordinator_actor* self, job_result& result) {
 void requeue_unread(const coordinator_state& st, job_run& job) {
   std::set<uint32_t> reading;
   for (const auto& [addr, w] : st.workers)
-    if (w.item && w.item->job == job.request.id)
-      reading.insert(w.item->index);
+    for (const in_flight& i : w.items)
+      if (i.job == job.request.id)
+        reading.insert(i.index);
   job.todo.clear();
   const size_t needed =
     std::min<size_t>(job.ranges.size(), size_t{job.last_needed} + 1);
@@ -346,13 +363,13 @@ void on_worker_down(coordinator_actor* self, const caf::actor_addr& addr) {
   auto w = st.workers.find(addr);
   if (w == st.workers.end())
     return;
-  const std::optional<in_flight> lost = w->second.item;
+  const std::vector<in_flight> lost = w->second.items;
   st.workers.erase(w);
   for (auto& [id, job] : st.jobs) {
     if (job.phase != job_run::reading)
       continue; // a finisher re-reads a lost partial itself
-    if (lost && lost->job == id)
-      ++st.redispatched;
+    st.redispatched += std::count_if(lost.begin(), lost.end(),
+                                     [&](const in_flight& i) { return i.job == id; });
     auto r = job.read_by.find(addr);
     if (r != job.read_by.end()) {
       for (uint32_t index : r->second) {
@@ -405,10 +422,7 @@ bool from_this_process(coordinator_actor* self) {
 worker_entry* holder_of(coordinator_actor* self, const std::string& job,
                         uint32_t index) {
   worker_entry* w = sender_entry(self);
-  return w != nullptr && w->item && w->item->job == job &&
-             w->item->index == index
-           ? w
-           : nullptr;
+  return w != nullptr && w->holds(job, index) ? w : nullptr;
 }
 
 coordinator_stats stats(const coordinator_state& st) {
@@ -419,7 +433,7 @@ coordinator_stats stats(const coordinator_state& st) {
   for (const auto& [addr, w] : st.workers) {
     out.workers.push_back(worker_stats{caf::to_string(addr), w.node,
                                        w.ranges_done, w.bytes_done,
-                                       w.item.has_value(), w.mailbox});
+                                       !w.items.empty(), w.mailbox});
     if (auto n = nodes.find(w.node); n != nodes.end())
       n->second.workers += 1;
   }
@@ -440,8 +454,8 @@ coordinator_stats stats(const coordinator_state& st) {
     q.ranges = job.ranges.size();
     q.queued = job.todo.size();
     for (const auto& [addr, w] : st.workers)
-      if (w.item && w.item->job == id)
-        ++q.in_flight;
+      q.in_flight += std::count_if(w.items.begin(), w.items.end(),
+                                   [&](const in_flight& i) { return i.job == id; });
     for (const auto& r : job.reports)
       q.done += r.has_value();
     out.ranges_queued += q.queued;
@@ -533,7 +547,6 @@ caf::behavior coordinator(coordinator_actor* self) {
         promise.deliver(caf::make_error(caf::sec::unexpected_message));
         return promise;
       }
-      w->item.reset();
       w->waiting = promise;
       self->state.idle.push_back(addr);
       dispatch(self);
@@ -541,18 +554,22 @@ caf::behavior coordinator(coordinator_actor* self) {
     },
     [=](more_atom, const std::string& id, uint32_t index,
         uint64_t from) -> caf::result<range_bytes> {
-      if (holder_of(self, id, index) == nullptr)
+      worker_entry* w = holder_of(self, id, index);
+      if (w == nullptr)
         return caf::sec::unexpected_message;
       auto j = self->state.jobs.find(id);
       if (j == self->state.jobs.end() || j->second.phase != job_run::reading ||
-          index >= j->second.ranges.size())
-        return caf::sec::invalid_argument; // the worker drops the item
-      const byte_range range = j->second.ranges[index];
-      if (from < range.begin || from >= range.end)
+          index >= j->second.ranges.size() ||
+          from < j->second.ranges[index].begin ||
+          from >= j->second.ranges[index].end) {
+        w->release(id, index); // the worker drops the item
         return caf::sec::invalid_argument;
+      }
+      const byte_range range = j->second.ranges[index];
       range_bytes out;
       std::string error;
       if (!ship(j->second, from, range.end, out, error)) {
+        w->release(id, index);
         end_job(self, j->second,
                 failed(j->second.request, "cannot read the input: " + error));
         return caf::sec::invalid_argument;
@@ -563,7 +580,7 @@ caf::behavior coordinator(coordinator_actor* self) {
       worker_entry* w = holder_of(self, done.job, done.index);
       if (w == nullptr)
         return;
-      w->item.reset();
+      w->release(done.job, done.index);
       const auto addr = self->current_sender()->address();
       auto j = self->state.jobs.find(done.job);
       const bool known = j != self->state.jobs.end() &&

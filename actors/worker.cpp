@@ -83,8 +83,10 @@ void run(worker_actor* self, const caf::actor& coordinator, work_item& w) {
   if (w.shipped) {
     const std::string_view first = w.bytes.bytes();
     if (first.size() == w.range.size()) {
+      // Ask first: the next range's bytes travel while this one is read.
+      ask_for_work(self, coordinator);
       read(self, coordinator, w, file_window{first, w.range.begin}, {});
-      return ask_for_work(self, coordinator);
+      return;
     }
     self->state.pieces.assign(first);
     w.bytes = range_bytes{};

@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# playcount cluster benchmark: the same job on the same machine, three ways:
+#
+#   local  a server with --workers 2 (in-process workers, reading the file)
+#   one    a server with --workers 0 and one worker node of one worker,
+#          pinned to core 0 (the bytes shipped over loopback)
+#   two    a server with --workers 0 and two worker nodes of one worker each,
+#          pinned to cores 0 and 1
+#
+# Each run uploads the file (not timed) and takes the job's own time from
+# GET /jobs/<id>/ (finishedAt - startedAt: plan, read, merge, write). The
+# three setups run alternately, RUNS times, so slow phases of the machine hit
+# all alike; medians are reported, and every result is checked against
+# `playcount count` byte for byte.
+#
+# Environment (all optional):
+#   PLAYCOUNT  binary under test      (default: <repo>/build/bin/playcount)
+#   RUNS       runs of each setup     (default: 3)
+#   INPUT      the CSV file           (default: the 1 GB file of bench/run.sh,
+#                                      generated if missing)
+#   DATA_DIR   generated files        (default: bench/data, git-ignored)
+#
+# Needs curl, node, taskset (util-linux) and 2 cores.
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$BENCH_DIR/.." && pwd)
+PLAYCOUNT=${PLAYCOUNT:-$REPO_ROOT/build/bin/playcount}
+RUNS=${RUNS:-3}
+DATA_DIR=${DATA_DIR:-$BENCH_DIR/data}
+INPUT=${INPUT:-$DATA_DIR/plays-40000000-5000-365-1-5.csv}
+WORK=$DATA_DIR/cluster
+
+die() { echo "cluster.sh: $*" >&2; exit 1; }
+log() { echo "== $*" >&2; }
+for tool in curl node taskset; do
+  command -v $tool >/dev/null || die "$tool is missing"
+done
+[ -x "$PLAYCOUNT" ] || die "no binary at $PLAYCOUNT (make first)"
+if [ ! -f "$INPUT" ]; then
+  mkdir -p "$DATA_DIR"
+  cc -O2 -o "$DATA_DIR/gen" "$BENCH_DIR/gen.c"
+  log "generating $INPUT"
+  "$DATA_DIR/gen" 40000000 5000 365 1 5 > "$INPUT.tmp" && mv "$INPUT.tmp" "$INPUT"
+fi
+
+rm -rf "$WORK" && mkdir -p "$WORK"
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+json() { # json FIELD < JSON: one field of a JSON object
+  node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const v=JSON.parse(s)[process.argv[1]];console.log(v===null||v===undefined?"":v)})' "$1"
+}
+
+base_port=$((20000 + RANDOM % 20000))
+declare -A HTTP_PORT
+start_setup() { # start_setup NAME LOCAL_WORKERS CORES_FOR_NODES...
+  local name=$1 workers=$2; shift 2
+  local http=$((base_port + ${#HTTP_PORT[@]} * 2)) cluster=$((base_port + ${#HTTP_PORT[@]} * 2 + 1))
+  HTTP_PORT[$name]=$http
+  "$PLAYCOUNT" serve --port "$http" --cluster-port "$cluster" --workers "$workers" \
+    --max-running-jobs 1 --data-dir "$WORK/$name" --log-level warn \
+    > "$WORK/$name-server.log" 2>&1 &
+  PIDS+=($!)
+  for core in "$@"; do
+    taskset -c "$core" "$PLAYCOUNT" worker --join "127.0.0.1:$cluster" --workers 1 \
+      --name "$name-core$core" > "$WORK/$name-node$core.log" 2>&1 &
+    PIDS+=($!)
+  done
+  for _ in $(seq 1 100); do
+    curl -sf "http://127.0.0.1:$http/healthz" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  for core in "$@"; do
+    for _ in $(seq 1 100); do
+      grep -q "joined the server" "$WORK/$name-node$core.log" && break
+      sleep 0.1
+    done
+    grep -q "joined the server" "$WORK/$name-node$core.log" ||
+      die "node $name-core$core did not join: $(cat "$WORK/$name-node$core.log")"
+  done
+}
+
+run_job() { # run_job NAME RUN: prints the job's seconds
+  local name=$1 run=$2 port=${HTTP_PORT[$1]}
+  local id
+  id=$(curl -s -H 'Expect:' -F "file=@$INPUT" "http://127.0.0.1:$port/jobs/count/" | json jobId)
+  [ -n "$id" ] || die "$name: upload failed"
+  local body state
+  while :; do
+    body=$(curl -s "http://127.0.0.1:$port/jobs/$id/")
+    state=$(echo "$body" | json state)
+    [ "$state" = queued ] || [ "$state" = started ] || break
+    sleep 0.05
+  done
+  [ "$state" = finished ] || die "$name: job $state: $(echo "$body" | json error)"
+  if [ "$run" = 1 ]; then
+    curl -s "http://127.0.0.1:$port/jobs/$id/result/" -o "$WORK/$name-out.csv"
+    cmp -s "$WORK/$name-out.csv" "$WORK/expected.csv" ||
+      die "$name: the result differs from playcount count's"
+  fi
+  echo "$body" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const j=JSON.parse(s);console.log(((Date.parse(j.finishedAt)-Date.parse(j.startedAt))/1000).toFixed(3))})'
+  curl -s -X DELETE "http://127.0.0.1:$port/jobs/$id/" >/dev/null
+}
+
+log "expected result: playcount count"
+"$PLAYCOUNT" count "$INPUT" -o "$WORK/expected.csv" --quiet
+cat "$INPUT" > /dev/null # page cache warm
+
+start_setup local 2
+start_setup one 0 0
+start_setup two 0 0 1
+
+declare -A TIMES
+for run in $(seq 1 "$RUNS"); do
+  for name in local one two; do
+    t=$(run_job "$name" "$run")
+    TIMES[$name]="${TIMES[$name]:-} $t"
+    printf '   run %d/%d  %-6s %8.3f s\n' "$run" "$RUNS" "$name" "$t" >&2
+  done
+done
+
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+echo
+printf '%-8s %6s %10s   %s\n' setup runs "median s" "runs s"
+for name in local one two; do
+  # shellcheck disable=SC2086
+  printf '%-8s %6d %10.3f  %s\n' "$name" "$RUNS" "$(median ${TIMES[$name]})" "${TIMES[$name]}"
+done
+# shellcheck disable=SC2086
+m_local=$(median ${TIMES[local]}); m_one=$(median ${TIMES[one]}); m_two=$(median ${TIMES[two]})
+echo
+awk -v one="$m_one" -v two="$m_two" -v loc="$m_local" 'BEGIN {
+  s = one / two; c = two / loc;
+  printf "speed-up two nodes / one node: %.2fx   (target >= 1.7x: %s)\n", s, s >= 1.7 ? "met" : "MISSED";
+  printf "two nodes over loopback / in-process: %.2fx   (target <= 1.5x: %s)\n", c, c <= 1.5 ? "met" : "MISSED";
+}'
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
