@@ -5,12 +5,12 @@
 #include "actors/messages.hpp"
 #include "actors/worker.hpp"
 #include "app/commands.hpp"
+#include "app/logging.hpp"
 #include "app/options.hpp"
 #include "cluster/gate.hpp"
 #include "http/server.hpp"
 
 #include <caf/all.hpp>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <cctype>
@@ -153,9 +153,7 @@ int serve_command(int argc, char** argv) {
     usage_error = "--range-size must be at least 1";
   else if (usage_error.empty() && (threads < 1 || threads > 256))
     usage_error = "--http-threads must be from 1 to 256";
-  else if (usage_error.empty() &&
-           spdlog::level::from_str(level) == spdlog::level::off &&
-           level != "off")
+  else if (usage_error.empty() && !is_log_level(level))
     usage_error = "--log-level is debug, info, warn or error";
   if (!usage_error.empty()) {
     std::fprintf(stderr, "playcount serve: %s\n(see playcount serve --help)\n",
@@ -169,10 +167,7 @@ int serve_command(int argc, char** argv) {
   reg_cfg.data_dir = data_dir;
   reg_cfg.result_ttl = *ttl;
 
-  auto logger = spdlog::stderr_color_mt("playcount");
-  spdlog::set_default_logger(logger);
-  spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
-  spdlog::set_level(spdlog::level::from_str(level));
+  start_logging(level);
 
   // A client that goes away must not take the server with it; and only
   // this thread takes SIGINT and SIGTERM (every thread started below

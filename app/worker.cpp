@@ -2,13 +2,12 @@
 
 #include "actors/messages.hpp"
 #include "app/commands.hpp"
+#include "app/logging.hpp"
 #include "app/options.hpp"
 #include "cluster/worker_node.hpp"
 
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
 
 #include <csignal>
 #include <cstdio>
@@ -92,9 +91,7 @@ int worker_command(int argc, char** argv) {
     usage_error = "--join wants HOST:PORT, e.g. 10.0.0.5:4242";
   else if (usage_error.empty() && (workers < 1 || workers > 1024))
     usage_error = "--workers must be from 1 to 1024";
-  else if (usage_error.empty() &&
-           spdlog::level::from_str(level) == spdlog::level::off &&
-           level != "off")
+  else if (usage_error.empty() && !is_log_level(level))
     usage_error = "--log-level is debug, info, warn or error";
   if (!usage_error.empty()) {
     std::fprintf(stderr, "playcount worker: %s\n(see playcount worker --help)\n",
@@ -103,10 +100,7 @@ int worker_command(int argc, char** argv) {
   }
   cfg.workers = static_cast<unsigned>(workers);
 
-  auto logger = spdlog::stderr_color_mt("playcount");
-  spdlog::set_default_logger(logger);
-  spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
-  spdlog::set_level(spdlog::level::from_str(level));
+  start_logging(level);
   std::signal(SIGPIPE, SIG_IGN);
 
   caf::actor_system_config system_cfg;

@@ -6,7 +6,9 @@
 
 #include "tests/support/api_client.hpp"
 #include "tests/support/child_process.hpp"
+#include "tests/support/count_alone.hpp"
 #include "tests/support/csv_gen.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/free_port.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/server_process.hpp"
@@ -26,22 +28,11 @@ namespace {
 namespace json = boost::json;
 using namespace std::chrono_literals;
 using test::child_process;
+using test::eventually;
 using test::str;
 
 const std::string binary = PLAYCOUNT_BINARY;
 const std::string token = "test-cluster-secret";
-
-// Waits until `done` holds, polling; false when `limit` ran out.
-bool eventually(const std::function<bool()>& done,
-                std::chrono::milliseconds limit = 20s) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done())
-      return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return done();
-}
 
 class cluster_test : public ::testing::Test {
 protected:
@@ -112,18 +103,29 @@ protected:
     return jobs.empty() ? json::object{} : jobs[0].as_object();
   }
 
+  /// Pauses `holder` (SIGSTOP), which then holds the one range it was
+  /// handed, submits `csv`, and waits until the other nodes have read every
+  /// other range. Returns the job id.
+  std::string submit_with_one_range_held(child_process& holder,
+                                         const std::string& csv) {
+    holder.pause();
+    const std::string id = test::submit(port_, csv);
+    json::object q;
+    EXPECT_TRUE(eventually([&] {
+      q = queue_entry();
+      return number(q, "ranges") > 10 &&
+             number(q, "done") + 1 == number(q, "ranges");
+    })) << json::serialize(q);
+    return id;
+  }
+
   uint64_t number(const json::object& o, const char* key) {
     const json::value* v = o.if_contains(key);
     return v != nullptr && v->is_number() ? v->to_number<uint64_t>() : 0;
   }
 
-  /// The result `playcount count` gives for `csv`: the ground truth.
   std::string count_alone(const std::string& csv) {
-    const auto in = dir_.write("truth-in.csv", csv);
-    const auto out = dir_.file("truth-out.csv");
-    const auto r = test::run({binary, "count", in, "-o", out, "--quiet"});
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    return test::read_file(out);
+    return test::count_alone(binary, dir_, csv);
   }
 
   std::string result(const std::string& id) {
@@ -214,15 +216,8 @@ TEST_F(cluster_test, a_node_killed_mid_job_costs_only_time) {
   child_process& b = join_node("b");
   const std::string csv = varied_csv(30000);
   // a holds one range and does nothing; b reads all the others.
-  a.pause();
-  const std::string id = test::submit(port_, csv);
-  json::object q;
-  ASSERT_TRUE(eventually([&] {
-    q = queue_entry();
-    return number(q, "ranges") > 10 &&
-           number(q, "done") + 1 == number(q, "ranges");
-  })) << json::serialize(q);
-  const uint64_t done_by_b = number(q, "done");
+  const std::string id = submit_with_one_range_held(a, csv);
+  const uint64_t done_by_b = number(queue_entry(), "done");
   b.kill9(); // every range b read is lost with it
   ASSERT_TRUE(eventually([&] { return str(node_stats("b"), "state") == "down"; }));
   a.resume();
@@ -267,14 +262,7 @@ TEST_F(cluster_test, a_node_lost_while_merging_costs_only_time) {
   child_process& a = join_node("a");
   child_process& b = join_node("b");
   const std::string csv = varied_csv(30000);
-  a.pause();
-  const std::string id = test::submit(port_, csv);
-  json::object q;
-  ASSERT_TRUE(eventually([&] {
-    q = queue_entry();
-    return number(q, "ranges") > 10 &&
-           number(q, "done") + 1 == number(q, "ranges");
-  })) << json::serialize(q);
+  const std::string id = submit_with_one_range_held(a, csv);
   // b holds every range but one in its partial and falls silent; a reads
   // the last range, so the job goes on to collect b's partial, which never
   // comes: the server reads b's ranges again itself.

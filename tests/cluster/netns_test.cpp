@@ -11,7 +11,9 @@
 
 #include "tests/support/api_client.hpp"
 #include "tests/support/child_process.hpp"
+#include "tests/support/count_alone.hpp"
 #include "tests/support/csv_gen.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -30,21 +32,11 @@ namespace {
 namespace json = boost::json;
 using namespace std::chrono_literals;
 using test::child_process;
+using test::eventually;
 using test::str;
 
 const std::string binary = PLAYCOUNT_BINARY;
 const std::string ip = "/sbin/ip";
-
-bool eventually(const std::function<bool()>& done,
-                std::chrono::milliseconds limit) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done())
-      return true;
-    std::this_thread::sleep_for(50ms);
-  }
-  return done();
-}
 
 // `ip ARGS...`; the error text when it failed, else "".
 std::string run_ip(std::vector<std::string> args) {
@@ -212,11 +204,8 @@ TEST_F(netns_test, a_node_whose_link_is_cut_mid_job_costs_only_time) {
   EXPECT_EQ(str(done, "state"), "finished");
   EXPECT_EQ(node_state("a").rfind("down", 0), 0u) << node_state("a");
 
-  const auto in = dir_.write("in.csv", csv);
-  const auto out = dir_.file("out.csv");
-  ASSERT_EQ(test::run({binary, "count", in, "-o", out, "--quiet"}).exit_code, 0);
   EXPECT_EQ(test::http_get(port, "/jobs/" + id + "/result/").body,
-            test::read_file(out));
+            test::count_alone(binary, dir_, csv));
 
   // With its link back, a finds its connection gone and joins again.
   ASSERT_EQ(run_ip({"-n", server_ns_, "link", "set", link_a_, "up"}), "");

@@ -13,16 +13,6 @@
 namespace playcount {
 namespace {
 
-std::vector<byte_range> plan_in_memory(std::string_view file,
-                                       uint64_t data_begin,
-                                       uint64_t range_size) {
-  const auto chunks = nominal_chunks(data_begin, file.size(), range_size);
-  std::vector<chunk_scan> scans;
-  for (const byte_range& c : chunks)
-    scans.push_back(scan_chunk(file, c));
-  return plan_ranges(chunks, scans);
-}
-
 TEST(plan_job, gives_the_plan_of_the_bytes_in_memory_on_any_number_of_threads) {
   test::temp_dir dir;
   std::mt19937 rng(11);
@@ -31,7 +21,7 @@ TEST(plan_job, gives_the_plan_of_the_bytes_in_memory_on_any_number_of_threads) {
     const std::string path = dir.write("in.csv", file);
     const auto layout = std::get<csv_layout>(read_layout(file));
     for (uint64_t range_size : {3ull, 64ull, 1000ull, 1ull << 30}) {
-      const auto expected = plan_in_memory(file, layout.data_begin, range_size);
+      const auto expected = test::plan_in_memory(file, layout.data_begin, range_size);
       for (unsigned threads : {1u, 2u, 5u}) {
         job_plan plan;
         std::string error;

@@ -59,11 +59,7 @@ std::vector<byte_range> expected_plan(const std::vector<byte_range>& chunks,
 
 std::vector<byte_range> plan(std::string_view file, uint64_t data_begin,
                              uint64_t range_size) {
-  const auto chunks = nominal_chunks(data_begin, file.size(), range_size);
-  std::vector<chunk_scan> scans;
-  for (const byte_range& c : chunks)
-    scans.push_back(scan_chunk(file, c));
-  return plan_ranges(chunks, scans);
+  return test::plan_in_memory(file, data_begin, range_size);
 }
 
 std::string show(const std::vector<byte_range>& ranges) {

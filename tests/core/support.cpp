@@ -139,6 +139,16 @@ run_result run_pipeline(std::string_view file, const run_options& o) {
   return out;
 }
 
+std::vector<byte_range> plan_in_memory(std::string_view file,
+                                       uint64_t data_begin,
+                                       uint64_t range_size) {
+  const auto chunks = nominal_chunks(data_begin, file.size(), range_size);
+  std::vector<chunk_scan> scans;
+  for (const byte_range& c : chunks)
+    scans.push_back(scan_chunk(file, c));
+  return plan_ranges(chunks, scans);
+}
+
 run_result run_sequential(std::string_view file, bad_row_policy policy) {
   run_result out;
   auto parsed = read_layout(file);

@@ -86,6 +86,10 @@ struct run_result {
 [[nodiscard]] run_result run_pipeline(std::string_view file,
                                       const run_options& options = {});
 
+/// The range plan of `file` in memory: every chunk scanned in order.
+[[nodiscard]] std::vector<byte_range>
+plan_in_memory(std::string_view file, uint64_t data_begin, uint64_t range_size);
+
 /// read_sequentially: the ground truth.
 [[nodiscard]] run_result
 run_sequential(std::string_view file,

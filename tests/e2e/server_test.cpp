@@ -3,6 +3,7 @@
 // restarts after SIGKILL, and the time to live.
 
 #include "actors/job_store.hpp"
+#include "tests/support/count_alone.hpp"
 #include "tests/support/csv_gen.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/process.hpp"
@@ -109,13 +110,8 @@ protected:
     return o;
   }
 
-  /// The result `playcount count` gives for `csv`: the ground truth.
   std::string count_alone(const std::string& csv) {
-    const auto in = dir_.write("truth-in.csv", csv);
-    const auto out = dir_.file("truth-out.csv");
-    const auto r = test::run({binary, "count", in, "-o", out, "--quiet"});
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    return test::read_file(out);
+    return test::count_alone(binary, dir_, csv);
   }
 
   test::temp_dir dir_;
