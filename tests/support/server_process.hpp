@@ -71,6 +71,8 @@ public:
 
   /// 0 when the server did not come up (see log()).
   [[nodiscard]] uint16_t port() const noexcept { return port_; }
+  /// The server's process id (-1 once stopped).
+  [[nodiscard]] pid_t pid() const noexcept { return pid_; }
   [[nodiscard]] std::string log() const { return read_file(log_path_); }
 
   /// SIGKILL: no chance to clean up, as in a crash.
