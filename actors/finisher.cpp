@@ -72,6 +72,16 @@ void finisher(caf::blocking_actor* self, caf::actor coordinator,
     result.groups = totals.groups();
     result.ok = write_result(totals, in.request.output_path,
                              in.request.durable, result.error);
+    if (!result.ok) {
+      // Said to API clients: the file's name, not where the server keeps it.
+      const auto slash = in.request.output_path.rfind('/');
+      if (slash != std::string::npos) {
+        const std::string dir = in.request.output_path.substr(0, slash + 1);
+        for (size_t at; (at = result.error.find(dir)) != std::string::npos;)
+          result.error.erase(at, dir.size());
+      }
+      result.error = "the result could not be written: " + result.error;
+    }
     result.write_seconds = seconds_since(write_start);
   }
   self->send(coordinator, finished_atom::value, std::move(result));
