@@ -861,7 +861,8 @@ TEST_F(server_test, serve_help_says_every_option) {
   for (const char* option :
        {"--host", "--port", "--data-dir", "--workers", "--max-upload",
         "--result-ttl", "--max-running-jobs", "--max-queued-jobs", "--help",
-        "Expect:"})
+        "--min-upload-rate", "--api-token", "--admin-token",
+        "PLAYCOUNT_API_TOKEN", "PLAYCOUNT_ADMIN_TOKEN", "Expect:"})
     EXPECT_NE(r.out.find(option), std::string::npos) << option;
   const auto bad = test::run({binary, "serve", "--result-ttl", "soon"});
   EXPECT_EQ(bad.exit_code, 2);
