@@ -84,8 +84,19 @@ job_result complete(finisher_state& st) {
     result.error = outcome.error->to_string();
   } else if (result.error.empty()) {
     result.groups = st.totals.groups();
-    result.ok = write_result(st.totals, st.in.request.output_path,
-                             st.in.request.durable, result.error);
+    const std::string& path = st.in.request.output_path;
+    result.ok = write_result(st.totals, path, st.in.request.durable,
+                             result.error);
+    if (!result.ok) {
+      // Said to API clients: the file's name, not where the server keeps it.
+      const auto slash = path.rfind('/');
+      if (slash != std::string::npos) {
+        const std::string dir = path.substr(0, slash + 1);
+        for (size_t at; (at = result.error.find(dir)) != std::string::npos;)
+          result.error.erase(at, dir.size());
+      }
+      result.error = "the result could not be written: " + result.error;
+    }
     result.write_seconds = seconds_since(write_start);
   }
   return result;

@@ -312,6 +312,13 @@ caf::behavior registry(registry_actor* self, caf::actor coordinator,
     } else {
       // Died between saving the end and removing the upload.
       drop_file(p.input);
+      if (r.state == job_state::finished && ::access(p.result.c_str(), R_OK) != 0) {
+        // Never "finished" without the bytes to serve.
+        r.state = job_state::failed;
+        r.error = "the result was lost while the server was down";
+        spdlog::warn("job {} failed: {}", r.id, r.error);
+        save(st, r);
+      }
     }
     st.jobs[r.id] = std::move(r);
   }

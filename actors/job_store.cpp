@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <fcntl.h>
 #include <filesystem>
@@ -256,10 +257,19 @@ bool load_jobs(const std::string& data_dir, stored_jobs& out,
 }
 
 bool remove_job_files(const job_paths& paths, std::string& error) {
+  // Renamed first, in one atomic step: a crash while the files go leaves a
+  // directory not named like a job (removed at the next start), never a
+  // job.json whose result or input is half gone.
+  std::string dir = paths.dir + ".removing";
+  if (std::rename(paths.dir.c_str(), dir.c_str()) != 0) {
+    if (errno == ENOENT)
+      return true;
+    dir = paths.dir; // remove in place, as well as it goes
+  }
   std::error_code ec;
-  fs::remove_all(paths.dir, ec);
+  fs::remove_all(dir, ec);
   if (ec) {
-    error = "cannot remove " + paths.dir + ": " + ec.message();
+    error = "cannot remove " + dir + ": " + ec.message();
     return false;
   }
   return true;

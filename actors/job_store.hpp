@@ -74,8 +74,9 @@ struct stored_jobs {
 [[nodiscard]] bool load_jobs(const std::string& data_dir, stored_jobs& out,
                              std::string& error);
 
-/// Removes a job's directory with everything in it. Removing what is not
-/// there is no error.
+/// Removes a job's directory with everything in it: renamed away first
+/// (atomically), then removed, so that a crash midway leaves no part of a
+/// job. Removing what is not there is no error.
 bool remove_job_files(const job_paths& paths, std::string& error);
 
 /// Removes one file; a missing file is no error.

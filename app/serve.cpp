@@ -17,6 +17,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <cstdlib>
 #include <fcntl.h>
 #include <cstdio>
 #include <cstdlib>
@@ -64,8 +65,21 @@ options:
   --idle-timeout TIME      a connection that sends nothing this long gets
                            408 and is closed; an upload that makes progress
                            is never cut off (default 60s)
+  --min-upload-rate BYTES  an upload slower than this per second, on
+                           average over --idle-timeout, gets 408 like a
+                           stalled one; K/M suffixes allowed (default 1K;
+                           0: any progress will do)
+  --api-token TOKEN        every endpoint but /healthz then needs
+                           `Authorization: Bearer TOKEN` (401 otherwise);
+                           default: $PLAYCOUNT_API_TOKEN, else open
+  --admin-token TOKEN      /admin/* then needs this token instead (it is
+                           taken everywhere else too); default:
+                           $PLAYCOUNT_ADMIN_TOKEN, else as --api-token
   --log-level LEVEL        debug, info, warn or error (default info)
   -h, --help               this text
+
+Tokens given on the command line are visible to other users in `ps`:
+prefer the environment variables. Tokens are never logged.
 
 Clients sending with curl should add -H 'Expect:': the server answers
 `Expect: 100-continue`, but curl waits a second before it looks.
@@ -110,7 +124,8 @@ int serve_command(int argc, char** argv) {
                        "result-ttl", "max-running-jobs", "max-queued-jobs",
                        "range-size", "http-threads", "idle-timeout",
                        "log-level", "cluster-host", "cluster-port",
-                       "cluster-token"});
+                       "cluster-token", "min-upload-rate", "api-token",
+                       "admin-token"});
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   http::server_config http_cfg;
   job_registry_config reg_cfg;
@@ -129,6 +144,13 @@ int serve_command(int argc, char** argv) {
   reg_cfg.range_size = opts.get_number("range-size", 4 << 20, true);
   const uint64_t threads = opts.get_number("http-threads", 4);
   const std::string level = opts.get("log-level", "info");
+  http_cfg.min_upload_rate = opts.get_number("min-upload-rate", 1024, true);
+  const auto token_of = [&](const char* option, const char* env) {
+    const char* from_env = std::getenv(env);
+    return opts.get(option, from_env != nullptr ? from_env : "");
+  };
+  http_cfg.api_token = token_of("api-token", "PLAYCOUNT_API_TOKEN");
+  http_cfg.admin_token = token_of("admin-token", "PLAYCOUNT_ADMIN_TOKEN");
   std::string usage_error = opts.error();
   const auto ttl = parse_duration(opts.get("result-ttl", "1d"));
   const auto idle = parse_duration(opts.get("idle-timeout", "60s"));
@@ -153,6 +175,10 @@ int serve_command(int argc, char** argv) {
     usage_error = "--range-size must be at least 1";
   else if (usage_error.empty() && (threads < 1 || threads > 256))
     usage_error = "--http-threads must be from 1 to 256";
+  else if (usage_error.empty() &&
+           ((opts.has("api-token") && http_cfg.api_token.empty()) ||
+            (opts.has("admin-token") && http_cfg.admin_token.empty())))
+    usage_error = "--api-token and --admin-token must not be empty";
   else if (usage_error.empty() && !is_log_level(level))
     usage_error = "--log-level is debug, info, warn or error";
   if (!usage_error.empty()) {
@@ -236,9 +262,24 @@ int serve_command(int argc, char** argv) {
       status = 1;
     } else {
       spdlog::info("listening on http://{}:{} (data in {}, {} workers, "
-                   "uploads up to {} bytes, results kept {} s)",
+                   "uploads up to {} bytes, results kept {} s, {})",
                    http_cfg.host, server.port(), data_dir, workers,
-                   http_cfg.max_upload, reg_cfg.result_ttl.count() / 1000);
+                   http_cfg.max_upload, reg_cfg.result_ttl.count() / 1000,
+                   http_cfg.api_token.empty()
+                       ? (http_cfg.admin_token.empty()
+                              ? "no access tokens: open to all who reach it"
+                              : "an admin token for /admin/*")
+                       : (http_cfg.admin_token.empty()
+                              ? "an API token"
+                              : "an API token and an admin token"));
+      const bool loopback = http_cfg.host.rfind("127.", 0) == 0 ||
+                            http_cfg.host == "::1" ||
+                            http_cfg.host == "localhost";
+      if (!loopback && http_cfg.api_token.empty())
+        spdlog::warn("listening on {} without --api-token: anyone who can "
+                     "reach it can upload and read results (README, "
+                     "Security)",
+                     http_cfg.host);
       int signal = 0;
       sigwait(&stop_signals, &signal);
       spdlog::info("stopping on {}: jobs not finished run again at the next "

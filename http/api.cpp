@@ -78,8 +78,12 @@ int status_of(api_errc code) noexcept {
   case api_errc::job_not_found:
   case api_errc::no_route:
     return 404;
+  case api_errc::unauthorized:
+    return 401;
   case api_errc::method_not_allowed:
     return 405;
+  case api_errc::request_timeout:
+    return 408;
   case api_errc::length_required:
     return 411;
   case api_errc::too_large:
@@ -88,6 +92,8 @@ int status_of(api_errc code) noexcept {
     return 431;
   case api_errc::not_implemented:
     return 501;
+  case api_errc::http_version:
+    return 505;
   case api_errc::queue_full:
   case api_errc::unavailable:
     return 503;
@@ -124,6 +130,9 @@ reply to_reply(const api_error& e) {
         "Retry-After", std::to_string(e.retry_after > 0 ? e.retry_after : 1));
   if (e.code == api_errc::method_not_allowed && !e.allow.empty())
     r.headers.emplace_back("Allow", e.allow);
+  if (e.code == api_errc::unauthorized)
+    r.headers.emplace_back("WWW-Authenticate",
+                           e.challenge.empty() ? "Bearer" : e.challenge);
   return r;
 }
 
@@ -137,6 +146,8 @@ const char* reason_phrase(int status) noexcept {
     return "Accepted";
   case 400:
     return "Bad Request";
+  case 401:
+    return "Unauthorized";
   case 404:
     return "Not Found";
   case 405:
@@ -159,6 +170,8 @@ const char* reason_phrase(int status) noexcept {
     return "Not Implemented";
   case 503:
     return "Service Unavailable";
+  case 505:
+    return "HTTP Version Not Supported";
   default:
     return "Unknown";
   }

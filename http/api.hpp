@@ -33,11 +33,15 @@ enum class api_errc : uint8_t {
   bad_multipart,      ///< 400: a multipart body that does not parse
   job_not_found,      ///< 404 {"message": "Job not found."}
   no_route,           ///< 404: no such endpoint
+  unauthorized,       ///< 401 with WWW-Authenticate: Bearer (see access.hpp)
   method_not_allowed, ///< 405 with Allow
+  request_timeout,    ///< 408: the request did not arrive in time
   length_required,    ///< 411: an upload with neither length nor chunks
   too_large,          ///< 413: over --max-upload
   header_too_large,   ///< 431
-  not_implemented,    ///< 501: a Transfer-Encoding other than chunked
+  not_implemented,    ///< 501: a Transfer-Encoding other than chunked, an
+                      ///< unknown method
+  http_version,       ///< 505: not HTTP/1.0 or HTTP/1.1
   queue_full,         ///< 503 with Retry-After
   unavailable,        ///< 503: the registry did not answer in time
   storage,            ///< 500: the upload could not be stored
@@ -47,16 +51,20 @@ enum class api_errc : uint8_t {
 struct api_error {
   api_error() = default;
   api_error(api_errc code_in, std::string message_in = {},
-            uint32_t retry_after_in = 0, std::string allow_in = {})
+            uint32_t retry_after_in = 0, std::string allow_in = {},
+            std::string challenge_in = {})
       : code(code_in)
       , message(std::move(message_in))
       , retry_after(retry_after_in)
-      , allow(std::move(allow_in)) {}
+      , allow(std::move(allow_in))
+      , challenge(std::move(challenge_in)) {}
 
   api_errc code = api_errc::internal;
   std::string message;
   uint32_t retry_after = 0; ///< queue_full: seconds
   std::string allow;        ///< method_not_allowed: the methods that are
+  /// unauthorized: the WWW-Authenticate value (empty: `Bearer`).
+  std::string challenge;
 };
 
 /// The HTTP status of an error.

@@ -2,6 +2,7 @@
 
 #include "actors/job_store.hpp"
 #include "actors/messages.hpp"
+#include "http/access.hpp"
 #include "http/api.hpp"
 #include "http/multipart.hpp"
 #include "http/pistache_access.hpp"
@@ -16,6 +17,7 @@
 #include <spdlog/spdlog.h>
 
 #include <optional>
+#include <variant>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -35,9 +37,22 @@
 //   while bytes arrive, so that Pistache's idle check (header/body timeout)
 //   cuts off a stalled upload but never a slow one that makes progress.
 //   The answer is written to the socket directly and the connection closed.
-// - Everything else is handed to Pistache's own onInput (small requests,
-//   Content-Length over 64 KiB gets 413 from us first) and answered in
-//   onRequest, through the route table of http/routes.hpp.
+// - Everything else is handed to Pistache's own onInput, one request at a
+//   time (head and body, never the bytes of a pipelined next request, whose
+//   head we look at first too), and answered in onRequest through the
+//   route table of http/routes.hpp.
+//
+// Every head is judged by us before Pistache sees it, so that what
+// Pistache 0.0.5 would get wrong gets a JSON error instead: a head that is
+// not HTTP/1.x (400; Pistache would wait for more and answer 408), a
+// method Pistache does not know (501; Pistache: 400 text), a negative or
+// huge Content-Length (400 or 413; Pistache: 500 "std::bad_alloc"), two
+// different Content-Lengths (400), a head over 64 KiB (431), a missing or
+// wrong bearer token (401). Pistache answers on its own only what it
+// finds wrong in a request we handed it (a body under 64 KiB), and
+// timeouts: its idle check (TransportImpl::checkIdlePeers) sends a bare
+// `408 Request Timeout` without a body and closes the connection, without
+// asking the handler (Handler::onTimeout is never called for it).
 
 namespace playcount::http {
 
@@ -130,6 +145,7 @@ void log_request(std::string_view method, std::string_view target, int status,
 
 // An upload being received.
 struct upload_state {
+  uint64_t since_reset = 0; // bytes received since Pistache's clock reset
   request_head head;
   std::string id;
   job_paths paths;
@@ -150,7 +166,8 @@ struct connection {
     closed    // answered and closing: input is dropped
   };
   mode m = mode::head;
-  std::string head;
+  std::string head; // bytes of the next request(s), not yet judged
+  uint64_t body_left = 0; // pistache: body bytes of this request to come
   std::unique_ptr<upload_state> upload;
   /// Forgets an upload that did not become a job, with its files.
   void drop_upload() {
@@ -188,7 +205,9 @@ private:
   connection& connection_of(const std::shared_ptr<Tcp::Peer>& peer);
   void to_pistache(connection& c, std::string_view bytes,
                    const std::shared_ptr<Tcp::Peer>& peer);
-  void start_upload(connection& c, request_head head, std::string rest,
+  void judge_head(connection& c, const std::shared_ptr<Tcp::Peer>& peer);
+  void start_upload(connection& c, request_head head,
+                    std::optional<uint64_t> length, std::string rest,
                     const std::shared_ptr<Tcp::Peer>& peer);
   void continue_upload(connection& c, std::string_view bytes,
                        const std::shared_ptr<Tcp::Peer>& peer);
@@ -230,57 +249,172 @@ void front_handler::onInput(const char* data, size_t size,
   }
 }
 
+// The methods Pistache 0.0.5 parses (http_defs.h HTTP_METHODS); it answers
+// any other with a 400 in plain text.
+bool pistache_knows(std::string_view method) {
+  for (const char* m : {"OPTIONS", "GET", "POST", "HEAD", "PUT", "PATCH",
+                        "DELETE", "TRACE", "CONNECT"})
+    if (method == m)
+      return true;
+  return false;
+}
+
+// A request line for a message: printable ASCII only (it may be anything),
+// at most 60 bytes.
+std::string printable(std::string_view text) {
+  text = text.substr(0, text.find("\r\n"));
+  std::string out;
+  for (char c : text.substr(0, 60))
+    out += c >= 0x20 && c < 0x7f ? c : '?';
+  return text.size() > 60 ? out + "..." : out;
+}
+
+// Why a head that parse_request_head refused is no request.
+api_error malformed_head(std::string_view text) {
+  const std::string_view line = text.substr(0, text.find("\r\n"));
+  const size_t last = line.rfind(' ');
+  if (last != std::string_view::npos &&
+      line.substr(last + 1).rfind("HTTP/", 0) == 0 &&
+      line.substr(last + 1).rfind("HTTP/1.", 0) != 0)
+    return {api_errc::http_version,
+            "this server speaks HTTP/1.1, not " +
+                printable(line.substr(last + 1))};
+  if (line.find(' ') == std::string_view::npos ||
+      line.find(' ') == last || line.substr(last + 1).rfind("HTTP/1.", 0) != 0)
+    return {api_errc::bad_request, "not an HTTP/1.1 request line: \"" +
+                                       printable(line) + "\""};
+  return {api_errc::bad_request,
+          "a malformed request head (request line \"" + printable(line) +
+              "\")"};
+}
+
+// The body's length as the head declares it: nullopt when it declares
+// none (or chunked); UINT64_MAX for a length of more digits than any
+// limit. An error for what cannot be trusted: a length that is not a
+// number, two different ones, or a length and a transfer coding at once
+// (RFC 9112 §6.3: a sign of request smuggling).
+std::variant<std::optional<uint64_t>, api_error>
+declared_length(const request_head& head) {
+  std::optional<uint64_t> length;
+  for (const auto& [name, value] : head.headers) {
+    if (!equals_ignoring_case(name, "Content-Length"))
+      continue;
+    std::optional<uint64_t> v = parse_content_length(value);
+    if (!v && !value.empty() &&
+        value.find_first_not_of("0123456789") == std::string::npos)
+      v = UINT64_MAX; // 20 digits or more: over every limit
+    if (!v)
+      return api_error{api_errc::bad_request, "a malformed Content-Length: \"" +
+                                                  printable(value) + "\""};
+    if (length && *length != *v)
+      return api_error{api_errc::bad_request,
+                       "two different Content-Length headers"};
+    length = v;
+  }
+  if (length && head.header("Transfer-Encoding") != nullptr)
+    return api_error{api_errc::bad_request,
+                     "both Content-Length and Transfer-Encoding"};
+  return length;
+}
+
 void front_handler::dispatch_input(const char* data, size_t size,
                                    const std::shared_ptr<Tcp::Peer>& peer) {
   connection& c = connection_of(peer);
-  const std::string_view in(data, size);
-  switch (c.m) {
-  case connection::mode::pistache:
-    return to_pistache(c, in, peer);
-  case connection::mode::upload:
-    return continue_upload(c, in, peer);
-  case connection::mode::closed:
+  std::string_view in(data, size);
+  while (true) {
+    switch (c.m) {
+    case connection::mode::pistache: {
+      if (c.body_left == 0) // Pistache wants more than we know of
+        return to_pistache(c, in, peer);
+      const size_t n = static_cast<size_t>(
+          std::min<uint64_t>(in.size(), c.body_left));
+      c.body_left -= n;
+      to_pistache(c, in.substr(0, n), peer);
+      in.remove_prefix(n);
+      if (in.empty())
+        return;
+      if (c.m != connection::mode::head) { // cannot be: the body is whole
+        c.head.clear();
+        return to_pistache(c, in, peer);
+      }
+      continue;
+    }
+    case connection::mode::upload:
+      return continue_upload(c, in, peer);
+    case connection::mode::closed:
+      return;
+    case connection::mode::head:
+      break;
+    }
+    c.head.append(in);
+    in = {};
+    const size_t before = c.head.size();
+    judge_head(c, peer);
+    // Another request waits behind the one just handed to Pistache.
+    if (c.m == connection::mode::head && !c.head.empty() &&
+        c.head.size() < before)
+      continue;
     return;
-  case connection::mode::head:
-    break;
   }
+}
+
+void front_handler::judge_head(connection& c,
+                               const std::shared_ptr<Tcp::Peer>& peer) {
   const auto since = steady::now();
-  c.head.append(in);
   // RFC 9112 §2.2: empty lines before a request line are ignored.
   const size_t first = c.head.find_first_not_of("\r\n");
   c.head.erase(0, first == std::string::npos ? c.head.size() : first);
   const size_t end = c.head.find("\r\n\r\n");
-  if (end == std::string::npos) {
-    if (c.head.size() > max_head_size)
-      answer_and_close(c, peer,
-                       to_reply({api_errc::header_too_large,
-                                 "the request head is over 64 KiB"}),
-                       "?", "?", since);
+  if (end == std::string::npos ? c.head.size() > max_head_size
+                               : end > max_head_size)
+    return answer_and_close(c, peer,
+                            to_reply({api_errc::header_too_large,
+                                      "the request head is over 64 KiB"}),
+                            "?", "?", since);
+  if (end == std::string::npos)
     return;
-  }
+  const std::string_view text = std::string_view(c.head).substr(0, end);
   request_head head;
-  if (parse_request_head(std::string_view(c.head).substr(0, end), head)) {
-    const route_match route = match_route(head.method, head.path);
-    if (route.kind == route_match::found && route.target == endpoint::upload) {
-      std::string rest = c.head.substr(end + 4);
-      c.head.clear();
-      return start_upload(c, std::move(head), std::move(rest), peer);
-    }
-    // Pistache would buffer any body, and answers a large overshoot of its
-    // limit with nothing at all.
-    const std::string* length = head.header("Content-Length");
-    const auto size = length != nullptr ? parse_content_length(*length)
-                                        : std::optional<uint64_t>(0);
-    if (size && *size > max_request_size)
-      return answer_and_close(
-          c, peer,
-          to_reply({api_errc::too_large, "this endpoint takes no body over 64 "
-                                         "KiB"}),
-          head.method, head.target, since);
+  if (!parse_request_head(text, head))
+    return answer_and_close(c, peer, to_reply(malformed_head(text)), "?", "?",
+                            since);
+  const auto refuse = [&](const api_error& e) {
+    answer_and_close(c, peer, to_reply(e), head.method, head.target, since);
+  };
+  if (!pistache_knows(head.method))
+    return refuse({api_errc::not_implemented,
+                   "the method " + printable(head.method) +
+                       " is not implemented"});
+  const server_config& cfg = ctx_->config;
+  if (auto denied = check_access({cfg.api_token, cfg.admin_token}, head.path,
+                                 head.header("Authorization")))
+    return refuse(*denied);
+  auto framing = declared_length(head);
+  if (auto* e = std::get_if<api_error>(&framing))
+    return refuse(*e);
+  const std::optional<uint64_t> length =
+      std::get<std::optional<uint64_t>>(framing);
+  const route_match route = match_route(head.method, head.path);
+  if (route.kind == route_match::found && route.target == endpoint::upload) {
+    std::string rest = c.head.substr(end + 4);
+    c.head.clear();
+    return start_upload(c, std::move(head), length, std::move(rest), peer);
   }
-  // Malformed heads too: Pistache answers them (400).
-  std::string bytes = std::move(c.head);
-  c.head.clear();
+  // Pistache would buffer any body, and answers a large overshoot of its
+  // limit with nothing at all. None of these endpoints takes a body.
+  if (length && *length > max_request_size)
+    return refuse(
+        {api_errc::too_large, "this endpoint takes no body over 64 KiB"});
+  if (head.header("Transfer-Encoding") != nullptr)
+    return refuse({api_errc::bad_request,
+                   "only POST /jobs/count/ takes a Transfer-Encoding"});
+  // This request, and not a byte of the next: Pistache would drop those.
+  const uint64_t body = length.value_or(0);
+  const size_t have = std::min<size_t>(c.head.size() - (end + 4),
+                                       static_cast<size_t>(body));
+  std::string bytes = c.head.substr(0, end + 4 + have);
+  c.head.erase(0, end + 4 + have);
+  c.body_left = body - have;
   c.m = connection::mode::pistache;
   to_pistache(c, bytes, peer);
 }
@@ -310,6 +444,7 @@ void front_handler::onDisconnection(const std::shared_ptr<Tcp::Peer>& peer) {
 }
 
 void front_handler::start_upload(connection& c, request_head head,
+                                 std::optional<uint64_t> length,
                                  std::string rest,
                                  const std::shared_ptr<Tcp::Peer>& peer) {
   const auto since = steady::now();
@@ -319,7 +454,6 @@ void front_handler::start_upload(connection& c, request_head head,
   const server_config& cfg = ctx_->config;
   body_decoder decoder;
   const std::string* coding = head.header("Transfer-Encoding");
-  const std::string* length = head.header("Content-Length");
   if (coding != nullptr) {
     if (!equals_ignoring_case(*coding, "chunked"))
       return refuse(
@@ -327,17 +461,16 @@ void front_handler::start_upload(connection& c, request_head head,
            "Transfer-Encoding \"" + *coding +
                "\" is not supported: send Content-Length or chunked"});
     decoder = body_decoder::chunked();
-  } else if (length != nullptr) {
-    const auto parsed = parse_content_length(*length);
-    if (!parsed)
-      return refuse({api_errc::bad_request,
-                     "a malformed Content-Length: \"" + *length + "\""});
-    const uint64_t size = *parsed;
+  } else if (length) {
+    const uint64_t size = *length;
     if (size > cfg.max_upload)
       return refuse(
-          {api_errc::too_large, "the upload is " + std::to_string(size) +
-                                    " bytes, over the limit of " +
-                                    std::to_string(cfg.max_upload) + " bytes"});
+          {api_errc::too_large,
+           (size == UINT64_MAX ? std::string("the upload is")
+                               : "the upload is " + std::to_string(size) +
+                                     " bytes,") +
+               " over the limit of " + std::to_string(cfg.max_upload) +
+               " bytes"});
     decoder = body_decoder::fixed(size);
   } else {
     return refuse(
@@ -418,10 +551,19 @@ void front_handler::continue_upload(connection& c, std::string_view bytes,
     return up.sink.write(piece);
   });
   if (status == body_decoder::status::more) {
+    // Pistache's clock (see idle_timeout) is reset only while the upload
+    // keeps up the minimum rate since the last reset: one that trickles
+    // runs into the timeout as one that stalls.
+    up.since_reset += bytes.size();
     const auto now = steady::now();
-    if (now - up.clock_reset >= clock_reset_every) {
+    const double seconds =
+        std::chrono::duration<double>(now - up.clock_reset).count();
+    if (now - up.clock_reset >= clock_reset_every &&
+        static_cast<double>(up.since_reset) >=
+            static_cast<double>(ctx_->config.min_upload_rate) * seconds) {
       getParser(peer)->reset();
       up.clock_reset = now;
+      up.since_reset = 0;
     }
     return;
   }

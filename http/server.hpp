@@ -20,10 +20,18 @@ struct server_config {
   uint64_t max_upload = uint64_t{4} << 30; ///< bytes; 413 above
   unsigned threads = 4;                    ///< Pistache reactor threads
   /// A connection that sends nothing for this long is answered 408 and
-  /// closed. For an upload it counts from the last bytes received, not from
-  /// the start of the request: a slow multi-GB upload is never cut off
-  /// while it makes progress.
+  /// closed. For an upload it counts from the last time the upload was
+  /// keeping up min_upload_rate, not from the start of the request: a
+  /// multi-GB upload is never cut off while it makes progress.
   std::chrono::milliseconds idle_timeout = std::chrono::seconds(60);
+  /// An upload slower than this (bytes per second, on average over
+  /// idle_timeout) is cut off with 408 like a stalled one: a client that
+  /// trickles its body cannot hold a connection for ever. 0: any progress
+  /// will do.
+  uint64_t min_upload_rate = 1024;
+  /// Bearer tokens (http/access.hpp); empty: that part of the API is open.
+  std::string api_token;
+  std::string admin_token;
   /// How long a handler waits for the job registry.
   std::chrono::milliseconds registry_timeout = std::chrono::seconds(10);
 };

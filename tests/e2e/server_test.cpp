@@ -712,8 +712,9 @@ TEST_F(server_test, a_client_that_gives_up_mid_upload_leaves_no_files) {
 
 TEST_F(server_test, a_slow_upload_that_makes_progress_is_not_cut_off) {
   // Pistache would count a body timeout from the request's start; ours is
-  // the time since the last bytes.
-  auto s = start({"--idle-timeout", "1s"});
+  // the time since the upload last kept up --min-upload-rate (about 45
+  // bytes/s here, above the 16 asked for; hostile_test.cpp has one below).
+  auto s = start({"--idle-timeout", "1s", "--min-upload-rate", "16"});
   test::http_connection c(s->port());
   ASSERT_TRUE(c.send("POST /jobs/count/ HTTP/1.1\r\nContent-Type: text/csv\r\n"
                      "Content-Length: " +
@@ -872,7 +873,8 @@ TEST_F(server_test, serve_help_says_every_option) {
   for (const char* option :
        {"--host", "--port", "--data-dir", "--workers", "--max-upload",
         "--result-ttl", "--max-running-jobs", "--max-queued-jobs", "--help",
-        "Expect:"})
+        "--min-upload-rate", "--api-token", "--admin-token",
+        "PLAYCOUNT_API_TOKEN", "PLAYCOUNT_ADMIN_TOKEN", "Expect:"})
     EXPECT_NE(r.out.find(option), std::string::npos) << option;
   const auto bad = test::run({binary, "serve", "--result-ttl", "soon"});
   EXPECT_EQ(bad.exit_code, 2);

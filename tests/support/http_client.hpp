@@ -176,6 +176,26 @@ public:
     return true;
   }
 
+  /// Whether the server closes (or resets) the connection within
+  /// `timeout`; bytes that still arrive are read and dropped.
+  bool closed_by_server(std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (fd_ >= 0) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0)
+        return false;
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0)
+        return false;
+      char buf[4096];
+      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
+        return true;
+    }
+    return true;
+  }
+
   void close() {
     if (fd_ >= 0)
       ::close(fd_);

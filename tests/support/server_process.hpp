@@ -29,6 +29,8 @@ public:
 
   /// 0 when the server did not come up (see log()).
   [[nodiscard]] uint16_t port() const noexcept { return port_; }
+  /// The server's process id (-1 once stopped).
+  [[nodiscard]] pid_t pid() const noexcept { return child_.pid(); }
   [[nodiscard]] std::string log() const { return child_.log(); }
   [[nodiscard]] child_process& process() noexcept { return child_; }
 

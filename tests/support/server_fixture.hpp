@@ -1,0 +1,137 @@
+#pragma once
+
+// A GoogleTest fixture around `playcount serve` as a child process on this
+// test's own data directory, with the helpers most server tests need.
+
+#include "actors/job_store.hpp"
+#include "tests/support/http_client.hpp"
+#include "tests/support/process.hpp"
+#include "tests/support/server_process.hpp"
+#include "tests/support/temp_dir.hpp"
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace playcount::test {
+
+inline boost::json::object json_of(const http_response& r) {
+  boost::json::error_code ec;
+  boost::json::value v = boost::json::parse(r.body, ec);
+  if (ec || !v.is_object()) {
+    ADD_FAILURE() << "not a JSON object: " << r.raw.substr(0, 600);
+    return {};
+  }
+  return v.as_object();
+}
+
+inline std::string str(const boost::json::object& o, const char* key) {
+  const boost::json::value* v = o.if_contains(key);
+  return v != nullptr && v->is_string() ? std::string(v->get_string()) : "";
+}
+
+class served_test : public ::testing::Test {
+protected:
+  static inline const std::string binary = PLAYCOUNT_BINARY;
+
+  /// A server on this test's data directory (`data_dir` if given), two
+  /// workers unless `args` says otherwise.
+  std::unique_ptr<server_process> start(std::vector<std::string> args = {},
+                                        std::string data_dir = {}) {
+    if (std::find(args.begin(), args.end(), "--workers") == args.end())
+      args.insert(args.end(), {"--workers", "2"});
+    args.insert(args.end(),
+                {"--data-dir", data_dir.empty() ? data() : data_dir});
+    auto s = std::make_unique<server_process>(
+        binary, args,
+        dir_.file("server-" + std::to_string(++servers_) + ".log"));
+    EXPECT_NE(s->port(), 0) << s->log();
+    return s;
+  }
+
+  [[nodiscard]] std::string data() const { return dir_.file("data"); }
+
+  /// Directories in data/jobs: one per job (or upload in progress).
+  [[nodiscard]] size_t job_dirs(const std::string& data_dir = {}) const {
+    std::error_code ec;
+    size_t n = 0;
+    for (std::filesystem::directory_iterator
+             it((data_dir.empty() ? data() : data_dir) + "/jobs", ec),
+         end;
+         !ec && it != end; it.increment(ec))
+      ++n;
+    return n;
+  }
+
+  /// Waits (up to `timeout`) until no job directory is left.
+  bool no_job_dirs_within(std::chrono::milliseconds timeout) const {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (job_dirs() > 0 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return job_dirs() == 0;
+  }
+
+  /// Uploads `csv` and returns the job id (empty on failure).
+  std::string submit(uint16_t port, const std::string& csv,
+                     const std::vector<std::string>& headers = {}) {
+    const std::string boundary = "------------------------playcount0123456789";
+    std::vector<std::string> all = {
+        "Content-Type: multipart/form-data; boundary=" + boundary};
+    all.insert(all.end(), headers.begin(), headers.end());
+    const auto r = http_exchange(
+        port, request_text("POST", "/jobs/count/", all,
+                           multipart_body(boundary, {{"file", csv, "p.csv"}})));
+    EXPECT_EQ(r.status, 202) << r.raw.substr(0, 600);
+    return str(json_of(r), "jobId");
+  }
+
+  boost::json::object job(uint16_t port, const std::string& id) {
+    std::vector<std::string> headers;
+    if (!token_.empty())
+      headers.push_back("Authorization: Bearer " + token_);
+    return json_of(http_exchange(
+        port, request_text("GET", "/jobs/" + id + "/", headers)));
+  }
+
+  /// Waits until the job is in one of `states`; returns its JSON.
+  boost::json::object
+  wait_for(uint16_t port, const std::string& id,
+           const std::vector<std::string>& states,
+           std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    boost::json::object o;
+    while (std::chrono::steady_clock::now() < deadline) {
+      o = job(port, id);
+      if (std::find(states.begin(), states.end(), str(o, "state")) !=
+          states.end())
+        return o;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ADD_FAILURE() << "job " << id << " never reached " << states.front()
+                  << ": " << boost::json::serialize(o);
+    return o;
+  }
+
+  /// The result `playcount count` gives for `csv`: the ground truth.
+  std::string count_alone(const std::string& csv, const std::string& name) {
+    const auto in = dir_.write(name + "-in.csv", csv);
+    const auto out = dir_.file(name + "-out.csv");
+    const auto r = run({binary, "count", in, "-o", out, "--quiet"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    std::filesystem::remove(in);
+    return read_file(out);
+  }
+
+  temp_dir dir_;
+  int servers_ = 0;
+  std::string token_; ///< sent by job() and wait_for() when not empty
+};
+
+} // namespace playcount::test
