@@ -18,7 +18,7 @@ inline boost::json::object json_of(const http_response& r) {
   boost::json::error_code ec;
   boost::json::value v = boost::json::parse(r.body, ec);
   if (ec || !v.is_object()) {
-    ADD_FAILURE() << "not a JSON object: " << r.raw;
+    ADD_FAILURE() << "not a JSON object: " << r.raw.substr(0, 600);
     return {};
   }
   return v.as_object();

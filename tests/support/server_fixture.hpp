@@ -4,6 +4,7 @@
 // test's own data directory, with the helpers most server tests need.
 
 #include "actors/job_store.hpp"
+#include "tests/support/api_client.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/server_process.hpp"
@@ -21,21 +22,6 @@
 #include <vector>
 
 namespace playcount::test {
-
-inline boost::json::object json_of(const http_response& r) {
-  boost::json::error_code ec;
-  boost::json::value v = boost::json::parse(r.body, ec);
-  if (ec || !v.is_object()) {
-    ADD_FAILURE() << "not a JSON object: " << r.raw.substr(0, 600);
-    return {};
-  }
-  return v.as_object();
-}
-
-inline std::string str(const boost::json::object& o, const char* key) {
-  const boost::json::value* v = o.if_contains(key);
-  return v != nullptr && v->is_string() ? std::string(v->get_string()) : "";
-}
 
 class served_test : public ::testing::Test {
 protected:
