@@ -143,6 +143,10 @@ void on_result(registry_actor* self, const std::string& id, job_result& res) {
     if (res.ok) {
       r.state = job_state::finished;
       r.groups = res.groups;
+      r.scan_seconds = res.scan_seconds;
+      r.read_seconds = res.read_seconds;
+      r.merge_seconds = res.merge_seconds;
+      r.write_seconds = res.write_seconds;
       r.bytes_done = r.bytes_total;
       // The finisher renamed the result into the directory: make the name
       // durable before the record says the result is there.

@@ -99,6 +99,10 @@ std::string record_to_json(const job_record& r) {
   o["created_at"] = r.created_at;
   o["started_at"] = r.started_at;
   o["finished_at"] = r.finished_at;
+  o["scan_seconds"] = r.scan_seconds;
+  o["read_seconds"] = r.read_seconds;
+  o["merge_seconds"] = r.merge_seconds;
+  o["write_seconds"] = r.write_seconds;
   return json::serialize(o) + "\n";
 }
 
@@ -159,6 +163,13 @@ bool parse_record(std::string_view text, job_record& r, std::string& error) {
     return false;
   }
   out.skip_bad_rows = skip->get_bool();
+  // Phase times came later: a record without them is still good.
+  for (auto [key, into] : {std::pair{"scan_seconds", &out.scan_seconds},
+                           std::pair{"read_seconds", &out.read_seconds},
+                           std::pair{"merge_seconds", &out.merge_seconds},
+                           std::pair{"write_seconds", &out.write_seconds}})
+    if (const json::value* x = o->if_contains(key); x != nullptr && x->is_number())
+      *into = x->to_number<double>();
   for (const json::value& line : first_bad->get_array()) {
     if (!line.is_string()) {
       error = "first_bad holds a non-string";

@@ -263,6 +263,11 @@ struct job_record {
   int64_t created_at = 0;
   int64_t started_at = 0;
   int64_t finished_at = 0; ///< finished, failed or canceled
+  /// Seconds of each phase of a finished job (as job_result has them).
+  double scan_seconds = 0;
+  double read_seconds = 0;
+  double merge_seconds = 0;
+  double write_seconds = 0;
 };
 
 /// An upload on disk as `jobs/<id>/input.csv`, for the registry to queue.
@@ -485,13 +490,15 @@ typename Inspector::result_type inspect(Inspector& f, job_record& x) {
     return f(caf::meta::type_name("job_record"), x.id, state, x.file_name,
              x.skip_bad_rows, x.bytes_total, x.bytes_done, x.rows, x.groups,
              x.bad_rows, x.first_bad, x.phase, x.error, x.created_at,
-             x.started_at, x.finished_at);
+             x.started_at, x.finished_at, x.scan_seconds, x.read_seconds,
+             x.merge_seconds, x.write_seconds);
   } else {
     uint8_t state = 0;
     auto result = f(caf::meta::type_name("job_record"), x.id, state,
                     x.file_name, x.skip_bad_rows, x.bytes_total, x.bytes_done,
                     x.rows, x.groups, x.bad_rows, x.first_bad, x.phase, x.error,
-                    x.created_at, x.started_at, x.finished_at);
+                    x.created_at, x.started_at, x.finished_at, x.scan_seconds,
+                    x.read_seconds, x.merge_seconds, x.write_seconds);
     x.state = state <= static_cast<uint8_t>(job_state::canceled)
                 ? static_cast<job_state>(state)
                 : job_state::failed;

@@ -7,11 +7,12 @@
 #   two    a server with --workers 0 and two worker nodes of one worker each,
 #          pinned to cores 0 and 1
 #
-# Each run uploads the file (not timed) and takes the job's own time from
-# GET /jobs/<id>/ (finishedAt - startedAt: plan, read, merge, write). The
-# three setups run alternately, RUNS times, so slow phases of the machine hit
-# all alike; medians are reported, and every result is checked against
-# `playcount count` byte for byte.
+# Each run uploads the file (not timed) and takes the job's own times from
+# GET /jobs/<id>/: the whole job (finishedAt - startedAt: plan, read, merge,
+# and write with its flush to disk) and its read phase (phaseSeconds.read),
+# where the nodes do their work. The three setups run alternately, RUNS
+# times, so slow phases of the machine hit all alike; medians are reported,
+# and every result is checked against `playcount count` byte for byte.
 #
 # Environment (all optional):
 #   PLAYCOUNT  binary under test      (default: <repo>/build/bin/playcount)
@@ -53,11 +54,12 @@ json() { # json FIELD < JSON: one field of a JSON object
   node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const v=JSON.parse(s)[process.argv[1]];console.log(v===null||v===undefined?"":v)})' "$1"
 }
 
-base_port=$((20000 + RANDOM % 20000))
-declare -A HTTP_PORT
+next_port=$((20000 + RANDOM % 20000))
+declare -A HTTP_PORT=()
 start_setup() { # start_setup NAME LOCAL_WORKERS CORES_FOR_NODES...
   local name=$1 workers=$2; shift 2
-  local http=$((base_port + ${#HTTP_PORT[@]} * 2)) cluster=$((base_port + ${#HTTP_PORT[@]} * 2 + 1))
+  local http=$next_port cluster=$((next_port + 1))
+  next_port=$((next_port + 2))
   HTTP_PORT[$name]=$http
   "$PLAYCOUNT" serve --port "$http" --cluster-port "$cluster" --workers "$workers" \
     --max-running-jobs 1 --data-dir "$WORK/$name" --log-level warn \
@@ -82,7 +84,7 @@ start_setup() { # start_setup NAME LOCAL_WORKERS CORES_FOR_NODES...
   done
 }
 
-run_job() { # run_job NAME RUN: prints the job's seconds
+run_job() { # run_job NAME RUN: prints the job's seconds and its read phase's
   local name=$1 run=$2 port=${HTTP_PORT[$1]}
   local id
   id=$(curl -s -H 'Expect:' -F "file=@$INPUT" "http://127.0.0.1:$port/jobs/count/" | json jobId)
@@ -100,7 +102,7 @@ run_job() { # run_job NAME RUN: prints the job's seconds
     cmp -s "$WORK/$name-out.csv" "$WORK/expected.csv" ||
       die "$name: the result differs from playcount count's"
   fi
-  echo "$body" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const j=JSON.parse(s);console.log(((Date.parse(j.finishedAt)-Date.parse(j.startedAt))/1000).toFixed(3))})'
+  echo "$body" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const j=JSON.parse(s);console.log(((Date.parse(j.finishedAt)-Date.parse(j.startedAt))/1000).toFixed(3), j.phaseSeconds.read.toFixed(3))})'
   curl -s -X DELETE "http://127.0.0.1:$port/jobs/$id/" >/dev/null
 }
 
@@ -112,28 +114,35 @@ start_setup local 2
 start_setup one 0 0
 start_setup two 0 0 1
 
-declare -A TIMES
+declare -A TIMES=() READS=()
 for run in $(seq 1 "$RUNS"); do
   for name in local one two; do
-    t=$(run_job "$name" "$run")
+    read -r t r < <(run_job "$name" "$run")
     TIMES[$name]="${TIMES[$name]:-} $t"
-    printf '   run %d/%d  %-6s %8.3f s\n' "$run" "$RUNS" "$name" "$t" >&2
+    READS[$name]="${READS[$name]:-} $r"
+    printf '   run %d/%d  %-6s job %8.3f s   read %8.3f s\n' "$run" "$RUNS" "$name" "$t" "$r" >&2
   done
 done
 
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 echo
-printf '%-8s %6s %10s   %s\n' setup runs "median s" "runs s"
+printf '%-8s %5s %12s %12s\n' setup runs "job median" "read median"
+declare -A JOB=() READ=()
 for name in local one two; do
   # shellcheck disable=SC2086
-  printf '%-8s %6d %10.3f  %s\n' "$name" "$RUNS" "$(median ${TIMES[$name]})" "${TIMES[$name]}"
+  JOB[$name]=$(median ${TIMES[$name]})
+  # shellcheck disable=SC2086
+  READ[$name]=$(median ${READS[$name]})
+  printf '%-8s %5d %10.3f s %10.3f s\n' "$name" "$RUNS" "${JOB[$name]}" "${READ[$name]}"
 done
-# shellcheck disable=SC2086
-m_local=$(median ${TIMES[local]}); m_one=$(median ${TIMES[one]}); m_two=$(median ${TIMES[two]})
 echo
-awk -v one="$m_one" -v two="$m_two" -v loc="$m_local" 'BEGIN {
-  s = one / two; c = two / loc;
-  printf "speed-up two nodes / one node: %.2fx   (target >= 1.7x: %s)\n", s, s >= 1.7 ? "met" : "MISSED";
-  printf "two nodes over loopback / in-process: %.2fx   (target <= 1.5x: %s)\n", c, c <= 1.5 ? "met" : "MISSED";
-}'
+for what in job read; do
+  if [ $what = job ]; then one=${JOB[one]} two=${JOB[two]} loc=${JOB[local]}
+  else one=${READ[one]} two=${READ[two]} loc=${READ[local]}; fi
+  awk -v what=$what -v one="$one" -v two="$two" -v loc="$loc" 'BEGIN {
+    s = one / two; c = two / loc;
+    printf "%-4s  two nodes vs one: %.2fx faster (target >= 1.7x: %s);", what, s, (s >= 1.7 ? "met" : "MISSED");
+    printf "  two nodes vs in-process: %.2fx the time (target <= 1.5x: %s)\n", c, (c <= 1.5 ? "met" : "MISSED");
+  }'
+done
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

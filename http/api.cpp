@@ -55,6 +55,16 @@ json::object job_object(const job_record& r) {
   for (const auto& line : r.first_bad)
     first_bad.emplace_back(line);
   o["firstBadRows"] = std::move(first_bad);
+  if (r.state == job_state::finished) {
+    json::object phases; // seconds
+    phases["scan"] = r.scan_seconds;
+    phases["read"] = r.read_seconds;
+    phases["merge"] = r.merge_seconds;
+    phases["write"] = r.write_seconds;
+    o["phaseSeconds"] = std::move(phases);
+  } else {
+    o["phaseSeconds"] = nullptr;
+  }
   return o;
 }
 

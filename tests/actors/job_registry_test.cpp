@@ -390,12 +390,18 @@ TEST(job_store, a_record_round_trips_through_its_json) {
   r.created_at = 1700000000000;
   r.started_at = 1700000000001;
   r.finished_at = 1700000000002;
+  r.scan_seconds = 0.25;
+  r.read_seconds = 1.5;
+  r.merge_seconds = 0.125;
+  r.write_seconds = 2;
   job_record back;
   std::string error;
   ASSERT_TRUE(parse_record(record_to_json(r), back, error)) << error;
   EXPECT_EQ(record_to_json(back), record_to_json(r));
   EXPECT_EQ(back.first_bad, r.first_bad);
   EXPECT_EQ(back.state, job_state::failed);
+  EXPECT_EQ(back.read_seconds, 1.5);
+  EXPECT_EQ(back.write_seconds, 2);
 }
 
 TEST(job_store, a_torn_or_foreign_record_does_not_parse) {
