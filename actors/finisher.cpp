@@ -52,27 +52,37 @@ job_result complete(finisher_state& st) {
   result.read_seconds = st.in.read_seconds;
   job_outcome outcome = std::move(st.in.outcome);
   bool overflow = st.overflow || outcome.needs_sequential_read;
-  if (!st.lost.empty() || overflow) {
-    mapped_file file;
+  if (!st.lost.empty() && !overflow) {
+    // The reports of these ranges are known: only their totals are lost.
+    // Each range is mapped on its own, as a worker does (bounded memory).
+    file_handle file;
+    partial_aggregate part;
     if (!file.open(st.in.request.input_path, result.error)) {
       result.error = "cannot read the input again: " + result.error;
-    } else if (overflow) {
-      // Running totals only overflow at one record in file order.
+    } else {
+      for (uint32_t index : st.lost) {
+        const byte_range range = st.in.ranges[index];
+        const mapped_window bytes = file.map(range.begin, range.end, result.error);
+        if (!result.error.empty()) {
+          result.error = "cannot read the input again: " + result.error;
+          break;
+        }
+        (void)read_range(bytes.window(), range, st.in.layout,
+                         policy(st.in.request), part, index);
+      }
+      merge(st, part);
+      overflow = st.overflow;
+    }
+  }
+  if (result.error.empty() && overflow) {
+    // Running totals only overflow at one record in file order.
+    mapped_file file;
+    if (!file.open(st.in.request.input_path, result.error))
+      result.error = "cannot read the input again: " + result.error;
+    else
       outcome = read_sequentially(file.bytes(), st.in.layout,
                                   policy(st.in.request))
                   .outcome;
-    } else {
-      // The reports of these ranges are known: only their totals are lost.
-      partial_aggregate part;
-      for (uint32_t index : st.lost)
-        (void)read_range(file.bytes(), st.in.ranges[index], st.in.layout,
-                         policy(st.in.request), part, index);
-      merge(st, part);
-      if (st.overflow)
-        outcome = read_sequentially(file.bytes(), st.in.layout,
-                                    policy(st.in.request))
-                    .outcome;
-    }
   }
   result.merge_seconds = seconds_since(st.merge_start);
   const auto write_start = clock_type::now();
