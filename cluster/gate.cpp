@@ -11,6 +11,16 @@ namespace playcount {
 
 namespace {
 
+// A node's name as it may go into the log and the stats: what a peer sent,
+// so printable ASCII only and not too long.
+std::string printable_name(const std::string& name) {
+  std::string out = name.substr(0, 64);
+  for (char& c : out)
+    if (c < 0x20 || c > 0x7e)
+      c = '?';
+  return out.empty() ? "unnamed" : out;
+}
+
 // Tells the coordinator of an admitted node and answers the node.
 void admit(caf::event_based_actor* self, const caf::actor& coordinator,
            caf::response_promise promise, node_record record,
@@ -32,7 +42,8 @@ void admit(caf::event_based_actor* self, const caf::actor& coordinator,
 caf::behavior gate(caf::event_based_actor* self, caf::actor coordinator,
                    std::string token) {
   return {
-    [=](register_atom, const node_registration& reg) {
+    [=](register_atom, node_registration reg) {
+      reg.name = printable_name(reg.name);
       const auto sender = self->current_sender();
       auto promise = self->make_response_promise();
       if (!sender) {

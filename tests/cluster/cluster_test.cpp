@@ -312,6 +312,10 @@ TEST_F(cluster_test, a_node_with_a_wrong_or_missing_token_is_refused) {
     start_node("env", {}, {"PLAYCOUNT_CLUSTER_TOKEN=" + token});
   EXPECT_TRUE(eventually([&] { return node_workers("env") == 1; }))
     << env.log();
+  // A name is what a peer says: it reaches the log and stats printable.
+  start_node("two\nlines");
+  EXPECT_TRUE(eventually([&] { return node_workers("two?lines") == 1; }))
+    << server_->log();
 }
 
 TEST_F(cluster_test, a_node_whose_server_goes_away_joins_again_with_back_off) {
