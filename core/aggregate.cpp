@@ -172,9 +172,12 @@ size_t partial_aggregate::add_rows(const pending_row* rows, size_t n,
       s = &songs_[index[i]];
     }
     note_offset(*s, r.offset, tag);
-    if (s->days.slot_moves_others(r.day) && !add_until(i))
-      return added;
-    total[i] = s->days.slot(r.day);
+    total[i] = s->days.dense_slot(r.day);
+    if (total[i] == nullptr) {
+      if (s->days.slot_moves_others(r.day) && !add_until(i))
+        return added;
+      total[i] = s->days.slot(r.day);
+    }
     __builtin_prefetch(total[i], 1);
   }
   // Stage 3: add.

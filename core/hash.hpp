@@ -74,6 +74,9 @@ inline bool same_bytes(std::string_view a, std::string_view b) noexcept {
   if (n >= 8 && n <= 16)
     return load64(a.data()) == load64(b.data()) &&
            load64(a.data() + n - 8) == load64(b.data() + n - 8);
+  if (n >= 4 && n < 8)
+    return load32(a.data()) == load32(b.data()) &&
+           load32(a.data() + n - 4) == load32(b.data() + n - 4);
   return std::memcmp(a.data(), b.data(), n) == 0;
 }
 

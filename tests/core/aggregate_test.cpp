@@ -466,6 +466,28 @@ TEST(hash_bytes, gives_names_that_differ_in_a_few_bytes_different_hashes) {
   EXPECT_EQ(seen.size(), names);
 }
 
+// Each length takes its own way of comparing: a difference at any byte must
+// be seen, and equal bytes at other addresses must compare equal.
+TEST(same_bytes, sees_a_difference_at_every_byte_of_names_up_to_40_bytes) {
+  for (size_t n = 0; n <= 40; ++n) {
+    std::string a, b;
+    for (size_t i = 0; i < n; ++i)
+      a += static_cast<char>('a' + i % 26);
+    b = " " + a; // another address, other alignment
+    const std::string_view bv = std::string_view(b).substr(1);
+    EXPECT_TRUE(same_bytes(a, bv)) << n;
+    if (n > 0) { // the same length, shifted by a byte
+      EXPECT_FALSE(same_bytes(a, std::string_view(b).substr(0, n))) << n;
+    }
+    for (size_t i = 0; i < n; ++i) {
+      std::string c = " " + a;
+      c[1 + i] = static_cast<char>(c[1 + i] ^ 0x20);
+      EXPECT_FALSE(same_bytes(a, std::string_view(c).substr(1)))
+          << n << " bytes, differing at " << i;
+    }
+  }
+}
+
 // -- byte form
 // -------------------------------------------------------------------
 
