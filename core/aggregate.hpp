@@ -35,12 +35,16 @@ public:
   /// The slot of `day`, created empty (0) if new. It stays valid until the
   /// next call of `slot` for a day outside the dense array.
   slot_type* slot(day_number day) {
-    if (!sparse_) {
-      const auto i = static_cast<uint64_t>(int64_t{day} - base_);
-      if (i < dense_.size())
-        return &dense_[i];
-    }
+    if (slot_type* s = dense_slot(day))
+      return s;
     return slow_slot(day);
+  }
+
+  /// The slot of `day` if the dense array holds it (then `slot(day)` would
+  /// move nothing), else nullptr.
+  slot_type* dense_slot(day_number day) noexcept {
+    const auto i = static_cast<uint64_t>(int64_t{day} - base_);
+    return i < dense_.size() ? &dense_[i] : nullptr; // empty while sparse
   }
 
   /// Whether `slot(day)` may move the slots handed out before (when the
@@ -102,7 +106,7 @@ private:
   bool sparse_map_moves(day_number day) const noexcept;
 
   day_number base_ = 0;
-  std::vector<slot_type> dense_;
+  std::vector<slot_type> dense_; // empty while sparse_ is set
   std::unique_ptr<std::map<day_number, slot_type>> sparse_;
   std::unique_ptr<std::map<day_number, int64_t>> wide_;
 };

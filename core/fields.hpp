@@ -31,31 +31,47 @@ public:
     if (text.size() != 10)
       return parse_date(text);
     uint64_t head;
-    uint16_t tail;
+    uint16_t last_two;
     std::memcpy(&head, text.data(), 8);
-    std::memcpy(&tail, text.data() + 8, 2);
+    std::memcpy(&last_two, text.data() + 8, 2);
+    const uint32_t tail = last_two | in_use;
     // Only the entries in use are touched, so a large table costs little
     // cache and keeps the few thousand dates of a file from evicting each other.
     const uint64_t mixed = (head * UINT64_C(0x9E3779B97F4A7C15)) ^
-                           (uint64_t{tail} * UINT64_C(0xC2B2AE3D27D4EB4F));
-    entry& e = entries_[(mixed * UINT64_C(0xff51afd7ed558ccd)) >> (64 - bits)];
-    if (e.head == head && e.tail == tail && e.valid)
-      return {date_status::ok, e.day};
-    const parsed_date d = parse_date(text);
-    if (d.status == date_status::ok)
-      e = entry{head, d.day, tail, true};
-    return d;
+                           (uint64_t{last_two} * UINT64_C(0xC2B2AE3D27D4EB4F));
+    const size_t home = (mixed * UINT64_C(0xff51afd7ed558ccd)) >> (64 - bits);
+    // A few slots from home on: with one slot only, the dates that share it
+    // (about one in ten of a year's) would evict each other row after row.
+    for (size_t i = 0; i < probes; ++i) {
+      entry& e = entries_[(home + i) & (size - 1)];
+      if (e.head == head && e.tail == tail)
+        return {date_status::ok, e.day};
+      if (e.tail == 0)
+        return remember(text, head, tail, e);
+    }
+    return remember(text, head, tail, entries_[home]);
   }
 
 private:
   struct entry {
     uint64_t head = 0;
+    uint32_t tail = 0; ///< the last two bytes | in_use; 0 for an empty entry
     day_number day = 0;
-    uint16_t tail = 0;
-    bool valid = false;
   };
+  static constexpr uint32_t in_use = uint32_t{1} << 16;
   static constexpr int bits = 12;
-  entry entries_[size_t{1} << bits];
+  static constexpr size_t size = size_t{1} << bits;
+  static constexpr size_t probes = 4;
+
+  static parsed_date remember(std::string_view text, uint64_t head,
+                              uint32_t tail, entry& e) noexcept {
+    const parsed_date d = parse_date(text);
+    if (d.status == date_status::ok)
+      e = entry{head, tail, d.day};
+    return d;
+  }
+
+  entry entries_[size];
 };
 
 /// Writes the `YYYY-MM-DD` form of `day` into `out` (10 bytes, no NUL).

@@ -41,9 +41,15 @@ inline uint64_t absorb(uint64_t h, uint64_t word) noexcept {
 
 /// A 64-bit hash of n bytes; reads no byte outside [p, p + n).
 inline uint64_t hash_bytes(const char* p, size_t n) noexcept {
-  if (n >= 8 && n <= 16) // most song names: two overlapping words, one mix
+  // Most song names: two overlapping words, one mix. The rotation matters: a
+  // product only carries a difference upwards, so without it a difference
+  // in the top byte of both words (the last byte of an 8-byte name) can
+  // cancel out, and "Song 205" and "Song 208" would share all 64 bits.
+  if (n >= 8 && n <= 16) {
+    const uint64_t tail = load64(p + n - 8) * UINT64_C(0x4cf5ad432745937f);
     return fmix64((load64(p) * UINT64_C(0x87c37b91114253d5)) ^
-                  (load64(p + n - 8) * UINT64_C(0x4cf5ad432745937f)) ^ n);
+                  (tail << 29 | tail >> 35) ^ n);
+  }
   uint64_t h = UINT64_C(0x9E3779B97F4A7C15) ^ n;
   while (n > 8) {
     h = absorb(h, load64(p));
@@ -68,6 +74,9 @@ inline bool same_bytes(std::string_view a, std::string_view b) noexcept {
   if (n >= 8 && n <= 16)
     return load64(a.data()) == load64(b.data()) &&
            load64(a.data() + n - 8) == load64(b.data() + n - 8);
+  if (n >= 4 && n < 8)
+    return load32(a.data()) == load32(b.data()) &&
+           load32(a.data() + n - 4) == load32(b.data() + n - 4);
   return std::memcmp(a.data(), b.data(), n) == 0;
 }
 

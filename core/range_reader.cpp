@@ -17,7 +17,8 @@ enum role : uint8_t { other = 0, song = 1, date = 2, count = 3 };
 class range_reader {
 public:
   // Positions inside are relative to the window; offsets handed out are
-  // absolute (offset_ added).
+  // absolute (offset_ added). The layout has at least the three named
+  // columns (read_layout), so a record with columns - 1 commas is not empty.
   range_reader(file_window window, byte_range range, const csv_layout& layout,
                bad_row_policy policy, partial_aggregate& into, uint32_t tag)
     : base_(window.bytes.data())
@@ -28,8 +29,8 @@ public:
     , into_(into)
     , tag_(tag)
     , column_{0, layout.song, layout.date, layout.count}
-    , field_ends_(layout.columns + 1, 0)
-    , ends_(field_ends_.data())
+    , field_begins_(layout.columns + 1, 0)
+    , begins_(field_begins_.data())
     , line_cursor_(range_.begin) {
   }
 
@@ -37,7 +38,9 @@ public:
 
 private:
   // Each returns false when reading must stop.
-  bool end_record(uint64_t end, bool quoted);
+  __attribute__((always_inline)) bool end_record(uint64_t end, bool quoted,
+                                                 uint32_t commas);
+  bool end_odd_record(uint64_t end, bool quoted, uint32_t commas);
   bool split_slowly(uint64_t begin, uint64_t end);
   // `mapped`: the fields lie in the mapped file (not in unquoted_), so the
   // bytes after them may be read up to the range's end.
@@ -50,17 +53,19 @@ private:
   bool flush();
   uint64_t local_line(uint64_t offset);
 
-  // Field ends past the last column are not kept, only counted.
-  void end_field(uint64_t end) {
-    ends_[nfields_ < columns_ ? nfields_ : columns_] = end;
-    ++nfields_;
+  uint64_t record_start() const { return begins_[0]; }
+
+  // Notes where the fields after the commas in `bits` (of the block at `b`)
+  // begin, from field `next` on.
+  void note_commas(uint32_t next, uint64_t bits, uint64_t b) {
+    for (; bits != 0; bits &= bits - 1)
+      begins_[next++] = b + static_cast<uint64_t>(__builtin_ctzll(bits)) + 1;
   }
 
-  // The bytes of column `r` of the record being ended (fast path only).
+  // The bytes of column `r` of a well-formed record being ended.
   std::string_view field(role r) const {
     const uint32_t c = column_[r];
-    const uint64_t begin = c == 0 ? record_start_ : ends_[c - 1] + 1;
-    return {base_ + begin, ends_[c] - begin};
+    return {base_ + begins_[c], begins_[c + 1] - 1 - begins_[c]};
   }
 
   const char* base_;
@@ -72,10 +77,12 @@ private:
   uint32_t tag_;
   uint32_t column_[4]; // by role: the column index
 
-  uint64_t record_start_ = 0;
-  uint32_t nfields_ = 0;
-  std::vector<uint64_t> field_ends_; // offsets of the separators so far
-  uint64_t* ends_;                   // field_ends_.data()
+  // Where each field of the open record begins: [0] is the record's start;
+  // [columns_] is one past the end of a well-formed record's content, as if a
+  // separator followed it. Only the fields of a record with the right number
+  // of commas are all noted.
+  std::vector<uint64_t> field_begins_;
+  uint64_t* begins_; // field_begins_.data()
 
   uint64_t line_cursor_;     // local_line counted LFs up to here
   uint64_t lines_before_cursor_ = 0;
@@ -91,9 +98,15 @@ private:
   size_t npending_ = 0;
 };
 
+// Records are ended at their LFs, block by block. Bits inside quotes are
+// dropped from the comma and LF masks; the quote bits left over say whether a
+// record holds a quote (then split_slowly unquotes it). A record's commas may
+// come from several blocks: those of blocks before its LF are noted as their
+// block is done, the rest when its LF is reached.
 range_report range_reader::run() {
-  record_start_ = range_.begin;
-  uint64_t in_quotes = 0;    // all ones when the last block ended in quotes
+  begins_[0] = range_.begin;
+  uint32_t commas = 0;        // unquoted commas of the open record so far
+  uint64_t in_quotes = 0;     // all ones when the last block ended in quotes
   bool record_quoted = false; // the open record holds a quote
   alignas(64) char tail[64];
   for (uint64_t b = range_.begin; b < range_.end; b += 64) {
@@ -106,62 +119,75 @@ range_report range_reader::run() {
     const block_masks m = classify_block(block);
     report_.lines += static_cast<uint64_t>(__builtin_popcountll(m.newline));
     uint64_t newlines = m.newline;
-    uint64_t structurals = m.comma | m.newline;
-    if ((m.quote | in_quotes) != 0) {
-      const uint64_t inside = prefix_xor(m.quote) ^ in_quotes;
+    uint64_t separators = m.comma;
+    uint64_t quotes = m.quote;
+    if ((quotes | in_quotes) != 0) {
+      const uint64_t inside = prefix_xor(quotes) ^ in_quotes;
       in_quotes = static_cast<uint64_t>(static_cast<int64_t>(inside) >> 63);
       newlines &= ~inside;
-      structurals &= ~inside;
+      separators &= ~inside;
     }
-    while (structurals != 0) {
-      const int k = __builtin_ctzll(structurals);
-      structurals &= structurals - 1;
-      if ((newlines >> k & 1) == 0) {
-        end_field(b + static_cast<uint64_t>(k));
-        continue;
-      }
-      bool quoted = record_quoted;
-      if (m.quote != 0) {
-        const uint64_t from = record_start_ > b ? record_start_ - b : 0;
-        const uint64_t before_k = (uint64_t{1} << k) - 1;
-        quoted = quoted || (m.quote & before_k) >> from != 0;
-      }
+    while (newlines != 0) {
+      const int k = __builtin_ctzll(newlines);
+      newlines &= newlines - 1;
+      const uint64_t before = (uint64_t{1} << k) - 1; // this record's part
+      const uint64_t mine = separators & before;
+      const uint32_t n =
+        commas + static_cast<uint32_t>(__builtin_popcountll(mine));
+      if (n < columns_)
+        note_commas(commas + 1, mine, b);
+      const bool quoted = record_quoted || (quotes & before) != 0;
+      separators &= ~before;
+      quotes &= ~before;
+      commas = 0;
       record_quoted = false;
-      if (!end_record(b + static_cast<uint64_t>(k), quoted))
+      if (!end_record(b + static_cast<uint64_t>(k), quoted, n))
         return std::move(report_);
     }
-    if (m.quote != 0 && record_start_ < b + 64) {
-      const uint64_t from = record_start_ > b ? record_start_ - b : 0;
-      record_quoted = record_quoted || (m.quote >> from) != 0;
-    }
+    // What is left belongs to the open record.
+    const uint32_t n =
+      commas + static_cast<uint32_t>(__builtin_popcountll(separators));
+    if (n < columns_)
+      note_commas(commas + 1, separators, b);
+    commas = n;
+    record_quoted = record_quoted || quotes != 0;
   }
   // Only the file's last record may lack a line end.
-  if (record_start_ < range_.end &&
-      !end_record(range_.end, record_quoted || in_quotes != 0))
+  if (record_start() < range_.end &&
+      !end_record(range_.end, record_quoted || in_quotes != 0, commas))
     return std::move(report_);
   (void)flush();
   return std::move(report_);
 }
 
-bool range_reader::end_record(uint64_t end, bool quoted) {
-  const uint64_t begin = record_start_;
+// The fields of a well-formed record without quotes are all noted: they go
+// straight to apply. Everything else (quotes, a wrong number of fields, an
+// empty line) takes end_odd_record.
+inline bool range_reader::end_record(uint64_t end, bool quoted,
+                                     uint32_t commas) {
+  bool go_on;
+  if (__builtin_expect(commas == columns_ - 1 && !quoted, 1)) {
+    const uint64_t content_end = end - (base_[end - 1] == '\r');
+    begins_[columns_] = content_end + 1;
+    go_on = apply(field(song), field(date), field(count), true);
+  } else {
+    go_on = end_odd_record(end, quoted, commas);
+  }
+  begins_[0] = end + 1;
+  return go_on;
+}
+
+bool range_reader::end_odd_record(uint64_t end, bool quoted,
+                                  uint32_t commas) {
+  const uint64_t begin = record_start();
   const uint64_t content_end = end > begin && base_[end - 1] == '\r' ? end - 1
                                                                       : end;
-  bool go_on = true;
-  if (quoted) {
-    go_on = split_slowly(begin, content_end);
-  } else if (content_end > begin) { // empty lines are skipped
-    end_field(content_end);
-    if (nfields_ != columns_) {
-      go_on = reject("expected " + std::to_string(columns_) + " fields, found " +
-                     std::to_string(nfields_));
-    } else {
-      go_on = apply(field(song), field(date), field(count), true);
-    }
-  }
-  record_start_ = end + 1;
-  nfields_ = 0;
-  return go_on;
+  if (quoted)
+    return split_slowly(begin, content_end);
+  if (content_end == begin) // empty lines are skipped
+    return true;
+  return reject("expected " + std::to_string(columns_) + " fields, found " +
+                std::to_string(commas + 1));
 }
 
 bool range_reader::split_slowly(uint64_t begin, uint64_t end) {
@@ -197,7 +223,7 @@ inline bool range_reader::apply(std::string_view song_text,
     hash_bytes(song_text.data(), song_text.size());
   into_.prefetch(hash);
   pending_[npending_++] = {song_text, hash, d.day, c.value,
-                           record_start_ + offset_};
+                           record_start() + offset_};
   return npending_ < batch_size || flush();
 }
 
@@ -219,9 +245,9 @@ bool range_reader::reject(std::string what) {
   if (!flush()) // an earlier record overflowed: that error comes first
     return false;
   if (policy_ == bad_row_policy::fail)
-    return stop_at(record_start_, std::move(what), false);
+    return stop_at(record_start(), std::move(what), false);
   if (report_.first_bad.size() < reported_bad_rows)
-    report_.first_bad.push_back({local_line(record_start_), std::move(what)});
+    report_.first_bad.push_back({local_line(record_start()), std::move(what)});
   ++report_.bad_rows;
   return true;
 }

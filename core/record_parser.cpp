@@ -8,37 +8,38 @@ split_outcome split_record(std::string_view record,
                            std::vector<std::string_view>& fields,
                            std::string& scratch) {
   fields.clear();
-  scratch.clear();
-  scratch.reserve(record.size()); // no reallocation: views stay valid
+  // Unquoting never lengthens a field: sized once, the views stay valid.
+  scratch.resize(record.size());
+  const char* const in = record.data();
+  char* const unquoted = scratch.data();
+  char* out = unquoted;
   const size_t n = record.size();
   size_t i = 0;
   for (;;) {
     const size_t index = fields.size();
-    if (i < n && record[i] == '"') {
-      const size_t out_begin = scratch.size();
+    if (i < n && in[i] == '"') {
+      char* const field_begin = out;
       ++i;
       for (;;) {
+        while (i < n && in[i] != '"')
+          *out++ = in[i++];
         if (i >= n)
           return {record_problem::unclosed_quote, index};
-        if (record[i] == '"') {
-          if (i + 1 < n && record[i + 1] == '"') {
-            scratch.push_back('"');
-            i += 2;
-            continue;
-          }
-          ++i;
-          break;
+        if (i + 1 < n && in[i + 1] == '"') { // "" is one literal quote
+          *out++ = '"';
+          i += 2;
+          continue;
         }
-        scratch.push_back(record[i++]);
+        ++i;
+        break;
       }
-      fields.emplace_back(scratch.data() + out_begin,
-                          scratch.size() - out_begin);
-      if (i < n && record[i] != ',')
+      fields.emplace_back(field_begin, static_cast<size_t>(out - field_begin));
+      if (i < n && in[i] != ',')
         return {record_problem::text_after_quote, index};
     } else {
       const size_t begin = i;
-      while (i < n && record[i] != ',') {
-        if (record[i] == '"')
+      while (i < n && in[i] != ',') {
+        if (in[i] == '"')
           return {record_problem::stray_quote, index};
         ++i;
       }

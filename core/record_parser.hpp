@@ -24,7 +24,7 @@ struct split_outcome {
 
 /// Splits `record` (a whole record without its line end) at unquoted commas.
 /// Quoted fields are unquoted (`""` becomes `"`) into `scratch`, which this
-/// call reserves so the views it hands out stay valid until its next use.
+/// call sizes once so the views it hands out stay valid until its next use.
 [[nodiscard]] split_outcome split_record(std::string_view record,
                                          std::vector<std::string_view>& fields,
                                          std::string& scratch);

@@ -2,14 +2,17 @@
 
 #include "core/aggregate.hpp"
 
+#include "core/input_error.hpp"
 #include "core/result_writer.hpp"
 #include "support.hpp"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <map>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -436,6 +439,53 @@ TEST(partial_aggregate, keeps_songs_apart_whose_hashes_share_a_tag) {
   add(q, {row(first, 1, 1, 0)}, 0);
   ASSERT_TRUE(q.merge(p));
   EXPECT_EQ(q.songs().size(), names.size() + 1);
+}
+
+// -- hash_bytes
+// ------------------------------------------------------------------
+
+// Equal hashes are correct but slow (every row of such a song takes the
+// aggregate's slow path), so names alike but for a byte must not share one.
+TEST(hash_bytes, gives_names_that_differ_in_a_few_bytes_different_hashes) {
+  std::set<uint64_t> seen;
+  size_t names = 0;
+  const auto add = [&](const std::string& name) {
+    ++names;
+    EXPECT_TRUE(seen.insert(test::song_hash(name)).second)
+        << "a second name with the hash of " << quote_value(name);
+  };
+  for (int i = 0; i < 100000; ++i) { // 1 to 26 bytes, most of 8 to 16
+    add("Song " + std::to_string(i));
+    add("Song " + std::to_string(i) + ", \"Live\"");
+    char digits[16];
+    std::snprintf(digits, sizeof digits, "%08d", i);
+    add(digits);
+    std::snprintf(digits, sizeof digits, "%012d", i * 7);
+    add(digits);
+  }
+  EXPECT_EQ(seen.size(), names);
+}
+
+// Each length takes its own way of comparing: a difference at any byte must
+// be seen, and equal bytes at other addresses must compare equal.
+TEST(same_bytes, sees_a_difference_at_every_byte_of_names_up_to_40_bytes) {
+  for (size_t n = 0; n <= 40; ++n) {
+    std::string a, b;
+    for (size_t i = 0; i < n; ++i)
+      a += static_cast<char>('a' + i % 26);
+    b = " " + a; // another address, other alignment
+    const std::string_view bv = std::string_view(b).substr(1);
+    EXPECT_TRUE(same_bytes(a, bv)) << n;
+    if (n > 0) { // the same length, shifted by a byte
+      EXPECT_FALSE(same_bytes(a, std::string_view(b).substr(0, n))) << n;
+    }
+    for (size_t i = 0; i < n; ++i) {
+      std::string c = " " + a;
+      c[1 + i] = static_cast<char>(c[1 + i] ^ 0x20);
+      EXPECT_FALSE(same_bytes(a, std::string_view(c).substr(1)))
+          << n << " bytes, differing at " << i;
+    }
+  }
 }
 
 // -- byte form

@@ -8,8 +8,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <random>
 #include <string>
+#include <vector>
 
 namespace playcount {
 namespace {
@@ -143,6 +146,41 @@ TEST(format_date, round_trips_every_day_from_year_1_to_year_9999) {
   EXPECT_EQ(format_date(first_day), "0001-01-01");
   EXPECT_EQ(format_date(last_day), "9999-12-31");
   EXPECT_EQ(format_date(0), "1970-01-01");
+}
+
+// The cache must answer as parse_date does whether a date is new, remembered,
+// or shares a slot with others: every day of 30 years (more than the table's
+// neighbourhoods hold, so entries are also replaced), then bad dates of the
+// same length that look like remembered ones, in a shuffled order, three times.
+TEST(date_cache, answers_as_parse_date_for_new_remembered_and_bad_dates) {
+  std::vector<std::string> texts;
+  for (day_number d = 18000; d < 18000 + 30 * 366; ++d) {
+    texts.push_back(format_date(d));
+    std::string bad = texts.back();
+    bad[9] = static_cast<char>(bad[9] + 10); // not a digit
+    texts.push_back(bad);
+    bad = texts.back();
+    bad[4] = '/';
+    texts.push_back(bad);
+  }
+  texts.push_back("2021-02-29"); // impossible, 10 bytes
+  texts.push_back(" 2021-02-28 ");
+  texts.push_back(std::string(10, '\0'));
+  std::mt19937 rng(7);
+  date_cache cache;
+  int failures = 0;
+  for (int round = 0; round < 3; ++round) {
+    std::shuffle(texts.begin(), texts.end(), rng);
+    for (const std::string& text : texts) {
+      const parsed_date want = parse_date(text);
+      const parsed_date got = cache.parse(text);
+      if ((got.status != want.status ||
+           (want.status == date_status::ok && got.day != want.day)) &&
+          ++failures <= 5)
+        ADD_FAILURE() << quote_value(text) << ": cache says " << got.day;
+    }
+  }
+  EXPECT_EQ(failures, 0);
 }
 
 TEST(parse_count, accepts_whole_numbers_from_zero_to_two_to_the_63_minus_one) {

@@ -704,6 +704,80 @@ TEST(pipeline, does_not_skip_a_bad_header) {
   expect_error(result_everywhere("", bad_row_policy::skip), 1, {"empty"});
 }
 
+// The reader ends well-formed records without quotes straight from the
+// block masks and hands every other record to a slow path; a record may start
+// and end anywhere in a 64-byte block, or span several. Each case is read
+// with its records starting at every offset across two block edges (a filler
+// record in front shifts them) and must give what libcsv gives, or fail on
+// the expected line (libcsv's reference, when it accepts the quoting, agrees).
+TEST(read_range, reads_records_at_every_offset_around_block_edges_like_libcsv) {
+  const std::string header = "Song,Date,Number of Plays\n";
+  const std::string long_name(150, 'L');
+  struct block_case {
+    const char* name;
+    std::string header;
+    std::string records;
+    uint64_t bad_line; // 0: none; the header is line 1, the filler line 2
+    std::string filler = "F#,2021-01-01,1\n"; // # grows
+  };
+  const block_case cases[] = {
+      {"lf", header, "Ab,2021-01-02,12\nCd,2021-01-03,3\n", 0},
+      {"crlf", header, "Ab,2021-01-02,12\r\nCd,2021-01-03,3\r\n", 0},
+      {"quoted next to unquoted", header,
+       "\"A, \"\"b\"\"\",2021-01-02,12\nAb,2021-01-02,5\n"
+       "\"Cd\",\"2021-01-03\",\" 3\"\nCd,2021-01-03,4\n",
+       0},
+      {"quoted line end", header,
+       "\"A\nb\",2021-01-02,1\r\nAb,2021-01-02,5\n", 0},
+      {"other order, extra column", "Number of Plays,Extra,Date,Song\r\n",
+       "12,x,2021-01-02,Ab\n3,,2021-01-03,Cd\r\n7,\"y,z\",2021-01-03,Cd\n", 0,
+       "1,,2021-01-01,F#\n"},
+      {"spanning blocks", header,
+       long_name + ",2021-01-02,12\nAb," + std::string(70, ' ') +
+           "2021-01-02,1\n",
+       0},
+      {"empty lines", header, "\nAb,2021-01-02,12\n\r\n\nCd,2021-01-03,3\n", 0},
+      {"empty song", header, ",2021-01-02,12\nAb,2021-01-02,3\n", 0},
+      {"last without line end", header, "Ab,2021-01-02,12\nCd,2021-01-03,3",
+       0},
+      {"last with cr alone", header, "Ab,2021-01-02,12\nCd,2021-01-03,3\r", 0},
+      {"empty count", header, "Ab,2021-01-02,12\nAb,2021-01-02,\n", 4},
+      {"too few fields", header, "Ab,2021-01-02,12\nAb,2021-01-02\n", 4},
+      {"too many fields", header, "Ab,2021-01-02,12\nAb,2021-01-02,1,\r\n",
+       4},
+      {"too many across blocks", header,
+       "Ab,2021-01-02,12\n\nAb," + std::string(70, ',') + "\n", 5},
+      {"bad count", header, "Ab,2021-01-02,12\nAb,2021-01-02,1x\n", 4},
+      {"stray quote", header, "Ab,2021-01-02,12\nA\"b,2021-01-02,1\n", 4},
+  };
+  for (const block_case& c : cases) {
+    for (size_t shift = 0; shift < 140; ++shift) {
+      std::string filler = c.filler;
+      filler.replace(filler.find('#'), 1, std::string(shift, 'f'));
+      const std::string in = c.header + filler + c.records;
+      const std::string where =
+          std::string(c.name) + ", shifted by " + std::to_string(shift);
+      const test::reference_outcome ref = test::reference_count(in);
+      const test::run_result got = test::run_sequential(in);
+      if (c.bad_line != 0) {
+        ASSERT_TRUE(got.error) << where;
+        expect_error(*got.error, c.bad_line, {});
+        if (ref.libcsv_ok) {
+          ASSERT_TRUE(ref.error_line) << where;
+          EXPECT_EQ(*ref.error_line, c.bad_line) << where;
+        }
+      } else {
+        ASSERT_TRUE(ref.libcsv_ok && !ref.error_line) << where;
+        ASSERT_FALSE(got.error) << where << ": " << *got.error;
+        ASSERT_EQ(got.output, ref.output) << where;
+        EXPECT_EQ(got.outcome.rows, ref.rows) << where;
+      }
+      if (::testing::Test::HasFailure())
+        FAIL() << where;
+    }
+  }
+}
+
 TEST(read_range, lists_at_most_the_reported_number_of_skipped_records) {
   std::string in = in_header;
   for (int i = 0; i < 25; ++i)
