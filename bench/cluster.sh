@@ -9,7 +9,7 @@
 #
 # Each run uploads the file (not timed) and takes the job's own times from
 # GET /jobs/<id>/: the whole job (finishedAt - startedAt: plan, read, merge,
-# and write with its flush to disk) and its read phase (phaseSeconds.read),
+# and write with its flush to disk) and its read phase (phaseMs.read),
 # where the nodes do their work. The three setups run alternately, RUNS
 # times, so slow phases of the machine hit all alike; medians are reported,
 # and every result is checked against `playcount count` byte for byte.
@@ -102,7 +102,7 @@ run_job() { # run_job NAME RUN: prints the job's seconds and its read phase's
     cmp -s "$WORK/$name-out.csv" "$WORK/expected.csv" ||
       die "$name: the result differs from playcount count's"
   fi
-  echo "$body" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const j=JSON.parse(s);console.log(((Date.parse(j.finishedAt)-Date.parse(j.startedAt))/1000).toFixed(3), j.phaseSeconds.read.toFixed(3))})'
+  echo "$body" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const j=JSON.parse(s);console.log(((Date.parse(j.finishedAt)-Date.parse(j.startedAt))/1000).toFixed(3), (j.phaseMs.read/1000).toFixed(3))})'
   curl -s -X DELETE "http://127.0.0.1:$port/jobs/$id/" >/dev/null
 }
 

@@ -56,14 +56,17 @@ json::object job_object(const job_record& r) {
     first_bad.emplace_back(line);
   o["firstBadRows"] = std::move(first_bad);
   if (r.state == job_state::finished) {
-    json::object phases; // seconds
-    phases["scan"] = r.scan_seconds;
-    phases["read"] = r.read_seconds;
-    phases["merge"] = r.merge_seconds;
-    phases["write"] = r.write_seconds;
-    o["phaseSeconds"] = std::move(phases);
+    const auto ms = [](double seconds) {
+      return static_cast<int64_t>(seconds * 1000 + 0.5);
+    };
+    json::object phases;
+    phases["scan"] = ms(r.scan_seconds);
+    phases["read"] = ms(r.read_seconds);
+    phases["merge"] = ms(r.merge_seconds);
+    phases["write"] = ms(r.write_seconds);
+    o["phaseMs"] = std::move(phases);
   } else {
-    o["phaseSeconds"] = nullptr;
+    o["phaseMs"] = nullptr;
   }
   return o;
 }

@@ -320,13 +320,9 @@ TEST_F(server_test, job_status_shows_sizes_counts_and_times) {
   EXPECT_EQ(created.back(), 'Z');
   EXPECT_LE(created, started);
   EXPECT_LE(started, finished);
-  const auto& phases = o.at("phaseSeconds").as_object();
-  double sum = 0;
-  for (const char* phase : {"scan", "read", "merge", "write"}) {
-    EXPECT_GE(phases.at(phase).to_number<double>(), 0.0) << phase;
-    sum += phases.at(phase).to_number<double>();
-  }
-  EXPECT_GT(sum, 0.0);
+  const auto& phases = o.at("phaseMs").as_object();
+  for (const char* phase : {"scan", "read", "merge", "write"})
+    EXPECT_GE(phases.at(phase).to_number<int64_t>(), 0) << phase;
 }
 
 TEST_F(server_test, on_bad_rows_skip_reports_the_skipped_records) {

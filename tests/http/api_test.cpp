@@ -174,13 +174,16 @@ TEST(replies, a_job_is_json_with_the_keys_of_the_contract) {
   r.created_at = 1714564800123; // 2024-05-01T12:00:00.123Z
   r.started_at = 1714564801000;
   r.finished_at = 1714564802005;
+  r.read_seconds = 0.8756;
+  r.write_seconds = 0.1;
   EXPECT_EQ(
       job_json(r),
       R"({"jobId":"0b0c4e3a-1f2b-4c5d-8e6f-7a8b9c0d1e2f","state":"finished",)"
       R"("bytesTotal":200,"bytesDone":50,"rows":10,"groups":4,"error":null,)"
       R"("createdAt":"2024-05-01T12:00:00.123Z","startedAt":"2024-05-01T12:00:01.000Z",)"
       R"("finishedAt":"2024-05-01T12:00:02.005Z","phase":null,"fileName":null,)"
-      R"("onBadRows":"fail","badRows":0,"firstBadRows":[]})");
+      R"("onBadRows":"fail","badRows":0,"firstBadRows":[],)"
+      R"("phaseMs":{"scan":0,"read":876,"merge":0,"write":100}})");
   const reply missing = job_reply(job_lookup{});
   EXPECT_EQ(missing.status, 404);
   EXPECT_EQ(accepted_reply("x").body,
