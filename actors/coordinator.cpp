@@ -110,6 +110,8 @@ struct coordinator_state {
   uint64_t next_node = 1;
   uint64_t dispatched = 0;
   uint64_t redispatched = 0;
+  uint64_t bytes_read = 0; // since the start, for /metrics
+  uint64_t rows_read = 0;
   static inline const char* name = "playcount.coordinator";
 };
 
@@ -251,6 +253,8 @@ void on_read(coordinator_actor* self, job_run& job, const caf::actor_addr& from,
     return;
   job.bytes_done += job.ranges[done.index].size();
   job.rows += done.report.rows;
+  self->state.bytes_read += job.ranges[done.index].size();
+  self->state.rows_read += done.report.rows;
   job.read_by[from].push_back(done.index);
   const bool stops = done.report.error && (!job.request.skip_bad_rows ||
                                            done.report.overflow);
@@ -463,6 +467,8 @@ coordinator_stats stats(const coordinator_state& st) {
   }
   out.ranges_dispatched = st.dispatched;
   out.ranges_redispatched = st.redispatched;
+  out.bytes_read = st.bytes_read;
+  out.rows_read = st.rows_read;
   return out;
 }
 

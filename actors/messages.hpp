@@ -210,6 +210,9 @@ struct coordinator_stats {
   uint64_t ranges_queued = 0;       ///< over all jobs
   uint64_t ranges_dispatched = 0;   ///< since the start
   uint64_t ranges_redispatched = 0; ///< handed out again after a worker was lost
+  uint64_t bytes_read = 0; ///< since the start, by every worker (a range
+                           ///< read again after a loss counts again)
+  uint64_t rows_read = 0;  ///< likewise
 };
 
 /// What a worker node sends the gate to join.
@@ -461,7 +464,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, coordinator_stats& x) {
   return f(caf::meta::type_name("coordinator_stats"), x.nodes, x.workers,
            x.queue, x.jobs_running, x.ranges_queued, x.ranges_dispatched,
-           x.ranges_redispatched);
+           x.ranges_redispatched, x.bytes_read, x.rows_read);
 }
 
 template <class Inspector>

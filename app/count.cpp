@@ -6,11 +6,14 @@
 #include "actors/worker.hpp"
 #include "app/commands.hpp"
 #include "app/options.hpp"
+#include "app/progress.hpp"
 
 #include <caf/all.hpp>
 
 #include <chrono>
 #include <cstdio>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
 
@@ -31,21 +34,16 @@ options:
   --range-size BYTES       bytes per range, K/M/G suffixes allowed (default 4M)
   --on-bad-rows fail|skip  fail on the first bad record (default), or skip
                            bad records and report how many and where
-  --quiet                  no progress line
+  --quiet                  no progress bar on a terminal
   --verbose                say how long each phase took
   -h, --help               this text
 )";
 
-std::string human_bytes(double b) {
-  const char* units[] = {"B", "KB", "MB", "GB", "TB"};
-  int u = 0;
-  while (b >= 1000 && u < 4) {
-    b /= 1000;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", b, units[u]);
-  return buf;
+unsigned terminal_columns(int fd) {
+  winsize ws{};
+  if (::ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 20)
+    return ws.ws_col;
+  return 80;
 }
 
 } // namespace
@@ -121,17 +119,27 @@ int count_command(int argc, char** argv) {
               const double secs = std::chrono::duration<double>(
                                     std::chrono::steady_clock::now() - start)
                                     .count();
-              std::fprintf(stderr, "\r%-9s %3.0f%%  %s of %s  %s/s   ",
-                           s.phase.c_str(), 100.0 * s.bytes_done / s.bytes_total,
-                           human_bytes(s.bytes_done).c_str(),
-                           human_bytes(s.bytes_total).c_str(),
-                           human_bytes(s.bytes_done / std::max(secs, 1e-3)).c_str());
+              // The last column stays free: writing it wraps some terminals.
+              const std::string line =
+                progress_line(s.phase, s.bytes_done, s.bytes_total, secs,
+                              terminal_columns(STDERR_FILENO) - 1);
+              std::fprintf(stderr, "\r%s\033[K", line.c_str());
             },
             [](caf::error&) {});
       });
   }
-  if (progress)
+  if (progress) {
     std::fputs("\r\033[K", stderr);
+    struct stat st {};
+    if (result.ok && ::stat(request.input_path.c_str(), &st) == 0)
+      std::fprintf(stderr, "%s\n",
+                   summary_line(static_cast<uint64_t>(st.st_size),
+                                std::chrono::duration<double>(
+                                  std::chrono::steady_clock::now() - start)
+                                  .count(),
+                                result.rows, result.groups)
+                     .c_str());
+  }
   self->send_exit(coordinator, caf::exit_reason::user_shutdown);
 
   if (result.bad_rows > 0) {

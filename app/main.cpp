@@ -14,6 +14,7 @@ commands:
   count IN.csv -o OUT.csv   total the plays per song and date of a CSV file
   serve                     the HTTP API (POST /jobs/count/ and friends)
   worker --join HOST:PORT   a worker node for a server on another machine
+  version                   print the version (also --version)
 
 Run `playcount COMMAND --help` for the options of a command.
 )";
@@ -25,6 +26,11 @@ int main(int argc, char** argv) {
       std::strcmp(argv[1], "-h") == 0 || std::strcmp(argv[1], "help") == 0) {
     std::fputs(main_help, argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;
+  }
+  if (std::strcmp(argv[1], "--version") == 0 ||
+      std::strcmp(argv[1], "version") == 0) {
+    std::printf("playcount %s\n", PLAYCOUNT_VERSION);
+    return 0;
   }
   if (std::strcmp(argv[1], "count") == 0)
     return playcount::count_command(argc, argv);

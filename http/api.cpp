@@ -305,6 +305,9 @@ reply stats_reply(const registry_stats& s) {
   jobs["finished"] = s.finished;
   jobs["failed"] = s.failed;
   jobs["canceled"] = s.canceled;
+  json::object totals;
+  totals["bytesRead"] = c.bytes_read;
+  totals["rowsRead"] = c.rows_read;
   json::object coordinator;
   coordinator["answered"] = s.coordinator_answered;
   coordinator["jobsRunning"] = c.jobs_running;
@@ -319,6 +322,7 @@ reply stats_reply(const registry_stats& s) {
   body["queue"] = std::move(queue);
   body["jobs"] = std::move(jobs);
   body["queueDepth"] = s.queued;
+  body["totals"] = std::move(totals);
   body["coordinator"] = std::move(coordinator);
   body["registry"] = std::move(registry);
   return json_reply(200, body);

@@ -60,6 +60,14 @@ route_match match_route(std::string_view method, std::string_view path) {
     return match(endpoint::stats, method, "GET");
   if (s.size() == 1 && s[0] == "healthz")
     return match(endpoint::health, method, "GET");
+  if (s.size() == 1 && s[0] == "metrics")
+    return match(endpoint::metrics, method, "GET");
+  if (s.empty())
+    return match(endpoint::page, method, "GET", "index.html");
+  if (s.size() == 1 && s[0] == "admin")
+    return match(endpoint::page, method, "GET", "admin.html");
+  if (s.size() == 2 && s[0] == "web")
+    return match(endpoint::page, method, "GET", s[1]);
   return {};
 }
 

@@ -23,13 +23,16 @@ enum class endpoint : uint8_t {
   jobs,       ///< GET /jobs/
   stats,      ///< GET /admin/stats
   health,     ///< GET /healthz
+  page,       ///< GET /, /admin, /web/<file>: the web pages (http/web.hpp)
+  metrics,    ///< GET /metrics: Prometheus text (http/metrics.hpp)
 };
 
 struct route_match {
   enum kind_type : uint8_t { found, no_route, bad_method };
   kind_type kind = no_route;
   endpoint target = endpoint::health;
-  std::string id;    ///< job_result, job: the id segment as given
+  std::string id;    ///< job_result, job: the id segment as given;
+                     ///< page: the file name in web/
   std::string allow; ///< bad_method: the methods the path takes
 };
 

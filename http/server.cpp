@@ -4,10 +4,12 @@
 #include "actors/messages.hpp"
 #include "http/access.hpp"
 #include "http/api.hpp"
+#include "http/metrics.hpp"
 #include "http/multipart.hpp"
 #include "http/pistache_access.hpp"
 #include "http/routes.hpp"
 #include "http/upload.hpp"
+#include "http/web.hpp"
 #include "http/wire.hpp"
 
 #include <caf/all.hpp>
@@ -139,6 +141,8 @@ void log_request(std::string_view method, std::string_view target, int status,
                  steady::time_point since, std::string_view note = {}) {
   const double ms =
       std::chrono::duration<double, std::milli>(steady::now() - since).count();
+  request_metrics::process().observe(classify(method, target), status,
+                                     ms / 1000);
   spdlog::info("{} {} {} {:.1f} ms{}{}", method, target, status, ms,
                note.empty() ? "" : " ", note);
 }
@@ -542,6 +546,7 @@ void front_handler::start_upload(connection& c, request_head head,
 void front_handler::continue_upload(connection& c, std::string_view bytes,
                                     const std::shared_ptr<Tcp::Peer>& peer) {
   upload_state& up = *c.upload;
+  request_metrics::process().add_upload_bytes(bytes.size());
   const uint64_t limit = ctx_->config.max_upload;
   const auto status = up.decoder.feed(bytes, [&](std::string_view piece) {
     if (up.sink.size() + piece.size() > limit) {
@@ -720,6 +725,12 @@ reply front_handler::handle(const Http::Request& req,
   }
   case endpoint::health:
     return health_reply();
+  case endpoint::page:
+    return web_reply(route.id);
+  case endpoint::metrics: {
+    const auto stats = ask<registry_stats>(ctx, stats_atom::value);
+    return metrics_reply(stats ? &*stats : nullptr);
+  }
   case endpoint::upload:
     break; // taken in onInput, never here
   }

@@ -494,9 +494,10 @@ TEST_F(server_test, other_paths_and_methods_answer_404_or_405_in_json) {
     std::string allow;
   };
   const std::vector<row> rows = {
-      {"GET", "/", 404, ""},
+      {"GET", "/index.html", 404, ""},
       {"GET", "/jobs/count/extra/", 404, ""},
-      {"GET", "/admin/", 404, ""},
+      {"GET", "/admin/x/", 404, ""},
+      {"POST", "/", 405, "GET"},
       {"GET", "/jobs/count/", 405, "POST"},
       {"PUT", "/jobs/", 405, "GET"},
       {"POST", "/jobs/0b0c4e3a-1f2b-4c5d-8e6f-7a8b9c0d1e2f/", 405,

@@ -53,6 +53,14 @@ TEST(routes, every_path_of_the_contract_finds_its_endpoint) {
       {"GET", "/healthz", route_match::found, endpoint::health, "", ""},
       {"HEAD", "/healthz", route_match::bad_method, endpoint::health, "",
        "GET"},
+      {"GET", "/metrics", route_match::found, endpoint::metrics, "", ""},
+      {"GET", "/", route_match::found, endpoint::page, "index.html", ""},
+      {"GET", "", route_match::found, endpoint::page, "index.html", ""},
+      {"POST", "/", route_match::bad_method, endpoint::page, "index.html",
+       "GET"},
+      {"GET", "/admin", route_match::found, endpoint::page, "admin.html", ""},
+      {"GET", "/admin/", route_match::found, endpoint::page, "admin.html", ""},
+      {"GET", "/web/app.js", route_match::found, endpoint::page, "app.js", ""},
   };
   for (const auto& x : rows) {
     const route_match m = match_route(x.method, x.path);
@@ -65,8 +73,9 @@ TEST(routes, every_path_of_the_contract_finds_its_endpoint) {
 
 TEST(routes, anything_else_is_no_route) {
   for (const char* path :
-       {"/", "", "/job/", "/jobs/a/b/", "/jobs/a/result/extra/", "/admin",
-        "/admin/stats/x", "/healthz/x", "/JOBS/", "/jobs/count/x"})
+       {"/job/", "/jobs/a/b/", "/jobs/a/result/extra/", "/admin/stats/x",
+        "/healthz/x", "/JOBS/", "/jobs/count/x", "/web/", "/web/a/b.js",
+        "/metrics/x", "/index.html"})
     EXPECT_EQ(match_route("GET", path).kind, route_match::no_route) << path;
 }
 

@@ -1,0 +1,201 @@
+// The web pages of `playcount serve` in headless Chromium: the upload page
+// (upload, progress, the result link, a failed job's error, cancel) and the
+// admin page, against the real binary on a loopback port. Every page must
+// run without a console error or an uncaught exception.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, rmSync } from 'node:fs';
+import {
+  startServer, launchBrowser, newPage, makeCsv, countAlone, writeCsv, tempDir,
+} from './support.mjs';
+
+const dir = tempDir();
+let server; // two workers
+let idle;   // no workers: its jobs wait (state started) until canceled
+let browser;
+
+before(async () => {
+  [server, idle, browser] = await Promise.all([
+    startServer(`${dir}/a`, ['--workers', '2']),
+    startServer(`${dir}/b`, ['--workers', '0']),
+    launchBrowser(),
+  ]);
+});
+
+after(async () => {
+  await browser?.close();
+  await Promise.all([server?.stop(), idle?.stop()]);
+  if (process.exitCode === undefined || process.exitCode === 0) rmSync(dir, { recursive: true, force: true });
+  else console.log(`kept ${dir}: server logs follow\n${server?.log()}\n${idle?.log()}`);
+});
+
+/** The page's problems, to be empty at the end of a test. */
+function noProblems(problems) {
+  assert.deepEqual(problems, [], 'console errors or uncaught exceptions on the page');
+}
+
+// Records every value and stage the upload's progress bar takes, from the
+// first script on (a MutationObserver, installed before the page's own).
+const recordProgress = () => {
+  window.progressSeen = [];
+  document.addEventListener('DOMContentLoaded', () => {
+    const bar = document.getElementById('progress');
+    new MutationObserver(() => {
+      window.progressSeen.push({ stage: bar.dataset.stage, value: bar.hasAttribute('value') ? bar.value : null });
+    }).observe(bar, { attributes: true, attributeFilter: ['value', 'data-stage'] });
+  });
+};
+
+test('a file uploaded with the page shows its progress, and its link gives the CSV of playcount count', async () => {
+  const csvPath = writeCsv(dir, 'plays.csv', makeCsv(60000));
+  const expected = countAlone(csvPath, dir);
+  const { context, page, problems } = await newPage(browser);
+  await page.addInitScript(recordProgress);
+  // A slow link (1.5 MB/s up) so that the upload takes about a second and
+  // its progress events come while the bar is watched.
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Network.enable');
+  await cdp.send('Network.emulateNetworkConditions',
+    { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 1_500_000 });
+  await page.goto(server.url + '/');
+  await page.setInputFiles('#file', csvPath);
+  await page.click('#submit');
+
+  const status = page.locator('#current-status');
+  await status.getByText('Finished').waitFor({ timeout: 20000 });
+  await cdp.send('Network.emulateNetworkConditions',
+    { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+  assert.equal(await page.locator('#progress').getAttribute('data-stage'), 'done');
+  assert.equal(await page.locator('#progress').evaluate((p) => p.value), 100);
+  const seen = await page.evaluate(() => window.progressSeen);
+  const during = seen.filter((s) => s.stage === 'upload' && s.value > 0 && s.value < 100);
+  assert.ok(during.length >= 1, `the bar showed the upload part way: ${JSON.stringify(seen)}`);
+  assert.ok(seen.some((s) => s.stage === 'job'), `the bar followed the job: ${JSON.stringify(seen)}`);
+  assert.match(await status.innerText(), /Finished in .*: 60,000 rows/);
+
+  // The job's row in the table of recent jobs, with its link.
+  const link = page.locator('#current-status a');
+  const href = await link.getAttribute('href');
+  const id = /^\/jobs\/([0-9a-f-]{36})\/result\/$/.exec(href)?.[1];
+  assert.ok(id, `a result link: ${href}`);
+  const row = page.locator(`#jobs tr[data-job="${id}"]`);
+  await row.and(page.locator('[data-state="finished"]')).waitFor();
+  assert.equal(await row.locator('td').first().innerText(), 'plays.csv');
+  const rowLink = row.locator(`a[href="/jobs/${id}/result/"]`);
+  assert.equal(await rowLink.count(), 1);
+
+  // Following the link downloads the result: the bytes of playcount count.
+  const [download] = await Promise.all([page.waitForEvent('download'), rowLink.click()]);
+  assert.equal(download.suggestedFilename(), `${id}.csv`);
+  const got = readFileSync(await download.path());
+  assert.ok(got.equals(expected), `the downloaded CSV differs from playcount count's (${got.length} vs ${expected.length} bytes)`);
+  noProblems(problems);
+  await context.close();
+});
+
+test('the bar follows the job: queued, then the bytes read', async () => {
+  // The server's answers for the job, scripted: a real job on this machine
+  // is read too fast to be seen part way.
+  const { context, page, problems } = await newPage(browser);
+  await page.addInitScript(recordProgress);
+  const answers = [
+    { state: 'queued', bytesTotal: 0, bytesDone: 0, phase: null },
+    { state: 'started', bytesTotal: 1000, bytesDone: 0, phase: 'scanning' },
+    { state: 'started', bytesTotal: 1000, bytesDone: 250, phase: 'reading' },
+    { state: 'started', bytesTotal: 1000, bytesDone: 750, phase: 'reading' },
+    { state: 'started', bytesTotal: 1000, bytesDone: 1000, phase: 'merging' },
+  ];
+  let asked = 0;
+  await page.route(/\/jobs\/[0-9a-f-]{36}\/$/, async (route) => {
+    if (asked >= answers.length) return route.continue();
+    const response = await route.fetch();
+    const real = await response.json();
+    await route.fulfill({ response, json: Object.assign(real, answers[asked++], { finishedAt: null }) });
+  });
+  await page.goto(server.url + '/');
+  await page.setInputFiles('#file', writeCsv(dir, 'small.csv', makeCsv(10)));
+  await page.click('#submit');
+  await page.locator('#current-status').getByText('Finished').waitFor();
+  const seen = await page.evaluate(() => window.progressSeen.filter((s) => s.stage === 'job'));
+  const values = seen.map((s) => s.value);
+  assert.ok(values.includes(null), `indeterminate while queued or scanning: ${JSON.stringify(seen)}`);
+  assert.ok(values.includes(25) && values.includes(75), `the bytes read: ${JSON.stringify(seen)}`);
+  assert.ok(values.indexOf(25) < values.indexOf(75));
+  noProblems(problems);
+  await context.close();
+});
+
+test('a bad file fails its job, and the table says what and where', async () => {
+  const { context, page, problems } = await newPage(browser);
+  await page.goto(server.url + '/');
+  await page.setInputFiles('#file', writeCsv(dir, 'bad.csv',
+    'Song,Date,Number of Plays\na,2021-02-28,1\nb,2021-02-30,1\n'));
+  await page.click('#submit');
+  const status = page.locator('#current-status');
+  await status.getByText('Failed').waitFor();
+  assert.equal(await status.innerText(), 'Failed: line 3: Date is not a real calendar date: "2021-02-30"');
+  const row = page.locator('#jobs tr[data-state="failed"]').filter({ hasText: 'bad.csv' });
+  await row.waitFor();
+  assert.match(await row.innerText(), /line 3: Date is not a real calendar date: "2021-02-30"/);
+  assert.equal(await row.locator('a').count(), 0, 'no result link for a failed job');
+  noProblems(problems);
+  await context.close();
+});
+
+test('the cancel button cancels a job that is running', async () => {
+  const { context, page, problems } = await newPage(browser);
+  await page.goto(idle.url + '/');
+  await page.setInputFiles('#file', writeCsv(dir, 'waits.csv', makeCsv(100)));
+  await page.click('#submit');
+  // No workers: the job starts and waits for one.
+  const row = page.locator('#jobs tr[data-state="started"]').filter({ hasText: 'waits.csv' });
+  await row.waitFor();
+  const id = await row.getAttribute('data-job');
+  await row.getByRole('button', { name: 'Cancel' }).click();
+  await page.locator(`#jobs tr[data-job="${id}"][data-state="canceled"]`).waitFor();
+  await page.locator('#current-status').getByText('Canceled.').waitFor();
+  const job = await (await fetch(`${idle.url}/jobs/${id}/`)).json();
+  assert.equal(job.state, 'canceled');
+  noProblems(problems);
+  await context.close();
+});
+
+test('the admin page shows the nodes, the worker actors and the jobs, and refreshes by itself', async () => {
+  // A job first, so that the counters are not all zero.
+  const form = new FormData();
+  form.append('file', new Blob([makeCsv(1000, 7)], { type: 'text/csv' }), 'admin.csv');
+  const answer = await (await fetch(`${server.url}/jobs/count/`, { method: 'POST', body: form })).json();
+  for (let i = 0; i < 100; i++) {
+    const job = await (await fetch(`${server.url}/jobs/${answer.jobId}/`)).json();
+    if (job.state === 'finished') break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const stats = await (await fetch(`${server.url}/admin/stats`)).json();
+  assert.equal(stats.workers.length, 2);
+
+  const { context, page, problems } = await newPage(browser);
+  await page.goto(server.url + '/admin');
+  const workers = page.locator('#workers tbody tr');
+  await workers.nth(1).waitFor();
+  assert.equal(await workers.count(), 2);
+  for (const w of stats.workers) {
+    const row = page.locator(`#workers tr[data-worker="${w.id}"]`);
+    assert.equal(await row.count(), 1, `worker ${w.id} listed`);
+    assert.match(await row.innerText(), /local\s+(idle|busy)/);
+  }
+  const node = page.locator('#nodes tr[data-node="local"]');
+  assert.match(await node.innerText(), /local \(this server\)\s+in-process\s+up\s+2/);
+  const jobs = page.locator('.card[data-key="jobs"] dd');
+  assert.match(await jobs.innerText(), new RegExp(`${stats.jobs.finished} finished`));
+  const totals = await page.locator('.card[data-key="totals"] dd').innerText();
+  assert.match(totals, new RegExp(`${stats.totals.rowsRead.toLocaleString('en-US')} rows`));
+
+  // Another job: the page shows it without being reloaded.
+  const finishedBefore = stats.jobs.finished;
+  const more = new FormData();
+  more.append('file', new Blob([makeCsv(10, 8)], { type: 'text/csv' }), 'more.csv');
+  await fetch(`${server.url}/jobs/count/`, { method: 'POST', body: more });
+  await jobs.getByText(new RegExp(`${finishedBefore + 1} finished`)).waitFor({ timeout: 5000 });
+  noProblems(problems);
+  await context.close();
+});

@@ -1,0 +1,54 @@
+// The screenshots of README.md: the upload page with a few jobs and an
+// upload under way, and the admin page.
+//
+//   node screenshot.mjs [OUT_DIR]     (default: docs/ of the source tree)
+//
+// Run from the build tree's tests/browser (after ctest's npm ci) or from
+// tests/browser after `npm ci`; PLAYCOUNT names the binary.
+import { rmSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { startServer, launchBrowser, newPage, makeCsv, writeCsv, tempDir } from './support.mjs';
+
+const out = resolve(process.argv[2] || new URL('../../docs', import.meta.url).pathname);
+const dir = tempDir();
+const server = await startServer(dir, ['--workers', '2']);
+const browser = await launchBrowser();
+try {
+  const { context, page, problems } = await newPage(browser);
+  await context.close();
+  const upload = async (name, text) => {
+    const form = new FormData();
+    form.append('file', new Blob([text], { type: 'text/csv' }), name);
+    return (await (await fetch(`${server.url}/jobs/count/`, { method: 'POST', body: form })).json()).jobId;
+  };
+  await upload('plays-2023.csv', makeCsv(200000, 3));
+  await upload('plays-2024-bad.csv', 'Song,Date,Number of Plays\nUmbrella,2024-01-01,3\nUmbrella,2024-02-30,1\n');
+  await upload('plays-2024.csv', makeCsv(120000, 4));
+  await new Promise((r) => setTimeout(r, 1500));
+
+  const shot = await newPage(browser);
+  const cdp = await shot.context.newCDPSession(shot.page);
+  await cdp.send('Network.enable');
+  await cdp.send('Network.emulateNetworkConditions',
+    { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 2_000_000 });
+  await shot.page.goto(server.url + '/');
+  await shot.page.setInputFiles('#file', writeCsv(dir, 'plays-2025.csv', makeCsv(300000, 5)));
+  await shot.page.click('#submit');
+  await shot.page.waitForFunction(() => document.getElementById('progress').value >= 40);
+  await shot.page.setViewportSize({ width: 1100, height: 400 });
+  await shot.page.screenshot({ path: `${out}/web.png`, fullPage: true });
+  await cdp.send('Network.emulateNetworkConditions',
+    { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+  await shot.page.locator('#current-status').getByText('Finished').waitFor();
+
+  await shot.page.goto(server.url + '/admin');
+  await shot.page.locator('#workers tbody tr').nth(1).waitFor();
+  await new Promise((r) => setTimeout(r, 1200));
+  await shot.page.screenshot({ path: `${out}/admin.png`, fullPage: true });
+  if (problems.length || shot.problems.length) throw new Error([...problems, ...shot.problems].join('\n'));
+  console.log(`wrote ${out}/web.png and ${out}/admin.png`);
+} finally {
+  await browser.close();
+  await server.stop();
+  rmSync(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,114 @@
+// What the browser tests and the screenshot script share: a real
+// `playcount serve` on a loopback port, Debian's Chromium through
+// playwright-core, and CSV files to upload.
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const here = new URL('.', import.meta.url).pathname;
+
+/** The binary under test: $PLAYCOUNT, or build/bin/playcount of this tree. */
+export const binary = process.env.PLAYCOUNT || resolve(here, '../../build/bin/playcount');
+export const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
+
+export function tempDir() {
+  return mkdtempSync(join(process.env.TMPDIR || tmpdir(), 'playcount-browser-'));
+}
+
+/**
+ * `playcount serve --port 0 --cluster-port 0` in `dir`; resolves once it
+ * logs the port it listens on. stop() ends it (SIGTERM, then SIGKILL).
+ */
+export async function startServer(dir, args = []) {
+  const log = [];
+  const child = spawn(binary, ['serve', '--host', '127.0.0.1', '--port', '0',
+    '--cluster-port', '0', '--data-dir', join(dir, 'data'), ...args],
+  { stdio: ['ignore', 'pipe', 'pipe'] });
+  const port = await new Promise((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`no "listening on" in 15 s:\n${log.join('')}`)), 15000);
+    const read = (chunk) => {
+      log.push(chunk.toString());
+      const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(log.join(''));
+      if (m) { clearTimeout(timer); ok(Number(m[1])); }
+    };
+    child.stdout.on('data', read);
+    child.stderr.on('data', read);
+    child.on('exit', (code) => { clearTimeout(timer); fail(new Error(`the server exited (${code}):\n${log.join('')}`)); });
+  });
+  return {
+    port,
+    url: `http://127.0.0.1:${port}`,
+    log: () => log.join(''),
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const gone = new Promise((ok) => child.once('exit', ok));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await gone;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/**
+ * Headless Chromium from Debian. The flags keep it from reaching for
+ * Google's hosts (the machine has no network but loopback) and let it run
+ * as root in a container.
+ */
+export function launchBrowser() {
+  return chromium.launch({
+    executablePath: chromiumPath,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--disable-quic', '--disable-features=Translate,OptimizationHints,MediaRouter'],
+  });
+}
+
+/**
+ * A page whose console errors and uncaught exceptions are collected in
+ * `problems` (a test ends by checking that it is empty).
+ */
+export async function newPage(browser) {
+  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1100, height: 760 } });
+  const page = await context.newPage();
+  const problems = [];
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
+  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+  return { context, page, problems };
+}
+
+/**
+ * A CSV of about `rows` rows with quoted names (a comma, doubled quotes, a
+ * line break) and a UTF-8 name, deterministic for a seed.
+ */
+export function makeCsv(rows, seed = 1) {
+  let x = seed;
+  const next = () => { x = (x * 1103515245 + 12345) % 2147483648; return x; };
+  const songs = ['Umbrella', '"Hey, ""Jude"""', '"Two\nLines"', 'Café del Mar', 'umbrella'];
+  for (let i = 0; i < 200; i++) songs.push(`Song ${i}`);
+  const parts = ['Song,Date,Number of Plays\n'];
+  for (let i = 0; i < rows; i++) {
+    const day = String(1 + (next() % 28)).padStart(2, '0');
+    const month = String(1 + (next() % 12)).padStart(2, '0');
+    parts.push(`${songs[next() % songs.length]},2021-${month}-${day},${next() % 1000}\n`);
+  }
+  return parts.join('');
+}
+
+/** What `playcount count` makes of `csvPath`: the reference result. */
+export function countAlone(csvPath, dir) {
+  const out = join(dir, `expected-${Date.now()}.csv`);
+  execFileSync(binary, ['count', csvPath, '-o', out, '--quiet']);
+  const text = readFileSync(out);
+  rmSync(out);
+  return text;
+}
+
+export function writeCsv(dir, name, text) {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+}
