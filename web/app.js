@@ -98,6 +98,7 @@
     });
     const query = skipInput.checked ? '?on_bad_rows=skip' : '';
     xhr.open('POST', `/jobs/count/${query}`);
+    for (const [name, value] of Object.entries(pc.auth())) xhr.setRequestHeader(name, value);
     xhr.send(body);
   });
 
@@ -151,7 +152,7 @@
       }
       case 'finished': {
         setProgress('done', 100);
-        const link = pc.el('a', { href: `/jobs/${job.jobId}/result/`, class: 'download' }, 'Download the result');
+        const link = pc.resultLink(`/jobs/${job.jobId}/result/`, `${job.jobId}.csv`, 'Download the result', { class: 'download' });
         const took = pc.duration(seconds(job.startedAt, job.finishedAt));
         const skipped = job.badRows > 0 ? `, ${pc.count(job.badRows)} bad rows skipped` : '';
         return say(`Finished in ${took}: ${pc.count(job.rows)} rows, ${pc.count(job.groups)} song-dates${skipped}. `, link);
@@ -189,7 +190,7 @@
 
   function resultCell(job) {
     if (job.state === 'finished') {
-      const link = pc.el('a', { href: `/jobs/${job.jobId}/result/` }, 'Download CSV');
+      const link = pc.resultLink(`/jobs/${job.jobId}/result/`, `${job.jobId}.csv`, 'Download CSV');
       return job.badRows > 0
         ? [link, pc.el('span', { class: 'hint' }, ` (${pc.count(job.badRows)} bad rows skipped)`)]
         : [link];

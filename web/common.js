@@ -37,13 +37,56 @@ const pc = {
     return e;
   },
 
-  /** GET a JSON document; throws an Error with the server's message. */
-  async json(url, options) {
-    const r = await fetch(url, Object.assign({ cache: 'no-store' }, options));
+  /** The bearer token this tab was given, for a server with --api-token. */
+  token() { return sessionStorage.getItem('playcount-token') || ''; },
+
+  /** The Authorization header when a token was given, else none. */
+  auth() {
+    const t = pc.token();
+    return t ? { Authorization: `Bearer ${t}` } : {};
+  },
+
+  /**
+   * GET a JSON document; throws an Error with the server's message. A 401
+   * asks for the token once and tries again with it.
+   */
+  async json(url, options, retried) {
+    const opts = Object.assign({ cache: 'no-store' }, options);
+    opts.headers = Object.assign({}, opts.headers, pc.auth());
+    const r = await fetch(url, opts);
+    if (r.status === 401 && !retried) {
+      const t = window.prompt('This server needs its access token (--api-token):');
+      if (t && t.trim()) {
+        sessionStorage.setItem('playcount-token', t.trim());
+        return pc.json(url, options, true);
+      }
+    }
     let body = null;
     try { body = await r.json(); } catch (_) { /* not JSON */ }
     if (!r.ok) throw new Error((body && body.message) || `${r.status} ${r.statusText}`);
     return body;
+  },
+
+  /**
+   * A link to a result. Without a token it is a plain link; with one, a
+   * click fetches the file with the token (a link cannot send headers) and
+   * saves it under `name`.
+   */
+  resultLink(href, name, text, attrs) {
+    const a = pc.el('a', Object.assign({ href }, attrs), text);
+    a.addEventListener('click', async (event) => {
+      if (!pc.token()) return;
+      event.preventDefault();
+      const r = await fetch(href, { headers: pc.auth(), cache: 'no-store' });
+      if (!r.ok) return window.alert(`The download failed: ${r.status} ${r.statusText}`);
+      const url = URL.createObjectURL(await r.blob());
+      const save = pc.el('a', { href: url, download: name });
+      document.body.append(save);
+      save.click();
+      save.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60000);
+    });
+    return a;
   },
 
   /**
