@@ -13,7 +13,19 @@ DEB_PACKAGES := g++ cmake make pkg-config libcaf-dev libpistache-dev \
 # `node` and an `npm` on the PATH will do).
 BROWSER_DEB_PACKAGES := chromium
 
-.PHONY: all deps test-deps build test run clean bench
+# Only for `make fuzz`: clang with libFuzzer and the sanitizer runtimes.
+FUZZ_PACKAGES := clang-14 libclang-rt-14-dev
+
+# The sanitizer builds and the fuzz build, each in a directory of its own.
+SANITIZE_DIR ?= build-asan
+TSAN_DIR ?= build-tsan
+FUZZ_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 40
+FUZZ_TARGETS := csv_ranges multipart fields partial_bytes
+SANITIZER_BUILD_TYPE ?= RelWithDebInfo
+
+.PHONY: all deps test-deps fuzz-deps build test test-release test-sanitize \
+  test-tsan fuzz run clean bench
 
 all: build
 
@@ -37,6 +49,11 @@ deps:
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
 	  done)
 
+fuzz-deps: deps
+	$(call install_missing,for p in $(FUZZ_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
+	  done)
+
 test-deps: deps
 	$(call install_missing,for p in $(BROWSER_DEB_PACKAGES); do \
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
@@ -50,8 +67,41 @@ $(BUILD_DIR)/CMakeCache.txt: | deps
 build: deps $(BUILD_DIR)/CMakeCache.txt
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
-test: test-deps build
+# Everything CI runs: the tests in the release build (with the browser
+# tests), the tests again under AddressSanitizer + UndefinedBehaviorSanitizer,
+# then each fuzz target for FUZZ_SECONDS.
+test: test-release test-sanitize fuzz
+
+test-release: test-deps build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+
+# Reports end the test (tests/sanitizers/default_options.cpp); third-party
+# leaks are suppressed one by one in tests/sanitizers/lsan.supp.
+test-sanitize: test-deps
+	cmake -S . -B $(SANITIZE_DIR) -DCMAKE_BUILD_TYPE=$(SANITIZER_BUILD_TYPE) \
+	  -DPLAYCOUNT_SANITIZE=address,undefined
+	cmake --build $(SANITIZE_DIR) -j $(JOBS)
+	cd $(SANITIZE_DIR) && ctest --output-on-failure -j $(JOBS)
+
+# ThreadSanitizer on the tests with threads: the actors, the job registry, the
+# server. Not part of `make test`: see tests/sanitizers/TSAN.md.
+TSAN_TESTS := actors_tests job_registry_tests server_tests
+test-tsan: deps
+	cmake -S . -B $(TSAN_DIR) -DCMAKE_BUILD_TYPE=$(SANITIZER_BUILD_TYPE) \
+	  -DPLAYCOUNT_SANITIZE=thread
+	cmake --build $(TSAN_DIR) -j $(JOBS) --target playcount $(TSAN_TESTS)
+	cd $(TSAN_DIR) && ctest --output-on-failure -j $(JOBS) \
+	  -R '^(cluster_fixture|many/workers_and_ranges|job_registry_test|job_store|server_test)\.'
+
+# libFuzzer targets (tests/fuzz), built with clang, each run for
+# FUZZ_SECONDS on a copy of its corpus. Their corpora are also replayed in
+# every build by the ctest suite fuzz_corpus_tests.
+fuzz: fuzz-deps
+	CC=clang-14 CXX=clang++-14 cmake -S . -B $(FUZZ_DIR) \
+	  -DCMAKE_BUILD_TYPE=$(SANITIZER_BUILD_TYPE) -DPLAYCOUNT_FUZZ=ON
+	cmake --build $(FUZZ_DIR) -j $(JOBS) \
+	  --target $(addprefix fuzz_,$(FUZZ_TARGETS))
+	tests/fuzz/run.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 # The HTTP service on 127.0.0.1:8000, data in ./data; options after
 # SERVE_ARGS, e.g. make run SERVE_ARGS='--port 9000 --result-ttl 2h'.
@@ -64,4 +114,4 @@ bench: build
 	bench/run.sh
 
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) $(SANITIZE_DIR) $(TSAN_DIR) $(FUZZ_DIR)

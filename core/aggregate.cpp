@@ -273,45 +273,62 @@ void day_totals::append_to(std::string& out) const {
 }
 
 bool day_totals::add_from(std::string_view& in) {
+  // The bytes come from another node: a day outside the calendar (or whose
+  // slot index overflows), or a slot that says "wide" with no total for it,
+  // is refused rather than trusted.
+  constexpr int64_t first_day = -719162; // 0001-01-01
+  constexpr int64_t last_day = 2932896;  // 9999-12-31
   int32_t base = 0;
   uint32_t n = 0;
   if (!get(in, base) || !get(in, n) || in.size() / sizeof(slot_type) < n)
     return false;
+  if (n > 0 && (base < first_day || int64_t{base} + n - 1 > last_day))
+    return false;
   const char* slots = in.data();
   in.remove_prefix(size_t{n} * sizeof(slot_type));
+  // Days whose slot says "wide": their totals follow as pairs. Until then
+  // the slot holds 0, so that no slot says "wide" without a wide total.
+  std::vector<day_number> wide_days;
   if (n > 0 && sparse_ == nullptr && dense_.empty() && !wide_) {
     base_ = base; // a fresh song: take the run as it is
     dense_.resize(n);
     std::memcpy(dense_.data(), slots, size_t{n} * sizeof(slot_type));
+    for (uint32_t i = 0; i < n; ++i)
+      if (dense_[i] == in_wide) {
+        dense_[i] = 0;
+        wide_days.push_back(static_cast<day_number>(base + int64_t{i}));
+      }
   } else {
     for (uint32_t i = 0; i < n; ++i) {
       slot_type v;
       std::memcpy(&v, slots + size_t{i} * sizeof v, sizeof v);
-      if (v != 0 && v != in_wide && !add(base + static_cast<int32_t>(i), v - 1))
+      const auto day = static_cast<day_number>(base + int64_t{i});
+      if (v == in_wide)
+        wide_days.push_back(day);
+      else if (v != 0 && !add(day, v - 1))
         return false;
     }
   }
   uint32_t pairs = 0;
   if (!get(in, pairs) || in.size() / 12 < pairs)
     return false;
+  std::vector<day_number> pair_days;
   for (uint32_t i = 0; i < pairs; ++i) {
     int32_t day = 0;
     int64_t total = 0;
     (void)get(in, day);
     (void)get(in, total);
-    if (total < 0)
+    if (total < 0 || day < first_day || day > last_day)
       return false;
-    // A slot copied above that points to the wide totals gets its total now.
-    slot_type* v = slot(day);
-    if (*v == in_wide && (!wide_ || wide_->count(day) == 0))
-      *v = 0;
+    if (!wide_days.empty())
+      pair_days.push_back(day);
     if (!add(day, total))
       return false;
   }
-  // Every slot that says "wide" must have had its total (untrusted bytes).
-  for (size_t i = 0; !sparse_ && i < dense_.size(); ++i)
-    if (dense_[i] == in_wide &&
-        (!wide_ || wide_->count(base_ + static_cast<int32_t>(i)) == 0))
+  // Every slot that said "wide" must have had its total.
+  std::sort(pair_days.begin(), pair_days.end());
+  for (day_number day : wide_days)
+    if (!std::binary_search(pair_days.begin(), pair_days.end(), day))
       return false;
   return true;
 }

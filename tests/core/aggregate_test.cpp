@@ -598,5 +598,69 @@ TEST(partial_aggregate, decode_rejects_garbage) {
   }
 }
 
+// The byte form of one song "A" at offset 0 with a dense run of `slots` from
+// day `base` and the wide `pairs` after it (aggregate.cpp, "byte form").
+std::string one_song_form(int32_t base, std::vector<uint32_t> slots,
+                          std::vector<std::pair<int32_t, int64_t>> pairs) {
+  std::string out = "PCA2";
+  const auto put = [&out](auto v) {
+    out.append(reinterpret_cast<const char*>(&v), sizeof v);
+  };
+  put(uint64_t{1});
+  put(uint32_t{1});
+  out += 'A';
+  put(uint64_t{0});
+  put(base);
+  put(static_cast<uint32_t>(slots.size()));
+  for (uint32_t v : slots)
+    put(v);
+  put(static_cast<uint32_t>(pairs.size()));
+  for (auto [day, total] : pairs) {
+    put(day);
+    put(total);
+  }
+  return out;
+}
+
+// Found by the fuzz target partial_bytes: a slot saying "wide" with no wide
+// total, then a day outside the dense run, dereferenced a null map.
+TEST(partial_aggregate, decode_rejects_a_wide_slot_without_its_wide_total) {
+  partial_aggregate out;
+  EXPECT_FALSE(partial_aggregate::decode(
+      one_song_form(0, {day_totals::in_wide, 3}, {{1000, 7}}), out));
+  EXPECT_FALSE(
+      partial_aggregate::decode(one_song_form(5, {day_totals::in_wide}, {}), out));
+  // With its total the same form is fine.
+  ASSERT_TRUE(partial_aggregate::decode(
+      one_song_form(0, {day_totals::in_wide, 3}, {{0, INT64_MAX}, {1000, 7}}),
+      out));
+  EXPECT_EQ(format_result(out), std::string(result_header) +
+                                    "A,1970-01-01,9223372036854775807\n"
+                                    "A,1970-01-02,2\n"
+                                    "A,1972-09-27,7\n");
+}
+
+// Days past the int32 range overflowed the slot index (undefined behaviour)
+// and days outside 0001-01-01 .. 9999-12-31 reached the date writer.
+TEST(partial_aggregate, decode_rejects_days_outside_the_calendar) {
+  partial_aggregate out;
+  EXPECT_FALSE(
+      partial_aggregate::decode(one_song_form(INT32_MAX - 1, {1, 1, 1}, {}), out));
+  EXPECT_FALSE(
+      partial_aggregate::decode(one_song_form(last_day, {1, 1}, {}), out));
+  EXPECT_FALSE(
+      partial_aggregate::decode(one_song_form(first_day - 1, {1}, {}), out));
+  EXPECT_FALSE(
+      partial_aggregate::decode(one_song_form(0, {}, {{last_day + 1, 1}}), out));
+  EXPECT_FALSE(
+      partial_aggregate::decode(one_song_form(0, {}, {{INT32_MIN, 1}}), out));
+  EXPECT_TRUE(partial_aggregate::decode(
+      one_song_form(last_day - 1, {1, 2}, {{first_day, 5}}), out));
+  EXPECT_EQ(format_result(out), std::string(result_header) +
+                                    "A,0001-01-01,5\n"
+                                    "A,9999-12-30,0\n"
+                                    "A,9999-12-31,1\n");
+}
+
 } // namespace
 } // namespace playcount

@@ -70,6 +70,30 @@ TEST(read_layout, trims_spaces_around_column_names) {
   EXPECT_EQ(q.count, 2u);
 }
 
+// Found with the csv_ranges fuzz property (libcsv strict disagreed): the
+// header was read with libcsv's default blank skipping, the records without.
+TEST(read_layout, rejects_a_quote_after_spaces_like_a_data_record_does) {
+  for (const char* file : {"Song, \"Date\",Number of Plays\n",
+                           "\"Song\" ,Date,Number of Plays\n",
+                           "Song,Date,\t\"Number of Plays\"\n"}) {
+    SCOPED_TRACE(testing::PrintToString(std::string(file)));
+    const input_error e = error_of(file);
+    EXPECT_EQ(e.line, 1u);
+    EXPECT_NE(e.what.find("not valid CSV"), std::string::npos) << e.what;
+  }
+}
+
+TEST(read_layout, trims_only_spaces_not_tabs_around_column_names) {
+  for (const char* file : {"\tSong,Date,Number of Plays\n",
+                           "Song,Date\t,Number of Plays\n",
+                           "Song,Date,\"Number of Plays\t\"\n"}) {
+    SCOPED_TRACE(testing::PrintToString(std::string(file)));
+    const input_error e = error_of(file);
+    EXPECT_EQ(e.line, 1u);
+    EXPECT_NE(e.what.find("missing column"), std::string::npos) << e.what;
+  }
+}
+
 TEST(read_layout, reads_quoted_column_names) {
   const csv_layout l =
       layout_of("\"Song\",\"Date\",\"Number of Plays\",\"Listener, Id\"\n");

@@ -128,13 +128,6 @@ std::string mutate(std::mt19937& rng, std::string file, size_t from) {
   return file;
 }
 
-bool has_lone_cr(const std::string& s) {
-  for (size_t i = 0; i < s.size(); ++i)
-    if (s[i] == '\r' && (i + 1 >= s.size() || s[i + 1] != '\n'))
-      return true;
-  return false;
-}
-
 TEST(libcsv, rejections_of_random_bad_quoting_are_errors_for_the_pipeline_too) {
   int rejected = 0, semantic = 0, accepted = 0;
   int failures = 0;

@@ -171,8 +171,6 @@ std::string text_of(const run_result& r) {
   return r.error ? *r.error : r.output;
 }
 
-namespace {
-
 std::string signature(const run_result& r) {
   std::string s = text_of(r);
   s += "\n-- rows " + std::to_string(r.outcome.rows) + ", bad rows " +
@@ -181,8 +179,6 @@ std::string signature(const run_result& r) {
     s += " [" + e.to_string() + "]";
   return s;
 }
-
-} // namespace
 
 std::string result_everywhere(std::string_view bytes, bad_row_policy policy) {
   const guarded_bytes guarded(bytes);
@@ -352,6 +348,13 @@ libcsv_records(std::string_view bytes) {
   for (auto& r : *rows)
     out.push_back(std::move(r.fields));
   return out;
+}
+
+bool has_lone_cr(std::string_view bytes) {
+  for (size_t i = 0; i < bytes.size(); ++i)
+    if (bytes[i] == '\r' && (i + 1 >= bytes.size() || bytes[i + 1] != '\n'))
+      return true;
+  return false;
 }
 
 reference_outcome reference_count(std::string_view file) {

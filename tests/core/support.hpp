@@ -98,6 +98,10 @@ run_sequential(std::string_view file,
 /// `output` or `*error`, whichever the run gave.
 [[nodiscard]] std::string text_of(const run_result& r);
 
+/// text_of with the rows, the bad rows and the first bad ones: what two runs
+/// of one file must share whatever the split.
+[[nodiscard]] std::string signature(const run_result& r);
+
 /// Runs the pipeline over a spread of range sizes, worker counts and
 /// assignments (the bytes guarded), checks they all give the same text as
 /// the sequential read, and returns that text.
@@ -122,6 +126,11 @@ struct reference_outcome {
 /// libcsv's records of `bytes` (strict, spaces kept); nullopt when it rejects.
 [[nodiscard]] std::optional<std::vector<std::vector<std::string>>>
 libcsv_records(std::string_view bytes);
+
+/// Whether `bytes` hold a CR not followed by LF. libcsv ends a record there;
+/// CONTRACT §1 does not (records end in LF or CRLF), so the reference does
+/// not apply to such files.
+[[nodiscard]] bool has_lone_cr(std::string_view bytes);
 
 // -- calendar, written independently of core/fields.cpp
 // ------------------------

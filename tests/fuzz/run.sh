@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Runs each libFuzzer target of tests/fuzz for a bounded time (make fuzz).
+#   tests/fuzz/run.sh BUILD_DIR SECONDS TARGET...
+# New inputs go to BUILD_DIR/fuzz-corpus/<target> (the repository's corpus is
+# read, never written); a crashing input goes to BUILD_DIR/fuzz-artifacts/.
+# Exit status: non-zero when a target found a crash, with what to do next.
+set -euo pipefail
+build=$1 seconds=$2
+shift 2
+src=$(cd "$(dirname "$0")" && pwd)
+
+# Inputs longer than these only slow a target down: a CSV file of 1 KiB
+# already spans many ranges of every size the target tries.
+max_len() {
+  case $1 in
+    csv_ranges) echo 1024 ;;
+    multipart) echo 4096 ;;
+    *) echo 256 ;;
+  esac
+}
+
+status=0
+for target in "$@"; do
+  work=$build/fuzz-corpus/$target
+  artifacts=$build/fuzz-artifacts/$target
+  log=$build/fuzz-logs/$target.log
+  mkdir -p "$work" "$artifacts" "$(dirname "$log")"
+  args=(-max_total_time="$seconds" -max_len="$(max_len "$target")"
+        -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
+        -artifact_prefix="$artifacts/")
+  [[ -f $src/$target.dict ]] && args+=(-dict="$src/$target.dict")
+  start=$SECONDS
+  if "$build/bin/fuzz_$target" "${args[@]}" "$work" "$src/corpus/$target" \
+       >"$log" 2>&1; then
+    runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
+    echo "fuzz_$target: ${runs:-?} inputs in $((SECONDS - start)) s, no failure"
+  else
+    status=1
+    echo "fuzz_$target FAILED after $((SECONDS - start)) s; its log:"
+    grep -v -E '^#[0-9]+.*(NEW|REDUCE|pulse)' "$log" | tail -n 60
+    for crash in "$artifacts"/*; do
+      [[ -e $crash ]] || continue
+      echo "input: $crash"
+      echo "  replay: $build/bin/fuzz_$target $crash"
+      echo "  once fixed, keep it: cp $crash tests/fuzz/corpus/$target/regression-<what>"
+    done
+  fi
+done
+exit $status
