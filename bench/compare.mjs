@@ -1,6 +1,9 @@
-// Compares playcount's output with DuckDB's for the same input.
+// Compares playcount's output with DuckDB's (or another peer's) for the same input.
 //
-// usage: node compare.mjs PLAYCOUNT_OUT.csv DUCKDB_OUT.csv [--input IN.csv]
+// usage: node compare.mjs PLAYCOUNT_OUT.csv DUCKDB_OUT.csv [--input IN.csv] [--peer NAME]
+//
+// --peer names the second file's program in the messages (default: duckdb); peers.sh
+// passes polars, pandas, old-service.
 //
 // Both files are parsed as RFC 4180 CSV (quoted fields, doubled quotes, CRLF or LF),
 // so a song name that one writer quotes and the other does not still compares equal.
@@ -158,13 +161,15 @@ async function songOrder(path) {
 async function main() {
   const args = process.argv.slice(2);
   let input = null;
+  let peer = 'duckdb';
   const files = [];
   for (let i = 0; i < args.length; i++) {
     if (args[i] === '--input') input = args[++i];
+    else if (args[i] === '--peer') peer = args[++i];
     else files.push(args[i]);
   }
-  if (files.length !== 2 || (args.includes('--input') && !input)) {
-    console.error('usage: node compare.mjs PLAYCOUNT_OUT.csv DUCKDB_OUT.csv [--input IN.csv]');
+  if (files.length !== 2 || (args.includes('--input') && !input) || !peer) {
+    console.error('usage: node compare.mjs PLAYCOUNT_OUT.csv DUCKDB_OUT.csv [--input IN.csv] [--peer NAME]');
     process.exit(2);
   }
   const [actualPath, expectedPath] = files;
@@ -193,7 +198,7 @@ async function main() {
   };
 
   const a = await readOutput(actualPath, 'playcount', onRow);
-  const e = await readOutput(expectedPath, 'duckdb');
+  const e = await readOutput(expectedPath, peer);
   problems.push(...a.problems, ...e.problems);
   if (orderErrors) problems.push(`playcount: ${orderErrors} ordering error(s)`);
   if (order && seenSongs.size !== order.size)
@@ -215,12 +220,12 @@ async function main() {
   const onlyE = diff(e, a), onlyA = diff(a, e).filter((r) => r.other === undefined);
   if (onlyE.length || onlyA.length) {
     const wrong = onlyE.filter((r) => r.other !== undefined).length;
-    problems.push(`rows differ: ${wrong} total(s) differ, ${onlyE.length - wrong} (song, date) only in DuckDB's output, ` +
+    problems.push(`rows differ: ${wrong} total(s) differ, ${onlyE.length - wrong} (song, date) only in the ${peer} output, ` +
       `${onlyA.length} only in playcount's`);
     const show = (r) => `(${JSON.stringify(r.song)}, ${r.date})`;
     for (const r of onlyE.slice(0, MAX_EXAMPLES))
-      console.error(r.other === undefined ? `  only in duckdb:    ${show(r)} total ${r.total}`
-        : `  total differs:     ${show(r)} duckdb ${r.total}, playcount ${r.other}`);
+      console.error(r.other === undefined ? `  only in ${peer}: ${show(r)} total ${r.total}`
+        : `  total differs:     ${show(r)} ${peer} ${r.total}, playcount ${r.other}`);
     for (const r of onlyA.slice(0, MAX_EXAMPLES)) console.error(`  only in playcount: ${show(r)} total ${r.total}`);
   }
 
