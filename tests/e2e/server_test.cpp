@@ -5,6 +5,7 @@
 #include "actors/job_store.hpp"
 #include "tests/support/count_alone.hpp"
 #include "tests/support/csv_gen.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/server_process.hpp"
@@ -359,9 +360,13 @@ TEST_F(server_test, deleting_a_started_job_cancels_it_and_stops_its_ranges) {
   auto s = start({"--workers", "0", "--max-running-jobs", "1"});
   const std::string started = submit(s->port(), small_csv);
   const std::string queued = submit(s->port(), small_csv);
-  auto stats = json_of(test::http_get(s->port(), "/admin/stats"));
+  // The job is planned on the server, then its ranges wait for a worker.
+  json::object stats;
+  EXPECT_TRUE(test::eventually([&] {
+    stats = json_of(test::http_get(s->port(), "/admin/stats"));
+    return stats.at("queue").at("rangesQueued").to_number<int>() > 0;
+  })) << json::serialize(stats);
   EXPECT_EQ(stats.at("coordinator").at("jobsRunning").to_number<int>(), 1);
-  EXPECT_GT(stats.at("queue").at("rangesQueued").to_number<int>(), 0);
 
   const auto r = test::http_delete(s->port(), "/jobs/" + started + "/");
   EXPECT_EQ(r.status, 200) << r.raw;
