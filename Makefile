@@ -20,7 +20,9 @@ FUZZ_PACKAGES := clang-14 libclang-rt-14-dev
 SANITIZE_DIR ?= build-asan
 TSAN_DIR ?= build-tsan
 FUZZ_DIR ?= build-fuzz
-FUZZ_SECONDS ?= 40
+FUZZ_SECONDS ?= 120
+# 1: each target runs the same inputs everywhere (CI); 0: new ones each time.
+FUZZ_SEED ?= 1
 FUZZ_TARGETS := csv_ranges multipart fields partial_bytes
 SANITIZER_BUILD_TYPE ?= RelWithDebInfo
 
@@ -101,7 +103,7 @@ fuzz: fuzz-deps
 	  -DCMAKE_BUILD_TYPE=$(SANITIZER_BUILD_TYPE) -DPLAYCOUNT_FUZZ=ON
 	cmake --build $(FUZZ_DIR) -j $(JOBS) \
 	  --target $(addprefix fuzz_,$(FUZZ_TARGETS))
-	tests/fuzz/run.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+	FUZZ_SEED=$(FUZZ_SEED) tests/fuzz/run.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 # The HTTP service on 127.0.0.1:8000, data in ./data; options after
 # SERVE_ARGS, e.g. make run SERVE_ARGS='--port 9000 --result-ttl 2h'.
