@@ -77,8 +77,9 @@ test: test-release test-sanitize fuzz
 test-release: test-deps build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
-# Reports end the test (tests/sanitizers/default_options.cpp); third-party
-# leaks are suppressed one by one in tests/sanitizers/lsan.supp.
+# Any report ends the test (tests/sanitizers/default_options.cpp), leaks
+# included; the few from CAF's headers are suppressed one by one, with their
+# reasons, in tests/sanitizers/ubsan.supp.
 test-sanitize: test-deps
 	cmake -S . -B $(SANITIZE_DIR) -DCMAKE_BUILD_TYPE=$(SANITIZER_BUILD_TYPE) \
 	  -DPLAYCOUNT_SANITIZE=address,undefined

@@ -85,7 +85,9 @@ bool ref_headers(std::string_view headers, ref_part& part) {
       if (rest.empty())
         continue;
       constexpr std::string_view fn = "; filename=\"";
-      if (rest.substr(0, fn.size()) != fn || rest.back() != '"')
+      // The quote after `filename=` opens the value; another must close it.
+      if (rest.size() < fn.size() + 1 || rest.substr(0, fn.size()) != fn ||
+          rest.back() != '"')
         return false;
       rest = rest.substr(fn.size(), rest.size() - fn.size() - 1);
       if (!plain_value(rest))

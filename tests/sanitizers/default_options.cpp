@@ -4,8 +4,10 @@
 // behave the same. ASAN_OPTIONS and the like still override these.
 //
 // - The first report ends the process with a failure: a report is a bug.
-// - Leaks are reported (LSan, part of ASan on x86-64 Linux); the few that
-//   belong to third-party libraries are suppressed one by one in lsan.supp.
+// - Leaks are reported (LSan, part of ASan on x86-64 Linux). A leak that
+//   belongs to a third-party library would be suppressed in lsan.supp, one
+//   entry per leak; none has been needed.
+// - UBSan reports from CAF's headers are suppressed in ubsan.supp.
 
 #ifndef PLAYCOUNT_SANITIZER_DIR
 #error "PLAYCOUNT_SANITIZER_DIR: the directory of the suppression files"
