@@ -199,3 +199,30 @@ test('the admin page shows the nodes, the worker actors and the jobs, and refres
   noProblems(problems);
   await context.close();
 });
+
+test('with --api-token the page loads, asks for the token once, and uploads and downloads with it', async () => {
+  const secured = await startServer(`${dir}/c`, ['--workers', '2', '--api-token', 'page-secret']);
+  try {
+    const csvPath = writeCsv(dir, 'secret.csv', makeCsv(500, 3));
+    const expected = countAlone(csvPath, dir);
+    const { context, page, problems } = await newPage(browser);
+    const asked = [];
+    page.on('dialog', (d) => { asked.push(d.message()); d.accept('page-secret'); });
+    await page.goto(secured.url + '/');
+    await page.setInputFiles('#file', csvPath);
+    await page.click('#submit');
+    await page.locator('#current-status').getByText('Finished').waitFor({ timeout: 20000 });
+    assert.equal(asked.length, 1, `asked for the token once: ${JSON.stringify(asked)}`);
+    assert.match(asked[0], /access token/);
+    const link = page.locator('#current-status a');
+    const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
+    const got = readFileSync(await download.path());
+    assert.ok(got.equals(expected), 'the download with the token is the CSV of playcount count');
+    // The one 401 before the token was given is the browser's only complaint.
+    assert.deepEqual(problems.filter((p) => !/status of 401/.test(p)), []);
+    assert.ok(!secured.log().includes('page-secret'), 'the token is never logged');
+    await context.close();
+  } finally {
+    await secured.stop();
+  }
+});
