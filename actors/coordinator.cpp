@@ -181,8 +181,7 @@ void dispatch(coordinator_actor* self) {
       std::string error;
       item.shipped = true;
       if (!ship(*job, item.range.begin, item.range.end, item.bytes, error)) {
-        job->todo.push_front(index);
-        st.idle.push_front(addr);
+        st.idle.push_front(addr); // still waiting, for another job's range
         end_job(self, *job,
                 failed(job->request, "cannot read the input: " + error));
         continue;
@@ -225,6 +224,12 @@ void start_job(coordinator_actor* self, job_request request,
   st.arrival.push_back(id);
 }
 
+// A range whose bad record ends the job: any, unless skipping; an overflow
+// always. Ranges after it are not needed.
+bool stops_the_job(const job_request& request, const range_report& report) {
+  return report.error && (!request.skip_bad_rows || report.overflow);
+}
+
 void maybe_finish(coordinator_actor* self, job_run& job) {
   const size_t needed =
     std::min<size_t>(job.ranges.size(), size_t{job.last_needed} + 1);
@@ -256,9 +261,7 @@ void on_read(coordinator_actor* self, job_run& job, const caf::actor_addr& from,
   self->state.bytes_read += job.ranges[done.index].size();
   self->state.rows_read += done.report.rows;
   job.read_by[from].push_back(done.index);
-  const bool stops = done.report.error && (!job.request.skip_bad_rows ||
-                                           done.report.overflow);
-  if (stops && done.index < job.last_needed) {
+  if (stops_the_job(job.request, done.report) && done.index < job.last_needed) {
     job.last_needed = done.index;
     job.todo.erase(std::remove_if(job.todo.begin(), job.todo.end(),
                                   [&](uint32_t i) { return i > done.index; }),
@@ -388,8 +391,7 @@ void on_worker_down(coordinator_actor* self, const caf::actor_addr& addr) {
     // needed follows from the reports that are left.
     job.last_needed = UINT32_MAX;
     for (uint32_t i = 0; i < job.reports.size(); ++i)
-      if (job.reports[i] && job.reports[i]->error &&
-          (!job.request.skip_bad_rows || job.reports[i]->overflow)) {
+      if (job.reports[i] && stops_the_job(job.request, *job.reports[i])) {
         job.last_needed = i;
         break;
       }

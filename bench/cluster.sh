@@ -25,11 +25,12 @@
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=bench/lib.sh
+source "$BENCH_DIR/lib.sh"
 REPO_ROOT=$(cd "$BENCH_DIR/.." && pwd)
 PLAYCOUNT=${PLAYCOUNT:-$REPO_ROOT/build/bin/playcount}
 RUNS=${RUNS:-3}
 DATA_DIR=${DATA_DIR:-$BENCH_DIR/data}
-INPUT=${INPUT:-$DATA_DIR/plays-40000000-5000-365-1-5.csv}
 WORK=$DATA_DIR/cluster
 
 die() { echo "cluster.sh: $*" >&2; exit 1; }
@@ -38,12 +39,13 @@ for tool in curl node taskset; do
   command -v $tool >/dev/null || die "$tool is missing"
 done
 [ -x "$PLAYCOUNT" ] || die "no binary at $PLAYCOUNT (make first)"
-if [ ! -f "$INPUT" ]; then
-  mkdir -p "$DATA_DIR"
-  cc -O2 -o "$DATA_DIR/gen" "$BENCH_DIR/gen.c"
-  log "generating $INPUT"
-  "$DATA_DIR/gen" 40000000 5000 365 1 5 > "$INPUT.tmp" && mv "$INPUT.tmp" "$INPUT"
+if [ -z "${INPUT:-}" ]; then
+  mkdir -p "$DATA_DIR" && DATA_DIR=$(cd "$DATA_DIR" && pwd)
+  build_gen
+  generated 40000000 5000 365 1 5
+  INPUT=$FILE
 fi
+[ -f "$INPUT" ] || die "no input file $INPUT"
 
 rm -rf "$WORK" && mkdir -p "$WORK"
 PIDS=()
@@ -124,15 +126,14 @@ for run in $(seq 1 "$RUNS"); do
   done
 done
 
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 echo
 printf '%-8s %5s %12s %12s\n' setup runs "job median" "read median"
 declare -A JOB=() READ=()
 for name in local one two; do
   # shellcheck disable=SC2086
-  JOB[$name]=$(median ${TIMES[$name]})
+  JOB[$name]=$(stat_of median ${TIMES[$name]})
   # shellcheck disable=SC2086
-  READ[$name]=$(median ${READS[$name]})
+  READ[$name]=$(stat_of median ${READS[$name]})
   printf '%-8s %5d %10.3f s %10.3f s\n' "$name" "$RUNS" "${JOB[$name]}" "${READ[$name]}"
 done
 echo

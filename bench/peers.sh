@@ -45,6 +45,8 @@
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=bench/lib.sh
+source "$BENCH_DIR/lib.sh"
 REPO_ROOT=$(cd "$BENCH_DIR/.." && pwd)
 
 QUICK=0
@@ -118,20 +120,7 @@ have() {
 
 mkdir -p "$DATA_DIR"
 DATA_DIR=$(cd "$DATA_DIR" && pwd)
-GEN="$DATA_DIR/gen"
-if [ ! -x "$GEN" ] || [ "$BENCH_DIR/gen.c" -nt "$GEN" ]; then
-  command -v cc >/dev/null || die "no C compiler (cc) to build the generator"
-  log "building the generator: cc -O2 bench/gen.c"
-  cc -O2 -o "$GEN.tmp" "$BENCH_DIR/gen.c" && mv "$GEN.tmp" "$GEN"
-fi
-# input ROWS SONGS DAYS SEED QUOTED: sets FILE to the (cached) generated file
-input() {
-  FILE="$DATA_DIR/plays-$1-$2-$3-$4-$5.csv"
-  if [ ! -s "$FILE" ]; then
-    log "generating $FILE (gen $*)"
-    "$GEN" "$@" > "$FILE.tmp" && mv "$FILE.tmp" "$FILE"
-  fi
-}
+build_gen
 
 # --- measuring ---------------------------------------------------------------------------
 # cmd_of NAME IN OUT: sets CMD to the command line of NAME reading IN and writing OUT.
@@ -183,17 +172,6 @@ check() {
 
 mb() { awk -v k="$1" 'BEGIN { printf "%.0f", k / 1024 }'; }
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
-stat_of() { # stat_of median|min|max VALUES...
-  local what=$1; shift
-  printf '%s\n' "$@" | sort -g | awk -v w="$what" '
-    { a[NR] = $1 }
-    END {
-      if (w == "min") v = a[1]
-      else if (w == "max") v = a[NR]
-      else v = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
-      printf "%.3f", v
-    }'
-}
 
 # Results per program: space-separated lists (bash 4 associative arrays).
 declare -A SECS KB CPU FAILED
@@ -233,7 +211,7 @@ log "load average at the start: $(loadavg)"
 if [ "$BIG" = 1 ]; then
   ACTIVE=()
   for p in $PEERS; do have "$p" && ACTIVE+=("$p"); done
-  input "$ROWS" "$SONGS" "$DAYS" "$SEED" "$QUOTED"; INPUT=$FILE
+  generated "$ROWS" "$SONGS" "$DAYS" "$SEED" "$QUOTED"; INPUT=$FILE
   OUT_DIR="$DATA_DIR/out/$(basename "$INPUT" .csv)/peers" # apart from run.sh's outputs
   mkdir -p "$OUT_DIR"
   log "input: $INPUT ($(awk -v b="$(stat -c %s "$INPUT")" 'BEGIN { printf "%.1f MB", b / 1e6 }'), $ROWS rows, $SONGS songs, $DAYS days, ${QUOTED}% quoted songs)"
@@ -264,7 +242,7 @@ fi
 
 # --- the old service: its own small file -----------------------------------------------------
 if [ "$OLD" = 1 ] && have old; then
-  input "$OLD_ROWS" "$OLD_SONGS" "$OLD_DAYS" 1 5; SMALL=$FILE
+  generated "$OLD_ROWS" "$OLD_SONGS" "$OLD_DAYS" 1 5; SMALL=$FILE
   SOUT="$DATA_DIR/out/$(basename "$SMALL" .csv)/peers"
   mkdir -p "$SOUT"
   echo

@@ -26,6 +26,8 @@
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=bench/lib.sh
+source "$BENCH_DIR/lib.sh"
 REPO_ROOT=$(cd "$BENCH_DIR/.." && pwd)
 
 QUICK=0
@@ -87,17 +89,9 @@ mkdir -p "$DATA_DIR"
 DATA_DIR=$(cd "$DATA_DIR" && pwd)
 
 # --- generator and input file (cached) -----------------------------------------------
-GEN="$DATA_DIR/gen"
-if [ ! -x "$GEN" ] || [ "$BENCH_DIR/gen.c" -nt "$GEN" ]; then
-  log "building the generator: cc -O2 bench/gen.c"
-  cc -O2 -o "$GEN.tmp" "$BENCH_DIR/gen.c" && mv "$GEN.tmp" "$GEN"
-fi
-INPUT="$DATA_DIR/plays-$ROWS-$SONGS-$DAYS-$SEED-$QUOTED.csv"
-if [ ! -s "$INPUT" ]; then
-  log "generating $INPUT (gen $ROWS $SONGS $DAYS $SEED $QUOTED)"
-  "$GEN" "$ROWS" "$SONGS" "$DAYS" "$SEED" "$QUOTED" > "$INPUT.tmp"
-  mv "$INPUT.tmp" "$INPUT"
-fi
+build_gen
+generated "$ROWS" "$SONGS" "$DAYS" "$SEED" "$QUOTED"
+INPUT=$FILE
 INPUT_BYTES=$(stat -c %s "$INPUT")
 
 # --- DuckDB (npm, once) ----------------------------------------------------------------
@@ -189,17 +183,6 @@ for ((i = 1; i <= RUNS; i++)); do
 done
 
 # --- summary ---------------------------------------------------------------------------
-stat_of() { # stat_of median|min|max VALUES...
-  local what=$1; shift
-  printf '%s\n' "$@" | sort -g | awk -v w="$what" '
-    { a[NR] = $1 }
-    END {
-      if (w == "min") v = a[1]
-      else if (w == "max") v = a[NR]
-      else v = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
-      printf "%.3f", v
-    }'
-}
 
 pc_med=$(stat_of median "${PC_SECS[@]}"); pc_min=$(stat_of min "${PC_SECS[@]}")
 pc_rss_kb=$(stat_of max "${PC_KB[@]}")

@@ -139,6 +139,14 @@ run_result run_pipeline(std::string_view file, const run_options& o) {
   return out;
 }
 
+std::string_view blanks_trimmed(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+    s.remove_suffix(1);
+  return s;
+}
+
 std::vector<byte_range> plan_in_memory(std::string_view file,
                                        uint64_t data_begin,
                                        uint64_t range_size) {
@@ -286,14 +294,6 @@ std::optional<std::vector<libcsv_row>> libcsv_rows(std::string_view bytes,
   if (!ok)
     return std::nullopt;
   return std::move(c.rows);
-}
-
-std::string_view blanks_trimmed(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-    s.remove_suffix(1);
-  return s;
 }
 
 std::string spaces_trimmed(std::string_view s) {

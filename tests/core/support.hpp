@@ -86,6 +86,10 @@ struct run_result {
 [[nodiscard]] run_result run_pipeline(std::string_view file,
                                       const run_options& options = {});
 
+/// `s` without the spaces and tabs around it (as fields allow around a Date
+/// and a Number of Plays).
+[[nodiscard]] std::string_view blanks_trimmed(std::string_view s);
+
 /// The range plan of `file` in memory: every chunk scanned in order.
 [[nodiscard]] std::vector<byte_range>
 plan_in_memory(std::string_view file, uint64_t data_begin, uint64_t range_size);

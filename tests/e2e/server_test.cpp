@@ -3,6 +3,7 @@
 // restarts after SIGKILL, and the time to live.
 
 #include "actors/job_store.hpp"
+#include "tests/support/api_client.hpp"
 #include "tests/support/count_alone.hpp"
 #include "tests/support/csv_gen.hpp"
 #include "tests/support/eventually.hpp"
@@ -24,7 +25,9 @@ namespace fs = std::filesystem;
 namespace json = boost::json;
 using namespace std::chrono_literals;
 using test::http_response;
+using test::json_of;
 using test::server_process;
+using test::str;
 
 const std::string binary = PLAYCOUNT_BINARY;
 
@@ -40,21 +43,6 @@ const std::string small_result = "Song,Date,Total Number of Plays for Date\n"
 const std::string bad_date_csv = "Song,Date,Number of Plays\n"
                                  "a,2021-02-28,1\n"
                                  "b,2021-02-30,1\n";
-
-json::object json_of(const http_response& r) {
-  json::error_code ec;
-  json::value v = json::parse(r.body, ec);
-  if (ec || !v.is_object()) {
-    ADD_FAILURE() << "not a JSON object: " << r.raw;
-    return {};
-  }
-  return v.as_object();
-}
-
-std::string str(const json::object& o, const char* key) {
-  const json::value* v = o.if_contains(key);
-  return v != nullptr && v->is_string() ? std::string(v->get_string()) : "";
-}
 
 class server_test : public ::testing::Test {
 protected:
@@ -83,32 +71,18 @@ protected:
     return n;
   }
 
-  /// Uploads `csv` and returns the job id (empty on failure).
   std::string submit(uint16_t port, const std::string& csv) {
-    const auto r = test::upload_file(port, csv);
-    EXPECT_EQ(r.status, 202) << r.raw;
-    return str(json_of(r), "jobId");
+    return test::submit(port, csv);
   }
 
   json::object job(uint16_t port, const std::string& id) {
-    return json_of(test::http_get(port, "/jobs/" + id + "/"));
+    return test::job(port, id);
   }
 
-  /// Waits until the job is in `state`; returns its JSON.
   json::object wait_for(uint16_t port, const std::string& id,
                         const std::string& state,
                         std::chrono::milliseconds timeout = 20s) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    json::object o;
-    while (std::chrono::steady_clock::now() < deadline) {
-      o = job(port, id);
-      if (str(o, "state") == state)
-        return o;
-      std::this_thread::sleep_for(20ms);
-    }
-    ADD_FAILURE() << "job " << id << " never reached " << state << ": "
-                  << json::serialize(o);
-    return o;
+    return test::wait_for_state(port, id, state, timeout);
   }
 
   std::string count_alone(const std::string& csv) {

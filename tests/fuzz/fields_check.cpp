@@ -13,14 +13,6 @@ namespace playcount::fuzz {
 
 namespace {
 
-std::string_view blanks_trimmed(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-    s.remove_suffix(1);
-  return s;
-}
-
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
 const char* name(date_status s) {
@@ -52,7 +44,7 @@ const char* name(count_status s) {
 // YYYY-MM-DD, blanks around ignored; the day number counted day by day from
 // 1970-01-01 (a year at a time, then a month at a time).
 parsed_date reference_date(std::string_view text) {
-  const std::string_view s = blanks_trimmed(text);
+  const std::string_view s = test::blanks_trimmed(text);
   if (s.size() != 10 || s[4] != '-' || s[7] != '-')
     return {date_status::bad_form, 0};
   for (size_t i : {0, 1, 2, 3, 5, 6, 8, 9})
@@ -80,7 +72,7 @@ parsed_date reference_date(std::string_view text) {
 // Decimal digits, blanks around ignored, from 0 to 2^63-1; a leading '-'
 // before digits makes it negative whatever its size.
 parsed_count reference_count(std::string_view text) {
-  std::string_view s = blanks_trimmed(text);
+  std::string_view s = test::blanks_trimmed(text);
   const bool negative = !s.empty() && s.front() == '-';
   if (negative)
     s.remove_prefix(1);
@@ -130,9 +122,9 @@ std::string check_date(std::string_view text) {
     return p;
   if (want.status == date_status::ok) {
     const std::string back = format_date(want.day);
-    if (back != blanks_trimmed(text))
+    if (back != test::blanks_trimmed(text))
       return "format_date(" + std::to_string(want.day) + ") = " + back +
-             ", expected " + printable(blanks_trimmed(text));
+             ", expected " + printable(test::blanks_trimmed(text));
   }
   return {};
 }
