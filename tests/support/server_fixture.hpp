@@ -44,6 +44,12 @@ protected:
 
   [[nodiscard]] std::string data() const { return dir_.file("data"); }
 
+  /// The log of the `n`th server start() started (from 1), kept after it
+  /// ended.
+  [[nodiscard]] std::string server_log(int n) const {
+    return read_file(dir_.file("server-" + std::to_string(n) + ".log"));
+  }
+
   /// Directories in data/jobs: one per job (or upload in progress).
   [[nodiscard]] size_t job_dirs(const std::string& data_dir = {}) const {
     std::error_code ec;
