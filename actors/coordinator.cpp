@@ -45,7 +45,7 @@ struct job_run {
   /// until it is collected or dropped.
   std::set<caf::actor_addr> touched;
   /// The input, opened when a worker on another node needs its bytes.
-  std::unique_ptr<file_handle> file;
+  std::shared_ptr<file_handle> file;
   uint64_t bytes_total = 0;
   uint64_t bytes_done = 0;
   uint64_t rows = 0;
@@ -67,7 +67,8 @@ struct in_flight {
 struct worker_entry {
   caf::actor handle;
   std::string node;
-  bool remote = false; // on another node: needs the range's bytes shipped
+  bool remote = false; // on another node: gets the range's bytes on its feed
+  uint64_t feed = 0;
   uint64_t ranges_done = 0;
   uint64_t bytes_done = 0;
   uint64_t mailbox = 0; // as last reported
@@ -108,6 +109,8 @@ struct coordinator_state {
   std::map<std::string, node_entry> nodes;
   std::deque<std::string> down_nodes; // oldest first
   uint64_t next_node = 1;
+  std::shared_ptr<range_sender> feeds; // null: no worker nodes
+  uint64_t next_tag = 1;
   uint64_t dispatched = 0;
   uint64_t redispatched = 0;
   uint64_t bytes_read = 0; // since the start, for /metrics
@@ -127,22 +130,19 @@ job_result failed(const job_request& request, std::string error) {
 void finish(coordinator_actor* self, job_run& job);
 void end_job(coordinator_actor* self, job_run& job, job_result result);
 
-// The bytes [begin, min(end, begin + max_shipped_bytes)) of the job's input.
-bool ship(job_run& job, uint64_t begin, uint64_t end, range_bytes& out,
-          std::string& error) {
+// Sends the item's range down the remote worker's feed.
+bool send_bytes(coordinator_state& st, job_run& job, const worker_entry& w,
+                work_item& item, std::string& error) {
   if (!job.file) {
-    job.file = std::make_unique<file_handle>();
-    if (!job.file->open(job.request.input_path, error)) {
-      job.file.reset();
+    auto file = std::make_shared<file_handle>();
+    if (!file->open(job.request.input_path, error))
       return false;
-    }
+    job.file = std::move(file);
   }
-  end = std::min(end, begin + max_shipped_bytes);
-  auto window = std::make_shared<mapped_window>(job.file->map(begin, end, error));
-  if (!error.empty())
-    return false;
-  out.offset = begin;
-  out.mapped = std::move(window);
+  item.tag = st.next_tag++;
+  // A feed that is gone fails its worker's receive: the worker quits and
+  // its items are handed out again.
+  (void)st.feeds->send(w.feed, item.tag, job.file, item.range);
   return true;
 }
 
@@ -179,8 +179,7 @@ void dispatch(coordinator_actor* self) {
     item.range = job->ranges[index];
     if (w->second.remote) {
       std::string error;
-      item.shipped = true;
-      if (!ship(*job, item.range.begin, item.range.end, item.bytes, error)) {
+      if (!send_bytes(st, *job, w->second, item, error)) {
         st.idle.push_front(addr); // still waiting, for another job's range
         end_job(self, *job,
                 failed(job->request, "cannot read the input: " + error));
@@ -354,6 +353,8 @@ void node_down(coordinator_state& st, const std::string& id) {
   if (n == st.nodes.end() || !n->second.stats.up)
     return;
   n->second.stats.up = false;
+  if (st.feeds)
+    st.feeds->forget(id);
   spdlog::warn("worker node {} ({} at {}) is down: its ranges go to others",
                id, n->second.stats.name, n->second.stats.address);
   st.down_nodes.push_back(id);
@@ -474,7 +475,9 @@ coordinator_stats stats(const coordinator_state& st) {
   return out;
 }
 
-caf::behavior coordinator(coordinator_actor* self) {
+caf::behavior coordinator(coordinator_actor* self,
+                          std::shared_ptr<range_sender> feeds) {
+  self->state.feeds = std::move(feeds);
   auto& local = self->state.nodes["local"];
   local.stats = node_stats{"local", "local", "in-process", true, true, 0, 0, 0,
                            now_ms(), now_ms()};
@@ -537,12 +540,20 @@ caf::behavior coordinator(coordinator_actor* self) {
         spdlog::warn("refused a worker that claims node {}", info.node);
         return;
       }
-      n->second.stats.last_seen = now_ms();
-      self->monitor(handle);
       worker_entry entry;
       entry.handle = handle;
       entry.node = info.node;
       entry.remote = handle.node() != self->node();
+      entry.feed = info.feed;
+      // ... and a worker on another node with a feed its node opened.
+      if (entry.remote && (!self->state.feeds ||
+                           self->state.feeds->node_of(info.feed) != info.node)) {
+        spdlog::warn("refused a worker of node {}: no byte feed of its node",
+                     info.node);
+        return;
+      }
+      n->second.stats.last_seen = now_ms();
+      self->monitor(handle);
       self->state.workers[handle.address()] = std::move(entry);
     },
     [=](ask_work_atom) {
@@ -559,30 +570,6 @@ caf::behavior coordinator(coordinator_actor* self) {
       self->state.idle.push_back(addr);
       dispatch(self);
       return promise;
-    },
-    [=](more_atom, const std::string& id, uint32_t index,
-        uint64_t from) -> caf::result<range_bytes> {
-      worker_entry* w = holder_of(self, id, index);
-      if (w == nullptr)
-        return caf::sec::unexpected_message;
-      auto j = self->state.jobs.find(id);
-      if (j == self->state.jobs.end() || j->second.phase != job_run::reading ||
-          index >= j->second.ranges.size() ||
-          from < j->second.ranges[index].begin ||
-          from >= j->second.ranges[index].end) {
-        w->release(id, index); // the worker drops the item
-        return caf::sec::invalid_argument;
-      }
-      const byte_range range = j->second.ranges[index];
-      range_bytes out;
-      std::string error;
-      if (!ship(j->second, from, range.end, out, error)) {
-        w->release(id, index);
-        end_job(self, j->second,
-                failed(j->second.request, "cannot read the input: " + error));
-        return caf::sec::invalid_argument;
-      }
-      return out;
     },
     [=](read_done& done) {
       worker_entry* w = holder_of(self, done.job, done.index);
@@ -649,8 +636,9 @@ caf::behavior coordinator(coordinator_actor* self) {
 
 } // namespace
 
-caf::actor spawn_coordinator(caf::actor_system& system) {
-  return system.spawn(coordinator);
+caf::actor spawn_coordinator(caf::actor_system& system,
+                             std::shared_ptr<range_sender> feeds) {
+  return system.spawn(coordinator, std::move(feeds));
 }
 
 } // namespace playcount

@@ -18,7 +18,6 @@ void configure_actor_system(caf::actor_system_config& cfg, bool network) {
   cfg.add_message_type<job_status>("playcount::job_status");
   cfg.add_message_type<worker_info>("playcount::worker_info");
   cfg.add_message_type<work_item>("playcount::work_item");
-  cfg.add_message_type<range_bytes>("playcount::range_bytes");
   cfg.add_message_type<job_plan>("playcount::job_plan");
   cfg.add_message_type<read_done>("playcount::read_done");
   cfg.add_message_type<partial_blob>("playcount::partial_blob");

@@ -11,10 +11,11 @@
 //   planner     -> coordinator  planned_atom, id, job_plan, error
 //   worker      -> coordinator  join_atom, worker_info  (then asks for work)
 //   worker      -> coordinator  ask_work_atom           => work_item (held back
-//                                                          until there is work)
-//   worker      -> coordinator  more_atom, id, index, offset => range_bytes
-//                                                          (the rest of a range
-//                                                          too big for one message)
+//                                                          until there is work;
+//                                                          for a worker on another
+//                                                          node the range's bytes
+//                                                          follow on its feed:
+//                                                          actors/range_feed.hpp)
 //   worker      -> coordinator  read_done               (the item's report)
 //   coordinator -> worker       collect_atom, job id    => partial_blob
 //   coordinator -> worker       drop_atom, job id       (forget the job)
@@ -70,7 +71,6 @@ using delete_atom = caf::atom_constant<caf::atom("delete")>;
 using list_atom = caf::atom_constant<caf::atom("list")>;
 using expire_atom = caf::atom_constant<caf::atom("expire")>;
 using planned_atom = caf::atom_constant<caf::atom("planned")>;
-using more_atom = caf::atom_constant<caf::atom("more")>;
 using register_atom = caf::atom_constant<caf::atom("register")>;
 using node_up_atom = caf::atom_constant<caf::atom("nodeup")>;
 
@@ -116,30 +116,12 @@ struct job_status {
 /// What a worker tells the coordinator about itself when it joins.
 struct worker_info {
   std::string node; ///< the node's id: "local" for in-process workers
+  uint64_t feed = 0; ///< on another node: the id of its byte feed
 };
-
-/// Input bytes for a worker on another node, which cannot read the file.
-/// At the coordinator they are a mapped window, serialized straight into
-/// the outgoing buffer on the middleman's thread and unmapped after; at the
-/// worker they arrive as a string. Each message carries at most
-/// `max_shipped_bytes`.
-struct range_bytes {
-  uint64_t offset = 0; ///< of the first byte in the file
-  std::shared_ptr<const mapped_window> mapped; ///< at the sender
-  std::string received;                        ///< at the receiver
-
-  [[nodiscard]] std::string_view bytes() const noexcept {
-    return mapped ? mapped->window().bytes : std::string_view{received};
-  }
-};
-
-/// The most input bytes in one message to another node: CAF 0.17 has no
-/// flow control, so a range is shipped in pieces no larger than this.
-inline constexpr uint64_t max_shipped_bytes = 8 << 20;
 
 /// One piece of work: read range `index` of the job into the worker's
-/// partial. A worker on another node gets the range's first bytes with it
-/// (`shipped`) and asks for the rest with more_atom.
+/// partial. A worker in the server's process maps the range from `path`; a
+/// worker on another node receives its bytes on its feed under `tag`.
 struct work_item {
   std::string job;
   std::string path;
@@ -147,8 +129,7 @@ struct work_item {
   byte_range range;
   csv_layout layout;
   bool skip_bad_rows = false;
-  bool shipped = false;
-  range_bytes bytes;
+  uint64_t tag = 0; ///< 0: read from the file
 };
 
 struct read_done {
@@ -227,6 +208,8 @@ struct registration_reply {
   std::string reason; ///< why not
   caf::actor coordinator;
   std::string node_id;
+  uint16_t feed_port = 0;  ///< where the node's workers open their feeds
+  std::string feed_secret; ///< what they show there; never logged
 };
 
 /// A node the gate let in, for the coordinator.
@@ -384,35 +367,13 @@ typename Inspector::result_type inspect(Inspector& f, job_status& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, worker_info& x) {
-  return f(caf::meta::type_name("worker_info"), x.node);
-}
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, range_bytes& x) {
-  if constexpr (std::is_base_of_v<caf::serializer, Inspector>) {
-    // From the mapping into the buffer, in std::string's wire form.
-    const std::string_view view = x.bytes();
-    size_t size = view.size();
-    return caf::error::eval(
-      [&] { return f(x.offset); }, [&] { return f.begin_sequence(size); },
-      [&] {
-        return size > 0 ? f.apply_raw(size, const_cast<char*>(view.data()))
-                        : caf::error{};
-      },
-      [&] { return f.end_sequence(); });
-  } else if constexpr (Inspector::reads_state) { // to_string
-    uint64_t size = x.bytes().size();
-    return f(caf::meta::type_name("range_bytes"), x.offset, size);
-  } else {
-    x.mapped.reset();
-    return f(caf::meta::type_name("range_bytes"), x.offset, x.received);
-  }
+  return f(caf::meta::type_name("worker_info"), x.node, x.feed);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, work_item& x) {
   return f(caf::meta::type_name("work_item"), x.job, x.path, x.index, x.range,
-           x.layout, x.skip_bad_rows, x.shipped, x.bytes);
+           x.layout, x.skip_bad_rows, x.tag);
 }
 
 template <class Inspector>
@@ -476,7 +437,7 @@ typename Inspector::result_type inspect(Inspector& f, node_registration& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, registration_reply& x) {
   return f(caf::meta::type_name("registration_reply"), x.accepted, x.reason,
-           x.coordinator, x.node_id);
+           x.coordinator, x.node_id, x.feed_port, x.feed_secret);
 }
 
 template <class Inspector>

@@ -3,6 +3,8 @@
 #include "actors/messages.hpp"
 #include "core/mapped_file.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <map>
 
 namespace playcount {
@@ -17,7 +19,7 @@ struct worker_state {
     partial_aggregate totals;
   };
   std::map<std::string, job> jobs;
-  std::string pieces; // a shipped range arriving in pieces
+  std::shared_ptr<range_source> feed; // on another node: where bytes come
   static inline const char* name = "playcount.worker";
 };
 
@@ -46,51 +48,23 @@ void read(worker_actor* self, const caf::actor& coordinator,
 
 void ask_for_work(worker_actor* self, const caf::actor& coordinator);
 
-// Asks for the rest of a shipped range, piece by piece (each message stays
-// bounded), then reads it.
-void fetch_rest(worker_actor* self, const caf::actor& coordinator,
-                const work_item& w) {
-  const uint64_t from = w.range.begin + self->state.pieces.size();
-  self
-    ->request(coordinator, caf::infinite, more_atom::value, w.job, w.index,
-              from)
-    .then(
-      [=](const range_bytes& piece) {
-        auto& pieces = self->state.pieces;
-        const std::string_view bytes = piece.bytes();
-        if (piece.offset != from || bytes.empty() ||
-            bytes.size() > w.range.end - from) {
-          pieces.clear(); // not what was asked: drop the item
-          return ask_for_work(self, coordinator);
-        }
-        pieces.append(bytes);
-        if (pieces.size() < w.range.size())
-          return fetch_rest(self, coordinator, w);
-        read(self, coordinator, w, file_window{pieces, w.range.begin}, {});
-        pieces.clear();
-        ask_for_work(self, coordinator);
-      },
-      [=](const caf::error&) {
-        // The job is gone (canceled or failed): drop the item.
-        self->state.pieces.clear();
-        ask_for_work(self, coordinator);
-      });
-}
-
-// A worker on the file's node maps the range; a worker elsewhere has its
-// bytes shipped.
+// A worker on the file's node maps the range; a worker elsewhere receives
+// its bytes on its feed.
 void run(worker_actor* self, const caf::actor& coordinator, work_item& w) {
-  if (w.shipped) {
-    const std::string_view first = w.bytes.bytes();
-    if (first.size() == w.range.size()) {
-      // Ask first: the next range's bytes travel while this one is read.
-      ask_for_work(self, coordinator);
-      read(self, coordinator, w, file_window{first, w.range.begin}, {});
-      return;
+  if (w.tag != 0) {
+    // Ask first: the next range's bytes travel while this one is read.
+    ask_for_work(self, coordinator);
+    std::string_view bytes;
+    std::string error;
+    auto& feed = self->state.feed;
+    if (!feed || !feed->receive(w.tag, w.range.size(), bytes, error)) {
+      // Out of step with the server: quit, so that the coordinator hands
+      // this worker's ranges to others.
+      spdlog::error("worker lost its byte feed: {}", feed ? error : "none");
+      return self->quit(caf::sec::runtime_error);
     }
-    self->state.pieces.assign(first);
-    w.bytes = range_bytes{};
-    return fetch_rest(self, coordinator, w);
+    read(self, coordinator, w, file_window{bytes, w.range.begin}, {});
+    return;
   }
   auto& j = self->state.jobs[w.job];
   std::string failure = open(j, w.path);
@@ -108,8 +82,11 @@ void ask_for_work(worker_actor* self, const caf::actor& coordinator) {
 }
 
 caf::behavior worker(worker_actor* self, caf::actor coordinator,
-                     std::string node) {
-  self->send(coordinator, join_atom::value, worker_info{std::move(node)});
+                     std::string node, std::shared_ptr<range_source> feed) {
+  const uint64_t feed_id = feed ? feed->id() : 0;
+  self->state.feed = std::move(feed);
+  self->send(coordinator, join_atom::value,
+             worker_info{std::move(node), feed_id});
   ask_for_work(self, coordinator);
   self->monitor(coordinator);
   self->set_down_handler([=](caf::down_msg&) { self->quit(); });
@@ -132,8 +109,9 @@ caf::behavior worker(worker_actor* self, caf::actor coordinator,
 } // namespace
 
 caf::actor spawn_worker(caf::actor_system& system, const caf::actor& coordinator,
-                        std::string node) {
-  return system.spawn<caf::detached>(worker, coordinator, std::move(node));
+                        std::string node, std::unique_ptr<range_source> feed) {
+  return system.spawn<caf::detached>(worker, coordinator, std::move(node),
+                                     std::shared_ptr<range_source>(std::move(feed)));
 }
 
 } // namespace playcount

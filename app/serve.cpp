@@ -7,6 +7,7 @@
 #include "app/commands.hpp"
 #include "app/logging.hpp"
 #include "app/options.hpp"
+#include "cluster/byte_feed.hpp"
 #include "cluster/gate.hpp"
 #include "http/server.hpp"
 
@@ -50,6 +51,9 @@ options:
                            join (default 127.0.0.1; 0.0.0.0 for every
                            interface: see README, Cluster)
   --cluster-port N         the cluster port (default 4242; 0: no cluster)
+  --cluster-feed-port N    the port on the same address where worker nodes
+                           fetch range bytes (default 0: any free port,
+                           which nodes learn when they join)
   --cluster-token SECRET   worker nodes must give this token to join
                            (default: the environment variable
                            PLAYCOUNT_CLUSTER_TOKEN; none: any node may join)
@@ -124,6 +128,7 @@ int serve_command(int argc, char** argv) {
                        "result-ttl", "max-running-jobs", "max-queued-jobs",
                        "range-size", "http-threads", "idle-timeout",
                        "log-level", "cluster-host", "cluster-port",
+                       "cluster-feed-port",
                        "cluster-token", "min-upload-rate", "api-token",
                        "admin-token"});
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
@@ -135,6 +140,7 @@ int serve_command(int argc, char** argv) {
   const uint64_t workers = opts.get_number("workers", cores);
   const std::string cluster_host = opts.get("cluster-host", "127.0.0.1");
   const uint64_t cluster_port = opts.get_number("cluster-port", 4242);
+  const uint64_t feed_port = opts.get_number("cluster-feed-port", 0);
   const char* env_token = std::getenv("PLAYCOUNT_CLUSTER_TOKEN");
   const std::string cluster_token =
     opts.get("cluster-token", env_token ? env_token : "");
@@ -160,6 +166,8 @@ int serve_command(int argc, char** argv) {
     usage_error = "--port must be from 0 to 65535";
   else if (usage_error.empty() && cluster_port > 65535)
     usage_error = "--cluster-port must be from 0 to 65535";
+  else if (usage_error.empty() && feed_port > 65535)
+    usage_error = "--cluster-feed-port must be from 0 to 65535";
   else if (usage_error.empty() && workers > 1024)
     usage_error = "--workers must be from 0 to 1024";
   else if (usage_error.empty() && http_cfg.max_upload < 1)
@@ -228,14 +236,25 @@ int serve_command(int argc, char** argv) {
   caf::actor_system_config cfg;
   configure_actor_system(cfg, /*network=*/cluster_port != 0);
   caf::actor_system system{cfg};
-  auto coordinator = spawn_coordinator(system);
+  std::string error;
+  std::shared_ptr<byte_feed> feeds;
+  if (cluster_port != 0) {
+    feeds = byte_feed::open(cluster_host, static_cast<uint16_t>(feed_port),
+                            error);
+    if (!feeds) {
+      spdlog::critical("cannot open the cluster feed port: {} (choose another "
+                       "with --cluster-feed-port)", error);
+      std::fflush(nullptr);
+      std::_Exit(1); // nothing to stop yet: no job has started
+    }
+  }
+  auto coordinator = spawn_coordinator(system, feeds);
   std::vector<caf::actor> worker_actors;
   for (uint64_t i = 0; i < workers; ++i)
     worker_actors.push_back(spawn_worker(system, coordinator, "local"));
-  std::string error;
   caf::actor gate;
   if (cluster_port != 0) {
-    gate = spawn_gate(system, coordinator, cluster_token);
+    gate = spawn_gate(system, coordinator, cluster_token, feeds);
     const uint16_t bound =
       open_cluster_port(system, gate, cluster_host,
                         static_cast<uint16_t>(cluster_port), error);
@@ -246,9 +265,11 @@ int serve_command(int argc, char** argv) {
       std::fflush(nullptr);
       std::_Exit(1); // nothing to stop yet: no job has started
     }
-    spdlog::info("worker nodes join at {}:{}{}", cluster_host, bound,
+    spdlog::info("worker nodes join at {}:{}{}, range bytes on port {}",
+                 cluster_host, bound,
                  cluster_token.empty() ? " (no cluster token: any node may join)"
-                                       : " (with the cluster token)");
+                                       : " (with the cluster token)",
+                 feeds->port());
   }
   auto registry = spawn_job_registry(system, coordinator, reg_cfg, error);
   int status = 0;

@@ -104,7 +104,7 @@ run_job() { # run_job NAME RUN: prints the job's seconds and its read phase's
     cmp -s "$WORK/$name-out.csv" "$WORK/expected.csv" ||
       die "$name: the result differs from playcount count's"
   fi
-  echo "$body" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const j=JSON.parse(s);console.log(((Date.parse(j.finishedAt)-Date.parse(j.startedAt))/1000).toFixed(3), (j.phaseMs.read/1000).toFixed(3))})'
+  echo "$body" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const j=JSON.parse(s),p=j.phaseMs;console.log(((Date.parse(j.finishedAt)-Date.parse(j.startedAt))/1000).toFixed(3), (p.read/1000).toFixed(3), `scan ${p.scan} ms, merge ${p.merge} ms, write ${p.write} ms`)})'
   curl -s -X DELETE "http://127.0.0.1:$port/jobs/$id/" >/dev/null
 }
 
@@ -119,10 +119,10 @@ start_setup two 0 0 1
 declare -A TIMES=() READS=()
 for run in $(seq 1 "$RUNS"); do
   for name in local one two; do
-    read -r t r < <(run_job "$name" "$run")
+    read -r t r rest < <(run_job "$name" "$run")
     TIMES[$name]="${TIMES[$name]:-} $t"
     READS[$name]="${READS[$name]:-} $r"
-    printf '   run %d/%d  %-6s job %8.3f s   read %8.3f s\n' "$run" "$RUNS" "$name" "$t" "$r" >&2
+    printf '   run %d/%d  %-6s job %8.3f s   read %8.3f s   (%s)\n' "$run" "$RUNS" "$name" "$t" "$r" "$rest" >&2
   done
 done
 

@@ -1,6 +1,7 @@
 #include "cluster/gate.hpp"
 
 #include "actors/messages.hpp"
+#include "cluster/byte_feed.hpp"
 #include "cluster/no_delay.hpp"
 #include "core/constant_time.hpp"
 
@@ -23,6 +24,7 @@ std::string printable_name(const std::string& name) {
 
 // Tells the coordinator of an admitted node and answers the node.
 void admit(caf::event_based_actor* self, const caf::actor& coordinator,
+           const std::shared_ptr<byte_feed>& feeds,
            caf::response_promise promise, node_record record,
            uint32_t workers) {
   self->request(coordinator, caf::infinite, node_up_atom::value, record)
@@ -31,23 +33,25 @@ void admit(caf::event_based_actor* self, const caf::actor& coordinator,
         disable_nagle_on_tcp_sockets(); // the node's connection is one
         spdlog::info("worker node {} joined: {} at {}, {} workers", id,
                      record.name, record.address, workers);
-        promise.deliver(registration_reply{true, {}, coordinator, id});
+        promise.deliver(registration_reply{true, {}, coordinator, id,
+                                           feeds->port(), feeds->admit(id)});
       },
       [=](const caf::error& e) mutable {
         promise.deliver(registration_reply{
-          false, "the server could not add the node: " + to_string(e), {}, {}});
+          false, "the server could not add the node: " + to_string(e), {}, {},
+          0, {}});
       });
 }
 
 caf::behavior gate(caf::event_based_actor* self, caf::actor coordinator,
-                   std::string token) {
+                   std::string token, std::shared_ptr<byte_feed> feeds) {
   return {
     [=](register_atom, node_registration reg) {
       reg.name = printable_name(reg.name);
       const auto sender = self->current_sender();
       auto promise = self->make_response_promise();
       if (!sender) {
-        promise.deliver(registration_reply{false, "anonymous", {}, {}});
+        promise.deliver(registration_reply{false, "anonymous", {}, {}, 0, {}});
         return promise;
       }
       const caf::node_id node = sender->node();
@@ -59,10 +63,10 @@ caf::behavior gate(caf::event_based_actor* self, caf::actor coordinator,
           spdlog::warn("refused worker node {} at {}: {} cluster token",
                        reg.name, address, reg.token.empty() ? "no" : "wrong");
           promise.deliver(registration_reply{
-            false, "wrong or missing cluster token", {}, {}});
+            false, "wrong or missing cluster token", {}, {}, 0, {}});
           return;
         }
-        admit(self, coordinator, promise,
+        admit(self, coordinator, feeds, promise,
               node_record{reg.name, address, caf::to_string(node), agent},
               reg.workers);
       };
@@ -83,8 +87,9 @@ caf::behavior gate(caf::event_based_actor* self, caf::actor coordinator,
 } // namespace
 
 caf::actor spawn_gate(caf::actor_system& system, caf::actor coordinator,
-                      std::string token) {
-  return system.spawn(gate, std::move(coordinator), std::move(token));
+                      std::string token, std::shared_ptr<byte_feed> feeds) {
+  return system.spawn(gate, std::move(coordinator), std::move(token),
+                      std::move(feeds));
 }
 
 uint16_t open_cluster_port(caf::actor_system& system, const caf::actor& gate,

@@ -2,6 +2,7 @@
 
 #include "actors/messages.hpp"
 #include "actors/worker.hpp"
+#include "cluster/byte_feed.hpp"
 #include "cluster/no_delay.hpp"
 
 #include <caf/io/all.hpp>
@@ -47,12 +48,22 @@ int run_worker_node(caf::actor_system& system, const worker_node_config& cfg) {
                     reply.reason);
       return 1;
     }
+    // Each worker gets its bytes on a feed of its own (cluster/byte_feed).
+    std::vector<std::unique_ptr<range_source>> feeds;
+    for (unsigned i = 0; i < cfg.workers && failure.empty(); ++i)
+      if (auto feed = open_feed(cfg.host, reply.feed_port, reply.feed_secret,
+                                failure))
+        feeds.push_back(std::move(feed));
+    if (!failure.empty()) {
+      wait(failure);
+      continue;
+    }
     backoff = std::chrono::seconds{1};
     disable_nagle_on_tcp_sockets();
     spdlog::info("joined the server at {} as {} with {} workers", server,
                  reply.node_id, cfg.workers);
-    for (unsigned i = 0; i < cfg.workers; ++i)
-      spawn_worker(system, reply.coordinator, reply.node_id);
+    for (auto& feed : feeds)
+      spawn_worker(system, reply.coordinator, reply.node_id, std::move(feed));
     self->monitor(reply.coordinator);
     std::string reason;
     self->receive(

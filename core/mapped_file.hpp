@@ -46,6 +46,7 @@ public:
 
   [[nodiscard]] bool open(const std::string& path, std::string& error);
   [[nodiscard]] uint64_t size() const noexcept { return size_; }
+  [[nodiscard]] int fd() const noexcept { return fd_; }
 
   /// Maps [begin, end); on failure sets `error` and returns an empty window.
   [[nodiscard]] mapped_window map(uint64_t begin, uint64_t end,

@@ -1,6 +1,6 @@
-// actors/messages: what crosses between nodes. Range bytes leave the server
-// straight from a memory map and must arrive as the same bytes; a partial
-// aggregate must arrive with the same totals.
+// actors/messages: what crosses between nodes. A work item must arrive with
+// its range and tag (its bytes come on the feed: tests/cluster), a partial
+// aggregate with the same totals.
 
 #include "actors/messages.hpp"
 
@@ -45,53 +45,31 @@ protected:
   test::temp_dir dir_;
 };
 
-TEST_F(messages_test, range_bytes_from_a_mapping_arrive_as_the_same_bytes) {
-  std::string content(100000, 'x');
-  for (size_t i = 0; i < content.size(); ++i)
-    content[i] = static_cast<char>('a' + i % 26);
-  file_handle file;
-  std::string error;
-  ASSERT_TRUE(file.open(dir_.write("in.csv", content), error)) << error;
-  range_bytes sent;
-  sent.offset = 4099; // not page aligned
-  sent.mapped =
-    std::make_shared<mapped_window>(file.map(4099, 4099 + 70000, error));
-  ASSERT_TRUE(error.empty()) << error;
-
-  const std::vector<char> wire = bytes_of(sent);
-  // The same wire form as an offset and a std::string: no format of our own.
-  uint64_t offset = 4099;
-  std::string as_string = content.substr(4099, 70000);
-  std::vector<char> plain;
-  caf::binary_serializer sink{system_, plain};
-  ASSERT_FALSE(sink(offset, as_string));
-  EXPECT_TRUE(wire == plain);
-
-  const auto got = read_back<range_bytes>(wire);
-  EXPECT_EQ(got.offset, 4099u);
-  EXPECT_EQ(got.mapped, nullptr);
-  EXPECT_EQ(got.bytes(), content.substr(4099, 70000));
-}
-
-TEST_F(messages_test, a_shipped_work_item_keeps_its_range_and_bytes) {
+TEST_F(messages_test, a_work_item_for_another_node_keeps_its_range_and_tag) {
   work_item item;
   item.job = "j";
   item.index = 7;
   item.range = {10, 20};
   item.layout.columns = 4;
   item.layout.count = 3;
-  item.shipped = true;
-  item.bytes.offset = 10;
-  item.bytes.received = "0123456789";
+  item.tag = 0x1234567890ull;
   const auto got = read_back<work_item>(bytes_of(item));
   EXPECT_EQ(got.job, "j");
   EXPECT_EQ(got.index, 7u);
   EXPECT_TRUE(got.range == (byte_range{10, 20}));
   EXPECT_EQ(got.layout.columns, 4u);
   EXPECT_EQ(got.layout.count, 3u);
-  EXPECT_TRUE(got.shipped);
-  EXPECT_EQ(got.bytes.offset, 10u);
-  EXPECT_EQ(got.bytes.bytes(), "0123456789");
+  EXPECT_EQ(got.tag, 0x1234567890ull);
+}
+
+TEST_F(messages_test, a_registration_reply_carries_the_feed_port_and_secret) {
+  registration_reply reply{true, {}, {}, "node-3", 4711,
+                           std::string("\0\x01secret\xff", 9)};
+  const auto got = read_back<registration_reply>(bytes_of(reply));
+  EXPECT_TRUE(got.accepted);
+  EXPECT_EQ(got.node_id, "node-3");
+  EXPECT_EQ(got.feed_port, 4711);
+  EXPECT_EQ(got.feed_secret, reply.feed_secret);
 }
 
 TEST_F(messages_test, a_partial_crosses_as_bytes_and_arrives_with_its_totals) {
