@@ -249,11 +249,19 @@ constexpr std::string_view magic = "PCA2";
 
 void day_totals::append_to(std::string& out) const {
   const bool dense = !sparse_;
-  put<int32_t>(out, dense ? base_ : 0);
-  put<uint32_t>(out, dense ? static_cast<uint32_t>(dense_.size()) : 0);
-  if (dense)
-    out.append(reinterpret_cast<const char*>(dense_.data()),
-               dense_.size() * sizeof(slot_type));
+  // Only the slots from the first day to the last: growth leaves room on
+  // either side (often more than the days themselves).
+  size_t lo = 0;
+  size_t hi = dense ? dense_.size() : 0;
+  while (lo < hi && dense_[lo] == 0)
+    ++lo;
+  while (hi > lo && dense_[hi - 1] == 0)
+    --hi;
+  put<int32_t>(out, hi > lo ? static_cast<day_number>(base_ + int64_t(lo)) : 0);
+  put<uint32_t>(out, static_cast<uint32_t>(hi - lo));
+  if (hi > lo)
+    out.append(reinterpret_cast<const char*>(dense_.data() + lo),
+               (hi - lo) * sizeof(slot_type));
   uint32_t pairs = 0;
   const size_t count_at = out.size();
   put<uint32_t>(out, 0);

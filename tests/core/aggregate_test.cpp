@@ -529,6 +529,27 @@ TEST(partial_aggregate, round_trips_zero_totals_far_days_and_odd_names) {
   EXPECT_EQ(format_result(c), result_header);
 }
 
+TEST(partial_aggregate, byte_form_holds_the_days_span_not_the_room_to_grow) {
+  // Days from the middle outwards: each growth doubles the slots, so a song
+  // holds more slots than days; only the span from the first to the last
+  // day goes into the byte form (it crosses the network).
+  partial_aggregate a;
+  std::vector<pending_row> rows;
+  for (int d = 0; d < 300; ++d)
+    rows.push_back(row("A", 20000 + (d % 2 == 0 ? d / 2 : -(d + 1) / 2), 1, 0));
+  add(a, rows, 0);
+  const std::string one_day = [] {
+    partial_aggregate b;
+    add(b, {row("A", 20000, 1, 0)}, 0);
+    return b.encode();
+  }();
+  EXPECT_EQ(a.encode().size(), one_day.size() + 299 * 4);
+  partial_aggregate b;
+  ASSERT_TRUE(partial_aggregate::decode(a.encode(), b));
+  EXPECT_EQ(format_result(b), format_result(a));
+  EXPECT_EQ(b.groups(), 300u);
+}
+
 TEST(partial_aggregate, decode_replaces_what_the_target_held) {
   partial_aggregate a, target;
   add(a, {row("A", 1, 1, 0)}, 0);
