@@ -181,8 +181,8 @@ TEST_F(cluster_test, two_nodes_give_the_bytes_of_playcount_count) {
   EXPECT_EQ(stats.at("workers").as_array().size(), 2u);
 }
 
-TEST_F(cluster_test, a_range_larger_than_one_message_is_shipped_in_pieces) {
-  // 20 MiB ranges; one message carries at most 8 MiB.
+TEST_F(cluster_test, a_range_larger_than_the_socket_buffers_arrives_whole) {
+  // 20 MiB ranges: the feed's flow control holds the server back.
   start_server({"--range-size", "20M"});
   join_node("a");
   const std::string csv = varied_csv(1000000);
@@ -335,23 +335,39 @@ TEST_F(cluster_test, a_node_whose_server_goes_away_joins_again_with_back_off) {
   EXPECT_EQ(result(id), count_alone(csv));
 }
 
-TEST_F(cluster_test, the_cluster_port_listens_on_loopback_only_by_default) {
-  start_server();
-  // /proc/net/tcp: local address as hex ip:port, state 0A is LISTEN.
+// The address a TCP socket listens on at `port`, as /proc/net/tcp has it
+// (hex ip:port; "" when none listens).
+std::string listening_at(uint16_t port) {
   std::istringstream table(test::read_file("/proc/net/tcp"));
   std::string line;
   char wanted[16];
-  std::snprintf(wanted, sizeof wanted, ":%04X", cluster_port_);
+  std::snprintf(wanted, sizeof wanted, ":%04X", port);
   std::string address;
   while (std::getline(table, line)) {
     std::istringstream fields(line);
     std::string slot, local, remote, state;
     fields >> slot >> local >> remote >> state;
-    if (state == "0A" && local.size() > 5 &&
+    if (state == "0A" && local.size() > 5 && // 0A: LISTEN
         local.compare(local.size() - 5, 5, wanted) == 0)
       address = local;
   }
-  EXPECT_EQ(address, std::string("0100007F") + wanted);
+  return address;
+}
+
+TEST_F(cluster_test, the_cluster_ports_listen_on_loopback_only_by_default) {
+  const uint16_t feed_port = test::free_port();
+  start_server({"--cluster-feed-port", std::to_string(feed_port)});
+  char hex[16];
+  std::snprintf(hex, sizeof hex, ":%04X", cluster_port_);
+  EXPECT_EQ(listening_at(cluster_port_), std::string("0100007F") + hex);
+  std::snprintf(hex, sizeof hex, ":%04X", feed_port);
+  EXPECT_EQ(listening_at(feed_port), std::string("0100007F") + hex);
+  // Nodes learn the feed port when they join, whatever it is.
+  join_node("a");
+  const std::string csv = varied_csv(2000);
+  const std::string id = test::submit(port_, csv);
+  test::wait_for_state(port_, id, "finished");
+  EXPECT_EQ(result(id), count_alone(csv));
 }
 
 TEST_F(cluster_test, a_taken_cluster_port_stops_the_server_with_a_clear_message) {
