@@ -63,13 +63,24 @@ int run_worker_node(caf::actor_system& system, const worker_node_config& cfg) {
     spdlog::info("joined the server at {} as {} with {} workers", server,
                  reply.node_id, cfg.workers);
     for (auto& feed : feeds)
-      spawn_worker(system, reply.coordinator, reply.node_id, std::move(feed));
+      self->monitor(spawn_worker(system, reply.coordinator, reply.node_id,
+                                 std::move(feed)));
     self->monitor(reply.coordinator);
+    // Until the server goes, or every worker has (each quits when its feed
+    // breaks): then join again, with new feeds.
     std::string reason;
-    self->receive(
-      [&](caf::down_msg& msg) { reason = system.render(msg.reason); });
+    size_t workers_left = feeds.size();
+    while (reason.empty())
+      self->receive([&](caf::down_msg& msg) {
+        if (msg.source == reply.coordinator.address())
+          reason = "lost the server at " + server + " (" +
+                   system.render(msg.reason) + ")";
+        else if (--workers_left == 0)
+          reason = "lost the server at " + server +
+                   " (every worker's byte feed broke)";
+      });
     // The workers quit by themselves: they monitor the coordinator too.
-    wait("lost the server at " + server + " (" + reason + ")");
+    wait(reason);
   }
 }
 
