@@ -1,5 +1,7 @@
 #include "actors/job_store.hpp"
 
+#include "core/write_all.hpp"
+
 #include <boost/json.hpp>
 #include <boost/uuid/random_generator.hpp>
 #include <boost/uuid/uuid_io.hpp>
@@ -24,18 +26,6 @@ namespace {
 
 std::string errno_text() {
   return std::strerror(errno);
-}
-
-bool write_all(int fd, std::string_view bytes) {
-  while (!bytes.empty()) {
-    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return false;
-    bytes.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
 }
 
 // Leftovers of writes that never reached their rename.

@@ -39,7 +39,6 @@
 
 #include "core/aggregate.hpp"
 #include "core/job_plan.hpp"
-#include "core/mapped_file.hpp"
 #include "core/range_reader.hpp"
 #include "core/split.hpp"
 

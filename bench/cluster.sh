@@ -20,7 +20,8 @@
 #   PLAYCOUNT  binary under test      (default: <repo>/build/bin/playcount)
 #   RUNS       runs of each setup     (default: 3)
 #   INPUT      the CSV file           (default: the 1 GB file of bench/run.sh,
-#                                      generated if missing)
+#                                      generated if missing; ROWS SONGS DAYS
+#                                      SEED QUOTED change it as there)
 #   DATA_DIR   generated files        (default: bench/data, git-ignored)
 #
 # Needs curl, node, taskset (util-linux) and 2 cores.
@@ -44,7 +45,8 @@ done
 if [ -z "${INPUT:-}" ]; then
   mkdir -p "$DATA_DIR" && DATA_DIR=$(cd "$DATA_DIR" && pwd)
   build_gen
-  generated 40000000 5000 365 1 5
+  file_shape 0
+  generated "$ROWS" "$SONGS" "$DAYS" "$SEED" "$QUOTED"
   INPUT=$FILE
 fi
 [ -f "$INPUT" ] || die "no input file $INPUT"

@@ -13,6 +13,17 @@ build_gen() {
   fi
 }
 
+# file_shape QUICK: the generator's arguments ROWS SONGS DAYS SEED QUOTED,
+# each from the environment if set, else the benchmark file's (about 1 GB)
+# or, with QUICK=1, a small file's.
+file_shape() {
+  if [ "$1" = 1 ]; then
+    ROWS=${ROWS:-200000}; SONGS=${SONGS:-1000}; DAYS=${DAYS:-365}; SEED=${SEED:-1}; QUOTED=${QUOTED:-10}
+  else
+    ROWS=${ROWS:-40000000}; SONGS=${SONGS:-5000}; DAYS=${DAYS:-365}; SEED=${SEED:-1}; QUOTED=${QUOTED:-5}
+  fi
+}
+
 # generated ROWS SONGS DAYS SEED QUOTED: sets FILE to the generated file,
 # made once and then reused.
 generated() {

@@ -62,13 +62,8 @@ for arg in "$@"; do
   esac
 done
 
-if [ "$QUICK" = 1 ]; then
-  ROWS=${ROWS:-200000}; SONGS=${SONGS:-1000}; DAYS=${DAYS:-365}; SEED=${SEED:-1}; QUOTED=${QUOTED:-10}
-  RUNS=${RUNS:-1}
-else
-  ROWS=${ROWS:-40000000}; SONGS=${SONGS:-5000}; DAYS=${DAYS:-365}; SEED=${SEED:-1}; QUOTED=${QUOTED:-5}
-  RUNS=${RUNS:-3}
-fi
+file_shape "$QUICK"
+if [ "$QUICK" = 1 ]; then RUNS=${RUNS:-1}; else RUNS=${RUNS:-3}; fi
 OLD_ROWS=${OLD_ROWS:-100000}; OLD_SONGS=${OLD_SONGS:-20}; OLD_DAYS=${OLD_DAYS:-30}
 OLD_RUNS=${OLD_RUNS:-1}
 PLAYCOUNT=${PLAYCOUNT:-$REPO_ROOT/build/bin/playcount}

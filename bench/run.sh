@@ -41,13 +41,8 @@ for arg in "$@"; do
   esac
 done
 
-if [ "$QUICK" = 1 ]; then
-  ROWS=${ROWS:-200000}; SONGS=${SONGS:-1000}; DAYS=${DAYS:-365}; SEED=${SEED:-1}; QUOTED=${QUOTED:-10}
-  RUNS=${RUNS:-3}
-else
-  ROWS=${ROWS:-40000000}; SONGS=${SONGS:-5000}; DAYS=${DAYS:-365}; SEED=${SEED:-1}; QUOTED=${QUOTED:-5}
-  RUNS=${RUNS:-5}
-fi
+file_shape "$QUICK"
+if [ "$QUICK" = 1 ]; then RUNS=${RUNS:-3}; else RUNS=${RUNS:-5}; fi
 PLAYCOUNT=${PLAYCOUNT:-$REPO_ROOT/build/bin/playcount}
 WORKERS=${WORKERS:-}
 RANGE_SIZE=${RANGE_SIZE:-}

@@ -1,6 +1,7 @@
 #include "cluster/byte_feed.hpp"
 
 #include "core/constant_time.hpp"
+#include "core/write_all.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -61,19 +62,6 @@ std::string error_text(const char* what) {
   return std::string(what) + ": " + std::strerror(errno);
 }
 
-bool write_all(int fd, const char* data, size_t size, int flags = 0) {
-  while (size > 0) {
-    const ssize_t n = ::send(fd, data, size, flags | MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return false;
-    data += n;
-    size -= static_cast<size_t>(n);
-  }
-  return true;
-}
-
 bool read_all(int fd, char* data, size_t size, std::string& error) {
   while (size > 0) {
     const ssize_t n = ::recv(fd, data, size, MSG_WAITALL);
@@ -102,21 +90,45 @@ std::string peer_of(const sockaddr_storage& addr) {
   return std::string(host) + ":" + port;
 }
 
-// Resolves host:port for a listening (passive) or a connecting socket.
-addrinfo* resolve(const std::string& host, uint16_t port, bool passive,
-                  std::string& error) {
+// A TCP socket listening on host:port (`listening`) or connected to it;
+// -1 with `error` when no address of the host will do.
+int open_socket(const std::string& host, uint16_t port, bool listening,
+                std::string& error) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = passive ? AI_PASSIVE : 0;
+  hints.ai_flags = listening ? AI_PASSIVE : 0;
   addrinfo* found = nullptr;
   const int rc = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(),
                                &hints, &found);
   if (rc != 0) {
     error = "cannot resolve " + host + ": " + ::gai_strerror(rc);
-    return nullptr;
+    return -1;
   }
-  return found;
+  const std::string where = host + ":" + std::to_string(port);
+  int fd = -1;
+  for (addrinfo* a = found; a != nullptr && fd < 0; a = a->ai_next) {
+    fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0)
+      continue;
+    bool ok;
+    if (listening) {
+      const int on = 1;
+      (void)::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+      ok = ::bind(fd, a->ai_addr, a->ai_addrlen) == 0 && ::listen(fd, 64) == 0;
+    } else {
+      set_timeouts(fd, greeting_seconds * 2); // connect honours SO_SNDTIMEO
+      ok = ::connect(fd, a->ai_addr, a->ai_addrlen) == 0;
+    }
+    if (!ok) {
+      error = (listening ? "cannot listen on " : "cannot open a byte feed to ") +
+              where + ": " + std::strerror(errno);
+      ::close(fd);
+      fd = -1;
+    }
+  }
+  ::freeaddrinfo(found);
+  return fd;
 }
 
 struct parcel {
@@ -172,7 +184,7 @@ bool send_parcel(int fd, const parcel& p) {
   char header[header_size];
   put_u64(header, p.tag);
   put_u64(header + 8, p.range.size());
-  if (!write_all(fd, header, sizeof header, MSG_MORE))
+  if (!send_all(fd, {header, sizeof header}, MSG_MORE))
     return false;
   off_t offset = static_cast<off_t>(p.range.begin);
   uint64_t left = p.range.size();
@@ -224,7 +236,7 @@ void serve(shared_ptr s, int fd, std::string peer) {
   set_timeouts(fd, silent_seconds);
   const int on = 1;
   (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-  bool ok = write_all(fd, reply, sizeof reply);
+  bool ok = send_all(fd, {reply, sizeof reply});
   while (ok) {
     parcel next;
     {
@@ -279,24 +291,7 @@ void accept_feeds(shared_ptr s) {
 
 std::shared_ptr<byte_feed> byte_feed::open(const std::string& host,
                                            uint16_t port, std::string& error) {
-  addrinfo* found = resolve(host, port, /*passive=*/true, error);
-  if (found == nullptr)
-    return nullptr;
-  int fd = -1;
-  for (addrinfo* a = found; a != nullptr && fd < 0; a = a->ai_next) {
-    fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
-    if (fd < 0)
-      continue;
-    const int on = 1;
-    (void)::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-    if (::bind(fd, a->ai_addr, a->ai_addrlen) != 0 || ::listen(fd, 64) != 0) {
-      error = "cannot listen on " + host + ":" + std::to_string(port) + ": " +
-              std::strerror(errno);
-      ::close(fd);
-      fd = -1;
-    }
-  }
-  ::freeaddrinfo(found);
+  const int fd = open_socket(host, port, /*listening=*/true, error);
   if (fd < 0)
     return nullptr;
   sockaddr_storage bound{};
@@ -413,29 +408,14 @@ std::unique_ptr<range_source> open_feed(const std::string& host, uint16_t port,
     error = "no feed secret from the server";
     return nullptr;
   }
-  addrinfo* found = resolve(host, port, /*passive=*/false, error);
-  if (found == nullptr)
-    return nullptr;
-  int fd = -1;
-  for (addrinfo* a = found; a != nullptr && fd < 0; a = a->ai_next) {
-    fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
-    if (fd < 0)
-      continue;
-    set_timeouts(fd, greeting_seconds * 2); // connect honours SO_SNDTIMEO
-    if (::connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
-      error = "cannot open a byte feed to " + where + ": " + std::strerror(errno);
-      ::close(fd);
-      fd = -1;
-    }
-  }
-  ::freeaddrinfo(found);
+  const int fd = open_socket(host, port, /*listening=*/false, error);
   if (fd < 0)
     return nullptr;
   char hello[hello_size];
   std::memcpy(hello, magic, sizeof magic);
   std::memcpy(hello + sizeof magic, secret.data(), secret_size);
   char reply[8];
-  if (!write_all(fd, hello, sizeof hello) ||
+  if (!send_all(fd, {hello, sizeof hello}) ||
       !read_all(fd, reply, sizeof reply, error)) {
     error = "the server at " + where + " refused the byte feed";
     ::close(fd);

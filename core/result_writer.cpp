@@ -1,5 +1,7 @@
 #include "core/result_writer.hpp"
 
+#include "core/write_all.hpp"
+
 #include <cerrno>
 #include <climits>
 #include <charconv>
@@ -101,15 +103,7 @@ bool write_result(const partial_aggregate& totals, const std::string& path,
     return false;
   };
   const bool written = emit(totals, 1 << 20, [&](const std::string& piece) {
-    for (size_t done = 0; done < piece.size();) {
-      const ssize_t n = ::write(fd, piece.data() + done, piece.size() - done);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0)
-        return false;
-      done += static_cast<size_t>(n);
-    }
-    return true;
+    return write_all(fd, piece);
   });
   if (!written)
     return fail("cannot write");

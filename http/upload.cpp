@@ -1,6 +1,7 @@
 #include "http/upload.hpp"
 
 #include "actors/job_store.hpp"
+#include "core/write_all.hpp"
 #include "http/multipart.hpp"
 
 #include <algorithm>
@@ -28,19 +29,6 @@ api_error storage_error(std::string why) {
   return {api_errc::storage, "the upload could not be stored: " + why};
 }
 
-bool write_all(int fd, const char* data, size_t size) {
-  while (size > 0) {
-    const ssize_t n = ::write(fd, data, size);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return false;
-    data += n;
-    size -= static_cast<size_t>(n);
-  }
-  return true;
-}
-
 // Copies `size` bytes at `offset` of `in` to the start of `out`, in the
 // kernel; falls back to writing from `mapped` where copy_file_range cannot
 // (an older kernel or another file system).
@@ -59,8 +47,8 @@ bool copy_range(int in, uint64_t offset, uint64_t size, int out,
   }
   if (done == size)
     return true;
-  return write_all(out, mapped + offset + done,
-                   static_cast<size_t>(size - done));
+  return write_all(out, {mapped + offset + done,
+                        static_cast<size_t>(size - done)});
 }
 
 // Moves `tmp` to `final_path` once flushed, and flushes the directory.
@@ -108,7 +96,7 @@ bool file_sink::open(const std::string& path, bool writeback,
 }
 
 bool file_sink::flush_buffer() {
-  if (!write_all(fd_, buffer_.data(), buffer_.size())) {
+  if (!write_all(fd_, {buffer_.data(), buffer_.size()})) {
     error_ = "cannot write " + path_ + ": " + errno_text();
     return false;
   }
