@@ -2,14 +2,20 @@
 
 #include "actors/job_store.hpp"
 #include "actors/messages.hpp"
+#include "core/utf8.hpp"
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <csignal>
+#include <cstdlib>
 #include <deque>
+#include <fstream>
 #include <map>
 #include <memory>
+#include <set>
+#include <thread>
 #include <unistd.h>
 
 namespace playcount {
@@ -23,6 +29,38 @@ using steady = std::chrono::steady_clock;
 // HTTP handlers.
 constexpr auto coordinator_timeout = std::chrono::seconds(2);
 
+// registry -> registry: write the server's peak memory into running jobs.
+using sample_rss_atom = caf::atom_constant<caf::atom("samplerss")>;
+
+// TEST ONLY: a job whose file name equals this environment variable's value
+// kills the server (SIGKILL, as the kernel's OOM killer would) 200 ms after
+// its start was counted on disk. The crash-loop tests use it; it is
+// documented in README (Testing) and never set by anything else.
+constexpr const char* test_kill_env = "PLAYCOUNT_TEST_KILL_ON_FILE";
+
+// The server's peak resident memory so far (VmHWM), in MiB; 0 if unknown.
+uint64_t peak_rss_mb() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmHWM:", 0) == 0)
+      return std::strtoull(line.c_str() + 6, nullptr, 10) / 1024; // kB
+  return 0;
+}
+
+// "once", "twice", "3 times"
+std::string times(uint32_t n) {
+  return n == 1 ? "once" : n == 2 ? "twice" : std::to_string(n) + " times";
+}
+
+// What a save failure says without the server's paths: the system's reason
+// (save_record's messages end in ": <strerror>").
+std::string save_failure(const std::string& error) {
+  const size_t at = error.rfind(": ");
+  return "the job's state could not be saved: " +
+         (at == std::string::npos ? error : error.substr(at + 2));
+}
+
 struct registry_state {
   job_registry_config config;
   caf::actor coordinator;
@@ -31,6 +69,11 @@ struct registry_state {
   std::map<std::string, steady::time_point>
       running; // handed to the coordinator
   steady::time_point up_since = steady::now();
+  /// Jobs whose latest record is not on disk (a save failed): saved again
+  /// on each sweep; their uploads are kept until it is.
+  std::set<std::string> unsaved;
+  /// TEST ONLY: see test_kill_env.
+  std::string test_kill_file;
   static inline const char* name = "playcount.job_registry";
 };
 
@@ -49,13 +92,42 @@ job_paths paths(const registry_state& st, const std::string& id) {
   return paths_for(st.config.data_dir, id);
 }
 
-// Saves the record; a failure is logged, not fatal: the job goes on, and
-// after a crash it is seen in its previous saved state (at worst it runs
-// again).
-void save(const registry_state& st, const job_record& r) {
+// Saves the record; a failure is logged, not fatal: the record is saved
+// again on each sweep (see unsaved), and after a crash in between the job
+// is seen in its previous saved state (at worst it runs again).
+bool save(registry_state& st, const job_record& r, std::string* why = nullptr) {
   std::string error;
-  if (!save_record(paths(st, r.id), r, error))
+  if (!save_record(paths(st, r.id), r, error)) {
     spdlog::error("job {}: cannot save its state: {}", r.id, error);
+    st.unsaved.insert(r.id);
+    if (why != nullptr)
+      *why = error;
+    return false;
+  }
+  st.unsaved.erase(r.id);
+  return true;
+}
+
+// Saves again what could not be saved before; an ended job's upload goes
+// once its end is on disk.
+void save_again(registry_state& st) {
+  const std::set<std::string> ids = st.unsaved;
+  for (const auto& id : ids) {
+    auto i = st.jobs.find(id);
+    if (i == st.jobs.end()) {
+      st.unsaved.erase(id);
+      continue;
+    }
+    std::string error;
+    if (!save_record(paths(st, id), i->second, error))
+      continue; // still failing: logged when it first failed
+    st.unsaved.erase(id);
+    spdlog::info("job {}: its state is saved now", id);
+    if (has_ended(i->second)) {
+      std::string ignored;
+      (void)remove_file(paths(st, id).input, ignored);
+    }
+  }
 }
 
 void drop_file(const std::string& path) {
@@ -69,6 +141,7 @@ void drop_job(registry_state& st, const std::string& id) {
   if (!remove_job_files(paths(st, id), error))
     spdlog::warn("{}", error);
   st.jobs.erase(id);
+  st.unsaved.erase(id);
 }
 
 // Removes the jobs whose time to live has run out.
@@ -132,14 +205,17 @@ void on_result(registry_actor* self, const std::string& id, job_result& res) {
     (void)remove_job_files(p, error);
   } else if (i->second.state == job_state::canceled) {
     drop_file(p.result); // a result that came too late to count
-    drop_file(p.input);
+    if (st.unsaved.count(id) == 0)
+      drop_file(p.input);
   } else {
     job_record& r = i->second;
     r.finished_at = now_ms();
     r.phase.clear();
     r.rows = res.rows;
     r.bad_rows = res.bad_rows;
-    r.first_bad = res.first_bad;
+    r.first_bad.clear();
+    for (const auto& line : res.first_bad)
+      r.first_bad.push_back(printable_utf8(line));
     if (res.ok) {
       r.state = job_state::finished;
       r.groups = res.groups;
@@ -157,12 +233,14 @@ void on_result(registry_actor* self, const std::string& id, job_result& res) {
                    seconds, r.rows, r.groups);
     } else {
       r.state = job_state::failed;
-      r.error = res.error.empty() ? "the job failed" : res.error;
+      r.error = res.error.empty() ? "the job failed" : printable_utf8(res.error);
       drop_file(p.result);
       spdlog::warn("job {} failed after {:.3f} s: {}", id, seconds, r.error);
     }
-    save(st, r);
-    drop_file(p.input);
+    // The upload goes only once the end is on disk: a restart before then
+    // runs the job again rather than finding its input gone.
+    if (save(st, r))
+      drop_file(p.input);
   }
   pump(self);
 }
@@ -179,7 +257,33 @@ void pump(registry_actor* self) {
     job_record& r = i->second;
     r.state = job_state::started;
     r.started_at = now_ms();
-    save(st, r);
+    // The attempt is on disk before the job runs: a job that takes the
+    // server down is counted even when nothing else gets written.
+    ++r.attempts;
+    r.peak_rss_mb = std::max(r.peak_rss_mb, peak_rss_mb());
+    if (std::string error; !save(st, r, &error)) {
+      // Running a job whose attempt is not counted could loop; and a full
+      // disk would fail it anyway. The upload stays (the record on disk
+      // still says queued: it runs at the next start).
+      r.state = job_state::failed;
+      r.error = save_failure(error);
+      r.finished_at = now_ms();
+      --r.attempts;
+      spdlog::warn("job {} failed: {}", id, r.error);
+      continue;
+    }
+    if (!st.test_kill_file.empty() && r.file_name == st.test_kill_file) {
+      // A little later, as a job using too much memory would be killed
+      // while it runs (and after the client's 202 went out).
+      spdlog::warn("job {}: the server is killed in 200 ms ({} is set: a "
+                   "test)",
+                   id, test_kill_env);
+      spdlog::default_logger()->flush();
+      std::thread([] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        ::kill(::getpid(), SIGKILL);
+      }).detach();
+    }
     st.running[id] = steady::now();
     spdlog::info("job {} started ({} bytes, {} waiting)", id, r.bytes_total,
                  st.queue.size());
@@ -220,7 +324,7 @@ submit_reply submit(registry_actor* self, const job_submission& in) {
   job_record r;
   r.id = in.id;
   r.state = job_state::queued;
-  r.file_name = in.file_name;
+  r.file_name = printable_utf8(in.file_name);
   r.skip_bad_rows = in.skip_bad_rows;
   r.bytes_total = in.bytes;
   r.created_at = now_ms();
@@ -255,11 +359,11 @@ job_deletion remove(registry_actor* self, const std::string& id) {
     drop_job(st, id);
     return out;
   }
-  if (r->state == job_state::queued) {
+  const bool was_queued = r->state == job_state::queued;
+  if (was_queued) {
     if (auto q = std::find(st.queue.begin(), st.queue.end(), id);
         q != st.queue.end())
       st.queue.erase(q);
-    drop_file(p.input);
   } else {
     // Stops the job's outstanding ranges; the coordinator then answers the
     // job's request as canceled, which frees the slot and removes the
@@ -275,11 +379,45 @@ job_deletion remove(registry_actor* self, const std::string& id) {
   r->state = job_state::canceled;
   r->finished_at = now_ms();
   r->phase.clear();
-  save(st, *r);
+  if (save(st, *r) && was_queued)
+    drop_file(p.input);
   spdlog::info("job {} canceled", id);
   out.canceled = true;
   out.record = *r;
   return out;
+}
+
+// Writes the server's peak memory into the running jobs' records when it
+// grew (VmHWM only grows: once a job's peak is reached, nothing is written).
+void sample_rss(registry_state& st) {
+  if (st.running.empty())
+    return;
+  const uint64_t mb = peak_rss_mb();
+  for (const auto& [id, since] : st.running) {
+    auto i = st.jobs.find(id);
+    if (i == st.jobs.end() || i->second.state != job_state::started ||
+        i->second.peak_rss_mb >= mb)
+      continue;
+    i->second.peak_rss_mb = mb;
+    save(st, i->second);
+  }
+}
+
+// A clean stop (exit_reason::user_shutdown, what `serve` sends on SIGTERM
+// or SIGINT): the jobs still running did not take the server down, so their
+// attempts are taken back; they run again at the next start as before.
+void stop_cleanly(registry_state& st) {
+  for (const auto& [id, since] : st.running) {
+    auto i = st.jobs.find(id);
+    if (i == st.jobs.end() || i->second.state != job_state::started ||
+        i->second.attempts == 0)
+      continue;
+    --i->second.attempts;
+    if (save(st, i->second))
+      spdlog::info("job {} stopped with the server: runs again at the next "
+                   "start (a clean stop, not counted as an attempt)",
+                   id);
+  }
 }
 
 caf::behavior registry(registry_actor* self, caf::actor coordinator,
@@ -287,6 +425,8 @@ caf::behavior registry(registry_actor* self, caf::actor coordinator,
   auto& st = self->state;
   st.config = std::move(config);
   st.coordinator = std::move(coordinator);
+  if (const char* kill_file = std::getenv(test_kill_env))
+    st.test_kill_file = kill_file;
   const int64_t now = now_ms();
   for (auto& r : stored.records) {
     const job_paths p = paths(st, r.id);
@@ -296,15 +436,38 @@ caf::behavior registry(registry_actor* self, caf::actor coordinator,
       (void)remove_job_files(p, error);
       continue;
     }
-    if (r.state == job_state::queued || r.state == job_state::started) {
+    if (r.state == job_state::started && r.attempts >= st.config.max_attempts) {
+      // It took the server down max_attempts times: not once more.
+      r.state = job_state::failed;
+      r.error = "the server stopped " + times(r.attempts) +
+                " while this job ran";
+      if (r.peak_rss_mb > 0)
+        r.error += "; the last time it used " +
+                   std::to_string(r.peak_rss_mb) + " MB";
+      r.finished_at = now;
+      r.phase.clear();
+      spdlog::warn("job {} failed: {} (--max-attempts {})", r.id, r.error,
+                   st.config.max_attempts);
+      if (save(st, r))
+        drop_file(p.input);
+    } else if (r.state == job_state::queued || r.state == job_state::started) {
       if (::access(p.input.c_str(), R_OK) != 0) {
+        // Uploads go only after the job's end is saved: a started job
+        // without one lost it another way (an older server dropped it
+        // after failing to save the end, on a full disk; or a hand).
+        r.error = r.state == job_state::queued
+                      ? "the upload was lost before the job ran"
+                      : "the upload was gone at restart: the job's last "
+                        "state was not saved (a full disk?) or its files "
+                        "were removed";
         r.state = job_state::failed;
-        r.error = "the upload was lost before the job ran";
         r.finished_at = now;
         spdlog::warn("job {} failed: {}", r.id, r.error);
       } else {
         if (r.state == job_state::started)
-          spdlog::info("job {} was interrupted: queued again", r.id);
+          spdlog::info("job {} was interrupted: queued again (attempt {} of "
+                       "{} next)",
+                       r.id, r.attempts + 1, st.config.max_attempts);
         r.state = job_state::queued;
         r.started_at = 0;
         r.bytes_done = 0;
@@ -332,11 +495,23 @@ caf::behavior registry(registry_actor* self, caf::actor coordinator,
       st.config.result_ttl / 4, std::chrono::milliseconds(50),
       std::chrono::minutes(1));
   self->delayed_send(self, sweep, expire_atom::value);
+  self->delayed_send(self, st.config.rss_interval, sample_rss_atom::value);
+  self->set_exit_handler([=](caf::exit_msg& msg) {
+    if (msg.reason == caf::exit_reason::user_shutdown)
+      stop_cleanly(self->state);
+    self->quit(msg.reason);
+  });
   pump(self);
   return {
       [=](expire_atom) {
+        save_again(self->state);
         expire(self->state);
         self->delayed_send(self, sweep, expire_atom::value);
+      },
+      [=](sample_rss_atom) {
+        sample_rss(self->state);
+        self->delayed_send(self, self->state.config.rss_interval,
+                           sample_rss_atom::value);
       },
       [=](admit_atom) {
         return admits(self->state)
@@ -474,8 +649,28 @@ caf::actor spawn_job_registry(caf::actor_system& system,
   stored_jobs stored;
   if (!load_jobs(config.data_dir, stored, error))
     return {};
-  for (const auto& dir : stored.removed)
-    spdlog::info("removed {}: not a job (an interrupted upload?)", dir);
+  for (const auto& r : stored.removed)
+    spdlog::info("removed {}: {}", r.path, r.why);
+  for (const auto& d : stored.damaged) {
+    if (d.recovered)
+      spdlog::warn("{}: job.json could not be read ({}); its complete "
+                   "result.csv is served under a rebuilt record, the rest "
+                   "set aside in {}",
+                   d.path, d.why, d.moved_to);
+    else if (!d.moved_to.empty())
+      spdlog::warn("{} could not be read ({}): set aside in {}", d.path,
+                   d.why, d.moved_to);
+    else
+      spdlog::error("{} could not be read ({}) nor set aside ({}): left "
+                    "where it is",
+                    d.path, d.why, d.error);
+  }
+  if (stored.damaged_total > 0)
+    spdlog::warn("{} damaged job director{} set aside in {} (never removed "
+                 "by the server: look, then remove by hand)",
+                 stored.damaged_total,
+                 stored.damaged_total == 1 ? "y is" : "ies are",
+                 damaged_dir(config.data_dir));
   return system.spawn(registry, coordinator, std::move(config),
                       std::move(stored));
 }

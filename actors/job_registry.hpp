@@ -10,6 +10,14 @@
 // - Every change of state is on disk (actors/job_store.hpp) before anyone is
 //   told about it: after a crash, queued and started jobs run again and
 //   ended jobs are served as they were.
+// - A job counts its attempts on disk: `attempts` is incremented and saved
+//   (fsync) before the job is handed to the coordinator, and taken back when
+//   the registry is stopped with exit_reason::user_shutdown (a clean stop,
+//   not a crash). A job found started at start-up with `max_attempts`
+//   attempts fails with a reason saying so; others queue again.
+// - A record that could not be saved (a full disk) is saved again on each
+//   sweep until it is; until then the upload is kept, so that a restart in
+//   between runs the job again instead of finding its input gone.
 // - Ended jobs (finished, failed, canceled) are kept for `result_ttl` after
 //   they ended, then removed with their files; an expired job is "not found"
 //   even before the sweep has removed it.
@@ -30,6 +38,13 @@ struct job_registry_config {
   uint64_t range_size = 4 << 20;
   /// What a refused client is told to wait, in seconds.
   uint32_t retry_after = 5;
+  /// A job found `started` at start-up (the server stopped while it ran)
+  /// that has been started this many times fails instead of running again:
+  /// a job that takes the server down cannot do it forever.
+  uint32_t max_attempts = 2;
+  /// How often the server's peak memory is written into running jobs'
+  /// records (for the reason given when max_attempts is reached).
+  std::chrono::milliseconds rss_interval = std::chrono::seconds(1);
 };
 
 /// Loads the jobs of `config.data_dir` (queued and started ones queue again,

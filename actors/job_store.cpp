@@ -1,5 +1,6 @@
 #include "actors/job_store.hpp"
 
+#include "core/utf8.hpp"
 #include "core/write_all.hpp"
 
 #include <boost/json.hpp>
@@ -15,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace playcount {
@@ -73,11 +75,11 @@ std::string make_job_id() {
 std::string record_to_json(const job_record& r) {
   json::array first_bad;
   for (const auto& line : r.first_bad)
-    first_bad.emplace_back(line);
+    first_bad.emplace_back(printable_utf8(line));
   json::object o;
-  o["id"] = r.id;
+  o["id"] = printable_utf8(r.id);
   o["state"] = to_string(r.state);
-  o["file_name"] = r.file_name;
+  o["file_name"] = printable_utf8(r.file_name);
   o["skip_bad_rows"] = r.skip_bad_rows;
   o["bytes_total"] = r.bytes_total;
   o["bytes_done"] = r.bytes_done;
@@ -85,7 +87,7 @@ std::string record_to_json(const job_record& r) {
   o["groups"] = r.groups;
   o["bad_rows"] = r.bad_rows;
   o["first_bad"] = std::move(first_bad);
-  o["error"] = r.error;
+  o["error"] = printable_utf8(r.error);
   o["created_at"] = r.created_at;
   o["started_at"] = r.started_at;
   o["finished_at"] = r.finished_at;
@@ -93,16 +95,41 @@ std::string record_to_json(const job_record& r) {
   o["read_seconds"] = r.read_seconds;
   o["merge_seconds"] = r.merge_seconds;
   o["write_seconds"] = r.write_seconds;
+  o["attempts"] = r.attempts;
+  o["peak_rss_mb"] = r.peak_rss_mb;
+  if (!r.note.empty())
+    o["note"] = printable_utf8(r.note);
   return json::serialize(o) + "\n";
 }
 
 bool parse_record(std::string_view text, job_record& r, std::string& error) {
-  json::error_code ec;
-  json::value v = json::parse(text, ec);
-  if (ec) {
-    error = "not JSON: " + ec.message();
+  if (text.empty()) {
+    error = "empty file";
     return false;
   }
+  // Records written before names were escaped may hold raw bytes that are
+  // not UTF-8: read them, then escape (below), rather than lose the job.
+  json::parse_options options;
+  options.allow_invalid_utf8 = true;
+  json::stream_parser p({}, options);
+  json::error_code ec;
+  const size_t used = p.write_some(text.data(), text.size(), ec);
+  if (!ec && used < text.size()) {
+    // Only white space may follow the value.
+    if (text.find_first_not_of(" \t\r\n", used) != std::string_view::npos) {
+      error = "not JSON: text after the record at byte " + std::to_string(used);
+      return false;
+    }
+  }
+  if (!ec && !p.done())
+    p.finish(ec);
+  if (ec) {
+    error = "not JSON: " + ec.message() + " at byte " +
+            std::to_string(std::min(used, text.size())) + " of " +
+            std::to_string(text.size());
+    return false;
+  }
+  json::value v = p.release();
   const json::object* o = v.if_object();
   if (o == nullptr) {
     error = "not a JSON object";
@@ -113,7 +140,7 @@ bool parse_record(std::string_view text, job_record& r, std::string& error) {
     const json::value* x = o->if_contains(key);
     if (x == nullptr || !x->is_string())
       return false;
-    into = std::string(x->get_string());
+    into = printable_utf8(x->get_string());
     return true;
   };
   const auto u64 = [&](const char* key, uint64_t& into) {
@@ -135,37 +162,87 @@ bool parse_record(std::string_view text, job_record& r, std::string& error) {
     into = x->get_int64();
     return true;
   };
+  const auto boolean = [&](const char* key, bool& into) {
+    const json::value* x = o->if_contains(key);
+    if (x == nullptr || !x->is_bool())
+      return false;
+    into = x->get_bool();
+    return true;
+  };
+  const auto array = [&](const char* key) -> const json::array* {
+    const json::value* x = o->if_contains(key);
+    return x == nullptr ? nullptr : x->if_array();
+  };
+  // Each required field in turn, so that the message names the first one
+  // that is wrong.
   std::string state;
-  const json::value* skip = o->if_contains("skip_bad_rows");
-  const json::value* first_bad = o->if_contains("first_bad");
-  const bool ok =
-      str("id", out.id) && str("state", state) &&
-      from_string(state, out.state) && str("file_name", out.file_name) &&
-      skip != nullptr && skip->is_bool() &&
-      u64("bytes_total", out.bytes_total) &&
-      u64("bytes_done", out.bytes_done) && u64("rows", out.rows) &&
-      u64("groups", out.groups) && u64("bad_rows", out.bad_rows) &&
-      first_bad != nullptr && first_bad->is_array() &&
-      str("error", out.error) && i64("created_at", out.created_at) &&
-      i64("started_at", out.started_at) && i64("finished_at", out.finished_at);
-  if (!ok) {
-    error = "a field is missing or has the wrong type";
+  const char* bad = nullptr;
+  const json::array* first_bad = array("first_bad");
+  if (!str("id", out.id))
+    bad = "id";
+  else if (!str("state", state))
+    bad = "state";
+  else if (!from_string(state, out.state))
+    error = "unknown state \"" + state + "\"";
+  else if (!str("file_name", out.file_name))
+    bad = "file_name";
+  else if (!boolean("skip_bad_rows", out.skip_bad_rows))
+    bad = "skip_bad_rows";
+  else if (!u64("bytes_total", out.bytes_total))
+    bad = "bytes_total";
+  else if (!u64("bytes_done", out.bytes_done))
+    bad = "bytes_done";
+  else if (!u64("rows", out.rows))
+    bad = "rows";
+  else if (!u64("groups", out.groups))
+    bad = "groups";
+  else if (!u64("bad_rows", out.bad_rows))
+    bad = "bad_rows";
+  else if (first_bad == nullptr)
+    bad = "first_bad";
+  else if (!str("error", out.error))
+    bad = "error";
+  else if (!i64("created_at", out.created_at))
+    bad = "created_at";
+  else if (!i64("started_at", out.started_at))
+    bad = "started_at";
+  else if (!i64("finished_at", out.finished_at))
+    bad = "finished_at";
+  if (bad != nullptr)
+    error = std::string("the field \"") + bad + "\" is missing or has the "
+            "wrong type";
+  if (!error.empty())
     return false;
-  }
-  out.skip_bad_rows = skip->get_bool();
-  // Phase times came later: a record without them is still good.
+  // Fields that came later: a record without them is still good.
   for (auto [key, into] : {std::pair{"scan_seconds", &out.scan_seconds},
                            std::pair{"read_seconds", &out.read_seconds},
                            std::pair{"merge_seconds", &out.merge_seconds},
                            std::pair{"write_seconds", &out.write_seconds}})
     if (const json::value* x = o->if_contains(key); x != nullptr && x->is_number())
       *into = x->to_number<double>();
-  for (const json::value& line : first_bad->get_array()) {
-    if (!line.is_string()) {
-      error = "first_bad holds a non-string";
+  uint64_t attempts = 0;
+  if (o->if_contains("attempts") != nullptr) {
+    if (!u64("attempts", attempts) || attempts > UINT32_MAX) {
+      error = "the field \"attempts\" has the wrong type";
       return false;
     }
-    out.first_bad.emplace_back(line.get_string());
+    out.attempts = static_cast<uint32_t>(attempts);
+  }
+  if (o->if_contains("peak_rss_mb") != nullptr &&
+      !u64("peak_rss_mb", out.peak_rss_mb)) {
+    error = "the field \"peak_rss_mb\" has the wrong type";
+    return false;
+  }
+  if (o->if_contains("note") != nullptr && !str("note", out.note)) {
+    error = "the field \"note\" has the wrong type";
+    return false;
+  }
+  for (const json::value& line : *first_bad) {
+    if (!line.is_string()) {
+      error = "the field \"first_bad\" holds a non-string";
+      return false;
+    }
+    out.first_bad.push_back(printable_utf8(line.get_string()));
   }
   r = std::move(out);
   return true;
@@ -207,34 +284,263 @@ bool save_record(const job_paths& paths, const job_record& record,
   return sync_dir(paths.dir, error);
 }
 
+namespace {
+
+// What an upload the server was receiving when it stopped can leave in its
+// job directory, before job.json exists: the body being received
+// (`body.tmp` for a form, `input.csv.tmp` for a raw body), the upload
+// published as `input.csv`, and the first record being written
+// (`job.json.tmp`). The 202 is only sent after job.json is in place, so a
+// directory holding nothing else (or nothing) is an upload nobody was
+// promised: that, and only that, the server removes as its own.
+bool is_interrupted_upload(const fs::path& dir, std::string& what) {
+  static const char* const ours[] = {"body.tmp", "input.csv.tmp", "input.csv",
+                                     "job.json.tmp"};
+  std::error_code ec;
+  std::vector<std::string> names;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end;
+       it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (std::find(std::begin(ours), std::end(ours), name) == std::end(ours) ||
+        !it->is_regular_file())
+      return false;
+    names.push_back(name);
+  }
+  if (ec)
+    return false;
+  what = names.empty() ? "empty" : "only";
+  for (const auto& name : names)
+    what += " " + name;
+  return true;
+}
+
+// A name under damaged/ not taken yet: `<name>`, else `<name>.1`, ...
+std::string free_name(const fs::path& damaged, const std::string& name) {
+  std::error_code ec;
+  if (!fs::exists(damaged / name, ec) && !ec)
+    return (damaged / name).string();
+  for (int i = 1;; ++i) {
+    const fs::path p = damaged / (name + "." + std::to_string(i));
+    if (!fs::exists(p, ec) && !ec)
+      return p.string();
+  }
+}
+
+int64_t mtime_ms(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0)
+    return 0;
+  return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000 +
+         st.st_mtim.tv_nsec / 1000000;
+}
+
+// Sets `entry` aside under damaged/ (one rename: the same file system).
+bool quarantine(const fs::path& entry, const fs::path& damaged,
+                std::string& moved_to, std::string& error) {
+  std::error_code ec;
+  fs::create_directories(damaged, ec);
+  if (ec) {
+    error = "cannot create " + damaged.string() + ": " + ec.message();
+    return false;
+  }
+  moved_to = free_name(damaged, entry.filename().string());
+  if (std::rename(entry.c_str(), moved_to.c_str()) != 0) {
+    error = "cannot move it to " + moved_to + ": " + errno_text();
+    return false;
+  }
+  (void)sync_dir(damaged.string(), error);
+  (void)sync_dir(entry.parent_path().string(), error);
+  error.clear();
+  return true;
+}
+
+// A complete result.csv beside a job.json that cannot be read: the result
+// stays where it is, served with a record rebuilt from the files; the rest
+// of the directory (the damaged job.json, an input) goes to damaged/.
+// The finisher renames the result into place once it is whole, so a
+// result.csv under that name is a complete one.
+bool recover(const std::string& data_dir, const std::string& id,
+             const std::string& why, damaged_entry& entry, job_record& out,
+             std::string& error) {
+  const job_paths p = paths_for(data_dir, id);
+  const fs::path damaged = damaged_dir(data_dir);
+  std::error_code ec;
+  fs::create_directories(damaged, ec);
+  if (ec) {
+    error = "cannot create " + damaged.string() + ": " + ec.message();
+    return false;
+  }
+  const std::string aside = free_name(damaged, id);
+  if (::mkdir(aside.c_str(), 0755) != 0) {
+    error = "cannot create " + aside + ": " + errno_text();
+    return false;
+  }
+  entry.moved_to = aside;
+  job_record r;
+  r.id = id;
+  r.state = job_state::finished;
+  r.finished_at = mtime_ms(p.result);
+  r.created_at = r.started_at =
+      test_exists(p.record) ? std::min(mtime_ms(p.record), r.finished_at)
+                            : r.finished_at;
+  if (struct stat st {}; ::stat(p.input.c_str(), &st) == 0)
+    r.bytes_total = r.bytes_done = static_cast<uint64_t>(st.st_size);
+  r.note = "recovered from result.csv at a start: job.json could not be read (" +
+           why + "); it was set aside in " + aside;
+  for (fs::directory_iterator it(p.dir, ec), end; !ec && it != end;
+       it.increment(ec)) {
+    if (it->path().filename() == "result.csv")
+      continue;
+    const fs::path to = fs::path(aside) / it->path().filename();
+    if (std::rename(it->path().c_str(), to.c_str()) != 0) {
+      error = "cannot move " + it->path().string() + " to " + aside + ": " +
+              errno_text();
+      return false;
+    }
+  }
+  if (ec) {
+    error = "cannot read " + p.dir + ": " + ec.message();
+    return false;
+  }
+  if (!save_record(p, r, error))
+    return false;
+  (void)sync_dir(aside, error);
+  (void)sync_dir(damaged.string(), error);
+  error.clear();
+  entry.recovered = true;
+  out = std::move(r);
+  return true;
+}
+
+} // namespace
+
+std::string damaged_dir(const std::string& data_dir) {
+  return (fs::path(data_dir) / "damaged").string();
+}
+
+bool test_exists(const std::string& path) noexcept {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+bool read_record(const std::string& path, job_record& record,
+                 std::string& error) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    error = errno == ENOENT ? "no job.json" : "cannot open job.json: " + errno_text();
+    return false;
+  }
+  // A record is a few hundred bytes (its first_bad lines are few): one far
+  // larger is not one, and is not read whole into memory.
+  constexpr size_t limit = 1 << 20;
+  std::string text;
+  char buf[8192];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      error = "cannot read job.json: " + errno_text();
+      ::close(fd);
+      return false;
+    }
+    if (n == 0)
+      break;
+    text.append(buf, static_cast<size_t>(n));
+    if (text.size() > limit) {
+      error = "job.json is larger than 1 MiB";
+      ::close(fd);
+      return false;
+    }
+  }
+  ::close(fd);
+  return parse_record(text, record, error);
+}
+
 bool load_jobs(const std::string& data_dir, stored_jobs& out,
                std::string& error) {
   std::error_code ec;
   const fs::path root = jobs_dir(data_dir);
+  const fs::path damaged = damaged_dir(data_dir);
   fs::create_directories(root, ec);
   if (ec) {
     error = "cannot create " + root.string() + ": " + ec.message();
     return false;
   }
+  const auto set_aside = [&](const fs::path& entry, const std::string& why) {
+    damaged_entry d;
+    d.path = entry.string();
+    d.why = why;
+    if (!quarantine(entry, damaged, d.moved_to, d.error))
+      d.moved_to.clear();
+    out.damaged.push_back(std::move(d));
+  };
+  // Read the names first: entries are renamed away while going through.
+  std::vector<fs::directory_entry> entries;
   for (fs::directory_iterator it(root, ec), end; !ec && it != end;
-       it.increment(ec)) {
-    const fs::path dir = it->path();
+       it.increment(ec))
+    entries.push_back(*it);
+  if (ec) {
+    error = "cannot read " + root.string() + ": " + ec.message();
+    return false;
+  }
+  for (const auto& e : entries) {
+    const fs::path dir = e.path();
     const std::string name = dir.filename().string();
+    std::error_code type_ec;
+    const bool is_dir = e.is_directory(type_ec) && !e.is_symlink(type_ec);
+    constexpr std::string_view removing = ".removing";
+    if (is_dir && name.size() == 36 + removing.size() &&
+        is_job_id(std::string_view(name).substr(0, 36)) &&
+        name.compare(36, std::string::npos, removing) == 0) {
+      // A job being removed when the server stopped (remove_job_files).
+      std::error_code ignored;
+      fs::remove_all(dir, ignored);
+      out.removed.push_back({dir.string(), "a job being removed"});
+      continue;
+    }
+    if (!is_job_id(name)) {
+      set_aside(dir, "not named like a job");
+      continue;
+    }
+    if (!is_dir) {
+      set_aside(dir, "not a directory");
+      continue;
+    }
     const job_paths paths = paths_for(data_dir, name);
     job_record record;
     std::string why;
-    bool keep = is_job_id(name) && it->is_directory();
-    if (keep) {
-      std::ifstream in(paths.record, std::ios::binary);
-      std::ostringstream text;
-      text << in.rdbuf();
-      keep = in.good() || in.eof();
-      keep = keep && parse_record(text.str(), record, why) && record.id == name;
+    bool good = read_record(paths.record, record, why);
+    if (good && record.id != name) {
+      good = false;
+      why = "its id is " + record.id;
     }
-    if (!keep) {
-      std::error_code ignored;
-      fs::remove_all(dir, ignored);
-      out.removed.push_back(dir.string());
+    if (!good) {
+      std::string what;
+      if (!test_exists(paths.record) && is_interrupted_upload(dir, what)) {
+        std::error_code ignored;
+        fs::remove_all(dir, ignored);
+        out.removed.push_back(
+            {dir.string(), "an interrupted upload (no job.json, " + what + ")"});
+        continue;
+      }
+      if (test_exists(paths.result)) {
+        damaged_entry d;
+        d.path = dir.string();
+        d.why = why;
+        job_record rebuilt;
+        if (recover(data_dir, name, why, d, rebuilt, d.error)) {
+          out.damaged.push_back(std::move(d));
+          out.records.push_back(std::move(rebuilt));
+          continue;
+        }
+        // Could not rebuild: set the whole directory aside instead (what
+        // was already moved is in d.moved_to).
+        out.damaged.push_back(std::move(d));
+        set_aside(dir, why);
+        continue;
+      }
+      set_aside(dir, why);
       continue;
     }
     std::error_code inner;
@@ -246,10 +552,9 @@ bool load_jobs(const std::string& data_dir, stored_jobs& out,
       }
     out.records.push_back(std::move(record));
   }
-  if (ec) {
-    error = "cannot read " + root.string() + ": " + ec.message();
-    return false;
-  }
+  for (fs::directory_iterator it(damaged, ec), end; !ec && it != end;
+       it.increment(ec))
+    ++out.damaged_total;
   std::stable_sort(out.records.begin(), out.records.end(),
                    [](const job_record& a, const job_record& b) {
                      return a.created_at < b.created_at;

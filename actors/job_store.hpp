@@ -9,9 +9,19 @@
 //               once the job has ended
 //   result.csv  the result (the finisher writes it the same way)
 //
+//   damaged/    (beside jobs/) what start-up could not read, set aside
+//
 // What holds:
-// - A directory without a readable job.json is an upload that never became a
-//   job (the server died while receiving it): it is removed at start-up.
+// - Nothing the server cannot read is deleted. A job directory whose
+//   job.json is missing, unreadable or not a complete record is moved to
+//   `<data>/damaged/<id>/` (with a suffix `.1`, `.2`, ... when taken); when a
+//   complete result.csv is beside it, the result stays and is served under a
+//   record rebuilt from the files, and the rest goes to damaged/.
+// - The only directories removed at start-up are the server's own: an
+//   interrupted upload (no job.json, and nothing but body.tmp,
+//   input.csv.tmp, input.csv, job.json.tmp; the 202 comes only after
+//   job.json is in place) and a job caught halfway through its removal
+//   (`<id>.removing`).
 // - job.json is replaced, never rewritten in place: a reader sees the old
 //   record or the new one, never a mix.
 // - Nothing here throws; failures come back as false plus a message.
@@ -61,16 +71,44 @@ struct job_paths {
 /// Flushes a directory's entries (after a rename into it).
 [[nodiscard]] bool sync_dir(const std::string& dir, std::string& error);
 
+/// `<data_dir>/damaged`
+[[nodiscard]] std::string damaged_dir(const std::string& data_dir);
+
+/// Reads and parses one job.json (at most 1 MiB); false with why.
+[[nodiscard]] bool read_record(const std::string& path, job_record& record,
+                               std::string& error);
+
+/// Whether `path` exists (stat succeeds).
+[[nodiscard]] bool test_exists(const std::string& path) noexcept;
+
+/// A directory removed at start-up, and why it was the server's to remove.
+struct removed_entry {
+  std::string path;
+  std::string why;
+};
+
+/// Something in jobs/ that start-up could not read.
+struct damaged_entry {
+  std::string path;     ///< where it was
+  std::string why;      ///< what is wrong (a parse error and where)
+  std::string moved_to; ///< under damaged/; empty: it could not be moved
+  std::string error;    ///< why it could not be moved or recovered
+  bool recovered = false; ///< its result.csv is served under a rebuilt record
+};
+
 /// What start-up finds in `<data_dir>/jobs`.
 struct stored_jobs {
   std::vector<job_record> records; ///< oldest first (by created_at)
-  /// Directories removed: no readable job.json, or not named like a job.
-  std::vector<std::string> removed;
+  std::vector<removed_entry> removed;
+  std::vector<damaged_entry> damaged; ///< found at this start
+  size_t damaged_total = 0; ///< entries in damaged/, earlier starts' too
 };
 
-/// Creates `<data_dir>/jobs` when missing, reads every job.json, removes
-/// what is not a job, and removes leftovers of interrupted writes
-/// (`*.tmp`, `*.partial-*`) inside job directories.
+/// Creates `<data_dir>/jobs` when missing, reads every job.json, sets aside
+/// what cannot be read, removes the server's own interrupted uploads and
+/// half-removed jobs, and removes leftovers of interrupted writes (`*.tmp`,
+/// `*.partial-*`) inside job directories. False only when jobs/ itself
+/// cannot be created or read.
 [[nodiscard]] bool load_jobs(const std::string& data_dir, stored_jobs& out,
                              std::string& error);
 

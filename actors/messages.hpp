@@ -253,6 +253,16 @@ struct job_record {
   double read_seconds = 0;
   double merge_seconds = 0;
   double write_seconds = 0;
+  /// Times the job was started and did not end because the server stopped
+  /// (counted on disk when it starts, taken back on a clean stop): at
+  /// `--max-attempts` the next start fails it instead of running it again.
+  uint32_t attempts = 0;
+  /// The server's peak resident memory (MiB) last seen while the job ran,
+  /// for the reason given when the job is failed after crashes.
+  uint64_t peak_rss_mb = 0;
+  /// How the record came to be, when not the usual way (e.g. rebuilt from
+  /// the files after its job.json was found damaged).
+  std::string note;
 };
 
 /// An upload on disk as `jobs/<id>/input.csv`, for the registry to queue.
@@ -454,14 +464,16 @@ typename Inspector::result_type inspect(Inspector& f, job_record& x) {
              x.skip_bad_rows, x.bytes_total, x.bytes_done, x.rows, x.groups,
              x.bad_rows, x.first_bad, x.phase, x.error, x.created_at,
              x.started_at, x.finished_at, x.scan_seconds, x.read_seconds,
-             x.merge_seconds, x.write_seconds);
+             x.merge_seconds, x.write_seconds, x.attempts, x.peak_rss_mb,
+             x.note);
   } else {
     uint8_t state = 0;
     auto result = f(caf::meta::type_name("job_record"), x.id, state,
                     x.file_name, x.skip_bad_rows, x.bytes_total, x.bytes_done,
                     x.rows, x.groups, x.bad_rows, x.first_bad, x.phase, x.error,
                     x.created_at, x.started_at, x.finished_at, x.scan_seconds,
-                    x.read_seconds, x.merge_seconds, x.write_seconds);
+                    x.read_seconds, x.merge_seconds, x.write_seconds,
+                    x.attempts, x.peak_rss_mb, x.note);
     x.state = state <= static_cast<uint8_t>(job_state::canceled)
                 ? static_cast<job_state>(state)
                 : job_state::failed;

@@ -39,6 +39,7 @@ README.md) with in-process reader/aggregator worker actors. Uploads, job
 states and results live in the data directory: a server started again on
 the same directory serves every finished result until its time to live and
 runs again every job that was queued or started. SIGINT or SIGTERM stops it.
+What it cannot read there it sets aside in DIR/damaged/, never deletes.
 
 options:
   --host ADDR              address to listen on (default 127.0.0.1)
@@ -64,6 +65,10 @@ options:
   --max-running-jobs N     jobs processed at once (default 2)
   --max-queued-jobs N      jobs waiting for a slot; a job beyond them gets
                            503 with Retry-After (default 100)
+  --max-attempts N         a job that was running when the server died
+                           this many times fails at the next start instead
+                           of running again (default 2; a stop by SIGTERM
+                           or SIGINT does not count)
   --range-size BYTES       bytes per range, K/M/G suffixes allowed (default 4M)
   --http-threads N         threads serving HTTP (default 4)
   --idle-timeout TIME      a connection that sends nothing this long gets
@@ -130,7 +135,7 @@ int serve_command(int argc, char** argv) {
                        "log-level", "cluster-host", "cluster-port",
                        "cluster-feed-port",
                        "cluster-token", "min-upload-rate", "api-token",
-                       "admin-token"});
+                       "admin-token", "max-attempts"});
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   http::server_config http_cfg;
   job_registry_config reg_cfg;
@@ -147,6 +152,7 @@ int serve_command(int argc, char** argv) {
   http_cfg.max_upload = opts.get_number("max-upload", uint64_t{4} << 30, true);
   reg_cfg.max_running = opts.get_number("max-running-jobs", 2);
   reg_cfg.max_queued = opts.get_number("max-queued-jobs", 100);
+  const uint64_t max_attempts = opts.get_number("max-attempts", 2);
   reg_cfg.range_size = opts.get_number("range-size", 4 << 20, true);
   const uint64_t threads = opts.get_number("http-threads", 4);
   const std::string level = opts.get("log-level", "info");
@@ -179,6 +185,8 @@ int serve_command(int argc, char** argv) {
   else if (usage_error.empty() &&
            (reg_cfg.max_running < 1 || reg_cfg.max_running > 1024))
     usage_error = "--max-running-jobs must be from 1 to 1024";
+  else if (usage_error.empty() && (max_attempts < 1 || max_attempts > 1000))
+    usage_error = "--max-attempts must be from 1 to 1000";
   else if (usage_error.empty() && reg_cfg.range_size < 1)
     usage_error = "--range-size must be at least 1";
   else if (usage_error.empty() && (threads < 1 || threads > 256))
@@ -200,6 +208,7 @@ int serve_command(int argc, char** argv) {
   http_cfg.data_dir = data_dir;
   reg_cfg.data_dir = data_dir;
   reg_cfg.result_ttl = *ttl;
+  reg_cfg.max_attempts = static_cast<uint32_t>(max_attempts);
 
   start_logging(level);
 
@@ -215,6 +224,11 @@ int serve_command(int argc, char** argv) {
 
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);
+  if (!ec && !std::filesystem::is_directory(data_dir, ec)) {
+    spdlog::critical("cannot use the data directory {}: it is not a directory",
+                     data_dir);
+    return 1;
+  }
   if (ec) {
     spdlog::critical("cannot create the data directory {}: {}", data_dir,
                      ec.message());
@@ -222,12 +236,31 @@ int serve_command(int argc, char** argv) {
   }
 
   // One server per data directory: two registries would overwrite each
-  // other's job states. The lock goes with the process, even on SIGKILL.
-  const std::string lock_path = data_dir + "/.lock";
+  // other's job states. The lock is on the directory itself (a file in it
+  // could be deleted, letting a second server in); it goes with the
+  // process, even on SIGKILL. The descriptor stays open for the server's
+  // life on purpose.
   const int lock_fd =
-    ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (lock_fd < 0 || ::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
-    spdlog::critical("the data directory {} is in use by another server ({})",
+    ::open(data_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (lock_fd < 0) {
+    spdlog::critical("cannot open the data directory {}: {}", data_dir,
+                     std::strerror(errno));
+    return 1;
+  }
+  if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK)
+      spdlog::critical("the data directory {} is in use by another server",
+                       data_dir);
+    else
+      spdlog::critical("cannot lock the data directory {}: {}", data_dir,
+                       std::strerror(errno));
+    return 1;
+  }
+  // Reading and writing it is checked now, with a clear message, rather
+  // than by the first job (root passes these checks whatever the mode).
+  if (::faccessat(AT_FDCWD, data_dir.c_str(), R_OK | W_OK | X_OK,
+                  AT_EACCESS) != 0) {
+    spdlog::critical("cannot read and write the data directory {}: {}",
                      data_dir, std::strerror(errno));
     return 1;
   }

@@ -11,6 +11,7 @@
 #include <caf/all.hpp>
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
+#include <boost/json.hpp>
 
 #include <filesystem>
 #include <fstream>
@@ -183,6 +184,11 @@ protected:
   }
 
   std::vector<std::string> handed_over() {
+    // A registry's start-up hands jobs over asynchronously: once it has
+    // answered a lookup, what it handed over is in the coordinator's mailbox
+    // ahead of this question.
+    if (registry_)
+      (void)known("sync");
     return ask<std::vector<std::string>>(coordinator_, caf::get_atom::value);
   }
 
@@ -372,6 +378,105 @@ TEST_F(job_registry_test, ended_jobs_expire_after_their_time_to_live) {
   EXPECT_TRUE(stats.coordinator_answered);
 }
 
+// A registry that dies without a clean stop (exit_reason::kill: no exit
+// handler runs), with a fresh coordinator, as after a crash.
+void crash(caf::actor_system& system, caf::actor& registry,
+           caf::actor& coordinator) {
+  caf::scoped_actor self{system};
+  self->send_exit(registry, caf::exit_reason::kill);
+  self->wait_for(registry);
+  registry = nullptr;
+  caf::anon_send_exit(coordinator, caf::exit_reason::user_shutdown);
+  coordinator = system.spawn(fake_coordinator);
+}
+
+TEST_F(job_registry_test,
+       a_job_running_at_two_crashes_fails_and_the_next_job_runs) {
+  start_registry(1);
+  const std::string killer = upload();
+  submit(killer);
+  const std::string other = upload();
+  submit(other);
+  EXPECT_EQ(handed_over(), std::vector<std::string>{killer});
+  job_record on_disk;
+  std::string error;
+  ASSERT_TRUE(read_record(paths_for(dir_.path(), killer).record, on_disk, error))
+      << error;
+  EXPECT_EQ(on_disk.attempts, 1u); // counted before the job was handed over
+  EXPECT_GT(on_disk.peak_rss_mb, 0u);
+
+  crash(*system_, registry_, coordinator_);
+  start_registry(1);
+  // Once: it runs again, first in line.
+  EXPECT_EQ(handed_over(), std::vector<std::string>{killer});
+  EXPECT_EQ(lookup(killer).attempts, 2u);
+
+  crash(*system_, registry_, coordinator_);
+  start_registry(1);
+  const job_record r = lookup(killer);
+  EXPECT_EQ(r.state, job_state::failed);
+  EXPECT_EQ(r.error.rfind("the server stopped twice while this job ran; the "
+                          "last time it used ",
+                          0),
+            0u)
+      << r.error;
+  EXPECT_EQ(r.error.substr(r.error.size() - 3), " MB") << r.error;
+  EXPECT_FALSE(test::exists(paths_for(dir_.path(), killer).input));
+  // The job behind it goes on.
+  EXPECT_EQ(handed_over(), std::vector<std::string>{other});
+  end_job(other, true);
+  wait_for(other, job_state::finished);
+  // And the failure is on disk: a later start says the same.
+  crash(*system_, registry_, coordinator_);
+  start_registry(1);
+  EXPECT_EQ(lookup(killer).error, r.error);
+}
+
+TEST_F(job_registry_test, a_clean_stop_is_not_counted_as_an_attempt) {
+  start_registry(1);
+  const std::string id = upload();
+  submit(id);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(handed_over(), std::vector<std::string>{id}) << i;
+    stop_registry(); // exit_reason::user_shutdown, as serve on SIGTERM
+    job_record on_disk;
+    std::string error;
+    ASSERT_TRUE(read_record(paths_for(dir_.path(), id).record, on_disk, error));
+    EXPECT_EQ(on_disk.attempts, 0u) << i;
+    EXPECT_EQ(on_disk.state, job_state::started);
+    caf::anon_send_exit(coordinator_, caf::exit_reason::user_shutdown);
+    coordinator_ = system_->spawn(fake_coordinator);
+    start_registry(1);
+  }
+  EXPECT_EQ(lookup(id).state, job_state::started);
+  end_job(id, true);
+  wait_for(id, job_state::finished);
+}
+
+TEST_F(job_registry_test, names_and_messages_with_any_bytes_are_kept_escaped) {
+  start_registry(1);
+  const std::string id = upload();
+  const auto reply = ask<submit_reply>(
+      registry_, submit_atom::value,
+      job_submission{id, "pl\xff" "ays\xfe" ".csv", 100, true});
+  EXPECT_EQ(reply.record.file_name, "pl\\xFFays\\xFE.csv");
+  job_result res;
+  res.id = id;
+  res.ok = true;
+  res.bad_rows = 1;
+  res.first_bad = {"line 2: bad count \"\xff\xfe\""};
+  caf::anon_send(coordinator_, finished_atom::value, res);
+  wait_for(id, job_state::finished);
+  crash(*system_, registry_, coordinator_);
+  start_registry(1);
+  const job_record r = lookup(id);
+  EXPECT_EQ(r.state, job_state::finished);
+  EXPECT_EQ(r.file_name, "pl\\xFFays\\xFE.csv");
+  EXPECT_EQ(r.first_bad,
+            std::vector<std::string>{"line 2: bad count \"\\xFF\\xFE\""});
+  EXPECT_TRUE(test::exists(paths_for(dir_.path(), id).result));
+}
+
 // -- the job store ------------------------------------------------------------
 
 TEST(job_store, a_record_round_trips_through_its_json) {
@@ -455,6 +560,162 @@ TEST(job_store, saving_a_record_replaces_it_whole_and_leaves_no_temporary) {
   }
   EXPECT_EQ(test::read_file(p.record), record_to_json(r));
   EXPECT_FALSE(test::exists(p.record + ".tmp"));
+}
+
+TEST(job_store, any_bytes_give_valid_json_and_new_fields_round_trip) {
+  job_record r;
+  r.id = make_job_id();
+  r.state = job_state::started;
+  r.file_name = "a\xff.csv";
+  r.error = "line 3: bad count \"\xff\xfe\"";
+  r.first_bad = {"line 2: \xC3"};
+  r.attempts = 2;
+  r.peak_rss_mb = 1234;
+  r.note = "recovered";
+  const std::string text = record_to_json(r);
+  // Boost.JSON's strict parser: what any other reader would say.
+  boost::json::error_code ec;
+  (void)boost::json::parse(text, ec);
+  EXPECT_FALSE(ec) << ec.message() << ": " << text;
+  job_record back;
+  std::string error;
+  ASSERT_TRUE(parse_record(text, back, error)) << error;
+  EXPECT_EQ(back.file_name, "a\\xFF.csv");
+  EXPECT_EQ(back.error, "line 3: bad count \"\\xFF\\xFE\"");
+  EXPECT_EQ(back.first_bad, std::vector<std::string>{"line 2: \\xC3"});
+  EXPECT_EQ(back.attempts, 2u);
+  EXPECT_EQ(back.peak_rss_mb, 1234u);
+  EXPECT_EQ(back.note, "recovered");
+  EXPECT_EQ(record_to_json(back), text);
+  // A record an older server wrote with the raw bytes still reads.
+  std::string old = text;
+  old.replace(old.find("a\\\\xFF.csv"), 10, "a\xff.csv");
+  ASSERT_TRUE(parse_record(old, back, error)) << error;
+  EXPECT_EQ(back.file_name, "a\\xFF.csv");
+  // And one without the later fields.
+  boost::json::object o = boost::json::parse(text).as_object();
+  o.erase("attempts");
+  o.erase("peak_rss_mb");
+  o.erase("note");
+  ASSERT_TRUE(parse_record(boost::json::serialize(o), back, error)) << error;
+  EXPECT_EQ(back.attempts, 0u);
+}
+
+TEST(job_store, a_parse_error_says_what_and_where) {
+  const std::string good = record_to_json(job_record{});
+  job_record r;
+  std::string error;
+  EXPECT_FALSE(parse_record(good.substr(0, 40), r, error));
+  EXPECT_NE(error.find("of 40"), std::string::npos) << error;
+  EXPECT_FALSE(parse_record("{\"id\": \"x\",, }", r, error));
+  EXPECT_NE(error.find("at byte"), std::string::npos) << error;
+  boost::json::object o = boost::json::parse(good).as_object();
+  o.erase("rows");
+  EXPECT_FALSE(parse_record(boost::json::serialize(o), r, error));
+  EXPECT_NE(error.find("\"rows\""), std::string::npos) << error;
+  EXPECT_FALSE(parse_record(good + "garbage", r, error));
+  EXPECT_NE(error.find("text after the record"), std::string::npos) << error;
+  EXPECT_FALSE(parse_record("", r, error));
+  EXPECT_EQ(error, "empty file");
+}
+
+// A job directory as the registry leaves it.
+job_paths make_job(const std::string& data, job_state state,
+                   bool with_result) {
+  job_record r;
+  r.id = make_job_id();
+  r.state = state;
+  r.created_at = now_ms();
+  const job_paths p = paths_for(data, r.id);
+  fs::create_directories(p.dir);
+  std::string error;
+  EXPECT_TRUE(save_record(p, r, error)) << error;
+  if (with_result)
+    std::ofstream(p.result) << "Song,Date,Total Number of Plays for Date\n";
+  return p;
+}
+
+TEST(job_store, what_cannot_be_read_is_set_aside_never_removed) {
+  temp_dir dir;
+  const std::string data = dir.path();
+  const job_paths good = make_job(data, job_state::finished, true);
+  // Truncated, no result: set aside whole.
+  const job_paths torn = make_job(data, job_state::started, false);
+  std::ofstream(torn.input) << "Song,Date,Number of Plays\n";
+  const std::string torn_text = test::read_file(torn.record);
+  std::ofstream(torn.record, std::ios::trunc) << torn_text.substr(0, 30);
+  // Garbage beside a complete result: the result stays, rebuilt record.
+  const job_paths garbage = make_job(data, job_state::finished, true);
+  std::ofstream(garbage.record, std::ios::trunc) << "\x01\x02 garbage";
+  // No job.json but a result: someone removed it; recovered as well.
+  const job_paths bare = make_job(data, job_state::finished, true);
+  fs::remove(bare.record);
+  // The server's own: an interrupted upload, a half-removed job.
+  const std::string upload_id = make_job_id();
+  const job_paths upload = paths_for(data, upload_id);
+  fs::create_directories(upload.dir);
+  std::ofstream(upload.dir + "/body.tmp") << "part";
+  fs::create_directories(jobs_dir(data) + "/" + make_job_id() + ".removing");
+  // Not the server's: a stray file and directory, an upload-like directory
+  // with something else in it.
+  std::ofstream(jobs_dir(data) + "/notes.txt") << "mine";
+  const job_paths odd = paths_for(data, make_job_id());
+  fs::create_directories(odd.dir);
+  std::ofstream(odd.input) << "x";
+  std::ofstream(odd.dir + "/photo.jpg") << "y";
+  // A name already taken in damaged/.
+  fs::create_directories(damaged_dir(data) + "/" + fs::path(torn.dir).filename().string());
+
+  stored_jobs out;
+  std::string error;
+  ASSERT_TRUE(load_jobs(data, out, error)) << error;
+  std::map<std::string, job_record> by_id;
+  for (const auto& r : out.records)
+    by_id[r.id] = r;
+  const auto id_of = [](const job_paths& p) {
+    return fs::path(p.dir).filename().string();
+  };
+  EXPECT_EQ(by_id.size(), 3u);
+  EXPECT_EQ(by_id.count(id_of(good)), 1u);
+  for (const job_paths* p : {&garbage, &bare}) {
+    ASSERT_EQ(by_id.count(id_of(*p)), 1u);
+    const job_record& r = by_id[id_of(*p)];
+    EXPECT_EQ(r.state, job_state::finished);
+    EXPECT_NE(r.note.find("recovered"), std::string::npos) << r.note;
+    EXPECT_GT(r.finished_at, 0);
+    EXPECT_TRUE(test::exists(p->result));
+    job_record saved;
+    EXPECT_TRUE(read_record(p->record, saved, error)) << error;
+  }
+  const std::string damaged = damaged_dir(data);
+  EXPECT_EQ(test::read_file(damaged + "/" + id_of(garbage) + "/job.json"),
+            "\x01\x02 garbage");
+  EXPECT_EQ(test::read_file(damaged + "/" + id_of(torn) + ".1/job.json"),
+            torn_text.substr(0, 30));
+  EXPECT_TRUE(test::exists(damaged + "/" + id_of(torn) + ".1/input.csv"));
+  EXPECT_TRUE(test::exists(damaged + "/notes.txt"));
+  EXPECT_TRUE(test::exists(damaged + "/" + id_of(odd) + "/photo.jpg"));
+  EXPECT_FALSE(test::exists(upload.dir));
+  // damaged/: the torn one and its older namesake, garbage, bare, notes,
+  // odd.
+  EXPECT_EQ(out.damaged_total, 6u);
+  EXPECT_EQ(out.damaged.size(), 5u);
+  EXPECT_EQ(out.removed.size(), 2u);
+  for (const auto& d : out.damaged)
+    EXPECT_FALSE(d.moved_to.empty()) << d.path << ": " << d.error;
+  // In jobs/: the three jobs, nothing else.
+  size_t left = 0;
+  for (const auto& e : fs::directory_iterator(jobs_dir(data))) {
+    (void)e;
+    ++left;
+  }
+  EXPECT_EQ(left, 3u);
+  // A second start finds nothing more to do.
+  stored_jobs again;
+  ASSERT_TRUE(load_jobs(data, again, error)) << error;
+  EXPECT_EQ(again.records.size(), 3u);
+  EXPECT_TRUE(again.damaged.empty());
+  EXPECT_EQ(again.damaged_total, 6u);
 }
 
 } // namespace

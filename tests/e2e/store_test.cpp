@@ -1,0 +1,260 @@
+// The data directory against what the server did not write itself or could
+// not finish writing (issue 10, items 2, 3 and 8): names and values with
+// bytes that are not UTF-8, damaged job.json files, the data-directory lock,
+// and a job that takes the server down at each start. Real server processes
+// on loopback, restarted on the same data directory.
+
+#include "tests/support/eventually.hpp"
+#include "tests/support/server_fixture.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace playcount {
+namespace {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+using namespace std::chrono_literals;
+using test::json_of;
+using test::str;
+
+const std::string header = "Song,Date,Number of Plays\n";
+const std::string result_header = "Song,Date,Total Number of Plays for Date\n";
+
+class store_test : public test::served_test {
+protected:
+  /// A form upload; the job id (a test failure without a 202).
+  std::string upload(uint16_t port, const std::string& csv,
+                     const std::string& name, bool skip = false) {
+    std::vector<test::form_part> parts;
+    if (skip)
+      parts.push_back({"on_bad_rows", "skip", ""});
+    parts.push_back({"file", csv, name});
+    const auto r = test::upload_form(port, parts);
+    EXPECT_EQ(r.status, 202) << r.raw.substr(0, 400);
+    return r.status == 202 ? str(json_of(r), "jobId") : "";
+  }
+
+  std::string result(uint16_t port, const std::string& id) {
+    const auto r = test::http_get(port, "/jobs/" + id + "/result/");
+    return std::to_string(r.status) + " " + r.body;
+  }
+
+  [[nodiscard]] std::string damaged() const { return data() + "/damaged"; }
+};
+
+TEST_F(store_test, bytes_that_are_not_utf8_survive_a_restart_escaped) {
+  const std::string csv = header + "Umbr\xff" "ella,2020-01-01,3\n"
+                                   "b,2020-01-01,\xff\xfe\n"
+                                   "Umbr\xff" "ella,2020-01-01,4\n";
+  const std::string expected = result_header + "Umbr\xff" "ella,2020-01-01,7\n";
+  std::string id;
+  {
+    auto s = start();
+    id = upload(s->port(), csv, "pl\xff" "ays.csv", true);
+    const auto o = wait_for(s->port(), id, {"finished"});
+    EXPECT_EQ(str(o, "fileName"), "pl\\xFFays.csv");
+    EXPECT_EQ(json::serialize(o.at("firstBadRows")).find("\\\\xFF\\\\xFE") !=
+                  std::string::npos,
+              true)
+        << json::serialize(o);
+    EXPECT_EQ(result(s->port(), id), "200 " + expected);
+    s->kill9();
+  }
+  // job.json itself is JSON any strict reader takes.
+  json::error_code ec;
+  (void)json::parse(test::read_file(paths_for(data(), id).record), ec);
+  EXPECT_FALSE(ec) << ec.message();
+  auto s = start();
+  EXPECT_EQ(result(s->port(), id), "200 " + expected); // the bytes as they were
+  const auto o = job(s->port(), id); // json_of fails on invalid JSON
+  EXPECT_EQ(str(o, "state"), "finished");
+  EXPECT_EQ(str(o, "fileName"), "pl\\xFFays.csv");
+  ASSERT_EQ(o.at("firstBadRows").as_array().size(), 1u);
+  EXPECT_NE(std::string(o.at("firstBadRows").as_array()[0].as_string())
+                .find("\\xFF\\xFE"),
+            std::string::npos)
+      << json::serialize(o);
+  const auto list = test::http_get(s->port(), "/jobs/");
+  EXPECT_FALSE(json::parse(list.body, ec).is_null());
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_FALSE(test::exists(damaged()));
+  EXPECT_EQ(s->log().find("set aside"), std::string::npos) << s->log();
+}
+
+TEST_F(store_test, a_damaged_job_json_is_set_aside_and_the_rest_keeps_working) {
+  const std::string csv = header + "a,2020-01-01,2\n";
+  const std::string expected = result_header + "a,2020-01-01,2\n";
+  std::string torn, garbage, intact, gone;
+  {
+    auto s = start();
+    for (std::string* id : {&torn, &garbage, &intact, &gone}) {
+      *id = upload(s->port(), csv, "p.csv");
+      wait_for(s->port(), *id, {"finished"});
+    }
+    s->kill9();
+  }
+  // Truncated beside a complete result; garbage beside one; garbage with
+  // no result at all.
+  const std::string torn_text = test::read_file(paths_for(data(), torn).record);
+  std::ofstream(paths_for(data(), torn).record, std::ios::trunc)
+      << torn_text.substr(0, torn_text.size() / 2);
+  std::ofstream(paths_for(data(), garbage).record, std::ios::trunc)
+      << "\x7f" "ELF garbage";
+  std::ofstream(paths_for(data(), gone).record, std::ios::trunc) << "{\"id\":";
+  fs::remove(paths_for(data(), gone).result);
+
+  auto s = start();
+  const uint16_t port = s->port();
+  // Complete results are still served, under rebuilt records.
+  for (const auto& id : {torn, garbage, intact})
+    EXPECT_EQ(result(port, id), "200 " + expected) << id;
+  EXPECT_EQ(str(job(port, torn), "state"), "finished");
+  // Without a result the job is not known, but nothing was deleted.
+  EXPECT_EQ(test::http_get(port, "/jobs/" + gone + "/result/").status, 404);
+  EXPECT_EQ(test::read_file(damaged() + "/" + gone + "/job.json"), "{\"id\":");
+  EXPECT_EQ(test::read_file(damaged() + "/" + torn + "/job.json"),
+            torn_text.substr(0, torn_text.size() / 2));
+  EXPECT_EQ(test::read_file(damaged() + "/" + garbage + "/job.json"),
+            "\x7f" "ELF garbage");
+  // The log says what and why, at warning level.
+  const std::string log = s->log();
+  for (const auto& id : {torn, garbage, gone}) {
+    const size_t at = log.find("jobs/" + id);
+    ASSERT_NE(at, std::string::npos) << id << "\n" << log;
+    const std::string line = log.substr(at, log.find('\n', at) - at);
+    EXPECT_NE(line.find("could not be read"), std::string::npos) << line;
+    EXPECT_NE(line.find("set aside in"), std::string::npos) << line;
+    const size_t begin = log.rfind('\n', at) + 1;
+    EXPECT_NE(log.substr(begin, at - begin).find("warn"), std::string::npos)
+        << line;
+  }
+  EXPECT_NE(log.find("not JSON"), std::string::npos) << log;
+  EXPECT_NE(log.find("3 damaged job directories are set aside"),
+            std::string::npos)
+      << log;
+  // New uploads work; a restart finds nothing more to set aside.
+  const std::string fresh = upload(port, csv, "q.csv");
+  wait_for(port, fresh, {"finished"});
+  EXPECT_EQ(result(port, fresh), "200 " + expected);
+  s->kill9();
+  auto again = start();
+  for (const auto& id : {torn, garbage, intact, fresh})
+    EXPECT_EQ(result(again->port(), id), "200 " + expected) << id;
+  EXPECT_EQ(again->log().find("could not be read"), std::string::npos)
+      << again->log();
+}
+
+TEST_F(store_test, the_lock_holds_when_dot_lock_is_deleted) {
+  auto s = start();
+  std::error_code ignored;
+  fs::remove(data() + "/.lock", ignored); // what an older server used
+  const auto second =
+      test::run({binary, "serve", "--port", "0", "--cluster-port", "0",
+                 "--data-dir", data()});
+  EXPECT_EQ(second.exit_code, 1);
+  EXPECT_NE(second.err.find("is in use by another server"), std::string::npos)
+      << second.err;
+  EXPECT_EQ(test::http_get(s->port(), "/healthz").status, 200);
+}
+
+TEST_F(store_test, a_data_directory_that_cannot_be_used_is_said_so) {
+  // A file where the directory should be.
+  const std::string file = dir_.write("not-a-dir", "x");
+  auto r = test::run({binary, "serve", "--port", "0", "--cluster-port", "0",
+                      "--data-dir", file});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("it is not a directory"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("in use"), std::string::npos) << r.err;
+
+  // A directory the server's user may not read: as root (who reads any),
+  // run the server as nobody.
+  const std::string locked = dir_.file("locked");
+  fs::create_directories(locked);
+  ASSERT_EQ(::chmod(locked.c_str(), 0), 0);
+  std::vector<std::string> command = {binary, "serve", "--port", "0",
+                                      "--cluster-port", "0", "--data-dir",
+                                      locked};
+  if (::geteuid() == 0) {
+    if (::access("/usr/bin/setpriv", X_OK) != 0)
+      GTEST_SKIP() << "root reads any directory, and setpriv (to run the "
+                      "server as nobody) is missing";
+    // nobody must reach the directory (temp dirs are 0700) and the binary.
+    ::chmod(dir_.path().c_str(), 0711);
+    command.insert(command.begin(), {"/usr/bin/setpriv", "--reuid=65534",
+                                     "--regid=65534", "--clear-groups"});
+  }
+  r = test::run(command);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("cannot open the data directory " + locked +
+                       ": Permission denied"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.err.find("in use"), std::string::npos) << r.err;
+}
+
+TEST_F(store_test, a_job_that_kills_the_server_twice_fails_and_the_next_runs) {
+  const std::string killer_csv = header + "k,2020-01-01,1\n";
+  const std::string other_csv = header + "o,2020-01-01,5\n";
+  std::string killer, other;
+  int n = 0;
+  const auto server = [&](bool hook, std::vector<std::string> args) {
+    args.insert(args.end(), {"--data-dir", data(), "--max-running-jobs", "1"});
+    std::vector<std::string> env;
+    if (hook)
+      env.push_back("PLAYCOUNT_TEST_KILL_ON_FILE=killer.csv");
+    return std::make_unique<test::server_process>(
+        binary, args, dir_.file("store-" + std::to_string(++n) + ".log"), env);
+  };
+  {
+    // No workers: the killer is started (handed over) and waits; the other
+    // queues behind it. SIGTERM is a clean stop: no attempt is counted.
+    auto s = server(false, {"--workers", "0"});
+    ASSERT_NE(s->port(), 0) << s->log();
+    killer = upload(s->port(), killer_csv, "killer.csv");
+    wait_for(s->port(), killer, {"started"});
+    other = upload(s->port(), other_csv, "other.csv");
+    s->stop();
+    job_record r;
+    std::string error;
+    ASSERT_TRUE(read_record(paths_for(data(), killer).record, r, error))
+        << error;
+    EXPECT_EQ(r.state, job_state::started);
+    EXPECT_EQ(r.attempts, 0u) << "a clean stop was counted as a crash";
+  }
+  // Twice: the killer runs first and takes the server down.
+  for (uint32_t attempt = 1; attempt <= 2; ++attempt) {
+    auto s = server(true, {"--workers", "1"});
+    EXPECT_TRUE(s->process().wait_exit(20s)) << "the test hook did not kill";
+    job_record r;
+    std::string error;
+    ASSERT_TRUE(read_record(paths_for(data(), killer).record, r, error))
+        << error;
+    EXPECT_EQ(r.state, job_state::started);
+    EXPECT_EQ(r.attempts, attempt);
+    EXPECT_GT(r.peak_rss_mb, 0u);
+  }
+  // The third start fails it, with the reason, and runs the other.
+  auto s = server(true, {"--workers", "1"});
+  ASSERT_NE(s->port(), 0) << s->log();
+  const auto o = wait_for(s->port(), killer, {"failed"});
+  const std::string error = str(o, "error");
+  EXPECT_EQ(error.rfind("the server stopped twice while this job ran; the last "
+                        "time it used ",
+                        0),
+            0u)
+      << error;
+  EXPECT_EQ(error.substr(error.size() - 3), " MB") << error;
+  EXPECT_EQ(test::http_get(s->port(), "/jobs/" + killer + "/result/").body,
+            "Job: failed: " + error);
+  wait_for(s->port(), other, {"finished"});
+  EXPECT_EQ(result(s->port(), other), "200 " + result_header + "o,2020-01-01,5\n");
+  EXPECT_TRUE(s->process().running());
+  EXPECT_NE(s->log().find("job " + killer + " failed: the server stopped twice"),
+            std::string::npos)
+      << s->log();
+}
+
+} // namespace
+} // namespace playcount
