@@ -223,12 +223,13 @@ int serve_command(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   std::error_code ec;
-  std::filesystem::create_directories(data_dir, ec);
-  if (!ec && !std::filesystem::is_directory(data_dir, ec)) {
+  if (std::filesystem::exists(data_dir, ec) &&
+      !std::filesystem::is_directory(data_dir, ec)) {
     spdlog::critical("cannot use the data directory {}: it is not a directory",
                      data_dir);
     return 1;
   }
+  std::filesystem::create_directories(data_dir, ec);
   if (ec) {
     spdlog::critical("cannot create the data directory {}: {}", data_dir,
                      ec.message());

@@ -35,6 +35,16 @@ struct input_file {
 
 class crash_test : public test::served_test {
 protected:
+  /// These tests kill the server on purpose, again and again, while jobs
+  /// run: with the default crash-loop cap (--max-attempts 2) a job killed
+  /// twice would fail, which store_test covers. Here every job must end
+  /// as if nothing had happened.
+  std::unique_ptr<test::server_process> start(std::vector<std::string> args = {},
+                                              std::string data_dir = {}) {
+    args.insert(args.end(), {"--max-attempts", "1000"});
+    return served_test::start(std::move(args), std::move(data_dir));
+  }
+
   /// Adds an input named `name`; its truth from `playcount count`.
   void add_good(const std::string& name, const test::csv_shape& shape) {
     input_file f;
