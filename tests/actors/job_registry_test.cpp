@@ -477,6 +477,67 @@ TEST_F(job_registry_test, names_and_messages_with_any_bytes_are_kept_escaped) {
   EXPECT_TRUE(test::exists(paths_for(dir_.path(), id).result));
 }
 
+TEST_F(job_registry_test, a_state_that_cannot_be_saved_is_said_so_and_kept) {
+  start_registry(1, 10, 2s); // a sweep every 500 ms
+  const std::string first = upload();
+  const std::string second = upload();
+  submit(first);
+  submit(second);
+  // A directory where job.json.tmp goes: saving fails (EISDIR), even for
+  // root, as on a full disk.
+  const std::string blocker = paths_for(dir_.path(), second).record + ".tmp";
+  fs::create_directories(blocker);
+  end_job(first, true);
+  // The second cannot count its start on disk: it does not run, and says
+  // why (without the server's paths); its upload stays.
+  const job_record r = wait_for(second, job_state::failed);
+  EXPECT_EQ(r.error, "the job's state could not be saved: Is a directory");
+  EXPECT_EQ(handed_over(), std::vector<std::string>{first});
+  EXPECT_TRUE(test::exists(paths_for(dir_.path(), second).input));
+  job_record on_disk;
+  std::string error;
+  ASSERT_TRUE(read_record(paths_for(dir_.path(), second).record, on_disk, error));
+  EXPECT_EQ(on_disk.state, job_state::queued);
+  // Once saving works again, the sweep saves it and the upload goes.
+  fs::remove(blocker);
+  EXPECT_TRUE([&] {
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (read_record(paths_for(dir_.path(), second).record, on_disk, error) &&
+          on_disk.state == job_state::failed)
+        return true;
+      std::this_thread::sleep_for(5ms);
+    }
+    return false;
+  }());
+  EXPECT_EQ(on_disk.error, r.error);
+  EXPECT_TRUE([&] {
+    for (int i = 0; i < 200; ++i) {
+      if (!test::exists(paths_for(dir_.path(), second).input))
+        return true;
+      std::this_thread::sleep_for(5ms);
+    }
+    return false;
+  }());
+}
+
+TEST_F(job_registry_test, an_end_that_cannot_be_saved_keeps_the_upload) {
+  start_registry(1);
+  const std::string id = upload();
+  submit(id);
+  EXPECT_EQ(handed_over(), std::vector<std::string>{id});
+  fs::create_directories(paths_for(dir_.path(), id).record + ".tmp");
+  end_job(id, false, "line 2: bad");
+  wait_for(id, job_state::failed); // in memory
+  EXPECT_TRUE(test::exists(paths_for(dir_.path(), id).input));
+  // A crash before it could be saved: the job runs again, not "lost".
+  fs::remove(paths_for(dir_.path(), id).record + ".tmp");
+  crash(*system_, registry_, coordinator_);
+  start_registry(1);
+  EXPECT_EQ(lookup(id).state, job_state::started);
+  EXPECT_EQ(handed_over(), std::vector<std::string>{id});
+}
+
 // -- the job store ------------------------------------------------------------
 
 TEST(job_store, a_record_round_trips_through_its_json) {
