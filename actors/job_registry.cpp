@@ -68,6 +68,8 @@ struct registry_state {
   std::map<std::string, steady::time_point>
       running; // handed to the coordinator
   steady::time_point up_since = steady::now();
+  /// Entries in DATA/damaged/ when the registry started.
+  uint64_t damaged = 0;
   /// Jobs whose latest record is not on disk (a save failed): saved again
   /// on each sweep; their uploads are kept until it is.
   std::set<std::string> unsaved;
@@ -418,6 +420,7 @@ caf::behavior registry(registry_actor* self, caf::actor coordinator,
   auto& st = self->state;
   st.config = std::move(config);
   st.coordinator = std::move(coordinator);
+  st.damaged = stored.damaged_total;
   if (const char* kill_file = std::getenv(test_kill_env))
     st.test_kill_file = kill_file;
   const int64_t now = now_ms();
@@ -610,6 +613,7 @@ caf::behavior registry(registry_actor* self, caf::actor coordinator,
         }
         out.max_running = st.config.max_running;
         out.max_queued = st.config.max_queued;
+        out.damaged = st.damaged;
         out.uptime_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                             steady::now() - st.up_since)
                             .count();

@@ -309,6 +309,9 @@ struct registry_stats {
   uint64_t max_queued = 0;
   int64_t uptime_ms = 0;
   uint64_t mailbox = 0; ///< messages waiting for the registry
+  /// Entries in DATA/damaged/ at start-up: what the store could not read
+  /// and set aside (job_store.hpp); operators look, then remove by hand.
+  uint64_t damaged = 0;
 };
 
 // -- inspect ------------------------------------------------------------------
@@ -513,7 +516,8 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, registry_stats& x) {
   return f(caf::meta::type_name("registry_stats"), x.coordinator,
            x.coordinator_answered, x.queued, x.started, x.finished, x.failed,
-           x.canceled, x.max_running, x.max_queued, x.uptime_ms, x.mailbox);
+           x.canceled, x.max_running, x.max_queued, x.uptime_ms, x.mailbox,
+           x.damaged);
 }
 
 /// Announces every message type above, for sending them between nodes, and

@@ -134,6 +134,11 @@ TEST_F(store_test, a_damaged_job_json_is_set_aside_and_the_rest_keeps_working) {
   EXPECT_NE(log.find("3 damaged job directories are set aside"),
             std::string::npos)
       << log;
+  EXPECT_EQ(test::admin_stats(port)
+                .at("registry")
+                .at("damagedJobDirs")
+                .to_number<uint64_t>(),
+            3u);
   // New uploads work; a restart finds nothing more to set aside.
   const std::string fresh = upload(port, csv, "q.csv");
   wait_for(port, fresh, {"finished"});
