@@ -646,21 +646,25 @@ caf::actor spawn_job_registry(caf::actor_system& system,
   stored_jobs stored;
   if (!load_jobs(config.data_dir, stored, error))
     return {};
+  // Names on disk are anyone's bytes: escaped for the log like the rest.
   for (const auto& r : stored.removed)
-    spdlog::info("removed {}: {}", r.path, r.why);
+    spdlog::info("removed {}: {}", printable_utf8(r.path), r.why);
   for (const auto& d : stored.damaged) {
+    const std::string path = printable_utf8(d.path);
+    const std::string why = printable_utf8(d.why);
+    const std::string moved_to = printable_utf8(d.moved_to);
     if (d.recovered)
       spdlog::warn("{}: job.json could not be read ({}); its complete "
                    "result.csv is served under a rebuilt record, the rest "
                    "set aside in {}",
-                   d.path, d.why, d.moved_to);
+                   path, why, moved_to);
     else if (!d.moved_to.empty())
-      spdlog::warn("{} could not be read ({}): set aside in {}", d.path,
-                   d.why, d.moved_to);
+      spdlog::warn("{} could not be read ({}): set aside in {}", path, why,
+                   moved_to);
     else
       spdlog::error("{} could not be read ({}) nor set aside ({}): left "
                     "where it is",
-                    d.path, d.why, d.error);
+                    path, why, printable_utf8(d.error));
   }
   if (stored.damaged_total > 0)
     spdlog::warn("{} damaged job director{} set aside in {} (never removed "
