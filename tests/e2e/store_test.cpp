@@ -261,5 +261,15 @@ TEST_F(store_test, a_job_that_kills_the_server_twice_fails_and_the_next_runs) {
       << s->log();
 }
 
+TEST_F(store_test, max_attempts_is_in_the_help_and_checked) {
+  const auto help = test::run({binary, "serve", "--help"});
+  EXPECT_NE(help.out.find("--max-attempts N"), std::string::npos) << help.out;
+  const auto bad = test::run({binary, "serve", "--max-attempts", "0"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--max-attempts must be from 1 to 1000"),
+            std::string::npos)
+      << bad.err;
+}
+
 } // namespace
 } // namespace playcount
