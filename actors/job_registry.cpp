@@ -383,15 +383,19 @@ job_deletion remove(registry_actor* self, const std::string& id) {
 }
 
 // Writes the server's peak memory into the running jobs' records when it
-// grew (VmHWM only grows: once a job's peak is reached, nothing is written).
+// grew by an eighth (and at least 8 MiB) since last written: memory that
+// runs away is seen within a sample or two, and a job whose memory holds
+// still costs no writes (VmHWM only grows).
 void sample_rss(registry_state& st) {
   if (st.running.empty())
     return;
   const uint64_t mb = peak_rss_mb();
   for (const auto& [id, since] : st.running) {
     auto i = st.jobs.find(id);
-    if (i == st.jobs.end() || i->second.state != job_state::started ||
-        i->second.peak_rss_mb >= mb)
+    if (i == st.jobs.end() || i->second.state != job_state::started)
+      continue;
+    const uint64_t last = i->second.peak_rss_mb;
+    if (mb < last + std::max<uint64_t>(8, last / 8))
       continue;
     i->second.peak_rss_mb = mb;
     save(st, i->second);

@@ -42,9 +42,10 @@ struct job_registry_config {
   /// that has been started this many times fails instead of running again:
   /// a job that takes the server down cannot do it forever.
   uint32_t max_attempts = 2;
-  /// How often the server's peak memory is written into running jobs'
-  /// records (for the reason given when max_attempts is reached).
-  std::chrono::milliseconds rss_interval = std::chrono::seconds(1);
+  /// How often the server's peak memory is looked at (and written into
+  /// running jobs' records when it grew) for the reason given when
+  /// max_attempts is reached.
+  std::chrono::milliseconds rss_interval = std::chrono::milliseconds(250);
 };
 
 /// Loads the jobs of `config.data_dir` (queued and started ones queue again,
