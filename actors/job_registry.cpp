@@ -261,7 +261,7 @@ void pump(registry_actor* self) {
     // The attempt is on disk before the job runs: a job that takes the
     // server down is counted even when nothing else gets written.
     ++r.attempts;
-    r.peak_rss_mb = std::max(r.peak_rss_mb, peak_rss_mb());
+    r.peak_rss_mb = peak_rss_mb(); // this run's, not an earlier one's
     if (std::string error; !save(st, r, &error)) {
       // Running a job whose attempt is not counted could loop; and a full
       // disk would fail it anyway. The upload stays (the record on disk
