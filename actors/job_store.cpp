@@ -522,7 +522,9 @@ bool load_jobs(const std::string& data_dir, stored_jobs& out,
             {dir.string(), "an interrupted upload (no job.json, " + what + ")"});
         continue;
       }
-      if (test_exists(paths.result)) {
+      struct stat result {};
+      if (::stat(paths.result.c_str(), &result) == 0 &&
+          S_ISREG(result.st_mode)) {
         damaged_entry d;
         d.path = dir.string();
         d.why = why;
