@@ -75,6 +75,7 @@ struct registry_state {
   std::set<std::string> unsaved;
   /// TEST ONLY: see test_kill_env.
   std::string test_kill_file;
+  bool draining = false; // warm shutdown: no queued job starts
   static inline const char* name = "playcount.job_registry";
 };
 
@@ -249,7 +250,8 @@ void on_result(registry_actor* self, const std::string& id, job_result& res) {
 // Starts queued jobs, oldest first, while there is a free slot.
 void pump(registry_actor* self) {
   auto& st = self->state;
-  while (st.running.size() < st.config.max_running && !st.queue.empty()) {
+  while (!st.draining && st.running.size() < st.config.max_running &&
+         !st.queue.empty()) {
     const std::string id = st.queue.front();
     st.queue.pop_front();
     auto i = st.jobs.find(id);
@@ -519,6 +521,10 @@ caf::behavior registry(registry_actor* self, caf::actor coordinator,
                    : std::max(uint32_t{1}, self->state.config.retry_after);
       },
       [=](submit_atom, const job_submission& in) { return submit(self, in); },
+      [=](drain_atom) {
+        self->state.draining = true;
+        return static_cast<uint32_t>(self->state.running.size());
+      },
       [=](delete_atom, const std::string& id) { return remove(self, id); },
       [=](lookup_atom, const std::string& id) {
         auto rp = self->make_response_promise();

@@ -33,6 +33,8 @@
 //   http        -> registry     delete_atom, id         => job_deletion
 //   http        -> registry     list_atom, limit        => job_list
 //   http        -> registry     stats_atom              => registry_stats
+//   serve       -> registry     drain_atom              => uint32_t (jobs still
+//                                                          running; none start)
 //   registry    -> coordinator  job_request             => job_result
 //   registry    -> coordinator  status_atom / cancel_atom / stats_atom
 //   registry    -> registry     expire_atom             (the TTL sweep)
@@ -69,6 +71,7 @@ using lookup_atom = caf::atom_constant<caf::atom("lookup")>;
 using delete_atom = caf::atom_constant<caf::atom("delete")>;
 using list_atom = caf::atom_constant<caf::atom("list")>;
 using expire_atom = caf::atom_constant<caf::atom("expire")>;
+using drain_atom = caf::atom_constant<caf::atom("drain")>;
 using planned_atom = caf::atom_constant<caf::atom("planned")>;
 using register_atom = caf::atom_constant<caf::atom("register")>;
 using node_up_atom = caf::atom_constant<caf::atom("nodeup")>;

@@ -26,6 +26,7 @@
 #include <optional>
 #include <pthread.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <thread>
 
 namespace playcount {
@@ -38,8 +39,13 @@ Serves the HTTP API (POST /jobs/count/, GET /jobs/<id>/result/, ...; see
 README.md) with in-process reader/aggregator worker actors. Uploads, job
 states and results live in the data directory: a server started again on
 the same directory serves every finished result until its time to live and
-runs again every job that was queued or started. SIGINT or SIGTERM stops it.
-What it cannot read there it sets aside in DIR/damaged/, never deletes.
+runs again every job that was queued or started. What it cannot read there
+it sets aside in DIR/damaged/, never deletes.
+
+SIGINT or SIGTERM stops it warmly: new uploads get 503 (with Retry-After)
+and so does /healthz, no queued job starts, and uploads in progress and
+running jobs may finish for up to --shutdown-grace; then it stops, and jobs
+not finished run again at the next start. A second signal stops at once.
 
 options:
   --host ADDR              address to listen on (default 127.0.0.1)
@@ -70,7 +76,15 @@ options:
                            of running again (default 2; a stop by SIGTERM
                            or SIGINT does not count)
   --range-size BYTES       bytes per range, K/M/G suffixes allowed (default 4M)
-  --http-threads N         threads serving HTTP (default 4)
+  --http-threads N         threads serving HTTP (default 4); downloads are
+                           sent by a thread of their own and hold none
+  --max-connections N      HTTP connections open at once; more get 503
+                           with Retry-After (default: the descriptor limit
+                           divided by 4, at most 1024; the soft limit is
+                           first raised to the hard one)
+  --shutdown-grace TIME    on SIGTERM/SIGINT, how long uploads in progress
+                           and running jobs may take to finish (default 30s;
+                           0: stop at once)
   --idle-timeout TIME      a connection that sends nothing this long gets
                            408 and is closed; an upload that makes progress
                            is never cut off (default 60s)
@@ -121,6 +135,83 @@ parse_duration(const std::string& text) {
   return std::chrono::milliseconds(value * scale);
 }
 
+// Raises the soft limit on open descriptors to the hard one (connections
+// are descriptors); returns the limit now in force.
+uint64_t raise_descriptor_limit() {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0)
+    return 1024;
+  if (lim.rlim_cur < lim.rlim_max) {
+    rlimit want = lim;
+    want.rlim_cur = lim.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &want) == 0)
+      lim = want;
+  }
+  return lim.rlim_cur == RLIM_INFINITY ? uint64_t{1} << 20 : lim.rlim_cur;
+}
+
+// Warm shutdown (README, Stopping): after the first SIGINT/SIGTERM, waits
+// until no upload is in progress and no job runs, the grace is over, or a
+// second signal comes; logs each step. Queued jobs do not start meanwhile.
+void drain(http::server& server, caf::actor_system& system,
+           const caf::actor& registry, const sigset_t& stop_signals,
+           std::chrono::milliseconds grace, const char* signal_name) {
+  using steady = std::chrono::steady_clock;
+  server.drain();
+  // The registry stops starting jobs and says how many still run.
+  const auto running_jobs = [&]() -> std::optional<uint32_t> {
+    caf::scoped_actor self{system};
+    std::optional<uint32_t> out;
+    self->request(registry, std::chrono::seconds(2), drain_atom::value)
+        .receive([&](uint32_t n) { out = n; }, [](caf::error&) {});
+    return out;
+  };
+  std::optional<uint32_t> jobs = running_jobs();
+  size_t uploads = server.uploads_in_progress();
+  spdlog::info("stopping on {}: no new uploads, no new jobs; up to {} s for "
+               "{} upload(s) in progress and {} running job(s) to finish "
+               "(a second signal stops at once)",
+               signal_name, grace.count() / 1000.0, uploads,
+               jobs ? std::to_string(*jobs) : "?");
+  const auto deadline = steady::now() + grace;
+  while (true) {
+    if (uploads == 0 && jobs && *jobs == 0) {
+      spdlog::info("no upload in progress and no job running: stopping");
+      return;
+    }
+    const auto left = deadline - steady::now();
+    if (left <= steady::duration::zero()) {
+      spdlog::warn("the shutdown grace of {} s is over: stopping with {} "
+                   "upload(s) in progress (cut off) and {} job(s) running "
+                   "(they run again at the next start)",
+                   grace.count() / 1000.0, uploads,
+                   jobs ? std::to_string(*jobs) : "?");
+      return;
+    }
+    const auto wait = std::min<steady::duration>(
+        left, std::chrono::milliseconds(200));
+    const auto ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(wait).count();
+    timespec ts{static_cast<time_t>(ns / 1000000000), ns % 1000000000};
+    const int again = sigtimedwait(&stop_signals, nullptr, &ts);
+    if (again > 0) {
+      spdlog::warn("{} again: stopping at once; {} upload(s) cut off, {} "
+                   "job(s) run again at the next start",
+                   again == SIGINT ? "SIGINT" : "SIGTERM", uploads,
+                   jobs ? std::to_string(*jobs) : "?");
+      return;
+    }
+    const size_t now_uploads = server.uploads_in_progress();
+    const auto now_jobs = running_jobs();
+    if (now_uploads != uploads || now_jobs != jobs)
+      spdlog::info("waiting to stop: {} upload(s) in progress, {} job(s) "
+                   "running",
+                   now_uploads, now_jobs ? std::to_string(*now_jobs) : "?");
+    uploads = now_uploads;
+    jobs = now_jobs;
+  }
+}
+
 } // namespace
 
 int serve_command(int argc, char** argv) {
@@ -135,7 +226,8 @@ int serve_command(int argc, char** argv) {
                        "log-level", "cluster-host", "cluster-port",
                        "cluster-feed-port",
                        "cluster-token", "min-upload-rate", "api-token",
-                       "admin-token", "max-attempts"});
+                       "admin-token", "max-attempts", "max-connections",
+                       "shutdown-grace"});
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   http::server_config http_cfg;
   job_registry_config reg_cfg;
@@ -166,6 +258,10 @@ int serve_command(int argc, char** argv) {
   std::string usage_error = opts.error();
   const auto ttl = parse_duration(opts.get("result-ttl", "1d"));
   const auto idle = parse_duration(opts.get("idle-timeout", "60s"));
+  const auto grace = parse_duration(opts.get("shutdown-grace", "30s"));
+  const uint64_t descriptors = raise_descriptor_limit();
+  const uint64_t max_connections = opts.get_number(
+      "max-connections", std::min<uint64_t>(1024, descriptors / 4));
   if (usage_error.empty() && !opts.positional().empty())
     usage_error = "serve takes no file arguments";
   else if (usage_error.empty() && port > 65535)
@@ -182,6 +278,11 @@ int serve_command(int argc, char** argv) {
     usage_error = "--result-ttl wants a time such as 45s, 30m, 12h or 7d";
   else if (usage_error.empty() && (!idle || idle->count() < 1000))
     usage_error = "--idle-timeout wants a time of at least 1s";
+  else if (usage_error.empty() && !grace)
+    usage_error = "--shutdown-grace wants a time such as 30s or 2m (0: none)";
+  else if (usage_error.empty() &&
+           (max_connections < 1 || max_connections > (uint64_t{1} << 24)))
+    usage_error = "--max-connections must be from 1 to 16777216";
   else if (usage_error.empty() &&
            (reg_cfg.max_running < 1 || reg_cfg.max_running > 1024))
     usage_error = "--max-running-jobs must be from 1 to 1024";
@@ -205,6 +306,7 @@ int serve_command(int argc, char** argv) {
   http_cfg.port = static_cast<uint16_t>(port);
   http_cfg.threads = static_cast<unsigned>(threads);
   http_cfg.idle_timeout = *idle;
+  http_cfg.max_connections = static_cast<size_t>(max_connections);
   http_cfg.data_dir = data_dir;
   reg_cfg.data_dir = data_dir;
   reg_cfg.result_ttl = *ttl;
@@ -317,9 +419,11 @@ int serve_command(int argc, char** argv) {
       status = 1;
     } else {
       spdlog::info("listening on http://{}:{} (data in {}, {} workers, "
-                   "uploads up to {} bytes, results kept {} s, {})",
+                   "uploads up to {} bytes, results kept {} s, up to {} "
+                   "connections, {})",
                    http_cfg.host, server.port(), data_dir, workers,
                    http_cfg.max_upload, reg_cfg.result_ttl.count() / 1000,
+                   max_connections,
                    http_cfg.api_token.empty()
                        ? (http_cfg.admin_token.empty()
                               ? "no access tokens: open to all who reach it"
@@ -335,12 +439,22 @@ int serve_command(int argc, char** argv) {
                      "reach it can upload and read results (README, "
                      "Security)",
                      http_cfg.host);
+      if (max_connections > descriptors / 2)
+        spdlog::warn("--max-connections {} is over half the descriptor "
+                     "limit {}: the server may run out of descriptors first "
+                     "(then it answers 503 on a spare one)",
+                     max_connections, descriptors);
       int signal = 0;
       sigwait(&stop_signals, &signal);
-      spdlog::info("stopping on {}: jobs not finished run again at the next "
-                   "start",
-                   signal == SIGINT ? "SIGINT" : "SIGTERM");
+      const char* signal_name = signal == SIGINT ? "SIGINT" : "SIGTERM";
+      if (grace->count() == 0)
+        spdlog::info("stopping on {}: jobs not finished run again at the "
+                     "next start",
+                     signal_name);
+      else
+        drain(server, system, registry, stop_signals, *grace, signal_name);
       server.stop();
+      spdlog::info("HTTP server stopped");
     }
     caf::anon_send_exit(registry, caf::exit_reason::user_shutdown);
   }

@@ -1,10 +1,12 @@
 #include "http/api.hpp"
 
 #include <boost/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 
 namespace playcount::http {
@@ -329,8 +331,36 @@ reply stats_reply(const registry_stats& s) {
   return json_reply(200, body);
 }
 
-reply health_reply() {
-  return text_reply(200, "ok");
+reply health_reply(bool shutting_down) {
+  if (!shutting_down)
+    return text_reply(200, "ok");
+  api_error e = shutting_down_error();
+  e.message = "the server is shutting down";
+  return to_reply(e);
+}
+
+api_error shutting_down_error() {
+  // queue_full: the 503 with Retry-After that tells a client to come back.
+  return {api_errc::queue_full,
+          "the server is shutting down and takes no new uploads; retry "
+          "later",
+          5};
+}
+
+api_error storage_error(int err, const std::string& what) {
+  spdlog::error("an upload could not be stored: {}: {}", what,
+                std::strerror(err));
+  std::string why;
+  if (err == ENOSPC)
+    why = "no space left on device";
+  else if (err == EDQUOT)
+    why = "the disk quota is exceeded";
+  else {
+    why = std::strerror(err);
+    if (!why.empty())
+      why[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(why[0])));
+  }
+  return {api_errc::storage, why + " while saving the upload"};
 }
 
 std::string job_json(const job_record& record) {

@@ -67,6 +67,12 @@ struct api_error {
   std::string challenge;
 };
 
+/// An upload that could not be stored because of `err` (errno): the
+/// client is told what went wrong ("no space left on device while saving
+/// the upload"), never where; `what` (a path and an action, e.g. "cannot
+/// write /srv/data/jobs/<id>/input.csv") goes to the server's log only.
+[[nodiscard]] api_error storage_error(int err, const std::string& what);
+
 /// The HTTP status of an error.
 [[nodiscard]] int status_of(api_errc code) noexcept;
 
@@ -98,8 +104,12 @@ struct api_error {
 /// `GET /admin/stats`
 [[nodiscard]] reply stats_reply(const registry_stats& stats);
 
-/// `GET /healthz`: 200 `ok`
-[[nodiscard]] reply health_reply();
+/// `GET /healthz`: 200 `ok`; while the server shuts down, 503 with
+/// Retry-After, so that a load balancer sends new clients elsewhere.
+[[nodiscard]] reply health_reply(bool shutting_down = false);
+
+/// The 503 (with Retry-After) for an upload while the server shuts down.
+[[nodiscard]] api_error shutting_down_error();
 
 /// The JSON of one job (the keys of CONTRACT §2 plus a few more).
 [[nodiscard]] std::string job_json(const job_record& record);

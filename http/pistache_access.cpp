@@ -12,4 +12,15 @@ void pistache_on_input(Pistache::Http::Handler& handler, const char* data,
   handler.Pistache::Http::Handler::onInput(data, size, peer);
 }
 
+int pistache_take_listener(Pistache::Http::Endpoint& endpoint) {
+  auto& listener = endpoint.listener;
+  listener.poller.removeFd(Pistache::Fd(listener.listen_fd));
+  return listener.listen_fd;
+}
+
+void pistache_dispatch(Pistache::Http::Endpoint& endpoint,
+                       const std::shared_ptr<Pistache::Tcp::Peer>& peer) {
+  endpoint.listener.dispatchPeer(peer);
+}
+
 } // namespace playcount::http

@@ -2,8 +2,10 @@
 
 #include "actors/job_store.hpp"
 #include "actors/messages.hpp"
+#include "http/acceptor.hpp"
 #include "http/access.hpp"
 #include "http/api.hpp"
+#include "http/download_pump.hpp"
 #include "http/metrics.hpp"
 #include "http/multipart.hpp"
 #include "http/pistache_access.hpp"
@@ -18,6 +20,10 @@
 #include <pistache/peer.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
 #include <optional>
 #include <variant>
 #include <sys/socket.h>
@@ -70,10 +76,22 @@ constexpr size_t max_head_size = 64 * 1024;
 constexpr auto clock_reset_every = std::chrono::milliseconds(500);
 
 struct context {
+  context(caf::actor_system& system_in, caf::actor registry_in,
+          server_config config_in)
+      : system(system_in)
+      , registry(std::move(registry_in))
+      , config(std::move(config_in)) {}
   caf::actor_system& system;
   caf::actor registry;
   server_config config;
+  download_pump* pump = nullptr; // set before the first request
+  // Warm shutdown (server::drain): uploads get 503, /healthz 503.
+  mutable std::atomic<bool> draining{false};
+  // Uploads being received (and answered): the shutdown waits for them.
+  mutable std::atomic<size_t> uploads{0};
 };
+
+constexpr const char* slot_key = "playcount.slot";
 
 // A response header with a name chosen at run time. Pistache writes only
 // typed headers (a raw one added with addRaw is not sent), and its
@@ -159,6 +177,8 @@ struct upload_state {
   bool too_large = false;
   steady::time_point started = steady::now();
   steady::time_point clock_reset = steady::now();
+  // Counted in context::uploads until its answer is out.
+  std::shared_ptr<void> counted;
 };
 
 // What we know of one connection, kept in the peer's data.
@@ -220,8 +240,12 @@ private:
   void answer_and_close(connection& c, const std::shared_ptr<Tcp::Peer>& peer,
                         const reply& r, std::string_view method,
                         std::string_view target, steady::time_point since,
-                        std::string_view note = {});
+                        std::string_view note = {},
+                        std::shared_ptr<void> hold = {});
   reply handle(const Http::Request& req, const std::string& method);
+  std::optional<reply> hand_over(const reply& r, connection& c,
+                                 const std::shared_ptr<Tcp::Peer>& peer,
+                                 const std::string& label);
 
   std::shared_ptr<const context> ctx_;
 };
@@ -335,7 +359,7 @@ void front_handler::dispatch_input(const char* data, size_t size,
       c.body_left -= n;
       to_pistache(c, in.substr(0, n), peer);
       in.remove_prefix(n);
-      if (in.empty())
+      if (in.empty() || c.m == connection::mode::closed)
         return;
       if (c.m != connection::mode::head) { // cannot be: the body is whole
         c.head.clear();
@@ -385,6 +409,16 @@ void front_handler::judge_head(connection& c,
   const auto refuse = [&](const api_error& e) {
     answer_and_close(c, peer, to_reply(e), head.method, head.target, since);
   };
+  if (head.target == "*") {
+    // RFC 9110 §9.3.7: `OPTIONS *` asks about the server as a whole.
+    if (head.method != "OPTIONS")
+      return refuse({api_errc::bad_request,
+                     "the target * is for OPTIONS only"});
+    reply r;
+    r.content_type = "text/plain";
+    r.headers.emplace_back("Allow", "GET, POST, DELETE, OPTIONS");
+    return answer_and_close(c, peer, r, head.method, head.target, since);
+  }
   if (!pistache_knows(head.method))
     return refuse({api_errc::not_implemented,
                    "the method " + printable(head.method) +
@@ -418,6 +452,9 @@ void front_handler::judge_head(connection& c,
                                        static_cast<size_t>(body));
   std::string bytes = c.head.substr(0, end + 4 + have);
   c.head.erase(0, end + 4 + have);
+  if (head.absolute_form) // Pistache routes the path, never a whole URI
+    bytes.replace(0, bytes.find("\r\n"),
+                  head.method + " " + head.target + " " + head.version);
   c.body_left = body - have;
   c.m = connection::mode::pistache;
   to_pistache(c, bytes, peer);
@@ -428,7 +465,8 @@ void front_handler::to_pistache(connection& c, std::string_view bytes,
   pistache_on_input(*this, bytes.data(), bytes.size(), peer);
   // Back at the request line: the request was answered (or refused), and
   // the next one starts with a head we look at again.
-  if (getParser(peer)->step()->id() == Http::Private::RequestLineStep::Id)
+  if (c.m == connection::mode::pistache &&
+      getParser(peer)->step()->id() == Http::Private::RequestLineStep::Id)
     c.m = connection::mode::head;
 }
 
@@ -456,6 +494,8 @@ void front_handler::start_upload(connection& c, request_head head,
     answer_and_close(c, peer, to_reply(e), head.method, head.target, since);
   };
   const server_config& cfg = ctx_->config;
+  if (ctx_->draining)
+    return refuse(shutting_down_error());
   body_decoder decoder;
   const std::string* coding = head.header("Transfer-Encoding");
   if (coding != nullptr) {
@@ -513,20 +553,21 @@ void front_handler::start_upload(connection& c, request_head head,
         {api_errc::queue_full, "the job queue is full; retry later", *wait});
 
   auto up = std::make_unique<upload_state>();
+  ++ctx_->uploads;
+  up->counted = std::shared_ptr<void>(
+      nullptr, [ctx = ctx_](void*) { --ctx->uploads; });
   up->id = make_job_id();
   up->paths = paths_for(cfg.data_dir, up->id);
   std::string error;
   if (::mkdir(up->paths.dir.c_str(), 0755) != 0)
-    return refuse({api_errc::storage, "the upload could not be stored: cannot "
-                                      "create " +
-                                          up->paths.dir});
+    return refuse(storage_error(errno, "cannot create " + up->paths.dir));
   body.path =
       body.multipart ? up->paths.dir + "/body.tmp" : up->paths.input + ".tmp";
   if (!up->sink.open(body.path, !body.multipart, error)) {
+    const api_error e = storage_error(up->sink.error_code(), error);
     std::string ignored;
     (void)remove_job_files(up->paths, ignored);
-    return refuse(
-        {api_errc::storage, "the upload could not be stored: " + error});
+    return refuse(e);
   }
   up->head = std::move(head);
   up->body = std::move(body);
@@ -579,22 +620,22 @@ void front_handler::continue_upload(connection& c, std::string_view bytes,
     e = {api_errc::too_large,
          "the upload is over the limit of " + std::to_string(limit) + " bytes"};
   else if (!up.sink.error().empty())
-    e = {api_errc::storage,
-         "the upload could not be stored: " + up.sink.error()};
+    e = storage_error(up.sink.error_code(), up.sink.error());
   else
     e = {api_errc::bad_request,
          "a malformed chunked body: " + up.decoder.error()};
   const request_head head = up.head;
   const auto since = up.started;
+  std::shared_ptr<void> counted = std::move(up.counted);
   c.drop_upload();
-  answer_and_close(c, peer, to_reply(e), head.method, head.target, since);
+  answer_and_close(c, peer, to_reply(e), head.method, head.target, since, {},
+                   std::move(counted));
 }
 
 reply front_handler::submit(upload_state& up) {
   std::string error;
   if (!up.sink.finish(!up.body.multipart, error))
-    return to_reply(
-        {api_errc::storage, "the upload could not be stored: " + error});
+    return to_reply(storage_error(up.sink.error_code(), error));
   auto input = make_job_input(up.body, up.paths.input);
   if (auto* e = std::get_if<api_error>(&input))
     return to_reply(*e);
@@ -611,8 +652,11 @@ reply front_handler::submit(upload_state& up) {
     return to_reply({api_errc::queue_full, "the job queue is full; retry later",
                      answer->retry_after});
   default:
-    return to_reply(
-        {api_errc::storage, "the job could not be stored: " + answer->error});
+    // The registry's reason names files: for the log only.
+    spdlog::error("job {} could not be stored: {}", up.id, answer->error);
+    return to_reply({api_errc::storage,
+                     "the job could not be stored (a storage error on the "
+                     "server; see its log)"});
   }
 }
 
@@ -626,11 +670,13 @@ void front_handler::finish_upload(connection& c,
                       : std::string();
   const request_head head = up.head;
   const auto since = up.started;
+  std::shared_ptr<void> counted = std::move(up.counted);
   if (r.status == 202)
     c.upload.reset(); // the job owns its directory now
   else
     c.drop_upload();
-  answer_and_close(c, peer, r, head.method, head.target, since, note);
+  answer_and_close(c, peer, r, head.method, head.target, since, note,
+                   std::move(counted));
 }
 
 void front_handler::answer_and_close(connection& c,
@@ -638,7 +684,8 @@ void front_handler::answer_and_close(connection& c,
                                      const reply& r, std::string_view method,
                                      std::string_view target,
                                      steady::time_point since,
-                                     std::string_view note) {
+                                     std::string_view note,
+                                     std::shared_ptr<void> hold) {
   c.m = connection::mode::closed;
   c.head.clear();
   const std::string text = raw_response(r);
@@ -646,31 +693,70 @@ void front_handler::answer_and_close(connection& c,
   // Half-close once the answer is out: the client sees the end, and a
   // client still sending (an early 413) stops; Pistache closes the socket
   // when the client does, or at its idle timeout.
+  // `hold` (an upload's count) lasts until the answer is written.
   peer->send(RawBuffer(text, text.size()))
-      .then([fd](ssize_t) { ::shutdown(fd, SHUT_WR); },
-            [](std::exception_ptr) {});
+      .then([fd, hold](ssize_t) { ::shutdown(fd, SHUT_WR); },
+            [hold](std::exception_ptr) {});
   log_request(method, target, r.status, since, note);
 }
 
-Async::Promise<ssize_t> send_reply(Http::ResponseWriter& w, reply r) {
-  if (!r.file.empty() && ::access(r.file.c_str(), R_OK) != 0) {
-    // Deleted or expired between the lookup and now.
-    r = result_reply(job_lookup{}, {});
-  }
+Async::Promise<ssize_t> send_reply(Http::ResponseWriter& w, const reply& r) {
   for (const auto& [name, value] : r.headers)
     w.headers().add(std::make_shared<named_header>(name, value));
   const auto mime = Http::Mime::MediaType::fromString(r.content_type);
-  if (!r.file.empty()) {
-    try {
-      return Http::serveFile(w, r.file, mime);
-    } catch (const std::exception& e) {
-      spdlog::warn("cannot send {}: {}", r.file, e.what());
-      for (const auto& [name, value] : r.headers)
-        w.headers().remove(name);
-      r = result_reply(job_lookup{}, {});
-    }
-  }
   return w.send(static_cast<Http::Code>(r.status), r.body, mime);
+}
+
+// Gives a file reply to the download pump (download_pump.hpp), which
+// sends it on a duplicate of the socket; Pistache's side of the
+// connection only drops what the client sends after its request, and is
+// closed by Pistache (idle) or when the client closes. nullopt when the
+// pump took it; otherwise the reply to send instead.
+std::optional<reply>
+front_handler::hand_over(const reply& r, connection& c,
+                         const std::shared_ptr<Tcp::Peer>& peer,
+                         const std::string& label) {
+  const int file = ::open(r.file.c_str(), O_RDONLY | O_CLOEXEC);
+  struct stat st {};
+  if (file < 0 || ::fstat(file, &st) != 0) {
+    const int err = errno;
+    if (file >= 0)
+      ::close(file);
+    if (err == ENOENT) // deleted or expired since the lookup
+      return result_reply(job_lookup{}, {});
+    spdlog::error("cannot send {}: {}", r.file, std::strerror(err));
+    return to_reply({api_errc::internal, "the result cannot be read: " +
+                                             std::string(std::strerror(err))});
+  }
+  const int socket = ::fcntl(peer->fd(), F_DUPFD_CLOEXEC, 0);
+  if (socket < 0) {
+    const int err = errno;
+    ::close(file);
+    spdlog::error("cannot send {}: {}", r.file, std::strerror(err));
+    reply busy = to_reply({api_errc::unavailable,
+                           "the server is out of resources (" +
+                               std::string(std::strerror(err)) +
+                               "); retry later"});
+    busy.headers.emplace_back("Retry-After", "1");
+    return busy;
+  }
+  const auto length = static_cast<uint64_t>(st.st_size);
+  std::string head = "HTTP/1.1 " + std::to_string(r.status) + " " +
+                     reason_phrase(r.status) + "\r\n";
+  head += "Content-Type: " + r.content_type + "\r\n";
+  head += "Content-Length: " + std::to_string(length) + "\r\n";
+  for (const auto& [name, value] : r.headers)
+    head += name + ": " + value + "\r\n";
+  // One response on this connection: the pump ends it by closing its side.
+  head += "Connection: close\r\n\r\n";
+  c.m = connection::mode::closed;
+  c.head.clear();
+  // Pistache's idle check then closes its descriptor quietly at the idle
+  // timeout (an idle peer gets no 408), which leaves the pump's copy open.
+  peer->setIdle(true);
+  ctx_->pump->hand_over(socket, file, std::move(head), length,
+                        peer->tryGetData(slot_key), label);
+  return std::nullopt;
 }
 
 reply front_handler::handle(const Http::Request& req,
@@ -724,7 +810,7 @@ reply front_handler::handle(const Http::Request& req,
     return stats ? stats_reply(*stats) : to_reply(registry_silent);
   }
   case endpoint::health:
-    return health_reply();
+    return health_reply(ctx.draining);
   case endpoint::page:
     return web_reply(route.id);
   case endpoint::metrics: {
@@ -747,8 +833,22 @@ void front_handler::onRequest(const Http::Request& req,
   } catch (const std::exception& e) {
     r = to_reply({api_errc::internal, e.what()});
   }
+  if (!r.file.empty()) {
+    const auto peer = w.getPeer();
+    std::optional<reply> refused =
+        peer ? hand_over(r, connection_of(peer), peer, req.resource())
+             : std::optional<reply>(to_reply({api_errc::internal,
+                                              "the connection is gone"}));
+    if (!refused) {
+      // The pump answers; `w` goes without a word (Pistache sends nothing
+      // for a writer that is not used).
+      log_request(method, req.resource(), r.status, since, "(file)");
+      return;
+    }
+    r = std::move(*refused);
+  }
   const int status = r.status;
-  const std::string note = r.file.empty() ? "" : "(file)";
+  const std::string note;
   // Pistache says `Connection: Close` to a request that did not ask for
   // keep-alive, but leaves the socket open: close it once the answer is
   // out, or a client that reads to the end waits for the idle timeout.
@@ -757,7 +857,7 @@ void front_handler::onRequest(const Http::Request& req,
       !connection || connection->control() == Http::ConnectionControl::Close;
   const auto peer = w.getPeer();
   const int fd = peer ? peer->fd() : -1;
-  send_reply(w, std::move(r))
+  send_reply(w, r)
       .then(
           [close, fd](ssize_t) {
             if (close && fd >= 0)
@@ -770,16 +870,30 @@ void front_handler::onRequest(const Http::Request& req,
 } // namespace
 
 struct server::impl {
-  std::shared_ptr<const context> ctx;
+  std::shared_ptr<context> ctx;
+  // Destroyed in this order's reverse; stop() stops them in the right one.
+  std::unique_ptr<download_pump> pump;
   std::unique_ptr<Http::Endpoint> endpoint;
+  std::unique_ptr<acceptor> accepting;
   uint16_t port = 0;
 };
+
+namespace {
+
+// A 503 the acceptor sends on its own (no request read).
+std::string refusal(const std::string& message) {
+  reply r = to_reply({api_errc::unavailable, message});
+  r.headers.emplace_back("Retry-After", "1");
+  return raw_response(r);
+}
+
+} // namespace
 
 server::server(caf::actor_system& system, caf::actor registry,
                server_config config)
     : impl_(std::make_unique<impl>()) {
-  impl_->ctx = std::make_shared<const context>(
-      context{system, std::move(registry), std::move(config)});
+  impl_->ctx = std::make_shared<context>(system, std::move(registry),
+                                         std::move(config));
 }
 
 server::~server() {
@@ -788,6 +902,10 @@ server::~server() {
 
 bool server::start(std::string& error) {
   const server_config& cfg = impl_->ctx->config;
+  impl_->pump = std::make_unique<download_pump>(cfg.idle_timeout);
+  if (!impl_->pump->start(error))
+    return false;
+  impl_->ctx->pump = impl_->pump.get();
   try {
     auto endpoint =
         std::make_unique<Http::Endpoint>(Address(cfg.host, Port(cfg.port)));
@@ -802,7 +920,28 @@ bool server::start(std::string& error) {
     endpoint->setHandler(std::make_shared<front_handler>(impl_->ctx));
     endpoint->serveThreaded();
     impl_->port = static_cast<uint16_t>(endpoint->getPort());
+    // From here on we accept (acceptor.hpp); a connection Pistache took
+    // in the moment before is served as any other, uncounted.
+    const int listen_fd = pistache_take_listener(*endpoint);
+    Http::Endpoint* ep = endpoint.get();
     impl_->endpoint = std::move(endpoint);
+    auto accepting = std::make_unique<acceptor>(
+        listen_fd, std::make_shared<connection_slots>(cfg.max_connections),
+        [ep](int fd, const sockaddr_storage& addr, std::shared_ptr<void> slot) {
+          sockaddr_storage copy = addr;
+          auto peer = Tcp::Peer::Create(
+              fd, Address::fromUnix(reinterpret_cast<sockaddr*>(&copy)));
+          peer->putData(slot_key, std::move(slot));
+          pistache_dispatch(*ep, peer);
+        },
+        refusal("the server has too many connections open (" +
+                std::to_string(cfg.max_connections) + "); retry later"),
+        refusal("the server is out of file descriptors; retry later"));
+    if (!accepting->start(error)) {
+      stop();
+      return false;
+    }
+    impl_->accepting = std::move(accepting);
   } catch (const std::exception& e) {
     error = "cannot serve on " + cfg.host + ":" + std::to_string(cfg.port) +
             ": " + e.what();
@@ -815,11 +954,28 @@ uint16_t server::port() const noexcept {
   return impl_->port;
 }
 
+void server::drain() {
+  impl_->ctx->draining = true;
+}
+
+size_t server::uploads_in_progress() const noexcept {
+  return impl_->ctx->uploads;
+}
+
+size_t server::downloads_in_progress() const noexcept {
+  return impl_->pump ? impl_->pump->active() : 0;
+}
+
 void server::stop() {
-  if (impl_ && impl_->endpoint) {
+  if (!impl_)
+    return;
+  if (impl_->accepting)
+    impl_->accepting.reset(); // no new connection
+  if (impl_->endpoint) {
     impl_->endpoint->shutdown();
     impl_->endpoint.reset();
   }
+  impl_->pump.reset(); // downloads not done are cut off
 }
 
 } // namespace playcount::http

@@ -32,6 +32,9 @@ struct server_config {
   /// Bearer tokens (http/access.hpp); empty: that part of the API is open.
   std::string api_token;
   std::string admin_token;
+  /// Connections open at once (HTTP requests and downloads); one more is
+  /// answered 503 with Retry-After and closed. See http/acceptor.hpp.
+  size_t max_connections = 1024;
   /// How long a handler waits for the job registry.
   std::chrono::milliseconds registry_timeout = std::chrono::seconds(10);
 };
@@ -50,8 +53,17 @@ public:
   /// The port bound (the real one when the configured port is 0).
   [[nodiscard]] uint16_t port() const noexcept;
 
+  /// Warm shutdown begins: new uploads get 503 with Retry-After (uploads
+  /// in progress go on), /healthz answers 503; everything else as before.
+  void drain();
+
+  /// Uploads being received or answered.
+  [[nodiscard]] size_t uploads_in_progress() const noexcept;
+  /// Downloads the sender is still writing.
+  [[nodiscard]] size_t downloads_in_progress() const noexcept;
+
   /// Stops taking connections; uploads in progress are dropped (their
-  /// directories are removed at the next start).
+  /// directories are removed at the next start), downloads cut off.
   void stop();
 
 private:

@@ -25,10 +25,6 @@ std::string errno_text() {
   return std::strerror(errno);
 }
 
-api_error storage_error(std::string why) {
-  return {api_errc::storage, "the upload could not be stored: " + why};
-}
-
 // Copies `size` bytes at `offset` of `in` to the start of `out`, in the
 // kernel; falls back to writing from `mapped` where copy_file_range cannot
 // (an older kernel or another file system).
@@ -88,6 +84,7 @@ bool file_sink::open(const std::string& path, bool writeback,
   writeback_ = writeback;
   fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd_ < 0) {
+    errno_ = errno;
     error = "cannot create " + path + ": " + errno_text();
     return false;
   }
@@ -97,6 +94,7 @@ bool file_sink::open(const std::string& path, bool writeback,
 
 bool file_sink::flush_buffer() {
   if (!write_all(fd_, {buffer_.data(), buffer_.size()})) {
+    errno_ = errno;
     error_ = "cannot write " + path_ + ": " + errno_text();
     return false;
   }
@@ -133,12 +131,15 @@ bool file_sink::finish(bool durable, std::string& error) {
     return false;
   }
   const bool ok = flush_buffer() && (!durable || ::fsync(fd_) == 0);
+  if (!ok && error_.empty())
+    errno_ = errno;
   if (!ok)
     error =
         error_.empty() ? "cannot flush " + path_ + ": " + errno_text() : error_;
   const int fd = fd_;
   fd_ = -1;
   if (::close(fd) != 0 && ok) {
+    errno_ = errno;
     error = "cannot write " + path_ + ": " + errno_text();
     return false;
   }
@@ -162,10 +163,10 @@ make_job_input(const received_body& body, const std::string& input_path) {
   if (!body.multipart) {
     struct stat st {};
     if (::stat(body.path.c_str(), &st) != 0)
-      return storage_error(errno_text());
+      return storage_error(errno, "cannot stat " + body.path);
     out.bytes = static_cast<uint64_t>(st.st_size);
     if (!publish(body.path, input_path, error))
-      return storage_error(error);
+      return storage_error(errno, error);
     return out;
   }
 
@@ -173,12 +174,12 @@ make_job_input(const received_body& body, const std::string& input_path) {
   map.fd = ::open(body.path.c_str(), O_RDONLY | O_CLOEXEC);
   struct stat st {};
   if (map.fd < 0 || ::fstat(map.fd, &st) != 0)
-    return storage_error(errno_text());
+    return storage_error(errno, "cannot open " + body.path);
   map.size = static_cast<size_t>(st.st_size);
   if (map.size > 0) {
     void* p = ::mmap(nullptr, map.size, PROT_READ, MAP_PRIVATE, map.fd, 0);
     if (p == MAP_FAILED)
-      return storage_error("cannot map " + body.path + ": " + errno_text());
+      return storage_error(errno, "cannot map " + body.path);
     ::madvise(p, map.size, MADV_SEQUENTIAL);
     map.data = static_cast<const char*>(p);
   }
@@ -206,21 +207,22 @@ make_job_input(const received_body& body, const std::string& input_path) {
   const int fd =
       ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0)
-    return storage_error("cannot create " + tmp + ": " + errno_text());
+    return storage_error(errno, "cannot create " + tmp);
   const uint64_t offset =
       static_cast<uint64_t>(file->content.data() - map.data);
   const bool copied =
       out.bytes == 0 || copy_range(map.fd, offset, out.bytes, fd, map.data);
   const bool flushed = copied && ::fsync(fd) == 0;
-  const std::string why = errno_text();
+  const int why = errno;
   ::close(fd);
   if (!flushed) {
     ::unlink(tmp.c_str());
-    return storage_error("cannot write " + tmp + ": " + why);
+    return storage_error(why, "cannot write " + tmp);
   }
   if (!publish(tmp, input_path, error)) {
+    const int err = errno;
     ::unlink(tmp.c_str());
-    return storage_error(error);
+    return storage_error(err, error);
   }
   ::unlink(body.path.c_str());
   return out;

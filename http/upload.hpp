@@ -43,8 +43,10 @@ public:
 
   [[nodiscard]] uint64_t size() const noexcept { return size_; }
   [[nodiscard]] const std::string& path() const noexcept { return path_; }
-  /// Why write failed.
+  /// Why write, open or finish failed (with the path: for the log).
   [[nodiscard]] const std::string& error() const noexcept { return error_; }
+  /// The errno of that failure (for what the client is told).
+  [[nodiscard]] int error_code() const noexcept { return errno_; }
 
 private:
   bool flush_buffer();
@@ -57,6 +59,7 @@ private:
   uint64_t flushed_ = 0; // bytes whose writeback was started
   bool writeback_ = true;
   std::string error_;
+  int errno_ = 0;
 };
 
 /// A body, received whole, as the request described it.

@@ -61,6 +61,33 @@ const std::string* request_head::header(std::string_view name) const {
   return nullptr;
 }
 
+namespace {
+
+// The path and query an absolute-form target names ("http://h:1/a?b" ->
+// "/a?b", "http://h" -> "/"); nullopt when `target` is not one.
+std::optional<std::string> origin_form(std::string_view target) {
+  size_t scheme = 0;
+  if (target.size() >= 7 && equals_ignoring_case(target.substr(0, 7), "http://"))
+    scheme = 7;
+  else if (target.size() >= 8 &&
+           equals_ignoring_case(target.substr(0, 8), "https://"))
+    scheme = 8;
+  else
+    return std::nullopt;
+  const std::string_view rest = target.substr(scheme);
+  const size_t path = rest.find_first_of("/?#");
+  if (path == 0) // no authority: not a URI we take
+    return std::nullopt;
+  if (path == std::string_view::npos)
+    return std::string("/");
+  std::string out(rest.substr(path));
+  if (out[0] != '/')
+    out.insert(out.begin(), '/');
+  return out;
+}
+
+} // namespace
+
 bool parse_request_head(std::string_view text, request_head& out) {
   request_head head;
   size_t eol = text.find("\r\n");
@@ -73,9 +100,13 @@ bool parse_request_head(std::string_view text, request_head& out) {
   head.method = std::string(line.substr(0, sp1));
   head.target = std::string(line.substr(sp1 + 1, sp2 - sp1 - 1));
   head.version = std::string(line.substr(sp2 + 1));
+  if (auto origin = origin_form(head.target)) {
+    head.absolute_form = true;
+    head.target = std::move(*origin);
+  }
   if (head.method.empty() ||
       !std::all_of(head.method.begin(), head.method.end(), is_token_char) ||
-      head.target.empty() || head.target[0] != '/' ||
+      head.target.empty() || (head.target[0] != '/' && head.target != "*") ||
       head.version.rfind("HTTP/1.", 0) != 0)
     return false;
   const size_t q = head.target.find('?');

@@ -19,8 +19,12 @@ namespace playcount::http {
 /// The request line and the headers.
 struct request_head {
   std::string method;
-  std::string target; ///< as sent: path and query
-  std::string path;   ///< the target before '?'
+  /// Path and query (origin-form). An absolute-form target
+  /// (`http://host:port/jobs/?x`, RFC 9112 §3.2.2) is taken as the path and
+  /// query it names; `*` (asterisk-form, OPTIONS only) stays `*`.
+  std::string target;
+  std::string path; ///< the target before '?'
+  bool absolute_form = false; ///< the request line named a whole URI
   std::string query;  ///< the target after '?', without it
   std::string version;
   std::vector<std::pair<std::string, std::string>> headers;

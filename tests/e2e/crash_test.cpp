@@ -444,7 +444,8 @@ TEST_F(crash_test, a_full_disk_while_writing_the_result_fails_the_job_clearly) {
   ASSERT_GT(huge.size(), 8u << 20);
   const auto full = test::upload_file(port, huge);
   EXPECT_EQ(full.status, 500) << full.raw.substr(0, 300);
-  EXPECT_NE(str(json_of(full), "message").find("No space left on device"),
+  EXPECT_NE(str(json_of(full), "message")
+                .find("no space left on device while saving the upload"),
             std::string::npos)
       << full.body;
   EXPECT_EQ(job_dirs(data_dir), 1u); // the failed job's record alone

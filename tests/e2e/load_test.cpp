@@ -5,12 +5,19 @@
 // never whole into memory.
 
 #include "tests/support/csv_gen.hpp"
+#include "tests/support/eventually.hpp"
+#include "tests/support/proc_stat.hpp"
 #include "tests/support/server_fixture.hpp"
 #include "tests/support/slowdown.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <fstream>
 #include <mutex>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 namespace playcount {
 namespace {
@@ -155,6 +162,155 @@ TEST_F(load_test, twenty_four_uploads_at_once_all_finish_right_with_bounded_memo
   EXPECT_GT(peak_kb, 0u);
   EXPECT_LT(peak_kb, 64u * 1024 * test::memory_factor)
     << "peak RSS " << peak_kb << " kB";
+}
+
+/// A client that downloads `target` at about 10 KB/s: 4 KB, then a pause,
+/// with a small receive buffer so that the server's side fills up soon.
+class slow_reader {
+public:
+  slow_reader(uint16_t port, const std::string& target) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const int buffer = 16 * 1024;
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &buffer, sizeof buffer);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const std::string request =
+        "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        ::send(fd_, request.data(), request.size(), MSG_NOSIGNAL) !=
+            static_cast<ssize_t>(request.size())) {
+      ::close(fd_);
+      fd_ = -1;
+    }
+  }
+  slow_reader(const slow_reader&) = delete;
+  slow_reader& operator=(const slow_reader&) = delete;
+  ~slow_reader() {
+    if (fd_ >= 0)
+      ::close(fd_);
+  }
+
+  /// Reads until `stop`: 4 KB, then 400 ms of nothing.
+  void run(const std::atomic<bool>& stop) {
+    char buf[4096];
+    while (fd_ >= 0 && !stop) {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 100) <= 0)
+        continue;
+      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0)
+        break;
+      if (head_.size() < 512)
+        head_.append(buf, static_cast<size_t>(std::min<ssize_t>(n, 512)));
+      received_ += static_cast<uint64_t>(n);
+      for (int i = 0; i < 4 && !stop; ++i)
+        std::this_thread::sleep_for(100ms);
+    }
+  }
+
+  [[nodiscard]] uint64_t received() const noexcept { return received_; }
+  [[nodiscard]] const std::string& head() const noexcept { return head_; }
+
+private:
+  int fd_ = -1;
+  std::string head_;
+  std::atomic<uint64_t> received_{0};
+};
+
+// Issue 10, item 5: a download holds no HTTP thread. Pistache 0.0.5 alone
+// retries a blocked write in a loop on its reactor thread: measured before
+// the download sender, with 64 such readers /healthz got no answer within
+// 5 s at all.
+TEST_F(load_test, sixty_four_slow_readers_leave_health_polls_and_uploads_prompt) {
+  test::csv_shape shape; // every few records a new group: a result of MBs
+  shape.rows = 200000;
+  shape.songs = 50000;
+  shape.days = 1000;
+  shape.seed = 77;
+  const std::string csv = test::make_csv(shape);
+  auto s = start({"--http-threads", "4"});
+  const uint16_t port = s->port();
+  const auto up = test::upload_csv(port, csv);
+  ASSERT_EQ(up.status, 202) << up.raw;
+  const std::string id = str(json_of(up), "jobId");
+  wait_for(port, id, {"finished"});
+  const std::string target = "/jobs/" + id + "/result/";
+  const uint64_t size = test::http_get(port, target).body.size();
+  ASSERT_GT(size, uint64_t{4} << 20);
+
+  constexpr size_t readers = 64;
+  std::atomic<bool> stop{false};
+  std::vector<std::unique_ptr<slow_reader>> clients;
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < readers; ++i) {
+    clients.push_back(std::make_unique<slow_reader>(port, target));
+    threads.emplace_back([&, i] { clients[i]->run(stop); });
+  }
+  // Every reader has its answer under way.
+  EXPECT_TRUE(test::eventually([&] {
+    return std::all_of(clients.begin(), clients.end(),
+                       [](const auto& c) { return c->received() > 0; });
+  }));
+  // Sending to them costs next to no CPU (Pistache alone spun a thread per
+  // blocked download).
+  const double cpu = test::cpu_share(s->pid(), 1s);
+
+  using clock = std::chrono::steady_clock;
+  const auto timed = [](auto&& f) {
+    const auto t0 = clock::now();
+    f();
+    return std::chrono::duration<double, std::milli>(clock::now() - t0)
+        .count();
+  };
+  const double bound_ms = 1000 * test::time_factor;
+  std::vector<double> health_ms;
+  for (int i = 0; i < 20; ++i) {
+    test::http_response r;
+    health_ms.push_back(timed([&] { r = test::http_get(port, "/healthz"); }));
+    EXPECT_EQ(r.status, 200) << r.raw;
+    std::this_thread::sleep_for(50ms);
+  }
+  test::http_response status;
+  const double status_ms =
+      timed([&] { status = test::http_get(port, "/jobs/" + id + "/"); });
+  EXPECT_EQ(status.status, 200);
+  EXPECT_EQ(str(json_of(status), "state"), "finished");
+  test::http_response upload;
+  const double upload_ms = timed(
+      [&] { upload = test::upload_csv(port, "Song,Date,Number of Plays\n"
+                                            "a,2020-01-01,1\n"); });
+  EXPECT_EQ(upload.status, 202) << upload.raw;
+
+  // The readers are still reading: the server was under their load all
+  // along.
+  size_t busy = 0;
+  for (const auto& c : clients)
+    busy += c->received() < size ? 1 : 0;
+  stop = true;
+  for (auto& t : threads)
+    t.join();
+  for (const auto& c : clients) {
+    EXPECT_EQ(c->head().rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << c->head();
+    EXPECT_NE(c->head().find("Content-Length: " + std::to_string(size)),
+              std::string::npos)
+        << c->head();
+    EXPECT_NE(c->head().find("Content-Disposition: attachment"),
+              std::string::npos);
+  }
+  EXPECT_EQ(busy, readers);
+
+  std::sort(health_ms.begin(), health_ms.end());
+  std::printf("64 slow readers of a %.1f MB result: /healthz median %.1f ms, "
+              "max %.1f ms; status poll %.1f ms; upload %.1f ms\n",
+              static_cast<double>(size) / 1e6, health_ms[health_ms.size() / 2],
+              health_ms.back(), status_ms, upload_ms);
+  EXPECT_LT(health_ms.back(), bound_ms);
+  EXPECT_LT(status_ms, bound_ms);
+  EXPECT_LT(upload_ms, bound_ms);
+  std::printf("server CPU while they read: %.0f %% of a core\n", cpu * 100);
+  EXPECT_LT(cpu, 0.5);
 }
 
 } // namespace

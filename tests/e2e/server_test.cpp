@@ -16,6 +16,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <csignal>
 #include <filesystem>
 
 namespace playcount {
@@ -838,6 +839,170 @@ TEST_F(server_test, the_log_tells_each_request_and_each_jobs_life) {
            "job " + bad + " failed after ",
            "line 3: Date is not a real calendar", "stopping on SIGTERM"})
     EXPECT_NE(log.find(line), std::string::npos) << line << "\n" << log;
+}
+
+// -- request targets (issue 10, item 8) ---------------------------------------
+
+TEST_F(server_test, options_star_and_absolute_form_targets_are_accepted) {
+  auto s = start();
+  const uint16_t port = s->port();
+  const auto options =
+      test::http_exchange(port, "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(options.status, 200) << options.raw;
+  EXPECT_EQ(options.header("allow"), "GET, POST, DELETE, OPTIONS");
+  const auto star = test::http_exchange(port, "GET * HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(star.status, 400) << star.raw;
+  EXPECT_NE(str(json_of(star), "message").find("OPTIONS only"),
+            std::string::npos);
+
+  const std::string origin = "http://127.0.0.1:" + std::to_string(port);
+  const auto health = test::http_get(port, origin + "/healthz");
+  EXPECT_EQ(health.status, 200) << health.raw;
+  EXPECT_EQ(health.body, "ok");
+  const auto up = test::http_exchange(
+      port, test::request_text("POST", "HTTP://localhost/jobs/count/",
+                               {"Content-Type: text/csv"}, small_csv));
+  ASSERT_EQ(up.status, 202) << up.raw;
+  const std::string id = str(json_of(up), "jobId");
+  wait_for(port, id, "finished");
+  EXPECT_EQ(str(json_of(test::http_get(port, origin + "/jobs/" + id + "/")),
+                "state"),
+            "finished");
+  const auto result =
+      test::http_get(port, "http://example.org/jobs/" + id + "/result/");
+  EXPECT_EQ(result.status, 200) << result.raw.substr(0, 300);
+  EXPECT_EQ(result.body, small_result);
+}
+
+// -- warm shutdown (issue 10, item 7) -----------------------------------------
+
+TEST_F(server_test, sigterm_during_an_upload_lets_it_finish_and_refuses_new_ones) {
+  auto s = start({"--shutdown-grace", "30s"});
+  const uint16_t port = s->port();
+  test::csv_shape shape;
+  shape.rows = 100000;
+  shape.seed = 41;
+  const std::string csv = test::make_csv(shape);
+  const size_t half = csv.size() / 2;
+  test::http_connection c(port);
+  ASSERT_TRUE(c.send("POST /jobs/count/ HTTP/1.1\r\nHost: x\r\n"
+                     "Content-Type: text/csv\r\nContent-Length: " +
+                     std::to_string(csv.size()) + "\r\n\r\n" +
+                     csv.substr(0, half)));
+  ASSERT_TRUE(test::eventually([&] { return job_dirs() == 1; }));
+  ::kill(s->pid(), SIGTERM);
+  ASSERT_NE(s->process().wait_for_log("stopping on SIGTERM"),
+            std::string::npos)
+      << s->log();
+  // Draining: no new upload, /healthz says so, the rest answers.
+  const auto refused = test::upload_csv(port, small_csv);
+  EXPECT_EQ(refused.status, 503) << refused.raw;
+  EXPECT_EQ(refused.header("retry-after"), "5") << refused.raw;
+  EXPECT_NE(str(json_of(refused), "message").find("shutting down"),
+            std::string::npos);
+  EXPECT_EQ(test::http_get(port, "/healthz").status, 503);
+  EXPECT_EQ(test::http_get(port, "/jobs/").status, 200);
+  // The upload in progress ends with its 202.
+  ASSERT_TRUE(c.send(csv.substr(half)));
+  const auto r = test::parse_response(c.read_all());
+  ASSERT_EQ(r.status, 202) << r.raw;
+  const std::string id = str(json_of(r), "jobId");
+  EXPECT_TRUE(s->process().wait_exit(20s)) << s->log();
+  EXPECT_EQ(s->process().exit_code(), 0);
+  EXPECT_NE(s->log().find("1 upload(s) in progress"), std::string::npos)
+      << s->log();
+  EXPECT_NE(s->log().find("no upload in progress and no job running"),
+            std::string::npos)
+      << s->log();
+  // Its job did not start during the grace; it runs at the next start.
+  auto again = start();
+  wait_for(again->port(), id, "finished");
+  EXPECT_EQ(test::http_get(again->port(), "/jobs/" + id + "/result/").body,
+            count_alone(csv));
+}
+
+TEST_F(server_test, sigterm_during_a_job_lets_it_finish_within_the_grace) {
+  auto s = start({"--shutdown-grace", "60s", "--workers", "1", "--range-size",
+                  "64K", "--max-running-jobs", "1"});
+  const uint16_t port = s->port();
+  test::csv_shape shape;
+  shape.rows = 600000;
+  shape.songs = 50000;
+  shape.days = 500;
+  shape.seed = 42;
+  const std::string csv = test::make_csv(shape);
+  const std::string id = submit(port, csv);
+  const std::string queued = submit(port, small_csv);
+  wait_for(port, id, "started");
+  ::kill(s->pid(), SIGTERM);
+  EXPECT_TRUE(s->process().wait_exit(60s)) << s->log();
+  EXPECT_EQ(s->process().exit_code(), 0);
+  const std::string log = s->log();
+  EXPECT_NE(log.find("and 1 running job(s) to finish"), std::string::npos)
+      << "the job ended before SIGTERM: make it longer\n"
+      << log;
+  EXPECT_NE(log.find("job " + id + " finished"), std::string::npos) << log;
+  EXPECT_NE(log.find("no upload in progress and no job running"),
+            std::string::npos)
+      << log;
+  EXPECT_EQ(log.find("job " + queued + " started"), std::string::npos)
+      << "a queued job started during the grace\n"
+      << log;
+  // Finished before the exit: served at once by the next server, not run
+  // again; the queued one runs now.
+  auto again = start();
+  EXPECT_EQ(str(job(again->port(), id), "state"), "finished");
+  EXPECT_EQ(test::http_get(again->port(), "/jobs/" + id + "/result/").body,
+            count_alone(csv));
+  EXPECT_EQ(again->log().find("job " + id + " was interrupted"),
+            std::string::npos);
+  wait_for(again->port(), queued, "finished");
+}
+
+TEST_F(server_test, a_job_longer_than_the_grace_runs_again_at_the_next_start) {
+  // No workers: the job starts and cannot end.
+  auto s = start({"--shutdown-grace", "1s", "--workers", "0"});
+  const std::string id = submit(s->port(), small_csv);
+  wait_for(s->port(), id, "started");
+  const auto t0 = std::chrono::steady_clock::now();
+  ::kill(s->pid(), SIGTERM);
+  EXPECT_TRUE(s->process().wait_exit(15s)) << s->log();
+  const double seconds = std::chrono::duration<double>(
+                             std::chrono::steady_clock::now() - t0)
+                             .count();
+  EXPECT_GE(seconds, 0.9);
+  EXPECT_LT(seconds, 10.0);
+  EXPECT_EQ(s->process().exit_code(), 0);
+  EXPECT_NE(s->log().find("the shutdown grace of 1 s is over"),
+            std::string::npos)
+      << s->log();
+  auto again = start();
+  wait_for(again->port(), id, "finished");
+  EXPECT_EQ(test::http_get(again->port(), "/jobs/" + id + "/result/").body,
+            small_result);
+  EXPECT_NE(again->log().find("job " + id + " was interrupted"),
+            std::string::npos)
+      << again->log();
+}
+
+TEST_F(server_test, a_second_sigterm_stops_at_once) {
+  auto s = start({"--shutdown-grace", "60s", "--workers", "0"});
+  const std::string id = submit(s->port(), small_csv);
+  wait_for(s->port(), id, "started");
+  ::kill(s->pid(), SIGTERM);
+  ASSERT_NE(s->process().wait_for_log("stopping on SIGTERM"),
+            std::string::npos);
+  EXPECT_FALSE(s->process().wait_exit(500ms)); // it waits for the job
+  const auto t0 = std::chrono::steady_clock::now();
+  ::kill(s->pid(), SIGTERM);
+  EXPECT_TRUE(s->process().wait_exit(5s)) << s->log();
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                          t0)
+                .count(),
+            5.0);
+  EXPECT_NE(s->log().find("SIGTERM again: stopping at once"),
+            std::string::npos)
+      << s->log();
 }
 
 TEST_F(server_test, a_second_server_on_the_same_data_directory_is_refused) {

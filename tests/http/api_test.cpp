@@ -10,6 +10,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
+
 #include <filesystem>
 #include <fstream>
 
@@ -223,6 +225,43 @@ TEST(wire, a_request_head_parses_into_method_path_query_and_headers) {
        {"", "GET", "GET /", "GET / FTP/1.0", "G(T / HTTP/1.1", "GET x HTTP/1.1",
         "GET / HTTP/1.1\r\nno colon", "GET / HTTP/1.1\r\n: empty name"})
     EXPECT_FALSE(parse_request_head(bad, h)) << bad;
+}
+
+// RFC 9112 §3.2.2 and §3.2.4: a server takes an absolute-form target as the
+// path it names, and `*` for OPTIONS.
+TEST(wire, absolute_form_targets_become_their_path_and_asterisk_stays) {
+  request_head h;
+  ASSERT_TRUE(parse_request_head(
+      "GET http://127.0.0.1:8000/jobs/?limit=3 HTTP/1.1\r\nHost: a", h));
+  EXPECT_TRUE(h.absolute_form);
+  EXPECT_EQ(h.target, "/jobs/?limit=3");
+  EXPECT_EQ(h.path, "/jobs/");
+  EXPECT_EQ(h.query, "limit=3");
+  ASSERT_TRUE(parse_request_head("GET HTTPS://example.org HTTP/1.1", h));
+  EXPECT_EQ(h.path, "/");
+  ASSERT_TRUE(parse_request_head("GET http://h?x=1 HTTP/1.1", h));
+  EXPECT_EQ(h.target, "/?x=1");
+  ASSERT_TRUE(parse_request_head("OPTIONS * HTTP/1.1", h));
+  EXPECT_EQ(h.target, "*");
+  EXPECT_FALSE(h.absolute_form);
+  for (const char* bad : {"GET http:///jobs/ HTTP/1.1", "GET ftp://h/ HTTP/1.1",
+                          "GET ** HTTP/1.1", "GET *x HTTP/1.1"})
+    EXPECT_FALSE(parse_request_head(bad, h)) << bad;
+}
+
+// Issue 10, item 8: a 500 for a storage error says what, never where.
+TEST(api, a_storage_error_names_no_server_path) {
+  const api_error e =
+      storage_error(ENOSPC, "cannot write /srv/secret/data/jobs/x/input.csv");
+  const reply r = to_reply(e);
+  EXPECT_EQ(r.status, 500);
+  EXPECT_NE(r.body.find("no space left on device while saving the upload"),
+            std::string::npos)
+      << r.body;
+  EXPECT_EQ(r.body.find("/srv"), std::string::npos) << r.body;
+  EXPECT_NE(to_reply(storage_error(EIO, "/x")).body.find(
+                "input/output error while saving the upload"),
+            std::string::npos);
 }
 
 std::string decode(body_decoder d, const std::vector<std::string>& pieces,

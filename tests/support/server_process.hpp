@@ -16,7 +16,8 @@ class server_process {
 public:
   /// Starts `binary serve --port 0 --host 127.0.0.1 <args>` with stdout and
   /// stderr in `log_path`, and waits for its "listening on" line. Without a
-  /// `--cluster-port` in `args`, the cluster port is off (tests run at once).
+  /// `--cluster-port` in `args`, the cluster port is off (tests run at once);
+  /// without a `--shutdown-grace`, SIGTERM stops it at once.
   server_process(const std::string& binary, std::vector<std::string> args,
                  std::string log_path,
                  const std::vector<std::string>& env = {})
@@ -47,6 +48,10 @@ private:
                                     "127.0.0.1", "--port", "0"};
     if (std::find(args.begin(), args.end(), "--cluster-port") == args.end())
       all.insert(all.end(), {"--cluster-port", "0"});
+    // Tests stop servers with SIGTERM: without a `--shutdown-grace` of
+    // their own, at once, as before warm shutdown.
+    if (std::find(args.begin(), args.end(), "--shutdown-grace") == args.end())
+      all.insert(all.end(), {"--shutdown-grace", "0"});
     all.insert(all.end(), args.begin(), args.end());
     return all;
   }
