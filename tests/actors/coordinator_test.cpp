@@ -363,36 +363,40 @@ range_report read_item(const work_item& w, partial_aggregate& totals) {
                     totals, w.index);
 }
 
+using scripted_actor = caf::stateful_actor<scripted_state>;
+
+void report(scripted_actor* self, const caf::actor& coordinator,
+            const work_item& w) {
+  read_done out{w.job, w.index, read_item(w, self->state.totals), {}, 0};
+  self->send(coordinator, std::move(out));
+}
+
+void ask(scripted_actor* self, const caf::actor& coordinator, script how,
+         std::shared_ptr<script_log> log) {
+  self->request(coordinator, caf::infinite, ask_work_atom::value)
+    .then([=](work_item& w) {
+      const size_t n = log->with([](script_log& l) { return ++l.items; });
+      if (n <= how.prompt) {
+        report(self, coordinator, w);
+        ask(self, coordinator, how, log);
+      } else if (how.delay.count() >= 0) {
+        self->delayed_send(self, how.delay, w);
+      } else {
+        log->with([&](script_log& l) { l.held.push_back(w.index); });
+        self->state.held.push_back(w);
+      }
+    });
+}
+
 // A worker in the server's process that follows `how`: the straggler.
-caf::behavior scripted_worker(caf::stateful_actor<scripted_state>* self,
-                              caf::actor coordinator, script how,
-                              std::shared_ptr<script_log> log) {
+caf::behavior scripted_worker(scripted_actor* self, caf::actor coordinator,
+                              script how, std::shared_ptr<script_log> log) {
   self->send(coordinator, join_atom::value, worker_info{"local", 0});
-  auto ask = std::make_shared<std::function<void()>>();
-  auto report = [=](const work_item& w) {
-    read_done out{w.job, w.index, read_item(w, self->state.totals), {}, 0};
-    self->send(coordinator, std::move(out));
-  };
-  *ask = [=] {
-    self->request(coordinator, caf::infinite, ask_work_atom::value)
-      .then([=](work_item& w) {
-        const size_t n = log->with([](script_log& l) { return ++l.items; });
-        if (n <= how.prompt) {
-          report(w);
-          (*ask)();
-        } else if (how.delay.count() >= 0) {
-          self->delayed_send(self, how.delay, w);
-        } else {
-          log->with([&](script_log& l) { l.held.push_back(w.index); });
-          self->state.held.push_back(w);
-        }
-      });
-  };
-  (*ask)();
+  ask(self, coordinator, how, log);
   return {
     [=](work_item& w) { // its delay is over
-      report(w);
-      (*ask)();
+      report(self, coordinator, w);
+      ask(self, coordinator, how, log);
     },
     [=](drop_atom, const std::string& job) {
       log->with([&](script_log& l) { l.drops.push_back(job); });
@@ -408,7 +412,7 @@ caf::behavior scripted_worker(caf::stateful_actor<scripted_state>* self,
       // ... and, its read over at last, asks for more, as a worker would.
       if (!self->state.held.empty()) {
         self->state.held.clear();
-        (*ask)();
+        ask(self, coordinator, how, log);
       }
     },
     [=](collect_atom, const std::string& job) {
