@@ -132,10 +132,11 @@ struct worker_entry {
   /// an ask while it still holds a range is answered at once.
   bool keeping_up = false;
 
-  /// An ask for more while it holds a range that it is not keeping up with:
-  /// held until it reports.
+  /// An ask for more while it holds a range that it is not keeping up
+  /// with, or two ranges (whatever it asks, a worker fetches at most one
+  /// ahead): held until it reports.
   [[nodiscard]] bool held() const {
-    return waiting && !items.empty() && !keeping_up;
+    return waiting && !items.empty() && (!keeping_up || items.size() >= 2);
   }
   [[nodiscard]] bool idle() const { return waiting && items.empty(); }
 

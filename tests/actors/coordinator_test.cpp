@@ -17,6 +17,7 @@
 #include "core/range_reader.hpp"
 #include "tests/support/eventually.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <mutex>
 #include <thread>
@@ -332,6 +333,7 @@ struct script_log {
   std::vector<uint32_t> held;        // ranges it was given and sits on
   size_t items = 0;                  // work items it was given
   size_t late_reports = 0;           // reports sent after its drop
+  std::vector<size_t> holding;       // ranges it held as each came
 
   template <class F>
   auto with(F f) {
@@ -346,11 +348,16 @@ struct script {
   /// After that: each range is reported this long after it came; negative:
   /// never (it sits on the range).
   std::chrono::milliseconds delay{-1};
+  /// Asks for the next range as soon as one comes, as a remote worker does
+  /// (with a delay set).
+  bool ask_ahead = false;
 };
 
 struct scripted_state {
   partial_aggregate totals; // of its one job: what it would hand over
   std::vector<work_item> held;
+  size_t holding = 0;  // ranges given and not reported
+  bool asking = false; // an ask is unanswered
   static inline const char* name = "scripted_worker";
 };
 
@@ -369,13 +376,24 @@ void report(scripted_actor* self, const caf::actor& coordinator,
             const work_item& w) {
   read_done out{w.job, w.index, read_item(w, self->state.totals), {}, 0};
   self->send(coordinator, std::move(out));
+  --self->state.holding;
 }
 
 void ask(scripted_actor* self, const caf::actor& coordinator, script how,
          std::shared_ptr<script_log> log) {
+  if (self->state.asking)
+    return;
+  self->state.asking = true;
   self->request(coordinator, caf::infinite, ask_work_atom::value)
     .then([=](work_item& w) {
-      const size_t n = log->with([](script_log& l) { return ++l.items; });
+      self->state.asking = false;
+      const size_t holding = ++self->state.holding;
+      const size_t n = log->with([&](script_log& l) {
+        l.holding.push_back(holding);
+        return ++l.items;
+      });
+      if (how.ask_ahead)
+        ask(self, coordinator, how, log);
       if (n <= how.prompt) {
         report(self, coordinator, w);
         ask(self, coordinator, how, log);
@@ -411,6 +429,7 @@ caf::behavior scripted_worker(scripted_actor* self, caf::actor coordinator,
       }
       // ... and, its read over at last, asks for more, as a worker would.
       if (!self->state.held.empty()) {
+        self->state.holding -= self->state.held.size();
         self->state.held.clear();
         ask(self, coordinator, how, log);
       }
@@ -549,6 +568,49 @@ TEST_F(straggler_fixture, a_straggler_stays_a_worker_for_other_jobs) {
   log->with([&](script_log& l) {
     EXPECT_EQ(l.items, 2u);
     EXPECT_EQ(l.drops.size(), 2u);
+  });
+}
+
+} // namespace
+} // namespace playcount
+
+namespace playcount {
+namespace {
+
+TEST_F(straggler_fixture, an_early_ask_waits_until_the_worker_shows_it_keeps_up) {
+  // Alone on the job: its first early ask waits for its first report (it
+  // has shown nothing yet); then it is the job's pace, and fetches ahead.
+  script how{0, std::chrono::milliseconds(20), true};
+  auto log = start_with(0, how);
+  const auto in = big_input();
+  const auto out = dir_.file("out.csv");
+  const auto result = run(request_for(in, out, 16 << 10));
+  ASSERT_TRUE(result.ok) << result.error;
+  EXPECT_EQ(test::read_file(out), read_alone(in, false).csv);
+  log->with([&](script_log& l) {
+    ASSERT_GT(l.holding.size(), 3u);
+    EXPECT_EQ(l.holding[0], 1u);
+    EXPECT_EQ(l.holding[1], 1u);
+    EXPECT_EQ(*std::max_element(l.holding.begin(), l.holding.end()), 2u);
+  });
+}
+
+TEST_F(straggler_fixture, a_worker_that_does_not_keep_up_never_holds_two_ranges) {
+  // 100 ms a range beside a worker that takes about 1 ms: far behind the
+  // job's pace, so its early asks wait for its reports. (The straggler
+  // bound is 5 s here, so that it stays in the job.)
+  straggler_policy policy = quick();
+  policy.min_bound = std::chrono::milliseconds(5000);
+  auto log = start_with(1, script{0, std::chrono::milliseconds(100), true}, policy);
+  const auto in = big_input();
+  const auto out = dir_.file("out.csv");
+  const auto result = run(request_for(in, out, 16 << 10));
+  ASSERT_TRUE(result.ok) << result.error;
+  EXPECT_EQ(test::read_file(out), read_alone(in, false).csv);
+  EXPECT_EQ(stats_now().ranges_redispatched, 0u);
+  log->with([&](script_log& l) {
+    ASSERT_FALSE(l.holding.empty());
+    EXPECT_EQ(*std::max_element(l.holding.begin(), l.holding.end()), 1u);
   });
 }
 

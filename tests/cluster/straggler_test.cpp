@@ -158,9 +158,12 @@ protected:
   }
 
   // Runs the job with both nodes healthy, then again after `slow_down`
-  // (which returns an error text or "") and checks the second run.
+  // (which returns an error text or "") and checks the second run; with
+  // `straggles`, node a must have been found straggling (not merely slower,
+  // taking fewer ranges).
   void healthy_then_slowed(const std::string& what,
-                           const std::function<std::string()>& slow_down) {
+                           const std::function<std::string()>& slow_down,
+                           bool straggles = true) {
     start_cluster();
     if (HasFatalFailure())
       return;
@@ -192,14 +195,18 @@ protected:
     const double bound = 3 * healthy + 6;
     const double slowed = run_job(std::chrono::milliseconds(
       static_cast<int64_t>(std::max(bound, 60.0) * 1000)));
+    const uint64_t again = redispatched() - before;
     std::cout << "[ figures  ] healthy pair " << healthy << " s, node a "
-              << what << " " << slowed << " s (bound " << bound << " s)\n";
+              << what << " " << slowed << " s (bound " << bound << " s), "
+              << again << " range(s) dispatched again\n";
     RecordProperty("healthy_seconds", std::to_string(healthy));
     RecordProperty("slowed_seconds", std::to_string(slowed));
     EXPECT_LT(slowed, bound);
-    EXPECT_GT(redispatched(), before) << server_->log();
-    EXPECT_NE(server_->log().find("straggles"), std::string::npos)
-      << server_->log();
+    if (straggles) {
+      EXPECT_GT(again, 0u) << server_->log();
+      EXPECT_NE(server_->log().find("straggles"), std::string::npos)
+        << server_->log();
+    }
   }
 
   size_t workers_up() {
@@ -258,7 +265,8 @@ TEST_F(straggler_test, a_node_capped_at_one_percent_cpu_does_not_hold_the_job) {
         !put("cgroup.procs", std::to_string(nodes_[0]->pid())))
       return "cannot cap node a's CPU in " + cgroup_;
     return "";
-  });
+  }, false); // at 1 % a range of 1 MiB takes about 0.5 s: slower, and
+             // so taking fewer ranges, but inside the 2 s bound
 }
 
 } // namespace
