@@ -128,15 +128,16 @@ struct worker_entry {
   /// Since when the worker reads items.front(): when it was handed out, or
   /// when the range before it was reported.
   clock_type::time_point head_since;
-  /// Its last range took no more than ask_ahead_factor x its job's median:
-  /// an ask while it still holds a range is answered at once.
-  bool keeping_up = false;
+  /// The job of its last range, if that range took no more than
+  /// ask_ahead_factor x the job's median; else "". Only in that job is an
+  /// ask while it still holds a range (it fetches ahead) answered at once.
+  std::string keeping_up_in;
 
-  /// An ask for more while it holds a range that it is not keeping up
-  /// with, or two ranges (whatever it asks, a worker fetches at most one
-  /// ahead): held until it reports.
-  [[nodiscard]] bool held() const {
-    return waiting && !items.empty() && (!keeping_up || items.size() >= 2);
+  /// Whether its ask may be answered with a range of `job` now: it holds
+  /// none, or one and keeps up in the job (whatever it asks, a worker
+  /// fetches at most one ahead). Else the ask waits for its report.
+  [[nodiscard]] bool may_take(const std::string& job) const {
+    return items.empty() || (items.size() < 2 && keeping_up_in == job);
   }
   [[nodiscard]] bool idle() const { return waiting && items.empty(); }
 
@@ -222,8 +223,8 @@ job_run* next_job(coordinator_state& st, const caf::actor_addr& addr) {
 }
 
 // Hands waiting ranges to waiting workers, oldest job first. A worker whose
-// ask is held, or that is out of every job with ranges waiting, stays in
-// the queue.
+// ask is held (it fetches ahead and does not keep up), or that is out of
+// every job with ranges waiting, stays in the queue.
 void dispatch(coordinator_actor* self) {
   auto& st = self->state;
   for (auto at = st.idle.begin(); at != st.idle.end();) {
@@ -233,8 +234,8 @@ void dispatch(coordinator_actor* self) {
       at = st.idle.erase(at);
       continue;
     }
-    job_run* job = w->second.held() ? nullptr : next_job(st, addr);
-    if (job == nullptr) {
+    job_run* job = next_job(st, addr);
+    if (job == nullptr || !w->second.may_take(job->request.id)) {
       ++at;
       continue;
     }
@@ -523,7 +524,7 @@ void exclude(coordinator_actor* self, job_run& job, const caf::actor_addr& addr,
   const size_t in_flight = before - w.items.size();
   if (was_head)
     w.head_since = clock_type::now();
-  w.keeping_up = false;
+  w.keeping_up_in.clear();
   job.excluded.insert(addr);
   job.touched.erase(addr);
   const size_t in_partial = take_back(st, job, addr);
@@ -793,8 +794,9 @@ caf::behavior coordinator(coordinator_actor* self,
           !j->second.reports[done.index]) {
         const double pace = seconds(took) / static_cast<double>(std::max<uint64_t>(1, bytes));
         j->second.range_pace.add(pace);
-        w->keeping_up =
+        const bool keeping_up =
           pace <= self->state.policy.ask_ahead_factor * j->second.range_pace.get();
+        w->keeping_up_in = keeping_up ? done.job : std::string{};
       }
       w->ranges_done += 1;
       w->bytes_done += bytes;
