@@ -172,7 +172,7 @@ protected:
     ASSERT_TRUE(eventually([&] { return workers_up() == 2; }, 20s))
       << server_->log();
     test::csv_shape shape;
-    shape.rows = 1000000; // about 25 MB: 25 ranges of 1 MiB
+    shape.rows = 1000000; // about 30 MB: 30 ranges of 1 MiB
     shape.songs = 3000;
     const std::string csv = test::make_csv(shape);
     const std::string truth = test::count_alone(binary, dir_, csv);
