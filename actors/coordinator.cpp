@@ -530,10 +530,13 @@ void exclude(coordinator_actor* self, job_run& job, const caf::actor_addr& addr,
   const size_t in_partial = take_back(st, job, addr);
   st.redispatched += in_flight + in_partial;
   self->send(w.handle, drop_atom::value, id);
-  spdlog::info("job {}: worker {} of node {} straggles ({}); it is out of the "
-               "job, its {} range(s) in flight and {} in its partial go to "
-               "other workers",
-               id, caf::to_string(addr), w.node, why, in_flight, in_partial);
+  const auto n = st.nodes.find(w.node);
+  spdlog::info("job {}: worker {} of node {} ({}) straggles ({}); it is out "
+               "of the job, its {} range(s) in flight and {} in its partial "
+               "go to other workers",
+               id, caf::to_string(addr), w.node,
+               n != st.nodes.end() ? n->second.stats.name : "?", why, in_flight,
+               in_partial);
 }
 
 // Looks at the range each worker reads: a straggler is out of that job

@@ -202,10 +202,15 @@ protected:
     RecordProperty("healthy_seconds", std::to_string(healthy));
     RecordProperty("slowed_seconds", std::to_string(slowed));
     EXPECT_LT(slowed, bound);
+    const std::string log = server_->log();
+    if (const size_t at = log.find("straggles"); at != std::string::npos)
+      std::cout << "[ figures  ] "
+                << log.substr(log.rfind('\n', at) + 1,
+                              log.find('\n', at) - log.rfind('\n', at) - 1)
+                << "\n";
     if (straggles) {
-      EXPECT_GT(again, 0u) << server_->log();
-      EXPECT_NE(server_->log().find("straggles"), std::string::npos)
-        << server_->log();
+      EXPECT_GT(again, 0u) << log;
+      EXPECT_NE(log.find("straggles"), std::string::npos) << log;
     }
   }
 
