@@ -67,8 +67,8 @@ protected:
       GTEST_SKIP() << "cannot make a network namespace here: " << e;
     made_ = true;
     ASSERT_EQ(run_ip({"netns", "add", a_ns_}), "");
-    link_ = "pcss" + tag; // veth names: at most 15 bytes
-    const std::string peer = "pcsa" + tag;
+    link_ = "pcts" + tag; // veth names: at most 15 bytes
+    const std::string peer = "pcta" + tag;
     const std::vector<std::vector<std::string>> setup = {
       {"-n", server_ns_, "link", "set", "lo", "up"},
       {"-n", server_ns_, "link", "add", link_, "type", "veth", "peer", "name",
