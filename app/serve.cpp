@@ -57,6 +57,10 @@ options:
   --cluster-token SECRET   worker nodes must give this token to join
                            (default: the environment variable
                            PLAYCOUNT_CLUSTER_TOKEN; none: any node may join)
+  --straggler-bound TIME   a range read for longer than max(TIME, 4x the
+                           job's median range time) while a worker is idle
+                           is taken from its worker and run elsewhere
+                           (default 2s; see README, Cluster)
   --max-upload BYTES       the largest upload, K/M/G suffixes allowed
                            (default 4G); larger ones get 413
   --result-ttl TIME        how long finished, failed and canceled jobs are
@@ -130,7 +134,7 @@ int serve_command(int argc, char** argv) {
                        "log-level", "cluster-host", "cluster-port",
                        "cluster-feed-port",
                        "cluster-token", "min-upload-rate", "api-token",
-                       "admin-token"});
+                       "admin-token", "straggler-bound"});
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   http::server_config http_cfg;
   job_registry_config reg_cfg;
@@ -160,6 +164,7 @@ int serve_command(int argc, char** argv) {
   std::string usage_error = opts.error();
   const auto ttl = parse_duration(opts.get("result-ttl", "1d"));
   const auto idle = parse_duration(opts.get("idle-timeout", "60s"));
+  const auto straggler_bound = parse_duration(opts.get("straggler-bound", "2s"));
   if (usage_error.empty() && !opts.positional().empty())
     usage_error = "serve takes no file arguments";
   else if (usage_error.empty() && port > 65535)
@@ -176,6 +181,9 @@ int serve_command(int argc, char** argv) {
     usage_error = "--result-ttl wants a time such as 45s, 30m, 12h or 7d";
   else if (usage_error.empty() && (!idle || idle->count() < 1000))
     usage_error = "--idle-timeout wants a time of at least 1s";
+  else if (usage_error.empty() &&
+           (!straggler_bound || straggler_bound->count() < 100))
+    usage_error = "--straggler-bound wants a time of at least 100ms";
   else if (usage_error.empty() &&
            (reg_cfg.max_running < 1 || reg_cfg.max_running > 1024))
     usage_error = "--max-running-jobs must be from 1 to 1024";
@@ -248,7 +256,9 @@ int serve_command(int argc, char** argv) {
       std::_Exit(1); // nothing to stop yet: no job has started
     }
   }
-  auto coordinator = spawn_coordinator(system, feeds);
+  straggler_policy stragglers;
+  stragglers.min_bound = *straggler_bound;
+  auto coordinator = spawn_coordinator(system, feeds, stragglers);
   std::vector<caf::actor> worker_actors;
   for (uint64_t i = 0; i < workers; ++i)
     worker_actors.push_back(spawn_worker(system, coordinator, "local"));
