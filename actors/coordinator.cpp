@@ -10,14 +10,52 @@
 #include <algorithm>
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
+#include <queue>
 #include <set>
 #include <thread>
 
 namespace playcount {
 
 namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+// The coordinator's own timer: checks the ranges in flight for stragglers.
+using straggler_tick_atom = caf::atom_constant<caf::atom("stragtick")>;
+
+// The median of a growing set of numbers (two heaps: O(log n) to add).
+class running_median {
+public:
+  void add(double x) {
+    if (low_.empty() || x <= low_.top())
+      low_.push(x);
+    else
+      high_.push(x);
+    if (low_.size() > high_.size() + 1) {
+      high_.push(low_.top());
+      low_.pop();
+    } else if (high_.size() > low_.size()) {
+      low_.push(high_.top());
+      high_.pop();
+    }
+  }
+  [[nodiscard]] bool empty() const { return low_.empty(); }
+  [[nodiscard]] double get() const {
+    return low_.size() > high_.size() ? low_.top()
+                                      : (low_.top() + high_.top()) / 2;
+  }
+
+private:
+  std::priority_queue<double> low_; // the lower half, largest on top
+  std::priority_queue<double, std::vector<double>, std::greater<>> high_;
+};
+
+double seconds(clock_type::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
 
 int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -46,9 +84,18 @@ struct job_run {
   std::set<caf::actor_addr> touched;
   /// The input, opened when a worker on another node needs its bytes.
   std::shared_ptr<file_handle> file;
+  /// Workers out of this job (stragglers): their partial of it was
+  /// dropped, their reports of it are ignored, they get none of its ranges.
+  std::set<caf::actor_addr> excluded;
+  /// Seconds per byte of the ranges reported so far: what "slow" means.
+  running_median range_pace;
   uint64_t bytes_total = 0;
   uint64_t bytes_done = 0;
   uint64_t rows = 0;
+  /// The most ever shown: ranges taken back from a lost or straggling
+  /// worker make bytes_done drop, but progress is not shown going back.
+  uint64_t bytes_shown = 0;
+  uint64_t rows_shown = 0;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point planned = started;
 
@@ -73,10 +120,26 @@ struct worker_entry {
   uint64_t bytes_done = 0;
   uint64_t mailbox = 0; // as last reported
   std::optional<caf::response_promise> waiting; // an unanswered ask
-  /// Ranges handed out and not yet reported: one, or for a worker on
-  /// another node two (it asks for the next before it reads, so that the
-  /// bytes of the next range travel while it reads this one).
+  /// Ranges handed out and not yet reported, in the order the worker reads
+  /// them: one, or for a worker on another node that keeps up two (it asks
+  /// for the next before it reads, so that the bytes of the next range
+  /// travel while it reads this one).
   std::vector<in_flight> items;
+  /// Since when the worker reads items.front(): when it was handed out, or
+  /// when the range before it was reported.
+  clock_type::time_point head_since;
+  /// The job of its last range, if that range took no more than
+  /// ask_ahead_factor x the job's median; else "". Only in that job is an
+  /// ask while it still holds a range (it fetches ahead) answered at once.
+  std::string keeping_up_in;
+
+  /// Whether its ask may be answered with a range of `job` now: it holds
+  /// none, or one and keeps up in the job (whatever it asks, a worker
+  /// fetches at most one ahead). Else the ask waits for its report.
+  [[nodiscard]] bool may_take(const std::string& job) const {
+    return items.empty() || (items.size() < 2 && keeping_up_in == job);
+  }
+  [[nodiscard]] bool idle() const { return waiting && items.empty(); }
 
   [[nodiscard]] bool holds(const std::string& job, uint32_t index) const {
     return std::any_of(items.begin(), items.end(), [&](const in_flight& i) {
@@ -110,6 +173,8 @@ struct coordinator_state {
   std::deque<std::string> down_nodes; // oldest first
   uint64_t next_node = 1;
   std::shared_ptr<range_sender> feeds; // null: no worker nodes
+  straggler_policy policy;
+  bool ticking = false; // a straggler_tick_atom is on its way
   uint64_t next_tag = 1;
   uint64_t dispatched = 0;
   uint64_t redispatched = 0;
@@ -146,28 +211,35 @@ bool send_bytes(coordinator_state& st, job_run& job, const worker_entry& w,
   return true;
 }
 
-// The oldest job with ranges waiting.
-job_run* next_job(coordinator_state& st) {
+// The oldest job with ranges waiting that worker `addr` is not out of.
+job_run* next_job(coordinator_state& st, const caf::actor_addr& addr) {
   for (const auto& id : st.arrival) {
     auto& candidate = st.jobs.at(id);
-    if (candidate.phase == job_run::reading && !candidate.todo.empty())
+    if (candidate.phase == job_run::reading && !candidate.todo.empty() &&
+        candidate.excluded.count(addr) == 0)
       return &candidate;
   }
   return nullptr;
 }
 
-// Hands waiting ranges to waiting workers, oldest job first.
+// Hands waiting ranges to waiting workers, oldest job first. A worker whose
+// ask is held (it fetches ahead and does not keep up), or that is out of
+// every job with ranges waiting, stays in the queue.
 void dispatch(coordinator_actor* self) {
   auto& st = self->state;
-  while (!st.idle.empty()) {
-    job_run* job = next_job(st);
-    if (job == nullptr)
-      return;
-    const caf::actor_addr addr = st.idle.front();
-    st.idle.pop_front();
+  for (auto at = st.idle.begin(); at != st.idle.end();) {
+    const caf::actor_addr addr = *at;
     auto w = st.workers.find(addr);
-    if (w == st.workers.end() || !w->second.waiting)
+    if (w == st.workers.end() || !w->second.waiting) {
+      at = st.idle.erase(at);
       continue;
+    }
+    job_run* job = next_job(st, addr);
+    if (job == nullptr || !w->second.may_take(job->request.id)) {
+      ++at;
+      continue;
+    }
+    at = st.idle.erase(at);
     const uint32_t index = job->todo.front();
     job->todo.pop_front();
     work_item item;
@@ -180,12 +252,17 @@ void dispatch(coordinator_actor* self) {
     if (w->second.remote) {
       std::string error;
       if (!send_bytes(st, *job, w->second, item, error)) {
-        st.idle.push_front(addr); // still waiting, for another job's range
+        // Still waiting, for another job's range; ending the job may
+        // change the queue: start over.
+        st.idle.push_front(addr);
         end_job(self, *job,
                 failed(job->request, "cannot read the input: " + error));
+        at = st.idle.begin();
         continue;
       }
     }
+    if (w->second.items.empty())
+      w->second.head_since = clock_type::now();
     w->second.items.push_back(in_flight{item.job, index});
     job->touched.insert(addr);
     ++st.dispatched;
@@ -257,6 +334,8 @@ void on_read(coordinator_actor* self, job_run& job, const caf::actor_addr& from,
     return;
   job.bytes_done += job.ranges[done.index].size();
   job.rows += done.report.rows;
+  job.bytes_shown = std::max(job.bytes_shown, job.bytes_done);
+  job.rows_shown = std::max(job.rows_shown, job.rows);
   self->state.bytes_read += job.ranges[done.index].size();
   self->state.rows_read += done.report.rows;
   job.read_by[from].push_back(done.index);
@@ -364,6 +443,41 @@ void node_down(coordinator_state& st, const std::string& id) {
   }
 }
 
+// Takes back the ranges of `job` in worker `addr`'s partial, which is lost
+// or dropped (its ranges of the job in flight must be released already);
+// returns how many. What is still needed then follows again from the
+// reports left, and every needed range neither reported nor in flight is
+// queued.
+size_t take_back(coordinator_state& st, job_run& job,
+                 const caf::actor_addr& addr) {
+  size_t taken = 0;
+  if (auto r = job.read_by.find(addr); r != job.read_by.end()) {
+    for (uint32_t index : r->second) {
+      job.bytes_done -= job.ranges[index].size();
+      job.rows -= job.reports[index]->rows;
+      job.reports[index].reset();
+    }
+    taken = r->second.size();
+    job.read_by.erase(r);
+  }
+  // The ranges taken back may have held the first bad record.
+  job.last_needed = UINT32_MAX;
+  for (uint32_t i = 0; i < job.reports.size(); ++i)
+    if (job.reports[i] && stops_the_job(job.request, *job.reports[i])) {
+      job.last_needed = i;
+      break;
+    }
+  requeue_unread(st, job);
+  return taken;
+}
+
+// True when some worker may take ranges of the job.
+bool has_workers_for(const coordinator_state& st, const job_run& job) {
+  return std::any_of(st.workers.begin(), st.workers.end(), [&](const auto& w) {
+    return job.excluded.count(w.first) == 0;
+  });
+}
+
 // A worker is gone: its range in flight and every range in its partial go
 // back to the queue; its partial is lost with it.
 void on_worker_down(coordinator_actor* self, const caf::actor_addr& addr) {
@@ -374,31 +488,120 @@ void on_worker_down(coordinator_actor* self, const caf::actor_addr& addr) {
   const std::vector<in_flight> lost = w->second.items;
   st.workers.erase(w);
   for (auto& [id, job] : st.jobs) {
+    job.excluded.erase(addr);
     if (job.phase != job_run::reading)
       continue; // a finisher re-reads a lost partial itself
     st.redispatched += std::count_if(lost.begin(), lost.end(),
                                      [&](const in_flight& i) { return i.job == id; });
-    auto r = job.read_by.find(addr);
-    if (r != job.read_by.end()) {
-      for (uint32_t index : r->second) {
-        job.bytes_done -= job.ranges[index].size();
-        job.rows -= job.reports[index]->rows;
-        job.reports[index].reset();
-      }
-      st.redispatched += r->second.size();
-      job.read_by.erase(r);
+    st.redispatched += take_back(st, job, addr);
+    // Only workers that straggled on this job are left: better slow than
+    // never.
+    if (!job.excluded.empty() && !has_workers_for(st, job)) {
+      spdlog::info("job {}: only workers that straggled on it are left; they "
+                   "may take its ranges again",
+                   id);
+      job.excluded.clear();
     }
-    // The lost ranges may have held the first bad record: what is still
-    // needed follows from the reports that are left.
-    job.last_needed = UINT32_MAX;
-    for (uint32_t i = 0; i < job.reports.size(); ++i)
-      if (job.reports[i] && stops_the_job(job.request, *job.reports[i])) {
-        job.last_needed = i;
-        break;
-      }
-    requeue_unread(st, job);
   }
   dispatch(self);
+}
+
+// Worker `addr` straggles on `job`: it is out of the job, as if lost for
+// it. Its ranges of the job in flight and in its partial go to others, its
+// partial of the job is dropped, its later reports of the job are ignored
+// (nothing is counted twice), and it is not collected for the job. Other
+// jobs still use it.
+void exclude(coordinator_actor* self, job_run& job, const caf::actor_addr& addr,
+             const std::string& why) {
+  auto& st = self->state;
+  worker_entry& w = st.workers.at(addr);
+  const std::string& id = job.request.id;
+  const bool was_head = !w.items.empty() && w.items.front().job == id;
+  const size_t before = w.items.size();
+  w.items.erase(std::remove_if(w.items.begin(), w.items.end(),
+                               [&](const in_flight& i) { return i.job == id; }),
+                w.items.end());
+  const size_t in_flight = before - w.items.size();
+  if (was_head)
+    w.head_since = clock_type::now();
+  w.keeping_up_in.clear();
+  job.excluded.insert(addr);
+  job.touched.erase(addr);
+  const size_t in_partial = take_back(st, job, addr);
+  st.redispatched += in_flight + in_partial;
+  self->send(w.handle, drop_atom::value, id);
+  const auto n = st.nodes.find(w.node);
+  spdlog::info("job {}: worker {} of node {} ({}) straggles ({}); it is out "
+               "of the job, its {} range(s) in flight and {} in its partial "
+               "go to other workers",
+               id, caf::to_string(addr), w.node,
+               n != st.nodes.end() ? n->second.stats.name : "?", why, in_flight,
+               in_partial);
+}
+
+// Looks at the range each worker reads: a straggler is out of that job
+// (README.md, cluster section, states the rule). Never every worker of a
+// job: with no other worker for it, the job goes on with what it has.
+void check_stragglers(coordinator_actor* self) {
+  auto& st = self->state;
+  const auto now = clock_type::now();
+  std::vector<caf::actor_addr> busy;
+  for (const auto& [addr, w] : st.workers)
+    if (!w.items.empty())
+      busy.push_back(addr);
+  for (const caf::actor_addr& addr : busy) {
+    auto w = st.workers.find(addr);
+    if (w == st.workers.end() || w->second.items.empty())
+      continue;
+    const in_flight head = w->second.items.front();
+    auto j = st.jobs.find(head.job);
+    if (j == st.jobs.end() || j->second.phase != job_run::reading ||
+        head.index >= j->second.ranges.size())
+      continue;
+    job_run& job = j->second;
+    size_t others = 0;
+    size_t idle = 0;
+    for (const auto& [other, o] : st.workers)
+      if (other != addr && job.excluded.count(other) == 0) {
+        ++others;
+        idle += o.idle() ? 1 : 0;
+      }
+    if (others == 0)
+      continue;
+    const double took = seconds(now - w->second.head_since);
+    const double typical =
+      job.range_pace.empty()
+        ? 0
+        : st.policy.slow_factor * job.range_pace.get() *
+            static_cast<double>(std::max<uint64_t>(1, job.ranges[head.index].size()));
+    const double silent = std::max(seconds(st.policy.silent_bound), typical);
+    const double slow = std::max(seconds(st.policy.min_bound), typical);
+    std::string why;
+    if (took > silent)
+      why = fmt::format("range {} without a report for {:.1f} s, bound {:.1f} s",
+                        head.index, took, silent);
+    else if (!job.range_pace.empty() && idle > 0 && took > slow)
+      why = fmt::format("range {} in flight for {:.1f} s, bound {:.1f} s, "
+                        "while {} worker(s) idle",
+                        head.index, took, slow, idle);
+    if (!why.empty())
+      exclude(self, job, addr, why);
+  }
+  dispatch(self);
+}
+
+// Keeps a straggler_tick_atom on its way while jobs read.
+void keep_ticking(coordinator_actor* self) {
+  auto& st = self->state;
+  if (st.ticking)
+    return;
+  const bool reading = std::any_of(st.jobs.begin(), st.jobs.end(), [](const auto& j) {
+    return j.second.phase == job_run::reading;
+  });
+  if (!reading)
+    return;
+  st.ticking = true;
+  self->delayed_send(self, st.policy.tick, straggler_tick_atom::value);
 }
 
 // The worker entry of the current sender, or nullptr; notes the node's
@@ -476,8 +679,10 @@ coordinator_stats stats(const coordinator_state& st) {
 }
 
 caf::behavior coordinator(coordinator_actor* self,
-                          std::shared_ptr<range_sender> feeds) {
+                          std::shared_ptr<range_sender> feeds,
+                          straggler_policy policy) {
   self->state.feeds = std::move(feeds);
+  self->state.policy = policy;
   auto& local = self->state.nodes["local"];
   local.stats = node_stats{"local", "local", "in-process", true, true, 0, 0, 0,
                            now_ms(), now_ms()};
@@ -512,6 +717,7 @@ caf::behavior coordinator(coordinator_actor* self,
         return end_job(self, j->second, failed(j->second.request, error));
       on_planned(self, j->second, plan);
       dispatch(self);
+      keep_ticking(self);
     },
     [=](node_up_atom, node_record& record) -> caf::result<std::string> {
       // Only the gate, in this process, lets nodes in.
@@ -572,15 +778,29 @@ caf::behavior coordinator(coordinator_actor* self,
       return promise;
     },
     [=](read_done& done) {
+      // Also ignores the late reports of a worker out of the job (its
+      // ranges of the job were taken back).
       worker_entry* w = holder_of(self, done.job, done.index);
       if (w == nullptr)
         return;
       w->release(done.job, done.index);
+      // Items are read in order: the reported one was the head.
+      const auto now = clock_type::now();
+      const auto took = now - w->head_since;
+      w->head_since = now;
       const auto addr = self->current_sender()->address();
       auto j = self->state.jobs.find(done.job);
       const bool known = j != self->state.jobs.end() &&
                          done.index < j->second.ranges.size();
       const uint64_t bytes = known ? j->second.ranges[done.index].size() : 0;
+      if (known && j->second.phase == job_run::reading &&
+          !j->second.reports[done.index]) {
+        const double pace = seconds(took) / static_cast<double>(std::max<uint64_t>(1, bytes));
+        j->second.range_pace.add(pace);
+        const bool keeping_up =
+          pace <= self->state.policy.ask_ahead_factor * j->second.range_pace.get();
+        w->keeping_up_in = keeping_up ? done.job : std::string{};
+      }
       w->ranges_done += 1;
       w->bytes_done += bytes;
       w->mailbox = done.mailbox;
@@ -591,11 +811,18 @@ caf::behavior coordinator(coordinator_actor* self,
         n->second.stats.bytes_done += bytes;
       }
       if (j == self->state.jobs.end())
-        return;
+        return dispatch(self); // its held ask, if any, may go out now
       if (!done.failure.empty())
         return end_job(self, j->second, failed(j->second.request, done.failure));
       on_read(self, j->second, addr, done);
       dispatch(self);
+    },
+    [=](straggler_tick_atom) {
+      if (self->current_sender().get() != self->ctrl())
+        return;
+      self->state.ticking = false;
+      check_stragglers(self);
+      keep_ticking(self);
     },
     [=](finished_atom, job_result& result) {
       if (from_this_process(self))
@@ -621,8 +848,8 @@ caf::behavior coordinator(coordinator_actor* self,
         out.known = true;
         out.phase = j->second.phase_name();
         out.bytes_total = j->second.bytes_total;
-        out.bytes_done = j->second.bytes_done;
-        out.rows = j->second.rows;
+        out.bytes_done = j->second.bytes_shown;
+        out.rows = j->second.rows_shown;
       }
       return out;
     },
@@ -637,8 +864,9 @@ caf::behavior coordinator(coordinator_actor* self,
 } // namespace
 
 caf::actor spawn_coordinator(caf::actor_system& system,
-                             std::shared_ptr<range_sender> feeds) {
-  return system.spawn(coordinator, std::move(feeds));
+                             std::shared_ptr<range_sender> feeds,
+                             straggler_policy policy) {
+  return system.spawn(coordinator, std::move(feeds), policy);
 }
 
 } // namespace playcount

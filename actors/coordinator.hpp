@@ -4,9 +4,30 @@
 
 #include <caf/fwd.hpp>
 
+#include <chrono>
 #include <memory>
 
 namespace playcount {
+
+/// When a worker is a straggler for a job, and when a remote worker may
+/// fetch ahead. The defaults are the rule README.md states (cluster
+/// section); tests shorten the times.
+struct straggler_policy {
+  /// A range being read for more than max(min_bound, slow_factor x the
+  /// median time of this job's ranges so far, per byte, times its size)
+  /// while a worker that may take it sits idle is dispatched again.
+  std::chrono::milliseconds min_bound{2000};
+  double slow_factor = 4;
+  /// A range with no report for max(silent_bound, slow_factor x the
+  /// median) is dispatched again whether or not a worker is idle.
+  std::chrono::milliseconds silent_bound{30000};
+  /// A remote worker's ask for its next range while it still holds one (it
+  /// fetches ahead) is answered only when its last range took no more than
+  /// ask_ahead_factor x the job's median; else it waits for the report.
+  double ask_ahead_factor = 2;
+  /// How often ranges in flight are checked while a job reads.
+  std::chrono::milliseconds tick{250};
+};
 
 /// Spawns the coordinator: the one actor that knows the workers and the jobs
 /// being run, and the nodes they run on. For each job_request a planner
@@ -16,8 +37,10 @@ namespace playcount {
 /// from `feeds`, null when there are no worker nodes), stops
 /// handing out ranges past the first bad record, then has the partials
 /// collected, merged and written, and answers the request with a job_result.
-/// Workers that go down have their work handed out again.
+/// Workers that go down have their work handed out again; so do workers
+/// that straggle (`policy`), which are then out of that job.
 caf::actor spawn_coordinator(caf::actor_system& system,
-                             std::shared_ptr<range_sender> feeds = nullptr);
+                             std::shared_ptr<range_sender> feeds = nullptr,
+                             straggler_policy policy = {});
 
 } // namespace playcount

@@ -52,7 +52,10 @@ void ask_for_work(worker_actor* self, const caf::actor& coordinator);
 // its bytes on its feed.
 void run(worker_actor* self, const caf::actor& coordinator, work_item& w) {
   if (w.tag != 0) {
-    // Ask first: the next range's bytes travel while this one is read.
+    // Ask first: the next range's bytes travel while this one is read. The
+    // coordinator decides whether this worker keeps up enough to fetch
+    // ahead: if not, it answers only once this range is reported, so that a
+    // slow node never holds two ranges.
     ask_for_work(self, coordinator);
     std::string_view bytes;
     std::string error;

@@ -64,6 +64,10 @@ options:
   --cluster-token SECRET   worker nodes must give this token to join
                            (default: the environment variable
                            PLAYCOUNT_CLUSTER_TOKEN; none: any node may join)
+  --straggler-bound TIME   a range read for longer than max(TIME, 4x the
+                           job's median range time) while a worker is idle
+                           is taken from its worker and run elsewhere
+                           (default 2s; see README, Cluster)
   --max-upload BYTES       the largest upload, K/M/G suffixes allowed
                            (default 4G); larger ones get 413
   --result-ttl TIME        how long finished, failed and canceled jobs are
@@ -227,7 +231,7 @@ int serve_command(int argc, char** argv) {
                        "cluster-feed-port",
                        "cluster-token", "min-upload-rate", "api-token",
                        "admin-token", "max-attempts", "max-connections",
-                       "shutdown-grace"});
+                       "shutdown-grace", "straggler-bound"});
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   http::server_config http_cfg;
   job_registry_config reg_cfg;
@@ -262,6 +266,7 @@ int serve_command(int argc, char** argv) {
   const uint64_t descriptors = raise_descriptor_limit();
   const uint64_t max_connections = opts.get_number(
       "max-connections", std::min<uint64_t>(1024, descriptors / 4));
+  const auto straggler_bound = parse_duration(opts.get("straggler-bound", "2s"));
   if (usage_error.empty() && !opts.positional().empty())
     usage_error = "serve takes no file arguments";
   else if (usage_error.empty() && port > 65535)
@@ -283,6 +288,9 @@ int serve_command(int argc, char** argv) {
   else if (usage_error.empty() &&
            (max_connections < 1 || max_connections > (uint64_t{1} << 24)))
     usage_error = "--max-connections must be from 1 to 16777216";
+  else if (usage_error.empty() &&
+           (!straggler_bound || straggler_bound->count() < 100))
+    usage_error = "--straggler-bound wants a time of at least 100ms";
   else if (usage_error.empty() &&
            (reg_cfg.max_running < 1 || reg_cfg.max_running > 1024))
     usage_error = "--max-running-jobs must be from 1 to 1024";
@@ -384,7 +392,9 @@ int serve_command(int argc, char** argv) {
       std::_Exit(1); // nothing to stop yet: no job has started
     }
   }
-  auto coordinator = spawn_coordinator(system, feeds);
+  straggler_policy stragglers;
+  stragglers.min_bound = *straggler_bound;
+  auto coordinator = spawn_coordinator(system, feeds, stragglers);
   std::vector<caf::actor> worker_actors;
   for (uint64_t i = 0; i < workers; ++i)
     worker_actors.push_back(spawn_worker(system, coordinator, "local"));

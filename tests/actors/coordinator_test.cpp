@@ -14,7 +14,12 @@
 #include <caf/all.hpp>
 #include <gtest/gtest.h>
 
+#include "core/range_reader.hpp"
+#include "tests/support/eventually.hpp"
+
+#include <algorithm>
 #include <chrono>
+#include <mutex>
 #include <thread>
 
 namespace playcount {
@@ -43,10 +48,10 @@ ground_truth read_alone(const std::string& path, bool skip) {
 
 class cluster_fixture : public ::testing::Test {
 protected:
-  void start(size_t workers) {
+  void start(size_t workers, straggler_policy policy = {}) {
     configure_actor_system(cfg_);
     system_ = std::make_unique<caf::actor_system>(cfg_);
-    coordinator_ = spawn_coordinator(*system_);
+    coordinator_ = spawn_coordinator(*system_, nullptr, policy);
     for (size_t i = 0; i < workers; ++i)
       workers_.push_back(spawn_worker(*system_, coordinator_, "local"));
   }
@@ -60,6 +65,15 @@ protected:
       coordinator_ = nullptr;
       system_.reset();
     }
+  }
+
+  coordinator_stats stats_now() {
+    caf::scoped_actor self{*system_};
+    coordinator_stats stats;
+    self->request(coordinator_, std::chrono::seconds(5), stats_atom::value)
+      .receive([&](coordinator_stats& s) { stats = std::move(s); },
+               [](caf::error&) {});
+    return stats;
   }
 
   job_result run(const job_request& request) {
@@ -286,14 +300,6 @@ TEST_F(cluster_fixture, a_canceled_job_ends_as_canceled_and_others_go_on) {
 
 TEST_F(cluster_fixture, stats_list_every_worker_with_its_counters) {
   start(3);
-  caf::scoped_actor self{*system_};
-  const auto stats_now = [&] {
-    coordinator_stats stats;
-    self->request(coordinator_, std::chrono::seconds(5), stats_atom::value)
-      .receive([&](coordinator_stats& s) { stats = std::move(s); },
-               [](caf::error&) {});
-    return stats;
-  };
   // Workers join on their own threads: wait until all three have.
   for (int i = 0; i < 500 && stats_now().workers.size() < 3; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -309,6 +315,320 @@ TEST_F(cluster_fixture, stats_list_every_worker_with_its_counters) {
   }
   EXPECT_GT(ranges, 1u);
   EXPECT_EQ(stats.jobs_running, 0u);
+}
+
+} // namespace
+} // namespace playcount
+
+namespace playcount {
+namespace {
+
+// --- Stragglers ------------------------------------------------------------
+
+// What a scripted worker saw, for the test to check.
+struct script_log {
+  std::mutex mutex;
+  std::vector<std::string> drops;    // jobs it was told to forget
+  std::vector<std::string> collects; // jobs whose partial was collected
+  std::vector<uint32_t> held;        // ranges it was given and sits on
+  size_t items = 0;                  // work items it was given
+  size_t late_reports = 0;           // reports sent after its drop
+  std::vector<size_t> holding;       // ranges it held as each came
+
+  template <class F>
+  auto with(F f) {
+    std::lock_guard<std::mutex> guard{mutex};
+    return f(*this);
+  }
+};
+
+struct script {
+  /// Ranges read (really) and reported at once before it stalls.
+  size_t prompt = 0;
+  /// After that: each range is reported this long after it came; negative:
+  /// never (it sits on the range).
+  std::chrono::milliseconds delay{-1};
+  /// Asks for the next range as soon as one comes, as a remote worker does
+  /// (with a delay set).
+  bool ask_ahead = false;
+};
+
+struct scripted_state {
+  partial_aggregate totals; // of its one job: what it would hand over
+  std::vector<work_item> held;
+  size_t holding = 0;  // ranges given and not reported
+  bool asking = false; // an ask is unanswered
+  static inline const char* name = "scripted_worker";
+};
+
+// Reads `w` from the file into `totals`, as a worker does.
+range_report read_item(const work_item& w, partial_aggregate& totals) {
+  mapped_file file;
+  std::string error;
+  EXPECT_TRUE(file.open(w.path, error)) << error;
+  return read_range(file.bytes(), w.range, w.layout, bad_row_policy::fail,
+                    totals, w.index);
+}
+
+using scripted_actor = caf::stateful_actor<scripted_state>;
+
+void report(scripted_actor* self, const caf::actor& coordinator,
+            const work_item& w) {
+  read_done out{w.job, w.index, read_item(w, self->state.totals), {}, 0};
+  self->send(coordinator, std::move(out));
+  --self->state.holding;
+}
+
+void ask(scripted_actor* self, const caf::actor& coordinator, script how,
+         std::shared_ptr<script_log> log) {
+  if (self->state.asking)
+    return;
+  self->state.asking = true;
+  self->request(coordinator, caf::infinite, ask_work_atom::value)
+    .then([=](work_item& w) {
+      self->state.asking = false;
+      const size_t holding = ++self->state.holding;
+      const size_t n = log->with([&](script_log& l) {
+        l.holding.push_back(holding);
+        return ++l.items;
+      });
+      if (how.ask_ahead)
+        ask(self, coordinator, how, log);
+      if (n <= how.prompt) {
+        report(self, coordinator, w);
+        ask(self, coordinator, how, log);
+      } else if (how.delay.count() >= 0) {
+        self->delayed_send(self, how.delay, w);
+      } else {
+        log->with([&](script_log& l) { l.held.push_back(w.index); });
+        self->state.held.push_back(w);
+      }
+    });
+}
+
+// A worker in the server's process that follows `how`: the straggler.
+caf::behavior scripted_worker(scripted_actor* self, caf::actor coordinator,
+                              script how, std::shared_ptr<script_log> log) {
+  self->send(coordinator, join_atom::value, worker_info{"local", 0});
+  ask(self, coordinator, how, log);
+  return {
+    [=](work_item& w) { // its delay is over
+      report(self, coordinator, w);
+      ask(self, coordinator, how, log);
+    },
+    [=](drop_atom, const std::string& job) {
+      log->with([&](script_log& l) { l.drops.push_back(job); });
+      self->state.totals = partial_aggregate{};
+      // Now out of the job, it reports what it sat on, with rows that
+      // would show if they were counted.
+      for (const work_item& w : self->state.held) {
+        read_done out{w.job, w.index, {}, {}, 0};
+        out.report.rows = 1000000000;
+        self->send(coordinator, std::move(out));
+        log->with([](script_log& l) { ++l.late_reports; });
+      }
+      // ... and, its read over at last, asks for more, as a worker would.
+      if (!self->state.held.empty()) {
+        self->state.holding -= self->state.held.size();
+        self->state.held.clear();
+        ask(self, coordinator, how, log);
+      }
+    },
+    [=](collect_atom, const std::string& job) {
+      log->with([&](script_log& l) { l.collects.push_back(job); });
+      return partial_blob{
+        job, std::make_shared<partial_aggregate>(std::move(self->state.totals)),
+        true};
+    },
+  };
+}
+
+class straggler_fixture : public cluster_fixture {
+protected:
+  // Short bounds, so that the tests take a moment, not minutes.
+  static straggler_policy quick() {
+    straggler_policy p;
+    p.min_bound = std::chrono::milliseconds(150);
+    p.silent_bound = std::chrono::milliseconds(5000);
+    p.tick = std::chrono::milliseconds(10);
+    return p;
+  }
+
+  // Starts `workers` real workers and one scripted one; returns when all
+  // have joined.
+  std::shared_ptr<script_log> start_with(size_t workers, script how,
+                                         straggler_policy policy = quick()) {
+    start(workers, policy);
+    auto log = std::make_shared<script_log>();
+    workers_.push_back(
+      system_->spawn(scripted_worker, coordinator_, how, log));
+    EXPECT_TRUE(test::eventually(
+      [&] { return stats_now().workers.size() == workers + 1; }));
+    return log;
+  }
+
+  std::string big_input() {
+    test::csv_shape shape;
+    shape.rows = 20000;
+    shape.songs = 200;
+    return dir_.write("in.csv", test::make_csv(shape));
+  }
+};
+
+TEST_F(straggler_fixture, a_worker_that_never_reports_is_out_of_the_job) {
+  auto log = start_with(2, script{});
+  const auto in = big_input();
+  const auto truth = read_alone(in, false);
+  const auto out = dir_.file("out.csv");
+  const auto request = request_for(in, out, 16 << 10);
+  const auto started = std::chrono::steady_clock::now();
+  const auto result = run(request);
+  ASSERT_TRUE(result.ok) << result.error;
+  // The bound: 150 ms after the others went idle, not the 5 s silence.
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(3));
+  EXPECT_EQ(test::read_file(out), truth.csv);
+  EXPECT_EQ(result.rows, 20000u);
+  log->with([&](script_log& l) {
+    EXPECT_EQ(l.items, 1u); // one range, and no other once it was out
+    EXPECT_EQ(l.drops, std::vector<std::string>{request.id});
+    EXPECT_TRUE(l.collects.empty());
+    EXPECT_EQ(l.late_reports, 1u);
+  });
+  EXPECT_GE(stats_now().ranges_redispatched, 1u);
+}
+
+TEST_F(straggler_fixture, the_ranges_in_a_stragglers_partial_are_read_again) {
+  // Three ranges read and reported, then it sits on the fourth: all four
+  // go to others, and what it totalled is never merged.
+  auto log = start_with(1, script{3, std::chrono::milliseconds(-1)});
+  const auto in = big_input();
+  const auto truth = read_alone(in, false);
+  const auto out = dir_.file("out.csv");
+  const auto request = request_for(in, out, 4 << 10);
+  const auto result = run(request);
+  ASSERT_TRUE(result.ok) << result.error;
+  EXPECT_EQ(test::read_file(out), truth.csv);
+  EXPECT_EQ(result.rows, 20000u);
+  log->with([&](script_log& l) {
+    EXPECT_EQ(l.items, 4u);
+    EXPECT_EQ(l.drops, std::vector<std::string>{request.id});
+    EXPECT_TRUE(l.collects.empty());
+  });
+  EXPECT_EQ(stats_now().ranges_redispatched, 4u);
+}
+
+TEST_F(straggler_fixture, a_slow_worker_is_out_of_the_job_before_it_reports) {
+  // It reports every range 3 s after it got it, far past the bound.
+  auto log = start_with(1, script{0, std::chrono::milliseconds(3000)});
+  const auto in = big_input();
+  const auto truth = read_alone(in, false);
+  const auto out = dir_.file("out.csv");
+  const auto result = run(request_for(in, out, 16 << 10));
+  ASSERT_TRUE(result.ok) << result.error;
+  EXPECT_EQ(test::read_file(out), truth.csv);
+  EXPECT_EQ(result.rows, 20000u);
+  EXPECT_GE(stats_now().ranges_redispatched, 1u);
+  log->with([&](script_log& l) {
+    EXPECT_EQ(l.drops.size(), 1u);
+    EXPECT_TRUE(l.collects.empty());
+  });
+}
+
+TEST_F(straggler_fixture, a_range_without_a_report_for_the_silence_bound_runs_elsewhere) {
+  // The idle rule out of play (10 s): only the silence bound (300 ms) can
+  // take the range back.
+  straggler_policy policy = quick();
+  policy.min_bound = std::chrono::milliseconds(10000);
+  policy.silent_bound = std::chrono::milliseconds(300);
+  auto log = start_with(1, script{}, policy);
+  const auto in = big_input();
+  const auto out = dir_.file("out.csv");
+  const auto started = std::chrono::steady_clock::now();
+  const auto result = run(request_for(in, out, 16 << 10));
+  ASSERT_TRUE(result.ok) << result.error;
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5));
+  EXPECT_EQ(test::read_file(out), read_alone(in, false).csv);
+  log->with([&](script_log& l) { EXPECT_EQ(l.drops.size(), 1u); });
+}
+
+TEST_F(straggler_fixture, a_job_whose_only_worker_is_slow_goes_on_with_it) {
+  // No other worker: never out of the job, however slow (silence bound
+  // 100 ms, each range 150 ms).
+  straggler_policy policy = quick();
+  policy.silent_bound = std::chrono::milliseconds(100);
+  auto log = start_with(0, script{0, std::chrono::milliseconds(150)}, policy);
+  test::csv_shape shape;
+  shape.rows = 2000;
+  const auto in = dir_.write("in.csv", test::make_csv(shape));
+  const auto out = dir_.file("out.csv");
+  const auto result = run(request_for(in, out, 16 << 10));
+  ASSERT_TRUE(result.ok) << result.error;
+  EXPECT_EQ(test::read_file(out), read_alone(in, false).csv);
+  EXPECT_EQ(stats_now().ranges_redispatched, 0u);
+  log->with([&](script_log& l) {
+    EXPECT_TRUE(l.drops.empty());
+    EXPECT_EQ(l.collects.size(), 1u);
+  });
+}
+
+TEST_F(straggler_fixture, a_straggler_stays_a_worker_for_other_jobs) {
+  auto log = start_with(1, script{});
+  const auto in = big_input();
+  const auto truth = read_alone(in, false);
+  const auto first = run(request_for(in, dir_.file("first.csv"), 16 << 10));
+  ASSERT_TRUE(first.ok) << first.error;
+  const auto second = run(request_for(in, dir_.file("second.csv"), 16 << 10));
+  ASSERT_TRUE(second.ok) << second.error;
+  EXPECT_EQ(test::read_file(dir_.file("first.csv")), truth.csv);
+  EXPECT_EQ(test::read_file(dir_.file("second.csv")), truth.csv);
+  // It sat on one range of each job and was out of each in turn.
+  log->with([&](script_log& l) {
+    EXPECT_EQ(l.items, 2u);
+    EXPECT_EQ(l.drops.size(), 2u);
+  });
+}
+
+} // namespace
+} // namespace playcount
+
+namespace playcount {
+namespace {
+
+TEST_F(straggler_fixture, an_early_ask_waits_until_the_worker_shows_it_keeps_up) {
+  // Alone on the job: its first early ask waits for its first report (it
+  // has shown nothing yet); then it is the job's pace, and fetches ahead.
+  script how{0, std::chrono::milliseconds(20), true};
+  auto log = start_with(0, how);
+  const auto in = big_input();
+  const auto out = dir_.file("out.csv");
+  const auto result = run(request_for(in, out, 16 << 10));
+  ASSERT_TRUE(result.ok) << result.error;
+  EXPECT_EQ(test::read_file(out), read_alone(in, false).csv);
+  log->with([&](script_log& l) {
+    ASSERT_GT(l.holding.size(), 3u);
+    EXPECT_EQ(l.holding[0], 1u);
+    EXPECT_EQ(l.holding[1], 1u);
+    EXPECT_EQ(*std::max_element(l.holding.begin(), l.holding.end()), 2u);
+  });
+}
+
+TEST_F(straggler_fixture, a_worker_that_does_not_keep_up_never_holds_two_ranges) {
+  // 100 ms a range beside a worker that takes about 1 ms: far behind the
+  // job's pace, so its early asks wait for its reports. (The straggler
+  // bound is 5 s here, so that it stays in the job.)
+  straggler_policy policy = quick();
+  policy.min_bound = std::chrono::milliseconds(5000);
+  auto log = start_with(1, script{0, std::chrono::milliseconds(100), true}, policy);
+  const auto in = big_input();
+  const auto out = dir_.file("out.csv");
+  const auto result = run(request_for(in, out, 16 << 10));
+  ASSERT_TRUE(result.ok) << result.error;
+  EXPECT_EQ(test::read_file(out), read_alone(in, false).csv);
+  EXPECT_EQ(stats_now().ranges_redispatched, 0u);
+  log->with([&](script_log& l) {
+    ASSERT_FALSE(l.holding.empty());
+    EXPECT_EQ(*std::max_element(l.holding.begin(), l.holding.end()), 1u);
+  });
 }
 
 } // namespace
