@@ -4,6 +4,7 @@
 #include "core/result_writer.hpp"
 
 #include <chrono>
+#include <map>
 #include <set>
 
 namespace playcount {
@@ -20,6 +21,8 @@ struct finisher_state {
   size_t pending = 0;
   std::set<caf::actor_addr> settled;
   std::vector<uint32_t> lost; // ranges of holders that did not answer
+  // Pieces of a remote holder's partial so far (partial_blob), and how many.
+  std::map<caf::actor_addr, std::pair<std::string, uint32_t>> pieces;
   clock_type::time_point merge_start = clock_type::now();
   static inline const char* name = "playcount.finisher";
 };
@@ -118,6 +121,16 @@ void settle(finisher_actor* self, const caf::actor& coordinator,
   auto& st = self->state;
   if (!st.settled.insert(holder).second)
     return;
+  if (blob != nullptr && blob->ok && blob->pieces > 0) {
+    // Decoded here, on the finisher's thread, not in CAF's network threads.
+    auto& [bytes, count] = st.pieces[holder];
+    auto part = std::make_shared<partial_aggregate>();
+    if (count == blob->pieces && partial_aggregate::decode(bytes, *part))
+      blob->totals = std::move(part);
+    else
+      blob->ok = false;
+    st.pieces.erase(holder);
+  }
   if (blob != nullptr && blob->ok && blob->totals) {
     merge(st, *blob->totals);
   } else {
@@ -151,7 +164,22 @@ caf::behavior finisher(finisher_actor* self, caf::actor coordinator,
       .then([=](partial_blob& blob) { settle(self, coordinator, addr, &blob); },
             [=](caf::error&) { settle(self, coordinator, addr, nullptr); });
   }
-  return {}; // alive while the answers above are awaited
+  return {
+    // Alive while the answers above are awaited; pieces come before them.
+    [=](partial_piece_atom, const std::string& job, std::string& bytes) {
+      auto& st = self->state;
+      const caf::actor_addr from =
+        caf::actor_cast<caf::actor_addr>(self->current_sender());
+      bool holder = false;
+      for (const auto& h : st.in.holders)
+        holder = holder || h.worker.address() == from;
+      if (job != st.in.request.id || !holder || st.settled.count(from) != 0)
+        return;
+      auto& [joined, count] = st.pieces[from];
+      joined += bytes;
+      ++count;
+    },
+  };
 }
 
 } // namespace

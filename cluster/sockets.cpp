@@ -1,0 +1,73 @@
+#include "cluster/sockets.hpp"
+
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace playcount {
+
+void set_timeouts(int fd, int seconds) {
+  const timeval t{seconds, 0};
+  (void)::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &t, sizeof t);
+  (void)::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &t, sizeof t);
+}
+
+std::string peer_of(const sockaddr_storage& addr) {
+  char host[NI_MAXHOST] = "?";
+  char port[NI_MAXSERV] = "?";
+  (void)::getnameinfo(reinterpret_cast<const sockaddr*>(&addr), sizeof addr,
+                      host, sizeof host, port, sizeof port,
+                      NI_NUMERICHOST | NI_NUMERICSERV);
+  return std::string(host) + ":" + port;
+}
+
+void set_no_delay(int fd) {
+  const int on = 1;
+  (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+}
+
+int open_socket(const std::string& host, uint16_t port, bool listening,
+                std::string& error, const char* what, int connect_seconds) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = listening ? AI_PASSIVE : 0;
+  addrinfo* found = nullptr;
+  const int rc = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(),
+                               &hints, &found);
+  if (rc != 0) {
+    error = "cannot resolve " + host + ": " + ::gai_strerror(rc);
+    return -1;
+  }
+  const std::string where = host + ":" + std::to_string(port);
+  int fd = -1;
+  for (addrinfo* a = found; a != nullptr && fd < 0; a = a->ai_next) {
+    fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0)
+      continue;
+    bool ok;
+    if (listening) {
+      const int on = 1;
+      (void)::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+      ok = ::bind(fd, a->ai_addr, a->ai_addrlen) == 0 && ::listen(fd, 64) == 0;
+    } else {
+      set_timeouts(fd, connect_seconds);
+      ok = ::connect(fd, a->ai_addr, a->ai_addrlen) == 0;
+    }
+    if (!ok) {
+      error = (listening ? std::string("cannot listen on ")
+                         : std::string("cannot open ") + what + " to ") +
+              where + ": " + std::strerror(errno);
+      ::close(fd);
+      fd = -1;
+    }
+  }
+  ::freeaddrinfo(found);
+  return fd;
+}
+
+} // namespace playcount

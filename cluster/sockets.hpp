@@ -1,0 +1,31 @@
+#pragma once
+
+// TCP sockets of the cluster's ports (the cluster port and the byte feed):
+// one place that resolves, listens, connects and names peers.
+
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <string>
+
+namespace playcount {
+
+/// Receive and send timeouts on a blocking socket (connect honours the
+/// send timeout).
+void set_timeouts(int fd, int seconds);
+
+/// A TCP socket listening on host:port (`listening`) or connected to it
+/// within `connect_seconds`; -1 with `error` when no address of the host
+/// will do. `what` names the connection in errors ("a byte feed").
+int open_socket(const std::string& host, uint16_t port, bool listening,
+                std::string& error, const char* what = "a connection",
+                int connect_seconds = 10);
+
+/// "ip:port" of a peer's address, numeric.
+std::string peer_of(const sockaddr_storage& addr);
+
+/// TCP_NODELAY: small messages go out at once, not after the peer's delayed
+/// ACK.
+void set_no_delay(int fd);
+
+} // namespace playcount
