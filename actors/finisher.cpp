@@ -3,6 +3,8 @@
 #include "core/mapped_file.hpp"
 #include "core/result_writer.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <chrono>
 #include <map>
 #include <set>
@@ -129,6 +131,9 @@ void settle(finisher_actor* self, const caf::actor& coordinator,
       blob->totals = std::move(part);
     else
       blob->ok = false;
+    spdlog::debug("job {}: a partial of {} bytes in {} pieces{}",
+                  st.in.request.id, bytes.size(), count,
+                  blob->ok ? "" : " that does not decode: read again");
     st.pieces.erase(holder);
   }
   if (blob != nullptr && blob->ok && blob->totals) {

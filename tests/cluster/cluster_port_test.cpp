@@ -497,7 +497,7 @@ std::string many_groups_csv(size_t groups) {
 }
 
 TEST_F(cluster_port_test, a_job_of_millions_of_groups_on_a_node_keeps_it_up) {
-  start_server({"--range-size", "16M"});
+  start_server({"--range-size", "16M", "--log-level", "debug"});
   child_process& node = start_node("big", cluster_port_);
   ASSERT_TRUE(eventually([&] { return node_up("big"); }))
     << node.log() << server_->log();
@@ -512,6 +512,10 @@ TEST_F(cluster_port_test, a_job_of_millions_of_groups_on_a_node_keeps_it_up) {
   std::printf("2.5 M groups on one node: %.1f s\n", seconds);
   EXPECT_EQ(test::http_get(port_, "/jobs/" + id + "/result/").body,
             test::count_alone(binary, dir_, csv));
+  // Its partial came in pieces: in one message it is more than the
+  // cluster port lets through.
+  EXPECT_NE(server_->log().find(" pieces"), std::string::npos);
+  EXPECT_EQ(server_->log().find("dropped the worker node"), std::string::npos);
   EXPECT_EQ(server_->log().find("is down"), std::string::npos)
     << server_->log();
   EXPECT_EQ(node.log().find("lost the server"), std::string::npos)
