@@ -41,6 +41,37 @@ void set_nonblocking(int fd) {
   (void)::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
 }
 
+// At most `per_window` warnings about peers each 10 s: what strangers do
+// must not fill the log (and the disk). The rest are counted and said once
+// the window is over.
+class warning_budget {
+public:
+  template <class... Ts>
+  void warn(spdlog::format_string_t<Ts...> format, Ts&&... args) {
+    const auto now = clock_type::now();
+    if (now - window_start_ > std::chrono::seconds(10)) {
+      if (unlogged_ > 0)
+        spdlog::warn("cluster port: {} more refused or dropped connections "
+                     "were not logged", unlogged_);
+      window_start_ = now;
+      used_ = 0;
+      unlogged_ = 0;
+    }
+    if (used_ < per_window) {
+      ++used_;
+      spdlog::warn(format, std::forward<Ts>(args)...);
+    } else {
+      ++unlogged_;
+    }
+  }
+
+private:
+  static constexpr int per_window = 20;
+  clock_type::time_point window_start_{};
+  int used_ = 0;
+  uint64_t unlogged_ = 0;
+};
+
 // A connection that has not finished the handshake.
 struct waiting_peer {
   int fd = -1;
@@ -178,7 +209,10 @@ struct cluster_port::impl {
   std::list<relayed_peer> peers;
   mutable std::mutex sessions_mutex;
   std::map<uint64_t, std::string> sessions; // session -> address
-  clock_type::time_point last_full_warning{};
+  warning_budget warnings;
+  // Out of descriptors: the listening socket stays readable, so it is left
+  // alone for a while instead of being polled in a tight loop.
+  clock_type::time_point accept_paused_until{};
 
   impl(caf::actor_system& sys) : system(sys) {}
 
@@ -263,7 +297,9 @@ void cluster_port::impl::run() {
   while (!stopping) {
     fds.clear();
     fds.push_back({wake_fd, POLLIN, 0});
-    fds.push_back({listen_fd, POLLIN, 0});
+    const auto now = clock_type::now();
+    const bool accepting = now >= accept_paused_until;
+    fds.push_back({listen_fd, static_cast<short>(accepting ? POLLIN : 0), 0});
     for (auto& w : waiting)
       fds.push_back({w.fd, POLLIN, 0});
     for (auto& p : peers) {
@@ -276,18 +312,20 @@ void cluster_port::impl::run() {
                                         (p.up.empty() ? 0 : POLLOUT)),
                      0});
     }
-    // Wake for the next handshake deadline at the latest.
+    // Wake for the next handshake deadline (or accepting again) at the
+    // latest.
     int timeout = -1;
-    const auto now = clock_type::now();
-    for (auto& w : waiting) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          w.deadline - now)
-                          .count() +
-                        1;
-      timeout = timeout < 0 ? static_cast<int>(std::max<int64_t>(left, 0))
-                            : std::min(timeout, static_cast<int>(
-                                                  std::max<int64_t>(left, 0)));
-    }
+    const auto wake_at = [&](clock_type::time_point t) {
+      const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(t - now).count() +
+        1;
+      const int ms = static_cast<int>(std::max<int64_t>(left, 0));
+      timeout = timeout < 0 ? ms : std::min(timeout, ms);
+    };
+    for (auto& w : waiting)
+      wake_at(w.deadline);
+    if (!accepting)
+      wake_at(accept_paused_until);
     if (::poll(fds.data(), fds.size(), timeout) < 0 && errno != EINTR) {
       spdlog::error("cluster port: poll failed: {}", std::strerror(errno));
       return;
@@ -301,7 +339,7 @@ void cluster_port::impl::run() {
       if (fds[at].revents != 0)
         keep = on_answer(*w);
       else if (after >= w->deadline) {
-        spdlog::warn("cluster port: {} did not finish the handshake in {} s",
+        warnings.warn("cluster port: {} did not finish the handshake in {} s",
                      w->address, handshake::deadline.count());
         ::close(w->fd);
         keep = false;
@@ -328,19 +366,17 @@ void cluster_port::impl::accept_peers() {
     const int fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&addr),
                              &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd < 0) {
-      if (errno == EMFILE || errno == ENFILE)
-        spdlog::warn("cluster port: out of file descriptors");
+      if (errno == EMFILE || errno == ENFILE) {
+        spdlog::warn("cluster port: out of file descriptors; not accepting "
+                     "for 1 s");
+        accept_paused_until = clock_type::now() + std::chrono::seconds(1);
+      }
       return;
     }
     if (waiting.size() >= max_waiting_peers) {
-      // Once every 10 s at most: the log must not be a way to fill disks.
-      const auto now = clock_type::now();
-      if (now - last_full_warning > std::chrono::seconds(10)) {
-        last_full_warning = now;
-        spdlog::warn("cluster port: {} connections wait for their handshake "
-                     "already; closing {} (and more, unlogged, for 10 s)",
-                     max_waiting_peers, peer_of(addr));
-      }
+      warnings.warn("cluster port: {} connections wait for their handshake "
+                    "already; closed {}",
+                    max_waiting_peers, peer_of(addr));
       ::close(fd);
       continue;
     }
@@ -388,7 +424,7 @@ bool cluster_port::impl::on_answer(waiting_peer& w) {
     handshake::same(handshake::node_proof(token, w.server_nonce, node_nonce),
                     w.answer + handshake::magic_size + handshake::nonce_size);
   if (!proven) {
-    spdlog::warn("cluster port: refused a worker node at {}: {}", w.address,
+    warnings.warn("cluster port: refused a worker node at {}: {}", w.address,
                  magic_ok ? "wrong or missing cluster token"
                           : "not a playcount node of this version");
     unsigned char verdict[handshake::verdict_size] = {};
@@ -445,9 +481,13 @@ bool cluster_port::impl::on_answer(waiting_peer& w) {
 
 bool cluster_port::impl::relay(relayed_peer& p, short peer_events,
                                short caf_events) {
+  // A hang-up is reported whether asked for or not: with a full buffer it
+  // would wake the loop at once, again and again. The side is gone anyway.
+  if (((peer_events & (POLLHUP | POLLERR)) && p.up.full()) ||
+      ((caf_events & (POLLHUP | POLLERR)) && p.down.full()))
+    return false;
   size_t got = 0;
   if (peer_events & (POLLIN | POLLHUP | POLLERR)) {
-    const size_t before = p.up.end;
     if (!fill(p.peer_fd, p.up, got)) {
       spdlog::debug("cluster port: {} closed its connection", p.address);
       return false;
@@ -455,11 +495,10 @@ bool cluster_port::impl::relay(relayed_peer& p, short peer_events,
     std::string why;
     if (got > 0 &&
         !p.reader.follow(p.up.bytes.data() + p.up.end - got, got, why)) {
-      spdlog::warn("cluster port: dropped the worker node at {}: it sent {}",
+      warnings.warn("cluster port: dropped the worker node at {}: it sent {}",
                    p.address, why);
       return false;
     }
-    (void)before;
   }
   if (caf_events & (POLLIN | POLLHUP | POLLERR)) {
     if (!fill(p.caf_fd, p.down, got))
