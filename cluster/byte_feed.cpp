@@ -147,12 +147,16 @@ bool send_parcel(int fd, const parcel& p) {
 
 // One connection: its hello, then its parcels until it closes.
 void serve(shared_ptr s, int fd, std::string peer) {
+  // The whole hello within greeting_seconds, however slowly it drips: a
+  // greeting slot is held no longer than that.
   set_timeouts(fd, greeting_seconds);
   char hello[hello_size];
   std::string error;
   std::shared_ptr<feed_state> feed;
   uint64_t id = 0;
-  if (read_all(fd, hello, sizeof hello, error) &&
+  const auto until = std::chrono::steady_clock::now() +
+                     std::chrono::seconds(greeting_seconds);
+  if (read_within(fd, hello, sizeof hello, until, error) &&
       std::memcmp(hello, magic, sizeof magic) == 0) {
     std::lock_guard<std::mutex> lock(s->mutex);
     std::string node =

@@ -1,12 +1,12 @@
 #include "cluster/handshake.hpp"
 
+#include "cluster/sockets.hpp"
 #include "core/write_all.hpp"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include <poll.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 
@@ -37,36 +37,16 @@ mac proof(std::string_view context, std::string_view token,
   return out;
 }
 
-// Reads exactly `size` bytes before `until`; false with `error` otherwise.
+// Reads one handshake message before `until`.
 bool read_exactly(int fd, unsigned char* into, size_t size,
                   std::chrono::steady_clock::time_point until,
                   std::string& error) {
-  size_t got = 0;
-  while (got < size) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-      until - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      error = "the server did not finish the cluster handshake in time";
-      return false;
-    }
-    pollfd p{fd, POLLIN, 0};
-    const int ready = ::poll(&p, 1, static_cast<int>(left.count()));
-    if (ready < 0 && errno == EINTR)
-      continue;
-    if (ready <= 0)
-      continue; // the loop's deadline check decides
-    const ssize_t n = ::recv(fd, into + got, size - got, 0);
-    if (n < 0 && (errno == EINTR || errno == EAGAIN))
-      continue;
-    if (n <= 0) {
-      error = n == 0 ? "the server closed the connection during the cluster "
-                       "handshake"
-                     : std::string("cluster handshake: ") + std::strerror(errno);
-      return false;
-    }
-    got += static_cast<size_t>(n);
-  }
-  return true;
+  if (read_within(fd, into, size, until, error))
+    return true;
+  error = error == "closed"
+            ? "the server closed the connection during the cluster handshake"
+            : "cluster handshake: " + error;
+  return false;
 }
 
 } // namespace

@@ -1,6 +1,7 @@
 #include "cluster/sockets.hpp"
 
 #include <netdb.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <unistd.h>
@@ -23,6 +24,34 @@ std::string peer_of(const sockaddr_storage& addr) {
                       host, sizeof host, port, sizeof port,
                       NI_NUMERICHOST | NI_NUMERICSERV);
   return std::string(host) + ":" + port;
+}
+
+bool read_within(int fd, void* into, size_t size,
+                 std::chrono::steady_clock::time_point until,
+                 std::string& error) {
+  auto* bytes = static_cast<char*>(into);
+  size_t got = 0;
+  while (got < size) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      until - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      error = "nothing more in time";
+      return false;
+    }
+    pollfd p{fd, POLLIN, 0};
+    const int ready = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (ready <= 0)
+      continue; // interrupted or timed out: the check above decides
+    const ssize_t n = ::recv(fd, bytes + got, size - got, MSG_DONTWAIT);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
+      continue;
+    if (n <= 0) {
+      error = n == 0 ? "closed" : std::strerror(errno);
+      return false;
+    }
+    got += static_cast<size_t>(n);
+  }
+  return true;
 }
 
 void set_no_delay(int fd) {

@@ -5,6 +5,8 @@
 
 #include <sys/socket.h>
 
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -20,6 +22,12 @@ void set_timeouts(int fd, int seconds);
 int open_socket(const std::string& host, uint16_t port, bool listening,
                 std::string& error, const char* what = "a connection",
                 int connect_seconds = 10);
+
+/// Reads exactly `size` bytes from `fd` before `until`, however the peer
+/// drips them; false with `error` ("... in time", "closed", errno) else.
+[[nodiscard]] bool read_within(int fd, void* into, size_t size,
+                               std::chrono::steady_clock::time_point until,
+                               std::string& error);
 
 /// "ip:port" of a peer's address, numeric.
 std::string peer_of(const sockaddr_storage& addr);
