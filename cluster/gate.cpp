@@ -3,7 +3,6 @@
 #include "actors/messages.hpp"
 #include "cluster/byte_feed.hpp"
 #include "cluster/cluster_port.hpp"
-#include "cluster/no_delay.hpp"
 
 #include <caf/io/all.hpp>
 #include <spdlog/spdlog.h>
@@ -30,7 +29,6 @@ void admit(caf::event_based_actor* self, const caf::actor& coordinator,
   self->request(coordinator, caf::infinite, node_up_atom::value, record)
     .then(
       [=](const std::string& id) mutable {
-        disable_nagle_on_tcp_sockets(); // the node's connection is one
         spdlog::info("worker node {} joined: {} at {}, {} workers", id,
                      record.name, record.address, workers);
         promise.deliver(registration_reply{true, {}, coordinator, id,

@@ -33,7 +33,10 @@ int open_socket(const std::string& host, uint16_t port, bool listening,
 std::string peer_of(const sockaddr_storage& addr);
 
 /// TCP_NODELAY: small messages go out at once, not after the peer's delayed
-/// ACK.
+/// ACK. Set on both ends of a node's cluster connection before CAF gets it:
+/// with Nagle on, a worker's small report followed by its small ask for the
+/// next range waited for a delayed ACK (40 ms) on every range (measured: a
+/// 1 GB job on two nodes took 7 s instead of about 2).
 void set_no_delay(int fd);
 
 } // namespace playcount

@@ -4,7 +4,6 @@
 #include "actors/worker.hpp"
 #include "cluster/byte_feed.hpp"
 #include "cluster/handshake.hpp"
-#include "cluster/no_delay.hpp"
 #include "cluster/sockets.hpp"
 
 #include <caf/io/all.hpp>
@@ -111,7 +110,6 @@ int run_worker_node(caf::actor_system& system, const worker_node_config& cfg) {
       continue;
     }
     backoff = std::chrono::seconds{1};
-    disable_nagle_on_tcp_sockets();
     spdlog::info("joined the server at {} as {} with {} workers", server,
                  reply.node_id, cfg.workers);
     for (auto& feed : feeds)
