@@ -143,6 +143,7 @@ void settle(finisher_actor* self, const caf::actor& coordinator,
       if (h.worker.address() == holder)
         st.lost.insert(st.lost.end(), h.ranges.begin(), h.ranges.end());
   }
+  st.pieces.erase(holder); // pieces of a holder lost half way, too
   if (--st.pending == 0) {
     self->send(coordinator, finished_atom::value, complete(st));
     self->quit();
