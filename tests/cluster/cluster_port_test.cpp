@@ -339,6 +339,11 @@ TEST_F(cluster_port_test, hostile_bytes_before_the_handshake_cost_no_memory) {
 
 TEST_F(cluster_port_test, an_oversized_message_after_the_handshake_drops_the_peer) {
   start_server();
+  // HTTP, the cluster port and the feed port: CAF listens on none of its own.
+  const auto ports = listening_ports(server_->pid());
+  EXPECT_EQ(ports.size(), 3u);
+  EXPECT_EQ(ports.count(port_), 1u);
+  EXPECT_EQ(ports.count(cluster_port_), 1u);
   const uint64_t before = rss_kb();
   for (const std::string& hostile :
        {basp_header(2, 0xFFFFFFF0), basp_header(2, max_basp_payload + 1),
