@@ -3,7 +3,10 @@
 #include "core/mapped_file.hpp"
 #include "core/result_writer.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <chrono>
+#include <map>
 #include <set>
 
 namespace playcount {
@@ -20,6 +23,8 @@ struct finisher_state {
   size_t pending = 0;
   std::set<caf::actor_addr> settled;
   std::vector<uint32_t> lost; // ranges of holders that did not answer
+  // Pieces of a remote holder's partial so far (partial_blob), and how many.
+  std::map<caf::actor_addr, std::pair<std::string, uint32_t>> pieces;
   clock_type::time_point merge_start = clock_type::now();
   static inline const char* name = "playcount.finisher";
 };
@@ -118,6 +123,19 @@ void settle(finisher_actor* self, const caf::actor& coordinator,
   auto& st = self->state;
   if (!st.settled.insert(holder).second)
     return;
+  if (blob != nullptr && blob->ok && blob->pieces > 0) {
+    // Decoded here, on the finisher's thread, not in CAF's network threads.
+    auto& [bytes, count] = st.pieces[holder];
+    auto part = std::make_shared<partial_aggregate>();
+    if (count == blob->pieces && partial_aggregate::decode(bytes, *part))
+      blob->totals = std::move(part);
+    else
+      blob->ok = false;
+    spdlog::debug("job {}: a partial of {} bytes in {} pieces{}",
+                  st.in.request.id, bytes.size(), count,
+                  blob->ok ? "" : " that does not decode: read again");
+    st.pieces.erase(holder);
+  }
   if (blob != nullptr && blob->ok && blob->totals) {
     merge(st, *blob->totals);
   } else {
@@ -125,6 +143,7 @@ void settle(finisher_actor* self, const caf::actor& coordinator,
       if (h.worker.address() == holder)
         st.lost.insert(st.lost.end(), h.ranges.begin(), h.ranges.end());
   }
+  st.pieces.erase(holder); // pieces of a holder lost half way, too
   if (--st.pending == 0) {
     self->send(coordinator, finished_atom::value, complete(st));
     self->quit();
@@ -151,7 +170,22 @@ caf::behavior finisher(finisher_actor* self, caf::actor coordinator,
       .then([=](partial_blob& blob) { settle(self, coordinator, addr, &blob); },
             [=](caf::error&) { settle(self, coordinator, addr, nullptr); });
   }
-  return {}; // alive while the answers above are awaited
+  return {
+    // Alive while the answers above are awaited; pieces come before them.
+    [=](partial_piece_atom, const std::string& job, std::string& bytes) {
+      auto& st = self->state;
+      const caf::actor_addr from =
+        caf::actor_cast<caf::actor_addr>(self->current_sender());
+      bool holder = false;
+      for (const auto& h : st.in.holders)
+        holder = holder || h.worker.address() == from;
+      if (job != st.in.request.id || !holder || st.settled.count(from) != 0)
+        return;
+      auto& [joined, count] = st.pieces[from];
+      joined += bytes;
+      ++count;
+    },
+  };
 }
 
 } // namespace

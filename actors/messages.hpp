@@ -17,7 +17,12 @@
 //                                                          follow on its feed:
 //                                                          actors/range_feed.hpp)
 //   worker      -> coordinator  read_done               (the item's report)
-//   coordinator -> worker       collect_atom, job id    => partial_blob
+//   coordinator -> worker       collect_atom, job id    => partial_blob (a
+//                                                          worker on another node
+//                                                          first sends a large
+//                                                          partial's bytes as
+//                                                          partial_piece_atom, job
+//                                                          id, bytes messages)
 //   coordinator -> worker       drop_atom, job id       (forget the job)
 //   finisher    -> coordinator  finished_atom, job_result (merged and written)
 //
@@ -60,6 +65,7 @@ namespace playcount {
 using ask_work_atom = caf::atom_constant<caf::atom("askwork")>;
 using join_atom = caf::atom_constant<caf::atom("join")>;
 using collect_atom = caf::atom_constant<caf::atom("collect")>;
+using partial_piece_atom = caf::atom_constant<caf::atom("piece")>;
 using drop_atom = caf::atom_constant<caf::atom("drop")>;
 using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
 using status_atom = caf::atom_constant<caf::atom("status")>;
@@ -145,11 +151,24 @@ struct read_done {
 /// A worker's partial aggregate of a job. Inside one process it travels as
 /// the object itself (CAF does not serialize local messages); only when it
 /// crosses to another node is it turned into its byte form.
+///
+/// A partial of millions of groups encodes to hundreds of MB: in one BASP
+/// message it would hold the link for seconds (the peer's heartbeats wait
+/// behind it, and the server drops messages over max_basp_payload). So a
+/// worker on another node sends the encoded bytes first, in messages of at
+/// most `partial_piece_size` (partial_piece_atom, job, bytes), and then
+/// this blob with `pieces` set and no totals; the receiver joins the pieces
+/// and decodes them on its own thread.
 struct partial_blob {
   std::string job;
   std::shared_ptr<partial_aggregate> totals;
   bool ok = false; ///< false: the worker has no partial of that job
+  uint32_t pieces = 0; ///< > 0: the bytes came before, in this many pieces
 };
+
+/// The largest piece of an encoded partial in one message (see
+/// partial_blob): well under the cluster port's max_basp_payload.
+inline constexpr size_t partial_piece_size = 4u << 20;
 
 /// One worker actor as the coordinator sees it.
 struct worker_stats {
@@ -202,7 +221,9 @@ struct coordinator_stats {
 struct node_registration {
   std::string name;  ///< its host name, for people
   uint32_t workers = 0;
-  std::string token; ///< the cluster token; never logged
+  /// What the cluster port's handshake said to this node's connection
+  /// (cluster/handshake.hpp): tells the gate the node's address.
+  uint64_t session = 0;
 };
 
 struct registration_reply {
@@ -405,13 +426,16 @@ typename Inspector::result_type inspect(Inspector& f, read_done& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, partial_blob& x) {
   if constexpr (Inspector::reads_state) {
-    std::string bytes = x.totals ? x.totals->encode() : std::string{};
-    return f(caf::meta::type_name("partial_blob"), x.job, bytes, x.ok);
+    std::string bytes =
+      x.totals && x.pieces == 0 ? x.totals->encode() : std::string{};
+    return f(caf::meta::type_name("partial_blob"), x.job, bytes, x.ok,
+             x.pieces);
   } else {
     std::string bytes;
-    auto result = f(caf::meta::type_name("partial_blob"), x.job, bytes, x.ok);
+    auto result =
+      f(caf::meta::type_name("partial_blob"), x.job, bytes, x.ok, x.pieces);
     x.totals = std::make_shared<partial_aggregate>();
-    if (x.ok && !partial_aggregate::decode(bytes, *x.totals))
+    if (x.ok && x.pieces == 0 && !partial_aggregate::decode(bytes, *x.totals))
       x.ok = false; // the finisher reports the part as lost
     return result;
   }
@@ -446,7 +470,7 @@ typename Inspector::result_type inspect(Inspector& f, coordinator_stats& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_registration& x) {
   return f(caf::meta::type_name("node_registration"), x.name, x.workers,
-           x.token);
+           x.session);
 }
 
 template <class Inspector>

@@ -48,6 +48,22 @@ void read(worker_actor* self, const caf::actor& coordinator,
 
 void ask_for_work(worker_actor* self, const caf::actor& coordinator);
 
+// A large partial goes to the one who collects it (the finisher) in pieces
+// of partial_piece_size, ahead of the blob, so that no BASP message holds
+// the link for long (actors/messages.hpp, partial_blob).
+void send_in_pieces(worker_actor* self, partial_blob& out) {
+  const std::string bytes = out.totals->encode();
+  if (bytes.size() <= partial_piece_size)
+    return;
+  const auto to = caf::actor_cast<caf::actor>(self->current_sender());
+  for (size_t at = 0; at < bytes.size(); at += partial_piece_size) {
+    self->send(to, partial_piece_atom::value, out.job,
+               bytes.substr(at, partial_piece_size));
+    ++out.pieces;
+  }
+  out.totals = nullptr;
+}
+
 // A worker on the file's node maps the range; a worker elsewhere receives
 // its bytes on its feed.
 void run(worker_actor* self, const caf::actor& coordinator, work_item& w) {
@@ -102,6 +118,8 @@ caf::behavior worker(worker_actor* self, caf::actor coordinator,
           std::make_shared<partial_aggregate>(std::move(i->second.totals));
         out.ok = true;
         self->state.jobs.erase(i);
+        if (self->state.feed) // on another node: the blob crosses the wire
+          send_in_pieces(self, out);
       }
       return out;
     },

@@ -8,6 +8,7 @@
 #include "app/logging.hpp"
 #include "app/options.hpp"
 #include "cluster/byte_feed.hpp"
+#include "cluster/cluster_port.hpp"
 #include "cluster/gate.hpp"
 #include "http/server.hpp"
 
@@ -33,6 +34,9 @@ namespace playcount {
 
 namespace {
 
+// How long stopping waits for busy actors before leaving without them.
+constexpr auto shutdown_wait = std::chrono::seconds(3);
+
 constexpr const char* serve_help = R"(usage: playcount serve [options]
 
 Serves the HTTP API (POST /jobs/count/, GET /jobs/<id>/result/, ...; see
@@ -57,13 +61,16 @@ options:
   --cluster-host ADDR      address of the cluster port that worker nodes
                            join (default 127.0.0.1; 0.0.0.0 for every
                            interface: see README, Cluster)
-  --cluster-port N         the cluster port (default 4242; 0: no cluster)
+  --cluster-port N         open the cluster port on N (default: none, unless
+                           a cluster token is given: then 4242; 0: none)
   --cluster-feed-port N    the port on the same address where worker nodes
                            fetch range bytes (default 0: any free port,
                            which nodes learn when they join)
-  --cluster-token SECRET   worker nodes must give this token to join
-                           (default: the environment variable
-                           PLAYCOUNT_CLUSTER_TOKEN; none: any node may join)
+  --cluster-token SECRET   worker nodes must prove this token to join (it
+                           never crosses the wire; default: the environment
+                           variable PLAYCOUNT_CLUSTER_TOKEN); giving one
+                           opens the cluster port. With --cluster-port but
+                           no token, any node may join
   --straggler-bound TIME   a range read for longer than max(TIME, 4x the
                            job's median range time) while a worker is idle
                            is taken from its worker and run elsewhere
@@ -240,11 +247,13 @@ int serve_command(int argc, char** argv) {
   const std::string data_dir = opts.get("data-dir", "data");
   const uint64_t workers = opts.get_number("workers", cores);
   const std::string cluster_host = opts.get("cluster-host", "127.0.0.1");
-  const uint64_t cluster_port = opts.get_number("cluster-port", 4242);
   const uint64_t feed_port = opts.get_number("cluster-feed-port", 0);
   const char* env_token = std::getenv("PLAYCOUNT_CLUSTER_TOKEN");
   const std::string cluster_token =
     opts.get("cluster-token", env_token ? env_token : "");
+  // Off unless asked for: a default server opens nothing but its HTTP port.
+  const uint64_t cluster_port_number =
+    opts.get_number("cluster-port", cluster_token.empty() ? 0 : 4242);
   http_cfg.max_upload = opts.get_number("max-upload", uint64_t{4} << 30, true);
   reg_cfg.max_running = opts.get_number("max-running-jobs", 2);
   reg_cfg.max_queued = opts.get_number("max-queued-jobs", 100);
@@ -271,7 +280,7 @@ int serve_command(int argc, char** argv) {
     usage_error = "serve takes no file arguments";
   else if (usage_error.empty() && port > 65535)
     usage_error = "--port must be from 0 to 65535";
-  else if (usage_error.empty() && cluster_port > 65535)
+  else if (usage_error.empty() && cluster_port_number > 65535)
     usage_error = "--cluster-port must be from 0 to 65535";
   else if (usage_error.empty() && feed_port > 65535)
     usage_error = "--cluster-feed-port must be from 0 to 65535";
@@ -378,11 +387,11 @@ int serve_command(int argc, char** argv) {
 
   // The config must outlive the system.
   caf::actor_system_config cfg;
-  configure_actor_system(cfg, /*network=*/cluster_port != 0);
+  configure_actor_system(cfg, /*network=*/cluster_port_number != 0);
   caf::actor_system system{cfg};
   std::string error;
   std::shared_ptr<byte_feed> feeds;
-  if (cluster_port != 0) {
+  if (cluster_port_number != 0) {
     feeds = byte_feed::open(cluster_host, static_cast<uint16_t>(feed_port),
                             error);
     if (!feeds) {
@@ -399,20 +408,23 @@ int serve_command(int argc, char** argv) {
   for (uint64_t i = 0; i < workers; ++i)
     worker_actors.push_back(spawn_worker(system, coordinator, "local"));
   caf::actor gate;
-  if (cluster_port != 0) {
-    gate = spawn_gate(system, coordinator, cluster_token, feeds);
-    const uint16_t bound =
-      open_cluster_port(system, gate, cluster_host,
-                        static_cast<uint16_t>(cluster_port), error);
-    if (bound == 0) {
+  std::shared_ptr<cluster_port> nodes_port;
+  if (cluster_port_number != 0) {
+    nodes_port =
+      cluster_port::open(system, cluster_host,
+                         static_cast<uint16_t>(cluster_port_number), cluster_token,
+                         error);
+    if (!nodes_port) {
       spdlog::critical("cannot open the cluster port {}:{}: {} (choose "
                        "another with --cluster-port, or 0 for none)",
-                       cluster_host, cluster_port, error);
+                       cluster_host, cluster_port_number, error);
       std::fflush(nullptr);
       std::_Exit(1); // nothing to stop yet: no job has started
     }
+    gate = spawn_gate(system, coordinator, nodes_port, feeds);
+    nodes_port->start(gate);
     spdlog::info("worker nodes join at {}:{}{}, range bytes on port {}",
-                 cluster_host, bound,
+                 cluster_host, nodes_port->port(),
                  cluster_token.empty() ? " (no cluster token: any node may join)"
                                        : " (with the cluster token)",
                  feeds->port());
@@ -468,11 +480,27 @@ int serve_command(int argc, char** argv) {
     }
     caf::anon_send_exit(registry, caf::exit_reason::user_shutdown);
   }
+  if (nodes_port)
+    nodes_port->stop(); // every node's link goes: they stop sending
   for (auto& w : worker_actors)
     caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
   if (gate)
     caf::anon_send_exit(gate, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(coordinator, caf::exit_reason::user_shutdown);
+  // The actor system's destructor waits for every actor, and a finisher
+  // merging a partial of millions of groups, or writing its result, runs
+  // for tens of seconds without looking at its mailbox: SIGTERM went
+  // unanswered that long. The job's state on disk says "started", so it
+  // runs again at the next start; nothing is lost by not waiting.
+  std::thread([status] {
+    std::this_thread::sleep_for(shutdown_wait);
+    spdlog::warn("stopping: actors still busy after {} s; leaving without "
+                 "them (their jobs run again at the next start)",
+                 shutdown_wait.count());
+    spdlog::shutdown();
+    std::fflush(nullptr);
+    std::_Exit(status);
+  }).detach();
   return status;
 }
 

@@ -32,7 +32,8 @@ options:
   --join HOST:PORT         the server's cluster address (its --cluster-host
                            and --cluster-port)
   --workers N              reader/aggregator actors (default: one per core)
-  --cluster-token SECRET   the server's --cluster-token (default: the
+  --cluster-token SECRET   the server's --cluster-token, proven by
+                           challenge and response, never sent (default: the
                            environment variable PLAYCOUNT_CLUSTER_TOKEN)
   --name NAME              this node's name in the server's stats (default:
                            the host name)

@@ -1,6 +1,7 @@
 #include "cluster/byte_feed.hpp"
 
 #include "core/constant_time.hpp"
+#include "cluster/sockets.hpp"
 #include "core/write_all.hpp"
 
 #include <spdlog/spdlog.h>
@@ -50,12 +51,6 @@ uint64_t get_u64(const char* in) {
   return v;
 }
 
-void set_timeouts(int fd, int seconds) {
-  const timeval t{seconds, 0};
-  (void)::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &t, sizeof t);
-  (void)::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &t, sizeof t);
-}
-
 std::string error_text(const char* what) {
   if (errno == EAGAIN || errno == EWOULDBLOCK)
     return std::string(what) + ": timed out";
@@ -79,56 +74,6 @@ bool read_all(int fd, char* data, size_t size, std::string& error) {
     size -= static_cast<size_t>(n);
   }
   return true;
-}
-
-std::string peer_of(const sockaddr_storage& addr) {
-  char host[NI_MAXHOST] = "?";
-  char port[NI_MAXSERV] = "?";
-  (void)::getnameinfo(reinterpret_cast<const sockaddr*>(&addr), sizeof addr,
-                      host, sizeof host, port, sizeof port,
-                      NI_NUMERICHOST | NI_NUMERICSERV);
-  return std::string(host) + ":" + port;
-}
-
-// A TCP socket listening on host:port (`listening`) or connected to it;
-// -1 with `error` when no address of the host will do.
-int open_socket(const std::string& host, uint16_t port, bool listening,
-                std::string& error) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = listening ? AI_PASSIVE : 0;
-  addrinfo* found = nullptr;
-  const int rc = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(),
-                               &hints, &found);
-  if (rc != 0) {
-    error = "cannot resolve " + host + ": " + ::gai_strerror(rc);
-    return -1;
-  }
-  const std::string where = host + ":" + std::to_string(port);
-  int fd = -1;
-  for (addrinfo* a = found; a != nullptr && fd < 0; a = a->ai_next) {
-    fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
-    if (fd < 0)
-      continue;
-    bool ok;
-    if (listening) {
-      const int on = 1;
-      (void)::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-      ok = ::bind(fd, a->ai_addr, a->ai_addrlen) == 0 && ::listen(fd, 64) == 0;
-    } else {
-      set_timeouts(fd, greeting_seconds * 2); // connect honours SO_SNDTIMEO
-      ok = ::connect(fd, a->ai_addr, a->ai_addrlen) == 0;
-    }
-    if (!ok) {
-      error = (listening ? "cannot listen on " : "cannot open a byte feed to ") +
-              where + ": " + std::strerror(errno);
-      ::close(fd);
-      fd = -1;
-    }
-  }
-  ::freeaddrinfo(found);
-  return fd;
 }
 
 struct parcel {
@@ -202,12 +147,16 @@ bool send_parcel(int fd, const parcel& p) {
 
 // One connection: its hello, then its parcels until it closes.
 void serve(shared_ptr s, int fd, std::string peer) {
+  // The whole hello within greeting_seconds, however slowly it drips: a
+  // greeting slot is held no longer than that.
   set_timeouts(fd, greeting_seconds);
   char hello[hello_size];
   std::string error;
   std::shared_ptr<feed_state> feed;
   uint64_t id = 0;
-  if (read_all(fd, hello, sizeof hello, error) &&
+  const auto until = std::chrono::steady_clock::now() +
+                     std::chrono::seconds(greeting_seconds);
+  if (read_within(fd, hello, sizeof hello, until, error) &&
       std::memcmp(hello, magic, sizeof magic) == 0) {
     std::lock_guard<std::mutex> lock(s->mutex);
     std::string node =
@@ -408,7 +357,8 @@ std::unique_ptr<range_source> open_feed(const std::string& host, uint16_t port,
     error = "no feed secret from the server";
     return nullptr;
   }
-  const int fd = open_socket(host, port, /*listening=*/false, error);
+  const int fd = open_socket(host, port, /*listening=*/false, error,
+                             "a byte feed", greeting_seconds * 2);
   if (fd < 0)
     return nullptr;
   char hello[hello_size];

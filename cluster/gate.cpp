@@ -2,8 +2,7 @@
 
 #include "actors/messages.hpp"
 #include "cluster/byte_feed.hpp"
-#include "cluster/no_delay.hpp"
-#include "core/constant_time.hpp"
+#include "cluster/cluster_port.hpp"
 
 #include <caf/io/all.hpp>
 #include <spdlog/spdlog.h>
@@ -30,7 +29,6 @@ void admit(caf::event_based_actor* self, const caf::actor& coordinator,
   self->request(coordinator, caf::infinite, node_up_atom::value, record)
     .then(
       [=](const std::string& id) mutable {
-        disable_nagle_on_tcp_sockets(); // the node's connection is one
         spdlog::info("worker node {} joined: {} at {}, {} workers", id,
                      record.name, record.address, workers);
         promise.deliver(registration_reply{true, {}, coordinator, id,
@@ -44,7 +42,8 @@ void admit(caf::event_based_actor* self, const caf::actor& coordinator,
 }
 
 caf::behavior gate(caf::event_based_actor* self, caf::actor coordinator,
-                   std::string token, std::shared_ptr<byte_feed> feeds) {
+                   std::shared_ptr<cluster_port> port,
+                   std::shared_ptr<byte_feed> feeds) {
   return {
     [=](register_atom, node_registration reg) {
       reg.name = printable_name(reg.name);
@@ -54,31 +53,14 @@ caf::behavior gate(caf::event_based_actor* self, caf::actor coordinator,
         promise.deliver(registration_reply{false, "anonymous", {}, {}, 0, {}});
         return promise;
       }
-      const caf::node_id node = sender->node();
-      const auto agent = caf::actor_cast<caf::actor>(sender);
-      // The address the connection comes from, for the log and the stats.
-      auto middleman = self->system().middleman().actor_handle();
-      auto decide = [=](const std::string& address) mutable {
-        if (!constant_time_equal(reg.token, token)) {
-          spdlog::warn("refused worker node {} at {}: {} cluster token",
-                       reg.name, address, reg.token.empty() ? "no" : "wrong");
-          promise.deliver(registration_reply{
-            false, "wrong or missing cluster token", {}, {}, 0, {}});
-          return;
-        }
-        admit(self, coordinator, feeds, promise,
-              node_record{reg.name, address, caf::to_string(node), agent},
-              reg.workers);
-      };
-      self
-        ->request(middleman, std::chrono::seconds(5), caf::get_atom::value,
-                  node)
-        .then(
-          [=](const caf::node_id&, const std::string& host,
-              uint16_t port) mutable {
-            decide(host + ":" + std::to_string(port));
-          },
-          [=](const caf::error&) mutable { decide("unknown address"); });
+      // Every node here has proven the token at the cluster port.
+      std::string address = port->address_of(reg.session);
+      if (address.empty())
+        address = "unknown address";
+      admit(self, coordinator, feeds, promise,
+            node_record{reg.name, address, caf::to_string(sender->node()),
+                        caf::actor_cast<caf::actor>(sender)},
+            reg.workers);
       return promise;
     },
   };
@@ -87,21 +69,10 @@ caf::behavior gate(caf::event_based_actor* self, caf::actor coordinator,
 } // namespace
 
 caf::actor spawn_gate(caf::actor_system& system, caf::actor coordinator,
-                      std::string token, std::shared_ptr<byte_feed> feeds) {
-  return system.spawn(gate, std::move(coordinator), std::move(token),
+                      std::shared_ptr<cluster_port> port,
+                      std::shared_ptr<byte_feed> feeds) {
+  return system.spawn(gate, std::move(coordinator), std::move(port),
                       std::move(feeds));
-}
-
-uint16_t open_cluster_port(caf::actor_system& system, const caf::actor& gate,
-                           const std::string& host, uint16_t port,
-                           std::string& error) {
-  auto published =
-    system.middleman().publish(gate, port, host.c_str(), /*reuse=*/true);
-  if (!published) {
-    error = system.render(published.error());
-    return 0;
-  }
-  return *published;
 }
 
 } // namespace playcount

@@ -3,15 +3,61 @@
 #include "actors/messages.hpp"
 #include "actors/worker.hpp"
 #include "cluster/byte_feed.hpp"
-#include "cluster/no_delay.hpp"
+#include "cluster/handshake.hpp"
+#include "cluster/sockets.hpp"
 
 #include <caf/io/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <set>
 #include <thread>
 
 namespace playcount {
+
+namespace {
+
+// Connects to the cluster port, proves the token (cluster/handshake.hpp),
+// and only then hands the socket to CAF, which greets the server's BASP and
+// gets the gate the server published. An invalid handle with `error`
+// otherwise; `refused` when the server refused the token.
+caf::actor join_gate(caf::actor_system& system, const worker_node_config& cfg,
+                     uint64_t& session, bool& refused, std::string& error) {
+  refused = false;
+  const int fd = open_socket(cfg.host, cfg.port, /*listening=*/false, error,
+                             "a connection", 10);
+  if (fd < 0)
+    return {};
+  error.clear(); // an address tried before the one that answered
+  set_no_delay(fd);
+  if (!handshake::join(fd, cfg.token, session, refused, error)) {
+    ::close(fd);
+    return {};
+  }
+  set_timeouts(fd, 0);
+  (void)::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+  auto basp =
+    system.middleman().named_broker<caf::io::basp_broker>(caf::atom("BASP"));
+  caf::actor gate;
+  caf::scoped_actor self{system};
+  self
+    ->request(basp, std::chrono::seconds(10), caf::connect_atom::value,
+              system.middleman().backend().new_scribe(fd), cfg.port)
+    .receive(
+      [&](caf::node_id&, caf::strong_actor_ptr& whom,
+          std::set<std::string>&) {
+        gate = caf::actor_cast<caf::actor>(whom);
+        if (!gate)
+          error = "the server published no gate";
+      },
+      [&](caf::error& e) { error = system.render(e); });
+  return gate;
+}
+
+} // namespace
 
 int run_worker_node(caf::actor_system& system, const worker_node_config& cfg) {
   const std::string server = cfg.host + ":" + std::to_string(cfg.port);
@@ -23,20 +69,25 @@ int run_worker_node(caf::actor_system& system, const worker_node_config& cfg) {
   };
   for (;;) {
     // Connecting blocks: from this thread, not from an actor.
-    auto gate = system.middleman().remote_actor(cfg.host, cfg.port);
+    uint64_t session = 0;
+    bool refused = false;
+    std::string failure;
+    auto gate = join_gate(system, cfg, session, refused, failure);
+    if (refused) {
+      spdlog::error("the server at {} refused this node: {}", server, failure);
+      return 1;
+    }
     if (!gate) {
-      wait("cannot reach the server at " + server + ": " +
-           system.render(gate.error()));
+      wait("cannot reach the server at " + server + ": " + failure);
       continue;
     }
     // This actor stands for the node: the server sees the node as down
     // when it is (the connection is gone).
     caf::scoped_actor self{system};
     registration_reply reply;
-    std::string failure;
     self
-      ->request(*gate, std::chrono::seconds(10), register_atom::value,
-                node_registration{cfg.name, cfg.workers, cfg.token})
+      ->request(gate, std::chrono::seconds(10), register_atom::value,
+                node_registration{cfg.name, cfg.workers, session})
       .receive([&](registration_reply& r) { reply = std::move(r); },
                [&](caf::error& e) { failure = system.render(e); });
     if (!failure.empty()) {
@@ -59,7 +110,6 @@ int run_worker_node(caf::actor_system& system, const worker_node_config& cfg) {
       continue;
     }
     backoff = std::chrono::seconds{1};
-    disable_nagle_on_tcp_sockets();
     spdlog::info("joined the server at {} as {} with {} workers", server,
                  reply.node_id, cfg.workers);
     for (auto& feed : feeds)

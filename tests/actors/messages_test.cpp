@@ -86,6 +86,16 @@ TEST_F(messages_test, a_partial_crosses_as_bytes_and_arrives_with_its_totals) {
   ASSERT_TRUE(got.totals);
   EXPECT_EQ(got.totals->groups(), 2u);
   EXPECT_EQ(got.totals->encode(), blob.totals->encode());
+  // Sent in pieces before it, the blob carries no bytes of its own (its
+  // serialized form stays small whatever the partial's size).
+  blob.pieces = 3;
+  const auto bytes = bytes_of(blob);
+  EXPECT_LT(bytes.size(), 64u);
+  const auto bare = read_back<partial_blob>(bytes);
+  EXPECT_TRUE(bare.ok);
+  EXPECT_EQ(bare.pieces, 3u);
+  ASSERT_TRUE(bare.totals);
+  EXPECT_EQ(bare.totals->groups(), 0u);
 }
 
 } // namespace

@@ -10,6 +10,12 @@
 
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <random>
 
 namespace playcount {
@@ -93,6 +99,49 @@ TEST_F(byte_feed_test, only_a_secret_the_server_gave_opens_a_feed) {
   auto other = connect(server_->admit("node-2"));
   ASSERT_TRUE(other) << error_;
   EXPECT_EQ(server_->node_of(other->id()), "node-2");
+}
+
+// A hello dripped a byte at a time holds its greeting slot (of 64) for the
+// 5 s a hello may take in all, not 5 s per byte; garbage ends it at once.
+TEST_F(byte_feed_test, a_dripping_or_garbage_hello_is_cut_within_the_greeting_time) {
+  const auto connect_raw = [&] {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(server_->port());
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    return fd;
+  };
+  // True when the server closes `fd` before `limit`, dripping a byte each
+  // 500 ms meanwhile when `drip`.
+  const auto closed_within = [](int fd, std::chrono::milliseconds limit,
+                                bool drip) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < until) {
+      if (drip)
+        (void)::send(fd, "P", 1, MSG_NOSIGNAL);
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 500) > 0) {
+        char sink[64];
+        if (::recv(fd, sink, sizeof sink, 0) <= 0)
+          return true;
+      }
+    }
+    return false;
+  };
+  const int dripping = connect_raw();
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(closed_within(dripping, 9s, /*drip=*/true));
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 4s);
+  ::close(dripping);
+  const int garbage = connect_raw();
+  const std::string junk(4096, 'x');
+  (void)::send(garbage, junk.data(), junk.size(), MSG_NOSIGNAL);
+  EXPECT_TRUE(closed_within(garbage, 2s, /*drip=*/false));
+  ::close(garbage);
+  // The feed port still opens feeds.
+  EXPECT_TRUE(connect(server_->admit("node-1"))) << error_;
 }
 
 TEST_F(byte_feed_test, a_forgotten_node_loses_its_feeds_and_its_secret) {
