@@ -17,8 +17,15 @@ struct input_error {
   }
 };
 
-/// Quotes a value for an error message: at most `max_len` bytes, with quotes,
-/// backslashes and control characters escaped so the message stays one line.
+/// A value for an error message or a log line, unquoted: at most `max_len`
+/// bytes, with quotes, backslashes and control characters escaped so the
+/// message stays one line, and bytes that are not valid UTF-8 written `\xFF`
+/// (core/utf8.hpp), so that the message is valid JSON text and no byte is
+/// dropped.
+[[nodiscard]] std::string escape_value(std::string_view value,
+                                       size_t max_len = 80);
+
+/// escape_value in quotes, with `...` after them when it was cut.
 [[nodiscard]] std::string quote_value(std::string_view value,
                                       size_t max_len = 80);
 

@@ -1,5 +1,7 @@
 #include "http/api.hpp"
 
+#include "core/utf8.hpp"
+
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -136,7 +138,7 @@ reply to_reply(const api_error& e) {
     body["message"] = "Job not found.";
     break;
   default:
-    body["message"] = e.message;
+    body["message"] = printable_utf8(e.message); // valid JSON whatever a client sent
     break;
   }
   reply r = json_reply(status_of(e.code), body);

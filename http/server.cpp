@@ -2,6 +2,7 @@
 
 #include "actors/job_store.hpp"
 #include "actors/messages.hpp"
+#include "core/input_error.hpp"
 #include "http/acceptor.hpp"
 #include "http/access.hpp"
 #include "http/api.hpp"
@@ -161,7 +162,8 @@ void log_request(std::string_view method, std::string_view target, int status,
       std::chrono::duration<double, std::milli>(steady::now() - since).count();
   request_metrics::process().observe(classify(method, target), status,
                                      ms / 1000);
-  spdlog::info("{} {} {} {:.1f} ms{}{}", method, target, status, ms,
+  spdlog::info("{} {} {} {:.1f} ms{}{}", escape_value(method, 16),
+               escape_value(target, 2048), status, ms,
                note.empty() ? "" : " ", note);
 }
 
@@ -287,14 +289,11 @@ bool pistache_knows(std::string_view method) {
   return false;
 }
 
-// A request line for a message: printable ASCII only (it may be anything),
-// at most 60 bytes.
+// A request line for a message: its first line, at most 60 bytes, escaped
+// like any value a client sent (core/input_error.hpp).
 std::string printable(std::string_view text) {
   text = text.substr(0, text.find("\r\n"));
-  std::string out;
-  for (char c : text.substr(0, 60))
-    out += c >= 0x20 && c < 0x7f ? c : '?';
-  return text.size() > 60 ? out + "..." : out;
+  return escape_value(text, 60) + (text.size() > 60 ? "..." : "");
 }
 
 // Why a head that parse_request_head refused is no request.

@@ -4,6 +4,7 @@
 #include "core/fields.hpp"
 
 #include "core/input_error.hpp"
+#include "core/utf8.hpp"
 #include "support.hpp"
 
 #include <gtest/gtest.h>
@@ -308,8 +309,16 @@ TEST(quote_value, escapes_quotes_backslashes_and_control_bytes_on_one_line) {
   EXPECT_EQ(quote_value("say \"hi\""), "\"say \\\"hi\\\"\"");
   EXPECT_EQ(quote_value("a\\b"), "\"a\\\\b\"");
   EXPECT_EQ(quote_value("a\nb\rc\td"), "\"a\\nb\\rc\\td\"");
-  EXPECT_EQ(quote_value(std::string("\0\x01\x7f", 3)), "\"\\x00\\x01\\x7f\"");
+  EXPECT_EQ(quote_value(std::string("\0\x01\x7f", 3)), "\"\\x00\\x01\\x7F\"");
   EXPECT_EQ(quote_value("\xC3\xA9"), "\"\xC3\xA9\"");
+}
+
+TEST(quote_value, writes_bytes_that_are_not_utf8_as_hex_and_drops_none) {
+  EXPECT_EQ(quote_value("\xff\xfe"), "\"\\xFF\\xFE\"");
+  EXPECT_EQ(quote_value("caf\xC3\xA9 \xC3"), "\"caf\xC3\xA9 \\xC3\"");
+  // A literal backslash-x stays apart from an escaped byte.
+  EXPECT_EQ(quote_value("\\xFF"), "\"\\\\xFF\"");
+  EXPECT_TRUE(is_valid_utf8(quote_value("a\x80\xC0\xAF\xED\xA0\x80" "b")));
 }
 
 TEST(quote_value, cuts_long_values_and_says_so) {

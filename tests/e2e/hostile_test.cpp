@@ -110,6 +110,11 @@ TEST_F(hostile_test, each_malformed_request_gets_a_json_error_and_the_server_goe
        400, "not an HTTP/1.1 request line"},
       {"a request line without a version", "GET /healthz\r\n\r\n", 400,
        "not an HTTP/1.1 request line"},
+      // bytes that are not UTF-8 come back escaped, in valid JSON
+      {"a request line of bytes that are not UTF-8", "\xff\xfe\r\n\r\n", 400,
+       "\\xFF\\xFE"},
+      {"a method with a byte that is not UTF-8", "G\xff" "T /healthz HTTP/1.1\r\n\r\n",
+       400, "G\\xFFT /healthz"},
       {"an HTTP/2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505,
        "HTTP/2.0"},
       {"a header line without a colon",
