@@ -207,6 +207,9 @@ struct cluster_port::impl {
   std::atomic<bool> stopping{false};
   std::list<waiting_peer> waiting;
   std::list<relayed_peer> peers;
+  // Admitted during this round of the loop: join `peers` after it, which
+  // must match the round's poll entries.
+  std::list<relayed_peer> admitted;
   mutable std::mutex sessions_mutex;
   std::map<uint64_t, std::string> sessions; // session -> address
   warning_budget warnings;
@@ -354,6 +357,7 @@ void cluster_port::impl::run() {
         p = peers.erase(p);
       }
     }
+    peers.splice(peers.end(), admitted);
     if (fds[1].revents != 0)
       accept_peers(); // last: the lists above match `fds`
   }
@@ -468,7 +472,7 @@ bool cluster_port::impl::on_answer(waiting_peer& w) {
     std::lock_guard<std::mutex> guard{sessions_mutex};
     sessions[session] = w.address;
   }
-  peers.push_back(std::move(p));
+  admitted.push_back(std::move(p));
   // CAF takes the other end as if it had accepted it: it writes its server
   // handshake, and the node's requests go to the gate.
   auto scribe = system.middleman().backend().new_scribe(pair[1]);
