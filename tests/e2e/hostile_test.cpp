@@ -359,6 +359,16 @@ TEST_F(hostile_test, connections_beyond_max_connections_get_503_with_retry_after
 // own (Pistache's alone, `ulimit -n 128`, 300 idle connections): 74 % of a
 // core, /healthz without an answer even after 40 closed.
 TEST_F(hostile_test, out_of_descriptors_it_answers_503_without_spinning) {
+#ifdef PLAYCOUNT_SANITIZED
+  // UBSan reads its suppressions file (tests/sanitizers/ubsan.supp) only at
+  // the first report it suppresses, one from CAF's headers; when that comes
+  // while the server is out of descriptors the runtime cannot open the file
+  // and aborts the process ("failed to read suppressions file"), on a loaded
+  // machine about one run in three. That is the sanitizer's, not ours: the
+  // release build runs this test.
+  GTEST_SKIP() << "not under sanitizers: UBSan opens its suppressions file "
+                  "lazily and aborts when it cannot (no descriptors)";
+#endif
   auto s = start({"--max-connections", "100000", "--workers", "1"});
   // Its limit is lowered now that it runs (it raised the soft limit to the
   // hard one at its start): 128 descriptors, of which it uses some 40.
