@@ -6,6 +6,7 @@
 #include "cluster/byte_feed.hpp"
 
 #include "tests/support/eventually.hpp"
+#include "tests/support/free_port.hpp"
 #include "tests/support/temp_dir.hpp"
 
 #include <gtest/gtest.h>
@@ -105,12 +106,8 @@ TEST_F(byte_feed_test, only_a_secret_the_server_gave_opens_a_feed) {
 // 5 s a hello may take in all, not 5 s per byte; garbage ends it at once.
 TEST_F(byte_feed_test, a_dripping_or_garbage_hello_is_cut_within_the_greeting_time) {
   const auto connect_raw = [&] {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(server_->port());
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    const int fd = test::connect_loopback(server_->port());
+    EXPECT_GE(fd, 0);
     return fd;
   };
   // True when the server closes `fd` before `limit`, dripping a byte each

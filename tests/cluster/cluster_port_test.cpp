@@ -47,19 +47,6 @@ const std::string token = "cluster-port-test-secret-7f3a9c";
 
 // -- sockets and /proc ------------------------------------------------------
 
-int connect_to(uint16_t port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 bool send_bytes(int fd, const void* data, size_t size) {
   return ::send(fd, data, size, MSG_NOSIGNAL) == static_cast<ssize_t>(size);
 }
@@ -287,7 +274,7 @@ TEST_F(cluster_port_test, hostile_bytes_before_the_handshake_cost_no_memory) {
   const uint64_t before = rss_kb();
   // The attack of issue 10: a BASP header that claims ~4 GiB, five times.
   for (int i = 0; i < 5; ++i) {
-    const int fd = connect_to(cluster_port_);
+    const int fd = test::connect_loopback(cluster_port_);
     ASSERT_GE(fd, 0);
     const std::string attack =
       basp_header(1, 0xFFFFFFF0) + std::string(64, '\xff');
@@ -302,7 +289,7 @@ TEST_F(cluster_port_test, hostile_bytes_before_the_handshake_cost_no_memory) {
   }
   // A megabyte of garbage: the server reads its fixed answer size, no more.
   {
-    const int fd = connect_to(cluster_port_);
+    const int fd = test::connect_loopback(cluster_port_);
     std::string garbage(1 << 20, '\0');
     for (size_t i = 0; i < garbage.size(); ++i)
       garbage[i] = static_cast<char>(i * 131 + 7);
@@ -314,7 +301,7 @@ TEST_F(cluster_port_test, hostile_bytes_before_the_handshake_cost_no_memory) {
   // Silent connections: at most max_waiting_peers wait, each for 5 s.
   std::vector<int> silent;
   for (size_t i = 0; i < max_waiting_peers + 8; ++i)
-    silent.push_back(connect_to(cluster_port_));
+    silent.push_back(test::connect_loopback(cluster_port_));
   size_t closed_at_once = 0;
   for (size_t i = max_waiting_peers; i < silent.size(); ++i) {
     unsigned char hello[handshake::hello_size];
@@ -348,7 +335,7 @@ TEST_F(cluster_port_test, an_oversized_message_after_the_handshake_drops_the_pee
   for (const std::string& hostile :
        {basp_header(2, 0xFFFFFFF0), basp_header(2, max_basp_payload + 1),
         basp_header(0x42, 8), basp_header(6, 100)}) {
-    const int fd = connect_to(cluster_port_);
+    const int fd = test::connect_loopback(cluster_port_);
     bool proven = false;
     ASSERT_EQ(authenticate(fd, token, proven),
               static_cast<int>(handshake::status::accepted));
@@ -373,7 +360,7 @@ TEST_F(cluster_port_test, an_oversized_message_after_the_handshake_drops_the_pee
 
 TEST_F(cluster_port_test, a_wrong_token_is_refused_at_the_handshake) {
   start_server();
-  const int fd = connect_to(cluster_port_);
+  const int fd = test::connect_loopback(cluster_port_);
   bool proven = true;
   EXPECT_EQ(authenticate(fd, "guess", proven),
             static_cast<int>(handshake::status::refused));
@@ -453,7 +440,7 @@ private:
         const int node = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
         if (node < 0)
           continue;
-        links.emplace_back(node, connect_to(server_port_));
+        links.emplace_back(node, test::connect_loopback(server_port_));
       }
     }
     for (auto [a, b] : links) {

@@ -6,6 +6,7 @@
 
 #include "tests/support/csv_gen.hpp"
 #include "tests/support/eventually.hpp"
+#include "tests/support/free_port.hpp"
 #include "tests/support/proc_stat.hpp"
 #include "tests/support/server_fixture.hpp"
 #include "tests/support/slowdown.hpp"
@@ -168,19 +169,12 @@ TEST_F(load_test, twenty_four_uploads_at_once_all_finish_right_with_bounded_memo
 /// with a small receive buffer so that the server's side fills up soon.
 class slow_reader {
 public:
-  slow_reader(uint16_t port, const std::string& target) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    const int buffer = 16 * 1024;
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &buffer, sizeof buffer);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  slow_reader(uint16_t port, const std::string& target)
+      : fd_(test::connect_loopback(port, 16 * 1024)) {
     const std::string request =
         "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::send(fd_, request.data(), request.size(), MSG_NOSIGNAL) !=
-            static_cast<ssize_t>(request.size())) {
+    if (fd_ >= 0 && ::send(fd_, request.data(), request.size(), MSG_NOSIGNAL) !=
+                        static_cast<ssize_t>(request.size())) {
       ::close(fd_);
       fd_ = -1;
     }

@@ -7,6 +7,8 @@
 
 namespace playcount::test {
 
+// Loopback sockets for tests.
+
 /// A TCP port on 127.0.0.1 that was free a moment ago, for programs whose
 /// port 0 means "off" (the cluster port).
 inline uint16_t free_port() {
@@ -21,6 +23,26 @@ inline uint16_t free_port() {
     port = ntohs(addr.sin_port);
   ::close(fd);
   return port;
+}
+
+/// A TCP connection to 127.0.0.1:`port`, or -1. A `receive_buffer` over 0
+/// is set as SO_RCVBUF before connecting, when it still shapes the window.
+inline int connect_loopback(uint16_t port, int receive_buffer = 0) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -1;
+  if (receive_buffer > 0)
+    (void)::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer,
+                       sizeof receive_buffer);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
 }
 
 } // namespace playcount::test

@@ -5,6 +5,8 @@
 // the answer until the server closes the connection (every answer of the
 // server closes it unless the request asked for keep-alive).
 
+#include "tests/support/free_port.hpp"
+
 #include <arpa/inet.h>
 #include <cerrno>
 #include <chrono>
@@ -76,17 +78,7 @@ inline http_response parse_response(const std::string& raw) {
 
 class http_connection {
 public:
-  explicit http_connection(uint16_t port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-      ::close(fd_);
-      fd_ = -1;
-    }
-  }
+  explicit http_connection(uint16_t port) : fd_(connect_loopback(port)) {}
   http_connection(const http_connection&) = delete;
   http_connection& operator=(const http_connection&) = delete;
   ~http_connection() { close(); }
