@@ -183,6 +183,24 @@ protected:
     return r;
   }
 
+  /// Puts a directory where the job's job.json.tmp goes, so saving it fails
+  /// (EISDIR, even for root, as on a full disk). The registry may be saving
+  /// that record right now (a sweep records a running job's peak memory):
+  /// its temporary file is there only until the rename, so wait it out.
+  std::string block_saves(const std::string& id) {
+    const std::string blocker = paths_for(dir_.path(), id).record + ".tmp";
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    std::error_code ec;
+    while (!fs::create_directory(blocker, ec) && !fs::is_directory(blocker)) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        ADD_FAILURE() << blocker << ": " << ec.message();
+        break;
+      }
+      std::this_thread::sleep_for(1ms);
+    }
+    return blocker;
+  }
+
   std::vector<std::string> handed_over() {
     // A registry's start-up hands jobs over asynchronously: once it has
     // answered a lookup, what it handed over is in the coordinator's mailbox
@@ -483,10 +501,7 @@ TEST_F(job_registry_test, a_state_that_cannot_be_saved_is_said_so_and_kept) {
   const std::string second = upload();
   submit(first);
   submit(second);
-  // A directory where job.json.tmp goes: saving fails (EISDIR), even for
-  // root, as on a full disk.
-  const std::string blocker = paths_for(dir_.path(), second).record + ".tmp";
-  fs::create_directories(blocker);
+  const std::string blocker = block_saves(second);
   end_job(first, true);
   // The second cannot count its start on disk: it does not run, and says
   // why (without the server's paths); its upload stays.
@@ -526,7 +541,7 @@ TEST_F(job_registry_test, an_end_that_cannot_be_saved_keeps_the_upload) {
   const std::string id = upload();
   submit(id);
   EXPECT_EQ(handed_over(), std::vector<std::string>{id});
-  fs::create_directories(paths_for(dir_.path(), id).record + ".tmp");
+  block_saves(id);
   end_job(id, false, "line 2: bad");
   wait_for(id, job_state::failed); // in memory
   EXPECT_TRUE(test::exists(paths_for(dir_.path(), id).input));
