@@ -6,8 +6,10 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <malloc.h>
 #include <map>
 #include <set>
+#include <thread>
 
 namespace playcount {
 
@@ -35,11 +37,16 @@ double seconds_since(clock_type::time_point t) {
   return std::chrono::duration<double>(clock_type::now() - t).count();
 }
 
+// Merging and writing use every core: nothing else of the job runs then.
+unsigned merge_threads() {
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
 void merge(finisher_state& st, partial_aggregate& part) {
   if (st.empty) {
     st.totals = std::move(part);
     st.empty = false;
-  } else if (!st.totals.merge(part)) {
+  } else if (!st.totals.merge(std::move(part), merge_threads())) {
     st.overflow = true;
   }
 }
@@ -101,7 +108,7 @@ job_result complete(finisher_state& st) {
     result.groups = st.totals.groups();
     const std::string& path = st.in.request.output_path;
     result.ok = write_result(st.totals, path, st.in.request.durable,
-                             result.error);
+                             result.error, merge_threads());
     if (!result.ok) {
       // Said to API clients: the file's name, not where the server keeps it.
       const auto slash = path.rfind('/');
@@ -114,6 +121,10 @@ job_result complete(finisher_state& st) {
     }
     result.write_seconds = seconds_since(write_start);
   }
+  // A long-running server gives the memory of a big job back to the system
+  // (freed heap stays with the process otherwise).
+  st.totals = partial_aggregate{};
+  ::malloc_trim(0);
   return result;
 }
 

@@ -3,229 +3,477 @@
 #include "core/hash.hpp"
 
 #include <algorithm>
-#include <numeric>
+#include <atomic>
+#include <thread>
 
 namespace playcount {
 
-// -- day_totals ---------------------------------------------------------------
-
 namespace {
 
-// Dense stays at least 1/16 full (or small): memory grows with the number of
-// groups, not with how far apart a song's dates are. A day in the sparse map
-// costs a 48-byte node, so a dense array 1/16 full costs about as much. A
-// stricter bound (1/8) kept the songs of a year of dates sparse for twice as
-// many rows, and their map lookups, cache misses each, took some 8% of a job.
-constexpr bool dense_fits(int64_t span, uint64_t present) noexcept {
-  return span <= 64 || span <= 16 * static_cast<int64_t>(present + 1);
+// A run costs 4 bytes a day from the song's first day to its last; a table
+// entry about 27 bytes a group (see group_table.hpp). A run that is at least
+// 1/4 full costs at most 16 bytes a group and needs no hashing. Songs with
+// fewer days stay in the table: most songs of a large catalogue have few
+// plays, and a run each would cost them an allocation.
+constexpr uint32_t run_min_days = 8;
+constexpr int64_t run_max_span_per_day = 4;
+
+// Runs `work(i)` for i in [0, n) on up to `threads` threads.
+template <class Work>
+void in_parallel(unsigned threads, size_t n, Work&& work) {
+  threads = std::max(1u, std::min<unsigned>(threads, static_cast<unsigned>(n)));
+  if (threads == 1) {
+    for (size_t i = 0; i < n; ++i)
+      work(i);
+    return;
+  }
+  std::atomic<size_t> next{0};
+  const auto loop = [&] {
+    for (size_t i; (i = next.fetch_add(1)) < n;)
+      work(i);
+  };
+  std::vector<std::thread> pool;
+  for (unsigned t = 1; t < threads; ++t)
+    pool.emplace_back(loop);
+  loop();
+  for (std::thread& t : pool)
+    t.join();
 }
 
 } // namespace
 
-bool day_totals::add_wide(day_number day, int64_t count) {
-  slot_type& v = *slot(day);
-  int64_t total = 0;
-  if (v == in_wide)
-    total = wide_->at(day);
-  else if (v != 0)
-    total = static_cast<int64_t>(v - 1);
-  if (__builtin_add_overflow(total, count, &total))
-    return false;
-  if (!wide_)
-    wide_ = std::make_unique<std::map<day_number, int64_t>>();
-  (*wide_)[day] = total;
-  v = in_wide;
-  return true;
-}
-
-bool day_totals::sparse_map_moves(day_number day) const noexcept {
-  if (sparse_->count(day) != 0)
-    return false;
-  const int64_t lo = std::min<int64_t>(sparse_->begin()->first, day);
-  const int64_t hi = std::max<int64_t>(sparse_->rbegin()->first, day);
-  return dense_fits(hi - lo + 1, sparse_->size() + 1);
-}
-
-uint64_t day_totals::size() const noexcept {
-  uint64_t n = 0;
-  for_each([&n](day_number, int64_t) { ++n; });
-  return n;
-}
-
-// Growth is rare (amortized O(1) per new day), so it may count what it needs.
-day_totals::slot_type* day_totals::slow_slot(day_number day) {
-  if (sparse_) {
-    auto [it, inserted] = sparse_->try_emplace(day, 0);
-    const int64_t span = int64_t{sparse_->rbegin()->first} -
-                         sparse_->begin()->first + 1;
-    if (!inserted || !dense_fits(span, sparse_->size()))
-      return &it->second;
-    // Dense enough now (days arrive in any order): back to one slot per day.
-    base_ = sparse_->begin()->first;
-    dense_.assign(static_cast<size_t>(span), 0);
-    for (auto& [d, biased] : *sparse_)
-      dense_[static_cast<size_t>(int64_t{d} - base_)] = biased;
-    sparse_.reset();
-    return &dense_[static_cast<size_t>(int64_t{day} - base_)];
-  }
-  if (dense_.empty()) {
-    base_ = day;
-    dense_.assign(1, 0);
-    return &dense_[0];
-  }
-  const int64_t old_lo = base_;
-  const int64_t old_hi = base_ + static_cast<int64_t>(dense_.size()) - 1;
-  const int64_t lo = std::min<int64_t>(old_lo, day);
-  const int64_t hi = std::max<int64_t>(old_hi, day);
-  const int64_t span = hi - lo + 1;
-  const uint64_t present = size();
-  if (!dense_fits(span, present)) {
-    sparse_ = std::make_unique<std::map<day_number, slot_type>>();
-    for (size_t i = 0; i < dense_.size(); ++i)
-      if (dense_[i] != 0)
-        sparse_->emplace(static_cast<day_number>(base_ + int64_t(i)), dense_[i]);
-    dense_ = {};
-    return &sparse_->try_emplace(day, 0).first->second;
-  }
-  // Room to grow towards the side that grew, so a run of new days costs
-  // amortized O(1) each.
-  int64_t size = std::max<int64_t>(span, 2 * static_cast<int64_t>(dense_.size()));
-  if (!dense_fits(size, present))
-    size = span;
-  const int64_t new_lo = day < old_lo ? hi - size + 1 : lo;
-  std::vector<slot_type> grown(static_cast<size_t>(size), 0);
-  std::copy(dense_.begin(), dense_.end(), grown.begin() + (old_lo - new_lo));
-  dense_ = std::move(grown);
-  base_ = static_cast<day_number>(new_lo);
-  return &dense_[static_cast<size_t>(day - new_lo)];
-}
-
-// -- partial_aggregate --------------------------------------------------------
-
-partial_aggregate::partial_aggregate() : slots_(1024, slot{0, 0}), mask_(1023) {
-}
-
-void partial_aggregate::rehash() {
-  slots_.assign(slots_.size() * 2, slot{0, 0});
-  mask_ = slots_.size() - 1;
-  for (uint32_t i = 0; i < songs_.size(); ++i) {
-    size_t at = songs_[i].hash & mask_;
-    while (slots_[at].index != 0)
-      at = (at + 1) & mask_;
-    slots_[at] = slot{tag_of(songs_[i].hash), i + 1};
+partial_aggregate::partial_aggregate() : parts_(partitions) {
+  for (partition& p : parts_) {
+    p.slots.assign(16, slot{0, 0});
+    p.mask = 15;
   }
 }
 
-uint32_t partial_aggregate::find_or_insert(std::string_view name,
-                                           uint64_t hash, uint64_t offset,
-                                           size_t start_slot) {
-  for (size_t at = start_slot;; at = (at + 1) & mask_) {
-    const slot sl = slots_[at];
-    if (sl.index == 0) {
-      songs_.push_back(
-        song{std::string(name), hash, day_totals{}, offset, no_tag});
-      const auto index = static_cast<uint32_t>(songs_.size() - 1);
-      slots_[at] = slot{tag_of(hash), index + 1};
-      if (songs_.size() * 2 > slots_.size())
-        rehash();
-      return index;
-    }
-    const song& s = songs_[sl.index - 1];
-    if (sl.tag == tag_of(hash) && s.hash == hash && s.name == name)
+// -- songs --------------------------------------------------------------------
+
+void partial_aggregate::rehash(partition& p) {
+  p.slots.assign(p.slots.size() * 2, slot{0, 0});
+  p.mask = p.slots.size() - 1;
+  for (uint32_t i = 0; i < p.songs.size(); ++i) {
+    size_t at = p.songs[i].hash & p.mask;
+    while (p.slots[at].index != 0)
+      at = (at + 1) & p.mask;
+    p.slots[at] = slot{tag_of(p.songs[i].hash), i + 1};
+  }
+}
+
+uint32_t partial_aggregate::insert_at(partition& p, std::string_view name,
+                                      uint64_t hash, uint64_t offset,
+                                      size_t at) {
+  song s{};
+  s.hash = hash;
+  s.name_at = p.names.size();
+  s.name_len = static_cast<uint32_t>(name.size());
+  s.first_offset = offset;
+  s.last_tag = no_tag;
+  s.run = no_run;
+  p.names.append(name);
+  p.songs.push_back(s);
+  const auto index = static_cast<uint32_t>(p.songs.size() - 1);
+  p.slots[at] = slot{tag_of(hash), index + 1};
+  if (p.songs.size() * 2 > p.slots.size())
+    rehash(p);
+  return index;
+}
+
+uint32_t partial_aggregate::find_or_insert(partition& p, std::string_view name,
+                                           uint64_t hash, uint64_t offset) {
+  for (size_t at = hash & p.mask;; at = (at + 1) & p.mask) {
+    const slot sl = p.slots[at];
+    if (sl.index == 0)
+      return insert_at(p, name, hash, offset, at);
+    const song& s = p.songs[sl.index - 1];
+    if (sl.tag == tag_of(hash) && s.hash == hash && name_of(p, s) == name)
       return sl.index - 1;
   }
 }
 
+// -- days ---------------------------------------------------------------------
+
+namespace {
+
+void note_day(uint32_t& present, day_number& lo, day_number& hi,
+              day_number day) noexcept {
+  if (present == 0) {
+    lo = hi = day;
+  } else {
+    lo = std::min(lo, day);
+    hi = std::max(hi, day);
+  }
+  ++present;
+}
+
+} // namespace
+
+bool partial_aggregate::run_pays(const song& s, day_number day) noexcept {
+  if (s.present + 1 < run_min_days)
+    return false;
+  const int64_t lo = std::min<int64_t>(s.lo, day);
+  const int64_t hi = std::max<int64_t>(s.hi, day);
+  return hi - lo + 1 <= run_max_span_per_day * (int64_t{s.present} + 1);
+}
+
+// Growth is rare (amortized O(1) per new day), so it may look up every day
+// of the new run in the table.
+partial_aggregate::slot_type* partial_aggregate::grow_run(partition& p,
+                                                          uint32_t index,
+                                                          day_number day) {
+  song& s = p.songs[index];
+  const int64_t lo = s.present == 0 ? day : std::min<int64_t>(s.lo, day);
+  const int64_t hi = s.present == 0 ? day : std::max<int64_t>(s.hi, day);
+  const int64_t span = hi - lo + 1;
+  const bool had_run = s.run != no_run;
+  const int64_t old_base = had_run ? s.run_base : 0;
+  const int64_t old_size =
+    had_run ? static_cast<int64_t>(p.runs[s.run].size()) : 0;
+  // Room to grow towards the side that grew, so that a run of new days (a
+  // daily log) costs amortized O(1) each, while the run stays dense.
+  int64_t size = std::max(span, 2 * old_size);
+  if (size > run_max_span_per_day * (int64_t{s.present} + 1))
+    size = span;
+  const int64_t base = had_run && day < old_base ? hi - size + 1 : lo;
+  std::vector<slot_type> grown(static_cast<size_t>(size), 0);
+  // The old run's days all lie in [lo, hi] (slack beyond them is empty).
+  for (int64_t d = std::max(lo, old_base); had_run && d <= hi &&
+                                           d < old_base + old_size;
+       ++d)
+    grown[static_cast<size_t>(d - base)] =
+      p.runs[s.run][static_cast<size_t>(d - old_base)];
+  for (int64_t d = lo; s.in_table > 0 && d <= hi; ++d) {
+    if (had_run && d >= old_base && d < old_base + old_size)
+      continue; // in the old run (a wide one stays in the table)
+    const auto dd = static_cast<day_number>(d);
+    int64_t* total = p.table.find(index, dd);
+    if (total == nullptr)
+      continue;
+    if (*total < int64_t{in_wide} - 1) {
+      grown[static_cast<size_t>(d - base)] = static_cast<slot_type>(*total + 1);
+      p.table.erase(index, dd);
+      --s.in_table;
+    } else {
+      grown[static_cast<size_t>(d - base)] = in_wide;
+    }
+  }
+  if (!had_run) {
+    s.run = static_cast<uint32_t>(p.runs.size());
+    p.runs.push_back(std::move(grown));
+  } else {
+    p.runs[s.run] = std::move(grown);
+  }
+  s.run_base = static_cast<day_number>(base);
+  return &p.runs[s.run][static_cast<size_t>(day - base)];
+}
+
+bool partial_aggregate::add_to_slot(partition& p, uint32_t index,
+                                    slot_type& slot, day_number day,
+                                    int64_t count) {
+  song& s = p.songs[index];
+  const bool fresh = slot == 0;
+  if (slot != in_wide) {
+    const uint64_t sum = uint64_t{slot} + static_cast<uint64_t>(count) + fresh;
+    if (sum < in_wide) {
+      slot = static_cast<slot_type>(sum);
+    } else {
+      // Too large for a slot: the total moves to the table.
+      int64_t total = 0;
+      if (__builtin_add_overflow(int64_t{slot} - !fresh, count, &total))
+        return false;
+      bool inserted = false;
+      *p.table.find_or_insert(index, day, group_table::hash(index, day),
+                              inserted) = total;
+      slot = in_wide;
+      ++s.in_table;
+    }
+    if (fresh) {
+      note_day(s.present, s.lo, s.hi, day);
+      ++p.groups;
+    }
+    return true;
+  }
+  int64_t* total = p.table.find(index, day);
+  int64_t sum = 0;
+  if (__builtin_add_overflow(*total, count, &sum))
+    return false;
+  *total = sum;
+  return true;
+}
+
+bool partial_aggregate::add_to_table(partition& p, uint32_t index,
+                                     day_number day, int64_t count,
+                                     uint64_t h) {
+  bool inserted = false;
+  int64_t* total = p.table.find_or_insert(index, day, h, inserted);
+  int64_t sum = 0;
+  if (__builtin_add_overflow(*total, count, &sum)) {
+    if (inserted)
+      p.table.erase(index, day);
+    return false;
+  }
+  *total = sum;
+  if (inserted) {
+    song& s = p.songs[index];
+    ++s.in_table;
+    note_day(s.present, s.lo, s.hi, day);
+    ++p.groups;
+  }
+  return true;
+}
+
+bool partial_aggregate::add_one(partition& p, uint32_t index, day_number day,
+                                int64_t count) {
+  const song& s = p.songs[index];
+  if (slot_type* slot = run_slot(p, s, day))
+    return add_to_slot(p, index, *slot, day, count);
+  if (run_pays(s, day))
+    return add_to_slot(p, index, *grow_run(p, index, day), day, count);
+  return add_to_table(p, index, day, count, group_table::hash(index, day));
+}
+
 size_t partial_aggregate::add_rows(const pending_row* rows, size_t n,
                                    uint32_t tag) {
+  if (sealed_) [[unlikely]]
+    unseal();
+  partition* part[max_batch];
   uint32_t index[max_batch];
-  day_totals::slot_type* total[max_batch];
+  slot_type* total[max_batch]; // nullptr: the row goes to the table
+  uint64_t table_hash[max_batch];
   // Stage 1: find a candidate song by the slot tags alone; new songs are
   // created here, in row order.
   for (size_t i = 0; i < n; ++i) {
     const pending_row& r = rows[i];
+    partition& p = parts_[partition_of(r.hash)];
+    part[i] = &p;
     const uint32_t want = tag_of(r.hash);
-    size_t at = r.hash & mask_;
-    while (slots_[at].index != 0 && slots_[at].tag != want)
-      at = (at + 1) & mask_;
-    if (slots_[at].index == 0) {
-      index[i] = find_or_insert(r.name, r.hash, r.offset, at);
+    size_t at = r.hash & p.mask;
+    while (p.slots[at].index != 0 && p.slots[at].tag != want)
+      at = (at + 1) & p.mask;
+    if (p.slots[at].index == 0) {
+      index[i] = insert_at(p, r.name, r.hash, r.offset, at);
     } else {
-      index[i] = slots_[at].index - 1;
-      const char* e = reinterpret_cast<const char*>(&songs_[index[i]]);
+      index[i] = p.slots[at].index - 1;
+      const char* e = reinterpret_cast<const char*>(&p.songs[index[i]]);
       __builtin_prefetch(e);
-      __builtin_prefetch(e + 64);
+      __builtin_prefetch(e + 63);
     }
   }
-  // Stage 2: confirm the song, note its first offset, find the total.
+  // Stage 2: confirm the song, note its first offset, find where its day's
+  // total is: a run slot, or the table.
   size_t added = 0;
   const auto add_until = [&](size_t end) {
-    for (; added < end; ++added)
-      if (!day_totals::add_small(*total[added], rows[added].count) &&
-          !songs_[index[added]].days.add_wide(rows[added].day,
-                                              rows[added].count))
+    for (; added < end; ++added) {
+      const pending_row& r = rows[added];
+      if (total[added] != nullptr
+            ? !add_to_slot(*part[added], index[added], *total[added], r.day,
+                           r.count)
+            : !add_to_table(*part[added], index[added], r.day, r.count,
+                            table_hash[added]))
         return false;
+    }
     return true;
   };
   for (size_t i = 0; i < n; ++i) {
     const pending_row& r = rows[i];
-    song* s = &songs_[index[i]];
-    if (s->hash != r.hash || !same_bytes(s->name, r.name)) { // rare
-      index[i] = find_or_insert(r.name, r.hash, r.offset, r.hash & mask_);
-      s = &songs_[index[i]];
+    partition& p = *part[i];
+    song* s = &p.songs[index[i]];
+    if (s->hash != r.hash || !same_bytes(name_of(p, *s), r.name)) { // rare
+      index[i] = find_or_insert(p, r.name, r.hash, r.offset);
+      s = &p.songs[index[i]];
     }
     note_offset(*s, r.offset, tag);
-    total[i] = s->days.dense_slot(r.day);
-    if (total[i] == nullptr) {
-      if (s->days.slot_moves_others(r.day) && !add_until(i))
+    total[i] = run_slot(p, *s, r.day);
+    if (total[i] == nullptr && run_pays(*s, r.day)) {
+      // Growing moves the run and its days in the table: the rows before
+      // go in first.
+      if (!add_until(i))
         return added;
-      total[i] = s->days.slot(r.day);
+      total[i] = grow_run(p, index[i], r.day);
     }
-    __builtin_prefetch(total[i], 1);
+    if (total[i] != nullptr) {
+      __builtin_prefetch(total[i], 1);
+    } else {
+      table_hash[i] = group_table::hash(index[i], r.day);
+      p.table.prefetch(table_hash[i]);
+    }
   }
   // Stage 3: add.
   add_until(n);
   return added;
 }
 
-bool partial_aggregate::merge(const partial_aggregate& other) {
-  for (const song& s : other.songs_) {
-    song& mine = songs_[find_or_insert(s.name, s.hash, s.first_offset,
-                                       s.hash & mask_)];
-    mine.first_offset = std::min(mine.first_offset, s.first_offset);
-    bool ok = true;
-    s.days.for_each([&](day_number day, int64_t total) {
-      ok = ok && mine.days.add(day, total);
-    });
-    if (!ok)
-      return false;
+// -- merging ------------------------------------------------------------------
+
+template <class F>
+void partial_aggregate::for_each_unsealed(const partition& p, uint32_t index,
+                                          F&& f) {
+  const song& s = p.songs[index];
+  if (s.run == no_run)
+    return;
+  const std::vector<slot_type>& run = p.runs[s.run];
+  for (size_t i = 0; i < run.size(); ++i)
+    if (run[i] != 0 && run[i] != in_wide)
+      f(static_cast<day_number>(s.run_base + int64_t(i)),
+        static_cast<int64_t>(run[i] - 1));
+}
+
+bool partial_aggregate::merge_partition(partition& into, partition& from) {
+  if (into.songs.empty()) {
+    std::swap(into, from);
+    return true;
   }
-  return true;
+  std::vector<uint32_t> to(from.songs.size());
+  bool ok = true;
+  for (uint32_t i = 0; i < from.songs.size(); ++i) {
+    const song& s = from.songs[i];
+    const uint32_t mine =
+      find_or_insert(into, name_of(from, s), s.hash, s.first_offset);
+    into.songs[mine].first_offset =
+      std::min(into.songs[mine].first_offset, s.first_offset);
+    to[i] = mine;
+    for_each_unsealed(from, i, [&](day_number day, int64_t total) {
+      ok = ok && add_one(into, mine, day, total);
+    });
+  }
+  from.runs = {};
+  from.table.for_each([&](uint32_t song, day_number day, int64_t total) {
+    ok = ok && add_one(into, to[song], day, total);
+  });
+  from = partition{};
+  return ok;
+}
+
+bool partial_aggregate::merge(partial_aggregate&& other, unsigned threads) {
+  unseal();
+  other.unseal();
+  std::atomic<bool> ok{true};
+  in_parallel(threads, partitions, [&](size_t i) {
+    if (!merge_partition(parts_[i], other.parts_[i]))
+      ok = false;
+  });
+  other = partial_aggregate{};
+  return ok;
+}
+
+bool partial_aggregate::merge(const partial_aggregate& other) {
+  partial_aggregate copy = other;
+  return merge(std::move(copy));
 }
 
 uint64_t partial_aggregate::groups() const noexcept {
   uint64_t n = 0;
-  for (const song& s : songs_)
-    n += s.days.size();
+  for (const partition& p : parts_)
+    n += p.groups;
   return n;
 }
 
-std::vector<uint32_t> partial_aggregate::songs_in_order() const {
-  std::vector<uint32_t> order(songs_.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [this](uint32_t a, uint32_t b) {
-    return songs_[a].first_offset < songs_[b].first_offset;
+uint64_t partial_aggregate::songs() const noexcept {
+  uint64_t n = 0;
+  for (const partition& p : parts_)
+    n += p.songs.size();
+  return n;
+}
+
+uint64_t partial_aggregate::bytes() const noexcept {
+  uint64_t n = 0;
+  for (const partition& p : parts_) {
+    n += p.songs.capacity() * sizeof(song) + p.slots.capacity() * sizeof(slot) +
+         p.names.capacity() + p.table.bytes() +
+         p.runs.capacity() * sizeof(p.runs[0]) +
+         p.sealed.capacity() * sizeof(sealed_day) +
+         p.sealed_begin.capacity() * sizeof(uint64_t);
+    for (const auto& run : p.runs)
+      n += run.capacity() * sizeof(slot_type);
+  }
+  return n;
+}
+
+// -- reading ------------------------------------------------------------------
+
+// The table's groups, ordered by song then day (a counting sort by song,
+// then each song's few days sorted), replace the table.
+void partial_aggregate::seal_partition(partition& p) {
+  const size_t n = p.songs.size();
+  p.sealed_begin.assign(n + 1, 0);
+  p.table.for_each([&](uint32_t song, day_number, int64_t) {
+    ++p.sealed_begin[song + 1];
   });
+  for (size_t i = 0; i < n; ++i)
+    p.sealed_begin[i + 1] += p.sealed_begin[i];
+  p.sealed.resize(p.table.size());
+  std::vector<uint64_t> at(p.sealed_begin.begin(), p.sealed_begin.end() - 1);
+  p.table.for_each([&](uint32_t song, day_number day, int64_t total) {
+    p.sealed[at[song]++] = sealed_day{day, total};
+  });
+  p.table.clear();
+  for (size_t i = 0; i < n; ++i)
+    std::sort(p.sealed.begin() + static_cast<ptrdiff_t>(p.sealed_begin[i]),
+              p.sealed.begin() + static_cast<ptrdiff_t>(p.sealed_begin[i + 1]),
+              [](const sealed_day& a, const sealed_day& b) {
+                return a.day < b.day;
+              });
+}
+
+void partial_aggregate::seal(unsigned threads) {
+  if (sealed_)
+    return;
+  sealed_ = true;
+  in_parallel(threads, partitions, [&](size_t i) { seal_partition(parts_[i]); });
+}
+
+void partial_aggregate::unseal_partition(partition& p) {
+  for (uint32_t i = 0; i + 1 < p.sealed_begin.size(); ++i)
+    for (uint64_t k = p.sealed_begin[i]; k < p.sealed_begin[i + 1]; ++k) {
+      bool inserted = false;
+      *p.table.find_or_insert(i, p.sealed[k].day,
+                              group_table::hash(i, p.sealed[k].day),
+                              inserted) = p.sealed[k].total;
+    }
+  p.sealed = {};
+  p.sealed_begin = {};
+}
+
+void partial_aggregate::unseal() {
+  if (!sealed_)
+    return;
+  sealed_ = false;
+  for (partition& p : parts_)
+    unseal_partition(p);
+}
+
+std::vector<song_ref> partial_aggregate::songs_in_order() const {
+  struct keyed {
+    uint64_t first_offset;
+    song_ref ref;
+  };
+  std::vector<keyed> all;
+  all.reserve(songs());
+  for (uint32_t p = 0; p < partitions; ++p)
+    for (uint32_t i = 0; i < parts_[p].songs.size(); ++i)
+      all.push_back({parts_[p].songs[i].first_offset, song_ref{p, i}});
+  std::sort(all.begin(), all.end(), [](const keyed& a, const keyed& b) {
+    return a.first_offset != b.first_offset
+             ? a.first_offset < b.first_offset
+             : a.ref.partition != b.ref.partition
+                 ? a.ref.partition < b.ref.partition
+                 : a.ref.index < b.ref.index;
+  });
+  std::vector<song_ref> order(all.size());
+  for (size_t i = 0; i < all.size(); ++i)
+    order[i] = all[i].ref;
   return order;
 }
 
 // -- byte form ----------------------------------------------------------------
 // "PCA2", u64 songs; per song: u32 name length, name, u64 first offset, then
-// its days. Days: i32 base, u32 n, n u32 slots as in day_totals (0: no
-// record, else total + 1, in_wide: see below) for base .. base + n - 1, then
-// u32 w and w pairs (i32 day, i64 total) for the wide totals and, for songs
-// held sparse, every total. Dense runs copy as they are: no work per day.
-// Little-endian, as the host.
+// its days: i32 base, u32 n, n u32 run slots (0: no record, else total + 1,
+// in_wide: see below) for base .. base + n - 1, then u32 w and w pairs
+// (i32 day, i64 total) for the days in the table (the wide totals of run
+// slots among them). Runs copy as they are: no work per day. Little-endian,
+// as the host.
 
 namespace {
 
@@ -247,110 +495,39 @@ constexpr std::string_view magic = "PCA2";
 
 } // namespace
 
-void day_totals::append_to(std::string& out) const {
-  const bool dense = !sparse_;
-  // Only the slots from the first day to the last: growth leaves room on
-  // either side (often more than the days themselves).
-  size_t lo = 0;
-  size_t hi = dense ? dense_.size() : 0;
-  while (lo < hi && dense_[lo] == 0)
-    ++lo;
-  while (hi > lo && dense_[hi - 1] == 0)
-    --hi;
-  put<int32_t>(out, hi > lo ? static_cast<day_number>(base_ + int64_t(lo)) : 0);
-  put<uint32_t>(out, static_cast<uint32_t>(hi - lo));
-  if (hi > lo)
-    out.append(reinterpret_cast<const char*>(dense_.data() + lo),
-               (hi - lo) * sizeof(slot_type));
-  uint32_t pairs = 0;
-  const size_t count_at = out.size();
-  put<uint32_t>(out, 0);
-  const auto pair = [&](day_number day, int64_t total) {
-    put<int32_t>(out, day);
-    put<int64_t>(out, total);
-    ++pairs;
-  };
-  if (dense) {
-    if (wide_)
-      for (auto& [day, total] : *wide_)
-        pair(day, total);
-  } else {
-    for_each(pair);
-  }
-  std::memcpy(out.data() + count_at, &pairs, sizeof pairs);
-}
-
-bool day_totals::add_from(std::string_view& in) {
-  // The bytes come from another node: a day outside the calendar (or whose
-  // slot index overflows), or a slot that says "wide" with no total for it,
-  // is refused rather than trusted.
-  constexpr int64_t first_day = -719162; // 0001-01-01
-  constexpr int64_t last_day = 2932896;  // 9999-12-31
-  int32_t base = 0;
-  uint32_t n = 0;
-  if (!get(in, base) || !get(in, n) || in.size() / sizeof(slot_type) < n)
-    return false;
-  if (n > 0 && (base < first_day || int64_t{base} + n - 1 > last_day))
-    return false;
-  const char* slots = in.data();
-  in.remove_prefix(size_t{n} * sizeof(slot_type));
-  // Days whose slot says "wide": their totals follow as pairs. Until then
-  // the slot holds 0, so that no slot says "wide" without a wide total.
-  std::vector<day_number> wide_days;
-  if (n > 0 && sparse_ == nullptr && dense_.empty() && !wide_) {
-    base_ = base; // a fresh song: take the run as it is
-    dense_.resize(n);
-    std::memcpy(dense_.data(), slots, size_t{n} * sizeof(slot_type));
-    for (uint32_t i = 0; i < n; ++i)
-      if (dense_[i] == in_wide) {
-        dense_[i] = 0;
-        wide_days.push_back(static_cast<day_number>(base + int64_t{i}));
-      }
-  } else {
-    for (uint32_t i = 0; i < n; ++i) {
-      slot_type v;
-      std::memcpy(&v, slots + size_t{i} * sizeof v, sizeof v);
-      const auto day = static_cast<day_number>(base + int64_t{i});
-      if (v == in_wide)
-        wide_days.push_back(day);
-      else if (v != 0 && !add(day, v - 1))
-        return false;
-    }
-  }
-  uint32_t pairs = 0;
-  if (!get(in, pairs) || in.size() / 12 < pairs)
-    return false;
-  std::vector<day_number> pair_days;
-  for (uint32_t i = 0; i < pairs; ++i) {
-    int32_t day = 0;
-    int64_t total = 0;
-    (void)get(in, day);
-    (void)get(in, total);
-    if (total < 0 || day < first_day || day > last_day)
-      return false;
-    if (!wide_days.empty())
-      pair_days.push_back(day);
-    if (!add(day, total))
-      return false;
-  }
-  // Every slot that said "wide" must have had its total.
-  std::sort(pair_days.begin(), pair_days.end());
-  for (day_number day : wide_days)
-    if (!std::binary_search(pair_days.begin(), pair_days.end(), day))
-      return false;
-  return true;
-}
-
-std::string partial_aggregate::encode() const {
+std::string partial_aggregate::encode() {
+  seal();
   std::string out;
-  out.reserve(16 + songs_.size() * 48 + groups() * 4);
+  out.reserve(16 + songs() * 32 + groups() * 8);
   out += magic;
-  put<uint64_t>(out, songs_.size());
-  for (const song& s : songs_) {
-    put<uint32_t>(out, static_cast<uint32_t>(s.name.size()));
-    out += s.name;
-    put<uint64_t>(out, s.first_offset);
-    s.days.append_to(out);
+  put<uint64_t>(out, songs());
+  for (const partition& p : parts_) {
+    for (uint32_t i = 0; i < p.songs.size(); ++i) {
+      const song& s = p.songs[i];
+      put<uint32_t>(out, s.name_len);
+      out += name_of(p, s);
+      put<uint64_t>(out, s.first_offset);
+      // Only the slots from the first day to the last: growth leaves room.
+      size_t lo = 0;
+      size_t hi = s.run == no_run ? 0 : p.runs[s.run].size();
+      while (lo < hi && p.runs[s.run][lo] == 0)
+        ++lo;
+      while (hi > lo && p.runs[s.run][hi - 1] == 0)
+        --hi;
+      put<int32_t>(out, hi > lo ? static_cast<day_number>(s.run_base + int64_t(lo))
+                                : 0);
+      put<uint32_t>(out, static_cast<uint32_t>(hi - lo));
+      if (hi > lo)
+        out.append(reinterpret_cast<const char*>(p.runs[s.run].data() + lo),
+                   (hi - lo) * sizeof(slot_type));
+      const uint64_t b = p.sealed_begin[i];
+      const uint64_t e = p.sealed_begin[i + 1];
+      put<uint32_t>(out, static_cast<uint32_t>(e - b));
+      for (uint64_t k = b; k < e; ++k) {
+        put<int32_t>(out, p.sealed[k].day);
+        put<int64_t>(out, p.sealed[k].total);
+      }
+    }
   }
   return out;
 }
@@ -363,6 +540,13 @@ bool partial_aggregate::decode(std::string_view bytes, partial_aggregate& out) {
   uint64_t songs = 0;
   if (!get(in, songs))
     return false;
+  // The bytes come from another node: a day outside the calendar (or whose
+  // slot index overflows), or a slot that says "wide" with no total for it,
+  // is refused rather than trusted.
+  constexpr int64_t first_day = -719162; // 0001-01-01
+  constexpr int64_t last_day = 2932896;  // 9999-12-31
+  std::vector<day_number> wide_days;
+  std::vector<day_number> pair_days;
   for (uint64_t i = 0; i < songs; ++i) {
     uint32_t len = 0;
     uint64_t offset = 0;
@@ -373,11 +557,47 @@ bool partial_aggregate::decode(std::string_view bytes, partial_aggregate& out) {
     if (!get(in, offset))
       return false;
     const uint64_t hash = hash_bytes(name.data(), name.size());
-    song& s = out.songs_[out.find_or_insert(name, hash, offset,
-                                            hash & out.mask_)];
-    s.first_offset = std::min(s.first_offset, offset);
-    if (!s.days.add_from(in))
+    partition& p = out.parts_[partition_of(hash)];
+    const uint32_t index = find_or_insert(p, name, hash, offset);
+    p.songs[index].first_offset = std::min(p.songs[index].first_offset, offset);
+    int32_t base = 0;
+    uint32_t n = 0;
+    if (!get(in, base) || !get(in, n) || in.size() / sizeof(slot_type) < n)
       return false;
+    if (n > 0 && (base < first_day || int64_t{base} + n - 1 > last_day))
+      return false;
+    wide_days.clear();
+    for (uint32_t k = 0; k < n; ++k) {
+      slot_type v;
+      std::memcpy(&v, in.data() + size_t{k} * sizeof v, sizeof v);
+      const auto day = static_cast<day_number>(base + int64_t{k});
+      if (v == in_wide)
+        wide_days.push_back(day);
+      else if (v != 0 && !add_one(p, index, day, v - 1))
+        return false;
+    }
+    in.remove_prefix(size_t{n} * sizeof(slot_type));
+    uint32_t pairs = 0;
+    if (!get(in, pairs) || in.size() / 12 < pairs)
+      return false;
+    pair_days.clear();
+    for (uint32_t k = 0; k < pairs; ++k) {
+      int32_t day = 0;
+      int64_t total = 0;
+      (void)get(in, day);
+      (void)get(in, total);
+      if (total < 0 || day < first_day || day > last_day)
+        return false;
+      if (!wide_days.empty())
+        pair_days.push_back(day);
+      if (!add_one(p, index, day, total))
+        return false;
+    }
+    // Every slot that said "wide" must have had its total.
+    std::sort(pair_days.begin(), pair_days.end());
+    for (day_number day : wide_days)
+      if (!std::binary_search(pair_days.begin(), pair_days.end(), day))
+        return false;
   }
   return in.empty();
 }

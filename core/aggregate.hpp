@@ -3,113 +3,31 @@
 // The partial aggregate: per song, its first appearance and its totals per
 // day. One per worker and job; partials merge into the job's result.
 //
-// Invariants: a total is never negative;
-// `first_offset` is the smallest absolute byte offset of a record naming the
-// song among the ranges added so far.
+// Songs are split into `partitions` by their hash (radix partitioning): a
+// partition holds its songs, their names and all their groups, so partials
+// merge partition by partition, on every core, each partition on its own.
+// Inside a partition:
+// - a song's days go to a flat table of (song, day) -> total (group_table)
+//   while they are few or spread out: memory per group, whatever the span;
+// - once a song's days are dense (at least 1/4 of the days from its first to
+//   its last), they move to a dense run: one 32-bit slot per day, no hashing
+//   (the common case of popular songs: a slot in cache, not a table probe).
+//
+// Invariants: a total is never negative; a (song, day) is in the run or in
+// the table, never both, except a run slot marked in_wide whose total is in
+// the table; `first_offset` is the smallest absolute byte offset of a record
+// naming the song among the ranges added so far.
 
 #include "core/fields.hpp"
+#include "core/group_table.hpp"
 
 #include <cstdint>
 #include <cstring>
-#include <map>
-#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace playcount {
-
-/// Totals per day for one song: a dense array while the days are close
-/// together (the common case: one slot per day, no hashing), an ordered map
-/// once they are too spread out for that to stay small.
-///
-/// A slot is 32 bits, so that the totals of many songs stay in cache: it
-/// holds total + 1 (0 means "no record on that day": a day with only zero
-/// counts still has a row). A total that does not fit moves to `wide_`, and
-/// its slot says so with `in_wide`.
-class day_totals {
-public:
-  using slot_type = uint32_t;
-  static constexpr slot_type in_wide = UINT32_MAX;
-
-  /// The slot of `day`, created empty (0) if new. It stays valid until the
-  /// next call of `slot` for a day outside the dense array.
-  slot_type* slot(day_number day) {
-    if (slot_type* s = dense_slot(day))
-      return s;
-    return slow_slot(day);
-  }
-
-  /// The slot of `day` if the dense array holds it (then `slot(day)` would
-  /// move nothing), else nullptr.
-  slot_type* dense_slot(day_number day) noexcept {
-    const auto i = static_cast<uint64_t>(int64_t{day} - base_);
-    return i < dense_.size() ? &dense_[i] : nullptr; // empty while sparse
-  }
-
-  /// Whether `slot(day)` may move the slots handed out before (when the
-  /// dense array grows, or the map turns into one).
-  [[nodiscard]] bool slot_moves_others(day_number day) const noexcept {
-    if (!sparse_)
-      return static_cast<uint64_t>(int64_t{day} - base_) >= dense_.size();
-    return sparse_map_moves(day);
-  }
-
-  /// Adds `count` (>= 0) into a slot when the total stays small; false when
-  /// it needs add_wide instead.
-  [[nodiscard]] static bool add_small(slot_type& slot, int64_t count) noexcept {
-    const uint64_t sum = uint64_t{slot} + static_cast<uint64_t>(count) +
-                         (slot == 0);
-    if (sum >= in_wide)
-      return false;
-    slot = static_cast<slot_type>(sum);
-    return true;
-  }
-
-  /// Adds `count` to `day` whatever the size of the total; false if it
-  /// would exceed 2^63-1.
-  [[nodiscard]] bool add_wide(day_number day, int64_t count);
-
-  [[nodiscard]] bool add(day_number day, int64_t count) {
-    return add_small(*slot(day), count) || add_wide(day, count);
-  }
-
-  /// The number of days with a total.
-  [[nodiscard]] uint64_t size() const noexcept;
-
-  /// Calls f(day, total) in ascending day order.
-  template <class F>
-  void for_each(F&& f) const {
-    const auto emit = [&](day_number day, slot_type v) {
-      if (v == in_wide)
-        f(day, wide_->at(day));
-      else if (v != 0)
-        f(day, static_cast<int64_t>(v - 1));
-    };
-    if (sparse_) {
-      for (auto& [day, v] : *sparse_)
-        emit(day, v);
-      return;
-    }
-    for (size_t i = 0; i < dense_.size(); ++i)
-      emit(static_cast<day_number>(base_ + static_cast<int64_t>(i)), dense_[i]);
-  }
-
-  /// Appends the byte form of these totals (see aggregate.cpp).
-  void append_to(std::string& out) const;
-  /// Adds totals in byte form from the front of `in`, consuming them; false
-  /// when the bytes are not such a form or a total overflows.
-  [[nodiscard]] bool add_from(std::string_view& in);
-
-private:
-  slot_type* slow_slot(day_number day);
-  bool sparse_map_moves(day_number day) const noexcept;
-
-  day_number base_ = 0;
-  std::vector<slot_type> dense_; // empty while sparse_ is set
-  std::unique_ptr<std::map<day_number, slot_type>> sparse_;
-  std::unique_ptr<std::map<day_number, int64_t>> wide_;
-};
 
 /// One record's contribution, waiting in a batch of `add_rows`.
 struct pending_row {
@@ -120,21 +38,26 @@ struct pending_row {
   uint64_t offset; ///< the record's absolute byte offset
 };
 
+/// A song of a partial: its partition and its index there.
+struct song_ref {
+  uint32_t partition;
+  uint32_t index;
+};
+
 class partial_aggregate {
 public:
-  struct song {
-    std::string name;
-    uint64_t hash;
-    day_totals days;
-    uint64_t first_offset;
-    uint32_t last_tag; ///< the last range that named this song
-  };
+  static constexpr uint32_t partition_bits = 6;
+  static constexpr uint32_t partitions = 1u << partition_bits;
 
   /// The `last_tag` of a song no range has named yet; not a valid tag.
   static constexpr uint32_t no_tag = UINT32_MAX;
 
   /// Rows per call of add_rows at most.
   static constexpr size_t max_batch = 64;
+
+  static uint32_t partition_of(uint64_t hash) noexcept {
+    return static_cast<uint32_t>(hash >> (64 - partition_bits));
+  }
 
   partial_aggregate();
 
@@ -151,41 +74,117 @@ public:
 
   /// Hints that a row with this hash will be added soon.
   void prefetch(uint64_t hash) const noexcept {
-    __builtin_prefetch(&slots_[hash & mask_]);
+    const partition& p = parts_[partition_of(hash)];
+    __builtin_prefetch(&p.slots[hash & p.mask]);
   }
 
-  /// Adds every total of `other` into this one; false if a total overflowed
-  /// (this partial is then incomplete).
+  /// Adds every total of `other` into this one, emptying `other`; false if a
+  /// total overflowed (this partial is then incomplete). `threads` merge
+  /// partitions side by side.
+  [[nodiscard]] bool merge(partial_aggregate&& other, unsigned threads = 1);
   [[nodiscard]] bool merge(const partial_aggregate& other);
 
-  [[nodiscard]] const std::vector<song>& songs() const noexcept {
-    return songs_;
-  }
+  /// The number of (song, day) groups.
   [[nodiscard]] uint64_t groups() const noexcept;
+  [[nodiscard]] uint64_t songs() const noexcept;
+  /// Bytes held (tables, runs, names, songs): what a memory budget counts.
+  [[nodiscard]] uint64_t bytes() const noexcept;
 
-  /// Song indexes in order of first appearance.
-  [[nodiscard]] std::vector<uint32_t> songs_in_order() const;
+  // -- reading the totals ----------------------------------------------------
+  // After seal(), which orders each partition's table by song and day, and
+  // before anything is added again.
+
+  /// Orders the groups for reading (`threads` partitions side by side);
+  /// once only: nothing may be added or merged into a sealed partial.
+  void seal(unsigned threads = 1);
+
+  /// Songs in order of first appearance.
+  [[nodiscard]] std::vector<song_ref> songs_in_order() const;
+
+  [[nodiscard]] std::string_view name(song_ref s) const noexcept {
+    const partition& p = parts_[s.partition];
+    const song& x = p.songs[s.index];
+    return {p.names.data() + x.name_at, x.name_len};
+  }
+
+  [[nodiscard]] uint64_t first_offset(song_ref s) const noexcept {
+    return parts_[s.partition].songs[s.index].first_offset;
+  }
+
+  /// The number of days with a total.
+  [[nodiscard]] uint32_t days(song_ref s) const noexcept {
+    return parts_[s.partition].songs[s.index].present;
+  }
+
+  /// Calls f(day, total) for the song's days in ascending order (sealed).
+  template <class F>
+  void for_each_day(song_ref s, F&& f) const;
 
   /// A compact byte form, for sending a partial to another process.
-  [[nodiscard]] std::string encode() const;
+  [[nodiscard]] std::string encode(); // seals first
   /// Reads what encode wrote; false if the bytes are not such a form.
   [[nodiscard]] static bool decode(std::string_view bytes,
                                    partial_aggregate& out);
 
 private:
-  // An open-addressing slot: the high half of the song's hash, so most
-  // probes need not look at the song itself, and its index + 1 (0: empty).
+  using slot_type = uint32_t;
+  /// A run slot holds total + 1 (0: no record that day, so a day with only
+  /// zero counts still has a row); in_wide: the total is in the table.
+  static constexpr slot_type in_wide = UINT32_MAX;
+  static constexpr uint32_t no_run = UINT32_MAX;
+
+  struct song {
+    uint64_t hash;
+    uint64_t name_at; ///< in the partition's names
+    uint64_t first_offset;
+    uint32_t name_len;
+    uint32_t last_tag; ///< the last range that named this song
+    uint32_t present;  ///< days with a total
+    uint32_t in_table; ///< of which in the table
+    day_number lo, hi; ///< the first and last of them (when present)
+    uint32_t run;      ///< index in runs, or no_run
+    day_number run_base;
+  };
+
+  // An open-addressing slot of the song index: bits of the song's hash, so
+  // most probes need not look at the song itself, and its index + 1 (0:
+  // empty).
   struct slot {
     uint32_t tag;
     uint32_t index;
   };
 
+  struct sealed_day {
+    day_number day;
+    int64_t total;
+  };
+
+  struct partition {
+    std::vector<song> songs;
+    std::vector<slot> slots; // a power of two, at most half full
+    size_t mask = 0;
+    std::string names;
+    group_table table;
+    std::vector<std::vector<slot_type>> runs;
+    uint64_t groups = 0;
+    // After seal: the table's groups by song index, days ascending.
+    std::vector<uint64_t> sealed_begin; // songs + 1 entries
+    std::vector<sealed_day> sealed;
+  };
+
+  // The high half: the slot index comes from the low bits, the partition
+  // from the top ones (so songs with the same tag share a partition).
   static uint32_t tag_of(uint64_t hash) noexcept {
     return static_cast<uint32_t>(hash >> 32);
   }
-  /// The song named `name`, created (with first offset `offset`) if new.
-  uint32_t find_or_insert(std::string_view name, uint64_t hash,
-                          uint64_t offset, size_t start_slot);
+  static std::string_view name_of(const partition& p, const song& s) noexcept {
+    return {p.names.data() + s.name_at, s.name_len};
+  }
+  static uint32_t find_or_insert(partition& p, std::string_view name,
+                                 uint64_t hash, uint64_t offset);
+  static uint32_t insert_at(partition& p, std::string_view name,
+                            uint64_t hash, uint64_t offset, size_t at);
+  static void rehash(partition& p);
   void note_offset(song& s, uint64_t offset, uint32_t tag) noexcept {
     if (s.last_tag != tag) {
       s.last_tag = tag;
@@ -193,11 +192,63 @@ private:
         s.first_offset = offset;
     }
   }
-  void rehash();
 
-  std::vector<song> songs_;
-  std::vector<slot> slots_;
-  size_t mask_;
+  /// The run slot of `day` if the song's run holds it, else nullptr.
+  static slot_type* run_slot(partition& p, const song& s,
+                             day_number day) noexcept {
+    if (s.run == no_run)
+      return nullptr;
+    std::vector<slot_type>& run = p.runs[s.run];
+    const auto i = static_cast<uint64_t>(int64_t{day} - s.run_base);
+    return i < run.size() ? &run[i] : nullptr;
+  }
+  /// Whether a new `day` of the song should go to a (grown) run.
+  static bool run_pays(const song& s, day_number day) noexcept;
+  /// Makes or grows the song's run to hold `day`, moving its table days in.
+  static slot_type* grow_run(partition& p, uint32_t index, day_number day);
+
+  /// Adds to one slot (new day: counted); false on overflow.
+  static bool add_to_slot(partition& p, uint32_t index, slot_type& slot,
+                          day_number day, int64_t count);
+  /// Adds to the table's total of (song, day); false on overflow.
+  static bool add_to_table(partition& p, uint32_t index, day_number day,
+                           int64_t count, uint64_t h);
+  /// Adds a total of any size, wherever the day goes.
+  static bool add_one(partition& p, uint32_t index, day_number day,
+                      int64_t count);
+  static bool merge_partition(partition& into, partition& from);
+  static void seal_partition(partition& p);
+  static void unseal_partition(partition& p);
+  /// Puts sealed groups back into the tables, so that more can be added.
+  void unseal();
+
+  template <class F>
+  static void for_each_unsealed(const partition& p, uint32_t index, F&& f);
+
+  std::vector<partition> parts_;
+  bool sealed_ = false;
 };
+
+template <class F>
+void partial_aggregate::for_each_day(song_ref ref, F&& f) const {
+  const partition& p = parts_[ref.partition];
+  const song& s = p.songs[ref.index];
+  const sealed_day* t = p.sealed.data() + p.sealed_begin[ref.index];
+  const sealed_day* t_end = p.sealed.data() + p.sealed_begin[ref.index + 1];
+  if (s.run != no_run) {
+    const std::vector<slot_type>& run = p.runs[s.run];
+    for (size_t i = 0; i < run.size(); ++i) {
+      const slot_type v = run[i];
+      if (v == 0 || v == in_wide) // a wide total comes from the table
+        continue;
+      const auto day = static_cast<day_number>(s.run_base + int64_t(i));
+      for (; t != t_end && t->day < day; ++t)
+        f(t->day, t->total);
+      f(day, static_cast<int64_t>(v - 1));
+    }
+  }
+  for (; t != t_end; ++t)
+    f(t->day, t->total);
+}
 
 } // namespace playcount

@@ -7,6 +7,8 @@
 #include <charconv>
 #include <cstdio>
 #include <cstring>
+#include <functional>
+#include <thread>
 #include <vector>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -30,66 +32,119 @@ void append_csv_field(std::string& out, std::string_view field) {
 
 namespace {
 
-// Emits the rows in order into `sink(const std::string&)` in pieces of about
-// `piece` bytes: songs by first appearance, each song's days ascending.
-template <class Sink>
-bool emit(const partial_aggregate& totals, size_t piece, Sink&& sink) {
-  std::string buf;
-  buf.reserve(piece + 4096);
-  buf += result_header;
-  std::string name;
-  char number[24];
+// Formats the rows of songs [begin, end) of `order` into `out`.
+class row_formatter {
+public:
+  void format(const partial_aggregate& totals, const song_ref* begin,
+              const song_ref* end, std::string& out) {
+    for (const song_ref* s = begin; s != end; ++s) {
+      name_.clear();
+      append_csv_field(name_, totals.name(*s));
+      totals.for_each_day(*s, [&](day_number day, int64_t total) {
+        out += name_;
+        out += ',';
+        cached_date& c = dates_[static_cast<uint32_t>(day) & 4095];
+        if (c.day != day) {
+          c.day = day;
+          format_date(day, c.text);
+        }
+        out.append(c.text, sizeof c.text);
+        out += ',';
+        const auto e = std::to_chars(number_, number_ + sizeof number_, total).ptr;
+        out.append(number_, e);
+        out += '\n';
+      });
+    }
+  }
+
+private:
   // Formatting a day number costs divisions; the same few thousand days
   // come back for every song.
   struct cached_date {
     day_number day = INT32_MIN;
     char text[10];
   };
-  std::vector<cached_date> dates(4096);
-  for (uint32_t index : totals.songs_in_order()) {
-    const auto& s = totals.songs()[index];
-    name.clear();
-    append_csv_field(name, s.name);
+  std::vector<cached_date> dates_ = std::vector<cached_date>(4096);
+  std::string name_;
+  char number_[24];
+};
+
+// Emits the rows in order into `sink(const std::string&)`: songs by first
+// appearance, each song's days ascending. Songs are cut into pieces of about
+// `piece` bytes; `threads` format a round of pieces side by side while the
+// calling thread hands the round before to the sink.
+template <class Sink>
+bool emit(partial_aggregate& totals, size_t piece, unsigned threads,
+          Sink&& sink) {
+  totals.seal(threads);
+  const std::vector<song_ref> order = totals.songs_in_order();
+  std::vector<size_t> cuts{0}; // piece k: songs [cuts[k], cuts[k + 1])
+  size_t bytes = 0;
+  for (size_t i = 0; i < order.size(); ++i) {
+    // A row: name, a date, a total, three separators (an estimate).
+    bytes += size_t{totals.days(order[i])} *
+             (totals.name(order[i]).size() + 16);
+    if (bytes >= piece) {
+      cuts.push_back(i + 1);
+      bytes = 0;
+    }
+  }
+  if (cuts.back() != order.size())
+    cuts.push_back(order.size());
+  const size_t pieces = cuts.size() - 1;
+  threads = std::max(1u, threads);
+  std::vector<row_formatter> formatters(threads);
+  std::vector<std::string> ready(threads), next(threads);
+  const auto format_round = [&](size_t round, std::vector<std::string>& into) {
+    const auto one = [&](unsigned t) {
+      into[t].clear();
+      const size_t k = round * threads + t;
+      if (k < pieces)
+        formatters[t].format(totals, order.data() + cuts[k],
+                             order.data() + cuts[k + 1], into[t]);
+    };
+    std::vector<std::thread> pool;
+    for (unsigned t = 1; t < threads; ++t)
+      pool.emplace_back(one, t);
+    one(0);
+    for (std::thread& t : pool)
+      t.join();
+  };
+  std::string header(result_header);
+  if (!sink(header))
+    return false;
+  const size_t rounds = (pieces + threads - 1) / threads;
+  if (rounds > 0)
+    format_round(0, ready);
+  for (size_t r = 0; r < rounds; ++r) {
+    std::thread ahead;
+    if (r + 1 < rounds)
+      ahead = std::thread(format_round, r + 1, std::ref(next));
     bool ok = true;
-    s.days.for_each([&](day_number day, int64_t total) {
-      if (!ok)
-        return;
-      buf += name;
-      buf += ',';
-      cached_date& c = dates[static_cast<uint32_t>(day) & 4095];
-      if (c.day != day) {
-        c.day = day;
-        format_date(day, c.text);
-      }
-      buf.append(c.text, sizeof c.text);
-      buf += ',';
-      const auto end = std::to_chars(number, number + sizeof number, total).ptr;
-      buf.append(number, end);
-      buf += '\n';
-      if (buf.size() >= piece) {
-        ok = sink(buf);
-        buf.clear();
-      }
-    });
+    for (const std::string& text : ready)
+      ok = ok && (text.empty() || sink(text));
+    if (ahead.joinable())
+      ahead.join();
     if (!ok)
       return false;
+    std::swap(ready, next);
   }
-  return buf.empty() || sink(buf);
+  return true;
 }
 
 } // namespace
 
-std::string format_result(const partial_aggregate& totals) {
+std::string format_result(partial_aggregate& totals) {
   std::string out;
-  (void)emit(totals, 1 << 16, [&](const std::string& piece) {
+  (void)emit(totals, 1 << 16, 1, [&](const std::string& piece) {
     out += piece;
     return true;
   });
   return out;
 }
 
-bool write_result(const partial_aggregate& totals, const std::string& path,
-                  bool durable, std::string& error) {
+bool write_result(partial_aggregate& totals, const std::string& path,
+                  bool durable, std::string& error, unsigned threads) {
   std::string tmp = path + ".partial-XXXXXX";
   const int fd = mkostemp(tmp.data(), O_CLOEXEC);
   if (fd < 0) {
@@ -102,7 +157,7 @@ bool write_result(const partial_aggregate& totals, const std::string& path,
     ::unlink(tmp.c_str());
     return false;
   };
-  const bool written = emit(totals, 1 << 20, [&](const std::string& piece) {
+  const bool written = emit(totals, 4 << 20, threads, [&](const std::string& piece) {
     return write_all(fd, piece);
   });
   if (!written)

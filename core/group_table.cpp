@@ -1,0 +1,68 @@
+#include "core/group_table.hpp"
+
+#include <cstring>
+#include <new>
+
+namespace playcount {
+
+group_table::group_table(const group_table& other)
+  : size_(other.size_), capacity_(other.capacity_) {
+  if (capacity_ == 0)
+    return;
+  entries_.reset(static_cast<entry*>(std::calloc(capacity_, sizeof(entry))));
+  if (!entries_)
+    throw std::bad_alloc();
+  std::memcpy(entries_.get(), other.entries_.get(), capacity_ * sizeof(entry));
+}
+
+void group_table::grow() {
+  const size_t capacity = capacity_ < 16 ? 16 : capacity_ + capacity_ / 2;
+  auto* fresh = static_cast<entry*>(std::calloc(capacity, sizeof(entry)));
+  if (fresh == nullptr)
+    throw std::bad_alloc();
+  std::unique_ptr<entry[], release> old(fresh);
+  old.swap(entries_);
+  const size_t old_capacity = capacity_;
+  capacity_ = capacity;
+  for (size_t i = 0; i < old_capacity; ++i) {
+    const entry& e = old[i];
+    if (e.song == 0)
+      continue;
+    size_t at = home(hash(e.song - 1, e.day));
+    while (entries_[at].song != 0)
+      at = next(at);
+    entries_[at] = e;
+  }
+}
+
+// Backward-shift deletion: the entries after the hole that could live in it
+// move back, so no tombstones slow later probes.
+bool group_table::erase(uint32_t song, int32_t day) noexcept {
+  if (size_ == 0)
+    return false;
+  size_t hole = home(hash(song, day));
+  for (;; hole = next(hole)) {
+    const entry& e = entries_[hole];
+    if (e.song == 0)
+      return false;
+    if (e.song == song + 1 && e.day == day)
+      break;
+  }
+  for (size_t at = next(hole);; at = next(at)) {
+    entry& e = entries_[at];
+    if (e.song == 0)
+      break;
+    const size_t h = home(hash(e.song - 1, e.day));
+    // Does `h` lie cyclically in (hole, at]? Then e stays where it is.
+    const bool stays = hole <= at ? (hole < h && h <= at) : (hole < h || h <= at);
+    if (!stays) {
+      entries_[hole] = e;
+      hole = at;
+    }
+  }
+  entries_[hole] = entry{0, 0, 0};
+  --size_;
+  return true;
+}
+
+} // namespace playcount
