@@ -139,13 +139,14 @@ shape_file() {
 }
 
 # measure NAME OUT CMD...: runs CMD once (it must write OUT); sets LAST_SECS (wall clock) and
-# LAST_KB (peak RSS). The run's stdout/stderr stay in $OUT_DIR/NAME.log.
+# LAST_KB (peak RSS) and LAST_CPU (user + system seconds: on a busy machine they move less than
+# the wall time). The run's stdout/stderr stay in $OUT_DIR/NAME.log.
 measure() {
   local name=$1 out=$2; shift 2
   local tfile="$OUT_DIR/$name.time" lfile="$OUT_DIR/$name.log" t0 t1 rc=0
   rm -f "$out"
   t0=$(date +%s%N)
-  "$TIME" -f '%e %M' -o "$tfile" timeout "$TIMEOUT" "$@" >"$lfile" 2>&1 || rc=$?
+  "$TIME" -f '%e %M %U %S' -o "$tfile" timeout "$TIMEOUT" "$@" >"$lfile" 2>&1 || rc=$?
   t1=$(date +%s%N)
   if [ "$rc" != 0 ] || [ ! -s "$out" ]; then
     if [ "$rc" = 124 ]; then echo "shapes.sh: $name timed out after $TIMEOUT s (TIMEOUT): $*" >&2
@@ -156,6 +157,7 @@ measure() {
   fi
   LAST_SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
   LAST_KB=$(awk 'END { print $2 }' "$tfile")
+  LAST_CPU=$(awk 'END { printf "%.2f", $3 + $4 }' "$tfile")
 }
 
 mb() { awk -v k="$1" 'BEGIN { printf "%.0f", k / 1024 }'; }
@@ -192,14 +194,14 @@ for shape in "${SHAPES[@]}"; do
   cat "$INPUT" > /dev/null  # warm the page cache
   load_start=$(cut -d' ' -f1 /proc/loadavg)
 
-  PC_SECS=(); PC_KB=(); DK_SECS=(); DK_KB=(); ok=1
+  PC_SECS=(); PC_KB=(); PC_CPU=(); DK_SECS=(); DK_KB=(); DK_CPU=(); ok=1
   for ((i = 1; i <= RUNS; i++)); do
     if ! measure playcount "$PC_OUT" "${PC_CMD[@]}"; then ok=0; break; fi
-    PC_SECS+=("$LAST_SECS"); PC_KB+=("$LAST_KB")
-    printf '   run %d/%d  playcount %8.3f s %7s MB\n' "$i" "$RUNS" "$LAST_SECS" "$(mb "$LAST_KB")"
+    PC_SECS+=("$LAST_SECS"); PC_KB+=("$LAST_KB"); PC_CPU+=("$LAST_CPU")
+    printf '   run %d/%d  playcount %8.3f s %7s MB  (cpu %s s)\n' "$i" "$RUNS" "$LAST_SECS" "$(mb "$LAST_KB")" "$LAST_CPU"
     if ! measure duckdb "$DK_OUT" "${DK_CMD[@]}"; then ok=0; break; fi
-    DK_SECS+=("$LAST_SECS"); DK_KB+=("$LAST_KB")
-    printf '   run %d/%d  duckdb    %8.3f s %7s MB\n' "$i" "$RUNS" "$LAST_SECS" "$(mb "$LAST_KB")"
+    DK_SECS+=("$LAST_SECS"); DK_KB+=("$LAST_KB"); DK_CPU+=("$LAST_CPU")
+    printf '   run %d/%d  duckdb    %8.3f s %7s MB  (cpu %s s)\n' "$i" "$RUNS" "$LAST_SECS" "$(mb "$LAST_KB")" "$LAST_CPU"
     if [ "$i" = 1 ]; then
       cmp_args=("$PC_OUT" "$DK_OUT")
       [ "$CHECK_ORDER" = 1 ] && cmp_args+=(--input "$INPUT")
@@ -227,7 +229,7 @@ for shape in "${SHAPES[@]}"; do
   load_end=$(cut -d' ' -f1 /proc/loadavg)
   if [ "$ok" = 0 ]; then
     FAILED=1
-    ROWS_MD+=("| $shape | | failed | | | | | see $OUT_DIR | $load_start–$load_end |")
+    ROWS_MD+=("| $shape | | failed | | | | | see $OUT_DIR | | $load_start–$load_end |")
     continue
   fi
 
@@ -252,12 +254,14 @@ for shape in "${SHAPES[@]}"; do
   [ "$pc_kb" -lt "$dk_kb" ] || missed+=("RSS above DuckDB's")
   if [ ${#missed[@]} = 0 ]; then verdict=met; else verdict="**missed**: $(IFS=,; echo "${missed[*]}" | sed 's/,/, /g')"; STATUS=3; fi
 
+  pc_cpu=$(stat_of median "${PC_CPU[@]}"); dk_cpu=$(stat_of median "${DK_CPU[@]}")
   echo "   groups $groups; median playcount $pc_med s, DuckDB $dk_med s: DuckDB / playcount ${ratio}x (target >= ${need_ratio}x)"
+  echo "   median CPU seconds playcount $pc_cpu, DuckDB $dk_cpu: DuckDB / playcount $(awk -v a="$pc_cpu" -v b="$dk_cpu" 'BEGIN { printf "%.2f", a > 0 ? b / a : 0 }')x"
   echo "   peak RSS playcount $(mb "$pc_kb") MB (target $rss_rule, and below DuckDB's), DuckDB $(mb "$dk_kb") MB"
   [ -n "$phases" ] && echo "   playcount --verbose (last run): $phases"
   echo "   load average $load_start at the start, $load_end at the end; targets: $verdict"
   fmt_ratio=$ratio; [[ " ${missed[*]} " == *" speed "* ]] && fmt_ratio="**$ratio×**" || fmt_ratio="$ratio×"
-  ROWS_MD+=("| $shape | $(groups_human "$groups") | $pc_med s | $dk_med s | $fmt_ratio | $(human_mb "$pc_kb") | $(human_mb "$dk_kb") | $verdict | $load_start–$load_end |")
+  ROWS_MD+=("| $shape | $(groups_human "$groups") | $pc_med s | $dk_med s | $fmt_ratio | $(human_mb "$pc_kb") | $(human_mb "$dk_kb") | $verdict | $pc_cpu / $dk_cpu | $load_start–$load_end |")
 done
 
 # --- the table --------------------------------------------------------------------------
@@ -266,8 +270,8 @@ TABLE="$DATA_DIR/shapes-table${MEMORY_LIMIT:+-limit-$MEMORY_LIMIT}$([ "$QUICK" =
   echo
   echo "$(date -u '+%Y-%m-%d'), commit $commit, $(nproc) cores; medians of $RUNS alternating runs$([ "$QUICK" = 1 ] && echo ', --quick (small files: the targets are for ~1 GB)')${MEMORY_LIMIT:+; playcount --memory-limit $MEMORY_LIMIT, DuckDB memory_limit='$DUCKDB_LIMIT'}:"
   echo
-  echo "| shape | groups | playcount | DuckDB | DuckDB / playcount | RSS playcount | RSS DuckDB | targets | load |"
-  echo "|---|---|---|---|---|---|---|---|---|"
+  echo "| shape | groups | playcount | DuckDB | DuckDB / playcount | RSS playcount | RSS DuckDB | targets | CPU s playcount / DuckDB | load |"
+  echo "|---|---|---|---|---|---|---|---|---|---|"
   printf '%s\n' "${ROWS_MD[@]}"
 } | tee "$TABLE"
 echo
