@@ -256,7 +256,7 @@ for shape in "${SHAPES[@]}"; do
 
   pc_cpu=$(stat_of median "${PC_CPU[@]}"); dk_cpu=$(stat_of median "${DK_CPU[@]}")
   echo "   groups $groups; median playcount $pc_med s, DuckDB $dk_med s: DuckDB / playcount ${ratio}x (target >= ${need_ratio}x)"
-  echo "   median CPU seconds playcount $pc_cpu, DuckDB $dk_cpu: DuckDB / playcount $(awk -v a="$pc_cpu" -v b="$dk_cpu" 'BEGIN { printf "%.2f", a > 0 ? b / a : 0 }')x"
+  echo "   median CPU seconds playcount $pc_cpu, DuckDB $dk_cpu: DuckDB / playcount $(awk -v a="$pc_cpu" -v b="$dk_cpu" 'BEGIN { printf "%.2f", (a > 0) ? b / a : 0 }')x"
   echo "   peak RSS playcount $(mb "$pc_kb") MB (target $rss_rule, and below DuckDB's), DuckDB $(mb "$dk_kb") MB"
   [ -n "$phases" ] && echo "   playcount --verbose (last run): $phases"
   echo "   load average $load_start at the start, $load_end at the end; targets: $verdict"
