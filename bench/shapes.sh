@@ -170,7 +170,9 @@ commit=$(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 log "machine: $(nproc) cores${cpu:+, $cpu}, $(awk '/^MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo) RAM; $(date -u '+%Y-%m-%d %H:%M UTC'); commit $commit"
 log "playcount: $PLAYCOUNT count IN -o OUT --verbose${WORKERS:+ --workers $WORKERS}${MEMORY_LIMIT:+ --memory-limit $MEMORY_LIMIT}"
 log "duckdb:    node bench/duckdb_groupby.mjs IN OUT${DUCKDB_THREADS:+ $DUCKDB_THREADS}${MEMORY_LIMIT:+ --memory-limit $DUCKDB_LIMIT}"
-log "runs: $RUNS of each, alternating; shapes: ${SHAPES[*]}$([ "$QUICK" = 1 ] && echo ' (--quick: small files)')"
+QUICK_NOTE=; QUICK_SUFFIX=
+if [ "$QUICK" = 1 ]; then QUICK_NOTE=', --quick (small files: the targets are for ~1 GB)'; QUICK_SUFFIX=-quick; fi
+log "runs: $RUNS of each, alternating; shapes: ${SHAPES[*]}$QUICK_NOTE"
 
 ROWS_MD=()
 STATUS=0
@@ -265,10 +267,10 @@ for shape in "${SHAPES[@]}"; do
 done
 
 # --- the table --------------------------------------------------------------------------
-TABLE="$DATA_DIR/shapes-table${MEMORY_LIMIT:+-limit-$MEMORY_LIMIT}$([ "$QUICK" = 1 ] && echo -quick).md"
+TABLE="$DATA_DIR/shapes-table${MEMORY_LIMIT:+-limit-$MEMORY_LIMIT}$QUICK_SUFFIX.md"
 {
   echo
-  echo "$(date -u '+%Y-%m-%d'), commit $commit, $(nproc) cores; medians of $RUNS alternating runs$([ "$QUICK" = 1 ] && echo ', --quick (small files: the targets are for ~1 GB)')${MEMORY_LIMIT:+; playcount --memory-limit $MEMORY_LIMIT, DuckDB memory_limit='$DUCKDB_LIMIT'}:"
+  echo "$(date -u '+%Y-%m-%d'), commit $commit, $(nproc) cores; medians of $RUNS alternating runs$QUICK_NOTE${MEMORY_LIMIT:+; playcount --memory-limit $MEMORY_LIMIT, DuckDB memory_limit='$DUCKDB_LIMIT'}:"
   echo
   echo "| shape | groups | playcount | DuckDB | DuckDB / playcount | RSS playcount | RSS DuckDB | targets | CPU s playcount / DuckDB | load |"
   echo "|---|---|---|---|---|---|---|---|---|---|"
