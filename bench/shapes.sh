@@ -254,7 +254,12 @@ for shape in "${SHAPES[@]}"; do
   awk -v r="$ratio" -v n="$need_ratio" 'BEGIN { exit !(r >= n) }' || missed+=("speed")
   [ "$pc_kb" -le "$rss_cap_kb" ] || missed+=("RSS cap")
   [ "$pc_kb" -lt "$dk_kb" ] || missed+=("RSS above DuckDB's")
-  if [ ${#missed[@]} = 0 ]; then verdict=met; else verdict="**missed**: $(IFS=,; echo "${missed[*]}" | sed 's/,/, /g')"; STATUS=3; fi
+  verdict=met
+  if [ ${#missed[@]} -gt 0 ]; then
+    verdict="**missed**: ${missed[0]}"
+    for m in "${missed[@]:1}"; do verdict+=", $m"; done
+    STATUS=3
+  fi
 
   pc_cpu=$(stat_of median "${PC_CPU[@]}"); dk_cpu=$(stat_of median "${DK_CPU[@]}")
   echo "   groups $groups; median playcount $pc_med s, DuckDB $dk_med s: DuckDB / playcount ${ratio}x (target >= ${need_ratio}x)"
