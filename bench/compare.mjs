@@ -1,6 +1,6 @@
 // Compares playcount's output with DuckDB's (or another peer's) for the same input.
 //
-// usage: node compare.mjs PLAYCOUNT_OUT.csv DUCKDB_OUT.csv [--input IN.csv] [--peer NAME]
+// usage: node compare.mjs PLAYCOUNT_OUT.csv DUCKDB_OUT.csv [--input IN.csv] [--peer NAME] [--fingerprint]
 //
 // --peer names the second file's program in the messages (default: duckdb); peers.sh
 // passes polars, pandas, old-service.
@@ -13,7 +13,14 @@
 //      (totals compared as integers, so `007` equals `7`);
 //   3. playcount's own order: each song's rows are contiguous, dates strictly ascending
 //      within a song; with --input, songs also follow their order of first appearance
-//      in IN.csv (this reads the whole input: seconds per GB).
+//      in IN.csv (this reads the whole input: seconds per GB; the Song column is found by
+//      its header name, so it need not be the first).
+// --fingerprint: for results of tens of millions of rows, which would not fit in node's heap
+// as maps: step 2 compares the row counts and an order-independent hash of the rows (sums of
+// two 32-bit hashes of each `song,date,total`) instead, in constant memory. A difference is
+// then reported without examples. Each (song, date) once still holds: playcount's rows are
+// checked to be contiguous per song with dates strictly ascending, so its file has no repeated
+// pair, and the peer's multiset of rows equals it.
 // Exit status 0 when everything agrees, 1 on a difference (a few examples are printed),
 // 2 on a usage or I/O error.
 import fs from 'node:fs';
@@ -103,14 +110,40 @@ async function forEachRecord(path, onRecord) {
 // (total normalised: `007` and `+7` read as `7`). A (song, date) pair seen twice is a problem.
 const CANON_INT = /^(0|-?[1-9]\d*)$/;
 const ANY_INT = /^\s*[+-]?\d+\s*$/;
-async function readOutput(path, label, onRow) {
+// Adds two 32-bit hashes (FNV-1a and a variant) of `song,date,total` (the unquoted fields
+// joined by commas: a date and a canonical total hold none, so the split is unambiguous)
+// into the fingerprint fp.
+function addRowHash(fp, s) {
+  let a = 0x811c9dc5 | 0, b = 0x01000193 ^ 0x5bd1e995;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995);
+    b ^= b >>> 15;
+  }
+  a ^= a >>> 16; a = Math.imul(a, 0x85ebca6b); a ^= a >>> 13;
+  fp.a = (fp.a + (a >>> 0)) >>> 0;
+  fp.b = (fp.b + (b >>> 0)) >>> 0;
+}
+
+async function readOutput(path, label, onRow, fingerprint = false) {
   const rows = new Map();
+  const fp = { a: 0, b: 0 };
   let header = null;
   let nrows = 0;
   let bad = 0, dups = 0;
   await forEachRecord(path, (rec, lineNo) => {
     if (header === null) { header = parseRecord(rec); return; }
     if (rec === '') return; // a trailing empty line
+    if (fingerprint && rec.indexOf('"') < 0) { // fast path: an unquoted row is its own canonical form
+      const c1 = rec.indexOf(','), c2 = c1 < 0 ? -1 : rec.indexOf(',', c1 + 1);
+      if (c2 > 0 && rec.indexOf(',', c2 + 1) < 0 && CANON_INT.test(rec.slice(c2 + 1))) {
+        nrows++;
+        addRowHash(fp, rec);
+        if (onRow) onRow(rec.slice(0, c1), rec.slice(c1 + 1, c2), lineNo);
+        return;
+      }
+    }
     const f = parseRecord(rec);
     let total = f.length === 3 ? f[2] : '';
     if (!CANON_INT.test(total)) {
@@ -121,6 +154,11 @@ async function readOutput(path, label, onRow) {
       total = BigInt(total.trim()).toString();
     }
     nrows++;
+    if (fingerprint) {
+      addRowHash(fp, `${f[0]},${f[1]},${total}`);
+      if (onRow) onRow(f[0], f[1], lineNo);
+      return;
+    }
     let dates = rows.get(f[0]);
     if (dates === undefined) rows.set(f[0], dates = new Map());
     if (dates.has(f[1])) {
@@ -136,18 +174,25 @@ async function readOutput(path, label, onRow) {
     problems.push(`${label}: header is ${JSON.stringify(header)}, expected ${JSON.stringify(HEADER)}`);
   if (bad) problems.push(`${label}: ${bad} malformed row(s)`);
   if (dups) problems.push(`${label}: ${dups} repeated (song, date) pair(s)`);
-  return { rows, nrows, problems };
+  return { rows, nrows, problems, fp };
 }
 
-// First-appearance order of songs in the input file (column 1, header skipped).
+// First-appearance order of songs in the input file (the column named Song in the header).
 async function songOrder(path) {
   const order = new Map();
-  let first = true;
+  let column = -1;
   await forEachRecord(path, (rec) => {
-    if (first) { first = false; return; }
     if (rec === '') return;
+    if (column < 0) {
+      if (rec.charCodeAt(0) === 0xfeff) rec = rec.slice(1);
+      column = parseRecord(rec).findIndex((name) => name.trim() === 'Song');
+      if (column < 0) throw new Error(`${path}: no Song column in the header`);
+      return;
+    }
     let song;
-    if (rec.charCodeAt(0) !== 34) {
+    if (column > 0) {
+      song = parseRecord(rec)[column];
+    } else if (rec.charCodeAt(0) !== 34) {
       const c = rec.indexOf(',');
       song = c < 0 ? rec : rec.slice(0, c);
     } else {
@@ -162,14 +207,16 @@ async function main() {
   const args = process.argv.slice(2);
   let input = null;
   let peer = 'duckdb';
+  let fingerprint = false;
   const files = [];
   for (let i = 0; i < args.length; i++) {
     if (args[i] === '--input') input = args[++i];
     else if (args[i] === '--peer') peer = args[++i];
+    else if (args[i] === '--fingerprint') fingerprint = true;
     else files.push(args[i]);
   }
   if (files.length !== 2 || (args.includes('--input') && !input) || !peer) {
-    console.error('usage: node compare.mjs PLAYCOUNT_OUT.csv DUCKDB_OUT.csv [--input IN.csv] [--peer NAME]');
+    console.error('usage: node compare.mjs PLAYCOUNT_OUT.csv DUCKDB_OUT.csv [--input IN.csv] [--peer NAME] [--fingerprint]');
     process.exit(2);
   }
   const [actualPath, expectedPath] = files;
@@ -197,8 +244,8 @@ async function main() {
     prevSong = song; prevDate = date;
   };
 
-  const a = await readOutput(actualPath, 'playcount', onRow);
-  const e = await readOutput(expectedPath, peer);
+  const a = await readOutput(actualPath, 'playcount', onRow, fingerprint);
+  const e = await readOutput(expectedPath, peer, null, fingerprint);
   problems.push(...a.problems, ...e.problems);
   if (orderErrors) problems.push(`playcount: ${orderErrors} ordering error(s)`);
   if (order && seenSongs.size !== order.size)
@@ -217,7 +264,13 @@ async function main() {
     }
     return out;
   };
-  const onlyE = diff(e, a), onlyA = diff(a, e).filter((r) => r.other === undefined);
+  if (fingerprint) {
+    if (a.nrows !== e.nrows || a.fp.a !== e.fp.a || a.fp.b !== e.fp.b)
+      problems.push(`rows differ: ${a.nrows} rows in playcount's output, ${e.nrows} in the ${peer} output` +
+        (a.nrows === e.nrows ? ', and their fingerprints differ' : '') +
+        ' (compare without --fingerprint, if it fits in memory, for examples)');
+  }
+  const onlyE = fingerprint ? [] : diff(e, a), onlyA = fingerprint ? [] : diff(a, e).filter((r) => r.other === undefined);
   if (onlyE.length || onlyA.length) {
     const wrong = onlyE.filter((r) => r.other !== undefined).length;
     problems.push(`rows differ: ${wrong} total(s) differ, ${onlyE.length - wrong} (song, date) only in the ${peer} output, ` +
@@ -233,7 +286,7 @@ async function main() {
     for (const p of problems) console.error(`MISMATCH ${p}`);
     process.exit(1);
   }
-  console.log(`results agree: ${a.nrows} rows (${seenSongs.size} songs)` +
+  console.log(`results agree${fingerprint ? ' (row count and fingerprint)' : ''}: ${a.nrows} rows (${seenSongs.size} songs)` +
     (order ? `, playcount order checked against ${input}` : ', playcount order checked (contiguous songs, ascending dates)'));
 }
 
