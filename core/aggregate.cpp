@@ -51,29 +51,49 @@ partial_aggregate::partial_aggregate() : parts_(partitions) {
 
 // -- songs --------------------------------------------------------------------
 
+partial_aggregate::song::song(const song& other)
+  : first_offset(other.first_offset), name_at(other.name_at),
+    name_len(other.name_len), last_tag(other.last_tag),
+    present(other.present), in_table(other.in_table), lo(other.lo),
+    hi(other.hi), run_base(other.run_base), run_len(other.run_len) {
+  std::memcpy(inline_name, other.inline_name, sizeof inline_name);
+  if (other.run) {
+    run = std::make_unique<slot_type[]>(run_len);
+    std::memcpy(run.get(), other.run.get(), run_len * sizeof(slot_type));
+  }
+}
+
+uint64_t partial_aggregate::hash_of(const partition& p, const song& s) noexcept {
+  const std::string_view name = name_of(p, s);
+  return hash_bytes(name.data(), name.size());
+}
+
 void partial_aggregate::rehash(partition& p) {
   p.slots.assign(p.slots.size() * 2, slot{0, 0});
   p.mask = p.slots.size() - 1;
   for (uint32_t i = 0; i < p.songs.size(); ++i) {
-    size_t at = p.songs[i].hash & p.mask;
+    // Hashed again from the name: the song has no room to keep its hash.
+    const uint64_t hash = hash_of(p, p.songs[i]);
+    size_t at = hash & p.mask;
     while (p.slots[at].index != 0)
       at = (at + 1) & p.mask;
-    p.slots[at] = slot{tag_of(p.songs[i].hash), i + 1};
+    p.slots[at] = slot{tag_of(hash), i + 1};
   }
 }
 
 uint32_t partial_aggregate::insert_at(partition& p, std::string_view name,
                                       uint64_t hash, uint64_t offset,
                                       size_t at) {
-  song s{};
-  s.hash = hash;
-  s.name_at = p.names.size();
+  song s;
   s.name_len = static_cast<uint32_t>(name.size());
+  if (name.size() <= inline_name_max) {
+    std::memcpy(s.inline_name, name.data(), name.size());
+  } else {
+    s.name_at = p.names.size();
+    p.names.append(name);
+  }
   s.first_offset = offset;
-  s.last_tag = no_tag;
-  s.run = no_run;
-  p.names.append(name);
-  p.songs.push_back(s);
+  p.songs.push_back(std::move(s));
   const auto index = static_cast<uint32_t>(p.songs.size() - 1);
   p.slots[at] = slot{tag_of(hash), index + 1};
   if (p.songs.size() * 2 > p.slots.size())
@@ -88,7 +108,7 @@ uint32_t partial_aggregate::find_or_insert(partition& p, std::string_view name,
     if (sl.index == 0)
       return insert_at(p, name, hash, offset, at);
     const song& s = p.songs[sl.index - 1];
-    if (sl.tag == tag_of(hash) && s.hash == hash && name_of(p, s) == name)
+    if (sl.tag == tag_of(hash) && name_of(p, s) == name)
       return sl.index - 1;
   }
 }
@@ -127,23 +147,21 @@ partial_aggregate::slot_type* partial_aggregate::grow_run(partition& p,
   const int64_t lo = s.present == 0 ? day : std::min<int64_t>(s.lo, day);
   const int64_t hi = s.present == 0 ? day : std::max<int64_t>(s.hi, day);
   const int64_t span = hi - lo + 1;
-  const bool had_run = s.run != no_run;
-  const int64_t old_base = had_run ? s.run_base : 0;
-  const int64_t old_size =
-    had_run ? static_cast<int64_t>(p.runs[s.run].size()) : 0;
+  const bool had_run = s.run != nullptr;
+  const int64_t old_base = s.run_base;
+  const int64_t old_size = s.run_len;
   // Room to grow towards the side that grew, so that a run of new days (a
   // daily log) costs amortized O(1) each, while the run stays dense.
   int64_t size = std::max(span, 2 * old_size);
   if (size > run_max_span_per_day * (int64_t{s.present} + 1))
     size = span;
   const int64_t base = had_run && day < old_base ? hi - size + 1 : lo;
-  std::vector<slot_type> grown(static_cast<size_t>(size), 0);
+  auto grown = std::make_unique<slot_type[]>(static_cast<size_t>(size));
   // The old run's days all lie in [lo, hi] (slack beyond them is empty).
   for (int64_t d = std::max(lo, old_base); had_run && d <= hi &&
                                            d < old_base + old_size;
        ++d)
-    grown[static_cast<size_t>(d - base)] =
-      p.runs[s.run][static_cast<size_t>(d - old_base)];
+    grown[static_cast<size_t>(d - base)] = s.run[static_cast<size_t>(d - old_base)];
   for (int64_t d = lo; s.in_table > 0 && d <= hi; ++d) {
     if (had_run && d >= old_base && d < old_base + old_size)
       continue; // in the old run (a wide one stays in the table)
@@ -159,14 +177,11 @@ partial_aggregate::slot_type* partial_aggregate::grow_run(partition& p,
       grown[static_cast<size_t>(d - base)] = in_wide;
     }
   }
-  if (!had_run) {
-    s.run = static_cast<uint32_t>(p.runs.size());
-    p.runs.push_back(std::move(grown));
-  } else {
-    p.runs[s.run] = std::move(grown);
-  }
+  p.run_bytes += static_cast<uint64_t>(size - old_size) * sizeof(slot_type);
+  s.run = std::move(grown);
+  s.run_len = static_cast<uint32_t>(size);
   s.run_base = static_cast<day_number>(base);
-  return &p.runs[s.run][static_cast<size_t>(day - base)];
+  return &s.run[static_cast<size_t>(day - base)];
 }
 
 bool partial_aggregate::add_to_slot(partition& p, uint32_t index,
@@ -227,7 +242,7 @@ bool partial_aggregate::add_to_table(partition& p, uint32_t index,
 bool partial_aggregate::add_one(partition& p, uint32_t index, day_number day,
                                 int64_t count) {
   const song& s = p.songs[index];
-  if (slot_type* slot = run_slot(p, s, day))
+  if (slot_type* slot = run_slot(s, day))
     return add_to_slot(p, index, *slot, day, count);
   if (run_pays(s, day))
     return add_to_slot(p, index, *grow_run(p, index, day), day, count);
@@ -261,6 +276,12 @@ size_t partial_aggregate::add_rows(const pending_row* rows, size_t n,
       __builtin_prefetch(e + 63);
     }
   }
+  // Long names live apart from their song: fetch them before comparing.
+  for (size_t i = 0; i < n; ++i) {
+    const song& s = part[i]->songs[index[i]];
+    if (s.name_len > inline_name_max)
+      __builtin_prefetch(part[i]->names.data() + s.name_at);
+  }
   // Stage 2: confirm the song, note its first offset, find where its day's
   // total is: a run slot, or the table.
   size_t added = 0;
@@ -280,12 +301,12 @@ size_t partial_aggregate::add_rows(const pending_row* rows, size_t n,
     const pending_row& r = rows[i];
     partition& p = *part[i];
     song* s = &p.songs[index[i]];
-    if (s->hash != r.hash || !same_bytes(name_of(p, *s), r.name)) { // rare
+    if (!same_bytes(name_of(p, *s), r.name)) { // rare: the tag was equal
       index[i] = find_or_insert(p, r.name, r.hash, r.offset);
       s = &p.songs[index[i]];
     }
     note_offset(*s, r.offset, tag);
-    total[i] = run_slot(p, *s, r.day);
+    total[i] = run_slot(*s, r.day);
     if (total[i] == nullptr && run_pays(*s, r.day)) {
       // Growing moves the run and its days in the table: the rows before
       // go in first.
@@ -311,13 +332,10 @@ template <class F>
 void partial_aggregate::for_each_unsealed(const partition& p, uint32_t index,
                                           F&& f) {
   const song& s = p.songs[index];
-  if (s.run == no_run)
-    return;
-  const std::vector<slot_type>& run = p.runs[s.run];
-  for (size_t i = 0; i < run.size(); ++i)
-    if (run[i] != 0 && run[i] != in_wide)
+  for (size_t i = 0; i < s.run_len; ++i)
+    if (s.run[i] != 0 && s.run[i] != in_wide)
       f(static_cast<day_number>(s.run_base + int64_t(i)),
-        static_cast<int64_t>(run[i] - 1));
+        static_cast<int64_t>(s.run[i] - 1));
 }
 
 bool partial_aggregate::merge_partition(partition& into, partition& from) {
@@ -330,7 +348,7 @@ bool partial_aggregate::merge_partition(partition& into, partition& from) {
   for (uint32_t i = 0; i < from.songs.size(); ++i) {
     const song& s = from.songs[i];
     const uint32_t mine =
-      find_or_insert(into, name_of(from, s), s.hash, s.first_offset);
+      find_or_insert(into, name_of(from, s), hash_of(from, s), s.first_offset);
     into.songs[mine].first_offset =
       std::min(into.songs[mine].first_offset, s.first_offset);
     to[i] = mine;
@@ -338,7 +356,6 @@ bool partial_aggregate::merge_partition(partition& into, partition& from) {
       ok = ok && add_one(into, mine, day, total);
     });
   }
-  from.runs = {};
   from.table.for_each([&](uint32_t song, day_number day, int64_t total) {
     ok = ok && add_one(into, to[song], day, total);
   });
@@ -382,11 +399,9 @@ uint64_t partial_aggregate::bytes() const noexcept {
   for (const partition& p : parts_) {
     n += p.songs.capacity() * sizeof(song) + p.slots.capacity() * sizeof(slot) +
          p.names.capacity() + p.table.bytes() +
-         p.runs.capacity() * sizeof(p.runs[0]) +
+         p.run_bytes +
          p.sealed.capacity() * sizeof(sealed_day) +
          p.sealed_begin.capacity() * sizeof(uint64_t);
-    for (const auto& run : p.runs)
-      n += run.capacity() * sizeof(slot_type);
   }
   return n;
 }
@@ -509,16 +524,16 @@ std::string partial_aggregate::encode() {
       put<uint64_t>(out, s.first_offset);
       // Only the slots from the first day to the last: growth leaves room.
       size_t lo = 0;
-      size_t hi = s.run == no_run ? 0 : p.runs[s.run].size();
-      while (lo < hi && p.runs[s.run][lo] == 0)
+      size_t hi = s.run_len;
+      while (lo < hi && s.run[lo] == 0)
         ++lo;
-      while (hi > lo && p.runs[s.run][hi - 1] == 0)
+      while (hi > lo && s.run[hi - 1] == 0)
         --hi;
       put<int32_t>(out, hi > lo ? static_cast<day_number>(s.run_base + int64_t(lo))
                                 : 0);
       put<uint32_t>(out, static_cast<uint32_t>(hi - lo));
       if (hi > lo)
-        out.append(reinterpret_cast<const char*>(p.runs[s.run].data() + lo),
+        out.append(reinterpret_cast<const char*>(s.run.get() + lo),
                    (hi - lo) * sizeof(slot_type));
       const uint64_t b = p.sealed_begin[i];
       const uint64_t e = p.sealed_begin[i + 1];

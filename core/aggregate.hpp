@@ -23,6 +23,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -46,7 +47,7 @@ struct song_ref {
 
 class partial_aggregate {
 public:
-  static constexpr uint32_t partition_bits = 6;
+  static constexpr uint32_t partition_bits = 4;
   static constexpr uint32_t partitions = 1u << partition_bits;
 
   /// The `last_tag` of a song no range has named yet; not a valid tag.
@@ -103,8 +104,7 @@ public:
 
   [[nodiscard]] std::string_view name(song_ref s) const noexcept {
     const partition& p = parts_[s.partition];
-    const song& x = p.songs[s.index];
-    return {p.names.data() + x.name_at, x.name_len};
+    return name_of(p, p.songs[s.index]);
   }
 
   [[nodiscard]] uint64_t first_offset(song_ref s) const noexcept {
@@ -131,20 +131,36 @@ private:
   /// A run slot holds total + 1 (0: no record that day, so a day with only
   /// zero counts still has a row); in_wide: the total is in the table.
   static constexpr slot_type in_wide = UINT32_MAX;
-  static constexpr uint32_t no_run = UINT32_MAX;
 
-  struct song {
-    uint64_t hash;
-    uint64_t name_at; ///< in the partition's names
-    uint64_t first_offset;
-    uint32_t name_len;
-    uint32_t last_tag; ///< the last range that named this song
-    uint32_t present;  ///< days with a total
-    uint32_t in_table; ///< of which in the table
-    day_number lo, hi; ///< the first and last of them (when present)
-    uint32_t run;      ///< index in runs, or no_run
-    day_number run_base;
+  // One cache line: names up to 16 bytes (most) are held inline, and the
+  // run's slots are one pointer away, so that adding a row to a known song
+  // costs no second memory load.
+  struct alignas(64) song {
+    uint64_t first_offset = 0;
+    /// One slot per day from run_base, run_len of them; nullptr: no run.
+    std::unique_ptr<slot_type[]> run;
+    union {
+      char inline_name[16];
+      uint64_t name_at; ///< in the partition's names, for longer names
+    };
+    uint32_t name_len = 0;
+    uint32_t last_tag = no_tag; ///< the last range that named this song
+    uint32_t present = 0;       ///< days with a total
+    uint32_t in_table = 0;      ///< of which in the table
+    day_number lo = 0, hi = 0;  ///< the first and last of them (when present)
+    day_number run_base = 0;
+    uint32_t run_len = 0;
+
+    song() : name_at(0) {}
+    song(song&&) noexcept = default;
+    song& operator=(song&&) noexcept = default;
+    song(const song& other);
+    song& operator=(const song& other) {
+      song copy(other);
+      return *this = std::move(copy);
+    }
   };
+  static constexpr uint32_t inline_name_max = 16;
 
   // An open-addressing slot of the song index: bits of the song's hash, so
   // most probes need not look at the song itself, and its index + 1 (0:
@@ -165,7 +181,7 @@ private:
     size_t mask = 0;
     std::string names;
     group_table table;
-    std::vector<std::vector<slot_type>> runs;
+    uint64_t run_bytes = 0; // of the songs' runs
     uint64_t groups = 0;
     // After seal: the table's groups by song index, days ascending.
     std::vector<uint64_t> sealed_begin; // songs + 1 entries
@@ -177,8 +193,11 @@ private:
   static uint32_t tag_of(uint64_t hash) noexcept {
     return static_cast<uint32_t>(hash >> 32);
   }
+  static uint64_t hash_of(const partition& p, const song& s) noexcept;
   static std::string_view name_of(const partition& p, const song& s) noexcept {
-    return {p.names.data() + s.name_at, s.name_len};
+    return {s.name_len <= inline_name_max ? s.inline_name
+                                          : p.names.data() + s.name_at,
+            s.name_len};
   }
   static uint32_t find_or_insert(partition& p, std::string_view name,
                                  uint64_t hash, uint64_t offset);
@@ -194,13 +213,9 @@ private:
   }
 
   /// The run slot of `day` if the song's run holds it, else nullptr.
-  static slot_type* run_slot(partition& p, const song& s,
-                             day_number day) noexcept {
-    if (s.run == no_run)
-      return nullptr;
-    std::vector<slot_type>& run = p.runs[s.run];
+  static slot_type* run_slot(const song& s, day_number day) noexcept {
     const auto i = static_cast<uint64_t>(int64_t{day} - s.run_base);
-    return i < run.size() ? &run[i] : nullptr;
+    return i < s.run_len ? &s.run[i] : nullptr; // run_len 0 without a run
   }
   /// Whether a new `day` of the song should go to a (grown) run.
   static bool run_pays(const song& s, day_number day) noexcept;
@@ -235,10 +250,9 @@ void partial_aggregate::for_each_day(song_ref ref, F&& f) const {
   const song& s = p.songs[ref.index];
   const sealed_day* t = p.sealed.data() + p.sealed_begin[ref.index];
   const sealed_day* t_end = p.sealed.data() + p.sealed_begin[ref.index + 1];
-  if (s.run != no_run) {
-    const std::vector<slot_type>& run = p.runs[s.run];
-    for (size_t i = 0; i < run.size(); ++i) {
-      const slot_type v = run[i];
+  {
+    for (size_t i = 0; i < s.run_len; ++i) {
+      const slot_type v = s.run[i];
       if (v == 0 || v == in_wide) // a wide total comes from the table
         continue;
       const auto day = static_cast<day_number>(s.run_base + int64_t(i));

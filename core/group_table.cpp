@@ -2,25 +2,54 @@
 
 #include <cstring>
 #include <new>
+#include <sys/mman.h>
 
 namespace playcount {
+
+namespace {
+
+constexpr size_t huge_page = size_t{2} << 20;
+
+} // namespace
+
+group_table::entries group_table::allocate(size_t capacity) {
+  const size_t bytes = capacity * sizeof(entry);
+  if (bytes < huge_page) {
+    void* p = std::calloc(capacity, sizeof(entry));
+    if (p == nullptr)
+      throw std::bad_alloc();
+    return entries(static_cast<entry*>(p), release{0, 0});
+  }
+  const size_t mapped = bytes + huge_page;
+  void* base = ::mmap(nullptr, mapped, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (base == MAP_FAILED)
+    throw std::bad_alloc();
+  const auto at = reinterpret_cast<uintptr_t>(base);
+  const uintptr_t aligned = (at + huge_page - 1) & ~(huge_page - 1);
+  (void)::madvise(reinterpret_cast<void*>(aligned), bytes, MADV_HUGEPAGE);
+  return entries(reinterpret_cast<entry*>(aligned),
+                 release{mapped, aligned - at});
+}
+
+void group_table::release::operator()(entry* p) const noexcept {
+  if (mapped == 0)
+    std::free(p);
+  else
+    ::munmap(reinterpret_cast<char*>(p) - shift, mapped);
+}
 
 group_table::group_table(const group_table& other)
   : size_(other.size_), capacity_(other.capacity_) {
   if (capacity_ == 0)
     return;
-  entries_.reset(static_cast<entry*>(std::calloc(capacity_, sizeof(entry))));
-  if (!entries_)
-    throw std::bad_alloc();
+  entries_ = allocate(capacity_);
   std::memcpy(entries_.get(), other.entries_.get(), capacity_ * sizeof(entry));
 }
 
 void group_table::grow() {
   const size_t capacity = capacity_ < 16 ? 16 : capacity_ + capacity_ / 2;
-  auto* fresh = static_cast<entry*>(std::calloc(capacity, sizeof(entry)));
-  if (fresh == nullptr)
-    throw std::bad_alloc();
-  std::unique_ptr<entry[], release> old(fresh);
+  entries old = allocate(capacity);
   old.swap(entries_);
   const size_t old_capacity = capacity_;
   capacity_ = capacity;

@@ -111,12 +111,19 @@ private:
   }
   void grow();
 
+  // Zeroed entries from the system, touched (and resident) only as they
+  // fill. A large table is mapped on its own in huge pages where the system
+  // gives them (transparent_hugepage "madvise", Debian's default): its
+  // probes go anywhere, and with 4 KiB pages nearly every row would miss the
+  // TLB (dearly in a virtual machine).
   struct release {
-    void operator()(entry* p) const noexcept { std::free(p); }
+    size_t mapped; // bytes mapped from `shift` before the entries; 0: calloc
+    size_t shift;  // (no initializers: default-constructible in this class)
+    void operator()(entry* p) const noexcept;
   };
-  // calloc: a large table comes zeroed from mmap, its pages touched (and
-  // resident) only as they fill.
-  std::unique_ptr<entry[], release> entries_;
+  using entries = std::unique_ptr<entry[], release>;
+  static entries allocate(size_t capacity);
+  entries entries_;
   size_t size_ = 0;
   size_t capacity_ = 0;
 };
