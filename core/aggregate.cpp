@@ -288,12 +288,20 @@ size_t partial_aggregate::add_rows(const pending_row* rows, size_t n,
   const auto add_until = [&](size_t end) {
     for (; added < end; ++added) {
       const pending_row& r = rows[added];
-      if (total[added] != nullptr
-            ? !add_to_slot(*part[added], index[added], *total[added], r.day,
-                           r.count)
-            : !add_to_table(*part[added], index[added], r.day, r.count,
-                            table_hash[added]))
+      slot_type* slot = total[added];
+      if (slot != nullptr) {
+        // The common case inline: a day seen before, a small total.
+        const uint64_t sum = uint64_t{*slot} + static_cast<uint64_t>(r.count);
+        if (*slot != 0 && sum < in_wide) {
+          *slot = static_cast<slot_type>(sum);
+          continue;
+        }
+        if (!add_to_slot(*part[added], index[added], *slot, r.day, r.count))
+          return false;
+      } else if (!add_to_table(*part[added], index[added], r.day, r.count,
+                               table_hash[added])) {
         return false;
+      }
     }
     return true;
   };
