@@ -38,7 +38,7 @@ public:
 
 private:
   // Each returns false when reading must stop.
-  __attribute__((always_inline)) bool end_record(uint64_t end, bool quoted,
+  __attribute__((always_inline)) bool end_record(uint64_t end, uint64_t quotes,
                                                  uint32_t commas);
   bool end_odd_record(uint64_t end, bool quoted, uint32_t commas);
   bool split_slowly(uint64_t begin, uint64_t end);
@@ -66,6 +66,25 @@ private:
   std::string_view field(role r) const {
     const uint32_t c = column_[r];
     return {base_ + begins_[c], begins_[c + 1] - 1 - begins_[c]};
+  }
+
+  // How many fields of a record being ended (all noted) are wholly quoted:
+  // two bytes or more, a quote first and last.
+  uint64_t wholly_quoted_fields() const {
+    uint64_t n = 0;
+    for (uint32_t c = 0; c < columns_; ++c) {
+      const char* f = base_ + begins_[c];
+      const uint64_t size = begins_[c + 1] - 1 - begins_[c];
+      n += size >= 2 && f[0] == '"' && f[size - 1] == '"';
+    }
+    return n;
+  }
+
+  // field(r) without its quotes, for a record whose quoting is simple (see
+  // end_record): a field that starts with a quote is then wholly quoted.
+  std::string_view value(role r) const {
+    const std::string_view f = field(r);
+    return !f.empty() && f[0] == '"' ? f.substr(1, f.size() - 2) : f;
   }
 
   const char* base_;
@@ -99,15 +118,15 @@ private:
 };
 
 // Records are ended at their LFs, block by block. Bits inside quotes are
-// dropped from the comma and LF masks; the quote bits left over say whether a
-// record holds a quote (then split_slowly unquotes it). A record's commas may
-// come from several blocks: those of blocks before its LF are noted as their
-// block is done, the rest when its LF is reached.
+// dropped from the comma and LF masks; the quote bits left over are counted
+// per record (end_record tells simple quoting from the rest by the count). A
+// record's commas may come from several blocks: those of blocks before its LF
+// are noted as their block is done, the rest when its LF is reached.
 range_report range_reader::run() {
   begins_[0] = range_.begin;
   uint32_t commas = 0;        // unquoted commas of the open record so far
   uint64_t in_quotes = 0;     // all ones when the last block ended in quotes
-  bool record_quoted = false; // the open record holds a quote
+  uint64_t record_quotes = 0; // quotes in the open record so far
   alignas(64) char tail[64];
   for (uint64_t b = range_.begin; b < range_.end; b += 64) {
     const char* block = base_ + b;
@@ -136,12 +155,14 @@ range_report range_reader::run() {
         commas + static_cast<uint32_t>(__builtin_popcountll(mine));
       if (n < columns_)
         note_commas(commas + 1, mine, b);
-      const bool quoted = record_quoted || (quotes & before) != 0;
+      const uint64_t q =
+        record_quotes +
+        static_cast<uint64_t>(__builtin_popcountll(quotes & before));
       separators &= ~before;
       quotes &= ~before;
       commas = 0;
-      record_quoted = false;
-      if (!end_record(b + static_cast<uint64_t>(k), quoted, n))
+      record_quotes = 0;
+      if (!end_record(b + static_cast<uint64_t>(k), q, n))
         return std::move(report_);
     }
     // What is left belongs to the open record.
@@ -150,28 +171,41 @@ range_report range_reader::run() {
     if (n < columns_)
       note_commas(commas + 1, separators, b);
     commas = n;
-    record_quoted = record_quoted || quotes != 0;
+    record_quotes += static_cast<uint64_t>(__builtin_popcountll(quotes));
   }
-  // Only the file's last record may lack a line end.
+  // Only the file's last record may lack a line end. One left in quotes has
+  // an odd count of quotes, so it takes the slow path (unclosed_quote).
   if (record_start() < range_.end &&
-      !end_record(range_.end, record_quoted || in_quotes != 0, commas))
+      !end_record(range_.end, record_quotes, commas))
     return std::move(report_);
   (void)flush();
   return std::move(report_);
 }
 
-// The fields of a well-formed record without quotes are all noted: they go
-// straight to apply. Everything else (quotes, a wrong number of fields, an
-// empty line) takes end_odd_record.
-inline bool range_reader::end_record(uint64_t end, bool quoted,
+// The fields of a record with the right number of unquoted commas are all
+// noted. Without quotes, they go straight to apply. With `quotes` quotes, the
+// quoting is simple when every field either holds no quote or is wholly
+// quoted with no quote inside: then the values are the bytes inside the
+// quotes, split_record would cut the same fields, and every other field is
+// valid too. A wholly quoted field holds two quotes or more and any other
+// field holding one holds at least one, so twice the wholly quoted fields
+// equals the count exactly when the quoting is simple. Everything else
+// (doubled quotes, quoting errors, a wrong number of fields, an empty line)
+// takes end_odd_record.
+inline bool range_reader::end_record(uint64_t end, uint64_t quotes,
                                      uint32_t commas) {
   bool go_on;
-  if (__builtin_expect(commas == columns_ - 1 && !quoted, 1)) {
+  if (__builtin_expect(commas == columns_ - 1, 1)) {
     const uint64_t content_end = end - (base_[end - 1] == '\r');
     begins_[columns_] = content_end + 1;
-    go_on = apply(field(song), field(date), field(count), true);
+    if (__builtin_expect(quotes == 0, 1))
+      go_on = apply(field(song), field(date), field(count), true);
+    else if (quotes == 2 * wholly_quoted_fields())
+      go_on = apply(value(song), value(date), value(count), true);
+    else
+      go_on = end_odd_record(end, true, commas);
   } else {
-    go_on = end_odd_record(end, quoted, commas);
+    go_on = end_odd_record(end, quotes != 0, commas);
   }
   begins_[0] = end + 1;
   return go_on;
