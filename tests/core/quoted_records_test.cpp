@@ -206,6 +206,14 @@ TEST(quoted_records, read_like_split_record_at_every_offset_around_block_edges) 
       R"("Song 1",2020"-01-01","1")",
       R"("Song 1",""2020-01-01,"1")",
       R"("""a","2020-01-01","1")",
+      // a stray quote just before a quoted comma or LF, which ends no field
+      R"(x",y","2020-01-01","1")",
+      R"("Song 1",x",y","1")",
+      "x\"\ny\",\"2020-01-01\",\"1\"",
+      R"(",x","2020-01-01","1")",
+      // a closing quote just after a quoted comma or LF, which starts none
+      R"("a,"b,"2020-01-01","1")",
+      "\"a\n\"b,\"2020-01-01\",\"1\"",
       // wrong number of fields
       R"("Song 1","2020-01-01")",
       R"("Song 1","2020-01-01","1","")",
