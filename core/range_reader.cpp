@@ -38,7 +38,8 @@ public:
 
 private:
   // Each returns false when reading must stop.
-  __attribute__((always_inline)) bool end_record(uint64_t end, bool quoted,
+  __attribute__((always_inline)) bool end_record(uint64_t end, uint64_t quotes,
+                                                 uint64_t misplaced,
                                                  uint32_t commas);
   bool end_odd_record(uint64_t end, bool quoted, uint32_t commas);
   bool split_slowly(uint64_t begin, uint64_t end);
@@ -66,6 +67,34 @@ private:
   std::string_view field(role r) const {
     const uint32_t c = column_[r];
     return {base_ + begins_[c], begins_[c + 1] - 1 - begins_[c]};
+  }
+
+  // field(r) without its quotes, for a record whose quoting is simple (see
+  // end_record): a field that starts with a quote is then wholly quoted.
+  std::string_view value(role r) const {
+    const uint32_t c = column_[r];
+    const uint64_t size = begins_[c + 1] - 1 - begins_[c];
+    const uint64_t quoted = size != 0 && base_[begins_[c]] == '"';
+    return {base_ + begins_[c] + quoted, size - 2 * quoted};
+  }
+
+  // The bits of the block at `b` whose bytes are next to a field's edge:
+  // just after an unquoted comma or LF (`edges`, the block's) or the range's
+  // start, or just before one or the range's end. `quoted_before`,
+  // `quoted_after`: in_quotes before and after the block, which say whether
+  // a comma or LF in the bytes around the block is quoted.
+  uint64_t beside_edges(uint64_t b, uint64_t edges, uint64_t quoted_before,
+                        uint64_t quoted_after) const {
+    const auto is_edge = [](char c) { return c == ',' || c == '\n'; };
+    const bool edge_before =
+      b == range_.begin || (quoted_before == 0 && is_edge(base_[b - 1]));
+    const bool edge_after =
+      b + 64 >= range_.end || (quoted_after == 0 && is_edge(base_[b + 64]));
+    uint64_t beside = edges << 1 | edges >> 1 | uint64_t{edge_before} |
+                      uint64_t{edge_after} << 63;
+    if (range_.end - b < 64) // the last byte of the range, in a short block
+      beside |= uint64_t{1} << (range_.end - b - 1);
+    return beside;
   }
 
   const char* base_;
@@ -99,15 +128,17 @@ private:
 };
 
 // Records are ended at their LFs, block by block. Bits inside quotes are
-// dropped from the comma and LF masks; the quote bits left over say whether a
-// record holds a quote (then split_slowly unquotes it). A record's commas may
-// come from several blocks: those of blocks before its LF are noted as their
-// block is done, the rest when its LF is reached.
+// dropped from the comma and LF masks. The quotes left over are counted per
+// record, and so are the misplaced ones: quotes not next to a field's edge
+// (end_record tells simple quoting from the rest by the counts). A record's
+// commas may come from several blocks: those of blocks before its LF are
+// noted as their block is done, the rest when its LF is reached.
 range_report range_reader::run() {
   begins_[0] = range_.begin;
   uint32_t commas = 0;        // unquoted commas of the open record so far
   uint64_t in_quotes = 0;     // all ones when the last block ended in quotes
-  bool record_quoted = false; // the open record holds a quote
+  uint64_t record_quotes = 0; // quotes in the open record so far
+  uint64_t record_misplaced = 0; // of those, not next to a field's edge
   alignas(64) char tail[64];
   for (uint64_t b = range_.begin; b < range_.end; b += 64) {
     const char* block = base_ + b;
@@ -121,11 +152,16 @@ range_report range_reader::run() {
     uint64_t newlines = m.newline;
     uint64_t separators = m.comma;
     uint64_t quotes = m.quote;
+    uint64_t misplaced = 0;
     if ((quotes | in_quotes) != 0) {
       const uint64_t inside = prefix_xor(quotes) ^ in_quotes;
+      const uint64_t quoted_before = in_quotes;
       in_quotes = static_cast<uint64_t>(static_cast<int64_t>(inside) >> 63);
       newlines &= ~inside;
       separators &= ~inside;
+      if (quotes != 0)
+        misplaced = quotes & ~beside_edges(b, newlines | separators,
+                                           quoted_before, in_quotes);
     }
     while (newlines != 0) {
       const int k = __builtin_ctzll(newlines);
@@ -136,12 +172,19 @@ range_report range_reader::run() {
         commas + static_cast<uint32_t>(__builtin_popcountll(mine));
       if (n < columns_)
         note_commas(commas + 1, mine, b);
-      const bool quoted = record_quoted || (quotes & before) != 0;
+      const uint64_t q =
+        record_quotes +
+        static_cast<uint64_t>(__builtin_popcountll(quotes & before));
+      const uint64_t odd =
+        record_misplaced +
+        static_cast<uint64_t>(__builtin_popcountll(misplaced & before));
       separators &= ~before;
       quotes &= ~before;
+      misplaced &= ~before;
       commas = 0;
-      record_quoted = false;
-      if (!end_record(b + static_cast<uint64_t>(k), quoted, n))
+      record_quotes = 0;
+      record_misplaced = 0;
+      if (!end_record(b + static_cast<uint64_t>(k), q, odd, n))
         return std::move(report_);
     }
     // What is left belongs to the open record.
@@ -150,28 +193,47 @@ range_report range_reader::run() {
     if (n < columns_)
       note_commas(commas + 1, separators, b);
     commas = n;
-    record_quoted = record_quoted || quotes != 0;
+    record_quotes += static_cast<uint64_t>(__builtin_popcountll(quotes));
+    record_misplaced +=
+      static_cast<uint64_t>(__builtin_popcountll(misplaced));
   }
-  // Only the file's last record may lack a line end.
+  // Only the file's last record may lack a line end. One left in quotes has
+  // an odd count of quotes, so it takes the slow path (unclosed_quote).
   if (record_start() < range_.end &&
-      !end_record(range_.end, record_quoted || in_quotes != 0, commas))
+      !end_record(range_.end, record_quotes, record_misplaced, commas))
     return std::move(report_);
   (void)flush();
   return std::move(report_);
 }
 
-// The fields of a well-formed record without quotes are all noted: they go
-// straight to apply. Everything else (quotes, a wrong number of fields, an
-// empty line) takes end_odd_record.
-inline bool range_reader::end_record(uint64_t end, bool quoted,
-                                     uint32_t commas) {
+// The fields of a record with the right number of unquoted commas are all
+// noted. Without quotes, they go straight to apply. With quotes, the quoting
+// is simple when every field either holds no quote or is wholly quoted with
+// no quote inside: then the values are the bytes inside the quotes,
+// split_record would cut the same fields, and every other field is valid
+// too. With an even count of quotes, every field holds an even count (the
+// unquoted commas lie where the count so far is even), so the quoting is
+// simple exactly when each quote is a field's first or last byte: when no
+// quote is `misplaced` (run counts those next to no comma or LF) but the
+// last field's closing quote before a CR. Everything else (doubled quotes,
+// quoting errors, a quote left open, a wrong number of fields, an empty
+// line) takes end_odd_record.
+inline bool range_reader::end_record(uint64_t end, uint64_t quotes,
+                                     uint64_t misplaced, uint32_t commas) {
   bool go_on;
-  if (__builtin_expect(commas == columns_ - 1 && !quoted, 1)) {
-    const uint64_t content_end = end - (base_[end - 1] == '\r');
+  if (__builtin_expect(commas == columns_ - 1, 1)) {
+    const bool cr = base_[end - 1] == '\r';
+    const uint64_t content_end = end - cr;
     begins_[columns_] = content_end + 1;
-    go_on = apply(field(song), field(date), field(count), true);
+    if (__builtin_expect(quotes == 0, 1))
+      go_on = apply(field(song), field(date), field(count), true);
+    else if ((quotes & 1) == 0 &&
+             misplaced == uint64_t{cr && base_[content_end - 1] == '"'})
+      go_on = apply(value(song), value(date), value(count), true);
+    else
+      go_on = end_odd_record(end, true, commas);
   } else {
-    go_on = end_odd_record(end, quoted, commas);
+    go_on = end_odd_record(end, quotes != 0, commas);
   }
   begins_[0] = end + 1;
   return go_on;
