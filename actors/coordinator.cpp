@@ -180,6 +180,7 @@ struct coordinator_state {
   uint64_t redispatched = 0;
   uint64_t bytes_read = 0; // since the start, for /metrics
   uint64_t rows_read = 0;
+  uint64_t spilled_bytes = 0;
   static inline const char* name = "playcount.coordinator";
 };
 
@@ -249,6 +250,13 @@ void dispatch(coordinator_actor* self) {
     item.layout = job->layout;
     item.skip_bad_rows = job->request.skip_bad_rows;
     item.range = job->ranges[index];
+    if (!job->request.spill_dir.empty() && job->request.memory_limit > 0) {
+      // Half the job's memory for the workers' partials, shared among them;
+      // the other half for merging one partition at a time at the end.
+      item.spill_dir = job->request.spill_dir;
+      item.spill_at = job->request.memory_limit / 2 /
+                      std::max<uint64_t>(1, st.workers.size());
+    }
     if (w->second.remote) {
       std::string error;
       if (!send_bytes(st, *job, w->second, item, error)) {
@@ -406,6 +414,7 @@ void on_finished(coordinator_actor* self, job_result& result) {
   if (i == st.jobs.end())
     return; // canceled meanwhile
   const std::string id = result.id;
+  st.spilled_bytes += result.spilled_bytes;
   i->second.promise.deliver(std::move(result));
   forget(st, id);
 }
@@ -675,6 +684,7 @@ coordinator_stats stats(const coordinator_state& st) {
   out.ranges_redispatched = st.redispatched;
   out.bytes_read = st.bytes_read;
   out.rows_read = st.rows_read;
+  out.spilled_bytes = st.spilled_bytes;
   return out;
 }
 

@@ -2,6 +2,7 @@
 
 #include "core/mapped_file.hpp"
 #include "core/result_writer.hpp"
+#include "core/spill.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -105,10 +106,24 @@ job_result complete(finisher_state& st) {
   if (result.error.empty() && outcome.error) {
     result.error = outcome.error->to_string();
   } else if (result.error.empty()) {
-    result.groups = st.totals.groups();
     const std::string& path = st.in.request.output_path;
-    result.ok = write_result(st.totals, path, st.in.request.durable,
-                             result.error, merge_threads());
+    const std::string& spills = st.in.request.spill_dir;
+    if (!spills.empty() && has_spills(spills)) {
+      // Partitions merged one at a time, from disk (spill.hpp).
+      result.spilled_bytes = spilled_bytes(spills);
+      std::vector<partial_aggregate> in_memory;
+      in_memory.push_back(std::move(st.totals));
+      bool overflow_now = false;
+      result.ok = write_spilled_result(in_memory, spills, path,
+                                       st.in.request.durable, result.groups,
+                                       overflow_now, result.error);
+      if (overflow_now) // the sequential read above would have found it
+        result.error = "overflow: a total is larger than 9223372036854775807";
+    } else {
+      result.groups = st.totals.groups();
+      result.ok = write_result(st.totals, path, st.in.request.durable,
+                               result.error, merge_threads());
+    }
     if (!result.ok) {
       // Said to API clients: the file's name, not where the server keeps it.
       const auto slash = path.rfind('/');
@@ -124,6 +139,7 @@ job_result complete(finisher_state& st) {
   // A long-running server gives the memory of a big job back to the system
   // (freed heap stays with the process otherwise).
   st.totals = partial_aggregate{};
+  remove_spills(st.in.request.spill_dir);
   ::malloc_trim(0);
   return result;
 }

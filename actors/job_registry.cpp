@@ -2,17 +2,20 @@
 
 #include "actors/job_store.hpp"
 #include "actors/messages.hpp"
+#include "core/spill.hpp"
 #include "core/utf8.hpp"
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <csignal>
 #include <cstdlib>
 #include <deque>
 #include <fstream>
 #include <map>
+#include <sys/stat.h>
 #include <memory>
 #include <set>
 #include <unistd.h>
@@ -193,6 +196,7 @@ bool admits(const registry_state& st) {
 void pump(registry_actor* self);
 
 void on_result(registry_actor* self, const std::string& id, job_result& res) {
+  remove_spills(paths(self->state, id).spill); // however it ended
   auto& st = self->state;
   double seconds = 0;
   if (auto t = st.running.find(id); t != st.running.end()) {
@@ -225,6 +229,7 @@ void on_result(registry_actor* self, const std::string& id, job_result& res) {
       r.read_seconds = res.read_seconds;
       r.merge_seconds = res.merge_seconds;
       r.write_seconds = res.write_seconds;
+      r.spilled_bytes = res.spilled_bytes;
       r.bytes_done = r.bytes_total;
       // The finisher renamed the result into the directory: make the name
       // durable before the record says the result is there.
@@ -292,6 +297,12 @@ void pump(registry_actor* self) {
     request.range_size = st.config.range_size;
     request.skip_bad_rows = r.skip_bad_rows;
     request.durable = true;
+    if (st.config.memory_limit > 0 &&
+        (::mkdir(p.spill.c_str(), 0700) == 0 || errno == EEXIST)) {
+      request.spill_dir = p.spill;
+      request.memory_limit =
+        st.config.memory_limit / std::max<uint64_t>(1, st.config.max_running);
+    }
     self->request(st.coordinator, caf::infinite, std::move(request))
         .then([=](job_result& res) { on_result(self, id, res); },
               [=](caf::error& e) {

@@ -36,6 +36,10 @@ struct job_registry_config {
   uint64_t max_queued = 100;
   std::chrono::milliseconds result_ttl = std::chrono::hours(24);
   uint64_t range_size = 4 << 20;
+  /// Memory for the running jobs' totals together, shared equally among
+  /// max_running jobs; beyond its share a job spills to disk (spill.hpp).
+  /// 0: no limit.
+  uint64_t memory_limit = 0;
   /// What a refused client is told to wait, in seconds.
   uint32_t retry_after = 5;
   /// A job found `started` at start-up (the server stopped while it ran)

@@ -1,5 +1,7 @@
 #include "actors/job_store.hpp"
 
+#include "core/spill.hpp"
+
 #include "core/utf8.hpp"
 #include "core/write_all.hpp"
 
@@ -43,7 +45,8 @@ std::string jobs_dir(const std::string& data_dir) {
 job_paths paths_for(const std::string& data_dir, const std::string& id) {
   const fs::path dir = fs::path(jobs_dir(data_dir)) / id;
   return {dir.string(), (dir / "job.json").string(),
-          (dir / "input.csv").string(), (dir / "result.csv").string()};
+          (dir / "input.csv").string(), (dir / "result.csv").string(),
+          (dir / "spill").string()};
 }
 
 bool is_job_id(std::string_view text) noexcept {
@@ -95,6 +98,7 @@ std::string record_to_json(const job_record& r) {
   o["write_seconds"] = r.write_seconds;
   o["attempts"] = r.attempts;
   o["peak_rss_mb"] = r.peak_rss_mb;
+  o["spilled_bytes"] = r.spilled_bytes;
   if (!r.note.empty())
     o["note"] = printable_utf8(r.note);
   return json::serialize(o) + "\n";
@@ -229,6 +233,11 @@ bool parse_record(std::string_view text, job_record& r, std::string& error) {
   if (o->if_contains("peak_rss_mb") != nullptr &&
       !u64("peak_rss_mb", out.peak_rss_mb)) {
     error = "the field \"peak_rss_mb\" has the wrong type";
+    return false;
+  }
+  if (o->if_contains("spilled_bytes") != nullptr &&
+      !u64("spilled_bytes", out.spilled_bytes)) {
+    error = "the field \"spilled_bytes\" has the wrong type";
     return false;
   }
   if (o->if_contains("note") != nullptr && !str("note", out.note)) {
@@ -550,6 +559,8 @@ bool load_jobs(const std::string& data_dir, stored_jobs& out,
         std::error_code ignored;
         fs::remove(f->path(), ignored);
       }
+    // What a job spilled when the server stopped (only spill's own files).
+    remove_spills((dir / "spill").string());
     out.records.push_back(std::move(record));
   }
   for (fs::directory_iterator it(damaged, ec), end; !ec && it != end;

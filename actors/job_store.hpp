@@ -41,6 +41,7 @@ struct job_paths {
   std::string record; ///< job.json
   std::string input;  ///< input.csv
   std::string result; ///< result.csv
+  std::string spill;  ///< spill/: partials on disk while the job runs
 };
 
 /// `<data_dir>/jobs`

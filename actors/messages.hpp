@@ -90,6 +90,10 @@ struct job_request {
   uint64_t range_size = 4 << 20;
   bool skip_bad_rows = false;
   bool durable = false; ///< flush the result to disk before it counts
+  /// Where partials spill when they outgrow their share of memory_limit
+  /// (spill.hpp); empty: they never spill. Removed when the job ends.
+  std::string spill_dir;
+  uint64_t memory_limit = 0; ///< bytes for the job's partials; 0: no limit
 };
 
 /// The end of a job. `error` is empty on success; on bad input it is the
@@ -109,6 +113,7 @@ struct job_result {
   double read_seconds = 0;
   double merge_seconds = 0;
   double write_seconds = 0;
+  uint64_t spilled_bytes = 0; ///< partials written to disk under the limit
 };
 
 /// A job's progress while it runs.
@@ -138,6 +143,10 @@ struct work_item {
   csv_layout layout;
   bool skip_bad_rows = false;
   uint64_t tag = 0; ///< 0: read from the file
+  /// Where a worker on the file's node spills its partial once it holds
+  /// more than spill_at bytes (0: never; see job_request::spill_dir).
+  std::string spill_dir;
+  uint64_t spill_at = 0;
 };
 
 struct read_done {
@@ -215,6 +224,7 @@ struct coordinator_stats {
   uint64_t bytes_read = 0; ///< since the start, by every worker (a range
                            ///< read again after a loss counts again)
   uint64_t rows_read = 0;  ///< likewise
+  uint64_t spilled_bytes = 0; ///< partials written to disk, since the start
 };
 
 /// What a worker node sends the gate to join.
@@ -284,6 +294,8 @@ struct job_record {
   /// The server's peak resident memory (MiB) last seen while the job ran,
   /// for the reason given when the job is failed after crashes.
   uint64_t peak_rss_mb = 0;
+  /// Bytes of partials the job wrote to disk under its memory limit.
+  uint64_t spilled_bytes = 0;
   /// How the record came to be, when not the usual way (e.g. rebuilt from
   /// the files after its job.json was found damaged).
   std::string note;
@@ -385,14 +397,15 @@ typename Inspector::result_type inspect(Inspector& f, range_report& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, job_request& x) {
   return f(caf::meta::type_name("job_request"), x.id, x.input_path,
-           x.output_path, x.range_size, x.skip_bad_rows, x.durable);
+           x.output_path, x.range_size, x.skip_bad_rows, x.durable,
+           x.spill_dir, x.memory_limit);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, job_result& x) {
   return f(caf::meta::type_name("job_result"), x.id, x.ok, x.canceled, x.error,
            x.rows, x.groups, x.bad_rows, x.first_bad, x.scan_seconds,
-           x.read_seconds, x.merge_seconds, x.write_seconds);
+           x.read_seconds, x.merge_seconds, x.write_seconds, x.spilled_bytes);
 }
 
 template <class Inspector>
@@ -409,7 +422,7 @@ typename Inspector::result_type inspect(Inspector& f, worker_info& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, work_item& x) {
   return f(caf::meta::type_name("work_item"), x.job, x.path, x.index, x.range,
-           x.layout, x.skip_bad_rows, x.tag);
+           x.layout, x.skip_bad_rows, x.tag, x.spill_dir, x.spill_at);
 }
 
 template <class Inspector>
@@ -464,7 +477,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, coordinator_stats& x) {
   return f(caf::meta::type_name("coordinator_stats"), x.nodes, x.workers,
            x.queue, x.jobs_running, x.ranges_queued, x.ranges_dispatched,
-           x.ranges_redispatched, x.bytes_read, x.rows_read);
+           x.ranges_redispatched, x.bytes_read, x.rows_read, x.spilled_bytes);
 }
 
 template <class Inspector>
@@ -495,7 +508,7 @@ typename Inspector::result_type inspect(Inspector& f, job_record& x) {
              x.bad_rows, x.first_bad, x.phase, x.error, x.created_at,
              x.started_at, x.finished_at, x.scan_seconds, x.read_seconds,
              x.merge_seconds, x.write_seconds, x.attempts, x.peak_rss_mb,
-             x.note);
+             x.spilled_bytes, x.note);
   } else {
     uint8_t state = 0;
     auto result = f(caf::meta::type_name("job_record"), x.id, state,
@@ -503,7 +516,7 @@ typename Inspector::result_type inspect(Inspector& f, job_record& x) {
                     x.rows, x.groups, x.bad_rows, x.first_bad, x.phase, x.error,
                     x.created_at, x.started_at, x.finished_at, x.scan_seconds,
                     x.read_seconds, x.merge_seconds, x.write_seconds,
-                    x.attempts, x.peak_rss_mb, x.note);
+                    x.attempts, x.peak_rss_mb, x.spilled_bytes, x.note);
     x.state = state <= static_cast<uint8_t>(job_state::canceled)
                 ? static_cast<job_state>(state)
                 : job_state::failed;

@@ -2,6 +2,7 @@
 
 #include "actors/messages.hpp"
 #include "core/mapped_file.hpp"
+#include "core/spill.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -17,6 +18,7 @@ struct worker_state {
     std::string open_error;
     bool opened = false;
     partial_aggregate totals;
+    uint32_t spills = 0;
   };
   std::map<std::string, job> jobs;
   std::shared_ptr<range_source> feed; // on another node: where bytes come
@@ -38,11 +40,24 @@ const std::string& open(worker_state::job& j, const std::string& path) {
 void read(worker_actor* self, const caf::actor& coordinator,
           const work_item& w, file_window window, const std::string& failure) {
   read_done out{w.job, w.index, {}, failure, self->mailbox().size()};
+  auto& job = self->state.jobs[w.job];
   if (failure.empty())
     out.report = read_range(window, w.range, w.layout,
                             w.skip_bad_rows ? bad_row_policy::skip
                                             : bad_row_policy::fail,
-                            self->state.jobs[w.job].totals, w.index);
+                            job.totals, w.index);
+  // Over its share of the job's memory: the partial goes to disk. Only on
+  // the file's node (the spill directory is the server's).
+  if (out.failure.empty() && w.spill_at > 0 && !self->state.feed &&
+      job.totals.bytes() > w.spill_at) {
+    const std::string name = "w" + std::to_string(self->id()) + "-" +
+                             std::to_string(job.spills++);
+    uint64_t bytes = 0;
+    if (!spill(job.totals, w.spill_dir, name, bytes, out.failure))
+      spdlog::error("job {}: {}", w.job, out.failure);
+    else
+      spdlog::debug("job {}: spilled {} bytes ({})", w.job, bytes, name);
+  }
   self->send(coordinator, std::move(out));
 }
 

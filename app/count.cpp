@@ -7,11 +7,15 @@
 #include "app/commands.hpp"
 #include "app/options.hpp"
 #include "app/progress.hpp"
+#include "core/spill.hpp"
 
 #include <caf/all.hpp>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <thread>
@@ -34,6 +38,11 @@ options:
   --range-size BYTES       bytes per range, K/M/G suffixes allowed (default 4M)
   --on-bad-rows fail|skip  fail on the first bad record (default), or skip
                            bad records and report how many and where
+  --memory-limit BYTES     memory for the job's totals, K/M/G allowed (default:
+                           half of the cgroup's memory.max, else of physical
+                           memory); beyond it, totals spill to disk and the
+                           result is the same
+  --temp-dir DIR           where totals spill (default: $TMPDIR, else /tmp)
   --quiet                  no progress bar on a terminal
   --verbose                say how long each phase took
   -h, --help               this text
@@ -55,11 +64,16 @@ int count_command(int argc, char** argv) {
     return 0;
   }
   opts.reject_unknown({"o", "output", "workers", "range-size", "on-bad-rows",
-                       "quiet", "verbose"});
+                       "quiet", "verbose", "memory-limit", "temp-dir"});
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   const uint64_t workers = opts.get_number("workers", cores);
   const uint64_t range_size = opts.get_number("range-size", 4 << 20, true);
   const std::string policy = opts.get("on-bad-rows", "fail");
+  const uint64_t memory_limit =
+    opts.get_number("memory-limit", default_memory_limit(), true);
+  const char* tmpdir = std::getenv("TMPDIR");
+  const std::string temp_dir =
+    opts.get("temp-dir", tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp");
   const std::string output = opts.get("output", opts.get("o", ""));
   std::string usage_error = opts.error();
   if (usage_error.empty() && opts.positional().size() != 1)
@@ -68,6 +82,8 @@ int count_command(int argc, char** argv) {
     usage_error = "give the output file with -o OUT.csv";
   else if (usage_error.empty() && (workers < 1 || workers > 1024))
     usage_error = "--workers must be from 1 to 1024";
+  else if (usage_error.empty() && memory_limit < (1u << 20))
+    usage_error = "--memory-limit must be at least 1M";
   else if (usage_error.empty() && range_size < 1)
     usage_error = "--range-size must be at least 1";
   else if (usage_error.empty() && policy != "fail" && policy != "skip")
@@ -91,6 +107,16 @@ int count_command(int argc, char** argv) {
   request.output_path = output;
   request.range_size = range_size;
   request.skip_bad_rows = policy == "skip";
+  request.memory_limit = memory_limit;
+  // A directory of our own for what spills, made now so that a temp dir
+  // that is not there or not writable is said at once.
+  std::string spill_dir = temp_dir + "/playcount-spill-XXXXXX";
+  if (::mkdtemp(spill_dir.data()) == nullptr) {
+    std::fprintf(stderr, "playcount count: cannot make a directory in %s: %s\n",
+                 temp_dir.c_str(), std::strerror(errno));
+    return 1;
+  }
+  request.spill_dir = spill_dir;
 
   const bool progress = !opts.has("quiet") && isatty(STDERR_FILENO);
   const auto start = std::chrono::steady_clock::now();
@@ -141,6 +167,7 @@ int count_command(int argc, char** argv) {
                      .c_str());
   }
   self->send_exit(coordinator, caf::exit_reason::user_shutdown);
+  remove_spills(spill_dir); // the finisher did unless the job failed early
 
   if (result.bad_rows > 0) {
     std::fprintf(stderr, "skipped %llu bad record%s:\n",
@@ -154,11 +181,16 @@ int count_command(int argc, char** argv) {
   if (opts.has("verbose"))
     std::fprintf(stderr,
                  "scan %.3f s, read %.3f s, merge %.3f s, write %.3f s; "
-                 "%llu rows, %llu groups\n",
+                 "%llu rows, %llu groups%s\n",
                  result.scan_seconds, result.read_seconds, result.merge_seconds,
                  result.write_seconds,
                  static_cast<unsigned long long>(result.rows),
-                 static_cast<unsigned long long>(result.groups));
+                 static_cast<unsigned long long>(result.groups),
+                 result.spilled_bytes == 0
+                   ? ""
+                   : (", " + std::to_string(result.spilled_bytes) +
+                      " bytes spilled to disk")
+                       .c_str());
   if (!result.ok) {
     std::fprintf(stderr, "playcount count: %s: %s\n", request.input_path.c_str(),
                  result.error.c_str());

@@ -11,6 +11,7 @@
 #include "cluster/cluster_port.hpp"
 #include "cluster/gate.hpp"
 #include "http/server.hpp"
+#include "core/spill.hpp"
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -80,6 +81,11 @@ options:
   --result-ttl TIME        how long finished, failed and canceled jobs are
                            kept: 45s, 30m, 12h, 7d, or seconds (default 1d)
   --max-running-jobs N     jobs processed at once (default 2)
+  --memory-limit BYTES     memory for the running jobs' totals together, K/M/G
+                           allowed (default: half of the cgroup's memory.max,
+                           else of physical memory); each running job has an
+                           equal share, and beyond it spills to disk in its
+                           directory under --data-dir
   --max-queued-jobs N      jobs waiting for a slot; a job beyond them gets
                            503 with Retry-After (default 100)
   --max-attempts N         a job that was running when the server died
@@ -232,7 +238,7 @@ int serve_command(int argc, char** argv) {
     return 0;
   }
   opts.reject_unknown({"host", "port", "data-dir", "workers", "max-upload",
-                       "result-ttl", "max-running-jobs", "max-queued-jobs",
+                       "result-ttl", "max-running-jobs", "max-queued-jobs", "memory-limit",
                        "range-size", "http-threads", "idle-timeout",
                        "log-level", "cluster-host", "cluster-port",
                        "cluster-feed-port",
@@ -256,6 +262,8 @@ int serve_command(int argc, char** argv) {
     opts.get_number("cluster-port", cluster_token.empty() ? 0 : 4242);
   http_cfg.max_upload = opts.get_number("max-upload", uint64_t{4} << 30, true);
   reg_cfg.max_running = opts.get_number("max-running-jobs", 2);
+  reg_cfg.memory_limit =
+    opts.get_number("memory-limit", default_memory_limit(), true);
   reg_cfg.max_queued = opts.get_number("max-queued-jobs", 100);
   const uint64_t max_attempts = opts.get_number("max-attempts", 2);
   reg_cfg.range_size = opts.get_number("range-size", 4 << 20, true);
@@ -303,6 +311,8 @@ int serve_command(int argc, char** argv) {
   else if (usage_error.empty() &&
            (reg_cfg.max_running < 1 || reg_cfg.max_running > 1024))
     usage_error = "--max-running-jobs must be from 1 to 1024";
+  else if (usage_error.empty() && reg_cfg.memory_limit < (1u << 20))
+    usage_error = "--memory-limit must be at least 1M";
   else if (usage_error.empty() && (max_attempts < 1 || max_attempts > 1000))
     usage_error = "--max-attempts must be from 1 to 1000";
   else if (usage_error.empty() && reg_cfg.range_size < 1)

@@ -518,40 +518,60 @@ constexpr std::string_view magic = "PCA2";
 
 } // namespace
 
+void partial_aggregate::append_songs(const partition& p, std::string& out) {
+  for (uint32_t i = 0; i < p.songs.size(); ++i) {
+    const song& s = p.songs[i];
+    put<uint32_t>(out, s.name_len);
+    out += name_of(p, s);
+    put<uint64_t>(out, s.first_offset);
+    // Only the slots from the first day to the last: growth leaves room.
+    size_t lo = 0;
+    size_t hi = s.run_len;
+    while (lo < hi && s.run[lo] == 0)
+      ++lo;
+    while (hi > lo && s.run[hi - 1] == 0)
+      --hi;
+    put<int32_t>(out,
+                 hi > lo ? static_cast<day_number>(s.run_base + int64_t(lo)) : 0);
+    put<uint32_t>(out, static_cast<uint32_t>(hi - lo));
+    if (hi > lo)
+      out.append(reinterpret_cast<const char*>(s.run.get() + lo),
+                 (hi - lo) * sizeof(slot_type));
+    const uint64_t b = p.sealed_begin[i];
+    const uint64_t e = p.sealed_begin[i + 1];
+    put<uint32_t>(out, static_cast<uint32_t>(e - b));
+    for (uint64_t k = b; k < e; ++k) {
+      put<int32_t>(out, p.sealed[k].day);
+      put<int64_t>(out, p.sealed[k].total);
+    }
+  }
+}
+
 std::string partial_aggregate::encode() {
   seal();
   std::string out;
   out.reserve(16 + songs() * 32 + groups() * 8);
   out += magic;
   put<uint64_t>(out, songs());
-  for (const partition& p : parts_) {
-    for (uint32_t i = 0; i < p.songs.size(); ++i) {
-      const song& s = p.songs[i];
-      put<uint32_t>(out, s.name_len);
-      out += name_of(p, s);
-      put<uint64_t>(out, s.first_offset);
-      // Only the slots from the first day to the last: growth leaves room.
-      size_t lo = 0;
-      size_t hi = s.run_len;
-      while (lo < hi && s.run[lo] == 0)
-        ++lo;
-      while (hi > lo && s.run[hi - 1] == 0)
-        --hi;
-      put<int32_t>(out, hi > lo ? static_cast<day_number>(s.run_base + int64_t(lo))
-                                : 0);
-      put<uint32_t>(out, static_cast<uint32_t>(hi - lo));
-      if (hi > lo)
-        out.append(reinterpret_cast<const char*>(s.run.get() + lo),
-                   (hi - lo) * sizeof(slot_type));
-      const uint64_t b = p.sealed_begin[i];
-      const uint64_t e = p.sealed_begin[i + 1];
-      put<uint32_t>(out, static_cast<uint32_t>(e - b));
-      for (uint64_t k = b; k < e; ++k) {
-        put<int32_t>(out, p.sealed[k].day);
-        put<int64_t>(out, p.sealed[k].total);
-      }
-    }
-  }
+  for (const partition& p : parts_)
+    append_songs(p, out);
+  return out;
+}
+
+std::string partial_aggregate::encode_partition(uint32_t p) {
+  seal();
+  std::string out;
+  out.reserve(16 + parts_[p].songs.size() * 32 + parts_[p].groups * 8);
+  out += magic;
+  put<uint64_t>(out, parts_[p].songs.size());
+  append_songs(parts_[p], out);
+  return out;
+}
+
+partial_aggregate partial_aggregate::take_partition(uint32_t p) {
+  partial_aggregate out;
+  std::swap(out.parts_[p], parts_[p]);
+  out.sealed_ = sealed_;
   return out;
 }
 

@@ -120,6 +120,12 @@ public:
   template <class F>
   void for_each_day(song_ref s, F&& f) const;
 
+  /// A partial holding only partition `p` of this one, moved out of it.
+  [[nodiscard]] partial_aggregate take_partition(uint32_t p);
+
+  /// The byte form (see encode) of partition `p` alone; seals first.
+  [[nodiscard]] std::string encode_partition(uint32_t p);
+
   /// A compact byte form, for sending a partial to another process.
   [[nodiscard]] std::string encode(); // seals first
   /// Reads what encode wrote; false if the bytes are not such a form.
@@ -234,6 +240,7 @@ private:
   static bool merge_partition(partition& into, partition& from);
   static void seal_partition(partition& p);
   static void unseal_partition(partition& p);
+  static void append_songs(const partition& p, std::string& out);
   /// Puts sealed groups back into the tables, so that more can be added.
   void unseal();
 

@@ -30,44 +30,29 @@ void append_csv_field(std::string& out, std::string_view field) {
   out += '"';
 }
 
-namespace {
-
-// Formats the rows of songs [begin, end) of `order` into `out`.
-class row_formatter {
-public:
-  void format(const partial_aggregate& totals, const song_ref* begin,
-              const song_ref* end, std::string& out) {
-    for (const song_ref* s = begin; s != end; ++s) {
-      name_.clear();
-      append_csv_field(name_, totals.name(*s));
-      totals.for_each_day(*s, [&](day_number day, int64_t total) {
-        out += name_;
-        out += ',';
-        cached_date& c = dates_[static_cast<uint32_t>(day) & 4095];
-        if (c.day != day) {
-          c.day = day;
-          format_date(day, c.text);
-        }
-        out.append(c.text, sizeof c.text);
-        out += ',';
-        const auto e = std::to_chars(number_, number_ + sizeof number_, total).ptr;
-        out.append(number_, e);
-        out += '\n';
-      });
-    }
+void result_rows::format(const partial_aggregate& totals, const song_ref* begin,
+                         const song_ref* end, std::string& out) {
+  for (const song_ref* s = begin; s != end; ++s) {
+    name_.clear();
+    append_csv_field(name_, totals.name(*s));
+    totals.for_each_day(*s, [&](day_number day, int64_t total) {
+      out += name_;
+      out += ',';
+      cached_date& c = dates_[static_cast<uint32_t>(day) & 4095];
+      if (c.day != day) {
+        c.day = day;
+        format_date(day, c.text);
+      }
+      out.append(c.text, sizeof c.text);
+      out += ',';
+      const auto e = std::to_chars(number_, number_ + sizeof number_, total).ptr;
+      out.append(number_, e);
+      out += '\n';
+    });
   }
+}
 
-private:
-  // Formatting a day number costs divisions; the same few thousand days
-  // come back for every song.
-  struct cached_date {
-    day_number day = INT32_MIN;
-    char text[10];
-  };
-  std::vector<cached_date> dates_ = std::vector<cached_date>(4096);
-  std::string name_;
-  char number_[24];
-};
+namespace {
 
 // Emits the rows in order into `sink(const std::string&)`: songs by first
 // appearance, each song's days ascending. Songs are cut into pieces of about
@@ -93,7 +78,7 @@ bool emit(partial_aggregate& totals, size_t piece, unsigned threads,
     cuts.push_back(order.size());
   const size_t pieces = cuts.size() - 1;
   threads = std::max(1u, threads);
-  std::vector<row_formatter> formatters(threads);
+  std::vector<result_rows> formatters(threads);
   std::vector<std::string> ready(threads), next(threads);
   const auto format_round = [&](size_t round, std::vector<std::string>& into) {
     const auto one = [&](unsigned t) {
@@ -143,8 +128,9 @@ std::string format_result(partial_aggregate& totals) {
   return out;
 }
 
-bool write_result(partial_aggregate& totals, const std::string& path,
-                  bool durable, std::string& error, unsigned threads) {
+bool write_file_atomically(const std::string& path, bool durable,
+                           std::string& error,
+                           const std::function<bool(const text_sink&)>& produce) {
   std::string tmp = path + ".partial-XXXXXX";
   const int fd = mkostemp(tmp.data(), O_CLOEXEC);
   if (fd < 0) {
@@ -157,11 +143,11 @@ bool write_result(partial_aggregate& totals, const std::string& path,
     ::unlink(tmp.c_str());
     return false;
   };
-  const bool written = emit(totals, 4 << 20, threads, [&](const std::string& piece) {
-    return write_all(fd, piece);
-  });
+  errno = 0;
+  const bool written =
+    produce([&](std::string_view piece) { return write_all(fd, piece); });
   if (!written)
-    return fail("cannot write");
+    return errno != 0 ? fail("cannot write") : fail("stopped writing");
   if (durable && ::fsync(fd) != 0)
     return fail("cannot flush");
   if (::fchmod(fd, 0644) != 0)
@@ -177,6 +163,14 @@ bool write_result(partial_aggregate& totals, const std::string& path,
     return false;
   }
   return true;
+}
+
+bool write_result(partial_aggregate& totals, const std::string& path,
+                  bool durable, std::string& error, unsigned threads) {
+  return write_file_atomically(path, durable, error, [&](const text_sink& sink) {
+    return emit(totals, 4 << 20, threads,
+                [&](const std::string& piece) { return sink(piece); });
+  });
 }
 
 } // namespace playcount

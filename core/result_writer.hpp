@@ -2,7 +2,10 @@
 
 #include "core/aggregate.hpp"
 
+#include <functional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace playcount {
 
@@ -18,6 +21,34 @@ inline constexpr std::string_view result_header =
 [[nodiscard]] bool write_result(partial_aggregate& totals,
                                 const std::string& path, bool durable,
                                 std::string& error, unsigned threads = 1);
+
+/// Where text goes piece by piece; false when it cannot take more.
+using text_sink = std::function<bool(std::string_view)>;
+
+/// Writes what `produce` hands its sink to `path` all at once or not at
+/// all, as write_result does.
+[[nodiscard]] bool write_file_atomically(
+  const std::string& path, bool durable, std::string& error,
+  const std::function<bool(const text_sink&)>& produce);
+
+/// Formats result rows: a song's days, ascending, as CSV lines.
+class result_rows {
+public:
+  /// Appends the rows of songs [begin, end) of a sealed `totals` to `out`.
+  void format(const partial_aggregate& totals, const song_ref* begin,
+              const song_ref* end, std::string& out);
+
+private:
+  // Formatting a day number costs divisions; the same few thousand days
+  // come back for every song.
+  struct cached_date {
+    day_number day = INT32_MIN;
+    char text[10];
+  };
+  std::vector<cached_date> dates_ = std::vector<cached_date>(4096);
+  std::string name_;
+  char number_[24];
+};
 
 /// The result CSV as a string, for small results and tests.
 [[nodiscard]] std::string format_result(partial_aggregate& totals);

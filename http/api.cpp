@@ -59,6 +59,7 @@ json::object job_object(const job_record& r) {
   for (const auto& line : r.first_bad)
     first_bad.emplace_back(line);
   o["firstBadRows"] = std::move(first_bad);
+  o["spilledBytes"] = r.spilled_bytes;
   if (r.state == job_state::finished) {
     const auto ms = [](double seconds) {
       return static_cast<int64_t>(seconds * 1000 + 0.5);
@@ -312,6 +313,7 @@ reply stats_reply(const registry_stats& s) {
   json::object totals;
   totals["bytesRead"] = c.bytes_read;
   totals["rowsRead"] = c.rows_read;
+  totals["spilledBytes"] = c.spilled_bytes;
   json::object coordinator;
   coordinator["answered"] = s.coordinator_answered;
   coordinator["jobsRunning"] = c.jobs_running;

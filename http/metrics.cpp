@@ -237,6 +237,9 @@ std::string metrics_text(const registry_stats* stats,
     w.family("playcount_read_rows_total", "counter",
              "Rows read by worker actors since the start.");
     w.sample("playcount_read_rows_total", "", c.rows_read);
+    w.family("playcount_spilled_bytes_total", "counter",
+             "Bytes of partial totals written to disk under a memory limit.");
+    w.sample("playcount_spilled_bytes_total", "", c.spilled_bytes);
     w.family("playcount_ranges_dispatched_total", "counter",
              "Ranges handed to worker actors since the start.");
     w.sample("playcount_ranges_dispatched_total", "", c.ranges_dispatched);

@@ -1,0 +1,54 @@
+#pragma once
+
+// Spilling partials to disk under a memory budget, and writing a result
+// from what was spilled (issue 11: a job never runs out of memory).
+//
+// A worker whose partial outgrows its share writes it out partition by
+// partition (spill) and starts afresh. The job's end then merges one
+// partition at a time: that partition's spilled pieces and its part of the
+// partials still in memory, each written as text in order of first
+// appearance; a merge of those sorted texts gives the result, the same
+// bytes as without spilling. Peak memory: one partition, not the job.
+
+#include "core/aggregate.hpp"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace playcount {
+
+/// Writes `totals` into `dir` as one file per partition, named
+/// `<name>-p<NN>.pca`, and empties it. False with `error` (the reason, with
+/// no path) when a file cannot be written; what was written is removed.
+[[nodiscard]] bool spill(partial_aggregate& totals, const std::string& dir,
+                         const std::string& name, uint64_t& bytes,
+                         std::string& error);
+
+/// Whether `dir` holds spilled partials.
+[[nodiscard]] bool has_spills(const std::string& dir);
+
+/// The bytes of the partials spilled into `dir`.
+[[nodiscard]] uint64_t spilled_bytes(const std::string& dir);
+
+/// Writes the result CSV to `path` (as write_result: all or nothing) from
+/// the partials spilled into `dir` and those in `in_memory` (emptied),
+/// partition by partition, with its text pieces kept in `dir`. Sets
+/// `groups`. False with `error` on a write failure, or with `overflow` set
+/// when a total exceeds 2^63-1.
+[[nodiscard]] bool write_spilled_result(std::vector<partial_aggregate>& in_memory,
+                                        const std::string& dir,
+                                        const std::string& path, bool durable,
+                                        uint64_t& groups, bool& overflow,
+                                        std::string& error);
+
+/// Removes `dir` and the files spilling left in it; other files stay (it
+/// is not ours then), and so does the directory.
+void remove_spills(const std::string& dir);
+
+/// The memory a process may use by default: half of its cgroup's limit
+/// (memory.max, or v1 memory.limit_in_bytes) where one is set, else half
+/// of physical memory.
+[[nodiscard]] uint64_t default_memory_limit();
+
+} // namespace playcount
