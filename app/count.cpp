@@ -94,6 +94,20 @@ int count_command(int argc, char** argv) {
     return 2;
   }
 
+  // A directory of our own for what spills, made now so that a temp dir
+  // that is not there or not writable is said at once; removed after the
+  // actor system (a worker may still be spilling when a job fails).
+  struct spill_directory {
+    std::string dir;
+    ~spill_directory() { remove_spills(dir); }
+  } spill{temp_dir + "/playcount-spill-XXXXXX"};
+  if (::mkdtemp(spill.dir.data()) == nullptr) {
+    std::fprintf(stderr, "playcount count: cannot make a directory in %s: %s\n",
+                 temp_dir.c_str(), std::strerror(errno));
+    spill.dir.clear();
+    return 1;
+  }
+
   caf::actor_system_config cfg;
   configure_actor_system(cfg);
   caf::actor_system system{cfg};
@@ -108,15 +122,7 @@ int count_command(int argc, char** argv) {
   request.range_size = range_size;
   request.skip_bad_rows = policy == "skip";
   request.memory_limit = memory_limit;
-  // A directory of our own for what spills, made now so that a temp dir
-  // that is not there or not writable is said at once.
-  std::string spill_dir = temp_dir + "/playcount-spill-XXXXXX";
-  if (::mkdtemp(spill_dir.data()) == nullptr) {
-    std::fprintf(stderr, "playcount count: cannot make a directory in %s: %s\n",
-                 temp_dir.c_str(), std::strerror(errno));
-    return 1;
-  }
-  request.spill_dir = spill_dir;
+  request.spill_dir = spill.dir;
 
   const bool progress = !opts.has("quiet") && isatty(STDERR_FILENO);
   const auto start = std::chrono::steady_clock::now();
@@ -167,7 +173,6 @@ int count_command(int argc, char** argv) {
                      .c_str());
   }
   self->send_exit(coordinator, caf::exit_reason::user_shutdown);
-  remove_spills(spill_dir); // the finisher did unless the job failed early
 
   if (result.bad_rows > 0) {
     std::fprintf(stderr, "skipped %llu bad record%s:\n",

@@ -553,6 +553,32 @@ TEST_F(job_registry_test, an_end_that_cannot_be_saved_keeps_the_upload) {
   EXPECT_EQ(handed_over(), std::vector<std::string>{id});
 }
 
+// What a job spilled to disk when the server was killed is removed at the
+// next start; a file in its spill directory that spilling did not write
+// stays (it is not ours to delete).
+TEST_F(job_registry_test, spill_files_of_a_killed_server_go_at_the_next_start) {
+  start_registry(1);
+  const std::string id = upload();
+  submit(id);
+  EXPECT_EQ(handed_over(), std::vector<std::string>{id});
+  crash(*system_, registry_, coordinator_);
+  const job_paths p = paths_for(dir_.path(), id);
+  fs::create_directories(p.spill);
+  std::ofstream(p.spill + "/w7-0-p03.pca") << "spilled";
+  std::ofstream(p.spill + "/piece-p03") << "a piece";
+  start_registry(1);
+  (void)handed_over();
+  EXPECT_FALSE(test::exists(p.spill));
+  crash(*system_, registry_, coordinator_);
+  fs::create_directories(p.spill);
+  std::ofstream(p.spill + "/w7-0-p03.pca") << "spilled";
+  std::ofstream(p.spill + "/notes") << "someone else's";
+  start_registry(1);
+  (void)handed_over();
+  EXPECT_FALSE(test::exists(p.spill + "/w7-0-p03.pca"));
+  EXPECT_TRUE(test::exists(p.spill + "/notes"));
+}
+
 // -- the job store ------------------------------------------------------------
 
 TEST(job_store, a_record_round_trips_through_its_json) {

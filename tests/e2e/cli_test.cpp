@@ -6,6 +6,10 @@
 
 #include <gtest/gtest.h>
 
+#include <csignal>
+#include <dirent.h>
+#include <sys/stat.h>
+
 namespace playcount {
 namespace {
 
@@ -51,6 +55,92 @@ TEST(count_command, gives_the_same_bytes_for_any_workers_and_range_size) {
       ASSERT_EQ(r.exit_code, 0) << r.err;
       EXPECT_EQ(test::read_file(out), expected) << workers << " " << size;
     }
+}
+
+// -- a memory limit ------------------------------------------------------------
+
+// Names in a temp dir (spill directories are made there and removed).
+std::vector<std::string> entries(const std::string& dir) {
+  std::vector<std::string> names;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (const dirent* e = ::readdir(d))
+      if (std::string(e->d_name) != "." && std::string(e->d_name) != "..")
+        names.push_back(e->d_name);
+    ::closedir(d);
+  }
+  return names;
+}
+
+std::string many_songs_csv(size_t rows) {
+  test::csv_shape shape;
+  shape.rows = rows;
+  shape.songs = rows / 3;
+  shape.days = 3000;
+  return test::make_csv(shape);
+}
+
+TEST(count_command, under_a_tiny_memory_limit_spills_and_gives_the_same_bytes) {
+  temp_dir dir;
+  const auto in = dir.write("in.csv", many_songs_csv(60000));
+  const auto base = dir.file("base.csv");
+  ASSERT_EQ(run({binary, "count", in, "-o", base}).exit_code, 0);
+  const std::string spills = dir.file("tmp");
+  ASSERT_EQ(::mkdir(spills.c_str(), 0700), 0);
+  for (const char* workers : {"1", "3"})
+    for (const char* limit : {"1M", "3M"}) {
+      const auto out = dir.file("out.csv");
+      const auto r = run({binary, "count", in, "-o", out, "--workers", workers,
+                          "--range-size", "64K", "--memory-limit", limit,
+                          "--temp-dir", spills, "--verbose"});
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+      EXPECT_NE(r.err.find("bytes spilled to disk"), std::string::npos) << r.err;
+      EXPECT_EQ(test::read_file(out), test::read_file(base))
+          << workers << " workers, " << limit;
+      EXPECT_EQ(entries(spills), std::vector<std::string>{}); // all removed
+    }
+}
+
+TEST(count_command, a_job_that_fails_after_spilling_leaves_no_spill_files) {
+  temp_dir dir;
+  const auto in =
+      dir.write("in.csv", many_songs_csv(60000) + "late,2020-01-01,x\n");
+  const std::string spills = dir.file("tmp");
+  ASSERT_EQ(::mkdir(spills.c_str(), 0700), 0);
+  const auto r = run({binary, "count", in, "-o", dir.file("out.csv"),
+                      "--workers", "1", "--range-size", "64K",
+                      "--memory-limit", "1M", "--temp-dir", spills});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("Number of Plays is not a whole number"),
+            std::string::npos)
+      << r.err;
+  EXPECT_FALSE(test::exists(dir.file("out.csv")));
+  EXPECT_EQ(entries(spills), std::vector<std::string>{});
+}
+
+// A full disk while spilling, as a file size limit (EFBIG, like ENOSPC for
+// a writer): the job fails and says why; nothing is left behind.
+TEST(count_command, a_spill_that_cannot_be_written_fails_the_job_clearly) {
+  temp_dir dir;
+  const auto in = dir.write("in.csv", many_songs_csv(60000));
+  const std::string spills = dir.file("tmp");
+  ASSERT_EQ(::mkdir(spills.c_str(), 0700), 0);
+  // Ignored signals stay ignored across exec: the write fails instead of
+  // SIGXFSZ ending the process.
+  struct sigaction ignore {}, before {};
+  ignore.sa_handler = SIG_IGN;
+  ::sigaction(SIGXFSZ, &ignore, &before);
+  if (!test::exists("/usr/bin/prlimit"))
+    GTEST_SKIP() << "no /usr/bin/prlimit (util-linux)";
+  const auto r = run({"/usr/bin/prlimit", "--fsize=4096", binary, "count", in, "-o",
+                      dir.file("out.csv"), "--workers", "1", "--range-size",
+                      "64K", "--memory-limit", "1M", "--temp-dir", spills});
+  ::sigaction(SIGXFSZ, &before, nullptr);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("cannot spill to disk: File too large"),
+            std::string::npos)
+      << r.err;
+  EXPECT_FALSE(test::exists(dir.file("out.csv")));
+  EXPECT_EQ(entries(spills), std::vector<std::string>{});
 }
 
 TEST(count_command, bad_input_exits_1_with_the_line_on_stderr_and_no_output) {
@@ -132,7 +222,8 @@ TEST(count_command, help_lists_every_option) {
   const auto r = run({binary, "count", "--help"});
   EXPECT_EQ(r.exit_code, 0);
   for (const char* option : {"--output", "--workers", "--range-size",
-                             "--on-bad-rows", "--quiet", "--help"})
+                             "--on-bad-rows", "--memory-limit", "--temp-dir",
+                             "--quiet", "--help"})
     EXPECT_NE(r.out.find(option), std::string::npos) << option;
 }
 

@@ -1,0 +1,161 @@
+// core/spill: partials spilled to disk give the same result bytes.
+
+#include "core/spill.hpp"
+
+#include "core/hash.hpp"
+#include "core/result_writer.hpp"
+#include "support.hpp"
+#include "tests/support/temp_dir.hpp"
+
+#include <gtest/gtest.h>
+
+#include <dirent.h>
+#include <fstream>
+#include <random>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace playcount {
+namespace {
+
+std::vector<std::string> entries(const std::string& dir) {
+  std::vector<std::string> names;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (const dirent* e = ::readdir(d))
+      if (std::string(e->d_name) != "." && std::string(e->d_name) != "..")
+        names.push_back(e->d_name);
+    ::closedir(d);
+  }
+  return names;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+struct rows_and_names {
+  std::vector<std::string> names;
+  std::vector<pending_row> rows;
+};
+
+rows_and_names random_rows(uint32_t songs, uint32_t spread, size_t n,
+                           uint64_t seed) {
+  rows_and_names out;
+  std::mt19937_64 rng(seed);
+  for (uint32_t i = 0; i < songs; ++i)
+    out.names.push_back(i % 5 == 0 ? "a longer name, with a comma, " +
+                                         std::to_string(i)
+                                   : "Song " + std::to_string(i));
+  for (size_t i = 0; i < n; ++i) {
+    const std::string& name = out.names[rng() % songs];
+    out.rows.push_back({name, hash_bytes(name.data(), name.size()),
+                        static_cast<day_number>(rng() % spread),
+                        static_cast<int64_t>(rng() % 50), i * 7});
+  }
+  return out;
+}
+
+void add(partial_aggregate& into, const pending_row* rows, size_t n,
+         uint32_t tag) {
+  for (size_t i = 0; i < n; i += partial_aggregate::max_batch) {
+    const size_t k = std::min(partial_aggregate::max_batch, n - i);
+    ASSERT_EQ(into.add_rows(rows + i, k, tag), k);
+  }
+}
+
+// Workers of every count, spilling every few rows or never, against one
+// partial written the usual way.
+TEST(spill, gives_the_same_result_bytes_at_every_size_and_spill_interval) {
+  test::temp_dir dir;
+  for (uint32_t songs : {3u, 500u, 20000u})
+    for (uint32_t spread : {5u, 400u, 4000u})
+      for (size_t every : {size_t{700}, size_t{9000}}) {
+        SCOPED_TRACE(testing::Message() << songs << " songs over " << spread
+                                        << " days, a spill every " << every);
+        const rows_and_names data = random_rows(songs, spread, 30000, songs);
+        partial_aggregate whole;
+        add(whole, data.rows.data(), data.rows.size(), 0);
+        const std::string expected = format_result(whole);
+        const std::string spills = dir.file("spill");
+        ASSERT_EQ(::mkdir(spills.c_str(), 0700), 0);
+        // Three workers take ranges of 1000 rows in turn; each spills once
+        // it has read `every` rows since its last spill.
+        std::vector<partial_aggregate> workers(3);
+        std::vector<size_t> since(3, 0);
+        uint64_t spilled = 0;
+        uint32_t name = 0;
+        for (size_t at = 0, range = 0; at < data.rows.size();
+             at += 1000, ++range) {
+          const size_t w = range % 3;
+          const size_t n = std::min<size_t>(1000, data.rows.size() - at);
+          add(workers[w], data.rows.data() + at, n, static_cast<uint32_t>(range));
+          if ((since[w] += n) >= every) {
+            std::string error;
+            ASSERT_TRUE(spill(workers[w], spills, "w" + std::to_string(name++),
+                              spilled, error))
+                << error;
+            since[w] = 0;
+          }
+        }
+        EXPECT_GT(spilled, 0u);
+        EXPECT_TRUE(has_spills(spills));
+        EXPECT_EQ(spilled_bytes(spills), spilled);
+        uint64_t groups = 0;
+        bool overflow = false;
+        std::string error;
+        const std::string out = dir.file("out.csv");
+        ASSERT_TRUE(write_spilled_result(workers, spills, out, false, groups,
+                                         overflow, error))
+            << error;
+        EXPECT_EQ(slurp(out), expected);
+        EXPECT_EQ(groups, whole.groups());
+        remove_spills(spills);
+        EXPECT_FALSE(test::exists(spills)); // gone, directory and all
+      }
+}
+
+TEST(spill, a_damaged_spill_file_fails_the_result_and_writes_nothing) {
+  test::temp_dir dir;
+  const std::string spills = dir.file("spill");
+  ASSERT_EQ(::mkdir(spills.c_str(), 0700), 0);
+  const rows_and_names data = random_rows(100, 30, 5000, 1);
+  partial_aggregate p;
+  add(p, data.rows.data(), data.rows.size(), 0);
+  uint64_t bytes = 0;
+  std::string error;
+  ASSERT_TRUE(spill(p, spills, "w0", bytes, error)) << error;
+  const std::vector<std::string> files = entries(spills);
+  ASSERT_FALSE(files.empty());
+  ASSERT_EQ(::truncate((spills + "/" + files[0]).c_str(), 20), 0);
+  std::vector<partial_aggregate> none;
+  uint64_t groups = 0;
+  bool overflow = false;
+  const std::string out = dir.file("out.csv");
+  EXPECT_FALSE(write_spilled_result(none, spills, out, false, groups, overflow,
+                                    error));
+  EXPECT_EQ(error, "a spilled partial does not read back (damaged on disk?)");
+  EXPECT_FALSE(test::exists(out));
+}
+
+TEST(spill, removes_only_its_own_files) {
+  test::temp_dir dir;
+  const std::string spills = dir.file("spill");
+  ASSERT_EQ(::mkdir(spills.c_str(), 0700), 0);
+  std::ofstream(spills + "/w1-0-p03.pca") << "x";
+  std::ofstream(spills + "/piece-p03") << "x";
+  std::ofstream(spills + "/notes.txt") << "not ours";
+  remove_spills(spills);
+  EXPECT_EQ(entries(spills), std::vector<std::string>{"notes.txt"});
+}
+
+TEST(spill, the_default_memory_limit_is_half_of_what_the_process_may_use) {
+  const long pages = ::sysconf(_SC_PHYS_PAGES);
+  const long page = ::sysconf(_SC_PAGE_SIZE);
+  const uint64_t physical = uint64_t(pages) * uint64_t(page);
+  EXPECT_GT(default_memory_limit(), 0u);
+  EXPECT_LE(default_memory_limit(), physical / 2);
+}
+
+} // namespace
+} // namespace playcount
