@@ -391,6 +391,43 @@ TEST_F(server_test, deleting_a_finished_job_removes_its_files) {
   EXPECT_EQ(test::http_delete(s->port(), "/jobs/" + id + "/").status, 404);
 }
 
+// -- a memory budget -------------------------------------------------------------
+
+// Two jobs of many songs at once under a budget far smaller than their
+// totals: each spills past its share and still gives the bytes of a job
+// without a limit; nothing spilled is left, and the job and /metrics say
+// how much went to disk.
+TEST_F(server_test, two_big_jobs_under_a_small_memory_budget_spill_and_agree) {
+  auto s = start({"--memory-limit", "2M", "--max-running-jobs", "2",
+                  "--range-size", "64K"});
+  std::vector<std::string> csvs, ids;
+  for (uint32_t seed : {1u, 2u}) {
+    test::csv_shape shape;
+    shape.rows = 60000;
+    shape.songs = 20000;
+    shape.days = 3000;
+    shape.seed = seed;
+    csvs.push_back(test::make_csv(shape));
+  }
+  for (const std::string& csv : csvs)
+    ids.push_back(submit(s->port(), csv));
+  uint64_t spilled = 0;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const auto o = wait_for(s->port(), ids[i], "finished");
+    ASSERT_TRUE(o.contains("spilledBytes")) << boost::json::serialize(o);
+    EXPECT_GT(o.at("spilledBytes").to_number<uint64_t>(), 0u);
+    spilled += o.at("spilledBytes").to_number<uint64_t>();
+    EXPECT_EQ(test::http_get(s->port(), "/jobs/" + ids[i] + "/result/").body,
+              count_alone(csvs[i]));
+    EXPECT_FALSE(test::exists(paths_for(data(), ids[i]).spill));
+  }
+  const std::string metrics = test::http_get(s->port(), "/metrics").body;
+  EXPECT_NE(metrics.find("playcount_spilled_bytes_total " +
+                         std::to_string(spilled)),
+            std::string::npos)
+      << metrics.substr(0, 2000);
+}
+
 // -- GET /jobs/, /admin/stats, /healthz ---------------------------------------
 
 TEST_F(server_test, the_job_list_shows_recent_jobs_newest_first) {

@@ -193,7 +193,7 @@ TEST(replies, a_job_is_json_with_the_keys_of_the_contract) {
       R"("bytesTotal":200,"bytesDone":50,"rows":10,"groups":4,"error":null,)"
       R"("createdAt":"2024-05-01T12:00:00.123Z","startedAt":"2024-05-01T12:00:01.000Z",)"
       R"("finishedAt":"2024-05-01T12:00:02.005Z","phase":null,"fileName":null,)"
-      R"("onBadRows":"fail","badRows":0,"firstBadRows":[],)"
+      R"("onBadRows":"fail","badRows":0,"firstBadRows":[],"spilledBytes":0,)"
       R"("phaseMs":{"scan":0,"read":876,"merge":0,"write":100}})");
   const reply missing = job_reply(job_lookup{});
   EXPECT_EQ(missing.status, 404);
