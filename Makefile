@@ -23,7 +23,7 @@ FUZZ_DIR ?= build-fuzz
 FUZZ_SECONDS ?= 120
 # 1: each target runs the same inputs everywhere (CI); 0: new ones each time.
 FUZZ_SEED ?= 1
-FUZZ_TARGETS := csv_ranges multipart fields partial_bytes
+FUZZ_TARGETS := csv_ranges multipart fields partial_bytes group_store
 SANITIZER_BUILD_TYPE ?= RelWithDebInfo
 
 .PHONY: all deps test-deps fuzz-deps build test test-release test-sanitize \

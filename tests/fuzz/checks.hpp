@@ -34,6 +34,11 @@ namespace playcount::fuzz {
 /// crash; an accepted form re-encodes to the same totals, merges, formats.
 [[nodiscard]] std::string check_partial_bytes(std::string_view input);
 
+/// The group store on rows read from `input` (any number of songs, days
+/// near or far, large totals, ranges in any order, two partials merged
+/// through the byte form) against a plain std::map: the same result.
+[[nodiscard]] std::string check_group_store(std::string_view input);
+
 struct target {
   const char* name; ///< also the corpus directory tests/fuzz/corpus/<name>
   std::string (*check)(std::string_view);
@@ -44,6 +49,7 @@ inline constexpr target targets[] = {
     {"multipart", check_multipart},
     {"fields", check_fields},
     {"partial_bytes", check_partial_bytes},
+    {"group_store", check_group_store},
 };
 
 /// Printable form of bytes for a failure message: C escapes, at most `max`.

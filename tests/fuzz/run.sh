@@ -20,6 +20,7 @@ seeded_runs() {
     csv_ranges) echo 20000 ;;
     multipart) echo 1000000 ;;
     partial_bytes) echo 1000000 ;;
+    group_store) echo 200000 ;;
     *) echo 2000000 ;;
   esac
 }
@@ -28,6 +29,7 @@ max_len() {
   case $1 in
     csv_ranges) echo 1024 ;;
     multipart) echo 4096 ;;
+    group_store) echo 1024 ;;
     *) echo 256 ;;
   esac
 }
