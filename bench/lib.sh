@@ -46,3 +46,17 @@ stat_of() {
       printf "%.3f", v
     }'
 }
+
+# need_tools: GNU time (installed with apt-get when root) and timeout; sets
+# TIME. The caller defines log() and die().
+need_tools() {
+  TIME=/usr/bin/time
+  if [ ! -x "$TIME" ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      log "installing GNU time (apt-get install time)"
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null
+    fi
+    [ -x "$TIME" ] || die "GNU time is missing: sudo apt-get install time"
+  fi
+  command -v timeout >/dev/null || die "timeout (coreutils) is missing"
+}

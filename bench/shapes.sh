@@ -74,15 +74,7 @@ log() { echo "== $*"; }
 [[ "$EXACT_MB" =~ ^[0-9]+$ ]] || die "EXACT_MB must be a number of MB (got '$EXACT_MB')"
 
 # --- tools ---------------------------------------------------------------------------
-TIME=/usr/bin/time
-if [ ! -x "$TIME" ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    log "installing GNU time (apt-get install time)"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null
-  fi
-  [ -x "$TIME" ] || die "GNU time is missing: sudo apt-get install time"
-fi
-command -v timeout >/dev/null || die "timeout (coreutils) is missing"
+need_tools
 command -v cc >/dev/null || die "no C compiler (cc) to build the generators"
 command -v node >/dev/null || die "node is missing (Node 18+ is needed for DuckDB and compare.mjs)"
 

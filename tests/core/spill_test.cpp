@@ -9,7 +9,6 @@
 
 #include <gtest/gtest.h>
 
-#include <dirent.h>
 #include <fstream>
 #include <random>
 #include <sys/stat.h>
@@ -18,16 +17,6 @@
 namespace playcount {
 namespace {
 
-std::vector<std::string> entries(const std::string& dir) {
-  std::vector<std::string> names;
-  if (DIR* d = ::opendir(dir.c_str())) {
-    while (const dirent* e = ::readdir(d))
-      if (std::string(e->d_name) != "." && std::string(e->d_name) != "..")
-        names.push_back(e->d_name);
-    ::closedir(d);
-  }
-  return names;
-}
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -125,7 +114,7 @@ TEST(spill, a_damaged_spill_file_fails_the_result_and_writes_nothing) {
   uint64_t bytes = 0;
   std::string error;
   ASSERT_TRUE(spill(p, spills, "w0", bytes, error)) << error;
-  const std::vector<std::string> files = entries(spills);
+  const std::vector<std::string> files = test::entries(spills);
   ASSERT_FALSE(files.empty());
   ASSERT_EQ(::truncate((spills + "/" + files[0]).c_str(), 20), 0);
   std::vector<partial_aggregate> none;
@@ -146,7 +135,7 @@ TEST(spill, removes_only_its_own_files) {
   std::ofstream(spills + "/piece-p03") << "x";
   std::ofstream(spills + "/notes.txt") << "not ours";
   remove_spills(spills);
-  EXPECT_EQ(entries(spills), std::vector<std::string>{"notes.txt"});
+  EXPECT_EQ(test::entries(spills), std::vector<std::string>{"notes.txt"});
 }
 
 TEST(spill, the_default_memory_limit_is_half_of_what_the_process_may_use) {

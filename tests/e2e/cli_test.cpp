@@ -7,7 +7,6 @@
 #include <gtest/gtest.h>
 
 #include <csignal>
-#include <dirent.h>
 #include <sys/stat.h>
 
 namespace playcount {
@@ -59,18 +58,6 @@ TEST(count_command, gives_the_same_bytes_for_any_workers_and_range_size) {
 
 // -- a memory limit ------------------------------------------------------------
 
-// Names in a temp dir (spill directories are made there and removed).
-std::vector<std::string> entries(const std::string& dir) {
-  std::vector<std::string> names;
-  if (DIR* d = ::opendir(dir.c_str())) {
-    while (const dirent* e = ::readdir(d))
-      if (std::string(e->d_name) != "." && std::string(e->d_name) != "..")
-        names.push_back(e->d_name);
-    ::closedir(d);
-  }
-  return names;
-}
-
 std::string many_songs_csv(size_t rows) {
   test::csv_shape shape;
   shape.rows = rows;
@@ -96,7 +83,7 @@ TEST(count_command, under_a_tiny_memory_limit_spills_and_gives_the_same_bytes) {
       EXPECT_NE(r.err.find("bytes spilled to disk"), std::string::npos) << r.err;
       EXPECT_EQ(test::read_file(out), test::read_file(base))
           << workers << " workers, " << limit;
-      EXPECT_EQ(entries(spills), std::vector<std::string>{}); // all removed
+      EXPECT_EQ(test::entries(spills), std::vector<std::string>{}); // all removed
     }
 }
 
@@ -114,7 +101,7 @@ TEST(count_command, a_job_that_fails_after_spilling_leaves_no_spill_files) {
             std::string::npos)
       << r.err;
   EXPECT_FALSE(test::exists(dir.file("out.csv")));
-  EXPECT_EQ(entries(spills), std::vector<std::string>{});
+  EXPECT_EQ(test::entries(spills), std::vector<std::string>{});
 }
 
 // A full disk while spilling, as a file size limit (EFBIG, like ENOSPC for
@@ -140,7 +127,7 @@ TEST(count_command, a_spill_that_cannot_be_written_fails_the_job_clearly) {
             std::string::npos)
       << r.err;
   EXPECT_FALSE(test::exists(dir.file("out.csv")));
-  EXPECT_EQ(entries(spills), std::vector<std::string>{});
+  EXPECT_EQ(test::entries(spills), std::vector<std::string>{});
 }
 
 TEST(count_command, bad_input_exits_1_with_the_line_on_stderr_and_no_output) {

@@ -2,11 +2,13 @@
 
 // A fresh directory for one test, removed with everything in it afterwards.
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 namespace playcount::test {
 
@@ -49,6 +51,17 @@ inline std::string read_file(const std::string& path) {
 
 inline bool exists(const std::string& path) {
   return std::filesystem::exists(path);
+}
+
+/// The names in a directory (none if it is not there), sorted.
+inline std::vector<std::string> entries(const std::string& dir) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end;
+       it.increment(ec))
+    names.push_back(it->path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
 }
 
 } // namespace playcount::test
