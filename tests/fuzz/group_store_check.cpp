@@ -9,7 +9,7 @@
 #include "core/hash.hpp"
 #include "core/result_writer.hpp"
 
-#include <cstring>
+#include <deque>
 #include <map>
 
 namespace playcount::fuzz {
@@ -21,10 +21,13 @@ std::string check_group_store(std::string_view input) {
   const uint32_t songs = 1u + static_cast<uint8_t>(input[0]) * 37u;
   const uint32_t spread = 1u << (static_cast<uint8_t>(input[1]) % 22);
   input.remove_prefix(2);
-  std::vector<std::string> names(songs);
-  for (uint32_t i = 0; i < songs; ++i)
-    names[i] = (i % 3 == 0 ? "a name longer than sixteen bytes " : "s") +
-               std::to_string(i);
+  // Names made as rows name them (a deque: the rows view them until added).
+  std::deque<std::string> names;
+  const auto name_of = [&names](uint32_t i) -> const std::string& {
+    return names.emplace_back(
+        (i % 3 == 0 ? "a name longer than sixteen bytes " : "s") +
+        std::to_string(i));
+  };
   struct model_song {
     uint64_t first = UINT64_MAX;
     std::map<day_number, int64_t> days;
@@ -54,14 +57,17 @@ std::string check_group_store(std::string_view input) {
       half = (b[5] & 0x40) ? &second : &first;
     }
     const uint64_t offset = uint64_t{tag} << 32 | at;
-    const std::string& name = names[song];
+    const std::string& name = name_of(song);
     batch.push_back({name, hash_bytes(name.data(), name.size()), day, count,
                      offset});
     model_song& m = model[name];
     m.first = std::min(m.first, offset);
     m.days[day] += count; // at most ~2^44: never overflows here
-    if (batch.size() == partial_aggregate::max_batch && !flush())
-      return {};
+    if (batch.size() == partial_aggregate::max_batch) {
+      if (!flush())
+        return {};
+      names.clear(); // added: no row views them any more
+    }
   }
   if (!flush())
     return {};

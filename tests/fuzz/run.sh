@@ -20,7 +20,7 @@ seeded_runs() {
     csv_ranges) echo 20000 ;;
     multipart) echo 1000000 ;;
     partial_bytes) echo 1000000 ;;
-    group_store) echo 200000 ;;
+    group_store) echo 15000 ;;
     *) echo 2000000 ;;
   esac
 }
