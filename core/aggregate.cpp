@@ -151,10 +151,12 @@ partial_aggregate::slot_type* partial_aggregate::grow_run(partition& p,
   const int64_t old_base = s.run_base;
   const int64_t old_size = s.run_len;
   // Room to grow towards the side that grew, so that a run of new days (a
-  // daily log) costs amortized O(1) each, while the run stays dense.
-  int64_t size = std::max(span, 2 * old_size);
-  if (size > run_max_span_per_day * (int64_t{s.present} + 1))
-    size = span;
+  // daily log) costs amortized O(1) each: double while the run stays dense
+  // enough, and at least a quarter more in any case (a song played every
+  // other day would otherwise grow by one slot, a copy of the run, a day).
+  const int64_t dense_max = run_max_span_per_day * (int64_t{s.present} + 1);
+  const int64_t size =
+    std::max(span + span / 4, std::min(2 * old_size, dense_max));
   const int64_t base = had_run && day < old_base ? hi - size + 1 : lo;
   auto grown = std::make_unique<slot_type[]>(static_cast<size_t>(size));
   // The old run's days all lie in [lo, hi] (slack beyond them is empty).
