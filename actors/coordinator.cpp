@@ -251,10 +251,11 @@ void dispatch(coordinator_actor* self) {
     item.skip_bad_rows = job->request.skip_bad_rows;
     item.range = job->ranges[index];
     if (!job->request.spill_dir.empty() && job->request.memory_limit > 0) {
-      // Half the job's memory for the workers' partials, shared among them;
-      // the other half for merging one partition at a time at the end.
+      // A third of the job's memory for the workers' partials, shared
+      // among them; the rest for the end, which merges two partitions at a
+      // time while those partials are still held.
       item.spill_dir = job->request.spill_dir;
-      item.spill_at = job->request.memory_limit / 2 /
+      item.spill_at = job->request.memory_limit / 3 /
                       std::max<uint64_t>(1, st.workers.size());
     }
     if (w->second.remote) {
