@@ -4,11 +4,11 @@
 // from what was spilled (issue 11: a job never runs out of memory).
 //
 // A worker whose partial outgrows its share writes it out partition by
-// partition (spill) and starts afresh. The job's end then merges one
-// partition at a time: that partition's spilled pieces and its part of the
-// partials still in memory, each written as text in order of first
+// partition (spill) and starts afresh. The job's end then merges each
+// partition (two at a time): that partition's spilled pieces and its part
+// of the partials still in memory, each written as text in order of first
 // appearance; a merge of those sorted texts gives the result, the same
-// bytes as without spilling. Peak memory: one partition, not the job.
+// bytes as without spilling. Peak memory: two partitions, not the job.
 
 #include "core/aggregate.hpp"
 
@@ -33,7 +33,7 @@ namespace playcount {
 
 /// Writes the result CSV to `path` (as write_result: all or nothing) from
 /// the partials spilled into `dir` and those in `in_memory` (emptied),
-/// partition by partition, with its text pieces kept in `dir`. Sets
+/// partition by partition (two at a time), with its text pieces kept in `dir`. Sets
 /// `groups`. False with `error` on a write failure, or with `overflow` set
 /// when a total exceeds 2^63-1.
 [[nodiscard]] bool write_spilled_result(std::vector<partial_aggregate>& in_memory,
