@@ -428,6 +428,40 @@ TEST_F(server_test, two_big_jobs_under_a_small_memory_budget_spill_and_agree) {
       << metrics.substr(0, 2000);
 }
 
+// A job canceled after it spilled leaves nothing spilled behind, even from
+// the range a worker was reading when the cancel came.
+TEST_F(server_test, a_job_canceled_after_it_spilled_leaves_no_spill_files) {
+  auto s = start({"--memory-limit", "2M", "--workers", "1", "--range-size",
+                  "64K"});
+  test::csv_shape shape;
+  shape.rows = 1500000;
+  shape.songs = 200000;
+  shape.days = 3000;
+  const std::string id = submit(s->port(), test::make_csv(shape));
+  const std::string spill = paths_for(data(), id).spill;
+  json::object o;
+  ASSERT_TRUE(test::eventually([&] {
+    o = job(s->port(), id);
+    const std::string state = str(o, "state");
+    return !test::entries(spill).empty() ||
+           (state != "queued" && state != "started");
+  })) << json::serialize(o);
+  ASSERT_NE(test::entries(spill), std::vector<std::string>{})
+      << "the job ended before it spilled: " << json::serialize(o);
+  const auto r = test::http_delete(s->port(), "/jobs/" + id + "/");
+  ASSERT_EQ(r.status, 200) << r.raw;
+  EXPECT_EQ(str(json_of(r), "state"), "canceled");
+  // Once the coordinator runs no job, no worker can spill for it any more.
+  json::object stats;
+  EXPECT_TRUE(test::eventually([&] {
+    stats = json_of(test::http_get(s->port(), "/admin/stats"));
+    return stats.at("coordinator").at("jobsRunning").to_number<int>() == 0;
+  })) << json::serialize(stats);
+  EXPECT_TRUE(test::eventually([&] { return !test::exists(spill); }))
+      << "left: " << test::entries(spill).size() << " files\n" << s->log();
+  EXPECT_FALSE(test::exists(paths_for(data(), id).input));
+}
+
 // -- GET /jobs/, /admin/stats, /healthz ---------------------------------------
 
 TEST_F(server_test, the_job_list_shows_recent_jobs_newest_first) {
