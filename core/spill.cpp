@@ -1,5 +1,6 @@
 #include "core/spill.hpp"
 
+#include "core/hash.hpp"
 #include "core/result_writer.hpp"
 #include "core/write_all.hpp"
 
@@ -69,12 +70,26 @@ bool write_file(const std::string& path, std::string_view bytes,
 }
 
 bool read_file(const std::string& path, std::string& out, std::string& error) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  struct stat st {};
+  if (fd < 0 || ::fstat(fd, &st) != 0) {
     error = "cannot read a spilled partial: " + std::string(std::strerror(errno));
+    if (fd >= 0)
+      ::close(fd);
     return false;
   }
-  out.assign(std::istreambuf_iterator<char>(in), {});
+  out.resize(static_cast<size_t>(st.st_size));
+  size_t at = 0;
+  while (at < out.size()) {
+    const ssize_t got = ::read(fd, out.data() + at, out.size() - at);
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got <= 0)
+      break;
+    at += static_cast<size_t>(got);
+  }
+  ::close(fd);
+  out.resize(at); // cut short: the byte form says so
   return true;
 }
 
@@ -83,42 +98,182 @@ void put(std::string& out, T v) {
   out.append(reinterpret_cast<const char*>(&v), sizeof v);
 }
 
-// A partition's songs as result text, one record each: u64 first offset,
-// u64 text length, the text (its rows); in order of first offset.
-bool write_piece(partial_aggregate& part, const std::string& path,
-                 std::string& error) {
-  part.seal();
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                        0600);
-  if (fd < 0) {
-    error = std::strerror(errno);
-    return false;
+// One partition of the job, merged from the byte forms of its parts (the
+// files spilled, its share of the partials in memory) by sorting rather than
+// by hashing each group again: every (song, day, total) goes to one array,
+// which is ordered in place by song, songs in order of first appearance,
+// then each song's entries by day, equal days summed. 16 bytes a group; only
+// songs are looked up.
+class partition_merge {
+public:
+  /// Adds one byte form; false if it does not read.
+  [[nodiscard]] bool add(std::string_view bytes) {
+    uint32_t song = 0;
+    return partial_aggregate::read_encoded(
+      bytes,
+      [&](std::string_view name, uint64_t offset) {
+        song = song_id(name, offset);
+      },
+      [&](day_number day, int64_t total) {
+        entries_.push_back(entry{total, day, song});
+      });
   }
-  result_rows rows;
-  std::string buf, text;
-  bool ok = true;
-  for (const song_ref s : part.songs_in_order()) {
-    text.clear();
-    rows.format(part, &s, &s + 1, text);
-    put<uint64_t>(buf, part.first_offset(s));
-    put<uint64_t>(buf, text.size());
-    buf += text;
-    if (buf.size() >= (1u << 20)) {
-      ok = write_all(fd, buf);
-      buf.clear();
-      if (!ok)
-        break;
+
+  /// Orders and sums; false when a total exceeds 2^63-1.
+  [[nodiscard]] bool finish() {
+    const auto n = static_cast<uint32_t>(first_.size());
+    order_.resize(n);
+    for (uint32_t i = 0; i < n; ++i)
+      order_[i] = i;
+    std::sort(order_.begin(), order_.end(), [&](uint32_t a, uint32_t b) {
+      return first_[a] < first_[b];
+    });
+    std::vector<uint32_t> rank(n);
+    for (uint32_t r = 0; r < n; ++r)
+      rank[order_[r]] = r;
+    // A counting sort by rank, in place: each entry is swapped straight to
+    // the next free place of its song (no second array of entries).
+    begin_.assign(size_t{n} + 1, 0);
+    for (const entry& e : entries_)
+      ++begin_[rank[e.song] + 1];
+    for (uint32_t r = 0; r < n; ++r)
+      begin_[r + 1] += begin_[r];
+    std::vector<uint64_t> next(begin_.begin(), begin_.end() - 1);
+    for (uint32_t r = 0; r < n; ++r)
+      while (next[r] < begin_[r + 1]) {
+        entry& e = entries_[next[r]];
+        const uint32_t to = rank[e.song];
+        if (to == r)
+          ++next[r];
+        else
+          std::swap(e, entries_[next[to]++]);
+      }
+    // Each song's days ascending, the totals of a day summed (a day of a
+    // song is in several parts when it was spilled more than once).
+    uint64_t kept = 0;
+    for (uint32_t r = 0; r < n; ++r) {
+      entry* b = entries_.data() + begin_[r];
+      entry* e = entries_.data() + begin_[r + 1];
+      if (e - b > 16)
+        std::sort(b, e, [](const entry& x, const entry& y) { return x.day < y.day; });
+      else
+        for (entry* i = b + 1; i < e; ++i) // few days: insertion
+          for (entry* j = i; j > b && j[-1].day > j->day; --j)
+            std::swap(j[-1], *j);
+      begin_[r] = kept;
+      for (entry* i = b; i != e; ++i) {
+        if (kept > begin_[r] && entries_[kept - 1].day == i->day) {
+          int64_t& total = entries_[kept - 1].total;
+          if (__builtin_add_overflow(total, i->total, &total))
+            return false;
+        } else {
+          entries_[kept++] = *i;
+        }
+      }
+    }
+    begin_[n] = kept;
+    entries_.resize(kept);
+    return true;
+  }
+
+  [[nodiscard]] uint64_t groups() const noexcept { return entries_.size(); }
+
+  /// Writes the partition as result text to `path` (after finish): per
+  /// song, u64 first offset, u64 text length, the text (its rows), in order
+  /// of first offset.
+  [[nodiscard]] bool write_piece(const std::string& path, std::string& error) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                          0600);
+    if (fd < 0) {
+      error = std::strerror(errno);
+      return false;
+    }
+    result_rows rows;
+    std::string buf, text;
+    bool ok = true;
+    for (uint32_t r = 0; ok && r < order_.size(); ++r) {
+      const uint32_t s = order_[r];
+      text.clear();
+      rows.format(std::string_view(names_.data() + name_at_[s], name_len_[s]),
+                  entries_.data() + begin_[r], entries_.data() + begin_[r + 1],
+                  text);
+      put<uint64_t>(buf, first_[s]);
+      put<uint64_t>(buf, text.size());
+      buf += text;
+      if (buf.size() >= (1u << 20)) {
+        ok = write_all(fd, buf);
+        buf.clear();
+      }
+    }
+    ok = ok && write_all(fd, buf);
+    if (!ok)
+      error = std::strerror(errno != 0 ? errno : ENOSPC);
+    if (::close(fd) != 0 && ok) {
+      error = std::strerror(errno);
+      ok = false;
+    }
+    return ok;
+  }
+
+private:
+  struct entry {
+    int64_t total;
+    day_number day;
+    uint32_t song; // its index in first_
+  };
+
+  uint32_t song_id(std::string_view name, uint64_t offset) {
+    if (2 * (first_.size() + 1) > slots_.size())
+      grow();
+    const uint64_t h = hash_bytes(name.data(), name.size());
+    const auto tag = static_cast<uint32_t>(h >> 32);
+    const size_t mask = slots_.size() - 1;
+    for (size_t at = h & mask;; at = (at + 1) & mask) {
+      if (slots_[at] == 0) {
+        const auto id = static_cast<uint32_t>(first_.size());
+        slots_[at] = id + 1;
+        first_.push_back(offset);
+        tags_.push_back(tag);
+        name_at_.push_back(names_.size());
+        name_len_.push_back(static_cast<uint32_t>(name.size()));
+        names_ += name;
+        return id;
+      }
+      const uint32_t id = slots_[at] - 1;
+      if (tags_[id] == tag && name_len_[id] == name.size() &&
+          std::memcmp(names_.data() + name_at_[id], name.data(), name.size()) == 0) {
+        first_[id] = std::min(first_[id], offset);
+        return id;
+      }
     }
   }
-  ok = ok && write_all(fd, buf);
-  if (!ok)
-    error = std::strerror(errno != 0 ? errno : ENOSPC);
-  if (::close(fd) != 0 && ok) {
-    error = std::strerror(errno);
-    ok = false;
+
+  void grow() {
+    std::vector<uint32_t> slots(std::max<size_t>(1024, slots_.size() * 2), 0);
+    const size_t mask = slots.size() - 1;
+    for (uint32_t id = 0; id < first_.size(); ++id) {
+      const uint64_t h = hash_bytes(names_.data() + name_at_[id], name_len_[id]);
+      size_t at = h & mask;
+      while (slots[at] != 0)
+        at = (at + 1) & mask;
+      slots[at] = id + 1;
+    }
+    slots_ = std::move(slots);
   }
-  return ok;
-}
+
+  std::vector<entry> entries_;
+  // Per song: its first offset, bits of its hash, its name in names_.
+  std::vector<uint64_t> first_;
+  std::vector<uint32_t> tags_;
+  std::vector<uint64_t> name_at_;
+  std::vector<uint32_t> name_len_;
+  std::string names_;
+  std::vector<uint32_t> slots_; // song + 1, 0: empty; a power of two
+  // After finish: songs in order of first offset, and where each one's
+  // entries begin (by rank).
+  std::vector<uint32_t> order_;
+  std::vector<uint64_t> begin_;
+};
 
 // Reads a piece file's records in order, a buffer at a time.
 class piece_reader {
@@ -228,34 +383,40 @@ bool write_spilled_result(std::vector<partial_aggregate>& in_memory,
   // memory, merged and written as text. Partitions are independent: two at
   // a time (each a 1/16 of the job's totals).
   const auto one = [&](uint32_t p) {
-    partial_aggregate part;
+    partition_merge part;
     const std::string tag = partition_tag(p) + spill_suffix;
+    std::string bytes;
     for (const std::string& name : names) {
       if (!ends_with(name, tag))
         continue;
-      std::string bytes;
-      partial_aggregate spilled;
       if (!read_file(dir + "/" + name, bytes, errors[p]))
         return;
-      if (!partial_aggregate::decode(bytes, spilled)) {
+      if (!part.add(bytes)) {
         errors[p] = "a spilled partial does not read back (damaged on disk?)";
         return;
       }
       ::unlink((dir + "/" + name).c_str()); // read: its memory is ours now
-      if (!part.merge(std::move(spilled))) {
-        overflowed = true;
+    }
+    for (partial_aggregate& m : in_memory) {
+      partial_aggregate taken = m.take_partition(p);
+      if (taken.songs() == 0)
+        continue;
+      bytes = taken.encode_partition(p);
+      taken = partial_aggregate{};
+      if (!part.add(bytes)) {
+        errors[p] = "a partial does not read back";
         return;
       }
     }
-    for (partial_aggregate& m : in_memory)
-      if (!part.merge(m.take_partition(p))) {
-        overflowed = true;
-        return;
-      }
+    bytes = std::string();
+    if (!part.finish()) {
+      overflowed = true;
+      return;
+    }
     counts[p] = part.groups();
     const std::string piece =
       dir + "/" + piece_prefix + partition_tag(p).substr(2);
-    if (!write_piece(part, piece, errors[p]))
+    if (!part.write_piece(piece, errors[p]))
       errors[p] = "cannot spill to disk: " + errors[p];
     pieces[p] = piece;
   };
