@@ -15,6 +15,7 @@
 #include <queue>
 #include <sys/stat.h>
 #include <thread>
+#include <utility>
 #include <unistd.h>
 
 namespace playcount {
@@ -121,33 +122,50 @@ public:
 
   /// Orders and sums; false when a total exceeds 2^63-1.
   [[nodiscard]] bool finish() {
-    const auto n = static_cast<uint32_t>(first_.size());
+    const auto n = static_cast<uint32_t>(songs_.size());
     order_.resize(n);
     for (uint32_t i = 0; i < n; ++i)
       order_[i] = i;
     std::sort(order_.begin(), order_.end(), [&](uint32_t a, uint32_t b) {
-      return first_[a] < first_[b];
+      return songs_[a].first < songs_[b].first;
     });
-    std::vector<uint32_t> rank(n);
-    for (uint32_t r = 0; r < n; ++r)
-      rank[order_[r]] = r;
-    // A counting sort by rank, in place: each entry is swapped straight to
-    // the next free place of its song (no second array of entries).
+    // Entries by rank: a radix sort (least significant digit first, of 11
+    // bits at most, so that the places written to stay in cache; a scatter
+    // straight to each song's place would miss the cache at every entry).
+    // Stable: a song's entries keep their order.
+    {
+      std::vector<uint32_t> rank(n);
+      for (uint32_t r = 0; r < n; ++r)
+        rank[order_[r]] = r;
+      for (entry& e : entries_)
+        e.song = rank[e.song];
+    }
+    unsigned bits = 0;
+    while (bits < 32 && (uint64_t{1} << bits) < n)
+      ++bits;
+    const unsigned passes = (bits + 10) / 11;
+    const unsigned digit = passes == 0 ? 0 : (bits + passes - 1) / passes;
+    std::vector<entry> other(passes == 0 ? 0 : entries_.size());
+    std::vector<uint64_t> at(size_t{1} << digit);
+    for (unsigned pass = 0; pass < passes; ++pass) {
+      const unsigned shift = pass * digit;
+      const uint32_t mask = (uint32_t{1} << digit) - 1;
+      std::fill(at.begin(), at.end(), 0);
+      for (const entry& e : entries_)
+        ++at[(e.song >> shift) & mask];
+      uint64_t sum = 0;
+      for (uint64_t& a : at)
+        sum += std::exchange(a, sum);
+      for (const entry& e : entries_)
+        other[at[(e.song >> shift) & mask]++] = e;
+      entries_.swap(other);
+    }
+    other = std::vector<entry>();
     begin_.assign(size_t{n} + 1, 0);
     for (const entry& e : entries_)
-      ++begin_[rank[e.song] + 1];
+      ++begin_[e.song + 1];
     for (uint32_t r = 0; r < n; ++r)
       begin_[r + 1] += begin_[r];
-    std::vector<uint64_t> next(begin_.begin(), begin_.end() - 1);
-    for (uint32_t r = 0; r < n; ++r)
-      while (next[r] < begin_[r + 1]) {
-        entry& e = entries_[next[r]];
-        const uint32_t to = rank[e.song];
-        if (to == r)
-          ++next[r];
-        else
-          std::swap(e, entries_[next[to]++]);
-      }
     // Each song's days ascending, the totals of a day summed (a day of a
     // song is in several parts when it was spilled more than once).
     uint64_t kept = 0;
@@ -192,12 +210,12 @@ public:
     std::string buf, text;
     bool ok = true;
     for (uint32_t r = 0; ok && r < order_.size(); ++r) {
-      const uint32_t s = order_[r];
+      const song& s = songs_[order_[r]];
       text.clear();
-      rows.format(std::string_view(names_.data() + name_at_[s], name_len_[s]),
+      rows.format(std::string_view(names_.data() + s.name_at, s.name_len),
                   entries_.data() + begin_[r], entries_.data() + begin_[r + 1],
                   text);
-      put<uint64_t>(buf, first_[s]);
+      put<uint64_t>(buf, s.first);
       put<uint64_t>(buf, text.size());
       buf += text;
       if (buf.size() >= (1u << 20)) {
@@ -219,56 +237,67 @@ private:
   struct entry {
     int64_t total;
     day_number day;
-    uint32_t song; // its index in first_
+    uint32_t song; // its index in songs_ (its rank, once sorted)
   };
 
   uint32_t song_id(std::string_view name, uint64_t offset) {
-    if (2 * (first_.size() + 1) > slots_.size())
+    if (2 * (songs_.size() + 1) > slots_.size())
       grow();
     const uint64_t h = hash_bytes(name.data(), name.size());
     const auto tag = static_cast<uint32_t>(h >> 32);
     const size_t mask = slots_.size() - 1;
     for (size_t at = h & mask;; at = (at + 1) & mask) {
-      if (slots_[at] == 0) {
-        const auto id = static_cast<uint32_t>(first_.size());
-        slots_[at] = id + 1;
-        first_.push_back(offset);
-        tags_.push_back(tag);
-        name_at_.push_back(names_.size());
-        name_len_.push_back(static_cast<uint32_t>(name.size()));
+      slot& s = slots_[at];
+      if (s.index == 0) {
+        s = slot{tag, static_cast<uint32_t>(songs_.size()) + 1};
+        songs_.push_back(song{offset, names_.size(),
+                              static_cast<uint32_t>(name.size())});
         names_ += name;
-        return id;
+        return s.index - 1;
       }
-      const uint32_t id = slots_[at] - 1;
-      if (tags_[id] == tag && name_len_[id] == name.size() &&
-          std::memcmp(names_.data() + name_at_[id], name.data(), name.size()) == 0) {
-        first_[id] = std::min(first_[id], offset);
-        return id;
+      if (s.tag != tag)
+        continue;
+      song& known = songs_[s.index - 1];
+      if (known.name_len == name.size() &&
+          std::memcmp(names_.data() + known.name_at, name.data(),
+                      name.size()) == 0) {
+        known.first = std::min(known.first, offset);
+        return s.index - 1;
       }
     }
   }
 
   void grow() {
-    std::vector<uint32_t> slots(std::max<size_t>(1024, slots_.size() * 2), 0);
+    std::vector<slot> slots(std::max<size_t>(1024, slots_.size() * 2));
     const size_t mask = slots.size() - 1;
-    for (uint32_t id = 0; id < first_.size(); ++id) {
-      const uint64_t h = hash_bytes(names_.data() + name_at_[id], name_len_[id]);
-      size_t at = h & mask;
-      while (slots[at] != 0)
+    for (const slot& s : slots_) {
+      if (s.index == 0)
+        continue;
+      const song& known = songs_[s.index - 1];
+      size_t at = hash_bytes(names_.data() + known.name_at, known.name_len) & mask;
+      while (slots[at].index != 0)
         at = (at + 1) & mask;
-      slots[at] = id + 1;
+      slots[at] = s;
     }
     slots_ = std::move(slots);
   }
 
+  struct song {
+    uint64_t first; // its first offset
+    uint64_t name_at; // in names_
+    uint32_t name_len;
+  };
+  // An open-addressing slot: bits of the song's hash, so that most probes
+  // need not look at the song, and its index + 1 (0: empty).
+  struct slot {
+    uint32_t tag;
+    uint32_t index;
+  };
+
   std::vector<entry> entries_;
-  // Per song: its first offset, bits of its hash, its name in names_.
-  std::vector<uint64_t> first_;
-  std::vector<uint32_t> tags_;
-  std::vector<uint64_t> name_at_;
-  std::vector<uint32_t> name_len_;
+  std::vector<song> songs_;
   std::string names_;
-  std::vector<uint32_t> slots_; // song + 1, 0: empty; a power of two
+  std::vector<slot> slots_; // a power of two, at most half full
   // After finish: songs in order of first offset, and where each one's
   // entries begin (by rank).
   std::vector<uint32_t> order_;
