@@ -109,15 +109,26 @@ class partition_merge {
 public:
   /// Adds one byte form; false if it does not read.
   [[nodiscard]] bool add(std::string_view bytes) {
-    uint32_t song = 0;
-    return partial_aggregate::read_encoded(
+    // Songs are looked up a batch at a time, prefetching what the next
+    // step reads: a partition's songs do not fit in cache, and there is a
+    // song record for about every group when the parts are many small
+    // spills. Their entries get the song's index once it is known.
+    pending_.clear();
+    const bool ok = partial_aggregate::read_encoded(
       bytes,
       [&](std::string_view name, uint64_t offset) {
-        song = song_id(name, offset);
+        if (pending_.size() == batch)
+          resolve();
+        const uint64_t h = hash_bytes(name.data(), name.size());
+        if (!slots_.empty())
+          __builtin_prefetch(&slots_[h & (slots_.size() - 1)]);
+        pending_.push_back(pending{name, h, offset, entries_.size()});
       },
       [&](day_number day, int64_t total) {
-        entries_.push_back(entry{total, day, song});
+        entries_.push_back(entry{total, day, 0});
       });
+    resolve();
+    return ok;
   }
 
   /// Orders and sums; false when a total exceeds 2^63-1.
@@ -240,10 +251,34 @@ private:
     uint32_t song; // its index in songs_ (its rank, once sorted)
   };
 
-  uint32_t song_id(std::string_view name, uint64_t offset) {
+  void resolve() {
+    if (!slots_.empty()) {
+      const size_t mask = slots_.size() - 1;
+      for (const pending& p : pending_) {
+        const slot& s = slots_[p.hash & mask];
+        if (s.index != 0)
+          __builtin_prefetch(&songs_[s.index - 1]);
+      }
+      for (const pending& p : pending_) {
+        const slot& s = slots_[p.hash & mask];
+        if (s.index != 0 && s.tag == static_cast<uint32_t>(p.hash >> 32))
+          __builtin_prefetch(names_.data() + songs_[s.index - 1].name_at);
+      }
+    }
+    for (size_t i = 0; i < pending_.size(); ++i) {
+      const pending& p = pending_[i];
+      const uint32_t id = song_id(p.name, p.hash, p.offset);
+      const size_t end =
+        i + 1 < pending_.size() ? pending_[i + 1].entries : entries_.size();
+      for (size_t k = p.entries; k < end; ++k)
+        entries_[k].song = id;
+    }
+    pending_.clear();
+  }
+
+  uint32_t song_id(std::string_view name, uint64_t h, uint64_t offset) {
     if (2 * (songs_.size() + 1) > slots_.size())
       grow();
-    const uint64_t h = hash_bytes(name.data(), name.size());
     const auto tag = static_cast<uint32_t>(h >> 32);
     const size_t mask = slots_.size() - 1;
     for (size_t at = h & mask;; at = (at + 1) & mask) {
@@ -294,7 +329,17 @@ private:
     uint32_t index;
   };
 
+  // A song record read whose song is not looked up yet.
+  struct pending {
+    std::string_view name;
+    uint64_t hash;
+    uint64_t offset;
+    size_t entries; // where its entries begin
+  };
+  static constexpr size_t batch = 16;
+
   std::vector<entry> entries_;
+  std::vector<pending> pending_;
   std::vector<song> songs_;
   std::string names_;
   std::vector<slot> slots_; // a power of two, at most half full
