@@ -218,17 +218,18 @@ public:
       return false;
     }
     result_rows rows;
-    std::string buf, text;
+    std::string buf;
     bool ok = true;
     for (uint32_t r = 0; ok && r < order_.size(); ++r) {
       const song& s = songs_[order_[r]];
-      text.clear();
+      put<uint64_t>(buf, s.first);
+      const size_t length_at = buf.size();
+      put<uint64_t>(buf, 0); // the length, once known
       rows.format(std::string_view(names_.data() + s.name_at, s.name_len),
                   entries_.data() + begin_[r], entries_.data() + begin_[r + 1],
-                  text);
-      put<uint64_t>(buf, s.first);
-      put<uint64_t>(buf, text.size());
-      buf += text;
+                  buf);
+      const uint64_t length = buf.size() - length_at - sizeof length;
+      std::memcpy(buf.data() + length_at, &length, sizeof length);
       if (buf.size() >= (1u << 20)) {
         ok = write_all(fd, buf);
         buf.clear();
@@ -526,7 +527,30 @@ bool write_spilled_result(std::vector<partial_aggregate>& in_memory,
       if (readers[i]->next(offset, texts[i]))
         next.push({offset, i});
     }
-    std::string out(result_header);
+    // A buffer is written (the system call copies it) on a thread of its
+    // own while the next one is merged.
+    std::string out(result_header), writing;
+    std::thread writer;
+    bool wrote = true;
+    int write_errno = 0;
+    const auto written = [&] {
+      if (writer.joinable())
+        writer.join();
+      if (!wrote)
+        errno = write_errno;
+      return wrote;
+    };
+    const auto hand_over = [&] {
+      if (!written())
+        return false;
+      std::swap(out, writing);
+      out.clear();
+      writer = std::thread([&] {
+        wrote = sink(writing);
+        write_errno = errno;
+      });
+      return true;
+    };
     while (!next.empty()) {
       const size_t i = next.top().second;
       next.pop();
@@ -534,12 +558,11 @@ bool write_spilled_result(std::vector<partial_aggregate>& in_memory,
       uint64_t offset = 0;
       if (readers[i]->next(offset, texts[i]))
         next.push({offset, i});
-      if (out.size() >= (4u << 20)) {
-        if (!sink(out))
-          return false;
-        out.clear();
-      }
+      if (out.size() >= (4u << 20) && !hand_over())
+        return false;
     }
+    if (!written())
+      return false;
     for (const auto& r : readers)
       if (!r->ok()) {
         errno = EIO;
