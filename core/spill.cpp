@@ -85,7 +85,12 @@ bool read_file(const std::string& path, std::string& out, std::string& error) {
     const ssize_t got = ::read(fd, out.data() + at, out.size() - at);
     if (got < 0 && errno == EINTR)
       continue;
-    if (got <= 0)
+    if (got < 0) {
+      error = "cannot read a spilled partial: " + std::string(std::strerror(errno));
+      ::close(fd);
+      return false;
+    }
+    if (got == 0)
       break;
     at += static_cast<size_t>(got);
   }
