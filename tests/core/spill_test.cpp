@@ -192,6 +192,44 @@ TEST(spill, totals_that_overflow_once_merged_are_found_at_the_end) {
   remove_spills(spills);
 }
 
+// A song played every day (a dense run) with one total too wide for a run
+// slot (kept in the table, its slot marked wide), spilled twice: each day
+// once, the wide one summed.
+TEST(spill, wide_totals_in_a_run_merge_from_spills_to_the_same_bytes) {
+  test::temp_dir dir;
+  const std::string spills = dir.file("spill");
+  ASSERT_EQ(::mkdir(spills.c_str(), 0700), 0);
+  const std::string name = "Song 1";
+  const uint64_t h = hash_bytes(name.data(), name.size());
+  std::vector<pending_row> rows;
+  for (int day = 0; day < 40; ++day)
+    rows.push_back({name, h, day, day == 7 ? (int64_t{1} << 40) : 3,
+                    uint64_t(rows.size()) * 10});
+  partial_aggregate whole;
+  add(whole, rows.data(), rows.size(), 0);
+  add(whole, rows.data(), rows.size(), 1);
+  const std::string expected = format_result(whole);
+  ASSERT_NE(expected.find(std::to_string((int64_t{1} << 41))), std::string::npos);
+  uint64_t spilled = 0;
+  std::string error;
+  for (uint32_t i = 0; i < 2; ++i) {
+    partial_aggregate p;
+    add(p, rows.data(), rows.size(), i);
+    ASSERT_TRUE(spill(p, spills, "w" + std::to_string(i), spilled, error))
+        << error;
+  }
+  std::vector<partial_aggregate> none;
+  uint64_t groups = 0;
+  bool overflow = false;
+  const std::string out = dir.file("out.csv");
+  ASSERT_TRUE(write_spilled_result(none, spills, out, false, groups, overflow,
+                                   error))
+      << error;
+  EXPECT_EQ(slurp(out), expected);
+  EXPECT_EQ(groups, 40u);
+  remove_spills(spills);
+}
+
 TEST(spill, a_damaged_spill_file_fails_the_result_and_writes_nothing) {
   test::temp_dir dir;
   const std::string spills = dir.file("spill");
