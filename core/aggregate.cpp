@@ -516,7 +516,7 @@ bool get(std::string_view& in, T& v) {
   return true;
 }
 
-constexpr std::string_view magic = "PCA2";
+constexpr std::string_view magic = partial_aggregate::encoded_magic;
 
 } // namespace
 
@@ -588,8 +588,6 @@ bool partial_aggregate::decode(std::string_view bytes, partial_aggregate& out) {
   // The bytes come from another node: a day outside the calendar (or whose
   // slot index overflows), or a slot that says "wide" with no total for it,
   // is refused rather than trusted.
-  constexpr int64_t first_day = -719162; // 0001-01-01
-  constexpr int64_t last_day = 2932896;  // 9999-12-31
   std::vector<day_number> wide_days;
   std::vector<day_number> pair_days;
   for (uint64_t i = 0; i < songs; ++i) {

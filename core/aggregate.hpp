@@ -132,6 +132,23 @@ public:
   [[nodiscard]] static bool decode(std::string_view bytes,
                                    partial_aggregate& out);
 
+  /// Reads what encode wrote without building a partial (to merge many by
+  /// sorting, spill.cpp): calls `on_song(name, first_offset)` for each song,
+  /// then `on_day(day, total)` for each of its days, in no order. False if
+  /// the bytes are not such a form (with the checks of decode, but for a
+  /// run slot marked wide whose day has no pair: only their counts are
+  /// compared).
+  template <class OnSong, class OnDay>
+  [[nodiscard]] static bool read_encoded(std::string_view bytes,
+                                         OnSong&& on_song, OnDay&& on_day);
+
+  /// The calendar's bounds (0001-01-01, 9999-12-31): a day outside them in
+  /// a byte form is refused.
+  static constexpr int64_t first_day = -719162;
+  static constexpr int64_t last_day = 2932896;
+  /// The first bytes of the byte form.
+  static constexpr std::string_view encoded_magic = "PCA2";
+
 private:
   using slot_type = uint32_t;
   /// A run slot holds total + 1 (0: no record that day, so a day with only
@@ -270,6 +287,65 @@ void partial_aggregate::for_each_day(song_ref ref, F&& f) const {
   }
   for (; t != t_end; ++t)
     f(t->day, t->total);
+}
+
+template <class OnSong, class OnDay>
+bool partial_aggregate::read_encoded(std::string_view in, OnSong&& on_song,
+                                     OnDay&& on_day) {
+  // The layout: see "byte form" in aggregate.cpp.
+  const auto get = [&in](auto& v) {
+    if (in.size() < sizeof v)
+      return false;
+    std::memcpy(&v, in.data(), sizeof v);
+    in.remove_prefix(sizeof v);
+    return true;
+  };
+  if (in.substr(0, encoded_magic.size()) != encoded_magic)
+    return false;
+  in.remove_prefix(encoded_magic.size());
+  uint64_t songs = 0;
+  if (!get(songs))
+    return false;
+  for (uint64_t i = 0; i < songs; ++i) {
+    uint32_t len = 0;
+    uint64_t offset = 0;
+    if (!get(len) || in.size() < len)
+      return false;
+    const std::string_view name = in.substr(0, len);
+    in.remove_prefix(len);
+    int32_t base = 0;
+    uint32_t n = 0;
+    if (!get(offset) || !get(base) || !get(n) ||
+        in.size() / sizeof(slot_type) < n)
+      return false;
+    if (n > 0 && (base < first_day || int64_t{base} + n - 1 > last_day))
+      return false;
+    on_song(name, offset);
+    uint32_t wide = 0;
+    for (uint32_t k = 0; k < n; ++k) {
+      slot_type v;
+      std::memcpy(&v, in.data() + size_t{k} * sizeof v, sizeof v);
+      if (v == in_wide)
+        ++wide;
+      else if (v != 0)
+        on_day(static_cast<day_number>(base + int64_t{k}), int64_t{v} - 1);
+    }
+    in.remove_prefix(size_t{n} * sizeof(slot_type));
+    uint32_t pairs = 0;
+    if (!get(pairs) || in.size() / 12 < pairs || wide > pairs)
+      return false;
+    for (uint32_t k = 0; k < pairs; ++k) {
+      int32_t day = 0;
+      int64_t total = 0;
+      std::memcpy(&day, in.data(), 4);
+      std::memcpy(&total, in.data() + 4, 8);
+      in.remove_prefix(12);
+      if (total < 0 || day < first_day || day > last_day)
+        return false;
+      on_day(static_cast<day_number>(day), total);
+    }
+  }
+  return in.empty();
 }
 
 } // namespace playcount

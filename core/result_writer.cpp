@@ -35,20 +35,8 @@ void result_rows::format(const partial_aggregate& totals, const song_ref* begin,
   for (const song_ref* s = begin; s != end; ++s) {
     name_.clear();
     append_csv_field(name_, totals.name(*s));
-    totals.for_each_day(*s, [&](day_number day, int64_t total) {
-      out += name_;
-      out += ',';
-      cached_date& c = dates_[static_cast<uint32_t>(day) & 4095];
-      if (c.day != day) {
-        c.day = day;
-        format_date(day, c.text);
-      }
-      out.append(c.text, sizeof c.text);
-      out += ',';
-      const auto e = std::to_chars(number_, number_ + sizeof number_, total).ptr;
-      out.append(number_, e);
-      out += '\n';
-    });
+    totals.for_each_day(
+      *s, [&](day_number day, int64_t total) { row(day, total, out); });
   }
 }
 

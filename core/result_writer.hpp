@@ -2,6 +2,7 @@
 
 #include "core/aggregate.hpp"
 
+#include <charconv>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -31,6 +32,9 @@ using text_sink = std::function<bool(std::string_view)>;
   const std::string& path, bool durable, std::string& error,
   const std::function<bool(const text_sink&)>& produce);
 
+/// Appends `field` to `out`, quoted if it holds `,`, `"`, CR or LF.
+void append_csv_field(std::string& out, std::string_view field);
+
 /// Formats result rows: a song's days, ascending, as CSV lines.
 class result_rows {
 public:
@@ -38,7 +42,32 @@ public:
   void format(const partial_aggregate& totals, const song_ref* begin,
               const song_ref* end, std::string& out);
 
+  /// Appends the rows of one song named `name`: its days [begin, end),
+  /// ascending, each with `day` and `total` members.
+  template <class It>
+  void format(std::string_view name, It begin, It end, std::string& out) {
+    name_.clear();
+    append_csv_field(name_, name);
+    for (It d = begin; d != end; ++d)
+      row(d->day, d->total, out);
+  }
+
 private:
+  void row(day_number day, int64_t total, std::string& out) {
+    out += name_;
+    out += ',';
+    cached_date& c = dates_[static_cast<uint32_t>(day) & 4095];
+    if (c.day != day) {
+      c.day = day;
+      format_date(day, c.text);
+    }
+    out.append(c.text, sizeof c.text);
+    out += ',';
+    const auto e = std::to_chars(number_, number_ + sizeof number_, total).ptr;
+    out.append(number_, e);
+    out += '\n';
+  }
+
   // Formatting a day number costs divisions; the same few thousand days
   // come back for every song.
   struct cached_date {
@@ -56,7 +85,5 @@ private:
   return format_result(totals);
 }
 
-/// Appends `field` to `out`, quoted if it holds `,`, `"`, CR or LF.
-void append_csv_field(std::string& out, std::string_view field);
 
 } // namespace playcount

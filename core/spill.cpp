@@ -1,5 +1,6 @@
 #include "core/spill.hpp"
 
+#include "core/hash.hpp"
 #include "core/result_writer.hpp"
 #include "core/write_all.hpp"
 
@@ -14,6 +15,7 @@
 #include <queue>
 #include <sys/stat.h>
 #include <thread>
+#include <utility>
 #include <unistd.h>
 
 namespace playcount {
@@ -69,12 +71,31 @@ bool write_file(const std::string& path, std::string_view bytes,
 }
 
 bool read_file(const std::string& path, std::string& out, std::string& error) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  struct stat st {};
+  if (fd < 0 || ::fstat(fd, &st) != 0) {
     error = "cannot read a spilled partial: " + std::string(std::strerror(errno));
+    if (fd >= 0)
+      ::close(fd);
     return false;
   }
-  out.assign(std::istreambuf_iterator<char>(in), {});
+  out.resize(static_cast<size_t>(st.st_size));
+  size_t at = 0;
+  while (at < out.size()) {
+    const ssize_t got = ::read(fd, out.data() + at, out.size() - at);
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got < 0) {
+      error = "cannot read a spilled partial: " + std::string(std::strerror(errno));
+      ::close(fd);
+      return false;
+    }
+    if (got == 0)
+      break;
+    at += static_cast<size_t>(got);
+  }
+  ::close(fd);
+  out.resize(at); // cut short: the byte form says so
   return true;
 }
 
@@ -83,42 +104,256 @@ void put(std::string& out, T v) {
   out.append(reinterpret_cast<const char*>(&v), sizeof v);
 }
 
-// A partition's songs as result text, one record each: u64 first offset,
-// u64 text length, the text (its rows); in order of first offset.
-bool write_piece(partial_aggregate& part, const std::string& path,
-                 std::string& error) {
-  part.seal();
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                        0600);
-  if (fd < 0) {
-    error = std::strerror(errno);
-    return false;
+// One partition of the job, merged from the byte forms of its parts (the
+// files spilled, its share of the partials in memory) by sorting rather than
+// by hashing each group again: every (song, day, total) goes to one array,
+// which is ordered in place by song, songs in order of first appearance,
+// then each song's entries by day, equal days summed. 16 bytes a group; only
+// songs are looked up.
+class partition_merge {
+public:
+  /// Adds one byte form; false if it does not read.
+  [[nodiscard]] bool add(std::string_view bytes) {
+    // Songs are looked up a batch at a time, prefetching what the next
+    // step reads: a partition's songs do not fit in cache, and there is a
+    // song record for about every group when the parts are many small
+    // spills. Their entries get the song's index once it is known.
+    pending_.clear();
+    const bool ok = partial_aggregate::read_encoded(
+      bytes,
+      [&](std::string_view name, uint64_t offset) {
+        if (pending_.size() == batch)
+          resolve();
+        const uint64_t h = hash_bytes(name.data(), name.size());
+        if (!slots_.empty())
+          __builtin_prefetch(&slots_[h & (slots_.size() - 1)]);
+        pending_.push_back(pending{name, h, offset, entries_.size()});
+      },
+      [&](day_number day, int64_t total) {
+        entries_.push_back(entry{total, day, 0});
+      });
+    resolve();
+    return ok;
   }
-  result_rows rows;
-  std::string buf, text;
-  bool ok = true;
-  for (const song_ref s : part.songs_in_order()) {
-    text.clear();
-    rows.format(part, &s, &s + 1, text);
-    put<uint64_t>(buf, part.first_offset(s));
-    put<uint64_t>(buf, text.size());
-    buf += text;
-    if (buf.size() >= (1u << 20)) {
-      ok = write_all(fd, buf);
-      buf.clear();
-      if (!ok)
-        break;
+
+  /// Orders and sums; false when a total exceeds 2^63-1.
+  [[nodiscard]] bool finish() {
+    const auto n = static_cast<uint32_t>(songs_.size());
+    order_.resize(n);
+    for (uint32_t i = 0; i < n; ++i)
+      order_[i] = i;
+    std::sort(order_.begin(), order_.end(), [&](uint32_t a, uint32_t b) {
+      return songs_[a].first < songs_[b].first;
+    });
+    // Entries by rank: a radix sort (least significant digit first, of 11
+    // bits at most, so that the places written to stay in cache; a scatter
+    // straight to each song's place would miss the cache at every entry).
+    // Stable: a song's entries keep their order.
+    {
+      std::vector<uint32_t> rank(n);
+      for (uint32_t r = 0; r < n; ++r)
+        rank[order_[r]] = r;
+      for (entry& e : entries_)
+        e.song = rank[e.song];
+    }
+    unsigned bits = 0;
+    while (bits < 32 && (uint64_t{1} << bits) < n)
+      ++bits;
+    const unsigned passes = (bits + 10) / 11;
+    const unsigned digit = passes == 0 ? 0 : (bits + passes - 1) / passes;
+    std::vector<entry> other(passes == 0 ? 0 : entries_.size());
+    std::vector<uint64_t> at(size_t{1} << digit);
+    for (unsigned pass = 0; pass < passes; ++pass) {
+      const unsigned shift = pass * digit;
+      const uint32_t mask = (uint32_t{1} << digit) - 1;
+      std::fill(at.begin(), at.end(), 0);
+      for (const entry& e : entries_)
+        ++at[(e.song >> shift) & mask];
+      uint64_t sum = 0;
+      for (uint64_t& a : at)
+        sum += std::exchange(a, sum);
+      for (const entry& e : entries_)
+        other[at[(e.song >> shift) & mask]++] = e;
+      entries_.swap(other);
+    }
+    other = std::vector<entry>();
+    begin_.assign(size_t{n} + 1, 0);
+    for (const entry& e : entries_)
+      ++begin_[e.song + 1];
+    for (uint32_t r = 0; r < n; ++r)
+      begin_[r + 1] += begin_[r];
+    // Each song's days ascending, the totals of a day summed (a day of a
+    // song is in several parts when it was spilled more than once).
+    uint64_t kept = 0;
+    for (uint32_t r = 0; r < n; ++r) {
+      entry* b = entries_.data() + begin_[r];
+      entry* e = entries_.data() + begin_[r + 1];
+      if (e - b > 16)
+        std::sort(b, e, [](const entry& x, const entry& y) { return x.day < y.day; });
+      else
+        for (entry* i = b + 1; i < e; ++i) // few days: insertion
+          for (entry* j = i; j > b && j[-1].day > j->day; --j)
+            std::swap(j[-1], *j);
+      begin_[r] = kept;
+      for (entry* i = b; i != e; ++i) {
+        if (kept > begin_[r] && entries_[kept - 1].day == i->day) {
+          int64_t& total = entries_[kept - 1].total;
+          if (__builtin_add_overflow(total, i->total, &total))
+            return false;
+        } else {
+          entries_[kept++] = *i;
+        }
+      }
+    }
+    begin_[n] = kept;
+    entries_.resize(kept);
+    return true;
+  }
+
+  [[nodiscard]] uint64_t groups() const noexcept { return entries_.size(); }
+
+  /// Writes the partition as result text to `path` (after finish): per
+  /// song, u64 first offset, u64 text length, the text (its rows), in order
+  /// of first offset.
+  [[nodiscard]] bool write_piece(const std::string& path, std::string& error) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                          0600);
+    if (fd < 0) {
+      error = std::strerror(errno);
+      return false;
+    }
+    result_rows rows;
+    std::string buf;
+    bool ok = true;
+    for (uint32_t r = 0; ok && r < order_.size(); ++r) {
+      const song& s = songs_[order_[r]];
+      put<uint64_t>(buf, s.first);
+      const size_t length_at = buf.size();
+      put<uint64_t>(buf, 0); // the length, once known
+      rows.format(std::string_view(names_.data() + s.name_at, s.name_len),
+                  entries_.data() + begin_[r], entries_.data() + begin_[r + 1],
+                  buf);
+      const uint64_t length = buf.size() - length_at - sizeof length;
+      std::memcpy(buf.data() + length_at, &length, sizeof length);
+      if (buf.size() >= (1u << 20)) {
+        ok = write_all(fd, buf);
+        buf.clear();
+      }
+    }
+    ok = ok && write_all(fd, buf);
+    if (!ok)
+      error = std::strerror(errno != 0 ? errno : ENOSPC);
+    if (::close(fd) != 0 && ok) {
+      error = std::strerror(errno);
+      ok = false;
+    }
+    return ok;
+  }
+
+private:
+  struct entry {
+    int64_t total;
+    day_number day;
+    uint32_t song; // its index in songs_ (its rank, once sorted)
+  };
+
+  void resolve() {
+    if (!slots_.empty()) {
+      const size_t mask = slots_.size() - 1;
+      for (const pending& p : pending_) {
+        const slot& s = slots_[p.hash & mask];
+        if (s.index != 0)
+          __builtin_prefetch(&songs_[s.index - 1]);
+      }
+      for (const pending& p : pending_) {
+        const slot& s = slots_[p.hash & mask];
+        if (s.index != 0 && s.tag == static_cast<uint32_t>(p.hash >> 32))
+          __builtin_prefetch(names_.data() + songs_[s.index - 1].name_at);
+      }
+    }
+    for (size_t i = 0; i < pending_.size(); ++i) {
+      const pending& p = pending_[i];
+      const uint32_t id = song_id(p.name, p.hash, p.offset);
+      const size_t end =
+        i + 1 < pending_.size() ? pending_[i + 1].entries : entries_.size();
+      for (size_t k = p.entries; k < end; ++k)
+        entries_[k].song = id;
+    }
+    pending_.clear();
+  }
+
+  uint32_t song_id(std::string_view name, uint64_t h, uint64_t offset) {
+    if (2 * (songs_.size() + 1) > slots_.size())
+      grow();
+    const auto tag = static_cast<uint32_t>(h >> 32);
+    const size_t mask = slots_.size() - 1;
+    for (size_t at = h & mask;; at = (at + 1) & mask) {
+      slot& s = slots_[at];
+      if (s.index == 0) {
+        s = slot{tag, static_cast<uint32_t>(songs_.size()) + 1};
+        songs_.push_back(song{offset, names_.size(),
+                              static_cast<uint32_t>(name.size())});
+        names_ += name;
+        return s.index - 1;
+      }
+      if (s.tag != tag)
+        continue;
+      song& known = songs_[s.index - 1];
+      if (known.name_len == name.size() &&
+          std::memcmp(names_.data() + known.name_at, name.data(),
+                      name.size()) == 0) {
+        known.first = std::min(known.first, offset);
+        return s.index - 1;
+      }
     }
   }
-  ok = ok && write_all(fd, buf);
-  if (!ok)
-    error = std::strerror(errno != 0 ? errno : ENOSPC);
-  if (::close(fd) != 0 && ok) {
-    error = std::strerror(errno);
-    ok = false;
+
+  void grow() {
+    std::vector<slot> slots(std::max<size_t>(1024, slots_.size() * 2));
+    const size_t mask = slots.size() - 1;
+    for (const slot& s : slots_) {
+      if (s.index == 0)
+        continue;
+      const song& known = songs_[s.index - 1];
+      size_t at = hash_bytes(names_.data() + known.name_at, known.name_len) & mask;
+      while (slots[at].index != 0)
+        at = (at + 1) & mask;
+      slots[at] = s;
+    }
+    slots_ = std::move(slots);
   }
-  return ok;
-}
+
+  struct song {
+    uint64_t first; // its first offset
+    uint64_t name_at; // in names_
+    uint32_t name_len;
+  };
+  // An open-addressing slot: bits of the song's hash, so that most probes
+  // need not look at the song, and its index + 1 (0: empty).
+  struct slot {
+    uint32_t tag;
+    uint32_t index;
+  };
+
+  // A song record read whose song is not looked up yet.
+  struct pending {
+    std::string_view name;
+    uint64_t hash;
+    uint64_t offset;
+    size_t entries; // where its entries begin
+  };
+  static constexpr size_t batch = 16;
+
+  std::vector<entry> entries_;
+  std::vector<pending> pending_;
+  std::vector<song> songs_;
+  std::string names_;
+  std::vector<slot> slots_; // a power of two, at most half full
+  // After finish: songs in order of first offset, and where each one's
+  // entries begin (by rank).
+  std::vector<uint32_t> order_;
+  std::vector<uint64_t> begin_;
+};
 
 // Reads a piece file's records in order, a buffer at a time.
 class piece_reader {
@@ -228,34 +463,40 @@ bool write_spilled_result(std::vector<partial_aggregate>& in_memory,
   // memory, merged and written as text. Partitions are independent: two at
   // a time (each a 1/16 of the job's totals).
   const auto one = [&](uint32_t p) {
-    partial_aggregate part;
+    partition_merge part;
     const std::string tag = partition_tag(p) + spill_suffix;
+    std::string bytes;
     for (const std::string& name : names) {
       if (!ends_with(name, tag))
         continue;
-      std::string bytes;
-      partial_aggregate spilled;
       if (!read_file(dir + "/" + name, bytes, errors[p]))
         return;
-      if (!partial_aggregate::decode(bytes, spilled)) {
+      if (!part.add(bytes)) {
         errors[p] = "a spilled partial does not read back (damaged on disk?)";
         return;
       }
       ::unlink((dir + "/" + name).c_str()); // read: its memory is ours now
-      if (!part.merge(std::move(spilled))) {
-        overflowed = true;
+    }
+    for (partial_aggregate& m : in_memory) {
+      partial_aggregate taken = m.take_partition(p);
+      if (taken.songs() == 0)
+        continue;
+      bytes = taken.encode_partition(p);
+      taken = partial_aggregate{};
+      if (!part.add(bytes)) {
+        errors[p] = "a partial does not read back";
         return;
       }
     }
-    for (partial_aggregate& m : in_memory)
-      if (!part.merge(m.take_partition(p))) {
-        overflowed = true;
-        return;
-      }
+    bytes = std::string();
+    if (!part.finish()) {
+      overflowed = true;
+      return;
+    }
     counts[p] = part.groups();
     const std::string piece =
       dir + "/" + piece_prefix + partition_tag(p).substr(2);
-    if (!write_piece(part, piece, errors[p]))
+    if (!part.write_piece(piece, errors[p]))
       errors[p] = "cannot spill to disk: " + errors[p];
     pieces[p] = piece;
   };
@@ -291,7 +532,30 @@ bool write_spilled_result(std::vector<partial_aggregate>& in_memory,
       if (readers[i]->next(offset, texts[i]))
         next.push({offset, i});
     }
-    std::string out(result_header);
+    // A buffer is written (the system call copies it) on a thread of its
+    // own while the next one is merged.
+    std::string out(result_header), writing;
+    std::thread writer;
+    bool wrote = true;
+    int write_errno = 0;
+    const auto written = [&] {
+      if (writer.joinable())
+        writer.join();
+      if (!wrote)
+        errno = write_errno;
+      return wrote;
+    };
+    const auto hand_over = [&] {
+      if (!written())
+        return false;
+      std::swap(out, writing);
+      out.clear();
+      writer = std::thread([&] {
+        wrote = sink(writing);
+        write_errno = errno;
+      });
+      return true;
+    };
     while (!next.empty()) {
       const size_t i = next.top().second;
       next.pop();
@@ -299,12 +563,11 @@ bool write_spilled_result(std::vector<partial_aggregate>& in_memory,
       uint64_t offset = 0;
       if (readers[i]->next(offset, texts[i]))
         next.push({offset, i});
-      if (out.size() >= (4u << 20)) {
-        if (!sink(out))
-          return false;
-        out.clear();
-      }
+      if (out.size() >= (4u << 20) && !hand_over())
+        return false;
     }
+    if (!written())
+      return false;
     for (const auto& r : readers)
       if (!r->ok()) {
         errno = EIO;

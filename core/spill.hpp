@@ -5,10 +5,12 @@
 //
 // A worker whose partial outgrows its share writes it out partition by
 // partition (spill) and starts afresh. The job's end then merges each
-// partition (two at a time): that partition's spilled pieces and its part
-// of the partials still in memory, each written as text in order of first
-// appearance; a merge of those sorted texts gives the result, the same
-// bytes as without spilling. Peak memory: two partitions, not the job.
+// partition (two at a time, one per core): that partition's spilled pieces
+// and its part of the partials still in memory, by sorting their (song,
+// day, total) entries (16 bytes a group; songs looked up by name, groups
+// not hashed), and writes it as text in order of first appearance; a merge
+// of those sorted texts gives the result, the same bytes as without
+// spilling. Peak memory: two partitions' entries, not the job.
 
 #include "core/aggregate.hpp"
 

@@ -11,6 +11,8 @@
 
 #include <fstream>
 #include <random>
+#include <csignal>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -102,6 +104,130 @@ TEST(spill, gives_the_same_result_bytes_at_every_size_and_spill_interval) {
         remove_spills(spills);
         EXPECT_FALSE(test::exists(spills)); // gone, directory and all
       }
+}
+
+// A result of several write buffers (written on a thread of their own while
+// the next is merged): the same bytes; and when the file cannot take them
+// all (a file size limit, as a full disk), the reason and no file.
+TEST(spill, a_large_result_is_the_same_and_a_failed_write_says_why) {
+  test::temp_dir dir;
+  rows_and_names data = random_rows(60000, 700, 400000, 9);
+  partial_aggregate whole;
+  add(whole, data.rows.data(), data.rows.size(), 0);
+  const std::string expected = format_result(whole);
+  ASSERT_GT(expected.size(), size_t{8} << 20); // two buffers at least
+  for (const bool limited : {false, true}) {
+    SCOPED_TRACE(limited ? "a file size limit" : "no limit");
+    const std::string spills = dir.file(limited ? "spill2" : "spill1");
+    ASSERT_EQ(::mkdir(spills.c_str(), 0700), 0);
+    std::vector<partial_aggregate> parts(2);
+    const size_t half = data.rows.size() / 2;
+    add(parts[0], data.rows.data(), half, 0);
+    uint64_t spilled = 0;
+    std::string error;
+    ASSERT_TRUE(spill(parts[0], spills, "w0", spilled, error)) << error;
+    add(parts[1], data.rows.data() + half, data.rows.size() - half, 1);
+    // The pieces (a 16th of the result each) fit, the result does not.
+    struct rlimit before {};
+    ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &before), 0);
+    struct sigaction ignore {}, was {};
+    ignore.sa_handler = SIG_IGN;
+    ::sigaction(SIGXFSZ, &ignore, &was);
+    if (limited) {
+      struct rlimit small = before;
+      small.rlim_cur = expected.size() / 2;
+      ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+    }
+    uint64_t groups = 0;
+    bool overflow = false;
+    const std::string out = dir.file(limited ? "out2.csv" : "out1.csv");
+    const bool ok = write_spilled_result(parts, spills, out, false, groups,
+                                         overflow, error);
+    ::setrlimit(RLIMIT_FSIZE, &before);
+    ::sigaction(SIGXFSZ, &was, nullptr);
+    EXPECT_FALSE(overflow);
+    if (!limited) {
+      ASSERT_TRUE(ok) << error;
+      EXPECT_EQ(slurp(out), expected);
+      EXPECT_EQ(groups, whole.groups());
+    } else {
+      EXPECT_FALSE(ok);
+      EXPECT_NE(error.find("cannot write"), std::string::npos) << error;
+      EXPECT_NE(error.find("File too large"), std::string::npos) << error;
+      EXPECT_FALSE(test::exists(out));
+      // No partial result left beside it.
+      EXPECT_EQ(test::entries(dir.path()),
+                (std::vector<std::string>{"out1.csv", "spill2"}));
+    }
+    remove_spills(spills);
+  }
+}
+
+// Totals that each fit, spilled apart, overflow once merged: the end says
+// so (the caller then finds the row by reading again) and writes nothing.
+TEST(spill, totals_that_overflow_once_merged_are_found_at_the_end) {
+  test::temp_dir dir;
+  const std::string spills = dir.file("spill");
+  ASSERT_EQ(::mkdir(spills.c_str(), 0700), 0);
+  const std::string name = "Song 1";
+  const uint64_t h = hash_bytes(name.data(), name.size());
+  const int64_t big = INT64_MAX / 2 + 1;
+  uint64_t spilled = 0;
+  std::string error;
+  for (uint32_t i = 0; i < 2; ++i) {
+    partial_aggregate p;
+    const pending_row row{name, h, 100, big, uint64_t{i} * 40};
+    ASSERT_EQ(p.add_rows(&row, 1, i), 1u);
+    ASSERT_TRUE(spill(p, spills, "w" + std::to_string(i), spilled, error))
+        << error;
+  }
+  std::vector<partial_aggregate> none;
+  uint64_t groups = 0;
+  bool overflow = false;
+  const std::string out = dir.file("out.csv");
+  EXPECT_FALSE(write_spilled_result(none, spills, out, false, groups, overflow,
+                                    error));
+  EXPECT_TRUE(overflow);
+  EXPECT_FALSE(test::exists(out));
+  remove_spills(spills);
+}
+
+// A song played every day (a dense run) with one total too wide for a run
+// slot (kept in the table, its slot marked wide), spilled twice: each day
+// once, the wide one summed.
+TEST(spill, wide_totals_in_a_run_merge_from_spills_to_the_same_bytes) {
+  test::temp_dir dir;
+  const std::string spills = dir.file("spill");
+  ASSERT_EQ(::mkdir(spills.c_str(), 0700), 0);
+  const std::string name = "Song 1";
+  const uint64_t h = hash_bytes(name.data(), name.size());
+  std::vector<pending_row> rows;
+  for (int day = 0; day < 40; ++day)
+    rows.push_back({name, h, day, day == 7 ? (int64_t{1} << 40) : 3,
+                    uint64_t(rows.size()) * 10});
+  partial_aggregate whole;
+  add(whole, rows.data(), rows.size(), 0);
+  add(whole, rows.data(), rows.size(), 1);
+  const std::string expected = format_result(whole);
+  ASSERT_NE(expected.find(std::to_string((int64_t{1} << 41))), std::string::npos);
+  uint64_t spilled = 0;
+  std::string error;
+  for (uint32_t i = 0; i < 2; ++i) {
+    partial_aggregate p;
+    add(p, rows.data(), rows.size(), i);
+    ASSERT_TRUE(spill(p, spills, "w" + std::to_string(i), spilled, error))
+        << error;
+  }
+  std::vector<partial_aggregate> none;
+  uint64_t groups = 0;
+  bool overflow = false;
+  const std::string out = dir.file("out.csv");
+  ASSERT_TRUE(write_spilled_result(none, spills, out, false, groups, overflow,
+                                   error))
+      << error;
+  EXPECT_EQ(slurp(out), expected);
+  EXPECT_EQ(groups, 40u);
+  remove_spills(spills);
 }
 
 TEST(spill, a_damaged_spill_file_fails_the_result_and_writes_nothing) {
