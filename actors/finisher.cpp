@@ -63,8 +63,10 @@ unsigned merge_threads() {
 }
 
 // Past a third of the job's budget (as the workers' partials together),
-// the totals merged so far go to the job's spill directory: partials from
-// other nodes add up here, whatever their nodes' budgets.
+// the totals merged so far go to the job's spill directory. Called where
+// what is merged did not count in this process's budget: partials from other
+// nodes (whatever their nodes' budgets), ranges read again here. The
+// partials of workers in this process are within it already.
 void maybe_spill(finisher_state& st) {
   const job_request& r = st.in.request;
   if (r.spill_dir.empty() || r.memory_limit == 0 || !st.spill_error.empty() ||
@@ -86,7 +88,6 @@ void merge(finisher_state& st, partial_aggregate& part) {
   } else if (!st.totals.merge(std::move(part), merge_threads())) {
     st.overflow = true;
   }
-  maybe_spill(st);
 }
 
 bad_row_policy policy(const job_request& request) {
@@ -131,6 +132,7 @@ job_result complete(finisher_state& st) {
         if ((h.received >> p) & 1)
           (void)part.take_partition(p);
       merge(st, part);
+      maybe_spill(st);
     }
     overflow = st.overflow;
     if (!st.spill_error.empty())
@@ -210,6 +212,8 @@ void settle(finisher_actor* self, const caf::actor& coordinator,
                   in.pieces, whole ? "" : " that is not whole: read again");
   } else if (blob != nullptr && blob->ok && blob->totals && in.received == 0) {
     merge(st, *blob->totals);
+    if (holder.node() != self->node())
+      maybe_spill(st);
     whole = true;
   }
   if (!whole)
@@ -267,6 +271,7 @@ void take_piece(finisher_actor* self, incoming& in, std::string& bytes,
   }
   in.received |= partitions;
   merge(st, part);
+  maybe_spill(st);
 }
 
 caf::behavior finisher(finisher_actor* self, caf::actor coordinator,
