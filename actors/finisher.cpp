@@ -112,6 +112,9 @@ job_result complete(finisher_state& st) {
     if (!file.open(st.in.request.input_path, result.error))
       result.error = "cannot read the input again: " + result.error;
     for (const lost_holder& h : st.lost) {
+      spdlog::debug("job {}: {} range(s) of a lost partial read again, for "
+                    "the partitions not in {:#x}",
+                    st.in.request.id, h.ranges.size(), h.received);
       partial_aggregate part;
       for (uint32_t index : h.ranges) {
         if (!result.error.empty())
@@ -270,6 +273,8 @@ void take_piece(finisher_actor* self, incoming& in, std::string& bytes,
     return;
   }
   in.received |= partitions;
+  spdlog::debug("job {}: merged partitions {:#x} of a partial",
+                st.in.request.id, partitions);
   merge(st, part);
   maybe_spill(st);
 }
