@@ -18,6 +18,24 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
+// What came so far of a partial from another node (partial_blob): the
+// pieces of the part under way, and the partitions merged already.
+struct incoming {
+  std::string part;
+  uint32_t pieces = 0;
+  uint32_t received = 0; // a bit per partition
+  bool broken = false;   // a part that does not decode: the rest is ignored
+};
+
+// A holder that did not answer with all of its partial: its ranges are read
+// again, for the partitions it did not send.
+struct lost_holder {
+  std::vector<uint32_t> ranges;
+  uint32_t received = 0;
+};
+
+static_assert(partial_aggregate::partitions <= 32, "a bit per partition");
+
 struct finisher_state {
   finish_input in;
   partial_aggregate totals;
@@ -25,9 +43,10 @@ struct finisher_state {
   bool overflow = false;
   size_t pending = 0;
   std::set<caf::actor_addr> settled;
-  std::vector<uint32_t> lost; // ranges of holders that did not answer
-  // Pieces of a remote holder's partial so far (partial_blob), and how many.
-  std::map<caf::actor_addr, std::pair<std::string, uint32_t>> pieces;
+  std::vector<lost_holder> lost;
+  std::map<caf::actor_addr, incoming> pieces;
+  uint32_t spills = 0;     // of totals, under the job's budget
+  std::string spill_error; // totals could not be spilled: the job fails
   clock_type::time_point merge_start = clock_type::now();
   static inline const char* name = "playcount.finisher";
 };
@@ -41,6 +60,25 @@ double seconds_since(clock_type::time_point t) {
 // Merging and writing use every core: nothing else of the job runs then.
 unsigned merge_threads() {
   return std::max(1u, std::thread::hardware_concurrency());
+}
+
+// Past a third of the job's budget (as the workers' partials together),
+// the totals merged so far go to the job's spill directory. Called where
+// what is merged did not count in this process's budget: partials from other
+// nodes (whatever their nodes' budgets), ranges read again here. The
+// partials of workers in this process are within it already.
+void maybe_spill(finisher_state& st) {
+  const job_request& r = st.in.request;
+  if (r.spill_dir.empty() || r.memory_limit == 0 || !st.spill_error.empty() ||
+      st.totals.bytes() <= r.memory_limit / 3)
+    return;
+  const std::string name = "f-" + std::to_string(st.spills++);
+  uint64_t bytes = 0;
+  if (!spill(st.totals, r.spill_dir, name, bytes, st.spill_error))
+    spdlog::error("job {}: {}", r.id, st.spill_error);
+  else
+    spdlog::debug("job {}: spilled {} bytes of merged totals ({})", r.id,
+                  bytes, name);
 }
 
 void merge(finisher_state& st, partial_aggregate& part) {
@@ -65,15 +103,22 @@ job_result complete(finisher_state& st) {
   result.read_seconds = st.in.read_seconds;
   job_outcome outcome = std::move(st.in.outcome);
   bool overflow = st.overflow || outcome.needs_sequential_read;
-  if (!st.lost.empty() && !overflow) {
+  if (!st.spill_error.empty())
+    result.error = st.spill_error;
+  if (!st.lost.empty() && !overflow && result.error.empty()) {
     // The reports of these ranges are known: only their totals are lost.
     // Each range is mapped on its own, as a worker does (bounded memory).
     file_handle file;
-    partial_aggregate part;
-    if (!file.open(st.in.request.input_path, result.error)) {
+    if (!file.open(st.in.request.input_path, result.error))
       result.error = "cannot read the input again: " + result.error;
-    } else {
-      for (uint32_t index : st.lost) {
+    for (const lost_holder& h : st.lost) {
+      spdlog::debug("job {}: {} range(s) of a lost partial read again, for "
+                    "the partitions not in {:#x}",
+                    st.in.request.id, h.ranges.size(), h.received);
+      partial_aggregate part;
+      for (uint32_t index : h.ranges) {
+        if (!result.error.empty())
+          break;
         const byte_range range = st.in.ranges[index];
         const mapped_window bytes = file.map(range.begin, range.end, result.error);
         if (!result.error.empty()) {
@@ -83,9 +128,18 @@ job_result complete(finisher_state& st) {
         (void)read_range(bytes.window(), range, st.in.layout,
                          policy(st.in.request), part, index);
       }
+      if (!result.error.empty())
+        break;
+      // What the holder sent of these partitions is merged already.
+      for (uint32_t p = 0; p < partial_aggregate::partitions; ++p)
+        if ((h.received >> p) & 1)
+          (void)part.take_partition(p);
       merge(st, part);
-      overflow = st.overflow;
+      maybe_spill(st);
     }
+    overflow = st.overflow;
+    if (!st.spill_error.empty())
+      result.error = st.spill_error;
   }
   if (result.error.empty() && overflow) {
     // Running totals only overflow at one record in file order.
@@ -150,31 +204,79 @@ void settle(finisher_actor* self, const caf::actor& coordinator,
   auto& st = self->state;
   if (!st.settled.insert(holder).second)
     return;
+  // A partial from another node came in parts before (merged already): it
+  // is whole when every piece it counts came, all in finished parts.
+  const incoming in = std::move(st.pieces[holder]);
+  st.pieces.erase(holder);
+  bool whole = false;
   if (blob != nullptr && blob->ok && blob->pieces > 0) {
-    // Decoded here, on the finisher's thread, not in CAF's network threads.
-    auto& [bytes, count] = st.pieces[holder];
-    auto part = std::make_shared<partial_aggregate>();
-    if (count == blob->pieces && partial_aggregate::decode(bytes, *part))
-      blob->totals = std::move(part);
-    else
-      blob->ok = false;
-    spdlog::debug("job {}: a partial of {} bytes in {} pieces{}",
-                  st.in.request.id, bytes.size(), count,
-                  blob->ok ? "" : " that does not decode: read again");
-    st.pieces.erase(holder);
-  }
-  if (blob != nullptr && blob->ok && blob->totals) {
+    whole = !in.broken && in.part.empty() && in.pieces == blob->pieces;
+    spdlog::debug("job {}: a partial in {} pieces{}", st.in.request.id,
+                  in.pieces, whole ? "" : " that is not whole: read again");
+  } else if (blob != nullptr && blob->ok && blob->totals && in.received == 0) {
     merge(st, *blob->totals);
-  } else {
+    if (holder.node() != self->node())
+      maybe_spill(st);
+    whole = true;
+  }
+  if (!whole)
     for (const auto& h : st.in.holders)
       if (h.worker.address() == holder)
-        st.lost.insert(st.lost.end(), h.ranges.begin(), h.ranges.end());
-  }
-  st.pieces.erase(holder); // pieces of a holder lost half way, too
+        st.lost.push_back(lost_holder{h.ranges, in.received});
   if (--st.pending == 0) {
     self->send(coordinator, finished_atom::value, complete(st));
     self->quit();
   }
+}
+
+// What came so far from the sender, a holder of this job that is still
+// sending; nullptr for anyone else.
+incoming* sender_in(finisher_actor* self, const std::string& job) {
+  auto& st = self->state;
+  const caf::actor_addr from =
+    caf::actor_cast<caf::actor_addr>(self->current_sender());
+  bool holder = false;
+  for (const auto& h : st.in.holders)
+    holder = holder || h.worker.address() == from;
+  if (job != st.in.request.id || !holder || st.settled.count(from) != 0)
+    return nullptr;
+  incoming& in = st.pieces[from];
+  return in.broken ? nullptr : &in;
+}
+
+// A piece of a holder's partial (actors/messages.hpp, partial_blob); when
+// `partitions` is set, the last of a part that holds those partitions. The
+// part is decoded and merged at once, on this thread: the finisher holds
+// one part's bytes per holder, never a whole partial's.
+void take_piece(finisher_actor* self, incoming& in, std::string& bytes,
+                uint32_t partitions) {
+  auto& st = self->state;
+  in.part += bytes;
+  ++in.pieces;
+  if (partitions == 0)
+    return;
+  partial_aggregate part;
+  bool ok = (partitions & in.received) == 0 &&
+            partial_aggregate::decode(in.part, part);
+  in.part = std::string{};
+  // It holds only the partitions it says (a song's partition is its
+  // hash's, the same on every node): the holder's other ones may be read
+  // again if it is lost.
+  for (uint32_t p = 0; ok && p < partial_aggregate::partitions; ++p)
+    if (((partitions >> p) & 1) == 0)
+      ok = part.take_partition(p).songs() == 0;
+  if (!ok) {
+    spdlog::warn("job {}: a part of a partial that does not decode: its "
+                 "ranges are read again",
+                 st.in.request.id);
+    in.broken = true;
+    return;
+  }
+  in.received |= partitions;
+  spdlog::debug("job {}: merged partitions {:#x} of a partial",
+                st.in.request.id, partitions);
+  merge(st, part);
+  maybe_spill(st);
 }
 
 caf::behavior finisher(finisher_actor* self, caf::actor coordinator,
@@ -200,17 +302,21 @@ caf::behavior finisher(finisher_actor* self, caf::actor coordinator,
   return {
     // Alive while the answers above are awaited; pieces come before them.
     [=](partial_piece_atom, const std::string& job, std::string& bytes) {
-      auto& st = self->state;
-      const caf::actor_addr from =
-        caf::actor_cast<caf::actor_addr>(self->current_sender());
-      bool holder = false;
-      for (const auto& h : st.in.holders)
-        holder = holder || h.worker.address() == from;
-      if (job != st.in.request.id || !holder || st.settled.count(from) != 0)
-        return;
-      auto& [joined, count] = st.pieces[from];
-      joined += bytes;
-      ++count;
+      if (incoming* in = sender_in(self, job))
+        take_piece(self, *in, bytes, 0);
+    },
+    // The last piece of a part: the answer (go on?) goes out first, so that
+    // the node encodes its next part while this one is merged. A part that
+    // does not decode stops the holder at its next part.
+    [=](partial_piece_atom, const std::string& job, std::string& bytes,
+        uint32_t partitions) -> caf::result<bool> {
+      incoming* in = sender_in(self, job);
+      if (partitions == 0 || in == nullptr)
+        return false;
+      auto answer = self->make_response_promise<bool>();
+      answer.deliver(true);
+      take_piece(self, *in, bytes, partitions);
+      return answer;
     },
   };
 }

@@ -22,7 +22,11 @@
 //                                                          first sends a large
 //                                                          partial's bytes as
 //                                                          partial_piece_atom, job
-//                                                          id, bytes messages)
+//                                                          id, bytes messages,
+//                                                          each part's last as
+//                                                          a request with its
+//                                                          partitions => bool,
+//                                                          go on: partial_blob)
 //   coordinator -> worker       drop_atom, job id       (forget the job)
 //   finisher    -> coordinator  finished_atom, job_result (merged and written)
 //
@@ -163,11 +167,17 @@ struct read_done {
 ///
 /// A partial of millions of groups encodes to hundreds of MB: in one BASP
 /// message it would hold the link for seconds (the peer's heartbeats wait
-/// behind it, and the server drops messages over max_basp_payload). So a
-/// worker on another node sends the encoded bytes first, in messages of at
-/// most `partial_piece_size` (partial_piece_atom, job, bytes), and then
-/// this blob with `pieces` set and no totals; the receiver joins the pieces
-/// and decodes them on its own thread.
+/// behind it, and the server drops messages over max_basp_payload), and
+/// encoded whole it would be in memory twice. So a worker on another node
+/// sends it first, one part at a time: a part is one partition (its part
+/// in memory and what the worker spilled of it), encoded on its own and cut
+/// into messages of at most `partial_piece_size` (partial_piece_atom, job,
+/// bytes); the last one is a request (partial_piece_atom, job, bytes,
+/// uint32_t partitions: a bit per partition the part holds) whose answer,
+/// true, asks for the next part. Then comes this blob with `pieces` (all
+/// parts' pieces) set and no totals. The receiver decodes and merges each
+/// part as it completes, on its own thread. A small partial that never
+/// spilled comes in the blob itself.
 struct partial_blob {
   std::string job;
   std::shared_ptr<partial_aggregate> totals;

@@ -6,11 +6,34 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <map>
+#include <sys/stat.h>
+#include <utility>
 
 namespace playcount {
 
 namespace {
+
+// A node worker's directory for one job's spills: removed with the job
+// (collected, dropped, or the worker gone), whatever is in it of ours.
+class job_spill_dir {
+public:
+  job_spill_dir() = default;
+  job_spill_dir(job_spill_dir&& other) noexcept
+    : path(std::exchange(other.path, {})) {
+  }
+  job_spill_dir& operator=(job_spill_dir&& other) noexcept {
+    remove_spills(path);
+    path = std::exchange(other.path, {});
+    return *this;
+  }
+  ~job_spill_dir() { remove_spills(path); }
+
+  std::string path; ///< empty until the first spill
+};
 
 struct worker_state {
   struct job {
@@ -19,9 +42,12 @@ struct worker_state {
     bool opened = false;
     partial_aggregate totals;
     uint32_t spills = 0;
+    job_spill_dir spill_dir; // on another node
   };
   std::map<std::string, job> jobs;
   std::shared_ptr<range_source> feed; // on another node: where bytes come
+  std::shared_ptr<node_spill> budget; // on another node: its own
+  std::string node;
   static inline const char* name = "playcount.worker";
 };
 
@@ -36,6 +62,62 @@ const std::string& open(worker_state::job& j, const std::string& path) {
   return j.open_error;
 }
 
+// A job id as a file name: the server's ids are UUIDs, but text from a
+// peer never makes a path of its own.
+std::string file_name_of(const std::string& job) {
+  std::string out;
+  for (const char c : job.substr(0, 64))
+    out += std::isalnum(static_cast<unsigned char>(c)) || c == '-' ? c : '_';
+  return out.empty() ? "job" : out;
+}
+
+// Over its share of memory, the job's partial goes to disk: on the file's
+// node into the job's directory (the server's budget, in the work item), on
+// another node into a directory of its own under the node's (the node's
+// budget). Sets `failure` when it cannot be written.
+void maybe_spill(worker_actor* self, const work_item& w,
+                 worker_state::job& job, std::string& failure) {
+  auto& st = self->state;
+  const bool remote = st.feed != nullptr;
+  const uint64_t spill_at =
+    remote ? (st.budget ? st.budget->spill_at : 0) : w.spill_at;
+  if (spill_at == 0 || job.totals.bytes() <= spill_at)
+    return;
+  std::shared_lock<std::shared_mutex> writing;
+  std::string dir = w.spill_dir;
+  std::string name = "w" + std::to_string(self->id()) + "-";
+  if (remote) {
+    writing = std::shared_lock<std::shared_mutex>(st.budget->writing);
+    if (job.spill_dir.path.empty()) {
+      const std::string path = st.budget->dir + "/" + file_name_of(w.job) +
+                               "-w" + std::to_string(self->id());
+      if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
+        failure = "worker node " + st.node + ": cannot spill to disk: " +
+                  std::strerror(errno);
+        spdlog::error("job {}: {}", w.job, failure);
+        job.totals = partial_aggregate{};
+        return;
+      }
+      job.spill_dir.path = path;
+    }
+    dir = job.spill_dir.path;
+    name = "s";
+  }
+  name += std::to_string(job.spills++);
+  uint64_t bytes = 0;
+  if (!spill(job.totals, dir, name, bytes, failure)) {
+    if (remote)
+      failure = "worker node " + st.node + ": " + failure;
+    spdlog::error("job {}: {}", w.job, failure);
+  } else if (remote) {
+    spdlog::info("job {}: spilled {} bytes to {} (over this node's share of "
+                 "{} bytes)",
+                 w.job, bytes, dir, spill_at);
+  } else {
+    spdlog::debug("job {}: spilled {} bytes ({})", w.job, bytes, name);
+  }
+}
+
 // Reads the item's range from `window` (or reports `failure`).
 void read(worker_actor* self, const caf::actor& coordinator,
           const work_item& w, file_window window, const std::string& failure) {
@@ -46,37 +128,79 @@ void read(worker_actor* self, const caf::actor& coordinator,
                             w.skip_bad_rows ? bad_row_policy::skip
                                             : bad_row_policy::fail,
                             job.totals, w.index);
-  // Over its share of the job's memory: the partial goes to disk. Only on
-  // the file's node (the spill directory is the server's).
-  if (out.failure.empty() && w.spill_at > 0 && !self->state.feed &&
-      job.totals.bytes() > w.spill_at) {
-    const std::string name = "w" + std::to_string(self->id()) + "-" +
-                             std::to_string(job.spills++);
-    uint64_t bytes = 0;
-    if (!spill(job.totals, w.spill_dir, name, bytes, out.failure))
-      spdlog::error("job {}: {}", w.job, out.failure);
-    else
-      spdlog::debug("job {}: spilled {} bytes ({})", w.job, bytes, name);
-  }
+  if (out.failure.empty())
+    maybe_spill(self, w, job, out.failure);
   self->send(coordinator, std::move(out));
 }
 
 void ask_for_work(worker_actor* self, const caf::actor& coordinator);
 
-// A large partial goes to the one who collects it (the finisher) in pieces
-// of partial_piece_size, ahead of the blob, so that no BASP message holds
-// the link for long (actors/messages.hpp, partial_blob).
-void send_in_pieces(worker_actor* self, partial_blob& out) {
-  const std::string bytes = out.totals->encode();
-  if (bytes.size() <= partial_piece_size)
+// A partial on its way from another node to the one who collects it (the
+// finisher), partition by partition (actors/messages.hpp, partial_blob).
+struct collecting {
+  std::string job;
+  partial_aggregate totals;
+  job_spill_dir spill_dir;
+  caf::actor to;
+  caf::response_promise promise;
+  uint32_t pieces = 0;
+};
+
+// Sends the partial's partitions from `p` on: each one's part in memory
+// merged with what was spilled of it, encoded on its own and sent in pieces
+// of partial_piece_size, the last piece as a request. Its answer asks for
+// the next: the node holds one partition's bytes at a time, and so does
+// the link (BASP has no flow control of its own).
+void send_parts(worker_actor* self, const std::shared_ptr<collecting>& c,
+                uint32_t p) {
+  for (; p < partial_aggregate::partitions; ++p) {
+    partial_aggregate part = c->totals.take_partition(p);
+    if (!c->spill_dir.path.empty()) {
+      std::shared_lock<std::shared_mutex> reading(
+        self->state.budget->writing);
+      bool overflow = false;
+      std::string error;
+      if (!merge_spilled_partition(c->spill_dir.path, p, part, overflow,
+                                   error)) {
+        // The finisher reads this worker's ranges again for the
+        // partitions not sent, and finds an overflow itself.
+        spdlog::error("job {}: {}", c->job,
+                      overflow ? "a total overflows" : error);
+        c->promise.deliver(partial_blob{c->job, nullptr, false, c->pieces});
+        return;
+      }
+    }
+    if (part.songs() == 0)
+      continue;
+    std::string bytes = part.encode_partition(p);
+    part = partial_aggregate{};
+    size_t at = 0;
+    for (; bytes.size() - at > partial_piece_size; at += partial_piece_size) {
+      self->send(c->to, partial_piece_atom::value, c->job,
+                 bytes.substr(at, partial_piece_size));
+      ++c->pieces;
+    }
+    ++c->pieces;
+    bytes.erase(0, at);
+    self
+      ->request(c->to, caf::infinite, partial_piece_atom::value, c->job,
+                std::move(bytes), uint32_t{1} << p)
+      .then(
+        [=](bool go_on) {
+          if (go_on)
+            send_parts(self, c, p + 1);
+          else
+            c->promise.deliver(partial_blob{c->job, nullptr, false, c->pieces});
+        },
+        [=](const caf::error&) {
+          c->promise.deliver(partial_blob{c->job, nullptr, false, c->pieces});
+        });
     return;
-  const auto to = caf::actor_cast<caf::actor>(self->current_sender());
-  for (size_t at = 0; at < bytes.size(); at += partial_piece_size) {
-    self->send(to, partial_piece_atom::value, out.job,
-               bytes.substr(at, partial_piece_size));
-    ++out.pieces;
   }
-  out.totals = nullptr;
+  partial_blob out{c->job, nullptr, true, c->pieces};
+  if (c->pieces == 0) // nothing at all: an empty partial, in the blob
+    out.totals = std::make_shared<partial_aggregate>();
+  c->promise.deliver(std::move(out));
 }
 
 // A worker on the file's node maps the range; a worker elsewhere receives
@@ -116,27 +240,42 @@ void ask_for_work(worker_actor* self, const caf::actor& coordinator) {
 }
 
 caf::behavior worker(worker_actor* self, caf::actor coordinator,
-                     std::string node, std::shared_ptr<range_source> feed) {
+                     std::string node, std::shared_ptr<range_source> feed,
+                     std::shared_ptr<node_spill> spill) {
   const uint64_t feed_id = feed ? feed->id() : 0;
   self->state.feed = std::move(feed);
+  self->state.budget = std::move(spill);
+  self->state.node = node;
   self->send(coordinator, join_atom::value,
              worker_info{std::move(node), feed_id});
   ask_for_work(self, coordinator);
   self->monitor(coordinator);
   self->set_down_handler([=](caf::down_msg&) { self->quit(); });
   return {
-    [=](collect_atom, const std::string& job) {
-      partial_blob out{job, nullptr, false};
-      auto i = self->state.jobs.find(job);
-      if (i != self->state.jobs.end()) {
-        out.totals =
-          std::make_shared<partial_aggregate>(std::move(i->second.totals));
-        out.ok = true;
-        self->state.jobs.erase(i);
-        if (self->state.feed) // on another node: the blob crosses the wire
-          send_in_pieces(self, out);
+    [=](collect_atom, const std::string& job) -> caf::result<partial_blob> {
+      auto& st = self->state;
+      auto i = st.jobs.find(job);
+      if (i == st.jobs.end())
+        return partial_blob{job, nullptr, false};
+      auto& j = i->second;
+      // In this process the partial travels as an object; a small one
+      // from another node in the blob itself.
+      if (!st.feed ||
+          (j.spill_dir.path.empty() && j.totals.bytes() <= partial_piece_size)) {
+        partial_blob out{job, nullptr, true};
+        out.totals = std::make_shared<partial_aggregate>(std::move(j.totals));
+        st.jobs.erase(i);
+        return out;
       }
-      return out;
+      auto c = std::make_shared<collecting>();
+      c->job = job;
+      c->totals = std::move(j.totals);
+      c->spill_dir = std::move(j.spill_dir);
+      c->to = caf::actor_cast<caf::actor>(self->current_sender());
+      c->promise = self->make_response_promise();
+      st.jobs.erase(i);
+      send_parts(self, c, 0);
+      return c->promise;
     },
     [=](drop_atom, const std::string& job) { self->state.jobs.erase(job); },
   };
@@ -145,9 +284,11 @@ caf::behavior worker(worker_actor* self, caf::actor coordinator,
 } // namespace
 
 caf::actor spawn_worker(caf::actor_system& system, const caf::actor& coordinator,
-                        std::string node, std::unique_ptr<range_source> feed) {
+                        std::string node, std::unique_ptr<range_source> feed,
+                        std::shared_ptr<node_spill> spill) {
   return system.spawn<caf::detached>(worker, coordinator, std::move(node),
-                                     std::shared_ptr<range_source>(std::move(feed)));
+                                     std::shared_ptr<range_source>(std::move(feed)),
+                                     std::move(spill));
 }
 
 } // namespace playcount

@@ -4,10 +4,27 @@
 
 #include <caf/fwd.hpp>
 
+#include <cstdint>
 #include <memory>
+#include <shared_mutex>
 #include <string>
 
 namespace playcount {
+
+/// A worker node's own memory budget (`playcount worker --memory-limit`,
+/// `--temp-dir`), shared by its workers. The spill_at and spill_dir of a
+/// work item are the server's and mean nothing on another node.
+struct node_spill {
+  /// The node's directory (mkdtemp); a worker spills a job into a
+  /// directory of its own in it, `<job id>-w<actor id>`.
+  std::string dir;
+  /// A worker's share of the node's limit: limit / 3 / workers, as count's.
+  uint64_t spill_at = 0;
+  /// Held shared while a worker writes or reads under `dir`, exclusively
+  /// by whoever removes `dir` (the node when it stops), so that nothing is
+  /// written into a directory being removed.
+  std::shared_mutex writing;
+};
 
 /// Spawns a reader/aggregator worker on its own thread (reading is CPU-bound
 /// and must not hold up the scheduler's other actors). It joins
@@ -15,9 +32,12 @@ namespace playcount {
 /// the file, or received on `feed` when it runs on another node) into one
 /// partial aggregate per job, and hands the partial over when the
 /// coordinator collects it. `node` is the id of its node ("local" in the
-/// server's process, else the id the gate gave the node).
+/// server's process, else the id the gate gave the node). On another node,
+/// `spill` (if any) is the node's budget: past it, the worker's partial of
+/// a job goes to disk, and it is sent back partition by partition.
 caf::actor spawn_worker(caf::actor_system& system, const caf::actor& coordinator,
                         std::string node,
-                        std::unique_ptr<range_source> feed = nullptr);
+                        std::unique_ptr<range_source> feed = nullptr,
+                        std::shared_ptr<node_spill> spill = nullptr);
 
 } // namespace playcount

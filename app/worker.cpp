@@ -1,17 +1,24 @@
 // `playcount worker --join HOST:PORT`: a worker node for a running server.
 
 #include "actors/messages.hpp"
+#include "actors/worker.hpp"
 #include "app/commands.hpp"
 #include "app/logging.hpp"
 #include "app/options.hpp"
 #include "cluster/worker_node.hpp"
+#include "core/spill.hpp"
 
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
+#include <spdlog/spdlog.h>
 
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <pthread.h>
 #include <thread>
 #include <unistd.h>
 
@@ -37,6 +44,14 @@ options:
                            environment variable PLAYCOUNT_CLUSTER_TOKEN)
   --name NAME              this node's name in the server's stats (default:
                            the host name)
+  --memory-limit BYTES     memory for this node's partials, K/M/G allowed
+                           (default: half of the cgroup's memory.max, else of
+                           physical memory); beyond it, a job's partials
+                           spill to disk here and go back to the server
+                           partition by partition
+  --temp-dir DIR           where they spill, in a directory of the node's
+                           own removed when it stops (default: $TMPDIR,
+                           else /tmp)
   --log-level LEVEL        debug, info, warn or error (default info)
   -h, --help               this text
 )";
@@ -58,6 +73,29 @@ bool split_address(const std::string& text, std::string& host,
   return true;
 }
 
+// SIGINT and SIGTERM, blocked in every thread (before any starts) and
+// awaited by one: it removes the node's spill directory (once no worker
+// writes in it), then ends the process by the signal, as before.
+void stop_on_signal(std::shared_ptr<node_spill> spill) {
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  ::pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  std::thread([spill, stop] {
+    int sig = 0;
+    while (::sigwait(&stop, &sig) != 0) {
+    }
+    std::unique_lock<std::shared_mutex> removing(spill->writing);
+    remove_spill_tree(spill->dir);
+    spdlog::info("stopping ({})", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    spdlog::default_logger()->flush();
+    std::signal(sig, SIG_DFL);
+    ::pthread_sigmask(SIG_UNBLOCK, &stop, nullptr);
+    ::raise(sig);
+  }).detach();
+}
+
 std::string host_name() {
   char buf[256] = {};
   if (gethostname(buf, sizeof buf - 1) != 0)
@@ -73,8 +111,8 @@ int worker_command(int argc, char** argv) {
     std::fputs(worker_help, stdout);
     return 0;
   }
-  opts.reject_unknown(
-    {"join", "workers", "cluster-token", "name", "log-level"});
+  opts.reject_unknown({"join", "workers", "cluster-token", "name", "log-level",
+                       "memory-limit", "temp-dir"});
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   worker_node_config cfg;
   const uint64_t workers = opts.get_number("workers", cores);
@@ -82,6 +120,11 @@ int worker_command(int argc, char** argv) {
   cfg.token = opts.get("cluster-token", env_token ? env_token : "");
   cfg.name = opts.get("name", host_name());
   const std::string level = opts.get("log-level", "info");
+  const uint64_t memory_limit =
+    opts.get_number("memory-limit", default_memory_limit(), true);
+  const char* tmpdir = std::getenv("TMPDIR");
+  const std::string temp_dir =
+    opts.get("temp-dir", tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp");
   std::string usage_error = opts.error();
   if (usage_error.empty() && !opts.positional().empty())
     usage_error = "worker takes no file arguments";
@@ -94,6 +137,8 @@ int worker_command(int argc, char** argv) {
     usage_error = "--workers must be from 1 to 1024";
   else if (usage_error.empty() && !is_log_level(level))
     usage_error = "--log-level is debug, info, warn or error";
+  else if (usage_error.empty() && memory_limit < (1u << 20))
+    usage_error = "--memory-limit must be at least 1M";
   if (!usage_error.empty()) {
     std::fprintf(stderr, "playcount worker: %s\n(see playcount worker --help)\n",
                  usage_error.c_str());
@@ -101,14 +146,35 @@ int worker_command(int argc, char** argv) {
   }
   cfg.workers = static_cast<unsigned>(workers);
 
+  // A directory of our own for what spills, made now so that a temp dir
+  // that is not there or not writable is said at once.
+  cfg.spill = std::make_shared<node_spill>();
+  cfg.spill->dir = temp_dir + "/playcount-spill-XXXXXX";
+  if (::mkdtemp(cfg.spill->dir.data()) == nullptr) {
+    std::fprintf(stderr,
+                 "playcount worker: cannot make a directory in %s: %s\n",
+                 temp_dir.c_str(), std::strerror(errno));
+    return 2;
+  }
+  // A third for the workers' partials, as count's and the server's: a
+  // partial sent back needs room for one partition's bytes besides.
+  cfg.spill->spill_at = memory_limit / 3 / cfg.workers;
+
   start_logging(level);
   std::signal(SIGPIPE, SIG_IGN);
+  stop_on_signal(cfg.spill);
+  spdlog::info("memory limit {} bytes: a worker spills past {} bytes to {}",
+               memory_limit, cfg.spill->spill_at, cfg.spill->dir);
 
   caf::actor_system_config system_cfg;
   configure_actor_system(system_cfg, /*network=*/true);
   caf::actor_system system{system_cfg};
   const int status = run_worker_node(system, cfg);
   // Refused: nothing runs; leave without waiting for actors.
+  {
+    std::unique_lock<std::shared_mutex> removing(cfg.spill->writing);
+    remove_spill_tree(cfg.spill->dir);
+  }
   std::fflush(nullptr);
   std::_Exit(status);
 }

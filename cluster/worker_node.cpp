@@ -114,7 +114,7 @@ int run_worker_node(caf::actor_system& system, const worker_node_config& cfg) {
                  reply.node_id, cfg.workers);
     for (auto& feed : feeds)
       self->monitor(spawn_worker(system, reply.coordinator, reply.node_id,
-                                 std::move(feed)));
+                                 std::move(feed), cfg.spill));
     self->monitor(reply.coordinator);
     // Until the server goes, or every worker has (each quits when its feed
     // breaks): then join again, with new feeds.

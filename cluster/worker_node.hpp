@@ -6,9 +6,12 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace playcount {
+
+struct node_spill; // actors/worker.hpp
 
 struct worker_node_config {
   std::string host; ///< the server's cluster address
@@ -17,6 +20,8 @@ struct worker_node_config {
   std::string token;
   std::string name; ///< for the server's stats and log: the host name
   std::chrono::seconds max_backoff{30};
+  /// The node's memory budget and spill directory (nullptr: never spills).
+  std::shared_ptr<node_spill> spill;
 };
 
 /// Joins the server at host:port with `workers` worker actors and keeps

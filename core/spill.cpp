@@ -620,4 +620,43 @@ uint64_t default_memory_limit() {
   return limit / 2;
 }
 
+bool merge_spilled_partition(const std::string& dir, uint32_t p,
+                             partial_aggregate& part, bool& overflow,
+                             std::string& error) {
+  overflow = false;
+  const std::string tag = partition_tag(p) + spill_suffix;
+  for (const std::string& name : files_in(dir)) {
+    if (!ends_with(name, tag))
+      continue;
+    std::string bytes;
+    partial_aggregate spilled;
+    if (!read_file(dir + "/" + name, bytes, error))
+      return false;
+    if (!partial_aggregate::decode(bytes, spilled)) {
+      error = "a spilled partial does not read back (damaged on disk?)";
+      return false;
+    }
+    bytes = std::string{};
+    ::unlink((dir + "/" + name).c_str());
+    if (!part.merge(std::move(spilled))) {
+      overflow = true;
+      return false;
+    }
+  }
+  return true;
+}
+
+void remove_spill_tree(const std::string& dir) {
+  if (dir.empty())
+    return;
+  for (const std::string& name : files_in(dir)) {
+    const std::string path = dir + "/" + name;
+    struct stat st {};
+    // lstat: a link to a directory elsewhere is not ours to empty.
+    if (::lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+      remove_spills(path);
+  }
+  remove_spills(dir);
+}
+
 } // namespace playcount

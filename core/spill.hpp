@@ -53,4 +53,18 @@ void remove_spills(const std::string& dir);
 /// of physical memory.
 [[nodiscard]] uint64_t default_memory_limit();
 
+/// Merges into `part` what was spilled into `dir` for partition `p` (the
+/// `-pNN` files of spill), removing each file once read: a worker node
+/// sends its partial partition by partition. False with `error` when a
+/// file cannot be read or does not decode, or with `overflow` set when a
+/// total exceeds 2^63-1 (`part` is then incomplete).
+[[nodiscard]] bool merge_spilled_partition(const std::string& dir, uint32_t p,
+                                           partial_aggregate& part,
+                                           bool& overflow, std::string& error);
+
+/// remove_spills on `dir` and on each directory in it (one level: a worker
+/// node's directory of per-job directories); other files stay, and so do
+/// the directories that hold them.
+void remove_spill_tree(const std::string& dir);
+
 } // namespace playcount

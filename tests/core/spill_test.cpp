@@ -272,5 +272,91 @@ TEST(spill, the_default_memory_limit_is_half_of_what_the_process_may_use) {
   EXPECT_LE(default_memory_limit(), physical / 2);
 }
 
+// A worker node sends its partial back partition by partition: each one's
+// part in memory with what was spilled of it, encoded on its own.
+TEST(spill, merge_spilled_partition_gives_back_each_partition_whole) {
+  test::temp_dir dir;
+  for (uint32_t songs : {3u, 2000u}) {
+    SCOPED_TRACE(testing::Message() << songs << " songs");
+    const rows_and_names data = random_rows(songs, 300, 20000, songs);
+    partial_aggregate whole;
+    add(whole, data.rows.data(), data.rows.size(), 0);
+    const std::string expected = format_result(whole);
+    const std::string spills = dir.file("spill-" + std::to_string(songs));
+    ASSERT_EQ(::mkdir(spills.c_str(), 0700), 0);
+    // Spilled after each of three quarters; the last quarter in memory.
+    partial_aggregate worker;
+    uint64_t bytes = 0;
+    std::string error;
+    for (size_t q = 0; q < 4; ++q) {
+      add(worker, data.rows.data() + q * 5000, 5000, static_cast<uint32_t>(q));
+      if (q < 3) {
+        ASSERT_TRUE(spill(worker, spills, "s" + std::to_string(q), bytes, error))
+          << error;
+      }
+    }
+    partial_aggregate rebuilt;
+    for (uint32_t p = 0; p < partial_aggregate::partitions; ++p) {
+      partial_aggregate part = worker.take_partition(p);
+      bool overflow = true;
+      ASSERT_TRUE(merge_spilled_partition(spills, p, part, overflow, error))
+        << error;
+      EXPECT_FALSE(overflow);
+      partial_aggregate decoded;
+      ASSERT_TRUE(partial_aggregate::decode(part.encode_partition(p), decoded));
+      ASSERT_TRUE(rebuilt.merge(std::move(decoded)));
+    }
+    EXPECT_EQ(format_result(rebuilt), expected);
+    EXPECT_FALSE(has_spills(spills)); // each file removed once read
+  }
+}
+
+TEST(spill, merge_spilled_partition_refuses_a_damaged_file) {
+  test::temp_dir dir;
+  const std::string spills = dir.file("spill");
+  ASSERT_EQ(::mkdir(spills.c_str(), 0700), 0);
+  const rows_and_names data = random_rows(100, 30, 5000, 1);
+  partial_aggregate p;
+  add(p, data.rows.data(), data.rows.size(), 0);
+  uint64_t bytes = 0;
+  std::string error;
+  ASSERT_TRUE(spill(p, spills, "s0", bytes, error)) << error;
+  const std::vector<std::string> files = test::entries(spills);
+  ASSERT_FALSE(files.empty());
+  ASSERT_EQ(::truncate((spills + "/" + files[0]).c_str(), 20), 0);
+  const uint32_t damaged = static_cast<uint32_t>(
+    std::stoul(files[0].substr(files[0].find("-p") + 2, 2)));
+  partial_aggregate part;
+  bool overflow = false;
+  EXPECT_FALSE(merge_spilled_partition(spills, damaged, part, overflow, error));
+  EXPECT_FALSE(overflow);
+  EXPECT_EQ(error, "a spilled partial does not read back (damaged on disk?)");
+}
+
+TEST(spill, remove_spill_tree_removes_a_node_directory_of_job_directories) {
+  test::temp_dir dir;
+  const std::string node = dir.file("node");
+  ASSERT_EQ(::mkdir(node.c_str(), 0700), 0);
+  for (const char* job : {"/job1-w9", "/job2-w10"}) {
+    ASSERT_EQ(::mkdir((node + job).c_str(), 0700), 0);
+    std::ofstream(node + job + "/s0-p03.pca") << "x";
+    std::ofstream(node + job + "/s1-p15.pca") << "x";
+  }
+  remove_spill_tree(node);
+  EXPECT_FALSE(test::exists(node));
+
+  // What is not ours stays, with the directories that hold it.
+  ASSERT_EQ(::mkdir(node.c_str(), 0700), 0);
+  ASSERT_EQ(::mkdir((node + "/job1-w9").c_str(), 0700), 0);
+  ASSERT_EQ(::mkdir((node + "/job2-w10").c_str(), 0700), 0);
+  std::ofstream(node + "/job1-w9/s0-p03.pca") << "x";
+  std::ofstream(node + "/job2-w10/s0-p03.pca") << "x";
+  std::ofstream(node + "/job2-w10/notes.txt") << "not ours";
+  remove_spill_tree(node);
+  EXPECT_EQ(test::entries(node), std::vector<std::string>{"job2-w10"});
+  EXPECT_EQ(test::entries(node + "/job2-w10"),
+            std::vector<std::string>{"notes.txt"});
+}
+
 } // namespace
 } // namespace playcount
