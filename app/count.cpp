@@ -11,11 +11,9 @@
 
 #include <caf/all.hpp>
 
-#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <thread>
@@ -71,9 +69,7 @@ int count_command(int argc, char** argv) {
   const std::string policy = opts.get("on-bad-rows", "fail");
   const uint64_t memory_limit =
     opts.get_number("memory-limit", default_memory_limit(), true);
-  const char* tmpdir = std::getenv("TMPDIR");
-  const std::string temp_dir =
-    opts.get("temp-dir", tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp");
+  const std::string temp_dir = opts.get("temp-dir", default_temp_dir());
   const std::string output = opts.get("output", opts.get("o", ""));
   std::string usage_error = opts.error();
   if (usage_error.empty() && opts.positional().size() != 1)
@@ -100,13 +96,18 @@ int count_command(int argc, char** argv) {
   struct spill_directory {
     std::string dir;
     ~spill_directory() { remove_spills(dir); }
-  } spill{temp_dir + "/playcount-spill-XXXXXX"};
-  if (::mkdtemp(spill.dir.data()) == nullptr) {
+  } spill;
+  unsigned swept = 0;
+  std::string spill_error;
+  spill.dir = make_spill_dir(temp_dir, swept, spill_error);
+  if (spill.dir.empty()) {
     std::fprintf(stderr, "playcount count: cannot make a directory in %s: %s\n",
-                 temp_dir.c_str(), std::strerror(errno));
-    spill.dir.clear();
+                 temp_dir.c_str(), spill_error.c_str());
     return 1;
   }
+  if (swept > 0 && !opts.has("quiet"))
+    std::fprintf(stderr, "removed the spills of %u stopped runs in %s\n",
+                 swept, temp_dir.c_str());
 
   caf::actor_system_config cfg;
   configure_actor_system(cfg);

@@ -12,11 +12,9 @@
 #include <caf/io/all.hpp>
 #include <spdlog/spdlog.h>
 
-#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <mutex>
 #include <pthread.h>
 #include <thread>
@@ -122,9 +120,7 @@ int worker_command(int argc, char** argv) {
   const std::string level = opts.get("log-level", "info");
   const uint64_t memory_limit =
     opts.get_number("memory-limit", default_memory_limit(), true);
-  const char* tmpdir = std::getenv("TMPDIR");
-  const std::string temp_dir =
-    opts.get("temp-dir", tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp");
+  const std::string temp_dir = opts.get("temp-dir", default_temp_dir());
   std::string usage_error = opts.error();
   if (usage_error.empty() && !opts.positional().empty())
     usage_error = "worker takes no file arguments";
@@ -149,11 +145,13 @@ int worker_command(int argc, char** argv) {
   // A directory of our own for what spills, made now so that a temp dir
   // that is not there or not writable is said at once.
   cfg.spill = std::make_shared<node_spill>();
-  cfg.spill->dir = temp_dir + "/playcount-spill-XXXXXX";
-  if (::mkdtemp(cfg.spill->dir.data()) == nullptr) {
+  unsigned swept = 0;
+  std::string spill_error;
+  cfg.spill->dir = make_spill_dir(temp_dir, swept, spill_error);
+  if (cfg.spill->dir.empty()) {
     std::fprintf(stderr,
                  "playcount worker: cannot make a directory in %s: %s\n",
-                 temp_dir.c_str(), std::strerror(errno));
+                 temp_dir.c_str(), spill_error.c_str());
     return 2;
   }
   // A third for the workers' partials, as count's and the server's: a
@@ -165,6 +163,9 @@ int worker_command(int argc, char** argv) {
   stop_on_signal(cfg.spill);
   spdlog::info("memory limit {} bytes: a worker spills past {} bytes to {}",
                memory_limit, cfg.spill->spill_at, cfg.spill->dir);
+  if (swept > 0)
+    spdlog::info("removed the spills of {} stopped runs in {}", swept,
+                 temp_dir);
 
   caf::actor_system_config system_cfg;
   configure_actor_system(system_cfg, /*network=*/true);

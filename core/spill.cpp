@@ -8,11 +8,14 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <dirent.h>
 #include <fcntl.h>
 #include <fstream>
 #include <queue>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <thread>
 #include <utility>
@@ -24,6 +27,8 @@ namespace {
 
 constexpr const char* spill_suffix = ".pca";
 constexpr const char* piece_prefix = "piece-p";
+constexpr const char* spill_dir_prefix = "playcount-spill-";
+constexpr const char* owner_lock = "owner.lock";
 
 bool ends_with(const std::string& s, const std::string& tail) {
   return s.size() >= tail.size() &&
@@ -592,7 +597,8 @@ void remove_spills(const std::string& dir) {
   if (dir.empty())
     return;
   for (const std::string& name : files_in(dir))
-    if (ends_with(name, spill_suffix) || name.rfind(piece_prefix, 0) == 0)
+    if (ends_with(name, spill_suffix) || name.rfind(piece_prefix, 0) == 0 ||
+        name == owner_lock)
       ::unlink((dir + "/" + name).c_str());
   (void)::rmdir(dir.c_str()); // only if nothing else is in it
 }
@@ -657,6 +663,63 @@ void remove_spill_tree(const std::string& dir) {
       remove_spills(path);
   }
   remove_spills(dir);
+}
+
+std::string default_temp_dir() {
+  const char* tmpdir = std::getenv("TMPDIR");
+  return tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp";
+}
+
+namespace {
+
+// Whether `path` is a spill directory of a process that is gone: ours (uid),
+// holding an owner.lock that nobody locks, untouched for a minute (so that a
+// directory whose owner is between mkdtemp and flock is left alone). Locks
+// it then (held by `fd`, closed by the caller).
+bool abandoned(const std::string& path, int& fd) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) ||
+      st.st_uid != ::geteuid() || ::time(nullptr) - st.st_mtime < 60)
+    return false;
+  fd = ::open((path + "/" + owner_lock).c_str(),
+              O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  return fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) == 0;
+}
+
+} // namespace
+
+std::string make_spill_dir(const std::string& temp_dir, unsigned& swept,
+                           std::string& error) {
+  swept = 0;
+  const std::string prefix = spill_dir_prefix;
+  for (const std::string& name : files_in(temp_dir)) {
+    if (name.size() != prefix.size() + 6 || name.rfind(prefix, 0) != 0)
+      continue;
+    const std::string path = temp_dir + "/" + name;
+    int fd = -1;
+    if (abandoned(path, fd)) {
+      remove_spill_tree(path);
+      ++swept;
+    }
+    if (fd >= 0)
+      ::close(fd);
+  }
+  std::string dir = temp_dir + "/" + prefix + "XXXXXX";
+  if (::mkdtemp(dir.data()) == nullptr) {
+    error = std::strerror(errno);
+    return {};
+  }
+  // Held until the process ends: its lock says the directory is in use.
+  const int fd = ::open((dir + "/" + owner_lock).c_str(),
+                        O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0 || ::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    error = std::strerror(errno);
+    if (fd >= 0)
+      ::close(fd);
+    remove_spills(dir);
+    return {};
+  }
+  return dir;
 }
 
 } // namespace playcount

@@ -67,4 +67,18 @@ void remove_spills(const std::string& dir);
 /// the directories that hold them.
 void remove_spill_tree(const std::string& dir);
 
+/// Where a process spills by default: $TMPDIR, else /tmp.
+[[nodiscard]] std::string default_temp_dir();
+
+/// A spill directory of this process's own (count, a worker node):
+/// `<temp_dir>/playcount-spill-XXXXXX`, 0700, holding `owner.lock`, which
+/// stays locked (flock) while the process lives. First it sweeps what such
+/// directories of processes that are gone (killed) left: their lock is free
+/// and nothing was written in them for a minute; only spilling's own files
+/// go (remove_spill_tree), and directories without an `owner.lock` are
+/// never touched. `swept` counts them. Empty with `error` when it cannot be
+/// made.
+[[nodiscard]] std::string make_spill_dir(const std::string& temp_dir,
+                                         unsigned& swept, std::string& error);
+
 } // namespace playcount

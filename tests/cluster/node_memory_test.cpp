@@ -124,8 +124,11 @@ TEST_F(node_memory_test,
   EXPECT_GT(number(job, "groups"), 100000u);
   EXPECT_EQ(result(id), count_alone(csv));
   EXPECT_NE(node.log().find("spilled"), std::string::npos) << node.log();
-  // Sent back and gone: the job's directories in the node's.
-  EXPECT_TRUE(eventually([&] { return test::entries(dir).empty(); }))
+  // Sent back and gone: the job's directories in the node's (its lock
+  // stays while it runs).
+  EXPECT_TRUE(eventually([&] {
+    return test::entries(dir) == std::vector<std::string>{"owner.lock"};
+  }))
     << testing::PrintToString(test::entries(dir));
   // The node stays, and so does its directory, until it stops.
   EXPECT_TRUE(test::exists(dir));
@@ -171,7 +174,9 @@ TEST_F(node_memory_test, a_node_that_cannot_spill_fails_the_job_and_stays) {
   EXPECT_NE(str(job, "error").find("worker node"), std::string::npos)
     << json::serialize(job);
   EXPECT_TRUE(node.running());
-  EXPECT_TRUE(eventually([&] { return test::entries(dir).empty(); }))
+  EXPECT_TRUE(eventually([&] {
+    return test::entries(dir) == std::vector<std::string>{"owner.lock"};
+  }))
     << testing::PrintToString(test::entries(dir));
   // A job that fits in memory still runs there.
   test::csv_shape small;

@@ -12,6 +12,8 @@
 #include <fstream>
 #include <random>
 #include <csignal>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -356,6 +358,75 @@ TEST(spill, remove_spill_tree_removes_a_node_directory_of_job_directories) {
   EXPECT_EQ(test::entries(node), std::vector<std::string>{"job2-w10"});
   EXPECT_EQ(test::entries(node + "/job2-w10"),
             std::vector<std::string>{"notes.txt"});
+}
+
+// A spill directory as a process that was killed left it: owner.lock,
+// spills and a node's job directory; nothing written for `age` seconds.
+std::string left_behind(const test::temp_dir& dir, const std::string& name,
+                        bool owner_lock, int age, bool foreign_file = false) {
+  const std::string path = dir.file(name);
+  EXPECT_EQ(::mkdir(path.c_str(), 0700), 0);
+  EXPECT_EQ(::mkdir((path + "/job1-w9").c_str(), 0700), 0);
+  std::ofstream(path + "/job1-w9/s0-p03.pca") << "x";
+  std::ofstream(path + "/w7-0-p03.pca") << "x";
+  if (owner_lock)
+    std::ofstream(path + "/owner.lock");
+  if (foreign_file)
+    std::ofstream(path + "/notes.txt") << "not ours";
+  const timespec then{::time(nullptr) - age, 0};
+  const timespec times[2] = {then, then};
+  EXPECT_EQ(::utimensat(AT_FDCWD, path.c_str(), times, 0), 0);
+  return path;
+}
+
+TEST(spill, a_spill_dir_of_its_own_sweeps_only_what_stopped_runs_left) {
+  test::temp_dir dir;
+  const std::string killed = left_behind(dir, "playcount-spill-aaaaaa", true, 120);
+  const std::string running = left_behind(dir, "playcount-spill-bbbbbb", true, 120);
+  const std::string older_kind = left_behind(dir, "playcount-spill-cccccc", false, 120);
+  const std::string just_made = left_behind(dir, "playcount-spill-dddddd", true, 5);
+  const std::string shared =
+    left_behind(dir, "playcount-spill-eeeeee", true, 120, true);
+  const std::string other = left_behind(dir, "playcount-spills", true, 120);
+  // A process that runs holds its lock (another open file, as another
+  // process would).
+  const int held = ::open((running + "/owner.lock").c_str(), O_RDONLY);
+  ASSERT_GE(held, 0);
+  ASSERT_EQ(::flock(held, LOCK_EX), 0);
+
+  unsigned swept = 0;
+  std::string error;
+  const std::string mine = make_spill_dir(dir.path(), swept, error);
+  ASSERT_FALSE(mine.empty()) << error;
+  EXPECT_EQ(swept, 2u);
+  EXPECT_FALSE(test::exists(killed));
+  EXPECT_EQ(test::entries(shared), std::vector<std::string>{"notes.txt"});
+  for (const std::string& kept : {running, just_made, other})
+    EXPECT_EQ(test::entries(kept),
+              (std::vector<std::string>{"job1-w9", "owner.lock", "w7-0-p03.pca"}))
+        << kept;
+  EXPECT_EQ(test::entries(older_kind),
+            (std::vector<std::string>{"job1-w9", "w7-0-p03.pca"}));
+  EXPECT_EQ(mine.rfind(dir.path() + "/playcount-spill-", 0), 0u) << mine;
+  EXPECT_EQ(test::entries(mine), std::vector<std::string>{"owner.lock"});
+  ::close(held);
+
+  // Ours is locked for as long as this process lives, however old.
+  const timespec then{::time(nullptr) - 600, 0};
+  const timespec times[2] = {then, then};
+  ASSERT_EQ(::utimensat(AT_FDCWD, mine.c_str(), times, 0), 0);
+  const std::string second = make_spill_dir(dir.path(), swept, error);
+  ASSERT_FALSE(second.empty()) << error;
+  EXPECT_EQ(swept, 1u); // `running`, now that nobody holds its lock
+  EXPECT_TRUE(test::exists(mine + "/owner.lock"));
+  remove_spills(mine);
+  remove_spills(second);
+  EXPECT_FALSE(test::exists(mine));
+  EXPECT_FALSE(test::exists(second));
+
+  const std::string missing = make_spill_dir(dir.file("none"), swept, error);
+  EXPECT_TRUE(missing.empty());
+  EXPECT_EQ(error, "No such file or directory");
 }
 
 } // namespace

@@ -1,12 +1,16 @@
 // `playcount count` run as a process, as a user would.
 
+#include "tests/support/child_process.hpp"
 #include "tests/support/csv_gen.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/temp_dir.hpp"
 
 #include <gtest/gtest.h>
 
 #include <csignal>
+#include <ctime>
+#include <fcntl.h>
 #include <sys/stat.h>
 
 namespace playcount {
@@ -85,6 +89,43 @@ TEST(count_command, under_a_tiny_memory_limit_spills_and_gives_the_same_bytes) {
           << workers << " workers, " << limit;
       EXPECT_EQ(test::entries(spills), std::vector<std::string>{}); // all removed
     }
+}
+
+// A count killed while it had spills leaves them; the next count in the
+// same temp dir removes them once nothing has written there for a minute
+// (aged by hand here), since no process holds that directory's lock.
+TEST(count_command, spills_of_a_killed_count_go_at_the_next_count) {
+  temp_dir dir;
+  const auto in = dir.write("in.csv", many_songs_csv(600000));
+  const std::string spills = dir.file("tmp");
+  ASSERT_EQ(::mkdir(spills.c_str(), 0700), 0);
+  std::string killed;
+  {
+    test::child_process count(
+        {binary, "count", in, "-o", dir.file("out.csv"), "--workers", "1",
+         "--range-size", "64K", "--memory-limit", "1M", "--temp-dir", spills},
+        dir.file("count.log"));
+    ASSERT_TRUE(test::eventually([&] {
+      const auto names = test::entries(spills);
+      return names.size() == 1 && test::entries(spills + "/" + names[0]).size() > 1;
+    })) << count.log();
+    killed = spills + "/" + test::entries(spills)[0];
+    count.kill9();
+  }
+  ASSERT_GT(test::entries(killed).size(), 1u); // owner.lock and spills
+  const timespec then{::time(nullptr) - 120, 0};
+  const timespec times[2] = {then, then};
+  ASSERT_EQ(::utimensat(AT_FDCWD, killed.c_str(), times, 0), 0);
+
+  const auto small =
+      dir.write("small.csv", "Song,Date,Number of Plays\na,2020-01-01,1\n");
+  const auto r = run({binary, "count", small, "-o", dir.file("small-out.csv"),
+                      "--temp-dir", spills});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("removed the spills of 1 stopped runs in " + spills),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(test::entries(spills), std::vector<std::string>{});
 }
 
 TEST(count_command, a_job_that_fails_after_spilling_leaves_no_spill_files) {
