@@ -45,6 +45,10 @@ struct finisher_state {
   std::set<caf::actor_addr> settled;
   std::vector<lost_holder> lost;
   std::map<caf::actor_addr, incoming> pieces;
+  // Names of the spills that count: the finisher's own, and those of the
+  // workers in this process whose partials came whole (a worker taken off
+  // the job may have spilled ranges that others read again).
+  std::vector<std::string> spill_owners{"f-"};
   uint32_t spills = 0;     // of totals, under the job's budget
   std::string spill_error; // totals could not be spilled: the job fails
   clock_type::time_point merge_start = clock_type::now();
@@ -168,7 +172,7 @@ job_result complete(finisher_state& st) {
       std::vector<partial_aggregate> in_memory;
       in_memory.push_back(std::move(st.totals));
       bool overflow_now = false;
-      result.ok = write_spilled_result(in_memory, spills, path,
+      result.ok = write_spilled_result(in_memory, spills, st.spill_owners, path,
                                        st.in.request.durable, result.groups,
                                        overflow_now, result.error);
       if (overflow_now) // the sequential read above would have found it
@@ -219,6 +223,8 @@ void settle(finisher_actor* self, const caf::actor& coordinator,
       maybe_spill(st);
     whole = true;
   }
+  if (whole && holder.node() == self->node()) // spilled here: worker.cpp
+    st.spill_owners.push_back("w" + std::to_string(holder.id()) + "-");
   if (!whole)
     for (const auto& h : st.in.holders)
       if (h.worker.address() == holder)

@@ -43,6 +43,7 @@ struct worker_state {
     partial_aggregate totals;
     uint32_t spills = 0;
     job_spill_dir spill_dir; // on another node
+    std::string local_spills; // in this process: the job's dir, once spilled
   };
   std::map<std::string, job> jobs;
   std::shared_ptr<range_source> feed; // on another node: where bytes come
@@ -71,6 +72,12 @@ std::string file_name_of(const std::string& job) {
   return out.empty() ? "job" : out;
 }
 
+// The names this worker spills under in this process (the finisher counts
+// them only when its partial came whole).
+std::string local_spill_name(worker_actor* self) {
+  return "w" + std::to_string(self->id()) + "-";
+}
+
 // Over its share of memory, the job's partial goes to disk: on the file's
 // node into the job's directory (the server's budget, in the work item), on
 // another node into a directory of its own under the node's (the node's
@@ -85,7 +92,9 @@ void maybe_spill(worker_actor* self, const work_item& w,
     return;
   std::shared_lock<std::shared_mutex> writing;
   std::string dir = w.spill_dir;
-  std::string name = "w" + std::to_string(self->id()) + "-";
+  std::string name = local_spill_name(self);
+  if (!remote)
+    job.local_spills = dir;
   if (remote) {
     writing = std::shared_lock<std::shared_mutex>(st.budget->writing);
     if (job.spill_dir.path.empty()) {
@@ -277,7 +286,16 @@ caf::behavior worker(worker_actor* self, caf::actor coordinator,
       send_parts(self, c, 0);
       return c->promise;
     },
-    [=](drop_atom, const std::string& job) { self->state.jobs.erase(job); },
+    [=](drop_atom, const std::string& job) {
+      // Taken off the job (canceled, or its ranges given to others): what
+      // it spilled of it does not count, and may have been written after
+      // the job's end removed the spills.
+      auto i = self->state.jobs.find(job);
+      if (i == self->state.jobs.end())
+        return;
+      remove_spills_named(i->second.local_spills, local_spill_name(self));
+      self->state.jobs.erase(i);
+    },
   };
 }
 

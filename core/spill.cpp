@@ -454,12 +454,19 @@ bool has_spills(const std::string& dir) {
 }
 
 bool write_spilled_result(std::vector<partial_aggregate>& in_memory,
-                          const std::string& dir, const std::string& path,
-                          bool durable, uint64_t& groups, bool& overflow,
+                          const std::string& dir,
+                          const std::vector<std::string>& owners,
+                          const std::string& path, bool durable,
+                          uint64_t& groups, bool& overflow,
                           std::string& error) {
   groups = 0;
   overflow = false;
-  const std::vector<std::string> names = files_in(dir);
+  std::vector<std::string> names;
+  for (const std::string& name : files_in(dir))
+    if (std::any_of(owners.begin(), owners.end(), [&](const std::string& o) {
+          return name.rfind(o, 0) == 0;
+        }))
+      names.push_back(name);
   std::vector<std::string> pieces(partial_aggregate::partitions);
   std::vector<std::string> errors(partial_aggregate::partitions);
   std::vector<uint64_t> counts(partial_aggregate::partitions, 0);
@@ -591,6 +598,14 @@ uint64_t spilled_bytes(const std::string& dir) {
       n += static_cast<uint64_t>(st.st_size);
   }
   return n;
+}
+
+void remove_spills_named(const std::string& dir, const std::string& name) {
+  if (dir.empty() || name.empty())
+    return;
+  for (const std::string& file : files_in(dir))
+    if (file.rfind(name, 0) == 0 && ends_with(file, spill_suffix))
+      ::unlink((dir + "/" + file).c_str());
 }
 
 void remove_spills(const std::string& dir) {

@@ -34,12 +34,16 @@ namespace playcount {
 [[nodiscard]] uint64_t spilled_bytes(const std::string& dir);
 
 /// Writes the result CSV to `path` (as write_result: all or nothing) from
-/// the partials spilled into `dir` and those in `in_memory` (emptied),
+/// the partials spilled into `dir` whose names start with one of `owners`
+/// (the spill names of the workers whose partials count: a worker taken off
+/// the job, whose ranges were read again by others, may have spilled too)
+/// and those in `in_memory` (emptied),
 /// partition by partition (two at a time), with its text pieces kept in `dir`. Sets
 /// `groups`. False with `error` on a write failure, or with `overflow` set
 /// when a total exceeds 2^63-1.
 [[nodiscard]] bool write_spilled_result(std::vector<partial_aggregate>& in_memory,
                                         const std::string& dir,
+                                        const std::vector<std::string>& owners,
                                         const std::string& path, bool durable,
                                         uint64_t& groups, bool& overflow,
                                         std::string& error);
@@ -47,6 +51,10 @@ namespace playcount {
 /// Removes `dir` and the files spilling left in it; other files stay (it
 /// is not ours then), and so does the directory.
 void remove_spills(const std::string& dir);
+
+/// Removes the files spilled into `dir` under names that start with `name`
+/// (spill's `name`), and nothing else: the directory stays.
+void remove_spills_named(const std::string& dir, const std::string& name);
 
 /// The memory a process may use by default: half of its cgroup's limit
 /// (memory.max, or v1 memory.limit_in_bytes) where one is set, else half

@@ -98,7 +98,7 @@ TEST(spill, gives_the_same_result_bytes_at_every_size_and_spill_interval) {
         bool overflow = false;
         std::string error;
         const std::string out = dir.file("out.csv");
-        ASSERT_TRUE(write_spilled_result(workers, spills, out, false, groups,
+        ASSERT_TRUE(write_spilled_result(workers, spills, {"w"}, out, false, groups,
                                          overflow, error))
             << error;
         EXPECT_EQ(slurp(out), expected);
@@ -143,7 +143,7 @@ TEST(spill, a_large_result_is_the_same_and_a_failed_write_says_why) {
     uint64_t groups = 0;
     bool overflow = false;
     const std::string out = dir.file(limited ? "out2.csv" : "out1.csv");
-    const bool ok = write_spilled_result(parts, spills, out, false, groups,
+    const bool ok = write_spilled_result(parts, spills, {"w"}, out, false, groups,
                                          overflow, error);
     ::setrlimit(RLIMIT_FSIZE, &before);
     ::sigaction(SIGXFSZ, &was, nullptr);
@@ -187,7 +187,7 @@ TEST(spill, totals_that_overflow_once_merged_are_found_at_the_end) {
   uint64_t groups = 0;
   bool overflow = false;
   const std::string out = dir.file("out.csv");
-  EXPECT_FALSE(write_spilled_result(none, spills, out, false, groups, overflow,
+  EXPECT_FALSE(write_spilled_result(none, spills, {"w"}, out, false, groups, overflow,
                                     error));
   EXPECT_TRUE(overflow);
   EXPECT_FALSE(test::exists(out));
@@ -224,7 +224,7 @@ TEST(spill, wide_totals_in_a_run_merge_from_spills_to_the_same_bytes) {
   uint64_t groups = 0;
   bool overflow = false;
   const std::string out = dir.file("out.csv");
-  ASSERT_TRUE(write_spilled_result(none, spills, out, false, groups, overflow,
+  ASSERT_TRUE(write_spilled_result(none, spills, {"w"}, out, false, groups, overflow,
                                    error))
       << error;
   EXPECT_EQ(slurp(out), expected);
@@ -249,10 +249,56 @@ TEST(spill, a_damaged_spill_file_fails_the_result_and_writes_nothing) {
   uint64_t groups = 0;
   bool overflow = false;
   const std::string out = dir.file("out.csv");
-  EXPECT_FALSE(write_spilled_result(none, spills, out, false, groups, overflow,
+  EXPECT_FALSE(write_spilled_result(none, spills, {"w"}, out, false, groups, overflow,
                                     error));
   EXPECT_EQ(error, "a spilled partial does not read back (damaged on disk?)");
   EXPECT_FALSE(test::exists(out));
+}
+
+// Only the spills of the owners named count: a worker taken off a job had
+// its ranges read again by others, so its spills would count them twice;
+// remove_spills_named takes one worker's files and leaves the rest.
+TEST(spill, only_the_named_owners_spills_count) {
+  test::temp_dir dir;
+  const std::string spills = dir.file("spill");
+  ASSERT_EQ(::mkdir(spills.c_str(), 0700), 0);
+  const rows_and_names kept = random_rows(100, 30, 5000, 1);
+  const rows_and_names taken_off = random_rows(100, 30, 5000, 2);
+  partial_aggregate expected_totals;
+  add(expected_totals, kept.rows.data(), kept.rows.size(), 0);
+  const std::string expected = format_result(expected_totals);
+  uint64_t bytes = 0;
+  std::string error;
+  for (const auto& [rows, name] :
+       {std::pair{&kept, "w1-0"}, std::pair{&taken_off, "w12-0"}}) {
+    partial_aggregate p;
+    add(p, rows->rows.data(), rows->rows.size(), 0);
+    ASSERT_TRUE(spill(p, spills, name, bytes, error)) << error;
+  }
+  std::vector<partial_aggregate> none;
+  uint64_t groups = 0;
+  bool overflow = false;
+  const std::string out = dir.file("out.csv");
+  ASSERT_TRUE(write_spilled_result(none, spills, {"f-", "w1-"}, out, false,
+                                   groups, overflow, error))
+      << error;
+  EXPECT_EQ(slurp(out), expected);
+  // What the result read is gone; the other worker's spills are not (and
+  // the result's text pieces, removed with the directory).
+  std::vector<std::string> left;
+  for (const std::string& name : test::entries(spills))
+    if (name.rfind("piece-", 0) != 0)
+      left.push_back(name);
+  ASSERT_FALSE(left.empty());
+  for (const std::string& name : left)
+    EXPECT_EQ(name.rfind("w12-0-p", 0), 0u) << name;
+  std::ofstream(spills + "/w1-1-p00.pca") << "x";
+  remove_spills_named(spills, "w1-");
+  EXPECT_FALSE(test::exists(spills + "/w1-1-p00.pca"));
+  EXPECT_TRUE(test::exists(spills + "/" + left[0]));
+  remove_spills_named(spills, "w12-");
+  EXPECT_FALSE(test::exists(spills + "/" + left[0]));
+  EXPECT_TRUE(test::exists(spills));
 }
 
 TEST(spill, removes_only_its_own_files) {
