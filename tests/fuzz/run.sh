@@ -14,7 +14,7 @@ src=$(cd "$(dirname "$0")" && pwd)
 
 # Inputs longer than these only slow a target down: a CSV file of 1 KiB
 # already spans many ranges of every size the target tries.
-# Inputs per target with a fixed seed: about 20 s each on the 2-core machine
+# Inputs per target with a fixed seed: 30-45 s each on the 2-core machine
 # (a regression check in CI; FUZZ_SEED=0 is the place to explore).
 seeded_runs() {
   case $1 in
