@@ -50,6 +50,7 @@ struct finisher_state {
   // the job may have spilled ranges that others read again).
   std::vector<std::string> spill_owners{"f-"};
   uint32_t spills = 0;     // of totals, under the job's budget
+  uint64_t node_spilled = 0; // what worker nodes spilled to their own disks
   std::string spill_error; // totals could not be spilled: the job fails
   clock_type::time_point merge_start = clock_type::now();
   static inline const char* name = "playcount.finisher";
@@ -159,6 +160,7 @@ job_result complete(finisher_state& st) {
   const auto write_start = clock_type::now();
   result.rows = outcome.rows;
   result.bad_rows = outcome.bad_rows;
+  result.spilled_bytes = st.node_spilled;
   for (const input_error& e : outcome.first_bad)
     result.first_bad.push_back(e.to_string());
   if (result.error.empty() && outcome.error) {
@@ -168,7 +170,7 @@ job_result complete(finisher_state& st) {
     const std::string& spills = st.in.request.spill_dir;
     if (!spills.empty() && has_spills(spills)) {
       // Partitions merged one at a time, from disk (spill.hpp).
-      result.spilled_bytes = spilled_bytes(spills);
+      result.spilled_bytes += spilled_bytes(spills);
       std::vector<partial_aggregate> in_memory;
       in_memory.push_back(std::move(st.totals));
       bool overflow_now = false;
@@ -212,6 +214,8 @@ void settle(finisher_actor* self, const caf::actor& coordinator,
   // is whole when every piece it counts came, all in finished parts.
   const incoming in = std::move(st.pieces[holder]);
   st.pieces.erase(holder);
+  if (blob != nullptr) // written to disk whether or not the partial is whole
+    st.node_spilled += blob->node_spilled;
   bool whole = false;
   if (blob != nullptr && blob->ok && blob->pieces > 0) {
     whole = !in.broken && in.part.empty() && in.pieces == blob->pieces;

@@ -183,6 +183,7 @@ struct partial_blob {
   std::shared_ptr<partial_aggregate> totals;
   bool ok = false; ///< false: the worker has no partial of that job
   uint32_t pieces = 0; ///< > 0: the bytes came before, in this many pieces
+  uint64_t node_spilled = 0; ///< bytes the worker's node spilled of it
 };
 
 /// The largest piece of an encoded partial in one message (see
@@ -452,11 +453,12 @@ typename Inspector::result_type inspect(Inspector& f, partial_blob& x) {
     std::string bytes =
       x.totals && x.pieces == 0 ? x.totals->encode() : std::string{};
     return f(caf::meta::type_name("partial_blob"), x.job, bytes, x.ok,
-             x.pieces);
+             x.pieces, x.node_spilled);
   } else {
     std::string bytes;
     auto result =
-      f(caf::meta::type_name("partial_blob"), x.job, bytes, x.ok, x.pieces);
+      f(caf::meta::type_name("partial_blob"), x.job, bytes, x.ok, x.pieces,
+        x.node_spilled);
     x.totals = std::make_shared<partial_aggregate>();
     if (x.ok && x.pieces == 0 && !partial_aggregate::decode(bytes, *x.totals))
       x.ok = false; // the finisher reports the part as lost

@@ -44,6 +44,7 @@ struct worker_state {
     uint32_t spills = 0;
     job_spill_dir spill_dir; // on another node
     std::string local_spills; // in this process: the job's dir, once spilled
+    uint64_t node_spilled = 0; // on another node: bytes spilled there
   };
   std::map<std::string, job> jobs;
   std::shared_ptr<range_source> feed; // on another node: where bytes come
@@ -119,6 +120,7 @@ void maybe_spill(worker_actor* self, const work_item& w,
       failure = "worker node " + st.node + ": " + failure;
     spdlog::error("job {}: {}", w.job, failure);
   } else if (remote) {
+    job.node_spilled += bytes;
     spdlog::info("job {}: spilled {} bytes to {} (over this node's share of "
                  "{} bytes)",
                  w.job, bytes, dir, spill_at);
@@ -153,6 +155,7 @@ struct collecting {
   caf::actor to;
   caf::response_promise promise;
   uint32_t pieces = 0;
+  uint64_t spilled = 0; // what this node spilled of it
 };
 
 // Sends the partial's partitions from `p` on: each one's part in memory
@@ -206,7 +209,7 @@ void send_parts(worker_actor* self, const std::shared_ptr<collecting>& c,
         });
     return;
   }
-  partial_blob out{c->job, nullptr, true, c->pieces};
+  partial_blob out{c->job, nullptr, true, c->pieces, c->spilled};
   if (c->pieces == 0) // nothing at all: an empty partial, in the blob
     out.totals = std::make_shared<partial_aggregate>();
   c->promise.deliver(std::move(out));
@@ -280,6 +283,7 @@ caf::behavior worker(worker_actor* self, caf::actor coordinator,
       c->job = job;
       c->totals = std::move(j.totals);
       c->spill_dir = std::move(j.spill_dir);
+      c->spilled = j.node_spilled;
       c->to = caf::actor_cast<caf::actor>(self->current_sender());
       c->promise = self->make_response_promise();
       st.jobs.erase(i);

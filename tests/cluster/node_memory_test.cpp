@@ -18,6 +18,7 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <regex>
 #include <sys/stat.h>
 
 namespace playcount {
@@ -31,6 +32,16 @@ using test::str;
 
 const std::string binary = PLAYCOUNT_BINARY;
 const std::string token = "test-cluster-secret";
+
+// The bytes a node's log says it spilled ("spilled N bytes to DIR").
+uint64_t spilled_in_log(const std::string& log) {
+  static const std::regex line{"spilled ([0-9]+) bytes to "};
+  uint64_t sum = 0;
+  for (std::sregex_iterator i{log.begin(), log.end(), line}, end; i != end;
+       ++i)
+    sum += std::stoull((*i)[1].str());
+  return sum;
+}
 
 class node_memory_test : public ::testing::Test {
 protected:
@@ -123,7 +134,14 @@ TEST_F(node_memory_test,
   const auto job = test::wait_for_state(port_, id, "finished", 60s);
   EXPECT_GT(number(job, "groups"), 100000u);
   EXPECT_EQ(result(id), count_alone(csv));
-  EXPECT_NE(node.log().find("spilled"), std::string::npos) << node.log();
+  // What the node spilled counts as the job's, in its JSON and the metrics.
+  const uint64_t on_node = spilled_in_log(node.log());
+  EXPECT_GT(on_node, 0u) << node.log();
+  EXPECT_EQ(number(job, "spilledBytes"), on_node) << json::serialize(job);
+  EXPECT_NE(test::http_get(port_, "/metrics")
+              .body.find("playcount_spilled_bytes_total " +
+                         std::to_string(on_node) + "\n"),
+            std::string::npos);
   // Sent back and gone: the job's directories in the node's (its lock
   // stays while it runs).
   EXPECT_TRUE(eventually([&] {
