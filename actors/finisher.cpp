@@ -22,6 +22,8 @@ using clock_type = std::chrono::steady_clock;
 // pieces of the part under way, and the partitions merged already.
 struct incoming {
   std::string part;
+  uint64_t bytes = 0;   // of all its pieces so far
+  uint64_t allowed = 0; // what its ranges can justify (partial_allowance)
   uint32_t pieces = 0;
   uint32_t received = 0; // a bit per partition
   bool broken = false;   // a part that does not decode: the rest is ignored
@@ -239,18 +241,34 @@ void settle(finisher_actor* self, const caf::actor& coordinator,
   }
 }
 
+// The most bytes a partial of `ranges` may take in its byte form: a group
+// costs at most a few times its shortest row (",YYYY-MM-DD,1\n", 14 bytes)
+// there, a song its name and 24 bytes. A peer that sends more is not
+// believed, and is not given the memory (its ranges are read again).
+uint64_t partial_allowance(const std::vector<byte_range>& all,
+                           const std::vector<uint32_t>& ranges) {
+  uint64_t bytes = 0;
+  for (const uint32_t r : ranges)
+    bytes += r < all.size() ? all[r].size() : 0;
+  return 8 * bytes + (16u << 20);
+}
+
 // What came so far from the sender, a holder of this job that is still
 // sending; nullptr for anyone else.
 incoming* sender_in(finisher_actor* self, const std::string& job) {
   auto& st = self->state;
   const caf::actor_addr from =
     caf::actor_cast<caf::actor_addr>(self->current_sender());
-  bool holder = false;
+  const partial_holder* holder = nullptr;
   for (const auto& h : st.in.holders)
-    holder = holder || h.worker.address() == from;
-  if (job != st.in.request.id || !holder || st.settled.count(from) != 0)
+    if (h.worker.address() == from)
+      holder = &h;
+  if (job != st.in.request.id || holder == nullptr ||
+      st.settled.count(from) != 0)
     return nullptr;
   incoming& in = st.pieces[from];
+  if (in.allowed == 0)
+    in.allowed = partial_allowance(st.in.ranges, holder->ranges);
   return in.broken ? nullptr : &in;
 }
 
@@ -261,6 +279,15 @@ incoming* sender_in(finisher_actor* self, const std::string& job) {
 void take_piece(finisher_actor* self, incoming& in, std::string& bytes,
                 uint32_t partitions) {
   auto& st = self->state;
+  in.bytes += bytes.size();
+  if (in.bytes > in.allowed) {
+    spdlog::warn("job {}: a partial over {} bytes, more than its ranges can "
+                 "hold: its ranges are read again",
+                 st.in.request.id, in.allowed);
+    in.part = std::string{};
+    in.broken = true;
+    return;
+  }
   in.part += bytes;
   ++in.pieces;
   if (partitions == 0)

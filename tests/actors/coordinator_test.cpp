@@ -5,6 +5,7 @@
 #include "actors/messages.hpp"
 #include "actors/worker.hpp"
 #include "core/csv_layout.hpp"
+#include "core/hash.hpp"
 #include "core/job_outcome.hpp"
 #include "core/mapped_file.hpp"
 #include "core/result_writer.hpp"
@@ -351,6 +352,10 @@ struct script {
   /// Asks for the next range as soon as one comes, as a remote worker does
   /// (with a delay set).
   bool ask_ahead = false;
+  /// Answers the collect with a partial of this many bytes in its byte
+  /// form, in pieces as a remote worker sends one: a song whose name is
+  /// that long, which no row of the file has (0: its real partial).
+  size_t oversized = 0;
 };
 
 struct scripted_state {
@@ -371,6 +376,29 @@ range_report read_item(const work_item& w, partial_aggregate& totals) {
 }
 
 using scripted_actor = caf::stateful_actor<scripted_state>;
+
+// Sends `bytes` to `to` in pieces as a worker on another node does
+// (worker.cpp, send_parts): the last piece is a request naming partition p.
+void send_in_pieces(scripted_actor* self, const caf::actor& to,
+                    const std::string& job, const std::string& bytes,
+                    uint32_t p, caf::response_promise promise) {
+  uint32_t pieces = 1;
+  size_t at = 0;
+  for (; bytes.size() - at > partial_piece_size; at += partial_piece_size) {
+    self->send(to, partial_piece_atom::value, job,
+               bytes.substr(at, partial_piece_size));
+    ++pieces;
+  }
+  self
+    ->request(to, caf::infinite, partial_piece_atom::value, job,
+              bytes.substr(at), uint32_t{1} << p)
+    .then([=](bool) mutable {
+      promise.deliver(partial_blob{job, nullptr, true, pieces});
+    },
+          [=](const caf::error&) mutable {
+            promise.deliver(partial_blob{job, nullptr, false, pieces});
+          });
+}
 
 void report(scripted_actor* self, const caf::actor& coordinator,
             const work_item& w) {
@@ -434,11 +462,24 @@ caf::behavior scripted_worker(scripted_actor* self, caf::actor coordinator,
         ask(self, coordinator, how, log);
       }
     },
-    [=](collect_atom, const std::string& job) {
+    [=](collect_atom, const std::string& job) -> caf::result<partial_blob> {
       log->with([&](script_log& l) { l.collects.push_back(job); });
-      return partial_blob{
-        job, std::make_shared<partial_aggregate>(std::move(self->state.totals)),
-        true};
+      if (how.oversized == 0)
+        return partial_blob{
+          job,
+          std::make_shared<partial_aggregate>(std::move(self->state.totals)),
+          true};
+      const std::string name(how.oversized, 'x');
+      const uint64_t hash = hash_bytes(name.data(), name.size());
+      partial_aggregate fake;
+      const pending_row row{name, hash, 18262, 1, 0};
+      EXPECT_EQ(fake.add_rows(&row, 1, 0), 1u);
+      const uint32_t p = partial_aggregate::partition_of(hash);
+      // The sender first: the promise takes it from the message.
+      const auto to = caf::actor_cast<caf::actor>(self->current_sender());
+      auto promise = self->make_response_promise();
+      send_in_pieces(self, to, job, fake.encode_partition(p), p, promise);
+      return promise;
     },
   };
 }
@@ -628,6 +669,29 @@ TEST_F(straggler_fixture, a_worker_that_does_not_keep_up_never_holds_two_ranges)
   log->with([&](script_log& l) {
     ASSERT_FALSE(l.holding.empty());
     EXPECT_EQ(*std::max_element(l.holding.begin(), l.holding.end()), 1u);
+  });
+}
+
+TEST_F(straggler_fixture, a_partial_larger_than_its_ranges_can_hold_is_not_believed) {
+  // A worker that read its ranges, then sends a partial of 40 MiB (one
+  // song with a 40 MiB name): no partial of this 400 KB file is that
+  // large. The finisher stops taking its pieces past what the ranges can
+  // justify (it never holds them all) and reads its ranges again.
+  script how;
+  how.prompt = 1000000;
+  how.oversized = 40u << 20;
+  auto log = start_with(1, how);
+  const auto in = big_input();
+  const auto truth = read_alone(in, false);
+  const auto out = dir_.file("out.csv");
+  const auto request = request_for(in, out, 16 << 10);
+  const auto result = run(request);
+  ASSERT_TRUE(result.ok) << result.error;
+  EXPECT_EQ(test::read_file(out), truth.csv);
+  EXPECT_EQ(result.rows, 20000u);
+  log->with([&](script_log& l) {
+    EXPECT_GE(l.items, 1u);
+    EXPECT_EQ(l.collects, std::vector<std::string>{request.id});
   });
 }
 
