@@ -1,5 +1,6 @@
-# Set-up commands of CONTRACT.md §3. Each installs the Debian packages that are
-# missing, configures, builds, and then tests (`make test`) or serves (`make run`).
+# Set-up commands of docs/CONTRACT.md §3. Each installs the Debian packages
+# that are missing, configures, builds, and then tests (`make test`) or serves
+# (`make run`).
 BUILD_DIR ?= build
 BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc)

@@ -1,7 +1,8 @@
 #pragma once
 
-// Parsing of the two typed columns, Date and Number of Plays (CONTRACT §1).
-// Both ignore spaces and tabs around the value; neither allocates.
+// Parsing of the two typed columns, Date and Number of Plays
+// (docs/CONTRACT.md §1). Both ignore spaces and tabs around the value; neither
+// allocates.
 
 #include <cstdint>
 #include <cstring>

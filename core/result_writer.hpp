@@ -13,9 +13,9 @@ namespace playcount {
 inline constexpr std::string_view result_header =
   "Song,Date,Total Number of Plays for Date\n";
 
-/// Writes the result CSV (CONTRACT §1 output rules) to `path` all at once or
-/// not at all: into a temporary file beside it, renamed over `path` when
-/// complete (and flushed to disk first when `durable`). On failure returns
+/// Writes the result CSV (docs/CONTRACT.md §1 output rules) to `path` all at
+/// once or not at all: into a temporary file beside it, renamed over `path`
+/// when complete (and flushed to disk first when `durable`). On failure returns
 /// false with `error` naming the file and the reason, and leaves no file.
 /// Seals `totals` (see partial_aggregate::seal); `threads` format side by
 /// side while the file is written in order.

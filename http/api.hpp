@@ -1,8 +1,8 @@
 #pragma once
 
-// What the HTTP API answers (CONTRACT.md §2), as plain values: no Pistache,
-// no sockets, so every status and body can be tested on its own. The server
-// writes a `reply` either through Pistache's ResponseWriter or, on the
+// What the HTTP API answers (docs/CONTRACT.md §2), as plain values: no
+// Pistache, no sockets, so every status and body can be tested on its own. The
+// server writes a `reply` either through Pistache's ResponseWriter or, on the
 // streaming upload path, straight to the socket.
 //
 // `to_reply(api_error)` is the one place where errors become HTTP statuses.
@@ -111,7 +111,7 @@ struct api_error {
 /// The 503 (with Retry-After) for an upload while the server shuts down.
 [[nodiscard]] api_error shutting_down_error();
 
-/// The JSON of one job (the keys of CONTRACT §2 plus a few more).
+/// The JSON of one job (the keys of docs/CONTRACT.md §2 plus a few more).
 [[nodiscard]] std::string job_json(const job_record& record);
 
 /// Milliseconds since the epoch as ISO 8601 UTC, "2024-05-01T12:00:00.123Z".

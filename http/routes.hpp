@@ -1,7 +1,7 @@
 #pragma once
 
-// Which endpoint a method and path name (CONTRACT.md §2). Pure, so that the
-// table can be tested row by row.
+// Which endpoint a method and path name (docs/CONTRACT.md §2). Pure, so that
+// the table can be tested row by row.
 //
 // What holds:
 // - Paths match with or without their trailing slash, as the original

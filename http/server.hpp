@@ -1,6 +1,6 @@
 #pragma once
 
-// The HTTP API of CONTRACT.md §2 on Pistache 0.0.5, in front of the job
+// The HTTP API of docs/CONTRACT.md §2 on Pistache 0.0.5, in front of the job
 // registry actor. Pistache types stay inside server.cpp.
 
 #include <caf/actor.hpp>

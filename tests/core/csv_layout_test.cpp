@@ -1,4 +1,4 @@
-// core/csv_layout: the header record (CONTRACT §1: BOM, column names,
+// core/csv_layout: the header record (docs/CONTRACT.md §1: BOM, column names,
 // missing and duplicate columns, empty file).
 
 #include "core/csv_layout.hpp"
@@ -173,8 +173,8 @@ TEST(read_layout, rejects_an_empty_file_on_line_1) {
 }
 
 // A file of empty lines has no header at all: it is an empty file, reported
-// on line 1 like the others (the brief for this suite; CONTRACT §1 counts the
-// header as line 1).
+// on line 1 like the others (the brief for this suite; docs/CONTRACT.md §1
+// counts the header as line 1).
 TEST(read_layout, rejects_a_file_of_only_empty_lines_as_empty_on_line_1) {
   for (const char* file :
        {"\n", "\r\n", "\n\n\n", "\r\n\r\n", "\xEF\xBB\xBF\n\n"}) {
@@ -227,7 +227,7 @@ TEST(read_layout, counts_the_lines_of_a_header_with_a_quoted_line_break) {
   EXPECT_EQ(l.first_data_line, 4u);
 }
 
-// Records end in LF or CRLF (CONTRACT §1): a CR alone does not end the
+// Records end in LF or CRLF (docs/CONTRACT.md §1): a CR alone does not end the
 // header (libcsv would end a record there, giving the layout columns the
 // records do not have, or a CR-only file read as a header with no data).
 TEST(read_layout, rejects_a_header_holding_a_lone_cr_on_line_1) {

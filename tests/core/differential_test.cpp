@@ -1,4 +1,4 @@
-// The differential test (DESIGN.md § Conventions): one range read
+// The differential test (docs/DESIGN.md § Conventions): one range read
 // sequentially is the ground truth; every range size and worker count must
 // give the same bytes, and the same error line for a bad file. The ground
 // truth itself is checked against a libcsv-based reference.

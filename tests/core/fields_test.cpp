@@ -1,5 +1,5 @@
-// core/fields: Date and Number of Plays (CONTRACT §1 input rules), and the
-// messages that quote a bad value.
+// core/fields: Date and Number of Plays (docs/CONTRACT.md §1 input rules), and
+// the messages that quote a bad value.
 
 #include "core/fields.hpp"
 

@@ -1,5 +1,5 @@
-// The core pipeline end to end, one test per rule of CONTRACT §1. Each result
-// is checked over many range sizes, worker counts and range assignments
+// The core pipeline end to end, one test per rule of docs/CONTRACT.md §1. Each
+// result is checked over many range sizes, worker counts and range assignments
 // (result_everywhere), against the sequential read.
 
 #include "core/job_outcome.hpp"
@@ -509,8 +509,8 @@ TEST(pipeline, fails_on_a_missing_column_naming_it) {
                {"missing column \"Song\""});
 }
 
-// Lines ending in CR alone are not line ends (CONTRACT §1: LF or CRLF): the
-// whole file is one header record without the right columns. It must fail,
+// Lines ending in CR alone are not line ends (docs/CONTRACT.md §1: LF or CRLF):
+// the whole file is one header record without the right columns. It must fail,
 // not pass as a file with no records and an empty result.
 TEST(pipeline, fails_on_a_file_whose_lines_end_in_cr_alone) {
   const std::string text = result_everywhere(

@@ -1,5 +1,5 @@
-// core/result_writer: the result CSV (CONTRACT §1 output rules), written to
-// disk all at once or not at all.
+// core/result_writer: the result CSV (docs/CONTRACT.md §1 output rules),
+// written to disk all at once or not at all.
 
 #include "core/hash.hpp"
 #include "core/result_writer.hpp"

@@ -116,7 +116,7 @@ result_everywhere(std::string_view file,
 // -- independent reference ---------------------------------------------------
 
 /// What libcsv (strict, no space trimming) and a plain re-implementation of
-/// CONTRACT §1 make of a file.
+/// docs/CONTRACT.md §1 make of a file.
 struct reference_outcome {
   bool libcsv_ok = true;              ///< libcsv strict accepted the bytes
   std::optional<uint64_t> error_line; ///< first bad record (or header) line
@@ -132,8 +132,8 @@ struct reference_outcome {
 libcsv_records(std::string_view bytes);
 
 /// Whether `bytes` hold a CR not followed by LF. libcsv ends a record there;
-/// CONTRACT §1 does not (records end in LF or CRLF), so the reference does
-/// not apply to such files.
+/// docs/CONTRACT.md §1 does not (records end in LF or CRLF), so the reference
+/// does not apply to such files.
 [[nodiscard]] bool has_lone_cr(std::string_view bytes);
 
 // -- calendar, written independently of core/fields.cpp

@@ -1,5 +1,5 @@
 // `playcount serve` as a process on a loopback port, driven over HTTP as a
-// client would: every row of CONTRACT.md §2, the limits, malformed bodies,
+// client would: every row of docs/CONTRACT.md §2, the limits, malformed bodies,
 // restarts after SIGKILL, and the time to live.
 
 #include "actors/job_store.hpp"

@@ -98,8 +98,8 @@ std::string check_splits(std::string_view file, bad_row_policy policy,
   return {};
 }
 
-// CONTRACT §1 through libcsv (strict): the same verdict on validity, the
-// same line for the first bad record, the same result bytes.
+// docs/CONTRACT.md §1 through libcsv (strict): the same verdict on validity,
+// the same line for the first bad record, the same result bytes.
 std::string check_reference(std::string_view file, const run_result& truth) {
   if (has_lone_cr(file))
     return {}; // libcsv ends records at a lone CR, the contract does not

@@ -1,5 +1,5 @@
 // Fuzz property (c): the Date and Number of Plays parsers (core/fields.hpp)
-// against slow references written from CONTRACT §1 alone.
+// against slow references written from docs/CONTRACT.md §1 alone.
 
 #include "checks.hpp"
 
