@@ -39,6 +39,12 @@ PORT=${PORT:-18080}
 REPEAT=${REPEAT:-3}
 BIG_ROWS=${BIG_ROWS:-10000000}
 
+DATA_DIR=$BENCH_DIR/data
+mkdir -p "$DATA_DIR"
+log() { echo "http.sh: $*" >&2; }
+# shellcheck source=bench/lib.sh
+. "$BENCH_DIR/lib.sh"
+
 command -v wrk >/dev/null || { echo "http.sh: wrk is missing: apt-get install wrk" >&2; exit 2; }
 [ -x "$PLAYCOUNT" ] || { echo "http.sh: no binary at $PLAYCOUNT (build first)" >&2; exit 2; }
 
@@ -104,11 +110,6 @@ run "GET /jobs/<id>/ (keep-alive)" -H 'Connection: keep-alive' "$URL/jobs/$ID/"
 [ "${SKIP_LOAD:-0}" = 1 ] && exit 0
 
 # -- under load ------------------------------------------------------------------
-DATA_DIR=$BENCH_DIR/data
-mkdir -p "$DATA_DIR"
-log() { echo "http.sh: $*" >&2; }
-# shellcheck source=bench/lib.sh
-. "$BENCH_DIR/lib.sh"
 build_gen
 generated "$BIG_ROWS" 5000 365 1 5
 BIG=$FILE
@@ -141,7 +142,7 @@ echo "  jobs counted meanwhile: $(curl -sf "$URL/jobs/?limit=1000" | grep -o '"s
 # The registry kept busy: a thousand jobs to list, listed by CONNECTIONS
 # clients at once, while /healthz is asked from CONNECTIONS more.
 for _ in $(seq 300); do upload "$DATA/plays.csv" >/dev/null || true; done
-wrk -t1 -c"$CONNECTIONS" -d"$((DURATION * REPEAT + 5))s" -H 'Connection: keep-alive' \
+wrk -t1 -c"$CONNECTIONS" -d"$((2 * DURATION * REPEAT + 5))s" -H 'Connection: keep-alive' \
   "$URL/jobs/?limit=1000" >"$DATA/list.out" 2>&1 &
 LIST_PID=$!
 sleep 2
