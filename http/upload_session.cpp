@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
+#include <variant>
 #include <sys/stat.h>
 
 namespace playcount::http {
@@ -49,51 +50,64 @@ reply submission_reply(const std::string& id,
 // The body is whole and the registry has room: the job's input is made
 // and submitted. The upload leaves the connection here (a client that goes
 // now cannot take the files of a job the registry may be accepting); the
-// answer comes when the registry's does.
+// answer comes when the registry's does. Making the input flushes it to
+// disk and copies a form's file part out: seconds for a big upload, which
+// must stall neither the other connections of this Pistache thread nor
+// CAF's scheduler, so it runs on a thread of its own (a detached actor,
+// which then asks the registry).
 void submit_upload(const std::shared_ptr<server_context>& ctx,
                    const std::shared_ptr<connection>& c,
                    const std::shared_ptr<Tcp::Peer>& peer) {
   std::shared_ptr<upload_state> up(std::move(c->upload));
   c->m = connection::mode::closed;
-  const auto refuse = [&](const reply& r) {
-    std::string ignored;
-    (void)remove_job_files(up->paths, ignored);
-    answer_and_close(*c, peer, r, up->head.method, up->head.target,
-                     up->started, {}, std::move(up->counted));
-  };
-  std::string error;
-  if (!up->sink.finish(!up->body.multipart, error))
-    return refuse(to_reply(storage_error(up->sink.error_code(), error)));
-  auto input = make_job_input(up->body, up->paths.input);
-  if (auto* e = std::get_if<api_error>(&input))
-    return refuse(to_reply(*e));
-  const job_input& in = std::get<job_input>(input);
   std::weak_ptr<Tcp::Peer> weak_peer = peer;
-  ask_registry<submit_reply>(
-      *ctx,
-      [ctx, c, up, weak_peer](const std::optional<submit_reply>& answer) {
-        const reply r = submission_reply(up->id, answer);
-        if (r.status != 202) {
-          std::string ignored;
-          (void)remove_job_files(up->paths, ignored);
-        } // else the job owns its directory now
-        const std::string note =
-            r.status == 202 ? "job " + up->id + ", " +
-                                  std::to_string(up->decoder.received()) +
-                                  " bytes"
-                            : std::string();
-        const bool written = on_live_connection(
-            *ctx, *c, weak_peer, [&](const std::shared_ptr<Tcp::Peer>& p) {
-              answer_and_close(*c, p, r, up->head.method, up->head.target,
-                               up->started, note, up->counted);
+  auto answer = [ctx, c, up, weak_peer](const reply& r) {
+    if (r.status != 202) {
+      std::string ignored;
+      (void)remove_job_files(up->paths, ignored);
+    } // else the job owns its directory now
+    const std::string note =
+        r.status == 202 ? "job " + up->id + ", " +
+                              std::to_string(up->decoder.received()) + " bytes"
+                        : std::string();
+    const bool written = on_live_connection(
+        *ctx, *c, weak_peer, [&](const std::shared_ptr<Tcp::Peer>& p) {
+          answer_and_close(*c, p, r, up->head.method, up->head.target,
+                           up->started, note, up->counted);
+        });
+    if (!written)
+      log_request(up->head.method, up->head.target, r.status, up->started,
+                  note + (note.empty() ? "" : "; ") +
+                      "the client left before the answer");
+  };
+  ctx->system.spawn<caf::detached>([ctx, up,
+                                    answer](caf::event_based_actor* self) {
+    std::variant<job_input, api_error> input;
+    try { // as onInput's: whatever goes wrong is this upload's 500
+      std::string error;
+      if (!up->sink.finish(!up->body.multipart, error))
+        return answer(to_reply(storage_error(up->sink.error_code(), error)));
+      input = make_job_input(up->body, up->paths.input);
+    } catch (const std::exception& e) {
+      return answer(to_reply({api_errc::internal, e.what()}));
+    }
+    if (auto* e = std::get_if<api_error>(&input))
+      return answer(to_reply(*e));
+    const job_input& in = std::get<job_input>(input);
+    self->request(ctx->registry, ctx->config.registry_timeout,
+                  submit_atom::value,
+                  job_submission{up->id, in.file_name, in.bytes,
+                                 in.skip_bad_rows})
+        .then(
+            [up, answer](submit_reply& r) {
+              answer(submission_reply(up->id, r));
+            },
+            [answer](caf::error& e) {
+              spdlog::error("the job registry did not answer: {}",
+                            caf::to_string(e));
+              answer(to_reply(registry_silent()));
             });
-        if (!written)
-          log_request(up->head.method, up->head.target, r.status,
-                      up->started, note + (note.empty() ? "" : "; ") +
-                                       "the client left before the answer");
-      },
-      submit_atom::value,
-      job_submission{up->id, in.file_name, in.bytes, in.skip_bad_rows});
+  });
 }
 
 // The registry's answer to "is there room?" (on a CAF thread).
