@@ -59,8 +59,8 @@ void log_request(std::string_view method, std::string_view target, int status,
   request_metrics::process().observe(classify(method, target), status,
                                      ms / 1000);
   spdlog::info("{} {} {} {:.1f} ms{}{}", escape_value(method, 16),
-               escape_value(target, 2048), status, ms,
-               note.empty() ? "" : " ", note);
+               escape_value(target, 2048), status, ms, note.empty() ? "" : " ",
+               note);
 }
 
 void answer_and_close(connection& c, const std::shared_ptr<Tcp::Peer>& peer,

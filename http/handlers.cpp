@@ -156,10 +156,10 @@ std::optional<reply> hand_over(server_context& ctx, const reply& r,
     const int err = errno;
     ::close(file);
     spdlog::error("cannot send {}: {}", r.file, std::strerror(err));
-    reply busy = to_reply({api_errc::unavailable,
-                           "the server is out of resources (" +
-                               std::string(std::strerror(err)) +
-                               "); retry later"});
+    reply busy =
+        to_reply({api_errc::unavailable, "the server is out of resources (" +
+                                             std::string(std::strerror(err)) +
+                                             "); retry later"});
     busy.headers.emplace_back("Retry-After", "1");
     return busy;
   }

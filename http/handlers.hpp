@@ -26,9 +26,9 @@ struct request_facts {
 /// The reply to `req` when it is known at once; otherwise nullopt, and
 /// `later` is called exactly once with it, on a CAF thread, within the
 /// registry timeout. Never waits.
-[[nodiscard]] std::optional<reply>
-handle(server_context& ctx, const request_facts& req,
-       std::function<void(reply)> later);
+[[nodiscard]] std::optional<reply> handle(server_context& ctx,
+                                          const request_facts& req,
+                                          std::function<void(reply)> later);
 
 /// Gives a file reply to the download pump (download_pump.hpp), which
 /// sends it on a duplicate of the socket; Pistache's side of the

@@ -23,16 +23,14 @@ api_error malformed_head(std::string_view text) {
   if (last != std::string_view::npos &&
       line.substr(last + 1).rfind("HTTP/", 0) == 0 &&
       line.substr(last + 1).rfind("HTTP/1.", 0) != 0)
-    return {api_errc::http_version,
-            "this server speaks HTTP/1.1, not " +
-                printable(line.substr(last + 1))};
-  if (line.find(' ') == std::string_view::npos ||
-      line.find(' ') == last || line.substr(last + 1).rfind("HTTP/1.", 0) != 0)
-    return {api_errc::bad_request, "not an HTTP/1.1 request line: \"" +
-                                       printable(line) + "\""};
-  return {api_errc::bad_request,
-          "a malformed request head (request line \"" + printable(line) +
-              "\")"};
+    return {api_errc::http_version, "this server speaks HTTP/1.1, not " +
+                                        printable(line.substr(last + 1))};
+  if (line.find(' ') == std::string_view::npos || line.find(' ') == last ||
+      line.substr(last + 1).rfind("HTTP/1.", 0) != 0)
+    return {api_errc::bad_request,
+            "not an HTTP/1.1 request line: \"" + printable(line) + "\""};
+  return {api_errc::bad_request, "a malformed request head (request line \"" +
+                                     printable(line) + "\")"};
 }
 
 std::variant<std::optional<uint64_t>, api_error>

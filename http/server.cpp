@@ -89,16 +89,15 @@ private:
   void dispatch_guarded(const std::shared_ptr<connection>& c,
                         std::string_view in,
                         const std::shared_ptr<Tcp::Peer>& peer);
-  void dispatch_input(const std::shared_ptr<connection>& c,
-                      std::string_view in,
+  void dispatch_input(const std::shared_ptr<connection>& c, std::string_view in,
                       const std::shared_ptr<Tcp::Peer>& peer);
   void to_pistache(connection& c, std::string_view bytes,
                    const std::shared_ptr<Tcp::Peer>& peer);
   void judge_head(const std::shared_ptr<connection>& c,
                   const std::shared_ptr<Tcp::Peer>& peer);
   void answer(connection& c, Http::ResponseWriter& w, reply r,
-              const std::shared_ptr<Tcp::Peer>& peer,
-              const request_facts& req, steady::time_point since);
+              const std::shared_ptr<Tcp::Peer>& peer, const request_facts& req,
+              steady::time_point since);
 
   std::shared_ptr<server_context> ctx_;
 };
@@ -122,8 +121,8 @@ void front_handler::dispatch_guarded(const std::shared_ptr<connection>& c,
     spdlog::error("a connection failed: {}", e.what());
     if (c->m != connection::mode::closed) {
       c->drop_upload();
-      answer_and_close(*c, peer, to_reply({api_errc::internal, e.what()}),
-                       "?", "?", steady::now());
+      answer_and_close(*c, peer, to_reply({api_errc::internal, e.what()}), "?",
+                       "?", steady::now());
     }
   }
 }
@@ -137,8 +136,8 @@ void front_handler::dispatch_input(const std::shared_ptr<connection>& cp,
     case connection::mode::pistache: {
       if (c.body_left == 0) // Pistache wants more than we know of
         return to_pistache(c, in, peer);
-      const size_t n = static_cast<size_t>(
-          std::min<uint64_t>(in.size(), c.body_left));
+      const size_t n =
+          static_cast<size_t>(std::min<uint64_t>(in.size(), c.body_left));
       c.body_left -= n;
       to_pistache(c, in.substr(0, n), peer);
       in.remove_prefix(n);
@@ -210,17 +209,17 @@ void front_handler::judge_head(const std::shared_ptr<connection>& cp,
   if (head.target == "*") {
     // RFC 9110 §9.3.7: `OPTIONS *` asks about the server as a whole.
     if (head.method != "OPTIONS")
-      return refuse({api_errc::bad_request,
-                     "the target * is for OPTIONS only"});
+      return refuse(
+          {api_errc::bad_request, "the target * is for OPTIONS only"});
     reply r;
     r.content_type = "text/plain";
     r.headers.emplace_back("Allow", "GET, POST, DELETE, OPTIONS");
     return answer_and_close(c, peer, r, head.method, head.target, since);
   }
   if (!pistache_knows(head.method))
-    return refuse({api_errc::not_implemented,
-                   "the method " + printable(head.method) +
-                       " is not implemented"});
+    return refuse(
+        {api_errc::not_implemented,
+         "the method " + printable(head.method) + " is not implemented"});
   const server_config& cfg = ctx_->config;
   if (auto denied = check_access({cfg.api_token, cfg.admin_token}, head.path,
                                  head.header("Authorization")))
@@ -247,8 +246,8 @@ void front_handler::judge_head(const std::shared_ptr<connection>& cp,
                    "only POST /jobs/count/ takes a Transfer-Encoding"});
   // This request, and not a byte of the next: Pistache would drop those.
   const uint64_t body = length.value_or(0);
-  const size_t have = std::min<size_t>(c.head.size() - (end + 4),
-                                       static_cast<size_t>(body));
+  const size_t have =
+      std::min<size_t>(c.head.size() - (end + 4), static_cast<size_t>(body));
   std::string bytes = c.head.substr(0, end + 4 + have);
   c.head.erase(0, end + 4 + have);
   if (head.absolute_form) // Pistache routes the path, never a whole URI
@@ -290,8 +289,7 @@ void front_handler::onDisconnection(const std::shared_ptr<Tcp::Peer>& peer) {
 
 void front_handler::answer(connection& c, Http::ResponseWriter& w, reply r,
                            const std::shared_ptr<Tcp::Peer>& peer,
-                           const request_facts& req,
-                           steady::time_point since) {
+                           const request_facts& req, steady::time_point since) {
   if (!r.file.empty()) {
     std::optional<reply> refused = hand_over(*ctx_, r, c, peer, req.path);
     if (!refused) {

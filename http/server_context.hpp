@@ -58,25 +58,25 @@ inline api_error registry_silent() {
 template <class Result, class F, class... Ts>
 void ask_registry(server_context& ctx, F then, Ts... xs) {
   auto shared_then = std::make_shared<F>(std::move(then));
-  ctx.system.spawn(
-      [registry = ctx.registry, timeout = ctx.config.registry_timeout,
-       shared_then, args = std::make_tuple(std::move(xs)...)](
-          caf::event_based_actor* self) mutable {
-        std::apply(
-            [&](auto&... ys) {
-              self->request(registry, timeout, ys...)
-                  .then(
-                      [shared_then](Result& r) {
-                        (*shared_then)(std::optional<Result>(std::move(r)));
-                      },
-                      [shared_then](caf::error& e) {
-                        spdlog::error("the job registry did not answer: {}",
-                                      caf::to_string(e));
-                        (*shared_then)(std::optional<Result>());
-                      });
-            },
-            args);
-      });
+  ctx.system.spawn([registry = ctx.registry,
+                    timeout = ctx.config.registry_timeout, shared_then,
+                    args = std::make_tuple(std::move(xs)...)](
+                       caf::event_based_actor* self) mutable {
+    std::apply(
+        [&](auto&... ys) {
+          self->request(registry, timeout, ys...)
+              .then(
+                  [shared_then](Result& r) {
+                    (*shared_then)(std::optional<Result>(std::move(r)));
+                  },
+                  [shared_then](caf::error& e) {
+                    spdlog::error("the job registry did not answer: {}",
+                                  caf::to_string(e));
+                    (*shared_then)(std::optional<Result>());
+                  });
+        },
+        args);
+  });
 }
 
 } // namespace playcount::http

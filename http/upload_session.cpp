@@ -11,8 +11,8 @@
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
-#include <variant>
 #include <sys/stat.h>
+#include <variant>
 
 namespace playcount::http {
 
@@ -94,19 +94,16 @@ void submit_upload(const std::shared_ptr<server_context>& ctx,
     if (auto* e = std::get_if<api_error>(&input))
       return answer(to_reply(*e));
     const job_input& in = std::get<job_input>(input);
-    self->request(ctx->registry, ctx->config.registry_timeout,
-                  submit_atom::value,
-                  job_submission{up->id, in.file_name, in.bytes,
-                                 in.skip_bad_rows})
-        .then(
-            [up, answer](submit_reply& r) {
-              answer(submission_reply(up->id, r));
-            },
-            [answer](caf::error& e) {
-              spdlog::error("the job registry did not answer: {}",
-                            caf::to_string(e));
-              answer(to_reply(registry_silent()));
-            });
+    self->request(
+            ctx->registry, ctx->config.registry_timeout, submit_atom::value,
+            job_submission{up->id, in.file_name, in.bytes, in.skip_bad_rows})
+        .then([up, answer](
+                  submit_reply& r) { answer(submission_reply(up->id, r)); },
+              [answer](caf::error& e) {
+                spdlog::error("the job registry did not answer: {}",
+                              caf::to_string(e));
+                answer(to_reply(registry_silent()));
+              });
   });
 }
 
@@ -169,9 +166,9 @@ void start_upload(const std::shared_ptr<server_context>& ctx,
     if (size > cfg.max_upload)
       return refuse(
           {api_errc::too_large,
-           (size == UINT64_MAX ? std::string("the upload is")
-                               : "the upload is " + std::to_string(size) +
-                                     " bytes,") +
+           (size == UINT64_MAX
+                ? std::string("the upload is")
+                : "the upload is " + std::to_string(size) + " bytes,") +
                " over the limit of " + std::to_string(cfg.max_upload) +
                " bytes"});
     decoder = body_decoder::fixed(size);

@@ -124,9 +124,9 @@ protected:
   }
 
   bool questions_waiting(int n) {
-    return test::eventually([&] { return *waiting_ == n; },
-                            std::chrono::milliseconds(
-                                static_cast<int>(10000 * test::time_factor)));
+    return test::eventually(
+        [&] { return *waiting_ == n; },
+        std::chrono::milliseconds(static_cast<int>(10000 * test::time_factor)));
   }
 
   // /healthz answered on a connection of its own, within `within`.
@@ -214,7 +214,8 @@ TEST_F(server_nonblocking_test,
   // A new connection likely gets the descriptor number the old one had:
   // the old answer must not reach it.
   test::http_connection next(server_->port());
-  ASSERT_TRUE(next.send("GET /healthz HTTP/1.1\r\nConnection: keep-alive\r\n\r\n"));
+  ASSERT_TRUE(
+      next.send("GET /healthz HTTP/1.1\r\nConnection: keep-alive\r\n\r\n"));
   const auto before = test::parse_response(next.read_all(prompt));
   EXPECT_EQ(before.status, 200) << before.raw;
   release();
@@ -272,8 +273,9 @@ TEST_F(server_nonblocking_test,
   start();
   test::http_connection c(server_->port());
   // The body is on its way while the registry thinks.
-  ASSERT_TRUE(c.send("POST /jobs/count/ HTTP/1.1\r\nContent-Type: text/csv\r\n"
-                     "Content-Length: 100000\r\n\r\nSong,Date,Number of Plays\n"));
+  ASSERT_TRUE(
+      c.send("POST /jobs/count/ HTTP/1.1\r\nContent-Type: text/csv\r\n"
+             "Content-Length: 100000\r\n\r\nSong,Date,Number of Plays\n"));
   ASSERT_TRUE(questions_waiting(1));
   release(7);
   const auto r = test::parse_response(c.read_all(prompt));
