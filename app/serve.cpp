@@ -93,7 +93,8 @@ options:
                            of running again (default 2; a stop by SIGTERM
                            or SIGINT does not count)
   --range-size BYTES       bytes per range, K/M/G suffixes allowed (default 4M)
-  --http-threads N         threads serving HTTP (default 4); downloads are
+  --http-threads N         threads serving HTTP (default 4); none of them
+                           waits for the job registry, and downloads are
                            sent by a thread of their own and hold none
   --max-connections N      HTTP connections open at once; more get 503
                            with Retry-After (default: the descriptor limit

@@ -1,7 +1,9 @@
 #pragma once
 
 // The HTTP API of docs/CONTRACT.md §2 on Pistache 0.0.5, in front of the job
-// registry actor. Pistache types stay inside server.cpp.
+// registry actor. Pistache types stay inside http/*.cpp and the headers
+// those share (connection.hpp, server_context.hpp); no thread waits for the
+// registry.
 
 #include <caf/actor.hpp>
 #include <caf/fwd.hpp>
@@ -35,7 +37,8 @@ struct server_config {
   /// Connections open at once (HTTP requests and downloads); one more is
   /// answered 503 with Retry-After and closed. See http/acceptor.hpp.
   size_t max_connections = 1024;
-  /// How long a handler waits for the job registry.
+  /// How long an answer waits for the job registry (no thread waits: the
+  /// request is answered when the registry's reply comes), then 503.
   std::chrono::milliseconds registry_timeout = std::chrono::seconds(10);
 };
 

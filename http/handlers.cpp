@@ -1,0 +1,185 @@
+#include "http/handlers.hpp"
+
+#include "actors/job_store.hpp"
+#include "actors/messages.hpp"
+#include "http/download_pump.hpp"
+#include "http/metrics.hpp"
+#include "http/routes.hpp"
+#include "http/server_context.hpp"
+#include "http/web.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace playcount::http {
+
+using namespace Pistache;
+
+namespace {
+
+// Asks the registry; its answer (or its silence) becomes a reply by
+// `to_reply`, which `later` gets.
+template <class Result, class ToReply, class... Ts>
+void ask_then_reply(server_context& ctx, std::function<void(reply)> later,
+                    ToReply to_reply_fn, Ts... xs) {
+  ask_registry<Result>(
+      ctx,
+      [later = std::move(later),
+       to_reply_fn = std::move(to_reply_fn)](const std::optional<Result>& r) {
+        reply out;
+        try {
+          out = to_reply_fn(r);
+        } catch (const std::exception& e) {
+          out = to_reply({api_errc::internal, e.what()});
+        }
+        later(std::move(out));
+      },
+      std::move(xs)...);
+}
+
+} // namespace
+
+std::optional<reply> handle(server_context& ctx, const request_facts& req,
+                            std::function<void(reply)> later) {
+  const std::string& method = req.method;
+  const std::string& path = req.path;
+  const route_match route = match_route(method, path);
+  if (route.kind == route_match::no_route)
+    return to_reply(
+        {api_errc::no_route, "no such endpoint: " + method + " " + path});
+  if (route.kind == route_match::bad_method)
+    return to_reply({api_errc::method_not_allowed,
+                     method + " is not allowed here; use " + route.allow, 0,
+                     route.allow});
+  switch (route.target) {
+  case endpoint::job_result: {
+    if (!is_job_id(route.id))
+      return result_reply(job_lookup{}, {});
+    ask_then_reply<job_lookup>(
+        ctx, std::move(later),
+        [result = paths_for(ctx.config.data_dir, route.id).result](
+            const std::optional<job_lookup>& found) {
+          return found ? result_reply(*found, result)
+                       : to_reply(registry_silent());
+        },
+        lookup_atom::value, route.id);
+    return std::nullopt;
+  }
+  case endpoint::job: {
+    if (!is_job_id(route.id))
+      return to_reply({api_errc::job_not_found, {}});
+    if (method == "DELETE") {
+      ask_then_reply<job_deletion>(
+          ctx, std::move(later),
+          [](const std::optional<job_deletion>& gone) {
+            return gone ? deletion_reply(*gone) : to_reply(registry_silent());
+          },
+          delete_atom::value, route.id);
+      return std::nullopt;
+    }
+    ask_then_reply<job_lookup>(
+        ctx, std::move(later),
+        [](const std::optional<job_lookup>& found) {
+          return found ? job_reply(*found) : to_reply(registry_silent());
+        },
+        lookup_atom::value, route.id);
+    return std::nullopt;
+  }
+  case endpoint::jobs: {
+    uint32_t limit = 100;
+    if (const auto& text = req.limit) {
+      const bool digits =
+          !text->empty() && text->size() <= 4 &&
+          text->find_first_not_of("0123456789") == std::string::npos;
+      if (!digits || std::stoul(*text) < 1 || std::stoul(*text) > 1000)
+        return to_reply(
+            {api_errc::bad_request, "limit is a number from 1 to 1000"});
+      limit = static_cast<uint32_t>(std::stoul(*text));
+    }
+    ask_then_reply<job_list>(
+        ctx, std::move(later),
+        [](const std::optional<job_list>& list) {
+          return list ? jobs_reply(*list) : to_reply(registry_silent());
+        },
+        list_atom::value, limit);
+    return std::nullopt;
+  }
+  case endpoint::stats:
+    ask_then_reply<registry_stats>(
+        ctx, std::move(later),
+        [](const std::optional<registry_stats>& stats) {
+          return stats ? stats_reply(*stats) : to_reply(registry_silent());
+        },
+        stats_atom::value);
+    return std::nullopt;
+  case endpoint::health:
+    return health_reply(ctx.draining);
+  case endpoint::page:
+    return web_reply(route.id);
+  case endpoint::metrics:
+    ask_then_reply<registry_stats>(
+        ctx, std::move(later),
+        [](const std::optional<registry_stats>& stats) {
+          return metrics_reply(stats ? &*stats : nullptr);
+        },
+        stats_atom::value);
+    return std::nullopt;
+  case endpoint::upload:
+    break; // taken in onInput, never here
+  }
+  return to_reply({api_errc::internal, "the request took a wrong turn"});
+}
+
+std::optional<reply> hand_over(server_context& ctx, const reply& r,
+                               connection& c,
+                               const std::shared_ptr<Tcp::Peer>& peer,
+                               const std::string& label) {
+  const int file = ::open(r.file.c_str(), O_RDONLY | O_CLOEXEC);
+  struct stat st {};
+  if (file < 0 || ::fstat(file, &st) != 0) {
+    const int err = errno;
+    if (file >= 0)
+      ::close(file);
+    if (err == ENOENT) // deleted or expired since the lookup
+      return result_reply(job_lookup{}, {});
+    spdlog::error("cannot send {}: {}", r.file, std::strerror(err));
+    return to_reply({api_errc::internal, "the result cannot be read: " +
+                                             std::string(std::strerror(err))});
+  }
+  const int socket = ::fcntl(peer->fd(), F_DUPFD_CLOEXEC, 0);
+  if (socket < 0) {
+    const int err = errno;
+    ::close(file);
+    spdlog::error("cannot send {}: {}", r.file, std::strerror(err));
+    reply busy =
+        to_reply({api_errc::unavailable, "the server is out of resources (" +
+                                             std::string(std::strerror(err)) +
+                                             "); retry later"});
+    busy.headers.emplace_back("Retry-After", "1");
+    return busy;
+  }
+  const auto length = static_cast<uint64_t>(st.st_size);
+  std::string head = "HTTP/1.1 " + std::to_string(r.status) + " " +
+                     reason_phrase(r.status) + "\r\n";
+  head += "Content-Type: " + r.content_type + "\r\n";
+  head += "Content-Length: " + std::to_string(length) + "\r\n";
+  for (const auto& [name, value] : r.headers)
+    head += name + ": " + value + "\r\n";
+  // One response on this connection: the pump ends it by closing its side.
+  head += "Connection: close\r\n\r\n";
+  c.m = connection::mode::closed;
+  c.head.clear();
+  // Pistache's idle check then closes its descriptor quietly at the idle
+  // timeout (an idle peer gets no 408), which leaves the pump's copy open.
+  peer->setIdle(true);
+  ctx.pump->hand_over(socket, file, std::move(head), length,
+                      peer->tryGetData(slot_key), label);
+  return std::nullopt;
+}
+
+} // namespace playcount::http

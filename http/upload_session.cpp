@@ -1,0 +1,303 @@
+#include "http/upload_session.hpp"
+
+#include "actors/messages.hpp"
+#include "http/api.hpp"
+#include "http/metrics.hpp"
+#include "http/multipart.hpp"
+#include "http/request_head.hpp"
+#include "http/server_context.hpp"
+
+#include <pistache/http.h>
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <sys/stat.h>
+#include <variant>
+
+namespace playcount::http {
+
+using namespace Pistache;
+
+namespace {
+
+// Pistache's idle clock is reset at most this often during an upload.
+constexpr auto clock_reset_every = std::chrono::milliseconds(500);
+
+void reset_idle_clock(const std::shared_ptr<Tcp::Peer>& peer) {
+  Http::Handler::getParser(peer)->reset();
+}
+
+// The registry's answer to a submission, as the client gets it.
+reply submission_reply(const std::string& id,
+                       const std::optional<submit_reply>& answer) {
+  if (!answer)
+    return to_reply(registry_silent());
+  switch (answer->status) {
+  case submit_reply::accepted:
+    return accepted_reply(id);
+  case submit_reply::queue_full:
+    return to_reply({api_errc::queue_full, "the job queue is full; retry later",
+                     answer->retry_after});
+  default:
+    // The registry's reason names files: for the log only.
+    spdlog::error("job {} could not be stored: {}", id, answer->error);
+    return to_reply({api_errc::storage,
+                     "the job could not be stored (a storage error on the "
+                     "server; see its log)"});
+  }
+}
+
+// The body is whole and the registry has room: the job's input is made
+// and submitted. The upload leaves the connection here (a client that goes
+// now cannot take the files of a job the registry may be accepting); the
+// answer comes when the registry's does. Making the input flushes it to
+// disk and copies a form's file part out: seconds for a big upload, which
+// must stall neither the other connections of this Pistache thread nor
+// CAF's scheduler, so it runs on a thread of its own (a detached actor,
+// which then asks the registry).
+void submit_upload(const std::shared_ptr<server_context>& ctx,
+                   const std::shared_ptr<connection>& c,
+                   const std::shared_ptr<Tcp::Peer>& peer) {
+  std::shared_ptr<upload_state> up(std::move(c->upload));
+  c->m = connection::mode::closed;
+  std::weak_ptr<Tcp::Peer> weak_peer = peer;
+  auto answer = [ctx, c, up, weak_peer](const reply& r) {
+    if (r.status != 202) {
+      std::string ignored;
+      (void)remove_job_files(up->paths, ignored);
+    } // else the job owns its directory now
+    const std::string note =
+        r.status == 202 ? "job " + up->id + ", " +
+                              std::to_string(up->decoder.received()) + " bytes"
+                        : std::string();
+    const bool written = on_live_connection(
+        *ctx, *c, weak_peer, [&](const std::shared_ptr<Tcp::Peer>& p) {
+          answer_and_close(*c, p, r, up->head.method, up->head.target,
+                           up->started, note, up->counted);
+        });
+    if (!written)
+      log_request(up->head.method, up->head.target, r.status, up->started,
+                  note + (note.empty() ? "" : "; ") +
+                      "the client left before the answer");
+  };
+  ctx->system.spawn<caf::detached>([ctx, up,
+                                    answer](caf::event_based_actor* self) {
+    std::variant<job_input, api_error> input;
+    try { // as onInput's: whatever goes wrong is this upload's 500
+      std::string error;
+      if (!up->sink.finish(!up->body.multipart, error))
+        return answer(to_reply(storage_error(up->sink.error_code(), error)));
+      input = make_job_input(up->body, up->paths.input);
+    } catch (const std::exception& e) {
+      return answer(to_reply({api_errc::internal, e.what()}));
+    }
+    if (auto* e = std::get_if<api_error>(&input))
+      return answer(to_reply(*e));
+    const job_input& in = std::get<job_input>(input);
+    self->request(
+            ctx->registry, ctx->config.registry_timeout, submit_atom::value,
+            job_submission{up->id, in.file_name, in.bytes, in.skip_bad_rows})
+        .then([up, answer](
+                  submit_reply& r) { answer(submission_reply(up->id, r)); },
+              [answer](caf::error& e) {
+                spdlog::error("the job registry did not answer: {}",
+                              caf::to_string(e));
+                answer(to_reply(registry_silent()));
+              });
+  });
+}
+
+// The registry's answer to "is there room?" (on a CAF thread).
+void on_admission(const std::shared_ptr<server_context>& ctx,
+                  const std::shared_ptr<connection>& c,
+                  const upload_state* asked,
+                  const std::optional<uint32_t>& wait,
+                  const std::shared_ptr<Tcp::Peer>& peer) {
+  // The upload ended meanwhile (a bad body, an error answered already).
+  if (c->upload.get() != asked)
+    return;
+  upload_state& up = *c->upload;
+  if (!wait || *wait > 0) {
+    const api_error e =
+        !wait ? registry_silent()
+              : api_error{api_errc::queue_full,
+                          "the job queue is full; retry later", *wait};
+    const request_head head = up.head;
+    const auto since = up.started;
+    std::shared_ptr<void> counted = std::move(up.counted);
+    c->drop_upload();
+    return answer_and_close(*c, peer, to_reply(e), head.method, head.target,
+                            since, {}, std::move(counted));
+  }
+  up.admitted = true;
+  if (up.body_done)
+    return submit_upload(ctx, c, peer);
+  const std::string* expect = up.head.header("Expect");
+  if (expect != nullptr && equals_ignoring_case(*expect, "100-continue")) {
+    static const std::string go_on = "HTTP/1.1 100 Continue\r\n\r\n";
+    peer->send(RawBuffer(go_on, go_on.size()));
+  }
+}
+
+} // namespace
+
+void start_upload(const std::shared_ptr<server_context>& ctx,
+                  const std::shared_ptr<connection>& c, request_head head,
+                  std::optional<uint64_t> length, std::string rest,
+                  const std::shared_ptr<Tcp::Peer>& peer) {
+  const auto since = steady::now();
+  const auto refuse = [&](const api_error& e) {
+    answer_and_close(*c, peer, to_reply(e), head.method, head.target, since);
+  };
+  const server_config& cfg = ctx->config;
+  if (ctx->draining)
+    return refuse(shutting_down_error());
+  body_decoder decoder;
+  const std::string* coding = head.header("Transfer-Encoding");
+  if (coding != nullptr) {
+    if (!equals_ignoring_case(*coding, "chunked"))
+      return refuse(
+          {api_errc::not_implemented,
+           "Transfer-Encoding \"" + *coding +
+               "\" is not supported: send Content-Length or chunked"});
+    decoder = body_decoder::chunked();
+  } else if (length) {
+    const uint64_t size = *length;
+    if (size > cfg.max_upload)
+      return refuse(
+          {api_errc::too_large,
+           (size == UINT64_MAX
+                ? std::string("the upload is")
+                : "the upload is " + std::to_string(size) + " bytes,") +
+               " over the limit of " + std::to_string(cfg.max_upload) +
+               " bytes"});
+    decoder = body_decoder::fixed(size);
+  } else {
+    return refuse(
+        {api_errc::length_required,
+         "an upload needs Content-Length or chunked transfer coding"});
+  }
+
+  received_body body;
+  const std::string* type = head.header("Content-Type");
+  body.content_type = type != nullptr ? *type : "";
+  body.multipart = is_multipart_form_data(body.content_type);
+  if (body.multipart) {
+    const boundary_result boundary = find_boundary(body.content_type);
+    if (!boundary.ok)
+      return refuse(
+          {api_errc::bad_multipart,
+           "malformed multipart/form-data: " + boundary.error.message});
+  } else if (!is_csv_type(body.content_type)) {
+    // As the original service: a request without a form file has no file.
+    return refuse({api_errc::file_required, {}});
+  }
+  if (auto mode = query_param(head.query, "on_bad_rows")) {
+    const auto skip = parse_on_bad_rows(*mode);
+    if (!skip)
+      return refuse({api_errc::bad_request,
+                     "on_bad_rows is fail or skip, not \"" + *mode + "\""});
+    body.skip_bad_rows = *skip;
+  }
+
+  auto up = std::make_unique<upload_state>();
+  ++ctx->uploads;
+  up->counted =
+      std::shared_ptr<void>(nullptr, [ctx](void*) { --ctx->uploads; });
+  up->id = make_job_id();
+  up->paths = paths_for(cfg.data_dir, up->id);
+  std::string error;
+  if (::mkdir(up->paths.dir.c_str(), 0755) != 0)
+    return refuse(storage_error(errno, "cannot create " + up->paths.dir));
+  body.path =
+      body.multipart ? up->paths.dir + "/body.tmp" : up->paths.input + ".tmp";
+  if (!up->sink.open(body.path, !body.multipart, error)) {
+    const api_error e = storage_error(up->sink.error_code(), error);
+    std::string ignored;
+    (void)remove_job_files(up->paths, ignored);
+    return refuse(e);
+  }
+  up->head = std::move(head);
+  up->body = std::move(body);
+  up->decoder = std::move(decoder);
+  up->started = since;
+  c->upload = std::move(up);
+  c->m = connection::mode::upload;
+  reset_idle_clock(peer); // Pistache's idle clock: from now
+
+  // A full queue is refused as soon as the registry says so, while the
+  // body arrives (a client that sent `Expect: 100-continue` has sent none
+  // yet: `100 Continue` waits for the registry's yes). The body goes to
+  // disk meanwhile, as it would anyway: nothing of it is held in memory.
+  std::weak_ptr<Tcp::Peer> weak_peer = peer;
+  const upload_state* asked = c->upload.get();
+  ask_registry<uint32_t>(
+      *ctx,
+      [ctx, c, asked, weak_peer](const std::optional<uint32_t>& wait) {
+        on_live_connection(*ctx, *c, weak_peer,
+                           [&](const std::shared_ptr<Tcp::Peer>& p) {
+                             on_admission(ctx, c, asked, wait, p);
+                           });
+      },
+      admit_atom::value);
+  continue_upload(ctx, c, rest, peer);
+}
+
+void continue_upload(const std::shared_ptr<server_context>& ctx,
+                     const std::shared_ptr<connection>& c,
+                     std::string_view bytes,
+                     const std::shared_ptr<Tcp::Peer>& peer) {
+  upload_state& up = *c->upload;
+  request_metrics::process().add_upload_bytes(bytes.size());
+  const uint64_t limit = ctx->config.max_upload;
+  const auto status = up.decoder.feed(bytes, [&](std::string_view piece) {
+    if (up.sink.size() + piece.size() > limit) {
+      up.too_large = true;
+      return false;
+    }
+    return up.sink.write(piece);
+  });
+  if (status == body_decoder::status::more) {
+    // Pistache's clock (see idle_timeout) is reset only while the upload
+    // keeps up the minimum rate since the last reset: one that trickles
+    // runs into the timeout as one that stalls.
+    up.since_reset += bytes.size();
+    const auto now = steady::now();
+    const double seconds =
+        std::chrono::duration<double>(now - up.clock_reset).count();
+    if (now - up.clock_reset >= clock_reset_every &&
+        static_cast<double>(up.since_reset) >=
+            static_cast<double>(ctx->config.min_upload_rate) * seconds) {
+      reset_idle_clock(peer);
+      up.clock_reset = now;
+      up.since_reset = 0;
+    }
+    return;
+  }
+  if (status == body_decoder::status::done) {
+    up.body_done = true;
+    if (up.admitted)
+      return submit_upload(ctx, c, peer);
+    // Bytes after the body are dropped (the answer closes the
+    // connection); the registry's yes submits it.
+    c->m = connection::mode::closed;
+    return;
+  }
+  api_error e;
+  if (up.too_large)
+    e = {api_errc::too_large,
+         "the upload is over the limit of " + std::to_string(limit) + " bytes"};
+  else if (!up.sink.error().empty())
+    e = storage_error(up.sink.error_code(), up.sink.error());
+  else
+    e = {api_errc::bad_request,
+         "a malformed chunked body: " + up.decoder.error()};
+  const request_head head = up.head;
+  const auto since = up.started;
+  std::shared_ptr<void> counted = std::move(up.counted);
+  c->drop_upload();
+  answer_and_close(*c, peer, to_reply(e), head.method, head.target, since, {},
+                   std::move(counted));
+}
+
+} // namespace playcount::http

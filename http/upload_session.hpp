@@ -1,0 +1,60 @@
+#pragma once
+
+// The second job: a streaming upload (`POST /jobs/count/`) from its judged
+// head to its answer; the body goes to disk as it arrives, never to memory.
+
+#include "actors/job_store.hpp"
+#include "http/connection.hpp"
+#include "http/upload.hpp"
+#include "http/wire.hpp"
+
+#include <pistache/peer.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace playcount::http {
+
+struct server_context;
+
+/// An upload being received.
+struct upload_state {
+  uint64_t since_reset = 0; // bytes received since Pistache's clock reset
+  request_head head;
+  std::string id;
+  job_paths paths;
+  received_body body;
+  body_decoder decoder;
+  file_sink sink;
+  bool too_large = false;
+  // The registry has room for the job (asked when the head arrived; the
+  // body is received meanwhile). Submitted once this and body_done hold.
+  bool admitted = false;
+  bool body_done = false;
+  steady::time_point started = steady::now();
+  steady::time_point clock_reset = steady::now();
+  // Counted in server_context::uploads until its answer is out.
+  std::shared_ptr<void> counted;
+};
+
+// Both hold `c.mutex` and run on the peer's Pistache thread (or on a CAF
+// thread, for a request that was waiting behind another's answer).
+
+/// Begins an upload whose head was judged: its limits are checked, its
+/// files made, the registry is asked whether it has room; `rest` is the
+/// start of the body.
+void start_upload(const std::shared_ptr<server_context>& ctx,
+                  const std::shared_ptr<connection>& c, request_head head,
+                  std::optional<uint64_t> length, std::string rest,
+                  const std::shared_ptr<Pistache::Tcp::Peer>& peer);
+
+/// More of the body.
+void continue_upload(const std::shared_ptr<server_context>& ctx,
+                     const std::shared_ptr<connection>& c,
+                     std::string_view bytes,
+                     const std::shared_ptr<Pistache::Tcp::Peer>& peer);
+
+} // namespace playcount::http
