@@ -44,58 +44,74 @@ struct scanned_block {
 class block_scanner {
 public:
   block_scanner(const char* base, uint64_t begin, uint64_t end) noexcept
-    : base_(base), at_(begin), end_(end) {
+    : base_(base), begin_(begin), end_(end) {
   }
 
-  block_scanner(const block_scanner&) = delete;
-  block_scanner& operator=(const block_scanner&) = delete;
-
-  /// The next block into `out`; false when the range is done.
-  __attribute__((always_inline)) bool next(scanned_block& out) noexcept {
-    if (at_ >= end_)
-      return false;
-    const char* block = base_ + at_;
-    const uint64_t left = end_ - at_;
-    out.at = at_;
-    out.size = left < 64 ? left : 64;
-    if (left < 64) { // the last block: padded with NULs, which match nothing
-      std::memset(tail_, 0, sizeof tail_);
-      std::memcpy(tail_, block, left);
-      block = tail_;
+  /// Calls `f(const scanned_block&)` on each block in order while it
+  /// returns true; false when `f` stopped the scan (a later call goes on
+  /// after the block it stopped at). The loop lives here, not in a `next()`
+  /// the caller loops on, so that the block's position and the carry are
+  /// single variables of the caller's hot loop.
+  template <class F>
+  __attribute__((always_inline)) bool each(F&& f) {
+    // The state in locals for the loop: they stay in registers even when
+    // `f` calls functions the compiler cannot see into.
+    const char* const base = base_;
+    const uint64_t end = end_;
+    uint64_t carry = in_quotes_; // all ones when the parity is odd
+    for (uint64_t at = begin_; at < end; at += 64) {
+      const scanned_block block = scan(base, at, end, carry);
+      if (!f(block)) {
+        in_quotes_ = carry;
+        begin_ = at + 64;
+        return false;
+      }
     }
-    const block_masks m = classify_block(block);
-    out.quote = m.quote;
-    out.comma = m.comma;
-    out.newline = m.newline;
-    out.quoted_before = in_quotes_;
-    // Without quotes in or open, nothing is inside and the carry stays 0:
-    // plain files skip the prefix XOR.
-    out.inside = 0;
-    if ((m.quote | in_quotes_) != 0) {
-      out.inside = prefix_xor(m.quote) ^ in_quotes_;
-      in_quotes_ = static_cast<uint64_t>(static_cast<int64_t>(out.inside) >> 63);
-    }
-    out.quoted_after = in_quotes_;
-    at_ += 64;
+    in_quotes_ = carry;
+    begin_ = end;
     return true;
   }
 
-  /// Where the next block starts (past the range's end when none is left).
-  [[nodiscard]] uint64_t position() const noexcept {
-    return at_;
-  }
-
-  /// All ones when the bytes scanned so far end inside quotes.
+  /// All ones when the blocks scanned so far end inside quotes.
   [[nodiscard]] uint64_t in_quotes() const noexcept {
     return in_quotes_;
   }
 
 private:
+  __attribute__((always_inline)) static scanned_block
+  scan(const char* base, uint64_t at, uint64_t end, uint64_t& carry) noexcept {
+    scanned_block out;
+    const char* block = base + at;
+    const uint64_t left = end - at;
+    out.at = at;
+    out.size = left < 64 ? left : 64;
+    // The last block: copied with NULs after it, which match nothing.
+    alignas(64) char tail[64];
+    if (left < 64) {
+      std::memset(tail, 0, sizeof tail);
+      std::memcpy(tail, block, left);
+      block = tail;
+    }
+    const block_masks m = classify_block(block);
+    out.quote = m.quote;
+    out.comma = m.comma;
+    out.newline = m.newline;
+    out.quoted_before = carry;
+    // Without quotes in or open, nothing is inside and the carry stays 0:
+    // plain files skip the prefix XOR.
+    out.inside = 0;
+    if ((m.quote | carry) != 0) {
+      out.inside = prefix_xor(m.quote) ^ carry;
+      carry = static_cast<uint64_t>(static_cast<int64_t>(out.inside) >> 63);
+    }
+    out.quoted_after = carry;
+    return out;
+  }
+
   const char* base_;
-  uint64_t at_;
+  uint64_t begin_;
   uint64_t end_;
-  uint64_t in_quotes_ = 0; // the carry: all ones when the parity is odd
-  alignas(64) char tail_[64];
+  uint64_t in_quotes_ = 0; // the carry between calls of `each`
 };
 
 } // namespace playcount

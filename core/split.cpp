@@ -27,15 +27,15 @@ chunk_scan scan_chunk(file_window window, byte_range absolute) {
   if (absolute.begin > 0 && p[chunk.begin - 1] == '\n')
     out.first_boundary[0] = absolute.begin;
   block_scanner scanner(p, chunk.begin, chunk.end);
-  for (scanned_block k; scanner.next(k);) {
+  scanner.each([&](const scanned_block& k) {
     out.quotes += static_cast<uint64_t>(__builtin_popcountll(k.quote));
     if (out.first_boundary[0] != no_boundary &&
         out.first_boundary[1] != no_boundary) {
       // Both boundaries known: the rest only needs its quotes counted.
-      const uint64_t rest = scanner.position();
+      const uint64_t rest = k.at + 64;
       if (rest < chunk.end)
         out.quotes += count_byte(p + rest, chunk.end - rest, '"');
-      break;
+      return false;
     }
     // An LF at local parity l starts a record when the chunk starts at
     // parity l; the record must start inside the chunk, so an LF that is
@@ -49,7 +49,8 @@ chunk_scan scan_chunk(file_window window, byte_range absolute) {
         out.first_boundary[l] =
           offset + k.at +
           static_cast<uint64_t>(__builtin_ctzll(at_parity[l])) + 1;
-  }
+    return true;
+  });
   return out;
 }
 
@@ -77,11 +78,15 @@ std::vector<byte_range> plan_ranges(const std::vector<byte_range>& chunks,
 }
 
 uint64_t record_end(std::string_view file, uint64_t begin) {
-  block_scanner scanner(file.data(), begin, file.size());
-  for (scanned_block k; scanner.next(k);)
-    if (const uint64_t ends = k.newline & ~k.inside; ends != 0)
-      return k.at + static_cast<uint64_t>(__builtin_ctzll(ends));
-  return file.size();
+  uint64_t end = file.size();
+  block_scanner(file.data(), begin, file.size()).each([&](const scanned_block& k) {
+    const uint64_t ends = k.newline & ~k.inside;
+    if (ends == 0)
+      return true;
+    end = k.at + static_cast<uint64_t>(__builtin_ctzll(ends));
+    return false;
+  });
+  return end;
 }
 
 } // namespace playcount

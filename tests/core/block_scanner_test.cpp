@@ -55,11 +55,11 @@ std::vector<scanned_block> scan(std::string_view bytes, uint64_t begin,
                                 uint64_t end) {
   std::vector<scanned_block> out;
   block_scanner scanner(bytes.data(), begin, end);
-  for (scanned_block k; scanner.next(k);) {
+  EXPECT_TRUE(scanner.each([&](const scanned_block& k) {
     out.push_back(k);
-    EXPECT_EQ(scanner.position(), k.at + 64);
-    EXPECT_EQ(scanner.in_quotes(), k.quoted_after);
-  }
+    return true;
+  }));
+  EXPECT_EQ(scanner.in_quotes(), out.empty() ? 0 : out.back().quoted_after);
   return out;
 }
 
@@ -99,9 +99,30 @@ void check(std::string_view text) {
 TEST(block_scanner, gives_no_block_for_an_empty_range) {
   const std::string text = "a,b\n";
   block_scanner scanner(text.data(), 2, 2);
-  scanned_block k{};
-  EXPECT_FALSE(scanner.next(k));
+  EXPECT_TRUE(scanner.each([](const scanned_block&) {
+    ADD_FAILURE() << "a block of an empty range";
+    return true;
+  }));
   EXPECT_EQ(scanner.in_quotes(), 0u);
+}
+
+TEST(block_scanner, stops_where_told_and_goes_on_from_there) {
+  std::string text(300, 'a');
+  text[100] = '"'; // block 1 ends inside quotes
+  const auto all = scan(text, 0, text.size());
+  block_scanner scanner(text.data(), 0, text.size());
+  std::vector<scanned_block> got;
+  EXPECT_FALSE(scanner.each([&](const scanned_block& k) {
+    got.push_back(k);
+    return k.at < 64;
+  }));
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(scanner.in_quotes(), ~uint64_t{0});
+  EXPECT_TRUE(scanner.each([&](const scanned_block& k) {
+    got.push_back(k);
+    return true;
+  }));
+  compare(got, all);
 }
 
 TEST(block_scanner, reads_an_input_shorter_than_a_block_without_overreading) {
