@@ -11,8 +11,8 @@
 // (range_reader.cpp) both scan through this class, so they cannot disagree
 // on where a quoted section ends (split.hpp says why they must not).
 //
-// Header-only and inlined into its callers: `next` runs once per 64 bytes of
-// every file on the hot path.
+// Header-only and inlined into its callers: the body of `each` runs once per
+// 64 bytes of every file read, on the hot path.
 
 #include "core/simd.hpp"
 
@@ -44,8 +44,9 @@ struct scanned_block {
 class block_scanner {
 public:
   block_scanner(const char* base, uint64_t begin, uint64_t end) noexcept
-    : base_(base), begin_(begin), end_(end) {
-  }
+      : base_(base)
+      , begin_(begin)
+      , end_(end) {}
 
   /// Calls `f(const scanned_block&)` on each block in order while it
   /// returns true; false when `f` stopped the scan (a later call goes on
@@ -73,9 +74,7 @@ public:
   }
 
   /// All ones when the blocks scanned so far end inside quotes.
-  [[nodiscard]] uint64_t in_quotes() const noexcept {
-    return in_quotes_;
-  }
+  [[nodiscard]] uint64_t in_quotes() const noexcept { return in_quotes_; }
 
 private:
   __attribute__((always_inline)) static scanned_block

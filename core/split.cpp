@@ -79,12 +79,12 @@ std::vector<byte_range> plan_ranges(const std::vector<byte_range>& chunks,
 
 uint64_t record_end(std::string_view file, uint64_t begin) {
   uint64_t end = file.size();
-  block_scanner(file.data(), begin, file.size()).each([&](const scanned_block& k) {
-    const uint64_t ends = k.newline & ~k.inside;
-    if (ends == 0)
-      return true;
-    end = k.at + static_cast<uint64_t>(__builtin_ctzll(ends));
-    return false;
+  block_scanner scanner(file.data(), begin, file.size());
+  scanner.each([&](const scanned_block& k) {
+    const uint64_t ends = k.newline & ~k.inside; // LFs at even parity
+    if (ends != 0)
+      end = k.at + static_cast<uint64_t>(__builtin_ctzll(ends));
+    return ends == 0;
   });
   return end;
 }

@@ -126,8 +126,8 @@ TEST(block_scanner, stops_where_told_and_goes_on_from_there) {
 }
 
 TEST(block_scanner, reads_an_input_shorter_than_a_block_without_overreading) {
-  for (std::string_view text : {"a", "\"", "\n", "a,\"b\nc\",d\n", "\"\"\"",
-                                "x,y\r\n\"open"}) {
+  for (std::string_view text :
+       {"a", "\"", "\n", "a,\"b\nc\",d\n", "\"\"\"", "x,y\r\n\"open"}) {
     SCOPED_TRACE(text);
     check(text);
   }
