@@ -1,11 +1,10 @@
 #include "core/range_reader.hpp"
 
+#include "core/block_scanner.hpp"
 #include "core/fields.hpp"
 #include "core/hash.hpp"
 #include "core/record_parser.hpp"
 #include "core/simd.hpp"
-
-#include <cstring>
 
 namespace playcount {
 
@@ -127,42 +126,32 @@ private:
   size_t npending_ = 0;
 };
 
-// Records are ended at their LFs, block by block. Bits inside quotes are
-// dropped from the comma and LF masks. The quotes left over are counted per
-// record, and so are the misplaced ones: quotes not next to a field's edge
-// (end_record tells simple quoting from the rest by the counts). A record's
-// commas may come from several blocks: those of blocks before its LF are
-// noted as their block is done, the rest when its LF is reached.
+// Records are ended at their LFs, block by block (block_scanner). Bits
+// inside quotes are dropped from the comma and LF masks. The quotes left
+// over are counted per record, and so are the misplaced ones: quotes not
+// next to a field's edge (end_record tells simple quoting from the rest by
+// the counts). A record's commas may come from several blocks: those of
+// blocks before its LF are noted as their block is done, the rest when its
+// LF is reached.
 range_report range_reader::run() {
   begins_[0] = range_.begin;
   uint32_t commas = 0;        // unquoted commas of the open record so far
-  uint64_t in_quotes = 0;     // all ones when the last block ended in quotes
   uint64_t record_quotes = 0; // quotes in the open record so far
   uint64_t record_misplaced = 0; // of those, not next to a field's edge
-  alignas(64) char tail[64];
-  for (uint64_t b = range_.begin; b < range_.end; b += 64) {
-    const char* block = base_ + b;
-    if (range_.end - b < 64) { // never read past the range's last byte
-      std::memset(tail, 0, sizeof tail);
-      std::memcpy(tail, block, range_.end - b);
-      block = tail;
-    }
-    const block_masks m = classify_block(block);
-    report_.lines += static_cast<uint64_t>(__builtin_popcountll(m.newline));
-    uint64_t newlines = m.newline;
-    uint64_t separators = m.comma;
-    uint64_t quotes = m.quote;
+  block_scanner scanner(base_, range_.begin, range_.end);
+  const bool read_all = scanner.each([&](const scanned_block& block)
+                                       __attribute__((always_inline)) {
+    const uint64_t b = block.at;
+    report_.lines +=
+      static_cast<uint64_t>(__builtin_popcountll(block.newline));
+    uint64_t newlines = block.newline & ~block.inside;
+    uint64_t separators = block.comma & ~block.inside;
+    uint64_t quotes = block.quote;
     uint64_t misplaced = 0;
-    if ((quotes | in_quotes) != 0) {
-      const uint64_t inside = prefix_xor(quotes) ^ in_quotes;
-      const uint64_t quoted_before = in_quotes;
-      in_quotes = static_cast<uint64_t>(static_cast<int64_t>(inside) >> 63);
-      newlines &= ~inside;
-      separators &= ~inside;
-      if (quotes != 0)
-        misplaced = quotes & ~beside_edges(b, newlines | separators,
-                                           quoted_before, in_quotes);
-    }
+    if (quotes != 0)
+      misplaced = quotes & ~beside_edges(b, newlines | separators,
+                                         block.quoted_before,
+                                         block.quoted_after);
     while (newlines != 0) {
       const int k = __builtin_ctzll(newlines);
       newlines &= newlines - 1;
@@ -185,7 +174,7 @@ range_report range_reader::run() {
       record_quotes = 0;
       record_misplaced = 0;
       if (!end_record(b + static_cast<uint64_t>(k), q, odd, n))
-        return std::move(report_);
+        return false;
     }
     // What is left belongs to the open record.
     const uint32_t n =
@@ -196,7 +185,10 @@ range_report range_reader::run() {
     record_quotes += static_cast<uint64_t>(__builtin_popcountll(quotes));
     record_misplaced +=
       static_cast<uint64_t>(__builtin_popcountll(misplaced));
-  }
+    return true;
+  });
+  if (!read_all) // a record stopped the reading
+    return std::move(report_);
   // Only the file's last record may lack a line end. One left in quotes has
   // an odd count of quotes, so it takes the slow path (unclosed_quote).
   if (record_start() < range_.end &&

@@ -1,9 +1,9 @@
 #include "core/split.hpp"
 
+#include "core/block_scanner.hpp"
 #include "core/simd.hpp"
 
 #include <algorithm>
-#include <cstring>
 
 namespace playcount {
 
@@ -26,39 +26,31 @@ chunk_scan scan_chunk(file_window window, byte_range absolute) {
   // not a quote, so the parity there equals the parity at chunk.begin.
   if (absolute.begin > 0 && p[chunk.begin - 1] == '\n')
     out.first_boundary[0] = absolute.begin;
-  uint64_t in_quotes = 0; // all ones when the local parity is odd
-  alignas(64) char tail[64];
-  for (uint64_t b = chunk.begin; b < chunk.end; b += 64) {
-    const char* block = p + b;
-    const uint64_t valid = chunk.end - b;
-    if (valid < 64) {
-      std::memset(tail, 0, sizeof tail);
-      std::memcpy(tail, block, valid);
-      block = tail;
-    }
-    const block_masks m = classify_block(block);
-    out.quotes += static_cast<uint64_t>(__builtin_popcountll(m.quote));
-    const uint64_t inside = prefix_xor(m.quote) ^ in_quotes;
-    in_quotes = static_cast<uint64_t>(static_cast<int64_t>(inside) >> 63);
+  block_scanner scanner(p, chunk.begin, chunk.end);
+  scanner.each([&](const scanned_block& k) {
+    out.quotes += static_cast<uint64_t>(__builtin_popcountll(k.quote));
     if (out.first_boundary[0] != no_boundary &&
         out.first_boundary[1] != no_boundary) {
       // Both boundaries known: the rest only needs its quotes counted.
-      const uint64_t rest = b + 64;
+      const uint64_t rest = k.at + 64;
       if (rest < chunk.end)
         out.quotes += count_byte(p + rest, chunk.end - rest, '"');
-      break;
+      return false;
     }
     // An LF at local parity l starts a record when the chunk starts at
-    // parity l; the record must start inside the chunk.
-    uint64_t lf = m.newline;
-    if (valid <= 64)
-      lf &= (uint64_t{1} << (valid - 1)) - 1;
-    const uint64_t at_parity[2] = {lf & ~inside, lf & inside};
+    // parity l; the record must start inside the chunk, so an LF that is
+    // the chunk's last byte does not count (it is in the last block).
+    uint64_t lf = k.newline;
+    if (k.at + 64 >= chunk.end)
+      lf &= (uint64_t{1} << (k.size - 1)) - 1;
+    const uint64_t at_parity[2] = {lf & ~k.inside, lf & k.inside};
     for (int l = 0; l < 2; ++l)
       if (out.first_boundary[l] == no_boundary && at_parity[l] != 0)
         out.first_boundary[l] =
-          offset + b + static_cast<uint64_t>(__builtin_ctzll(at_parity[l])) + 1;
-  }
+          offset + k.at +
+          static_cast<uint64_t>(__builtin_ctzll(at_parity[l])) + 1;
+    return true;
+  });
   return out;
 }
 
@@ -86,14 +78,15 @@ std::vector<byte_range> plan_ranges(const std::vector<byte_range>& chunks,
 }
 
 uint64_t record_end(std::string_view file, uint64_t begin) {
-  bool quoted = false;
-  for (uint64_t i = begin; i < file.size(); ++i) {
-    if (file[i] == '"')
-      quoted = !quoted;
-    else if (file[i] == '\n' && !quoted)
-      return i;
-  }
-  return file.size();
+  uint64_t end = file.size();
+  block_scanner scanner(file.data(), begin, file.size());
+  scanner.each([&](const scanned_block& k) {
+    const uint64_t ends = k.newline & ~k.inside; // LFs at even parity
+    if (ends != 0)
+      end = k.at + static_cast<uint64_t>(__builtin_ctzll(ends));
+    return ends == 0;
+  });
+  return end;
 }
 
 } // namespace playcount
