@@ -6,7 +6,7 @@
 #include "cluster/byte_feed.hpp"
 
 #include "tests/support/eventually.hpp"
-#include "tests/support/free_port.hpp"
+#include "tests/support/loopback.hpp"
 #include "tests/support/temp_dir.hpp"
 
 #include <gtest/gtest.h>

@@ -9,7 +9,7 @@
 #include "tests/support/count_alone.hpp"
 #include "tests/support/csv_gen.hpp"
 #include "tests/support/eventually.hpp"
-#include "tests/support/free_port.hpp"
+#include "tests/support/loopback.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/server_process.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -36,10 +36,9 @@ const std::string token = "test-cluster-secret";
 
 class cluster_test : public ::testing::Test {
 protected:
-  /// A server that only coordinates, on a free cluster port, with the token.
+  /// A server that only coordinates, on a free cluster port (the same one
+  /// when it starts again, so that nodes find it), with the token.
   void start_server(std::vector<std::string> args = {}) {
-    if (cluster_port_ == 0)
-      cluster_port_ = test::free_port();
     if (std::find(args.begin(), args.end(), "--workers") == args.end())
       args.insert(args.end(), {"--workers", "0"});
     args.insert(args.end(), {"--cluster-port", std::to_string(cluster_port_),
@@ -48,7 +47,9 @@ protected:
     server_ = std::make_unique<test::server_process>(
       binary, args, dir_.file("server-" + std::to_string(++logs_) + ".log"));
     ASSERT_NE(server_->port(), 0) << server_->log();
+    ASSERT_NE(server_->cluster_port(), 0) << server_->log();
     port_ = server_->port();
+    cluster_port_ = server_->cluster_port();
   }
 
   /// `playcount worker` with one worker actor, joining this test's server.
@@ -363,8 +364,9 @@ std::string listening_at(uint16_t port) {
 
 TEST_F(cluster_test, the_cluster_ports_listen_on_loopback_only_by_default) {
   // (Closed unless asked for: cluster_port_test.cpp.)
-  const uint16_t feed_port = test::free_port();
-  start_server({"--cluster-feed-port", std::to_string(feed_port)});
+  start_server();
+  const uint16_t feed_port = server_->feed_port();
+  ASSERT_NE(feed_port, 0) << server_->log();
   char hex[16];
   std::snprintf(hex, sizeof hex, ":%04X", cluster_port_);
   EXPECT_EQ(listening_at(cluster_port_), std::string("0100007F") + hex);

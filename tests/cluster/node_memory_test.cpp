@@ -9,7 +9,7 @@
 #include "tests/support/count_alone.hpp"
 #include "tests/support/csv_gen.hpp"
 #include "tests/support/eventually.hpp"
-#include "tests/support/free_port.hpp"
+#include "tests/support/loopback.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/server_process.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -35,15 +35,15 @@ const std::string token = "test-cluster-secret";
 class node_memory_test : public ::testing::Test {
 protected:
   void start_server(std::vector<std::string> args) {
-    cluster_port_ = test::free_port();
     args.insert(args.end(),
-                {"--workers", "0", "--cluster-port",
-                 std::to_string(cluster_port_), "--cluster-token", token,
+                {"--workers", "0", "--cluster-port", "0", "--cluster-token", token,
                  "--data-dir", dir_.file("data")});
     server_ = std::make_unique<test::server_process>(binary, args,
                                                      dir_.file("server.log"));
     ASSERT_NE(server_->port(), 0) << server_->log();
+    ASSERT_NE(server_->cluster_port(), 0) << server_->log();
     port_ = server_->port();
+    cluster_port_ = server_->cluster_port();
   }
 
   /// `playcount worker` with two workers and its temp dir in this test's

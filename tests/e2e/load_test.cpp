@@ -6,7 +6,7 @@
 
 #include "tests/support/csv_gen.hpp"
 #include "tests/support/eventually.hpp"
-#include "tests/support/free_port.hpp"
+#include "tests/support/loopback.hpp"
 #include "tests/support/proc_stat.hpp"
 #include "tests/support/server_fixture.hpp"
 #include "tests/support/slowdown.hpp"

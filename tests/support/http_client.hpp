@@ -5,7 +5,7 @@
 // the answer until the server closes the connection (every answer of the
 // server closes it unless the request asked for keep-alive).
 
-#include "tests/support/free_port.hpp"
+#include "tests/support/loopback.hpp"
 
 #include <arpa/inet.h>
 #include <cerrno>
