@@ -70,13 +70,14 @@ protected:
     return *nodes_[name];
   }
 
-  /// Starts a node and waits until the server lists it with its worker,
-  /// which then has asked for work.
+  /// Starts a node and waits until the server lists it with its worker.
+  /// Its first ask for work is then on its way: a worker sends it right
+  /// behind its join, on the same connection (actors/worker.cpp), so
+  /// pausing the node cannot hold it back.
   child_process& join_node(const std::string& name) {
     child_process& node = start_node(name);
     EXPECT_TRUE(eventually([&] { return node_workers(name) == 1; }))
       << node.log() << server_->log();
-    std::this_thread::sleep_for(300ms); // its first ask follows the join
     return node;
   }
 
@@ -243,7 +244,7 @@ TEST_F(cluster_test, a_silent_node_is_seen_down_and_its_range_runs_elsewhere) {
   const std::string id = test::submit(port_, csv);
   test::wait_for_state(port_, id, "finished", 30s);
   const auto seen = std::chrono::steady_clock::now() - paused;
-  EXPECT_LT(seen, 10s);
+  EXPECT_LT(seen, test::scaled(10s));
   EXPECT_EQ(result(id), count_alone(csv));
   // Its range ran elsewhere once b was idle for 2 s (a straggler), before
   // the 5 s after which a silent node is down.
@@ -283,8 +284,13 @@ TEST_F(cluster_test, with_no_node_a_job_waits_and_goes_on_when_one_joins) {
   start_server({"--range-size", "16K"});
   const std::string csv = varied_csv(5000);
   const std::string id = test::submit(port_, csv);
-  std::this_thread::sleep_for(1s);
-  const auto waiting = test::job(port_, id);
+  // Planned and waiting for a worker: with none, it stays so.
+  json::object waiting;
+  EXPECT_TRUE(eventually([&] {
+    waiting = test::job(port_, id);
+    return str(waiting, "phase") == "reading" &&
+           number(queue_entry(), "queued") > 0;
+  })) << json::serialize(waiting);
   EXPECT_EQ(str(waiting, "state"), "started");
   EXPECT_EQ(str(waiting, "phase"), "reading");
   EXPECT_EQ(number(waiting, "bytesDone"), csv.find('\n') + 1); // the header

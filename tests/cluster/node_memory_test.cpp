@@ -212,10 +212,9 @@ TEST_F(node_memory_test, a_node_lost_while_sending_its_partial_costs_only_time) 
     return false;
   };
   // A tight poll: the node sends its 16 partitions within a second.
-  const auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (!sending() && std::chrono::steady_clock::now() < deadline &&
-         str(test::job(port_, id), "state") == "started") {
-  }
+  eventually(
+    [&] { return sending() || str(test::job(port_, id), "state") != "started"; },
+    30s, 0ms);
   node.kill9();
   const auto job = test::wait_for_state(port_, id, "finished", 60s);
   EXPECT_EQ(result(id), count_alone(csv));

@@ -8,13 +8,6 @@
 
 namespace playcount::test {
 
-/// `limit` as a test may wait for it: longer in sanitizer builds, which run
-/// several times slower (tests/support/slowdown.hpp).
-inline std::chrono::milliseconds scaled(std::chrono::milliseconds limit) {
-  return std::chrono::milliseconds(
-    static_cast<std::chrono::milliseconds::rep>(limit.count() * time_factor));
-}
-
 /// Polls `done` every `poll` until it holds; false when `limit` (scaled by
 /// time_factor) ran out first. The one way tests wait for a condition: a
 /// fixed sleep is either too short on a loaded machine or wasted time.
