@@ -12,7 +12,7 @@
 #include "tests/support/csv_gen.hpp"
 #include "tests/support/eventually.hpp"
 #include "tests/support/loopback.hpp"
-#include "tests/support/server_process.hpp"
+#include "tests/support/server_fixture.hpp"
 #include "tests/support/temp_dir.hpp"
 
 #include <boost/json.hpp>
@@ -170,16 +170,13 @@ std::set<uint16_t> listening_ports(pid_t pid) {
 
 // -- the fixture ------------------------------------------------------------
 
-class cluster_port_test : public ::testing::Test {
+class cluster_port_test : public test::served_test {
 protected:
   void start_server(std::vector<std::string> args = {}) {
     if (std::find(args.begin(), args.end(), "--workers") == args.end())
       args.insert(args.end(), {"--workers", "0"});
-    args.insert(args.end(), {"--cluster-port", "0",
-                             "--cluster-token", token, "--data-dir",
-                             dir_.file("data")});
-    server_ = std::make_unique<test::server_process>(
-      binary, args, dir_.file("server-" + std::to_string(++logs_) + ".log"));
+    args.insert(args.end(), {"--cluster-port", "0", "--cluster-token", token});
+    server_ = start(args);
     ASSERT_NE(server_->port(), 0) << server_->log();
     ASSERT_NE(server_->cluster_port(), 0) << server_->log();
     port_ = server_->port();
@@ -226,12 +223,11 @@ protected:
     const std::string id = test::submit(port_, csv);
     test::wait_for_state(port_, id, "finished");
     EXPECT_EQ(test::http_get(port_, "/jobs/" + id + "/result/").body,
-              test::count_alone(binary, dir_, csv));
+              count_alone(csv));
   }
 
   uint64_t rss_kb() { return vm_rss_kb(server_->pid()); }
 
-  test::temp_dir dir_;
   std::unique_ptr<test::server_process> server_;
   std::vector<std::unique_ptr<child_process>> nodes_;
   uint16_t cluster_port_ = 0;

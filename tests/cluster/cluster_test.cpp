@@ -6,12 +6,11 @@
 
 #include "tests/support/api_client.hpp"
 #include "tests/support/child_process.hpp"
-#include "tests/support/count_alone.hpp"
 #include "tests/support/csv_gen.hpp"
 #include "tests/support/eventually.hpp"
 #include "tests/support/loopback.hpp"
 #include "tests/support/process.hpp"
-#include "tests/support/server_process.hpp"
+#include "tests/support/server_fixture.hpp"
 #include "tests/support/temp_dir.hpp"
 
 #include <boost/json.hpp>
@@ -34,7 +33,8 @@ using test::str;
 const std::string binary = PLAYCOUNT_BINARY;
 const std::string token = "test-cluster-secret";
 
-class cluster_test : public ::testing::Test {
+// The shared server fixture, with worker nodes beside the server.
+class cluster_test : public test::served_test {
 protected:
   /// A server that only coordinates, on a free cluster port (the same one
   /// when it starts again, so that nodes find it), with the token.
@@ -42,10 +42,8 @@ protected:
     if (std::find(args.begin(), args.end(), "--workers") == args.end())
       args.insert(args.end(), {"--workers", "0"});
     args.insert(args.end(), {"--cluster-port", std::to_string(cluster_port_),
-                             "--cluster-token", token, "--data-dir",
-                             dir_.file("data")});
-    server_ = std::make_unique<test::server_process>(
-      binary, args, dir_.file("server-" + std::to_string(++logs_) + ".log"));
+                             "--cluster-token", token});
+    server_ = start(args);
     ASSERT_NE(server_->port(), 0) << server_->log();
     ASSERT_NE(server_->cluster_port(), 0) << server_->log();
     port_ = server_->port();
@@ -126,10 +124,6 @@ protected:
     return v != nullptr && v->is_number() ? v->to_number<uint64_t>() : 0;
   }
 
-  std::string count_alone(const std::string& csv) {
-    return test::count_alone(binary, dir_, csv);
-  }
-
   std::string result(const std::string& id) {
     return test::http_get(port_, "/jobs/" + id + "/result/").body;
   }
@@ -143,7 +137,6 @@ protected:
     return test::make_csv(shape);
   }
 
-  test::temp_dir dir_;
   std::unique_ptr<test::server_process> server_;
   std::map<std::string, std::unique_ptr<child_process>> nodes_;
   uint16_t cluster_port_ = 0;

@@ -6,12 +6,11 @@
 
 #include "tests/support/api_client.hpp"
 #include "tests/support/child_process.hpp"
-#include "tests/support/count_alone.hpp"
 #include "tests/support/csv_gen.hpp"
 #include "tests/support/eventually.hpp"
 #include "tests/support/loopback.hpp"
 #include "tests/support/process.hpp"
-#include "tests/support/server_process.hpp"
+#include "tests/support/server_fixture.hpp"
 #include "tests/support/temp_dir.hpp"
 
 #include <boost/json.hpp>
@@ -32,14 +31,12 @@ using test::str;
 const std::string binary = PLAYCOUNT_BINARY;
 const std::string token = "test-cluster-secret";
 
-class node_memory_test : public ::testing::Test {
+class node_memory_test : public test::served_test {
 protected:
   void start_server(std::vector<std::string> args) {
     args.insert(args.end(),
-                {"--workers", "0", "--cluster-port", "0", "--cluster-token", token,
-                 "--data-dir", dir_.file("data")});
-    server_ = std::make_unique<test::server_process>(binary, args,
-                                                     dir_.file("server.log"));
+                {"--workers", "0", "--cluster-port", "0", "--cluster-token", token});
+    server_ = start(args);
     ASSERT_NE(server_->port(), 0) << server_->log();
     ASSERT_NE(server_->cluster_port(), 0) << server_->log();
     port_ = server_->port();
@@ -97,15 +94,10 @@ protected:
     return test::make_csv(shape);
   }
 
-  std::string count_alone(const std::string& csv) {
-    return test::count_alone(binary, dir_, csv);
-  }
-
   std::string result(const std::string& id) {
     return test::http_get(port_, "/jobs/" + id + "/result/").body;
   }
 
-  test::temp_dir dir_;
   const std::string temp_ = dir_.file("node-temp");
   std::unique_ptr<test::server_process> server_;
   std::unique_ptr<child_process> node_;

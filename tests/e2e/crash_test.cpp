@@ -297,7 +297,7 @@ TEST_F(crash_test, killed_at_random_moments_no_accepted_job_is_lost) {
     }
     const auto delay = std::chrono::milliseconds(rng() % 400);
     if (!last) {
-      std::this_thread::sleep_for(delay);
+      std::this_thread::sleep_for(delay); // the stimulus: a random moment
       s->kill9();
     } else {
       // A fast machine may finish every job between random kills.
