@@ -15,7 +15,6 @@
 namespace playcount {
 namespace {
 
-
 /// The samples of a scrape: "name{labels}" -> value.
 std::map<std::string, double> scrape(uint16_t port) {
   const auto r = test::http_get(port, "/metrics");
