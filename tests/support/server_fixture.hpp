@@ -112,8 +112,10 @@ protected:
     return o;
   }
 
+  // (A `const char*`, not a string: a braced list of two names would
+  // convert to either.)
   boost::json::object
-  wait_for(uint16_t port, const std::string& id, const std::string& state,
+  wait_for(uint16_t port, const std::string& id, const char* state,
            std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
     return wait_for(port, id, std::vector<std::string>{state}, timeout);
   }
