@@ -323,12 +323,14 @@ TEST_F(hostile_test, idle_connections_do_not_keep_others_out) {
   }
   still_serving(s->port(), "200 idle connections");
   // At the idle timeout every one of them is closed.
+  std::vector<bool> seen_closed(idle.size(), false);
   size_t closed = 0;
   EXPECT_TRUE(test::eventually([&] {
-    closed = 0;
-    for (auto& c : idle)
-      if (c->closed_by_server(1ms))
+    for (size_t i = 0; i < idle.size(); ++i)
+      if (!seen_closed[i] && idle[i]->closed_by_server(2ms)) {
+        seen_closed[i] = true;
         ++closed;
+      }
     return closed == idle.size();
   }, 10s)) << closed << " of " << idle.size() << " closed";
   all_uploads_finished(s->port());

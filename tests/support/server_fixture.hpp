@@ -79,7 +79,7 @@ protected:
     all.insert(all.end(), headers.begin(), headers.end());
     const auto r = http_exchange(
         port, request_text("POST", "/jobs/count/", all,
-                           multipart_body(boundary, {{"file", csv, "p.csv"}})));
+                           multipart_body(boundary, {{"file", csv, "plays.csv"}})));
     EXPECT_EQ(r.status, 202) << r.raw.substr(0, 600);
     return str(json_of(r), "jobId");
   }
