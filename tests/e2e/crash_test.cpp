@@ -278,6 +278,7 @@ TEST_F(crash_test, killed_at_random_moments_no_accepted_job_is_lost) {
                   : start({"--range-size", "128K"});
     const uint16_t port = s->port();
     // Uploads in flight when the server dies; a 202 is a promise.
+    const size_t before = accepted.size(); // no client runs yet
     std::vector<std::thread> clients;
     for (int k = 0; k < 3; ++k) {
       const std::string name = names[rng() % names.size()];
@@ -295,13 +296,24 @@ TEST_F(crash_test, killed_at_random_moments_no_accepted_job_is_lost) {
         }
       });
     }
+    // Each round's kill waits for one of its uploads to be accepted: on a
+    // loaded machine a random moment alone may come before any 202, and
+    // too few jobs would be left to test (the others are still in flight).
+    const auto one_accepted = [&, before] {
+      std::lock_guard<std::mutex> lock(accepted_mutex);
+      return accepted.size() > before;
+    };
     const auto delay = std::chrono::milliseconds(rng() % 400);
     if (!last) {
       std::this_thread::sleep_for(delay); // the stimulus: a random moment
+      EXPECT_TRUE(test::eventually(one_accepted, 20s, 1ms))
+          << "no upload of round " << round << " was accepted";
       s->kill9();
     } else {
       // A fast machine may finish every job between random kills.
       EXPECT_TRUE(kill_when(*s, [&] {
+        if (!one_accepted())
+          return false;
         const auto list = json_of(test::http_get(port, "/jobs/"));
         for (const auto& j : list.at("jobs").as_array())
           if (str(j.as_object(), "state") == "started")
