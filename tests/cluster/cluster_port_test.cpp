@@ -8,7 +8,6 @@
 #include "cluster/handshake.hpp"
 #include "tests/support/api_client.hpp"
 #include "tests/support/child_process.hpp"
-#include "tests/support/count_alone.hpp"
 #include "tests/support/csv_gen.hpp"
 #include "tests/support/eventually.hpp"
 #include "tests/support/loopback.hpp"
@@ -532,7 +531,7 @@ TEST_F(cluster_port_test, a_job_of_millions_of_groups_on_a_node_keeps_it_up) {
                            .count();
   std::printf("2.5 M groups on one node: %.1f s\n", seconds);
   EXPECT_EQ(test::http_get(port_, "/jobs/" + id + "/result/").body,
-            test::count_alone(binary, dir_, csv));
+            count_alone(csv));
   // Its partial came in pieces: in one message it is more than the
   // cluster port lets through.
   EXPECT_NE(server_->log().find(" pieces"), std::string::npos);

@@ -1,7 +1,10 @@
 #pragma once
 
-// A GoogleTest fixture around `playcount serve` as a child process on this
-// test's own data directory, with the helpers most server tests need.
+// The GoogleTest fixture of every suite that starts `playcount serve` (as a
+// child process on this test's own data directory, on ports it picked
+// itself), with the helpers most server tests need. Only the suites that
+// start it inside network namespaces of their own (netns_test,
+// straggler_test) run it by hand.
 
 #include "actors/job_store.hpp"
 #include "tests/support/api_client.hpp"
