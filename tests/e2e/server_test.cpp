@@ -1029,7 +1029,7 @@ TEST_F(server_test, a_second_sigterm_stops_at_once) {
   EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() -
                                           t0)
                 .count(),
-            5.0);
+            5.0 * test::time_factor);
   EXPECT_NE(s->log().find("SIGTERM again: stopping at once"),
             std::string::npos)
       << s->log();
