@@ -63,7 +63,11 @@ options:
                            join (default 127.0.0.1; 0.0.0.0 for every
                            interface: see README, Cluster)
   --cluster-port N         open the cluster port on N (default: none, unless
-                           a cluster token is given: then 4242; 0: none)
+                           a cluster token is given: then 4242; 0 picks a
+                           free one, which the "worker nodes join at" line
+                           names)
+  --no-cluster             no cluster port, even with a cluster token (from
+                           --cluster-token or the environment)
   --cluster-feed-port N    the port on the same address where worker nodes
                            fetch range bytes (default 0: any free port,
                            which nodes learn when they join)
@@ -233,7 +237,7 @@ void drain(http::server& server, caf::actor_system& system,
 } // namespace
 
 int serve_command(int argc, char** argv) {
-  options opts(argc, argv, 2, {"help", "h"});
+  options opts(argc, argv, 2, {"help", "h", "no-cluster"});
   if (opts.has("help") || opts.has("h")) {
     std::fputs(serve_help, stdout);
     return 0;
@@ -245,7 +249,7 @@ int serve_command(int argc, char** argv) {
                        "cluster-feed-port",
                        "cluster-token", "min-upload-rate", "api-token",
                        "admin-token", "max-attempts", "max-connections",
-                       "shutdown-grace", "straggler-bound"});
+                       "shutdown-grace", "straggler-bound", "no-cluster"});
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   http::server_config http_cfg;
   job_registry_config reg_cfg;
@@ -259,8 +263,11 @@ int serve_command(int argc, char** argv) {
   const std::string cluster_token =
     opts.get("cluster-token", env_token ? env_token : "");
   // Off unless asked for: a default server opens nothing but its HTTP port.
-  const uint64_t cluster_port_number =
-    opts.get_number("cluster-port", cluster_token.empty() ? 0 : 4242);
+  // Port 0 means "any free port", as for --port and --cluster-feed-port.
+  const bool cluster_on =
+    !opts.has("no-cluster") &&
+    (opts.has("cluster-port") || !cluster_token.empty());
+  const uint64_t cluster_port_number = opts.get_number("cluster-port", 4242);
   http_cfg.max_upload = opts.get_number("max-upload", uint64_t{4} << 30, true);
   reg_cfg.max_running = opts.get_number("max-running-jobs", 2);
   reg_cfg.memory_limit =
@@ -289,6 +296,9 @@ int serve_command(int argc, char** argv) {
     usage_error = "serve takes no file arguments";
   else if (usage_error.empty() && port > 65535)
     usage_error = "--port must be from 0 to 65535";
+  else if (usage_error.empty() && opts.has("no-cluster") &&
+           opts.has("cluster-port"))
+    usage_error = "--no-cluster and --cluster-port exclude each other";
   else if (usage_error.empty() && cluster_port_number > 65535)
     usage_error = "--cluster-port must be from 0 to 65535";
   else if (usage_error.empty() && feed_port > 65535)
@@ -398,11 +408,11 @@ int serve_command(int argc, char** argv) {
 
   // The config must outlive the system.
   caf::actor_system_config cfg;
-  configure_actor_system(cfg, /*network=*/cluster_port_number != 0);
+  configure_actor_system(cfg, /*network=*/cluster_on);
   caf::actor_system system{cfg};
   std::string error;
   std::shared_ptr<byte_feed> feeds;
-  if (cluster_port_number != 0) {
+  if (cluster_on) {
     feeds = byte_feed::open(cluster_host, static_cast<uint16_t>(feed_port),
                             error);
     if (!feeds) {
@@ -420,14 +430,14 @@ int serve_command(int argc, char** argv) {
     worker_actors.push_back(spawn_worker(system, coordinator, "local"));
   caf::actor gate;
   std::shared_ptr<cluster_port> nodes_port;
-  if (cluster_port_number != 0) {
+  if (cluster_on) {
     nodes_port =
       cluster_port::open(system, cluster_host,
                          static_cast<uint16_t>(cluster_port_number), cluster_token,
                          error);
     if (!nodes_port) {
       spdlog::critical("cannot open the cluster port {}:{}: {} (choose "
-                       "another with --cluster-port, or 0 for none)",
+                       "another with --cluster-port, or --no-cluster)",
                        cluster_host, cluster_port_number, error);
       std::fflush(nullptr);
       std::_Exit(1); // nothing to stop yet: no job has started

@@ -252,24 +252,33 @@ TEST_F(cluster_fixture, workers_that_go_down_mid_job_cost_only_time) {
   auto request = request_for(in, out, 4096);
   caf::scoped_actor self{*system_};
   self->send(coordinator_, request);
-  // Kill two of the three workers once reading has started.
+  // Kill two of the three workers while reading: after a quarter and after
+  // half of the bytes were read, each holding the ranges in its partial.
   for (int i = 0; i < 2; ++i) {
-    for (int tries = 0; tries < 2000; ++tries) {
-      job_status s;
-      self->request(coordinator_, std::chrono::seconds(5), status_atom::value,
+    EXPECT_TRUE(test::eventually(
+      [&] {
+        job_status s;
+        self
+          ->request(coordinator_, std::chrono::seconds(5), status_atom::value,
                     request.id)
-        .receive([&](job_status& st) { s = st; }, [](caf::error&) {});
-      if (!s.known || s.bytes_done > s.bytes_total / 4 * (i + 1))
-        break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
+          .receive([&](job_status& st) { s = st; }, [](caf::error&) {});
+        return s.known && s.bytes_done > s.bytes_total / 4 * (i + 1);
+      },
+      std::chrono::seconds(60), std::chrono::milliseconds(1)))
+      << "the job never got past " << (i + 1) << " quarter(s)";
     caf::anon_send_exit(workers_[i], caf::exit_reason::kill);
   }
   job_result result;
   self->receive([&](job_result& r) { result = std::move(r); },
-                caf::after(std::chrono::seconds(120)) >> [] {});
+                caf::after(test::scaled(std::chrono::seconds(120))) >> [] {});
   ASSERT_TRUE(result.ok) << result.error;
   EXPECT_EQ(test::read_file(out), truth.csv);
+  // Without this, the test would pass if the kills came after the reading:
+  // the ranges of a lost worker were handed out again.
+  const coordinator_stats stats = stats_now();
+  EXPECT_GT(stats.ranges_redispatched, 0u)
+    << "no worker was lost while the job was reading";
+  EXPECT_EQ(stats.workers.size(), 1u);
 }
 
 TEST_F(cluster_fixture, a_canceled_job_ends_as_canceled_and_others_go_on) {
@@ -302,8 +311,7 @@ TEST_F(cluster_fixture, a_canceled_job_ends_as_canceled_and_others_go_on) {
 TEST_F(cluster_fixture, stats_list_every_worker_with_its_counters) {
   start(3);
   // Workers join on their own threads: wait until all three have.
-  for (int i = 0; i < 500 && stats_now().workers.size() < 3; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE(test::eventually([&] { return stats_now().workers.size() == 3; }));
   test::csv_shape shape;
   const auto in = dir_.write("in.csv", test::make_csv(shape));
   ASSERT_TRUE(run(request_for(in, dir_.file("out.csv"), 512)).ok);
@@ -526,7 +534,8 @@ TEST_F(straggler_fixture, a_worker_that_never_reports_is_out_of_the_job) {
   const auto result = run(request);
   ASSERT_TRUE(result.ok) << result.error;
   // The bound: 150 ms after the others went idle, not the 5 s silence.
-  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(3));
+  EXPECT_LT(std::chrono::steady_clock::now() - started,
+            test::scaled(std::chrono::seconds(3)));
   EXPECT_EQ(test::read_file(out), truth.csv);
   EXPECT_EQ(result.rows, 20000u);
   log->with([&](script_log& l) {
@@ -587,7 +596,8 @@ TEST_F(straggler_fixture, a_range_without_a_report_for_the_silence_bound_runs_el
   const auto started = std::chrono::steady_clock::now();
   const auto result = run(request_for(in, out, 16 << 10));
   ASSERT_TRUE(result.ok) << result.error;
-  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5));
+  EXPECT_LT(std::chrono::steady_clock::now() - started,
+            test::scaled(std::chrono::seconds(5)));
   EXPECT_EQ(test::read_file(out), read_alone(in, false).csv);
   log->with([&](script_log& l) { EXPECT_EQ(l.drops.size(), 1u); });
 }

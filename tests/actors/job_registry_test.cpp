@@ -6,6 +6,7 @@
 #include "actors/job_registry.hpp"
 #include "actors/job_store.hpp"
 #include "actors/messages.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/temp_dir.hpp"
 
 #include <caf/all.hpp>
@@ -170,14 +171,14 @@ protected:
   /// Waits until the job is in `state` (the registry hears of a job's end
   /// asynchronously).
   job_record wait_for(const std::string& id, job_state state) {
-    const auto deadline = std::chrono::steady_clock::now() + 5s;
     job_record r;
-    while (std::chrono::steady_clock::now() < deadline) {
-      r = lookup(id);
-      if (r.state == state)
-        return r;
-      std::this_thread::sleep_for(5ms);
-    }
+    if (test::eventually(
+          [&] {
+            r = lookup(id);
+            return r.state == state;
+          },
+          5s, 5ms))
+      return r;
     ADD_FAILURE() << id << " is " << to_string(r.state) << ", not "
                   << to_string(state);
     return r;
@@ -189,15 +190,13 @@ protected:
   /// its temporary file is there only until the rename, so wait it out.
   std::string block_saves(const std::string& id) {
     const std::string blocker = paths_for(dir_.path(), id).record + ".tmp";
-    const auto deadline = std::chrono::steady_clock::now() + 5s;
     std::error_code ec;
-    while (!fs::create_directory(blocker, ec) && !fs::is_directory(blocker)) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        ADD_FAILURE() << blocker << ": " << ec.message();
-        break;
-      }
-      std::this_thread::sleep_for(1ms);
-    }
+    EXPECT_TRUE(test::eventually(
+      [&] {
+        return fs::create_directory(blocker, ec) || fs::is_directory(blocker);
+      },
+      5s, 1ms))
+      << blocker << ": " << ec.message();
     return blocker;
   }
 
@@ -347,7 +346,10 @@ TEST_F(job_registry_test,
   const std::string started = upload();
   const std::string queued = upload();
   submit(started);
-  std::this_thread::sleep_for(2ms); // distinct creation times
+  // Distinct creation times (in ms): the registry orders by them.
+  const int64_t started_created = lookup(started).created_at;
+  ASSERT_TRUE(test::eventually([&] { return now_ms() > started_created; }, 1s,
+                               1ms));
   submit(queued);
   // An upload that never became a job, and a stray directory.
   const std::string orphan = upload();
@@ -383,10 +385,11 @@ TEST_F(job_registry_test, ended_jobs_expire_after_their_time_to_live) {
   wait_for(ok, job_state::finished);
   wait_for(bad, job_state::failed);
   submit(running);
-  std::this_thread::sleep_for(500ms);
   // Removed by the sweep, not by a lookup: the files go first.
-  EXPECT_FALSE(test::exists(paths_for(dir_.path(), ok).dir));
-  EXPECT_FALSE(test::exists(paths_for(dir_.path(), bad).dir));
+  EXPECT_TRUE(test::eventually([&] {
+    return !test::exists(paths_for(dir_.path(), ok).dir) &&
+           !test::exists(paths_for(dir_.path(), bad).dir);
+  }));
   EXPECT_FALSE(known(ok));
   EXPECT_FALSE(known(bad));
   EXPECT_TRUE(known(running)); // a running job never expires
@@ -515,25 +518,17 @@ TEST_F(job_registry_test, a_state_that_cannot_be_saved_is_said_so_and_kept) {
   EXPECT_EQ(on_disk.state, job_state::queued);
   // Once saving works again, the sweep saves it and the upload goes.
   fs::remove(blocker);
-  EXPECT_TRUE([&] {
-    const auto deadline = std::chrono::steady_clock::now() + 5s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (read_record(paths_for(dir_.path(), second).record, on_disk, error) &&
-          on_disk.state == job_state::failed)
-        return true;
-      std::this_thread::sleep_for(5ms);
-    }
-    return false;
-  }());
+  EXPECT_TRUE(test::eventually(
+    [&] {
+      return read_record(paths_for(dir_.path(), second).record, on_disk,
+                         error) &&
+             on_disk.state == job_state::failed;
+    },
+    5s, 5ms));
   EXPECT_EQ(on_disk.error, r.error);
-  EXPECT_TRUE([&] {
-    for (int i = 0; i < 200; ++i) {
-      if (!test::exists(paths_for(dir_.path(), second).input))
-        return true;
-      std::this_thread::sleep_for(5ms);
-    }
-    return false;
-  }());
+  EXPECT_TRUE(test::eventually(
+    [&] { return !test::exists(paths_for(dir_.path(), second).input); }, 5s,
+    5ms));
 }
 
 TEST_F(job_registry_test, an_end_that_cannot_be_saved_keeps_the_upload) {

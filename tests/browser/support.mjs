@@ -18,13 +18,13 @@ export function tempDir() {
 }
 
 /**
- * `playcount serve --port 0 --cluster-port 0` in `dir`; resolves once it
+ * `playcount serve --port 0 --no-cluster` in `dir`; resolves once it
  * logs the port it listens on. stop() ends it (SIGTERM, then SIGKILL).
  */
 export async function startServer(dir, args = []) {
   const log = [];
   const child = spawn(binary, ['serve', '--host', '127.0.0.1', '--port', '0',
-    '--cluster-port', '0', '--data-dir', join(dir, 'data'), ...args],
+    '--no-cluster', '--data-dir', join(dir, 'data'), ...args],
   { stdio: ['ignore', 'pipe', 'pipe'] });
   const port = await new Promise((ok, fail) => {
     const timer = setTimeout(() => fail(new Error(`no "listening on" in 15 s:\n${log.join('')}`)), 15000);

@@ -6,7 +6,8 @@
 #include "cluster/byte_feed.hpp"
 
 #include "tests/support/eventually.hpp"
-#include "tests/support/free_port.hpp"
+#include "tests/support/loopback.hpp"
+#include "tests/support/slowdown.hpp"
 #include "tests/support/temp_dir.hpp"
 
 #include <gtest/gtest.h>
@@ -114,7 +115,9 @@ TEST_F(byte_feed_test, a_dripping_or_garbage_hello_is_cut_within_the_greeting_ti
   // 500 ms meanwhile when `drip`.
   const auto closed_within = [](int fd, std::chrono::milliseconds limit,
                                 bool drip) {
-    const auto until = std::chrono::steady_clock::now() + limit;
+    // Drips (the stimulus) until closed; `limit` only ends a server that
+    // never closes.
+    const auto until = std::chrono::steady_clock::now() + test::scaled(limit);
     while (std::chrono::steady_clock::now() < until) {
       if (drip)
         (void)::send(fd, "P", 1, MSG_NOSIGNAL);

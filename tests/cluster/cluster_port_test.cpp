@@ -8,11 +8,10 @@
 #include "cluster/handshake.hpp"
 #include "tests/support/api_client.hpp"
 #include "tests/support/child_process.hpp"
-#include "tests/support/count_alone.hpp"
 #include "tests/support/csv_gen.hpp"
 #include "tests/support/eventually.hpp"
-#include "tests/support/free_port.hpp"
-#include "tests/support/server_process.hpp"
+#include "tests/support/loopback.hpp"
+#include "tests/support/server_fixture.hpp"
 #include "tests/support/temp_dir.hpp"
 
 #include <boost/json.hpp>
@@ -170,19 +169,17 @@ std::set<uint16_t> listening_ports(pid_t pid) {
 
 // -- the fixture ------------------------------------------------------------
 
-class cluster_port_test : public ::testing::Test {
+class cluster_port_test : public test::served_test {
 protected:
   void start_server(std::vector<std::string> args = {}) {
-    cluster_port_ = test::free_port();
     if (std::find(args.begin(), args.end(), "--workers") == args.end())
       args.insert(args.end(), {"--workers", "0"});
-    args.insert(args.end(), {"--cluster-port", std::to_string(cluster_port_),
-                             "--cluster-token", token, "--data-dir",
-                             dir_.file("data")});
-    server_ = std::make_unique<test::server_process>(
-      binary, args, dir_.file("server-" + std::to_string(++logs_) + ".log"));
+    args.insert(args.end(), {"--cluster-port", "0", "--cluster-token", token});
+    server_ = start(args);
     ASSERT_NE(server_->port(), 0) << server_->log();
+    ASSERT_NE(server_->cluster_port(), 0) << server_->log();
     port_ = server_->port();
+    cluster_port_ = server_->cluster_port();
   }
 
   child_process& start_node(const std::string& name, uint16_t at,
@@ -225,18 +222,49 @@ protected:
     const std::string id = test::submit(port_, csv);
     test::wait_for_state(port_, id, "finished");
     EXPECT_EQ(test::http_get(port_, "/jobs/" + id + "/result/").body,
-              test::count_alone(binary, dir_, csv));
+              count_alone(csv));
   }
 
   uint64_t rss_kb() { return vm_rss_kb(server_->pid()); }
 
-  test::temp_dir dir_;
   std::unique_ptr<test::server_process> server_;
   std::vector<std::unique_ptr<child_process>> nodes_;
   uint16_t cluster_port_ = 0;
   uint16_t port_ = 0;
   int logs_ = 0;
 };
+
+TEST_F(cluster_port_test, port_0_picks_a_free_cluster_port_and_no_cluster_opens_none) {
+  // Port 0 means "any free port" for the cluster port as for the others;
+  // the log names the ports bound, and they are the ones listening.
+  start_server();
+  EXPECT_NE(server_->cluster_port(), 0);
+  EXPECT_NE(server_->feed_port(), 0);
+  EXPECT_EQ(listening_ports(server_->pid()),
+            (std::set<uint16_t>{port_, server_->cluster_port(),
+                                server_->feed_port()}))
+    << server_->log();
+  // --no-cluster: nothing but HTTP, even with a token in the environment.
+  child_process off({binary, "serve", "--host", "127.0.0.1", "--port", "0",
+                     "--no-cluster", "--data-dir", dir_.file("data-off")},
+                    dir_.file("off.log"), {"PLAYCOUNT_CLUSTER_TOKEN=" + token});
+  const std::string marker = "listening on http://127.0.0.1:";
+  const size_t at = off.wait_for_log(marker);
+  ASSERT_NE(at, std::string::npos) << off.log();
+  const auto http_port =
+    static_cast<uint16_t>(std::stoi(off.log().substr(at + marker.size())));
+  EXPECT_EQ(listening_ports(off.pid()), std::set<uint16_t>{http_port})
+    << off.log();
+  EXPECT_EQ(off.log().find("worker nodes join"), std::string::npos);
+  EXPECT_EQ(off.stop(), 0);
+  // Both at once is a usage error, not a guess.
+  const auto both = test::run({binary, "serve", "--no-cluster",
+                               "--cluster-port", "0", "--data-dir",
+                               dir_.file("data-both")});
+  EXPECT_EQ(both.exit_code, 2) << both.err;
+  EXPECT_NE(both.err.find("--no-cluster and --cluster-port"), std::string::npos)
+    << both.err;
+}
 
 // Well below the 4 GiB the attack asks for, well above a server's own size.
 constexpr uint64_t rss_margin_kb = 64 * 1024;
@@ -503,7 +531,7 @@ TEST_F(cluster_port_test, a_job_of_millions_of_groups_on_a_node_keeps_it_up) {
                            .count();
   std::printf("2.5 M groups on one node: %.1f s\n", seconds);
   EXPECT_EQ(test::http_get(port_, "/jobs/" + id + "/result/").body,
-            test::count_alone(binary, dir_, csv));
+            count_alone(csv));
   // Its partial came in pieces: in one message it is more than the
   // cluster port lets through.
   EXPECT_NE(server_->log().find(" pieces"), std::string::npos);
@@ -525,7 +553,7 @@ TEST_F(cluster_port_test, a_job_of_millions_of_groups_on_a_node_keeps_it_up) {
     120s));
   const auto stopping = std::chrono::steady_clock::now();
   EXPECT_EQ(server_->stop(), 0);
-  EXPECT_LT(std::chrono::steady_clock::now() - stopping, 6s);
+  EXPECT_LT(std::chrono::steady_clock::now() - stopping, test::scaled(6s));
 }
 
 } // namespace

@@ -6,12 +6,11 @@
 
 #include "tests/support/api_client.hpp"
 #include "tests/support/child_process.hpp"
-#include "tests/support/count_alone.hpp"
 #include "tests/support/csv_gen.hpp"
 #include "tests/support/eventually.hpp"
-#include "tests/support/free_port.hpp"
+#include "tests/support/loopback.hpp"
 #include "tests/support/process.hpp"
-#include "tests/support/server_process.hpp"
+#include "tests/support/server_fixture.hpp"
 #include "tests/support/temp_dir.hpp"
 
 #include <boost/json.hpp>
@@ -34,21 +33,21 @@ using test::str;
 const std::string binary = PLAYCOUNT_BINARY;
 const std::string token = "test-cluster-secret";
 
-class cluster_test : public ::testing::Test {
+// The shared server fixture, with worker nodes beside the server.
+class cluster_test : public test::served_test {
 protected:
-  /// A server that only coordinates, on a free cluster port, with the token.
+  /// A server that only coordinates, on a free cluster port (the same one
+  /// when it starts again, so that nodes find it), with the token.
   void start_server(std::vector<std::string> args = {}) {
-    if (cluster_port_ == 0)
-      cluster_port_ = test::free_port();
     if (std::find(args.begin(), args.end(), "--workers") == args.end())
       args.insert(args.end(), {"--workers", "0"});
     args.insert(args.end(), {"--cluster-port", std::to_string(cluster_port_),
-                             "--cluster-token", token, "--data-dir",
-                             dir_.file("data")});
-    server_ = std::make_unique<test::server_process>(
-      binary, args, dir_.file("server-" + std::to_string(++logs_) + ".log"));
+                             "--cluster-token", token});
+    server_ = start(args);
     ASSERT_NE(server_->port(), 0) << server_->log();
+    ASSERT_NE(server_->cluster_port(), 0) << server_->log();
     port_ = server_->port();
+    cluster_port_ = server_->cluster_port();
   }
 
   /// `playcount worker` with one worker actor, joining this test's server.
@@ -69,13 +68,14 @@ protected:
     return *nodes_[name];
   }
 
-  /// Starts a node and waits until the server lists it with its worker,
-  /// which then has asked for work.
+  /// Starts a node and waits until the server lists it with its worker.
+  /// Its first ask for work is then on its way: a worker sends it right
+  /// behind its join, on the same connection (actors/worker.cpp), so
+  /// pausing the node cannot hold it back.
   child_process& join_node(const std::string& name) {
     child_process& node = start_node(name);
     EXPECT_TRUE(eventually([&] { return node_workers(name) == 1; }))
       << node.log() << server_->log();
-    std::this_thread::sleep_for(300ms); // its first ask follows the join
     return node;
   }
 
@@ -124,10 +124,6 @@ protected:
     return v != nullptr && v->is_number() ? v->to_number<uint64_t>() : 0;
   }
 
-  std::string count_alone(const std::string& csv) {
-    return test::count_alone(binary, dir_, csv);
-  }
-
   std::string result(const std::string& id) {
     return test::http_get(port_, "/jobs/" + id + "/result/").body;
   }
@@ -141,7 +137,6 @@ protected:
     return test::make_csv(shape);
   }
 
-  test::temp_dir dir_;
   std::unique_ptr<test::server_process> server_;
   std::map<std::string, std::unique_ptr<child_process>> nodes_;
   uint16_t cluster_port_ = 0;
@@ -242,7 +237,7 @@ TEST_F(cluster_test, a_silent_node_is_seen_down_and_its_range_runs_elsewhere) {
   const std::string id = test::submit(port_, csv);
   test::wait_for_state(port_, id, "finished", 30s);
   const auto seen = std::chrono::steady_clock::now() - paused;
-  EXPECT_LT(seen, 10s);
+  EXPECT_LT(seen, test::scaled(10s));
   EXPECT_EQ(result(id), count_alone(csv));
   // Its range ran elsewhere once b was idle for 2 s (a straggler), before
   // the 5 s after which a silent node is down.
@@ -282,8 +277,13 @@ TEST_F(cluster_test, with_no_node_a_job_waits_and_goes_on_when_one_joins) {
   start_server({"--range-size", "16K"});
   const std::string csv = varied_csv(5000);
   const std::string id = test::submit(port_, csv);
-  std::this_thread::sleep_for(1s);
-  const auto waiting = test::job(port_, id);
+  // Planned and waiting for a worker: with none, it stays so.
+  json::object waiting;
+  EXPECT_TRUE(eventually([&] {
+    waiting = test::job(port_, id);
+    return str(waiting, "phase") == "reading" &&
+           number(queue_entry(), "queued") > 0;
+  })) << json::serialize(waiting);
   EXPECT_EQ(str(waiting, "state"), "started");
   EXPECT_EQ(str(waiting, "phase"), "reading");
   EXPECT_EQ(number(waiting, "bytesDone"), csv.find('\n') + 1); // the header
@@ -363,8 +363,9 @@ std::string listening_at(uint16_t port) {
 
 TEST_F(cluster_test, the_cluster_ports_listen_on_loopback_only_by_default) {
   // (Closed unless asked for: cluster_port_test.cpp.)
-  const uint16_t feed_port = test::free_port();
-  start_server({"--cluster-feed-port", std::to_string(feed_port)});
+  start_server();
+  const uint16_t feed_port = server_->feed_port();
+  ASSERT_NE(feed_port, 0) << server_->log();
   char hex[16];
   std::snprintf(hex, sizeof hex, ":%04X", cluster_port_);
   EXPECT_EQ(listening_at(cluster_port_), std::string("0100007F") + hex);

@@ -6,12 +6,11 @@
 
 #include "tests/support/api_client.hpp"
 #include "tests/support/child_process.hpp"
-#include "tests/support/count_alone.hpp"
 #include "tests/support/csv_gen.hpp"
 #include "tests/support/eventually.hpp"
-#include "tests/support/free_port.hpp"
+#include "tests/support/loopback.hpp"
 #include "tests/support/process.hpp"
-#include "tests/support/server_process.hpp"
+#include "tests/support/server_fixture.hpp"
 #include "tests/support/temp_dir.hpp"
 
 #include <boost/json.hpp>
@@ -43,18 +42,16 @@ uint64_t spilled_in_log(const std::string& log) {
   return sum;
 }
 
-class node_memory_test : public ::testing::Test {
+class node_memory_test : public test::served_test {
 protected:
   void start_server(std::vector<std::string> args) {
-    cluster_port_ = test::free_port();
     args.insert(args.end(),
-                {"--workers", "0", "--cluster-port",
-                 std::to_string(cluster_port_), "--cluster-token", token,
-                 "--data-dir", dir_.file("data")});
-    server_ = std::make_unique<test::server_process>(binary, args,
-                                                     dir_.file("server.log"));
+                {"--workers", "0", "--cluster-port", "0", "--cluster-token", token});
+    server_ = start(args);
     ASSERT_NE(server_->port(), 0) << server_->log();
+    ASSERT_NE(server_->cluster_port(), 0) << server_->log();
     port_ = server_->port();
+    cluster_port_ = server_->cluster_port();
   }
 
   /// `playcount worker` with two workers and its temp dir in this test's
@@ -108,15 +105,10 @@ protected:
     return test::make_csv(shape);
   }
 
-  std::string count_alone(const std::string& csv) {
-    return test::count_alone(binary, dir_, csv);
-  }
-
   std::string result(const std::string& id) {
     return test::http_get(port_, "/jobs/" + id + "/result/").body;
   }
 
-  test::temp_dir dir_;
   const std::string temp_ = dir_.file("node-temp");
   std::unique_ptr<test::server_process> server_;
   std::unique_ptr<child_process> node_;
@@ -230,10 +222,9 @@ TEST_F(node_memory_test, a_node_lost_while_sending_its_partial_costs_only_time) 
     return false;
   };
   // A tight poll: the node sends its 16 partitions within a second.
-  const auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (!sending() && std::chrono::steady_clock::now() < deadline &&
-         str(test::job(port_, id), "state") == "started") {
-  }
+  eventually(
+    [&] { return sending() || str(test::job(port_, id), "state") != "started"; },
+    30s, 0ms);
   node.kill9();
   const auto job = test::wait_for_state(port_, id, "finished", 60s);
   EXPECT_EQ(result(id), count_alone(csv));

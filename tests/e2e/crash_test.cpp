@@ -89,6 +89,7 @@ protected:
     for (size_t at = 0; at < csv.size(); at += 64 << 10) {
       if (!c.send(csv.substr(at, 64 << 10)))
         return "";
+      // The stimulus: a body in pieces, so that kills fall mid-upload.
       std::this_thread::sleep_for(4ms);
     }
     const auto r = test::parse_response(c.read_all(10s));
@@ -99,10 +100,7 @@ protected:
   /// false when it never did within `timeout` (the server is killed anyway).
   bool kill_when(test::server_process& s, const std::function<bool()>& ready,
                  std::chrono::milliseconds timeout = 20s) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    bool seen = false;
-    while (!(seen = ready()) && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(1ms);
+    const bool seen = test::eventually(ready, timeout, 1ms);
     s.kill9();
     return seen;
   }
@@ -138,14 +136,13 @@ protected:
       ASSERT_EQ(inputs_.count(name), 1u) << id << ": " << name;
       const input_file& f = inputs_.at(name);
       // Poll the result until the job ends: a 200 is the whole result.
-      const auto deadline = std::chrono::steady_clock::now() + 30s;
       test::http_response r;
-      while (std::chrono::steady_clock::now() < deadline) {
-        r = test::http_get(port, "/jobs/" + id + "/result/");
-        if (r.status != 202)
-          break;
-        std::this_thread::sleep_for(10ms);
-      }
+      test::eventually(
+          [&] {
+            r = test::http_get(port, "/jobs/" + id + "/result/");
+            return r.status != 202;
+          },
+          30s, 10ms);
       if (!f.result.empty()) {
         EXPECT_EQ(r.status, 200) << id << " (" << name << "): " << r.body;
         EXPECT_TRUE(r.body == f.result)
@@ -240,6 +237,7 @@ TEST_F(crash_test, killed_at_each_point_of_a_jobs_life_every_job_ends_right) {
   // jobs just queued again), then left to finish everything.
   {
     auto s = start();
+    // The stimulus: killed again soon after its start, whatever it does.
     std::this_thread::sleep_for(30ms);
     s->kill9();
   }
@@ -280,11 +278,13 @@ TEST_F(crash_test, killed_at_random_moments_no_accepted_job_is_lost) {
                   : start({"--range-size", "128K"});
     const uint16_t port = s->port();
     // Uploads in flight when the server dies; a 202 is a promise.
+    const size_t before = accepted.size(); // no client runs yet
     std::vector<std::thread> clients;
     for (int k = 0; k < 3; ++k) {
       const std::string name = names[rng() % names.size()];
       const auto delay = std::chrono::milliseconds(rng() % 150);
       clients.emplace_back([&, name, delay, k] {
+        // The stimulus: uploads and kills at random (seeded) moments.
         std::this_thread::sleep_for(delay);
         // One client of each round sends its body in pieces, so that
         // kills also fall in the middle of an upload.
@@ -296,13 +296,24 @@ TEST_F(crash_test, killed_at_random_moments_no_accepted_job_is_lost) {
         }
       });
     }
+    // Each round's kill waits for one of its uploads to be accepted: on a
+    // loaded machine a random moment alone may come before any 202, and
+    // too few jobs would be left to test (the others are still in flight).
+    const auto one_accepted = [&, before] {
+      std::lock_guard<std::mutex> lock(accepted_mutex);
+      return accepted.size() > before;
+    };
     const auto delay = std::chrono::milliseconds(rng() % 400);
     if (!last) {
-      std::this_thread::sleep_for(delay);
+      std::this_thread::sleep_for(delay); // the stimulus: a random moment
+      EXPECT_TRUE(test::eventually(one_accepted, 20s, 1ms))
+          << "no upload of round " << round << " was accepted";
       s->kill9();
     } else {
       // A fast machine may finish every job between random kills.
       EXPECT_TRUE(kill_when(*s, [&] {
+        if (!one_accepted())
+          return false;
         const auto list = json_of(test::http_get(port, "/jobs/"));
         for (const auto& j : list.at("jobs").as_array())
           if (str(j.as_object(), "state") == "started")

@@ -232,6 +232,9 @@ TEST_F(hostile_test, a_client_that_closes_before_its_body_ends_leaves_nothing) {
     {
       test::http_connection c(s->port());
       ASSERT_TRUE(c.send(bytes)) << what;
+      // The stimulus, not a wait: the server most likely reads the bytes
+      // before the close, so the request is cut in the middle (if not, it
+      // is cut before it began, which must leave nothing behind either).
       std::this_thread::sleep_for(50ms);
     } // closed here
     EXPECT_TRUE(no_job_dirs_within(5s)) << what;
@@ -265,7 +268,9 @@ trickle_result trickle(uint16_t port, const std::string& head,
   const auto start = std::chrono::steady_clock::now();
   c.send(head);
   std::string got;
-  while (std::chrono::steady_clock::now() - start < limit &&
+  // Sends and reads in turns: the stimulus; `limit` only ends a server
+  // that never answers.
+  while (std::chrono::steady_clock::now() - start < test::scaled(limit) &&
          !test::http_connection::complete(got)) {
     if (out.sent < body.size() && c.send(body.substr(out.sent, step)))
       out.sent += std::min(step, body.size() - out.sent);
@@ -287,7 +292,7 @@ TEST_F(hostile_test, a_body_trickled_below_the_minimum_rate_gets_408_and_is_clos
                           std::string(100000, 'x'), 10, 100ms);
   EXPECT_EQ(up.response.status, 408) << up.response.raw;
   EXPECT_GE(up.answered_after, 900ms);
-  EXPECT_LT(up.answered_after, 4s);
+  EXPECT_LT(up.answered_after, test::scaled(4000ms));
   EXPECT_TRUE(up.closed) << "the connection stays open after the 408";
   EXPECT_TRUE(no_job_dirs_within(3s));
   // A body of another endpoint, trickled: Pistache's own body timeout.
@@ -318,12 +323,16 @@ TEST_F(hostile_test, idle_connections_do_not_keep_others_out) {
   }
   still_serving(s->port(), "200 idle connections");
   // At the idle timeout every one of them is closed.
-  std::this_thread::sleep_for(2500ms);
+  std::vector<bool> seen_closed(idle.size(), false);
   size_t closed = 0;
-  for (auto& c : idle)
-    if (c->closed_by_server(100ms))
-      ++closed;
-  EXPECT_EQ(closed, idle.size());
+  EXPECT_TRUE(test::eventually([&] {
+    for (size_t i = 0; i < idle.size(); ++i)
+      if (!seen_closed[i] && idle[i]->closed_by_server(2ms)) {
+        seen_closed[i] = true;
+        ++closed;
+      }
+    return closed == idle.size();
+  }, 10s)) << closed << " of " << idle.size() << " closed";
   all_uploads_finished(s->port());
 }
 

@@ -6,7 +6,7 @@
 
 #include "tests/support/csv_gen.hpp"
 #include "tests/support/eventually.hpp"
-#include "tests/support/free_port.hpp"
+#include "tests/support/loopback.hpp"
 #include "tests/support/proc_stat.hpp"
 #include "tests/support/server_fixture.hpp"
 #include "tests/support/slowdown.hpp"
@@ -199,6 +199,7 @@ public:
       if (head_.size() < 512)
         head_.append(buf, static_cast<size_t>(std::min<ssize_t>(n, 512)));
       received_ += static_cast<uint64_t>(n);
+      // The stimulus: a client that reads slowly on purpose.
       for (int i = 0; i < 4 && !stop; ++i)
         std::this_thread::sleep_for(100ms);
     }
@@ -264,6 +265,7 @@ TEST_F(load_test, sixty_four_slow_readers_leave_health_polls_and_uploads_prompt)
     test::http_response r;
     health_ms.push_back(timed([&] { r = test::http_get(port, "/healthz"); }));
     EXPECT_EQ(r.status, 200) << r.raw;
+    // Samples spread over a second of slow downloads, not a wait.
     std::this_thread::sleep_for(50ms);
   }
   test::http_response status;

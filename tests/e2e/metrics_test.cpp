@@ -4,7 +4,7 @@
 #include "tests/support/api_client.hpp"
 #include "tests/support/csv_gen.hpp"
 #include "tests/support/http_client.hpp"
-#include "tests/support/server_process.hpp"
+#include "tests/support/server_fixture.hpp"
 #include "tests/support/temp_dir.hpp"
 
 #include <gtest/gtest.h>
@@ -14,8 +14,6 @@
 
 namespace playcount {
 namespace {
-
-const std::string binary = PLAYCOUNT_BINARY;
 
 /// The samples of a scrape: "name{labels}" -> value.
 std::map<std::string, double> scrape(uint16_t port) {
@@ -40,18 +38,13 @@ double at(const std::map<std::string, double>& m, const std::string& key) {
   return it == m.end() ? 0 : it->second;
 }
 
-class metrics_e2e : public ::testing::Test {
+class metrics_e2e : public test::served_test {
 protected:
   void SetUp() override {
-    server_ = std::make_unique<test::server_process>(
-        binary,
-        std::vector<std::string>{"--workers", "2", "--range-size", "4K",
-                                 "--data-dir", dir_.file("data")},
-        dir_.file("server.log"));
+    server_ = start({"--range-size", "4K"});
     ASSERT_NE(server_->port(), 0) << server_->log();
   }
 
-  test::temp_dir dir_;
   std::unique_ptr<test::server_process> server_;
 };
 

@@ -4,12 +4,11 @@
 
 #include "actors/job_store.hpp"
 #include "tests/support/api_client.hpp"
-#include "tests/support/count_alone.hpp"
 #include "tests/support/csv_gen.hpp"
 #include "tests/support/eventually.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/process.hpp"
-#include "tests/support/server_process.hpp"
+#include "tests/support/server_fixture.hpp"
 #include "tests/support/temp_dir.hpp"
 
 #include <boost/json.hpp>
@@ -45,54 +44,8 @@ const std::string bad_date_csv = "Song,Date,Number of Plays\n"
                                  "a,2021-02-28,1\n"
                                  "b,2021-02-30,1\n";
 
-class server_test : public ::testing::Test {
-protected:
-  /// A server on this test's data directory, two workers unless `args`
-  /// says otherwise.
-  std::unique_ptr<server_process> start(std::vector<std::string> args = {}) {
-    if (std::find(args.begin(), args.end(), "--workers") == args.end())
-      args.insert(args.end(), {"--workers", "2"});
-    args.insert(args.end(), {"--data-dir", data()});
-    auto s = std::make_unique<server_process>(
-        binary, args,
-        dir_.file("server-" + std::to_string(++servers_) + ".log"));
-    EXPECT_NE(s->port(), 0) << s->log();
-    return s;
-  }
-
-  std::string data() const { return dir_.file("data"); }
-
-  /// Directories in data/jobs: one per job (or upload in progress).
-  size_t job_dirs() const {
-    std::error_code ec;
-    size_t n = 0;
-    for (fs::directory_iterator it(data() + "/jobs", ec), end; !ec && it != end;
-         it.increment(ec))
-      ++n;
-    return n;
-  }
-
-  std::string submit(uint16_t port, const std::string& csv) {
-    return test::submit(port, csv);
-  }
-
-  json::object job(uint16_t port, const std::string& id) {
-    return test::job(port, id);
-  }
-
-  json::object wait_for(uint16_t port, const std::string& id,
-                        const std::string& state,
-                        std::chrono::milliseconds timeout = 20s) {
-    return test::wait_for_state(port, id, state, timeout);
-  }
-
-  std::string count_alone(const std::string& csv) {
-    return test::count_alone(binary, dir_, csv);
-  }
-
-  test::temp_dir dir_;
-  int servers_ = 0;
-};
+// The shared fixture: a server per start() on this test's data directory.
+using server_test = test::served_test;
 
 // -- POST /jobs/count/ --------------------------------------------------------
 
@@ -471,7 +424,14 @@ TEST_F(server_test, the_job_list_shows_recent_jobs_newest_first) {
   std::vector<std::string> ids;
   for (int i = 0; i < 3; ++i) {
     ids.push_back(submit(s->port(), small_csv));
-    std::this_thread::sleep_for(5ms); // distinct creation times
+    // Distinct creation times (in ms, from this machine's clock): the list
+    // is ordered by them.
+    job_record r;
+    std::string error;
+    ASSERT_TRUE(read_record(paths_for(data(), ids.back()).record, r, error))
+        << error;
+    ASSERT_TRUE(test::eventually([&] { return now_ms() > r.created_at; }, 1s,
+                                 1ms));
   }
   for (const auto& id : ids)
     wait_for(s->port(), id, "finished");
@@ -754,15 +714,10 @@ TEST_F(server_test, a_client_that_gives_up_mid_upload_leaves_no_files) {
         c.send("POST /jobs/count/ HTTP/1.1\r\nContent-Type: text/csv\r\n"
                "Content-Length: 1000000\r\n\r\n" +
                std::string(100000, 'x')));
-    const auto deadline = std::chrono::steady_clock::now() + 5s;
-    while (job_dirs() == 0 && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(10ms);
-    EXPECT_EQ(job_dirs(), 1u); // the upload in progress
+    EXPECT_TRUE(test::eventually([&] { return job_dirs() == 1; }, 5s))
+        << "the upload in progress has no directory";
   }
-  const auto deadline = std::chrono::steady_clock::now() + 5s;
-  while (job_dirs() > 0 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(10ms);
-  EXPECT_EQ(job_dirs(), 0u);
+  EXPECT_TRUE(no_job_dirs_within(5s));
   EXPECT_NE(s->log().find("aborted by the client"), std::string::npos);
   EXPECT_EQ(test::http_get(s->port(), "/healthz").status, 200);
 }
@@ -779,6 +734,7 @@ TEST_F(server_test, a_slow_upload_that_makes_progress_is_not_cut_off) {
   const size_t pieces = 8; // one every 350 ms: 2.8 s in all
   const size_t step = (small_csv.size() + pieces - 1) / pieces;
   for (size_t at = 0; at < small_csv.size(); at += step) {
+    // The stimulus, not a wait: a client that drips its body on purpose.
     std::this_thread::sleep_for(350ms);
     ASSERT_TRUE(c.send(small_csv.substr(at, step)));
   }
@@ -794,11 +750,9 @@ TEST_F(server_test, a_stalled_upload_gets_408_and_keeps_nothing) {
   const auto started = std::chrono::steady_clock::now();
   const auto r = test::parse_response(c.read_all(10s));
   EXPECT_EQ(r.status, 408) << r.raw;
-  EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
-  const auto deadline = std::chrono::steady_clock::now() + 5s;
-  while (job_dirs() > 0 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(10ms);
-  EXPECT_EQ(job_dirs(), 0u);
+  EXPECT_LT(std::chrono::steady_clock::now() - started,
+            test::scaled(5000ms));
+  EXPECT_TRUE(no_job_dirs_within(5s));
 }
 
 // -- restarts and time to live ------------------------------------------------
@@ -847,10 +801,7 @@ TEST_F(server_test, an_upload_cut_by_a_crash_is_removed_at_the_next_start) {
     ASSERT_TRUE(
         c.send("POST /jobs/count/ HTTP/1.1\r\nContent-Type: text/csv\r\n"
                "Content-Length: 1000000\r\n\r\nSong,Date"));
-    const auto deadline = std::chrono::steady_clock::now() + 5s;
-    while (job_dirs() == 0 && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(10ms);
-    ASSERT_EQ(job_dirs(), 1u);
+    ASSERT_TRUE(test::eventually([&] { return job_dirs() == 1; }, 5s));
     s->kill9();
   }
   auto s = start();
@@ -867,14 +818,14 @@ TEST_F(server_test, results_expire_after_their_time_to_live) {
   wait_for(s->port(), ok, "finished");
   wait_for(s->port(), bad, "failed");
   EXPECT_EQ(test::http_get(s->port(), "/jobs/" + ok + "/result/").status, 200);
-  std::this_thread::sleep_for(1600ms);
-  EXPECT_EQ(test::http_get(s->port(), "/jobs/" + ok + "/result/").status, 404);
-  EXPECT_EQ(test::http_get(s->port(), "/jobs/" + bad + "/result/").status, 404);
+  // Gone once the time to live has run out (answered 404 from then on).
+  for (const auto& id : {ok, bad})
+    EXPECT_TRUE(test::eventually([&] {
+      return test::http_get(s->port(), "/jobs/" + id + "/result/").status ==
+             404;
+    }, 10s)) << id;
   // The sweep removes the files without anyone asking.
-  const auto deadline = std::chrono::steady_clock::now() + 3s;
-  while (job_dirs() > 0 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(20ms);
-  EXPECT_EQ(job_dirs(), 0u);
+  EXPECT_TRUE(no_job_dirs_within(5s));
   EXPECT_NE(s->log().find("job " + ok + " expired"), std::string::npos);
 }
 
@@ -887,7 +838,13 @@ TEST_F(server_test,
     wait_for(s->port(), id, "finished");
     s->kill9();
   }
-  std::this_thread::sleep_for(1100ms);
+  // Down until the result is older than the next server's time to live.
+  job_record r;
+  std::string error;
+  ASSERT_TRUE(read_record(paths_for(data(), id).record, r, error)) << error;
+  ASSERT_GT(r.finished_at, 0);
+  ASSERT_TRUE(test::eventually(
+      [&] { return now_ms() > r.finished_at + 1000; }, 5s, 10ms));
   auto s = start({"--result-ttl", "1s"});
   // The registry reads the data directory as it starts, before it answers
   // its first request (but maybe after "listening on").
@@ -1044,7 +1001,7 @@ TEST_F(server_test, a_job_longer_than_the_grace_runs_again_at_the_next_start) {
                              std::chrono::steady_clock::now() - t0)
                              .count();
   EXPECT_GE(seconds, 0.9);
-  EXPECT_LT(seconds, 10.0);
+  EXPECT_LT(seconds, 10.0 * test::time_factor);
   EXPECT_EQ(s->process().exit_code(), 0);
   EXPECT_NE(s->log().find("the shutdown grace of 1 s is over"),
             std::string::npos)
@@ -1072,7 +1029,7 @@ TEST_F(server_test, a_second_sigterm_stops_at_once) {
   EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() -
                                           t0)
                 .count(),
-            5.0);
+            5.0 * test::time_factor);
   EXPECT_NE(s->log().find("SIGTERM again: stopping at once"),
             std::string::npos)
       << s->log();

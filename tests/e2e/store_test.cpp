@@ -157,7 +157,7 @@ TEST_F(store_test, the_lock_holds_when_dot_lock_is_deleted) {
   std::error_code ignored;
   fs::remove(data() + "/.lock", ignored); // what an older server used
   const auto second =
-      test::run({binary, "serve", "--port", "0", "--cluster-port", "0",
+      test::run({binary, "serve", "--port", "0", "--no-cluster",
                  "--data-dir", data()});
   EXPECT_EQ(second.exit_code, 1);
   EXPECT_NE(second.err.find("is in use by another server"), std::string::npos)
@@ -168,7 +168,7 @@ TEST_F(store_test, the_lock_holds_when_dot_lock_is_deleted) {
 TEST_F(store_test, a_data_directory_that_cannot_be_used_is_said_so) {
   // A file where the directory should be.
   const std::string file = dir_.write("not-a-dir", "x");
-  auto r = test::run({binary, "serve", "--port", "0", "--cluster-port", "0",
+  auto r = test::run({binary, "serve", "--port", "0", "--no-cluster",
                       "--data-dir", file});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("it is not a directory"), std::string::npos) << r.err;
@@ -180,7 +180,7 @@ TEST_F(store_test, a_data_directory_that_cannot_be_used_is_said_so) {
   fs::create_directories(locked);
   ASSERT_EQ(::chmod(locked.c_str(), 0), 0);
   std::vector<std::string> command = {binary, "serve", "--port", "0",
-                                      "--cluster-port", "0", "--data-dir",
+                                      "--no-cluster", "--data-dir",
                                       locked};
   if (::geteuid() == 0) {
     if (::access("/usr/bin/setpriv", X_OK) != 0)
@@ -332,7 +332,7 @@ TEST_F(store_test, a_job_the_oom_killer_stops_twice_fails_and_the_next_runs) {
         "/bin/sh", "-c",
         "echo $$ > " + cgroup.path() + "/cgroup.procs && exec \"$0\" \"$@\"",
         binary, "serve", "--host", "127.0.0.1", "--port", "0",
-        "--cluster-port", "0", "--data-dir", data(), "--max-running-jobs", "1"};
+        "--no-cluster", "--data-dir", data(), "--max-running-jobs", "1"};
     all.insert(all.end(), args.begin(), args.end());
     auto p = std::make_unique<test::child_process>(
         all, dir_.file("oom-" + std::to_string(++n) + ".log"));

@@ -2,6 +2,7 @@
 
 // The JSON side of the HTTP API for tests: job submission, state, polling.
 
+#include "tests/support/eventually.hpp"
 #include "tests/support/http_client.hpp"
 
 #include <boost/json.hpp>
@@ -47,14 +48,14 @@ inline boost::json::object job(uint16_t port, const std::string& id) {
 inline boost::json::object
 wait_for_state(uint16_t port, const std::string& id, const std::string& state,
                std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
   boost::json::object o;
-  while (std::chrono::steady_clock::now() < deadline) {
-    o = job(port, id);
-    if (str(o, "state") == state)
-      return o;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  if (eventually(
+        [&] {
+          o = job(port, id);
+          return str(o, "state") == state;
+        },
+        timeout))
+    return o;
   ADD_FAILURE() << "job " << id << " never reached " << state << ": "
                 << boost::json::serialize(o);
   return o;

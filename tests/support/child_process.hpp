@@ -3,6 +3,7 @@
 // A program run in the background for a test (a server, a worker node),
 // its stdout and stderr in a log file the test can read and wait on.
 
+#include "tests/support/eventually.hpp"
 #include "tests/support/temp_dir.hpp"
 
 #include <chrono>
@@ -67,16 +68,16 @@ public:
   size_t wait_for_log(const std::string& text,
                       std::chrono::milliseconds limit = std::chrono::seconds(20),
                       size_t from = 0) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < deadline) {
-      const std::string now = log();
-      if (const size_t at = now.find(text, from); at != std::string::npos)
-        return at;
-      if (!running())
-        return log().find(text, from);
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return std::string::npos;
+    size_t at = std::string::npos;
+    eventually(
+      [&] {
+        at = log().find(text, from);
+        if (at == std::string::npos && !running())
+          at = log().find(text, from); // what it wrote before it exited
+        return at != std::string::npos || pid_ <= 0;
+      },
+      limit, std::chrono::milliseconds(10));
+    return at;
   }
 
   /// False once the child has exited (its status is then exit_code()).
@@ -93,13 +94,8 @@ public:
 
   /// Waits for the child to exit by itself; false when it did not in time.
   bool wait_exit(std::chrono::milliseconds limit) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (running()) {
-      if (std::chrono::steady_clock::now() >= deadline)
-        return false;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return true;
+    return eventually([&] { return !running(); }, limit,
+                      std::chrono::milliseconds(10));
   }
 
   /// -1 while running or when killed by a signal.

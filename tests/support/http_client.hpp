@@ -5,7 +5,8 @@
 // the answer until the server closes the connection (every answer of the
 // server closes it unless the request asked for keep-alive).
 
-#include "tests/support/free_port.hpp"
+#include "tests/support/loopback.hpp"
+#include "tests/support/slowdown.hpp"
 
 #include <arpa/inet.h>
 #include <cerrno>
@@ -105,7 +106,7 @@ public:
   std::string
   read_all(std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
     std::string out;
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    const auto deadline = std::chrono::steady_clock::now() + scaled(timeout);
     while (!complete(out)) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
           deadline - std::chrono::steady_clock::now());
@@ -118,7 +119,7 @@ public:
   /// Reads until `out` contains `marker`, or timeout.
   bool read_until(std::string& out, const std::string& marker,
                   std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    const auto deadline = std::chrono::steady_clock::now() + scaled(timeout);
     while (out.find(marker) == std::string::npos) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
           deadline - std::chrono::steady_clock::now());
@@ -171,7 +172,7 @@ public:
   /// Whether the server closes (or resets) the connection within
   /// `timeout`; bytes that still arrive are read and dropped.
   bool closed_by_server(std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    const auto deadline = std::chrono::steady_clock::now() + scaled(timeout);
     while (fd_ >= 0) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
           deadline - std::chrono::steady_clock::now());

@@ -41,6 +41,7 @@ inline double cpu_seconds(pid_t pid) {
 inline double cpu_share(pid_t pid, std::chrono::milliseconds span) {
   const double before = cpu_seconds(pid);
   const auto t0 = std::chrono::steady_clock::now();
+  // The span measured, not a wait for a condition.
   std::this_thread::sleep_for(span);
   const double after = cpu_seconds(pid);
   const double wall = std::chrono::duration<double>(

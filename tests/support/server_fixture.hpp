@@ -1,10 +1,14 @@
 #pragma once
 
-// A GoogleTest fixture around `playcount serve` as a child process on this
-// test's own data directory, with the helpers most server tests need.
+// The GoogleTest fixture of every suite that starts `playcount serve` (as a
+// child process on this test's own data directory, on ports it picked
+// itself), with the helpers most server tests need. Only the suites that
+// start it inside network namespaces of their own (netns_test,
+// straggler_test) run it by hand.
 
 #include "actors/job_store.hpp"
 #include "tests/support/api_client.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/server_process.hpp"
@@ -63,11 +67,10 @@ protected:
   }
 
   /// Waits (up to `timeout`) until no job directory is left.
-  bool no_job_dirs_within(std::chrono::milliseconds timeout) const {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (job_dirs() > 0 && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    return job_dirs() == 0;
+  [[nodiscard]] bool
+  no_job_dirs_within(std::chrono::milliseconds timeout) const {
+    return eventually([&] { return job_dirs() == 0; }, timeout,
+                      std::chrono::milliseconds(10));
   }
 
   /// Uploads `csv` and returns the job id (empty on failure).
@@ -79,7 +82,7 @@ protected:
     all.insert(all.end(), headers.begin(), headers.end());
     const auto r = http_exchange(
         port, request_text("POST", "/jobs/count/", all,
-                           multipart_body(boundary, {{"file", csv, "p.csv"}})));
+                           multipart_body(boundary, {{"file", csv, "plays.csv"}})));
     EXPECT_EQ(r.status, 202) << r.raw.substr(0, 600);
     return str(json_of(r), "jobId");
   }
@@ -92,27 +95,38 @@ protected:
         port, request_text("GET", "/jobs/" + id + "/", headers)));
   }
 
-  /// Waits until the job is in one of `states`; returns its JSON.
+  /// Waits until the job is in one of `states`; returns its JSON (a test
+  /// failure when the time ran out).
   boost::json::object
   wait_for(uint16_t port, const std::string& id,
            const std::vector<std::string>& states,
            std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
     boost::json::object o;
-    while (std::chrono::steady_clock::now() < deadline) {
-      o = job(port, id);
-      if (std::find(states.begin(), states.end(), str(o, "state")) !=
-          states.end())
-        return o;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
+    if (eventually(
+          [&] {
+            o = job(port, id);
+            return std::find(states.begin(), states.end(), str(o, "state")) !=
+                   states.end();
+          },
+          timeout))
+      return o;
     ADD_FAILURE() << "job " << id << " never reached " << states.front()
                   << ": " << boost::json::serialize(o);
     return o;
   }
 
-  /// The result `playcount count` gives for `csv`: the ground truth.
-  std::string count_alone(const std::string& csv, const std::string& name) {
+  // (A `const char*`, not a string: a braced list of two names would
+  // convert to either.)
+  boost::json::object
+  wait_for(uint16_t port, const std::string& id, const char* state,
+           std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+    return wait_for(port, id, std::vector<std::string>{state}, timeout);
+  }
+
+  /// The result `playcount count` gives for `csv`: the ground truth (its
+  /// files named after `name`; the input removed, as it may be large).
+  std::string count_alone(const std::string& csv,
+                          const std::string& name = "truth") {
     const auto in = dir_.write(name + "-in.csv", csv);
     const auto out = dir_.file(name + "-out.csv");
     const auto r = run({binary, "count", in, "-o", out, "--quiet"});
