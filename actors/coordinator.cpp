@@ -550,7 +550,7 @@ void exclude(coordinator_actor* self, job_run& job, const caf::actor_addr& addr,
 }
 
 // Looks at the range each worker reads: a straggler is out of that job
-// (README.md, cluster section, states the rule). Never every worker of a
+// (docs/cluster.md states the rule). Never every worker of a
 // job: with no other worker for it, the job goes on with what it has.
 void check_stragglers(coordinator_actor* self) {
   auto& st = self->state;

@@ -10,8 +10,8 @@
 namespace playcount {
 
 /// When a worker is a straggler for a job, and when a remote worker may
-/// fetch ahead. The defaults are the rule README.md states (cluster
-/// section); tests shorten the times.
+/// fetch ahead. The defaults are the rule docs/cluster.md states
+/// (Stragglers); tests shorten the times.
 struct straggler_policy {
   /// A range being read for more than max(min_bound, slow_factor x the
   /// median time of this job's ranges so far, per byte, times its size)

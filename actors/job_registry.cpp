@@ -37,7 +37,7 @@ using sample_rss_atom = caf::atom_constant<caf::atom("samplerss")>;
 // TEST ONLY: a job whose file name equals this environment variable's value
 // kills the server (SIGKILL, as the kernel's OOM killer would) as soon as
 // its start is counted on disk. The crash-loop tests use it; it is
-// documented in README (Testing) and never set by anything else.
+// documented in docs/tests.md and never set by anything else.
 constexpr const char* test_kill_env = "PLAYCOUNT_TEST_KILL_ON_FILE";
 
 // The server's peak resident memory so far (VmHWM), in MiB; 0 if unknown.

@@ -41,7 +41,7 @@ constexpr auto shutdown_wait = std::chrono::seconds(3);
 constexpr const char* serve_help = R"(usage: playcount serve [options]
 
 Serves the HTTP API (POST /jobs/count/, GET /jobs/<id>/result/, ...; see
-README.md) with in-process reader/aggregator worker actors. Uploads, job
+docs/http-api.md) with in-process reader/aggregator worker actors. Uploads, job
 states and results live in the data directory: a server started again on
 the same directory serves every finished result until its time to live and
 runs again every job that was queued or started. What it cannot read there
@@ -61,7 +61,7 @@ options:
                            0: none, jobs wait for worker nodes)
   --cluster-host ADDR      address of the cluster port that worker nodes
                            join (default 127.0.0.1; 0.0.0.0 for every
-                           interface: see README, Cluster)
+                           interface: see docs/cluster.md)
   --cluster-port N         open the cluster port on N (default: none, unless
                            a cluster token is given: then 4242; 0 picks a
                            free one, which the "worker nodes join at" line
@@ -79,7 +79,7 @@ options:
   --straggler-bound TIME   a range read for longer than max(TIME, 4x the
                            job's median range time) while a worker is idle
                            is taken from its worker and run elsewhere
-                           (default 2s; see README, Cluster)
+                           (default 2s; see docs/cluster.md)
   --max-upload BYTES       the largest upload, K/M/G suffixes allowed
                            (default 4G); larger ones get 413
   --result-ttl TIME        how long finished, failed and canceled jobs are
@@ -172,7 +172,7 @@ uint64_t raise_descriptor_limit() {
   return lim.rlim_cur == RLIM_INFINITY ? uint64_t{1} << 20 : lim.rlim_cur;
 }
 
-// Warm shutdown (README, Stopping): after the first SIGINT/SIGTERM, waits
+// Warm shutdown (docs/operations.md, Stopping): after the first SIGINT/SIGTERM, waits
 // until no upload is in progress and no job runs, the grace is over, or a
 // second signal comes; logs each step. Queued jobs do not start meanwhile.
 void drain(http::server& server, caf::actor_system& system,
@@ -479,8 +479,8 @@ int serve_command(int argc, char** argv) {
                             http_cfg.host == "localhost";
       if (!loopback && http_cfg.api_token.empty())
         spdlog::warn("listening on {} without --api-token: anyone who can "
-                     "reach it can upload and read results (README, "
-                     "Security)",
+                     "reach it can upload and read results "
+                     "(docs/security.md)",
                      http_cfg.host);
       if (max_connections > descriptors / 2)
         spdlog::warn("--max-connections {} is over half the descriptor "

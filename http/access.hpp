@@ -1,6 +1,6 @@
 #pragma once
 
-// Who may call what (README "Security"): bearer tokens, checked before a
+// Who may call what (docs/security.md): bearer tokens, checked before a
 // request's body is read. Pure code, no sockets.
 //
 // What holds:

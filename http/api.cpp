@@ -321,7 +321,7 @@ reply stats_reply(const registry_stats& s) {
   registry["mailbox"] = s.mailbox;
   registry["maxRunningJobs"] = s.max_running;
   registry["maxQueuedJobs"] = s.max_queued;
-  registry["damagedJobDirs"] = s.damaged; // DATA/damaged/ (README)
+  registry["damagedJobDirs"] = s.damaged; // DATA/damaged/ (docs/operations.md)
   json::object body;
   body["uptimeSeconds"] = s.uptime_ms / 1000;
   body["nodes"] = std::move(nodes);
