@@ -30,7 +30,8 @@ enum class job_state : uint8_t { queued, started, finished, failed, canceled };
 
 [[nodiscard]] const char* to_string(job_state state) noexcept;
 /// False when `text` names no state.
-[[nodiscard]] bool from_string(std::string_view text, job_state& state) noexcept;
+[[nodiscard]] bool from_string(std::string_view text,
+                               job_state& state) noexcept;
 
 /// Everything the registry knows of one job: what it keeps on disk and what
 /// `GET /jobs/<id>/` shows. Times are milliseconds since the Unix epoch, 0
@@ -46,8 +47,8 @@ struct job_record {
   uint64_t groups = 0;
   uint64_t bad_rows = 0;
   std::vector<std::string> first_bad; ///< `line N: ...` of skipped records
-  std::string phase;                  ///< while started: scanning, reading, merging
-  std::string error;                  ///< failed: `line N: ...` or the reason
+  std::string phase; ///< while started: scanning, reading, merging
+  std::string error; ///< failed: `line N: ...` or the reason
   int64_t created_at = 0;
   int64_t started_at = 0;
   int64_t finished_at = 0; ///< finished, failed or canceled
@@ -118,44 +119,44 @@ inline constexpr auto job_record_fields = [] {
   using namespace record_flag;
   using r = job_record;
   return std::make_tuple(
-    record_field<std::string>{"id", &r::id, "jobId", 0},
-    record_field<job_state>{"state", &r::state, "state", 1},
-    record_field<std::string>{"file_name", &r::file_name, "fileName", 11,
-                              api_null_if_empty},
-    record_field<bool>{"skip_bad_rows", &r::skip_bad_rows, "onBadRows", 12,
-                       api_policy},
-    record_field<uint64_t>{"bytes_total", &r::bytes_total, "bytesTotal", 2},
-    record_field<uint64_t>{"bytes_done", &r::bytes_done, "bytesDone", 3},
-    record_field<uint64_t>{"rows", &r::rows, "rows", 4},
-    record_field<uint64_t>{"groups", &r::groups, "groups", 5},
-    record_field<uint64_t>{"bad_rows", &r::bad_rows, "badRows", 13},
-    record_field<std::vector<std::string>>{"first_bad", &r::first_bad,
-                                           "firstBadRows", 14},
-    record_field<std::string>{"phase", &r::phase, "phase", 10,
-                              not_stored | api_null_if_empty},
-    record_field<std::string>{"error", &r::error, "error", 6,
-                              api_null_if_empty},
-    record_field<int64_t>{"created_at", &r::created_at, "createdAt", 7,
-                          api_time},
-    record_field<int64_t>{"started_at", &r::started_at, "startedAt", 8,
-                          api_time},
-    record_field<int64_t>{"finished_at", &r::finished_at, "finishedAt", 9,
-                          api_time},
-    record_field<double>{"scan_seconds", &r::scan_seconds, "scan", 16,
-                         added_later | api_phase_ms},
-    record_field<double>{"read_seconds", &r::read_seconds, "read", 16,
-                         added_later | api_phase_ms},
-    record_field<double>{"merge_seconds", &r::merge_seconds, "merge", 16,
-                         added_later | api_phase_ms},
-    record_field<double>{"write_seconds", &r::write_seconds, "write", 16,
-                         added_later | api_phase_ms},
-    record_field<uint32_t>{"attempts", &r::attempts, {}, 0, added_later},
-    record_field<uint64_t>{"peak_rss_mb", &r::peak_rss_mb, {}, 0,
-                           added_later},
-    record_field<uint64_t>{"spilled_bytes", &r::spilled_bytes, "spilledBytes",
-                           15, added_later},
-    record_field<std::string>{"note", &r::note, {}, 0,
-                              added_later | omit_empty});
+      record_field<std::string>{"id", &r::id, "jobId", 0},
+      record_field<job_state>{"state", &r::state, "state", 1},
+      record_field<std::string>{"file_name", &r::file_name, "fileName", 11,
+                                api_null_if_empty},
+      record_field<bool>{"skip_bad_rows", &r::skip_bad_rows, "onBadRows", 12,
+                         api_policy},
+      record_field<uint64_t>{"bytes_total", &r::bytes_total, "bytesTotal", 2},
+      record_field<uint64_t>{"bytes_done", &r::bytes_done, "bytesDone", 3},
+      record_field<uint64_t>{"rows", &r::rows, "rows", 4},
+      record_field<uint64_t>{"groups", &r::groups, "groups", 5},
+      record_field<uint64_t>{"bad_rows", &r::bad_rows, "badRows", 13},
+      record_field<std::vector<std::string>>{"first_bad", &r::first_bad,
+                                             "firstBadRows", 14},
+      record_field<std::string>{"phase", &r::phase, "phase", 10,
+                                not_stored | api_null_if_empty},
+      record_field<std::string>{"error", &r::error, "error", 6,
+                                api_null_if_empty},
+      record_field<int64_t>{"created_at", &r::created_at, "createdAt", 7,
+                            api_time},
+      record_field<int64_t>{"started_at", &r::started_at, "startedAt", 8,
+                            api_time},
+      record_field<int64_t>{"finished_at", &r::finished_at, "finishedAt", 9,
+                            api_time},
+      record_field<double>{"scan_seconds", &r::scan_seconds, "scan", 16,
+                           added_later | api_phase_ms},
+      record_field<double>{"read_seconds", &r::read_seconds, "read", 16,
+                           added_later | api_phase_ms},
+      record_field<double>{"merge_seconds", &r::merge_seconds, "merge", 16,
+                           added_later | api_phase_ms},
+      record_field<double>{"write_seconds", &r::write_seconds, "write", 16,
+                           added_later | api_phase_ms},
+      record_field<uint32_t>{"attempts", &r::attempts, {}, 0, added_later},
+      record_field<uint64_t>{
+          "peak_rss_mb", &r::peak_rss_mb, {}, 0, added_later},
+      record_field<uint64_t>{"spilled_bytes", &r::spilled_bytes, "spilledBytes",
+                             15, added_later},
+      record_field<std::string>{
+          "note", &r::note, {}, 0, added_later | omit_empty});
 }();
 
 /// Calls `fun(field)` for each entry of job_record_fields, in order.
@@ -212,16 +213,16 @@ typename Inspector::result_type inspect(Inspector& f, job_record& x) {
   auto state = static_cast<uint8_t>(x.state);
   auto check_state = caf::meta::load_callback([&]() -> caf::error {
     x.state = state <= static_cast<uint8_t>(job_state::canceled)
-                ? static_cast<job_state>(state)
-                : job_state::failed;
+                  ? static_cast<job_state>(state)
+                  : job_state::failed;
     return caf::none;
   });
   return std::apply(
-    [&](const auto&... field) {
-      return f(caf::meta::type_name("job_record"),
-               detail::inspected(x, field, state)..., check_state);
-    },
-    job_record_fields);
+      [&](const auto&... field) {
+        return f(caf::meta::type_name("job_record"),
+                 detail::inspected(x, field, state)..., check_state);
+      },
+      job_record_fields);
 }
 
 } // namespace playcount

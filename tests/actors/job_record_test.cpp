@@ -45,25 +45,25 @@ job_record every_field_set() {
 
 // Written by record_to_json as of commit c805ba0 (before issue 12).
 constexpr const char* full_record_json =
-  R"({"id":"0b0c4e3a-1f2b-4c5d-8e6f-7a8b9c0d1e2f","state":"finished",)"
-  R"("file_name":"pl\"ays\\xFF.csv","skip_bad_rows":true,)"
-  R"("bytes_total":1099511627776,"bytes_done":12,"rows":3,"groups":4,)"
-  R"("bad_rows":5,"first_bad":["line 3: x","line 9: \"y\""],)"
-  R"("error":"line 2: overflow","created_at":1700000000000,)"
-  R"("started_at":1700000000001,"finished_at":1700000002345,)"
-  R"("scan_seconds":2.5E-1,"read_seconds":1.5E0,"merge_seconds":1.25E-2,)"
-  R"("write_seconds":2E0,"attempts":2,"peak_rss_mb":1234,)"
-  R"("spilled_bytes":99,"note":"recovered"})"
-  "\n";
+    R"({"id":"0b0c4e3a-1f2b-4c5d-8e6f-7a8b9c0d1e2f","state":"finished",)"
+    R"("file_name":"pl\"ays\\xFF.csv","skip_bad_rows":true,)"
+    R"("bytes_total":1099511627776,"bytes_done":12,"rows":3,"groups":4,)"
+    R"("bad_rows":5,"first_bad":["line 3: x","line 9: \"y\""],)"
+    R"("error":"line 2: overflow","created_at":1700000000000,)"
+    R"("started_at":1700000000001,"finished_at":1700000002345,)"
+    R"("scan_seconds":2.5E-1,"read_seconds":1.5E0,"merge_seconds":1.25E-2,)"
+    R"("write_seconds":2E0,"attempts":2,"peak_rss_mb":1234,)"
+    R"("spilled_bytes":99,"note":"recovered"})"
+    "\n";
 
 constexpr const char* default_record_json =
-  R"({"id":"","state":"queued","file_name":"","skip_bad_rows":false,)"
-  R"("bytes_total":0,"bytes_done":0,"rows":0,"groups":0,"bad_rows":0,)"
-  R"("first_bad":[],"error":"","created_at":0,"started_at":0,)"
-  R"("finished_at":0,"scan_seconds":0E0,"read_seconds":0E0,)"
-  R"("merge_seconds":0E0,"write_seconds":0E0,"attempts":0,"peak_rss_mb":0,)"
-  R"("spilled_bytes":0})"
-  "\n";
+    R"({"id":"","state":"queued","file_name":"","skip_bad_rows":false,)"
+    R"("bytes_total":0,"bytes_done":0,"rows":0,"groups":0,"bad_rows":0,)"
+    R"("first_bad":[],"error":"","created_at":0,"started_at":0,)"
+    R"("finished_at":0,"scan_seconds":0E0,"read_seconds":0E0,)"
+    R"("merge_seconds":0E0,"write_seconds":0E0,"attempts":0,"peak_rss_mb":0,)"
+    R"("spilled_bytes":0})"
+    "\n";
 
 TEST(job_record_json, a_record_is_written_byte_for_byte_as_before) {
   EXPECT_EQ(record_to_json(every_field_set()), full_record_json);
@@ -75,7 +75,7 @@ TEST(job_record_json, a_record_written_before_reads_to_the_same_record) {
   std::string error;
   ASSERT_TRUE(parse_record(full_record_json, r, error)) << error;
   job_record expected = every_field_set();
-  expected.phase.clear();                   // not stored
+  expected.phase.clear();                  // not stored
   expected.file_name = "pl\"ays\\xFF.csv"; // escaped when written
   EXPECT_EQ(r.id, expected.id);
   EXPECT_EQ(r.state, expected.state);
@@ -106,10 +106,10 @@ TEST(job_record_json, a_record_written_before_reads_to_the_same_record) {
 TEST(job_record_json, a_record_of_the_first_release_reads_with_defaults) {
   // Before the phase times, attempts, peak memory, spills and notes.
   const std::string first =
-    R"({"id":"0b0c4e3a-1f2b-4c5d-8e6f-7a8b9c0d1e2f","state":"failed",)"
-    R"("file_name":"a.csv","skip_bad_rows":false,"bytes_total":10,)"
-    R"("bytes_done":10,"rows":1,"groups":1,"bad_rows":0,"first_bad":[],)"
-    R"("error":"line 2: x","created_at":1,"started_at":2,"finished_at":3})";
+      R"({"id":"0b0c4e3a-1f2b-4c5d-8e6f-7a8b9c0d1e2f","state":"failed",)"
+      R"("file_name":"a.csv","skip_bad_rows":false,"bytes_total":10,)"
+      R"("bytes_done":10,"rows":1,"groups":1,"bad_rows":0,"first_bad":[],)"
+      R"("error":"line 2: x","created_at":1,"started_at":2,"finished_at":3})";
   job_record r;
   r.attempts = 7; // overwritten: the record is read whole
   std::string error;
@@ -144,7 +144,7 @@ TEST(job_record_json, each_field_of_the_wrong_type_is_named) {
     std::string error;
     EXPECT_FALSE(parse_record(text, r, error)) << text;
     EXPECT_NE(error.find(std::string("\"") + field + "\""), std::string::npos)
-      << error;
+        << error;
   }
 }
 

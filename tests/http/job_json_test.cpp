@@ -42,21 +42,21 @@ job_record every_field_set(job_state state) {
 
 // job_json as of commit c805ba0 (before issue 12). The file name's byte
 // 0xff went out as it came (the API never escaped names).
-const std::string head =
-  R"({"jobId":"0b0c4e3a-1f2b-4c5d-8e6f-7a8b9c0d1e2f",)";
+const std::string head = R"({"jobId":"0b0c4e3a-1f2b-4c5d-8e6f-7a8b9c0d1e2f",)";
 const std::string body =
-  R"("bytesTotal":1099511627776,"bytesDone":12,"rows":3,"groups":4,)"
-  R"("error":"line 2: overflow","createdAt":"2023-11-14T22:13:20.000Z",)"
-  R"("startedAt":"2023-11-14T22:13:20.001Z",)"
-  R"("finishedAt":"2023-11-14T22:13:22.345Z","phase":"merging",)"
-  "\"fileName\":\"pl\\\"ays\xff.csv\","
-  R"("onBadRows":"skip","badRows":5,)"
-  R"("firstBadRows":["line 3: x","line 9: \"y\""],"spilledBytes":99,)";
+    R"("bytesTotal":1099511627776,"bytesDone":12,"rows":3,"groups":4,)"
+    R"("error":"line 2: overflow","createdAt":"2023-11-14T22:13:20.000Z",)"
+    R"("startedAt":"2023-11-14T22:13:20.001Z",)"
+    R"("finishedAt":"2023-11-14T22:13:22.345Z","phase":"merging",)"
+    "\"fileName\":\"pl\\\"ays\xff.csv\","
+    R"("onBadRows":"skip","badRows":5,)"
+    R"("firstBadRows":["line 3: x","line 9: \"y\""],"spilledBytes":99,)";
 
 TEST(job_json, a_finished_job_reads_as_before) {
-  EXPECT_EQ(job_json(every_field_set(job_state::finished)),
-            head + R"("state":"finished",)" + body +
-              R"("phaseMs":{"scan":250,"read":1500,"merge":13,"write":2000}})");
+  EXPECT_EQ(
+      job_json(every_field_set(job_state::finished)),
+      head + R"("state":"finished",)" + body +
+          R"("phaseMs":{"scan":250,"read":1500,"merge":13,"write":2000}})");
 }
 
 TEST(job_json, phase_times_show_for_finished_jobs_only) {
@@ -79,8 +79,8 @@ TEST(job_json, the_job_list_holds_the_same_objects) {
   const reply r = jobs_reply(list);
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, R"({"count":2,"jobs":[)" +
-                      job_json(every_field_set(job_state::failed)) + "," +
-                      job_json(job_record{}) + "]}");
+                        job_json(every_field_set(job_state::failed)) + "," +
+                        job_json(job_record{}) + "]}");
 }
 
 } // namespace
