@@ -40,8 +40,10 @@ job_record every_field_set(job_state state) {
   return r;
 }
 
-// job_json as of commit c805ba0 (before issue 12). The file name's byte
-// 0xff went out as it came (the API never escaped names).
+// job_json as of commit c805ba0 (before issue 12). job_object writes text
+// as the record holds it: the registry escapes what is not UTF-8 before it
+// goes into a record, so the byte 0xff here only shows that nothing else
+// does.
 const std::string head = R"({"jobId":"0b0c4e3a-1f2b-4c5d-8e6f-7a8b9c0d1e2f",)";
 const std::string body =
     R"("bytesTotal":1099511627776,"bytesDone":12,"rows":3,"groups":4,)"
