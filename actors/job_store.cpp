@@ -16,6 +16,8 @@
 #include <cstring>
 #include <fcntl.h>
 #include <filesystem>
+#include <limits>
+#include <type_traits>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -73,34 +75,119 @@ std::string make_job_id() {
   return boost::uuids::to_string(generate());
 }
 
+namespace {
+
+// job.json's value of a field, by its type. Text is made printable UTF-8:
+// names and messages may hold any bytes, job.json is valid JSON.
+json::value stored(const std::string& x) {
+  return json::value(printable_utf8(x));
+}
+
+json::value stored(const std::vector<std::string>& x) {
+  json::array out;
+  for (const auto& line : x)
+    out.emplace_back(printable_utf8(line));
+  return out;
+}
+
+json::value stored(job_state x) {
+  return json::value(to_string(x));
+}
+
+template <class T>
+json::value stored(const T& x) {
+  static_assert(std::is_arithmetic_v<T>);
+  return json::value(x);
+}
+
+// Reads a field's value from job.json. False: the value has the wrong type
+// (`error` set when there is more to say than that).
+bool read_stored(const json::value& x, std::string& into, std::string&) {
+  if (!x.is_string())
+    return false;
+  // Records written before text was escaped may hold bytes that are not
+  // UTF-8 (parse_record lets them through): escaped now.
+  into = printable_utf8(x.get_string());
+  return true;
+}
+
+bool read_stored(const json::value& x, std::vector<std::string>& into,
+                 std::string& error) {
+  const json::array* lines = x.if_array();
+  if (lines == nullptr)
+    return false;
+  for (const json::value& line : *lines) {
+    if (!line.is_string()) {
+      error = "the field \"first_bad\" holds a non-string";
+      return false;
+    }
+    into.push_back(printable_utf8(line.get_string()));
+  }
+  return true;
+}
+
+bool read_stored(const json::value& x, job_state& into, std::string& error) {
+  if (!x.is_string())
+    return false;
+  const json::string& name = x.get_string();
+  if (!from_string(name, into)) {
+    error = "unknown state \"" + std::string(name) + "\"";
+    return false;
+  }
+  return true;
+}
+
+bool read_stored(const json::value& x, bool& into, std::string&) {
+  if (!x.is_bool())
+    return false;
+  into = x.get_bool();
+  return true;
+}
+
+bool read_stored(const json::value& x, int64_t& into, std::string&) {
+  if (!x.is_int64())
+    return false;
+  into = x.get_int64();
+  return true;
+}
+
+template <class Unsigned>
+std::enable_if_t<std::is_unsigned_v<Unsigned>, bool>
+read_stored(const json::value& x, Unsigned& into, std::string&) {
+  uint64_t n = 0;
+  if (x.is_uint64())
+    n = x.get_uint64();
+  else if (x.is_int64() && x.get_int64() >= 0)
+    n = static_cast<uint64_t>(x.get_int64());
+  else
+    return false;
+  if (n > std::numeric_limits<Unsigned>::max())
+    return false;
+  into = static_cast<Unsigned>(n);
+  return true;
+}
+
+// The phase times, as they were read from the start: a value that is not a
+// number leaves the time at 0 rather than the record unread.
+bool read_stored(const json::value& x, double& into, std::string&) {
+  if (x.is_number())
+    into = x.to_number<double>();
+  return true;
+}
+
+} // namespace
+
 std::string record_to_json(const job_record& r) {
-  json::array first_bad;
-  for (const auto& line : r.first_bad)
-    first_bad.emplace_back(printable_utf8(line));
   json::object o;
-  o["id"] = printable_utf8(r.id);
-  o["state"] = to_string(r.state);
-  o["file_name"] = printable_utf8(r.file_name);
-  o["skip_bad_rows"] = r.skip_bad_rows;
-  o["bytes_total"] = r.bytes_total;
-  o["bytes_done"] = r.bytes_done;
-  o["rows"] = r.rows;
-  o["groups"] = r.groups;
-  o["bad_rows"] = r.bad_rows;
-  o["first_bad"] = std::move(first_bad);
-  o["error"] = printable_utf8(r.error);
-  o["created_at"] = r.created_at;
-  o["started_at"] = r.started_at;
-  o["finished_at"] = r.finished_at;
-  o["scan_seconds"] = r.scan_seconds;
-  o["read_seconds"] = r.read_seconds;
-  o["merge_seconds"] = r.merge_seconds;
-  o["write_seconds"] = r.write_seconds;
-  o["attempts"] = r.attempts;
-  o["peak_rss_mb"] = r.peak_rss_mb;
-  o["spilled_bytes"] = r.spilled_bytes;
-  if (!r.note.empty())
-    o["note"] = printable_utf8(r.note);
+  for_each_record_field([&](const auto& field) {
+    if (field.has(record_flag::not_stored))
+      return;
+    const auto& value = r.*field.member;
+    if constexpr (std::is_same_v<std::decay_t<decltype(value)>, std::string>)
+      if (field.has(record_flag::omit_empty) && value.empty())
+        return;
+    o[field.key] = stored(value);
+  });
   return json::serialize(o) + "\n";
 }
 
@@ -138,118 +225,26 @@ bool parse_record(std::string_view text, job_record& r, std::string& error) {
     return false;
   }
   job_record out;
-  const auto str = [&](const char* key, std::string& into) {
-    const json::value* x = o->if_contains(key);
-    if (x == nullptr || !x->is_string())
-      return false;
-    into = printable_utf8(x->get_string());
-    return true;
-  };
-  const auto u64 = [&](const char* key, uint64_t& into) {
-    const json::value* x = o->if_contains(key);
-    if (x == nullptr)
-      return false;
-    if (x->is_uint64())
-      into = x->get_uint64();
-    else if (x->is_int64() && x->get_int64() >= 0)
-      into = static_cast<uint64_t>(x->get_int64());
-    else
-      return false;
-    return true;
-  };
-  const auto i64 = [&](const char* key, int64_t& into) {
-    const json::value* x = o->if_contains(key);
-    if (x == nullptr || !x->is_int64())
-      return false;
-    into = x->get_int64();
-    return true;
-  };
-  const auto boolean = [&](const char* key, bool& into) {
-    const json::value* x = o->if_contains(key);
-    if (x == nullptr || !x->is_bool())
-      return false;
-    into = x->get_bool();
-    return true;
-  };
-  const auto array = [&](const char* key) -> const json::array* {
-    const json::value* x = o->if_contains(key);
-    return x == nullptr ? nullptr : x->if_array();
-  };
-  // Each required field in turn, so that the message names the first one
-  // that is wrong.
-  std::string state;
-  const char* bad = nullptr;
-  const json::array* first_bad = array("first_bad");
-  if (!str("id", out.id))
-    bad = "id";
-  else if (!str("state", state))
-    bad = "state";
-  else if (!from_string(state, out.state))
-    error = "unknown state \"" + state + "\"";
-  else if (!str("file_name", out.file_name))
-    bad = "file_name";
-  else if (!boolean("skip_bad_rows", out.skip_bad_rows))
-    bad = "skip_bad_rows";
-  else if (!u64("bytes_total", out.bytes_total))
-    bad = "bytes_total";
-  else if (!u64("bytes_done", out.bytes_done))
-    bad = "bytes_done";
-  else if (!u64("rows", out.rows))
-    bad = "rows";
-  else if (!u64("groups", out.groups))
-    bad = "groups";
-  else if (!u64("bad_rows", out.bad_rows))
-    bad = "bad_rows";
-  else if (first_bad == nullptr)
-    bad = "first_bad";
-  else if (!str("error", out.error))
-    bad = "error";
-  else if (!i64("created_at", out.created_at))
-    bad = "created_at";
-  else if (!i64("started_at", out.started_at))
-    bad = "started_at";
-  else if (!i64("finished_at", out.finished_at))
-    bad = "finished_at";
-  if (bad != nullptr)
-    error = std::string("the field \"") + bad + "\" is missing or has the "
-            "wrong type";
-  if (!error.empty())
-    return false;
-  // Fields that came later: a record without them is still good.
-  for (auto [key, into] : {std::pair{"scan_seconds", &out.scan_seconds},
-                           std::pair{"read_seconds", &out.read_seconds},
-                           std::pair{"merge_seconds", &out.merge_seconds},
-                           std::pair{"write_seconds", &out.write_seconds}})
-    if (const json::value* x = o->if_contains(key); x != nullptr && x->is_number())
-      *into = x->to_number<double>();
-  uint64_t attempts = 0;
-  if (o->if_contains("attempts") != nullptr) {
-    if (!u64("attempts", attempts) || attempts > UINT32_MAX) {
-      error = "the field \"attempts\" has the wrong type";
-      return false;
+  std::string why;
+  // Each field in turn, so that the message names the first one that is
+  // wrong.
+  for_each_record_field([&](const auto& field) {
+    if (!why.empty() || field.has(record_flag::not_stored))
+      return;
+    const json::value* x = o->if_contains(field.key);
+    if (x == nullptr && field.has(record_flag::added_later))
+      return; // a record older than the field
+    if (x == nullptr || !read_stored(*x, out.*field.member, why)) {
+      if (why.empty())
+        why = "the field \"" + std::string(field.key) +
+              (x == nullptr || !field.has(record_flag::added_later)
+                 ? "\" is missing or has the wrong type"
+                 : "\" has the wrong type");
     }
-    out.attempts = static_cast<uint32_t>(attempts);
-  }
-  if (o->if_contains("peak_rss_mb") != nullptr &&
-      !u64("peak_rss_mb", out.peak_rss_mb)) {
-    error = "the field \"peak_rss_mb\" has the wrong type";
+  });
+  if (!why.empty()) {
+    error = std::move(why);
     return false;
-  }
-  if (o->if_contains("spilled_bytes") != nullptr &&
-      !u64("spilled_bytes", out.spilled_bytes)) {
-    error = "the field \"spilled_bytes\" has the wrong type";
-    return false;
-  }
-  if (o->if_contains("note") != nullptr && !str("note", out.note)) {
-    error = "the field \"note\" has the wrong type";
-    return false;
-  }
-  for (const json::value& line : *first_bad) {
-    if (!line.is_string()) {
-      error = "the field \"first_bad\" holds a non-string";
-      return false;
-    }
-    out.first_bad.push_back(printable_utf8(line.get_string()));
   }
   r = std::move(out);
   return true;

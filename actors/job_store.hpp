@@ -58,8 +58,11 @@ struct job_paths {
 /// A fresh random job id (Boost.UUID, OS entropy).
 [[nodiscard]] std::string make_job_id();
 
-/// The record as JSON text, and back. `parse_record` returns false (with a
-/// message) for anything that is not a complete record.
+/// The record as JSON text, and back, as job_record_fields
+/// (actors/job_record.hpp) says: the fields in its order, each under its
+/// key. `parse_record` returns false (with a message naming the first field
+/// that is wrong) for anything that is not a complete record; a field marked
+/// added_later may be missing.
 [[nodiscard]] std::string record_to_json(const job_record& record);
 [[nodiscard]] bool parse_record(std::string_view json, job_record& record,
                                 std::string& error);

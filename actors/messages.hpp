@@ -1,7 +1,10 @@
 #pragma once
 
-// Every message the actors exchange, with its `inspect` so that it can cross
-// process boundaries unchanged (cluster/), and the atoms that tag requests.
+// Every message the actors exchange, each with its `inspect` right after it
+// so that it can cross process boundaries unchanged (cluster/), and the
+// atoms that tag requests. job_record, with the one list of its fields, is
+// in actors/job_record.hpp. Every type here that configure_actor_system
+// registers has a round-trip case in tests/actors/messages_test.cpp.
 //
 // The protocol, in one place:
 //   client      -> coordinator  job_request             => job_result (when done)
@@ -48,6 +51,7 @@
 //   registry    -> coordinator  status_atom / cancel_atom / stats_atom
 //   registry    -> registry     expire_atom             (the TTL sweep)
 
+#include "actors/job_record.hpp"
 #include "core/aggregate.hpp"
 #include "core/job_plan.hpp"
 #include "core/range_reader.hpp"
@@ -86,282 +90,7 @@ using planned_atom = caf::atom_constant<caf::atom("planned")>;
 using register_atom = caf::atom_constant<caf::atom("register")>;
 using node_up_atom = caf::atom_constant<caf::atom("nodeup")>;
 
-/// A job for the coordinator: count `input_path` into `output_path`.
-struct job_request {
-  std::string id;
-  std::string input_path;
-  std::string output_path;
-  uint64_t range_size = 4 << 20;
-  bool skip_bad_rows = false;
-  bool durable = false; ///< flush the result to disk before it counts
-  /// Where partials spill when they outgrow their share of memory_limit
-  /// (spill.hpp); empty: they never spill. Removed when the job ends.
-  std::string spill_dir;
-  uint64_t memory_limit = 0; ///< bytes for the job's partials; 0: no limit
-};
-
-/// The end of a job. `error` is empty on success; on bad input it is the
-/// `line N: ...` message.
-struct job_result {
-  std::string id;
-  bool ok = false;
-  bool canceled = false;
-  std::string error;
-  uint64_t rows = 0;
-  uint64_t groups = 0;
-  uint64_t bad_rows = 0;
-  std::vector<std::string> first_bad; ///< `line N: ...` of skipped records
-  /// Seconds spent in each phase: scanning quotes, reading ranges, collecting
-  /// and merging partials, writing the result.
-  double scan_seconds = 0;
-  double read_seconds = 0;
-  double merge_seconds = 0;
-  double write_seconds = 0;
-  uint64_t spilled_bytes = 0; ///< partials written to disk under the limit
-};
-
-/// A job's progress while it runs.
-struct job_status {
-  std::string id;
-  bool known = false;
-  std::string phase; ///< scanning, reading, merging
-  uint64_t bytes_total = 0;
-  uint64_t bytes_done = 0;
-  uint64_t rows = 0;
-};
-
-/// What a worker tells the coordinator about itself when it joins.
-struct worker_info {
-  std::string node; ///< the node's id: "local" for in-process workers
-  uint64_t feed = 0; ///< on another node: the id of its byte feed
-};
-
-/// One piece of work: read range `index` of the job into the worker's
-/// partial. A worker in the server's process maps the range from `path`; a
-/// worker on another node receives its bytes on its feed under `tag`.
-struct work_item {
-  std::string job;
-  std::string path;
-  uint32_t index = 0;
-  byte_range range;
-  csv_layout layout;
-  bool skip_bad_rows = false;
-  uint64_t tag = 0; ///< 0: read from the file
-  /// Where a worker on the file's node spills its partial once it holds
-  /// more than spill_at bytes (0: never; see job_request::spill_dir).
-  std::string spill_dir;
-  uint64_t spill_at = 0;
-};
-
-struct read_done {
-  std::string job;
-  uint32_t index = 0;
-  range_report report;
-  std::string failure; ///< not empty: the file could not be read
-  uint64_t mailbox = 0; ///< messages waiting at the worker when it reported
-};
-
-/// A worker's partial aggregate of a job. Inside one process it travels as
-/// the object itself (CAF does not serialize local messages); only when it
-/// crosses to another node is it turned into its byte form.
-///
-/// A partial of millions of groups encodes to hundreds of MB: in one BASP
-/// message it would hold the link for seconds (the peer's heartbeats wait
-/// behind it, and the server drops messages over max_basp_payload), and
-/// encoded whole it would be in memory twice. So a worker on another node
-/// sends it first, one part at a time: a part is one partition (its part
-/// in memory and what the worker spilled of it), encoded on its own and cut
-/// into messages of at most `partial_piece_size` (partial_piece_atom, job,
-/// bytes); the last one is a request (partial_piece_atom, job, bytes,
-/// uint32_t partitions: a bit per partition the part holds) whose answer,
-/// true, asks for the next part. Then comes this blob with `pieces` (all
-/// parts' pieces) set and no totals. The receiver decodes and merges each
-/// part as it completes, on its own thread. A small partial that never
-/// spilled comes in the blob itself.
-struct partial_blob {
-  std::string job;
-  std::shared_ptr<partial_aggregate> totals;
-  bool ok = false; ///< false: the worker has no partial of that job
-  uint32_t pieces = 0; ///< > 0: the bytes came before, in this many pieces
-  uint64_t node_spilled = 0; ///< bytes the worker's node spilled of it
-};
-
-/// The largest piece of an encoded partial in one message (see
-/// partial_blob): well under the cluster port's max_basp_payload.
-inline constexpr size_t partial_piece_size = 4u << 20;
-
-/// One worker actor as the coordinator sees it.
-struct worker_stats {
-  std::string id;
-  std::string node;
-  uint64_t ranges_done = 0;
-  uint64_t bytes_done = 0;
-  bool busy = false;
-  uint64_t mailbox = 0; ///< as the worker last reported it
-};
-
-/// One node: the server's own ("local") or a worker node that joined.
-struct node_stats {
-  std::string id;
-  std::string name;    ///< the host name the node gave
-  std::string address; ///< host:port the server sees it at
-  bool local = false;
-  bool up = false;
-  uint64_t workers = 0; ///< worker actors alive
-  uint64_t ranges_done = 0;
-  uint64_t bytes_done = 0;
-  int64_t joined_at = 0;  ///< ms since the Unix epoch
-  int64_t last_seen = 0;  ///< ms since the Unix epoch: its last message
-};
-
-/// A job's ranges as the coordinator's queue sees them.
-struct job_queue_stats {
-  std::string id;
-  std::string phase;
-  uint64_t ranges = 0;
-  uint64_t queued = 0;    ///< waiting for a worker
-  uint64_t in_flight = 0; ///< handed out, not yet reported
-  uint64_t done = 0;
-};
-
-struct coordinator_stats {
-  std::vector<node_stats> nodes;
-  std::vector<worker_stats> workers;
-  std::vector<job_queue_stats> queue; ///< running jobs, oldest first
-  uint64_t jobs_running = 0;
-  uint64_t ranges_queued = 0;       ///< over all jobs
-  uint64_t ranges_dispatched = 0;   ///< since the start
-  uint64_t ranges_redispatched = 0; ///< handed out again after a worker was lost
-  uint64_t bytes_read = 0; ///< since the start, by every worker (a range
-                           ///< read again after a loss counts again)
-  uint64_t rows_read = 0;  ///< likewise
-  uint64_t spilled_bytes = 0; ///< partials written to disk, since the start
-};
-
-/// What a worker node sends the gate to join.
-struct node_registration {
-  std::string name;  ///< its host name, for people
-  uint32_t workers = 0;
-  /// What the cluster port's handshake said to this node's connection
-  /// (cluster/handshake.hpp): tells the gate the node's address.
-  uint64_t session = 0;
-};
-
-struct registration_reply {
-  bool accepted = false;
-  std::string reason; ///< why not
-  caf::actor coordinator;
-  std::string node_id;
-  uint16_t feed_port = 0;  ///< where the node's workers open their feeds
-  std::string feed_secret; ///< what they show there; never logged
-};
-
-/// A node the gate let in, for the coordinator.
-struct node_record {
-  std::string name;
-  std::string address;
-  std::string caf_node; ///< caf::to_string of its node_id: only its
-                        ///< actors may join under the node's id
-  caf::actor agent;     ///< lives as long as the node's connection
-};
-
-/// A job's life, with the words Python-RQ uses. queued and started jobs
-/// survive a restart (they run again); the others are kept until their time
-/// to live runs out.
-enum class job_state : uint8_t { queued, started, finished, failed, canceled };
-
-[[nodiscard]] const char* to_string(job_state state) noexcept;
-/// False when `text` names no state.
-[[nodiscard]] bool from_string(std::string_view text, job_state& state) noexcept;
-
-/// Everything the registry knows of one job: what it keeps on disk and what
-/// `GET /jobs/<id>/` shows. Times are milliseconds since the Unix epoch, 0
-/// for "not yet".
-struct job_record {
-  std::string id;
-  job_state state = job_state::queued;
-  std::string file_name; ///< the uploaded file's name, when the client gave one
-  bool skip_bad_rows = false;
-  uint64_t bytes_total = 0; ///< the size of the uploaded CSV file
-  uint64_t bytes_done = 0;
-  uint64_t rows = 0;
-  uint64_t groups = 0;
-  uint64_t bad_rows = 0;
-  std::vector<std::string> first_bad; ///< `line N: ...` of skipped records
-  std::string phase;                  ///< while started: scanning, reading, merging
-  std::string error;                  ///< failed: `line N: ...` or the reason
-  int64_t created_at = 0;
-  int64_t started_at = 0;
-  int64_t finished_at = 0; ///< finished, failed or canceled
-  /// Seconds of each phase of a finished job (as job_result has them).
-  double scan_seconds = 0;
-  double read_seconds = 0;
-  double merge_seconds = 0;
-  double write_seconds = 0;
-  /// Times the job was started and did not end because the server stopped
-  /// (counted on disk when it starts, taken back on a clean stop): at
-  /// `--max-attempts` the next start fails it instead of running it again.
-  uint32_t attempts = 0;
-  /// The server's peak resident memory (MiB) last seen while the job ran,
-  /// for the reason given when the job is failed after crashes.
-  uint64_t peak_rss_mb = 0;
-  /// Bytes of partials the job wrote to disk under its memory limit.
-  uint64_t spilled_bytes = 0;
-  /// How the record came to be, when not the usual way (e.g. rebuilt from
-  /// the files after its job.json was found damaged).
-  std::string note;
-};
-
-/// An upload on disk as `jobs/<id>/input.csv`, for the registry to queue.
-struct job_submission {
-  std::string id;
-  std::string file_name;
-  uint64_t bytes = 0;
-  bool skip_bad_rows = false;
-};
-
-struct submit_reply {
-  enum status_type : uint8_t { accepted = 0, queue_full = 1, failed = 2 };
-  uint8_t status = failed;
-  job_record record;
-  std::string error;        ///< failed: why (the job state could not be saved)
-  uint32_t retry_after = 0; ///< queue_full: seconds a client should wait
-};
-
-struct job_lookup {
-  bool found = false;
-  job_record record;
-};
-
-struct job_deletion {
-  bool found = false;
-  bool canceled = false; ///< true: the job was queued or started and is now
-                         ///< canceled; false: its record and files are gone
-  job_record record;
-};
-
-struct job_list {
-  std::vector<job_record> jobs; ///< newest first
-};
-
-struct registry_stats {
-  coordinator_stats coordinator;
-  bool coordinator_answered = false;
-  uint64_t queued = 0;
-  uint64_t started = 0;
-  uint64_t finished = 0;
-  uint64_t failed = 0;
-  uint64_t canceled = 0;
-  uint64_t max_running = 0;
-  uint64_t max_queued = 0;
-  int64_t uptime_ms = 0;
-  uint64_t mailbox = 0; ///< messages waiting for the registry
-  /// Entries in DATA/damaged/ at start-up: what the store could not read
-  /// and set aside (job_store.hpp); operators look, then remove by hand.
-  uint64_t damaged = 0;
-};
-
-// -- inspect ------------------------------------------------------------------
+// -- inspect for the core types the messages carry --------------------------
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, byte_range& x) {
@@ -406,11 +135,52 @@ typename Inspector::result_type inspect(Inspector& f, range_report& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, job_plan& x) {
+  return f(caf::meta::type_name("job_plan"), x.layout, x.file_size, x.ranges);
+}
+
+// -- messages ----------------------------------------------------------------
+
+/// A job for the coordinator: count `input_path` into `output_path`.
+struct job_request {
+  std::string id;
+  std::string input_path;
+  std::string output_path;
+  uint64_t range_size = 4 << 20;
+  bool skip_bad_rows = false;
+  bool durable = false; ///< flush the result to disk before it counts
+  /// Where partials spill when they outgrow their share of memory_limit
+  /// (spill.hpp); empty: they never spill. Removed when the job ends.
+  std::string spill_dir;
+  uint64_t memory_limit = 0; ///< bytes for the job's partials; 0: no limit
+};
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, job_request& x) {
   return f(caf::meta::type_name("job_request"), x.id, x.input_path,
            x.output_path, x.range_size, x.skip_bad_rows, x.durable,
            x.spill_dir, x.memory_limit);
 }
+
+/// The end of a job. `error` is empty on success; on bad input it is the
+/// `line N: ...` message.
+struct job_result {
+  std::string id;
+  bool ok = false;
+  bool canceled = false;
+  std::string error;
+  uint64_t rows = 0;
+  uint64_t groups = 0;
+  uint64_t bad_rows = 0;
+  std::vector<std::string> first_bad; ///< `line N: ...` of skipped records
+  /// Seconds spent in each phase: scanning quotes, reading ranges, collecting
+  /// and merging partials, writing the result.
+  double scan_seconds = 0;
+  double read_seconds = 0;
+  double merge_seconds = 0;
+  double write_seconds = 0;
+  uint64_t spilled_bytes = 0; ///< partials written to disk under the limit
+};
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, job_result& x) {
@@ -419,16 +189,49 @@ typename Inspector::result_type inspect(Inspector& f, job_result& x) {
            x.read_seconds, x.merge_seconds, x.write_seconds, x.spilled_bytes);
 }
 
+/// A job's progress while it runs.
+struct job_status {
+  std::string id;
+  bool known = false;
+  std::string phase; ///< scanning, reading, merging
+  uint64_t bytes_total = 0;
+  uint64_t bytes_done = 0;
+  uint64_t rows = 0;
+};
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, job_status& x) {
   return f(caf::meta::type_name("job_status"), x.id, x.known, x.phase,
            x.bytes_total, x.bytes_done, x.rows);
 }
 
+/// What a worker tells the coordinator about itself when it joins.
+struct worker_info {
+  std::string node; ///< the node's id: "local" for in-process workers
+  uint64_t feed = 0; ///< on another node: the id of its byte feed
+};
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, worker_info& x) {
   return f(caf::meta::type_name("worker_info"), x.node, x.feed);
 }
+
+/// One piece of work: read range `index` of the job into the worker's
+/// partial. A worker in the server's process maps the range from `path`; a
+/// worker on another node receives its bytes on its feed under `tag`.
+struct work_item {
+  std::string job;
+  std::string path;
+  uint32_t index = 0;
+  byte_range range;
+  csv_layout layout;
+  bool skip_bad_rows = false;
+  uint64_t tag = 0; ///< 0: read from the file
+  /// Where a worker on the file's node spills its partial once it holds
+  /// more than spill_at bytes (0: never; see job_request::spill_dir).
+  std::string spill_dir;
+  uint64_t spill_at = 0;
+};
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, work_item& x) {
@@ -436,16 +239,44 @@ typename Inspector::result_type inspect(Inspector& f, work_item& x) {
            x.layout, x.skip_bad_rows, x.tag, x.spill_dir, x.spill_at);
 }
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, job_plan& x) {
-  return f(caf::meta::type_name("job_plan"), x.layout, x.file_size, x.ranges);
-}
+struct read_done {
+  std::string job;
+  uint32_t index = 0;
+  range_report report;
+  std::string failure; ///< not empty: the file could not be read
+  uint64_t mailbox = 0; ///< messages waiting at the worker when it reported
+};
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, read_done& x) {
   return f(caf::meta::type_name("read_done"), x.job, x.index, x.report,
            x.failure, x.mailbox);
 }
+
+/// A worker's partial aggregate of a job. Inside one process it travels as
+/// the object itself (CAF does not serialize local messages); only when it
+/// crosses to another node is it turned into its byte form.
+///
+/// A partial of millions of groups encodes to hundreds of MB: in one BASP
+/// message it would hold the link for seconds (the peer's heartbeats wait
+/// behind it, and the server drops messages over max_basp_payload), and
+/// encoded whole it would be in memory twice. So a worker on another node
+/// sends it first, one part at a time: a part is one partition (its part
+/// in memory and what the worker spilled of it), encoded on its own and cut
+/// into messages of at most `partial_piece_size` (partial_piece_atom, job,
+/// bytes); the last one is a request (partial_piece_atom, job, bytes,
+/// uint32_t partitions: a bit per partition the part holds) whose answer,
+/// true, asks for the next part. Then comes this blob with `pieces` (all
+/// parts' pieces) set and no totals. The receiver decodes and merges each
+/// part as it completes, on its own thread. A small partial that never
+/// spilled comes in the blob itself.
+struct partial_blob {
+  std::string job;
+  std::shared_ptr<partial_aggregate> totals;
+  bool ok = false; ///< false: the worker has no partial of that job
+  uint32_t pieces = 0; ///< > 0: the bytes came before, in this many pieces
+  uint64_t node_spilled = 0; ///< bytes the worker's node spilled of it
+};
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, partial_blob& x) {
@@ -466,11 +297,39 @@ typename Inspector::result_type inspect(Inspector& f, partial_blob& x) {
   }
 }
 
+/// The largest piece of an encoded partial in one message (see
+/// partial_blob): well under the cluster port's max_basp_payload.
+inline constexpr size_t partial_piece_size = 4u << 20;
+
+/// One worker actor as the coordinator sees it.
+struct worker_stats {
+  std::string id;
+  std::string node;
+  uint64_t ranges_done = 0;
+  uint64_t bytes_done = 0;
+  bool busy = false;
+  uint64_t mailbox = 0; ///< as the worker last reported it
+};
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, worker_stats& x) {
   return f(caf::meta::type_name("worker_stats"), x.id, x.node, x.ranges_done,
            x.bytes_done, x.busy, x.mailbox);
 }
+
+/// One node: the server's own ("local") or a worker node that joined.
+struct node_stats {
+  std::string id;
+  std::string name;    ///< the host name the node gave
+  std::string address; ///< host:port the server sees it at
+  bool local = false;
+  bool up = false;
+  uint64_t workers = 0; ///< worker actors alive
+  uint64_t ranges_done = 0;
+  uint64_t bytes_done = 0;
+  int64_t joined_at = 0;  ///< ms since the Unix epoch
+  int64_t last_seen = 0;  ///< ms since the Unix epoch: its last message
+};
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_stats& x) {
@@ -479,11 +338,35 @@ typename Inspector::result_type inspect(Inspector& f, node_stats& x) {
            x.last_seen);
 }
 
+/// A job's ranges as the coordinator's queue sees them.
+struct job_queue_stats {
+  std::string id;
+  std::string phase;
+  uint64_t ranges = 0;
+  uint64_t queued = 0;    ///< waiting for a worker
+  uint64_t in_flight = 0; ///< handed out, not yet reported
+  uint64_t done = 0;
+};
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, job_queue_stats& x) {
   return f(caf::meta::type_name("job_queue_stats"), x.id, x.phase, x.ranges,
            x.queued, x.in_flight, x.done);
 }
+
+struct coordinator_stats {
+  std::vector<node_stats> nodes;
+  std::vector<worker_stats> workers;
+  std::vector<job_queue_stats> queue; ///< running jobs, oldest first
+  uint64_t jobs_running = 0;
+  uint64_t ranges_queued = 0;       ///< over all jobs
+  uint64_t ranges_dispatched = 0;   ///< since the start
+  uint64_t ranges_redispatched = 0; ///< handed out again after a worker was lost
+  uint64_t bytes_read = 0; ///< since the start, by every worker (a range
+                           ///< read again after a loss counts again)
+  uint64_t rows_read = 0;  ///< likewise
+  uint64_t spilled_bytes = 0; ///< partials written to disk, since the start
+};
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, coordinator_stats& x) {
@@ -492,11 +375,29 @@ typename Inspector::result_type inspect(Inspector& f, coordinator_stats& x) {
            x.ranges_redispatched, x.bytes_read, x.rows_read, x.spilled_bytes);
 }
 
+/// What a worker node sends the gate to join.
+struct node_registration {
+  std::string name;  ///< its host name, for people
+  uint32_t workers = 0;
+  /// What the cluster port's handshake said to this node's connection
+  /// (cluster/handshake.hpp): tells the gate the node's address.
+  uint64_t session = 0;
+};
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_registration& x) {
   return f(caf::meta::type_name("node_registration"), x.name, x.workers,
            x.session);
 }
+
+struct registration_reply {
+  bool accepted = false;
+  std::string reason; ///< why not
+  caf::actor coordinator;
+  std::string node_id;
+  uint16_t feed_port = 0;  ///< where the node's workers open their feeds
+  std::string feed_secret; ///< what they show there; never logged
+};
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, registration_reply& x) {
@@ -504,37 +405,28 @@ typename Inspector::result_type inspect(Inspector& f, registration_reply& x) {
            x.coordinator, x.node_id, x.feed_port, x.feed_secret);
 }
 
+/// A node the gate let in, for the coordinator.
+struct node_record {
+  std::string name;
+  std::string address;
+  std::string caf_node; ///< caf::to_string of its node_id: only its
+                        ///< actors may join under the node's id
+  caf::actor agent;     ///< lives as long as the node's connection
+};
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_record& x) {
   return f(caf::meta::type_name("node_record"), x.name, x.address, x.caf_node,
            x.agent);
 }
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, job_record& x) {
-  // CAF 0.17 has no inspect for enums: the state crosses as its number.
-  if constexpr (Inspector::reads_state) {
-    auto state = static_cast<uint8_t>(x.state);
-    return f(caf::meta::type_name("job_record"), x.id, state, x.file_name,
-             x.skip_bad_rows, x.bytes_total, x.bytes_done, x.rows, x.groups,
-             x.bad_rows, x.first_bad, x.phase, x.error, x.created_at,
-             x.started_at, x.finished_at, x.scan_seconds, x.read_seconds,
-             x.merge_seconds, x.write_seconds, x.attempts, x.peak_rss_mb,
-             x.spilled_bytes, x.note);
-  } else {
-    uint8_t state = 0;
-    auto result = f(caf::meta::type_name("job_record"), x.id, state,
-                    x.file_name, x.skip_bad_rows, x.bytes_total, x.bytes_done,
-                    x.rows, x.groups, x.bad_rows, x.first_bad, x.phase, x.error,
-                    x.created_at, x.started_at, x.finished_at, x.scan_seconds,
-                    x.read_seconds, x.merge_seconds, x.write_seconds,
-                    x.attempts, x.peak_rss_mb, x.spilled_bytes, x.note);
-    x.state = state <= static_cast<uint8_t>(job_state::canceled)
-                ? static_cast<job_state>(state)
-                : job_state::failed;
-    return result;
-  }
-}
+/// An upload on disk as `jobs/<id>/input.csv`, for the registry to queue.
+struct job_submission {
+  std::string id;
+  std::string file_name;
+  uint64_t bytes = 0;
+  bool skip_bad_rows = false;
+};
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, job_submission& x) {
@@ -542,16 +434,36 @@ typename Inspector::result_type inspect(Inspector& f, job_submission& x) {
            x.skip_bad_rows);
 }
 
+struct submit_reply {
+  enum status_type : uint8_t { accepted = 0, queue_full = 1, failed = 2 };
+  uint8_t status = failed;
+  job_record record;
+  std::string error;        ///< failed: why (the job state could not be saved)
+  uint32_t retry_after = 0; ///< queue_full: seconds a client should wait
+};
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, submit_reply& x) {
   return f(caf::meta::type_name("submit_reply"), x.status, x.record, x.error,
            x.retry_after);
 }
 
+struct job_lookup {
+  bool found = false;
+  job_record record;
+};
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, job_lookup& x) {
   return f(caf::meta::type_name("job_lookup"), x.found, x.record);
 }
+
+struct job_deletion {
+  bool found = false;
+  bool canceled = false; ///< true: the job was queued or started and is now
+                         ///< canceled; false: its record and files are gone
+  job_record record;
+};
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, job_deletion& x) {
@@ -559,10 +471,31 @@ typename Inspector::result_type inspect(Inspector& f, job_deletion& x) {
            x.record);
 }
 
+struct job_list {
+  std::vector<job_record> jobs; ///< newest first
+};
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, job_list& x) {
   return f(caf::meta::type_name("job_list"), x.jobs);
 }
+
+struct registry_stats {
+  coordinator_stats coordinator;
+  bool coordinator_answered = false;
+  uint64_t queued = 0;
+  uint64_t started = 0;
+  uint64_t finished = 0;
+  uint64_t failed = 0;
+  uint64_t canceled = 0;
+  uint64_t max_running = 0;
+  uint64_t max_queued = 0;
+  int64_t uptime_ms = 0;
+  uint64_t mailbox = 0; ///< messages waiting for the registry
+  /// Entries in DATA/damaged/ at start-up: what the store could not read
+  /// and set aside (job_store.hpp); operators look, then remove by hand.
+  uint64_t damaged = 0;
+};
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, registry_stats& x) {

@@ -6,10 +6,15 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
 
 namespace playcount::http {
 
@@ -38,40 +43,62 @@ json::value time_or_null(int64_t ms) {
   return json::value(iso_time(ms));
 }
 
-json::object job_object(const job_record& r) {
-  json::object o;
-  o["jobId"] = r.id;
-  o["state"] = to_string(r.state);
-  o["bytesTotal"] = r.bytes_total;
-  o["bytesDone"] = r.bytes_done;
-  o["rows"] = r.rows;
-  o["groups"] = r.groups;
-  o["error"] = r.error.empty() ? json::value(nullptr) : json::value(r.error);
-  o["createdAt"] = time_or_null(r.created_at);
-  o["startedAt"] = time_or_null(r.started_at);
-  o["finishedAt"] = time_or_null(r.finished_at);
-  o["phase"] = r.phase.empty() ? json::value(nullptr) : json::value(r.phase);
-  o["fileName"] =
-      r.file_name.empty() ? json::value(nullptr) : json::value(r.file_name);
-  o["onBadRows"] = r.skip_bad_rows ? "skip" : "fail";
-  o["badRows"] = r.bad_rows;
-  json::array first_bad;
-  for (const auto& line : r.first_bad)
-    first_bad.emplace_back(line);
-  o["firstBadRows"] = std::move(first_bad);
-  o["spilledBytes"] = r.spilled_bytes;
-  if (r.state == job_state::finished) {
-    const auto ms = [](double seconds) {
-      return static_cast<int64_t>(seconds * 1000 + 0.5);
-    };
-    json::object phases;
-    phases["scan"] = ms(r.scan_seconds);
-    phases["read"] = ms(r.read_seconds);
-    phases["merge"] = ms(r.merge_seconds);
-    phases["write"] = ms(r.write_seconds);
-    o["phaseMs"] = std::move(phases);
+// The API's value of a field of job_record, by its type and its flags
+// (actors/job_record.hpp).
+template <class T>
+json::value api_value(const record_field<T>& field, const T& x) {
+  using namespace record_flag;
+  if constexpr (std::is_same_v<T, std::string>) {
+    if (field.has(api_null_if_empty) && x.empty())
+      return nullptr;
+    return json::value(x);
+  } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+    json::array out;
+    for (const auto& line : x)
+      out.emplace_back(line);
+    return out;
+  } else if constexpr (std::is_same_v<T, job_state>) {
+    return json::value(to_string(x));
+  } else if constexpr (std::is_same_v<T, bool>) {
+    if (field.has(api_policy))
+      return json::value(x ? "skip" : "fail");
+    return json::value(x);
+  } else if constexpr (std::is_same_v<T, int64_t>) {
+    if (field.has(api_time))
+      return time_or_null(x);
+    return json::value(x);
+  } else if constexpr (std::is_same_v<T, double>) {
+    if (field.has(api_phase_ms)) // whole milliseconds, rounded
+      return json::value(static_cast<int64_t>(x * 1000 + 0.5));
+    return json::value(x);
   } else {
-    o["phaseMs"] = nullptr;
+    static_assert(std::is_integral_v<T>);
+    return json::value(x);
+  }
+}
+
+// GET /jobs/<id>/: the fields the API shows, each at its rank; the phase
+// times together under one key, for finished jobs only (null otherwise).
+json::object job_object(const job_record& r) {
+  constexpr std::string_view phase_ms_key = "phaseMs";
+  std::array<std::pair<std::string_view, json::value>, job_api_keys> slots;
+  json::object phases;
+  for_each_record_field([&](const auto& field) {
+    if (field.api_key.empty())
+      return;
+    json::value value = api_value(field, r.*field.member);
+    if (field.has(record_flag::api_phase_ms)) {
+      phases[field.api_key] = std::move(value);
+      slots[field.api_rank].first = phase_ms_key;
+    } else {
+      slots[field.api_rank] = {field.api_key, std::move(value)};
+    }
+  });
+  json::object o(slots.size());
+  for (auto& [key, value] : slots) {
+    if (key == phase_ms_key && r.state == job_state::finished)
+      value = std::move(phases);
+    o.emplace(key, std::move(value));
   }
   return o;
 }

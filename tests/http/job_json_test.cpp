@@ -1,0 +1,89 @@
+// GET /jobs/<id>/ and GET /jobs/: a job's JSON, derived from job_record's
+// one field list (messages.hpp), must stay byte for byte what it was: the
+// keys, their order, null for what is empty or not yet, the computed
+// onBadRows and phaseMs.
+
+#include "http/api.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace playcount::http {
+namespace {
+
+job_record every_field_set(job_state state) {
+  job_record r;
+  r.id = "0b0c4e3a-1f2b-4c5d-8e6f-7a8b9c0d1e2f";
+  r.state = state;
+  r.file_name = "pl\"ays\xff.csv";
+  r.skip_bad_rows = true;
+  r.bytes_total = uint64_t{1} << 40;
+  r.bytes_done = 12;
+  r.rows = 3;
+  r.groups = 4;
+  r.bad_rows = 5;
+  r.first_bad = {"line 3: x", "line 9: \"y\""};
+  r.phase = "merging";
+  r.error = "line 2: overflow";
+  r.created_at = 1700000000000;
+  r.started_at = 1700000000001;
+  r.finished_at = 1700000002345;
+  r.scan_seconds = 0.25;
+  r.read_seconds = 1.5;
+  r.merge_seconds = 0.0125;
+  r.write_seconds = 2;
+  r.attempts = 2;
+  r.peak_rss_mb = 1234;
+  r.spilled_bytes = 99;
+  r.note = "recovered";
+  return r;
+}
+
+// job_json as of commit c805ba0 (before issue 12). job_object writes text
+// as the record holds it: the registry escapes what is not UTF-8 before it
+// goes into a record, so the byte 0xff here only shows that nothing else
+// does.
+const std::string head = R"({"jobId":"0b0c4e3a-1f2b-4c5d-8e6f-7a8b9c0d1e2f",)";
+const std::string body =
+    R"("bytesTotal":1099511627776,"bytesDone":12,"rows":3,"groups":4,)"
+    R"("error":"line 2: overflow","createdAt":"2023-11-14T22:13:20.000Z",)"
+    R"("startedAt":"2023-11-14T22:13:20.001Z",)"
+    R"("finishedAt":"2023-11-14T22:13:22.345Z","phase":"merging",)"
+    "\"fileName\":\"pl\\\"ays\xff.csv\","
+    R"("onBadRows":"skip","badRows":5,)"
+    R"("firstBadRows":["line 3: x","line 9: \"y\""],"spilledBytes":99,)";
+
+TEST(job_json, a_finished_job_reads_as_before) {
+  EXPECT_EQ(
+      job_json(every_field_set(job_state::finished)),
+      head + R"("state":"finished",)" + body +
+          R"("phaseMs":{"scan":250,"read":1500,"merge":13,"write":2000}})");
+}
+
+TEST(job_json, phase_times_show_for_finished_jobs_only) {
+  EXPECT_EQ(job_json(every_field_set(job_state::failed)),
+            head + R"("state":"failed",)" + body + R"("phaseMs":null})");
+}
+
+TEST(job_json, what_is_empty_or_not_yet_is_null) {
+  EXPECT_EQ(job_json(job_record{}),
+            R"({"jobId":"","state":"queued","bytesTotal":0,"bytesDone":0,)"
+            R"("rows":0,"groups":0,"error":null,"createdAt":null,)"
+            R"("startedAt":null,"finishedAt":null,"phase":null,)"
+            R"("fileName":null,"onBadRows":"fail","badRows":0,)"
+            R"("firstBadRows":[],"spilledBytes":0,"phaseMs":null})");
+}
+
+TEST(job_json, the_job_list_holds_the_same_objects) {
+  job_list list;
+  list.jobs = {every_field_set(job_state::failed), job_record{}};
+  const reply r = jobs_reply(list);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, R"({"count":2,"jobs":[)" +
+                        job_json(every_field_set(job_state::failed)) + "," +
+                        job_json(job_record{}) + "]}");
+}
+
+} // namespace
+} // namespace playcount::http
