@@ -392,8 +392,9 @@ TEST_F(message_round_trip, job_record_fields_lists_every_member_once) {
   std::set<std::string_view> api_keys;
   for_each_record_field([&](const auto& field) {
     EXPECT_TRUE(keys.insert(field.key).second) << field.key;
-    if (!field.api_key.empty())
+    if (!field.api_key.empty()) {
       EXPECT_TRUE(api_keys.insert(field.api_key).second) << field.api_key;
+    }
   });
 }
 
