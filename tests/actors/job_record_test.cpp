@@ -5,6 +5,7 @@
 
 #include "actors/job_store.hpp"
 #include "actors/messages.hpp"
+#include "tests/support/job_records.hpp"
 
 #include <gtest/gtest.h>
 
@@ -12,36 +13,6 @@
 
 namespace playcount {
 namespace {
-
-// Every field set to something other than its default (phase is not
-// stored: it only matters while the server runs).
-job_record every_field_set() {
-  job_record r;
-  r.id = "0b0c4e3a-1f2b-4c5d-8e6f-7a8b9c0d1e2f";
-  r.state = job_state::finished;
-  r.file_name = "pl\"ays\xff.csv";
-  r.skip_bad_rows = true;
-  r.bytes_total = uint64_t{1} << 40;
-  r.bytes_done = 12;
-  r.rows = 3;
-  r.groups = 4;
-  r.bad_rows = 5;
-  r.first_bad = {"line 3: x", "line 9: \"y\""};
-  r.phase = "merging";
-  r.error = "line 2: overflow";
-  r.created_at = 1700000000000;
-  r.started_at = 1700000000001;
-  r.finished_at = 1700000002345;
-  r.scan_seconds = 0.25;
-  r.read_seconds = 1.5;
-  r.merge_seconds = 0.0125;
-  r.write_seconds = 2;
-  r.attempts = 2;
-  r.peak_rss_mb = 1234;
-  r.spilled_bytes = 99;
-  r.note = "recovered";
-  return r;
-}
 
 // Written by record_to_json as of commit c805ba0 (before issue 12).
 constexpr const char* full_record_json =
@@ -66,7 +37,7 @@ constexpr const char* default_record_json =
     "\n";
 
 TEST(job_record_json, a_record_is_written_byte_for_byte_as_before) {
-  EXPECT_EQ(record_to_json(every_field_set()), full_record_json);
+  EXPECT_EQ(record_to_json(test::every_field_set()), full_record_json);
   EXPECT_EQ(record_to_json(job_record{}), default_record_json);
 }
 
@@ -74,7 +45,7 @@ TEST(job_record_json, a_record_written_before_reads_to_the_same_record) {
   job_record r;
   std::string error;
   ASSERT_TRUE(parse_record(full_record_json, r, error)) << error;
-  job_record expected = every_field_set();
+  job_record expected = test::every_field_set();
   expected.phase.clear();                  // not stored
   expected.file_name = "pl\"ays\\xFF.csv"; // escaped when written
   EXPECT_EQ(r.id, expected.id);

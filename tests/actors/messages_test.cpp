@@ -6,6 +6,7 @@
 
 #include "core/mapped_file.hpp"
 #include "tests/support/temp_dir.hpp"
+#include "tests/support/job_records.hpp"
 
 #include <boost/pfr.hpp>
 #include <caf/all.hpp>
@@ -208,31 +209,7 @@ void expect_every_field_set(const T& x, const std::string& path,
 // The samples: every field set.
 
 job_record sample_record() {
-  job_record r;
-  r.id = "0b0c4e3a-1f2b-4c5d-8e6f-7a8b9c0d1e2f";
-  r.state = job_state::canceled;
-  r.file_name = "plays.csv";
-  r.skip_bad_rows = true;
-  r.bytes_total = 1000;
-  r.bytes_done = 900;
-  r.rows = 80;
-  r.groups = 7;
-  r.bad_rows = 2;
-  r.first_bad = {"line 3: x", "line 9: y"};
-  r.phase = "reading";
-  r.error = "line 2: overflow";
-  r.created_at = 1700000000000;
-  r.started_at = 1700000000001;
-  r.finished_at = 1700000000002;
-  r.scan_seconds = 0.25;
-  r.read_seconds = 1.5;
-  r.merge_seconds = 0.125;
-  r.write_seconds = 2;
-  r.attempts = 3;
-  r.peak_rss_mb = 512;
-  r.spilled_bytes = 4096;
-  r.note = "recovered";
-  return r;
+  return test::every_field_set(job_state::canceled);
 }
 
 csv_layout sample_layout() {

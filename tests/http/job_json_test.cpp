@@ -4,6 +4,7 @@
 // onBadRows and phaseMs.
 
 #include "http/api.hpp"
+#include "tests/support/job_records.hpp"
 
 #include <gtest/gtest.h>
 
@@ -11,34 +12,6 @@
 
 namespace playcount::http {
 namespace {
-
-job_record every_field_set(job_state state) {
-  job_record r;
-  r.id = "0b0c4e3a-1f2b-4c5d-8e6f-7a8b9c0d1e2f";
-  r.state = state;
-  r.file_name = "pl\"ays\xff.csv";
-  r.skip_bad_rows = true;
-  r.bytes_total = uint64_t{1} << 40;
-  r.bytes_done = 12;
-  r.rows = 3;
-  r.groups = 4;
-  r.bad_rows = 5;
-  r.first_bad = {"line 3: x", "line 9: \"y\""};
-  r.phase = "merging";
-  r.error = "line 2: overflow";
-  r.created_at = 1700000000000;
-  r.started_at = 1700000000001;
-  r.finished_at = 1700000002345;
-  r.scan_seconds = 0.25;
-  r.read_seconds = 1.5;
-  r.merge_seconds = 0.0125;
-  r.write_seconds = 2;
-  r.attempts = 2;
-  r.peak_rss_mb = 1234;
-  r.spilled_bytes = 99;
-  r.note = "recovered";
-  return r;
-}
 
 // job_json as of commit c805ba0 (before issue 12). job_object writes text
 // as the record holds it: the registry escapes what is not UTF-8 before it
@@ -56,13 +29,13 @@ const std::string body =
 
 TEST(job_json, a_finished_job_reads_as_before) {
   EXPECT_EQ(
-      job_json(every_field_set(job_state::finished)),
+      job_json(test::every_field_set(job_state::finished)),
       head + R"("state":"finished",)" + body +
           R"("phaseMs":{"scan":250,"read":1500,"merge":13,"write":2000}})");
 }
 
 TEST(job_json, phase_times_show_for_finished_jobs_only) {
-  EXPECT_EQ(job_json(every_field_set(job_state::failed)),
+  EXPECT_EQ(job_json(test::every_field_set(job_state::failed)),
             head + R"("state":"failed",)" + body + R"("phaseMs":null})");
 }
 
@@ -77,11 +50,11 @@ TEST(job_json, what_is_empty_or_not_yet_is_null) {
 
 TEST(job_json, the_job_list_holds_the_same_objects) {
   job_list list;
-  list.jobs = {every_field_set(job_state::failed), job_record{}};
+  list.jobs = {test::every_field_set(job_state::failed), job_record{}};
   const reply r = jobs_reply(list);
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, R"({"count":2,"jobs":[)" +
-                        job_json(every_field_set(job_state::failed)) + "," +
+                        job_json(test::every_field_set(job_state::failed)) + "," +
                         job_json(job_record{}) + "]}");
 }
 
