@@ -14,6 +14,9 @@ DEB_PACKAGES := g++ cmake make pkg-config libcaf-dev libpistache-dev \
 # `node` and an `npm` on the PATH will do).
 BROWSER_DEB_PACKAGES := chromium
 
+# Only for `make style-check`: the formatter the tree is laid out with.
+STYLE_PACKAGES := clang-format-14
+
 # Only for `make fuzz`: clang with libFuzzer and the sanitizer runtimes.
 FUZZ_PACKAGES := clang-14 libclang-rt-14-dev
 
@@ -27,8 +30,8 @@ FUZZ_SEED ?= 1
 FUZZ_TARGETS := csv_ranges multipart fields partial_bytes group_store
 SANITIZER_BUILD_TYPE ?= RelWithDebInfo
 
-.PHONY: all deps test-deps fuzz-deps build test test-release test-sanitize \
-  test-tsan fuzz run clean bench
+.PHONY: all deps test-deps fuzz-deps style-deps build test test-release \
+  test-sanitize test-tsan fuzz style-check run clean bench
 
 all: build
 
@@ -57,6 +60,11 @@ fuzz-deps: deps
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
 	  done)
 
+style-deps:
+	$(call install_missing,for p in $(STYLE_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
+	  done)
+
 test-deps: deps
 	$(call install_missing,for p in $(BROWSER_DEB_PACKAGES); do \
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
@@ -70,10 +78,19 @@ $(BUILD_DIR)/CMakeCache.txt: | deps
 build: deps $(BUILD_DIR)/CMakeCache.txt
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
-# Everything CI runs: the tests in the release build (with the browser
-# tests), the tests again under AddressSanitizer + UndefinedBehaviorSanitizer,
-# then each fuzz target for FUZZ_SECONDS.
-test: test-release test-sanitize fuzz
+# Everything CI runs: the layout of every C/C++ file, the tests in the release
+# build (with the browser tests), the tests again under AddressSanitizer +
+# UndefinedBehaviorSanitizer, then each fuzz target for FUZZ_SECONDS.
+test: style-check test-release test-sanitize fuzz
+
+# Every C and C++ file as .clang-format lays it out (the files git tracks;
+# in a tree without git, every such file outside the build directories).
+C_FILES = $(shell git ls-files '*.c' '*.h' '*.cpp' '*.hpp' 2>/dev/null || \
+  find . -path './build*' -prune -o -path '*/node_modules' -prune -o \
+    \( -name '*.c' -o -name '*.h' -o -name '*.cpp' -o -name '*.hpp' \) -print)
+style-check: style-deps
+	@clang-format-14 --dry-run --Werror $(C_FILES)
+	@echo "style-check: every C/C++ file is laid out as .clang-format says"
 
 test-release: test-deps build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)

@@ -59,8 +59,8 @@ double seconds(clock_type::duration d) {
 
 int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
-           std::chrono::system_clock::now().time_since_epoch())
-    .count();
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 // A job from its request to its result.
@@ -96,12 +96,14 @@ struct job_run {
   /// worker make bytes_done drop, but progress is not shown going back.
   uint64_t bytes_shown = 0;
   uint64_t rows_shown = 0;
-  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point started =
+      std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point planned = started;
 
   [[nodiscard]] const char* phase_name() const {
-    return phase == planning ? "scanning"
-                             : phase == reading ? "reading" : "merging";
+    return phase == planning  ? "scanning"
+           : phase == reading ? "reading"
+                              : "merging";
   }
 };
 
@@ -118,7 +120,7 @@ struct worker_entry {
   uint64_t feed = 0;
   uint64_t ranges_done = 0;
   uint64_t bytes_done = 0;
-  uint64_t mailbox = 0; // as last reported
+  uint64_t mailbox = 0;                         // as last reported
   std::optional<caf::response_promise> waiting; // an unanswered ask
   /// Ranges handed out and not yet reported, in the order the worker reads
   /// them: one, or for a worker on another node that keeps up two (it asks
@@ -317,7 +319,7 @@ bool stops_the_job(const job_request& request, const range_report& report) {
 
 void maybe_finish(coordinator_actor* self, job_run& job) {
   const size_t needed =
-    std::min<size_t>(job.ranges.size(), size_t{job.last_needed} + 1);
+      std::min<size_t>(job.ranges.size(), size_t{job.last_needed} + 1);
   for (size_t i = 0; i < needed; ++i)
     if (!job.reports[i])
       return;
@@ -429,7 +431,7 @@ void requeue_unread(const coordinator_state& st, job_run& job) {
         reading.insert(i.index);
   job.todo.clear();
   const size_t needed =
-    std::min<size_t>(job.ranges.size(), size_t{job.last_needed} + 1);
+      std::min<size_t>(job.ranges.size(), size_t{job.last_needed} + 1);
   for (uint32_t i = 0; i < needed; ++i)
     if (!job.reports[i] && reading.count(i) == 0)
       job.todo.push_back(i);
@@ -444,8 +446,8 @@ void node_down(coordinator_state& st, const std::string& id) {
   n->second.stats.up = false;
   if (st.feeds)
     st.feeds->forget(id);
-  spdlog::warn("worker node {} ({} at {}) is down: its ranges go to others",
-               id, n->second.stats.name, n->second.stats.address);
+  spdlog::warn("worker node {} ({} at {}) is down: its ranges go to others", id,
+               n->second.stats.name, n->second.stats.address);
   st.down_nodes.push_back(id);
   while (st.down_nodes.size() > kept_down_nodes) {
     st.nodes.erase(st.down_nodes.front());
@@ -501,8 +503,9 @@ void on_worker_down(coordinator_actor* self, const caf::actor_addr& addr) {
     job.excluded.erase(addr);
     if (job.phase != job_run::reading)
       continue; // a finisher re-reads a lost partial itself
-    st.redispatched += std::count_if(lost.begin(), lost.end(),
-                                     [&](const in_flight& i) { return i.job == id; });
+    st.redispatched +=
+        std::count_if(lost.begin(), lost.end(),
+                      [&](const in_flight& i) { return i.job == id; });
     st.redispatched += take_back(st, job, addr);
     // Only workers that straggled on this job are left: better slow than
     // never.
@@ -579,17 +582,18 @@ void check_stragglers(coordinator_actor* self) {
     if (others == 0)
       continue;
     const double took = seconds(now - w->second.head_since);
-    const double typical =
-      job.range_pace.empty()
-        ? 0
-        : st.policy.slow_factor * job.range_pace.get() *
-            static_cast<double>(std::max<uint64_t>(1, job.ranges[head.index].size()));
+    const double typical = job.range_pace.empty()
+                               ? 0
+                               : st.policy.slow_factor * job.range_pace.get() *
+                                     static_cast<double>(std::max<uint64_t>(
+                                         1, job.ranges[head.index].size()));
     const double silent = std::max(seconds(st.policy.silent_bound), typical);
     const double slow = std::max(seconds(st.policy.min_bound), typical);
     std::string why;
     if (took > silent)
-      why = fmt::format("range {} without a report for {:.1f} s, bound {:.1f} s",
-                        head.index, took, silent);
+      why =
+          fmt::format("range {} without a report for {:.1f} s, bound {:.1f} s",
+                      head.index, took, silent);
     else if (!job.range_pace.empty() && idle > 0 && took > slow)
       why = fmt::format("range {} in flight for {:.1f} s, bound {:.1f} s, "
                         "while {} worker(s) idle",
@@ -605,9 +609,10 @@ void keep_ticking(coordinator_actor* self) {
   auto& st = self->state;
   if (st.ticking)
     return;
-  const bool reading = std::any_of(st.jobs.begin(), st.jobs.end(), [](const auto& j) {
-    return j.second.phase == job_run::reading;
-  });
+  const bool reading =
+      std::any_of(st.jobs.begin(), st.jobs.end(), [](const auto& j) {
+        return j.second.phase == job_run::reading;
+      });
   if (!reading)
     return;
   st.ticking = true;
@@ -674,8 +679,9 @@ coordinator_stats stats(const coordinator_state& st) {
     q.ranges = job.ranges.size();
     q.queued = job.todo.size();
     for (const auto& [addr, w] : st.workers)
-      q.in_flight += std::count_if(w.items.begin(), w.items.end(),
-                                   [&](const in_flight& i) { return i.job == id; });
+      q.in_flight +=
+          std::count_if(w.items.begin(), w.items.end(),
+                        [&](const in_flight& i) { return i.job == id; });
     for (const auto& r : job.reports)
       q.done += r.has_value();
     out.ranges_queued += q.queued;
@@ -695,8 +701,8 @@ caf::behavior coordinator(coordinator_actor* self,
   self->state.feeds = std::move(feeds);
   self->state.policy = policy;
   auto& local = self->state.nodes["local"];
-  local.stats = node_stats{"local", "local", "in-process", true, true, 0, 0, 0,
-                           now_ms(), now_ms()};
+  local.stats = node_stats{"local", "local", "in-process", true,    true, 0,
+                           0,       0,       now_ms(),     now_ms()};
   local.caf_node = caf::to_string(self->node());
   self->set_down_handler([=](const caf::down_msg& msg) {
     auto& st = self->state;
@@ -708,167 +714,171 @@ caf::behavior coordinator(coordinator_actor* self,
     on_worker_down(self, msg.source);
   });
   return {
-    [=](job_request& request) {
-      const bool allowed = from_this_process(self);
-      auto promise = self->make_response_promise();
-      if (!allowed)
-        promise.deliver(caf::make_error(caf::sec::unexpected_message));
-      else
-        start_job(self, std::move(request), promise);
-      return promise;
-    },
-    [=](planned_atom, const std::string& id, job_plan& plan,
-        const std::string& error) {
-      if (!from_this_process(self))
-        return;
-      auto j = self->state.jobs.find(id);
-      if (j == self->state.jobs.end() || j->second.phase != job_run::planning)
-        return; // canceled meanwhile
-      if (!error.empty())
-        return end_job(self, j->second, failed(j->second.request, error));
-      on_planned(self, j->second, plan);
-      dispatch(self);
-      keep_ticking(self);
-    },
-    [=](node_up_atom, node_record& record) -> caf::result<std::string> {
-      // Only the gate, in this process, lets nodes in.
-      if (!from_this_process(self))
-        return caf::sec::unexpected_message;
-      auto& st = self->state;
-      const std::string id = "node-" + std::to_string(st.next_node++);
-      auto& n = st.nodes[id];
-      n.stats = node_stats{id, record.name, record.address, false, true, 0, 0,
-                           0, now_ms(), now_ms()};
-      n.caf_node = record.caf_node;
-      if (record.agent) {
-        n.agent = record.agent.address();
-        self->monitor(record.agent);
-      }
-      return id;
-    },
-    [=](join_atom, const worker_info& info) {
-      auto handle = caf::actor_cast<caf::actor>(self->current_sender());
-      if (!handle)
-        return;
-      // A worker joins only under the id of a node that is up and its own.
-      auto n = self->state.nodes.find(info.node);
-      if (n == self->state.nodes.end() || !n->second.stats.up ||
-          n->second.caf_node != caf::to_string(handle.node())) {
-        spdlog::warn("refused a worker that claims node {}", info.node);
-        return;
-      }
-      worker_entry entry;
-      entry.handle = handle;
-      entry.node = info.node;
-      entry.remote = handle.node() != self->node();
-      entry.feed = info.feed;
-      // ... and a worker on another node with a feed its node opened.
-      if (entry.remote && (!self->state.feeds ||
-                           self->state.feeds->node_of(info.feed) != info.node)) {
-        spdlog::warn("refused a worker of node {}: no byte feed of its node",
-                     info.node);
-        return;
-      }
-      n->second.stats.last_seen = now_ms();
-      self->monitor(handle);
-      self->state.workers[handle.address()] = std::move(entry);
-    },
-    [=](ask_work_atom) {
-      // Before make_response_promise, which takes the sender over.
-      worker_entry* w = sender_entry(self);
-      const auto addr = self->current_sender() ? self->current_sender()->address()
-                                               : caf::actor_addr{};
-      auto promise = self->make_response_promise();
-      if (w == nullptr) {
-        promise.deliver(caf::make_error(caf::sec::unexpected_message));
+      [=](job_request& request) {
+        const bool allowed = from_this_process(self);
+        auto promise = self->make_response_promise();
+        if (!allowed)
+          promise.deliver(caf::make_error(caf::sec::unexpected_message));
+        else
+          start_job(self, std::move(request), promise);
         return promise;
-      }
-      w->waiting = promise;
-      self->state.idle.push_back(addr);
-      dispatch(self);
-      return promise;
-    },
-    [=](read_done& done) {
-      // Also ignores the late reports of a worker out of the job (its
-      // ranges of the job were taken back).
-      worker_entry* w = holder_of(self, done.job, done.index);
-      if (w == nullptr)
-        return;
-      w->release(done.job, done.index);
-      // Items are read in order: the reported one was the head.
-      const auto now = clock_type::now();
-      const auto took = now - w->head_since;
-      w->head_since = now;
-      const auto addr = self->current_sender()->address();
-      auto j = self->state.jobs.find(done.job);
-      const bool known = j != self->state.jobs.end() &&
-                         done.index < j->second.ranges.size();
-      const uint64_t bytes = known ? j->second.ranges[done.index].size() : 0;
-      if (known && j->second.phase == job_run::reading &&
-          !j->second.reports[done.index]) {
-        const double pace = seconds(took) / static_cast<double>(std::max<uint64_t>(1, bytes));
-        j->second.range_pace.add(pace);
-        const bool keeping_up =
-          pace <= self->state.policy.ask_ahead_factor * j->second.range_pace.get();
-        w->keeping_up_in = keeping_up ? done.job : std::string{};
-      }
-      w->ranges_done += 1;
-      w->bytes_done += bytes;
-      w->mailbox = done.mailbox;
-      // What a node did outlives its workers in the stats.
-      if (auto n = self->state.nodes.find(w->node);
-          n != self->state.nodes.end()) {
-        n->second.stats.ranges_done += 1;
-        n->second.stats.bytes_done += bytes;
-      }
-      if (j == self->state.jobs.end())
-        return dispatch(self); // its held ask, if any, may go out now
-      if (!done.failure.empty())
-        return end_job(self, j->second, failed(j->second.request, done.failure));
-      on_read(self, j->second, addr, done);
-      dispatch(self);
-    },
-    [=](straggler_tick_atom) {
-      if (self->current_sender().get() != self->ctrl())
-        return;
-      self->state.ticking = false;
-      check_stragglers(self);
-      keep_ticking(self);
-    },
-    [=](finished_atom, job_result& result) {
-      if (from_this_process(self))
-        on_finished(self, result);
-    },
-    [=](cancel_atom, const std::string& id) -> caf::result<bool> {
-      if (!from_this_process(self))
-        return caf::sec::unexpected_message;
-      auto j = self->state.jobs.find(id);
-      if (j == self->state.jobs.end())
-        return false;
-      job_result result = failed(j->second.request, "canceled");
-      result.canceled = true;
-      end_job(self, j->second, std::move(result));
-      return true;
-    },
-    [=](status_atom, const std::string& id) -> caf::result<job_status> {
-      if (!from_this_process(self))
-        return caf::sec::unexpected_message;
-      job_status out;
-      out.id = id;
-      if (auto j = self->state.jobs.find(id); j != self->state.jobs.end()) {
-        out.known = true;
-        out.phase = j->second.phase_name();
-        out.bytes_total = j->second.bytes_total;
-        out.bytes_done = j->second.bytes_shown;
-        out.rows = j->second.rows_shown;
-      }
-      return out;
-    },
-    [=](stats_atom) -> caf::result<coordinator_stats> {
-      if (!from_this_process(self))
-        return caf::sec::unexpected_message;
-      return stats(self->state);
-    },
+      },
+      [=](planned_atom, const std::string& id, job_plan& plan,
+          const std::string& error) {
+        if (!from_this_process(self))
+          return;
+        auto j = self->state.jobs.find(id);
+        if (j == self->state.jobs.end() || j->second.phase != job_run::planning)
+          return; // canceled meanwhile
+        if (!error.empty())
+          return end_job(self, j->second, failed(j->second.request, error));
+        on_planned(self, j->second, plan);
+        dispatch(self);
+        keep_ticking(self);
+      },
+      [=](node_up_atom, node_record& record) -> caf::result<std::string> {
+        // Only the gate, in this process, lets nodes in.
+        if (!from_this_process(self))
+          return caf::sec::unexpected_message;
+        auto& st = self->state;
+        const std::string id = "node-" + std::to_string(st.next_node++);
+        auto& n = st.nodes[id];
+        n.stats = node_stats{id, record.name, record.address, false,   true, 0,
+                             0,  0,           now_ms(),       now_ms()};
+        n.caf_node = record.caf_node;
+        if (record.agent) {
+          n.agent = record.agent.address();
+          self->monitor(record.agent);
+        }
+        return id;
+      },
+      [=](join_atom, const worker_info& info) {
+        auto handle = caf::actor_cast<caf::actor>(self->current_sender());
+        if (!handle)
+          return;
+        // A worker joins only under the id of a node that is up and its own.
+        auto n = self->state.nodes.find(info.node);
+        if (n == self->state.nodes.end() || !n->second.stats.up ||
+            n->second.caf_node != caf::to_string(handle.node())) {
+          spdlog::warn("refused a worker that claims node {}", info.node);
+          return;
+        }
+        worker_entry entry;
+        entry.handle = handle;
+        entry.node = info.node;
+        entry.remote = handle.node() != self->node();
+        entry.feed = info.feed;
+        // ... and a worker on another node with a feed its node opened.
+        if (entry.remote &&
+            (!self->state.feeds ||
+             self->state.feeds->node_of(info.feed) != info.node)) {
+          spdlog::warn("refused a worker of node {}: no byte feed of its node",
+                       info.node);
+          return;
+        }
+        n->second.stats.last_seen = now_ms();
+        self->monitor(handle);
+        self->state.workers[handle.address()] = std::move(entry);
+      },
+      [=](ask_work_atom) {
+        // Before make_response_promise, which takes the sender over.
+        worker_entry* w = sender_entry(self);
+        const auto addr = self->current_sender()
+                              ? self->current_sender()->address()
+                              : caf::actor_addr{};
+        auto promise = self->make_response_promise();
+        if (w == nullptr) {
+          promise.deliver(caf::make_error(caf::sec::unexpected_message));
+          return promise;
+        }
+        w->waiting = promise;
+        self->state.idle.push_back(addr);
+        dispatch(self);
+        return promise;
+      },
+      [=](read_done& done) {
+        // Also ignores the late reports of a worker out of the job (its
+        // ranges of the job were taken back).
+        worker_entry* w = holder_of(self, done.job, done.index);
+        if (w == nullptr)
+          return;
+        w->release(done.job, done.index);
+        // Items are read in order: the reported one was the head.
+        const auto now = clock_type::now();
+        const auto took = now - w->head_since;
+        w->head_since = now;
+        const auto addr = self->current_sender()->address();
+        auto j = self->state.jobs.find(done.job);
+        const bool known =
+            j != self->state.jobs.end() && done.index < j->second.ranges.size();
+        const uint64_t bytes = known ? j->second.ranges[done.index].size() : 0;
+        if (known && j->second.phase == job_run::reading &&
+            !j->second.reports[done.index]) {
+          const double pace =
+              seconds(took) / static_cast<double>(std::max<uint64_t>(1, bytes));
+          j->second.range_pace.add(pace);
+          const bool keeping_up = pace <= self->state.policy.ask_ahead_factor *
+                                              j->second.range_pace.get();
+          w->keeping_up_in = keeping_up ? done.job : std::string{};
+        }
+        w->ranges_done += 1;
+        w->bytes_done += bytes;
+        w->mailbox = done.mailbox;
+        // What a node did outlives its workers in the stats.
+        if (auto n = self->state.nodes.find(w->node);
+            n != self->state.nodes.end()) {
+          n->second.stats.ranges_done += 1;
+          n->second.stats.bytes_done += bytes;
+        }
+        if (j == self->state.jobs.end())
+          return dispatch(self); // its held ask, if any, may go out now
+        if (!done.failure.empty())
+          return end_job(self, j->second,
+                         failed(j->second.request, done.failure));
+        on_read(self, j->second, addr, done);
+        dispatch(self);
+      },
+      [=](straggler_tick_atom) {
+        if (self->current_sender().get() != self->ctrl())
+          return;
+        self->state.ticking = false;
+        check_stragglers(self);
+        keep_ticking(self);
+      },
+      [=](finished_atom, job_result& result) {
+        if (from_this_process(self))
+          on_finished(self, result);
+      },
+      [=](cancel_atom, const std::string& id) -> caf::result<bool> {
+        if (!from_this_process(self))
+          return caf::sec::unexpected_message;
+        auto j = self->state.jobs.find(id);
+        if (j == self->state.jobs.end())
+          return false;
+        job_result result = failed(j->second.request, "canceled");
+        result.canceled = true;
+        end_job(self, j->second, std::move(result));
+        return true;
+      },
+      [=](status_atom, const std::string& id) -> caf::result<job_status> {
+        if (!from_this_process(self))
+          return caf::sec::unexpected_message;
+        job_status out;
+        out.id = id;
+        if (auto j = self->state.jobs.find(id); j != self->state.jobs.end()) {
+          out.known = true;
+          out.phase = j->second.phase_name();
+          out.bytes_total = j->second.bytes_total;
+          out.bytes_done = j->second.bytes_shown;
+          out.rows = j->second.rows_shown;
+        }
+        return out;
+      },
+      [=](stats_atom) -> caf::result<coordinator_stats> {
+        if (!from_this_process(self))
+          return caf::sec::unexpected_message;
+        return stats(self->state);
+      },
   };
 }
 

@@ -51,9 +51,9 @@ struct finisher_state {
   // workers in this process whose partials came whole (a worker taken off
   // the job may have spilled ranges that others read again).
   std::vector<std::string> spill_owners{"f-"};
-  uint32_t spills = 0;     // of totals, under the job's budget
+  uint32_t spills = 0;       // of totals, under the job's budget
   uint64_t node_spilled = 0; // what worker nodes spilled to their own disks
-  std::string spill_error; // totals could not be spilled: the job fails
+  std::string spill_error;   // totals could not be spilled: the job fails
   clock_type::time_point merge_start = clock_type::now();
   static inline const char* name = "playcount.finisher";
 };
@@ -84,8 +84,8 @@ void maybe_spill(finisher_state& st) {
   if (!spill(st.totals, r.spill_dir, name, bytes, st.spill_error))
     spdlog::error("job {}: {}", r.id, st.spill_error);
   else
-    spdlog::debug("job {}: spilled {} bytes of merged totals ({})", r.id,
-                  bytes, name);
+    spdlog::debug("job {}: spilled {} bytes of merged totals ({})", r.id, bytes,
+                  name);
 }
 
 void merge(finisher_state& st, partial_aggregate& part) {
@@ -127,7 +127,8 @@ job_result complete(finisher_state& st) {
         if (!result.error.empty())
           break;
         const byte_range range = st.in.ranges[index];
-        const mapped_window bytes = file.map(range.begin, range.end, result.error);
+        const mapped_window bytes =
+            file.map(range.begin, range.end, result.error);
         if (!result.error.empty()) {
           result.error = "cannot read the input again: " + result.error;
           break;
@@ -154,9 +155,9 @@ job_result complete(finisher_state& st) {
     if (!file.open(st.in.request.input_path, result.error))
       result.error = "cannot read the input again: " + result.error;
     else
-      outcome = read_sequentially(file.bytes(), st.in.layout,
-                                  policy(st.in.request))
-                  .outcome;
+      outcome =
+          read_sequentially(file.bytes(), st.in.layout, policy(st.in.request))
+              .outcome;
   }
   result.merge_seconds = seconds_since(st.merge_start);
   const auto write_start = clock_type::now();
@@ -258,7 +259,7 @@ uint64_t partial_allowance(const std::vector<byte_range>& all,
 incoming* sender_in(finisher_actor* self, const std::string& job) {
   auto& st = self->state;
   const caf::actor_addr from =
-    caf::actor_cast<caf::actor_addr>(self->current_sender());
+      caf::actor_cast<caf::actor_addr>(self->current_sender());
   const partial_holder* holder = nullptr;
   for (const auto& h : st.in.holders)
     if (h.worker.address() == from)
@@ -332,29 +333,31 @@ caf::behavior finisher(finisher_actor* self, caf::actor coordinator,
   for (const partial_holder& h : st.in.holders) {
     const caf::actor_addr addr = h.worker.address();
     self->monitor(h.worker);
-    self->request(h.worker, caf::infinite, collect_atom::value, st.in.request.id)
-      .then([=](partial_blob& blob) { settle(self, coordinator, addr, &blob); },
+    self->request(h.worker, caf::infinite, collect_atom::value,
+                  st.in.request.id)
+        .then(
+            [=](partial_blob& blob) { settle(self, coordinator, addr, &blob); },
             [=](caf::error&) { settle(self, coordinator, addr, nullptr); });
   }
   return {
-    // Alive while the answers above are awaited; pieces come before them.
-    [=](partial_piece_atom, const std::string& job, std::string& bytes) {
-      if (incoming* in = sender_in(self, job))
-        take_piece(self, *in, bytes, 0);
-    },
-    // The last piece of a part: the answer (go on?) goes out first, so that
-    // the node encodes its next part while this one is merged. A part that
-    // does not decode stops the holder at its next part.
-    [=](partial_piece_atom, const std::string& job, std::string& bytes,
-        uint32_t partitions) -> caf::result<bool> {
-      incoming* in = sender_in(self, job);
-      if (partitions == 0 || in == nullptr)
-        return false;
-      auto answer = self->make_response_promise<bool>();
-      answer.deliver(true);
-      take_piece(self, *in, bytes, partitions);
-      return answer;
-    },
+      // Alive while the answers above are awaited; pieces come before them.
+      [=](partial_piece_atom, const std::string& job, std::string& bytes) {
+        if (incoming* in = sender_in(self, job))
+          take_piece(self, *in, bytes, 0);
+      },
+      // The last piece of a part: the answer (go on?) goes out first, so that
+      // the node encodes its next part while this one is merged. A part that
+      // does not decode stops the holder at its next part.
+      [=](partial_piece_atom, const std::string& job, std::string& bytes,
+          uint32_t partitions) -> caf::result<bool> {
+        incoming* in = sender_in(self, job);
+        if (partitions == 0 || in == nullptr)
+          return false;
+        auto answer = self->make_response_promise<bool>();
+        answer.deliver(true);
+        take_piece(self, *in, bytes, partitions);
+        return answer;
+      },
   };
 }
 

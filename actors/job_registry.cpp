@@ -15,9 +15,9 @@
 #include <deque>
 #include <fstream>
 #include <map>
-#include <sys/stat.h>
 #include <memory>
 #include <set>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace playcount {
@@ -240,7 +240,8 @@ void on_result(registry_actor* self, const std::string& id, job_result& res) {
                    seconds, r.rows, r.groups);
     } else {
       r.state = job_state::failed;
-      r.error = res.error.empty() ? "the job failed" : printable_utf8(res.error);
+      r.error =
+          res.error.empty() ? "the job failed" : printable_utf8(res.error);
       drop_file(p.result);
       spdlog::warn("job {} failed after {:.3f} s: {}", id, seconds, r.error);
     }
@@ -301,7 +302,7 @@ void pump(registry_actor* self) {
         (::mkdir(p.spill.c_str(), 0700) == 0 || errno == EEXIST)) {
       request.spill_dir = p.spill;
       request.memory_limit =
-        st.config.memory_limit / std::max<uint64_t>(1, st.config.max_running);
+          st.config.memory_limit / std::max<uint64_t>(1, st.config.max_running);
     }
     self->request(st.coordinator, caf::infinite, std::move(request))
         .then([=](job_result& res) { on_result(self, id, res); },
@@ -452,11 +453,11 @@ caf::behavior registry(registry_actor* self, caf::actor coordinator,
     if (r.state == job_state::started && r.attempts >= st.config.max_attempts) {
       // It took the server down max_attempts times: not once more.
       r.state = job_state::failed;
-      r.error = "the server stopped " + times(r.attempts) +
-                " while this job ran";
+      r.error =
+          "the server stopped " + times(r.attempts) + " while this job ran";
       if (r.peak_rss_mb > 0)
-        r.error += "; the last time it used " +
-                   std::to_string(r.peak_rss_mb) + " MB";
+        r.error +=
+            "; the last time it used " + std::to_string(r.peak_rss_mb) + " MB";
       r.finished_at = now;
       r.phase.clear();
       spdlog::warn("job {} failed: {} (--max-attempts {})", r.id, r.error,
@@ -492,7 +493,8 @@ caf::behavior registry(registry_actor* self, caf::actor coordinator,
     } else {
       // Died between saving the end and removing the upload.
       drop_file(p.input);
-      if (r.state == job_state::finished && ::access(p.result.c_str(), R_OK) != 0) {
+      if (r.state == job_state::finished &&
+          ::access(p.result.c_str(), R_OK) != 0) {
         // Never "finished" without the bytes to serve.
         r.state = job_state::failed;
         r.error = "the result was lost while the server was down";

@@ -17,8 +17,8 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <limits>
-#include <type_traits>
 #include <sys/stat.h>
+#include <type_traits>
 #include <unistd.h>
 
 namespace playcount {
@@ -238,8 +238,8 @@ bool parse_record(std::string_view text, job_record& r, std::string& error) {
       if (why.empty())
         why = "the field \"" + std::string(field.key) +
               (x == nullptr || !field.has(record_flag::added_later)
-                 ? "\" is missing or has the wrong type"
-                 : "\" has the wrong type");
+                   ? "\" is missing or has the wrong type"
+                   : "\" has the wrong type");
     }
   });
   if (!why.empty()) {
@@ -385,10 +385,11 @@ bool recover(const std::string& data_dir, const std::string& id,
   r.created_at = r.started_at =
       test_exists(p.record) ? std::min(mtime_ms(p.record), r.finished_at)
                             : r.finished_at;
-  if (struct stat st {}; ::stat(p.input.c_str(), &st) == 0)
+  if (struct stat st{}; ::stat(p.input.c_str(), &st) == 0)
     r.bytes_total = r.bytes_done = static_cast<uint64_t>(st.st_size);
-  r.note = "recovered from result.csv at a start: job.json could not be read (" +
-           why + "); it was set aside in " + aside;
+  r.note =
+      "recovered from result.csv at a start: job.json could not be read (" +
+      why + "); it was set aside in " + aside;
   for (fs::directory_iterator it(p.dir, ec), end; !ec && it != end;
        it.increment(ec)) {
     if (it->path().filename() == "result.csv")
@@ -429,7 +430,8 @@ bool read_record(const std::string& path, job_record& record,
                  std::string& error) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    error = errno == ENOENT ? "no job.json" : "cannot open job.json: " + errno_text();
+    error = errno == ENOENT ? "no job.json"
+                            : "cannot open job.json: " + errno_text();
     return false;
   }
   // A record is a few hundred bytes (its first_bad lines are few): one far
@@ -523,7 +525,8 @@ bool load_jobs(const std::string& data_dir, stored_jobs& out,
         std::error_code ignored;
         fs::remove_all(dir, ignored);
         out.removed.push_back(
-            {dir.string(), "an interrupted upload (no job.json, " + what + ")"});
+            {dir.string(),
+             "an interrupted upload (no job.json, " + what + ")"});
         continue;
       }
       struct stat result {};

@@ -93,10 +93,10 @@ struct removed_entry {
 
 /// Something in jobs/ that start-up could not read.
 struct damaged_entry {
-  std::string path;     ///< where it was
-  std::string why;      ///< what is wrong (a parse error and where)
-  std::string moved_to; ///< under damaged/; empty: it could not be moved
-  std::string error;    ///< why it could not be moved or recovered
+  std::string path;       ///< where it was
+  std::string why;        ///< what is wrong (a parse error and where)
+  std::string moved_to;   ///< under damaged/; empty: it could not be moved
+  std::string error;      ///< why it could not be moved or recovered
   bool recovered = false; ///< its result.csv is served under a rebuilt record
 };
 

@@ -37,11 +37,16 @@ void configure_actor_system(caf::actor_system_config& cfg, bool network) {
 
 const char* to_string(job_state state) noexcept {
   switch (state) {
-    case job_state::queued: return "queued";
-    case job_state::started: return "started";
-    case job_state::finished: return "finished";
-    case job_state::failed: return "failed";
-    case job_state::canceled: return "canceled";
+  case job_state::queued:
+    return "queued";
+  case job_state::started:
+    return "started";
+  case job_state::finished:
+    return "finished";
+  case job_state::failed:
+    return "failed";
+  case job_state::canceled:
+    return "canceled";
   }
   return "failed";
 }

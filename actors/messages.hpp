@@ -7,27 +7,30 @@
 // registers has a round-trip case in tests/actors/messages_test.cpp.
 //
 // The protocol, in one place:
-//   client      -> coordinator  job_request             => job_result (when done)
-//   client      -> coordinator  status_atom, id         => job_status
+//   client      -> coordinator  job_request             => job_result (when
+//   done) client      -> coordinator  status_atom, id         => job_status
 //   client      -> coordinator  cancel_atom, id         => bool (known?)
 //   client      -> coordinator  stats_atom              => coordinator_stats
 //   planner     -> coordinator  planned_atom, id, job_plan, error
 //   worker      -> coordinator  join_atom, worker_info  (then asks for work)
 //   worker      -> coordinator  ask_work_atom           => work_item (held back
 //                                                          until there is work;
-//                                                          for a worker on another
-//                                                          node the range's bytes
-//                                                          follow on its feed:
+//                                                          for a worker on
+//                                                          another node the
+//                                                          range's bytes follow
+//                                                          on its feed:
 //                                                          actors/range_feed.hpp)
 //   worker      -> coordinator  read_done               (the item's report)
 //   coordinator -> worker       collect_atom, job id    => partial_blob (a
-//                                                          worker on another node
-//                                                          first sends a large
-//                                                          partial's bytes as
-//                                                          partial_piece_atom, job
-//                                                          id, bytes messages,
-//                                                          each part's last as
-//                                                          a request with its
+//                                                          worker on another
+//                                                          node first sends a
+//                                                          large partial's
+//                                                          bytes as
+//                                                          partial_piece_atom,
+//                                                          job id, bytes
+//                                                          messages, each
+//                                                          part's last as a
+//                                                          request with its
 //                                                          partitions => bool,
 //                                                          go on: partial_blob)
 //   coordinator -> worker       drop_atom, job id       (forget the job)
@@ -36,10 +39,13 @@
 // Worker nodes (cluster/): the server publishes a gate, not the coordinator.
 //   node        -> gate         register_atom, node_registration
 //                                                       => registration_reply
-//   gate        -> coordinator  node_up_atom, node_record => std::string (node id)
+//   gate        -> coordinator  node_up_atom, node_record => std::string (node
+//   id)
 // The job registry (actors/job_registry.hpp), the one owner of job states:
-//   http        -> registry     admit_atom              => uint32_t (0: room for
-//                                                          a job; else seconds to wait)
+//   http        -> registry     admit_atom              => uint32_t (0: room
+//   for
+//                                                          a job; else seconds
+//                                                          to wait)
 //   http        -> registry     submit_atom, job_submission => submit_reply
 //   http        -> registry     lookup_atom, id         => job_lookup
 //   http        -> registry     delete_atom, id         => job_deletion
@@ -158,8 +164,8 @@ struct job_request {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, job_request& x) {
   return f(caf::meta::type_name("job_request"), x.id, x.input_path,
-           x.output_path, x.range_size, x.skip_bad_rows, x.durable,
-           x.spill_dir, x.memory_limit);
+           x.output_path, x.range_size, x.skip_bad_rows, x.durable, x.spill_dir,
+           x.memory_limit);
 }
 
 /// The end of a job. `error` is empty on success; on bad input it is the
@@ -207,7 +213,7 @@ typename Inspector::result_type inspect(Inspector& f, job_status& x) {
 
 /// What a worker tells the coordinator about itself when it joins.
 struct worker_info {
-  std::string node; ///< the node's id: "local" for in-process workers
+  std::string node;  ///< the node's id: "local" for in-process workers
   uint64_t feed = 0; ///< on another node: the id of its byte feed
 };
 
@@ -243,7 +249,7 @@ struct read_done {
   std::string job;
   uint32_t index = 0;
   range_report report;
-  std::string failure; ///< not empty: the file could not be read
+  std::string failure;  ///< not empty: the file could not be read
   uint64_t mailbox = 0; ///< messages waiting at the worker when it reported
 };
 
@@ -273,7 +279,7 @@ typename Inspector::result_type inspect(Inspector& f, read_done& x) {
 struct partial_blob {
   std::string job;
   std::shared_ptr<partial_aggregate> totals;
-  bool ok = false; ///< false: the worker has no partial of that job
+  bool ok = false;     ///< false: the worker has no partial of that job
   uint32_t pieces = 0; ///< > 0: the bytes came before, in this many pieces
   uint64_t node_spilled = 0; ///< bytes the worker's node spilled of it
 };
@@ -282,14 +288,13 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, partial_blob& x) {
   if constexpr (Inspector::reads_state) {
     std::string bytes =
-      x.totals && x.pieces == 0 ? x.totals->encode() : std::string{};
-    return f(caf::meta::type_name("partial_blob"), x.job, bytes, x.ok,
-             x.pieces, x.node_spilled);
+        x.totals && x.pieces == 0 ? x.totals->encode() : std::string{};
+    return f(caf::meta::type_name("partial_blob"), x.job, bytes, x.ok, x.pieces,
+             x.node_spilled);
   } else {
     std::string bytes;
-    auto result =
-      f(caf::meta::type_name("partial_blob"), x.job, bytes, x.ok, x.pieces,
-        x.node_spilled);
+    auto result = f(caf::meta::type_name("partial_blob"), x.job, bytes, x.ok,
+                    x.pieces, x.node_spilled);
     x.totals = std::make_shared<partial_aggregate>();
     if (x.ok && x.pieces == 0 && !partial_aggregate::decode(bytes, *x.totals))
       x.ok = false; // the finisher reports the part as lost
@@ -327,14 +332,14 @@ struct node_stats {
   uint64_t workers = 0; ///< worker actors alive
   uint64_t ranges_done = 0;
   uint64_t bytes_done = 0;
-  int64_t joined_at = 0;  ///< ms since the Unix epoch
-  int64_t last_seen = 0;  ///< ms since the Unix epoch: its last message
+  int64_t joined_at = 0; ///< ms since the Unix epoch
+  int64_t last_seen = 0; ///< ms since the Unix epoch: its last message
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_stats& x) {
-  return f(caf::meta::type_name("node_stats"), x.id, x.name, x.address,
-           x.local, x.up, x.workers, x.ranges_done, x.bytes_done, x.joined_at,
+  return f(caf::meta::type_name("node_stats"), x.id, x.name, x.address, x.local,
+           x.up, x.workers, x.ranges_done, x.bytes_done, x.joined_at,
            x.last_seen);
 }
 
@@ -359,12 +364,13 @@ struct coordinator_stats {
   std::vector<worker_stats> workers;
   std::vector<job_queue_stats> queue; ///< running jobs, oldest first
   uint64_t jobs_running = 0;
-  uint64_t ranges_queued = 0;       ///< over all jobs
-  uint64_t ranges_dispatched = 0;   ///< since the start
-  uint64_t ranges_redispatched = 0; ///< handed out again after a worker was lost
-  uint64_t bytes_read = 0; ///< since the start, by every worker (a range
-                           ///< read again after a loss counts again)
-  uint64_t rows_read = 0;  ///< likewise
+  uint64_t ranges_queued = 0;     ///< over all jobs
+  uint64_t ranges_dispatched = 0; ///< since the start
+  uint64_t ranges_redispatched =
+      0;                      ///< handed out again after a worker was lost
+  uint64_t bytes_read = 0;    ///< since the start, by every worker (a range
+                              ///< read again after a loss counts again)
+  uint64_t rows_read = 0;     ///< likewise
   uint64_t spilled_bytes = 0; ///< partials written to disk, since the start
 };
 
@@ -377,7 +383,7 @@ typename Inspector::result_type inspect(Inspector& f, coordinator_stats& x) {
 
 /// What a worker node sends the gate to join.
 struct node_registration {
-  std::string name;  ///< its host name, for people
+  std::string name; ///< its host name, for people
   uint32_t workers = 0;
   /// What the cluster port's handshake said to this node's connection
   /// (cluster/handshake.hpp): tells the gate the node's address.
@@ -467,8 +473,7 @@ struct job_deletion {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, job_deletion& x) {
-  return f(caf::meta::type_name("job_deletion"), x.found, x.canceled,
-           x.record);
+  return f(caf::meta::type_name("job_deletion"), x.found, x.canceled, x.record);
 }
 
 struct job_list {

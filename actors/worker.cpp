@@ -23,8 +23,7 @@ class job_spill_dir {
 public:
   job_spill_dir() = default;
   job_spill_dir(job_spill_dir&& other) noexcept
-    : path(std::exchange(other.path, {})) {
-  }
+      : path(std::exchange(other.path, {})) {}
   job_spill_dir& operator=(job_spill_dir&& other) noexcept {
     remove_spills(path);
     path = std::exchange(other.path, {});
@@ -42,8 +41,8 @@ struct worker_state {
     bool opened = false;
     partial_aggregate totals;
     uint32_t spills = 0;
-    job_spill_dir spill_dir; // on another node
-    std::string local_spills; // in this process: the job's dir, once spilled
+    job_spill_dir spill_dir;   // on another node
+    std::string local_spills;  // in this process: the job's dir, once spilled
     uint64_t node_spilled = 0; // on another node: bytes spilled there
   };
   std::map<std::string, job> jobs;
@@ -83,12 +82,12 @@ std::string local_spill_name(worker_actor* self) {
 // node into the job's directory (the server's budget, in the work item), on
 // another node into a directory of its own under the node's (the node's
 // budget). Sets `failure` when it cannot be written.
-void maybe_spill(worker_actor* self, const work_item& w,
-                 worker_state::job& job, std::string& failure) {
+void maybe_spill(worker_actor* self, const work_item& w, worker_state::job& job,
+                 std::string& failure) {
   auto& st = self->state;
   const bool remote = st.feed != nullptr;
   const uint64_t spill_at =
-    remote ? (st.budget ? st.budget->spill_at : 0) : w.spill_at;
+      remote ? (st.budget ? st.budget->spill_at : 0) : w.spill_at;
   if (spill_at == 0 || job.totals.bytes() <= spill_at)
     return;
   std::shared_lock<std::shared_mutex> writing;
@@ -102,8 +101,8 @@ void maybe_spill(worker_actor* self, const work_item& w,
       const std::string path = st.budget->dir + "/" + file_name_of(w.job) +
                                "-w" + std::to_string(self->id());
       if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
-        failure = "worker node " + st.node + ": cannot spill to disk: " +
-                  std::strerror(errno);
+        failure = "worker node " + st.node +
+                  ": cannot spill to disk: " + std::strerror(errno);
         spdlog::error("job {}: {}", w.job, failure);
         job.totals = partial_aggregate{};
         return;
@@ -130,8 +129,8 @@ void maybe_spill(worker_actor* self, const work_item& w,
 }
 
 // Reads the item's range from `window` (or reports `failure`).
-void read(worker_actor* self, const caf::actor& coordinator,
-          const work_item& w, file_window window, const std::string& failure) {
+void read(worker_actor* self, const caf::actor& coordinator, const work_item& w,
+          file_window window, const std::string& failure) {
   read_done out{w.job, w.index, {}, failure, self->mailbox().size()};
   auto& job = self->state.jobs[w.job];
   if (failure.empty())
@@ -168,8 +167,7 @@ void send_parts(worker_actor* self, const std::shared_ptr<collecting>& c,
   for (; p < partial_aggregate::partitions; ++p) {
     partial_aggregate part = c->totals.take_partition(p);
     if (!c->spill_dir.path.empty()) {
-      std::shared_lock<std::shared_mutex> reading(
-        self->state.budget->writing);
+      std::shared_lock<std::shared_mutex> reading(self->state.budget->writing);
       bool overflow = false;
       std::string error;
       if (!merge_spilled_partition(c->spill_dir.path, p, part, overflow,
@@ -194,19 +192,20 @@ void send_parts(worker_actor* self, const std::shared_ptr<collecting>& c,
     }
     ++c->pieces;
     bytes.erase(0, at);
-    self
-      ->request(c->to, caf::infinite, partial_piece_atom::value, c->job,
-                std::move(bytes), uint32_t{1} << p)
-      .then(
-        [=](bool go_on) {
-          if (go_on)
-            send_parts(self, c, p + 1);
-          else
-            c->promise.deliver(partial_blob{c->job, nullptr, false, c->pieces});
-        },
-        [=](const caf::error&) {
-          c->promise.deliver(partial_blob{c->job, nullptr, false, c->pieces});
-        });
+    self->request(c->to, caf::infinite, partial_piece_atom::value, c->job,
+                  std::move(bytes), uint32_t{1} << p)
+        .then(
+            [=](bool go_on) {
+              if (go_on)
+                send_parts(self, c, p + 1);
+              else
+                c->promise.deliver(
+                    partial_blob{c->job, nullptr, false, c->pieces});
+            },
+            [=](const caf::error&) {
+              c->promise.deliver(
+                  partial_blob{c->job, nullptr, false, c->pieces});
+            });
     return;
   }
   partial_blob out{c->job, nullptr, true, c->pieces, c->spilled};
@@ -238,17 +237,17 @@ void run(worker_actor* self, const caf::actor& coordinator, work_item& w) {
   }
   auto& j = self->state.jobs[w.job];
   std::string failure = open(j, w.path);
-  const mapped_window bytes = failure.empty()
-                                ? j.file.map(w.range.begin, w.range.end, failure)
-                                : mapped_window{};
+  const mapped_window bytes =
+      failure.empty() ? j.file.map(w.range.begin, w.range.end, failure)
+                      : mapped_window{};
   read(self, coordinator, w, bytes.window(), failure);
   ask_for_work(self, coordinator);
 }
 
 void ask_for_work(worker_actor* self, const caf::actor& coordinator) {
   self->request(coordinator, caf::infinite, ask_work_atom::value)
-    .then([=](work_item& w) { run(self, coordinator, w); },
-          [=](const caf::error&) { self->quit(); });
+      .then([=](work_item& w) { run(self, coordinator, w); },
+            [=](const caf::error&) { self->quit(); });
 }
 
 caf::behavior worker(worker_actor* self, caf::actor coordinator,
@@ -264,53 +263,54 @@ caf::behavior worker(worker_actor* self, caf::actor coordinator,
   self->monitor(coordinator);
   self->set_down_handler([=](caf::down_msg&) { self->quit(); });
   return {
-    [=](collect_atom, const std::string& job) -> caf::result<partial_blob> {
-      auto& st = self->state;
-      auto i = st.jobs.find(job);
-      if (i == st.jobs.end())
-        return partial_blob{job, nullptr, false};
-      auto& j = i->second;
-      // In this process the partial travels as an object; a small one
-      // from another node in the blob itself.
-      if (!st.feed ||
-          (j.spill_dir.path.empty() && j.totals.bytes() <= partial_piece_size)) {
-        partial_blob out{job, nullptr, true};
-        out.totals = std::make_shared<partial_aggregate>(std::move(j.totals));
+      [=](collect_atom, const std::string& job) -> caf::result<partial_blob> {
+        auto& st = self->state;
+        auto i = st.jobs.find(job);
+        if (i == st.jobs.end())
+          return partial_blob{job, nullptr, false};
+        auto& j = i->second;
+        // In this process the partial travels as an object; a small one
+        // from another node in the blob itself.
+        if (!st.feed || (j.spill_dir.path.empty() &&
+                         j.totals.bytes() <= partial_piece_size)) {
+          partial_blob out{job, nullptr, true};
+          out.totals = std::make_shared<partial_aggregate>(std::move(j.totals));
+          st.jobs.erase(i);
+          return out;
+        }
+        auto c = std::make_shared<collecting>();
+        c->job = job;
+        c->totals = std::move(j.totals);
+        c->spill_dir = std::move(j.spill_dir);
+        c->spilled = j.node_spilled;
+        c->to = caf::actor_cast<caf::actor>(self->current_sender());
+        c->promise = self->make_response_promise();
         st.jobs.erase(i);
-        return out;
-      }
-      auto c = std::make_shared<collecting>();
-      c->job = job;
-      c->totals = std::move(j.totals);
-      c->spill_dir = std::move(j.spill_dir);
-      c->spilled = j.node_spilled;
-      c->to = caf::actor_cast<caf::actor>(self->current_sender());
-      c->promise = self->make_response_promise();
-      st.jobs.erase(i);
-      send_parts(self, c, 0);
-      return c->promise;
-    },
-    [=](drop_atom, const std::string& job) {
-      // Taken off the job (canceled, or its ranges given to others): what
-      // it spilled of it does not count, and may have been written after
-      // the job's end removed the spills.
-      auto i = self->state.jobs.find(job);
-      if (i == self->state.jobs.end())
-        return;
-      remove_spills_named(i->second.local_spills, local_spill_name(self));
-      self->state.jobs.erase(i);
-    },
+        send_parts(self, c, 0);
+        return c->promise;
+      },
+      [=](drop_atom, const std::string& job) {
+        // Taken off the job (canceled, or its ranges given to others): what
+        // it spilled of it does not count, and may have been written after
+        // the job's end removed the spills.
+        auto i = self->state.jobs.find(job);
+        if (i == self->state.jobs.end())
+          return;
+        remove_spills_named(i->second.local_spills, local_spill_name(self));
+        self->state.jobs.erase(i);
+      },
   };
 }
 
 } // namespace
 
-caf::actor spawn_worker(caf::actor_system& system, const caf::actor& coordinator,
-                        std::string node, std::unique_ptr<range_source> feed,
+caf::actor spawn_worker(caf::actor_system& system,
+                        const caf::actor& coordinator, std::string node,
+                        std::unique_ptr<range_source> feed,
                         std::shared_ptr<node_spill> spill) {
-  return system.spawn<caf::detached>(worker, coordinator, std::move(node),
-                                     std::shared_ptr<range_source>(std::move(feed)),
-                                     std::move(spill));
+  return system.spawn<caf::detached>(
+      worker, coordinator, std::move(node),
+      std::shared_ptr<range_source>(std::move(feed)), std::move(spill));
 }
 
 } // namespace playcount

@@ -35,8 +35,8 @@ struct node_spill {
 /// server's process, else the id the gate gave the node). On another node,
 /// `spill` (if any) is the node's budget: past it, the worker's partial of
 /// a job goes to disk, and it is sent back partition by partition.
-caf::actor spawn_worker(caf::actor_system& system, const caf::actor& coordinator,
-                        std::string node,
+caf::actor spawn_worker(caf::actor_system& system,
+                        const caf::actor& coordinator, std::string node,
                         std::unique_ptr<range_source> feed = nullptr,
                         std::shared_ptr<node_spill> spill = nullptr);
 

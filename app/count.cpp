@@ -23,7 +23,8 @@ namespace playcount {
 
 namespace {
 
-constexpr const char* count_help = R"(usage: playcount count IN.csv -o OUT.csv [options]
+constexpr const char* count_help =
+    R"(usage: playcount count IN.csv -o OUT.csv [options]
 
 Totals the plays per song and date of IN.csv (columns Song, Date,
 Number of Plays) into OUT.csv (Song,Date,Total Number of Plays for Date).
@@ -68,7 +69,7 @@ int count_command(int argc, char** argv) {
   const uint64_t range_size = opts.get_number("range-size", 4 << 20, true);
   const std::string policy = opts.get("on-bad-rows", "fail");
   const uint64_t memory_limit =
-    opts.get_number("memory-limit", default_memory_limit(), true);
+      opts.get_number("memory-limit", default_memory_limit(), true);
   const std::string temp_dir = opts.get("temp-dir", default_temp_dir());
   const std::string output = opts.get("output", opts.get("o", ""));
   std::string usage_error = opts.error();
@@ -106,8 +107,8 @@ int count_command(int argc, char** argv) {
     return 1;
   }
   if (swept > 0 && !opts.has("quiet"))
-    std::fprintf(stderr, "removed the spills of %u stopped runs in %s\n",
-                 swept, temp_dir.c_str());
+    std::fprintf(stderr, "removed the spills of %u stopped runs in %s\n", swept,
+                 temp_dir.c_str());
 
   caf::actor_system_config cfg;
   configure_actor_system(cfg);
@@ -133,33 +134,37 @@ int count_command(int argc, char** argv) {
   bool done = false;
   while (!done) {
     self->receive(
-      [&](job_result& r) {
-        result = std::move(r);
-        done = true;
-      },
-      [&](caf::error& e) {
-        result.error = to_string(e);
-        done = true;
-      },
-      caf::after(std::chrono::milliseconds(250)) >> [&] {
-        if (!progress)
-          return;
-        self->request(coordinator, caf::infinite, status_atom::value, request.id)
-          .receive(
-            [&](const job_status& s) {
-              if (!s.known || s.bytes_total == 0)
+        [&](job_result& r) {
+          result = std::move(r);
+          done = true;
+        },
+        [&](caf::error& e) {
+          result.error = to_string(e);
+          done = true;
+        },
+        caf::after(std::chrono::milliseconds(250)) >>
+            [&] {
+              if (!progress)
                 return;
-              const double secs = std::chrono::duration<double>(
-                                    std::chrono::steady_clock::now() - start)
-                                    .count();
-              // The last column stays free: writing it wraps some terminals.
-              const std::string line =
-                progress_line(s.phase, s.bytes_done, s.bytes_total, secs,
-                              terminal_columns(STDERR_FILENO) - 1);
-              std::fprintf(stderr, "\r%s\033[K", line.c_str());
-            },
-            [](caf::error&) {});
-      });
+              self->request(coordinator, caf::infinite, status_atom::value,
+                            request.id)
+                  .receive(
+                      [&](const job_status& s) {
+                        if (!s.known || s.bytes_total == 0)
+                          return;
+                        const double secs =
+                            std::chrono::duration<double>(
+                                std::chrono::steady_clock::now() - start)
+                                .count();
+                        // The last column stays free: writing it wraps some
+                        // terminals.
+                        const std::string line = progress_line(
+                            s.phase, s.bytes_done, s.bytes_total, secs,
+                            terminal_columns(STDERR_FILENO) - 1);
+                        std::fprintf(stderr, "\r%s\033[K", line.c_str());
+                      },
+                      [](caf::error&) {});
+            });
   }
   if (progress) {
     std::fputs("\r\033[K", stderr);
@@ -168,10 +173,10 @@ int count_command(int argc, char** argv) {
       std::fprintf(stderr, "%s\n",
                    summary_line(static_cast<uint64_t>(st.st_size),
                                 std::chrono::duration<double>(
-                                  std::chrono::steady_clock::now() - start)
-                                  .count(),
+                                    std::chrono::steady_clock::now() - start)
+                                    .count(),
                                 result.rows, result.groups)
-                     .c_str());
+                       .c_str());
   }
   self->send_exit(coordinator, caf::exit_reason::user_shutdown);
 
@@ -193,13 +198,13 @@ int count_command(int argc, char** argv) {
                  static_cast<unsigned long long>(result.rows),
                  static_cast<unsigned long long>(result.groups),
                  result.spilled_bytes == 0
-                   ? ""
-                   : (", " + std::to_string(result.spilled_bytes) +
-                      " bytes spilled to disk")
-                       .c_str());
+                     ? ""
+                     : (", " + std::to_string(result.spilled_bytes) +
+                        " bytes spilled to disk")
+                           .c_str());
   if (!result.ok) {
-    std::fprintf(stderr, "playcount count: %s: %s\n", request.input_path.c_str(),
-                 result.error.c_str());
+    std::fprintf(stderr, "playcount count: %s: %s\n",
+                 request.input_path.c_str(), result.error.c_str());
     return 1;
   }
   return 0;

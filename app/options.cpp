@@ -17,7 +17,7 @@ options::options(int argc, char** argv, int first,
     std::string value;
     const auto eq = name.find('=');
     const bool is_flag =
-      std::find(flags.begin(), flags.end(), name) != flags.end();
+        std::find(flags.begin(), flags.end(), name) != flags.end();
     if (eq != std::string::npos) {
       value = name.substr(eq + 1);
       name = name.substr(0, eq);

@@ -10,8 +10,8 @@
 #include "cluster/byte_feed.hpp"
 #include "cluster/cluster_port.hpp"
 #include "cluster/gate.hpp"
-#include "http/server.hpp"
 #include "core/spill.hpp"
+#include "http/server.hpp"
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -19,11 +19,10 @@
 #include <cctype>
 #include <cerrno>
 #include <csignal>
-#include <cstring>
-#include <cstdlib>
-#include <fcntl.h>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
 #include <filesystem>
 #include <optional>
 #include <pthread.h>
@@ -172,8 +171,8 @@ uint64_t raise_descriptor_limit() {
   return lim.rlim_cur == RLIM_INFINITY ? uint64_t{1} << 20 : lim.rlim_cur;
 }
 
-// Warm shutdown (docs/operations.md, Stopping): after the first SIGINT/SIGTERM, waits
-// until no upload is in progress and no job runs, the grace is over, or a
+// Warm shutdown (docs/operations.md, Stopping): after the first SIGINT/SIGTERM,
+// waits until no upload is in progress and no job runs, the grace is over, or a
 // second signal comes; logs each step. Queued jobs do not start meanwhile.
 void drain(http::server& server, caf::actor_system& system,
            const caf::actor& registry, const sigset_t& stop_signals,
@@ -210,8 +209,8 @@ void drain(http::server& server, caf::actor_system& system,
                    jobs ? std::to_string(*jobs) : "?");
       return;
     }
-    const auto wait = std::min<steady::duration>(
-        left, std::chrono::milliseconds(200));
+    const auto wait =
+        std::min<steady::duration>(left, std::chrono::milliseconds(200));
     const auto ns =
         std::chrono::duration_cast<std::chrono::nanoseconds>(wait).count();
     timespec ts{static_cast<time_t>(ns / 1000000000), ns % 1000000000};
@@ -242,14 +241,31 @@ int serve_command(int argc, char** argv) {
     std::fputs(serve_help, stdout);
     return 0;
   }
-  opts.reject_unknown({"host", "port", "data-dir", "workers", "max-upload",
-                       "result-ttl", "max-running-jobs", "max-queued-jobs", "memory-limit",
-                       "range-size", "http-threads", "idle-timeout",
-                       "log-level", "cluster-host", "cluster-port",
+  opts.reject_unknown({"host",
+                       "port",
+                       "data-dir",
+                       "workers",
+                       "max-upload",
+                       "result-ttl",
+                       "max-running-jobs",
+                       "max-queued-jobs",
+                       "memory-limit",
+                       "range-size",
+                       "http-threads",
+                       "idle-timeout",
+                       "log-level",
+                       "cluster-host",
+                       "cluster-port",
                        "cluster-feed-port",
-                       "cluster-token", "min-upload-rate", "api-token",
-                       "admin-token", "max-attempts", "max-connections",
-                       "shutdown-grace", "straggler-bound", "no-cluster"});
+                       "cluster-token",
+                       "min-upload-rate",
+                       "api-token",
+                       "admin-token",
+                       "max-attempts",
+                       "max-connections",
+                       "shutdown-grace",
+                       "straggler-bound",
+                       "no-cluster"});
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   http::server_config http_cfg;
   job_registry_config reg_cfg;
@@ -261,17 +277,16 @@ int serve_command(int argc, char** argv) {
   const uint64_t feed_port = opts.get_number("cluster-feed-port", 0);
   const char* env_token = std::getenv("PLAYCOUNT_CLUSTER_TOKEN");
   const std::string cluster_token =
-    opts.get("cluster-token", env_token ? env_token : "");
+      opts.get("cluster-token", env_token ? env_token : "");
   // Off unless asked for: a default server opens nothing but its HTTP port.
   // Port 0 means "any free port", as for --port and --cluster-feed-port.
-  const bool cluster_on =
-    !opts.has("no-cluster") &&
-    (opts.has("cluster-port") || !cluster_token.empty());
+  const bool cluster_on = !opts.has("no-cluster") &&
+                          (opts.has("cluster-port") || !cluster_token.empty());
   const uint64_t cluster_port_number = opts.get_number("cluster-port", 4242);
   http_cfg.max_upload = opts.get_number("max-upload", uint64_t{4} << 30, true);
   reg_cfg.max_running = opts.get_number("max-running-jobs", 2);
   reg_cfg.memory_limit =
-    opts.get_number("memory-limit", default_memory_limit(), true);
+      opts.get_number("memory-limit", default_memory_limit(), true);
   reg_cfg.max_queued = opts.get_number("max-queued-jobs", 100);
   const uint64_t max_attempts = opts.get_number("max-attempts", 2);
   reg_cfg.range_size = opts.get_number("range-size", 4 << 20, true);
@@ -291,7 +306,8 @@ int serve_command(int argc, char** argv) {
   const uint64_t descriptors = raise_descriptor_limit();
   const uint64_t max_connections = opts.get_number(
       "max-connections", std::min<uint64_t>(1024, descriptors / 4));
-  const auto straggler_bound = parse_duration(opts.get("straggler-bound", "2s"));
+  const auto straggler_bound =
+      parse_duration(opts.get("straggler-bound", "2s"));
   if (usage_error.empty() && !opts.positional().empty())
     usage_error = "serve takes no file arguments";
   else if (usage_error.empty() && port > 65535)
@@ -382,7 +398,7 @@ int serve_command(int argc, char** argv) {
   // process, even on SIGKILL. The descriptor stays open for the server's
   // life on purpose.
   const int lock_fd =
-    ::open(data_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      ::open(data_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (lock_fd < 0) {
     spdlog::critical("cannot open the data directory {}: {}", data_dir,
                      std::strerror(errno));
@@ -399,8 +415,8 @@ int serve_command(int argc, char** argv) {
   }
   // Reading and writing it is checked now, with a clear message, rather
   // than by the first job (root passes these checks whatever the mode).
-  if (::faccessat(AT_FDCWD, data_dir.c_str(), R_OK | W_OK | X_OK,
-                  AT_EACCESS) != 0) {
+  if (::faccessat(AT_FDCWD, data_dir.c_str(), R_OK | W_OK | X_OK, AT_EACCESS) !=
+      0) {
     spdlog::critical("cannot read and write the data directory {}: {}",
                      data_dir, std::strerror(errno));
     return 1;
@@ -413,11 +429,12 @@ int serve_command(int argc, char** argv) {
   std::string error;
   std::shared_ptr<byte_feed> feeds;
   if (cluster_on) {
-    feeds = byte_feed::open(cluster_host, static_cast<uint16_t>(feed_port),
-                            error);
+    feeds =
+        byte_feed::open(cluster_host, static_cast<uint16_t>(feed_port), error);
     if (!feeds) {
       spdlog::critical("cannot open the cluster feed port: {} (choose another "
-                       "with --cluster-feed-port)", error);
+                       "with --cluster-feed-port)",
+                       error);
       std::fflush(nullptr);
       std::_Exit(1); // nothing to stop yet: no job has started
     }
@@ -431,10 +448,9 @@ int serve_command(int argc, char** argv) {
   caf::actor gate;
   std::shared_ptr<cluster_port> nodes_port;
   if (cluster_on) {
-    nodes_port =
-      cluster_port::open(system, cluster_host,
-                         static_cast<uint16_t>(cluster_port_number), cluster_token,
-                         error);
+    nodes_port = cluster_port::open(system, cluster_host,
+                                    static_cast<uint16_t>(cluster_port_number),
+                                    cluster_token, error);
     if (!nodes_port) {
       spdlog::critical("cannot open the cluster port {}:{}: {} (choose "
                        "another with --cluster-port, or --no-cluster)",
@@ -446,8 +462,9 @@ int serve_command(int argc, char** argv) {
     nodes_port->start(gate);
     spdlog::info("worker nodes join at {}:{}{}, range bytes on port {}",
                  cluster_host, nodes_port->port(),
-                 cluster_token.empty() ? " (no cluster token: any node may join)"
-                                       : " (with the cluster token)",
+                 cluster_token.empty()
+                     ? " (no cluster token: any node may join)"
+                     : " (with the cluster token)",
                  feeds->port());
   }
   auto registry = spawn_job_registry(system, coordinator, reg_cfg, error);

@@ -1,7 +1,7 @@
 // `playcount worker --join HOST:PORT`: a worker node for a running server.
 
-#include "actors/messages.hpp"
 #include "actors/worker.hpp"
+#include "actors/messages.hpp"
 #include "app/commands.hpp"
 #include "app/logging.hpp"
 #include "app/options.hpp"
@@ -24,7 +24,8 @@ namespace playcount {
 
 namespace {
 
-constexpr const char* worker_help = R"(usage: playcount worker --join HOST:PORT [options]
+constexpr const char* worker_help =
+    R"(usage: playcount worker --join HOST:PORT [options]
 
 Joins the cluster port of a running `playcount serve` and reads ranges of
 its jobs with reader/aggregator actors. The node needs no access to the
@@ -55,8 +56,7 @@ options:
 )";
 
 // "host:port" (host may be a name, or [v6]); false when malformed.
-bool split_address(const std::string& text, std::string& host,
-                   uint16_t& port) {
+bool split_address(const std::string& text, std::string& host, uint16_t& port) {
   const auto colon = text.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == text.size())
     return false;
@@ -119,7 +119,7 @@ int worker_command(int argc, char** argv) {
   cfg.name = opts.get("name", host_name());
   const std::string level = opts.get("log-level", "info");
   const uint64_t memory_limit =
-    opts.get_number("memory-limit", default_memory_limit(), true);
+      opts.get_number("memory-limit", default_memory_limit(), true);
   const std::string temp_dir = opts.get("temp-dir", default_temp_dir());
   std::string usage_error = opts.error();
   if (usage_error.empty() && !opts.positional().empty())
@@ -136,7 +136,8 @@ int worker_command(int argc, char** argv) {
   else if (usage_error.empty() && memory_limit < (1u << 20))
     usage_error = "--memory-limit must be at least 1M";
   if (!usage_error.empty()) {
-    std::fprintf(stderr, "playcount worker: %s\n(see playcount worker --help)\n",
+    std::fprintf(stderr,
+                 "playcount worker: %s\n(see playcount worker --help)\n",
                  usage_error.c_str());
     return 2;
   }

@@ -1,7 +1,7 @@
 #include "cluster/byte_feed.hpp"
 
-#include "core/constant_time.hpp"
 #include "cluster/sockets.hpp"
+#include "core/constant_time.hpp"
 #include "core/write_all.hpp"
 
 #include <spdlog/spdlog.h>
@@ -154,13 +154,13 @@ void serve(shared_ptr s, int fd, std::string peer) {
   std::string error;
   std::shared_ptr<feed_state> feed;
   uint64_t id = 0;
-  const auto until = std::chrono::steady_clock::now() +
-                     std::chrono::seconds(greeting_seconds);
+  const auto until =
+      std::chrono::steady_clock::now() + std::chrono::seconds(greeting_seconds);
   if (read_within(fd, hello, sizeof hello, until, error) &&
       std::memcmp(hello, magic, sizeof magic) == 0) {
     std::lock_guard<std::mutex> lock(s->mutex);
     std::string node =
-      node_with(*s, std::string_view(hello + sizeof magic, secret_size));
+        node_with(*s, std::string_view(hello + sizeof magic, secret_size));
     if (!node.empty() && !s->stopping) {
       feed = std::make_shared<feed_state>();
       feed->fd = fd;
@@ -178,7 +178,8 @@ void serve(shared_ptr s, int fd, std::string peer) {
   put_u64(reply, id);
   if (!feed) {
     spdlog::warn("refused a byte feed from {}: not a worker of a node that "
-                 "joined", peer);
+                 "joined",
+                 peer);
     ::close(fd);
     return;
   }
@@ -190,7 +191,8 @@ void serve(shared_ptr s, int fd, std::string peer) {
     parcel next;
     {
       std::unique_lock<std::mutex> lock(s->mutex);
-      feed->ready.wait(lock, [&] { return feed->closed || !feed->queue.empty(); });
+      feed->ready.wait(lock,
+                       [&] { return feed->closed || !feed->queue.empty(); });
       if (feed->closed)
         break;
       next = std::move(feed->queue.front());
@@ -248,8 +250,8 @@ std::shared_ptr<byte_feed> byte_feed::open(const std::string& host,
   (void)::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len);
   std::shared_ptr<byte_feed> out(new byte_feed);
   out->port_ = ntohs(bound.ss_family == AF_INET6
-                       ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
-                       : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+                         ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                         : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
   out->shared_ = std::make_shared<shared>();
   out->shared_->listener = fd;
   out->acceptor_ = std::thread(accept_feeds, out->shared_);
@@ -293,11 +295,12 @@ std::string byte_feed::node_of(uint64_t feed) const {
   std::lock_guard<std::mutex> lock(shared_->mutex);
   auto f = shared_->feeds.find(feed);
   return f == shared_->feeds.end() || f->second->closed ? std::string{}
-                                                         : f->second->node;
+                                                        : f->second->node;
 }
 
 bool byte_feed::send(uint64_t feed, uint64_t tag,
-                     std::shared_ptr<const file_handle> file, byte_range range) {
+                     std::shared_ptr<const file_handle> file,
+                     byte_range range) {
   std::lock_guard<std::mutex> lock(shared_->mutex);
   auto f = shared_->feeds.find(feed);
   if (f == shared_->feeds.end() || f->second->closed)
@@ -311,7 +314,9 @@ namespace {
 
 class feed_client final : public range_source {
 public:
-  feed_client(int fd, uint64_t id) : fd_(fd), id_(id) {}
+  feed_client(int fd, uint64_t id)
+      : fd_(fd)
+      , id_(id) {}
   ~feed_client() override { ::close(fd_); }
   feed_client(const feed_client&) = delete;
   feed_client& operator=(const feed_client&) = delete;

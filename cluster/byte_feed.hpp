@@ -24,8 +24,8 @@ class byte_feed final : public range_sender {
 public:
   /// Listens on host:port (port 0: any free port); null with `error` when
   /// it cannot.
-  static std::shared_ptr<byte_feed> open(const std::string& host,
-                                         uint16_t port, std::string& error);
+  static std::shared_ptr<byte_feed> open(const std::string& host, uint16_t port,
+                                         std::string& error);
   ~byte_feed() override;
   byte_feed(const byte_feed&) = delete;
   byte_feed& operator=(const byte_feed&) = delete;
@@ -39,8 +39,8 @@ public:
   void forget(const std::string& node) override;
 
   [[nodiscard]] std::string node_of(uint64_t feed) const override;
-  bool send(uint64_t feed, uint64_t tag, std::shared_ptr<const file_handle> file,
-            byte_range range) override;
+  bool send(uint64_t feed, uint64_t tag,
+            std::shared_ptr<const file_handle> file, byte_range range) override;
 
   struct shared; // with the threads, which may outlive this object
 

@@ -20,8 +20,8 @@
 #include <cstring>
 #include <list>
 #include <map>
-#include <set>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -52,7 +52,8 @@ public:
     if (now - window_start_ > std::chrono::seconds(10)) {
       if (unlogged_ > 0)
         spdlog::warn("cluster port: {} more refused or dropped connections "
-                     "were not logged", unlogged_);
+                     "were not logged",
+                     unlogged_);
       window_start_ = now;
       used_ = 0;
       unlogged_ = 0;
@@ -170,7 +171,7 @@ bool fill(int fd, relay_buffer& into, size_t& got) {
   if (into.full())
     return true;
   const ssize_t n =
-    ::recv(fd, into.bytes.data() + into.end, into.bytes.size() - into.end, 0);
+      ::recv(fd, into.bytes.data() + into.end, into.bytes.size() - into.end, 0);
   if (n < 0)
     return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
   if (n == 0)
@@ -217,7 +218,8 @@ struct cluster_port::impl {
   // alone for a while instead of being polled in a tight loop.
   clock_type::time_point accept_paused_until{};
 
-  impl(caf::actor_system& sys) : system(sys) {}
+  impl(caf::actor_system& sys)
+      : system(sys) {}
 
   void run();
   void accept_peers();
@@ -237,13 +239,13 @@ struct cluster_port::impl {
 cluster_port::cluster_port(std::unique_ptr<impl> state)
     : impl_(std::move(state)) {}
 
-cluster_port::~cluster_port() { stop(); }
+cluster_port::~cluster_port() {
+  stop();
+}
 
-std::shared_ptr<cluster_port> cluster_port::open(caf::actor_system& system,
-                                                 const std::string& host,
-                                                 uint16_t port,
-                                                 std::string token,
-                                                 std::string& error) {
+std::shared_ptr<cluster_port>
+cluster_port::open(caf::actor_system& system, const std::string& host,
+                   uint16_t port, std::string token, std::string& error) {
   auto state = std::make_unique<impl>(system);
   state->token = std::move(token);
   state->listen_fd = open_socket(host, port, /*listening=*/true, error);
@@ -253,18 +255,19 @@ std::shared_ptr<cluster_port> cluster_port::open(caf::actor_system& system,
   socklen_t len = sizeof addr;
   if (::getsockname(state->listen_fd, reinterpret_cast<sockaddr*>(&addr),
                     &len) == 0)
-    state->port =
-      ntohs(addr.ss_family == AF_INET6
-              ? reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port
-              : reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+    state->port = ntohs(addr.ss_family == AF_INET6
+                            ? reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port
+                            : reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
   set_nonblocking(state->listen_fd);
   state->wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   state->basp =
-    system.middleman().named_broker<caf::io::basp_broker>(caf::atom("BASP"));
+      system.middleman().named_broker<caf::io::basp_broker>(caf::atom("BASP"));
   return std::shared_ptr<cluster_port>(new cluster_port(std::move(state)));
 }
 
-uint16_t cluster_port::port() const noexcept { return impl_->port; }
+uint16_t cluster_port::port() const noexcept {
+  return impl_->port;
+}
 
 void cluster_port::start(const caf::actor& gate) {
   impl_->gate = gate;
@@ -320,8 +323,9 @@ void cluster_port::impl::run() {
     int timeout = -1;
     const auto wake_at = [&](clock_type::time_point t) {
       const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(t - now).count() +
-        1;
+          std::chrono::duration_cast<std::chrono::milliseconds>(t - now)
+              .count() +
+          1;
       const int ms = static_cast<int>(std::max<int64_t>(left, 0));
       timeout = timeout < 0 ? ms : std::min(timeout, ms);
     };
@@ -343,7 +347,7 @@ void cluster_port::impl::run() {
         keep = on_answer(*w);
       else if (after >= w->deadline) {
         warnings.warn("cluster port: {} did not finish the handshake in {} s",
-                     w->address, handshake::deadline.count());
+                      w->address, handshake::deadline.count());
         ::close(w->fd);
         keep = false;
       }
@@ -424,13 +428,13 @@ bool cluster_port::impl::on_answer(waiting_peer& w) {
   const bool magic_ok = std::memcmp(w.answer, handshake::magic().data(),
                                     handshake::magic_size) == 0;
   const bool proven =
-    magic_ok &&
-    handshake::same(handshake::node_proof(token, w.server_nonce, node_nonce),
-                    w.answer + handshake::magic_size + handshake::nonce_size);
+      magic_ok &&
+      handshake::same(handshake::node_proof(token, w.server_nonce, node_nonce),
+                      w.answer + handshake::magic_size + handshake::nonce_size);
   if (!proven) {
     warnings.warn("cluster port: refused a worker node at {}: {}", w.address,
-                 magic_ok ? "wrong or missing cluster token"
-                          : "not a playcount node of this version");
+                  magic_ok ? "wrong or missing cluster token"
+                           : "not a playcount node of this version");
     unsigned char verdict[handshake::verdict_size] = {};
     verdict[0] = static_cast<uint8_t>(handshake::status::refused);
     (void)!::send(w.fd, verdict, sizeof verdict, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -447,7 +451,7 @@ bool cluster_port::impl::on_answer(waiting_peer& w) {
   std::memcpy(verdict + 1, mine.data(), mine.size());
   for (size_t i = 0; i < 8; ++i)
     verdict[1 + handshake::mac_size + i] =
-      static_cast<unsigned char>(session >> (8 * (7 - i)));
+        static_cast<unsigned char>(session >> (8 * (7 - i)));
   if (::send(w.fd, verdict, sizeof verdict, MSG_NOSIGNAL | MSG_DONTWAIT) !=
       static_cast<ssize_t>(sizeof verdict)) {
     ::close(w.fd);
@@ -500,7 +504,7 @@ bool cluster_port::impl::relay(relayed_peer& p, short peer_events,
     if (got > 0 &&
         !p.reader.follow(p.up.bytes.data() + p.up.end - got, got, why)) {
       warnings.warn("cluster port: dropped the worker node at {}: it sent {}",
-                   p.address, why);
+                    p.address, why);
       return false;
     }
   }

@@ -27,42 +27,47 @@ void admit(caf::event_based_actor* self, const caf::actor& coordinator,
            caf::response_promise promise, node_record record,
            uint32_t workers) {
   self->request(coordinator, caf::infinite, node_up_atom::value, record)
-    .then(
-      [=](const std::string& id) mutable {
-        spdlog::info("worker node {} joined: {} at {}, {} workers", id,
-                     record.name, record.address, workers);
-        promise.deliver(registration_reply{true, {}, coordinator, id,
-                                           feeds->port(), feeds->admit(id)});
-      },
-      [=](const caf::error& e) mutable {
-        promise.deliver(registration_reply{
-          false, "the server could not add the node: " + to_string(e), {}, {},
-          0, {}});
-      });
+      .then(
+          [=](const std::string& id) mutable {
+            spdlog::info("worker node {} joined: {} at {}, {} workers", id,
+                         record.name, record.address, workers);
+            promise.deliver(registration_reply{
+                true, {}, coordinator, id, feeds->port(), feeds->admit(id)});
+          },
+          [=](const caf::error& e) mutable {
+            promise.deliver(registration_reply{
+                false,
+                "the server could not add the node: " + to_string(e),
+                {},
+                {},
+                0,
+                {}});
+          });
 }
 
 caf::behavior gate(caf::event_based_actor* self, caf::actor coordinator,
                    std::shared_ptr<cluster_port> port,
                    std::shared_ptr<byte_feed> feeds) {
   return {
-    [=](register_atom, node_registration reg) {
-      reg.name = printable_name(reg.name);
-      const auto sender = self->current_sender();
-      auto promise = self->make_response_promise();
-      if (!sender) {
-        promise.deliver(registration_reply{false, "anonymous", {}, {}, 0, {}});
+      [=](register_atom, node_registration reg) {
+        reg.name = printable_name(reg.name);
+        const auto sender = self->current_sender();
+        auto promise = self->make_response_promise();
+        if (!sender) {
+          promise.deliver(
+              registration_reply{false, "anonymous", {}, {}, 0, {}});
+          return promise;
+        }
+        // Every node here has proven the token at the cluster port.
+        std::string address = port->address_of(reg.session);
+        if (address.empty())
+          address = "unknown address";
+        admit(self, coordinator, feeds, promise,
+              node_record{reg.name, address, caf::to_string(sender->node()),
+                          caf::actor_cast<caf::actor>(sender)},
+              reg.workers);
         return promise;
-      }
-      // Every node here has proven the token at the cluster port.
-      std::string address = port->address_of(reg.session);
-      if (address.empty())
-        address = "unknown address";
-      admit(self, coordinator, feeds, promise,
-            node_record{reg.name, address, caf::to_string(sender->node()),
-                        caf::actor_cast<caf::actor>(sender)},
-            reg.workers);
-      return promise;
-    },
+      },
   };
 }
 

@@ -19,8 +19,8 @@ namespace {
 
 constexpr char magic_bytes[magic_size] = {'P', 'C', 'C', 'L', 0, 0, 0, 1};
 
-mac proof(std::string_view context, std::string_view token,
-          const nonce& server, const nonce& node) {
+mac proof(std::string_view context, std::string_view token, const nonce& server,
+          const nonce& node) {
   std::string data(context);
   data.append(reinterpret_cast<const char*>(server.data()), server.size());
   data.append(reinterpret_cast<const char*>(node.data()), node.size());
@@ -44,8 +44,8 @@ bool read_exactly(int fd, unsigned char* into, size_t size,
   if (read_within(fd, into, size, until, error))
     return true;
   error = error == "closed"
-            ? "the server closed the connection during the cluster handshake"
-            : "cluster handshake: " + error;
+              ? "the server closed the connection during the cluster handshake"
+              : "cluster handshake: " + error;
   return false;
 }
 
@@ -63,7 +63,9 @@ bool random_nonce(nonce& out) {
   return true;
 }
 
-std::string_view magic() { return {magic_bytes, magic_size}; }
+std::string_view magic() {
+  return {magic_bytes, magic_size};
+}
 
 mac node_proof(std::string_view token, const nonce& server, const nonce& node) {
   return proof("playcount-cluster-v1 node", token, server, node);

@@ -27,7 +27,7 @@
 namespace playcount::handshake {
 
 inline constexpr size_t nonce_size = 32;
-inline constexpr size_t mac_size = 32; // SHA-256
+inline constexpr size_t mac_size = 32;  // SHA-256
 inline constexpr size_t magic_size = 8; // "PCCL" and a big-endian version
 inline constexpr size_t hello_size = magic_size + nonce_size;
 inline constexpr size_t answer_size = magic_size + nonce_size + mac_size;

@@ -1,9 +1,9 @@
 #include "cluster/sockets.hpp"
 
 #include <netdb.h>
-#include <poll.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -33,7 +33,7 @@ bool read_within(int fd, void* into, size_t size,
   size_t got = 0;
   while (got < size) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-      until - std::chrono::steady_clock::now());
+        until - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
       error = "nothing more in time";
       return false;
@@ -66,8 +66,8 @@ int open_socket(const std::string& host, uint16_t port, bool listening,
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = listening ? AI_PASSIVE : 0;
   addrinfo* found = nullptr;
-  const int rc = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(),
-                               &hints, &found);
+  const int rc =
+      ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found);
   if (rc != 0) {
     error = "cannot resolve " + host + ": " + ::gai_strerror(rc);
     return -1;

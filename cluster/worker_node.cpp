@@ -40,20 +40,19 @@ caf::actor join_gate(caf::actor_system& system, const worker_node_config& cfg,
   set_timeouts(fd, 0);
   (void)::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
   auto basp =
-    system.middleman().named_broker<caf::io::basp_broker>(caf::atom("BASP"));
+      system.middleman().named_broker<caf::io::basp_broker>(caf::atom("BASP"));
   caf::actor gate;
   caf::scoped_actor self{system};
-  self
-    ->request(basp, std::chrono::seconds(10), caf::connect_atom::value,
-              system.middleman().backend().new_scribe(fd), cfg.port)
-    .receive(
-      [&](caf::node_id&, caf::strong_actor_ptr& whom,
-          std::set<std::string>&) {
-        gate = caf::actor_cast<caf::actor>(whom);
-        if (!gate)
-          error = "the server published no gate";
-      },
-      [&](caf::error& e) { error = system.render(e); });
+  self->request(basp, std::chrono::seconds(10), caf::connect_atom::value,
+                system.middleman().backend().new_scribe(fd), cfg.port)
+      .receive(
+          [&](caf::node_id&, caf::strong_actor_ptr& whom,
+              std::set<std::string>&) {
+            gate = caf::actor_cast<caf::actor>(whom);
+            if (!gate)
+              error = "the server published no gate";
+          },
+          [&](caf::error& e) { error = system.render(e); });
   return gate;
 }
 
@@ -85,11 +84,10 @@ int run_worker_node(caf::actor_system& system, const worker_node_config& cfg) {
     // when it is (the connection is gone).
     caf::scoped_actor self{system};
     registration_reply reply;
-    self
-      ->request(gate, std::chrono::seconds(10), register_atom::value,
-                node_registration{cfg.name, cfg.workers, session})
-      .receive([&](registration_reply& r) { reply = std::move(r); },
-               [&](caf::error& e) { failure = system.render(e); });
+    self->request(gate, std::chrono::seconds(10), register_atom::value,
+                  node_registration{cfg.name, cfg.workers, session})
+        .receive([&](registration_reply& r) { reply = std::move(r); },
+                 [&](caf::error& e) { failure = system.render(e); });
     if (!failure.empty()) {
       wait("cannot register with the server at " + server + ": " + failure);
       continue;
@@ -102,8 +100,8 @@ int run_worker_node(caf::actor_system& system, const worker_node_config& cfg) {
     // Each worker gets its bytes on a feed of its own (cluster/byte_feed).
     std::vector<std::unique_ptr<range_source>> feeds;
     for (unsigned i = 0; i < cfg.workers && failure.empty(); ++i)
-      if (auto feed = open_feed(cfg.host, reply.feed_port, reply.feed_secret,
-                                failure))
+      if (auto feed =
+              open_feed(cfg.host, reply.feed_port, reply.feed_secret, failure))
         feeds.push_back(std::move(feed));
     if (!failure.empty()) {
       wait(failure);

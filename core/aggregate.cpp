@@ -42,7 +42,8 @@ void in_parallel(unsigned threads, size_t n, Work&& work) {
 
 } // namespace
 
-partial_aggregate::partial_aggregate() : parts_(partitions) {
+partial_aggregate::partial_aggregate()
+    : parts_(partitions) {
   for (partition& p : parts_) {
     p.slots.assign(16, slot{0, 0});
     p.mask = 15;
@@ -52,10 +53,16 @@ partial_aggregate::partial_aggregate() : parts_(partitions) {
 // -- songs --------------------------------------------------------------------
 
 partial_aggregate::song::song(const song& other)
-  : first_offset(other.first_offset), name_at(other.name_at),
-    name_len(other.name_len), last_tag(other.last_tag),
-    present(other.present), in_table(other.in_table), lo(other.lo),
-    hi(other.hi), run_base(other.run_base), run_len(other.run_len) {
+    : first_offset(other.first_offset)
+    , name_at(other.name_at)
+    , name_len(other.name_len)
+    , last_tag(other.last_tag)
+    , present(other.present)
+    , in_table(other.in_table)
+    , lo(other.lo)
+    , hi(other.hi)
+    , run_base(other.run_base)
+    , run_len(other.run_len) {
   std::memcpy(inline_name, other.inline_name, sizeof inline_name);
   if (other.run) {
     run = std::make_unique<slot_type[]>(run_len);
@@ -63,7 +70,8 @@ partial_aggregate::song::song(const song& other)
   }
 }
 
-uint64_t partial_aggregate::hash_of(const partition& p, const song& s) noexcept {
+uint64_t partial_aggregate::hash_of(const partition& p,
+                                    const song& s) noexcept {
   const std::string_view name = name_of(p, s);
   return hash_bytes(name.data(), name.size());
 }
@@ -140,9 +148,8 @@ bool partial_aggregate::run_pays(const song& s, day_number day) noexcept {
 
 // Growth is rare (amortized O(1) per new day), so it may look up every day
 // of the new run in the table.
-partial_aggregate::slot_type* partial_aggregate::grow_run(partition& p,
-                                                          uint32_t index,
-                                                          day_number day) {
+partial_aggregate::slot_type*
+partial_aggregate::grow_run(partition& p, uint32_t index, day_number day) {
   song& s = p.songs[index];
   const int64_t lo = s.present == 0 ? day : std::min<int64_t>(s.lo, day);
   const int64_t hi = s.present == 0 ? day : std::max<int64_t>(s.hi, day);
@@ -156,14 +163,14 @@ partial_aggregate::slot_type* partial_aggregate::grow_run(partition& p,
   // other day would otherwise grow by one slot, a copy of the run, a day).
   const int64_t dense_max = run_max_span_per_day * (int64_t{s.present} + 1);
   const int64_t size =
-    std::max(span + span / 4, std::min(2 * old_size, dense_max));
+      std::max(span + span / 4, std::min(2 * old_size, dense_max));
   const int64_t base = had_run && day < old_base ? hi - size + 1 : lo;
   auto grown = std::make_unique<slot_type[]>(static_cast<size_t>(size));
   // The old run's days all lie in [lo, hi] (slack beyond them is empty).
-  for (int64_t d = std::max(lo, old_base); had_run && d <= hi &&
-                                           d < old_base + old_size;
-       ++d)
-    grown[static_cast<size_t>(d - base)] = s.run[static_cast<size_t>(d - old_base)];
+  for (int64_t d = std::max(lo, old_base);
+       had_run && d <= hi && d < old_base + old_size; ++d)
+    grown[static_cast<size_t>(d - base)] =
+        s.run[static_cast<size_t>(d - old_base)];
   for (int64_t d = lo; s.in_table > 0 && d <= hi; ++d) {
     if (had_run && d >= old_base && d < old_base + old_size)
       continue; // in the old run (a wide one stays in the table)
@@ -357,10 +364,10 @@ bool partial_aggregate::merge_partition(partition& into, partition& from) {
   bool ok = true;
   for (uint32_t i = 0; i < from.songs.size(); ++i) {
     const song& s = from.songs[i];
-    const uint32_t mine =
-      find_or_insert(into, name_of(from, s), hash_of(from, s), s.first_offset);
+    const uint32_t mine = find_or_insert(into, name_of(from, s),
+                                         hash_of(from, s), s.first_offset);
     into.songs[mine].first_offset =
-      std::min(into.songs[mine].first_offset, s.first_offset);
+        std::min(into.songs[mine].first_offset, s.first_offset);
     to[i] = mine;
     for_each_unsealed(from, i, [&](day_number day, int64_t total) {
       ok = ok && add_one(into, mine, day, total);
@@ -408,8 +415,7 @@ uint64_t partial_aggregate::bytes() const noexcept {
   uint64_t n = 0;
   for (const partition& p : parts_) {
     n += p.songs.capacity() * sizeof(song) + p.slots.capacity() * sizeof(slot) +
-         p.names.capacity() + p.table.bytes() +
-         p.run_bytes +
+         p.names.capacity() + p.table.bytes() + p.run_bytes +
          p.sealed.capacity() * sizeof(sealed_day) +
          p.sealed_begin.capacity() * sizeof(uint64_t);
   }
@@ -423,9 +429,8 @@ uint64_t partial_aggregate::bytes() const noexcept {
 void partial_aggregate::seal_partition(partition& p) {
   const size_t n = p.songs.size();
   p.sealed_begin.assign(n + 1, 0);
-  p.table.for_each([&](uint32_t song, day_number, int64_t) {
-    ++p.sealed_begin[song + 1];
-  });
+  p.table.for_each(
+      [&](uint32_t song, day_number, int64_t) { ++p.sealed_begin[song + 1]; });
   for (size_t i = 0; i < n; ++i)
     p.sealed_begin[i + 1] += p.sealed_begin[i];
   p.sealed.resize(p.table.size());
@@ -435,18 +440,18 @@ void partial_aggregate::seal_partition(partition& p) {
   });
   p.table.clear();
   for (size_t i = 0; i < n; ++i)
-    std::sort(p.sealed.begin() + static_cast<ptrdiff_t>(p.sealed_begin[i]),
-              p.sealed.begin() + static_cast<ptrdiff_t>(p.sealed_begin[i + 1]),
-              [](const sealed_day& a, const sealed_day& b) {
-                return a.day < b.day;
-              });
+    std::sort(
+        p.sealed.begin() + static_cast<ptrdiff_t>(p.sealed_begin[i]),
+        p.sealed.begin() + static_cast<ptrdiff_t>(p.sealed_begin[i + 1]),
+        [](const sealed_day& a, const sealed_day& b) { return a.day < b.day; });
 }
 
 void partial_aggregate::seal(unsigned threads) {
   if (sealed_)
     return;
   sealed_ = true;
-  in_parallel(threads, partitions, [&](size_t i) { seal_partition(parts_[i]); });
+  in_parallel(threads, partitions,
+              [&](size_t i) { seal_partition(parts_[i]); });
 }
 
 void partial_aggregate::unseal_partition(partition& p) {
@@ -454,8 +459,8 @@ void partial_aggregate::unseal_partition(partition& p) {
     for (uint64_t k = p.sealed_begin[i]; k < p.sealed_begin[i + 1]; ++k) {
       bool inserted = false;
       *p.table.find_or_insert(i, p.sealed[k].day,
-                              group_table::hash(i, p.sealed[k].day),
-                              inserted) = p.sealed[k].total;
+                              group_table::hash(i, p.sealed[k].day), inserted) =
+          p.sealed[k].total;
     }
   p.sealed = {};
   p.sealed_begin = {};
@@ -480,11 +485,10 @@ std::vector<song_ref> partial_aggregate::songs_in_order() const {
     for (uint32_t i = 0; i < parts_[p].songs.size(); ++i)
       all.push_back({parts_[p].songs[i].first_offset, song_ref{p, i}});
   std::sort(all.begin(), all.end(), [](const keyed& a, const keyed& b) {
-    return a.first_offset != b.first_offset
-             ? a.first_offset < b.first_offset
-             : a.ref.partition != b.ref.partition
-                 ? a.ref.partition < b.ref.partition
-                 : a.ref.index < b.ref.index;
+    return a.first_offset != b.first_offset ? a.first_offset < b.first_offset
+           : a.ref.partition != b.ref.partition
+               ? a.ref.partition < b.ref.partition
+               : a.ref.index < b.ref.index;
   });
   std::vector<song_ref> order(all.size());
   for (size_t i = 0; i < all.size(); ++i)
@@ -533,8 +537,8 @@ void partial_aggregate::append_songs(const partition& p, std::string& out) {
       ++lo;
     while (hi > lo && s.run[hi - 1] == 0)
       --hi;
-    put<int32_t>(out,
-                 hi > lo ? static_cast<day_number>(s.run_base + int64_t(lo)) : 0);
+    put<int32_t>(
+        out, hi > lo ? static_cast<day_number>(s.run_base + int64_t(lo)) : 0);
     put<uint32_t>(out, static_cast<uint32_t>(hi - lo));
     if (hi > lo)
       out.append(reinterpret_cast<const char*>(s.run.get() + lo),

@@ -174,7 +174,8 @@ private:
     day_number run_base = 0;
     uint32_t run_len = 0;
 
-    song() : name_at(0) {}
+    song()
+        : name_at(0) {}
     song(song&&) noexcept = default;
     song& operator=(song&&) noexcept = default;
     song(const song& other);
@@ -224,8 +225,8 @@ private:
   }
   static uint32_t find_or_insert(partition& p, std::string_view name,
                                  uint64_t hash, uint64_t offset);
-  static uint32_t insert_at(partition& p, std::string_view name,
-                            uint64_t hash, uint64_t offset, size_t at);
+  static uint32_t insert_at(partition& p, std::string_view name, uint64_t hash,
+                            uint64_t offset, size_t at);
   static void rehash(partition& p);
   void note_offset(song& s, uint64_t offset, uint32_t tag) noexcept {
     if (s.last_tag != tag) {

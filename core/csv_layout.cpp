@@ -18,7 +18,7 @@ struct header_fields {
 
 void on_field(void* text, size_t len, void* data) {
   static_cast<header_fields*>(data)->names.emplace_back(
-    text ? static_cast<const char*>(text) : "", text ? len : 0);
+      text ? static_cast<const char*>(text) : "", text ? len : 0);
 }
 
 // libcsv also ends records at a lone CR, which this format does not.
@@ -41,8 +41,7 @@ bool parse_header(std::string_view record, header_fields& out) {
     return false;
   csv_set_space_func(&parser, no_spaces);
   bool ok = csv_parse(&parser, record.data(), record.size(), on_field,
-                      on_record, &out)
-            == record.size();
+                      on_record, &out) == record.size();
   ok = ok && csv_fini(&parser, on_field, on_record, &out) == 0;
   csv_free(&parser);
   return ok;
@@ -66,7 +65,7 @@ std::variant<csv_layout, input_error> read_layout(std::string_view file) {
   for (;;) {
     if (pos >= file.size()) // no header anywhere: the file as a whole is bad
       return input_error{1, "empty file: no header with the columns Song, "
-                               "Date and Number of Plays"};
+                            "Date and Number of Plays"};
     const uint64_t end = record_end(file, pos);
     const auto record = strip_cr(file.substr(pos, end - pos));
     if (!record.empty())
@@ -79,8 +78,8 @@ std::variant<csv_layout, input_error> read_layout(std::string_view file) {
   const auto record = strip_cr(file.substr(pos, end - pos));
   header_fields header;
   if (!parse_header(record, header))
-    return input_error{header_line, "the header is not valid CSV: " +
-                                      quote_value(record)};
+    return input_error{header_line,
+                       "the header is not valid CSV: " + quote_value(record)};
   if (header.records > 1)
     return input_error{header_line,
                        "the header holds a CR that is not part of a CRLF: "
@@ -99,11 +98,11 @@ std::variant<csv_layout, input_error> read_layout(std::string_view file) {
     }
     if (found == 0)
       return input_error{header_line, std::string("missing column \"") +
-                                        wanted[w] + "\" in the header " +
-                                        quote_value(record)};
+                                          wanted[w] + "\" in the header " +
+                                          quote_value(record)};
     if (found > 1)
       return input_error{header_line, std::string("duplicate column \"") +
-                                        wanted[w] + "\" in the header"};
+                                          wanted[w] + "\" in the header"};
   }
   for (uint64_t i = pos; i < end; ++i)
     line += file[i] == '\n';

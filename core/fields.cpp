@@ -38,8 +38,9 @@ namespace {
 // True when all eight bytes of `v` are ASCII digits.
 constexpr bool all_digits(uint64_t v) noexcept {
   return ((v & UINT64_C(0xF0F0F0F0F0F0F0F0)) |
-          (((v + UINT64_C(0x0606060606060606)) & UINT64_C(0xF0F0F0F0F0F0F0F0)) >> 4)) ==
-         UINT64_C(0x3333333333333333);
+          (((v + UINT64_C(0x0606060606060606)) &
+            UINT64_C(0xF0F0F0F0F0F0F0F0)) >>
+           4)) == UINT64_C(0x3333333333333333);
 }
 
 // Day numbers of every January 1st of years 0..10000: no division per date.
@@ -57,8 +58,8 @@ const year_table& years() {
 }
 
 constexpr int16_t days_before_month[2][13] = {
-  {0, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334},
-  {0, 0, 31, 60, 91, 121, 152, 182, 213, 244, 274, 305, 335},
+    {0, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334},
+    {0, 0, 31, 60, 91, 121, 152, 182, 213, 244, 274, 305, 335},
 };
 
 } // namespace
@@ -107,8 +108,8 @@ void format_date(day_number day, char* out) noexcept {
   const unsigned mp = (5 * doy + 2) / 153;
   const unsigned d = doy - (153 * mp + 2) / 5 + 1;
   const unsigned m = mp < 10 ? mp + 3 : mp - 9;
-  const unsigned y = static_cast<unsigned>(static_cast<int>(yoe) + era * 400) +
-                     (m <= 2);
+  const unsigned y =
+      static_cast<unsigned>(static_cast<int>(yoe) + era * 400) + (m <= 2);
   out[0] = static_cast<char>('0' + y / 1000 % 10);
   out[1] = static_cast<char>('0' + y / 100 % 10);
   out[2] = static_cast<char>('0' + y / 10 % 10);
@@ -154,8 +155,8 @@ parsed_count parse_count_slowly(std::string_view text) noexcept {
 
 std::string describe(date_status status, std::string_view text) {
   const char* what = status == date_status::impossible
-                       ? "Date is not a real calendar date: "
-                       : "Date is not in YYYY-MM-DD form: ";
+                         ? "Date is not a real calendar date: "
+                         : "Date is not in YYYY-MM-DD form: ";
   return what + quote_value(text);
 }
 

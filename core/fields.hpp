@@ -37,7 +37,8 @@ public:
     std::memcpy(&last_two, text.data() + 8, 2);
     const uint32_t tail = last_two | in_use;
     // Only the entries in use are touched, so a large table costs little
-    // cache and keeps the few thousand dates of a file from evicting each other.
+    // cache and keeps the few thousand dates of a file from evicting each
+    // other.
     const uint64_t mixed = (head * UINT64_C(0x9E3779B97F4A7C15)) ^
                            (uint64_t{last_two} * UINT64_C(0xC2B2AE3D27D4EB4F));
     const size_t home = (mixed * UINT64_C(0xff51afd7ed558ccd)) >> (64 - bits);
@@ -119,9 +120,9 @@ inline parsed_count parse_short_count(const char* p, size_t len) noexcept {
   // The digits move to the high bytes, in order; '0's fill the front.
   v = (v << pad) | (UINT64_C(0x3030303030303030) & ((uint64_t{1} << pad) - 1));
   const bool digits =
-    ((v & UINT64_C(0xF0F0F0F0F0F0F0F0)) |
-     (((v + UINT64_C(0x0606060606060606)) & UINT64_C(0xF0F0F0F0F0F0F0F0)) >>
-      4)) == UINT64_C(0x3333333333333333);
+      ((v & UINT64_C(0xF0F0F0F0F0F0F0F0)) |
+       (((v + UINT64_C(0x0606060606060606)) & UINT64_C(0xF0F0F0F0F0F0F0F0)) >>
+        4)) == UINT64_C(0x3333333333333333);
   if (!digits)
     return parse_count_slowly(std::string_view(p, len));
   v = (v & UINT64_C(0x0F0F0F0F0F0F0F0F)) * 2561 >> 8;

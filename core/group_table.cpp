@@ -40,7 +40,8 @@ void group_table::release::operator()(entry* p) const noexcept {
 }
 
 group_table::group_table(const group_table& other)
-  : size_(other.size_), capacity_(other.capacity_) {
+    : size_(other.size_)
+    , capacity_(other.capacity_) {
   if (capacity_ == 0)
     return;
   entries_ = allocate(capacity_);
@@ -83,7 +84,8 @@ bool group_table::erase(uint32_t song, int32_t day) noexcept {
       break;
     const size_t h = home(hash(e.song - 1, e.day));
     // Does `h` lie cyclically in (hole, at]? Then e stays where it is.
-    const bool stays = hole <= at ? (hole < h && h <= at) : (hole < h || h <= at);
+    const bool stays =
+        hole <= at ? (hole < h && h <= at) : (hole < h || h <= at);
     if (!stays) {
       entries_[hole] = e;
       hole = at;

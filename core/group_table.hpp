@@ -104,7 +104,8 @@ public:
 
 private:
   size_t home(uint64_t h) const noexcept {
-    return static_cast<size_t>((static_cast<unsigned __int128>(h) * capacity_) >> 64);
+    return static_cast<size_t>(
+        (static_cast<unsigned __int128>(h) * capacity_) >> 64);
   }
   size_t next(size_t at) const noexcept {
     return at + 1 == capacity_ ? 0 : at + 1;

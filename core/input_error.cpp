@@ -27,16 +27,26 @@ std::string escape_value(std::string_view value, size_t max_len) {
       continue;
     }
     switch (ch) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (ch < 0x20 || ch == 0x7f)
-          hex(ch);
-        else
-          out += static_cast<char>(ch);
+    case '"':
+      out += "\\\"";
+      break;
+    case '\\':
+      out += "\\\\";
+      break;
+    case '\n':
+      out += "\\n";
+      break;
+    case '\r':
+      out += "\\r";
+      break;
+    case '\t':
+      out += "\\t";
+      break;
+    default:
+      if (ch < 0x20 || ch == 0x7f)
+        hex(ch);
+      else
+        out += static_cast<char>(ch);
     }
   }
   return out;

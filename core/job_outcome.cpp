@@ -16,8 +16,8 @@ combine_reports(const csv_layout& layout,
       if (out.first_bad.size() < reported_bad_rows)
         out.first_bad.push_back({first_line + p.line, p.what});
     if (report->error) {
-      out.error = input_error{first_line + report->error->line,
-                              report->error->what};
+      out.error =
+          input_error{first_line + report->error->line, report->error->what};
       out.needs_sequential_read = report->overflow;
       break;
     }

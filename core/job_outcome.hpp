@@ -34,8 +34,8 @@ struct sequential_result {
   partial_aggregate totals;
   job_outcome outcome;
 };
-[[nodiscard]] sequential_result
-read_sequentially(std::string_view file, const csv_layout& layout,
-                  bad_row_policy policy);
+[[nodiscard]] sequential_result read_sequentially(std::string_view file,
+                                                  const csv_layout& layout,
+                                                  bad_row_policy policy);
 
 } // namespace playcount

@@ -52,16 +52,19 @@ bool plan_job(const std::string& path, uint64_t range_size, unsigned threads,
   }
   out.file_size = file.size();
   const auto chunks =
-    nominal_chunks(out.layout.data_begin, file.size(), range_size);
+      nominal_chunks(out.layout.data_begin, file.size(), range_size);
   std::vector<chunk_scan> scans(chunks.size());
   std::atomic<size_t> next{0};
   // This thread scans too: `threads - 1` more.
   const size_t helpers =
-    chunks.empty() ? 0 : std::min<size_t>(std::max(threads, 1u), chunks.size()) - 1;
+      chunks.empty()
+          ? 0
+          : std::min<size_t>(std::max(threads, 1u), chunks.size()) - 1;
   std::vector<std::string> errors(helpers);
   std::vector<std::thread> pool;
   for (size_t i = 0; i < helpers; ++i)
-    pool.emplace_back([&, i] { scan_chunks(file, chunks, next, scans, errors[i]); });
+    pool.emplace_back(
+        [&, i] { scan_chunks(file, chunks, next, scans, errors[i]); });
   scan_chunks(file, chunks, next, scans, error);
   for (auto& t : pool)
     t.join();

@@ -24,6 +24,7 @@ struct job_plan {
 /// on a record boundary. On failure returns false and sets `error`: a header
 /// problem as `line N: ...`, or why the file could not be read.
 [[nodiscard]] bool plan_job(const std::string& path, uint64_t range_size,
-                            unsigned threads, job_plan& out, std::string& error);
+                            unsigned threads, job_plan& out,
+                            std::string& error);
 
 } // namespace playcount

@@ -20,18 +20,17 @@ public:
   // columns (read_layout), so a record with columns - 1 commas is not empty.
   range_reader(file_window window, byte_range range, const csv_layout& layout,
                bad_row_policy policy, partial_aggregate& into, uint32_t tag)
-    : base_(window.bytes.data())
-    , offset_(window.offset)
-    , range_{range.begin - window.offset, range.end - window.offset}
-    , columns_(layout.columns)
-    , policy_(policy)
-    , into_(into)
-    , tag_(tag)
-    , column_{0, layout.song, layout.date, layout.count}
-    , field_begins_(layout.columns + 1, 0)
-    , begins_(field_begins_.data())
-    , line_cursor_(range_.begin) {
-  }
+      : base_(window.bytes.data())
+      , offset_(window.offset)
+      , range_{range.begin - window.offset, range.end - window.offset}
+      , columns_(layout.columns)
+      , policy_(policy)
+      , into_(into)
+      , tag_(tag)
+      , column_{0, layout.song, layout.date, layout.count}
+      , field_begins_(layout.columns + 1, 0)
+      , begins_(field_begins_.data())
+      , line_cursor_(range_.begin) {}
 
   range_report run();
 
@@ -86,9 +85,9 @@ private:
                         uint64_t quoted_after) const {
     const auto is_edge = [](char c) { return c == ',' || c == '\n'; };
     const bool edge_before =
-      b == range_.begin || (quoted_before == 0 && is_edge(base_[b - 1]));
+        b == range_.begin || (quoted_before == 0 && is_edge(base_[b - 1]));
     const bool edge_after =
-      b + 64 >= range_.end || (quoted_after == 0 && is_edge(base_[b + 64]));
+        b + 64 >= range_.end || (quoted_after == 0 && is_edge(base_[b + 64]));
     uint64_t beside = edges << 1 | edges >> 1 | uint64_t{edge_before} |
                       uint64_t{edge_after} << 63;
     if (range_.end - b < 64) // the last byte of the range, in a short block
@@ -112,7 +111,7 @@ private:
   std::vector<uint64_t> field_begins_;
   uint64_t* begins_; // field_begins_.data()
 
-  uint64_t line_cursor_;     // local_line counted LFs up to here
+  uint64_t line_cursor_; // local_line counted LFs up to here
   uint64_t lines_before_cursor_ = 0;
   date_cache dates_;
   std::vector<std::string_view> fields_; // slow path scratch
@@ -135,38 +134,37 @@ private:
 // LF is reached.
 range_report range_reader::run() {
   begins_[0] = range_.begin;
-  uint32_t commas = 0;        // unquoted commas of the open record so far
-  uint64_t record_quotes = 0; // quotes in the open record so far
+  uint32_t commas = 0;           // unquoted commas of the open record so far
+  uint64_t record_quotes = 0;    // quotes in the open record so far
   uint64_t record_misplaced = 0; // of those, not next to a field's edge
   block_scanner scanner(base_, range_.begin, range_.end);
-  const bool read_all = scanner.each([&](const scanned_block& block)
-                                       __attribute__((always_inline)) {
+  const bool read_all = scanner.each([&](
+      const scanned_block& block) __attribute__((always_inline)) {
     const uint64_t b = block.at;
-    report_.lines +=
-      static_cast<uint64_t>(__builtin_popcountll(block.newline));
+    report_.lines += static_cast<uint64_t>(__builtin_popcountll(block.newline));
     uint64_t newlines = block.newline & ~block.inside;
     uint64_t separators = block.comma & ~block.inside;
     uint64_t quotes = block.quote;
     uint64_t misplaced = 0;
     if (quotes != 0)
-      misplaced = quotes & ~beside_edges(b, newlines | separators,
-                                         block.quoted_before,
-                                         block.quoted_after);
+      misplaced =
+          quotes & ~beside_edges(b, newlines | separators, block.quoted_before,
+                                 block.quoted_after);
     while (newlines != 0) {
       const int k = __builtin_ctzll(newlines);
       newlines &= newlines - 1;
       const uint64_t before = (uint64_t{1} << k) - 1; // this record's part
       const uint64_t mine = separators & before;
       const uint32_t n =
-        commas + static_cast<uint32_t>(__builtin_popcountll(mine));
+          commas + static_cast<uint32_t>(__builtin_popcountll(mine));
       if (n < columns_)
         note_commas(commas + 1, mine, b);
       const uint64_t q =
-        record_quotes +
-        static_cast<uint64_t>(__builtin_popcountll(quotes & before));
+          record_quotes +
+          static_cast<uint64_t>(__builtin_popcountll(quotes & before));
       const uint64_t odd =
-        record_misplaced +
-        static_cast<uint64_t>(__builtin_popcountll(misplaced & before));
+          record_misplaced +
+          static_cast<uint64_t>(__builtin_popcountll(misplaced & before));
       separators &= ~before;
       quotes &= ~before;
       misplaced &= ~before;
@@ -178,13 +176,12 @@ range_report range_reader::run() {
     }
     // What is left belongs to the open record.
     const uint32_t n =
-      commas + static_cast<uint32_t>(__builtin_popcountll(separators));
+        commas + static_cast<uint32_t>(__builtin_popcountll(separators));
     if (n < columns_)
       note_commas(commas + 1, separators, b);
     commas = n;
     record_quotes += static_cast<uint64_t>(__builtin_popcountll(quotes));
-    record_misplaced +=
-      static_cast<uint64_t>(__builtin_popcountll(misplaced));
+    record_misplaced += static_cast<uint64_t>(__builtin_popcountll(misplaced));
     return true;
   });
   if (!read_all) // a record stopped the reading
@@ -231,11 +228,10 @@ inline bool range_reader::end_record(uint64_t end, uint64_t quotes,
   return go_on;
 }
 
-bool range_reader::end_odd_record(uint64_t end, bool quoted,
-                                  uint32_t commas) {
+bool range_reader::end_odd_record(uint64_t end, bool quoted, uint32_t commas) {
   const uint64_t begin = record_start();
-  const uint64_t content_end = end > begin && base_[end - 1] == '\r' ? end - 1
-                                                                      : end;
+  const uint64_t content_end =
+      end > begin && base_[end - 1] == '\r' ? end - 1 : end;
   if (quoted)
     return split_slowly(begin, content_end);
   if (content_end == begin) // empty lines are skipped
@@ -268,13 +264,12 @@ inline bool range_reader::apply(std::string_view song_text,
     return reject(describe(d.status, date_text));
   // Reading 8 bytes from the count's start is safe when they are mapped.
   const parsed_count c =
-    mapped && count_text.data() + 8 <= base_ + range_.end
-      ? parse_short_count(count_text.data(), count_text.size())
-      : parse_count(count_text);
+      mapped && count_text.data() + 8 <= base_ + range_.end
+          ? parse_short_count(count_text.data(), count_text.size())
+          : parse_count(count_text);
   if (c.status != count_status::ok)
     return reject(describe(c.status, count_text));
-  const uint64_t hash =
-    hash_bytes(song_text.data(), song_text.size());
+  const uint64_t hash = hash_bytes(song_text.data(), song_text.size());
   into_.prefetch(hash);
   pending_[npending_++] = {song_text, hash, d.day, c.value,
                            record_start() + offset_};
@@ -291,7 +286,7 @@ bool range_reader::flush() {
   const pending_row& r = pending_[added];
   return stop_at(r.offset - offset_,
                  "overflow: the total for " + quote_value(r.name) + " on " +
-                   format_date(r.day) + " is larger than 9223372036854775807",
+                     format_date(r.day) + " is larger than 9223372036854775807",
                  true);
 }
 
@@ -314,7 +309,7 @@ bool range_reader::stop_at(uint64_t record, std::string what, bool overflow) {
 
 uint64_t range_reader::local_line(uint64_t offset) {
   lines_before_cursor_ +=
-    count_byte(base_ + line_cursor_, offset - line_cursor_, '\n');
+      count_byte(base_ + line_cursor_, offset - line_cursor_, '\n');
   line_cursor_ = offset;
   return lines_before_cursor_;
 }

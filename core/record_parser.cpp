@@ -52,18 +52,19 @@ split_outcome split_record(std::string_view record,
 }
 
 std::string describe(split_outcome outcome, std::string_view record) {
-  const std::string field = " (field " + std::to_string(outcome.field + 1) + ")";
+  const std::string field =
+      " (field " + std::to_string(outcome.field + 1) + ")";
   switch (outcome.problem) {
-    case record_problem::stray_quote:
-      return "a quote inside an unquoted field" + field +
-             "; quote the whole field and double the quote: " +
-             quote_value(record);
-    case record_problem::text_after_quote:
-      return "text after a closing quote" + field + ": " + quote_value(record);
-    case record_problem::unclosed_quote:
-      return "a quoted field never closes" + field;
-    case record_problem::none:
-      break;
+  case record_problem::stray_quote:
+    return "a quote inside an unquoted field" + field +
+           "; quote the whole field and double the quote: " +
+           quote_value(record);
+  case record_problem::text_after_quote:
+    return "text after a closing quote" + field + ": " + quote_value(record);
+  case record_problem::unclosed_quote:
+    return "a quoted field never closes" + field;
+  case record_problem::none:
+    break;
   }
   return "no problem";
 }

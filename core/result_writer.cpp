@@ -3,16 +3,16 @@
 #include "core/write_all.hpp"
 
 #include <cerrno>
-#include <climits>
 #include <charconv>
+#include <climits>
 #include <cstdio>
 #include <cstring>
-#include <functional>
-#include <thread>
-#include <vector>
 #include <fcntl.h>
+#include <functional>
 #include <sys/stat.h>
+#include <thread>
 #include <unistd.h>
+#include <vector>
 
 namespace playcount {
 
@@ -36,7 +36,7 @@ void result_rows::format(const partial_aggregate& totals, const song_ref* begin,
     name_.clear();
     append_csv_field(name_, totals.name(*s));
     totals.for_each_day(
-      *s, [&](day_number day, int64_t total) { row(day, total, out); });
+        *s, [&](day_number day, int64_t total) { row(day, total, out); });
   }
 }
 
@@ -55,8 +55,8 @@ bool emit(partial_aggregate& totals, size_t piece, unsigned threads,
   size_t bytes = 0;
   for (size_t i = 0; i < order.size(); ++i) {
     // A row: name, a date, a total, three separators (an estimate).
-    bytes += size_t{totals.days(order[i])} *
-             (totals.name(order[i]).size() + 16);
+    bytes +=
+        size_t{totals.days(order[i])} * (totals.name(order[i]).size() + 16);
     if (bytes >= piece) {
       cuts.push_back(i + 1);
       bytes = 0;
@@ -116,9 +116,9 @@ std::string format_result(partial_aggregate& totals) {
   return out;
 }
 
-bool write_file_atomically(const std::string& path, bool durable,
-                           std::string& error,
-                           const std::function<bool(const text_sink&)>& produce) {
+bool write_file_atomically(
+    const std::string& path, bool durable, std::string& error,
+    const std::function<bool(const text_sink&)>& produce) {
   std::string tmp = path + ".partial-XXXXXX";
   const int fd = mkostemp(tmp.data(), O_CLOEXEC);
   if (fd < 0) {
@@ -133,7 +133,7 @@ bool write_file_atomically(const std::string& path, bool durable,
   };
   errno = 0;
   const bool written =
-    produce([&](std::string_view piece) { return write_all(fd, piece); });
+      produce([&](std::string_view piece) { return write_all(fd, piece); });
   if (!written)
     return errno != 0 ? fail("cannot write") : fail("stopped writing");
   if (durable && ::fsync(fd) != 0)
@@ -146,7 +146,8 @@ bool write_file_atomically(const std::string& path, bool durable,
     return false;
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    error = "cannot rename " + tmp + " to " + path + ": " + std::strerror(errno);
+    error =
+        "cannot rename " + tmp + " to " + path + ": " + std::strerror(errno);
     ::unlink(tmp.c_str());
     return false;
   }
@@ -155,10 +156,11 @@ bool write_file_atomically(const std::string& path, bool durable,
 
 bool write_result(partial_aggregate& totals, const std::string& path,
                   bool durable, std::string& error, unsigned threads) {
-  return write_file_atomically(path, durable, error, [&](const text_sink& sink) {
-    return emit(totals, 4 << 20, threads,
-                [&](const std::string& piece) { return sink(piece); });
-  });
+  return write_file_atomically(
+      path, durable, error, [&](const text_sink& sink) {
+        return emit(totals, 4 << 20, threads,
+                    [&](const std::string& piece) { return sink(piece); });
+      });
 }
 
 } // namespace playcount

@@ -11,7 +11,7 @@
 namespace playcount {
 
 inline constexpr std::string_view result_header =
-  "Song,Date,Total Number of Plays for Date\n";
+    "Song,Date,Total Number of Plays for Date\n";
 
 /// Writes the result CSV (docs/CONTRACT.md §1 output rules) to `path` all at
 /// once or not at all: into a temporary file beside it, renamed over `path`
@@ -28,9 +28,9 @@ using text_sink = std::function<bool(std::string_view)>;
 
 /// Writes what `produce` hands its sink to `path` all at once or not at
 /// all, as write_result does.
-[[nodiscard]] bool write_file_atomically(
-  const std::string& path, bool durable, std::string& error,
-  const std::function<bool(const text_sink&)>& produce);
+[[nodiscard]] bool
+write_file_atomically(const std::string& path, bool durable, std::string& error,
+                      const std::function<bool(const text_sink&)>& produce);
 
 /// Appends `field` to `out`, quoted if it holds `,`, `"`, CR or LF.
 void append_csv_field(std::string& out, std::string_view field);
@@ -84,6 +84,5 @@ private:
 [[nodiscard]] inline std::string format_result(partial_aggregate&& totals) {
   return format_result(totals);
 }
-
 
 } // namespace playcount

@@ -28,16 +28,16 @@ inline block_masks classify_block(const char* block) noexcept {
   block_masks m{0, 0, 0};
   for (int i = 0; i < 4; ++i) {
     const __m128i v =
-      _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 16 * i));
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 16 * i));
     const int shift = 16 * i;
     m.quote |= static_cast<uint64_t>(static_cast<uint32_t>(
-                 _mm_movemask_epi8(_mm_cmpeq_epi8(v, q))))
+                   _mm_movemask_epi8(_mm_cmpeq_epi8(v, q))))
                << shift;
     m.comma |= static_cast<uint64_t>(static_cast<uint32_t>(
-                 _mm_movemask_epi8(_mm_cmpeq_epi8(v, c))))
+                   _mm_movemask_epi8(_mm_cmpeq_epi8(v, c))))
                << shift;
     m.newline |= static_cast<uint64_t>(static_cast<uint32_t>(
-                   _mm_movemask_epi8(_mm_cmpeq_epi8(v, n))))
+                     _mm_movemask_epi8(_mm_cmpeq_epi8(v, n))))
                  << shift;
   }
   return m;
@@ -75,9 +75,9 @@ inline uint64_t count_byte(const char* p, size_t n, char c) noexcept {
     uint64_t bits = 0;
     for (int k = 0; k < 4; ++k) {
       const __m128i v =
-        _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i + 16 * k));
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i + 16 * k));
       bits |= static_cast<uint64_t>(static_cast<uint32_t>(
-                _mm_movemask_epi8(_mm_cmpeq_epi8(v, needle))))
+                  _mm_movemask_epi8(_mm_cmpeq_epi8(v, needle))))
               << (16 * k);
     }
     total += static_cast<uint64_t>(__builtin_popcountll(bits));

@@ -18,8 +18,8 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <thread>
-#include <utility>
 #include <unistd.h>
+#include <utility>
 
 namespace playcount {
 
@@ -57,8 +57,8 @@ std::vector<std::string> files_in(const std::string& dir) {
 
 bool write_file(const std::string& path, std::string_view bytes,
                 std::string& error) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                        0600);
+  const int fd =
+      ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) {
     error = std::strerror(errno);
     return false;
@@ -79,7 +79,8 @@ bool read_file(const std::string& path, std::string& out, std::string& error) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   struct stat st {};
   if (fd < 0 || ::fstat(fd, &st) != 0) {
-    error = "cannot read a spilled partial: " + std::string(std::strerror(errno));
+    error =
+        "cannot read a spilled partial: " + std::string(std::strerror(errno));
     if (fd >= 0)
       ::close(fd);
     return false;
@@ -91,7 +92,8 @@ bool read_file(const std::string& path, std::string& out, std::string& error) {
     if (got < 0 && errno == EINTR)
       continue;
     if (got < 0) {
-      error = "cannot read a spilled partial: " + std::string(std::strerror(errno));
+      error =
+          "cannot read a spilled partial: " + std::string(std::strerror(errno));
       ::close(fd);
       return false;
     }
@@ -125,18 +127,18 @@ public:
     // spills. Their entries get the song's index once it is known.
     pending_.clear();
     const bool ok = partial_aggregate::read_encoded(
-      bytes,
-      [&](std::string_view name, uint64_t offset) {
-        if (pending_.size() == batch)
-          resolve();
-        const uint64_t h = hash_bytes(name.data(), name.size());
-        if (!slots_.empty())
-          __builtin_prefetch(&slots_[h & (slots_.size() - 1)]);
-        pending_.push_back(pending{name, h, offset, entries_.size()});
-      },
-      [&](day_number day, int64_t total) {
-        entries_.push_back(entry{total, day, 0});
-      });
+        bytes,
+        [&](std::string_view name, uint64_t offset) {
+          if (pending_.size() == batch)
+            resolve();
+          const uint64_t h = hash_bytes(name.data(), name.size());
+          if (!slots_.empty())
+            __builtin_prefetch(&slots_[h & (slots_.size() - 1)]);
+          pending_.push_back(pending{name, h, offset, entries_.size()});
+        },
+        [&](day_number day, int64_t total) {
+          entries_.push_back(entry{total, day, 0});
+        });
     resolve();
     return ok;
   }
@@ -194,7 +196,8 @@ public:
       entry* b = entries_.data() + begin_[r];
       entry* e = entries_.data() + begin_[r + 1];
       if (e - b > 16)
-        std::sort(b, e, [](const entry& x, const entry& y) { return x.day < y.day; });
+        std::sort(b, e,
+                  [](const entry& x, const entry& y) { return x.day < y.day; });
       else
         for (entry* i = b + 1; i < e; ++i) // few days: insertion
           for (entry* j = i; j > b && j[-1].day > j->day; --j)
@@ -221,8 +224,8 @@ public:
   /// song, u64 first offset, u64 text length, the text (its rows), in order
   /// of first offset.
   [[nodiscard]] bool write_piece(const std::string& path, std::string& error) {
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                          0600);
+    const int fd =
+        ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) {
       error = std::strerror(errno);
       return false;
@@ -280,7 +283,7 @@ private:
       const pending& p = pending_[i];
       const uint32_t id = song_id(p.name, p.hash, p.offset);
       const size_t end =
-        i + 1 < pending_.size() ? pending_[i + 1].entries : entries_.size();
+          i + 1 < pending_.size() ? pending_[i + 1].entries : entries_.size();
       for (size_t k = p.entries; k < end; ++k)
         entries_[k].song = id;
     }
@@ -296,8 +299,8 @@ private:
       slot& s = slots_[at];
       if (s.index == 0) {
         s = slot{tag, static_cast<uint32_t>(songs_.size()) + 1};
-        songs_.push_back(song{offset, names_.size(),
-                              static_cast<uint32_t>(name.size())});
+        songs_.push_back(
+            song{offset, names_.size(), static_cast<uint32_t>(name.size())});
         names_ += name;
         return s.index - 1;
       }
@@ -320,7 +323,8 @@ private:
       if (s.index == 0)
         continue;
       const song& known = songs_[s.index - 1];
-      size_t at = hash_bytes(names_.data() + known.name_at, known.name_len) & mask;
+      size_t at =
+          hash_bytes(names_.data() + known.name_at, known.name_len) & mask;
       while (slots[at].index != 0)
         at = (at + 1) & mask;
       slots[at] = s;
@@ -329,7 +333,7 @@ private:
   }
 
   struct song {
-    uint64_t first; // its first offset
+    uint64_t first;   // its first offset
     uint64_t name_at; // in names_
     uint32_t name_len;
   };
@@ -364,8 +368,7 @@ private:
 class piece_reader {
 public:
   explicit piece_reader(const std::string& path)
-    : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {
-  }
+      : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {}
   ~piece_reader() {
     if (fd_ >= 0)
       ::close(fd_);
@@ -507,7 +510,7 @@ bool write_spilled_result(std::vector<partial_aggregate>& in_memory,
     }
     counts[p] = part.groups();
     const std::string piece =
-      dir + "/" + piece_prefix + partition_tag(p).substr(2);
+        dir + "/" + piece_prefix + partition_tag(p).substr(2);
     if (!part.write_piece(piece, errors[p]))
       errors[p] = "cannot spill to disk: " + errors[p];
     pieces[p] = piece;
@@ -533,60 +536,61 @@ bool write_spilled_result(std::vector<partial_aggregate>& in_memory,
   }
   in_memory.clear();
   // The result: the pieces merged by first offset, each already in order.
-  return write_file_atomically(path, durable, error, [&](const text_sink& sink) {
-    std::vector<std::unique_ptr<piece_reader>> readers;
-    using head = std::pair<uint64_t, size_t>; // first offset, reader
-    std::priority_queue<head, std::vector<head>, std::greater<>> next;
-    std::vector<std::string_view> texts(pieces.size());
-    for (size_t i = 0; i < pieces.size(); ++i) {
-      readers.push_back(std::make_unique<piece_reader>(pieces[i]));
-      uint64_t offset = 0;
-      if (readers[i]->next(offset, texts[i]))
-        next.push({offset, i});
-    }
-    // A buffer is written (the system call copies it) on a thread of its
-    // own while the next one is merged.
-    std::string out(result_header), writing;
-    std::thread writer;
-    bool wrote = true;
-    int write_errno = 0;
-    const auto written = [&] {
-      if (writer.joinable())
-        writer.join();
-      if (!wrote)
-        errno = write_errno;
-      return wrote;
-    };
-    const auto hand_over = [&] {
-      if (!written())
-        return false;
-      std::swap(out, writing);
-      out.clear();
-      writer = std::thread([&] {
-        wrote = sink(writing);
-        write_errno = errno;
+  return write_file_atomically(
+      path, durable, error, [&](const text_sink& sink) {
+        std::vector<std::unique_ptr<piece_reader>> readers;
+        using head = std::pair<uint64_t, size_t>; // first offset, reader
+        std::priority_queue<head, std::vector<head>, std::greater<>> next;
+        std::vector<std::string_view> texts(pieces.size());
+        for (size_t i = 0; i < pieces.size(); ++i) {
+          readers.push_back(std::make_unique<piece_reader>(pieces[i]));
+          uint64_t offset = 0;
+          if (readers[i]->next(offset, texts[i]))
+            next.push({offset, i});
+        }
+        // A buffer is written (the system call copies it) on a thread of its
+        // own while the next one is merged.
+        std::string out(result_header), writing;
+        std::thread writer;
+        bool wrote = true;
+        int write_errno = 0;
+        const auto written = [&] {
+          if (writer.joinable())
+            writer.join();
+          if (!wrote)
+            errno = write_errno;
+          return wrote;
+        };
+        const auto hand_over = [&] {
+          if (!written())
+            return false;
+          std::swap(out, writing);
+          out.clear();
+          writer = std::thread([&] {
+            wrote = sink(writing);
+            write_errno = errno;
+          });
+          return true;
+        };
+        while (!next.empty()) {
+          const size_t i = next.top().second;
+          next.pop();
+          out += texts[i];
+          uint64_t offset = 0;
+          if (readers[i]->next(offset, texts[i]))
+            next.push({offset, i});
+          if (out.size() >= (4u << 20) && !hand_over())
+            return false;
+        }
+        if (!written())
+          return false;
+        for (const auto& r : readers)
+          if (!r->ok()) {
+            errno = EIO;
+            return false;
+          }
+        return sink(out);
       });
-      return true;
-    };
-    while (!next.empty()) {
-      const size_t i = next.top().second;
-      next.pop();
-      out += texts[i];
-      uint64_t offset = 0;
-      if (readers[i]->next(offset, texts[i]))
-        next.push({offset, i});
-      if (out.size() >= (4u << 20) && !hand_over())
-        return false;
-    }
-    if (!written())
-      return false;
-    for (const auto& r : readers)
-      if (!r->ok()) {
-        errno = EIO;
-        return false;
-      }
-    return sink(out);
-  });
 }
 
 uint64_t spilled_bytes(const std::string& dir) {
@@ -635,7 +639,7 @@ uint64_t default_memory_limit() {
   const long pages = ::sysconf(_SC_PHYS_PAGES);
   const long page = ::sysconf(_SC_PAGE_SIZE);
   const uint64_t physical =
-    pages > 0 && page > 0 ? uint64_t(pages) * uint64_t(page) : 0;
+      pages > 0 && page > 0 ? uint64_t(pages) * uint64_t(page) : 0;
   if (limit == 0 || (physical != 0 && physical < limit))
     limit = physical;
   return limit / 2;

@@ -38,15 +38,13 @@ namespace playcount {
 /// (the spill names of the workers whose partials count: a worker taken off
 /// the job, whose ranges were read again by others, may have spilled too)
 /// and those in `in_memory` (emptied),
-/// partition by partition (two at a time), with its text pieces kept in `dir`. Sets
-/// `groups`. False with `error` on a write failure, or with `overflow` set
+/// partition by partition (two at a time), with its text pieces kept in `dir`.
+/// Sets `groups`. False with `error` on a write failure, or with `overflow` set
 /// when a total exceeds 2^63-1.
-[[nodiscard]] bool write_spilled_result(std::vector<partial_aggregate>& in_memory,
-                                        const std::string& dir,
-                                        const std::vector<std::string>& owners,
-                                        const std::string& path, bool durable,
-                                        uint64_t& groups, bool& overflow,
-                                        std::string& error);
+[[nodiscard]] bool write_spilled_result(
+    std::vector<partial_aggregate>& in_memory, const std::string& dir,
+    const std::vector<std::string>& owners, const std::string& path,
+    bool durable, uint64_t& groups, bool& overflow, std::string& error);
 
 /// Removes `dir` and the files spilling left in it; other files stay (it
 /// is not ours then), and so does the directory.

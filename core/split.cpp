@@ -47,8 +47,8 @@ chunk_scan scan_chunk(file_window window, byte_range absolute) {
     for (int l = 0; l < 2; ++l)
       if (out.first_boundary[l] == no_boundary && at_parity[l] != 0)
         out.first_boundary[l] =
-          offset + k.at +
-          static_cast<uint64_t>(__builtin_ctzll(at_parity[l])) + 1;
+            offset + k.at +
+            static_cast<uint64_t>(__builtin_ctzll(at_parity[l])) + 1;
     return true;
   });
   return out;

@@ -130,8 +130,7 @@ void acceptor::run() {
     if (now - last_warning >= warn_every) {
       spdlog::warn("refused {} connection(s) with 503: {} ({} of {} "
                    "connections open)",
-                   refused_since_warning, why, slots_->in_use(),
-                   slots_->max());
+                   refused_since_warning, why, slots_->in_use(), slots_->max());
       last_warning = now;
       refused_since_warning = 0;
     }
@@ -161,8 +160,8 @@ void acceptor::run() {
       until(resume_at);
     if (!linger.empty())
       until(linger.front().until);
-    const int ready = ::poll(fds.data(), fds.size(),
-                             static_cast<int>(wait.count()));
+    const int ready =
+        ::poll(fds.data(), fds.size(), static_cast<int>(wait.count()));
     if (ready < 0 && errno != EINTR) {
       spdlog::error("the acceptor cannot poll: {}", std::strerror(errno));
       std::this_thread::sleep_for(exhausted_backoff);
@@ -186,9 +185,8 @@ void acceptor::run() {
     for (int n = 0; n < accepts_per_round; ++n) {
       sockaddr_storage addr{};
       socklen_t len = sizeof addr;
-      const int fd =
-          ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len,
-                    SOCK_CLOEXEC | SOCK_NONBLOCK);
+      const int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&addr),
+                               &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
       if (fd < 0) {
         if (errno == EINTR || errno == ECONNABORTED)
           continue;

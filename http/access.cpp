@@ -6,8 +6,7 @@
 
 namespace playcount::http {
 
-std::optional<std::string_view>
-bearer_token(std::string_view value) noexcept {
+std::optional<std::string_view> bearer_token(std::string_view value) noexcept {
   constexpr std::string_view scheme = "Bearer";
   if (value.size() <= scheme.size() ||
       !equals_ignoring_case(value.substr(0, scheme.size()), scheme) ||
@@ -47,13 +46,15 @@ std::optional<api_error> check_access(const access_tokens& tokens,
   const std::string realm = admin_prefix ? "playcount-admin" : "playcount";
   if (authorization == nullptr)
     return api_error{api_errc::unauthorized,
-                     "this endpoint needs Authorization: Bearer <token>", 0,
-                     {}, "Bearer realm=\"" + realm + "\""};
+                     "this endpoint needs Authorization: Bearer <token>",
+                     0,
+                     {},
+                     "Bearer realm=\"" + realm + "\""};
   const auto token = bearer_token(*authorization);
   // Both comparisons always run: the time says nothing of which matched.
   const bool as_needed = token && constant_time_equal(*token, needed);
-  const bool as_admin =
-      token && !tokens.admin.empty() && constant_time_equal(*token, tokens.admin);
+  const bool as_admin = token && !tokens.admin.empty() &&
+                        constant_time_equal(*token, tokens.admin);
   if (as_needed || as_admin)
     return std::nullopt;
   return api_error{api_errc::unauthorized,

@@ -166,7 +166,8 @@ reply to_reply(const api_error& e) {
     body["message"] = "Job not found.";
     break;
   default:
-    body["message"] = printable_utf8(e.message); // valid JSON whatever a client sent
+    body["message"] =
+        printable_utf8(e.message); // valid JSON whatever a client sent
     break;
   }
   reply r = json_reply(status_of(e.code), body);
@@ -389,7 +390,8 @@ api_error storage_error(int err, const std::string& what) {
   else {
     why = std::strerror(err);
     if (!why.empty())
-      why[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(why[0])));
+      why[0] =
+          static_cast<char>(std::tolower(static_cast<unsigned char>(why[0])));
   }
   return {api_errc::storage, why + " while saving the upload"};
 }

@@ -95,10 +95,9 @@ void download_pump::hand_over(int socket_fd, int file_fd, std::string head,
 
 bool download_pump::send_some(download& d) {
   if (d.head_sent < d.head.size()) {
-    const ssize_t n =
-        ::send(d.socket, d.head.data() + d.head_sent,
-               d.head.size() - d.head_sent,
-               MSG_DONTWAIT | MSG_NOSIGNAL | (d.length > 0 ? MSG_MORE : 0));
+    const ssize_t n = ::send(
+        d.socket, d.head.data() + d.head_sent, d.head.size() - d.head_sent,
+        MSG_DONTWAIT | MSG_NOSIGNAL | (d.length > 0 ? MSG_MORE : 0));
     if (n < 0)
       return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
     d.head_sent += static_cast<size_t>(n);
@@ -109,9 +108,9 @@ bool download_pump::send_some(download& d) {
   const uint64_t left = d.length - static_cast<uint64_t>(d.offset);
   if (left == 0)
     return false;
-  const ssize_t n = ::sendfile(d.socket, d.file, &d.offset,
-                               static_cast<size_t>(std::min<uint64_t>(
-                                   left, piece)));
+  const ssize_t n =
+      ::sendfile(d.socket, d.file, &d.offset,
+                 static_cast<size_t>(std::min<uint64_t>(left, piece)));
   if (n < 0)
     return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
   if (n == 0) // the file is shorter than it was: nothing more to send

@@ -45,9 +45,8 @@ public:
   /// `socket_fd`, then closes both. Takes ownership of both descriptors
   /// (closed at once when the pump is stopped). `slot` is held until the
   /// download ends (see connection_slots); `label` names it in the log.
-  void hand_over(int socket_fd, int file_fd, std::string head,
-                 uint64_t length, std::shared_ptr<void> slot,
-                 std::string label);
+  void hand_over(int socket_fd, int file_fd, std::string head, uint64_t length,
+                 std::shared_ptr<void> slot, std::string label);
 
   /// Downloads in progress.
   [[nodiscard]] size_t active() const noexcept { return active_; }

@@ -43,8 +43,8 @@ bool copy_range(int in, uint64_t offset, uint64_t size, int out,
   }
   if (done == size)
     return true;
-  return write_all(out, {mapped + offset + done,
-                        static_cast<size_t>(size - done)});
+  return write_all(out,
+                   {mapped + offset + done, static_cast<size_t>(size - done)});
 }
 
 // Moves `tmp` to `final_path` once flushed, and flushes the directory.

@@ -67,7 +67,8 @@ namespace {
 // "/a?b", "http://h" -> "/"); nullopt when `target` is not one.
 std::optional<std::string> origin_form(std::string_view target) {
   size_t scheme = 0;
-  if (target.size() >= 7 && equals_ignoring_case(target.substr(0, 7), "http://"))
+  if (target.size() >= 7 &&
+      equals_ignoring_case(target.substr(0, 7), "http://"))
     scheme = 7;
   else if (target.size() >= 8 &&
            equals_ignoring_case(target.substr(0, 8), "https://"))

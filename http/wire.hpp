@@ -23,9 +23,9 @@ struct request_head {
   /// (`http://host:port/jobs/?x`, RFC 9112 §3.2.2) is taken as the path and
   /// query it names; `*` (asterisk-form, OPTIONS only) stays `*`.
   std::string target;
-  std::string path; ///< the target before '?'
+  std::string path;           ///< the target before '?'
   bool absolute_form = false; ///< the request line named a whole URI
-  std::string query;  ///< the target after '?', without it
+  std::string query;          ///< the target after '?', without it
   std::string version;
   std::vector<std::pair<std::string, std::string>> headers;
 

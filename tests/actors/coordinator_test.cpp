@@ -40,8 +40,9 @@ ground_truth read_alone(const std::string& path, bool skip) {
   auto layout = read_layout(file.bytes());
   if (auto* e = std::get_if<input_error>(&layout))
     return {"", e->to_string()};
-  auto seq = read_sequentially(file.bytes(), std::get<csv_layout>(layout),
-                               skip ? bad_row_policy::skip : bad_row_policy::fail);
+  auto seq =
+      read_sequentially(file.bytes(), std::get<csv_layout>(layout),
+                        skip ? bad_row_policy::skip : bad_row_policy::fail);
   if (seq.outcome.error)
     return {"", seq.outcome.error->to_string()};
   return {format_result(seq.totals), ""};
@@ -72,8 +73,8 @@ protected:
     caf::scoped_actor self{*system_};
     coordinator_stats stats;
     self->request(coordinator_, std::chrono::seconds(5), stats_atom::value)
-      .receive([&](coordinator_stats& s) { stats = std::move(s); },
-               [](caf::error&) {});
+        .receive([&](coordinator_stats& s) { stats = std::move(s); },
+                 [](caf::error&) {});
     return stats;
   }
 
@@ -81,8 +82,8 @@ protected:
     caf::scoped_actor self{*system_};
     job_result out;
     self->request(coordinator_, std::chrono::seconds(120), request)
-      .receive([&](job_result& r) { out = std::move(r); },
-               [&](caf::error& e) { out.error = to_string(e); });
+        .receive([&](job_result& r) { out = std::move(r); },
+                 [&](caf::error& e) { out.error = to_string(e); });
     return out;
   }
 
@@ -106,8 +107,8 @@ protected:
 };
 
 class workers_and_ranges
-  : public cluster_fixture,
-    public ::testing::WithParamInterface<std::tuple<size_t, uint64_t>> {};
+    : public cluster_fixture,
+      public ::testing::WithParamInterface<std::tuple<size_t, uint64_t>> {};
 
 TEST_P(workers_and_ranges, give_the_bytes_of_one_sequential_read) {
   const auto [workers, range_size] = GetParam();
@@ -133,13 +134,14 @@ TEST_P(workers_and_ranges, give_the_bytes_of_one_sequential_read) {
 }
 
 INSTANTIATE_TEST_SUITE_P(
-  many, workers_and_ranges,
-  ::testing::Combine(::testing::Values(size_t{1}, size_t{2}, size_t{3},
-                                       size_t{8}),
-                     ::testing::Values(uint64_t{1}, uint64_t{97},
-                                       uint64_t{4096}, uint64_t{1} << 30)));
+    many, workers_and_ranges,
+    ::testing::Combine(::testing::Values(size_t{1}, size_t{2}, size_t{3},
+                                         size_t{8}),
+                       ::testing::Values(uint64_t{1}, uint64_t{97},
+                                         uint64_t{4096}, uint64_t{1} << 30)));
 
-TEST_F(cluster_fixture, a_bad_record_fails_the_job_with_its_line_and_no_result) {
+TEST_F(cluster_fixture,
+       a_bad_record_fails_the_job_with_its_line_and_no_result) {
   start(3);
   test::csv_shape shape;
   shape.rows = 2000;
@@ -157,8 +159,9 @@ TEST_F(cluster_fixture, a_bad_record_fails_the_job_with_its_line_and_no_result) 
   const auto truth = read_alone(in, false);
   ASSERT_NE(truth.error.find("Number of Plays is not a whole number"),
             std::string::npos)
-    << truth.error;
-  for (uint64_t range_size : {uint64_t{64}, uint64_t{1000}, uint64_t{1} << 20}) {
+      << truth.error;
+  for (uint64_t range_size :
+       {uint64_t{64}, uint64_t{1000}, uint64_t{1} << 20}) {
     const auto out = dir_.file("out.csv");
     const auto result = run(request_for(in, out, range_size));
     EXPECT_FALSE(result.ok);
@@ -190,7 +193,8 @@ TEST_F(cluster_fixture, skipping_bad_records_reports_them_in_file_order) {
   EXPECT_EQ(test::read_file(out), truth.csv);
 }
 
-TEST_F(cluster_fixture, a_total_past_int64_fails_with_overflow_at_the_exact_line) {
+TEST_F(cluster_fixture,
+       a_total_past_int64_fails_with_overflow_at_the_exact_line) {
   start(2);
   std::string csv = "Song,Date,Number of Plays\n";
   for (int i = 0; i < 200; ++i)
@@ -235,10 +239,10 @@ TEST_F(cluster_fixture, a_header_only_file_gives_a_header_only_result) {
 TEST_F(cluster_fixture, a_missing_input_fails_with_the_reason) {
   start(1);
   const auto result =
-    run(request_for(dir_.file("nope.csv"), dir_.file("out.csv"), 4096));
+      run(request_for(dir_.file("nope.csv"), dir_.file("out.csv"), 4096));
   EXPECT_FALSE(result.ok);
   EXPECT_NE(result.error.find("No such file"), std::string::npos)
-    << result.error;
+      << result.error;
 }
 
 TEST_F(cluster_fixture, workers_that_go_down_mid_job_cost_only_time) {
@@ -256,16 +260,15 @@ TEST_F(cluster_fixture, workers_that_go_down_mid_job_cost_only_time) {
   // half of the bytes were read, each holding the ranges in its partial.
   for (int i = 0; i < 2; ++i) {
     EXPECT_TRUE(test::eventually(
-      [&] {
-        job_status s;
-        self
-          ->request(coordinator_, std::chrono::seconds(5), status_atom::value,
-                    request.id)
-          .receive([&](job_status& st) { s = st; }, [](caf::error&) {});
-        return s.known && s.bytes_done > s.bytes_total / 4 * (i + 1);
-      },
-      std::chrono::seconds(60), std::chrono::milliseconds(1)))
-      << "the job never got past " << (i + 1) << " quarter(s)";
+        [&] {
+          job_status s;
+          self->request(coordinator_, std::chrono::seconds(5),
+                        status_atom::value, request.id)
+              .receive([&](job_status& st) { s = st; }, [](caf::error&) {});
+          return s.known && s.bytes_done > s.bytes_total / 4 * (i + 1);
+        },
+        std::chrono::seconds(60), std::chrono::milliseconds(1)))
+        << "the job never got past " << (i + 1) << " quarter(s)";
     caf::anon_send_exit(workers_[i], caf::exit_reason::kill);
   }
   job_result result;
@@ -277,7 +280,7 @@ TEST_F(cluster_fixture, workers_that_go_down_mid_job_cost_only_time) {
   // the ranges of a lost worker were handed out again.
   const coordinator_stats stats = stats_now();
   EXPECT_GT(stats.ranges_redispatched, 0u)
-    << "no worker was lost while the job was reading";
+      << "no worker was lost while the job was reading";
   EXPECT_EQ(stats.workers.size(), 1u);
 }
 
@@ -294,7 +297,7 @@ TEST_F(cluster_fixture, a_canceled_job_ends_as_canceled_and_others_go_on) {
   bool known = false;
   self->request(coordinator_, std::chrono::seconds(5), cancel_atom::value,
                 first.id)
-    .receive([&](bool k) { known = k; }, [](caf::error&) {});
+      .receive([&](bool k) { known = k; }, [](caf::error&) {});
   EXPECT_TRUE(known);
   std::vector<job_result> results;
   for (int i = 0; i < 2; ++i)
@@ -305,13 +308,15 @@ TEST_F(cluster_fixture, a_canceled_job_ends_as_canceled_and_others_go_on) {
   EXPECT_EQ(results[0].id, first.id);
   EXPECT_TRUE(results[1].ok) << results[1].error;
   EXPECT_FALSE(test::exists(dir_.file("first.csv")));
-  EXPECT_EQ(test::read_file(dir_.file("second.csv")), read_alone(in, false).csv);
+  EXPECT_EQ(test::read_file(dir_.file("second.csv")),
+            read_alone(in, false).csv);
 }
 
 TEST_F(cluster_fixture, stats_list_every_worker_with_its_counters) {
   start(3);
   // Workers join on their own threads: wait until all three have.
-  ASSERT_TRUE(test::eventually([&] { return stats_now().workers.size() == 3; }));
+  ASSERT_TRUE(
+      test::eventually([&] { return stats_now().workers.size() == 3; }));
   test::csv_shape shape;
   const auto in = dir_.write("in.csv", test::make_csv(shape));
   ASSERT_TRUE(run(request_for(in, dir_.file("out.csv"), 512)).ok);
@@ -397,12 +402,12 @@ void send_in_pieces(scripted_actor* self, const caf::actor& to,
                bytes.substr(at, partial_piece_size));
     ++pieces;
   }
-  self
-    ->request(to, caf::infinite, partial_piece_atom::value, job,
-              bytes.substr(at), uint32_t{1} << p)
-    .then([=](bool) mutable {
-      promise.deliver(partial_blob{job, nullptr, true, pieces});
-    },
+  self->request(to, caf::infinite, partial_piece_atom::value, job,
+                bytes.substr(at), uint32_t{1} << p)
+      .then(
+          [=](bool) mutable {
+            promise.deliver(partial_blob{job, nullptr, true, pieces});
+          },
           [=](const caf::error&) mutable {
             promise.deliver(partial_blob{job, nullptr, false, pieces});
           });
@@ -421,25 +426,25 @@ void ask(scripted_actor* self, const caf::actor& coordinator, script how,
     return;
   self->state.asking = true;
   self->request(coordinator, caf::infinite, ask_work_atom::value)
-    .then([=](work_item& w) {
-      self->state.asking = false;
-      const size_t holding = ++self->state.holding;
-      const size_t n = log->with([&](script_log& l) {
-        l.holding.push_back(holding);
-        return ++l.items;
+      .then([=](work_item& w) {
+        self->state.asking = false;
+        const size_t holding = ++self->state.holding;
+        const size_t n = log->with([&](script_log& l) {
+          l.holding.push_back(holding);
+          return ++l.items;
+        });
+        if (how.ask_ahead)
+          ask(self, coordinator, how, log);
+        if (n <= how.prompt) {
+          report(self, coordinator, w);
+          ask(self, coordinator, how, log);
+        } else if (how.delay.count() >= 0) {
+          self->delayed_send(self, how.delay, w);
+        } else {
+          log->with([&](script_log& l) { l.held.push_back(w.index); });
+          self->state.held.push_back(w);
+        }
       });
-      if (how.ask_ahead)
-        ask(self, coordinator, how, log);
-      if (n <= how.prompt) {
-        report(self, coordinator, w);
-        ask(self, coordinator, how, log);
-      } else if (how.delay.count() >= 0) {
-        self->delayed_send(self, how.delay, w);
-      } else {
-        log->with([&](script_log& l) { l.held.push_back(w.index); });
-        self->state.held.push_back(w);
-      }
-    });
 }
 
 // A worker in the server's process that follows `how`: the straggler.
@@ -448,47 +453,47 @@ caf::behavior scripted_worker(scripted_actor* self, caf::actor coordinator,
   self->send(coordinator, join_atom::value, worker_info{"local", 0});
   ask(self, coordinator, how, log);
   return {
-    [=](work_item& w) { // its delay is over
-      report(self, coordinator, w);
-      ask(self, coordinator, how, log);
-    },
-    [=](drop_atom, const std::string& job) {
-      log->with([&](script_log& l) { l.drops.push_back(job); });
-      self->state.totals = partial_aggregate{};
-      // Now out of the job, it reports what it sat on, with rows that
-      // would show if they were counted.
-      for (const work_item& w : self->state.held) {
-        read_done out{w.job, w.index, {}, {}, 0};
-        out.report.rows = 1000000000;
-        self->send(coordinator, std::move(out));
-        log->with([](script_log& l) { ++l.late_reports; });
-      }
-      // ... and, its read over at last, asks for more, as a worker would.
-      if (!self->state.held.empty()) {
-        self->state.holding -= self->state.held.size();
-        self->state.held.clear();
+      [=](work_item& w) { // its delay is over
+        report(self, coordinator, w);
         ask(self, coordinator, how, log);
-      }
-    },
-    [=](collect_atom, const std::string& job) -> caf::result<partial_blob> {
-      log->with([&](script_log& l) { l.collects.push_back(job); });
-      if (how.oversized == 0)
-        return partial_blob{
-          job,
-          std::make_shared<partial_aggregate>(std::move(self->state.totals)),
-          true};
-      const std::string name(how.oversized, 'x');
-      const uint64_t hash = hash_bytes(name.data(), name.size());
-      partial_aggregate fake;
-      const pending_row row{name, hash, 18262, 1, 0};
-      EXPECT_EQ(fake.add_rows(&row, 1, 0), 1u);
-      const uint32_t p = partial_aggregate::partition_of(hash);
-      // The sender first: the promise takes it from the message.
-      const auto to = caf::actor_cast<caf::actor>(self->current_sender());
-      auto promise = self->make_response_promise();
-      send_in_pieces(self, to, job, fake.encode_partition(p), p, promise);
-      return promise;
-    },
+      },
+      [=](drop_atom, const std::string& job) {
+        log->with([&](script_log& l) { l.drops.push_back(job); });
+        self->state.totals = partial_aggregate{};
+        // Now out of the job, it reports what it sat on, with rows that
+        // would show if they were counted.
+        for (const work_item& w : self->state.held) {
+          read_done out{w.job, w.index, {}, {}, 0};
+          out.report.rows = 1000000000;
+          self->send(coordinator, std::move(out));
+          log->with([](script_log& l) { ++l.late_reports; });
+        }
+        // ... and, its read over at last, asks for more, as a worker would.
+        if (!self->state.held.empty()) {
+          self->state.holding -= self->state.held.size();
+          self->state.held.clear();
+          ask(self, coordinator, how, log);
+        }
+      },
+      [=](collect_atom, const std::string& job) -> caf::result<partial_blob> {
+        log->with([&](script_log& l) { l.collects.push_back(job); });
+        if (how.oversized == 0)
+          return partial_blob{job,
+                              std::make_shared<partial_aggregate>(
+                                  std::move(self->state.totals)),
+                              true};
+        const std::string name(how.oversized, 'x');
+        const uint64_t hash = hash_bytes(name.data(), name.size());
+        partial_aggregate fake;
+        const pending_row row{name, hash, 18262, 1, 0};
+        EXPECT_EQ(fake.add_rows(&row, 1, 0), 1u);
+        const uint32_t p = partial_aggregate::partition_of(hash);
+        // The sender first: the promise takes it from the message.
+        const auto to = caf::actor_cast<caf::actor>(self->current_sender());
+        auto promise = self->make_response_promise();
+        send_in_pieces(self, to, job, fake.encode_partition(p), p, promise);
+        return promise;
+      },
   };
 }
 
@@ -509,10 +514,9 @@ protected:
                                          straggler_policy policy = quick()) {
     start(workers, policy);
     auto log = std::make_shared<script_log>();
-    workers_.push_back(
-      system_->spawn(scripted_worker, coordinator_, how, log));
+    workers_.push_back(system_->spawn(scripted_worker, coordinator_, how, log));
     EXPECT_TRUE(test::eventually(
-      [&] { return stats_now().workers.size() == workers + 1; }));
+        [&] { return stats_now().workers.size() == workers + 1; }));
     return log;
   }
 
@@ -584,7 +588,8 @@ TEST_F(straggler_fixture, a_slow_worker_is_out_of_the_job_before_it_reports) {
   });
 }
 
-TEST_F(straggler_fixture, a_range_without_a_report_for_the_silence_bound_runs_elsewhere) {
+TEST_F(straggler_fixture,
+       a_range_without_a_report_for_the_silence_bound_runs_elsewhere) {
   // The idle rule out of play (10 s): only the silence bound (300 ms) can
   // take the range back.
   straggler_policy policy = quick();
@@ -645,7 +650,8 @@ TEST_F(straggler_fixture, a_straggler_stays_a_worker_for_other_jobs) {
 namespace playcount {
 namespace {
 
-TEST_F(straggler_fixture, an_early_ask_waits_until_the_worker_shows_it_keeps_up) {
+TEST_F(straggler_fixture,
+       an_early_ask_waits_until_the_worker_shows_it_keeps_up) {
   // Alone on the job: its first early ask waits for its first report (it
   // has shown nothing yet); then it is the job's pace, and fetches ahead.
   script how{0, std::chrono::milliseconds(20), true};
@@ -663,13 +669,15 @@ TEST_F(straggler_fixture, an_early_ask_waits_until_the_worker_shows_it_keeps_up)
   });
 }
 
-TEST_F(straggler_fixture, a_worker_that_does_not_keep_up_never_holds_two_ranges) {
+TEST_F(straggler_fixture,
+       a_worker_that_does_not_keep_up_never_holds_two_ranges) {
   // 100 ms a range beside a worker that takes about 1 ms: far behind the
   // job's pace, so its early asks wait for its reports. (The straggler
   // bound is 5 s here, so that it stays in the job.)
   straggler_policy policy = quick();
   policy.min_bound = std::chrono::milliseconds(5000);
-  auto log = start_with(1, script{0, std::chrono::milliseconds(100), true}, policy);
+  auto log =
+      start_with(1, script{0, std::chrono::milliseconds(100), true}, policy);
   const auto in = big_input();
   const auto out = dir_.file("out.csv");
   const auto result = run(request_for(in, out, 16 << 10));
@@ -682,7 +690,8 @@ TEST_F(straggler_fixture, a_worker_that_does_not_keep_up_never_holds_two_ranges)
   });
 }
 
-TEST_F(straggler_fixture, a_partial_larger_than_its_ranges_can_hold_is_not_believed) {
+TEST_F(straggler_fixture,
+       a_partial_larger_than_its_ranges_can_hold_is_not_believed) {
   // A worker that read its ranges, then sends a partial of 40 MiB (one
   // song with a 40 MiB name): no partial of this 400 KB file is that
   // large. The finisher stops taking its pieces past what the ranges can

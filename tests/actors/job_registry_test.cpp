@@ -9,10 +9,10 @@
 #include "tests/support/eventually.hpp"
 #include "tests/support/temp_dir.hpp"
 
+#include <boost/json.hpp>
 #include <caf/all.hpp>
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
-#include <boost/json.hpp>
 
 #include <filesystem>
 #include <fstream>
@@ -173,11 +173,11 @@ protected:
   job_record wait_for(const std::string& id, job_state state) {
     job_record r;
     if (test::eventually(
-          [&] {
-            r = lookup(id);
-            return r.state == state;
-          },
-          5s, 5ms))
+            [&] {
+              r = lookup(id);
+              return r.state == state;
+            },
+            5s, 5ms))
       return r;
     ADD_FAILURE() << id << " is " << to_string(r.state) << ", not "
                   << to_string(state);
@@ -192,11 +192,11 @@ protected:
     const std::string blocker = paths_for(dir_.path(), id).record + ".tmp";
     std::error_code ec;
     EXPECT_TRUE(test::eventually(
-      [&] {
-        return fs::create_directory(blocker, ec) || fs::is_directory(blocker);
-      },
-      5s, 1ms))
-      << blocker << ": " << ec.message();
+        [&] {
+          return fs::create_directory(blocker, ec) || fs::is_directory(blocker);
+        },
+        5s, 1ms))
+        << blocker << ": " << ec.message();
     return blocker;
   }
 
@@ -348,8 +348,8 @@ TEST_F(job_registry_test,
   submit(started);
   // Distinct creation times (in ms): the registry orders by them.
   const int64_t started_created = lookup(started).created_at;
-  ASSERT_TRUE(test::eventually([&] { return now_ms() > started_created; }, 1s,
-                               1ms));
+  ASSERT_TRUE(
+      test::eventually([&] { return now_ms() > started_created; }, 1s, 1ms));
   submit(queued);
   // An upload that never became a job, and a stray directory.
   const std::string orphan = upload();
@@ -421,7 +421,8 @@ TEST_F(job_registry_test,
   EXPECT_EQ(handed_over(), std::vector<std::string>{killer});
   job_record on_disk;
   std::string error;
-  ASSERT_TRUE(read_record(paths_for(dir_.path(), killer).record, on_disk, error))
+  ASSERT_TRUE(
+      read_record(paths_for(dir_.path(), killer).record, on_disk, error))
       << error;
   EXPECT_EQ(on_disk.attempts, 1u); // counted before the job was handed over
   EXPECT_GT(on_disk.peak_rss_mb, 0u);
@@ -477,9 +478,12 @@ TEST_F(job_registry_test, a_clean_stop_is_not_counted_as_an_attempt) {
 TEST_F(job_registry_test, names_and_messages_with_any_bytes_are_kept_escaped) {
   start_registry(1);
   const std::string id = upload();
-  const auto reply = ask<submit_reply>(
-      registry_, submit_atom::value,
-      job_submission{id, "pl\xff" "ays\xfe" ".csv", 100, true});
+  const auto reply = ask<submit_reply>(registry_, submit_atom::value,
+                                       job_submission{id,
+                                                      "pl\xff"
+                                                      "ays\xfe"
+                                                      ".csv",
+                                                      100, true});
   EXPECT_EQ(reply.record.file_name, "pl\\xFFays\\xFE.csv");
   job_result res;
   res.id = id;
@@ -514,21 +518,22 @@ TEST_F(job_registry_test, a_state_that_cannot_be_saved_is_said_so_and_kept) {
   EXPECT_TRUE(test::exists(paths_for(dir_.path(), second).input));
   job_record on_disk;
   std::string error;
-  ASSERT_TRUE(read_record(paths_for(dir_.path(), second).record, on_disk, error));
+  ASSERT_TRUE(
+      read_record(paths_for(dir_.path(), second).record, on_disk, error));
   EXPECT_EQ(on_disk.state, job_state::queued);
   // Once saving works again, the sweep saves it and the upload goes.
   fs::remove(blocker);
   EXPECT_TRUE(test::eventually(
-    [&] {
-      return read_record(paths_for(dir_.path(), second).record, on_disk,
-                         error) &&
-             on_disk.state == job_state::failed;
-    },
-    5s, 5ms));
+      [&] {
+        return read_record(paths_for(dir_.path(), second).record, on_disk,
+                           error) &&
+               on_disk.state == job_state::failed;
+      },
+      5s, 5ms));
   EXPECT_EQ(on_disk.error, r.error);
   EXPECT_TRUE(test::eventually(
-    [&] { return !test::exists(paths_for(dir_.path(), second).input); }, 5s,
-    5ms));
+      [&] { return !test::exists(paths_for(dir_.path(), second).input); }, 5s,
+      5ms));
 }
 
 TEST_F(job_registry_test, an_end_that_cannot_be_saved_keeps_the_upload) {
@@ -717,8 +722,7 @@ TEST(job_store, a_parse_error_says_what_and_where) {
 }
 
 // A job directory as the registry leaves it.
-job_paths make_job(const std::string& data, job_state state,
-                   bool with_result) {
+job_paths make_job(const std::string& data, job_state state, bool with_result) {
   job_record r;
   r.id = make_job_id();
   r.state = state;
@@ -761,7 +765,8 @@ TEST(job_store, what_cannot_be_read_is_set_aside_never_removed) {
   std::ofstream(odd.input) << "x";
   std::ofstream(odd.dir + "/photo.jpg") << "y";
   // A name already taken in damaged/.
-  fs::create_directories(damaged_dir(data) + "/" + fs::path(torn.dir).filename().string());
+  fs::create_directories(damaged_dir(data) + "/" +
+                         fs::path(torn.dir).filename().string());
 
   stored_jobs out;
   std::string error;

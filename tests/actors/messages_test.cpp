@@ -5,8 +5,8 @@
 #include "actors/messages.hpp"
 
 #include "core/mapped_file.hpp"
-#include "tests/support/temp_dir.hpp"
 #include "tests/support/job_records.hpp"
+#include "tests/support/temp_dir.hpp"
 
 #include <boost/pfr.hpp>
 #include <caf/all.hpp>
@@ -29,7 +29,8 @@ namespace {
 
 class messages_test : public ::testing::Test {
 protected:
-  messages_test() : system_(configured(cfg_)) {}
+  messages_test()
+      : system_(configured(cfg_)) {}
 
   static caf::actor_system_config& configured(caf::actor_system_config& cfg) {
     configure_actor_system(cfg);
@@ -75,8 +76,8 @@ TEST_F(messages_test, a_work_item_for_another_node_keeps_its_range_and_tag) {
 }
 
 TEST_F(messages_test, a_registration_reply_carries_the_feed_port_and_secret) {
-  registration_reply reply{true, {}, {}, "node-3", 4711,
-                           std::string("\0\x01secret\xff", 9)};
+  registration_reply reply{true,     {},   {},
+                           "node-3", 4711, std::string("\0\x01secret\xff", 9)};
   const auto got = read_back<registration_reply>(bytes_of(reply));
   EXPECT_TRUE(got.accepted);
   EXPECT_EQ(got.node_id, "node-3");
@@ -89,9 +90,8 @@ TEST_F(messages_test, a_partial_crosses_as_bytes_and_arrives_with_its_totals) {
                            "b,2020-01-02,3\na,2020-01-01,4\nb,2020-01-02,5\n";
   auto layout = std::get<csv_layout>(read_layout(file));
   partial_blob blob{"j", std::make_shared<partial_aggregate>(), true};
-  const auto report =
-    read_range(file, {layout.data_begin, file.size()}, layout,
-               bad_row_policy::fail, *blob.totals, 0);
+  const auto report = read_range(file, {layout.data_begin, file.size()}, layout,
+                                 bad_row_policy::fail, *blob.totals, 0);
   ASSERT_FALSE(report.error);
   const auto got = read_back<partial_blob>(bytes_of(blob));
   ASSERT_TRUE(got.ok);
@@ -130,10 +130,10 @@ template <class T>
 struct is_optional<std::optional<T>> : std::true_type {};
 
 template <class T>
-constexpr bool is_leaf = std::is_arithmetic_v<T> || std::is_enum_v<T> ||
-                         std::is_same_v<T, std::string> ||
-                         std::is_same_v<T, caf::actor> ||
-                         std::is_same_v<T, std::shared_ptr<partial_aggregate>>;
+constexpr bool is_leaf =
+    std::is_arithmetic_v<T> || std::is_enum_v<T> ||
+    std::is_same_v<T, std::string> || std::is_same_v<T, caf::actor> ||
+    std::is_same_v<T, std::shared_ptr<partial_aggregate>>;
 
 template <class T>
 bool same(const T& a, const T& b);
@@ -176,8 +176,8 @@ void expect_every_field_set(const T& x, const std::string& path,
 template <class T, size_t... I>
 void expect_fields_set(const T& x, const std::string& path,
                        const exempt_paths& exempt, std::index_sequence<I...>) {
-  (expect_every_field_set(boost::pfr::get<I>(x),
-                          path + "." + std::to_string(I), exempt),
+  (expect_every_field_set(boost::pfr::get<I>(x), path + "." + std::to_string(I),
+                          exempt),
    ...);
 }
 
@@ -263,33 +263,50 @@ protected:
       });
     };
     add("playcount::job_request",
-        job_request{"j", "/in.csv", "/out.csv", 1 << 10, true, true,
-                    "/spill", 1 << 20});
-    add("playcount::job_result",
-        job_result{"j", true, true, "line 2: x", 1, 2, 3, {"line 3: y"}, 0.5,
-                   1.5, 2.5, 3.5, 4096});
-    add("playcount::job_status",
-        job_status{"j", true, "reading", 100, 50, 7});
+        job_request{"j", "/in.csv", "/out.csv", 1 << 10, true, true, "/spill",
+                    1 << 20});
+    add("playcount::job_result", job_result{"j",
+                                            true,
+                                            true,
+                                            "line 2: x",
+                                            1,
+                                            2,
+                                            3,
+                                            {"line 3: y"},
+                                            0.5,
+                                            1.5,
+                                            2.5,
+                                            3.5,
+                                            4096});
+    add("playcount::job_status", job_status{"j", true, "reading", 100, 50, 7});
     add("playcount::worker_info", worker_info{"node-2", 9});
-    add("playcount::work_item",
-        work_item{"j", "/in.csv", 3, {10, 20}, sample_layout(), true, 77,
-                  "/spill", 1 << 16});
+    add("playcount::work_item", work_item{"j",
+                                          "/in.csv",
+                                          3,
+                                          {10, 20},
+                                          sample_layout(),
+                                          true,
+                                          77,
+                                          "/spill",
+                                          1 << 16});
     add("playcount::job_plan",
         job_plan{sample_layout(), 4096, {{26, 2000}, {2000, 4096}}});
     add("playcount::read_done",
         read_done{"j", 4, sample_report(), "cannot read", 12});
-    add("playcount::partial_blob", [] {
-      const std::string file = "Song,Date,Number of Plays\n"
-                               "b,2020-01-02,3\na,2020-01-01,4\n";
-      const auto layout = std::get<csv_layout>(read_layout(file));
-      partial_blob blob{"j", std::make_shared<partial_aggregate>(), true, 0,
-                        8863319};
-      const auto report =
-        read_range(file, {layout.data_begin, file.size()}, layout,
-                   bad_row_policy::fail, *blob.totals, 0);
-      EXPECT_FALSE(report.error);
-      return blob;
-    }(),
+    add(
+        "playcount::partial_blob",
+        [] {
+          const std::string file = "Song,Date,Number of Plays\n"
+                                   "b,2020-01-02,3\na,2020-01-01,4\n";
+          const auto layout = std::get<csv_layout>(read_layout(file));
+          partial_blob blob{"j", std::make_shared<partial_aggregate>(), true, 0,
+                            8863319};
+          const auto report =
+              read_range(file, {layout.data_begin, file.size()}, layout,
+                         bad_row_policy::fail, *blob.totals, 0);
+          EXPECT_FALSE(report.error);
+          return blob;
+        }(),
         // A partial comes in the blob itself (pieces 0) or before it, in
         // pieces (then the blob carries none: the test above).
         exempt_paths{"playcount::partial_blob.3"});
@@ -304,8 +321,8 @@ protected:
     add("playcount::job_deletion", job_deletion{true, true, sample_record()});
     add("playcount::job_list", job_list{{sample_record(), sample_record()}});
     add("playcount::registry_stats",
-        registry_stats{sample_coordinator_stats(), true, 1, 2, 3, 4, 5, 6, 7,
-                       8, 9, 10});
+        registry_stats{sample_coordinator_stats(), true, 1, 2, 3, 4, 5, 6, 7, 8,
+                       9, 10});
     add("playcount::node_registration", node_registration{"host", 4, 99});
     add("playcount::registration_reply",
         registration_reply{true, "why not", peer_, "node-3", 4711,
@@ -337,7 +354,7 @@ protected:
     EXPECT_EQ(source.remaining(), 0u) << "bytes left over";
     ASSERT_TRUE(*got->type().second == typeid(T));
     EXPECT_TRUE(same(*static_cast<const T*>(got->get()), sample))
-      << "changed on the way: " << caf::deep_to_string(sample);
+        << "changed on the way: " << caf::deep_to_string(sample);
   }
 
   // An actor handle to carry (a local one: no middleman is loaded).

@@ -69,7 +69,7 @@ TEST_F(byte_feed_test, ranges_arrive_exactly_in_the_order_they_were_sent) {
   EXPECT_EQ(server_->node_of(feed->id() + 1), "");
 
   const std::vector<byte_range> ranges = {
-    {1, 1000}, {4097, 3 << 20}, {500, 500}, {3 << 20, content_.size()}};
+      {1, 1000}, {4097, 3 << 20}, {500, 500}, {3 << 20, content_.size()}};
   for (size_t i = 0; i < ranges.size(); ++i)
     ASSERT_TRUE(server_->send(feed->id(), 10 + i, file_, ranges[i]));
   for (size_t i = 0; i < ranges.size(); ++i) {
@@ -105,7 +105,8 @@ TEST_F(byte_feed_test, only_a_secret_the_server_gave_opens_a_feed) {
 
 // A hello dripped a byte at a time holds its greeting slot (of 64) for the
 // 5 s a hello may take in all, not 5 s per byte; garbage ends it at once.
-TEST_F(byte_feed_test, a_dripping_or_garbage_hello_is_cut_within_the_greeting_time) {
+TEST_F(byte_feed_test,
+       a_dripping_or_garbage_hello_is_cut_within_the_greeting_time) {
   const auto connect_raw = [&] {
     const int fd = test::connect_loopback(server_->port());
     EXPECT_GE(fd, 0);

@@ -57,7 +57,7 @@ bool read_exactly(int fd, unsigned char* into, size_t size,
   for (size_t got = 0; got < size;) {
     pollfd p{fd, POLLIN, 0};
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-      until - std::chrono::steady_clock::now());
+        until - std::chrono::steady_clock::now());
     if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0)
       return false;
     const ssize_t n = ::recv(fd, into + got, size - got, 0);
@@ -74,7 +74,7 @@ bool closed_by_server(int fd, std::chrono::milliseconds limit = 10s) {
   char sink[4096];
   for (;;) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-      until - std::chrono::steady_clock::now());
+        until - std::chrono::steady_clock::now());
     pollfd p{fd, POLLIN, 0};
     if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0)
       return false;
@@ -109,7 +109,8 @@ int authenticate(int fd, const std::string& with_token, bool& server_proven) {
               handshake::nonce_size);
   handshake::nonce node_nonce{};
   node_nonce.fill(0x5a);
-  const auto proof = handshake::node_proof(with_token, server_nonce, node_nonce);
+  const auto proof =
+      handshake::node_proof(with_token, server_nonce, node_nonce);
   std::string answer(hello, hello + handshake::magic_size);
   answer.append(reinterpret_cast<const char*>(node_nonce.data()),
                 node_nonce.size());
@@ -120,7 +121,8 @@ int authenticate(int fd, const std::string& with_token, bool& server_proven) {
   if (!read_exactly(fd, verdict, sizeof verdict))
     return -1;
   server_proven = handshake::same(
-    handshake::server_proof(with_token, server_nonce, node_nonce), verdict + 1);
+      handshake::server_proof(with_token, server_nonce, node_nonce),
+      verdict + 1);
   return verdict[0];
 }
 
@@ -155,13 +157,13 @@ std::set<uint16_t> listening_ports(pid_t pid) {
     std::getline(rows, row); // the heading
     while (std::getline(rows, row)) {
       std::istringstream f(row);
-      std::string slot, local, remote, state, queues, timer, retr, uid,
-        timeout, inode;
+      std::string slot, local, remote, state, queues, timer, retr, uid, timeout,
+          inode;
       f >> slot >> local >> remote >> state >> queues >> timer >> retr >> uid >>
-        timeout >> inode;
+          timeout >> inode;
       if (state == "0A" && inodes.count(inode) != 0)
         ports.insert(static_cast<uint16_t>(
-          std::stoul(local.substr(local.rfind(':') + 1), nullptr, 16)));
+            std::stoul(local.substr(local.rfind(':') + 1), nullptr, 16)));
     }
   }
   return ports;
@@ -184,15 +186,20 @@ protected:
 
   child_process& start_node(const std::string& name, uint16_t at,
                             std::vector<std::string> args = {}) {
-    std::vector<std::string> all = {binary,      "worker", "--join",
+    std::vector<std::string> all = {binary,
+                                    "worker",
+                                    "--join",
                                     "127.0.0.1:" + std::to_string(at),
-                                    "--name",    name,     "--cluster-token",
+                                    "--name",
+                                    name,
+                                    "--cluster-token",
                                     token};
     if (std::find(args.begin(), args.end(), "--workers") == args.end())
       all.insert(all.end(), {"--workers", "1"});
     all.insert(all.end(), args.begin(), args.end());
     nodes_.push_back(std::make_unique<child_process>(
-      all, dir_.file("node-" + name + "-" + std::to_string(++logs_) + ".log")));
+        all,
+        dir_.file("node-" + name + "-" + std::to_string(++logs_) + ".log")));
     return *nodes_.back();
   }
 
@@ -214,7 +221,7 @@ protected:
   void a_node_still_joins_and_counts(const std::string& name) {
     child_process& node = start_node(name, cluster_port_);
     ASSERT_TRUE(eventually([&] { return node_up(name); }))
-      << node.log() << server_->log();
+        << node.log() << server_->log();
     test::csv_shape shape;
     shape.rows = 3000;
     shape.seed = 11;
@@ -234,7 +241,8 @@ protected:
   int logs_ = 0;
 };
 
-TEST_F(cluster_port_test, port_0_picks_a_free_cluster_port_and_no_cluster_opens_none) {
+TEST_F(cluster_port_test,
+       port_0_picks_a_free_cluster_port_and_no_cluster_opens_none) {
   // Port 0 means "any free port" for the cluster port as for the others;
   // the log names the ports bound, and they are the ones listening.
   start_server();
@@ -243,7 +251,7 @@ TEST_F(cluster_port_test, port_0_picks_a_free_cluster_port_and_no_cluster_opens_
   EXPECT_EQ(listening_ports(server_->pid()),
             (std::set<uint16_t>{port_, server_->cluster_port(),
                                 server_->feed_port()}))
-    << server_->log();
+      << server_->log();
   // --no-cluster: nothing but HTTP, even with a token in the environment.
   child_process off({binary, "serve", "--host", "127.0.0.1", "--port", "0",
                      "--no-cluster", "--data-dir", dir_.file("data-off")},
@@ -252,48 +260,47 @@ TEST_F(cluster_port_test, port_0_picks_a_free_cluster_port_and_no_cluster_opens_
   const size_t at = off.wait_for_log(marker);
   ASSERT_NE(at, std::string::npos) << off.log();
   const auto http_port =
-    static_cast<uint16_t>(std::stoi(off.log().substr(at + marker.size())));
+      static_cast<uint16_t>(std::stoi(off.log().substr(at + marker.size())));
   EXPECT_EQ(listening_ports(off.pid()), std::set<uint16_t>{http_port})
-    << off.log();
+      << off.log();
   EXPECT_EQ(off.log().find("worker nodes join"), std::string::npos);
   EXPECT_EQ(off.stop(), 0);
   // Both at once is a usage error, not a guess.
-  const auto both = test::run({binary, "serve", "--no-cluster",
-                               "--cluster-port", "0", "--data-dir",
-                               dir_.file("data-both")});
+  const auto both =
+      test::run({binary, "serve", "--no-cluster", "--cluster-port", "0",
+                 "--data-dir", dir_.file("data-both")});
   EXPECT_EQ(both.exit_code, 2) << both.err;
   EXPECT_NE(both.err.find("--no-cluster and --cluster-port"), std::string::npos)
-    << both.err;
+      << both.err;
 }
 
 // Well below the 4 GiB the attack asks for, well above a server's own size.
 constexpr uint64_t rss_margin_kb = 64 * 1024;
 
 TEST_F(cluster_port_test, a_default_server_listens_on_its_http_port_only) {
-  child_process server(
-    {binary, "serve", "--host", "127.0.0.1", "--port", "0", "--data-dir",
-     dir_.file("data")},
-    dir_.file("default.log"));
+  child_process server({binary, "serve", "--host", "127.0.0.1", "--port", "0",
+                        "--data-dir", dir_.file("data")},
+                       dir_.file("default.log"));
   const std::string marker = "listening on http://127.0.0.1:";
   const size_t at = server.wait_for_log(marker);
   ASSERT_NE(at, std::string::npos) << server.log();
   const auto http_port =
-    static_cast<uint16_t>(std::stoi(server.log().substr(at + marker.size())));
+      static_cast<uint16_t>(std::stoi(server.log().substr(at + marker.size())));
   EXPECT_EQ(listening_ports(server.pid()), std::set<uint16_t>{http_port})
-    << server.log();
+      << server.log();
   EXPECT_EQ(server.log().find("worker nodes join"), std::string::npos);
   EXPECT_EQ(server.stop(), 0);
   // A token alone opens the cluster port, on 4242 (or says it is taken).
-  child_process with_token(
-    {binary, "serve", "--host", "127.0.0.1", "--port", "0", "--data-dir",
-     dir_.file("data2")},
-    dir_.file("token.log"), {"PLAYCOUNT_CLUSTER_TOKEN=" + token});
+  child_process with_token({binary, "serve", "--host", "127.0.0.1", "--port",
+                            "0", "--data-dir", dir_.file("data2")},
+                           dir_.file("token.log"),
+                           {"PLAYCOUNT_CLUSTER_TOKEN=" + token});
   EXPECT_TRUE(eventually([&] {
     const std::string log = with_token.log();
     return log.find("worker nodes join at 127.0.0.1:4242") !=
-             std::string::npos ||
+               std::string::npos ||
            log.find("cannot open the cluster port 127.0.0.1:4242") !=
-             std::string::npos;
+               std::string::npos;
   })) << with_token.log();
 }
 
@@ -305,7 +312,7 @@ TEST_F(cluster_port_test, hostile_bytes_before_the_handshake_cost_no_memory) {
     const int fd = test::connect_loopback(cluster_port_);
     ASSERT_GE(fd, 0);
     const std::string attack =
-      basp_header(1, 0xFFFFFFF0) + std::string(64, '\xff');
+        basp_header(1, 0xFFFFFFF0) + std::string(64, '\xff');
     (void)send_bytes(fd, attack.data(), attack.size());
     unsigned char hello[handshake::hello_size];
     EXPECT_TRUE(read_exactly(fd, hello, sizeof hello));
@@ -352,7 +359,8 @@ TEST_F(cluster_port_test, hostile_bytes_before_the_handshake_cost_no_memory) {
   a_node_still_joins_and_counts("after-attack");
 }
 
-TEST_F(cluster_port_test, an_oversized_message_after_the_handshake_drops_the_peer) {
+TEST_F(cluster_port_test,
+       an_oversized_message_after_the_handshake_drops_the_peer) {
   start_server();
   // HTTP, the cluster port and the feed port: CAF listens on none of its own.
   const auto ports = listening_ports(server_->pid());
@@ -376,10 +384,10 @@ TEST_F(cluster_port_test, an_oversized_message_after_the_handshake_drops_the_pee
   }
   EXPECT_NE(server_->log().find("dropped the worker node at 127.0.0.1:"),
             std::string::npos)
-    << server_->log();
+      << server_->log();
   EXPECT_NE(server_->log().find("a BASP message of 4294967280 bytes"),
             std::string::npos)
-    << server_->log();
+      << server_->log();
   const uint64_t after = rss_kb();
   EXPECT_LT(after, before + rss_margin_kb) << before << " kB -> " << after;
   EXPECT_EQ(test::http_get(port_, "/healthz").status, 200);
@@ -396,14 +404,14 @@ TEST_F(cluster_port_test, a_wrong_token_is_refused_at_the_handshake) {
   EXPECT_TRUE(closed_by_server(fd));
   ::close(fd);
   // A real node with the wrong token is told so and stops.
-  child_process& node = start_node("wrong", cluster_port_,
-                                   {"--cluster-token", "guess"});
+  child_process& node =
+      start_node("wrong", cluster_port_, {"--cluster-token", "guess"});
   ASSERT_TRUE(node.wait_exit(20s)) << node.log();
   EXPECT_EQ(node.exit_code(), 1);
   EXPECT_NE(node.log().find("refused this node: wrong or missing cluster "
                             "token"),
             std::string::npos)
-    << node.log();
+      << node.log();
   EXPECT_EQ(server_->log().find("guess"), std::string::npos);
   EXPECT_EQ(server_->log().find(token), std::string::npos);
 }
@@ -411,7 +419,8 @@ TEST_F(cluster_port_test, a_wrong_token_is_refused_at_the_handshake) {
 // A loopback relay between a node and the server that keeps every byte.
 class wire_tap {
 public:
-  explicit wire_tap(uint16_t server_port) : server_port_(server_port) {
+  explicit wire_tap(uint16_t server_port)
+      : server_port_(server_port) {
     listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
@@ -491,7 +500,7 @@ TEST_F(cluster_port_test, the_token_never_crosses_the_wire) {
   wire_tap tap(cluster_port_);
   child_process& node = start_node("tapped", tap.port());
   ASSERT_TRUE(eventually([&] { return node_up("tapped"); }))
-    << node.log() << server_->log();
+      << node.log() << server_->log();
   const std::string seen = tap.seen();
   EXPECT_GT(seen.size(), handshake::hello_size + handshake::answer_size);
   EXPECT_EQ(seen.find(token), std::string::npos);
@@ -520,15 +529,15 @@ TEST_F(cluster_port_test, a_job_of_millions_of_groups_on_a_node_keeps_it_up) {
   start_server({"--range-size", "16M", "--log-level", "debug"});
   child_process& node = start_node("big", cluster_port_);
   ASSERT_TRUE(eventually([&] { return node_up("big"); }))
-    << node.log() << server_->log();
+      << node.log() << server_->log();
   const std::string node_id = str(node_stats("big"), "id");
   const std::string csv = many_groups_csv(2'500'000);
   const auto started = std::chrono::steady_clock::now();
   const std::string id = test::submit(port_, csv);
   const auto done = test::wait_for_state(port_, id, "finished", 240s);
-  const double seconds = std::chrono::duration<double>(
-                           std::chrono::steady_clock::now() - started)
-                           .count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
+          .count();
   std::printf("2.5 M groups on one node: %.1f s\n", seconds);
   EXPECT_EQ(test::http_get(port_, "/jobs/" + id + "/result/").body,
             count_alone(csv));
@@ -537,20 +546,20 @@ TEST_F(cluster_port_test, a_job_of_millions_of_groups_on_a_node_keeps_it_up) {
   EXPECT_NE(server_->log().find(" pieces"), std::string::npos);
   EXPECT_EQ(server_->log().find("dropped the worker node"), std::string::npos);
   EXPECT_EQ(server_->log().find("is down"), std::string::npos)
-    << server_->log();
+      << server_->log();
   EXPECT_EQ(node.log().find("lost the server"), std::string::npos)
-    << node.log();
+      << node.log();
   EXPECT_EQ(str(node_stats("big"), "id"), node_id); // never joined again
   EXPECT_TRUE(node_up("big"));
   // SIGTERM while a job like it runs: the server is gone within seconds.
   // (Stopping waits at most 3 s for busy actors, app/serve.cpp.)
   const std::string again = test::submit(port_, csv);
   EXPECT_TRUE(eventually(
-    [&] {
-      const auto j = test::job(port_, again);
-      return str(j, "phase") == "merging" || str(j, "state") == "finished";
-    },
-    120s));
+      [&] {
+        const auto j = test::job(port_, again);
+        return str(j, "phase") == "merging" || str(j, "state") == "finished";
+      },
+      120s));
   const auto stopping = std::chrono::steady_clock::now();
   EXPECT_EQ(server_->stop(), 0);
   EXPECT_LT(std::chrono::steady_clock::now() - stopping, test::scaled(6s));

@@ -55,16 +55,17 @@ protected:
                             std::vector<std::string> args = {},
                             const std::vector<std::string>& env = {}) {
     std::vector<std::string> all = {
-      binary, "worker", "--join",
-      "127.0.0.1:" + std::to_string(cluster_port_), "--workers", "1",
-      "--name", name};
+        binary,      "worker",
+        "--join",    "127.0.0.1:" + std::to_string(cluster_port_),
+        "--workers", "1",
+        "--name",    name};
     if (std::find(args.begin(), args.end(), "--cluster-token") == args.end() &&
         env.empty())
       all.insert(all.end(), {"--cluster-token", token});
     all.insert(all.end(), args.begin(), args.end());
     nodes_[name] = std::make_unique<child_process>(
-      all, dir_.file("node-" + name + "-" + std::to_string(++logs_) + ".log"),
-      env);
+        all, dir_.file("node-" + name + "-" + std::to_string(++logs_) + ".log"),
+        env);
     return *nodes_[name];
   }
 
@@ -75,7 +76,7 @@ protected:
   child_process& join_node(const std::string& name) {
     child_process& node = start_node(name);
     EXPECT_TRUE(eventually([&] { return node_workers(name) == 1; }))
-      << node.log() << server_->log();
+        << node.log() << server_->log();
     return node;
   }
 
@@ -92,8 +93,8 @@ protected:
   int node_workers(const std::string& name) {
     const auto n = node_stats(name);
     return n.empty() || str(n, "state") != "up"
-             ? 0
-             : n.at("workers").to_number<int>();
+               ? 0
+               : n.at("workers").to_number<int>();
   }
 
   /// The running job's entry in the coordinator's queue (empty when none).
@@ -195,12 +196,12 @@ TEST_F(cluster_test, a_bad_record_fails_the_job_with_the_line_count_gives) {
   csv += varied_csv(3000).substr(csv.find('\n') + 1);
   const auto in = dir_.write("bad.csv", csv);
   const auto alone =
-    test::run({binary, "count", in, "-o", dir_.file("x.csv"), "--quiet"});
+      test::run({binary, "count", in, "-o", dir_.file("x.csv"), "--quiet"});
   ASSERT_EQ(alone.exit_code, 1);
   const std::string id = test::submit(port_, csv);
   const auto o = test::wait_for_state(port_, id, "failed");
   EXPECT_NE(alone.err.find(str(o, "error")), std::string::npos)
-    << str(o, "error") << " vs " << alone.err;
+      << str(o, "error") << " vs " << alone.err;
   EXPECT_EQ(str(o, "error").rfind("line ", 0), 0u) << str(o, "error");
   EXPECT_NE(str(o, "error").find("2021-02-30"), std::string::npos);
 }
@@ -215,7 +216,8 @@ TEST_F(cluster_test, a_node_killed_mid_job_costs_only_time) {
   const std::string id = submit_with_one_range_held(a, csv);
   const uint64_t done_by_b = number(queue_entry(), "done");
   b.kill9(); // every range b read is lost with it
-  ASSERT_TRUE(eventually([&] { return str(node_stats("b"), "state") == "down"; }));
+  ASSERT_TRUE(
+      eventually([&] { return str(node_stats("b"), "state") == "down"; }));
   a.resume();
   test::wait_for_state(port_, id, "finished");
   EXPECT_EQ(result(id), count_alone(csv));
@@ -241,8 +243,8 @@ TEST_F(cluster_test, a_silent_node_is_seen_down_and_its_range_runs_elsewhere) {
   EXPECT_EQ(result(id), count_alone(csv));
   // Its range ran elsewhere once b was idle for 2 s (a straggler), before
   // the 5 s after which a silent node is down.
-  EXPECT_TRUE(eventually(
-    [&] { return str(node_stats("a"), "state") == "down"; }, 10s));
+  EXPECT_TRUE(
+      eventually([&] { return str(node_stats("a"), "state") == "down"; }, 10s));
   EXPECT_EQ(number(test::admin_stats(port_).at("queue").as_object(),
                    "rangesRedispatched"),
             1u);
@@ -252,7 +254,7 @@ TEST_F(cluster_test, a_silent_node_is_seen_down_and_its_range_runs_elsewhere) {
   const size_t first = a.log().find("joined the server");
   EXPECT_NE(a.wait_for_log("joined the server", 20s, first + 1),
             std::string::npos)
-    << a.log();
+      << a.log();
   EXPECT_TRUE(eventually([&] { return node_workers("a") == 1; }));
 }
 
@@ -303,7 +305,7 @@ TEST_F(cluster_test, a_node_with_a_wrong_or_missing_token_is_refused) {
     EXPECT_NE(node->log().find("refused this node: wrong or missing cluster "
                                "token"),
               std::string::npos)
-      << node->log();
+        << node->log();
   }
   // At the cluster port's handshake, before the node could say its name.
   const std::string refusal = "refused a worker node at 127.0.0.1:";
@@ -316,13 +318,13 @@ TEST_F(cluster_test, a_node_with_a_wrong_or_missing_token_is_refused) {
   EXPECT_EQ(test::admin_stats(port_).at("nodes").as_array().size(), 1u);
   // The token may come from the environment.
   child_process& env =
-    start_node("env", {}, {"PLAYCOUNT_CLUSTER_TOKEN=" + token});
+      start_node("env", {}, {"PLAYCOUNT_CLUSTER_TOKEN=" + token});
   EXPECT_TRUE(eventually([&] { return node_workers("env") == 1; }))
-    << env.log();
+      << env.log();
   // A name is what a peer says: it reaches the log and stats printable.
   start_node("two\nlines");
   EXPECT_TRUE(eventually([&] { return node_workers("two?lines") == 1; }))
-    << server_->log();
+      << server_->log();
 }
 
 TEST_F(cluster_test, a_node_whose_server_goes_away_joins_again_with_back_off) {
@@ -330,12 +332,12 @@ TEST_F(cluster_test, a_node_whose_server_goes_away_joins_again_with_back_off) {
   child_process& a = join_node("a");
   EXPECT_EQ(server_->stop(), 0);
   EXPECT_NE(a.wait_for_log("lost the server at 127.0.0.1:"), std::string::npos)
-    << a.log();
+      << a.log();
   EXPECT_NE(a.wait_for_log("trying again in 2 s"), std::string::npos)
-    << a.log();
+      << a.log();
   start_server({"--range-size", "16K"});
   EXPECT_TRUE(eventually([&] { return node_workers("a") == 1; }, 30s))
-    << a.log();
+      << a.log();
   const std::string csv = varied_csv(5000);
   const std::string id = test::submit(port_, csv);
   test::wait_for_state(port_, id, "finished");
@@ -379,27 +381,28 @@ TEST_F(cluster_test, the_cluster_ports_listen_on_loopback_only_by_default) {
   EXPECT_EQ(result(id), count_alone(csv));
 }
 
-TEST_F(cluster_test, a_taken_cluster_port_stops_the_server_with_a_clear_message) {
+TEST_F(cluster_test,
+       a_taken_cluster_port_stops_the_server_with_a_clear_message) {
   start_server();
-  const auto second = test::run(
-    {binary, "serve", "--port", "0", "--data-dir", dir_.file("other"),
-     "--cluster-port", std::to_string(cluster_port_)});
+  const auto second = test::run({binary, "serve", "--port", "0", "--data-dir",
+                                 dir_.file("other"), "--cluster-port",
+                                 std::to_string(cluster_port_)});
   EXPECT_EQ(second.exit_code, 1);
   EXPECT_NE(second.err.find("cannot open the cluster port 127.0.0.1:" +
                             std::to_string(cluster_port_)),
             std::string::npos)
-    << second.err;
+      << second.err;
 }
 
 TEST(worker_command, explains_its_usage_errors) {
   const auto no_join = test::run({binary, "worker"});
   EXPECT_EQ(no_join.exit_code, 2);
   EXPECT_NE(no_join.err.find("--join HOST:PORT is required"), std::string::npos)
-    << no_join.err;
+      << no_join.err;
   const auto bad = test::run({binary, "worker", "--join", "nowhere"});
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_NE(bad.err.find("--join wants HOST:PORT"), std::string::npos)
-    << bad.err;
+      << bad.err;
   const auto help = test::run({binary, "worker", "--help"});
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_NE(help.out.find("--cluster-token"), std::string::npos);

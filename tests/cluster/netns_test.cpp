@@ -58,21 +58,21 @@ protected:
     link_a_ = "pcsa" + tag;
     link_b_ = "pcsb" + tag;
     const std::vector<std::vector<std::string>> setup = {
-      {"-n", server_ns_, "link", "set", "lo", "up"},
-      {"-n", server_ns_, "link", "add", link_a_, "type", "veth", "peer", "name",
-       "pcas" + tag, "netns", a_ns_},
-      {"-n", server_ns_, "link", "add", link_b_, "type", "veth", "peer", "name",
-       "pcbs" + tag, "netns", b_ns_},
-      {"-n", server_ns_, "addr", "add", "10.213.1.1/24", "dev", link_a_},
-      {"-n", server_ns_, "addr", "add", "10.213.2.1/24", "dev", link_b_},
-      {"-n", server_ns_, "link", "set", link_a_, "up"},
-      {"-n", server_ns_, "link", "set", link_b_, "up"},
-      {"-n", a_ns_, "addr", "add", "10.213.1.2/24", "dev", "pcas" + tag},
-      {"-n", a_ns_, "link", "set", "pcas" + tag, "up"},
-      {"-n", a_ns_, "link", "set", "lo", "up"},
-      {"-n", b_ns_, "addr", "add", "10.213.2.2/24", "dev", "pcbs" + tag},
-      {"-n", b_ns_, "link", "set", "pcbs" + tag, "up"},
-      {"-n", b_ns_, "link", "set", "lo", "up"},
+        {"-n", server_ns_, "link", "set", "lo", "up"},
+        {"-n", server_ns_, "link", "add", link_a_, "type", "veth", "peer",
+         "name", "pcas" + tag, "netns", a_ns_},
+        {"-n", server_ns_, "link", "add", link_b_, "type", "veth", "peer",
+         "name", "pcbs" + tag, "netns", b_ns_},
+        {"-n", server_ns_, "addr", "add", "10.213.1.1/24", "dev", link_a_},
+        {"-n", server_ns_, "addr", "add", "10.213.2.1/24", "dev", link_b_},
+        {"-n", server_ns_, "link", "set", link_a_, "up"},
+        {"-n", server_ns_, "link", "set", link_b_, "up"},
+        {"-n", a_ns_, "addr", "add", "10.213.1.2/24", "dev", "pcas" + tag},
+        {"-n", a_ns_, "link", "set", "pcas" + tag, "up"},
+        {"-n", a_ns_, "link", "set", "lo", "up"},
+        {"-n", b_ns_, "addr", "add", "10.213.2.2/24", "dev", "pcbs" + tag},
+        {"-n", b_ns_, "link", "set", "pcbs" + tag, "up"},
+        {"-n", b_ns_, "link", "set", "lo", "up"},
     };
     for (const auto& step : setup)
       ASSERT_EQ(run_ip(step), "");
@@ -102,31 +102,31 @@ protected:
 
 TEST_F(netns_test, a_node_whose_link_is_cut_mid_job_costs_only_time) {
   server_ = in_namespace(
-    server_ns_,
-    {binary, "serve", "--host", "127.0.0.1", "--port", "0", "--workers", "0",
-     "--cluster-host", "0.0.0.0", "--cluster-port", "4242", "--cluster-token",
-     "netns-secret", "--range-size", "16K", "--data-dir", dir_.file("data")},
-    "server.log");
+      server_ns_,
+      {binary, "serve", "--host", "127.0.0.1", "--port", "0", "--workers", "0",
+       "--cluster-host", "0.0.0.0", "--cluster-port", "4242", "--cluster-token",
+       "netns-secret", "--range-size", "16K", "--data-dir", dir_.file("data")},
+      "server.log");
   const std::string marker = "listening on http://127.0.0.1:";
   const size_t at = server_->wait_for_log(marker);
   ASSERT_NE(at, std::string::npos) << server_->log();
-  const auto port =
-    static_cast<uint16_t>(std::stoi(server_->log().substr(at + marker.size())));
-  nodes_.push_back(in_namespace(a_ns_,
-                                {binary, "worker", "--join", "10.213.1.1:4242",
-                                 "--workers", "1", "--name", "a",
-                                 "--cluster-token", "netns-secret"},
-                                "a.log"));
-  nodes_.push_back(in_namespace(b_ns_,
-                                {binary, "worker", "--join", "10.213.2.1:4242",
-                                 "--workers", "1", "--name", "b",
-                                 "--cluster-token", "netns-secret"},
-                                "b.log"));
+  const auto port = static_cast<uint16_t>(
+      std::stoi(server_->log().substr(at + marker.size())));
+  nodes_.push_back(
+      in_namespace(a_ns_,
+                   {binary, "worker", "--join", "10.213.1.1:4242", "--workers",
+                    "1", "--name", "a", "--cluster-token", "netns-secret"},
+                   "a.log"));
+  nodes_.push_back(
+      in_namespace(b_ns_,
+                   {binary, "worker", "--join", "10.213.2.1:4242", "--workers",
+                    "1", "--name", "b", "--cluster-token", "netns-secret"},
+                   "b.log"));
   child_process& a = *nodes_[0];
   for (auto& node : nodes_)
     ASSERT_NE(node->wait_for_log("joined the server at 10.213."),
               std::string::npos)
-      << node->log();
+        << node->log();
 
   inside_namespace in_server(server_ns_);
   ASSERT_TRUE(in_server.ok());
@@ -143,8 +143,9 @@ TEST_F(netns_test, a_node_whose_link_is_cut_mid_job_costs_only_time) {
   // Once a's worker is listed, its first ask is on its way: the worker
   // sends it right behind its join, on the same connection, so pausing a
   // cannot hold it back.
-  ASSERT_TRUE(eventually([&] { return node_state("a").rfind("up 1 10.213.1.2:", 0) == 0; }, 10s))
-    << node_state("a");
+  ASSERT_TRUE(eventually(
+      [&] { return node_state("a").rfind("up 1 10.213.1.2:", 0) == 0; }, 10s))
+      << node_state("a");
 
   test::csv_shape shape;
   shape.rows = 30000;
@@ -154,17 +155,17 @@ TEST_F(netns_test, a_node_whose_link_is_cut_mid_job_costs_only_time) {
   a.pause();
   const std::string id = test::submit(port, csv);
   ASSERT_TRUE(eventually(
-    [&] {
-      const json::object stats = test::admin_stats(port);
-      const auto& jobs = stats.at("queue").at("jobs").as_array();
-      if (jobs.empty())
-        return false;
-      const auto& q = jobs[0].as_object();
-      return q.at("ranges").to_number<uint64_t>() > 10 &&
-             q.at("done").to_number<uint64_t>() + 1 ==
-               q.at("ranges").to_number<uint64_t>();
-    },
-    20s));
+      [&] {
+        const json::object stats = test::admin_stats(port);
+        const auto& jobs = stats.at("queue").at("jobs").as_array();
+        if (jobs.empty())
+          return false;
+        const auto& q = jobs[0].as_object();
+        return q.at("ranges").to_number<uint64_t>() > 10 &&
+               q.at("done").to_number<uint64_t>() + 1 ==
+                   q.at("ranges").to_number<uint64_t>();
+      },
+      20s));
   // Cut a's link; a goes on, but nothing it sends arrives.
   ASSERT_EQ(run_ip({"-n", server_ns_, "link", "set", link_a_, "down"}), "");
   const auto cut = std::chrono::steady_clock::now();
@@ -174,9 +175,9 @@ TEST_F(netns_test, a_node_whose_link_is_cut_mid_job_costs_only_time) {
   EXPECT_EQ(str(done, "state"), "finished");
   // a's range may have run elsewhere already (a straggler: b idle for 2 s);
   // a is down once silent for 5 s.
-  EXPECT_TRUE(eventually([&] { return node_state("a").rfind("down", 0) == 0; },
-                         15s))
-    << node_state("a");
+  EXPECT_TRUE(
+      eventually([&] { return node_state("a").rfind("down", 0) == 0; }, 15s))
+      << node_state("a");
 
   EXPECT_EQ(test::http_get(port, "/jobs/" + id + "/result/").body,
             test::count_alone(binary, dir_, csv));
@@ -185,9 +186,10 @@ TEST_F(netns_test, a_node_whose_link_is_cut_mid_job_costs_only_time) {
   ASSERT_EQ(run_ip({"-n", server_ns_, "link", "set", link_a_, "up"}), "");
   EXPECT_NE(a.wait_for_log("lost the server at 10.213.1.1:4242", 20s),
             std::string::npos)
-    << a.log();
-  EXPECT_TRUE(eventually([&] { return node_state("a").rfind("up", 0) == 0; }, 40s))
-    << a.log();
+      << a.log();
+  EXPECT_TRUE(
+      eventually([&] { return node_state("a").rfind("up", 0) == 0; }, 40s))
+      << a.log();
 }
 
 } // namespace

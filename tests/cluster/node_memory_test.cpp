@@ -36,8 +36,7 @@ const std::string token = "test-cluster-secret";
 uint64_t spilled_in_log(const std::string& log) {
   static const std::regex line{"spilled ([0-9]+) bytes to "};
   uint64_t sum = 0;
-  for (std::sregex_iterator i{log.begin(), log.end(), line}, end; i != end;
-       ++i)
+  for (std::sregex_iterator i{log.begin(), log.end(), line}, end; i != end; ++i)
     sum += std::stoull((*i)[1].str());
   return sum;
 }
@@ -45,8 +44,8 @@ uint64_t spilled_in_log(const std::string& log) {
 class node_memory_test : public test::served_test {
 protected:
   void start_server(std::vector<std::string> args) {
-    args.insert(args.end(),
-                {"--workers", "0", "--cluster-port", "0", "--cluster-token", token});
+    args.insert(args.end(), {"--workers", "0", "--cluster-port", "0",
+                             "--cluster-token", token});
     server_ = start(args);
     ASSERT_NE(server_->port(), 0) << server_->log();
     ASSERT_NE(server_->cluster_port(), 0) << server_->log();
@@ -67,7 +66,7 @@ protected:
     all.insert(all.end(), args.begin(), args.end());
     node_ = std::make_unique<child_process>(all, dir_.file("node.log"));
     EXPECT_TRUE(eventually([&] { return node_workers() == 2; }))
-      << node_->log() << server_->log();
+        << node_->log() << server_->log();
     return *node_;
   }
 
@@ -131,23 +130,23 @@ TEST_F(node_memory_test,
   EXPECT_GT(on_node, 0u) << node.log();
   EXPECT_EQ(number(job, "spilledBytes"), on_node) << json::serialize(job);
   EXPECT_NE(test::http_get(port_, "/metrics")
-              .body.find("playcount_spilled_bytes_total " +
-                         std::to_string(on_node) + "\n"),
+                .body.find("playcount_spilled_bytes_total " +
+                           std::to_string(on_node) + "\n"),
             std::string::npos);
   // Sent back and gone: the job's directories in the node's (its lock
   // stays while it runs).
   EXPECT_TRUE(eventually([&] {
     return test::entries(dir) == std::vector<std::string>{"owner.lock"};
-  }))
-    << testing::PrintToString(test::entries(dir));
+  })) << testing::PrintToString(test::entries(dir));
   // The node stays, and so does its directory, until it stops.
   EXPECT_TRUE(test::exists(dir));
   node.stop();
   EXPECT_TRUE(test::entries(temp_).empty())
-    << testing::PrintToString(test::entries(temp_));
+      << testing::PrintToString(test::entries(temp_));
 }
 
-TEST_F(node_memory_test, a_server_over_its_memory_limit_spills_what_nodes_send) {
+TEST_F(node_memory_test,
+       a_server_over_its_memory_limit_spills_what_nodes_send) {
   // The node keeps its partials in memory; the server's finisher, which
   // merges them, is over its budget.
   start_server({"--range-size", "256K", "--memory-limit", "1M"});
@@ -174,20 +173,19 @@ TEST_F(node_memory_test, a_node_that_cannot_spill_fails_the_job_and_stays) {
   // Files over 8 KiB cannot be written (EFBIG, as a full disk: ENOSPC).
   start_server({"--range-size", "256K"});
   child_process& node = join_node(
-    {"--memory-limit", "1M"},
-    {"/bin/sh", "-c", "trap '' XFSZ; ulimit -f 16; exec \"$@\"", "sh"});
+      {"--memory-limit", "1M"},
+      {"/bin/sh", "-c", "trap '' XFSZ; ulimit -f 16; exec \"$@\"", "sh"});
   const std::string dir = node_dir();
   const std::string id = test::submit(port_, many_groups_csv());
   const auto job = test::wait_for_state(port_, id, "failed", 60s);
   EXPECT_NE(str(job, "error").find("cannot spill to disk"), std::string::npos)
-    << json::serialize(job);
+      << json::serialize(job);
   EXPECT_NE(str(job, "error").find("worker node"), std::string::npos)
-    << json::serialize(job);
+      << json::serialize(job);
   EXPECT_TRUE(node.running());
   EXPECT_TRUE(eventually([&] {
     return test::entries(dir) == std::vector<std::string>{"owner.lock"};
-  }))
-    << testing::PrintToString(test::entries(dir));
+  })) << testing::PrintToString(test::entries(dir));
   // A job that fits in memory still runs there.
   test::csv_shape small;
   small.rows = 3000;
@@ -197,14 +195,15 @@ TEST_F(node_memory_test, a_node_that_cannot_spill_fails_the_job_and_stays) {
   EXPECT_EQ(result(next), count_alone(csv));
 }
 
-TEST_F(node_memory_test, a_node_lost_while_sending_its_partial_costs_only_time) {
+TEST_F(node_memory_test,
+       a_node_lost_while_sending_its_partial_costs_only_time) {
   // The server spills what it merges, so that each partition takes a while.
   // The node is killed once a worker of it has read its spills of partition
   // 1 (their files gone: partition 0 was answered) but not of 15: the
   // server has merged part of that partial, and reads the worker's ranges
   // again for the other partitions.
-  start_server({"--range-size", "256K", "--memory-limit", "1M",
-                "--log-level", "debug", "--straggler-bound", "60s"});
+  start_server({"--range-size", "256K", "--memory-limit", "1M", "--log-level",
+                "debug", "--straggler-bound", "60s"});
   child_process& node = join_node({"--memory-limit", "1M"});
   const std::string dir = node_dir();
   const std::string csv = many_groups_csv();
@@ -223,15 +222,17 @@ TEST_F(node_memory_test, a_node_lost_while_sending_its_partial_costs_only_time) 
   };
   // A tight poll: the node sends its 16 partitions within a second.
   eventually(
-    [&] { return sending() || str(test::job(port_, id), "state") != "started"; },
-    30s, 0ms);
+      [&] {
+        return sending() || str(test::job(port_, id), "state") != "started";
+      },
+      30s, 0ms);
   node.kill9();
   const auto job = test::wait_for_state(port_, id, "finished", 60s);
   EXPECT_EQ(result(id), count_alone(csv));
   EXPECT_NE(server_->log().find("of a lost partial read again, for the "
                                 "partitions not in 0x"),
             std::string::npos)
-    << server_->log();
+      << server_->log();
   // Whether the kill came mid-way depends on timing (it mostly does); the
   // bytes are right either way.
   if (server_->log().find("merged partitions 0x") == std::string::npos)
@@ -239,18 +240,18 @@ TEST_F(node_memory_test, a_node_lost_while_sending_its_partial_costs_only_time) 
 }
 
 TEST(worker_command, checks_its_memory_limit_and_temp_dir) {
-  const auto small = test::run({binary, "worker", "--join", "127.0.0.1:1",
-                                "--memory-limit", "100K"});
+  const auto small = test::run(
+      {binary, "worker", "--join", "127.0.0.1:1", "--memory-limit", "100K"});
   EXPECT_EQ(small.exit_code, 2);
   EXPECT_NE(small.err.find("--memory-limit must be at least 1M"),
             std::string::npos)
-    << small.err;
+      << small.err;
   const auto missing = test::run({binary, "worker", "--join", "127.0.0.1:1",
                                   "--temp-dir", "/nonexistent/dir"});
   EXPECT_EQ(missing.exit_code, 2);
   EXPECT_NE(missing.err.find("cannot make a directory in /nonexistent/dir"),
             std::string::npos)
-    << missing.err;
+      << missing.err;
   const auto help = test::run({binary, "worker", "--help"});
   EXPECT_NE(help.out.find("--memory-limit"), std::string::npos);
   EXPECT_NE(help.out.find("--temp-dir"), std::string::npos);

@@ -47,7 +47,8 @@ const std::string token = "straggler-secret";
 const std::string feed_port = "4243";
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t)
+      .count();
 }
 
 class straggler_test : public ::testing::Test {
@@ -70,14 +71,14 @@ protected:
     link_ = "pcts" + tag; // veth names: at most 15 bytes
     const std::string peer = "pcta" + tag;
     const std::vector<std::vector<std::string>> setup = {
-      {"-n", server_ns_, "link", "set", "lo", "up"},
-      {"-n", server_ns_, "link", "add", link_, "type", "veth", "peer", "name",
-       peer, "netns", a_ns_},
-      {"-n", server_ns_, "addr", "add", "10.214.1.1/24", "dev", link_},
-      {"-n", server_ns_, "link", "set", link_, "up"},
-      {"-n", a_ns_, "addr", "add", "10.214.1.2/24", "dev", peer},
-      {"-n", a_ns_, "link", "set", peer, "up"},
-      {"-n", a_ns_, "link", "set", "lo", "up"},
+        {"-n", server_ns_, "link", "set", "lo", "up"},
+        {"-n", server_ns_, "link", "add", link_, "type", "veth", "peer", "name",
+         peer, "netns", a_ns_},
+        {"-n", server_ns_, "addr", "add", "10.214.1.1/24", "dev", link_},
+        {"-n", server_ns_, "link", "set", link_, "up"},
+        {"-n", a_ns_, "addr", "add", "10.214.1.2/24", "dev", peer},
+        {"-n", a_ns_, "link", "set", peer, "up"},
+        {"-n", a_ns_, "link", "set", "lo", "up"},
     };
     for (const auto& step : setup)
       ASSERT_EQ(run_ip(step), "");
@@ -113,15 +114,15 @@ protected:
   // missing; htb and u32 are common).
   std::string cap_feed(const std::string& rate) {
     for (const auto& step : std::vector<std::vector<std::string>>{
-           {"qdisc", "add", "dev", link_, "root", "handle", "1:", "htb",
-            "default", "10"},
-           {"class", "add", "dev", link_, "parent", "1:", "classid", "1:10",
-            "htb", "rate", "1gbit", "quantum", "60000"},
-           {"class", "add", "dev", link_, "parent", "1:", "classid", "1:30",
-            "htb", "rate", rate, "ceil", rate},
-           {"filter", "add", "dev", link_, "parent", "1:", "protocol", "ip",
-            "prio", "1", "u32", "match", "ip", "sport", feed_port, "0xffff",
-            "flowid", "1:30"}})
+             {"qdisc", "add", "dev", link_, "root", "handle", "1:", "htb",
+              "default", "10"},
+             {"class", "add", "dev", link_, "parent", "1:", "classid", "1:10",
+              "htb", "rate", "1gbit", "quantum", "60000"},
+             {"class", "add", "dev", link_, "parent", "1:", "classid", "1:30",
+              "htb", "rate", rate, "ceil", rate},
+             {"filter", "add", "dev", link_, "parent", "1:", "protocol", "ip",
+              "prio", "1", "u32", "match", "ip", "sport", feed_port, "0xffff",
+              "flowid", "1:30"}})
       if (std::string e = tc(step); !e.empty())
         return e;
     return "";
@@ -130,31 +131,46 @@ protected:
   // The server and node b in S, node a in A, one worker each; returns once
   // both nodes are up.
   void start_cluster() {
-    server_ = in_namespace(
-      server_ns_,
-      {binary, "serve", "--host", "127.0.0.1", "--port", "0", "--workers",
-       "0", "--cluster-host", "0.0.0.0", "--cluster-port", "4242",
-       "--cluster-feed-port", feed_port, "--cluster-token", token,
-       "--range-size", "1M", "--data-dir", dir_.file("data")},
-      "server.log");
+    server_ = in_namespace(server_ns_,
+                           {binary,
+                            "serve",
+                            "--host",
+                            "127.0.0.1",
+                            "--port",
+                            "0",
+                            "--workers",
+                            "0",
+                            "--cluster-host",
+                            "0.0.0.0",
+                            "--cluster-port",
+                            "4242",
+                            "--cluster-feed-port",
+                            feed_port,
+                            "--cluster-token",
+                            token,
+                            "--range-size",
+                            "1M",
+                            "--data-dir",
+                            dir_.file("data")},
+                           "server.log");
     const std::string marker = "listening on http://127.0.0.1:";
     const size_t at = server_->wait_for_log(marker);
     ASSERT_NE(at, std::string::npos) << server_->log();
     port_ = static_cast<uint16_t>(
-      std::stoi(server_->log().substr(at + marker.size())));
+        std::stoi(server_->log().substr(at + marker.size())));
     nodes_.push_back(in_namespace(a_ns_,
                                   {binary, "worker", "--join",
                                    "10.214.1.1:4242", "--workers", "1",
                                    "--name", "a", "--cluster-token", token},
                                   "a.log"));
-    nodes_.push_back(in_namespace(server_ns_,
-                                  {binary, "worker", "--join",
-                                   "127.0.0.1:4242", "--workers", "1",
-                                   "--name", "b", "--cluster-token", token},
-                                  "b.log"));
+    nodes_.push_back(
+        in_namespace(server_ns_,
+                     {binary, "worker", "--join", "127.0.0.1:4242", "--workers",
+                      "1", "--name", "b", "--cluster-token", token},
+                     "b.log"));
     for (auto& node : nodes_)
       ASSERT_NE(node->wait_for_log("joined the server at"), std::string::npos)
-        << node->log();
+          << node->log();
   }
 
   // Runs the job with both nodes healthy, then again after `slow_down`
@@ -170,7 +186,7 @@ protected:
     test::inside_namespace in_server(server_ns_);
     ASSERT_TRUE(in_server.ok());
     ASSERT_TRUE(eventually([&] { return workers_up() == 2; }, 20s))
-      << server_->log();
+        << server_->log();
     test::csv_shape shape;
     shape.rows = 1000000; // about 30 MB: 30 ranges of 1 MiB
     shape.songs = 3000;
@@ -194,7 +210,7 @@ protected:
     // 4 s more for the ticks and a loaded machine.
     const double bound = 3 * healthy + 6;
     const double slowed = run_job(std::chrono::milliseconds(
-      static_cast<int64_t>(std::max(bound, 60.0) * 1000)));
+        static_cast<int64_t>(std::max(bound, 60.0) * 1000)));
     const uint64_t again = redispatched() - before;
     std::cout << "[ figures  ] healthy pair " << healthy << " s, node a "
               << what << " " << slowed << " s (bound " << bound << " s), "
@@ -238,40 +254,43 @@ protected:
 };
 
 TEST_F(straggler_test, a_node_whose_feed_is_throttled_does_not_hold_the_job) {
-  healthy_then_slowed("throttled to 100 kbit/s", [&] {
-    return cap_feed("100kbit");
-  });
+  healthy_then_slowed("throttled to 100 kbit/s",
+                      [&] { return cap_feed("100kbit"); });
 }
 
 TEST_F(straggler_test, a_node_whose_feed_is_starved_does_not_hold_the_job) {
   // 8 bit/s: nothing, in effect; CAF's heartbeat goes on.
-  healthy_then_slowed("starved (feed capped at 8 bit/s)", [&] {
-    return cap_feed("8bit");
-  });
+  healthy_then_slowed("starved (feed capped at 8 bit/s)",
+                      [&] { return cap_feed("8bit"); });
 }
 
 TEST_F(straggler_test, a_node_capped_at_one_percent_cpu_does_not_hold_the_job) {
   const std::string root = "/sys/fs/cgroup/cpu";
   if (::access((root + "/cpu.cfs_quota_us").c_str(), W_OK) != 0)
     GTEST_SKIP() << "needs the cgroup v1 cpu controller at " << root;
-  healthy_then_slowed("capped at 1 % CPU", [&]() -> std::string {
-    cgroup_ = root + "/playcount-straggler-" + std::to_string(::getpid());
-    if (::mkdir(cgroup_.c_str(), 0755) != 0) {
-      cgroup_.clear();
-      return "cannot make a cgroup under " + root;
-    }
-    const auto put = [&](const std::string& file, const std::string& value) {
-      std::ofstream out(cgroup_ + "/" + file);
-      out << value << '\n';
-      out.flush();
-      return static_cast<bool>(out);
-    };
-    if (!put("cpu.cfs_period_us", "100000") || !put("cpu.cfs_quota_us", "1000") ||
-        !put("cgroup.procs", std::to_string(nodes_[0]->pid())))
-      return "cannot cap node a's CPU in " + cgroup_;
-    return "";
-  }, false); // at 1 % a range of 1 MiB takes about 0.5 s: slower, and
-             // so taking fewer ranges, but inside the 2 s bound
+  healthy_then_slowed(
+      "capped at 1 % CPU",
+      [&]() -> std::string {
+        cgroup_ = root + "/playcount-straggler-" + std::to_string(::getpid());
+        if (::mkdir(cgroup_.c_str(), 0755) != 0) {
+          cgroup_.clear();
+          return "cannot make a cgroup under " + root;
+        }
+        const auto put = [&](const std::string& file,
+                             const std::string& value) {
+          std::ofstream out(cgroup_ + "/" + file);
+          out << value << '\n';
+          out.flush();
+          return static_cast<bool>(out);
+        };
+        if (!put("cpu.cfs_period_us", "100000") ||
+            !put("cpu.cfs_quota_us", "1000") ||
+            !put("cgroup.procs", std::to_string(nodes_[0]->pid())))
+          return "cannot cap node a's CPU in " + cgroup_;
+        return "";
+      },
+      false); // at 1 % a range of 1 MiB takes about 0.5 s: slower, and
+              // so taking fewer ranges, but inside the 2 s bound
 }
 
 } // namespace

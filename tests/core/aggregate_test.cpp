@@ -155,7 +155,8 @@ std::vector<pending_row> rows_of(const store_shape& shape, size_t n,
                                  std::vector<std::string>& names) {
   names.clear();
   for (uint32_t i = 0; i < shape.songs; ++i)
-    names.push_back("Song " + std::to_string(i) + (i % 7 == 0 ? ", \"x\"" : ""));
+    names.push_back("Song " + std::to_string(i) +
+                    (i % 7 == 0 ? ", \"x\"" : ""));
   std::vector<pending_row> rows;
   for (size_t i = 0; i < n; ++i) {
     // Skewed popularity: low song numbers far more often.
@@ -167,9 +168,10 @@ std::vector<pending_row> rows_of(const store_shape& shape, size_t n,
                                       int64_t(n))
             : static_cast<day_number>(rng() % uint64_t(shape.spread)) - 400000;
     const uint64_t kind = rng() % 100;
-    const int64_t count = kind == 0   ? 0
-                          : kind == 1 ? int64_t{UINT32_MAX} - 1 - int64_t(rng() % 3)
-                                      : int64_t(rng() % 1000);
+    const int64_t count = kind == 0 ? 0
+                          : kind == 1
+                              ? int64_t{UINT32_MAX} - 1 - int64_t(rng() % 3)
+                              : int64_t(rng() % 1000);
     rows.push_back(row(name, day, count, i * 10));
   }
   return rows;
@@ -205,8 +207,8 @@ TEST(partial_aggregate, matches_a_plain_map_for_every_cardinality_and_spread) {
         const size_t third = rows.size() / 3;
         for (uint32_t k : {2u, 0u, 1u}) {
           const auto begin = rows.begin() + static_cast<ptrdiff_t>(k * third);
-          const auto end = k == 2 ? rows.end()
-                                  : begin + static_cast<ptrdiff_t>(third);
+          const auto end =
+              k == 2 ? rows.end() : begin + static_cast<ptrdiff_t>(third);
           add(parts[k], std::vector<pending_row>(begin, end), k);
         }
         partial_aggregate decoded;
@@ -257,9 +259,8 @@ TEST(partial_aggregate, adds_up_to_two_to_the_63_minus_one_and_no_further) {
     for (day_number d = 0; d < 20; ++d)
       rows.push_back(row("A", d * spread, 1, 0));
     add(p, rows, 0);
-    const std::vector<pending_row> big = {row("A", 0, INT64_MAX - 11, 0),
-                                          row("A", 0, 10, 1),
-                                          row("A", 0, 1, 2)};
+    const std::vector<pending_row> big = {
+        row("A", 0, INT64_MAX - 11, 0), row("A", 0, 10, 1), row("A", 0, 1, 2)};
     EXPECT_EQ(p.add_rows(big.data(), big.size(), 0), 2u) << spread;
     EXPECT_EQ(listed(p)["A"][0], INT64_MAX) << spread;
     partial_aggregate q;
@@ -708,8 +709,7 @@ TEST(partial_aggregate, decode_rejects_a_wide_slot_without_its_wide_total) {
       partial_aggregate::decode(one_song_form(5, {UINT32_MAX}, {}), out));
   // With its total the same form is fine.
   ASSERT_TRUE(partial_aggregate::decode(
-      one_song_form(0, {UINT32_MAX, 3}, {{0, INT64_MAX}, {1000, 7}}),
-      out));
+      one_song_form(0, {UINT32_MAX, 3}, {{0, INT64_MAX}, {1000, 7}}), out));
   EXPECT_EQ(format_result(out), std::string(result_header) +
                                     "A,1970-01-01,9223372036854775807\n"
                                     "A,1970-01-02,2\n"
@@ -720,14 +720,14 @@ TEST(partial_aggregate, decode_rejects_a_wide_slot_without_its_wide_total) {
 // and days outside 0001-01-01 .. 9999-12-31 reached the date writer.
 TEST(partial_aggregate, decode_rejects_days_outside_the_calendar) {
   partial_aggregate out;
-  EXPECT_FALSE(
-      partial_aggregate::decode(one_song_form(INT32_MAX - 1, {1, 1, 1}, {}), out));
+  EXPECT_FALSE(partial_aggregate::decode(
+      one_song_form(INT32_MAX - 1, {1, 1, 1}, {}), out));
   EXPECT_FALSE(
       partial_aggregate::decode(one_song_form(last_day, {1, 1}, {}), out));
   EXPECT_FALSE(
       partial_aggregate::decode(one_song_form(first_day - 1, {1}, {}), out));
-  EXPECT_FALSE(
-      partial_aggregate::decode(one_song_form(0, {}, {{last_day + 1, 1}}), out));
+  EXPECT_FALSE(partial_aggregate::decode(
+      one_song_form(0, {}, {{last_day + 1, 1}}), out));
   EXPECT_FALSE(
       partial_aggregate::decode(one_song_form(0, {}, {{INT32_MIN, 1}}), out));
   EXPECT_TRUE(partial_aggregate::decode(

@@ -73,9 +73,9 @@ TEST(read_layout, trims_spaces_around_column_names) {
 // Found with the csv_ranges fuzz property (libcsv strict disagreed): the
 // header was read with libcsv's default blank skipping, the records without.
 TEST(read_layout, rejects_a_quote_after_spaces_like_a_data_record_does) {
-  for (const char* file : {"Song, \"Date\",Number of Plays\n",
-                           "\"Song\" ,Date,Number of Plays\n",
-                           "Song,Date,\t\"Number of Plays\"\n"}) {
+  for (const char* file :
+       {"Song, \"Date\",Number of Plays\n", "\"Song\" ,Date,Number of Plays\n",
+        "Song,Date,\t\"Number of Plays\"\n"}) {
     SCOPED_TRACE(testing::PrintToString(std::string(file)));
     const input_error e = error_of(file);
     EXPECT_EQ(e.line, 1u);
@@ -84,9 +84,9 @@ TEST(read_layout, rejects_a_quote_after_spaces_like_a_data_record_does) {
 }
 
 TEST(read_layout, trims_only_spaces_not_tabs_around_column_names) {
-  for (const char* file : {"\tSong,Date,Number of Plays\n",
-                           "Song,Date\t,Number of Plays\n",
-                           "Song,Date,\"Number of Plays\t\"\n"}) {
+  for (const char* file :
+       {"\tSong,Date,Number of Plays\n", "Song,Date\t,Number of Plays\n",
+        "Song,Date,\"Number of Plays\t\"\n"}) {
     SCOPED_TRACE(testing::PrintToString(std::string(file)));
     const input_error e = error_of(file);
     EXPECT_EQ(e.line, 1u);

@@ -318,7 +318,8 @@ TEST(quote_value, writes_bytes_that_are_not_utf8_as_hex_and_drops_none) {
   EXPECT_EQ(quote_value("caf\xC3\xA9 \xC3"), "\"caf\xC3\xA9 \\xC3\"");
   // A literal backslash-x stays apart from an escaped byte.
   EXPECT_EQ(quote_value("\\xFF"), "\"\\\\xFF\"");
-  EXPECT_TRUE(is_valid_utf8(quote_value("a\x80\xC0\xAF\xED\xA0\x80" "b")));
+  EXPECT_TRUE(is_valid_utf8(quote_value("a\x80\xC0\xAF\xED\xA0\x80"
+                                        "b")));
 }
 
 TEST(quote_value, cuts_long_values_and_says_so) {

@@ -31,7 +31,7 @@ struct model_outcome {
   uint64_t rows = 0;
   uint64_t bad_rows = 0;
   std::vector<row_problem> first_bad; // the first reported_bad_rows
-  size_t simple_quoted = 0; // records the fast path takes with quotes
+  size_t simple_quoted = 0;           // records the fast path takes with quotes
 };
 
 // Whether split_record's fields of `record` are the fast path's: each field
@@ -47,10 +47,10 @@ bool simply_quoted(std::string_view record) {
       in = !in;
     if (i == record.size() || (record[i] == ',' && !in)) {
       const std::string_view f = record.substr(begin, i - begin);
-      const size_t quotes = static_cast<size_t>(
-          std::count(f.begin(), f.end(), '"'));
-      const bool wholly = f.size() >= 2 && f.front() == '"' &&
-                          f.back() == '"' && quotes == 2;
+      const size_t quotes =
+          static_cast<size_t>(std::count(f.begin(), f.end(), '"'));
+      const bool wholly =
+          f.size() >= 2 && f.front() == '"' && f.back() == '"' && quotes == 2;
       if (quotes != 0 && !wholly)
         return false;
       begin = i + 1;
@@ -170,7 +170,8 @@ std::string printable(std::string_view s) {
 
 // Each record alone after a filler record that shifts it across two 64-byte
 // block edges, with LF, CRLF and no line end.
-TEST(quoted_records, read_like_split_record_at_every_offset_around_block_edges) {
+TEST(quoted_records,
+     read_like_split_record_at_every_offset_around_block_edges) {
   const char* const records[] = {
       // simple quoting: the fast path
       R"("Song 1","2020-01-01","12")",
@@ -336,9 +337,16 @@ TEST(quoted_records, read_like_split_record_in_random_files) {
 // close to ones it takes.
 TEST(quoted_records, read_like_split_record_in_token_soup) {
   static const char* const tokens[] = {
-      "\"",  "\"",   ",",     ",",  ",",          "\r",   "\n",   "\r\n",
-      "\"\"", "S",   "\"S\"", "5",  "\"5\"",      "\" 5\"", "x\"", "\"\"\"",
-      "2021-01-01", "\"2021-01-01\"", "\"S,\r\n\"", "\n\"S\",\"2021-01-02\",\"7\"\r\n"};
+      "\"",         "\"",
+      ",",          ",",
+      ",",          "\r",
+      "\n",         "\r\n",
+      "\"\"",       "S",
+      "\"S\"",      "5",
+      "\"5\"",      "\" 5\"",
+      "x\"",        "\"\"\"",
+      "2021-01-01", "\"2021-01-01\"",
+      "\"S,\r\n\"", "\n\"S\",\"2021-01-02\",\"7\"\r\n"};
   size_t simple_quoted = 0;
   for (uint32_t seed = 1; seed <= 3000; ++seed) {
     std::mt19937 rng(seed);
@@ -346,9 +354,9 @@ TEST(quoted_records, read_like_split_record_in_token_soup) {
                                  : "Date,Song,x,Number of Plays\r\n";
     for (size_t n = rng() % 120; n > 0; --n)
       bytes += tokens[rng() % std::size(tokens)];
-    expect_like_the_model(bytes, "seed " + std::to_string(seed) + ": " +
-                                     printable(bytes),
-                          &simple_quoted);
+    expect_like_the_model(
+        bytes, "seed " + std::to_string(seed) + ": " + printable(bytes),
+        &simple_quoted);
     if (HasFailure())
       return;
   }

@@ -9,10 +9,10 @@
 
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <random>
 #include <csignal>
 #include <fcntl.h>
+#include <fstream>
+#include <random>
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -20,7 +20,6 @@
 
 namespace playcount {
 namespace {
-
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -82,7 +81,8 @@ TEST(spill, gives_the_same_result_bytes_at_every_size_and_spill_interval) {
              at += 1000, ++range) {
           const size_t w = range % 3;
           const size_t n = std::min<size_t>(1000, data.rows.size() - at);
-          add(workers[w], data.rows.data() + at, n, static_cast<uint32_t>(range));
+          add(workers[w], data.rows.data() + at, n,
+              static_cast<uint32_t>(range));
           if ((since[w] += n) >= every) {
             std::string error;
             ASSERT_TRUE(spill(workers[w], spills, "w" + std::to_string(name++),
@@ -98,8 +98,8 @@ TEST(spill, gives_the_same_result_bytes_at_every_size_and_spill_interval) {
         bool overflow = false;
         std::string error;
         const std::string out = dir.file("out.csv");
-        ASSERT_TRUE(write_spilled_result(workers, spills, {"w"}, out, false, groups,
-                                         overflow, error))
+        ASSERT_TRUE(write_spilled_result(workers, spills, {"w"}, out, false,
+                                         groups, overflow, error))
             << error;
         EXPECT_EQ(slurp(out), expected);
         EXPECT_EQ(groups, whole.groups());
@@ -132,7 +132,8 @@ TEST(spill, a_large_result_is_the_same_and_a_failed_write_says_why) {
     // The pieces (a 16th of the result each) fit, the result does not.
     struct rlimit before {};
     ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &before), 0);
-    struct sigaction ignore {}, was {};
+    struct sigaction ignore {
+    }, was{};
     ignore.sa_handler = SIG_IGN;
     ::sigaction(SIGXFSZ, &ignore, &was);
     if (limited) {
@@ -143,8 +144,8 @@ TEST(spill, a_large_result_is_the_same_and_a_failed_write_says_why) {
     uint64_t groups = 0;
     bool overflow = false;
     const std::string out = dir.file(limited ? "out2.csv" : "out1.csv");
-    const bool ok = write_spilled_result(parts, spills, {"w"}, out, false, groups,
-                                         overflow, error);
+    const bool ok = write_spilled_result(parts, spills, {"w"}, out, false,
+                                         groups, overflow, error);
     ::setrlimit(RLIMIT_FSIZE, &before);
     ::sigaction(SIGXFSZ, &was, nullptr);
     EXPECT_FALSE(overflow);
@@ -187,8 +188,8 @@ TEST(spill, totals_that_overflow_once_merged_are_found_at_the_end) {
   uint64_t groups = 0;
   bool overflow = false;
   const std::string out = dir.file("out.csv");
-  EXPECT_FALSE(write_spilled_result(none, spills, {"w"}, out, false, groups, overflow,
-                                    error));
+  EXPECT_FALSE(write_spilled_result(none, spills, {"w"}, out, false, groups,
+                                    overflow, error));
   EXPECT_TRUE(overflow);
   EXPECT_FALSE(test::exists(out));
   remove_spills(spills);
@@ -211,7 +212,8 @@ TEST(spill, wide_totals_in_a_run_merge_from_spills_to_the_same_bytes) {
   add(whole, rows.data(), rows.size(), 0);
   add(whole, rows.data(), rows.size(), 1);
   const std::string expected = format_result(whole);
-  ASSERT_NE(expected.find(std::to_string((int64_t{1} << 41))), std::string::npos);
+  ASSERT_NE(expected.find(std::to_string((int64_t{1} << 41))),
+            std::string::npos);
   uint64_t spilled = 0;
   std::string error;
   for (uint32_t i = 0; i < 2; ++i) {
@@ -224,8 +226,8 @@ TEST(spill, wide_totals_in_a_run_merge_from_spills_to_the_same_bytes) {
   uint64_t groups = 0;
   bool overflow = false;
   const std::string out = dir.file("out.csv");
-  ASSERT_TRUE(write_spilled_result(none, spills, {"w"}, out, false, groups, overflow,
-                                   error))
+  ASSERT_TRUE(write_spilled_result(none, spills, {"w"}, out, false, groups,
+                                   overflow, error))
       << error;
   EXPECT_EQ(slurp(out), expected);
   EXPECT_EQ(groups, 40u);
@@ -249,8 +251,8 @@ TEST(spill, a_damaged_spill_file_fails_the_result_and_writes_nothing) {
   uint64_t groups = 0;
   bool overflow = false;
   const std::string out = dir.file("out.csv");
-  EXPECT_FALSE(write_spilled_result(none, spills, {"w"}, out, false, groups, overflow,
-                                    error));
+  EXPECT_FALSE(write_spilled_result(none, spills, {"w"}, out, false, groups,
+                                    overflow, error));
   EXPECT_EQ(error, "a spilled partial does not read back (damaged on disk?)");
   EXPECT_FALSE(test::exists(out));
 }
@@ -339,8 +341,9 @@ TEST(spill, merge_spilled_partition_gives_back_each_partition_whole) {
     for (size_t q = 0; q < 4; ++q) {
       add(worker, data.rows.data() + q * 5000, 5000, static_cast<uint32_t>(q));
       if (q < 3) {
-        ASSERT_TRUE(spill(worker, spills, "s" + std::to_string(q), bytes, error))
-          << error;
+        ASSERT_TRUE(
+            spill(worker, spills, "s" + std::to_string(q), bytes, error))
+            << error;
       }
     }
     partial_aggregate rebuilt;
@@ -348,7 +351,7 @@ TEST(spill, merge_spilled_partition_gives_back_each_partition_whole) {
       partial_aggregate part = worker.take_partition(p);
       bool overflow = true;
       ASSERT_TRUE(merge_spilled_partition(spills, p, part, overflow, error))
-        << error;
+          << error;
       EXPECT_FALSE(overflow);
       partial_aggregate decoded;
       ASSERT_TRUE(partial_aggregate::decode(part.encode_partition(p), decoded));
@@ -373,7 +376,7 @@ TEST(spill, merge_spilled_partition_refuses_a_damaged_file) {
   ASSERT_FALSE(files.empty());
   ASSERT_EQ(::truncate((spills + "/" + files[0]).c_str(), 20), 0);
   const uint32_t damaged = static_cast<uint32_t>(
-    std::stoul(files[0].substr(files[0].find("-p") + 2, 2)));
+      std::stoul(files[0].substr(files[0].find("-p") + 2, 2)));
   partial_aggregate part;
   bool overflow = false;
   EXPECT_FALSE(merge_spilled_partition(spills, damaged, part, overflow, error));
@@ -427,12 +430,16 @@ std::string left_behind(const test::temp_dir& dir, const std::string& name,
 
 TEST(spill, a_spill_dir_of_its_own_sweeps_only_what_stopped_runs_left) {
   test::temp_dir dir;
-  const std::string killed = left_behind(dir, "playcount-spill-aaaaaa", true, 120);
-  const std::string running = left_behind(dir, "playcount-spill-bbbbbb", true, 120);
-  const std::string older_kind = left_behind(dir, "playcount-spill-cccccc", false, 120);
-  const std::string just_made = left_behind(dir, "playcount-spill-dddddd", true, 5);
+  const std::string killed =
+      left_behind(dir, "playcount-spill-aaaaaa", true, 120);
+  const std::string running =
+      left_behind(dir, "playcount-spill-bbbbbb", true, 120);
+  const std::string older_kind =
+      left_behind(dir, "playcount-spill-cccccc", false, 120);
+  const std::string just_made =
+      left_behind(dir, "playcount-spill-dddddd", true, 5);
   const std::string shared =
-    left_behind(dir, "playcount-spill-eeeeee", true, 120, true);
+      left_behind(dir, "playcount-spill-eeeeee", true, 120, true);
   const std::string other = left_behind(dir, "playcount-spills", true, 120);
   // A process that runs holds its lock (another open file, as another
   // process would).
@@ -448,8 +455,9 @@ TEST(spill, a_spill_dir_of_its_own_sweeps_only_what_stopped_runs_left) {
   EXPECT_FALSE(test::exists(killed));
   EXPECT_EQ(test::entries(shared), std::vector<std::string>{"notes.txt"});
   for (const std::string& kept : {running, just_made, other})
-    EXPECT_EQ(test::entries(kept),
-              (std::vector<std::string>{"job1-w9", "owner.lock", "w7-0-p03.pca"}))
+    EXPECT_EQ(
+        test::entries(kept),
+        (std::vector<std::string>{"job1-w9", "owner.lock", "w7-0-p03.pca"}))
         << kept;
   EXPECT_EQ(test::entries(older_kind),
             (std::vector<std::string>{"job1-w9", "w7-0-p03.pca"}));

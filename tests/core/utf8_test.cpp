@@ -29,15 +29,17 @@ TEST(utf8, each_invalid_byte_becomes_four_characters) {
   const row rows[] = {
       {"\xff\xfe", "\\xFF\\xFE"},
       {"song\xff.csv", "song\\xFF.csv"},
-      {"\xC3", "\\xC3"},                       // cut short at the end
-      {"\xC3(", "\\xC3("},                     // cut short by ASCII
-      {"\xE2\x82", "\\xE2\\x82"},              // two of three
-      {"\xC0\xAF", "\\xC0\\xAF"},              // overlong '/'
-      {"\xE0\x80\xAF", "\\xE0\\x80\\xAF"},     // overlong, three bytes
-      {"\xED\xA0\x80", "\\xED\\xA0\\x80"},     // a surrogate
+      {"\xC3", "\\xC3"},                            // cut short at the end
+      {"\xC3(", "\\xC3("},                          // cut short by ASCII
+      {"\xE2\x82", "\\xE2\\x82"},                   // two of three
+      {"\xC0\xAF", "\\xC0\\xAF"},                   // overlong '/'
+      {"\xE0\x80\xAF", "\\xE0\\x80\\xAF"},          // overlong, three bytes
+      {"\xED\xA0\x80", "\\xED\\xA0\\x80"},          // a surrogate
       {"\xF4\x90\x80\x80", "\\xF4\\x90\\x80\\x80"}, // above U+10FFFF
       {"\xF8\x88\x80\x80\x80", "\\xF8\\x88\\x80\\x80\\x80"},
-      {"\x80" "caf\xC3\xA9", "\\x80caf\xC3\xA9"}, // a stray continuation
+      {"\x80"
+       "caf\xC3\xA9",
+       "\\x80caf\xC3\xA9"}, // a stray continuation
   };
   for (const auto& [in, out] : rows) {
     EXPECT_FALSE(is_valid_utf8(in)) << in;

@@ -21,14 +21,14 @@ using test::temp_dir;
 
 const std::string binary = PLAYCOUNT_BINARY;
 
-TEST(count_command, totals_plays_per_song_and_date_in_order_of_first_appearance) {
+TEST(count_command,
+     totals_plays_per_song_and_date_in_order_of_first_appearance) {
   temp_dir dir;
-  const auto in = dir.write("in.csv",
-                            "Song,Date,Number of Plays\n"
-                            "Umbrella,2020-01-02,3\n"
-                            "\"Hey, \"\"Jude\"\"\",2020-01-01,1\n"
-                            "Umbrella,2020-01-01,4\n"
-                            "Umbrella,2020-01-02,5\n");
+  const auto in = dir.write("in.csv", "Song,Date,Number of Plays\n"
+                                      "Umbrella,2020-01-02,3\n"
+                                      "\"Hey, \"\"Jude\"\"\",2020-01-01,1\n"
+                                      "Umbrella,2020-01-01,4\n"
+                                      "Umbrella,2020-01-02,5\n");
   const auto out = dir.file("out.csv");
   const auto r = run({binary, "count", in, "-o", out});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -47,7 +47,7 @@ TEST(count_command, gives_the_same_bytes_for_any_workers_and_range_size) {
   const auto base = dir.file("base.csv");
   ASSERT_EQ(run({binary, "count", in, "-o", base, "--workers", "1",
                  "--range-size", "1G"})
-              .exit_code,
+                .exit_code,
             0);
   const std::string expected = test::read_file(base);
   for (const char* workers : {"2", "4"})
@@ -60,7 +60,8 @@ TEST(count_command, gives_the_same_bytes_for_any_workers_and_range_size) {
     }
 }
 
-// -- a memory limit ------------------------------------------------------------
+// -- a memory limit
+// ------------------------------------------------------------
 
 std::string many_songs_csv(size_t rows) {
   test::csv_shape shape;
@@ -84,10 +85,12 @@ TEST(count_command, under_a_tiny_memory_limit_spills_and_gives_the_same_bytes) {
                           "--range-size", "64K", "--memory-limit", limit,
                           "--temp-dir", spills, "--verbose"});
       ASSERT_EQ(r.exit_code, 0) << r.err;
-      EXPECT_NE(r.err.find("bytes spilled to disk"), std::string::npos) << r.err;
+      EXPECT_NE(r.err.find("bytes spilled to disk"), std::string::npos)
+          << r.err;
       EXPECT_EQ(test::read_file(out), test::read_file(base))
           << workers << " workers, " << limit;
-      EXPECT_EQ(test::entries(spills), std::vector<std::string>{}); // all removed
+      EXPECT_EQ(test::entries(spills),
+                std::vector<std::string>{}); // all removed
     }
 }
 
@@ -101,13 +104,14 @@ TEST(count_command, spills_of_a_killed_count_go_at_the_next_count) {
   ASSERT_EQ(::mkdir(spills.c_str(), 0700), 0);
   std::string killed;
   {
-    test::child_process count(
-        {binary, "count", in, "-o", dir.file("out.csv"), "--workers", "1",
-         "--range-size", "64K", "--memory-limit", "1M", "--temp-dir", spills},
-        dir.file("count.log"));
+    test::child_process count({binary, "count", in, "-o", dir.file("out.csv"),
+                               "--workers", "1", "--range-size", "64K",
+                               "--memory-limit", "1M", "--temp-dir", spills},
+                              dir.file("count.log"));
     ASSERT_TRUE(test::eventually([&] {
       const auto names = test::entries(spills);
-      return names.size() == 1 && test::entries(spills + "/" + names[0]).size() > 1;
+      return names.size() == 1 &&
+             test::entries(spills + "/" + names[0]).size() > 1;
     })) << count.log();
     killed = spills + "/" + test::entries(spills)[0];
     count.kill9();
@@ -135,8 +139,8 @@ TEST(count_command, a_job_that_fails_after_spilling_leaves_no_spill_files) {
   const std::string spills = dir.file("tmp");
   ASSERT_EQ(::mkdir(spills.c_str(), 0700), 0);
   const auto r = run({binary, "count", in, "-o", dir.file("out.csv"),
-                      "--workers", "1", "--range-size", "64K",
-                      "--memory-limit", "1M", "--temp-dir", spills});
+                      "--workers", "1", "--range-size", "64K", "--memory-limit",
+                      "1M", "--temp-dir", spills});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("Number of Plays is not a whole number"),
             std::string::npos)
@@ -154,14 +158,16 @@ TEST(count_command, a_spill_that_cannot_be_written_fails_the_job_clearly) {
   ASSERT_EQ(::mkdir(spills.c_str(), 0700), 0);
   // Ignored signals stay ignored across exec: the write fails instead of
   // SIGXFSZ ending the process.
-  struct sigaction ignore {}, before {};
+  struct sigaction ignore {
+  }, before{};
   ignore.sa_handler = SIG_IGN;
   ::sigaction(SIGXFSZ, &ignore, &before);
   if (!test::exists("/usr/bin/prlimit"))
     GTEST_SKIP() << "no /usr/bin/prlimit (util-linux)";
-  const auto r = run({"/usr/bin/prlimit", "--fsize=4096", binary, "count", in, "-o",
-                      dir.file("out.csv"), "--workers", "1", "--range-size",
-                      "64K", "--memory-limit", "1M", "--temp-dir", spills});
+  const auto r =
+      run({"/usr/bin/prlimit", "--fsize=4096", binary, "count", in, "-o",
+           dir.file("out.csv"), "--workers", "1", "--range-size", "64K",
+           "--memory-limit", "1M", "--temp-dir", spills});
   ::sigaction(SIGXFSZ, &before, nullptr);
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_NE(r.err.find("cannot spill to disk: File too large"),
@@ -179,9 +185,10 @@ TEST(count_command, bad_input_exits_1_with_the_line_on_stderr_and_no_output) {
   const auto out = dir.file("out.csv");
   const auto r = run({binary, "count", in, "-o", out});
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.err.find("line 4: Date is not a real calendar date: \"2020-13-01\""),
-            std::string::npos)
-    << r.err;
+  EXPECT_NE(
+      r.err.find("line 4: Date is not a real calendar date: \"2020-13-01\""),
+      std::string::npos)
+      << r.err;
   EXPECT_FALSE(test::exists(out));
 }
 
@@ -193,7 +200,7 @@ TEST(count_command, keeps_an_existing_output_when_the_input_is_bad) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("line 1: missing column \"Number of Plays\""),
             std::string::npos)
-    << r.err;
+      << r.err;
   EXPECT_EQ(test::read_file(out), "previous result\n");
 }
 
@@ -210,9 +217,9 @@ TEST(count_command, skip_mode_counts_and_lists_bad_records) {
   EXPECT_NE(r.err.find("skipped 2 bad records"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("line 3: Number of Plays is negative: \"-2\""),
             std::string::npos)
-    << r.err;
+      << r.err;
   EXPECT_NE(r.err.find("line 4: expected 3 fields, found 2"), std::string::npos)
-    << r.err;
+      << r.err;
   EXPECT_EQ(test::read_file(out),
             "Song,Date,Total Number of Plays for Date\na,2020-01-01,6\n");
 }
@@ -225,17 +232,17 @@ TEST(count_command, says_what_is_wrong_with_its_options) {
     std::string says;
   };
   const std::vector<bad_call> calls = {
-    {{"count", in}, "-o OUT.csv"},
-    {{"count", "-o", dir.file("o.csv")}, "exactly one input file"},
-    {{"count", in, "-o", dir.file("o.csv"), "--workers", "zero"},
-     "--workers wants a whole number"},
-    {{"count", in, "-o", dir.file("o.csv"), "--workers", "0"},
-     "--workers must be from 1"},
-    {{"count", in, "-o", dir.file("o.csv"), "--on-bad-rows", "maybe"},
-     "--on-bad-rows is fail or skip"},
-    {{"count", in, "-o", dir.file("o.csv"), "--frobnicate", "1"},
-     "unknown option --frobnicate"},
-    {{"frobnicate"}, "unknown command"},
+      {{"count", in}, "-o OUT.csv"},
+      {{"count", "-o", dir.file("o.csv")}, "exactly one input file"},
+      {{"count", in, "-o", dir.file("o.csv"), "--workers", "zero"},
+       "--workers wants a whole number"},
+      {{"count", in, "-o", dir.file("o.csv"), "--workers", "0"},
+       "--workers must be from 1"},
+      {{"count", in, "-o", dir.file("o.csv"), "--on-bad-rows", "maybe"},
+       "--on-bad-rows is fail or skip"},
+      {{"count", in, "-o", dir.file("o.csv"), "--frobnicate", "1"},
+       "unknown option --frobnicate"},
+      {{"frobnicate"}, "unknown command"},
   };
   for (const auto& call : calls) {
     std::vector<std::string> args{binary};
@@ -249,9 +256,9 @@ TEST(count_command, says_what_is_wrong_with_its_options) {
 TEST(count_command, help_lists_every_option) {
   const auto r = run({binary, "count", "--help"});
   EXPECT_EQ(r.exit_code, 0);
-  for (const char* option : {"--output", "--workers", "--range-size",
-                             "--on-bad-rows", "--memory-limit", "--temp-dir",
-                             "--quiet", "--help"})
+  for (const char* option :
+       {"--output", "--workers", "--range-size", "--on-bad-rows",
+        "--memory-limit", "--temp-dir", "--quiet", "--help"})
     EXPECT_NE(r.out.find(option), std::string::npos) << option;
 }
 

@@ -39,8 +39,8 @@ protected:
   /// run: with the default crash-loop cap (--max-attempts 2) a job killed
   /// twice would fail, which store_test covers. Here every job must end
   /// as if nothing had happened.
-  std::unique_ptr<test::server_process> start(std::vector<std::string> args = {},
-                                              std::string data_dir = {}) {
+  std::unique_ptr<test::server_process>
+  start(std::vector<std::string> args = {}, std::string data_dir = {}) {
     args.insert(args.end(), {"--max-attempts", "1000"});
     return served_test::start(std::move(args), std::move(data_dir));
   }
@@ -63,11 +63,13 @@ protected:
     // Line numbers count physical lines; the generator's quoted names span
     // lines, so the number comes from `playcount count`, as the truth.
     const auto in = dir_.write(name + "-in.csv", f.csv);
-    const auto r = test::run({binary, "count", in, "-o", dir_.file(name + ".out")});
+    const auto r =
+        test::run({binary, "count", in, "-o", dir_.file(name + ".out")});
     ASSERT_NE(r.exit_code, 0);
     ASSERT_NE(r.err.find("2021-02-30"), std::string::npos) << r.err;
     f.error = r.err.substr(r.err.find("line "));
-    while (!f.error.empty() && (f.error.back() == '\n' || f.error.back() == '\r'))
+    while (!f.error.empty() &&
+           (f.error.back() == '\n' || f.error.back() == '\r'))
       f.error.pop_back();
     fs::remove(in);
     inputs_[name] = std::move(f);
@@ -84,7 +86,8 @@ protected:
     const std::string& csv = inputs_.at(name).csv;
     test::http_connection c(port);
     if (!c.send("POST /jobs/count/ HTTP/1.1\r\nContent-Type: text/csv\r\n"
-                "Content-Length: " + std::to_string(csv.size()) + "\r\n\r\n"))
+                "Content-Length: " +
+                std::to_string(csv.size()) + "\r\n\r\n"))
       return "";
     for (size_t at = 0; at < csv.size(); at += 64 << 10) {
       if (!c.send(csv.substr(at, 64 << 10)))
@@ -149,8 +152,8 @@ protected:
             << id << " (" << name << "): a result of " << r.body.size()
             << " bytes, not the " << f.result.size() << " expected";
       } else {
-        EXPECT_EQ(r.status, 422) << id << " (" << name << "): "
-                                 << r.raw.substr(0, 300);
+        EXPECT_EQ(r.status, 422)
+            << id << " (" << name << "): " << r.raw.substr(0, 300);
         EXPECT_EQ(r.body, "Job: failed: " + f.error) << id;
       }
     }
@@ -183,17 +186,19 @@ TEST_F(crash_test, killed_at_each_point_of_a_jobs_life_every_job_ends_right) {
   add_bad("bad.csv", mid);
   ASSERT_GT(inputs_["big.csv"].result.size(), 15u << 20);
   std::vector<std::string> accepted;
-  const std::vector<std::string> slow = {"--workers", "1", "--range-size",
-                                         "64K", "--max-running-jobs", "1"};
+  const std::vector<std::string> slow = {
+      "--workers", "1", "--range-size", "64K", "--max-running-jobs", "1"};
 
   // 1. During an upload: half of a body sent.
   {
     auto s = start(slow);
     test::http_connection c(s->port());
     const std::string& csv = inputs_["mid.csv"].csv;
-    ASSERT_TRUE(c.send("POST /jobs/count/ HTTP/1.1\r\nContent-Type: text/csv\r\n"
-                       "Content-Length: " + std::to_string(csv.size()) +
-                       "\r\n\r\n" + csv.substr(0, csv.size() / 2)));
+    ASSERT_TRUE(
+        c.send("POST /jobs/count/ HTTP/1.1\r\nContent-Type: text/csv\r\n"
+               "Content-Length: " +
+               std::to_string(csv.size()) + "\r\n\r\n" +
+               csv.substr(0, csv.size() / 2)));
     EXPECT_TRUE(kill_when(*s, [&] { return job_dirs() == 1; }));
   }
   // 2. Queued (behind a running job) and 3. running (reading its ranges).
@@ -245,8 +250,8 @@ TEST_F(crash_test, killed_at_each_point_of_a_jobs_life_every_job_ends_right) {
   every_job_ends_right(s->port(), accepted);
   // The job killed while reading was found so by the very next start (later
   // ones may find nothing left to do: how far each got depends on speed).
-  EXPECT_NE(server_log(next_server).find("job " + interrupted +
-                                         " was interrupted: queued again"),
+  EXPECT_NE(server_log(next_server)
+                .find("job " + interrupted + " was interrupted: queued again"),
             std::string::npos)
       << server_log(next_server);
 }
@@ -331,9 +336,12 @@ TEST_F(crash_test, killed_at_random_moments_no_accepted_job_is_lost) {
   size_t requeued = 0, lost_uploads = 0;
   for (int i = 1; i <= servers_; ++i) {
     const std::string log = server_log(i);
-    for (size_t at = 0; (at = log.find("was interrupted", at)) != std::string::npos; ++at)
+    for (size_t at = 0;
+         (at = log.find("was interrupted", at)) != std::string::npos; ++at)
       ++requeued;
-    for (size_t at = 0; (at = log.find("an interrupted upload", at)) != std::string::npos; ++at)
+    for (size_t at = 0;
+         (at = log.find("an interrupted upload", at)) != std::string::npos;
+         ++at)
       ++lost_uploads;
   }
   std::printf("%zu jobs accepted in %d rounds; %zu found interrupted while "
@@ -342,7 +350,8 @@ TEST_F(crash_test, killed_at_random_moments_no_accepted_job_is_lost) {
   EXPECT_GT(requeued, 0u) << "no kill fell on a running job: not tested";
 }
 
-TEST_F(crash_test, a_finished_job_whose_result_is_gone_fails_at_the_next_start) {
+TEST_F(crash_test,
+       a_finished_job_whose_result_is_gone_fails_at_the_next_start) {
   std::string id;
   {
     auto s = start();
@@ -378,7 +387,8 @@ TEST_F(crash_test, a_finished_job_whose_result_is_gone_fails_at_the_next_start) 
 /// A tmpfs of `size` mounted on `dir` for the test's life.
 class tmpfs_mount {
 public:
-  tmpfs_mount(const std::string& dir, const std::string& size) : dir_(dir) {
+  tmpfs_mount(const std::string& dir, const std::string& size)
+      : dir_(dir) {
     fs::create_directories(dir);
     if (::geteuid() != 0) {
       why_ = "not root";
@@ -470,8 +480,9 @@ TEST_F(crash_test, a_full_disk_while_writing_the_result_fails_the_job_clearly) {
   s->kill9();
   auto again = start({}, data_dir);
   EXPECT_EQ(str(job(again->port(), id), "state"), "failed");
-  EXPECT_EQ(test::http_get(again->port(), "/jobs/" + small_id + "/result/").body,
-            "Song,Date,Total Number of Plays for Date\na,2020-01-01,2\n");
+  EXPECT_EQ(
+      test::http_get(again->port(), "/jobs/" + small_id + "/result/").body,
+      "Song,Date,Total Number of Plays for Date\na,2020-01-01,2\n");
   again->stop();
 }
 

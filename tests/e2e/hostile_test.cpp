@@ -69,11 +69,13 @@ struct hostile_row {
   std::string message; ///< a piece of the JSON message ("" for text bodies)
 };
 
-TEST_F(hostile_test, each_malformed_request_gets_a_json_error_and_the_server_goes_on) {
+TEST_F(hostile_test,
+       each_malformed_request_gets_a_json_error_and_the_server_goes_on) {
   auto s = start();
-  const std::string part = "Content-Disposition: form-data; name=\"file\"; "
-                           "filename=\"a.csv\"\r\nContent-Type: text/csv\r\n\r\n" +
-                           small_csv;
+  const std::string part =
+      "Content-Disposition: form-data; name=\"file\"; "
+      "filename=\"a.csv\"\r\nContent-Type: text/csv\r\n\r\n" +
+      small_csv;
   const std::string big(200 * 1024, 'h');
   const std::vector<hostile_row> rows = {
       // Content-Length
@@ -96,7 +98,8 @@ TEST_F(hostile_test, each_malformed_request_gets_a_json_error_and_the_server_goe
        upload_head("Content-Length: 12abc\r\n"), 400,
        "malformed Content-Length"},
       {"two different Content-Lengths",
-       "GET /jobs/ HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+       "GET /jobs/ HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: "
+       "2\r\n\r\nab",
        400, "two different Content-Length"},
       {"Content-Length and chunked at once",
        upload_head("Content-Length: 4\r\nTransfer-Encoding: chunked\r\n") +
@@ -113,7 +116,9 @@ TEST_F(hostile_test, each_malformed_request_gets_a_json_error_and_the_server_goe
       // bytes that are not UTF-8 come back escaped, in valid JSON
       {"a request line of bytes that are not UTF-8", "\xff\xfe\r\n\r\n", 400,
        "\\xFF\\xFE"},
-      {"a method with a byte that is not UTF-8", "G\xff" "T /healthz HTTP/1.1\r\n\r\n",
+      {"a method with a byte that is not UTF-8",
+       "G\xff"
+       "T /healthz HTTP/1.1\r\n\r\n",
        400, "G\\xFFT /healthz"},
       {"an HTTP/2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505,
        "HTTP/2.0"},
@@ -124,8 +129,8 @@ TEST_F(hostile_test, each_malformed_request_gets_a_json_error_and_the_server_goe
        "FOO is not implemented"},
       {"a method in lower case", "get /healthz HTTP/1.1\r\n\r\n", 501,
        "not implemented"},
-      {"a known method the path does not take",
-       "PATCH /jobs/ HTTP/1.1\r\n\r\n", 405, "PATCH is not allowed"},
+      {"a known method the path does not take", "PATCH /jobs/ HTTP/1.1\r\n\r\n",
+       405, "PATCH is not allowed"},
       // multipart
       {"multipart without a boundary",
        form("multipart/form-data", "--x\r\n" + part + "\r\n--x--\r\n"), 400,
@@ -146,14 +151,14 @@ TEST_F(hostile_test, each_malformed_request_gets_a_json_error_and_the_server_goe
        "GET /healthz HTTP/1.1\r\nX-Big: " + big + "\r\n\r\n", 431,
        "over 64 KiB"},
       {"a 200 KB header on the upload",
-       upload_head("Content-Length: 3\r\nX-Big: " + big + "\r\n") + "a,b",
-       431, "over 64 KiB"},
+       upload_head("Content-Length: 3\r\nX-Big: " + big + "\r\n") + "a,b", 431,
+       "over 64 KiB"},
       {"2000 small headers",
        [] {
          std::string h = "GET /jobs/ HTTP/1.1\r\n";
          for (int i = 0; i < 2000; ++i)
-           h += "X-H" + std::to_string(i) + ": " + std::string(40, 'v') +
-                "\r\n";
+           h +=
+               "X-H" + std::to_string(i) + ": " + std::string(40, 'v') + "\r\n";
          return h + "\r\n";
        }(),
        431, "over 64 KiB"},
@@ -166,8 +171,8 @@ TEST_F(hostile_test, each_malformed_request_gets_a_json_error_and_the_server_goe
       {"an encoded traversal to a result",
        "GET /jobs/..%2F..%2F..%2Fetc%2Fpasswd/result/ HTTP/1.1\r\n\r\n", 404,
        ""},
-      {"a traversal in DELETE",
-       "DELETE /jobs/%2e%2e/ HTTP/1.1\r\n\r\n", 404, "Job not found."},
+      {"a traversal in DELETE", "DELETE /jobs/%2e%2e/ HTTP/1.1\r\n\r\n", 404,
+       "Job not found."},
       {"a NUL in the path", std::string("GET /jobs/a\0b/ HTTP/1.1\r\n\r\n", 27),
        404, "Job not found."},
   };
@@ -177,9 +182,9 @@ TEST_F(hostile_test, each_malformed_request_gets_a_json_error_and_the_server_goe
     EXPECT_EQ(r.status, row.status) << row.what << "\n" << r.raw.substr(0, 400);
     if (!row.message.empty()) {
       EXPECT_EQ(r.header("content-type"), "application/json") << row.what;
-      EXPECT_NE(str(json_of(r), "message").find(row.message),
-                std::string::npos)
-          << row.what << "\n" << r.body;
+      EXPECT_NE(str(json_of(r), "message").find(row.message), std::string::npos)
+          << row.what << "\n"
+          << r.body;
     } else {
       EXPECT_EQ(r.body, "Job not found.") << row.what;
     }
@@ -209,7 +214,8 @@ TEST_F(hostile_test, pipelined_requests_are_answered_in_order) {
   EXPECT_EQ(statuses, (std::vector<int>{200, 404, 200, 200})) << all;
 }
 
-// -- clients that go away or take their time -----------------------------------
+// -- clients that go away or take their time
+// -----------------------------------
 
 TEST_F(hostile_test, a_client_that_closes_before_its_body_ends_leaves_nothing) {
   auto s = start();
@@ -244,8 +250,8 @@ TEST_F(hostile_test, a_client_that_closes_before_its_body_ends_leaves_nothing) {
     // The finished job's directory: delete it, to count from zero again.
     for (const auto& entry :
          std::filesystem::directory_iterator(data() + "/jobs"))
-      test::http_delete(s->port(), "/jobs/" + entry.path().filename().string() +
-                                       "/");
+      test::http_delete(s->port(),
+                        "/jobs/" + entry.path().filename().string() + "/");
   }
   EXPECT_NE(s->log().find("aborted by the client"), std::string::npos);
 }
@@ -283,12 +289,12 @@ trickle_result trickle(uint16_t port, const std::string& head,
   return out;
 }
 
-TEST_F(hostile_test, a_body_trickled_below_the_minimum_rate_gets_408_and_is_closed) {
+TEST_F(hostile_test,
+       a_body_trickled_below_the_minimum_rate_gets_408_and_is_closed) {
   // 10 bytes every 100 ms is 100 bytes/s, under the 1 KiB/s default: the
   // upload is cut at the idle timeout (1 s) although bytes keep coming.
   auto s = start({"--idle-timeout", "1s"});
-  const auto up = trickle(s->port(),
-                          upload_head("Content-Length: 100000\r\n"),
+  const auto up = trickle(s->port(), upload_head("Content-Length: 100000\r\n"),
                           std::string(100000, 'x'), 10, 100ms);
   EXPECT_EQ(up.response.status, 408) << up.response.raw;
   EXPECT_GE(up.answered_after, 900ms);
@@ -296,9 +302,9 @@ TEST_F(hostile_test, a_body_trickled_below_the_minimum_rate_gets_408_and_is_clos
   EXPECT_TRUE(up.closed) << "the connection stays open after the 408";
   EXPECT_TRUE(no_job_dirs_within(3s));
   // A body of another endpoint, trickled: Pistache's own body timeout.
-  const auto get = trickle(s->port(),
-                           "GET /jobs/ HTTP/1.1\r\nContent-Length: 1000\r\n\r\n",
-                           std::string(1000, 'x'), 1, 100ms);
+  const auto get =
+      trickle(s->port(), "GET /jobs/ HTTP/1.1\r\nContent-Length: 1000\r\n\r\n",
+              std::string(1000, 'x'), 1, 100ms);
   EXPECT_EQ(get.response.status, 408) << get.response.raw;
   EXPECT_TRUE(get.closed);
   // A head trickled a byte at a time (slowloris).
@@ -325,20 +331,24 @@ TEST_F(hostile_test, idle_connections_do_not_keep_others_out) {
   // At the idle timeout every one of them is closed.
   std::vector<bool> seen_closed(idle.size(), false);
   size_t closed = 0;
-  EXPECT_TRUE(test::eventually([&] {
-    for (size_t i = 0; i < idle.size(); ++i)
-      if (!seen_closed[i] && idle[i]->closed_by_server(2ms)) {
-        seen_closed[i] = true;
-        ++closed;
-      }
-    return closed == idle.size();
-  }, 10s)) << closed << " of " << idle.size() << " closed";
+  EXPECT_TRUE(test::eventually(
+      [&] {
+        for (size_t i = 0; i < idle.size(); ++i)
+          if (!seen_closed[i] && idle[i]->closed_by_server(2ms)) {
+            seen_closed[i] = true;
+            ++closed;
+          }
+        return closed == idle.size();
+      },
+      10s))
+      << closed << " of " << idle.size() << " closed";
   all_uploads_finished(s->port());
 }
 
 // Issue 10, item 6: beyond --max-connections a client gets a JSON 503 with
 // Retry-After at once, and a slot that frees up is taken again.
-TEST_F(hostile_test, connections_beyond_max_connections_get_503_with_retry_after) {
+TEST_F(hostile_test,
+       connections_beyond_max_connections_get_503_with_retry_after) {
   auto s = start({"--max-connections", "20"});
   std::vector<std::unique_ptr<test::http_connection>> idle;
   for (int i = 0; i < 20; ++i) {
@@ -427,18 +437,19 @@ protected:
   http_response get(uint16_t port, const std::string& target,
                     const std::string& token = {}) {
     return test::http_exchange(
-        port, test::request_text(
-                  "GET", target,
-                  token.empty() ? std::vector<std::string>{}
-                                : std::vector<std::string>{
-                                      "Authorization: Bearer " + token}));
+        port, test::request_text("GET", target,
+                                 token.empty()
+                                     ? std::vector<std::string>{}
+                                     : std::vector<std::string>{
+                                           "Authorization: Bearer " + token}));
   }
 
   void expect_401(const http_response& r, const std::string& what) {
     EXPECT_EQ(r.status, 401) << what << "\n" << r.raw.substr(0, 400);
     EXPECT_EQ(r.header("content-type"), "application/json") << what;
     EXPECT_EQ(r.header("www-authenticate").rfind("Bearer", 0), 0u)
-        << what << "\n" << r.raw.substr(0, 400);
+        << what << "\n"
+        << r.raw.substr(0, 400);
     EXPECT_FALSE(str(json_of(r), "message").empty()) << what;
   }
 };
@@ -449,22 +460,23 @@ const std::string admin_token = "adm-0c8e5a7b9d1f3e24";
 TEST_F(access_test, with_an_api_token_every_endpoint_but_healthz_needs_it) {
   auto s = start({"--api-token", api_token});
   const uint16_t port = s->port();
-  const std::string id = submit(port, small_csv,
-                                {"Authorization: Bearer " + api_token});
+  const std::string id =
+      submit(port, small_csv, {"Authorization: Bearer " + api_token});
   token_ = api_token;
   wait_for(port, id, {"finished"});
   token_.clear();
-  const std::vector<std::string> gets = {
-      "/jobs/", "/jobs/" + id + "/", "/jobs/" + id + "/result/",
-      "/admin/stats", "/nothing/here"};
+  const std::vector<std::string> gets = {"/jobs/", "/jobs/" + id + "/",
+                                         "/jobs/" + id + "/result/",
+                                         "/admin/stats", "/nothing/here"};
   for (const auto& target : gets) {
     expect_401(get(port, target), "GET " + target);
     expect_401(get(port, target, "wrong-token"), "GET " + target + " wrong");
     expect_401(get(port, target, api_token + "x"), "GET " + target + " longer");
-    expect_401(test::http_exchange(
-                   port, test::request_text(
-                             "GET", target, {"Authorization: Basic " + api_token})),
-               "GET " + target + " Basic");
+    expect_401(
+        test::http_exchange(
+            port, test::request_text("GET", target,
+                                     {"Authorization: Basic " + api_token})),
+        "GET " + target + " Basic");
   }
   EXPECT_EQ(get(port, "/jobs/", api_token).status, 200);
   EXPECT_EQ(get(port, "/admin/stats", api_token).status, 200);
@@ -479,11 +491,12 @@ TEST_F(access_test, with_an_api_token_every_endpoint_but_healthz_needs_it) {
   EXPECT_EQ(test::http_get(port, "/jobs/" + id + "/").status, 401);
   expect_401(test::upload_csv(port, small_csv), "upload");
   expect_401(test::upload_file(port, small_csv), "form upload");
-  EXPECT_EQ(test::http_exchange(
-                port, test::request_text("DELETE", "/jobs/" + id + "/",
-                                         {"Authorization: Bearer " + api_token}))
-                .status,
-            200);
+  EXPECT_EQ(
+      test::http_exchange(
+          port, test::request_text("DELETE", "/jobs/" + id + "/",
+                                   {"Authorization: Bearer " + api_token}))
+          .status,
+      200);
   EXPECT_EQ(job_dirs(), 0u);
 }
 
@@ -499,8 +512,9 @@ TEST_F(access_test, an_upload_without_the_token_is_refused_before_its_body) {
   EXPECT_EQ(job_dirs(), 0u);
   // A request behind an open one on the same connection is checked too.
   test::http_connection p(s->port());
-  ASSERT_TRUE(p.send("GET /healthz HTTP/1.1\r\nConnection: keep-alive\r\n\r\n"
-                     "GET /admin/stats HTTP/1.1\r\nConnection: keep-alive\r\n\r\n"));
+  ASSERT_TRUE(
+      p.send("GET /healthz HTTP/1.1\r\nConnection: keep-alive\r\n\r\n"
+             "GET /admin/stats HTTP/1.1\r\nConnection: keep-alive\r\n\r\n"));
   std::string all;
   while (p.read_some(all, 2s)) {
   }
@@ -545,8 +559,8 @@ TEST_F(access_test, tokens_never_reach_the_log) {
   EXPECT_NE(log.find("GET /admin/stats 200"), std::string::npos) << log;
   EXPECT_NE(log.find("an API token and an admin token"), std::string::npos)
       << log;
-  for (const std::string& secret : {api_token, admin_token,
-                                    std::string("a-wrong-guess-123")})
+  for (const std::string& secret :
+       {api_token, admin_token, std::string("a-wrong-guess-123")})
     EXPECT_EQ(log.find(secret), std::string::npos) << secret << "\n" << log;
 }
 

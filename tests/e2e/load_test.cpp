@@ -39,7 +39,8 @@ uint64_t proc_status_kb(pid_t pid, const std::string& field) {
 
 class load_test : public test::served_test {};
 
-TEST_F(load_test, twenty_four_uploads_at_once_all_finish_right_with_bounded_memory) {
+TEST_F(load_test,
+       twenty_four_uploads_at_once_all_finish_right_with_bounded_memory) {
   constexpr size_t uploads = 24;
   // Different files of about 3 MB: other seeds, songs, days and line ends.
   std::vector<std::string> files(uploads), truth(uploads);
@@ -78,9 +79,15 @@ TEST_F(load_test, twenty_four_uploads_at_once_all_finish_right_with_bounded_memo
       while (!done) {
         std::string target;
         switch (p) {
-        case 0: target = "/jobs/?limit=50"; break;
-        case 1: target = "/admin/stats"; break;
-        case 2: target = "/healthz"; break;
+        case 0:
+          target = "/jobs/?limit=50";
+          break;
+        case 1:
+          target = "/admin/stats";
+          break;
+        case 2:
+          target = "/healthz";
+          break;
         default: {
           std::lock_guard<std::mutex> lock(ids_mutex);
           target = ids[k++ % uploads].empty()
@@ -124,9 +131,9 @@ TEST_F(load_test, twenty_four_uploads_at_once_all_finish_right_with_bounded_memo
     EXPECT_EQ(str(o, "state"), "finished") << i << ": " << str(o, "error");
     EXPECT_EQ(o.at("bytesTotal").to_number<uint64_t>(), files[i].size()) << i;
   }
-  const double seconds = std::chrono::duration<double>(
-                             std::chrono::steady_clock::now() - started)
-                             .count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
+          .count();
   done = true;
   for (auto& t : pollers)
     t.join();
@@ -134,10 +141,10 @@ TEST_F(load_test, twenty_four_uploads_at_once_all_finish_right_with_bounded_memo
   for (size_t i = 0; i < uploads; ++i) {
     const auto r = test::http_get(port, "/jobs/" + ids[i] + "/result/");
     EXPECT_EQ(r.status, 200) << i;
-    EXPECT_TRUE(r.body == truth[i]) << "upload " << i << ": the result ("
-                                    << r.body.size() << " bytes) is not "
-                                    << "the one of playcount count ("
-                                    << truth[i].size() << " bytes)";
+    EXPECT_TRUE(r.body == truth[i])
+        << "upload " << i << ": the result (" << r.body.size()
+        << " bytes) is not "
+        << "the one of playcount count (" << truth[i].size() << " bytes)";
   }
   const auto list = json_of(test::http_get(port, "/jobs/?limit=100"));
   EXPECT_EQ(list.at("count").to_number<size_t>(), uploads);
@@ -162,7 +169,7 @@ TEST_F(load_test, twenty_four_uploads_at_once_all_finish_right_with_bounded_memo
               static_cast<unsigned long long>(peak_kb));
   EXPECT_GT(peak_kb, 0u);
   EXPECT_LT(peak_kb, 64u * 1024 * test::memory_factor)
-    << "peak RSS " << peak_kb << " kB";
+      << "peak RSS " << peak_kb << " kB";
 }
 
 /// A client that downloads `target` at about 10 KB/s: 4 KB, then a pause,
@@ -218,7 +225,8 @@ private:
 // retries a blocked write in a loop on its reactor thread: measured before
 // the download sender, with 64 such readers /healthz got no answer within
 // 5 s at all.
-TEST_F(load_test, sixty_four_slow_readers_leave_health_polls_and_uploads_prompt) {
+TEST_F(load_test,
+       sixty_four_slow_readers_leave_health_polls_and_uploads_prompt) {
   test::csv_shape shape; // every few records a new group: a result of MBs
   shape.rows = 200000;
   shape.songs = 50000;
@@ -256,8 +264,7 @@ TEST_F(load_test, sixty_four_slow_readers_leave_health_polls_and_uploads_prompt)
   const auto timed = [](auto&& f) {
     const auto t0 = clock::now();
     f();
-    return std::chrono::duration<double, std::milli>(clock::now() - t0)
-        .count();
+    return std::chrono::duration<double, std::milli>(clock::now() - t0).count();
   };
   const double bound_ms = 1000 * test::time_factor;
   std::vector<double> health_ms;
@@ -274,9 +281,10 @@ TEST_F(load_test, sixty_four_slow_readers_leave_health_polls_and_uploads_prompt)
   EXPECT_EQ(status.status, 200);
   EXPECT_EQ(str(json_of(status), "state"), "finished");
   test::http_response upload;
-  const double upload_ms = timed(
-      [&] { upload = test::upload_csv(port, "Song,Date,Number of Plays\n"
-                                            "a,2020-01-01,1\n"); });
+  const double upload_ms = timed([&] {
+    upload = test::upload_csv(port, "Song,Date,Number of Plays\n"
+                                    "a,2020-01-01,1\n");
+  });
   EXPECT_EQ(upload.status, 202) << upload.raw;
 
   // The readers are still reading: the server was under their load all

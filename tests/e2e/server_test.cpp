@@ -172,7 +172,7 @@ TEST_F(server_test, a_queued_or_started_job_answers_202_with_its_state) {
   // Planned on the server, then waiting for a worker.
   EXPECT_TRUE(str(a_json, "phase") == "scanning" ||
               str(a_json, "phase") == "reading")
-    << str(a_json, "phase");
+      << str(a_json, "phase");
   EXPECT_FALSE(str(a_json, "startedAt").empty());
   const auto b_json = job(s->port(), queued);
   EXPECT_EQ(str(b_json, "state"), "queued");
@@ -344,7 +344,8 @@ TEST_F(server_test, deleting_a_finished_job_removes_its_files) {
   EXPECT_EQ(test::http_delete(s->port(), "/jobs/" + id + "/").status, 404);
 }
 
-// -- a memory budget -------------------------------------------------------------
+// -- a memory budget
+// -------------------------------------------------------------
 
 // Two jobs of many songs at once under a budget far smaller than their
 // totals: each spills past its share and still gives the bytes of a job
@@ -375,17 +376,17 @@ TEST_F(server_test, two_big_jobs_under_a_small_memory_budget_spill_and_agree) {
     EXPECT_FALSE(test::exists(paths_for(data(), ids[i]).spill));
   }
   const std::string metrics = test::http_get(s->port(), "/metrics").body;
-  EXPECT_NE(metrics.find("playcount_spilled_bytes_total " +
-                         std::to_string(spilled)),
-            std::string::npos)
+  EXPECT_NE(
+      metrics.find("playcount_spilled_bytes_total " + std::to_string(spilled)),
+      std::string::npos)
       << metrics.substr(0, 2000);
 }
 
 // A job canceled after it spilled leaves nothing spilled behind, even from
 // the range a worker was reading when the cancel came.
 TEST_F(server_test, a_job_canceled_after_it_spilled_leaves_no_spill_files) {
-  auto s = start({"--memory-limit", "2M", "--workers", "1", "--range-size",
-                  "64K"});
+  auto s =
+      start({"--memory-limit", "2M", "--workers", "1", "--range-size", "64K"});
   test::csv_shape shape;
   shape.rows = 1500000;
   shape.songs = 200000;
@@ -413,7 +414,8 @@ TEST_F(server_test, a_job_canceled_after_it_spilled_leaves_no_spill_files) {
   // The directory itself may stay, empty, when a worker spilled after the
   // job's end: that worker removes its files when it drops the job.
   EXPECT_TRUE(test::eventually([&] { return test::entries(spill).empty(); }))
-      << "left: " << test::entries(spill).size() << " files\n" << s->log();
+      << "left: " << test::entries(spill).size() << " files\n"
+      << s->log();
   EXPECT_FALSE(test::exists(paths_for(data(), id).input));
 }
 
@@ -430,8 +432,8 @@ TEST_F(server_test, the_job_list_shows_recent_jobs_newest_first) {
     std::string error;
     ASSERT_TRUE(read_record(paths_for(data(), ids.back()).record, r, error))
         << error;
-    ASSERT_TRUE(test::eventually([&] { return now_ms() > r.created_at; }, 1s,
-                                 1ms));
+    ASSERT_TRUE(
+        test::eventually([&] { return now_ms() > r.created_at; }, 1s, 1ms));
   }
   for (const auto& id : ids)
     wait_for(s->port(), id, "finished");
@@ -750,8 +752,7 @@ TEST_F(server_test, a_stalled_upload_gets_408_and_keeps_nothing) {
   const auto started = std::chrono::steady_clock::now();
   const auto r = test::parse_response(c.read_all(10s));
   EXPECT_EQ(r.status, 408) << r.raw;
-  EXPECT_LT(std::chrono::steady_clock::now() - started,
-            test::scaled(5000ms));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, test::scaled(5000ms));
   EXPECT_TRUE(no_job_dirs_within(5s));
 }
 
@@ -820,10 +821,13 @@ TEST_F(server_test, results_expire_after_their_time_to_live) {
   EXPECT_EQ(test::http_get(s->port(), "/jobs/" + ok + "/result/").status, 200);
   // Gone once the time to live has run out (answered 404 from then on).
   for (const auto& id : {ok, bad})
-    EXPECT_TRUE(test::eventually([&] {
-      return test::http_get(s->port(), "/jobs/" + id + "/result/").status ==
-             404;
-    }, 10s)) << id;
+    EXPECT_TRUE(test::eventually(
+        [&] {
+          return test::http_get(s->port(), "/jobs/" + id + "/result/").status ==
+                 404;
+        },
+        10s))
+        << id;
   // The sweep removes the files without anyone asking.
   EXPECT_TRUE(no_job_dirs_within(5s));
   EXPECT_NE(s->log().find("job " + ok + " expired"), std::string::npos);
@@ -843,8 +847,8 @@ TEST_F(server_test,
   std::string error;
   ASSERT_TRUE(read_record(paths_for(data(), id).record, r, error)) << error;
   ASSERT_GT(r.finished_at, 0);
-  ASSERT_TRUE(test::eventually(
-      [&] { return now_ms() > r.finished_at + 1000; }, 5s, 10ms));
+  ASSERT_TRUE(test::eventually([&] { return now_ms() > r.finished_at + 1000; },
+                               5s, 10ms));
   auto s = start({"--result-ttl", "1s"});
   // The registry reads the data directory as it starts, before it answers
   // its first request (but maybe after "listening on").
@@ -895,9 +899,9 @@ TEST_F(server_test, options_star_and_absolute_form_targets_are_accepted) {
   ASSERT_EQ(up.status, 202) << up.raw;
   const std::string id = str(json_of(up), "jobId");
   wait_for(port, id, "finished");
-  EXPECT_EQ(str(json_of(test::http_get(port, origin + "/jobs/" + id + "/")),
-                "state"),
-            "finished");
+  EXPECT_EQ(
+      str(json_of(test::http_get(port, origin + "/jobs/" + id + "/")), "state"),
+      "finished");
   const auto result =
       test::http_get(port, "http://example.org/jobs/" + id + "/result/");
   EXPECT_EQ(result.status, 200) << result.raw.substr(0, 300);
@@ -906,7 +910,8 @@ TEST_F(server_test, options_star_and_absolute_form_targets_are_accepted) {
 
 // -- warm shutdown (issue 10, item 7) -----------------------------------------
 
-TEST_F(server_test, sigterm_during_an_upload_lets_it_finish_and_refuses_new_ones) {
+TEST_F(server_test,
+       sigterm_during_an_upload_lets_it_finish_and_refuses_new_ones) {
   auto s = start({"--shutdown-grace", "30s"});
   const uint16_t port = s->port();
   test::csv_shape shape;
@@ -921,8 +926,7 @@ TEST_F(server_test, sigterm_during_an_upload_lets_it_finish_and_refuses_new_ones
                      csv.substr(0, half)));
   ASSERT_TRUE(test::eventually([&] { return job_dirs() == 1; }));
   ::kill(s->pid(), SIGTERM);
-  ASSERT_NE(s->process().wait_for_log("stopping on SIGTERM"),
-            std::string::npos)
+  ASSERT_NE(s->process().wait_for_log("stopping on SIGTERM"), std::string::npos)
       << s->log();
   // Draining: no new upload, /healthz says so, the rest answers.
   const auto refused = test::upload_csv(port, small_csv);
@@ -997,9 +1001,9 @@ TEST_F(server_test, a_job_longer_than_the_grace_runs_again_at_the_next_start) {
   const auto t0 = std::chrono::steady_clock::now();
   ::kill(s->pid(), SIGTERM);
   EXPECT_TRUE(s->process().wait_exit(15s)) << s->log();
-  const double seconds = std::chrono::duration<double>(
-                             std::chrono::steady_clock::now() - t0)
-                             .count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+          .count();
   EXPECT_GE(seconds, 0.9);
   EXPECT_LT(seconds, 10.0 * test::time_factor);
   EXPECT_EQ(s->process().exit_code(), 0);
@@ -1026,22 +1030,20 @@ TEST_F(server_test, a_second_sigterm_stops_at_once) {
   const auto t0 = std::chrono::steady_clock::now();
   ::kill(s->pid(), SIGTERM);
   EXPECT_TRUE(s->process().wait_exit(5s)) << s->log();
-  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                          t0)
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
                 .count(),
             5.0 * test::time_factor);
-  EXPECT_NE(s->log().find("SIGTERM again: stopping at once"),
-            std::string::npos)
+  EXPECT_NE(s->log().find("SIGTERM again: stopping at once"), std::string::npos)
       << s->log();
 }
 
 TEST_F(server_test, a_second_server_on_the_same_data_directory_is_refused) {
   auto s = start();
   const auto second =
-    test::run({binary, "serve", "--port", "0", "--data-dir", data()});
+      test::run({binary, "serve", "--port", "0", "--data-dir", data()});
   EXPECT_EQ(second.exit_code, 1);
   EXPECT_NE(second.err.find("in use by another server"), std::string::npos)
-    << second.err;
+      << second.err;
   EXPECT_EQ(test::http_get(s->port(), "/healthz").status, 200);
 }
 

@@ -46,14 +46,20 @@ protected:
 };
 
 TEST_F(store_test, bytes_that_are_not_utf8_survive_a_restart_escaped) {
-  const std::string csv = header + "Umbr\xff" "ella,2020-01-01,3\n"
+  const std::string csv = header + "Umbr\xff"
+                                   "ella,2020-01-01,3\n"
                                    "b,2020-01-01,\xff\xfe\n"
-                                   "Umbr\xff" "ella,2020-01-01,4\n";
-  const std::string expected = result_header + "Umbr\xff" "ella,2020-01-01,7\n";
+                                   "Umbr\xff"
+                                   "ella,2020-01-01,4\n";
+  const std::string expected = result_header + "Umbr\xff"
+                                               "ella,2020-01-01,7\n";
   std::string id;
   {
     auto s = start();
-    id = upload(s->port(), csv, "pl\xff" "ays.csv", true);
+    id = upload(s->port(), csv,
+                "pl\xff"
+                "ays.csv",
+                true);
     const auto o = wait_for(s->port(), id, {"finished"});
     EXPECT_EQ(str(o, "fileName"), "pl\\xFFays.csv");
     EXPECT_EQ(json::serialize(o.at("firstBadRows")).find("\\\\xFF\\\\xFE") !=
@@ -102,7 +108,8 @@ TEST_F(store_test, a_damaged_job_json_is_set_aside_and_the_rest_keeps_working) {
   std::ofstream(paths_for(data(), torn).record, std::ios::trunc)
       << torn_text.substr(0, torn_text.size() / 2);
   std::ofstream(paths_for(data(), garbage).record, std::ios::trunc)
-      << "\x7f" "ELF garbage";
+      << "\x7f"
+         "ELF garbage";
   std::ofstream(paths_for(data(), gone).record, std::ios::trunc) << "{\"id\":";
   fs::remove(paths_for(data(), gone).result);
 
@@ -118,7 +125,8 @@ TEST_F(store_test, a_damaged_job_json_is_set_aside_and_the_rest_keeps_working) {
   EXPECT_EQ(test::read_file(damaged() + "/" + torn + "/job.json"),
             torn_text.substr(0, torn_text.size() / 2));
   EXPECT_EQ(test::read_file(damaged() + "/" + garbage + "/job.json"),
-            "\x7f" "ELF garbage");
+            "\x7f"
+            "ELF garbage");
   // The log says what and why, at warning level.
   const std::string log = s->log();
   for (const auto& id : {torn, garbage, gone}) {
@@ -156,9 +164,8 @@ TEST_F(store_test, the_lock_holds_when_dot_lock_is_deleted) {
   auto s = start();
   std::error_code ignored;
   fs::remove(data() + "/.lock", ignored); // what an older server used
-  const auto second =
-      test::run({binary, "serve", "--port", "0", "--no-cluster",
-                 "--data-dir", data()});
+  const auto second = test::run(
+      {binary, "serve", "--port", "0", "--no-cluster", "--data-dir", data()});
   EXPECT_EQ(second.exit_code, 1);
   EXPECT_NE(second.err.find("is in use by another server"), std::string::npos)
       << second.err;
@@ -168,8 +175,8 @@ TEST_F(store_test, the_lock_holds_when_dot_lock_is_deleted) {
 TEST_F(store_test, a_data_directory_that_cannot_be_used_is_said_so) {
   // A file where the directory should be.
   const std::string file = dir_.write("not-a-dir", "x");
-  auto r = test::run({binary, "serve", "--port", "0", "--no-cluster",
-                      "--data-dir", file});
+  auto r = test::run(
+      {binary, "serve", "--port", "0", "--no-cluster", "--data-dir", file});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("it is not a directory"), std::string::npos) << r.err;
   EXPECT_EQ(r.err.find("in use"), std::string::npos) << r.err;
@@ -179,9 +186,8 @@ TEST_F(store_test, a_data_directory_that_cannot_be_used_is_said_so) {
   const std::string locked = dir_.file("locked");
   fs::create_directories(locked);
   ASSERT_EQ(::chmod(locked.c_str(), 0), 0);
-  std::vector<std::string> command = {binary, "serve", "--port", "0",
-                                      "--no-cluster", "--data-dir",
-                                      locked};
+  std::vector<std::string> command = {
+      binary, "serve", "--port", "0", "--no-cluster", "--data-dir", locked};
   if (::geteuid() == 0) {
     if (::access("/usr/bin/setpriv", X_OK) != 0)
       GTEST_SKIP() << "root reads any directory, and setpriv (to run the "
@@ -255,10 +261,12 @@ TEST_F(store_test, a_job_that_kills_the_server_twice_fails_and_the_next_runs) {
   EXPECT_EQ(test::http_get(s->port(), "/jobs/" + killer + "/result/").body,
             "Job: failed: " + error);
   wait_for(s->port(), other, {"finished"});
-  EXPECT_EQ(result(s->port(), other), "200 " + result_header + "o,2020-01-01,5\n");
+  EXPECT_EQ(result(s->port(), other),
+            "200 " + result_header + "o,2020-01-01,5\n");
   EXPECT_TRUE(s->process().running());
-  EXPECT_NE(s->log().find("job " + killer + " failed: the server stopped twice"),
-            std::string::npos)
+  EXPECT_NE(
+      s->log().find("job " + killer + " failed: the server stopped twice"),
+      std::string::npos)
       << s->log();
 }
 
@@ -326,20 +334,30 @@ TEST_F(store_test, a_job_the_oom_killer_stops_twice_fails_and_the_next_runs) {
   int n = 0;
   // The server started inside the cgroup (so that a job it runs at once on
   // start-up is limited too), its port from its log.
-  const auto in_cgroup = [&](std::vector<std::string> args,
-                             uint16_t& port) {
-    std::vector<std::string> all = {
-        "/bin/sh", "-c",
-        "echo $$ > " + cgroup.path() + "/cgroup.procs && exec \"$0\" \"$@\"",
-        binary, "serve", "--host", "127.0.0.1", "--port", "0",
-        "--no-cluster", "--data-dir", data(), "--max-running-jobs", "1"};
+  const auto in_cgroup = [&](std::vector<std::string> args, uint16_t& port) {
+    std::vector<std::string> all = {"/bin/sh",
+                                    "-c",
+                                    "echo $$ > " + cgroup.path() +
+                                        "/cgroup.procs && exec \"$0\" \"$@\"",
+                                    binary,
+                                    "serve",
+                                    "--host",
+                                    "127.0.0.1",
+                                    "--port",
+                                    "0",
+                                    "--no-cluster",
+                                    "--data-dir",
+                                    data(),
+                                    "--max-running-jobs",
+                                    "1"};
     all.insert(all.end(), args.begin(), args.end());
     auto p = std::make_unique<test::child_process>(
         all, dir_.file("oom-" + std::to_string(++n) + ".log"));
     const std::string marker = "listening on http://127.0.0.1:";
     port = 0;
     if (const size_t at = p->wait_for_log(marker); at != std::string::npos)
-      port = static_cast<uint16_t>(std::stoi(p->log().substr(at + marker.size())));
+      port =
+          static_cast<uint16_t>(std::stoi(p->log().substr(at + marker.size())));
     return p;
   };
   std::string killer, other;
@@ -383,8 +401,9 @@ TEST_F(store_test, a_job_the_oom_killer_stops_twice_fails_and_the_next_runs) {
   wait_for(port, other, {"finished"});
   EXPECT_EQ(result(port, other), "200 " + result_header + "o,2020-01-01,5\n");
   EXPECT_TRUE(s->running());
-  std::printf("killed twice at the memory limit; the last record said %llu MB\n",
-              static_cast<unsigned long long>(last_mb));
+  std::printf(
+      "killed twice at the memory limit; the last record said %llu MB\n",
+      static_cast<unsigned long long>(last_mb));
   s->stop();
 }
 

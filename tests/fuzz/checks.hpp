@@ -45,10 +45,8 @@ struct target {
 };
 
 inline constexpr target targets[] = {
-    {"csv_ranges", check_csv_ranges},
-    {"multipart", check_multipart},
-    {"fields", check_fields},
-    {"partial_bytes", check_partial_bytes},
+    {"csv_ranges", check_csv_ranges},   {"multipart", check_multipart},
+    {"fields", check_fields},           {"partial_bytes", check_partial_bytes},
     {"group_store", check_group_store},
 };
 

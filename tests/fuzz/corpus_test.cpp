@@ -19,8 +19,8 @@ namespace fs = std::filesystem;
 
 std::vector<fs::path> corpus_files(const char* target) {
   std::vector<fs::path> out;
-  const fs::path dir = fs::path(PLAYCOUNT_SOURCE_DIR) / "tests" / "fuzz" /
-                       "corpus" / target;
+  const fs::path dir =
+      fs::path(PLAYCOUNT_SOURCE_DIR) / "tests" / "fuzz" / "corpus" / target;
   for (const auto& entry : fs::directory_iterator(dir))
     if (entry.is_regular_file())
       out.push_back(entry.path());

@@ -80,7 +80,8 @@ std::string check_splits(std::string_view file, bad_row_policy policy,
   const uint64_t pick = fnv1a(file);
   for (size_t k = 0; k < splits_per_input; ++k) {
     // Distinct cases: a start and a stride coprime with 16.
-    const split_case& c = split_cases[(pick + k * (2 * (pick >> 8 & 7) + 1)) % n];
+    const split_case& c =
+        split_cases[(pick + k * (2 * (pick >> 8 & 7) + 1)) % n];
     run_options o;
     o.range_size = c.range_size;
     o.workers = c.workers;
@@ -115,8 +116,8 @@ std::string check_reference(std::string_view file, const run_result& truth) {
   if (ref.error_line) {
     const std::string prefix = "line " + std::to_string(*ref.error_line) + ": ";
     if (ours.rfind(prefix, 0) != 0)
-      return "the reference finds a bad record (" + ref.error_kind +
-             ") on " + prefix + "playcount says\n  " + printable(ours);
+      return "the reference finds a bad record (" + ref.error_kind + ") on " +
+             prefix + "playcount says\n  " + printable(ours);
     return {};
   }
   if (ours != ref.output)
@@ -140,8 +141,9 @@ std::string check_csv_ranges(std::string_view input) {
   // Skipping differs from failing only where a record is bad (not the
   // header: the sequential run has its one range once the header is read).
   if (truth.error && !truth.ranges.empty())
-    if (std::string p = check_splits(file, bad_row_policy::skip,
-                                     run_sequential(file, bad_row_policy::skip));
+    if (std::string p =
+            check_splits(file, bad_row_policy::skip,
+                         run_sequential(file, bad_row_policy::skip));
         !p.empty())
       return p;
   return check_reference(file, truth);

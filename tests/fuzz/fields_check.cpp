@@ -13,7 +13,9 @@ namespace playcount::fuzz {
 
 namespace {
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 const char* name(date_status s) {
   switch (s) {
@@ -134,8 +136,8 @@ std::string check_count(std::string_view text, std::string_view after) {
   if (auto p = compare("parse_count", text, parse_count(text), want);
       !p.empty())
     return p;
-  if (auto p = compare("parse_count_slowly", text, parse_count_slowly(text),
-                       want);
+  if (auto p =
+          compare("parse_count_slowly", text, parse_count_slowly(text), want);
       !p.empty())
     return p;
   // parse_short_count reads 8 bytes from the start whatever the length: the

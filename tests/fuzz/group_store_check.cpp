@@ -48,7 +48,8 @@ std::string check_group_store(std::string_view input) {
   for (size_t at = 0; at + 6 <= input.size(); at += 6) {
     const auto* b = reinterpret_cast<const uint8_t*>(input.data() + at);
     const uint32_t song = (b[0] | uint32_t{b[1]} << 8) % songs;
-    const auto day = static_cast<day_number>((b[2] | uint32_t{b[3]} << 8) % spread);
+    const auto day =
+        static_cast<day_number>((b[2] | uint32_t{b[3]} << 8) % spread);
     const int64_t count = b[4] == 0xff ? int64_t{UINT32_MAX} - 2 : b[4];
     if (b[5] & 0x80) { // a new range, perhaps read into the other partial
       if (!flush())
@@ -58,8 +59,8 @@ std::string check_group_store(std::string_view input) {
     }
     const uint64_t offset = uint64_t{tag} << 32 | at;
     const std::string& name = name_of(song);
-    batch.push_back({name, hash_bytes(name.data(), name.size()), day, count,
-                     offset});
+    batch.push_back(
+        {name, hash_bytes(name.data(), name.size()), day, count, offset});
     model_song& m = model[name];
     m.first = std::min(m.first, offset);
     m.days[day] += count; // at most ~2^44: never overflows here

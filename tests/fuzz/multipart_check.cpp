@@ -106,8 +106,7 @@ bool ref_headers(std::string_view headers, ref_part& part) {
   return disposition;
 }
 
-ref_form reference_split(std::string_view content_type,
-                         std::string_view body) {
+ref_form reference_split(std::string_view content_type, std::string_view body) {
   ref_form form;
   const auto boundary = ref_boundary(content_type);
   if (!boundary)
@@ -235,8 +234,8 @@ std::string check_round_trip(std::string_view input) {
       "\r\nContent-Disposition: form-data; name=\"file\"; "
       "filename=\"plays.csv\"\r\nContent-Type: text/csv\r\n\r\n" +
       std::string(input) + "\r\n--" + boundary + "--\r\n";
-  const auto result = http::parse_multipart(
-      "multipart/form-data; boundary=" + boundary, body);
+  const auto result =
+      http::parse_multipart("multipart/form-data; boundary=" + boundary, body);
   if (!result)
     return "a form around the input fails: " + result.error().message;
   const multipart_part* file = result->file();

@@ -259,8 +259,8 @@ TEST(api, a_storage_error_names_no_server_path) {
             std::string::npos)
       << r.body;
   EXPECT_EQ(r.body.find("/srv"), std::string::npos) << r.body;
-  EXPECT_NE(to_reply(storage_error(EIO, "/x")).body.find(
-                "input/output error while saving the upload"),
+  EXPECT_NE(to_reply(storage_error(EIO, "/x"))
+                .body.find("input/output error while saving the upload"),
             std::string::npos);
 }
 

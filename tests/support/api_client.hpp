@@ -50,11 +50,11 @@ wait_for_state(uint16_t port, const std::string& id, const std::string& state,
                std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
   boost::json::object o;
   if (eventually(
-        [&] {
-          o = job(port, id);
-          return str(o, "state") == state;
-        },
-        timeout))
+          [&] {
+            o = job(port, id);
+            return str(o, "state") == state;
+          },
+          timeout))
     return o;
   ADD_FAILURE() << "job " << id << " never reached " << state << ": "
                 << boost::json::serialize(o);

@@ -65,18 +65,19 @@ public:
 
   /// Waits until the log holds `text` (counting from byte `from`); returns
   /// where it starts, or npos when the time ran out or the child exited.
-  size_t wait_for_log(const std::string& text,
-                      std::chrono::milliseconds limit = std::chrono::seconds(20),
-                      size_t from = 0) {
+  size_t
+  wait_for_log(const std::string& text,
+               std::chrono::milliseconds limit = std::chrono::seconds(20),
+               size_t from = 0) {
     size_t at = std::string::npos;
     eventually(
-      [&] {
-        at = log().find(text, from);
-        if (at == std::string::npos && !running())
-          at = log().find(text, from); // what it wrote before it exited
-        return at != std::string::npos || pid_ <= 0;
-      },
-      limit, std::chrono::milliseconds(10));
+        [&] {
+          at = log().find(text, from);
+          if (at == std::string::npos && !running())
+            at = log().find(text, from); // what it wrote before it exited
+          return at != std::string::npos || pid_ <= 0;
+        },
+        limit, std::chrono::milliseconds(10));
     return at;
   }
 

@@ -38,11 +38,16 @@ inline std::string csv_field(const std::string& s) {
 
 inline std::string song_name(size_t i) {
   switch (i % 5) {
-    case 0: return "Song " + std::to_string(i);
-    case 1: return "Song " + std::to_string(i) + ", \"Live\"";
-    case 2: return "Multi\nline " + std::to_string(i);
-    case 3: return "Cr\r\nlf " + std::to_string(i);
-    default: return "plain-" + std::to_string(i) + " ";
+  case 0:
+    return "Song " + std::to_string(i);
+  case 1:
+    return "Song " + std::to_string(i) + ", \"Live\"";
+  case 2:
+    return "Multi\nline " + std::to_string(i);
+  case 3:
+    return "Cr\r\nlf " + std::to_string(i);
+  default:
+    return "plain-" + std::to_string(i) + " ";
   }
 }
 
@@ -50,11 +55,13 @@ inline std::string make_csv(const csv_shape& shape) {
   std::mt19937 rng(shape.seed);
   const std::string eol = shape.crlf ? "\r\n" : "\n";
   std::string out = shape.bom ? "\xEF\xBB\xBF" : "";
-  out += shape.extra_column ? "Date,Extra,Number of Plays,Song" : "Song,Date,Number of Plays";
+  out += shape.extra_column ? "Date,Extra,Number of Plays,Song"
+                            : "Song,Date,Number of Plays";
   out += eol;
   for (size_t r = 0; r < shape.rows; ++r) {
     const std::string song = csv_field(song_name(rng() % shape.songs));
-    const std::string date = format_date(18000 + static_cast<int>(rng() % shape.days));
+    const std::string date =
+        format_date(18000 + static_cast<int>(rng() % shape.days));
     const std::string count = std::to_string(rng() % 5000);
     if (shape.extra_column)
       out += date + ",\"x,y\"," + count + "," + song;

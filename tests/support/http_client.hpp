@@ -79,7 +79,8 @@ inline http_response parse_response(const std::string& raw) {
 
 class http_connection {
 public:
-  explicit http_connection(uint16_t port) : fd_(connect_loopback(port)) {}
+  explicit http_connection(uint16_t port)
+      : fd_(connect_loopback(port)) {}
   http_connection(const http_connection&) = delete;
   http_connection& operator=(const http_connection&) = delete;
   ~http_connection() { close(); }

@@ -23,8 +23,8 @@ inline std::string run_tool(const std::string& program,
   args.insert(args.begin(), program);
   const auto r = run(args);
   return r.exit_code == 0 ? ""
-                          : program + " failed (" + std::to_string(r.exit_code) +
-                              "): " + r.err;
+                          : program + " failed (" +
+                                std::to_string(r.exit_code) + "): " + r.err;
 }
 
 inline std::string run_ip(std::vector<std::string> args) {
@@ -37,7 +37,7 @@ public:
   explicit inside_namespace(const std::string& name) {
     home_ = ::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
     const int target =
-      ::open(("/run/netns/" + name).c_str(), O_RDONLY | O_CLOEXEC);
+        ::open(("/run/netns/" + name).c_str(), O_RDONLY | O_CLOEXEC);
     ok_ = home_ >= 0 && target >= 0 && ::setns(target, CLONE_NEWNET) == 0;
     if (target >= 0)
       ::close(target);

@@ -44,9 +44,9 @@ inline double cpu_share(pid_t pid, std::chrono::milliseconds span) {
   // The span measured, not a wait for a condition.
   std::this_thread::sleep_for(span);
   const double after = cpu_seconds(pid);
-  const double wall = std::chrono::duration<double>(
-                          std::chrono::steady_clock::now() - t0)
-                          .count();
+  const double wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+          .count();
   return (after - before) / wall;
 }
 

@@ -48,7 +48,8 @@ inline process_result run(const std::vector<std::string>& args) {
   posix_spawn_file_actions_addclose(&actions, out_pipe[0]);
   pid_t pid = 0;
   process_result result;
-  if (posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ) != 0) {
+  if (posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ) !=
+      0) {
     result.err = "cannot start " + args[0];
     return result;
   }

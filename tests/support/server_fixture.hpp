@@ -81,8 +81,9 @@ protected:
         "Content-Type: multipart/form-data; boundary=" + boundary};
     all.insert(all.end(), headers.begin(), headers.end());
     const auto r = http_exchange(
-        port, request_text("POST", "/jobs/count/", all,
-                           multipart_body(boundary, {{"file", csv, "plays.csv"}})));
+        port,
+        request_text("POST", "/jobs/count/", all,
+                     multipart_body(boundary, {{"file", csv, "plays.csv"}})));
     EXPECT_EQ(r.status, 202) << r.raw.substr(0, 600);
     return str(json_of(r), "jobId");
   }
@@ -91,8 +92,8 @@ protected:
     std::vector<std::string> headers;
     if (!token_.empty())
       headers.push_back("Authorization: Bearer " + token_);
-    return json_of(http_exchange(
-        port, request_text("GET", "/jobs/" + id + "/", headers)));
+    return json_of(
+        http_exchange(port, request_text("GET", "/jobs/" + id + "/", headers)));
   }
 
   /// Waits until the job is in one of `states`; returns its JSON (a test
@@ -103,15 +104,15 @@ protected:
            std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
     boost::json::object o;
     if (eventually(
-          [&] {
-            o = job(port, id);
-            return std::find(states.begin(), states.end(), str(o, "state")) !=
-                   states.end();
-          },
-          timeout))
+            [&] {
+              o = job(port, id);
+              return std::find(states.begin(), states.end(), str(o, "state")) !=
+                     states.end();
+            },
+            timeout))
       return o;
-    ADD_FAILURE() << "job " << id << " never reached " << states.front()
-                  << ": " << boost::json::serialize(o);
+    ADD_FAILURE() << "job " << id << " never reached " << states.front() << ": "
+                  << boost::json::serialize(o);
     return o;
   }
 

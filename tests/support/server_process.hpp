@@ -21,13 +21,12 @@ public:
   /// `--cluster-port 0` it is a free one, which cluster_port() names. Without
   /// a `--shutdown-grace`, SIGTERM stops it at once.
   server_process(const std::string& binary, std::vector<std::string> args,
-                 std::string log_path,
-                 const std::vector<std::string>& env = {})
+                 std::string log_path, const std::vector<std::string>& env = {})
       : child_(command(binary, args), std::move(log_path), env) {
     const std::string marker = "listening on http://127.0.0.1:";
     if (const size_t at = child_.wait_for_log(marker); at != std::string::npos)
-      port_ = static_cast<uint16_t>(
-          std::stoi(log().substr(at + marker.size())));
+      port_ =
+          static_cast<uint16_t>(std::stoi(log().substr(at + marker.size())));
     // Logged before the "listening on" line, when the cluster port is open.
     const std::string text = log();
     const std::string nodes = "worker nodes join at ";
@@ -38,7 +37,7 @@ public:
       const std::string feed = "range bytes on port ";
       if (const size_t f = text.find(feed, end); f != std::string::npos)
         feed_port_ =
-          static_cast<uint16_t>(std::stoi(text.substr(f + feed.size())));
+            static_cast<uint16_t>(std::stoi(text.substr(f + feed.size())));
     }
   }
 
@@ -60,8 +59,8 @@ public:
   int stop() { return child_.stop(); }
 
 private:
-  static std::vector<std::string> command(const std::string& binary,
-                                          const std::vector<std::string>& args) {
+  static std::vector<std::string>
+  command(const std::string& binary, const std::vector<std::string>& args) {
     std::vector<std::string> all = {binary,      "serve",  "--host",
                                     "127.0.0.1", "--port", "0"};
     if (std::find(args.begin(), args.end(), "--cluster-port") == args.end())

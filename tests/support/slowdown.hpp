@@ -21,7 +21,7 @@ inline constexpr unsigned memory_factor = 1;
 /// sanitizer builds. Every wall-clock bound in the tests goes through here.
 inline std::chrono::milliseconds scaled(std::chrono::milliseconds limit) {
   return std::chrono::milliseconds(
-    static_cast<std::chrono::milliseconds::rep>(limit.count() * time_factor));
+      static_cast<std::chrono::milliseconds::rep>(limit.count() * time_factor));
 }
 
 } // namespace playcount::test

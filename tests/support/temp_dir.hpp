@@ -16,7 +16,8 @@ class temp_dir {
 public:
   temp_dir() {
     std::string tmpl =
-      (std::filesystem::temp_directory_path() / "playcount-test-XXXXXX").string();
+        (std::filesystem::temp_directory_path() / "playcount-test-XXXXXX")
+            .string();
     path_ = mkdtemp(tmpl.data());
   }
   temp_dir(const temp_dir&) = delete;
