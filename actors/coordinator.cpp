@@ -4,6 +4,7 @@
 #include "actors/messages.hpp"
 #include "core/job_outcome.hpp"
 #include "core/mapped_file.hpp"
+#include "core/wall_clock.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -55,12 +56,6 @@ private:
 
 double seconds(clock_type::duration d) {
   return std::chrono::duration<double>(d).count();
-}
-
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 // A job from its request to its result.

@@ -598,10 +598,4 @@ bool remove_file(const std::string& path, std::string& error) {
   return true;
 }
 
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 } // namespace playcount

@@ -27,6 +27,7 @@
 // - Nothing here throws; failures come back as false plus a message.
 
 #include "actors/messages.hpp"
+#include "core/wall_clock.hpp"
 
 #include <cstdint>
 #include <string>
@@ -123,8 +124,5 @@ bool remove_job_files(const job_paths& paths, std::string& error);
 
 /// Removes one file; a missing file is no error.
 bool remove_file(const std::string& path, std::string& error);
-
-/// Milliseconds since the Unix epoch.
-[[nodiscard]] int64_t now_ms();
 
 } // namespace playcount

@@ -1,6 +1,7 @@
 #include "http/multipart.hpp"
 
 #include "core/input_error.hpp"
+#include "http/wire.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -33,14 +34,6 @@ bool is_blank(char ch) noexcept {
 // followed by a blank: treat CR and LF as white space there too.
 bool is_space(char ch) noexcept {
   return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
-}
-
-// RFC 7230 tchar.
-bool is_token_char(char ch) noexcept {
-  if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-      (ch >= '0' && ch <= '9'))
-    return true;
-  return std::strchr("!#$%&'*+-.^_`|~", ch) != nullptr && ch != '\0';
 }
 
 // RFC 2046 bchars: DIGIT / ALPHA / ' ( ) + _ , - . / : = ? and space.

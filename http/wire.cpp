@@ -19,12 +19,6 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-bool is_token_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-         (c >= '0' && c <= '9') ||
-         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
 } // namespace
 
 std::optional<uint64_t> parse_content_length(std::string_view text) {

@@ -16,6 +16,15 @@
 
 namespace playcount::http {
 
+/// A tchar of RFC 9110 §5.6.2: what method and header names (and multipart
+/// parameter names) are made of. Inline: the multipart parser, a library of
+/// its own, uses it too.
+[[nodiscard]] inline bool is_token_char(char c) noexcept {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         (c >= '0' && c <= '9') ||
+         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
 /// The request line and the headers.
 struct request_head {
   std::string method;
