@@ -13,19 +13,6 @@ namespace {
 
 constexpr std::string_view crlf = "\r\n";
 
-char ascii_lower(char ch) noexcept {
-  return (ch >= 'A' && ch <= 'Z') ? static_cast<char>(ch - 'A' + 'a') : ch;
-}
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size())
-    return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (ascii_lower(a[i]) != ascii_lower(b[i]))
-      return false;
-  return true;
-}
-
 bool is_blank(char ch) noexcept {
   return ch == ' ' || ch == '\t';
 }
@@ -265,12 +252,12 @@ std::string parse_part_headers(std::string_view section, multipart_part& part) {
     if (name.empty())
       return "header line " + quoted(line) + " has no name";
     const std::string_view value = trim(line.substr(colon + 1));
-    if (iequals(name, "Content-Disposition")) {
+    if (equals_ignoring_case(name, "Content-Disposition")) {
       if (seen_disposition)
         return "two Content-Disposition headers";
       seen_disposition = true;
       disposition = value;
-    } else if (iequals(name, "Content-Type")) {
+    } else if (equals_ignoring_case(name, "Content-Type")) {
       if (seen_type)
         return "two Content-Type headers";
       seen_type = true;
@@ -280,7 +267,7 @@ std::string parse_part_headers(std::string_view section, multipart_part& part) {
   if (!seen_disposition)
     return "no Content-Disposition header";
   const auto [type, params_at] = split_leading(disposition);
-  if (!iequals(type, "form-data"))
+  if (!equals_ignoring_case(type, "form-data"))
     return "Content-Disposition is " + quoted(type) + ", not form-data";
   bool seen_name = false;
   std::string why;
@@ -288,12 +275,12 @@ std::string parse_part_headers(std::string_view section, multipart_part& part) {
       for_each_param(disposition, params_at, [&](const header_param& param) {
         if (!why.empty())
           return;
-        if (iequals(param.name, "name")) {
+        if (equals_ignoring_case(param.name, "name")) {
           if (seen_name)
             why = "Content-Disposition has two name parameters";
           seen_name = true;
           part.name = param.value;
-        } else if (iequals(param.name, "filename")) {
+        } else if (equals_ignoring_case(param.name, "filename")) {
           if (part.has_filename)
             why = "Content-Disposition has two filename parameters";
           part.has_filename = true;
@@ -342,7 +329,8 @@ multipart_form::find(std::string_view name) const noexcept {
 }
 
 bool is_multipart_form_data(std::string_view content_type) noexcept {
-  return iequals(split_leading(content_type).first, "multipart/form-data");
+  return equals_ignoring_case(split_leading(content_type).first,
+                              "multipart/form-data");
 }
 
 boundary_result find_boundary(std::string_view content_type) {
@@ -352,7 +340,7 @@ boundary_result find_boundary(std::string_view content_type) {
     return std::move(result);
   };
   const auto [media_type, params_at] = split_leading(content_type);
-  if (!iequals(media_type, "multipart/form-data"))
+  if (!equals_ignoring_case(media_type, "multipart/form-data"))
     return fail(multipart_errc::not_multipart,
                 "Content-Type is " + quoted(media_type) +
                     ", expected multipart/form-data");
@@ -361,7 +349,7 @@ boundary_result find_boundary(std::string_view content_type) {
   std::string problem =
       for_each_param(content_type, params_at, [&](const header_param& param) {
         // The first boundary parameter counts, like in most servers.
-        if (!found && iequals(param.name, "boundary")) {
+        if (!found && equals_ignoring_case(param.name, "boundary")) {
           found = true;
           boundary = param;
         }

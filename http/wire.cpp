@@ -33,21 +33,6 @@ std::optional<uint64_t> parse_content_length(std::string_view text) {
   return value;
 }
 
-bool equals_ignoring_case(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size())
-    return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z')
-      x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z')
-      y = static_cast<char>(y - 'A' + 'a');
-    if (x != y)
-      return false;
-  }
-  return true;
-}
-
 const std::string* request_head::header(std::string_view name) const {
   for (const auto& [n, v] : headers)
     if (equals_ignoring_case(n, name))

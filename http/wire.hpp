@@ -57,8 +57,19 @@ struct request_head {
 parse_content_length(std::string_view text);
 
 /// Whether two header names or tokens are equal ignoring ASCII case.
-[[nodiscard]] bool equals_ignoring_case(std::string_view a,
-                                        std::string_view b) noexcept;
+/// Inline, as is_token_char.
+[[nodiscard]] inline bool equals_ignoring_case(std::string_view a,
+                                               std::string_view b) noexcept {
+  const auto lower = [](char c) {
+    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+  };
+  if (a.size() != b.size())
+    return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (lower(a[i]) != lower(b[i]))
+      return false;
+  return true;
+}
 
 /// The body of one request, decoded as it arrives: either a fixed length
 /// (Content-Length) or chunked transfer coding (RFC 9112 §7.1, extensions
