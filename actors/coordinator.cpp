@@ -7,7 +7,6 @@
 #include "core/mapped_file.hpp"
 #include "core/wall_clock.hpp"
 
-#include <caf/detail/sync_request_bouncer.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -205,9 +204,13 @@ public:
                  ptr->sender ? caf::to_string(ptr->sender->node())
                              : std::string{"an anonymous sender"},
                  caf::to_string(ptr->content()).substr(0, 80));
-    // A request gets its error at once; the rest is dropped.
-    caf::detail::sync_request_bouncer{
-        caf::make_error(caf::sec::unexpected_message)}(*ptr);
+    // A request gets its error at once, the one CAF gives for a message an
+    // actor has no handler for; the rest is dropped.
+    if (ptr->sender && ptr->mid.is_request())
+      ptr->sender->enqueue(
+          nullptr, ptr->mid.response_id(),
+          caf::make_message(caf::make_error(caf::sec::unexpected_message)),
+          eu);
   }
 
 private:
