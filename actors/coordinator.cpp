@@ -116,7 +116,7 @@ struct worker_entry {
   uint64_t feed = 0;
   uint64_t ranges_done = 0;
   uint64_t bytes_done = 0;
-  uint64_t mailbox = 0;                         // as last reported
+  uint64_t mailbox = 0; // as last reported
   /// An unanswered ask.
   std::optional<caf::typed_response_promise<work_item>> waiting;
   /// Ranges handed out and not yet reported, in the order the worker reads
@@ -209,8 +209,7 @@ public:
     if (ptr->sender && ptr->mid.is_request())
       ptr->sender->enqueue(
           nullptr, ptr->mid.response_id(),
-          caf::make_message(caf::make_error(caf::sec::unexpected_message)),
-          eu);
+          caf::make_message(caf::make_error(caf::sec::unexpected_message)), eu);
   }
 
 private:
@@ -232,13 +231,11 @@ private:
     // actor; a node can only say so of its own actors.
     if (msg.match_elements<caf::down_msg>()) {
       const auto& source = msg.get_as<caf::down_msg>(0).source;
-      return source.node() == node() ||
-             (sender && source == sender->address());
+      return source.node() == node() || (sender && source == sender->address());
     }
-    return sender != nullptr &&
-           (msg.match_elements<join_atom, worker_info>() ||
-            msg.match_elements<ask_work_atom>() ||
-            msg.match_elements<read_done>());
+    return sender != nullptr && (msg.match_elements<join_atom, worker_info>() ||
+                                 msg.match_elements<ask_work_atom>() ||
+                                 msg.match_elements<read_done>());
   }
 };
 
@@ -340,8 +337,7 @@ void dispatch(coordinator_pointer self) {
 
 // Plans the job off the coordinator: the header and a parallel quote scan.
 void plan(caf::blocking_actor* self, coordinator_actor coordinator,
-          std::string id,
-          std::string path, uint64_t range_size) {
+          std::string id, std::string path, uint64_t range_size) {
   job_plan out;
   std::string error;
   const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
@@ -357,9 +353,9 @@ void start_job(coordinator_pointer self, job_request request,
     promise.deliver(failed(request, "a job with this id is running"));
     return;
   }
-  self->system().spawn<caf::detached>(plan, caf::actor_cast<coordinator_actor>(self),
-                                      request.id, request.input_path,
-                                      request.range_size);
+  self->system().spawn<caf::detached>(
+      plan, caf::actor_cast<coordinator_actor>(self), request.id,
+      request.input_path, request.range_size);
   job_run job;
   job.request = std::move(request);
   job.promise = std::move(promise);
@@ -395,8 +391,8 @@ void on_planned(coordinator_pointer self, job_run& job, job_plan& plan) {
   maybe_finish(self, job); // no ranges: nothing to read
 }
 
-void on_read(coordinator_pointer self, job_run& job, const caf::actor_addr& from,
-             read_done& done) {
+void on_read(coordinator_pointer self, job_run& job,
+             const caf::actor_addr& from, read_done& done) {
   if (job.phase != job_run::reading || done.index >= job.ranges.size() ||
       job.reports[done.index])
     return;
@@ -581,8 +577,8 @@ void on_worker_down(coordinator_pointer self, const caf::actor_addr& addr) {
 // partial of the job is dropped, its later reports of the job are ignored
 // (nothing is counted twice), and it is not collected for the job. Other
 // jobs still use it.
-void exclude(coordinator_pointer self, job_run& job, const caf::actor_addr& addr,
-             const std::string& why) {
+void exclude(coordinator_pointer self, job_run& job,
+             const caf::actor_addr& addr, const std::string& why) {
   auto& st = self->state;
   worker_entry& w = st.workers.at(addr);
   const std::string& id = job.request.id;
@@ -917,8 +913,8 @@ coordinator(coordinator_pointer self, std::shared_ptr<range_sender> feeds,
 } // namespace
 
 coordinator_actor spawn_coordinator(caf::actor_system& system,
-                             std::shared_ptr<range_sender> feeds,
-                             straggler_policy policy) {
+                                    std::shared_ptr<range_sender> feeds,
+                                    straggler_policy policy) {
   return system.spawn(coordinator, std::move(feeds), policy);
 }
 

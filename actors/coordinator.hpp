@@ -52,10 +52,11 @@ using job_runner_actor = caf::typed_actor<
 /// coordinator's handle reaches nodes (as the sender of work items and
 /// drops), so anything else a node sends it is refused at its mailbox
 /// (coordinator.cpp, admitted), whatever handle type the node holds.
-using coordinator_actor = job_runner_actor::extend_with<work_source_actor>::extend<
-    caf::reacts_to<planned_atom, std::string, job_plan, std::string>,
-    caf::reacts_to<finished_atom, job_result>,
-    caf::replies_to<node_up_atom, node_record>::with<std::string>>;
+using coordinator_actor =
+    job_runner_actor::extend_with<work_source_actor>::extend<
+        caf::reacts_to<planned_atom, std::string, job_plan, std::string>,
+        caf::reacts_to<finished_atom, job_result>,
+        caf::replies_to<node_up_atom, node_record>::with<std::string>>;
 
 /// Spawns the coordinator: the one actor that knows the workers and the jobs
 /// being run, and the nodes they run on. For each job_request a planner
@@ -67,8 +68,9 @@ using coordinator_actor = job_runner_actor::extend_with<work_source_actor>::exte
 /// collected, merged and written, and answers the request with a job_result.
 /// Workers that go down have their work handed out again; so do workers
 /// that straggle (`policy`), which are then out of that job.
-coordinator_actor spawn_coordinator(caf::actor_system& system,
-                             std::shared_ptr<range_sender> feeds = nullptr,
-                             straggler_policy policy = {});
+coordinator_actor
+spawn_coordinator(caf::actor_system& system,
+                  std::shared_ptr<range_sender> feeds = nullptr,
+                  straggler_policy policy = {});
 
 } // namespace playcount

@@ -317,9 +317,8 @@ void take_piece(finisher_self self, incoming& in, std::string& bytes,
   maybe_spill(st);
 }
 
-finisher_actor::behavior_type finisher(finisher_self self,
-                                       coordinator_actor coordinator,
-                                       finish_input in) {
+finisher_actor::behavior_type
+finisher(finisher_self self, coordinator_actor coordinator, finish_input in) {
   auto& st = self->state;
   st.in = std::move(in);
   st.pending = st.in.holders.size();
@@ -365,8 +364,7 @@ finisher_actor::behavior_type finisher(finisher_self self,
 } // namespace
 
 void spawn_finisher(caf::actor_system& system,
-                    const coordinator_actor& coordinator,
-                    finish_input in) {
+                    const coordinator_actor& coordinator, finish_input in) {
   system.spawn<caf::detached>(finisher, coordinator, std::move(in));
 }
 

@@ -46,7 +46,6 @@ struct finish_input {
 /// A holder lost meanwhile (a node gone) costs only time: its ranges are
 /// read again here, from the file.
 void spawn_finisher(caf::actor_system& system,
-                    const coordinator_actor& coordinator,
-                    finish_input in);
+                    const coordinator_actor& coordinator, finish_input in);
 
 } // namespace playcount

@@ -437,9 +437,10 @@ void stop_cleanly(registry_state& st) {
   }
 }
 
-registry_impl_actor::behavior_type
-registry(registry_actor* self, job_runner_actor coordinator,
-                       job_registry_config config, stored_jobs stored) {
+registry_impl_actor::behavior_type registry(registry_actor* self,
+                                            job_runner_actor coordinator,
+                                            job_registry_config config,
+                                            stored_jobs stored) {
   auto& st = self->state;
   st.config = std::move(config);
   st.coordinator = std::move(coordinator);
@@ -670,7 +671,8 @@ registry(registry_actor* self, job_runner_actor coordinator,
 
 job_registry_actor spawn_job_registry(caf::actor_system& system,
                                       const job_runner_actor& coordinator,
-                              job_registry_config config, std::string& error) {
+                                      job_registry_config config,
+                                      std::string& error) {
   stored_jobs stored;
   if (!load_jobs(config.data_dir, stored, error))
     return {};

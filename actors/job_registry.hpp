@@ -82,6 +82,7 @@ using job_registry_actor = caf::typed_actor<
 /// `error`.
 job_registry_actor spawn_job_registry(caf::actor_system& system,
                                       const job_runner_actor& coordinator,
-                              job_registry_config config, std::string& error);
+                                      job_registry_config config,
+                                      std::string& error);
 
 } // namespace playcount

@@ -375,7 +375,7 @@ typename Inspector::result_type inspect(Inspector& f, node_registration& x) {
 
 struct registration_reply {
   bool accepted = false;
-  std::string reason; ///< why not
+  std::string reason;            ///< why not
   work_source_actor work_source; ///< the node's relay to the coordinator
   std::string node_id;
   uint16_t feed_port = 0;  ///< where the node's workers open their feeds

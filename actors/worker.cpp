@@ -130,8 +130,8 @@ void maybe_spill(worker_self self, const work_item& w, worker_state::job& job,
 }
 
 // Reads the item's range from `window` (or reports `failure`).
-void read(worker_self self, const work_source_actor& coordinator, const work_item& w,
-          file_window window, const std::string& failure) {
+void read(worker_self self, const work_source_actor& coordinator,
+          const work_item& w, file_window window, const std::string& failure) {
   read_done out{w.job, w.index, {}, failure, self->mailbox().size()};
   auto& job = self->state.jobs[w.job];
   if (failure.empty())
@@ -251,10 +251,9 @@ void ask_for_work(worker_self self, const work_source_actor& coordinator) {
             [=](const caf::error&) { self->quit(); });
 }
 
-worker_actor::behavior_type worker(worker_self self,
-                                   work_source_actor coordinator,
-                     std::string node, std::shared_ptr<range_source> feed,
-                     std::shared_ptr<node_spill> spill) {
+worker_actor::behavior_type
+worker(worker_self self, work_source_actor coordinator, std::string node,
+       std::shared_ptr<range_source> feed, std::shared_ptr<node_spill> spill) {
   const uint64_t feed_id = feed ? feed->id() : 0;
   self->state.feed = std::move(feed);
   self->state.budget = std::move(spill);
@@ -309,9 +308,8 @@ worker_actor::behavior_type worker(worker_self self,
 
 worker_actor spawn_worker(caf::actor_system& system,
                           const work_source_actor& coordinator,
-                          std::string node,
-                        std::unique_ptr<range_source> feed,
-                        std::shared_ptr<node_spill> spill) {
+                          std::string node, std::unique_ptr<range_source> feed,
+                          std::shared_ptr<node_spill> spill) {
   return system.spawn<caf::detached>(
       worker, coordinator, std::move(node),
       std::shared_ptr<range_source>(std::move(feed)), std::move(spill));

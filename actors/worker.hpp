@@ -50,7 +50,7 @@ using worker_actor = caf::typed_actor<
 worker_actor spawn_worker(caf::actor_system& system,
                           const work_source_actor& coordinator,
                           std::string node,
-                        std::unique_ptr<range_source> feed = nullptr,
-                        std::shared_ptr<node_spill> spill = nullptr);
+                          std::unique_ptr<range_source> feed = nullptr,
+                          std::shared_ptr<node_spill> spill = nullptr);
 
 } // namespace playcount

@@ -526,8 +526,9 @@ int serve_command(int argc, char** argv) {
   if (gate)
     caf::anon_send_exit(gate, caf::exit_reason::user_shutdown);
   // With a sender: the coordinator takes nothing anonymous (coordinator.hpp).
-  caf::scoped_actor{system}->send_exit(coordinator,
-                                       caf::exit_reason::user_shutdown);
+  caf::scoped_actor {
+    system
+    } -> send_exit(coordinator, caf::exit_reason::user_shutdown);
   // The actor system's destructor waits for every actor, and a finisher
   // merging a partial of millions of groups, or writing its result, runs
   // for tens of seconds without looking at its mailbox: SIGTERM went

@@ -56,9 +56,8 @@ void admit(gate_actor::pointer self, const coordinator_actor& coordinator,
             spdlog::info("worker node {} joined: {} at {}, {} workers", id,
                          record.name, record.address, workers);
             auto work_source = self->spawn(relay, coordinator, record.agent);
-            promise.deliver(registration_reply{true, {}, work_source, id,
-                                               feeds->port(),
-                                               feeds->admit(id)});
+            promise.deliver(registration_reply{
+                true, {}, work_source, id, feeds->port(), feeds->admit(id)});
           },
           [=](const caf::error& e) mutable {
             promise.deliver(registration_reply{
@@ -76,8 +75,8 @@ gate_actor::behavior_type gate(gate_actor::pointer self,
                                std::shared_ptr<cluster_port> port,
                                std::shared_ptr<byte_feed> feeds) {
   return {
-      [=](register_atom, node_registration reg)
-          -> caf::result<registration_reply> {
+      [=](register_atom,
+          node_registration reg) -> caf::result<registration_reply> {
         reg.name = printable_name(reg.name);
         const auto sender = self->current_sender();
         auto promise = self->make_response_promise<registration_reply>();

@@ -21,8 +21,8 @@ class cluster_port;
 ///   register_atom, node_registration => registration_reply: accepted with
 ///       the node's id, the node's relay (a work_source_actor) and the port
 ///       and secret of the byte feeds; or refused with a reason
-using gate_actor = caf::typed_actor<
-    caf::replies_to<register_atom, node_registration>::with<registration_reply>>;
+using gate_actor = caf::typed_actor<caf::replies_to<
+    register_atom, node_registration>::with<registration_reply>>;
 
 /// Spawns the gate: published to each node that passed the cluster port's
 /// handshake (cluster/cluster_port.hpp) instead of the coordinator, so that

@@ -64,8 +64,9 @@ protected:
       for (auto& w : workers_)
         caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
       // With a sender: the coordinator takes nothing anonymous.
-      caf::scoped_actor{*system_}->send_exit(coordinator_,
-                                             caf::exit_reason::user_shutdown);
+      caf::scoped_actor {
+        *system_
+        } -> send_exit(coordinator_, caf::exit_reason::user_shutdown);
       workers_.clear();
       coordinator_ = nullptr;
       system_.reset();

@@ -32,8 +32,8 @@
 
 #include <atomic>
 #include <cstring>
-#include <future>
 #include <fstream>
+#include <future>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -602,9 +602,9 @@ void expect_local_only_refused(caf::scoped_actor& self, const Handle& to,
   EXPECT_TRUE(refuses<bool>(self, to, cancel_atom::value, job)) << via;
   EXPECT_TRUE(refuses<job_status>(self, to, status_atom::value, job)) << via;
   EXPECT_TRUE(refuses<coordinator_stats>(self, to, stats_atom::value)) << via;
-  EXPECT_TRUE(refuses<std::string>(
-      self, to, node_up_atom::value,
-      node_record{"ghost", "1.2.3.4:5", "ghost-node", {}}))
+  EXPECT_TRUE(
+      refuses<std::string>(self, to, node_up_atom::value,
+                           node_record{"ghost", "1.2.3.4:5", "ghost-node", {}}))
       << via;
   // No answer to wait for: a job said done, and a plan.
   job_result done;
@@ -614,8 +614,9 @@ void expect_local_only_refused(caf::scoped_actor& self, const Handle& to,
   self->send(to, planned_atom::value, job, job_plan{}, std::string{});
 }
 
-TEST_F(cluster_port_test,
-       a_node_sending_what_only_the_server_may_is_refused_and_the_server_goes_on) {
+TEST_F(
+    cluster_port_test,
+    a_node_sending_what_only_the_server_may_is_refused_and_the_server_goes_on) {
   start_server();
   caf::actor_system_config cfg;
   configure_actor_system(cfg, /*network=*/true);
@@ -652,8 +653,9 @@ TEST_F(cluster_port_test,
   // What the node was given (its relay) takes none of it ...
   const std::string csv = test::make_csv(test::csv_shape{});
   const std::string id = test::submit(port_, csv);
-  expect_local_only_refused(self, caf::actor_cast<caf::actor>(reply.work_source),
-                            id, "through the relay");
+  expect_local_only_refused(self,
+                            caf::actor_cast<caf::actor>(reply.work_source), id,
+                            "through the relay");
   // ... nor the gate.
   EXPECT_TRUE(refuses<coordinator_stats>(
       self, caf::actor_cast<caf::actor>(gate), stats_atom::value));
@@ -663,17 +665,16 @@ TEST_F(cluster_port_test,
   auto feed = open_feed("127.0.0.1", reply.feed_port, reply.feed_secret, error);
   ASSERT_TRUE(feed) << error;
   std::promise<caf::actor> learned;
-  auto worker = system.spawn(
-      [&learned, relay = reply.work_source, node = reply.node_id,
-       feed_id = feed->id()](caf::event_based_actor* w) -> caf::behavior {
-        w->send(relay, join_atom::value, worker_info{node, feed_id});
-        w->request(relay, caf::infinite, ask_work_atom::value)
-            .then([&learned, w](work_item&) {
-              learned.set_value(
-                  caf::actor_cast<caf::actor>(w->current_sender()));
-            });
-        return {[](drop_atom, const std::string&) {}};
-      });
+  auto worker = system.spawn([&learned, relay = reply.work_source,
+                              node = reply.node_id, feed_id = feed->id()](
+                                 caf::event_based_actor* w) -> caf::behavior {
+    w->send(relay, join_atom::value, worker_info{node, feed_id});
+    w->request(relay, caf::infinite, ask_work_atom::value)
+        .then([&learned, w](work_item&) {
+          learned.set_value(caf::actor_cast<caf::actor>(w->current_sender()));
+        });
+    return {[](drop_atom, const std::string&) {}};
+  });
   auto learning = learned.get_future();
   ASSERT_EQ(learning.wait_for(test::scaled(20s)), std::future_status::ready)
       << server_->log();
