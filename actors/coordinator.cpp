@@ -2,6 +2,7 @@
 
 #include "actors/finisher.hpp"
 #include "actors/messages.hpp"
+#include "actors/worker.hpp"
 #include "core/job_outcome.hpp"
 #include "core/mapped_file.hpp"
 #include "core/wall_clock.hpp"
@@ -63,7 +64,7 @@ struct job_run {
   enum phase_type { planning, reading, finishing };
 
   job_request request;
-  caf::response_promise promise;
+  caf::typed_response_promise<job_result> promise;
   csv_layout layout;
   phase_type phase = planning;
   std::vector<byte_range> ranges;
@@ -109,14 +110,15 @@ struct in_flight {
 };
 
 struct worker_entry {
-  caf::actor handle;
+  worker_actor handle;
   std::string node;
   bool remote = false; // on another node: gets the range's bytes on its feed
   uint64_t feed = 0;
   uint64_t ranges_done = 0;
   uint64_t bytes_done = 0;
-  uint64_t mailbox = 0;                         // as last reported
-  std::optional<caf::response_promise> waiting; // an unanswered ask
+  uint64_t mailbox = 0; // as last reported
+  /// An unanswered ask.
+  std::optional<caf::typed_response_promise<work_item>> waiting;
   /// Ranges handed out and not yet reported, in the order the worker reads
   /// them: one, or for a worker on another node that keeps up two (it asks
   /// for the next before it reads, so that the bytes of the next range
@@ -172,7 +174,7 @@ struct coordinator_state {
   std::shared_ptr<range_sender> feeds; // null: no worker nodes
   straggler_policy policy;
   bool ticking = false; // a straggler_tick_atom is on its way
-  uint64_t next_tag = 1;
+  uint64_t next_parcel = 1;
   uint64_t dispatched = 0;
   uint64_t redispatched = 0;
   uint64_t bytes_read = 0; // since the start, for /metrics
@@ -181,7 +183,63 @@ struct coordinator_state {
   static inline const char* name = "playcount.coordinator";
 };
 
-using coordinator_actor = caf::stateful_actor<coordinator_state>;
+// The coordinator's own interface: the public one and its timer.
+using coordinator_impl_actor =
+    coordinator_actor::extend<caf::reacts_to<straggler_tick_atom>>;
+
+// The coordinator, with the one check of where its messages come from
+// (coordinator.hpp): at its mailbox, so that no handler can forget it.
+class coordinator_self
+    : public coordinator_impl_actor::stateful_base<coordinator_state> {
+public:
+  using super = coordinator_impl_actor::stateful_base<coordinator_state>;
+  using super::super;
+
+  void enqueue(caf::mailbox_element_ptr ptr, caf::execution_unit* eu) override {
+    if (admitted(*ptr)) {
+      super::enqueue(std::move(ptr), eu);
+      return;
+    }
+    spdlog::warn("the coordinator refused a message from {}: {}",
+                 ptr->sender ? caf::to_string(ptr->sender->node())
+                             : std::string{"an anonymous sender"},
+                 caf::to_string(ptr->content()).substr(0, 80));
+    // A request gets its error at once, the one CAF gives for a message an
+    // actor has no handler for; the rest is dropped.
+    if (ptr->sender && ptr->mid.is_request())
+      ptr->sender->enqueue(
+          nullptr, ptr->mid.response_id(),
+          caf::make_message(caf::make_error(caf::sec::unexpected_message)), eu);
+  }
+
+private:
+  // Everything from this process; from other nodes (the messages of worker
+  // nodes, which hold the coordinator's handle as the sender of their work
+  // items) only what a worker may send (work_source_actor). A message with
+  // no sender may come from anywhere (BASP delivers a node's anonymous
+  // messages so): it is refused, as in-process code never sends one here.
+  // Called on the sender's thread: it looks at nothing but the message.
+  [[nodiscard]] bool admitted(const caf::mailbox_element& x) const {
+    // An answer is taken only when awaited (the coordinator asks nobody).
+    if (x.mid.is_response())
+      return true;
+    const auto& sender = x.sender;
+    if (sender && sender->node() == node())
+      return true;
+    const auto& msg = x.content();
+    // CAF's notice that an actor of another node is gone comes from that
+    // actor; a node can only say so of its own actors.
+    if (msg.match_elements<caf::down_msg>()) {
+      const auto& source = msg.get_as<caf::down_msg>(0).source;
+      return source.node() == node() || (sender && source == sender->address());
+    }
+    return sender != nullptr && (msg.match_elements<join_atom, worker_info>() ||
+                                 msg.match_elements<ask_work_atom>() ||
+                                 msg.match_elements<read_done>());
+  }
+};
+
+using coordinator_pointer = coordinator_self*;
 
 job_result failed(const job_request& request, std::string error) {
   job_result out;
@@ -190,8 +248,8 @@ job_result failed(const job_request& request, std::string error) {
   return out;
 }
 
-void finish(coordinator_actor* self, job_run& job);
-void end_job(coordinator_actor* self, job_run& job, job_result result);
+void finish(coordinator_pointer self, job_run& job);
+void end_job(coordinator_pointer self, job_run& job, job_result result);
 
 // Sends the item's range down the remote worker's feed.
 bool send_bytes(coordinator_state& st, job_run& job, const worker_entry& w,
@@ -202,10 +260,10 @@ bool send_bytes(coordinator_state& st, job_run& job, const worker_entry& w,
       return false;
     job.file = std::move(file);
   }
-  item.tag = st.next_tag++;
+  item.parcel = st.next_parcel++;
   // A feed that is gone fails its worker's receive: the worker quits and
   // its items are handed out again.
-  (void)st.feeds->send(w.feed, item.tag, job.file, item.range);
+  (void)st.feeds->send(w.feed, item.parcel, job.file, item.range);
   return true;
 }
 
@@ -223,7 +281,7 @@ job_run* next_job(coordinator_state& st, const caf::actor_addr& addr) {
 // Hands waiting ranges to waiting workers, oldest job first. A worker whose
 // ask is held (it fetches ahead and does not keep up), or that is out of
 // every job with ranges waiting, stays in the queue.
-void dispatch(coordinator_actor* self) {
+void dispatch(coordinator_pointer self) {
   auto& st = self->state;
   for (auto at = st.idle.begin(); at != st.idle.end();) {
     const caf::actor_addr addr = *at;
@@ -278,8 +336,8 @@ void dispatch(coordinator_actor* self) {
 }
 
 // Plans the job off the coordinator: the header and a parallel quote scan.
-void plan(caf::blocking_actor* self, caf::actor coordinator, std::string id,
-          std::string path, uint64_t range_size) {
+void plan(caf::blocking_actor* self, coordinator_actor coordinator,
+          std::string id, std::string path, uint64_t range_size) {
   job_plan out;
   std::string error;
   const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
@@ -288,16 +346,16 @@ void plan(caf::blocking_actor* self, caf::actor coordinator, std::string id,
              std::move(error));
 }
 
-void start_job(coordinator_actor* self, job_request request,
-               caf::response_promise promise) {
+void start_job(coordinator_pointer self, job_request request,
+               caf::typed_response_promise<job_result> promise) {
   auto& st = self->state;
   if (st.jobs.count(request.id) != 0) {
     promise.deliver(failed(request, "a job with this id is running"));
     return;
   }
-  self->system().spawn<caf::detached>(plan, caf::actor_cast<caf::actor>(self),
-                                      request.id, request.input_path,
-                                      request.range_size);
+  self->system().spawn<caf::detached>(
+      plan, caf::actor_cast<coordinator_actor>(self), request.id,
+      request.input_path, request.range_size);
   job_run job;
   job.request = std::move(request);
   job.promise = std::move(promise);
@@ -312,7 +370,7 @@ bool stops_the_job(const job_request& request, const range_report& report) {
   return report.error && (!request.skip_bad_rows || report.overflow);
 }
 
-void maybe_finish(coordinator_actor* self, job_run& job) {
+void maybe_finish(coordinator_pointer self, job_run& job) {
   const size_t needed =
       std::min<size_t>(job.ranges.size(), size_t{job.last_needed} + 1);
   for (size_t i = 0; i < needed; ++i)
@@ -321,7 +379,7 @@ void maybe_finish(coordinator_actor* self, job_run& job) {
   finish(self, job);
 }
 
-void on_planned(coordinator_actor* self, job_run& job, job_plan& plan) {
+void on_planned(coordinator_pointer self, job_run& job, job_plan& plan) {
   job.planned = std::chrono::steady_clock::now();
   job.layout = plan.layout;
   job.ranges = std::move(plan.ranges);
@@ -333,8 +391,8 @@ void on_planned(coordinator_actor* self, job_run& job, job_plan& plan) {
   maybe_finish(self, job); // no ranges: nothing to read
 }
 
-void on_read(coordinator_actor* self, job_run& job, const caf::actor_addr& from,
-             read_done& done) {
+void on_read(coordinator_pointer self, job_run& job,
+             const caf::actor_addr& from, read_done& done) {
   if (job.phase != job_run::reading || done.index >= job.ranges.size() ||
       job.reports[done.index])
     return;
@@ -357,7 +415,7 @@ void on_read(coordinator_actor* self, job_run& job, const caf::actor_addr& from,
 
 // Tells the workers in `addrs` to forget the job.
 template <class Addrs>
-void drop_state(coordinator_actor* self, const std::string& id,
+void drop_state(coordinator_pointer self, const std::string& id,
                 const Addrs& addrs) {
   for (const caf::actor_addr& addr : addrs)
     if (auto w = self->state.workers.find(addr); w != self->state.workers.end())
@@ -371,13 +429,13 @@ void forget(coordinator_state& st, const std::string& id) {
 
 // Ends a job now with `result` (canceled, or failed for a reason that is not
 // the input's fault).
-void end_job(coordinator_actor* self, job_run& job, job_result result) {
+void end_job(coordinator_pointer self, job_run& job, job_result result) {
   drop_state(self, job.request.id, job.touched);
   job.promise.deliver(std::move(result));
   forget(self->state, job.request.id);
 }
 
-void finish(coordinator_actor* self, job_run& job) {
+void finish(coordinator_pointer self, job_run& job) {
   job.phase = job_run::finishing;
   job.todo.clear();
   job.file.reset();
@@ -402,11 +460,11 @@ void finish(coordinator_actor* self, job_run& job) {
       others.push_back(addr);
   }
   drop_state(self, job.request.id, others);
-  spawn_finisher(self->system(), caf::actor_cast<caf::actor>(self),
+  spawn_finisher(self->system(), caf::actor_cast<coordinator_actor>(self),
                  std::move(in));
 }
 
-void on_finished(coordinator_actor* self, job_result& result) {
+void on_finished(coordinator_pointer self, job_result& result) {
   auto& st = self->state;
   auto i = st.jobs.find(result.id);
   if (i == st.jobs.end())
@@ -487,7 +545,7 @@ bool has_workers_for(const coordinator_state& st, const job_run& job) {
 
 // A worker is gone: its range in flight and every range in its partial go
 // back to the queue; its partial is lost with it.
-void on_worker_down(coordinator_actor* self, const caf::actor_addr& addr) {
+void on_worker_down(coordinator_pointer self, const caf::actor_addr& addr) {
   auto& st = self->state;
   auto w = st.workers.find(addr);
   if (w == st.workers.end())
@@ -519,8 +577,8 @@ void on_worker_down(coordinator_actor* self, const caf::actor_addr& addr) {
 // partial of the job is dropped, its later reports of the job are ignored
 // (nothing is counted twice), and it is not collected for the job. Other
 // jobs still use it.
-void exclude(coordinator_actor* self, job_run& job, const caf::actor_addr& addr,
-             const std::string& why) {
+void exclude(coordinator_pointer self, job_run& job,
+             const caf::actor_addr& addr, const std::string& why) {
   auto& st = self->state;
   worker_entry& w = st.workers.at(addr);
   const std::string& id = job.request.id;
@@ -550,7 +608,7 @@ void exclude(coordinator_actor* self, job_run& job, const caf::actor_addr& addr,
 // Looks at the range each worker reads: a straggler is out of that job
 // (docs/cluster.md states the rule). Never every worker of a
 // job: with no other worker for it, the job goes on with what it has.
-void check_stragglers(coordinator_actor* self) {
+void check_stragglers(coordinator_pointer self) {
   auto& st = self->state;
   const auto now = clock_type::now();
   std::vector<caf::actor_addr> busy;
@@ -600,7 +658,7 @@ void check_stragglers(coordinator_actor* self) {
 }
 
 // Keeps a straggler_tick_atom on its way while jobs read.
-void keep_ticking(coordinator_actor* self) {
+void keep_ticking(coordinator_pointer self) {
   auto& st = self->state;
   if (st.ticking)
     return;
@@ -616,7 +674,7 @@ void keep_ticking(coordinator_actor* self) {
 
 // The worker entry of the current sender, or nullptr; notes the node's
 // last message.
-worker_entry* sender_entry(coordinator_actor* self) {
+worker_entry* sender_entry(coordinator_pointer self) {
   const auto& sender = self->current_sender();
   if (!sender)
     return nullptr;
@@ -629,17 +687,9 @@ worker_entry* sender_entry(coordinator_actor* self) {
   return &w->second;
 }
 
-// Jobs, cancels, status and stats come from this process (the registry, the
-// CLI, the planners and finishers). Once the coordinator's handle went to a
-// worker node, any peer on the cluster port could address it by its id.
-bool from_this_process(coordinator_actor* self) {
-  const auto& sender = self->current_sender();
-  return sender && sender->node() == self->node();
-}
-
 // The sender's entry if it is a worker with range `index` of `job` in
 // flight; only then may it ask for the range's bytes or report it.
-worker_entry* holder_of(coordinator_actor* self, const std::string& job,
+worker_entry* holder_of(coordinator_pointer self, const std::string& job,
                         uint32_t index) {
   worker_entry* w = sender_entry(self);
   return w != nullptr && w->holds(job, index) ? w : nullptr;
@@ -690,14 +740,15 @@ coordinator_stats stats(const coordinator_state& st) {
   return out;
 }
 
-caf::behavior coordinator(coordinator_actor* self,
-                          std::shared_ptr<range_sender> feeds,
-                          straggler_policy policy) {
+coordinator_impl_actor::behavior_type
+coordinator(coordinator_pointer self, std::shared_ptr<range_sender> feeds,
+            straggler_policy policy) {
   self->state.feeds = std::move(feeds);
   self->state.policy = policy;
-  auto& local = self->state.nodes["local"];
-  local.stats = node_stats{"local", "local", "in-process", true,    true, 0,
-                           0,       0,       now_ms(),     now_ms()};
+  const std::string local_id{local_node_id};
+  auto& local = self->state.nodes[local_id];
+  local.stats = node_stats{local_id, local_id, "in-process", true,    true, 0,
+                           0,        0,        now_ms(),     now_ms()};
   local.caf_node = caf::to_string(self->node());
   self->set_down_handler([=](const caf::down_msg& msg) {
     auto& st = self->state;
@@ -709,19 +760,13 @@ caf::behavior coordinator(coordinator_actor* self,
     on_worker_down(self, msg.source);
   });
   return {
-      [=](job_request& request) {
-        const bool allowed = from_this_process(self);
-        auto promise = self->make_response_promise();
-        if (!allowed)
-          promise.deliver(caf::make_error(caf::sec::unexpected_message));
-        else
-          start_job(self, std::move(request), promise);
+      [=](job_request& request) -> caf::result<job_result> {
+        auto promise = self->make_response_promise<job_result>();
+        start_job(self, std::move(request), promise);
         return promise;
       },
       [=](planned_atom, const std::string& id, job_plan& plan,
           const std::string& error) {
-        if (!from_this_process(self))
-          return;
         auto j = self->state.jobs.find(id);
         if (j == self->state.jobs.end() || j->second.phase != job_run::planning)
           return; // canceled meanwhile
@@ -732,9 +777,6 @@ caf::behavior coordinator(coordinator_actor* self,
         keep_ticking(self);
       },
       [=](node_up_atom, node_record& record) -> caf::result<std::string> {
-        // Only the gate, in this process, lets nodes in.
-        if (!from_this_process(self))
-          return caf::sec::unexpected_message;
         auto& st = self->state;
         const std::string id = "node-" + std::to_string(st.next_node++);
         auto& n = st.nodes[id];
@@ -748,7 +790,7 @@ caf::behavior coordinator(coordinator_actor* self,
         return id;
       },
       [=](join_atom, const worker_info& info) {
-        auto handle = caf::actor_cast<caf::actor>(self->current_sender());
+        auto handle = caf::actor_cast<worker_actor>(self->current_sender());
         if (!handle)
           return;
         // A worker joins only under the id of a node that is up and its own.
@@ -775,13 +817,13 @@ caf::behavior coordinator(coordinator_actor* self,
         self->monitor(handle);
         self->state.workers[handle.address()] = std::move(entry);
       },
-      [=](ask_work_atom) {
+      [=](ask_work_atom) -> caf::result<work_item> {
         // Before make_response_promise, which takes the sender over.
         worker_entry* w = sender_entry(self);
         const auto addr = self->current_sender()
                               ? self->current_sender()->address()
                               : caf::actor_addr{};
-        auto promise = self->make_response_promise();
+        auto promise = self->make_response_promise<work_item>();
         if (w == nullptr) {
           promise.deliver(caf::make_error(caf::sec::unexpected_message));
           return promise;
@@ -840,13 +882,8 @@ caf::behavior coordinator(coordinator_actor* self,
         check_stragglers(self);
         keep_ticking(self);
       },
-      [=](finished_atom, job_result& result) {
-        if (from_this_process(self))
-          on_finished(self, result);
-      },
+      [=](finished_atom, job_result& result) { on_finished(self, result); },
       [=](cancel_atom, const std::string& id) -> caf::result<bool> {
-        if (!from_this_process(self))
-          return caf::sec::unexpected_message;
         auto j = self->state.jobs.find(id);
         if (j == self->state.jobs.end())
           return false;
@@ -856,8 +893,6 @@ caf::behavior coordinator(coordinator_actor* self,
         return true;
       },
       [=](status_atom, const std::string& id) -> caf::result<job_status> {
-        if (!from_this_process(self))
-          return caf::sec::unexpected_message;
         job_status out;
         out.id = id;
         if (auto j = self->state.jobs.find(id); j != self->state.jobs.end()) {
@@ -870,8 +905,6 @@ caf::behavior coordinator(coordinator_actor* self,
         return out;
       },
       [=](stats_atom) -> caf::result<coordinator_stats> {
-        if (!from_this_process(self))
-          return caf::sec::unexpected_message;
         return stats(self->state);
       },
   };
@@ -879,9 +912,9 @@ caf::behavior coordinator(coordinator_actor* self,
 
 } // namespace
 
-caf::actor spawn_coordinator(caf::actor_system& system,
-                             std::shared_ptr<range_sender> feeds,
-                             straggler_policy policy) {
+coordinator_actor spawn_coordinator(caf::actor_system& system,
+                                    std::shared_ptr<range_sender> feeds,
+                                    straggler_policy policy) {
   return system.spawn(coordinator, std::move(feeds), policy);
 }
 

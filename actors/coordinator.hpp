@@ -1,8 +1,9 @@
 #pragma once
 
+#include "actors/messages.hpp"
 #include "actors/range_feed.hpp"
 
-#include <caf/fwd.hpp>
+#include <caf/typed_actor.hpp>
 
 #include <chrono>
 #include <memory>
@@ -29,6 +30,34 @@ struct straggler_policy {
   std::chrono::milliseconds tick{250};
 };
 
+/// What the coordinator runs jobs for (the job registry, `count`):
+///   job_request          => job_result, when the job is done
+///   cancel_atom, id      => bool: whether it knew the job (which then ends
+///                           as canceled: its request is answered so)
+///   status_atom, id      => job_status, the job's progress
+///   stats_atom           => coordinator_stats
+using job_runner_actor = caf::typed_actor<
+    caf::replies_to<job_request>::with<job_result>,
+    caf::replies_to<cancel_atom, std::string>::with<bool>,
+    caf::replies_to<status_atom, std::string>::with<job_status>,
+    caf::replies_to<stats_atom>::with<coordinator_stats>>;
+
+/// The coordinator whole: a job runner and a work source
+/// (actors/messages.hpp) with what its helpers in this process send it:
+///   planned_atom, id, job_plan, error   a planner thread's plan of the job
+///   finished_atom, job_result           a finisher's merged, written job
+///   node_up_atom, node_record => node id  the gate (cluster/gate.hpp)
+///                                       let a worker node in
+/// Only work_source_actor's messages are taken from other nodes: the
+/// coordinator's handle reaches nodes (as the sender of work items and
+/// drops), so anything else a node sends it is refused at its mailbox
+/// (coordinator.cpp, admitted), whatever handle type the node holds.
+using coordinator_actor =
+    job_runner_actor::extend_with<work_source_actor>::extend<
+        caf::reacts_to<planned_atom, std::string, job_plan, std::string>,
+        caf::reacts_to<finished_atom, job_result>,
+        caf::replies_to<node_up_atom, node_record>::with<std::string>>;
+
 /// Spawns the coordinator: the one actor that knows the workers and the jobs
 /// being run, and the nodes they run on. For each job_request a planner
 /// thread reads the header and plans the byte ranges (core/job_plan.hpp);
@@ -39,8 +68,9 @@ struct straggler_policy {
 /// collected, merged and written, and answers the request with a job_result.
 /// Workers that go down have their work handed out again; so do workers
 /// that straggle (`policy`), which are then out of that job.
-caf::actor spawn_coordinator(caf::actor_system& system,
-                             std::shared_ptr<range_sender> feeds = nullptr,
-                             straggler_policy policy = {});
+coordinator_actor
+spawn_coordinator(caf::actor_system& system,
+                  std::shared_ptr<range_sender> feeds = nullptr,
+                  straggler_policy policy = {});
 
 } // namespace playcount

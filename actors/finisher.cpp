@@ -58,7 +58,7 @@ struct finisher_state {
   static inline const char* name = "playcount.finisher";
 };
 
-using finisher_actor = caf::stateful_actor<finisher_state>;
+using finisher_self = finisher_actor::stateful_pointer<finisher_state>;
 
 double seconds_since(clock_type::time_point t) {
   return std::chrono::duration<double>(clock_type::now() - t).count();
@@ -208,7 +208,7 @@ job_result complete(finisher_state& st) {
 }
 
 // A holder answered with its partial (`blob`) or is lost (nullptr).
-void settle(finisher_actor* self, const caf::actor& coordinator,
+void settle(finisher_self self, const coordinator_actor& coordinator,
             const caf::actor_addr& holder, partial_blob* blob) {
   auto& st = self->state;
   if (!st.settled.insert(holder).second)
@@ -256,7 +256,7 @@ uint64_t partial_allowance(const std::vector<byte_range>& all,
 
 // What came so far from the sender, a holder of this job that is still
 // sending; nullptr for anyone else.
-incoming* sender_in(finisher_actor* self, const std::string& job) {
+incoming* sender_in(finisher_self self, const std::string& job) {
   auto& st = self->state;
   const caf::actor_addr from =
       caf::actor_cast<caf::actor_addr>(self->current_sender());
@@ -277,7 +277,7 @@ incoming* sender_in(finisher_actor* self, const std::string& job) {
 // `partitions` is set, the last of a part that holds those partitions. The
 // part is decoded and merged at once, on this thread: the finisher holds
 // one part's bytes per holder, never a whole partial's.
-void take_piece(finisher_actor* self, incoming& in, std::string& bytes,
+void take_piece(finisher_self self, incoming& in, std::string& bytes,
                 uint32_t partitions) {
   auto& st = self->state;
   in.bytes += bytes.size();
@@ -317,14 +317,14 @@ void take_piece(finisher_actor* self, incoming& in, std::string& bytes,
   maybe_spill(st);
 }
 
-caf::behavior finisher(finisher_actor* self, caf::actor coordinator,
-                       finish_input in) {
+finisher_actor::behavior_type
+finisher(finisher_self self, coordinator_actor coordinator, finish_input in) {
   auto& st = self->state;
   st.in = std::move(in);
   st.pending = st.in.holders.size();
-  if (st.pending == 0) {
+  if (st.pending == 0) { // nothing to collect: done at once
     self->send(coordinator, finished_atom::value, complete(st));
-    return {};
+    self->quit();
   }
   self->set_down_handler([=](const caf::down_msg& msg) {
     settle(self, coordinator, msg.source, nullptr);
@@ -363,8 +363,8 @@ caf::behavior finisher(finisher_actor* self, caf::actor coordinator,
 
 } // namespace
 
-void spawn_finisher(caf::actor_system& system, const caf::actor& coordinator,
-                    finish_input in) {
+void spawn_finisher(caf::actor_system& system,
+                    const coordinator_actor& coordinator, finish_input in) {
   system.spawn<caf::detached>(finisher, coordinator, std::move(in));
 }
 

@@ -1,17 +1,30 @@
 #pragma once
 
+#include "actors/coordinator.hpp"
 #include "actors/messages.hpp"
+#include "actors/worker.hpp"
 #include "core/job_outcome.hpp"
 
-#include <caf/fwd.hpp>
+#include <caf/typed_actor.hpp>
 
 #include <vector>
 
 namespace playcount {
 
+/// What a finisher takes, besides the answers to its collect requests: a
+/// large partial from a holder on another node, in pieces (actors/
+/// messages.hpp, partial_blob), only from that holder and only for its job:
+///   partial_piece_atom, job id, bytes              a piece of a part
+///   partial_piece_atom, job id, bytes, partitions  => bool: the last piece
+///                                                  of a part; go on?
+using finisher_actor = caf::typed_actor<
+    caf::reacts_to<partial_piece_atom, std::string, std::string>,
+    caf::replies_to<partial_piece_atom, std::string, std::string,
+                    uint32_t>::with<bool>>;
+
 /// A worker with a partial of the job, and the ranges read into it.
 struct partial_holder {
-  caf::actor worker;
+  worker_actor worker;
   std::vector<uint32_t> ranges;
 };
 
@@ -32,7 +45,7 @@ struct finish_input {
 /// Merging and writing take long enough that the coordinator must not wait.
 /// A holder lost meanwhile (a node gone) costs only time: its ranges are
 /// read again here, from the file.
-void spawn_finisher(caf::actor_system& system, const caf::actor& coordinator,
-                    finish_input in);
+void spawn_finisher(caf::actor_system& system,
+                    const coordinator_actor& coordinator, finish_input in);
 
 } // namespace playcount

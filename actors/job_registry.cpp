@@ -65,7 +65,7 @@ std::string save_failure(const std::string& error) {
 
 struct registry_state {
   job_registry_config config;
-  caf::actor coordinator;
+  job_runner_actor coordinator;
   std::map<std::string, job_record> jobs;
   std::deque<std::string> queue; // queued ids, oldest first
   std::map<std::string, steady::time_point>
@@ -82,7 +82,11 @@ struct registry_state {
   static inline const char* name = "playcount.job_registry";
 };
 
-using registry_actor = caf::stateful_actor<registry_state>;
+// The registry's own interface: the public one and its timers.
+using registry_impl_actor =
+    job_registry_actor::extend<caf::reacts_to<expire_atom>,
+                               caf::reacts_to<sample_rss_atom>>;
+using registry_actor = registry_impl_actor::stateful_base<registry_state>;
 
 bool has_ended(const job_record& r) {
   return r.state == job_state::finished || r.state == job_state::failed ||
@@ -433,8 +437,10 @@ void stop_cleanly(registry_state& st) {
   }
 }
 
-caf::behavior registry(registry_actor* self, caf::actor coordinator,
-                       job_registry_config config, stored_jobs stored) {
+registry_impl_actor::behavior_type registry(registry_actor* self,
+                                            job_runner_actor coordinator,
+                                            job_registry_config config,
+                                            stored_jobs stored) {
   auto& st = self->state;
   st.config = std::move(config);
   st.coordinator = std::move(coordinator);
@@ -539,8 +545,8 @@ caf::behavior registry(registry_actor* self, caf::actor coordinator,
         return static_cast<uint32_t>(self->state.running.size());
       },
       [=](delete_atom, const std::string& id) { return remove(self, id); },
-      [=](lookup_atom, const std::string& id) {
-        auto rp = self->make_response_promise();
+      [=](lookup_atom, const std::string& id) -> caf::result<job_lookup> {
+        auto rp = self->make_response_promise<job_lookup>();
         job_record* r = find(self->state, id);
         if (r == nullptr) {
           rp.deliver(job_lookup{});
@@ -570,7 +576,7 @@ caf::behavior registry(registry_actor* self, caf::actor coordinator,
         }
         return rp;
       },
-      [=](list_atom, uint32_t limit) {
+      [=](list_atom, uint32_t limit) -> caf::result<job_list> {
         expire(self->state);
         job_list out;
         for (const auto& [id, r] : self->state.jobs)
@@ -584,7 +590,7 @@ caf::behavior registry(registry_actor* self, caf::actor coordinator,
         if (out.jobs.size() > limit)
           out.jobs.resize(limit);
         // Progress of the running ones: at most max_running questions.
-        auto rp = self->make_response_promise();
+        auto rp = self->make_response_promise<job_list>();
         auto shared = std::make_shared<job_list>(std::move(out));
         auto waiting = std::make_shared<size_t>(0);
         for (auto& r : shared->jobs)
@@ -612,7 +618,7 @@ caf::behavior registry(registry_actor* self, caf::actor coordinator,
         }
         return rp;
       },
-      [=](stats_atom) {
+      [=](stats_atom) -> caf::result<registry_stats> {
         auto& st = self->state;
         registry_stats out;
         for (const auto& [id, r] : st.jobs) {
@@ -642,7 +648,7 @@ caf::behavior registry(registry_actor* self, caf::actor coordinator,
                             .count();
         // Counted by the registry itself, the one thread that may look.
         out.mailbox = self->mailbox().size();
-        auto rp = self->make_response_promise();
+        auto rp = self->make_response_promise<registry_stats>();
         self->request(st.coordinator, coordinator_timeout, stats_atom::value)
             .then(
                 [=](coordinator_stats& c) mutable {
@@ -663,9 +669,10 @@ caf::behavior registry(registry_actor* self, caf::actor coordinator,
 
 } // namespace
 
-caf::actor spawn_job_registry(caf::actor_system& system,
-                              const caf::actor& coordinator,
-                              job_registry_config config, std::string& error) {
+job_registry_actor spawn_job_registry(caf::actor_system& system,
+                                      const job_runner_actor& coordinator,
+                                      job_registry_config config,
+                                      std::string& error) {
   stored_jobs stored;
   if (!load_jobs(config.data_dir, stored, error))
     return {};

@@ -1,8 +1,9 @@
 #pragma once
 
 // The job registry: the single owner of job states. The HTTP handlers ask it
-// (admit, submit, lookup, delete, list, stats; see actors/messages.hpp), and
-// it hands jobs to the coordinator, which answers each with its job_result.
+// (job_registry_actor below), and it hands jobs to the coordinator
+// (job_runner_actor, actors/coordinator.hpp), which answers each with its
+// job_result.
 //
 // What holds:
 // - Jobs start in arrival order, at most `max_running` at a time; a job that
@@ -22,7 +23,10 @@
 //   they ended, then removed with their files; an expired job is "not found"
 //   even before the sweep has removed it.
 
-#include <caf/fwd.hpp>
+#include "actors/coordinator.hpp"
+#include "actors/messages.hpp"
+
+#include <caf/typed_actor.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -52,12 +56,33 @@ struct job_registry_config {
   std::chrono::milliseconds rss_interval = std::chrono::milliseconds(250);
 };
 
+/// What the registry answers, all of it in this process (never published):
+///   admit_atom              => uint32_t: 0 when a job would be taken now,
+///                              else the seconds a client should wait
+///   submit_atom, job_submission => submit_reply: queued, or why not
+///   lookup_atom, id         => job_lookup (a started job with its progress)
+///   delete_atom, id         => job_deletion: a running job is canceled, an
+///                              ended one removed with its files
+///   list_atom, limit        => job_list, newest first
+///   stats_atom              => registry_stats, the coordinator's within
+///   drain_atom              => uint32_t: jobs still running; from now on
+///                              none starts (the server is stopping)
+using job_registry_actor = caf::typed_actor<
+    caf::replies_to<admit_atom>::with<uint32_t>,
+    caf::replies_to<submit_atom, job_submission>::with<submit_reply>,
+    caf::replies_to<lookup_atom, std::string>::with<job_lookup>,
+    caf::replies_to<delete_atom, std::string>::with<job_deletion>,
+    caf::replies_to<list_atom, uint32_t>::with<job_list>,
+    caf::replies_to<stats_atom>::with<registry_stats>,
+    caf::replies_to<drain_atom>::with<uint32_t>>;
+
 /// Loads the jobs of `config.data_dir` (queued and started ones queue again,
 /// expired ones are removed), then spawns the registry. On failure (the data
 /// directory cannot be read or written) returns an invalid handle and sets
 /// `error`.
-caf::actor spawn_job_registry(caf::actor_system& system,
-                              const caf::actor& coordinator,
-                              job_registry_config config, std::string& error);
+job_registry_actor spawn_job_registry(caf::actor_system& system,
+                                      const job_runner_actor& coordinator,
+                                      job_registry_config config,
+                                      std::string& error);
 
 } // namespace playcount

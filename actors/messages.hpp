@@ -2,60 +2,17 @@
 
 // Every message the actors exchange, each with its `inspect` right after it
 // so that it can cross process boundaries unchanged (cluster/), and the
-// atoms that tag requests. job_record, with the one list of its fields, is
+// atoms that name requests. job_record, with the one list of its fields, is
 // in actors/job_record.hpp. Every type here that configure_actor_system
 // registers has a round-trip case in tests/actors/messages_test.cpp.
 //
-// The protocol, in one place:
-//   client      -> coordinator  job_request             => job_result (when
-//   done) client      -> coordinator  status_atom, id         => job_status
-//   client      -> coordinator  cancel_atom, id         => bool (known?)
-//   client      -> coordinator  stats_atom              => coordinator_stats
-//   planner     -> coordinator  planned_atom, id, job_plan, error
-//   worker      -> coordinator  join_atom, worker_info  (then asks for work)
-//   worker      -> coordinator  ask_work_atom           => work_item (held back
-//                                                          until there is work;
-//                                                          for a worker on
-//                                                          another node the
-//                                                          range's bytes follow
-//                                                          on its feed:
-//                                                          actors/range_feed.hpp)
-//   worker      -> coordinator  read_done               (the item's report)
-//   coordinator -> worker       collect_atom, job id    => partial_blob (a
-//                                                          worker on another
-//                                                          node first sends a
-//                                                          large partial's
-//                                                          bytes as
-//                                                          partial_piece_atom,
-//                                                          job id, bytes
-//                                                          messages, each
-//                                                          part's last as a
-//                                                          request with its
-//                                                          partitions => bool,
-//                                                          go on: partial_blob)
-//   coordinator -> worker       drop_atom, job id       (forget the job)
-//   finisher    -> coordinator  finished_atom, job_result (merged and written)
-//
-// Worker nodes (cluster/): the server publishes a gate, not the coordinator.
-//   node        -> gate         register_atom, node_registration
-//                                                       => registration_reply
-//   gate        -> coordinator  node_up_atom, node_record => std::string (node
-//   id)
-// The job registry (actors/job_registry.hpp), the one owner of job states:
-//   http        -> registry     admit_atom              => uint32_t (0: room
-//   for
-//                                                          a job; else seconds
-//                                                          to wait)
-//   http        -> registry     submit_atom, job_submission => submit_reply
-//   http        -> registry     lookup_atom, id         => job_lookup
-//   http        -> registry     delete_atom, id         => job_deletion
-//   http        -> registry     list_atom, limit        => job_list
-//   http        -> registry     stats_atom              => registry_stats
-//   serve       -> registry     drain_atom              => uint32_t (jobs still
-//                                                          running; none start)
-//   registry    -> coordinator  job_request             => job_result
-//   registry    -> coordinator  status_atom / cancel_atom / stats_atom
-//   registry    -> registry     expire_atom             (the TTL sweep)
+// Who sends what to whom is said once, beside each actor's typed interface:
+//   work_source_actor  (below)                     what a worker may send
+//   coordinator_actor  (actors/coordinator.hpp)    jobs, plans, nodes
+//   worker_actor       (actors/worker.hpp)         collect, drop
+//   finisher_actor     (actors/finisher.hpp)       a partial's pieces
+//   job_registry_actor (actors/job_registry.hpp)   the HTTP side's questions
+//   gate_actor         (cluster/gate.hpp)          a node's registration
 
 #include "actors/job_record.hpp"
 #include "core/aggregate.hpp"
@@ -211,9 +168,12 @@ typename Inspector::result_type inspect(Inspector& f, job_status& x) {
            x.bytes_total, x.bytes_done, x.rows);
 }
 
+/// The node id of the server's own process: its workers join under it.
+inline constexpr std::string_view local_node_id = "local";
+
 /// What a worker tells the coordinator about itself when it joins.
 struct worker_info {
-  std::string node;  ///< the node's id: "local" for in-process workers
+  std::string node;  ///< the node's id: local_node_id for in-process workers
   uint64_t feed = 0; ///< on another node: the id of its byte feed
 };
 
@@ -224,7 +184,8 @@ typename Inspector::result_type inspect(Inspector& f, worker_info& x) {
 
 /// One piece of work: read range `index` of the job into the worker's
 /// partial. A worker in the server's process maps the range from `path`; a
-/// worker on another node receives its bytes on its feed under `tag`.
+/// worker on another node receives its bytes on its feed as parcel
+/// `parcel` (actors/range_feed.hpp).
 struct work_item {
   std::string job;
   std::string path;
@@ -232,7 +193,7 @@ struct work_item {
   byte_range range;
   csv_layout layout;
   bool skip_bad_rows = false;
-  uint64_t tag = 0; ///< 0: read from the file
+  uint64_t parcel = 0; ///< 0: read from the file
   /// Where a worker on the file's node spills its partial once it holds
   /// more than spill_at bytes (0: never; see job_request::spill_dir).
   std::string spill_dir;
@@ -242,7 +203,7 @@ struct work_item {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, work_item& x) {
   return f(caf::meta::type_name("work_item"), x.job, x.path, x.index, x.range,
-           x.layout, x.skip_bad_rows, x.tag, x.spill_dir, x.spill_at);
+           x.layout, x.skip_bad_rows, x.parcel, x.spill_dir, x.spill_at);
 }
 
 struct read_done {
@@ -258,6 +219,22 @@ typename Inspector::result_type inspect(Inspector& f, read_done& x) {
   return f(caf::meta::type_name("read_done"), x.job, x.index, x.report,
            x.failure, x.mailbox);
 }
+
+/// What a worker talks to, and all a worker may send (a worker in the
+/// server's process gets the coordinator itself; one on another node gets
+/// its node's relay from the gate, cluster/gate.hpp, which has nothing else):
+///   join_atom, worker_info  once, first: the node it runs on and, on
+///                           another node, the id of its byte feed
+///   ask_work_atom           => work_item, held back until there is work
+///                           (for a worker on another node the range's
+///                           bytes follow on its feed)
+///   read_done               the report of the item it read
+/// The coordinator answers only a worker that joined, and takes a report
+/// only of a range that worker holds.
+using work_source_actor =
+    caf::typed_actor<caf::reacts_to<join_atom, worker_info>,
+                     caf::replies_to<ask_work_atom>::with<work_item>,
+                     caf::reacts_to<read_done>>;
 
 /// A worker's partial aggregate of a job. Inside one process it travels as
 /// the object itself (CAF does not serialize local messages); only when it
@@ -398,8 +375,8 @@ typename Inspector::result_type inspect(Inspector& f, node_registration& x) {
 
 struct registration_reply {
   bool accepted = false;
-  std::string reason; ///< why not
-  caf::actor coordinator;
+  std::string reason;            ///< why not
+  work_source_actor work_source; ///< the node's relay to the coordinator
   std::string node_id;
   uint16_t feed_port = 0;  ///< where the node's workers open their feeds
   std::string feed_secret; ///< what they show there; never logged
@@ -408,7 +385,7 @@ struct registration_reply {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, registration_reply& x) {
   return f(caf::meta::type_name("registration_reply"), x.accepted, x.reason,
-           x.coordinator, x.node_id, x.feed_port, x.feed_secret);
+           x.work_source, x.node_id, x.feed_port, x.feed_secret);
 }
 
 /// A node the gate let in, for the coordinator.

@@ -4,8 +4,8 @@
 // would be copied into CAF's buffer, then into the socket, on the server's
 // CPU, with no flow control) but on a TCP connection of each worker's own,
 // beside CAF's, fed by sendfile from the page cache. CAF carries the work
-// item with a tag; the bytes follow on the feed under the same tag, in the
-// order the items were handed out. The implementation is cluster/byte_feed;
+// item with a parcel number; the bytes follow on the feed as that parcel, in
+// the order the items were handed out. The implementation is cluster/byte_feed;
 // the actors only see these two ends.
 
 #include "core/mapped_file.hpp"
@@ -26,9 +26,9 @@ public:
   /// The id of the node that opened feed `feed` ("" for no such feed).
   [[nodiscard]] virtual std::string node_of(uint64_t feed) const = 0;
 
-  /// Queues `range` of `file` to feed `feed` under `tag`. False when the
+  /// Queues `range` of `file` to feed `feed` as parcel `parcel`. False when the
   /// feed is gone (its worker will find out and quit).
-  virtual bool send(uint64_t feed, uint64_t tag,
+  virtual bool send(uint64_t feed, uint64_t parcel,
                     std::shared_ptr<const file_handle> file,
                     byte_range range) = 0;
 
@@ -44,9 +44,9 @@ public:
   /// The feed's id at the server, given to the coordinator when joining.
   [[nodiscard]] virtual uint64_t id() const = 0;
 
-  /// The next bytes on the feed, which must be `size` bytes tagged `tag`;
+  /// The next bytes on the feed, which must be parcel `parcel` of `size` bytes;
   /// valid until the next call. False with `error` otherwise.
-  virtual bool receive(uint64_t tag, uint64_t size, std::string_view& bytes,
+  virtual bool receive(uint64_t parcel, uint64_t size, std::string_view& bytes,
                        std::string& error) = 0;
 };
 

@@ -1,5 +1,6 @@
 #include "actors/worker.hpp"
 
+#include "actors/finisher.hpp"
 #include "actors/messages.hpp"
 #include "core/mapped_file.hpp"
 #include "core/spill.hpp"
@@ -52,7 +53,7 @@ struct worker_state {
   static inline const char* name = "playcount.worker";
 };
 
-using worker_actor = caf::stateful_actor<worker_state>;
+using worker_self = worker_actor::stateful_pointer<worker_state>;
 
 // Opens the job's file on first use; empty string on success.
 const std::string& open(worker_state::job& j, const std::string& path) {
@@ -74,7 +75,7 @@ std::string file_name_of(const std::string& job) {
 
 // The names this worker spills under in this process (the finisher counts
 // them only when its partial came whole).
-std::string local_spill_name(worker_actor* self) {
+std::string local_spill_name(worker_self self) {
   return "w" + std::to_string(self->id()) + "-";
 }
 
@@ -82,7 +83,7 @@ std::string local_spill_name(worker_actor* self) {
 // node into the job's directory (the server's budget, in the work item), on
 // another node into a directory of its own under the node's (the node's
 // budget). Sets `failure` when it cannot be written.
-void maybe_spill(worker_actor* self, const work_item& w, worker_state::job& job,
+void maybe_spill(worker_self self, const work_item& w, worker_state::job& job,
                  std::string& failure) {
   auto& st = self->state;
   const bool remote = st.feed != nullptr;
@@ -129,8 +130,8 @@ void maybe_spill(worker_actor* self, const work_item& w, worker_state::job& job,
 }
 
 // Reads the item's range from `window` (or reports `failure`).
-void read(worker_actor* self, const caf::actor& coordinator, const work_item& w,
-          file_window window, const std::string& failure) {
+void read(worker_self self, const work_source_actor& coordinator,
+          const work_item& w, file_window window, const std::string& failure) {
   read_done out{w.job, w.index, {}, failure, self->mailbox().size()};
   auto& job = self->state.jobs[w.job];
   if (failure.empty())
@@ -143,7 +144,7 @@ void read(worker_actor* self, const caf::actor& coordinator, const work_item& w,
   self->send(coordinator, std::move(out));
 }
 
-void ask_for_work(worker_actor* self, const caf::actor& coordinator);
+void ask_for_work(worker_self self, const work_source_actor& coordinator);
 
 // A partial on its way from another node to the one who collects it (the
 // finisher), partition by partition (actors/messages.hpp, partial_blob).
@@ -151,8 +152,8 @@ struct collecting {
   std::string job;
   partial_aggregate totals;
   job_spill_dir spill_dir;
-  caf::actor to;
-  caf::response_promise promise;
+  finisher_actor to;
+  caf::typed_response_promise<partial_blob> promise;
   uint32_t pieces = 0;
   uint64_t spilled = 0; // what this node spilled of it
 };
@@ -162,7 +163,7 @@ struct collecting {
 // of partial_piece_size, the last piece as a request. Its answer asks for
 // the next: the node holds one partition's bytes at a time, and so does
 // the link (BASP has no flow control of its own).
-void send_parts(worker_actor* self, const std::shared_ptr<collecting>& c,
+void send_parts(worker_self self, const std::shared_ptr<collecting>& c,
                 uint32_t p) {
   for (; p < partial_aggregate::partitions; ++p) {
     partial_aggregate part = c->totals.take_partition(p);
@@ -216,8 +217,8 @@ void send_parts(worker_actor* self, const std::shared_ptr<collecting>& c,
 
 // A worker on the file's node maps the range; a worker elsewhere receives
 // its bytes on its feed.
-void run(worker_actor* self, const caf::actor& coordinator, work_item& w) {
-  if (w.tag != 0) {
+void run(worker_self self, const work_source_actor& coordinator, work_item& w) {
+  if (w.parcel != 0) {
     // Ask first: the next range's bytes travel while this one is read. The
     // coordinator decides whether this worker keeps up enough to fetch
     // ahead: if not, it answers only once this range is reported, so that a
@@ -226,7 +227,7 @@ void run(worker_actor* self, const caf::actor& coordinator, work_item& w) {
     std::string_view bytes;
     std::string error;
     auto& feed = self->state.feed;
-    if (!feed || !feed->receive(w.tag, w.range.size(), bytes, error)) {
+    if (!feed || !feed->receive(w.parcel, w.range.size(), bytes, error)) {
       // Out of step with the server: quit, so that the coordinator hands
       // this worker's ranges to others.
       spdlog::error("worker lost its byte feed: {}", feed ? error : "none");
@@ -244,15 +245,15 @@ void run(worker_actor* self, const caf::actor& coordinator, work_item& w) {
   ask_for_work(self, coordinator);
 }
 
-void ask_for_work(worker_actor* self, const caf::actor& coordinator) {
+void ask_for_work(worker_self self, const work_source_actor& coordinator) {
   self->request(coordinator, caf::infinite, ask_work_atom::value)
       .then([=](work_item& w) { run(self, coordinator, w); },
             [=](const caf::error&) { self->quit(); });
 }
 
-caf::behavior worker(worker_actor* self, caf::actor coordinator,
-                     std::string node, std::shared_ptr<range_source> feed,
-                     std::shared_ptr<node_spill> spill) {
+worker_actor::behavior_type
+worker(worker_self self, work_source_actor coordinator, std::string node,
+       std::shared_ptr<range_source> feed, std::shared_ptr<node_spill> spill) {
   const uint64_t feed_id = feed ? feed->id() : 0;
   self->state.feed = std::move(feed);
   self->state.budget = std::move(spill);
@@ -283,8 +284,9 @@ caf::behavior worker(worker_actor* self, caf::actor coordinator,
         c->totals = std::move(j.totals);
         c->spill_dir = std::move(j.spill_dir);
         c->spilled = j.node_spilled;
-        c->to = caf::actor_cast<caf::actor>(self->current_sender());
-        c->promise = self->make_response_promise();
+        // Only a finisher collects.
+        c->to = caf::actor_cast<finisher_actor>(self->current_sender());
+        c->promise = self->make_response_promise<partial_blob>();
         st.jobs.erase(i);
         send_parts(self, c, 0);
         return c->promise;
@@ -304,10 +306,10 @@ caf::behavior worker(worker_actor* self, caf::actor coordinator,
 
 } // namespace
 
-caf::actor spawn_worker(caf::actor_system& system,
-                        const caf::actor& coordinator, std::string node,
-                        std::unique_ptr<range_source> feed,
-                        std::shared_ptr<node_spill> spill) {
+worker_actor spawn_worker(caf::actor_system& system,
+                          const work_source_actor& coordinator,
+                          std::string node, std::unique_ptr<range_source> feed,
+                          std::shared_ptr<node_spill> spill) {
   return system.spawn<caf::detached>(
       worker, coordinator, std::move(node),
       std::shared_ptr<range_source>(std::move(feed)), std::move(spill));

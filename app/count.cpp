@@ -115,7 +115,7 @@ int count_command(int argc, char** argv) {
   caf::actor_system system{cfg};
   auto coordinator = spawn_coordinator(system);
   for (uint64_t i = 0; i < workers; ++i)
-    spawn_worker(system, coordinator, "local");
+    spawn_worker(system, coordinator, std::string{local_node_id});
 
   job_request request;
   request.id = "cli";

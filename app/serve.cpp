@@ -175,7 +175,7 @@ uint64_t raise_descriptor_limit() {
 // waits until no upload is in progress and no job runs, the grace is over, or a
 // second signal comes; logs each step. Queued jobs do not start meanwhile.
 void drain(http::server& server, caf::actor_system& system,
-           const caf::actor& registry, const sigset_t& stop_signals,
+           const job_registry_actor& registry, const sigset_t& stop_signals,
            std::chrono::milliseconds grace, const char* signal_name) {
   using steady = std::chrono::steady_clock;
   server.drain();
@@ -442,10 +442,11 @@ int serve_command(int argc, char** argv) {
   straggler_policy stragglers;
   stragglers.min_bound = *straggler_bound;
   auto coordinator = spawn_coordinator(system, feeds, stragglers);
-  std::vector<caf::actor> worker_actors;
+  std::vector<worker_actor> worker_actors;
   for (uint64_t i = 0; i < workers; ++i)
-    worker_actors.push_back(spawn_worker(system, coordinator, "local"));
-  caf::actor gate;
+    worker_actors.push_back(
+        spawn_worker(system, coordinator, std::string{local_node_id}));
+  gate_actor gate;
   std::shared_ptr<cluster_port> nodes_port;
   if (cluster_on) {
     nodes_port = cluster_port::open(system, cluster_host,
@@ -459,7 +460,7 @@ int serve_command(int argc, char** argv) {
       std::_Exit(1); // nothing to stop yet: no job has started
     }
     gate = spawn_gate(system, coordinator, nodes_port, feeds);
-    nodes_port->start(gate);
+    nodes_port->start(caf::actor_cast<caf::actor>(gate));
     spdlog::info("worker nodes join at {}:{}{}, range bytes on port {}",
                  cluster_host, nodes_port->port(),
                  cluster_token.empty()
@@ -524,7 +525,10 @@ int serve_command(int argc, char** argv) {
     caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
   if (gate)
     caf::anon_send_exit(gate, caf::exit_reason::user_shutdown);
-  caf::anon_send_exit(coordinator, caf::exit_reason::user_shutdown);
+  // With a sender: the coordinator takes nothing anonymous (coordinator.hpp).
+  caf::scoped_actor {
+    system
+    } -> send_exit(coordinator, caf::exit_reason::user_shutdown);
   // The actor system's destructor waits for every actor, and a finisher
   // merging a partial of millions of groups, or writing its result, runs
   // for tens of seconds without looking at its mailbox: SIGTERM went

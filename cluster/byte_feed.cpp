@@ -27,8 +27,8 @@ namespace playcount {
 namespace {
 
 // A feed opens with the magic and the node's secret; the server answers with
-// the feed's id. Then each parcel: tag and size, then the bytes. Numbers are
-// 8 bytes, little-endian.
+// the feed's id. Then each parcel: its number and size, then the bytes. Numbers
+// are 8 bytes, little-endian.
 constexpr char magic[8] = {'P', 'C', 'F', 'E', 'E', 'D', '1', '\n'};
 constexpr size_t secret_size = 32;
 constexpr size_t hello_size = sizeof magic + secret_size;
@@ -77,7 +77,7 @@ bool read_all(int fd, char* data, size_t size, std::string& error) {
 }
 
 struct parcel {
-  uint64_t tag = 0;
+  uint64_t number = 0; // work_item::parcel
   std::shared_ptr<const file_handle> file;
   byte_range range;
 };
@@ -127,7 +127,7 @@ std::string node_with(const byte_feed::shared& s, std::string_view given) {
 // Sends `p` down `fd`: the header, then the bytes from the page cache.
 bool send_parcel(int fd, const parcel& p) {
   char header[header_size];
-  put_u64(header, p.tag);
+  put_u64(header, p.number);
   put_u64(header + 8, p.range.size());
   if (!send_all(fd, {header, sizeof header}, MSG_MORE))
     return false;
@@ -298,14 +298,14 @@ std::string byte_feed::node_of(uint64_t feed) const {
                                                         : f->second->node;
 }
 
-bool byte_feed::send(uint64_t feed, uint64_t tag,
+bool byte_feed::send(uint64_t feed, uint64_t number,
                      std::shared_ptr<const file_handle> file,
                      byte_range range) {
   std::lock_guard<std::mutex> lock(shared_->mutex);
   auto f = shared_->feeds.find(feed);
   if (f == shared_->feeds.end() || f->second->closed)
     return false;
-  f->second->queue.push_back(parcel{tag, std::move(file), range});
+  f->second->queue.push_back(parcel{number, std::move(file), range});
   f->second->ready.notify_one();
   return true;
 }
@@ -323,15 +323,15 @@ public:
 
   [[nodiscard]] uint64_t id() const override { return id_; }
 
-  bool receive(uint64_t tag, uint64_t size, std::string_view& bytes,
+  bool receive(uint64_t number, uint64_t size, std::string_view& bytes,
                std::string& error) override {
     char header[header_size];
     if (!read_all(fd_, header, sizeof header, error))
       return false;
-    if (get_u64(header) != tag || get_u64(header + 8) != size) {
+    if (get_u64(header) != number || get_u64(header + 8) != size) {
       error = "the feed is out of step: bytes tagged " +
               std::to_string(get_u64(header)) + " where " +
-              std::to_string(tag) + " were expected";
+              std::to_string(number) + " were expected";
       return false;
     }
     if (size > capacity_) {

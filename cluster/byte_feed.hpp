@@ -6,9 +6,9 @@
 // feed port and shows the secret its node got at registration; the server
 // answers with the feed's id, which the worker gives the coordinator when it
 // joins. From then on the server only writes: for each work item the
-// coordinator hands that worker, a header (tag, size) and the range's bytes,
-// straight from the page cache (sendfile), in the order of the items. TCP's
-// flow control bounds what is in flight; nothing is copied on the server.
+// coordinator hands that worker, a header (parcel number, size) and the range's
+// bytes, straight from the page cache (sendfile), in the order of the items.
+// TCP's flow control bounds what is in flight; nothing is copied on the server.
 
 #include "actors/range_feed.hpp"
 
@@ -39,7 +39,7 @@ public:
   void forget(const std::string& node) override;
 
   [[nodiscard]] std::string node_of(uint64_t feed) const override;
-  bool send(uint64_t feed, uint64_t tag,
+  bool send(uint64_t feed, uint64_t number,
             std::shared_ptr<const file_handle> file, byte_range range) override;
 
   struct shared; // with the threads, which may outlive this object

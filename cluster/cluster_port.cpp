@@ -35,6 +35,7 @@ using clock_type = std::chrono::steady_clock;
 // operation data, u64 source actor, u64 destination actor; big-endian.
 constexpr size_t basp_header_size = 32;
 constexpr uint8_t basp_client_handshake = 0x01;
+constexpr uint8_t basp_routed_message = 0x03;
 constexpr uint8_t basp_heartbeat = 0x06;
 
 void set_nonblocking(int fd) {
@@ -135,6 +136,13 @@ struct basp_reader {
       // server's handshake (0) or an operation CAF 0.17 does not know.
       if (operation < basp_client_handshake || operation > basp_heartbeat) {
         why = "a BASP header with operation " + std::to_string(operation);
+        return false;
+      }
+      // Nor a routed message: a node talks to the server only, and a routed
+      // one may name one of the server's own actors as its sender, which
+      // the coordinator would take for one of its own (coordinator.hpp).
+      if (operation == basp_routed_message) {
+        why = "a routed BASP message";
         return false;
       }
       if (operation == basp_heartbeat && length != 0) {

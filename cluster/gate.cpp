@@ -21,18 +21,43 @@ std::string printable_name(const std::string& name) {
   return out.empty() ? "unnamed" : out;
 }
 
+// A node's workers' way to the coordinator: the worker's messages, and only
+// those, passed on as the worker's own.
+work_source_actor::behavior_type relay(work_source_actor::pointer self,
+                                       coordinator_actor coordinator,
+                                       caf::actor agent) {
+  // Gone with the node's connection, or with the coordinator (the node's
+  // workers and the node itself watch the relay for that).
+  self->monitor(coordinator);
+  self->monitor(agent);
+  self->set_down_handler(
+      [=](const caf::down_msg& msg) { self->quit(msg.reason); });
+  return {
+      [=](join_atom, worker_info& info) {
+        return self->delegate(coordinator, join_atom::value, std::move(info));
+      },
+      [=](ask_work_atom) {
+        return self->delegate(coordinator, ask_work_atom::value);
+      },
+      [=](read_done& done) {
+        return self->delegate(coordinator, std::move(done));
+      },
+  };
+}
+
 // Tells the coordinator of an admitted node and answers the node.
-void admit(caf::event_based_actor* self, const caf::actor& coordinator,
+void admit(gate_actor::pointer self, const coordinator_actor& coordinator,
            const std::shared_ptr<byte_feed>& feeds,
-           caf::response_promise promise, node_record record,
-           uint32_t workers) {
+           caf::typed_response_promise<registration_reply> promise,
+           node_record record, uint32_t workers) {
   self->request(coordinator, caf::infinite, node_up_atom::value, record)
       .then(
           [=](const std::string& id) mutable {
             spdlog::info("worker node {} joined: {} at {}, {} workers", id,
                          record.name, record.address, workers);
+            auto work_source = self->spawn(relay, coordinator, record.agent);
             promise.deliver(registration_reply{
-                true, {}, coordinator, id, feeds->port(), feeds->admit(id)});
+                true, {}, work_source, id, feeds->port(), feeds->admit(id)});
           },
           [=](const caf::error& e) mutable {
             promise.deliver(registration_reply{
@@ -45,14 +70,16 @@ void admit(caf::event_based_actor* self, const caf::actor& coordinator,
           });
 }
 
-caf::behavior gate(caf::event_based_actor* self, caf::actor coordinator,
-                   std::shared_ptr<cluster_port> port,
-                   std::shared_ptr<byte_feed> feeds) {
+gate_actor::behavior_type gate(gate_actor::pointer self,
+                               coordinator_actor coordinator,
+                               std::shared_ptr<cluster_port> port,
+                               std::shared_ptr<byte_feed> feeds) {
   return {
-      [=](register_atom, node_registration reg) {
+      [=](register_atom,
+          node_registration reg) -> caf::result<registration_reply> {
         reg.name = printable_name(reg.name);
         const auto sender = self->current_sender();
-        auto promise = self->make_response_promise();
+        auto promise = self->make_response_promise<registration_reply>();
         if (!sender) {
           promise.deliver(
               registration_reply{false, "anonymous", {}, {}, 0, {}});
@@ -73,7 +100,7 @@ caf::behavior gate(caf::event_based_actor* self, caf::actor coordinator,
 
 } // namespace
 
-caf::actor spawn_gate(caf::actor_system& system, caf::actor coordinator,
+gate_actor spawn_gate(caf::actor_system& system, coordinator_actor coordinator,
                       std::shared_ptr<cluster_port> port,
                       std::shared_ptr<byte_feed> feeds) {
   return system.spawn(gate, std::move(coordinator), std::move(port),

@@ -3,6 +3,7 @@
 #include "actors/messages.hpp"
 #include "actors/worker.hpp"
 #include "cluster/byte_feed.hpp"
+#include "cluster/gate.hpp"
 #include "cluster/handshake.hpp"
 #include "cluster/sockets.hpp"
 
@@ -24,7 +25,7 @@ namespace {
 // and only then hands the socket to CAF, which greets the server's BASP and
 // gets the gate the server published. An invalid handle with `error`
 // otherwise; `refused` when the server refused the token.
-caf::actor join_gate(caf::actor_system& system, const worker_node_config& cfg,
+gate_actor join_gate(caf::actor_system& system, const worker_node_config& cfg,
                      uint64_t& session, bool& refused, std::string& error) {
   refused = false;
   const int fd = open_socket(cfg.host, cfg.port, /*listening=*/false, error,
@@ -41,14 +42,14 @@ caf::actor join_gate(caf::actor_system& system, const worker_node_config& cfg,
   (void)::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
   auto basp =
       system.middleman().named_broker<caf::io::basp_broker>(caf::atom("BASP"));
-  caf::actor gate;
+  gate_actor gate;
   caf::scoped_actor self{system};
   self->request(basp, std::chrono::seconds(10), caf::connect_atom::value,
                 system.middleman().backend().new_scribe(fd), cfg.port)
       .receive(
           [&](caf::node_id&, caf::strong_actor_ptr& whom,
               std::set<std::string>&) {
-            gate = caf::actor_cast<caf::actor>(whom);
+            gate = caf::actor_cast<gate_actor>(whom);
             if (!gate)
               error = "the server published no gate";
           },
@@ -111,23 +112,23 @@ int run_worker_node(caf::actor_system& system, const worker_node_config& cfg) {
     spdlog::info("joined the server at {} as {} with {} workers", server,
                  reply.node_id, cfg.workers);
     for (auto& feed : feeds)
-      self->monitor(spawn_worker(system, reply.coordinator, reply.node_id,
+      self->monitor(spawn_worker(system, reply.work_source, reply.node_id,
                                  std::move(feed), cfg.spill));
-    self->monitor(reply.coordinator);
+    self->monitor(reply.work_source);
     // Until the server goes, or every worker has (each quits when its feed
     // breaks): then join again, with new feeds.
     std::string reason;
     size_t workers_left = feeds.size();
     while (reason.empty())
       self->receive([&](caf::down_msg& msg) {
-        if (msg.source == reply.coordinator.address())
+        if (msg.source == reply.work_source.address())
           reason = "lost the server at " + server + " (" +
                    system.render(msg.reason) + ")";
         else if (--workers_left == 0)
           reason = "lost the server at " + server +
                    " (every worker's byte feed broke)";
       });
-    // The workers quit by themselves: they monitor the coordinator too.
+    // The workers quit by themselves: they monitor the relay too.
     wait(reason);
   }
 }

@@ -372,7 +372,7 @@ std::string refusal(const std::string& message) {
 
 } // namespace
 
-server::server(caf::actor_system& system, caf::actor registry,
+server::server(caf::actor_system& system, job_registry_actor registry,
                server_config config)
     : impl_(std::make_unique<impl>()) {
   impl_->ctx = std::make_shared<server_context>(system, std::move(registry),

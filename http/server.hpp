@@ -5,7 +5,8 @@
 // those share (connection.hpp, server_context.hpp); no thread waits for the
 // registry.
 
-#include <caf/actor.hpp>
+#include "actors/job_registry.hpp"
+
 #include <caf/fwd.hpp>
 
 #include <chrono>
@@ -44,7 +45,8 @@ struct server_config {
 
 class server {
 public:
-  server(caf::actor_system& system, caf::actor registry, server_config config);
+  server(caf::actor_system& system, job_registry_actor registry,
+         server_config config);
   server(const server&) = delete;
   server& operator=(const server&) = delete;
   ~server();

@@ -22,13 +22,13 @@ namespace playcount::http {
 class download_pump;
 
 struct server_context {
-  server_context(caf::actor_system& system_in, caf::actor registry_in,
+  server_context(caf::actor_system& system_in, job_registry_actor registry_in,
                  server_config config_in)
       : system(system_in)
       , registry(std::move(registry_in))
       , config(std::move(config_in)) {}
   caf::actor_system& system;
-  caf::actor registry;
+  job_registry_actor registry;
   const server_config config;
   download_pump* pump = nullptr; // set before the first request
   // Warm shutdown (server::drain): uploads get 503, /healthz 503.

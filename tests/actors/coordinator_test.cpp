@@ -55,14 +55,18 @@ protected:
     system_ = std::make_unique<caf::actor_system>(cfg_);
     coordinator_ = spawn_coordinator(*system_, nullptr, policy);
     for (size_t i = 0; i < workers; ++i)
-      workers_.push_back(spawn_worker(*system_, coordinator_, "local"));
+      workers_.push_back(caf::actor_cast<caf::actor>(
+          spawn_worker(*system_, coordinator_, std::string{local_node_id})));
   }
 
   void TearDown() override {
     if (system_) {
       for (auto& w : workers_)
         caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
-      caf::anon_send_exit(coordinator_, caf::exit_reason::user_shutdown);
+      // With a sender: the coordinator takes nothing anonymous.
+      caf::scoped_actor {
+        *system_
+        } -> send_exit(coordinator_, caf::exit_reason::user_shutdown);
       workers_.clear();
       coordinator_ = nullptr;
       system_.reset();
@@ -101,7 +105,7 @@ protected:
   temp_dir dir_;
   caf::actor_system_config cfg_; // must outlive the system
   std::unique_ptr<caf::actor_system> system_;
-  caf::actor coordinator_;
+  coordinator_actor coordinator_;
   std::vector<caf::actor> workers_;
   int jobs_ = 0;
 };
@@ -514,7 +518,8 @@ protected:
                                          straggler_policy policy = quick()) {
     start(workers, policy);
     auto log = std::make_shared<script_log>();
-    workers_.push_back(system_->spawn(scripted_worker, coordinator_, how, log));
+    workers_.push_back(system_->spawn(
+        scripted_worker, caf::actor_cast<caf::actor>(coordinator_), how, log));
     EXPECT_TRUE(test::eventually(
         [&] { return stats_now().workers.size() == workers + 1; }));
     return log;

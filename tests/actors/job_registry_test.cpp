@@ -113,7 +113,10 @@ protected:
     config.result_ttl = ttl;
     config.retry_after = 7;
     std::string error;
-    registry_ = spawn_job_registry(*system_, coordinator_, config, error);
+    // The fake coordinator answers what a job_runner_actor does.
+    registry_ = caf::actor_cast<caf::actor>(spawn_job_registry(
+        *system_, caf::actor_cast<job_runner_actor>(coordinator_), config,
+        error));
     ASSERT_TRUE(registry_) << error;
   }
 

@@ -58,21 +58,21 @@ protected:
   test::temp_dir dir_;
 };
 
-TEST_F(messages_test, a_work_item_for_another_node_keeps_its_range_and_tag) {
+TEST_F(messages_test, a_work_item_for_another_node_keeps_its_range_and_parcel) {
   work_item item;
   item.job = "j";
   item.index = 7;
   item.range = {10, 20};
   item.layout.columns = 4;
   item.layout.count = 3;
-  item.tag = 0x1234567890ull;
+  item.parcel = 0x1234567890ull;
   const auto got = read_back<work_item>(bytes_of(item));
   EXPECT_EQ(got.job, "j");
   EXPECT_EQ(got.index, 7u);
   EXPECT_TRUE(got.range == (byte_range{10, 20}));
   EXPECT_EQ(got.layout.columns, 4u);
   EXPECT_EQ(got.layout.count, 3u);
-  EXPECT_EQ(got.tag, 0x1234567890ull);
+  EXPECT_EQ(got.parcel, 0x1234567890ull);
 }
 
 TEST_F(messages_test, a_registration_reply_carries_the_feed_port_and_secret) {
@@ -133,6 +133,7 @@ template <class T>
 constexpr bool is_leaf =
     std::is_arithmetic_v<T> || std::is_enum_v<T> ||
     std::is_same_v<T, std::string> || std::is_same_v<T, caf::actor> ||
+    std::is_same_v<T, work_source_actor> ||
     std::is_same_v<T, std::shared_ptr<partial_aggregate>>;
 
 template <class T>
@@ -325,7 +326,7 @@ protected:
                        9, 10});
     add("playcount::node_registration", node_registration{"host", 4, 99});
     add("playcount::registration_reply",
-        registration_reply{true, "why not", peer_, "node-3", 4711,
+        registration_reply{true, "why not", work_source_, "node-3", 4711,
                            std::string("\0\x01secret\xff", 9)});
     add("playcount::node_record",
         node_record{"host", "10.0.0.1:4000", "caf-node", peer_});
@@ -360,6 +361,7 @@ protected:
   // An actor handle to carry (a local one: no middleman is loaded).
   caf::scoped_actor self_{system_};
   caf::actor peer_ = caf::actor_cast<caf::actor>(self_);
+  work_source_actor work_source_ = caf::actor_cast<work_source_actor>(self_);
 };
 
 TEST_F(message_round_trip, every_registered_message_type_comes_back_whole) {

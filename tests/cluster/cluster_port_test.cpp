@@ -4,8 +4,12 @@
 // closed by default, and a job of millions of groups on a node that is
 // never taken for dead.
 
+#include "actors/messages.hpp"
+#include "cluster/byte_feed.hpp"
 #include "cluster/cluster_port.hpp"
+#include "cluster/gate.hpp"
 #include "cluster/handshake.hpp"
+#include "cluster/sockets.hpp"
 #include "tests/support/api_client.hpp"
 #include "tests/support/child_process.hpp"
 #include "tests/support/csv_gen.hpp"
@@ -15,10 +19,12 @@
 #include "tests/support/temp_dir.hpp"
 
 #include <boost/json.hpp>
+#include <caf/io/all.hpp>
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -27,6 +33,7 @@
 #include <atomic>
 #include <cstring>
 #include <fstream>
+#include <future>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -563,6 +570,136 @@ TEST_F(cluster_port_test, a_job_of_millions_of_groups_on_a_node_keeps_it_up) {
   const auto stopping = std::chrono::steady_clock::now();
   EXPECT_EQ(server_->stop(), 0);
   EXPECT_LT(std::chrono::steady_clock::now() - stopping, test::scaled(6s));
+}
+
+// -- a node that has the token and misbehaves -------------------------------
+
+// Whether `to` refuses the request `xs...` (an answer of type Answer would
+// be the coordinator's): CAF's unexpected_message, not a timeout.
+template <class Answer, class Handle, class... Ts>
+bool refuses(caf::scoped_actor& self, const Handle& to, Ts... xs) {
+  bool refused = false;
+  self->request(to, test::scaled(10s), xs...)
+      .receive([](Answer&) { ADD_FAILURE() << "answered"; },
+               [&](caf::error& e) {
+                 refused = e.category() == caf::atom("system") &&
+                           e.code() == static_cast<uint8_t>(
+                                           caf::sec::unexpected_message);
+                 EXPECT_TRUE(refused) << caf::to_string(e);
+               });
+  return refused;
+}
+
+// Every message only the server's own actors may send the coordinator.
+template <class Handle>
+void expect_local_only_refused(caf::scoped_actor& self, const Handle& to,
+                               const std::string& job, const char* via) {
+  job_request request;
+  request.id = "from-a-node";
+  request.input_path = "/etc/passwd";
+  request.output_path = "/tmp/from-a-node.csv";
+  EXPECT_TRUE(refuses<job_result>(self, to, request)) << via;
+  EXPECT_TRUE(refuses<bool>(self, to, cancel_atom::value, job)) << via;
+  EXPECT_TRUE(refuses<job_status>(self, to, status_atom::value, job)) << via;
+  EXPECT_TRUE(refuses<coordinator_stats>(self, to, stats_atom::value)) << via;
+  EXPECT_TRUE(
+      refuses<std::string>(self, to, node_up_atom::value,
+                           node_record{"ghost", "1.2.3.4:5", "ghost-node", {}}))
+      << via;
+  // No answer to wait for: a job said done, and a plan.
+  job_result done;
+  done.id = job;
+  done.ok = true;
+  self->send(to, finished_atom::value, done);
+  self->send(to, planned_atom::value, job, job_plan{}, std::string{});
+}
+
+TEST_F(
+    cluster_port_test,
+    a_node_sending_what_only_the_server_may_is_refused_and_the_server_goes_on) {
+  start_server();
+  caf::actor_system_config cfg;
+  configure_actor_system(cfg, /*network=*/true);
+  caf::actor_system system{cfg};
+  // Joins as `playcount worker` does (cluster/worker_node.cpp).
+  std::string error;
+  const int fd = open_socket("127.0.0.1", cluster_port_, false, error);
+  ASSERT_GE(fd, 0) << error;
+  uint64_t session = 0;
+  bool refused = false;
+  ASSERT_TRUE(handshake::join(fd, token, session, refused, error)) << error;
+  set_timeouts(fd, 0);
+  (void)::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+  auto basp =
+      system.middleman().named_broker<caf::io::basp_broker>(caf::atom("BASP"));
+  caf::scoped_actor self{system};
+  gate_actor gate;
+  self->request(basp, test::scaled(10s), caf::connect_atom::value,
+                system.middleman().backend().new_scribe(fd), cluster_port_)
+      .receive(
+          [&](caf::node_id&, caf::strong_actor_ptr& whom,
+              std::set<std::string>&) {
+            gate = caf::actor_cast<gate_actor>(whom);
+          },
+          [&](caf::error& e) { ADD_FAILURE() << system.render(e); });
+  ASSERT_TRUE(gate);
+  registration_reply reply;
+  self->request(gate, test::scaled(10s), register_atom::value,
+                node_registration{"hostile", 1, session})
+      .receive([&](registration_reply& r) { reply = std::move(r); },
+               [&](caf::error& e) { ADD_FAILURE() << system.render(e); });
+  ASSERT_TRUE(reply.accepted) << reply.reason;
+
+  // What the node was given (its relay) takes none of it ...
+  const std::string csv = test::make_csv(test::csv_shape{});
+  const std::string id = test::submit(port_, csv);
+  expect_local_only_refused(self,
+                            caf::actor_cast<caf::actor>(reply.work_source), id,
+                            "through the relay");
+  // ... nor the gate.
+  EXPECT_TRUE(refuses<coordinator_stats>(
+      self, caf::actor_cast<caf::actor>(gate), stats_atom::value));
+
+  // A worker of the node learns the coordinator's id: the coordinator
+  // itself answers its ask (the server has no worker of its own).
+  auto feed = open_feed("127.0.0.1", reply.feed_port, reply.feed_secret, error);
+  ASSERT_TRUE(feed) << error;
+  std::promise<caf::actor> learned;
+  auto worker = system.spawn([&learned, relay = reply.work_source,
+                              node = reply.node_id, feed_id = feed->id()](
+                                 caf::event_based_actor* w) -> caf::behavior {
+    w->send(relay, join_atom::value, worker_info{node, feed_id});
+    w->request(relay, caf::infinite, ask_work_atom::value)
+        .then([&learned, w](work_item&) {
+          learned.set_value(caf::actor_cast<caf::actor>(w->current_sender()));
+        });
+    return {[](drop_atom, const std::string&) {}};
+  });
+  auto learning = learned.get_future();
+  ASSERT_EQ(learning.wait_for(test::scaled(20s)), std::future_status::ready)
+      << server_->log();
+  const caf::actor coordinator = learning.get();
+  ASSERT_TRUE(coordinator);
+  EXPECT_NE(coordinator.node(), system.node());
+  EXPECT_NE(coordinator.address(), reply.work_source.address());
+  // Straight to the coordinator: refused at its mailbox, an exit too (a
+  // node may end its own relay, not the coordinator).
+  expect_local_only_refused(self, coordinator, id, "straight");
+  self->send_exit(coordinator, caf::exit_reason::kill);
+  EXPECT_EQ(str(test::job(port_, id), "state"), "started");
+  EXPECT_NE(server_->log().find("the coordinator refused a message from"),
+            std::string::npos)
+      << server_->log();
+
+  // The node goes; the server goes on: a real node finishes the job.
+  self->send_exit(worker, caf::exit_reason::kill);
+  child_process& node = start_node("honest", cluster_port_);
+  ASSERT_TRUE(eventually([&] { return node_up("honest"); }))
+      << node.log() << server_->log();
+  test::wait_for_state(port_, id, "finished", test::scaled(30s));
+  EXPECT_EQ(test::http_get(port_, "/jobs/" + id + "/result/").body,
+            count_alone(csv));
+  EXPECT_EQ(test::http_get(port_, "/healthz").status, 200);
 }
 
 } // namespace

@@ -108,7 +108,9 @@ protected:
     cfg.threads = 1; // one slow answer would stop everything if it waited
     cfg.data_dir = dir_.file("data");
     cfg.registry_timeout = registry_timeout;
-    server_ = std::make_unique<http::server>(system_, registry_, cfg);
+    // The slow registry answers what a job_registry_actor does.
+    server_ = std::make_unique<http::server>(
+        system_, caf::actor_cast<job_registry_actor>(registry_), cfg);
     std::string error;
     ASSERT_TRUE(server_->start(error)) << error;
   }
