@@ -296,7 +296,7 @@ void pump(registry_actor* self) {
     request.input_path = p.input;
     request.output_path = p.result;
     request.range_size = st.config.range_size;
-    request.skip_bad_rows = r.skip_bad_rows;
+    request.on_bad_rows = r.on_bad_rows;
     request.durable = true;
     if (st.config.memory_limit > 0 &&
         (::mkdir(p.spill.c_str(), 0700) == 0 || errno == EEXIST)) {
@@ -334,7 +334,7 @@ submit_reply submit(registry_actor* self, const job_submission& in) {
   r.id = in.id;
   r.state = job_state::queued;
   r.file_name = printable_utf8(in.file_name);
-  r.skip_bad_rows = in.skip_bad_rows;
+  r.on_bad_rows = in.on_bad_rows;
   r.bytes_total = in.bytes;
   r.created_at = now_ms();
   std::string error;

@@ -22,6 +22,8 @@
 //   they ended, then removed with their files; an expired job is "not found"
 //   even before the sweep has removed it.
 
+#include "core/job_plan.hpp"
+
 #include <caf/fwd.hpp>
 
 #include <chrono>
@@ -35,7 +37,7 @@ struct job_registry_config {
   uint64_t max_running = 2;
   uint64_t max_queued = 100;
   std::chrono::milliseconds result_ttl = std::chrono::hours(24);
-  uint64_t range_size = 4 << 20;
+  uint64_t range_size = default_range_size;
   /// Memory for the running jobs' totals together, shared equally among
   /// max_running jobs; beyond its share a job spills to disk (spill.hpp).
   /// 0: no limit.

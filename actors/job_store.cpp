@@ -94,6 +94,11 @@ json::value stored(job_state x) {
   return json::value(to_string(x));
 }
 
+// As the first records had it: "skip_bad_rows": true or false.
+json::value stored(bad_row_policy x) {
+  return json::value(x == bad_row_policy::skip);
+}
+
 template <class T>
 json::value stored(const T& x) {
   static_assert(std::is_arithmetic_v<T>);
@@ -137,10 +142,10 @@ bool read_stored(const json::value& x, job_state& into, std::string& error) {
   return true;
 }
 
-bool read_stored(const json::value& x, bool& into, std::string&) {
+bool read_stored(const json::value& x, bad_row_policy& into, std::string&) {
   if (!x.is_bool())
     return false;
-  into = x.get_bool();
+  into = x.get_bool() ? bad_row_policy::skip : bad_row_policy::fail;
   return true;
 }
 

@@ -146,20 +146,12 @@ bool file_sink::finish(bool durable, std::string& error) {
   return ok;
 }
 
-std::optional<bool> parse_on_bad_rows(std::string_view value) {
-  if (value == "fail")
-    return false;
-  if (value == "skip")
-    return true;
-  return std::nullopt;
-}
-
 std::variant<job_input, api_error>
 make_job_input(const received_body& body, const std::string& input_path) {
   std::string error;
   job_input out;
   out.file_name = body.file_name;
-  out.skip_bad_rows = body.skip_bad_rows;
+  out.on_bad_rows = body.on_bad_rows;
   if (!body.multipart) {
     struct stat st {};
     if (::stat(body.path.c_str(), &st) != 0)
@@ -190,12 +182,12 @@ make_job_input(const received_body& body, const std::string& input_path) {
                      "malformed multipart/form-data body: " +
                          form.error().message};
   if (const multipart_part* mode = form->find("on_bad_rows")) {
-    const auto skip = parse_on_bad_rows(mode->content);
-    if (!skip)
+    const auto policy = parse_bad_row_policy(mode->content);
+    if (!policy)
       return api_error{api_errc::bad_request,
                        "on_bad_rows is fail or skip, not \"" +
                            std::string(mode->content.substr(0, 64)) + "\""};
-    out.skip_bad_rows = *skip;
+    out.on_bad_rows = *policy;
   }
   const multipart_part* file = form->file();
   if (file == nullptr)

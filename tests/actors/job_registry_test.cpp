@@ -146,8 +146,9 @@ protected:
   }
 
   submit_reply submit(const std::string& id) {
-    return ask<submit_reply>(registry_, submit_atom::value,
-                             job_submission{id, "in.csv", 100, false});
+    return ask<submit_reply>(
+        registry_, submit_atom::value,
+        job_submission{id, "in.csv", 100, bad_row_policy::fail});
   }
 
   job_record lookup(const std::string& id) {
@@ -478,12 +479,13 @@ TEST_F(job_registry_test, a_clean_stop_is_not_counted_as_an_attempt) {
 TEST_F(job_registry_test, names_and_messages_with_any_bytes_are_kept_escaped) {
   start_registry(1);
   const std::string id = upload();
-  const auto reply = ask<submit_reply>(registry_, submit_atom::value,
-                                       job_submission{id,
-                                                      "pl\xff"
-                                                      "ays\xfe"
-                                                      ".csv",
-                                                      100, true});
+  const auto reply =
+      ask<submit_reply>(registry_, submit_atom::value,
+                        job_submission{id,
+                                       "pl\xff"
+                                       "ays\xfe"
+                                       ".csv",
+                                       100, bad_row_policy::skip});
   EXPECT_EQ(reply.record.file_name, "pl\\xFFays\\xFE.csv");
   job_result res;
   res.id = id;
@@ -586,7 +588,7 @@ TEST(job_store, a_record_round_trips_through_its_json) {
   r.id = make_job_id();
   r.state = job_state::failed;
   r.file_name = "pl\"ays\n.csv";
-  r.skip_bad_rows = true;
+  r.on_bad_rows = bad_row_policy::skip;
   r.bytes_total = uint64_t{1} << 40;
   r.bytes_done = 12;
   r.rows = 3;
