@@ -369,6 +369,15 @@ api_error storage_error(int err, const std::string& what) {
   return {api_errc::storage, why + " while saving the upload"};
 }
 
+api_error storage_error(const failure& why) {
+  // The failure's errno is the one the client is told about (the log line
+  // is the same as the other overload's: what, then the errno's text).
+  failure what = why;
+  what.code = 0;
+  what.reason.clear();
+  return storage_error(why.code, what.text());
+}
+
 std::string job_json(const job_record& record) {
   return json::serialize(job_object(record));
 }

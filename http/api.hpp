@@ -9,6 +9,7 @@
 // statuses (docs/http-api.md has the table).
 
 #include "actors/messages.hpp"
+#include "core/failure.hpp"
 #include "http/status.hpp"
 
 #include <cstdint>
@@ -73,6 +74,9 @@ struct api_error {
 /// the upload"), never where; `what` (a path and an action, e.g. "cannot
 /// write /srv/data/jobs/<id>/input.csv") goes to the server's log only.
 [[nodiscard]] api_error storage_error(int err, const std::string& what);
+
+/// The same for a failure: its errno for the client, its text for the log.
+[[nodiscard]] api_error storage_error(const failure& why);
 
 /// The HTTP status of an error.
 [[nodiscard]] http_status status_of(api_errc code) noexcept;

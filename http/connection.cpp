@@ -24,8 +24,7 @@ connection::~connection() {
 
 void connection::drop_upload() {
   if (upload) {
-    std::string ignored;
-    (void)remove_job_files(upload->paths, ignored);
+    (void)remove_job_files(upload->paths);
     upload.reset();
   }
 }

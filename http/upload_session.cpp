@@ -63,8 +63,7 @@ void submit_upload(const std::shared_ptr<server_context>& ctx,
   std::weak_ptr<Tcp::Peer> weak_peer = peer;
   auto answer = [ctx, c, up, weak_peer](const reply& r) {
     if (r.status != http_status::accepted) {
-      std::string ignored;
-      (void)remove_job_files(up->paths, ignored);
+      (void)remove_job_files(up->paths);
     } // else the job owns its directory now
     const std::string note = r.status == http_status::accepted
                                  ? "job " + up->id + ", " +
@@ -214,8 +213,7 @@ void start_upload(const std::shared_ptr<server_context>& ctx,
       body.multipart ? up->paths.dir + "/body.tmp" : up->paths.input + ".tmp";
   if (!up->sink.open(body.path, !body.multipart, error)) {
     const api_error e = storage_error(up->sink.error_code(), error);
-    std::string ignored;
-    (void)remove_job_files(up->paths, ignored);
+    (void)remove_job_files(up->paths);
     return refuse(e);
   }
   up->head = std::move(head);

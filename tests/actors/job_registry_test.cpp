@@ -656,11 +656,11 @@ TEST(job_store, saving_a_record_replaces_it_whole_and_leaves_no_temporary) {
   const job_paths p = paths_for(dir.path(), make_job_id());
   fs::create_directories(p.dir);
   job_record r;
-  std::string error;
   for (auto state :
        {job_state::queued, job_state::started, job_state::finished}) {
     r.state = state;
-    ASSERT_TRUE(save_record(p, r, error)) << error;
+    const auto saved = save_record(p, r);
+    ASSERT_TRUE(saved) << saved.error().text();
   }
   EXPECT_EQ(test::read_file(p.record), record_to_json(r));
   EXPECT_FALSE(test::exists(p.record + ".tmp"));
@@ -731,8 +731,8 @@ job_paths make_job(const std::string& data, job_state state, bool with_result) {
   r.created_at = now_ms();
   const job_paths p = paths_for(data, r.id);
   fs::create_directories(p.dir);
-  std::string error;
-  EXPECT_TRUE(save_record(p, r, error)) << error;
+  const auto saved = save_record(p, r);
+  EXPECT_TRUE(saved) << saved.error().text();
   if (with_result)
     std::ofstream(p.result) << "Song,Date,Total Number of Plays for Date\n";
   return p;
