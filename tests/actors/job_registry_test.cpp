@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -627,6 +628,25 @@ TEST(job_store, a_torn_or_foreign_record_does_not_parse) {
     EXPECT_FALSE(parse_record(text, r, error)) << text;
     EXPECT_FALSE(error.empty());
   }
+}
+
+// What cannot be saved or removed comes back in parts: the action, the
+// path, errno; the log line is made of them.
+TEST(job_store, a_failure_names_the_file_and_its_errno) {
+  temp_dir dir;
+  const job_paths p = paths_for(dir.path(), make_job_id()); // no directory
+  const auto saved = save_record(p, job_record{});
+  ASSERT_FALSE(saved);
+  EXPECT_EQ(saved.error().path, p.record + ".tmp");
+  EXPECT_EQ(saved.error().code, ENOENT);
+  EXPECT_EQ(saved.error().text(),
+            "cannot create " + p.record + ".tmp: No such file or directory");
+  EXPECT_TRUE(remove_file(p.record)); // nothing there: no failure
+  EXPECT_TRUE(remove_job_files(p));
+  const auto synced = sync_dir(p.dir);
+  ASSERT_FALSE(synced);
+  EXPECT_EQ(synced.error().text(),
+            "cannot open " + p.dir + ": No such file or directory");
 }
 
 TEST(job_store, only_canonical_random_uuids_are_job_ids) {
