@@ -256,8 +256,10 @@ bool send_bytes(coordinator_state& st, job_run& job, const worker_entry& w,
                 work_item& item, std::string& error) {
   if (!job.file) {
     auto file = std::make_shared<file_handle>();
-    if (!file->open(job.request.input_path, error))
+    if (auto opened = file->open(job.request.input_path); !opened) {
+      error = opened.error().text();
       return false;
+    }
     job.file = std::move(file);
   }
   item.parcel = st.next_parcel++;
@@ -303,7 +305,7 @@ void dispatch(coordinator_pointer self) {
     item.path = job->request.input_path;
     item.index = index;
     item.layout = job->layout;
-    item.skip_bad_rows = job->request.skip_bad_rows;
+    item.on_bad_rows = job->request.on_bad_rows;
     item.range = job->ranges[index];
     if (!job->request.spill_dir.empty() && job->request.memory_limit > 0) {
       // A third of the job's memory for the workers' partials, shared
@@ -338,10 +340,14 @@ void dispatch(coordinator_pointer self) {
 // Plans the job off the coordinator: the header and a parallel quote scan.
 void plan(caf::blocking_actor* self, coordinator_actor coordinator,
           std::string id, std::string path, uint64_t range_size) {
+  const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
+  auto planned = plan_job(path, range_size, threads);
   job_plan out;
   std::string error;
-  const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
-  (void)plan_job(path, range_size, threads, out, error);
+  if (planned)
+    out = std::move(*planned);
+  else
+    error = planned.error().text();
   self->send(coordinator, planned_atom::value, std::move(id), std::move(out),
              std::move(error));
 }
@@ -367,7 +373,8 @@ void start_job(coordinator_pointer self, job_request request,
 // A range whose bad record ends the job: any, unless skipping; an overflow
 // always. Ranges after it are not needed.
 bool stops_the_job(const job_request& request, const range_report& report) {
-  return report.error && (!request.skip_bad_rows || report.overflow);
+  return report.error &&
+         (request.on_bad_rows != bad_row_policy::skip || report.overflow);
 }
 
 void maybe_finish(coordinator_pointer self, job_run& job) {

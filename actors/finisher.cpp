@@ -9,6 +9,7 @@
 #include <chrono>
 #include <malloc.h>
 #include <map>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -80,12 +81,14 @@ void maybe_spill(finisher_state& st) {
       st.totals.bytes() <= r.memory_limit / 3)
     return;
   const std::string name = "f-" + std::to_string(st.spills++);
-  uint64_t bytes = 0;
-  if (!spill(st.totals, r.spill_dir, name, bytes, st.spill_error))
+  const auto spilled = spill(st.totals, r.spill_dir, name);
+  if (!spilled) {
+    st.spill_error = spilled.error().text();
     spdlog::error("job {}: {}", r.id, st.spill_error);
-  else
-    spdlog::debug("job {}: spilled {} bytes of merged totals ({})", r.id, bytes,
-                  name);
+  } else {
+    spdlog::debug("job {}: spilled {} bytes of merged totals ({})", r.id,
+                  *spilled, name);
+  }
 }
 
 void merge(finisher_state& st, partial_aggregate& part) {
@@ -98,8 +101,11 @@ void merge(finisher_state& st, partial_aggregate& part) {
 }
 
 bad_row_policy policy(const job_request& request) {
-  return request.skip_bad_rows ? bad_row_policy::skip : bad_row_policy::fail;
+  return request.on_bad_rows;
 }
+
+// What a job's error says when the input cannot be read again.
+constexpr std::string_view reread = "cannot read the input again";
 
 // Every partial is in: reads what was lost again, places an overflow,
 // writes the result and tells the coordinator.
@@ -116,8 +122,8 @@ job_result complete(finisher_state& st) {
     // The reports of these ranges are known: only their totals are lost.
     // Each range is mapped on its own, as a worker does (bounded memory).
     file_handle file;
-    if (!file.open(st.in.request.input_path, result.error))
-      result.error = "cannot read the input again: " + result.error;
+    if (auto opened = file.open(st.in.request.input_path); !opened)
+      result.error = opened.error().within(reread).text();
     for (const lost_holder& h : st.lost) {
       spdlog::debug("job {}: {} range(s) of a lost partial read again, for "
                     "the partitions not in {:#x}",
@@ -127,13 +133,12 @@ job_result complete(finisher_state& st) {
         if (!result.error.empty())
           break;
         const byte_range range = st.in.ranges[index];
-        const mapped_window bytes =
-            file.map(range.begin, range.end, result.error);
-        if (!result.error.empty()) {
-          result.error = "cannot read the input again: " + result.error;
+        const auto bytes = file.map(range.begin, range.end);
+        if (!bytes) {
+          result.error = bytes.error().within(reread).text();
           break;
         }
-        (void)read_range(bytes.window(), range, st.in.layout,
+        (void)read_range(bytes->window(), range, st.in.layout,
                          policy(st.in.request), part, index);
       }
       if (!result.error.empty())
@@ -152,8 +157,8 @@ job_result complete(finisher_state& st) {
   if (result.error.empty() && overflow) {
     // Running totals only overflow at one record in file order.
     mapped_file file;
-    if (!file.open(st.in.request.input_path, result.error))
-      result.error = "cannot read the input again: " + result.error;
+    if (auto opened = file.open(st.in.request.input_path); !opened)
+      result.error = opened.error().within(reread).text();
     else
       outcome =
           read_sequentially(file.bytes(), st.in.layout, policy(st.in.request))
@@ -171,32 +176,34 @@ job_result complete(finisher_state& st) {
   } else if (result.error.empty()) {
     const std::string& path = st.in.request.output_path;
     const std::string& spills = st.in.request.spill_dir;
+    std::optional<failure> why;
     if (!spills.empty() && has_spills(spills)) {
       // Partitions merged one at a time, from disk (spill.hpp).
       result.spilled_bytes += spilled_bytes(spills);
       std::vector<partial_aggregate> in_memory;
       in_memory.push_back(std::move(st.totals));
-      bool overflow_now = false;
-      result.ok = write_spilled_result(in_memory, spills, st.spill_owners, path,
-                                       st.in.request.durable, result.groups,
-                                       overflow_now, result.error);
-      if (overflow_now) // the sequential read above would have found it
-        result.error = "overflow: a total is larger than 9223372036854775807";
+      const auto written = write_spilled_result(
+          in_memory, spills, st.spill_owners, path, st.in.request.durable);
+      if (!written)
+        why = written.error();
+      else if (written->overflow) // the sequential read would have found it
+        why = failure::words(
+            "overflow: a total is larger than 9223372036854775807");
+      else
+        result.groups = written->groups;
     } else {
       result.groups = st.totals.groups();
-      result.ok = write_result(st.totals, path, st.in.request.durable,
-                               result.error, merge_threads());
+      auto written =
+          write_result(st.totals, path, st.in.request.durable, merge_threads());
+      if (!written)
+        why = std::move(written).error();
     }
-    if (!result.ok) {
-      // Said to API clients: the file's name, not where the server keeps it.
-      const auto slash = path.rfind('/');
-      if (slash != std::string::npos) {
-        const std::string dir = path.substr(0, slash + 1);
-        for (size_t at; (at = result.error.find(dir)) != std::string::npos;)
-          result.error.erase(at, dir.size());
-      }
-      result.error = "the result could not be written: " + result.error;
-    }
+    result.ok = !why;
+    // Said to API clients: the file's name, not where the server keeps it.
+    if (why)
+      result.error = std::move(*why)
+                         .within("the result could not be written")
+                         .text(failure::paths::file_names);
     result.write_seconds = seconds_since(write_start);
   }
   // A long-running server gives the memory of a big job back to the system

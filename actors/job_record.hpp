@@ -10,6 +10,8 @@
 // its key in the API (or none) and how each shows it; the round-trip tests
 // (tests/actors/messages_test.cpp) fail for a field missing from the list.
 
+#include "core/bad_row_policy.hpp"
+
 #include <caf/error.hpp>
 #include <caf/meta/load_callback.hpp>
 #include <caf/meta/type_name.hpp>
@@ -40,7 +42,7 @@ struct job_record {
   std::string id;
   job_state state = job_state::queued;
   std::string file_name; ///< the uploaded file's name, when the client gave one
-  bool skip_bad_rows = false;
+  bad_row_policy on_bad_rows = bad_row_policy::fail;
   uint64_t bytes_total = 0; ///< the size of the uploaded CSV file
   uint64_t bytes_done = 0;
   uint64_t rows = 0;
@@ -86,8 +88,6 @@ inline constexpr uint16_t omit_empty = 1u << 2;
 inline constexpr uint16_t api_null_if_empty = 1u << 3;
 /// API: a time as ISO 8601 UTC, null for "not yet" (0).
 inline constexpr uint16_t api_time = 1u << 4;
-/// API: the bad-row policy's word, "skip" (true) or "fail" (false).
-inline constexpr uint16_t api_policy = 1u << 5;
 /// API: a member of `phaseMs` in whole milliseconds, shown for finished
 /// jobs only (null otherwise); `api_rank` is phaseMs's place.
 inline constexpr uint16_t api_phase_ms = 1u << 6;
@@ -123,8 +123,8 @@ inline constexpr auto job_record_fields = [] {
       record_field<job_state>{"state", &r::state, "state", 1},
       record_field<std::string>{"file_name", &r::file_name, "fileName", 11,
                                 api_null_if_empty},
-      record_field<bool>{"skip_bad_rows", &r::skip_bad_rows, "onBadRows", 12,
-                         api_policy},
+      record_field<bad_row_policy>{"skip_bad_rows", &r::on_bad_rows,
+                                   "onBadRows", 12},
       record_field<uint64_t>{"bytes_total", &r::bytes_total, "bytesTotal", 2},
       record_field<uint64_t>{"bytes_done", &r::bytes_done, "bytesDone", 3},
       record_field<uint64_t>{"rows", &r::rows, "rows", 4},

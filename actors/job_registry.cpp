@@ -105,8 +105,8 @@ job_paths paths(const registry_state& st, const std::string& id) {
 // again on each sweep (see unsaved), and after a crash in between the job
 // is seen in its previous saved state (at worst it runs again).
 bool save(registry_state& st, const job_record& r, std::string* why = nullptr) {
-  std::string error;
-  if (!save_record(paths(st, r.id), r, error)) {
+  if (auto saved = save_record(paths(st, r.id), r); !saved) {
+    const std::string error = saved.error().text();
     spdlog::error("job {}: cannot save its state: {}", r.id, error);
     st.unsaved.insert(r.id);
     if (why != nullptr)
@@ -127,28 +127,23 @@ void save_again(registry_state& st) {
       st.unsaved.erase(id);
       continue;
     }
-    std::string error;
-    if (!save_record(paths(st, id), i->second, error))
+    if (!save_record(paths(st, id), i->second))
       continue; // still failing: logged when it first failed
     st.unsaved.erase(id);
     spdlog::info("job {}: its state is saved now", id);
-    if (has_ended(i->second)) {
-      std::string ignored;
-      (void)remove_file(paths(st, id).input, ignored);
-    }
+    if (has_ended(i->second))
+      (void)remove_file(paths(st, id).input);
   }
 }
 
 void drop_file(const std::string& path) {
-  std::string error;
-  if (!remove_file(path, error))
-    spdlog::warn("{}", error);
+  if (auto removed = remove_file(path); !removed)
+    spdlog::warn("{}", removed.error().text());
 }
 
 void drop_job(registry_state& st, const std::string& id) {
-  std::string error;
-  if (!remove_job_files(paths(st, id), error))
-    spdlog::warn("{}", error);
+  if (auto removed = remove_job_files(paths(st, id)); !removed)
+    spdlog::warn("{}", removed.error().text());
   st.jobs.erase(id);
   st.unsaved.erase(id);
 }
@@ -211,8 +206,7 @@ void on_result(registry_actor* self, const std::string& id, job_result& res) {
   auto i = st.jobs.find(id);
   if (i == st.jobs.end()) {
     // Deleted while it ran: whatever the job left behind goes too.
-    std::string error;
-    (void)remove_job_files(p, error);
+    (void)remove_job_files(p);
   } else if (i->second.state == job_state::canceled) {
     drop_file(p.result); // a result that came too late to count
     if (st.unsaved.count(id) == 0)
@@ -237,9 +231,8 @@ void on_result(registry_actor* self, const std::string& id, job_result& res) {
       r.bytes_done = r.bytes_total;
       // The finisher renamed the result into the directory: make the name
       // durable before the record says the result is there.
-      std::string error;
-      if (!sync_dir(p.dir, error))
-        spdlog::warn("job {}: {}", id, error);
+      if (auto synced = sync_dir(p.dir); !synced)
+        spdlog::warn("job {}: {}", id, synced.error().text());
       spdlog::info("job {} finished in {:.3f} s: {} rows, {} groups", id,
                    seconds, r.rows, r.groups);
     } else {
@@ -300,7 +293,7 @@ void pump(registry_actor* self) {
     request.input_path = p.input;
     request.output_path = p.result;
     request.range_size = st.config.range_size;
-    request.skip_bad_rows = r.skip_bad_rows;
+    request.on_bad_rows = r.on_bad_rows;
     request.durable = true;
     if (st.config.memory_limit > 0 &&
         (::mkdir(p.spill.c_str(), 0700) == 0 || errno == EEXIST)) {
@@ -338,14 +331,13 @@ submit_reply submit(registry_actor* self, const job_submission& in) {
   r.id = in.id;
   r.state = job_state::queued;
   r.file_name = printable_utf8(in.file_name);
-  r.skip_bad_rows = in.skip_bad_rows;
+  r.on_bad_rows = in.on_bad_rows;
   r.bytes_total = in.bytes;
   r.created_at = now_ms();
-  std::string error;
-  if (!save_record(paths(st, r.id), r, error)) {
+  if (auto saved = save_record(paths(st, r.id), r); !saved) {
     out.status = submit_reply::failed;
-    out.error = error;
-    spdlog::error("job {} not queued: {}", r.id, error);
+    out.error = saved.error().text();
+    spdlog::error("job {} not queued: {}", r.id, out.error);
     return out;
   }
   st.jobs[r.id] = r;
@@ -452,8 +444,7 @@ registry_impl_actor::behavior_type registry(registry_actor* self,
     const job_paths p = paths(st, r.id);
     if (is_expired(st, r, now)) {
       spdlog::info("job {} expired while the server was down: removed", r.id);
-      std::string error;
-      (void)remove_job_files(p, error);
+      (void)remove_job_files(p);
       continue;
     }
     if (r.state == job_state::started && r.attempts >= st.config.max_attempts) {

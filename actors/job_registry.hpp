@@ -25,6 +25,7 @@
 
 #include "actors/coordinator.hpp"
 #include "actors/messages.hpp"
+#include "core/job_plan.hpp"
 
 #include <caf/typed_actor.hpp>
 
@@ -39,7 +40,7 @@ struct job_registry_config {
   uint64_t max_running = 2;
   uint64_t max_queued = 100;
   std::chrono::milliseconds result_ttl = std::chrono::hours(24);
-  uint64_t range_size = 4 << 20;
+  uint64_t range_size = default_range_size;
   /// Memory for the running jobs' totals together, shared equally among
   /// max_running jobs; beyond its share a job spills to disk (spill.hpp).
   /// 0: no limit.

@@ -94,6 +94,11 @@ json::value stored(job_state x) {
   return json::value(to_string(x));
 }
 
+// As the first records had it: "skip_bad_rows": true or false.
+json::value stored(bad_row_policy x) {
+  return json::value(x == bad_row_policy::skip);
+}
+
 template <class T>
 json::value stored(const T& x) {
   static_assert(std::is_arithmetic_v<T>);
@@ -137,10 +142,10 @@ bool read_stored(const json::value& x, job_state& into, std::string& error) {
   return true;
 }
 
-bool read_stored(const json::value& x, bool& into, std::string&) {
+bool read_stored(const json::value& x, bad_row_policy& into, std::string&) {
   if (!x.is_bool())
     return false;
-  into = x.get_bool();
+  into = x.get_bool() ? bad_row_policy::skip : bad_row_policy::fail;
   return true;
 }
 
@@ -250,40 +255,36 @@ bool parse_record(std::string_view text, job_record& r, std::string& error) {
   return true;
 }
 
-bool sync_dir(const std::string& dir, std::string& error) {
+result<void> sync_dir(const std::string& dir) {
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) {
-    error = "cannot open " + dir + ": " + errno_text();
-    return false;
-  }
+  if (fd < 0)
+    return failure::of_errno("cannot open", dir, errno);
   const bool ok = ::fsync(fd) == 0;
-  if (!ok)
-    error = "cannot flush " + dir + ": " + errno_text();
+  const int code = errno;
   ::close(fd);
-  return ok;
+  if (!ok)
+    return failure::of_errno("cannot flush", dir, code);
+  return {};
 }
 
-bool save_record(const job_paths& paths, const job_record& record,
-                 std::string& error) {
+result<void> save_record(const job_paths& paths, const job_record& record) {
   const std::string tmp = paths.record + ".tmp";
   const int fd =
       ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    error = "cannot create " + tmp + ": " + errno_text();
-    return false;
-  }
+  if (fd < 0)
+    return failure::of_errno("cannot create", tmp, errno);
   if (!write_all(fd, record_to_json(record)) || ::fsync(fd) != 0) {
-    error = "cannot write " + tmp + ": " + errno_text();
+    failure why = failure::of_errno("cannot write", tmp, errno);
     ::close(fd);
     ::unlink(tmp.c_str());
-    return false;
+    return why;
   }
   if (::close(fd) != 0 || std::rename(tmp.c_str(), paths.record.c_str()) != 0) {
-    error = "cannot replace " + paths.record + ": " + errno_text();
+    failure why = failure::of_errno("cannot replace", paths.record, errno);
     ::unlink(tmp.c_str());
-    return false;
+    return why;
   }
-  return sync_dir(paths.dir, error);
+  return sync_dir(paths.dir);
 }
 
 namespace {
@@ -350,9 +351,8 @@ bool quarantine(const fs::path& entry, const fs::path& damaged,
     error = "cannot move it to " + moved_to + ": " + errno_text();
     return false;
   }
-  (void)sync_dir(damaged.string(), error);
-  (void)sync_dir(entry.parent_path().string(), error);
-  error.clear();
+  (void)sync_dir(damaged.string());
+  (void)sync_dir(entry.parent_path().string());
   return true;
 }
 
@@ -405,11 +405,12 @@ bool recover(const std::string& data_dir, const std::string& id,
     error = "cannot read " + p.dir + ": " + ec.message();
     return false;
   }
-  if (!save_record(p, r, error))
+  if (auto saved = save_record(p, r); !saved) {
+    error = saved.error().text();
     return false;
-  (void)sync_dir(aside, error);
-  (void)sync_dir(damaged.string(), error);
-  error.clear();
+  }
+  (void)sync_dir(aside);
+  (void)sync_dir(damaged.string());
   entry.recovered = true;
   out = std::move(r);
   return true;
@@ -571,31 +572,27 @@ bool load_jobs(const std::string& data_dir, stored_jobs& out,
   return true;
 }
 
-bool remove_job_files(const job_paths& paths, std::string& error) {
+result<void> remove_job_files(const job_paths& paths) {
   // Renamed first, in one atomic step: a crash while the files go leaves a
   // directory not named like a job (removed at the next start), never a
   // job.json whose result or input is half gone.
   std::string dir = paths.dir + ".removing";
   if (std::rename(paths.dir.c_str(), dir.c_str()) != 0) {
     if (errno == ENOENT)
-      return true;
+      return {};
     dir = paths.dir; // remove in place, as well as it goes
   }
   std::error_code ec;
   fs::remove_all(dir, ec);
-  if (ec) {
-    error = "cannot remove " + dir + ": " + ec.message();
-    return false;
-  }
-  return true;
+  if (ec) // the system's category: the errno and its text
+    return failure::of_errno("cannot remove", dir, ec.value());
+  return {};
 }
 
-bool remove_file(const std::string& path, std::string& error) {
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
-    error = "cannot remove " + path + ": " + errno_text();
-    return false;
-  }
-  return true;
+result<void> remove_file(const std::string& path) {
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+    return failure::of_errno("cannot remove", path, errno);
+  return {};
 }
 
 } // namespace playcount

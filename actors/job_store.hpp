@@ -27,6 +27,7 @@
 // - Nothing here throws; failures come back as false plus a message.
 
 #include "actors/messages.hpp"
+#include "core/failure.hpp"
 #include "core/wall_clock.hpp"
 
 #include <cstdint>
@@ -70,11 +71,10 @@ struct job_paths {
 
 /// Replaces `<dir>/job.json` atomically and durably: a temporary file,
 /// fsync, rename, fsync of the directory.
-[[nodiscard]] bool save_record(const job_paths& paths, const job_record& record,
-                               std::string& error);
+result<void> save_record(const job_paths& paths, const job_record& record);
 
 /// Flushes a directory's entries (after a rename into it).
-[[nodiscard]] bool sync_dir(const std::string& dir, std::string& error);
+result<void> sync_dir(const std::string& dir);
 
 /// `<data_dir>/damaged`
 [[nodiscard]] std::string damaged_dir(const std::string& data_dir);
@@ -120,9 +120,9 @@ struct stored_jobs {
 /// Removes a job's directory with everything in it: renamed away first
 /// (atomically), then removed, so that a crash midway leaves no part of a
 /// job. Removing what is not there is no error.
-bool remove_job_files(const job_paths& paths, std::string& error);
+result<void> remove_job_files(const job_paths& paths);
 
 /// Removes one file; a missing file is no error.
-bool remove_file(const std::string& path, std::string& error);
+result<void> remove_file(const std::string& path);
 
 } // namespace playcount

@@ -109,8 +109,8 @@ struct job_request {
   std::string id;
   std::string input_path;
   std::string output_path;
-  uint64_t range_size = 4 << 20;
-  bool skip_bad_rows = false;
+  uint64_t range_size = default_range_size;
+  bad_row_policy on_bad_rows = bad_row_policy::fail;
   bool durable = false; ///< flush the result to disk before it counts
   /// Where partials spill when they outgrow their share of memory_limit
   /// (spill.hpp); empty: they never spill. Removed when the job ends.
@@ -121,7 +121,7 @@ struct job_request {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, job_request& x) {
   return f(caf::meta::type_name("job_request"), x.id, x.input_path,
-           x.output_path, x.range_size, x.skip_bad_rows, x.durable, x.spill_dir,
+           x.output_path, x.range_size, x.on_bad_rows, x.durable, x.spill_dir,
            x.memory_limit);
 }
 
@@ -192,7 +192,7 @@ struct work_item {
   uint32_t index = 0;
   byte_range range;
   csv_layout layout;
-  bool skip_bad_rows = false;
+  bad_row_policy on_bad_rows = bad_row_policy::fail;
   uint64_t parcel = 0; ///< 0: read from the file
   /// Where a worker on the file's node spills its partial once it holds
   /// more than spill_at bytes (0: never; see job_request::spill_dir).
@@ -203,7 +203,7 @@ struct work_item {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, work_item& x) {
   return f(caf::meta::type_name("work_item"), x.job, x.path, x.index, x.range,
-           x.layout, x.skip_bad_rows, x.parcel, x.spill_dir, x.spill_at);
+           x.layout, x.on_bad_rows, x.parcel, x.spill_dir, x.spill_at);
 }
 
 struct read_done {
@@ -408,13 +408,13 @@ struct job_submission {
   std::string id;
   std::string file_name;
   uint64_t bytes = 0;
-  bool skip_bad_rows = false;
+  bad_row_policy on_bad_rows = bad_row_policy::fail;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, job_submission& x) {
   return f(caf::meta::type_name("job_submission"), x.id, x.file_name, x.bytes,
-           x.skip_bad_rows);
+           x.on_bad_rows);
 }
 
 struct submit_reply {

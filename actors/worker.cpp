@@ -59,7 +59,8 @@ using worker_self = worker_actor::stateful_pointer<worker_state>;
 const std::string& open(worker_state::job& j, const std::string& path) {
   if (!j.opened) {
     j.opened = true;
-    (void)j.file.open(path, j.open_error);
+    if (auto opened = j.file.open(path); !opened)
+      j.open_error = opened.error().text();
   }
   return j.open_error;
 }
@@ -102,8 +103,10 @@ void maybe_spill(worker_self self, const work_item& w, worker_state::job& job,
       const std::string path = st.budget->dir + "/" + file_name_of(w.job) +
                                "-w" + std::to_string(self->id());
       if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
-        failure = "worker node " + st.node +
-                  ": cannot spill to disk: " + std::strerror(errno);
+        failure = playcount::failure::of_errno({}, path, errno)
+                      .within("cannot spill to disk")
+                      .within("worker node " + st.node)
+                      .text();
         spdlog::error("job {}: {}", w.job, failure);
         job.totals = partial_aggregate{};
         return;
@@ -114,12 +117,15 @@ void maybe_spill(worker_self self, const work_item& w, worker_state::job& job,
     name = "s";
   }
   name += std::to_string(job.spills++);
-  uint64_t bytes = 0;
-  if (!spill(job.totals, dir, name, bytes, failure)) {
-    if (remote)
-      failure = "worker node " + st.node + ": " + failure;
+  const auto spilled = spill(job.totals, dir, name);
+  if (!spilled) {
+    failure = remote ? spilled.error().within("worker node " + st.node).text()
+                     : spilled.error().text();
     spdlog::error("job {}: {}", w.job, failure);
-  } else if (remote) {
+    return;
+  }
+  const uint64_t bytes = *spilled;
+  if (remote) {
     job.node_spilled += bytes;
     spdlog::info("job {}: spilled {} bytes to {} (over this node's share of "
                  "{} bytes)",
@@ -135,9 +141,7 @@ void read(worker_self self, const work_source_actor& coordinator,
   read_done out{w.job, w.index, {}, failure, self->mailbox().size()};
   auto& job = self->state.jobs[w.job];
   if (failure.empty())
-    out.report = read_range(window, w.range, w.layout,
-                            w.skip_bad_rows ? bad_row_policy::skip
-                                            : bad_row_policy::fail,
+    out.report = read_range(window, w.range, w.layout, w.on_bad_rows,
                             job.totals, w.index);
   if (out.failure.empty())
     maybe_spill(self, w, job, out.failure);
@@ -169,14 +173,12 @@ void send_parts(worker_self self, const std::shared_ptr<collecting>& c,
     partial_aggregate part = c->totals.take_partition(p);
     if (!c->spill_dir.path.empty()) {
       std::shared_lock<std::shared_mutex> reading(self->state.budget->writing);
-      bool overflow = false;
-      std::string error;
-      if (!merge_spilled_partition(c->spill_dir.path, p, part, overflow,
-                                   error)) {
+      const auto merged = merge_spilled_partition(c->spill_dir.path, p, part);
+      if (!merged || !*merged) {
         // The finisher reads this worker's ranges again for the
         // partitions not sent, and finds an overflow itself.
         spdlog::error("job {}: {}", c->job,
-                      overflow ? "a total overflows" : error);
+                      merged ? "a total overflows" : merged.error().text());
         c->promise.deliver(partial_blob{c->job, nullptr, false, c->pieces});
         return;
       }
@@ -238,9 +240,14 @@ void run(worker_self self, const work_source_actor& coordinator, work_item& w) {
   }
   auto& j = self->state.jobs[w.job];
   std::string failure = open(j, w.path);
-  const mapped_window bytes =
-      failure.empty() ? j.file.map(w.range.begin, w.range.end, failure)
-                      : mapped_window{};
+  mapped_window bytes;
+  if (failure.empty()) {
+    auto mapped = j.file.map(w.range.begin, w.range.end);
+    if (mapped)
+      bytes = std::move(*mapped);
+    else
+      failure = mapped.error().text();
+  }
   read(self, coordinator, w, bytes.window(), failure);
   ask_for_work(self, coordinator);
 }

@@ -66,8 +66,10 @@ int count_command(int argc, char** argv) {
                        "quiet", "verbose", "memory-limit", "temp-dir"});
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   const uint64_t workers = opts.get_number("workers", cores);
-  const uint64_t range_size = opts.get_number("range-size", 4 << 20, true);
-  const std::string policy = opts.get("on-bad-rows", "fail");
+  const uint64_t range_size =
+      opts.get_number("range-size", default_range_size, true);
+  const std::string policy_word = opts.get("on-bad-rows", "fail");
+  const auto policy = parse_bad_row_policy(policy_word);
   const uint64_t memory_limit =
       opts.get_number("memory-limit", default_memory_limit(), true);
   const std::string temp_dir = opts.get("temp-dir", default_temp_dir());
@@ -83,8 +85,8 @@ int count_command(int argc, char** argv) {
     usage_error = "--memory-limit must be at least 1M";
   else if (usage_error.empty() && range_size < 1)
     usage_error = "--range-size must be at least 1";
-  else if (usage_error.empty() && policy != "fail" && policy != "skip")
-    usage_error = "--on-bad-rows is fail or skip, not \"" + policy + "\"";
+  else if (usage_error.empty() && !policy)
+    usage_error = "--on-bad-rows is fail or skip, not \"" + policy_word + "\"";
   if (!usage_error.empty()) {
     std::fprintf(stderr, "playcount count: %s\n(see playcount count --help)\n",
                  usage_error.c_str());
@@ -99,13 +101,12 @@ int count_command(int argc, char** argv) {
     ~spill_directory() { remove_spills(dir); }
   } spill;
   unsigned swept = 0;
-  std::string spill_error;
-  spill.dir = make_spill_dir(temp_dir, swept, spill_error);
-  if (spill.dir.empty()) {
-    std::fprintf(stderr, "playcount count: cannot make a directory in %s: %s\n",
-                 temp_dir.c_str(), spill_error.c_str());
+  auto made = make_spill_dir(temp_dir, swept);
+  if (!made) {
+    std::fprintf(stderr, "playcount count: %s\n", made.error().text().c_str());
     return 1;
   }
+  spill.dir = std::move(*made);
   if (swept > 0 && !opts.has("quiet"))
     std::fprintf(stderr, "removed the spills of %u stopped runs in %s\n", swept,
                  temp_dir.c_str());
@@ -122,7 +123,7 @@ int count_command(int argc, char** argv) {
   request.input_path = opts.positional()[0];
   request.output_path = output;
   request.range_size = range_size;
-  request.skip_bad_rows = policy == "skip";
+  request.on_bad_rows = *policy;
   request.memory_limit = memory_limit;
   request.spill_dir = spill.dir;
 

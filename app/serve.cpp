@@ -289,7 +289,7 @@ int serve_command(int argc, char** argv) {
       opts.get_number("memory-limit", default_memory_limit(), true);
   reg_cfg.max_queued = opts.get_number("max-queued-jobs", 100);
   const uint64_t max_attempts = opts.get_number("max-attempts", 2);
-  reg_cfg.range_size = opts.get_number("range-size", 4 << 20, true);
+  reg_cfg.range_size = opts.get_number("range-size", default_range_size, true);
   const uint64_t threads = opts.get_number("http-threads", 4);
   const std::string level = opts.get("log-level", "info");
   http_cfg.min_upload_rate = opts.get_number("min-upload-rate", 1024, true);

@@ -147,14 +147,12 @@ int worker_command(int argc, char** argv) {
   // that is not there or not writable is said at once.
   cfg.spill = std::make_shared<node_spill>();
   unsigned swept = 0;
-  std::string spill_error;
-  cfg.spill->dir = make_spill_dir(temp_dir, swept, spill_error);
-  if (cfg.spill->dir.empty()) {
-    std::fprintf(stderr,
-                 "playcount worker: cannot make a directory in %s: %s\n",
-                 temp_dir.c_str(), spill_error.c_str());
+  auto made = make_spill_dir(temp_dir, swept);
+  if (!made) {
+    std::fprintf(stderr, "playcount worker: %s\n", made.error().text().c_str());
     return 2;
   }
+  cfg.spill->dir = std::move(*made);
   // A third for the workers' partials, as count's and the server's: a
   // partial sent back needs room for one partition's bytes besides.
   cfg.spill->spill_at = memory_limit / 3 / cfg.workers;

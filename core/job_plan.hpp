@@ -4,6 +4,7 @@
 // header and cut the records into byte ranges (see core/split.hpp).
 
 #include "core/csv_layout.hpp"
+#include "core/failure.hpp"
 #include "core/split.hpp"
 
 #include <cstdint>
@@ -11,6 +12,9 @@
 #include <vector>
 
 namespace playcount {
+
+/// Bytes per range unless --range-size says otherwise (docs/configuration.md).
+inline constexpr uint64_t default_range_size = uint64_t{4} << 20;
 
 struct job_plan {
   csv_layout layout;
@@ -21,10 +25,9 @@ struct job_plan {
 /// Plans the file at `path` in ranges of about `range_size` bytes: scans the
 /// nominal chunks for quotes on up to `threads` threads, each chunk mapped on
 /// its own (resident memory stays a few chunks), then places each range start
-/// on a record boundary. On failure returns false and sets `error`: a header
-/// problem as `line N: ...`, or why the file could not be read.
-[[nodiscard]] bool plan_job(const std::string& path, uint64_t range_size,
-                            unsigned threads, job_plan& out,
-                            std::string& error);
+/// on a record boundary. Fails with a header problem (`line N: ...`, in
+/// words) or why the file could not be read.
+result<job_plan> plan_job(const std::string& path, uint64_t range_size,
+                          unsigned threads);
 
 } // namespace playcount

@@ -45,26 +45,21 @@ file_handle::~file_handle() {
     ::close(fd_);
 }
 
-bool file_handle::open(const std::string& path, std::string& error) {
+result<void> file_handle::open(const std::string& path) {
   if (fd_ >= 0)
     ::close(fd_);
   fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd_ < 0) {
-    error = "cannot open " + path + ": " + std::strerror(errno);
-    return false;
-  }
+  if (fd_ < 0)
+    return failure::of_errno("cannot open", path, errno);
   struct stat st {};
-  if (fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
-    error = "cannot read " + path + ": not a regular file";
-    return false;
-  }
+  if (fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode))
+    return failure::because("cannot read", path, "not a regular file");
   size_ = static_cast<uint64_t>(st.st_size);
   path_ = path;
-  return true;
+  return {};
 }
 
-mapped_window file_handle::map(uint64_t begin, uint64_t end,
-                               std::string& error) const {
+result<mapped_window> file_handle::map(uint64_t begin, uint64_t end) const {
   mapped_window out;
   end = std::min(end, size_);
   begin = std::min(begin, end);
@@ -77,11 +72,8 @@ mapped_window file_handle::map(uint64_t begin, uint64_t end,
   out.map_size_ = end - out.map_offset_;
   void* p = mmap(nullptr, out.map_size_, PROT_READ, MAP_PRIVATE, fd_,
                  static_cast<off_t>(out.map_offset_));
-  if (p == MAP_FAILED) {
-    error = "cannot map " + path_ + ": " + std::strerror(errno);
-    out.size_ = 0;
-    return out;
-  }
+  if (p == MAP_FAILED)
+    return failure::of_errno("cannot map", path_, errno);
   out.map_ = p;
   return out;
 }

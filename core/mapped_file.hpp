@@ -1,5 +1,7 @@
 #pragma once
 
+#include "core/failure.hpp"
+
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -44,13 +46,13 @@ public:
   file_handle& operator=(const file_handle&) = delete;
   ~file_handle();
 
-  [[nodiscard]] bool open(const std::string& path, std::string& error);
+  /// Fails with the path and errno, or "not a regular file".
+  result<void> open(const std::string& path);
   [[nodiscard]] uint64_t size() const noexcept { return size_; }
   [[nodiscard]] int fd() const noexcept { return fd_; }
 
-  /// Maps [begin, end); on failure sets `error` and returns an empty window.
-  [[nodiscard]] mapped_window map(uint64_t begin, uint64_t end,
-                                  std::string& error) const;
+  /// Maps [begin, end).
+  result<mapped_window> map(uint64_t begin, uint64_t end) const;
 
 private:
   int fd_ = -1;
@@ -62,14 +64,15 @@ private:
 /// (the header, a sequential re-read, tests). Workers map ranges instead.
 class mapped_file {
 public:
-  /// Maps `path`; on failure returns false and sets `error` to a message
-  /// naming the file and the reason.
-  [[nodiscard]] bool open(const std::string& path, std::string& error) {
-    if (!file_.open(path, error))
-      return false;
-    error.clear();
-    all_ = file_.map(0, file_.size(), error);
-    return error.empty();
+  /// Maps `path`.
+  result<void> open(const std::string& path) {
+    if (auto opened = file_.open(path); !opened)
+      return opened;
+    auto all = file_.map(0, file_.size());
+    if (!all)
+      return std::move(all).error();
+    all_ = std::move(*all);
+    return {};
   }
 
   [[nodiscard]] std::string_view bytes() const noexcept {

@@ -293,7 +293,7 @@ bool range_reader::flush() {
 bool range_reader::reject(std::string what) {
   if (!flush()) // an earlier record overflowed: that error comes first
     return false;
-  if (policy_ == bad_row_policy::fail)
+  if (policy_ != bad_row_policy::skip)
     return stop_at(record_start(), std::move(what), false);
   if (report_.first_bad.size() < reported_bad_rows)
     report_.first_bad.push_back({local_line(record_start()), std::move(what)});

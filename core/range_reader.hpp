@@ -7,6 +7,8 @@
 #include "core/mapped_file.hpp"
 #include "core/split.hpp"
 
+#include "core/bad_row_policy.hpp"
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -14,9 +16,6 @@
 #include <vector>
 
 namespace playcount {
-
-/// What to do with a bad record: fail the job (the default) or skip it.
-enum class bad_row_policy { fail, skip };
 
 /// How many skipped records a job reports by line.
 inline constexpr size_t reported_bad_rows = 10;

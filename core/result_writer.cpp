@@ -116,51 +116,52 @@ std::string format_result(partial_aggregate& totals) {
   return out;
 }
 
-bool write_file_atomically(
-    const std::string& path, bool durable, std::string& error,
-    const std::function<bool(const text_sink&)>& produce) {
+result<void>
+write_file_atomically(const std::string& path, bool durable,
+                      const std::function<bool(const text_sink&)>& produce) {
   std::string tmp = path + ".partial-XXXXXX";
   const int fd = mkostemp(tmp.data(), O_CLOEXEC);
-  if (fd < 0) {
-    error = "cannot create " + tmp + ": " + std::strerror(errno);
-    return false;
-  }
+  if (fd < 0)
+    return failure::of_errno("cannot create", tmp, errno);
   const auto fail = [&](const char* what) {
-    error = std::string(what) + " " + tmp + ": " + std::strerror(errno);
+    failure why = failure::of_errno(what, tmp, errno);
     ::close(fd);
     ::unlink(tmp.c_str());
-    return false;
+    return why;
   };
   errno = 0;
   const bool written =
       produce([&](std::string_view piece) { return write_all(fd, piece); });
+  if (!written && errno == 0) { // the producer gave up (said as it always was)
+    failure why = fail("stopped writing");
+    why.reason = std::strerror(0);
+    return why;
+  }
   if (!written)
-    return errno != 0 ? fail("cannot write") : fail("stopped writing");
+    return fail("cannot write");
   if (durable && ::fsync(fd) != 0)
     return fail("cannot flush");
   if (::fchmod(fd, 0644) != 0)
     return fail("cannot set permissions of");
   if (::close(fd) != 0) {
-    error = "cannot write " + tmp + ": " + std::strerror(errno);
+    failure why = failure::of_errno("cannot write", tmp, errno);
     ::unlink(tmp.c_str());
-    return false;
+    return why;
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    error =
-        "cannot rename " + tmp + " to " + path + ": " + std::strerror(errno);
+    failure why = failure::of_errno("cannot rename", tmp, errno, path);
     ::unlink(tmp.c_str());
-    return false;
+    return why;
   }
-  return true;
+  return {};
 }
 
-bool write_result(partial_aggregate& totals, const std::string& path,
-                  bool durable, std::string& error, unsigned threads) {
-  return write_file_atomically(
-      path, durable, error, [&](const text_sink& sink) {
-        return emit(totals, 4 << 20, threads,
-                    [&](const std::string& piece) { return sink(piece); });
-      });
+result<void> write_result(partial_aggregate& totals, const std::string& path,
+                          bool durable, unsigned threads) {
+  return write_file_atomically(path, durable, [&](const text_sink& sink) {
+    return emit(totals, 4 << 20, threads,
+                [&](const std::string& piece) { return sink(piece); });
+  });
 }
 
 } // namespace playcount

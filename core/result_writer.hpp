@@ -1,6 +1,7 @@
 #pragma once
 
 #include "core/aggregate.hpp"
+#include "core/failure.hpp"
 
 #include <charconv>
 #include <functional>
@@ -15,21 +16,20 @@ inline constexpr std::string_view result_header =
 
 /// Writes the result CSV (docs/CONTRACT.md §1 output rules) to `path` all at
 /// once or not at all: into a temporary file beside it, renamed over `path`
-/// when complete (and flushed to disk first when `durable`). On failure returns
-/// false with `error` naming the file and the reason, and leaves no file.
-/// Seals `totals` (see partial_aggregate::seal); `threads` format side by
-/// side while the file is written in order.
-[[nodiscard]] bool write_result(partial_aggregate& totals,
-                                const std::string& path, bool durable,
-                                std::string& error, unsigned threads = 1);
+/// when complete (and flushed to disk first when `durable`). A failure
+/// names the file (the temporary one, beside `path`) and errno, and leaves
+/// no file. Seals `totals` (see partial_aggregate::seal); `threads` format
+/// side by side while the file is written in order.
+result<void> write_result(partial_aggregate& totals, const std::string& path,
+                          bool durable, unsigned threads = 1);
 
 /// Where text goes piece by piece; false when it cannot take more.
 using text_sink = std::function<bool(std::string_view)>;
 
 /// Writes what `produce` hands its sink to `path` all at once or not at
 /// all, as write_result does.
-[[nodiscard]] bool
-write_file_atomically(const std::string& path, bool durable, std::string& error,
+result<void>
+write_file_atomically(const std::string& path, bool durable,
                       const std::function<bool(const text_sink&)>& produce);
 
 /// Appends `field` to `out`, quoted if it holds `,`, `"`, CR or LF.

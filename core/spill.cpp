@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <fstream>
+#include <optional>
 #include <queue>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -55,35 +56,46 @@ std::vector<std::string> files_in(const std::string& dir) {
   return names;
 }
 
-bool write_file(const std::string& path, std::string_view bytes,
-                std::string& error) {
-  const int fd =
-      ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    error = std::strerror(errno);
-    return false;
-  }
-  bool ok = write_all(fd, bytes);
-  if (!ok)
-    error = std::strerror(errno != 0 ? errno : ENOSPC);
-  if (::close(fd) != 0 && ok) {
-    error = std::strerror(errno);
-    ok = false;
-  }
-  if (!ok)
-    ::unlink(path.c_str());
-  return ok;
+// What writing spill files fails with: the reason alone, the file kept for
+// whoever wants it ("cannot spill to disk: No space left on device").
+failure spill_failure(const std::string& path, int code) {
+  return failure::of_errno({}, path, code).within("cannot spill to disk");
 }
 
-bool read_file(const std::string& path, std::string& out, std::string& error) {
+// A spilled file that does not decode.
+failure damaged_spill() {
+  return failure::words(
+      "a spilled partial does not read back (damaged on disk?)");
+}
+
+result<void> write_file(const std::string& path, std::string_view bytes) {
+  const int fd =
+      ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return spill_failure(path, errno);
+  int code = 0;
+  if (!write_all(fd, bytes))
+    code = errno != 0 ? errno : ENOSPC;
+  if (::close(fd) != 0 && code == 0)
+    code = errno;
+  if (code == 0)
+    return {};
+  ::unlink(path.c_str());
+  return spill_failure(path, code);
+}
+
+result<void> read_file(const std::string& path, std::string& out) {
+  const auto cannot = [&](int code) {
+    return failure::of_errno({}, path, code)
+        .within("cannot read a spilled partial");
+  };
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   struct stat st {};
   if (fd < 0 || ::fstat(fd, &st) != 0) {
-    error =
-        "cannot read a spilled partial: " + std::string(std::strerror(errno));
+    const int code = errno;
     if (fd >= 0)
       ::close(fd);
-    return false;
+    return cannot(code);
   }
   out.resize(static_cast<size_t>(st.st_size));
   size_t at = 0;
@@ -92,10 +104,9 @@ bool read_file(const std::string& path, std::string& out, std::string& error) {
     if (got < 0 && errno == EINTR)
       continue;
     if (got < 0) {
-      error =
-          "cannot read a spilled partial: " + std::string(std::strerror(errno));
+      const int code = errno;
       ::close(fd);
-      return false;
+      return cannot(code);
     }
     if (got == 0)
       break;
@@ -103,7 +114,7 @@ bool read_file(const std::string& path, std::string& out, std::string& error) {
   }
   ::close(fd);
   out.resize(at); // cut short: the byte form says so
-  return true;
+  return {};
 }
 
 template <class T>
@@ -223,13 +234,11 @@ public:
   /// Writes the partition as result text to `path` (after finish): per
   /// song, u64 first offset, u64 text length, the text (its rows), in order
   /// of first offset.
-  [[nodiscard]] bool write_piece(const std::string& path, std::string& error) {
+  result<void> write_piece(const std::string& path) {
     const int fd =
         ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-      error = std::strerror(errno);
-      return false;
-    }
+    if (fd < 0)
+      return spill_failure(path, errno);
     result_rows rows;
     std::string buf;
     bool ok = true;
@@ -249,13 +258,14 @@ public:
       }
     }
     ok = ok && write_all(fd, buf);
+    int code = 0;
     if (!ok)
-      error = std::strerror(errno != 0 ? errno : ENOSPC);
-    if (::close(fd) != 0 && ok) {
-      error = std::strerror(errno);
-      ok = false;
-    }
-    return ok;
+      code = errno != 0 ? errno : ENOSPC;
+    if (::close(fd) != 0 && code == 0)
+      code = errno;
+    if (code != 0)
+      return spill_failure(path, code);
+    return {};
   }
 
 private:
@@ -426,8 +436,9 @@ private:
 
 } // namespace
 
-bool spill(partial_aggregate& totals, const std::string& dir,
-           const std::string& name, uint64_t& bytes, std::string& error) {
+result<uint64_t> spill(partial_aggregate& totals, const std::string& dir,
+                       const std::string& name) {
+  uint64_t bytes = 0;
   std::vector<std::string> written;
   for (uint32_t p = 0; p < partial_aggregate::partitions; ++p) {
     partial_aggregate part = totals.take_partition(p);
@@ -435,18 +446,17 @@ bool spill(partial_aggregate& totals, const std::string& dir,
       continue;
     const std::string encoded = part.encode_partition(p);
     const std::string path = dir + "/" + name + partition_tag(p) + spill_suffix;
-    if (!write_file(path, encoded, error)) {
+    if (auto done = write_file(path, encoded); !done) {
       for (const std::string& f : written)
         ::unlink(f.c_str());
-      error = "cannot spill to disk: " + error;
       totals = partial_aggregate{};
-      return false;
+      return std::move(done).error();
     }
     written.push_back(path);
     bytes += encoded.size();
   }
   totals = partial_aggregate{};
-  return true;
+  return bytes;
 }
 
 bool has_spills(const std::string& dir) {
@@ -456,14 +466,12 @@ bool has_spills(const std::string& dir) {
   return false;
 }
 
-bool write_spilled_result(std::vector<partial_aggregate>& in_memory,
-                          const std::string& dir,
-                          const std::vector<std::string>& owners,
-                          const std::string& path, bool durable,
-                          uint64_t& groups, bool& overflow,
-                          std::string& error) {
-  groups = 0;
-  overflow = false;
+result<spilled_write>
+write_spilled_result(std::vector<partial_aggregate>& in_memory,
+                     const std::string& dir,
+                     const std::vector<std::string>& owners,
+                     const std::string& path, bool durable) {
+  spilled_write out;
   std::vector<std::string> names;
   for (const std::string& name : files_in(dir))
     if (std::any_of(owners.begin(), owners.end(), [&](const std::string& o) {
@@ -471,7 +479,7 @@ bool write_spilled_result(std::vector<partial_aggregate>& in_memory,
         }))
       names.push_back(name);
   std::vector<std::string> pieces(partial_aggregate::partitions);
-  std::vector<std::string> errors(partial_aggregate::partitions);
+  std::vector<std::optional<failure>> errors(partial_aggregate::partitions);
   std::vector<uint64_t> counts(partial_aggregate::partitions, 0);
   std::atomic<bool> overflowed{false};
   // One partition: its spilled pieces and its part of the partials in
@@ -484,10 +492,12 @@ bool write_spilled_result(std::vector<partial_aggregate>& in_memory,
     for (const std::string& name : names) {
       if (!ends_with(name, tag))
         continue;
-      if (!read_file(dir + "/" + name, bytes, errors[p]))
+      if (auto read = read_file(dir + "/" + name, bytes); !read) {
+        errors[p] = std::move(read).error();
         return;
+      }
       if (!part.add(bytes)) {
-        errors[p] = "a spilled partial does not read back (damaged on disk?)";
+        errors[p] = damaged_spill();
         return;
       }
       ::unlink((dir + "/" + name).c_str()); // read: its memory is ours now
@@ -499,7 +509,7 @@ bool write_spilled_result(std::vector<partial_aggregate>& in_memory,
       bytes = taken.encode_partition(p);
       taken = partial_aggregate{};
       if (!part.add(bytes)) {
-        errors[p] = "a partial does not read back";
+        errors[p] = failure::words("a partial does not read back");
         return;
       }
     }
@@ -511,8 +521,8 @@ bool write_spilled_result(std::vector<partial_aggregate>& in_memory,
     counts[p] = part.groups();
     const std::string piece =
         dir + "/" + piece_prefix + partition_tag(p).substr(2);
-    if (!part.write_piece(piece, errors[p]))
-      errors[p] = "cannot spill to disk: " + errors[p];
+    if (auto written = part.write_piece(piece); !written)
+      errors[p] = std::move(written).error();
     pieces[p] = piece;
   };
   std::atomic<uint32_t> next{0};
@@ -524,20 +534,18 @@ bool write_spilled_result(std::vector<partial_aggregate>& in_memory,
   loop();
   helper.join();
   if (overflowed) {
-    overflow = true;
-    return false;
+    out.overflow = true;
+    return out;
   }
   for (uint32_t p = 0; p < partial_aggregate::partitions; ++p) {
-    if (!errors[p].empty()) {
-      error = errors[p];
-      return false;
-    }
-    groups += counts[p];
+    if (errors[p])
+      return std::move(*errors[p]);
+    out.groups += counts[p];
   }
   in_memory.clear();
   // The result: the pieces merged by first offset, each already in order.
-  return write_file_atomically(
-      path, durable, error, [&](const text_sink& sink) {
+  auto written =
+      write_file_atomically(path, durable, [&](const text_sink& sink) {
         std::vector<std::unique_ptr<piece_reader>> readers;
         using head = std::pair<uint64_t, size_t>; // first offset, reader
         std::priority_queue<head, std::vector<head>, std::greater<>> next;
@@ -591,6 +599,9 @@ bool write_spilled_result(std::vector<partial_aggregate>& in_memory,
           }
         return sink(out);
       });
+  if (!written)
+    return std::move(written).error();
+  return out;
 }
 
 uint64_t spilled_bytes(const std::string& dir) {
@@ -645,28 +656,22 @@ uint64_t default_memory_limit() {
   return limit / 2;
 }
 
-bool merge_spilled_partition(const std::string& dir, uint32_t p,
-                             partial_aggregate& part, bool& overflow,
-                             std::string& error) {
-  overflow = false;
+result<bool> merge_spilled_partition(const std::string& dir, uint32_t p,
+                                     partial_aggregate& part) {
   const std::string tag = partition_tag(p) + spill_suffix;
   for (const std::string& name : files_in(dir)) {
     if (!ends_with(name, tag))
       continue;
     std::string bytes;
     partial_aggregate spilled;
-    if (!read_file(dir + "/" + name, bytes, error))
-      return false;
-    if (!partial_aggregate::decode(bytes, spilled)) {
-      error = "a spilled partial does not read back (damaged on disk?)";
-      return false;
-    }
+    if (auto read = read_file(dir + "/" + name, bytes); !read)
+      return std::move(read).error();
+    if (!partial_aggregate::decode(bytes, spilled))
+      return damaged_spill();
     bytes = std::string{};
     ::unlink((dir + "/" + name).c_str());
-    if (!part.merge(std::move(spilled))) {
-      overflow = true;
-      return false;
-    }
+    if (!part.merge(std::move(spilled)))
+      return false; // a total overflows
   }
   return true;
 }
@@ -707,8 +712,8 @@ bool abandoned(const std::string& path, int& fd) {
 
 } // namespace
 
-std::string make_spill_dir(const std::string& temp_dir, unsigned& swept,
-                           std::string& error) {
+result<std::string> make_spill_dir(const std::string& temp_dir,
+                                   unsigned& swept) {
   swept = 0;
   const std::string prefix = spill_dir_prefix;
   for (const std::string& name : files_in(temp_dir)) {
@@ -724,19 +729,20 @@ std::string make_spill_dir(const std::string& temp_dir, unsigned& swept,
       ::close(fd);
   }
   std::string dir = temp_dir + "/" + prefix + "XXXXXX";
-  if (::mkdtemp(dir.data()) == nullptr) {
-    error = std::strerror(errno);
-    return {};
-  }
+  const auto cannot = [&](int code) {
+    return failure::of_errno("cannot make a directory in", temp_dir, code);
+  };
+  if (::mkdtemp(dir.data()) == nullptr)
+    return cannot(errno);
   // Held until the process ends: its lock says the directory is in use.
   const int fd = ::open((dir + "/" + owner_lock).c_str(),
                         O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0 || ::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    error = std::strerror(errno);
+    const int code = errno;
     if (fd >= 0)
       ::close(fd);
     remove_spills(dir);
-    return {};
+    return cannot(code);
   }
   return dir;
 }

@@ -13,6 +13,7 @@
 // spilling. Peak memory: two partitions' entries, not the job.
 
 #include "core/aggregate.hpp"
+#include "core/failure.hpp"
 
 #include <cstdint>
 #include <string>
@@ -21,11 +22,11 @@
 namespace playcount {
 
 /// Writes `totals` into `dir` as one file per partition, named
-/// `<name>-p<NN>.pca`, and empties it. False with `error` (the reason, with
-/// no path) when a file cannot be written; what was written is removed.
-[[nodiscard]] bool spill(partial_aggregate& totals, const std::string& dir,
-                         const std::string& name, uint64_t& bytes,
-                         std::string& error);
+/// `<name>-p<NN>.pca`, and empties it; returns the bytes written. Fails
+/// with "cannot spill to disk" and errno (the file in the failure, not in
+/// its text) when a file cannot be written; what was written is removed.
+result<uint64_t> spill(partial_aggregate& totals, const std::string& dir,
+                       const std::string& name);
 
 /// Whether `dir` holds spilled partials.
 [[nodiscard]] bool has_spills(const std::string& dir);
@@ -39,12 +40,17 @@ namespace playcount {
 /// the job, whose ranges were read again by others, may have spilled too)
 /// and those in `in_memory` (emptied),
 /// partition by partition (two at a time), with its text pieces kept in `dir`.
-/// Sets `groups`. False with `error` on a write failure, or with `overflow` set
-/// when a total exceeds 2^63-1.
-[[nodiscard]] bool write_spilled_result(
-    std::vector<partial_aggregate>& in_memory, const std::string& dir,
-    const std::vector<std::string>& owners, const std::string& path,
-    bool durable, uint64_t& groups, bool& overflow, std::string& error);
+/// Fails when a file cannot be written or read back; a total over 2^63-1 is
+/// no failure but an `overflow` (and no file).
+struct spilled_write {
+  uint64_t groups = 0;
+  bool overflow = false;
+};
+result<spilled_write>
+write_spilled_result(std::vector<partial_aggregate>& in_memory,
+                     const std::string& dir,
+                     const std::vector<std::string>& owners,
+                     const std::string& path, bool durable);
 
 /// Removes `dir` and the files spilling left in it; other files stay (it
 /// is not ours then), and so does the directory.
@@ -61,12 +67,11 @@ void remove_spills_named(const std::string& dir, const std::string& name);
 
 /// Merges into `part` what was spilled into `dir` for partition `p` (the
 /// `-pNN` files of spill), removing each file once read: a worker node
-/// sends its partial partition by partition. False with `error` when a
-/// file cannot be read or does not decode, or with `overflow` set when a
-/// total exceeds 2^63-1 (`part` is then incomplete).
-[[nodiscard]] bool merge_spilled_partition(const std::string& dir, uint32_t p,
-                                           partial_aggregate& part,
-                                           bool& overflow, std::string& error);
+/// sends its partial partition by partition. Fails when a file cannot be
+/// read or does not decode; false when a total exceeds 2^63-1 (`part` is
+/// then incomplete).
+result<bool> merge_spilled_partition(const std::string& dir, uint32_t p,
+                                     partial_aggregate& part);
 
 /// remove_spills on `dir` and on each directory in it (one level: a worker
 /// node's directory of per-job directories); other files stay, and so do
@@ -82,9 +87,9 @@ void remove_spill_tree(const std::string& dir);
 /// directories of processes that are gone (killed) left: their lock is free
 /// and nothing was written in them for a minute; only spilling's own files
 /// go (remove_spill_tree), and directories without an `owner.lock` are
-/// never touched. `swept` counts them. Empty with `error` when it cannot be
-/// made.
-[[nodiscard]] std::string make_spill_dir(const std::string& temp_dir,
-                                         unsigned& swept, std::string& error);
+/// never touched. `swept` counts them. Fails ("cannot make a directory in
+/// <temp_dir>" and errno) when it cannot be made.
+result<std::string> make_spill_dir(const std::string& temp_dir,
+                                   unsigned& swept);
 
 } // namespace playcount

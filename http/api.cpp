@@ -22,14 +22,14 @@ namespace json = boost::json;
 
 namespace {
 
-reply json_reply(int status, const json::value& body) {
+reply json_reply(http_status status, const json::value& body) {
   reply r;
   r.status = status;
   r.body = json::serialize(body);
   return r;
 }
 
-reply text_reply(int status, std::string body) {
+reply text_reply(http_status status, std::string body) {
   reply r;
   r.status = status;
   r.content_type = "text/plain";
@@ -59,9 +59,9 @@ json::value api_value(const record_field<T>& field, const T& x) {
     return out;
   } else if constexpr (std::is_same_v<T, job_state>) {
     return json::value(to_string(x));
+  } else if constexpr (std::is_same_v<T, bad_row_policy>) {
+    return json::value(to_string(x));
   } else if constexpr (std::is_same_v<T, bool>) {
-    if (field.has(api_policy))
-      return json::value(x ? "skip" : "fail");
     return json::value(x);
   } else if constexpr (std::is_same_v<T, int64_t>) {
     if (field.has(api_time))
@@ -114,39 +114,52 @@ std::string percent(uint64_t done, uint64_t total) {
 
 } // namespace
 
-int status_of(api_errc code) noexcept {
+http_status status_of(api_errc code) noexcept {
   switch (code) {
   case api_errc::file_required:
   case api_errc::bad_request:
   case api_errc::bad_multipart:
-    return 400;
+    return http_status::bad_request;
   case api_errc::job_not_found:
   case api_errc::no_route:
-    return 404;
+    return http_status::not_found;
   case api_errc::unauthorized:
-    return 401;
+    return http_status::unauthorized;
   case api_errc::method_not_allowed:
-    return 405;
-  case api_errc::request_timeout:
-    return 408;
+    return http_status::method_not_allowed;
   case api_errc::length_required:
-    return 411;
+    return http_status::length_required;
   case api_errc::too_large:
-    return 413;
+    return http_status::payload_too_large;
   case api_errc::header_too_large:
-    return 431;
+    return http_status::header_fields_too_large;
   case api_errc::not_implemented:
-    return 501;
+    return http_status::not_implemented;
   case api_errc::http_version:
-    return 505;
+    return http_status::http_version_not_supported;
   case api_errc::queue_full:
   case api_errc::unavailable:
-    return 503;
+    return http_status::service_unavailable;
   case api_errc::storage:
   case api_errc::internal:
-    return 500;
+    return http_status::internal_server_error;
   }
-  return 500;
+  return http_status::internal_server_error;
+}
+
+http_status status_of(job_state state) noexcept {
+  switch (state) {
+  case job_state::finished:
+    return http_status::ok;
+  case job_state::queued:
+  case job_state::started:
+    return http_status::accepted;
+  case job_state::failed:
+    return http_status::unprocessable_entity;
+  case job_state::canceled:
+    return http_status::gone;
+  }
+  return http_status::internal_server_error;
 }
 
 reply to_reply(const api_error& e) {
@@ -182,62 +195,22 @@ reply to_reply(const api_error& e) {
   return r;
 }
 
-const char* reason_phrase(int status) noexcept {
-  switch (status) {
-  case 100:
-    return "Continue";
-  case 200:
-    return "OK";
-  case 202:
-    return "Accepted";
-  case 400:
-    return "Bad Request";
-  case 401:
-    return "Unauthorized";
-  case 404:
-    return "Not Found";
-  case 405:
-    return "Method Not Allowed";
-  case 408:
-    return "Request Timeout";
-  case 410:
-    return "Gone";
-  case 411:
-    return "Length Required";
-  case 413:
-    return "Payload Too Large";
-  case 422:
-    return "Unprocessable Entity";
-  case 431:
-    return "Request Header Fields Too Large";
-  case 500:
-    return "Internal Server Error";
-  case 501:
-    return "Not Implemented";
-  case 503:
-    return "Service Unavailable";
-  case 505:
-    return "HTTP Version Not Supported";
-  default:
-    return "Unknown";
-  }
-}
-
 reply accepted_reply(const std::string& id) {
   json::object body;
   body["jobId"] = id;
   body["message"] = "file is being processed...";
-  return json_reply(202, body);
+  return json_reply(http_status::accepted, body);
 }
 
 reply result_reply(const job_lookup& lookup, const std::string& result_path) {
   if (!lookup.found)
-    return text_reply(404, "Job not found.");
+    return text_reply(http_status::not_found, "Job not found.");
   const job_record& r = lookup.record;
+  const http_status status = status_of(r.state);
   switch (r.state) {
   case job_state::finished: {
     reply out;
-    out.status = 200;
+    out.status = status;
     out.content_type = "text/csv";
     out.file = result_path;
     out.headers.emplace_back("Content-Disposition",
@@ -245,22 +218,22 @@ reply result_reply(const job_lookup& lookup, const std::string& result_path) {
     return out;
   }
   case job_state::queued:
-    return text_reply(202, "Job: queued");
+    return text_reply(status, "Job: queued");
   case job_state::started:
-    return text_reply(202,
+    return text_reply(status,
                       "Job: started" + percent(r.bytes_done, r.bytes_total));
   case job_state::failed:
-    return text_reply(422, "Job: failed: " + r.error);
+    return text_reply(status, "Job: failed: " + r.error);
   case job_state::canceled:
-    return text_reply(410, "Job: canceled");
+    return text_reply(status, "Job: canceled");
   }
-  return text_reply(500, "Job: unknown state");
+  return text_reply(status, "Job: unknown state");
 }
 
 reply job_reply(const job_lookup& lookup) {
   if (!lookup.found)
     return to_reply({api_errc::job_not_found, {}});
-  return json_reply(200, job_object(lookup.record));
+  return json_reply(http_status::ok, job_object(lookup.record));
 }
 
 reply deletion_reply(const job_deletion& d) {
@@ -275,7 +248,7 @@ reply deletion_reply(const job_deletion& d) {
     body["state"] = to_string(d.record.state);
     body["message"] = "job deleted.";
   }
-  return json_reply(200, body);
+  return json_reply(http_status::ok, body);
 }
 
 reply jobs_reply(const job_list& list) {
@@ -285,7 +258,7 @@ reply jobs_reply(const job_list& list) {
   json::object body;
   body["count"] = list.jobs.size();
   body["jobs"] = std::move(jobs);
-  return json_reply(200, body);
+  return json_reply(http_status::ok, body);
 }
 
 reply stats_reply(const registry_stats& s) {
@@ -360,12 +333,12 @@ reply stats_reply(const registry_stats& s) {
   body["totals"] = std::move(totals);
   body["coordinator"] = std::move(coordinator);
   body["registry"] = std::move(registry);
-  return json_reply(200, body);
+  return json_reply(http_status::ok, body);
 }
 
 reply health_reply(bool shutting_down) {
   if (!shutting_down)
-    return text_reply(200, "ok");
+    return text_reply(http_status::ok, "ok");
   api_error e = shutting_down_error();
   e.message = "the server is shutting down";
   return to_reply(e);
@@ -394,6 +367,15 @@ api_error storage_error(int err, const std::string& what) {
           static_cast<char>(std::tolower(static_cast<unsigned char>(why[0])));
   }
   return {api_errc::storage, why + " while saving the upload"};
+}
+
+api_error storage_error(const failure& why) {
+  // The failure's errno is the one the client is told about (the log line
+  // is the same as the other overload's: what, then the errno's text).
+  failure what = why;
+  what.code = 0;
+  what.reason.clear();
+  return storage_error(why.code, what.text());
 }
 
 std::string job_json(const job_record& record) {

@@ -5,9 +5,12 @@
 // server writes a `reply` either through Pistache's ResponseWriter or, on the
 // streaming upload path, straight to the socket.
 //
-// `to_reply(api_error)` is the one place where errors become HTTP statuses.
+// `status_of` is the one place where errors and job states become HTTP
+// statuses (docs/http-api.md has the table).
 
 #include "actors/messages.hpp"
+#include "core/failure.hpp"
+#include "http/status.hpp"
 
 #include <cstdint>
 #include <string>
@@ -18,7 +21,7 @@ namespace playcount::http {
 
 /// One answer, before it is written.
 struct reply {
-  int status = 200;
+  http_status status = http_status::ok;
   std::string content_type = "application/json";
   std::string body;
   /// Extra headers (Retry-After, Allow, Content-Disposition).
@@ -35,7 +38,6 @@ enum class api_errc : uint8_t {
   no_route,           ///< 404: no such endpoint
   unauthorized,       ///< 401 with WWW-Authenticate: Bearer (see access.hpp)
   method_not_allowed, ///< 405 with Allow
-  request_timeout,    ///< 408: the request did not arrive in time
   length_required,    ///< 411: an upload with neither length nor chunks
   too_large,          ///< 413: over --max-upload
   header_too_large,   ///< 431
@@ -73,15 +75,19 @@ struct api_error {
 /// write /srv/data/jobs/<id>/input.csv") goes to the server's log only.
 [[nodiscard]] api_error storage_error(int err, const std::string& what);
 
+/// The same for a failure: its errno for the client, its text for the log.
+[[nodiscard]] api_error storage_error(const failure& why);
+
 /// The HTTP status of an error.
-[[nodiscard]] int status_of(api_errc code) noexcept;
+[[nodiscard]] http_status status_of(api_errc code) noexcept;
+
+/// The HTTP status of `GET /jobs/<id>/result/` for a job in `state`: 200
+/// finished, 202 queued or started, 422 failed, 410 canceled.
+[[nodiscard]] http_status status_of(job_state state) noexcept;
 
 /// The reply for an error: its status, a JSON body {"message": ...} (with
 /// "jobId": null for the upload's own errors), and its headers.
 [[nodiscard]] reply to_reply(const api_error& error);
-
-/// The reason phrase of a status ("Accepted" for 202).
-[[nodiscard]] const char* reason_phrase(int status) noexcept;
 
 /// 202 {"jobId": id, "message": "file is being processed..."}
 [[nodiscard]] reply accepted_reply(const std::string& id);

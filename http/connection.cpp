@@ -24,8 +24,7 @@ connection::~connection() {
 
 void connection::drop_upload() {
   if (upload) {
-    std::string ignored;
-    (void)remove_job_files(upload->paths, ignored);
+    (void)remove_job_files(upload->paths);
     upload.reset();
   }
 }
@@ -41,8 +40,7 @@ connection_of(const std::shared_ptr<Tcp::Peer>& peer) {
 }
 
 std::string raw_response(const reply& r) {
-  std::string out = "HTTP/1.1 " + std::to_string(r.status) + " " +
-                    reason_phrase(r.status) + "\r\n";
+  std::string out = status_line(r.status);
   out += "Content-Type: " + r.content_type + "\r\n";
   out += "Content-Length: " + std::to_string(r.body.size()) + "\r\n";
   for (const auto& [name, value] : r.headers)
@@ -52,8 +50,10 @@ std::string raw_response(const reply& r) {
   return out;
 }
 
-void log_request(std::string_view method, std::string_view target, int status,
-                 steady::time_point since, std::string_view note) {
+void log_request(std::string_view method, std::string_view target,
+                 std::optional<http_status> answered, steady::time_point since,
+                 std::string_view note) {
+  const int status = answered ? code(*answered) : 0;
   const double ms =
       std::chrono::duration<double, std::milli>(steady::now() - since).count();
   request_metrics::process().observe(classify(method, target), status,
@@ -136,7 +136,7 @@ void send_through(Http::ResponseWriter& w, const reply& r) {
   const auto mime = Http::Mime::MediaType::fromString(r.content_type);
   // A writer whose peer is gone answers with a rejected promise (Pistache's
   // ResponseWriter::peer() throws, putOnWire catches): nothing is written.
-  w.send(static_cast<Http::Code>(r.status), r.body, mime)
+  w.send(static_cast<Http::Code>(code(r.status)), r.body, mime)
       .then(
           [close, fd](ssize_t) {
             if (close && fd >= 0)

@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -68,9 +69,11 @@ connection_of(const std::shared_ptr<Pistache::Tcp::Peer>& peer);
 /// A whole response with `Connection: close`, as written to the socket.
 [[nodiscard]] std::string raw_response(const reply& r);
 
-/// The access log line and the request metrics of one request.
-void log_request(std::string_view method, std::string_view target, int status,
-                 steady::time_point since, std::string_view note = {});
+/// The access log line and the request metrics of one request; no status:
+/// not answered (logged as 0).
+void log_request(std::string_view method, std::string_view target,
+                 std::optional<http_status> status, steady::time_point since,
+                 std::string_view note = {});
 
 /// Writes `r` on the socket itself (not through Pistache's writer), closes
 /// the connection for writing once it is out, and drops what the client

@@ -164,8 +164,7 @@ std::optional<reply> hand_over(server_context& ctx, const reply& r,
     return busy;
   }
   const auto length = static_cast<uint64_t>(st.st_size);
-  std::string head = "HTTP/1.1 " + std::to_string(r.status) + " " +
-                     reason_phrase(r.status) + "\r\n";
+  std::string head = status_line(r.status);
   head += "Content-Type: " + r.content_type + "\r\n";
   head += "Content-Length: " + std::to_string(length) + "\r\n";
   for (const auto& [name, value] : r.headers)

@@ -322,7 +322,7 @@ std::string metrics_text(const registry_stats* stats,
 
 reply metrics_reply(const registry_stats* stats) {
   reply r;
-  r.status = 200;
+  r.status = http_status::ok;
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";
   r.body = metrics_text(stats, request_metrics::process().snapshot(),
                         read_process_memory());

@@ -277,7 +277,7 @@ void front_handler::onDisconnection(const std::shared_ptr<Tcp::Peer>& peer) {
     // not be written to a number the next connection may get.
     c.gone = true;
     if (c.upload) {
-      log_request(c.upload->head.method, c.upload->head.target, 0,
+      log_request(c.upload->head.method, c.upload->head.target, std::nullopt,
                   c.upload->started,
                   "aborted by the client after " +
                       std::to_string(c.upload->decoder.received()) + " bytes");
@@ -311,7 +311,7 @@ void front_handler::onRequest(const Http::Request& req,
                       req.query().get("limit")};
   const auto peer = w.getPeer();
   if (!peer)
-    return log_request(facts.method, facts.path, 0, since,
+    return log_request(facts.method, facts.path, std::nullopt, since,
                        "the connection is gone");
   const auto c = connection_of(peer); // c->mutex is held: see onInput
   auto writer = std::make_shared<Http::ResponseWriter>(std::move(w));
@@ -335,7 +335,7 @@ void front_handler::onRequest(const Http::Request& req,
           }
         });
     if (!written)
-      log_request(facts.method, facts.path, 0, since,
+      log_request(facts.method, facts.path, std::nullopt, since,
                   "the client left before the answer");
   };
   std::optional<reply> now;

@@ -48,14 +48,10 @@ bool copy_range(int in, uint64_t offset, uint64_t size, int out,
 }
 
 // Moves `tmp` to `final_path` once flushed, and flushes the directory.
-bool publish(const std::string& tmp, const std::string& final_path,
-             std::string& error) {
-  if (std::rename(tmp.c_str(), final_path.c_str()) != 0) {
-    error = "cannot rename " + tmp + ": " + errno_text();
-    return false;
-  }
-  return sync_dir(std::filesystem::path(final_path).parent_path().string(),
-                  error);
+result<void> publish(const std::string& tmp, const std::string& final_path) {
+  if (std::rename(tmp.c_str(), final_path.c_str()) != 0)
+    return failure::of_errno("cannot rename", tmp, errno);
+  return sync_dir(std::filesystem::path(final_path).parent_path().string());
 }
 
 // A read-only mapping of a whole file, unmapped when it goes.
@@ -146,27 +142,18 @@ bool file_sink::finish(bool durable, std::string& error) {
   return ok;
 }
 
-std::optional<bool> parse_on_bad_rows(std::string_view value) {
-  if (value == "fail")
-    return false;
-  if (value == "skip")
-    return true;
-  return std::nullopt;
-}
-
 std::variant<job_input, api_error>
 make_job_input(const received_body& body, const std::string& input_path) {
-  std::string error;
   job_input out;
   out.file_name = body.file_name;
-  out.skip_bad_rows = body.skip_bad_rows;
+  out.on_bad_rows = body.on_bad_rows;
   if (!body.multipart) {
     struct stat st {};
     if (::stat(body.path.c_str(), &st) != 0)
       return storage_error(errno, "cannot stat " + body.path);
     out.bytes = static_cast<uint64_t>(st.st_size);
-    if (!publish(body.path, input_path, error))
-      return storage_error(errno, error);
+    if (auto published = publish(body.path, input_path); !published)
+      return storage_error(published.error());
     return out;
   }
 
@@ -190,12 +177,12 @@ make_job_input(const received_body& body, const std::string& input_path) {
                      "malformed multipart/form-data body: " +
                          form.error().message};
   if (const multipart_part* mode = form->find("on_bad_rows")) {
-    const auto skip = parse_on_bad_rows(mode->content);
-    if (!skip)
+    const auto policy = parse_bad_row_policy(mode->content);
+    if (!policy)
       return api_error{api_errc::bad_request,
                        "on_bad_rows is fail or skip, not \"" +
                            std::string(mode->content.substr(0, 64)) + "\""};
-    out.skip_bad_rows = *skip;
+    out.on_bad_rows = *policy;
   }
   const multipart_part* file = form->file();
   if (file == nullptr)
@@ -219,10 +206,9 @@ make_job_input(const received_body& body, const std::string& input_path) {
     ::unlink(tmp.c_str());
     return storage_error(why, "cannot write " + tmp);
   }
-  if (!publish(tmp, input_path, error)) {
-    const int err = errno;
+  if (auto published = publish(tmp, input_path); !published) {
     ::unlink(tmp.c_str());
-    return storage_error(err, error);
+    return storage_error(published.error());
   }
   ::unlink(body.path.c_str());
   return out;

@@ -70,14 +70,14 @@ struct received_body {
   std::string file_name;    ///< raw uploads: none
   /// From the query string (`on_bad_rows=skip`); a form field of the same
   /// name wins.
-  bool skip_bad_rows = false;
+  bad_row_policy on_bad_rows = bad_row_policy::fail;
 };
 
 /// What the registry needs to know of a job's input.
 struct job_input {
   std::string file_name;
   uint64_t bytes = 0;
-  bool skip_bad_rows = false;
+  bad_row_policy on_bad_rows = bad_row_policy::fail;
 };
 
 /// Turns a received body into the job's input at `input_path`: a
@@ -87,8 +87,5 @@ struct job_input {
 /// bad_multipart, bad_request (a bad `on_bad_rows`), storage.
 [[nodiscard]] std::variant<job_input, api_error>
 make_job_input(const received_body& body, const std::string& input_path);
-
-/// `on_bad_rows` as given ("fail", "skip"); nullopt for anything else.
-[[nodiscard]] std::optional<bool> parse_on_bad_rows(std::string_view value);
 
 } // namespace playcount::http

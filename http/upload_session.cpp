@@ -62,14 +62,14 @@ void submit_upload(const std::shared_ptr<server_context>& ctx,
   c->m = connection::mode::closed;
   std::weak_ptr<Tcp::Peer> weak_peer = peer;
   auto answer = [ctx, c, up, weak_peer](const reply& r) {
-    if (r.status != 202) {
-      std::string ignored;
-      (void)remove_job_files(up->paths, ignored);
+    if (r.status != http_status::accepted) {
+      (void)remove_job_files(up->paths);
     } // else the job owns its directory now
-    const std::string note =
-        r.status == 202 ? "job " + up->id + ", " +
-                              std::to_string(up->decoder.received()) + " bytes"
-                        : std::string();
+    const std::string note = r.status == http_status::accepted
+                                 ? "job " + up->id + ", " +
+                                       std::to_string(up->decoder.received()) +
+                                       " bytes"
+                                 : std::string();
     const bool written = on_live_connection(
         *ctx, *c, weak_peer, [&](const std::shared_ptr<Tcp::Peer>& p) {
           answer_and_close(*c, p, r, up->head.method, up->head.target,
@@ -96,7 +96,7 @@ void submit_upload(const std::shared_ptr<server_context>& ctx,
     const job_input& in = std::get<job_input>(input);
     self->request(
             ctx->registry, ctx->config.registry_timeout, submit_atom::value,
-            job_submission{up->id, in.file_name, in.bytes, in.skip_bad_rows})
+            job_submission{up->id, in.file_name, in.bytes, in.on_bad_rows})
         .then([up, answer](
                   submit_reply& r) { answer(submission_reply(up->id, r)); },
               [answer](caf::error& e) {
@@ -193,11 +193,11 @@ void start_upload(const std::shared_ptr<server_context>& ctx,
     return refuse({api_errc::file_required, {}});
   }
   if (auto mode = query_param(head.query, "on_bad_rows")) {
-    const auto skip = parse_on_bad_rows(*mode);
-    if (!skip)
+    const auto policy = parse_bad_row_policy(*mode);
+    if (!policy)
       return refuse({api_errc::bad_request,
                      "on_bad_rows is fail or skip, not \"" + *mode + "\""});
-    body.skip_bad_rows = *skip;
+    body.on_bad_rows = *policy;
   }
 
   auto up = std::make_unique<upload_state>();
@@ -213,8 +213,7 @@ void start_upload(const std::shared_ptr<server_context>& ctx,
       body.multipart ? up->paths.dir + "/body.tmp" : up->paths.input + ".tmp";
   if (!up->sink.open(body.path, !body.multipart, error)) {
     const api_error e = storage_error(up->sink.error_code(), error);
-    std::string ignored;
-    (void)remove_job_files(up->paths, ignored);
+    (void)remove_job_files(up->paths);
     return refuse(e);
   }
   up->head = std::move(head);

@@ -35,7 +35,7 @@ reply web_reply(std::string_view name) {
   if (f == files.end())
     return to_reply({api_errc::no_route, "no such page: " + std::string(name)});
   reply r;
-  r.status = 200;
+  r.status = http_status::ok;
   r.content_type = content_type_of(name);
   r.body.assign(reinterpret_cast<const char*>(f->data), f->size);
   // The pages load only their own scripts and styles and talk only to this

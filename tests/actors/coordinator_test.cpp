@@ -35,8 +35,8 @@ struct ground_truth {
 
 ground_truth read_alone(const std::string& path, bool skip) {
   mapped_file file;
-  std::string error;
-  EXPECT_TRUE(file.open(path, error)) << error;
+  const auto opened = file.open(path);
+  EXPECT_TRUE(opened) << opened.error().text();
   auto layout = read_layout(file.bytes());
   if (auto* e = std::get_if<input_error>(&layout))
     return {"", e->to_string()};
@@ -98,7 +98,7 @@ protected:
     r.input_path = in;
     r.output_path = out;
     r.range_size = range_size;
-    r.skip_bad_rows = skip;
+    r.on_bad_rows = skip ? bad_row_policy::skip : bad_row_policy::fail;
     return r;
   }
 
@@ -386,8 +386,8 @@ struct scripted_state {
 // Reads `w` from the file into `totals`, as a worker does.
 range_report read_item(const work_item& w, partial_aggregate& totals) {
   mapped_file file;
-  std::string error;
-  EXPECT_TRUE(file.open(w.path, error)) << error;
+  const auto opened = file.open(w.path);
+  EXPECT_TRUE(opened) << opened.error().text();
   return read_range(file.bytes(), w.range, w.layout, bad_row_policy::fail,
                     totals, w.index);
 }

@@ -51,7 +51,7 @@ TEST(job_record_json, a_record_written_before_reads_to_the_same_record) {
   EXPECT_EQ(r.id, expected.id);
   EXPECT_EQ(r.state, expected.state);
   EXPECT_EQ(r.file_name, expected.file_name);
-  EXPECT_EQ(r.skip_bad_rows, expected.skip_bad_rows);
+  EXPECT_EQ(r.on_bad_rows, expected.on_bad_rows);
   EXPECT_EQ(r.bytes_total, expected.bytes_total);
   EXPECT_EQ(r.bytes_done, expected.bytes_done);
   EXPECT_EQ(r.rows, expected.rows);

@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -149,8 +150,9 @@ protected:
   }
 
   submit_reply submit(const std::string& id) {
-    return ask<submit_reply>(registry_, submit_atom::value,
-                             job_submission{id, "in.csv", 100, false});
+    return ask<submit_reply>(
+        registry_, submit_atom::value,
+        job_submission{id, "in.csv", 100, bad_row_policy::fail});
   }
 
   job_record lookup(const std::string& id) {
@@ -481,12 +483,13 @@ TEST_F(job_registry_test, a_clean_stop_is_not_counted_as_an_attempt) {
 TEST_F(job_registry_test, names_and_messages_with_any_bytes_are_kept_escaped) {
   start_registry(1);
   const std::string id = upload();
-  const auto reply = ask<submit_reply>(registry_, submit_atom::value,
-                                       job_submission{id,
-                                                      "pl\xff"
-                                                      "ays\xfe"
-                                                      ".csv",
-                                                      100, true});
+  const auto reply =
+      ask<submit_reply>(registry_, submit_atom::value,
+                        job_submission{id,
+                                       "pl\xff"
+                                       "ays\xfe"
+                                       ".csv",
+                                       100, bad_row_policy::skip});
   EXPECT_EQ(reply.record.file_name, "pl\\xFFays\\xFE.csv");
   job_result res;
   res.id = id;
@@ -589,7 +592,7 @@ TEST(job_store, a_record_round_trips_through_its_json) {
   r.id = make_job_id();
   r.state = job_state::failed;
   r.file_name = "pl\"ays\n.csv";
-  r.skip_bad_rows = true;
+  r.on_bad_rows = bad_row_policy::skip;
   r.bytes_total = uint64_t{1} << 40;
   r.bytes_done = 12;
   r.rows = 3;
@@ -630,6 +633,25 @@ TEST(job_store, a_torn_or_foreign_record_does_not_parse) {
   }
 }
 
+// What cannot be saved or removed comes back in parts: the action, the
+// path, errno; the log line is made of them.
+TEST(job_store, a_failure_names_the_file_and_its_errno) {
+  temp_dir dir;
+  const job_paths p = paths_for(dir.path(), make_job_id()); // no directory
+  const auto saved = save_record(p, job_record{});
+  ASSERT_FALSE(saved);
+  EXPECT_EQ(saved.error().path, p.record + ".tmp");
+  EXPECT_EQ(saved.error().code, ENOENT);
+  EXPECT_EQ(saved.error().text(),
+            "cannot create " + p.record + ".tmp: No such file or directory");
+  EXPECT_TRUE(remove_file(p.record)); // nothing there: no failure
+  EXPECT_TRUE(remove_job_files(p));
+  const auto synced = sync_dir(p.dir);
+  ASSERT_FALSE(synced);
+  EXPECT_EQ(synced.error().text(),
+            "cannot open " + p.dir + ": No such file or directory");
+}
+
 TEST(job_store, only_canonical_random_uuids_are_job_ids) {
   struct row {
     std::string text;
@@ -657,11 +679,11 @@ TEST(job_store, saving_a_record_replaces_it_whole_and_leaves_no_temporary) {
   const job_paths p = paths_for(dir.path(), make_job_id());
   fs::create_directories(p.dir);
   job_record r;
-  std::string error;
   for (auto state :
        {job_state::queued, job_state::started, job_state::finished}) {
     r.state = state;
-    ASSERT_TRUE(save_record(p, r, error)) << error;
+    const auto saved = save_record(p, r);
+    ASSERT_TRUE(saved) << saved.error().text();
   }
   EXPECT_EQ(test::read_file(p.record), record_to_json(r));
   EXPECT_FALSE(test::exists(p.record + ".tmp"));
@@ -732,8 +754,8 @@ job_paths make_job(const std::string& data, job_state state, bool with_result) {
   r.created_at = now_ms();
   const job_paths p = paths_for(data, r.id);
   fs::create_directories(p.dir);
-  std::string error;
-  EXPECT_TRUE(save_record(p, r, error)) << error;
+  const auto saved = save_record(p, r);
+  EXPECT_TRUE(saved) << saved.error().text();
   if (with_result)
     std::ofstream(p.result) << "Song,Date,Total Number of Plays for Date\n";
   return p;

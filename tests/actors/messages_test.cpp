@@ -264,8 +264,8 @@ protected:
       });
     };
     add("playcount::job_request",
-        job_request{"j", "/in.csv", "/out.csv", 1 << 10, true, true, "/spill",
-                    1 << 20});
+        job_request{"j", "/in.csv", "/out.csv", 1 << 10, bad_row_policy::skip,
+                    true, "/spill", 1 << 20});
     add("playcount::job_result", job_result{"j",
                                             true,
                                             true,
@@ -286,7 +286,7 @@ protected:
                                           3,
                                           {10, 20},
                                           sample_layout(),
-                                          true,
+                                          bad_row_policy::skip,
                                           77,
                                           "/spill",
                                           1 << 16});
@@ -315,7 +315,7 @@ protected:
     add("playcount::coordinator_stats", sample_coordinator_stats());
     add("playcount::job_record", sample_record());
     add("playcount::job_submission",
-        job_submission{"j", "plays.csv", 100, true});
+        job_submission{"j", "plays.csv", 100, bad_row_policy::skip});
     add("playcount::submit_reply",
         submit_reply{submit_reply::queue_full, sample_record(), "full", 5});
     add("playcount::job_lookup", job_lookup{true, sample_record()});

@@ -38,7 +38,8 @@ protected:
     for (char& c : content_)
       c = static_cast<char>(rng());
     file_ = std::make_shared<file_handle>();
-    ASSERT_TRUE(file_->open(dir_.write("in.csv", content_), error)) << error;
+    const auto opened = file_->open(dir_.write("in.csv", content_));
+    ASSERT_TRUE(opened) << opened.error().text();
   }
 
   std::unique_ptr<range_source> connect(const std::string& secret) {

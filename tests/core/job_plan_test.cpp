@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <random>
 
 namespace playcount {
@@ -24,9 +25,9 @@ TEST(plan_job, gives_the_plan_of_the_bytes_in_memory_on_any_number_of_threads) {
       const auto expected =
           test::plan_in_memory(file, layout.data_begin, range_size);
       for (unsigned threads : {1u, 2u, 5u}) {
-        job_plan plan;
-        std::string error;
-        ASSERT_TRUE(plan_job(path, range_size, threads, plan, error)) << error;
+        const auto planned = plan_job(path, range_size, threads);
+        ASSERT_TRUE(planned) << planned.error().text();
+        const job_plan& plan = *planned;
         EXPECT_EQ(plan.file_size, file.size());
         EXPECT_EQ(plan.layout.data_begin, layout.data_begin);
         EXPECT_EQ(plan.layout.song, layout.song);
@@ -42,27 +43,32 @@ TEST(plan_job, gives_the_plan_of_the_bytes_in_memory_on_any_number_of_threads) {
 
 TEST(plan_job, plans_no_range_for_a_header_alone) {
   test::temp_dir dir;
-  job_plan plan;
-  std::string error;
-  ASSERT_TRUE(plan_job(dir.write("h.csv", "Song,Date,Number of Plays\n"), 4096,
-                       2, plan, error))
-      << error;
-  EXPECT_TRUE(plan.ranges.empty());
+  const auto plan =
+      plan_job(dir.write("h.csv", "Song,Date,Number of Plays\n"), 4096, 2);
+  ASSERT_TRUE(plan) << plan.error().text();
+  EXPECT_TRUE(plan->ranges.empty());
 }
 
 TEST(plan_job, says_what_is_wrong_with_the_header_or_the_file) {
   test::temp_dir dir;
-  job_plan plan;
-  std::string error;
-  EXPECT_FALSE(plan_job(dir.write("empty.csv", ""), 4096, 2, plan, error));
+  const auto empty = plan_job(dir.write("empty.csv", ""), 4096, 2);
+  ASSERT_FALSE(empty);
+  const std::string error = empty.error().text();
   EXPECT_EQ(error.rfind("line 1: empty file", 0), 0u) << error;
-  EXPECT_FALSE(plan_job(dir.write("cols.csv", "Song,Date\na,2020-01-01\n"),
-                        4096, 2, plan, error));
-  EXPECT_EQ(error.rfind("line 1: missing column \"Number of Plays\"", 0), 0u)
-      << error;
+  const auto cols =
+      plan_job(dir.write("cols.csv", "Song,Date\na,2020-01-01\n"), 4096, 2);
+  ASSERT_FALSE(cols);
+  EXPECT_EQ(cols.error().text().rfind(
+                "line 1: missing column \"Number of Plays\"", 0),
+            0u)
+      << cols.error().text();
   const std::string missing = dir.file("nowhere.csv");
-  EXPECT_FALSE(plan_job(missing, 4096, 2, plan, error));
-  EXPECT_NE(error.find(missing), std::string::npos) << error;
+  const auto nowhere = plan_job(missing, 4096, 2);
+  ASSERT_FALSE(nowhere);
+  EXPECT_EQ(nowhere.error().path, missing);
+  EXPECT_EQ(nowhere.error().code, ENOENT);
+  EXPECT_EQ(nowhere.error().text(),
+            "cannot open " + missing + ": No such file or directory");
 }
 
 } // namespace

@@ -277,8 +277,8 @@ TEST(pipeline, reads_a_file_mapped_from_disk) {
   const std::string bytes = in_header + "A,2021-01-01,1\n\"B\nb\",2021-01-01,2";
   const temp_file f(bytes);
   mapped_file file;
-  std::string error;
-  ASSERT_TRUE(file.open(f.path(), error)) << error;
+  const auto opened = file.open(f.path());
+  ASSERT_TRUE(opened) << opened.error().text();
   EXPECT_EQ(file.size(), bytes.size());
   EXPECT_EQ(file.bytes(), bytes);
   for (uint64_t range_size : {1, 5, 0}) {
@@ -300,8 +300,8 @@ TEST(pipeline, reads_chunks_and_ranges_mapped_one_by_one_from_disk) {
   ASSERT_EQ(expected.rfind(out_header, 0), 0u) << expected;
   const temp_file f(bytes);
   file_handle file;
-  std::string error;
-  ASSERT_TRUE(file.open(f.path(), error)) << error;
+  const auto opened = file.open(f.path());
+  ASSERT_TRUE(opened) << opened.error().text();
   ASSERT_EQ(file.size(), bytes.size());
   const csv_layout layout = std::get<csv_layout>(read_layout(bytes));
   for (uint64_t range_size : {37, 100, 4096, 10000}) {
@@ -310,17 +310,19 @@ TEST(pipeline, reads_chunks_and_ranges_mapped_one_by_one_from_disk) {
         nominal_chunks(layout.data_begin, file.size(), range_size);
     std::vector<chunk_scan> scans;
     for (const byte_range& c : chunks) {
-      const mapped_window w = file.map(c.begin - 1, c.end, error);
-      ASSERT_EQ(w.window().bytes.size(), c.end - c.begin + 1) << error;
-      scans.push_back(scan_chunk(w.window(), c));
+      const auto w = file.map(c.begin - 1, c.end);
+      ASSERT_TRUE(w) << w.error().text();
+      ASSERT_EQ(w->window().bytes.size(), c.end - c.begin + 1);
+      scans.push_back(scan_chunk(w->window(), c));
     }
     const auto ranges = plan_ranges(chunks, scans);
     partial_aggregate workers[2];
     std::vector<std::optional<range_report>> reports;
     for (uint32_t r = 0; r < ranges.size(); ++r) {
-      const mapped_window w = file.map(ranges[r].begin, ranges[r].end, error);
-      ASSERT_EQ(w.window().offset, ranges[r].begin);
-      reports.push_back(read_range(w.window(), ranges[r], layout,
+      const auto w = file.map(ranges[r].begin, ranges[r].end);
+      ASSERT_TRUE(w) << w.error().text();
+      ASSERT_EQ(w->window().offset, ranges[r].begin);
+      reports.push_back(read_range(w->window(), ranges[r], layout,
                                    bad_row_policy::fail, workers[r % 2], r));
     }
     const job_outcome o = combine_reports(layout, reports);
@@ -337,8 +339,8 @@ TEST(file_handle, maps_windows_of_a_file_at_any_offset) {
     bytes += static_cast<char>('a' + i % 23);
   const temp_file f(bytes);
   file_handle file;
-  std::string error;
-  ASSERT_TRUE(file.open(f.path(), error)) << error;
+  const auto opened = file.open(f.path());
+  ASSERT_TRUE(opened) << opened.error().text();
   EXPECT_EQ(file.size(), bytes.size());
   const uint64_t n = bytes.size();
   const std::pair<uint64_t, uint64_t> cases[] = {
@@ -347,17 +349,17 @@ TEST(file_handle, maps_windows_of_a_file_at_any_offset) {
       {0, 1},           {3 * page, n}, {2 * page - 7, 3 * page + 7}};
   for (const auto& [begin, end] : cases) {
     SCOPED_TRACE(std::to_string(begin) + ".." + std::to_string(end));
-    const mapped_window w = file.map(begin, end, error);
-    const file_window fw = w.window();
+    const auto w = file.map(begin, end);
+    ASSERT_TRUE(w) << w.error().text();
+    const file_window fw = w->window();
     EXPECT_EQ(fw.offset, begin);
     EXPECT_EQ(fw.bytes, std::string_view(bytes).substr(begin, end - begin));
   }
   // Past the end: cut to the file; empty: no bytes.
-  EXPECT_EQ(file.map(n - 3, n + 100, error).window().bytes,
-            bytes.substr(n - 3));
-  EXPECT_TRUE(file.map(10, 10, error).window().bytes.empty());
+  EXPECT_EQ((*file.map(n - 3, n + 100)).window().bytes, bytes.substr(n - 3));
+  EXPECT_TRUE((*file.map(10, 10)).window().bytes.empty());
   // A window moved keeps its bytes; the moved-from one is empty.
-  mapped_window a = file.map(page - 2, page + 2, error);
+  mapped_window a = *file.map(page - 2, page + 2);
   mapped_window b = std::move(a);
   EXPECT_EQ(b.window().bytes, bytes.substr(page - 2, 4));
   EXPECT_TRUE(a.window().bytes.empty()); // NOLINT(bugprone-use-after-move)
@@ -368,30 +370,31 @@ TEST(file_handle, maps_windows_of_a_file_at_any_offset) {
 
 TEST(file_handle, names_the_file_it_cannot_open) {
   file_handle file;
-  std::string error;
-  EXPECT_FALSE(file.open("/nonexistent/dir/input.csv", error));
-  EXPECT_NE(error.find("/nonexistent/dir/input.csv"), std::string::npos)
-      << error;
+  const auto missing = file.open("/nonexistent/dir/input.csv");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().text(), "cannot open /nonexistent/dir/input.csv: "
+                                    "No such file or directory");
   file_handle dir;
-  EXPECT_FALSE(dir.open("/tmp", error));
-  EXPECT_NE(error.find("/tmp"), std::string::npos) << error;
+  const auto not_a_file = dir.open("/tmp");
+  ASSERT_FALSE(not_a_file);
+  EXPECT_EQ(not_a_file.error().text(), "cannot read /tmp: not a regular file");
 }
 
 TEST(mapped_file, names_the_file_it_cannot_open) {
   mapped_file file;
-  std::string error;
-  EXPECT_FALSE(file.open("/nonexistent/dir/input.csv", error));
-  EXPECT_NE(error.find("/nonexistent/dir/input.csv"), std::string::npos)
-      << error;
-  EXPECT_FALSE(file.open("/tmp", error));
-  EXPECT_NE(error.find("/tmp"), std::string::npos) << error;
+  const auto missing = file.open("/nonexistent/dir/input.csv");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().path, "/nonexistent/dir/input.csv");
+  const auto not_a_file = file.open("/tmp");
+  ASSERT_FALSE(not_a_file);
+  EXPECT_EQ(not_a_file.error().path, "/tmp");
 }
 
 TEST(mapped_file, maps_an_empty_file_as_no_bytes) {
   const temp_file f("");
   mapped_file file;
-  std::string error;
-  EXPECT_TRUE(file.open(f.path(), error)) << error;
+  const auto opened = file.open(f.path());
+  EXPECT_TRUE(opened) << opened.error().text();
   EXPECT_EQ(file.size(), 0u);
   EXPECT_TRUE(file.bytes().empty());
 }

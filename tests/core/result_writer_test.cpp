@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
+#include <cstring>
 #include <dirent.h>
 #include <fstream>
 #include <random>
@@ -130,8 +132,8 @@ TEST(write_result, writes_the_same_bytes_with_any_number_of_threads) {
   ASSERT_GT(expected.size(), size_t{12} << 20); // several pieces
   for (unsigned threads : {1u, 2u, 3u}) {
     const std::string path = dir.path() + "/result.csv";
-    std::string error;
-    ASSERT_TRUE(write_result(totals, path, false, error, threads)) << error;
+    const auto written = write_result(totals, path, false, threads);
+    ASSERT_TRUE(written) << written.error().text();
     EXPECT_TRUE(read_all(path) == expected) << threads << " threads";
   }
 }
@@ -145,9 +147,9 @@ TEST(write_result, writes_the_same_bytes_as_format_result) {
   const csv_layout layout = std::get<csv_layout>(read_layout(csv));
   auto seq = read_sequentially(csv, layout, bad_row_policy::fail);
   const std::string path = dir.path() + "/result.csv";
-  std::string error;
   for (bool durable : {false, true}) {
-    ASSERT_TRUE(write_result(seq.totals, path, durable, error)) << error;
+    const auto written = write_result(seq.totals, path, durable);
+    ASSERT_TRUE(written) << written.error().text();
     EXPECT_EQ(read_all(path), format_result(seq.totals));
     EXPECT_EQ(read_all(path), r.output);
   }
@@ -172,8 +174,8 @@ TEST(write_result, writes_a_result_larger_than_its_write_buffer) {
   const std::string expected = format_result(p);
   ASSERT_GT(expected.size(), 2u << 20);
   const std::string path = dir.path() + "/big.csv";
-  std::string error;
-  ASSERT_TRUE(write_result(p, path, false, error)) << error;
+  const auto written = write_result(p, path, false);
+  ASSERT_TRUE(written) << written.error().text();
   EXPECT_TRUE(read_all(path) == expected);
 }
 
@@ -186,8 +188,8 @@ TEST(write_result, replaces_an_existing_file_whole) {
   }
   partial_aggregate p;
   add_row(p, "A", 0, 1, 0);
-  std::string error;
-  ASSERT_TRUE(write_result(p, path, false, error)) << error;
+  const auto written = write_result(p, path, false);
+  ASSERT_TRUE(written) << written.error().text();
   EXPECT_EQ(read_all(path), std::string(result_header) + "A,1970-01-01,1\n");
 }
 
@@ -196,10 +198,13 @@ TEST(write_result, leaves_no_file_when_the_directory_is_missing) {
   const std::string path = dir.path() + "/missing/result.csv";
   partial_aggregate p;
   add_row(p, "A", 0, 1, 0);
-  std::string error;
-  EXPECT_FALSE(write_result(p, path, true, error));
-  EXPECT_NE(error.find(dir.path() + "/missing/result.csv"), std::string::npos)
-      << error;
+  const auto written = write_result(p, path, true);
+  ASSERT_FALSE(written);
+  const failure& why = written.error();
+  EXPECT_EQ(why.action, "cannot create");
+  EXPECT_EQ(why.path.rfind(path + ".partial-", 0), 0u) << why.path;
+  EXPECT_EQ(why.code, ENOENT);
+  EXPECT_EQ(why.text(), "cannot create " + why.path + ": " + strerror(ENOENT));
   struct stat st {};
   EXPECT_NE(stat(path.c_str(), &st), 0);
   EXPECT_TRUE(dir.files().empty());
@@ -216,9 +221,10 @@ TEST(write_result, leaves_nothing_behind_when_the_final_rename_fails) {
   }
   partial_aggregate p;
   add_row(p, "A", 0, 1, 0);
-  std::string error;
-  EXPECT_FALSE(write_result(p, path, false, error));
-  EXPECT_FALSE(error.empty());
+  const auto written = write_result(p, path, false);
+  ASSERT_FALSE(written);
+  EXPECT_EQ(written.error().action, "cannot rename");
+  EXPECT_EQ(written.error().to, path);
   EXPECT_EQ(dir.files(), std::vector<std::string>{"taken"})
       << "a temporary file is left";
   ::unlink((path + "/keep").c_str());
@@ -232,9 +238,9 @@ TEST(write_result, leaves_no_file_when_the_directory_is_not_writable) {
   ASSERT_EQ(chmod(dir.path().c_str(), 0555), 0);
   partial_aggregate p;
   add_row(p, "A", 0, 1, 0);
-  std::string error;
-  EXPECT_FALSE(write_result(p, dir.path() + "/result.csv", false, error));
-  EXPECT_FALSE(error.empty());
+  const auto written = write_result(p, dir.path() + "/result.csv", false);
+  ASSERT_FALSE(written);
+  EXPECT_EQ(written.error().code, EACCES);
   chmod(dir.path().c_str(), 0755);
   EXPECT_TRUE(dir.files().empty());
 }

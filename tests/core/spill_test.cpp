@@ -84,25 +84,23 @@ TEST(spill, gives_the_same_result_bytes_at_every_size_and_spill_interval) {
           add(workers[w], data.rows.data() + at, n,
               static_cast<uint32_t>(range));
           if ((since[w] += n) >= every) {
-            std::string error;
-            ASSERT_TRUE(spill(workers[w], spills, "w" + std::to_string(name++),
-                              spilled, error))
-                << error;
+            const auto bytes =
+                spill(workers[w], spills, "w" + std::to_string(name++));
+            ASSERT_TRUE(bytes) << bytes.error().text();
+            spilled += *bytes;
             since[w] = 0;
           }
         }
         EXPECT_GT(spilled, 0u);
         EXPECT_TRUE(has_spills(spills));
         EXPECT_EQ(spilled_bytes(spills), spilled);
-        uint64_t groups = 0;
-        bool overflow = false;
-        std::string error;
         const std::string out = dir.file("out.csv");
-        ASSERT_TRUE(write_spilled_result(workers, spills, {"w"}, out, false,
-                                         groups, overflow, error))
-            << error;
+        const auto written =
+            write_spilled_result(workers, spills, {"w"}, out, false);
+        ASSERT_TRUE(written) << written.error().text();
+        EXPECT_FALSE(written->overflow);
         EXPECT_EQ(slurp(out), expected);
-        EXPECT_EQ(groups, whole.groups());
+        EXPECT_EQ(written->groups, whole.groups());
         remove_spills(spills);
         EXPECT_FALSE(test::exists(spills)); // gone, directory and all
       }
@@ -125,9 +123,8 @@ TEST(spill, a_large_result_is_the_same_and_a_failed_write_says_why) {
     std::vector<partial_aggregate> parts(2);
     const size_t half = data.rows.size() / 2;
     add(parts[0], data.rows.data(), half, 0);
-    uint64_t spilled = 0;
-    std::string error;
-    ASSERT_TRUE(spill(parts[0], spills, "w0", spilled, error)) << error;
+    const auto spilled = spill(parts[0], spills, "w0");
+    ASSERT_TRUE(spilled) << spilled.error().text();
     add(parts[1], data.rows.data() + half, data.rows.size() - half, 1);
     // The pieces (a 16th of the result each) fit, the result does not.
     struct rlimit before {};
@@ -141,20 +138,19 @@ TEST(spill, a_large_result_is_the_same_and_a_failed_write_says_why) {
       small.rlim_cur = expected.size() / 2;
       ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
     }
-    uint64_t groups = 0;
-    bool overflow = false;
     const std::string out = dir.file(limited ? "out2.csv" : "out1.csv");
-    const bool ok = write_spilled_result(parts, spills, {"w"}, out, false,
-                                         groups, overflow, error);
+    const auto written = write_spilled_result(parts, spills, {"w"}, out, false);
     ::setrlimit(RLIMIT_FSIZE, &before);
     ::sigaction(SIGXFSZ, &was, nullptr);
-    EXPECT_FALSE(overflow);
     if (!limited) {
-      ASSERT_TRUE(ok) << error;
+      ASSERT_TRUE(written) << written.error().text();
+      EXPECT_FALSE(written->overflow);
       EXPECT_EQ(slurp(out), expected);
-      EXPECT_EQ(groups, whole.groups());
+      EXPECT_EQ(written->groups, whole.groups());
     } else {
-      EXPECT_FALSE(ok);
+      ASSERT_FALSE(written);
+      const std::string error = written.error().text();
+      EXPECT_EQ(written.error().code, EFBIG);
       EXPECT_NE(error.find("cannot write"), std::string::npos) << error;
       EXPECT_NE(error.find("File too large"), std::string::npos) << error;
       EXPECT_FALSE(test::exists(out));
@@ -175,22 +171,18 @@ TEST(spill, totals_that_overflow_once_merged_are_found_at_the_end) {
   const std::string name = "Song 1";
   const uint64_t h = hash_bytes(name.data(), name.size());
   const int64_t big = INT64_MAX / 2 + 1;
-  uint64_t spilled = 0;
-  std::string error;
   for (uint32_t i = 0; i < 2; ++i) {
     partial_aggregate p;
     const pending_row row{name, h, 100, big, uint64_t{i} * 40};
     ASSERT_EQ(p.add_rows(&row, 1, i), 1u);
-    ASSERT_TRUE(spill(p, spills, "w" + std::to_string(i), spilled, error))
-        << error;
+    const auto spilled = spill(p, spills, "w" + std::to_string(i));
+    ASSERT_TRUE(spilled) << spilled.error().text();
   }
   std::vector<partial_aggregate> none;
-  uint64_t groups = 0;
-  bool overflow = false;
   const std::string out = dir.file("out.csv");
-  EXPECT_FALSE(write_spilled_result(none, spills, {"w"}, out, false, groups,
-                                    overflow, error));
-  EXPECT_TRUE(overflow);
+  const auto written = write_spilled_result(none, spills, {"w"}, out, false);
+  ASSERT_TRUE(written) << written.error().text();
+  EXPECT_TRUE(written->overflow);
   EXPECT_FALSE(test::exists(out));
   remove_spills(spills);
 }
@@ -214,23 +206,18 @@ TEST(spill, wide_totals_in_a_run_merge_from_spills_to_the_same_bytes) {
   const std::string expected = format_result(whole);
   ASSERT_NE(expected.find(std::to_string((int64_t{1} << 41))),
             std::string::npos);
-  uint64_t spilled = 0;
-  std::string error;
   for (uint32_t i = 0; i < 2; ++i) {
     partial_aggregate p;
     add(p, rows.data(), rows.size(), i);
-    ASSERT_TRUE(spill(p, spills, "w" + std::to_string(i), spilled, error))
-        << error;
+    const auto spilled = spill(p, spills, "w" + std::to_string(i));
+    ASSERT_TRUE(spilled) << spilled.error().text();
   }
   std::vector<partial_aggregate> none;
-  uint64_t groups = 0;
-  bool overflow = false;
   const std::string out = dir.file("out.csv");
-  ASSERT_TRUE(write_spilled_result(none, spills, {"w"}, out, false, groups,
-                                   overflow, error))
-      << error;
+  const auto written = write_spilled_result(none, spills, {"w"}, out, false);
+  ASSERT_TRUE(written) << written.error().text();
   EXPECT_EQ(slurp(out), expected);
-  EXPECT_EQ(groups, 40u);
+  EXPECT_EQ(written->groups, 40u);
   remove_spills(spills);
 }
 
@@ -241,19 +228,17 @@ TEST(spill, a_damaged_spill_file_fails_the_result_and_writes_nothing) {
   const rows_and_names data = random_rows(100, 30, 5000, 1);
   partial_aggregate p;
   add(p, data.rows.data(), data.rows.size(), 0);
-  uint64_t bytes = 0;
-  std::string error;
-  ASSERT_TRUE(spill(p, spills, "w0", bytes, error)) << error;
+  const auto spilled = spill(p, spills, "w0");
+  ASSERT_TRUE(spilled) << spilled.error().text();
   const std::vector<std::string> files = test::entries(spills);
   ASSERT_FALSE(files.empty());
   ASSERT_EQ(::truncate((spills + "/" + files[0]).c_str(), 20), 0);
   std::vector<partial_aggregate> none;
-  uint64_t groups = 0;
-  bool overflow = false;
   const std::string out = dir.file("out.csv");
-  EXPECT_FALSE(write_spilled_result(none, spills, {"w"}, out, false, groups,
-                                    overflow, error));
-  EXPECT_EQ(error, "a spilled partial does not read back (damaged on disk?)");
+  const auto written = write_spilled_result(none, spills, {"w"}, out, false);
+  ASSERT_FALSE(written);
+  EXPECT_EQ(written.error().text(),
+            "a spilled partial does not read back (damaged on disk?)");
   EXPECT_FALSE(test::exists(out));
 }
 
@@ -269,21 +254,18 @@ TEST(spill, only_the_named_owners_spills_count) {
   partial_aggregate expected_totals;
   add(expected_totals, kept.rows.data(), kept.rows.size(), 0);
   const std::string expected = format_result(expected_totals);
-  uint64_t bytes = 0;
-  std::string error;
   for (const auto& [rows, name] :
        {std::pair{&kept, "w1-0"}, std::pair{&taken_off, "w12-0"}}) {
     partial_aggregate p;
     add(p, rows->rows.data(), rows->rows.size(), 0);
-    ASSERT_TRUE(spill(p, spills, name, bytes, error)) << error;
+    const auto spilled = spill(p, spills, name);
+    ASSERT_TRUE(spilled) << spilled.error().text();
   }
   std::vector<partial_aggregate> none;
-  uint64_t groups = 0;
-  bool overflow = false;
   const std::string out = dir.file("out.csv");
-  ASSERT_TRUE(write_spilled_result(none, spills, {"f-", "w1-"}, out, false,
-                                   groups, overflow, error))
-      << error;
+  const auto written =
+      write_spilled_result(none, spills, {"f-", "w1-"}, out, false);
+  ASSERT_TRUE(written) << written.error().text();
   EXPECT_EQ(slurp(out), expected);
   // What the result read is gone; the other worker's spills are not (and
   // the result's text pieces, removed with the directory).
@@ -336,23 +318,19 @@ TEST(spill, merge_spilled_partition_gives_back_each_partition_whole) {
     ASSERT_EQ(::mkdir(spills.c_str(), 0700), 0);
     // Spilled after each of three quarters; the last quarter in memory.
     partial_aggregate worker;
-    uint64_t bytes = 0;
-    std::string error;
     for (size_t q = 0; q < 4; ++q) {
       add(worker, data.rows.data() + q * 5000, 5000, static_cast<uint32_t>(q));
       if (q < 3) {
-        ASSERT_TRUE(
-            spill(worker, spills, "s" + std::to_string(q), bytes, error))
-            << error;
+        const auto spilled = spill(worker, spills, "s" + std::to_string(q));
+        ASSERT_TRUE(spilled) << spilled.error().text();
       }
     }
     partial_aggregate rebuilt;
     for (uint32_t p = 0; p < partial_aggregate::partitions; ++p) {
       partial_aggregate part = worker.take_partition(p);
-      bool overflow = true;
-      ASSERT_TRUE(merge_spilled_partition(spills, p, part, overflow, error))
-          << error;
-      EXPECT_FALSE(overflow);
+      const auto merged = merge_spilled_partition(spills, p, part);
+      ASSERT_TRUE(merged) << merged.error().text();
+      EXPECT_TRUE(*merged); // no overflow
       partial_aggregate decoded;
       ASSERT_TRUE(partial_aggregate::decode(part.encode_partition(p), decoded));
       ASSERT_TRUE(rebuilt.merge(std::move(decoded)));
@@ -369,19 +347,18 @@ TEST(spill, merge_spilled_partition_refuses_a_damaged_file) {
   const rows_and_names data = random_rows(100, 30, 5000, 1);
   partial_aggregate p;
   add(p, data.rows.data(), data.rows.size(), 0);
-  uint64_t bytes = 0;
-  std::string error;
-  ASSERT_TRUE(spill(p, spills, "s0", bytes, error)) << error;
+  const auto spilled = spill(p, spills, "s0");
+  ASSERT_TRUE(spilled) << spilled.error().text();
   const std::vector<std::string> files = test::entries(spills);
   ASSERT_FALSE(files.empty());
   ASSERT_EQ(::truncate((spills + "/" + files[0]).c_str(), 20), 0);
   const uint32_t damaged = static_cast<uint32_t>(
       std::stoul(files[0].substr(files[0].find("-p") + 2, 2)));
   partial_aggregate part;
-  bool overflow = false;
-  EXPECT_FALSE(merge_spilled_partition(spills, damaged, part, overflow, error));
-  EXPECT_FALSE(overflow);
-  EXPECT_EQ(error, "a spilled partial does not read back (damaged on disk?)");
+  const auto merged = merge_spilled_partition(spills, damaged, part);
+  ASSERT_FALSE(merged);
+  EXPECT_EQ(merged.error().text(),
+            "a spilled partial does not read back (damaged on disk?)");
 }
 
 TEST(spill, remove_spill_tree_removes_a_node_directory_of_job_directories) {
@@ -448,9 +425,9 @@ TEST(spill, a_spill_dir_of_its_own_sweeps_only_what_stopped_runs_left) {
   ASSERT_EQ(::flock(held, LOCK_EX), 0);
 
   unsigned swept = 0;
-  std::string error;
-  const std::string mine = make_spill_dir(dir.path(), swept, error);
-  ASSERT_FALSE(mine.empty()) << error;
+  const auto made = make_spill_dir(dir.path(), swept);
+  ASSERT_TRUE(made) << made.error().text();
+  const std::string mine = *made;
   EXPECT_EQ(swept, 2u);
   EXPECT_FALSE(test::exists(killed));
   EXPECT_EQ(test::entries(shared), std::vector<std::string>{"notes.txt"});
@@ -469,8 +446,9 @@ TEST(spill, a_spill_dir_of_its_own_sweeps_only_what_stopped_runs_left) {
   const timespec then{::time(nullptr) - 600, 0};
   const timespec times[2] = {then, then};
   ASSERT_EQ(::utimensat(AT_FDCWD, mine.c_str(), times, 0), 0);
-  const std::string second = make_spill_dir(dir.path(), swept, error);
-  ASSERT_FALSE(second.empty()) << error;
+  const auto made_again = make_spill_dir(dir.path(), swept);
+  ASSERT_TRUE(made_again) << made_again.error().text();
+  const std::string second = *made_again;
   EXPECT_EQ(swept, 1u); // `running`, now that nobody holds its lock
   EXPECT_TRUE(test::exists(mine + "/owner.lock"));
   remove_spills(mine);
@@ -478,9 +456,12 @@ TEST(spill, a_spill_dir_of_its_own_sweeps_only_what_stopped_runs_left) {
   EXPECT_FALSE(test::exists(mine));
   EXPECT_FALSE(test::exists(second));
 
-  const std::string missing = make_spill_dir(dir.file("none"), swept, error);
-  EXPECT_TRUE(missing.empty());
-  EXPECT_EQ(error, "No such file or directory");
+  const auto missing = make_spill_dir(dir.file("none"), swept);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, ENOENT);
+  EXPECT_EQ(missing.error().text(), "cannot make a directory in " +
+                                        dir.file("none") +
+                                        ": No such file or directory");
 }
 
 } // namespace

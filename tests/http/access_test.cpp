@@ -82,7 +82,7 @@ TEST(check_access, follows_the_table_of_readme_security) {
     EXPECT_EQ(!denied, row.allowed) << row.what;
     if (denied) {
       const reply r = to_reply(*denied);
-      EXPECT_EQ(r.status, 401) << row.what;
+      EXPECT_EQ(r.status, http_status::unauthorized) << row.what;
       EXPECT_EQ(r.content_type, "application/json");
       ASSERT_FALSE(r.headers.empty());
       EXPECT_EQ(r.headers[0].first, "WWW-Authenticate");

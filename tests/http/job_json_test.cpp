@@ -52,7 +52,7 @@ TEST(job_json, the_job_list_holds_the_same_objects) {
   job_list list;
   list.jobs = {test::every_field_set(job_state::failed), job_record{}};
   const reply r = jobs_reply(list);
-  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.status, http_status::ok);
   EXPECT_EQ(r.body, R"({"count":2,"jobs":[)" +
                         job_json(test::every_field_set(job_state::failed)) +
                         "," + job_json(job_record{}) + "]}");

@@ -245,7 +245,7 @@ TEST(metrics, the_process_memory_is_read_from_proc) {
 TEST(metrics, the_reply_is_text_version_0_0_4) {
   const registry_stats stats = sample_stats();
   const reply r = metrics_reply(&stats);
-  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.status, http_status::ok);
   EXPECT_EQ(r.content_type, "text/plain; version=0.0.4; charset=utf-8");
   EXPECT_NE(r.body.find("playcount_read_rows_total 9876543\n"),
             std::string::npos);
@@ -266,7 +266,7 @@ TEST(web,
   };
   for (const auto& [name, type] : rows) {
     const reply r = web_reply(name);
-    EXPECT_EQ(r.status, 200) << name;
+    EXPECT_EQ(r.status, http_status::ok) << name;
     EXPECT_EQ(r.content_type, type) << name;
     EXPECT_GT(r.body.size(), 100u) << name;
     bool csp = false;
@@ -283,7 +283,7 @@ TEST(web,
 TEST(web, a_name_that_is_not_embedded_is_not_found) {
   for (const char* name :
        {"nope.js", "", "../CMakeLists.txt", "INDEX.HTML", "index.html/"})
-    EXPECT_EQ(web_reply(name).status, 404) << name;
+    EXPECT_EQ(web_reply(name).status, http_status::not_found) << name;
 }
 
 TEST(web, every_file_a_page_names_is_embedded) {
