@@ -317,7 +317,7 @@ void take_piece(finisher_actor* self, incoming& in, std::string& bytes,
   maybe_spill(st);
 }
 
-caf::behavior finisher(finisher_actor* self, caf::actor coordinator,
+caf::behavior finisher(finisher_actor* self, const caf::actor& coordinator,
                        finish_input in) {
   auto& st = self->state;
   st.in = std::move(in);

@@ -143,7 +143,7 @@ void on_admission(const std::shared_ptr<server_context>& ctx,
 
 void start_upload(const std::shared_ptr<server_context>& ctx,
                   const std::shared_ptr<connection>& c, request_head head,
-                  std::optional<uint64_t> length, std::string rest,
+                  std::optional<uint64_t> length, const std::string& rest,
                   const std::shared_ptr<Tcp::Peer>& peer) {
   const auto since = steady::now();
   const auto refuse = [&](const api_error& e) {
