@@ -55,8 +55,7 @@ std::string progress_line(const std::string& phase, uint64_t done,
   const size_t width = std::min<size_t>(30, room);
   std::string bar;
   if (width >= 10) {
-    const size_t filled =
-        static_cast<size_t>(fraction * static_cast<double>(width));
+    const size_t filled = static_cast<size_t>(fraction * width);
     bar = "[" + std::string(filled, '=');
     if (filled < width)
       bar += '>' + std::string(width - filled - 1, ' ');
