@@ -250,7 +250,7 @@ void ask_for_work(worker_actor* self, const caf::actor& coordinator) {
             [=](const caf::error&) { self->quit(); });
 }
 
-caf::behavior worker(worker_actor* self, caf::actor coordinator,
+caf::behavior worker(worker_actor* self, const caf::actor& coordinator,
                      std::string node, std::shared_ptr<range_source> feed,
                      std::shared_ptr<node_spill> spill) {
   const uint64_t feed_id = feed ? feed->id() : 0;

@@ -45,9 +45,9 @@ void admit(caf::event_based_actor* self, const caf::actor& coordinator,
           });
 }
 
-caf::behavior gate(caf::event_based_actor* self, caf::actor coordinator,
-                   std::shared_ptr<cluster_port> port,
-                   std::shared_ptr<byte_feed> feeds) {
+caf::behavior gate(caf::event_based_actor* self, const caf::actor& coordinator,
+                   const std::shared_ptr<cluster_port>& port,
+                   const std::shared_ptr<byte_feed>& feeds) {
   return {
       [=](register_atom, node_registration reg) {
         reg.name = printable_name(reg.name);
