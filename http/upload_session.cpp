@@ -127,7 +127,7 @@ void on_admission(const std::shared_ptr<server_context>& ctx,
     std::shared_ptr<void> counted = std::move(up.counted);
     c->drop_upload();
     return answer_and_close(*c, peer, to_reply(e), head.method, head.target,
-                            since, {}, std::move(counted));
+                            since, {}, counted);
   }
   up.admitted = true;
   if (up.body_done)
@@ -297,7 +297,7 @@ void continue_upload(const std::shared_ptr<server_context>& ctx,
   std::shared_ptr<void> counted = std::move(up.counted);
   c->drop_upload();
   answer_and_close(*c, peer, to_reply(e), head.method, head.target, since, {},
-                   std::move(counted));
+                   counted);
 }
 
 } // namespace playcount::http
