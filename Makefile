@@ -14,8 +14,18 @@ DEB_PACKAGES := g++ cmake make pkg-config libcaf-dev libpistache-dev \
 # `node` and an `npm` on the PATH will do).
 BROWSER_DEB_PACKAGES := chromium
 
-# Only for `make style-check`: the formatter the tree is laid out with.
-STYLE_PACKAGES := clang-format-14
+# Only for `make style-check` and `make tidy-check`: the formatter the tree is
+# laid out with, and the linter that reads it with .clang-tidy.
+STYLE_PACKAGES := clang-format-14 clang-tidy-14
+
+# The builds `make test` makes treat compiler warnings as errors
+# (-DPLAYCOUNT_WERROR=ON). On a compiler newer than Debian 12's, whose new
+# warnings are not ours yet: `make test WERROR=OFF`.
+WERROR ?= ON
+
+# The directories `make tidy-check` reads (every .cpp file there that the
+# build compiles, and the headers they include from these directories).
+TIDY_DIRS ?= core actors cluster http app
 
 # Only for `make fuzz`: clang with libFuzzer and the sanitizer runtimes.
 FUZZ_PACKAGES := clang-14 libclang-rt-14-dev
@@ -31,7 +41,7 @@ FUZZ_TARGETS := csv_ranges multipart fields partial_bytes group_store
 SANITIZER_BUILD_TYPE ?= RelWithDebInfo
 
 .PHONY: all deps test-deps fuzz-deps style-deps build test test-release \
-  test-sanitize test-tsan fuzz style-check run clean bench
+  test-sanitize test-tsan fuzz style-check tidy-check run clean bench
 
 all: build
 
@@ -78,10 +88,11 @@ $(BUILD_DIR)/CMakeCache.txt: | deps
 build: deps $(BUILD_DIR)/CMakeCache.txt
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
-# Everything CI runs: the layout of every C/C++ file, the tests in the release
-# build (with the browser tests), the tests again under AddressSanitizer +
-# UndefinedBehaviorSanitizer, then each fuzz target for FUZZ_SECONDS.
-test: style-check test-release test-sanitize fuzz
+# Everything CI runs: the layout of every C/C++ file, clang-tidy on the
+# program's sources, the tests in the release build (with the browser tests),
+# the tests again under AddressSanitizer + UndefinedBehaviorSanitizer, then
+# each fuzz target for FUZZ_SECONDS. Every build here has warnings as errors.
+test: style-check tidy-check test-release test-sanitize fuzz
 
 # Every C and C++ file as .clang-format lays it out (the files git tracks;
 # in a tree without git, every such file outside the build directories).
@@ -92,7 +103,26 @@ style-check: style-deps
 	@clang-format-14 --dry-run --Werror $(C_FILES)
 	@echo "style-check: every C/C++ file is laid out as .clang-format says"
 
-test-release: test-deps build
+# clang-tidy (.clang-tidy: its checks, and why some are off) on the sources in
+# TIDY_DIRS, with the compile commands of the release build (configured, not
+# built). Any finding fails (WarningsAsErrors); CAF's and the other system
+# headers are never reported.
+empty :=
+TIDY_ALT = $(subst $(empty) $(empty),|,$(strip $(TIDY_DIRS)))
+tidy-check: style-deps deps
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) \
+	  -DPLAYCOUNT_WERROR=$(WERROR) >/dev/null
+	@run-clang-tidy-14 -p $(BUILD_DIR) -j $(JOBS) -quiet \
+	  -header-filter='^$(CURDIR)/($(TIDY_ALT))/[^/]+\.hpp$$' \
+	  '^$(CURDIR)/($(TIDY_ALT))/' >$(BUILD_DIR)/tidy.log 2>&1; status=$$?; \
+	  grep -v '^clang-tidy-14 \|warnings\? generated\.$$' $(BUILD_DIR)/tidy.log; \
+	  exit $$status
+	@echo "tidy-check: clang-tidy finds nothing in $(TIDY_DIRS)"
+
+test-release: test-deps
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) \
+	  -DPLAYCOUNT_WERROR=$(WERROR)
+	cmake --build $(BUILD_DIR) -j $(JOBS)
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
 # Any report ends the test (tests/sanitizers/default_options.cpp), leaks
@@ -100,7 +130,7 @@ test-release: test-deps build
 # reasons, in tests/sanitizers/ubsan.supp.
 test-sanitize: test-deps
 	cmake -S . -B $(SANITIZE_DIR) -DCMAKE_BUILD_TYPE=$(SANITIZER_BUILD_TYPE) \
-	  -DPLAYCOUNT_SANITIZE=address,undefined
+	  -DPLAYCOUNT_SANITIZE=address,undefined -DPLAYCOUNT_WERROR=$(WERROR)
 	cmake --build $(SANITIZE_DIR) -j $(JOBS)
 	cd $(SANITIZE_DIR) && ctest --output-on-failure -j $(JOBS)
 
@@ -119,7 +149,8 @@ test-tsan: deps
 # every build by the ctest suite fuzz_corpus_tests.
 fuzz: fuzz-deps
 	CC=clang-14 CXX=clang++-14 cmake -S . -B $(FUZZ_DIR) \
-	  -DCMAKE_BUILD_TYPE=$(SANITIZER_BUILD_TYPE) -DPLAYCOUNT_FUZZ=ON
+	  -DCMAKE_BUILD_TYPE=$(SANITIZER_BUILD_TYPE) -DPLAYCOUNT_FUZZ=ON \
+	  -DPLAYCOUNT_WERROR=$(WERROR)
 	cmake --build $(FUZZ_DIR) -j $(JOBS) \
 	  --target $(addprefix fuzz_,$(FUZZ_TARGETS))
 	FUZZ_SEED=$(FUZZ_SEED) tests/fuzz/run.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_TARGETS)

@@ -338,8 +338,8 @@ void dispatch(coordinator_pointer self) {
 }
 
 // Plans the job off the coordinator: the header and a parallel quote scan.
-void plan(caf::blocking_actor* self, coordinator_actor coordinator,
-          std::string id, std::string path, uint64_t range_size) {
+void plan(caf::blocking_actor* self, const coordinator_actor& coordinator,
+          std::string id, const std::string& path, uint64_t range_size) {
   const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
   auto planned = plan_job(path, range_size, threads);
   job_plan out;
@@ -563,9 +563,9 @@ void on_worker_down(coordinator_pointer self, const caf::actor_addr& addr) {
     job.excluded.erase(addr);
     if (job.phase != job_run::reading)
       continue; // a finisher re-reads a lost partial itself
-    st.redispatched +=
-        std::count_if(lost.begin(), lost.end(),
-                      [&](const in_flight& i) { return i.job == id; });
+    st.redispatched += std::count_if(
+        lost.begin(), lost.end(),
+        [&job_id = id](const in_flight& i) { return i.job == job_id; });
     st.redispatched += take_back(st, job, addr);
     // Only workers that straggled on this job are left: better slow than
     // never.

@@ -324,8 +324,9 @@ void take_piece(finisher_self self, incoming& in, std::string& bytes,
   maybe_spill(st);
 }
 
-finisher_actor::behavior_type
-finisher(finisher_self self, coordinator_actor coordinator, finish_input in) {
+finisher_actor::behavior_type finisher(finisher_self self,
+                                       const coordinator_actor& coordinator,
+                                       finish_input in) {
   auto& st = self->state;
   st.in = std::move(in);
   st.pending = st.in.holders.size();

@@ -66,7 +66,7 @@ struct job_paths {
 /// that is wrong) for anything that is not a complete record; a field marked
 /// added_later may be missing.
 [[nodiscard]] std::string record_to_json(const job_record& record);
-[[nodiscard]] bool parse_record(std::string_view json, job_record& record,
+[[nodiscard]] bool parse_record(std::string_view text, job_record& r,
                                 std::string& error);
 
 /// Replaces `<dir>/job.json` atomically and durably: a temporary file,

@@ -259,7 +259,7 @@ void ask_for_work(worker_self self, const work_source_actor& coordinator) {
 }
 
 worker_actor::behavior_type
-worker(worker_self self, work_source_actor coordinator, std::string node,
+worker(worker_self self, const work_source_actor& coordinator, std::string node,
        std::shared_ptr<range_source> feed, std::shared_ptr<node_spill> spill) {
   const uint64_t feed_id = feed ? feed->id() : 0;
   self->state.feed = std::move(feed);

@@ -146,11 +146,11 @@ parse_duration(const std::string& text) {
   else if (unit.empty() || unit == "s")
     scale = 1000;
   else if (unit == "m")
-    scale = 60 * 1000;
+    scale = int64_t{60} * 1000;
   else if (unit == "h")
-    scale = 3600 * 1000;
+    scale = int64_t{3600} * 1000;
   else if (unit == "d")
-    scale = 24 * 3600 * 1000;
+    scale = int64_t{24} * 3600 * 1000;
   else
     return std::nullopt;
   return std::chrono::milliseconds(value * scale);

@@ -74,7 +74,7 @@ bool split_address(const std::string& text, std::string& host, uint16_t& port) {
 // SIGINT and SIGTERM, blocked in every thread (before any starts) and
 // awaited by one: it removes the node's spill directory (once no worker
 // writes in it), then ends the process by the signal, as before.
-void stop_on_signal(std::shared_ptr<node_spill> spill) {
+void stop_on_signal(const std::shared_ptr<node_spill>& spill) {
   sigset_t stop;
   sigemptyset(&stop);
   sigaddset(&stop, SIGINT);

@@ -146,7 +146,7 @@ bool send_parcel(int fd, const parcel& p) {
 }
 
 // One connection: its hello, then its parcels until it closes.
-void serve(shared_ptr s, int fd, std::string peer) {
+void serve(const shared_ptr& s, int fd, std::string peer) {
   // The whole hello within greeting_seconds, however slowly it drips: a
   // greeting slot is held no longer than that.
   set_timeouts(fd, greeting_seconds);

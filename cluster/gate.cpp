@@ -71,9 +71,9 @@ void admit(gate_actor::pointer self, const coordinator_actor& coordinator,
 }
 
 gate_actor::behavior_type gate(gate_actor::pointer self,
-                               coordinator_actor coordinator,
-                               std::shared_ptr<cluster_port> port,
-                               std::shared_ptr<byte_feed> feeds) {
+                               const coordinator_actor& coordinator,
+                               const std::shared_ptr<cluster_port>& port,
+                               const std::shared_ptr<byte_feed>& feeds) {
   return {
       [=](register_atom,
           node_registration reg) -> caf::result<registration_reply> {

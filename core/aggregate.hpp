@@ -118,7 +118,7 @@ public:
 
   /// Calls f(day, total) for the song's days in ascending order (sealed).
   template <class F>
-  void for_each_day(song_ref s, F&& f) const;
+  void for_each_day(song_ref ref, F&& f) const;
 
   /// A partial holding only partition `p` of this one, moved out of it.
   [[nodiscard]] partial_aggregate take_partition(uint32_t p);
@@ -139,8 +139,8 @@ public:
   /// run slot marked wide whose day has no pair: only their counts are
   /// compared).
   template <class OnSong, class OnDay>
-  [[nodiscard]] static bool read_encoded(std::string_view bytes,
-                                         OnSong&& on_song, OnDay&& on_day);
+  [[nodiscard]] static bool read_encoded(std::string_view in, OnSong&& on_song,
+                                         OnDay&& on_day);
 
   /// The calendar's bounds (0001-01-01, 9999-12-31): a day outside them in
   /// a byte form is refused.

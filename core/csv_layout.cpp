@@ -47,7 +47,7 @@ bool parse_header(std::string_view record, header_fields& out) {
   return ok;
 }
 
-std::string trim_spaces(std::string s) {
+std::string trim_spaces(const std::string& s) {
   const auto b = s.find_first_not_of(' ');
   if (b == std::string::npos)
     return {};

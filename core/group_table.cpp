@@ -25,11 +25,13 @@ group_table::entries group_table::allocate(size_t capacity) {
                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (base == MAP_FAILED)
     throw std::bad_alloc();
+  // The first huge-page boundary in the mapping, reached by pointer
+  // arithmetic (an integer made a pointer would hide it from the optimizer).
   const auto at = reinterpret_cast<uintptr_t>(base);
-  const uintptr_t aligned = (at + huge_page - 1) & ~(huge_page - 1);
-  (void)::madvise(reinterpret_cast<void*>(aligned), bytes, MADV_HUGEPAGE);
-  return entries(reinterpret_cast<entry*>(aligned),
-                 release{mapped, aligned - at});
+  const uintptr_t skip = ((at + huge_page - 1) & ~(huge_page - 1)) - at;
+  void* aligned = static_cast<char*>(base) + skip;
+  (void)::madvise(aligned, bytes, MADV_HUGEPAGE);
+  return entries(static_cast<entry*>(aligned), release{mapped, skip});
 }
 
 void group_table::release::operator()(entry* p) const noexcept {

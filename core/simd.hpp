@@ -27,8 +27,8 @@ inline block_masks classify_block(const char* block) noexcept {
   const __m128i n = _mm_set1_epi8('\n');
   block_masks m{0, 0, 0};
   for (int i = 0; i < 4; ++i) {
-    const __m128i v =
-        _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 16 * i));
+    const __m128i v = _mm_loadu_si128(
+        reinterpret_cast<const __m128i*>(block + size_t{16} * i));
     const int shift = 16 * i;
     m.quote |= static_cast<uint64_t>(static_cast<uint32_t>(
                    _mm_movemask_epi8(_mm_cmpeq_epi8(v, q))))
@@ -74,8 +74,8 @@ inline uint64_t count_byte(const char* p, size_t n, char c) noexcept {
   for (; i + 64 <= n; i += 64) {
     uint64_t bits = 0;
     for (int k = 0; k < 4; ++k) {
-      const __m128i v =
-          _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i + 16 * k));
+      const __m128i v = _mm_loadu_si128(
+          reinterpret_cast<const __m128i*>(p + i + size_t{16} * k));
       bits |= static_cast<uint64_t>(static_cast<uint32_t>(
                   _mm_movemask_epi8(_mm_cmpeq_epi8(v, needle))))
               << (16 * k);

@@ -46,9 +46,10 @@ struct chunk_scan {
 [[nodiscard]] std::vector<byte_range>
 nominal_chunks(uint64_t data_begin, uint64_t size, uint64_t range_size);
 
-/// Counts quotes in `chunk` and finds its first record boundary for either
-/// parity. `window` holds the chunk and the byte before it (if any).
-[[nodiscard]] chunk_scan scan_chunk(file_window window, byte_range chunk);
+/// Counts quotes in the chunk `absolute` (offsets in the file) and finds its
+/// first record boundary for either parity. `window` holds the chunk and the
+/// byte before it (if any).
+[[nodiscard]] chunk_scan scan_chunk(file_window window, byte_range absolute);
 
 /// The same, with the whole file in memory.
 [[nodiscard]] inline chunk_scan scan_chunk(std::string_view file,

@@ -29,7 +29,7 @@ struct access_tokens {
 /// The token of an `Authorization: Bearer <token>` value (the scheme in any
 /// case); nullopt for anything else.
 [[nodiscard]] std::optional<std::string_view>
-bearer_token(std::string_view authorization) noexcept;
+bearer_token(std::string_view value) noexcept;
 
 /// nullopt when a request for `path` with this Authorization header value
 /// (nullptr: none) may go on; else the 401 to answer.

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <cinttypes>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -69,7 +70,7 @@ json::value api_value(const record_field<T>& field, const T& x) {
     return json::value(x);
   } else if constexpr (std::is_same_v<T, double>) {
     if (field.has(api_phase_ms)) // whole milliseconds, rounded
-      return json::value(static_cast<int64_t>(x * 1000 + 0.5));
+      return json::value(static_cast<int64_t>(std::llround(x * 1000)));
     return json::value(x);
   } else {
     static_assert(std::is_integral_v<T>);
@@ -97,7 +98,7 @@ json::object job_object(const job_record& r) {
   json::object o(slots.size());
   for (auto& [key, value] : slots) {
     if (key == phase_ms_key && r.state == job_state::finished)
-      value = std::move(phases);
+      value = std::exchange(phases, {}); // one slot has the key
     o.emplace(key, std::move(value));
   }
   return o;

@@ -44,7 +44,7 @@ std::string raw_response(const reply& r) {
   out += "Content-Type: " + r.content_type + "\r\n";
   out += "Content-Length: " + std::to_string(r.body.size()) + "\r\n";
   for (const auto& [name, value] : r.headers)
-    out += name + ": " + value + "\r\n";
+    out.append(name).append(": ").append(value).append("\r\n");
   out += "Connection: close\r\n\r\n";
   out += r.body;
   return out;
@@ -66,7 +66,8 @@ void log_request(std::string_view method, std::string_view target,
 void answer_and_close(connection& c, const std::shared_ptr<Tcp::Peer>& peer,
                       const reply& r, std::string_view method,
                       std::string_view target, steady::time_point since,
-                      std::string_view note, std::shared_ptr<void> hold) {
+                      std::string_view note,
+                      const std::shared_ptr<void>& hold) {
   c.m = connection::mode::closed;
   c.head.clear();
   const std::string text = raw_response(r);
@@ -76,7 +77,7 @@ void answer_and_close(connection& c, const std::shared_ptr<Tcp::Peer>& peer,
   // when the client does, or at its idle timeout.
   peer->send(RawBuffer(text, text.size()))
       .then([fd, hold](ssize_t) { ::shutdown(fd, SHUT_WR); },
-            [hold](std::exception_ptr) {});
+            [hold](const std::exception_ptr&) {});
   log_request(method, target, r.status, since, note);
 }
 
@@ -142,7 +143,7 @@ void send_through(Http::ResponseWriter& w, const reply& r) {
             if (close && fd >= 0)
               ::shutdown(fd, SHUT_WR);
           },
-          [](std::exception_ptr) {});
+          [](const std::exception_ptr&) {});
 }
 
 } // namespace playcount::http

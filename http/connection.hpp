@@ -84,7 +84,7 @@ void answer_and_close(connection& c,
                       const reply& r, std::string_view method,
                       std::string_view target, steady::time_point since,
                       std::string_view note = {},
-                      std::shared_ptr<void> hold = {});
+                      const std::shared_ptr<void>& hold = {});
 
 /// For an answer that arrives on a CAF thread: calls `write(peer)` holding
 /// what makes writing safe (server_context::answering shared, then

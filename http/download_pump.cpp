@@ -19,7 +19,7 @@ using steady = std::chrono::steady_clock;
 
 // Bytes sent to one socket per turn: enough to fill a socket buffer, small
 // enough that one fast reader does not keep the others waiting.
-constexpr size_t piece = 256 * 1024;
+constexpr size_t piece = size_t{256} * 1024;
 
 } // namespace
 

@@ -168,7 +168,7 @@ std::optional<reply> hand_over(server_context& ctx, const reply& r,
   head += "Content-Type: " + r.content_type + "\r\n";
   head += "Content-Length: " + std::to_string(length) + "\r\n";
   for (const auto& [name, value] : r.headers)
-    head += name + ": " + value + "\r\n";
+    head.append(name).append(": ").append(value).append("\r\n");
   // One response on this connection: the pump ends it by closing its side.
   head += "Connection: close\r\n\r\n";
   c.m = connection::mode::closed;

@@ -36,7 +36,7 @@ inline constexpr size_t max_boundary_size = 70;
 
 /// The headers of one part (Content-Disposition, Content-Type) must end with
 /// an empty line within this many bytes.
-inline constexpr size_t max_part_headers_size = 64 * 1024;
+inline constexpr size_t max_part_headers_size = size_t{64} * 1024;
 
 enum class multipart_errc : uint8_t {
   /// The Content-Type is not multipart/form-data.

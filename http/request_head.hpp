@@ -16,8 +16,8 @@
 namespace playcount::http {
 
 // Requests other than the upload carry no body worth having.
-inline constexpr size_t max_request_size = 64 * 1024;
-inline constexpr size_t max_head_size = 64 * 1024;
+inline constexpr size_t max_request_size = size_t{64} * 1024;
+inline constexpr size_t max_head_size = size_t{64} * 1024;
 
 /// The methods Pistache 0.0.5 parses (http_defs.h HTTP_METHODS); it
 /// answers any other with a 400 in plain text.

@@ -233,8 +233,7 @@ void front_handler::judge_head(const std::shared_ptr<connection>& cp,
   if (route.kind == route_match::found && route.target == endpoint::upload) {
     std::string rest = c.head.substr(end + 4);
     c.head.clear();
-    return start_upload(ctx_, cp, std::move(head), length, std::move(rest),
-                        peer);
+    return start_upload(ctx_, cp, std::move(head), length, rest, peer);
   }
   // Pistache would buffer any body, and answers a large overshoot of its
   // limit with nothing at all. None of these endpoints takes a body.

@@ -127,7 +127,7 @@ void on_admission(const std::shared_ptr<server_context>& ctx,
     std::shared_ptr<void> counted = std::move(up.counted);
     c->drop_upload();
     return answer_and_close(*c, peer, to_reply(e), head.method, head.target,
-                            since, {}, std::move(counted));
+                            since, {}, counted);
   }
   up.admitted = true;
   if (up.body_done)
@@ -143,7 +143,7 @@ void on_admission(const std::shared_ptr<server_context>& ctx,
 
 void start_upload(const std::shared_ptr<server_context>& ctx,
                   const std::shared_ptr<connection>& c, request_head head,
-                  std::optional<uint64_t> length, std::string rest,
+                  std::optional<uint64_t> length, const std::string& rest,
                   const std::shared_ptr<Tcp::Peer>& peer) {
   const auto since = steady::now();
   const auto refuse = [&](const api_error& e) {
@@ -296,7 +296,7 @@ void continue_upload(const std::shared_ptr<server_context>& ctx,
   std::shared_ptr<void> counted = std::move(up.counted);
   c->drop_upload();
   answer_and_close(*c, peer, to_reply(e), head.method, head.target, since, {},
-                   std::move(counted));
+                   counted);
 }
 
 } // namespace playcount::http

@@ -48,7 +48,7 @@ struct upload_state {
 /// start of the body.
 void start_upload(const std::shared_ptr<server_context>& ctx,
                   const std::shared_ptr<connection>& c, request_head head,
-                  std::optional<uint64_t> length, std::string rest,
+                  std::optional<uint64_t> length, const std::string& rest,
                   const std::shared_ptr<Pistache::Tcp::Peer>& peer);
 
 /// More of the body.
