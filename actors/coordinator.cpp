@@ -498,9 +498,9 @@ void on_worker_down(coordinator_actor* self, const caf::actor_addr& addr) {
     job.excluded.erase(addr);
     if (job.phase != job_run::reading)
       continue; // a finisher re-reads a lost partial itself
-    st.redispatched +=
-        std::count_if(lost.begin(), lost.end(),
-                      [&](const in_flight& i) { return i.job == id; });
+    st.redispatched += std::count_if(
+        lost.begin(), lost.end(),
+        [&job_id = id](const in_flight& i) { return i.job == job_id; });
     st.redispatched += take_back(st, job, addr);
     // Only workers that straggled on this job are left: better slow than
     // never.

@@ -8,15 +8,6 @@ namespace playcount {
 
 namespace {
 
-constexpr bool is_leap(int y) noexcept {
-  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-constexpr int days_in_month(int y, int m) noexcept {
-  constexpr int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  return days[m - 1] + (m == 2 && is_leap(y));
-}
-
 // Howard Hinnant's days_from_civil / civil_from_days.
 constexpr day_number days_from_civil(int y, unsigned m, unsigned d) noexcept {
   y -= m <= 2;
