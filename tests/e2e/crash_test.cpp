@@ -135,7 +135,9 @@ protected:
       EXPECT_EQ(file_of.count(id), 1u) << "job " << id << " was lost";
     EXPECT_EQ(job_dirs(), file_of.size())
         << "a directory that is no job (a cut upload) was left";
-    for (const auto& [id, name] : file_of) {
+    for (const auto& entry : file_of) {
+      const std::string& id = entry.first;
+      const std::string& name = entry.second;
       ASSERT_EQ(inputs_.count(name), 1u) << id << ": " << name;
       const input_file& f = inputs_.at(name);
       // Poll the result until the job ends: a 200 is the whole result.
@@ -235,7 +237,7 @@ TEST_F(crash_test, killed_at_each_point_of_a_jobs_life_every_job_ends_right) {
     auto s = start();
     const std::string id = upload(s->port(), "mid.csv");
     accepted.push_back(id);
-    wait_for(s->port(), id, {"finished"});
+    wait_for(s->port(), id, "finished");
     s->kill9();
   }
   // Started again twice, killed once more right away (the interrupted
@@ -358,7 +360,7 @@ TEST_F(crash_test,
     id = str(json_of(test::upload_csv(s->port(), "Song,Date,Number of Plays\n"
                                                  "a,2020-01-01,2\n")),
              "jobId");
-    wait_for(s->port(), id, {"finished"});
+    wait_for(s->port(), id, "finished");
     s->kill9();
   }
   // What a crash in the middle of removing a job could leave before job
@@ -476,7 +478,7 @@ TEST_F(crash_test, a_full_disk_while_writing_the_result_fails_the_job_clearly) {
                                             "a,2020-01-01,2\n");
   ASSERT_EQ(small.status, 202) << small.raw;
   const std::string small_id = str(json_of(small), "jobId");
-  wait_for(port, small_id, {"finished"});
+  wait_for(port, small_id, "finished");
   s->kill9();
   auto again = start({}, data_dir);
   EXPECT_EQ(str(job(again->port(), id), "state"), "failed");

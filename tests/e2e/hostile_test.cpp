@@ -51,7 +51,7 @@ protected:
 
   void all_uploads_finished(uint16_t port) {
     for (const auto& id : ids_) {
-      wait_for(port, id, {"finished"});
+      wait_for(port, id, "finished");
       EXPECT_EQ(test::http_get(port, "/jobs/" + id + "/result/").body,
                 small_result);
     }
@@ -463,7 +463,7 @@ TEST_F(access_test, with_an_api_token_every_endpoint_but_healthz_needs_it) {
   const std::string id =
       submit(port, small_csv, {"Authorization: Bearer " + api_token});
   token_ = api_token;
-  wait_for(port, id, {"finished"});
+  wait_for(port, id, "finished");
   token_.clear();
   const std::vector<std::string> gets = {"/jobs/", "/jobs/" + id + "/",
                                          "/jobs/" + id + "/result/",

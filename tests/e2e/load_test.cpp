@@ -238,7 +238,7 @@ TEST_F(load_test,
   const auto up = test::upload_csv(port, csv);
   ASSERT_EQ(up.status, 202) << up.raw;
   const std::string id = str(json_of(up), "jobId");
-  wait_for(port, id, {"finished"});
+  wait_for(port, id, "finished");
   const std::string target = "/jobs/" + id + "/result/";
   const uint64_t size = test::http_get(port, target).body.size();
   ASSERT_GT(size, uint64_t{4} << 20);

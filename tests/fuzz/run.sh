@@ -6,6 +6,7 @@
 # SECONDS still caps each target. FUZZ_SEED=0 explores afresh for SECONDS.
 # New inputs go to BUILD_DIR/fuzz-corpus/<target> (the repository's corpus is
 # read, never written); a crashing input goes to BUILD_DIR/fuzz-artifacts/.
+# JOBS (default 1) targets run at a time.
 # Exit status: non-zero when a target found a crash, with what to do next.
 set -euo pipefail
 build=$1 seconds=$2
@@ -35,8 +36,9 @@ max_len() {
   esac
 }
 
-status=0
-for target in "$@"; do
+# One target; prints one line, or the failure with what to do next.
+run_target() {
+  local target=$1
   work=$build/fuzz-corpus/$target
   artifacts=$build/fuzz-artifacts/$target
   log=$build/fuzz-logs/$target.log
@@ -50,13 +52,12 @@ for target in "$@"; do
     rm -rf "$work" && mkdir -p "$work"
     args+=(-seed="$FUZZ_SEED" -runs="$(seeded_runs "$target")")
   fi
-  start=$SECONDS
+  local start=$SECONDS
   if "$build/bin/fuzz_$target" "${args[@]}" "$work" "$src/corpus/$target" \
        >"$log" 2>&1; then
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
     echo "fuzz_$target: ${runs:-?} inputs in $((SECONDS - start)) s, no failure"
   else
-    status=1
     echo "fuzz_$target FAILED after $((SECONDS - start)) s; its log:"
     grep -v -E '^#[0-9]+.*(NEW|REDUCE|pulse)' "$log" | tail -n 60
     for crash in "$artifacts"/*; do
@@ -65,6 +66,24 @@ for target in "$@"; do
       echo "  replay: $build/bin/fuzz_$target $crash"
       echo "  once fixed, keep it: cp $crash tests/fuzz/corpus/$target/regression-<what>"
     done
+    return 1
   fi
+}
+
+# JOBS targets at a time (a libFuzzer process uses one core); each target's
+# lines are printed in order once all have ended; any failure fails the run.
+parallel=${JOBS:-1}
+mkdir -p "$build/fuzz-logs"
+for target in "$@"; do
+  while (($(jobs -rp | wc -l) >= parallel)); do wait -n || true; done
+  summary=$build/fuzz-logs/$target.summary
+  (run_target "$target" && echo ok || echo failed) >"$summary" 2>&1 &
+done
+wait
+status=0
+for target in "$@"; do
+  summary=$build/fuzz-logs/$target.summary
+  [[ $(tail -n 1 "$summary") == ok ]] || status=1
+  sed '$d' "$summary"
 done
 exit $status
