@@ -24,8 +24,8 @@ std::string printable_name(const std::string& name) {
 // A node's workers' way to the coordinator: the worker's messages, and only
 // those, passed on as the worker's own.
 work_source_actor::behavior_type relay(work_source_actor::pointer self,
-                                       coordinator_actor coordinator,
-                                       caf::actor agent) {
+                                       const coordinator_actor& coordinator,
+                                       const caf::actor& agent) {
   // Gone with the node's connection, or with the coordinator (the node's
   // workers and the node itself watch the relay for that).
   self->monitor(coordinator);

@@ -72,7 +72,7 @@ connection_of(const std::shared_ptr<Pistache::Tcp::Peer>& peer);
 /// The access log line and the request metrics of one request; no status:
 /// not answered (logged as 0).
 void log_request(std::string_view method, std::string_view target,
-                 std::optional<http_status> status, steady::time_point since,
+                 std::optional<http_status> answered, steady::time_point since,
                  std::string_view note = {});
 
 /// Writes `r` on the socket itself (not through Pistache's writer), closes
