@@ -653,6 +653,25 @@ TEST(job_store, a_failure_names_the_file_and_its_errno) {
             "cannot open " + p.dir + ": No such file or directory");
 }
 
+// What start-up says beside the job's directory stays "no job.json",
+// "cannot read job.json: ..."; the full path and errno travel along.
+TEST(job_store, a_record_that_cannot_be_read_says_so_with_its_path) {
+  temp_dir dir;
+  const job_paths p = paths_for(dir.path(), make_job_id());
+  const auto missing = read_record(p.record);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().path, p.record);
+  EXPECT_EQ(missing.error().text(failure::paths::file_names), "no job.json");
+  fs::create_directories(p.record); // a directory where the file should be
+  const auto unreadable = read_record(p.record);
+  ASSERT_FALSE(unreadable);
+  EXPECT_EQ(unreadable.error().code, EISDIR);
+  EXPECT_EQ(unreadable.error().text(failure::paths::file_names),
+            "cannot read job.json: Is a directory");
+  EXPECT_EQ(unreadable.error().text(),
+            "cannot read " + p.record + ": Is a directory");
+}
+
 TEST(job_store, only_canonical_random_uuids_are_job_ids) {
   struct row {
     std::string text;

@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <random>
 
 namespace playcount {
@@ -151,6 +152,15 @@ TEST_F(byte_feed_test,
   ::close(garbage);
   // The feed port still opens feeds.
   EXPECT_TRUE(connect(server_->admit("node-1"))) << error_;
+}
+
+TEST_F(byte_feed_test, a_taken_port_is_a_failure_with_its_errno) {
+  const auto again = byte_feed::open("127.0.0.1", server_->port());
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, EADDRINUSE);
+  EXPECT_EQ(again.error().text(),
+            "cannot listen on 127.0.0.1:" + std::to_string(server_->port()) +
+                ": Address already in use");
 }
 
 TEST_F(byte_feed_test, a_forgotten_node_loses_its_feeds_and_its_secret) {
