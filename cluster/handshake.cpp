@@ -43,7 +43,7 @@ result<void> read_exactly(int fd, unsigned char* into, size_t size,
   auto done = read_within(fd, into, size, until);
   if (done)
     return done;
-  if (done.error().code == 0 && done.error().reason == closed)
+  if (done.error().code == 0 && done.error().reason == peer_closed)
     return failure::words(
         "the server closed the connection during the cluster handshake");
   return std::move(done).error().within("cluster handshake");

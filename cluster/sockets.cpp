@@ -44,7 +44,7 @@ result<void> read_within(int fd, void* into, size_t size,
     if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
       continue;
     if (n == 0)
-      return failure::words(std::string(closed));
+      return failure::words(std::string(peer_closed));
     if (n < 0)
       return failure::of_errno({}, {}, errno);
     got += static_cast<size_t>(n);

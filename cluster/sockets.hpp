@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace playcount {
 
@@ -27,13 +28,13 @@ result<int> open_socket(const std::string& host, uint16_t port, bool listening,
                         int connect_seconds = 10);
 
 /// Reads exactly `size` bytes from `fd` before `until`, however the peer
-/// drips them; else why not: errno, or the words `closed` or "nothing more
+/// drips them; else why not: errno, or the words `peer_closed` or "nothing more
 /// in time".
 result<void> read_within(int fd, void* into, size_t size,
                          std::chrono::steady_clock::time_point until);
 
 /// The reason read_within gives when the peer closed the connection.
-inline constexpr std::string_view closed = "closed";
+inline constexpr std::string_view peer_closed = "closed";
 
 /// "ip:port" of a peer's address, numeric.
 std::string peer_of(const sockaddr_storage& addr);
