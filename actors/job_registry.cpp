@@ -660,13 +660,14 @@ registry_impl_actor::behavior_type registry(registry_actor* self,
 
 } // namespace
 
-job_registry_actor spawn_job_registry(caf::actor_system& system,
-                                      const job_runner_actor& coordinator,
-                                      job_registry_config config,
-                                      std::string& error) {
-  stored_jobs stored;
-  if (!load_jobs(config.data_dir, stored, error))
-    return {};
+result<job_registry_actor>
+spawn_job_registry(caf::actor_system& system,
+                   const job_runner_actor& coordinator,
+                   job_registry_config config) {
+  auto loaded = load_jobs(config.data_dir);
+  if (!loaded)
+    return std::move(loaded).error();
+  stored_jobs stored = std::move(*loaded);
   // Names on disk are anyone's bytes: escaped for the log like the rest.
   for (const auto& r : stored.removed)
     spdlog::info("removed {}: {}", printable_utf8(r.path), r.why);
@@ -693,8 +694,8 @@ job_registry_actor spawn_job_registry(caf::actor_system& system,
                  stored.damaged_total,
                  stored.damaged_total == 1 ? "y is" : "ies are",
                  damaged_dir(config.data_dir));
-  return system.spawn(registry, coordinator, std::move(config),
-                      std::move(stored));
+  return job_registry_actor{system.spawn(registry, coordinator,
+                                         std::move(config), std::move(stored))};
 }
 
 } // namespace playcount

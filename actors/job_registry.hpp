@@ -25,6 +25,7 @@
 
 #include "actors/coordinator.hpp"
 #include "actors/messages.hpp"
+#include "core/failure.hpp"
 #include "core/job_plan.hpp"
 
 #include <caf/typed_actor.hpp>
@@ -78,12 +79,11 @@ using job_registry_actor = caf::typed_actor<
     caf::replies_to<drain_atom>::with<uint32_t>>;
 
 /// Loads the jobs of `config.data_dir` (queued and started ones queue again,
-/// expired ones are removed), then spawns the registry. On failure (the data
-/// directory cannot be read or written) returns an invalid handle and sets
-/// `error`.
-job_registry_actor spawn_job_registry(caf::actor_system& system,
-                                      const job_runner_actor& coordinator,
-                                      job_registry_config config,
-                                      std::string& error);
+/// expired ones are removed), then spawns the registry; or says why not
+/// (the data directory cannot be read or written).
+result<job_registry_actor>
+spawn_job_registry(caf::actor_system& system,
+                   const job_runner_actor& coordinator,
+                   job_registry_config config);
 
 } // namespace playcount

@@ -196,11 +196,9 @@ std::string record_to_json(const job_record& r) {
   return json::serialize(o) + "\n";
 }
 
-bool parse_record(std::string_view text, job_record& r, std::string& error) {
-  if (text.empty()) {
-    error = "empty file";
-    return false;
-  }
+result<job_record> parse_record(std::string_view text) {
+  if (text.empty())
+    return failure::words("empty file");
   // Records written before names were escaped may hold raw bytes that are
   // not UTF-8: read them, then escape (below), rather than lose the job.
   json::parse_options options;
@@ -210,25 +208,20 @@ bool parse_record(std::string_view text, job_record& r, std::string& error) {
   const size_t used = p.write_some(text.data(), text.size(), ec);
   if (!ec && used < text.size()) {
     // Only white space may follow the value.
-    if (text.find_first_not_of(" \t\r\n", used) != std::string_view::npos) {
-      error = "not JSON: text after the record at byte " + std::to_string(used);
-      return false;
-    }
+    if (text.find_first_not_of(" \t\r\n", used) != std::string_view::npos)
+      return failure::words("not JSON: text after the record at byte " +
+                            std::to_string(used));
   }
   if (!ec && !p.done())
     p.finish(ec);
-  if (ec) {
-    error = "not JSON: " + ec.message() + " at byte " +
-            std::to_string(std::min(used, text.size())) + " of " +
-            std::to_string(text.size());
-    return false;
-  }
+  if (ec)
+    return failure::words("not JSON: " + ec.message() + " at byte " +
+                          std::to_string(std::min(used, text.size())) + " of " +
+                          std::to_string(text.size()));
   json::value v = p.release();
   const json::object* o = v.if_object();
-  if (o == nullptr) {
-    error = "not a JSON object";
-    return false;
-  }
+  if (o == nullptr)
+    return failure::words("not a JSON object");
   job_record out;
   std::string why;
   // Each field in turn, so that the message names the first one that is
@@ -247,12 +240,9 @@ bool parse_record(std::string_view text, job_record& r, std::string& error) {
                    : "\" has the wrong type");
     }
   });
-  if (!why.empty()) {
-    error = std::move(why);
-    return false;
-  }
-  r = std::move(out);
-  return true;
+  if (!why.empty())
+    return failure::words(std::move(why));
+  return out;
 }
 
 result<void> sync_dir(const std::string& dir) {
@@ -427,13 +417,12 @@ bool test_exists(const std::string& path) noexcept {
   return ::stat(path.c_str(), &st) == 0;
 }
 
-bool read_record(const std::string& path, job_record& record,
-                 std::string& error) {
+result<job_record> read_record(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    error = errno == ENOENT ? "no job.json"
-                            : "cannot open job.json: " + errno_text();
-    return false;
+    if (errno == ENOENT)
+      return failure::because("no", path, {}); // "no job.json"
+    return failure::of_errno("cannot open", path, errno);
   }
   // A record is a few hundred bytes (its first_bad lines are few): one far
   // larger is not one, and is not read whole into memory.
@@ -445,33 +434,33 @@ bool read_record(const std::string& path, job_record& record,
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0) {
-      error = "cannot read job.json: " + errno_text();
+      const int code = errno;
       ::close(fd);
-      return false;
+      return failure::of_errno("cannot read", path, code);
     }
     if (n == 0)
       break;
     text.append(buf, static_cast<size_t>(n));
     if (text.size() > limit) {
-      error = "job.json is larger than 1 MiB";
       ::close(fd);
-      return false;
+      // Said as it always was; the path travels along (not shown).
+      failure why = failure::words("job.json is larger than 1 MiB");
+      why.path = path;
+      return why;
     }
   }
   ::close(fd);
-  return parse_record(text, record, error);
+  return parse_record(text);
 }
 
-bool load_jobs(const std::string& data_dir, stored_jobs& out,
-               std::string& error) {
+result<stored_jobs> load_jobs(const std::string& data_dir) {
+  stored_jobs out;
   std::error_code ec;
   const fs::path root = jobs_dir(data_dir);
   const fs::path damaged = damaged_dir(data_dir);
   fs::create_directories(root, ec);
-  if (ec) {
-    error = "cannot create " + root.string() + ": " + ec.message();
-    return false;
-  }
+  if (ec) // the system's category: the errno and its text
+    return failure::of_errno("cannot create", root.string(), ec.value());
   const auto set_aside = [&](const fs::path& entry, const std::string& why) {
     damaged_entry d;
     d.path = entry.string();
@@ -485,10 +474,8 @@ bool load_jobs(const std::string& data_dir, stored_jobs& out,
   for (fs::directory_iterator it(root, ec), end; !ec && it != end;
        it.increment(ec))
     entries.push_back(*it);
-  if (ec) {
-    error = "cannot read " + root.string() + ": " + ec.message();
-    return false;
-  }
+  if (ec)
+    return failure::of_errno("cannot read", root.string(), ec.value());
   for (const auto& e : entries) {
     const fs::path dir = e.path();
     const std::string name = dir.filename().string();
@@ -515,7 +502,12 @@ bool load_jobs(const std::string& data_dir, stored_jobs& out,
     const job_paths paths = paths_for(data_dir, name);
     job_record record;
     std::string why;
-    bool good = read_record(paths.record, record, why);
+    auto read = read_record(paths.record);
+    bool good = static_cast<bool>(read);
+    if (good)
+      record = std::move(*read);
+    else // beside the directory's path: "cannot open job.json: ..."
+      why = read.error().text(failure::paths::file_names);
     if (good && record.id != name) {
       good = false;
       why = "its id is " + record.id;
@@ -569,7 +561,7 @@ bool load_jobs(const std::string& data_dir, stored_jobs& out,
                    [](const job_record& a, const job_record& b) {
                      return a.created_at < b.created_at;
                    });
-  return true;
+  return out;
 }
 
 result<void> remove_job_files(const job_paths& paths) {

@@ -62,12 +62,11 @@ struct job_paths {
 
 /// The record as JSON text, and back, as job_record_fields
 /// (actors/job_record.hpp) says: the fields in its order, each under its
-/// key. `parse_record` returns false (with a message naming the first field
-/// that is wrong) for anything that is not a complete record; a field marked
+/// key. `parse_record` fails (with a reason naming the first field that is
+/// wrong) for anything that is not a complete record; a field marked
 /// added_later may be missing.
 [[nodiscard]] std::string record_to_json(const job_record& record);
-[[nodiscard]] bool parse_record(std::string_view text, job_record& r,
-                                std::string& error);
+[[nodiscard]] result<job_record> parse_record(std::string_view text);
 
 /// Replaces `<dir>/job.json` atomically and durably: a temporary file,
 /// fsync, rename, fsync of the directory.
@@ -79,9 +78,10 @@ result<void> sync_dir(const std::string& dir);
 /// `<data_dir>/damaged`
 [[nodiscard]] std::string damaged_dir(const std::string& data_dir);
 
-/// Reads and parses one job.json (at most 1 MiB); false with why.
-[[nodiscard]] bool read_record(const std::string& path, job_record& record,
-                               std::string& error);
+/// Reads and parses one job.json (at most 1 MiB), or says why not (the
+/// failure's path is `path`; it reads well as file names only, "cannot open
+/// job.json: ...", beside the job's directory).
+result<job_record> read_record(const std::string& path);
 
 /// Whether `path` exists (stat succeeds).
 [[nodiscard]] bool test_exists(const std::string& path) noexcept;
@@ -112,10 +112,9 @@ struct stored_jobs {
 /// Creates `<data_dir>/jobs` when missing, reads every job.json, sets aside
 /// what cannot be read, removes the server's own interrupted uploads and
 /// half-removed jobs, and removes leftovers of interrupted writes (`*.tmp`,
-/// `*.partial-*`) inside job directories. False only when jobs/ itself
+/// `*.partial-*`) inside job directories. Fails only when jobs/ itself
 /// cannot be created or read.
-[[nodiscard]] bool load_jobs(const std::string& data_dir, stored_jobs& out,
-                             std::string& error);
+result<stored_jobs> load_jobs(const std::string& data_dir);
 
 /// Removes a job's directory with everything in it: renamed away first
 /// (atomically), then removed, so that a crash midway leaves no part of a

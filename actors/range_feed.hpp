@@ -8,6 +8,7 @@
 // the order the items were handed out. The implementation is cluster/byte_feed;
 // the actors only see these two ends.
 
+#include "core/failure.hpp"
 #include "core/mapped_file.hpp"
 #include "core/split.hpp"
 
@@ -45,9 +46,8 @@ public:
   [[nodiscard]] virtual uint64_t id() const = 0;
 
   /// The next bytes on the feed, which must be parcel `parcel` of `size` bytes;
-  /// valid until the next call. False with `error` otherwise.
-  virtual bool receive(uint64_t parcel, uint64_t size, std::string_view& bytes,
-                       std::string& error) = 0;
+  /// valid until the next call. Why not otherwise.
+  virtual result<std::string_view> receive(uint64_t parcel, uint64_t size) = 0;
 };
 
 } // namespace playcount

@@ -226,16 +226,16 @@ void run(worker_self self, const work_source_actor& coordinator, work_item& w) {
     // ahead: if not, it answers only once this range is reported, so that a
     // slow node never holds two ranges.
     ask_for_work(self, coordinator);
-    std::string_view bytes;
-    std::string error;
     auto& feed = self->state.feed;
-    if (!feed || !feed->receive(w.parcel, w.range.size(), bytes, error)) {
+    auto bytes = feed ? feed->receive(w.parcel, w.range.size())
+                      : result<std::string_view>(failure::words("none"));
+    if (!bytes) {
       // Out of step with the server: quit, so that the coordinator hands
       // this worker's ranges to others.
-      spdlog::error("worker lost its byte feed: {}", feed ? error : "none");
+      spdlog::error("worker lost its byte feed: {}", bytes.error().text());
       return self->quit(caf::sec::runtime_error);
     }
-    read(self, coordinator, w, file_window{bytes, w.range.begin}, {});
+    read(self, coordinator, w, file_window{*bytes, w.range.begin}, {});
     return;
   }
   auto& j = self->state.jobs[w.job];

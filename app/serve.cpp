@@ -426,18 +426,18 @@ int serve_command(int argc, char** argv) {
   caf::actor_system_config cfg;
   configure_actor_system(cfg, /*network=*/cluster_on);
   caf::actor_system system{cfg};
-  std::string error;
   std::shared_ptr<byte_feed> feeds;
   if (cluster_on) {
-    feeds =
-        byte_feed::open(cluster_host, static_cast<uint16_t>(feed_port), error);
-    if (!feeds) {
+    auto opened =
+        byte_feed::open(cluster_host, static_cast<uint16_t>(feed_port));
+    if (!opened) {
       spdlog::critical("cannot open the cluster feed port: {} (choose another "
                        "with --cluster-feed-port)",
-                       error);
+                       opened.error().text());
       std::fflush(nullptr);
       std::_Exit(1); // nothing to stop yet: no job has started
     }
+    feeds = std::move(*opened);
   }
   straggler_policy stragglers;
   stragglers.min_bound = *straggler_bound;
@@ -449,16 +449,18 @@ int serve_command(int argc, char** argv) {
   gate_actor gate;
   std::shared_ptr<cluster_port> nodes_port;
   if (cluster_on) {
-    nodes_port = cluster_port::open(system, cluster_host,
-                                    static_cast<uint16_t>(cluster_port_number),
-                                    cluster_token, error);
-    if (!nodes_port) {
+    auto opened = cluster_port::open(system, cluster_host,
+                                     static_cast<uint16_t>(cluster_port_number),
+                                     cluster_token);
+    if (!opened) {
       spdlog::critical("cannot open the cluster port {}:{}: {} (choose "
                        "another with --cluster-port, or --no-cluster)",
-                       cluster_host, cluster_port_number, error);
+                       cluster_host, cluster_port_number,
+                       opened.error().text());
       std::fflush(nullptr);
       std::_Exit(1); // nothing to stop yet: no job has started
     }
+    nodes_port = std::move(*opened);
     gate = spawn_gate(system, coordinator, nodes_port, feeds);
     nodes_port->start(caf::actor_cast<caf::actor>(gate));
     spdlog::info("worker nodes join at {}:{}{}, range bytes on port {}",
@@ -468,15 +470,17 @@ int serve_command(int argc, char** argv) {
                      : " (with the cluster token)",
                  feeds->port());
   }
-  auto registry = spawn_job_registry(system, coordinator, reg_cfg, error);
+  auto spawned = spawn_job_registry(system, coordinator, reg_cfg);
   int status = 0;
-  if (!registry) {
-    spdlog::critical("cannot use the data directory {}: {}", data_dir, error);
+  if (!spawned) {
+    spdlog::critical("cannot use the data directory {}: {}", data_dir,
+                     spawned.error().text());
     status = 1;
   } else {
+    const job_registry_actor registry = *spawned;
     http::server server(system, registry, http_cfg);
-    if (!server.start(error)) {
-      spdlog::critical("{}", error);
+    if (auto started = server.start(); !started) {
+      spdlog::critical("{}", started.error().text());
       status = 1;
     } else {
       spdlog::info("listening on http://{}:{} (data in {}, {} workers, "

@@ -57,23 +57,22 @@ std::string error_text(const char* what) {
   return std::string(what) + ": " + std::strerror(errno);
 }
 
-bool read_all(int fd, char* data, size_t size, std::string& error) {
+result<void> read_all(int fd, char* data, size_t size) {
   while (size > 0) {
     const ssize_t n = ::recv(fd, data, size, MSG_WAITALL);
     if (n < 0 && errno == EINTR)
       continue;
-    if (n == 0) {
-      error = "the server closed the feed";
-      return false;
-    }
-    if (n < 0) {
-      error = error_text("reading the feed");
-      return false;
-    }
+    if (n == 0)
+      return failure::words("the server closed the feed");
+    if (n < 0)
+      return (errno == EAGAIN || errno == EWOULDBLOCK
+                  ? failure::words("timed out")
+                  : failure::of_errno({}, {}, errno))
+          .within("reading the feed");
     data += n;
     size -= static_cast<size_t>(n);
   }
-  return true;
+  return {};
 }
 
 struct parcel {
@@ -151,12 +150,11 @@ void serve(const shared_ptr& s, int fd, std::string peer) {
   // greeting slot is held no longer than that.
   set_timeouts(fd, greeting_seconds);
   char hello[hello_size];
-  std::string error;
   std::shared_ptr<feed_state> feed;
   uint64_t id = 0;
   const auto until =
       std::chrono::steady_clock::now() + std::chrono::seconds(greeting_seconds);
-  if (read_within(fd, hello, sizeof hello, until, error) &&
+  if (read_within(fd, hello, sizeof hello, until) &&
       std::memcmp(hello, magic, sizeof magic) == 0) {
     std::lock_guard<std::mutex> lock(s->mutex);
     std::string node =
@@ -240,11 +238,12 @@ void accept_feeds(shared_ptr s) {
 
 } // namespace
 
-std::shared_ptr<byte_feed> byte_feed::open(const std::string& host,
-                                           uint16_t port, std::string& error) {
-  const int fd = open_socket(host, port, /*listening=*/true, error);
-  if (fd < 0)
-    return nullptr;
+result<std::shared_ptr<byte_feed>> byte_feed::open(const std::string& host,
+                                                   uint16_t port) {
+  const auto listening = open_socket(host, port, /*listening=*/true);
+  if (!listening)
+    return listening.error();
+  const int fd = *listening;
   sockaddr_storage bound{};
   socklen_t len = sizeof bound;
   (void)::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len);
@@ -255,7 +254,6 @@ std::shared_ptr<byte_feed> byte_feed::open(const std::string& host,
   out->shared_ = std::make_shared<shared>();
   out->shared_->listener = fd;
   out->acceptor_ = std::thread(accept_feeds, out->shared_);
-  error.clear();
   return out;
 }
 
@@ -323,26 +321,22 @@ public:
 
   [[nodiscard]] uint64_t id() const override { return id_; }
 
-  bool receive(uint64_t number, uint64_t size, std::string_view& bytes,
-               std::string& error) override {
+  result<std::string_view> receive(uint64_t number, uint64_t size) override {
     char header[header_size];
-    if (!read_all(fd_, header, sizeof header, error))
-      return false;
-    if (get_u64(header) != number || get_u64(header + 8) != size) {
-      error = "the feed is out of step: bytes tagged " +
-              std::to_string(get_u64(header)) + " where " +
-              std::to_string(number) + " were expected";
-      return false;
-    }
+    if (auto read = read_all(fd_, header, sizeof header); !read)
+      return std::move(read).error();
+    if (get_u64(header) != number || get_u64(header + 8) != size)
+      return failure::words("the feed is out of step: bytes tagged " +
+                            std::to_string(get_u64(header)) + " where " +
+                            std::to_string(number) + " were expected");
     if (size > capacity_) {
       // Not a std::string: resizing one would first fill it with zeros.
       buffer_.reset(new char[size]);
       capacity_ = size;
     }
-    if (!read_all(fd_, buffer_.get(), size, error))
-      return false;
-    bytes = std::string_view(buffer_.get(), size);
-    return true;
+    if (auto read = read_all(fd_, buffer_.get(), size); !read)
+      return std::move(read).error();
+    return std::string_view(buffer_.get(), size);
   }
 
 private:
@@ -354,30 +348,28 @@ private:
 
 } // namespace
 
-std::unique_ptr<range_source> open_feed(const std::string& host, uint16_t port,
-                                        const std::string& secret,
-                                        std::string& error) {
+result<std::unique_ptr<range_source>>
+open_feed(const std::string& host, uint16_t port, const std::string& secret) {
   const std::string where = host + ":" + std::to_string(port);
-  if (secret.size() != secret_size) {
-    error = "no feed secret from the server";
-    return nullptr;
-  }
-  const int fd = open_socket(host, port, /*listening=*/false, error,
-                             "a byte feed", greeting_seconds * 2);
-  if (fd < 0)
-    return nullptr;
+  if (secret.size() != secret_size)
+    return failure::words("no feed secret from the server");
+  const auto connected = open_socket(host, port, /*listening=*/false,
+                                     "a byte feed", greeting_seconds * 2);
+  if (!connected)
+    return connected.error();
+  const int fd = *connected;
   char hello[hello_size];
   std::memcpy(hello, magic, sizeof magic);
   std::memcpy(hello + sizeof magic, secret.data(), secret_size);
   char reply[8];
   if (!send_all(fd, {hello, sizeof hello}) ||
-      !read_all(fd, reply, sizeof reply, error)) {
-    error = "the server at " + where + " refused the byte feed";
+      !read_all(fd, reply, sizeof reply)) {
     ::close(fd);
-    return nullptr;
+    return failure::words("the server at " + where + " refused the byte feed");
   }
   set_timeouts(fd, silent_seconds);
-  return std::make_unique<feed_client>(fd, get_u64(reply));
+  return std::unique_ptr<range_source>(
+      std::make_unique<feed_client>(fd, get_u64(reply)));
 }
 
 } // namespace playcount

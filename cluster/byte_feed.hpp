@@ -22,10 +22,9 @@ namespace playcount {
 /// The server's side: the feed port and one sending thread per feed.
 class byte_feed final : public range_sender {
 public:
-  /// Listens on host:port (port 0: any free port); null with `error` when
-  /// it cannot.
-  static std::shared_ptr<byte_feed> open(const std::string& host, uint16_t port,
-                                         std::string& error);
+  /// Listens on host:port (port 0: any free port), or why it cannot.
+  static result<std::shared_ptr<byte_feed>> open(const std::string& host,
+                                                 uint16_t port);
   ~byte_feed() override;
   byte_feed(const byte_feed&) = delete;
   byte_feed& operator=(const byte_feed&) = delete;
@@ -51,10 +50,9 @@ private:
   uint16_t port_ = 0;
 };
 
-/// The worker's side: opens a feed to host:port with the node's secret;
-/// null with `error` when it cannot.
-std::unique_ptr<range_source> open_feed(const std::string& host, uint16_t port,
-                                        const std::string& secret,
-                                        std::string& error);
+/// The worker's side: opens a feed to host:port with the node's secret, or
+/// says why it cannot.
+result<std::unique_ptr<range_source>>
+open_feed(const std::string& host, uint16_t port, const std::string& secret);
 
 } // namespace playcount

@@ -251,14 +251,15 @@ cluster_port::~cluster_port() {
   stop();
 }
 
-std::shared_ptr<cluster_port>
+result<std::shared_ptr<cluster_port>>
 cluster_port::open(caf::actor_system& system, const std::string& host,
-                   uint16_t port, std::string token, std::string& error) {
+                   uint16_t port, std::string token) {
+  auto listening = open_socket(host, port, /*listening=*/true);
+  if (!listening)
+    return std::move(listening).error();
   auto state = std::make_unique<impl>(system);
   state->token = std::move(token);
-  state->listen_fd = open_socket(host, port, /*listening=*/true, error);
-  if (state->listen_fd < 0)
-    return nullptr;
+  state->listen_fd = *listening;
   sockaddr_storage addr{};
   socklen_t len = sizeof addr;
   if (::getsockname(state->listen_fd, reinterpret_cast<sockaddr*>(&addr),

@@ -13,6 +13,8 @@
 // malformed or announces more than `max_basp_payload` bytes drops the peer,
 // so no peer message makes CAF allocate more than that.
 
+#include "core/failure.hpp"
+
 #include <caf/fwd.hpp>
 
 #include <cstddef>
@@ -35,11 +37,11 @@ inline constexpr size_t relay_buffer_size = 256 << 10;
 class cluster_port {
 public:
   /// Listens on host:port (0: any free port). Nothing is accepted until
-  /// start(). nullptr with `error` when the port cannot be opened.
-  static std::shared_ptr<cluster_port> open(caf::actor_system& system,
-                                            const std::string& host,
-                                            uint16_t port, std::string token,
-                                            std::string& error);
+  /// start(). Why not when the port cannot be opened.
+  static result<std::shared_ptr<cluster_port>> open(caf::actor_system& system,
+                                                    const std::string& host,
+                                                    uint16_t port,
+                                                    std::string token);
 
   ~cluster_port();
   cluster_port(const cluster_port&) = delete;

@@ -38,15 +38,15 @@ mac proof(std::string_view context, std::string_view token, const nonce& server,
 }
 
 // Reads one handshake message before `until`.
-bool read_exactly(int fd, unsigned char* into, size_t size,
-                  std::chrono::steady_clock::time_point until,
-                  std::string& error) {
-  if (read_within(fd, into, size, until, error))
-    return true;
-  error = error == "closed"
-              ? "the server closed the connection during the cluster handshake"
-              : "cluster handshake: " + error;
-  return false;
+result<void> read_exactly(int fd, unsigned char* into, size_t size,
+                          std::chrono::steady_clock::time_point until) {
+  auto done = read_within(fd, into, size, until);
+  if (done)
+    return done;
+  if (done.error().code == 0 && done.error().reason == peer_closed)
+    return failure::words(
+        "the server closed the connection during the cluster handshake");
+  return std::move(done).error().within("cluster handshake");
 }
 
 } // namespace
@@ -80,52 +80,42 @@ bool same(const mac& a, const unsigned char* b) {
   return CRYPTO_memcmp(a.data(), b, a.size()) == 0;
 }
 
-bool join(int fd, std::string_view token, uint64_t& session, bool& refused,
-          std::string& error) {
+result<uint64_t> join(int fd, std::string_view token, bool& refused) {
   refused = false;
   const auto until = std::chrono::steady_clock::now() + deadline;
   unsigned char hello[hello_size];
-  if (!read_exactly(fd, hello, sizeof hello, until, error))
-    return false;
-  if (std::memcmp(hello, magic_bytes, magic_size) != 0) {
-    error = "the peer is not a playcount server of this version (cluster "
-            "handshake)";
-    return false;
-  }
+  if (auto read = read_exactly(fd, hello, sizeof hello, until); !read)
+    return std::move(read).error();
+  if (std::memcmp(hello, magic_bytes, magic_size) != 0)
+    return failure::words("the peer is not a playcount server of this version "
+                          "(cluster handshake)");
   nonce server_nonce{};
   std::memcpy(server_nonce.data(), hello + magic_size, nonce_size);
   nonce node_nonce{};
-  if (!random_nonce(node_nonce)) {
-    error = "no random bytes for the cluster handshake";
-    return false;
-  }
+  if (!random_nonce(node_nonce))
+    return failure::words("no random bytes for the cluster handshake");
   const mac mine = node_proof(token, server_nonce, node_nonce);
   unsigned char answer[answer_size];
   std::memcpy(answer, magic_bytes, magic_size);
   std::memcpy(answer + magic_size, node_nonce.data(), nonce_size);
   std::memcpy(answer + magic_size + nonce_size, mine.data(), mac_size);
-  if (!send_all(fd, {reinterpret_cast<const char*>(answer), sizeof answer})) {
-    error = std::string("cluster handshake: ") + std::strerror(errno);
-    return false;
-  }
+  if (!send_all(fd, {reinterpret_cast<const char*>(answer), sizeof answer}))
+    return failure::of_errno({}, {}, errno).within("cluster handshake");
   unsigned char verdict[verdict_size];
-  if (!read_exactly(fd, verdict, sizeof verdict, until, error))
-    return false;
+  if (auto read = read_exactly(fd, verdict, sizeof verdict, until); !read)
+    return std::move(read).error();
   if (verdict[0] == static_cast<uint8_t>(status::refused)) {
     refused = true;
-    error = "wrong or missing cluster token";
-    return false;
+    return failure::words("wrong or missing cluster token");
   }
   if (verdict[0] != static_cast<uint8_t>(status::accepted) ||
-      !same(server_proof(token, server_nonce, node_nonce), verdict + 1)) {
-    error = "the server could not prove it has the cluster token (a "
-            "different token, or not the server)";
-    return false;
-  }
-  session = 0;
+      !same(server_proof(token, server_nonce, node_nonce), verdict + 1))
+    return failure::words("the server could not prove it has the cluster "
+                          "token (a different token, or not the server)");
+  uint64_t session = 0;
   for (size_t i = 0; i < 8; ++i)
     session = (session << 8) | verdict[1 + mac_size + i];
-  return true;
+  return session;
 }
 
 } // namespace playcount::handshake

@@ -17,6 +17,8 @@
 // session id names the connection to the gate (the node says it when it
 // registers), which tells the node's address in the log and the stats.
 
+#include "core/failure.hpp"
+
 #include <array>
 #include <chrono>
 #include <cstddef>
@@ -60,10 +62,9 @@ using mac = std::array<unsigned char, mac_size>;
 
 /// The node's side on a connected, blocking socket `fd`: reads the hello,
 /// answers, checks the server's verdict and proof, each within `deadline`.
-/// Returns true and the session id when the server accepted the node; else
-/// false with `error` (and `refused` set when the server refused the token,
-/// as opposed to a broken or impostor connection).
-[[nodiscard]] bool join(int fd, std::string_view token, uint64_t& session,
-                        bool& refused, std::string& error);
+/// Returns the session id when the server accepted the node; else why not
+/// (and `refused` set when the server refused the token, as opposed to a
+/// broken or impostor connection).
+result<uint64_t> join(int fd, std::string_view token, bool& refused);
 
 } // namespace playcount::handshake

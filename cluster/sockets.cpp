@@ -26,17 +26,15 @@ std::string peer_of(const sockaddr_storage& addr) {
   return std::string(host) + ":" + port;
 }
 
-bool read_within(int fd, void* into, size_t size,
-                 std::chrono::steady_clock::time_point until,
-                 std::string& error) {
+result<void> read_within(int fd, void* into, size_t size,
+                         std::chrono::steady_clock::time_point until) {
   auto* bytes = static_cast<char*>(into);
   size_t got = 0;
   while (got < size) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         until - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
-      error = "nothing more in time";
-      return false;
+      return failure::words("nothing more in time");
     }
     pollfd p{fd, POLLIN, 0};
     const int ready = ::poll(&p, 1, static_cast<int>(left.count()));
@@ -45,13 +43,13 @@ bool read_within(int fd, void* into, size_t size,
     const ssize_t n = ::recv(fd, bytes + got, size - got, MSG_DONTWAIT);
     if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
       continue;
-    if (n <= 0) {
-      error = n == 0 ? "closed" : std::strerror(errno);
-      return false;
-    }
+    if (n == 0)
+      return failure::words(std::string(peer_closed));
+    if (n < 0)
+      return failure::of_errno({}, {}, errno);
     got += static_cast<size_t>(n);
   }
-  return true;
+  return {};
 }
 
 void set_no_delay(int fd) {
@@ -59,8 +57,8 @@ void set_no_delay(int fd) {
   (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
 }
 
-int open_socket(const std::string& host, uint16_t port, bool listening,
-                std::string& error, const char* what, int connect_seconds) {
+result<int> open_socket(const std::string& host, uint16_t port, bool listening,
+                        const char* what, int connect_seconds) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -68,16 +66,17 @@ int open_socket(const std::string& host, uint16_t port, bool listening,
   addrinfo* found = nullptr;
   const int rc =
       ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found);
-  if (rc != 0) {
-    error = "cannot resolve " + host + ": " + ::gai_strerror(rc);
-    return -1;
-  }
+  if (rc != 0)
+    return failure::because("cannot resolve", host, ::gai_strerror(rc));
   const std::string where = host + ":" + std::to_string(port);
   int fd = -1;
+  failure why = failure::words("no address"); // when getaddrinfo gives none
   for (addrinfo* a = found; a != nullptr && fd < 0; a = a->ai_next) {
     fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
-    if (fd < 0)
+    if (fd < 0) {
+      why = failure::of_errno("cannot open a socket for", where, errno);
       continue;
+    }
     bool ok;
     if (listening) {
       const int on = 1;
@@ -88,14 +87,17 @@ int open_socket(const std::string& host, uint16_t port, bool listening,
       ok = ::connect(fd, a->ai_addr, a->ai_addrlen) == 0;
     }
     if (!ok) {
-      error = (listening ? std::string("cannot listen on ")
-                         : std::string("cannot open ") + what + " to ") +
-              where + ": " + std::strerror(errno);
+      why = failure::of_errno(listening
+                                  ? std::string("cannot listen on")
+                                  : std::string("cannot open ") + what + " to",
+                              where, errno);
       ::close(fd);
       fd = -1;
     }
   }
   ::freeaddrinfo(found);
+  if (fd < 0)
+    return why;
   return fd;
 }
 

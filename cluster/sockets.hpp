@@ -3,12 +3,15 @@
 // TCP sockets of the cluster's ports (the cluster port and the byte feed):
 // one place that resolves, listens, connects and names peers.
 
+#include "core/failure.hpp"
+
 #include <sys/socket.h>
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace playcount {
 
@@ -17,17 +20,21 @@ namespace playcount {
 void set_timeouts(int fd, int seconds);
 
 /// A TCP socket listening on host:port (`listening`) or connected to it
-/// within `connect_seconds`; -1 with `error` when no address of the host
-/// will do. `what` names the connection in errors ("a byte feed").
-int open_socket(const std::string& host, uint16_t port, bool listening,
-                std::string& error, const char* what = "a connection",
-                int connect_seconds = 10);
+/// within `connect_seconds`; why not when no address of the host will do
+/// (the last address's errno). `what` names the connection in failures
+/// ("a byte feed").
+result<int> open_socket(const std::string& host, uint16_t port, bool listening,
+                        const char* what = "a connection",
+                        int connect_seconds = 10);
 
 /// Reads exactly `size` bytes from `fd` before `until`, however the peer
-/// drips them; false with `error` ("... in time", "closed", errno) else.
-[[nodiscard]] bool read_within(int fd, void* into, size_t size,
-                               std::chrono::steady_clock::time_point until,
-                               std::string& error);
+/// drips them; else why not: errno, or the words `peer_closed` or "nothing more
+/// in time".
+result<void> read_within(int fd, void* into, size_t size,
+                         std::chrono::steady_clock::time_point until);
+
+/// The reason read_within gives when the peer closed the connection.
+inline constexpr std::string_view peer_closed = "closed";
 
 /// "ip:port" of a peer's address, numeric.
 std::string peer_of(const sockaddr_storage& addr);

@@ -23,26 +23,30 @@ namespace {
 
 // Connects to the cluster port, proves the token (cluster/handshake.hpp),
 // and only then hands the socket to CAF, which greets the server's BASP and
-// gets the gate the server published. An invalid handle with `error`
-// otherwise; `refused` when the server refused the token.
-gate_actor join_gate(caf::actor_system& system, const worker_node_config& cfg,
-                     uint64_t& session, bool& refused, std::string& error) {
+// gets the gate the server published; why not otherwise, with `refused`
+// set when the server refused the token.
+result<gate_actor> join_gate(caf::actor_system& system,
+                             const worker_node_config& cfg, uint64_t& session,
+                             bool& refused) {
   refused = false;
-  const int fd = open_socket(cfg.host, cfg.port, /*listening=*/false, error,
-                             "a connection", 10);
-  if (fd < 0)
-    return {};
-  error.clear(); // an address tried before the one that answered
+  const auto connected =
+      open_socket(cfg.host, cfg.port, /*listening=*/false, "a connection", 10);
+  if (!connected)
+    return connected.error();
+  const int fd = *connected;
   set_no_delay(fd);
-  if (!handshake::join(fd, cfg.token, session, refused, error)) {
+  auto joined = handshake::join(fd, cfg.token, refused);
+  if (!joined) {
     ::close(fd);
-    return {};
+    return std::move(joined).error();
   }
+  session = *joined;
   set_timeouts(fd, 0);
   (void)::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
   auto basp =
       system.middleman().named_broker<caf::io::basp_broker>(caf::atom("BASP"));
   gate_actor gate;
+  std::string error;
   caf::scoped_actor self{system};
   self->request(basp, std::chrono::seconds(10), caf::connect_atom::value,
                 system.middleman().backend().new_scribe(fd), cfg.port)
@@ -50,10 +54,11 @@ gate_actor join_gate(caf::actor_system& system, const worker_node_config& cfg,
           [&](caf::node_id&, caf::strong_actor_ptr& whom,
               std::set<std::string>&) {
             gate = caf::actor_cast<gate_actor>(whom);
-            if (!gate)
-              error = "the server published no gate";
           },
           [&](caf::error& e) { error = system.render(e); });
+  if (!gate)
+    return failure::words(error.empty() ? "the server published no gate"
+                                        : error);
   return gate;
 }
 
@@ -71,16 +76,19 @@ int run_worker_node(caf::actor_system& system, const worker_node_config& cfg) {
     // Connecting blocks: from this thread, not from an actor.
     uint64_t session = 0;
     bool refused = false;
-    std::string failure;
-    auto gate = join_gate(system, cfg, session, refused, failure);
+    auto joined = join_gate(system, cfg, session, refused);
     if (refused) {
-      spdlog::error("the server at {} refused this node: {}", server, failure);
+      spdlog::error("the server at {} refused this node: {}", server,
+                    joined.error().text());
       return 1;
     }
-    if (!gate) {
-      wait("cannot reach the server at " + server + ": " + failure);
+    if (!joined) {
+      wait(
+          joined.error().within("cannot reach the server at " + server).text());
       continue;
     }
+    const gate_actor gate = *joined;
+    std::string why;
     // This actor stands for the node: the server sees the node as down
     // when it is (the connection is gone).
     caf::scoped_actor self{system};
@@ -88,9 +96,9 @@ int run_worker_node(caf::actor_system& system, const worker_node_config& cfg) {
     self->request(gate, std::chrono::seconds(10), register_atom::value,
                   node_registration{cfg.name, cfg.workers, session})
         .receive([&](registration_reply& r) { reply = std::move(r); },
-                 [&](caf::error& e) { failure = system.render(e); });
-    if (!failure.empty()) {
-      wait("cannot register with the server at " + server + ": " + failure);
+                 [&](caf::error& e) { why = system.render(e); });
+    if (!why.empty()) {
+      wait("cannot register with the server at " + server + ": " + why);
       continue;
     }
     if (!reply.accepted) {
@@ -100,12 +108,15 @@ int run_worker_node(caf::actor_system& system, const worker_node_config& cfg) {
     }
     // Each worker gets its bytes on a feed of its own (cluster/byte_feed).
     std::vector<std::unique_ptr<range_source>> feeds;
-    for (unsigned i = 0; i < cfg.workers && failure.empty(); ++i)
-      if (auto feed =
-              open_feed(cfg.host, reply.feed_port, reply.feed_secret, failure))
-        feeds.push_back(std::move(feed));
-    if (!failure.empty()) {
-      wait(failure);
+    for (unsigned i = 0; i < cfg.workers && why.empty(); ++i) {
+      auto feed = open_feed(cfg.host, reply.feed_port, reply.feed_secret);
+      if (feed)
+        feeds.push_back(std::move(*feed));
+      else
+        why = feed.error().text();
+    }
+    if (!why.empty()) {
+      wait(why);
       continue;
     }
     backoff = std::chrono::seconds{1};

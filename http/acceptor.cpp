@@ -92,16 +92,14 @@ acceptor::~acceptor() {
     ::close(wake_fd_);
 }
 
-bool acceptor::start(std::string& error) {
+result<void> acceptor::start() {
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (wake_fd_ < 0) {
-    error = std::string("eventfd: ") + std::strerror(errno);
-    return false;
-  }
+  if (wake_fd_ < 0)
+    return failure::of_errno({}, {}, errno).within("eventfd");
   // Pistache made its listening socket non-blocking: accept4 returns EAGAIN
   // once the backlog is empty.
   thread_ = std::thread([this] { run(); });
-  return true;
+  return {};
 }
 
 void acceptor::stop() {

@@ -15,6 +15,8 @@
 //   spinning;
 // - hands every other connection to Pistache's reactor threads.
 
+#include "core/failure.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -58,7 +60,8 @@ public:
   acceptor& operator=(const acceptor&) = delete;
   ~acceptor();
 
-  [[nodiscard]] bool start(std::string& error);
+  /// Starts the thread, or says why it cannot.
+  result<void> start();
   /// Stops accepting (the listening socket stays open, Pistache's).
   void stop();
 

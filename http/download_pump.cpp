@@ -56,22 +56,18 @@ download_pump::~download_pump() {
     ::close(wake_fd_);
 }
 
-bool download_pump::start(std::string& error) {
+result<void> download_pump::start() {
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (epoll_fd_ < 0 || wake_fd_ < 0) {
-    error = std::string("the download sender: ") + std::strerror(errno);
-    return false;
-  }
+  if (epoll_fd_ < 0 || wake_fd_ < 0)
+    return failure::of_errno({}, {}, errno).within("the download sender");
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.fd = wake_fd_;
-  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev) != 0) {
-    error = std::string("the download sender: ") + std::strerror(errno);
-    return false;
-  }
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev) != 0)
+    return failure::of_errno({}, {}, errno).within("the download sender");
   thread_ = std::thread([this] { run(); });
-  return true;
+  return {};
 }
 
 void download_pump::hand_over(int socket_fd, int file_fd, std::string head,

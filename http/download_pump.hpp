@@ -20,6 +20,8 @@
 // no thread and no memory beyond the kernel's buffers. A reader that takes
 // nothing for `stall_timeout` is dropped.
 
+#include "core/failure.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -39,7 +41,8 @@ public:
   /// Stops the thread; downloads not finished are cut off.
   ~download_pump();
 
-  [[nodiscard]] bool start(std::string& error);
+  /// Starts the thread, or says why it cannot.
+  result<void> start();
 
   /// Sends `head` then `length` bytes of `file_fd` from its start on
   /// `socket_fd`, then closes both. Takes ownership of both descriptors

@@ -381,11 +381,11 @@ server::~server() {
   stop();
 }
 
-bool server::start(std::string& error) {
+result<void> server::start() {
   const server_config& cfg = impl_->ctx->config;
   impl_->pump = std::make_unique<download_pump>(cfg.idle_timeout);
-  if (!impl_->pump->start(error))
-    return false;
+  if (auto started = impl_->pump->start(); !started)
+    return started;
   impl_->ctx->pump = impl_->pump.get();
   try {
     auto endpoint =
@@ -418,17 +418,16 @@ bool server::start(std::string& error) {
         refusal("the server has too many connections open (" +
                 std::to_string(cfg.max_connections) + "); retry later"),
         refusal("the server is out of file descriptors; retry later"));
-    if (!accepting->start(error)) {
+    if (auto started = accepting->start(); !started) {
       stop();
-      return false;
+      return started;
     }
     impl_->accepting = std::move(accepting);
   } catch (const std::exception& e) {
-    error = "cannot serve on " + cfg.host + ":" + std::to_string(cfg.port) +
-            ": " + e.what();
-    return false;
+    return failure::because(
+        "cannot serve on", cfg.host + ":" + std::to_string(cfg.port), e.what());
   }
-  return true;
+  return {};
 }
 
 uint16_t server::port() const noexcept {

@@ -6,6 +6,7 @@
 // registry.
 
 #include "actors/job_registry.hpp"
+#include "core/failure.hpp"
 
 #include <caf/fwd.hpp>
 
@@ -51,9 +52,9 @@ public:
   server& operator=(const server&) = delete;
   ~server();
 
-  /// Binds and serves on Pistache's own threads; false with `error` when
-  /// the address cannot be bound.
-  [[nodiscard]] bool start(std::string& error);
+  /// Binds and serves on Pistache's own threads, or says why not (the
+  /// address cannot be bound).
+  result<void> start();
 
   /// The port bound (the real one when the configured port is 0).
   [[nodiscard]] uint16_t port() const noexcept;

@@ -21,10 +21,6 @@ namespace {
 constexpr size_t buffer_size = 1 << 20;
 constexpr uint64_t writeback_every = 32 << 20;
 
-std::string errno_text() {
-  return std::strerror(errno);
-}
-
 // Copies `size` bytes at `offset` of `in` to the start of `out`, in the
 // kernel; falls back to writing from `mapped` where copy_file_range cannot
 // (an older kernel or another file system).
@@ -74,24 +70,19 @@ file_sink::~file_sink() {
     ::close(fd_);
 }
 
-bool file_sink::open(const std::string& path, bool writeback,
-                     std::string& error) {
+result<void> file_sink::open(const std::string& path, bool writeback) {
   path_ = path;
   writeback_ = writeback;
   fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd_ < 0) {
-    errno_ = errno;
-    error = "cannot create " + path + ": " + errno_text();
-    return false;
-  }
+  if (fd_ < 0)
+    return failure::of_errno("cannot create", path, errno);
   buffer_.reserve(buffer_size);
-  return true;
+  return {};
 }
 
 bool file_sink::flush_buffer() {
   if (!write_all(fd_, {buffer_.data(), buffer_.size()})) {
-    errno_ = errno;
-    error_ = "cannot write " + path_ + ": " + errno_text();
+    error_ = failure::of_errno("cannot write", path_, errno);
     return false;
   }
   written_ += buffer_.size();
@@ -121,25 +112,21 @@ bool file_sink::write(std::string_view bytes) {
   return true;
 }
 
-bool file_sink::finish(bool durable, std::string& error) {
-  if (fd_ < 0) {
-    error = "the file is not open";
-    return false;
-  }
+result<void> file_sink::finish(bool durable) {
+  if (fd_ < 0)
+    return failure::words("the file is not open");
   const bool ok = flush_buffer() && (!durable || ::fsync(fd_) == 0);
-  if (!ok && error_.empty())
-    errno_ = errno;
-  if (!ok)
-    error =
-        error_.empty() ? "cannot flush " + path_ + ": " + errno_text() : error_;
+  if (!ok && !error_)
+    error_ = failure::of_errno("cannot flush", path_, errno);
   const int fd = fd_;
   fd_ = -1;
-  if (::close(fd) != 0 && ok) {
-    errno_ = errno;
-    error = "cannot write " + path_ + ": " + errno_text();
-    return false;
-  }
-  return ok;
+  if (!ok)
+    (void)::close(fd);
+  else if (::close(fd) != 0)
+    error_ = failure::of_errno("cannot write", path_, errno);
+  if (error_)
+    return *error_;
+  return {};
 }
 
 std::variant<job_input, api_error>

@@ -11,6 +11,7 @@
 //   (a temporary name, fsync, rename, fsync of the directory), so that a
 //   crash leaves either no input or the whole of it.
 
+#include "core/failure.hpp"
 #include "http/api.hpp"
 
 #include <cstdint>
@@ -34,19 +35,20 @@ public:
   /// Creates `path` (it must not exist). `writeback`: start writing to disk
   /// early, for a file that will be flushed; a temporary file that is gone
   /// soon is better left in the page cache.
-  [[nodiscard]] bool open(const std::string& path, bool writeback,
-                          std::string& error);
+  result<void> open(const std::string& path, bool writeback);
+  /// False when it failed: error() says why. (Kept as state, not returned:
+  /// the chunk decoder that calls it only takes a yes or no.)
   [[nodiscard]] bool write(std::string_view bytes);
   /// Writes what is buffered, flushes the file to disk when `durable`, and
   /// closes it.
-  [[nodiscard]] bool finish(bool durable, std::string& error);
+  result<void> finish(bool durable);
 
   [[nodiscard]] uint64_t size() const noexcept { return size_; }
   [[nodiscard]] const std::string& path() const noexcept { return path_; }
-  /// Why write, open or finish failed (with the path: for the log).
-  [[nodiscard]] const std::string& error() const noexcept { return error_; }
-  /// The errno of that failure (for what the client is told).
-  [[nodiscard]] int error_code() const noexcept { return errno_; }
+  /// Why write failed; empty while it has not.
+  [[nodiscard]] const std::optional<failure>& error() const noexcept {
+    return error_;
+  }
 
 private:
   bool flush_buffer();
@@ -58,8 +60,7 @@ private:
   uint64_t written_ = 0; // bytes handed to the kernel
   uint64_t flushed_ = 0; // bytes whose writeback was started
   bool writeback_ = true;
-  std::string error_;
-  int errno_ = 0;
+  std::optional<failure> error_;
 };
 
 /// A body, received whole, as the request described it.

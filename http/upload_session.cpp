@@ -80,31 +80,30 @@ void submit_upload(const std::shared_ptr<server_context>& ctx,
                   note + (note.empty() ? "" : "; ") +
                       "the client left before the answer");
   };
-  ctx->system.spawn<caf::detached>([ctx, up,
-                                    answer](caf::event_based_actor* self) {
-    std::variant<job_input, api_error> input;
-    try { // as onInput's: whatever goes wrong is this upload's 500
-      std::string error;
-      if (!up->sink.finish(!up->body.multipart, error))
-        return answer(to_reply(storage_error(up->sink.error_code(), error)));
-      input = make_job_input(up->body, up->paths.input);
-    } catch (const std::exception& e) {
-      return answer(to_reply({api_errc::internal, e.what()}));
-    }
-    if (auto* e = std::get_if<api_error>(&input))
-      return answer(to_reply(*e));
-    const job_input& in = std::get<job_input>(input);
-    self->request(
-            ctx->registry, ctx->config.registry_timeout, submit_atom::value,
-            job_submission{up->id, in.file_name, in.bytes, in.on_bad_rows})
-        .then([up, answer](
-                  submit_reply& r) { answer(submission_reply(up->id, r)); },
-              [answer](caf::error& e) {
-                spdlog::error("the job registry did not answer: {}",
-                              caf::to_string(e));
-                answer(to_reply(registry_silent()));
-              });
-  });
+  ctx->system.spawn<caf::detached>(
+      [ctx, up, answer](caf::event_based_actor* self) {
+        std::variant<job_input, api_error> input;
+        try { // as onInput's: whatever goes wrong is this upload's 500
+          if (auto finished = up->sink.finish(!up->body.multipart); !finished)
+            return answer(to_reply(storage_error(finished.error())));
+          input = make_job_input(up->body, up->paths.input);
+        } catch (const std::exception& e) {
+          return answer(to_reply({api_errc::internal, e.what()}));
+        }
+        if (auto* e = std::get_if<api_error>(&input))
+          return answer(to_reply(*e));
+        const job_input& in = std::get<job_input>(input);
+        self->request(
+                ctx->registry, ctx->config.registry_timeout, submit_atom::value,
+                job_submission{up->id, in.file_name, in.bytes, in.on_bad_rows})
+            .then([up, answer](
+                      submit_reply& r) { answer(submission_reply(up->id, r)); },
+                  [answer](caf::error& e) {
+                    spdlog::error("the job registry did not answer: {}",
+                                  caf::to_string(e));
+                    answer(to_reply(registry_silent()));
+                  });
+      });
 }
 
 // The registry's answer to "is there room?" (on a CAF thread).
@@ -206,13 +205,13 @@ void start_upload(const std::shared_ptr<server_context>& ctx,
       std::shared_ptr<void>(nullptr, [ctx](void*) { --ctx->uploads; });
   up->id = make_job_id();
   up->paths = paths_for(cfg.data_dir, up->id);
-  std::string error;
   if (::mkdir(up->paths.dir.c_str(), 0755) != 0)
-    return refuse(storage_error(errno, "cannot create " + up->paths.dir));
+    return refuse(storage_error(
+        failure::of_errno("cannot create", up->paths.dir, errno)));
   body.path =
       body.multipart ? up->paths.dir + "/body.tmp" : up->paths.input + ".tmp";
-  if (!up->sink.open(body.path, !body.multipart, error)) {
-    const api_error e = storage_error(up->sink.error_code(), error);
+  if (auto opened = up->sink.open(body.path, !body.multipart); !opened) {
+    const api_error e = storage_error(opened.error());
     (void)remove_job_files(up->paths);
     return refuse(e);
   }
@@ -286,8 +285,8 @@ void continue_upload(const std::shared_ptr<server_context>& ctx,
   if (up.too_large)
     e = {api_errc::too_large,
          "the upload is over the limit of " + std::to_string(limit) + " bytes"};
-  else if (!up.sink.error().empty())
-    e = storage_error(up.sink.error_code(), up.sink.error());
+  else if (up.sink.error())
+    e = storage_error(*up.sink.error());
   else
     e = {api_errc::bad_request,
          "a malformed chunked body: " + up.decoder.error()};

@@ -43,8 +43,9 @@ TEST(job_record_json, a_record_is_written_byte_for_byte_as_before) {
 
 TEST(job_record_json, a_record_written_before_reads_to_the_same_record) {
   job_record r;
-  std::string error;
-  ASSERT_TRUE(parse_record(full_record_json, r, error)) << error;
+  auto read = parse_record(full_record_json);
+  ASSERT_TRUE(read) << read.error().text();
+  r = *read;
   job_record expected = test::every_field_set();
   expected.phase.clear();                  // not stored
   expected.file_name = "pl\"ays\\xFF.csv"; // escaped when written
@@ -83,8 +84,9 @@ TEST(job_record_json, a_record_of_the_first_release_reads_with_defaults) {
       R"("error":"line 2: x","created_at":1,"started_at":2,"finished_at":3})";
   job_record r;
   r.attempts = 7; // overwritten: the record is read whole
-  std::string error;
-  ASSERT_TRUE(parse_record(first, r, error)) << error;
+  auto read = parse_record(first);
+  ASSERT_TRUE(read) << read.error().text();
+  r = *read;
   EXPECT_EQ(r.state, job_state::failed);
   EXPECT_EQ(r.error, "line 2: x");
   EXPECT_EQ(r.finished_at, 3);
@@ -111,9 +113,9 @@ TEST(job_record_json, each_field_of_the_wrong_type_is_named) {
     const size_t value = at + key.size();
     const size_t end = text.find_first_of(",}", value);
     text.replace(value, end - value, "{}");
-    job_record r;
-    std::string error;
-    EXPECT_FALSE(parse_record(text, r, error)) << text;
+    const auto parsed = parse_record(text);
+    ASSERT_FALSE(parsed) << text;
+    const std::string error = parsed.error().text();
     EXPECT_NE(error.find(std::string("\"") + field + "\""), std::string::npos)
         << error;
   }

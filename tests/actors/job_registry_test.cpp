@@ -113,12 +113,11 @@ protected:
     config.max_queued = max_queued;
     config.result_ttl = ttl;
     config.retry_after = 7;
-    std::string error;
     // The fake coordinator answers what a job_runner_actor does.
-    registry_ = caf::actor_cast<caf::actor>(spawn_job_registry(
-        *system_, caf::actor_cast<job_runner_actor>(coordinator_), config,
-        error));
-    ASSERT_TRUE(registry_) << error;
+    auto spawned = spawn_job_registry(
+        *system_, caf::actor_cast<job_runner_actor>(coordinator_), config);
+    ASSERT_TRUE(spawned) << spawned.error().text();
+    registry_ = caf::actor_cast<caf::actor>(*spawned);
   }
 
   void stop_registry() {
@@ -273,8 +272,9 @@ TEST_F(job_registry_test, a_finished_job_keeps_its_counts_and_loses_its_input) {
   EXPECT_FALSE(test::exists(p.input));
   EXPECT_TRUE(test::exists(p.result));
   job_record on_disk;
-  std::string error;
-  ASSERT_TRUE(parse_record(test::read_file(p.record), on_disk, error)) << error;
+  auto read = parse_record(test::read_file(p.record));
+  ASSERT_TRUE(read) << read.error().text();
+  on_disk = *read;
   EXPECT_EQ(on_disk.state, job_state::finished);
   EXPECT_EQ(on_disk.groups, 2u);
 }
@@ -425,10 +425,9 @@ TEST_F(job_registry_test,
   submit(other);
   EXPECT_EQ(handed_over(), std::vector<std::string>{killer});
   job_record on_disk;
-  std::string error;
-  ASSERT_TRUE(
-      read_record(paths_for(dir_.path(), killer).record, on_disk, error))
-      << error;
+  auto read = read_record(paths_for(dir_.path(), killer).record);
+  ASSERT_TRUE(read) << read.error().text();
+  on_disk = *read;
   EXPECT_EQ(on_disk.attempts, 1u); // counted before the job was handed over
   EXPECT_GT(on_disk.peak_rss_mb, 0u);
 
@@ -467,8 +466,9 @@ TEST_F(job_registry_test, a_clean_stop_is_not_counted_as_an_attempt) {
     EXPECT_EQ(handed_over(), std::vector<std::string>{id}) << i;
     stop_registry(); // exit_reason::user_shutdown, as serve on SIGTERM
     job_record on_disk;
-    std::string error;
-    ASSERT_TRUE(read_record(paths_for(dir_.path(), id).record, on_disk, error));
+    auto read = read_record(paths_for(dir_.path(), id).record);
+    ASSERT_TRUE(read) << read.error().text();
+    on_disk = *read;
     EXPECT_EQ(on_disk.attempts, 0u) << i;
     EXPECT_EQ(on_disk.state, job_state::started);
     caf::anon_send_exit(coordinator_, caf::exit_reason::user_shutdown);
@@ -523,17 +523,18 @@ TEST_F(job_registry_test, a_state_that_cannot_be_saved_is_said_so_and_kept) {
   EXPECT_EQ(handed_over(), std::vector<std::string>{first});
   EXPECT_TRUE(test::exists(paths_for(dir_.path(), second).input));
   job_record on_disk;
-  std::string error;
-  ASSERT_TRUE(
-      read_record(paths_for(dir_.path(), second).record, on_disk, error));
+  auto read = read_record(paths_for(dir_.path(), second).record);
+  ASSERT_TRUE(read) << read.error().text();
+  on_disk = *read;
   EXPECT_EQ(on_disk.state, job_state::queued);
   // Once saving works again, the sweep saves it and the upload goes.
   fs::remove(blocker);
   EXPECT_TRUE(test::eventually(
       [&] {
-        return read_record(paths_for(dir_.path(), second).record, on_disk,
-                           error) &&
-               on_disk.state == job_state::failed;
+        auto again = read_record(paths_for(dir_.path(), second).record);
+        if (again)
+          on_disk = *again;
+        return again && on_disk.state == job_state::failed;
       },
       5s, 5ms));
   EXPECT_EQ(on_disk.error, r.error);
@@ -608,8 +609,9 @@ TEST(job_store, a_record_round_trips_through_its_json) {
   r.merge_seconds = 0.125;
   r.write_seconds = 2;
   job_record back;
-  std::string error;
-  ASSERT_TRUE(parse_record(record_to_json(r), back, error)) << error;
+  auto read = parse_record(record_to_json(r));
+  ASSERT_TRUE(read) << read.error().text();
+  back = *read;
   EXPECT_EQ(record_to_json(back), record_to_json(r));
   EXPECT_EQ(back.first_bad, r.first_bad);
   EXPECT_EQ(back.state, job_state::failed);
@@ -626,10 +628,9 @@ TEST(job_store, a_torn_or_foreign_record_does_not_parse) {
           s.replace(s.find("queued"), 6, "paused");
           return s;
         }()}) {
-    job_record r;
-    std::string error;
-    EXPECT_FALSE(parse_record(text, r, error)) << text;
-    EXPECT_FALSE(error.empty());
+    const auto parsed = parse_record(text);
+    ASSERT_FALSE(parsed) << text;
+    EXPECT_FALSE(parsed.error().text().empty());
   }
 }
 
@@ -650,6 +651,25 @@ TEST(job_store, a_failure_names_the_file_and_its_errno) {
   ASSERT_FALSE(synced);
   EXPECT_EQ(synced.error().text(),
             "cannot open " + p.dir + ": No such file or directory");
+}
+
+// What start-up says beside the job's directory stays "no job.json",
+// "cannot read job.json: ..."; the full path and errno travel along.
+TEST(job_store, a_record_that_cannot_be_read_says_so_with_its_path) {
+  temp_dir dir;
+  const job_paths p = paths_for(dir.path(), make_job_id());
+  const auto missing = read_record(p.record);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().path, p.record);
+  EXPECT_EQ(missing.error().text(failure::paths::file_names), "no job.json");
+  fs::create_directories(p.record); // a directory where the file should be
+  const auto unreadable = read_record(p.record);
+  ASSERT_FALSE(unreadable);
+  EXPECT_EQ(unreadable.error().code, EISDIR);
+  EXPECT_EQ(unreadable.error().text(failure::paths::file_names),
+            "cannot read job.json: Is a directory");
+  EXPECT_EQ(unreadable.error().text(),
+            "cannot read " + p.record + ": Is a directory");
 }
 
 TEST(job_store, only_canonical_random_uuids_are_job_ids) {
@@ -705,8 +725,9 @@ TEST(job_store, any_bytes_give_valid_json_and_new_fields_round_trip) {
   (void)boost::json::parse(text, ec);
   EXPECT_FALSE(ec) << ec.message() << ": " << text;
   job_record back;
-  std::string error;
-  ASSERT_TRUE(parse_record(text, back, error)) << error;
+  auto read = parse_record(text);
+  ASSERT_TRUE(read) << read.error().text();
+  back = *read;
   EXPECT_EQ(back.file_name, "a\\xFF.csv");
   EXPECT_EQ(back.error, "line 3: bad count \"\\xFF\\xFE\"");
   EXPECT_EQ(back.first_bad, std::vector<std::string>{"line 2: \\xC3"});
@@ -717,32 +738,40 @@ TEST(job_store, any_bytes_give_valid_json_and_new_fields_round_trip) {
   // A record an older server wrote with the raw bytes still reads.
   std::string old = text;
   old.replace(old.find("a\\\\xFF.csv"), 10, "a\xff.csv");
-  ASSERT_TRUE(parse_record(old, back, error)) << error;
+  read = parse_record(old);
+  ASSERT_TRUE(read) << read.error().text();
+  back = *read;
   EXPECT_EQ(back.file_name, "a\\xFF.csv");
   // And one without the later fields.
   boost::json::object o = boost::json::parse(text).as_object();
   o.erase("attempts");
   o.erase("peak_rss_mb");
   o.erase("note");
-  ASSERT_TRUE(parse_record(boost::json::serialize(o), back, error)) << error;
+  read = parse_record(boost::json::serialize(o));
+  ASSERT_TRUE(read) << read.error().text();
+  back = *read;
   EXPECT_EQ(back.attempts, 0u);
 }
 
 TEST(job_store, a_parse_error_says_what_and_where) {
   const std::string good = record_to_json(job_record{});
-  job_record r;
   std::string error;
-  EXPECT_FALSE(parse_record(good.substr(0, 40), r, error));
+  const auto fails = [&](std::string_view text) {
+    const auto parsed = parse_record(text);
+    error = parsed ? std::string() : parsed.error().text();
+    return !parsed;
+  };
+  EXPECT_TRUE(fails(good.substr(0, 40)));
   EXPECT_NE(error.find("of 40"), std::string::npos) << error;
-  EXPECT_FALSE(parse_record("{\"id\": \"x\",, }", r, error));
+  EXPECT_TRUE(fails("{\"id\": \"x\",, }"));
   EXPECT_NE(error.find("at byte"), std::string::npos) << error;
   boost::json::object o = boost::json::parse(good).as_object();
   o.erase("rows");
-  EXPECT_FALSE(parse_record(boost::json::serialize(o), r, error));
+  EXPECT_TRUE(fails(boost::json::serialize(o)));
   EXPECT_NE(error.find("\"rows\""), std::string::npos) << error;
-  EXPECT_FALSE(parse_record(good + "garbage", r, error));
+  EXPECT_TRUE(fails(good + "garbage"));
   EXPECT_NE(error.find("text after the record"), std::string::npos) << error;
-  EXPECT_FALSE(parse_record("", r, error));
+  EXPECT_TRUE(fails(""));
   EXPECT_EQ(error, "empty file");
 }
 
@@ -793,9 +822,9 @@ TEST(job_store, what_cannot_be_read_is_set_aside_never_removed) {
   fs::create_directories(damaged_dir(data) + "/" +
                          fs::path(torn.dir).filename().string());
 
-  stored_jobs out;
-  std::string error;
-  ASSERT_TRUE(load_jobs(data, out, error)) << error;
+  auto loaded = load_jobs(data);
+  ASSERT_TRUE(loaded) << loaded.error().text();
+  const stored_jobs& out = *loaded;
   std::map<std::string, job_record> by_id;
   for (const auto& r : out.records)
     by_id[r.id] = r;
@@ -811,8 +840,8 @@ TEST(job_store, what_cannot_be_read_is_set_aside_never_removed) {
     EXPECT_NE(r.note.find("recovered"), std::string::npos) << r.note;
     EXPECT_GT(r.finished_at, 0);
     EXPECT_TRUE(test::exists(p->result));
-    job_record saved;
-    EXPECT_TRUE(read_record(p->record, saved, error)) << error;
+    const auto saved = read_record(p->record);
+    EXPECT_TRUE(saved) << saved.error().text();
   }
   const std::string damaged = damaged_dir(data);
   EXPECT_EQ(test::read_file(damaged + "/" + id_of(garbage) + "/job.json"),
@@ -838,8 +867,9 @@ TEST(job_store, what_cannot_be_read_is_set_aside_never_removed) {
   }
   EXPECT_EQ(left, 3u);
   // A second start finds nothing more to do.
-  stored_jobs again;
-  ASSERT_TRUE(load_jobs(data, again, error)) << error;
+  auto reloaded = load_jobs(data);
+  ASSERT_TRUE(reloaded) << reloaded.error().text();
+  const stored_jobs& again = *reloaded;
   EXPECT_EQ(again.records.size(), 3u);
   EXPECT_TRUE(again.damaged.empty());
   EXPECT_EQ(again.damaged_total, 6u);

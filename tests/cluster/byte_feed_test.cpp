@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <random>
 
 namespace playcount {
@@ -28,9 +29,9 @@ using namespace std::chrono_literals;
 class byte_feed_test : public ::testing::Test {
 protected:
   void SetUp() override {
-    std::string error;
-    server_ = byte_feed::open("127.0.0.1", 0, error);
-    ASSERT_TRUE(server_) << error;
+    auto listening = byte_feed::open("127.0.0.1", 0);
+    ASSERT_TRUE(listening) << listening.error().text();
+    server_ = std::move(*listening);
     ASSERT_NE(server_->port(), 0);
     // Not page aligned, and more than the socket buffers hold.
     content_.resize((24 << 20) + 4321);
@@ -44,15 +45,22 @@ protected:
 
   std::unique_ptr<range_source> connect(const std::string& secret) {
     error_.clear();
-    return open_feed("127.0.0.1", server_->port(), secret, error_);
+    auto feed = open_feed("127.0.0.1", server_->port(), secret);
+    if (!feed) {
+      error_ = feed.error().text();
+      return nullptr;
+    }
+    return std::move(*feed);
   }
 
   std::string received(range_source& feed, uint64_t tag, uint64_t size) {
-    std::string_view bytes;
     error_.clear();
-    if (!feed.receive(tag, size, bytes, error_))
+    const auto bytes = feed.receive(tag, size);
+    if (!bytes) {
+      error_ = bytes.error().text();
       return "(failed: " + error_ + ")";
-    return std::string(bytes);
+    }
+    return std::string(*bytes);
   }
 
   test::temp_dir dir_;
@@ -144,6 +152,15 @@ TEST_F(byte_feed_test,
   ::close(garbage);
   // The feed port still opens feeds.
   EXPECT_TRUE(connect(server_->admit("node-1"))) << error_;
+}
+
+TEST_F(byte_feed_test, a_taken_port_is_a_failure_with_its_errno) {
+  const auto again = byte_feed::open("127.0.0.1", server_->port());
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, EADDRINUSE);
+  EXPECT_EQ(again.error().text(),
+            "cannot listen on 127.0.0.1:" + std::to_string(server_->port()) +
+                ": Address already in use");
 }
 
 TEST_F(byte_feed_test, a_forgotten_node_loses_its_feeds_and_its_secret) {

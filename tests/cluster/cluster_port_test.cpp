@@ -622,12 +622,13 @@ TEST_F(
   configure_actor_system(cfg, /*network=*/true);
   caf::actor_system system{cfg};
   // Joins as `playcount worker` does (cluster/worker_node.cpp).
-  std::string error;
-  const int fd = open_socket("127.0.0.1", cluster_port_, false, error);
-  ASSERT_GE(fd, 0) << error;
-  uint64_t session = 0;
+  const auto connected = open_socket("127.0.0.1", cluster_port_, false);
+  ASSERT_TRUE(connected) << connected.error().text();
+  const int fd = *connected;
   bool refused = false;
-  ASSERT_TRUE(handshake::join(fd, token, session, refused, error)) << error;
+  const auto joined = handshake::join(fd, token, refused);
+  ASSERT_TRUE(joined) << joined.error().text();
+  const uint64_t session = *joined;
   set_timeouts(fd, 0);
   (void)::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
   auto basp =
@@ -662,8 +663,9 @@ TEST_F(
 
   // A worker of the node learns the coordinator's id: the coordinator
   // itself answers its ask (the server has no worker of its own).
-  auto feed = open_feed("127.0.0.1", reply.feed_port, reply.feed_secret, error);
-  ASSERT_TRUE(feed) << error;
+  auto opened = open_feed("127.0.0.1", reply.feed_port, reply.feed_secret);
+  ASSERT_TRUE(opened) << opened.error().text();
+  auto feed = std::move(*opened);
   std::promise<caf::actor> learned;
   auto worker = system.spawn([&learned, relay = reply.work_source,
                               node = reply.node_id, feed_id = feed->id()](

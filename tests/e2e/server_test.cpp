@@ -429,9 +429,9 @@ TEST_F(server_test, the_job_list_shows_recent_jobs_newest_first) {
     // Distinct creation times (in ms, from this machine's clock): the list
     // is ordered by them.
     job_record r;
-    std::string error;
-    ASSERT_TRUE(read_record(paths_for(data(), ids.back()).record, r, error))
-        << error;
+    auto read = read_record(paths_for(data(), ids.back()).record);
+    ASSERT_TRUE(read) << read.error().text();
+    r = *read;
     ASSERT_TRUE(
         test::eventually([&] { return now_ms() > r.created_at; }, 1s, 1ms));
   }
@@ -844,8 +844,9 @@ TEST_F(server_test,
   }
   // Down until the result is older than the next server's time to live.
   job_record r;
-  std::string error;
-  ASSERT_TRUE(read_record(paths_for(data(), id).record, r, error)) << error;
+  auto read = read_record(paths_for(data(), id).record);
+  ASSERT_TRUE(read) << read.error().text();
+  r = *read;
   ASSERT_GT(r.finished_at, 0);
   ASSERT_TRUE(test::eventually([&] { return now_ms() > r.finished_at + 1000; },
                                5s, 10ms));

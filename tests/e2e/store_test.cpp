@@ -229,9 +229,9 @@ TEST_F(store_test, a_job_that_kills_the_server_twice_fails_and_the_next_runs) {
     other = upload(s->port(), other_csv, "other.csv");
     s->stop();
     job_record r;
-    std::string error;
-    ASSERT_TRUE(read_record(paths_for(data(), killer).record, r, error))
-        << error;
+    auto read = read_record(paths_for(data(), killer).record);
+    ASSERT_TRUE(read) << read.error().text();
+    r = *read;
     EXPECT_EQ(r.state, job_state::started);
     EXPECT_EQ(r.attempts, 0u) << "a clean stop was counted as a crash";
   }
@@ -240,9 +240,9 @@ TEST_F(store_test, a_job_that_kills_the_server_twice_fails_and_the_next_runs) {
     auto s = server(true, {"--workers", "1"});
     EXPECT_TRUE(s->process().wait_exit(20s)) << "the test hook did not kill";
     job_record r;
-    std::string error;
-    ASSERT_TRUE(read_record(paths_for(data(), killer).record, r, error))
-        << error;
+    auto read = read_record(paths_for(data(), killer).record);
+    ASSERT_TRUE(read) << read.error().text();
+    r = *read;
     EXPECT_EQ(r.state, job_state::started);
     EXPECT_EQ(r.attempts, attempt);
     EXPECT_GT(r.peak_rss_mb, 0u);
@@ -381,9 +381,9 @@ TEST_F(store_test, a_job_the_oom_killer_stops_twice_fails_and_the_next_runs) {
     ASSERT_TRUE(s->wait_exit(60s)) << "not killed at the memory limit";
     EXPECT_EQ(s->exit_code(), -1) << "it exited, it was not killed";
     job_record r;
-    std::string error;
-    ASSERT_TRUE(read_record(paths_for(data(), killer).record, r, error))
-        << error;
+    auto read = read_record(paths_for(data(), killer).record);
+    ASSERT_TRUE(read) << read.error().text();
+    r = *read;
     EXPECT_EQ(r.state, job_state::started);
     EXPECT_EQ(r.attempts, attempt);
     last_mb = r.peak_rss_mb;

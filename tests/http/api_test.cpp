@@ -453,8 +453,8 @@ TEST(upload, forms_without_a_usable_file_say_why) {
 TEST(upload, a_file_sink_writes_every_byte_in_order) {
   temp_dir dir;
   file_sink sink;
-  std::string error;
-  ASSERT_TRUE(sink.open(dir.file("out"), true, error)) << error;
+  const auto opened = sink.open(dir.file("out"), true);
+  ASSERT_TRUE(opened) << opened.error().text();
   std::string expected;
   for (int i = 0; i < 3000; ++i) {
     const std::string piece(static_cast<size_t>(i % 4097),
@@ -463,10 +463,13 @@ TEST(upload, a_file_sink_writes_every_byte_in_order) {
     ASSERT_TRUE(sink.write(piece));
   }
   EXPECT_EQ(sink.size(), expected.size());
-  ASSERT_TRUE(sink.finish(true, error)) << error;
+  const auto finished = sink.finish(true);
+  ASSERT_TRUE(finished) << finished.error().text();
   EXPECT_EQ(test::read_file(dir.file("out")), expected);
   file_sink again;
-  EXPECT_FALSE(again.open(dir.file("out"), true, error)); // never overwrites
+  const auto reopened = again.open(dir.file("out"), true);
+  ASSERT_FALSE(reopened); // never overwrites
+  EXPECT_EQ(reopened.error().code, EEXIST);
 }
 
 } // namespace

@@ -111,8 +111,8 @@ protected:
     // The slow registry answers what a job_registry_actor does.
     server_ = std::make_unique<http::server>(
         system_, caf::actor_cast<job_registry_actor>(registry_), cfg);
-    std::string error;
-    ASSERT_TRUE(server_->start(error)) << error;
+    const auto started = server_->start();
+    ASSERT_TRUE(started) << started.error().text();
   }
 
   void TearDown() override {
