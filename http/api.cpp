@@ -58,9 +58,8 @@ json::value api_value(const record_field<T>& field, const T& x) {
     for (const auto& line : x)
       out.emplace_back(line);
     return out;
-  } else if constexpr (std::is_same_v<T, job_state>) {
-    return json::value(to_string(x));
-  } else if constexpr (std::is_same_v<T, bad_row_policy>) {
+  } else if constexpr (std::is_same_v<T, job_state> ||
+                       std::is_same_v<T, bad_row_policy>) {
     return json::value(to_string(x));
   } else if constexpr (std::is_same_v<T, bool>) {
     return json::value(x);
