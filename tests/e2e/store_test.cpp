@@ -60,7 +60,7 @@ TEST_F(store_test, bytes_that_are_not_utf8_survive_a_restart_escaped) {
                 "pl\xff"
                 "ays.csv",
                 true);
-    const auto o = wait_for(s->port(), id, {"finished"});
+    const auto o = wait_for(s->port(), id, "finished");
     EXPECT_EQ(str(o, "fileName"), "pl\\xFFays.csv");
     EXPECT_EQ(json::serialize(o.at("firstBadRows")).find("\\\\xFF\\\\xFE") !=
                   std::string::npos,
@@ -98,7 +98,7 @@ TEST_F(store_test, a_damaged_job_json_is_set_aside_and_the_rest_keeps_working) {
     auto s = start();
     for (std::string* id : {&torn, &garbage, &intact, &gone}) {
       *id = upload(s->port(), csv, "p.csv");
-      wait_for(s->port(), *id, {"finished"});
+      wait_for(s->port(), *id, "finished");
     }
     s->kill9();
   }
@@ -150,7 +150,7 @@ TEST_F(store_test, a_damaged_job_json_is_set_aside_and_the_rest_keeps_working) {
             3u);
   // New uploads work; a restart finds nothing more to set aside.
   const std::string fresh = upload(port, csv, "q.csv");
-  wait_for(port, fresh, {"finished"});
+  wait_for(port, fresh, "finished");
   EXPECT_EQ(result(port, fresh), "200 " + expected);
   s->kill9();
   auto again = start();
@@ -225,7 +225,7 @@ TEST_F(store_test, a_job_that_kills_the_server_twice_fails_and_the_next_runs) {
     auto s = server(false, {"--workers", "0"});
     ASSERT_NE(s->port(), 0) << s->log();
     killer = upload(s->port(), killer_csv, "killer.csv");
-    wait_for(s->port(), killer, {"started"});
+    wait_for(s->port(), killer, "started");
     other = upload(s->port(), other_csv, "other.csv");
     s->stop();
     job_record r;
@@ -250,7 +250,7 @@ TEST_F(store_test, a_job_that_kills_the_server_twice_fails_and_the_next_runs) {
   // The third start fails it, with the reason, and runs the other.
   auto s = server(true, {"--workers", "1"});
   ASSERT_NE(s->port(), 0) << s->log();
-  const auto o = wait_for(s->port(), killer, {"failed"});
+  const auto o = wait_for(s->port(), killer, "failed");
   const std::string error = str(o, "error");
   EXPECT_EQ(error.rfind("the server stopped twice while this job ran; the last "
                         "time it used ",
@@ -260,7 +260,7 @@ TEST_F(store_test, a_job_that_kills_the_server_twice_fails_and_the_next_runs) {
   EXPECT_EQ(error.substr(error.size() - 3), " MB") << error;
   EXPECT_EQ(test::http_get(s->port(), "/jobs/" + killer + "/result/").body,
             "Job: failed: " + error);
-  wait_for(s->port(), other, {"finished"});
+  wait_for(s->port(), other, "finished");
   EXPECT_EQ(result(s->port(), other),
             "200 " + result_header + "o,2020-01-01,5\n");
   EXPECT_TRUE(s->process().running());
@@ -368,7 +368,7 @@ TEST_F(store_test, a_job_the_oom_killer_stops_twice_fails_and_the_next_runs) {
     const auto r = test::upload_csv(s->port(), big);
     ASSERT_EQ(r.status, 202) << r.raw.substr(0, 300);
     killer = str(json_of(r), "jobId");
-    wait_for(s->port(), killer, {"started"});
+    wait_for(s->port(), killer, "started");
     const auto o = test::upload_csv(s->port(), small);
     ASSERT_EQ(o.status, 202);
     other = str(json_of(o), "jobId");
@@ -394,11 +394,11 @@ TEST_F(store_test, a_job_the_oom_killer_stops_twice_fails_and_the_next_runs) {
   uint16_t port = 0;
   auto s = in_cgroup({"--workers", "1"}, port);
   ASSERT_NE(port, 0) << s->log();
-  const auto o = wait_for(port, killer, {"failed"});
+  const auto o = wait_for(port, killer, "failed");
   EXPECT_EQ(str(o, "error"), "the server stopped twice while this job ran; the "
                              "last time it used " +
                                  std::to_string(last_mb) + " MB");
-  wait_for(port, other, {"finished"});
+  wait_for(port, other, "finished");
   EXPECT_EQ(result(port, other), "200 " + result_header + "o,2020-01-01,5\n");
   EXPECT_TRUE(s->running());
   std::printf(
