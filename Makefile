@@ -149,8 +149,8 @@ test-tsan: deps
 	cd $(TSAN_DIR) && ctest --output-on-failure -j $(JOBS) \
 	  -R '^(cluster_fixture|many/workers_and_ranges|job_registry_test|job_store|server_test)\.'
 
-# libFuzzer targets (tests/fuzz), built with clang, each run for
-# FUZZ_SECONDS on a copy of its corpus. Their corpora are also replayed in
+# libFuzzer targets (tests/fuzz), built in the sanitizer tree (clang), JOBS
+# at a time, each run for FUZZ_SECONDS on a copy of its corpus. Their corpora are also replayed in
 # every build by the ctest suite fuzz_corpus_tests.
 fuzz: fuzz-deps
 	$(SANITIZER_CMAKE)
