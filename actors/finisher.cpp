@@ -202,7 +202,7 @@ job_result complete(finisher_state& st) {
     // Said to API clients: the file's name, not where the server keeps it.
     if (why)
       result.error = std::move(*why)
-                         .within("the result could not be written")
+                         .within(result_write_failed)
                          .text(failure::paths::file_names);
     result.write_seconds = seconds_since(write_start);
   }

@@ -7,11 +7,14 @@
 #include "app/commands.hpp"
 #include "app/options.hpp"
 #include "app/progress.hpp"
+#include "core/result_writer.hpp"
 #include "core/spill.hpp"
+#include "core/units.hpp"
 
 #include <caf/all.hpp>
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <sys/ioctl.h>
@@ -34,7 +37,8 @@ On bad input nothing is written, the reason goes to stderr as
 options:
   -o, --output FILE        where to write the result (required)
   --workers N              reader/aggregator actors (default: one per core)
-  --range-size BYTES       bytes per range, K/M/G suffixes allowed (default 4M)
+  --range-size BYTES       bytes per range, at least 64 KiB; K/M/G suffixes
+                           allowed (default 4 MiB)
   --on-bad-rows fail|skip  fail on the first bad record (default), or skip
                            bad records and report how many and where
   --memory-limit BYTES     memory for the job's totals, K/M/G allowed (default:
@@ -45,7 +49,21 @@ options:
   --quiet                  no progress bar on a terminal
   --verbose                say how long each phase took
   -h, --help               this text
+  -V, --version            the version of playcount
 )";
+
+// The same file by device and inode, through any links; `-` as OUT is
+// standard output.
+bool same_file(const std::string& input, const std::string& output) {
+  struct stat in {};
+  struct stat out {};
+  if (::stat(input.c_str(), &in) != 0)
+    return false;
+  const int got = output == "-" ? ::fstat(STDOUT_FILENO, &out)
+                                : ::stat(output.c_str(), &out);
+  return got == 0 && in.st_dev == out.st_dev && in.st_ino == out.st_ino &&
+         S_ISREG(in.st_mode);
+}
 
 unsigned terminal_columns(int fd) {
   winsize ws{};
@@ -57,17 +75,21 @@ unsigned terminal_columns(int fd) {
 } // namespace
 
 int count_command(int argc, char** argv) {
-  options opts(argc, argv, 2, {"quiet", "verbose", "help", "h"});
-  if (opts.has("help") || opts.has("h")) {
+  options opts(argc, argv, 2, {"quiet", "verbose"});
+  if (opts.wants_help()) {
     std::fputs(count_help, stdout);
     return 0;
   }
+  if (opts.wants_version())
+    return print_version();
   opts.reject_unknown({"o", "output", "workers", "range-size", "on-bad-rows",
-                       "quiet", "verbose", "memory-limit", "temp-dir"});
+                       "quiet", "verbose", "memory-limit", "temp-dir",
+                       test_range_size_option});
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   const uint64_t workers = opts.get_number("workers", cores);
+  std::string range_size_error;
   const uint64_t range_size =
-      opts.get_number("range-size", default_range_size, true);
+      range_size_option(opts, default_range_size, range_size_error);
   const std::string policy_word = opts.get("on-bad-rows", "fail");
   const auto policy = parse_bad_row_policy(policy_word);
   const uint64_t memory_limit =
@@ -81,10 +103,11 @@ int count_command(int argc, char** argv) {
     usage_error = "give the output file with -o OUT.csv";
   else if (usage_error.empty() && (workers < 1 || workers > 1024))
     usage_error = "--workers must be from 1 to 1024";
-  else if (usage_error.empty() && memory_limit < (1u << 20))
-    usage_error = "--memory-limit must be at least 1M";
-  else if (usage_error.empty() && range_size < 1)
-    usage_error = "--range-size must be at least 1";
+  else if (usage_error.empty() && memory_limit < min_memory_limit)
+    usage_error =
+        "--memory-limit must be at least " + format_bytes(min_memory_limit);
+  else if (usage_error.empty() && !range_size_error.empty())
+    usage_error = range_size_error;
   else if (usage_error.empty() && !policy)
     usage_error = "--on-bad-rows is fail or skip, not \"" + policy_word + "\"";
   if (!usage_error.empty()) {
@@ -92,6 +115,23 @@ int count_command(int argc, char** argv) {
                  usage_error.c_str());
     return 2;
   }
+  const std::string& input = opts.positional()[0];
+  if (same_file(input, output)) {
+    std::fprintf(stderr,
+                 "playcount count: the output %s is the input file %s; "
+                 "give another -o\n",
+                 output.c_str(), input.c_str());
+    return 2;
+  }
+  // Said now rather than after a long count (the write says its own too).
+  if (auto target = check_output(output); !target) {
+    std::fprintf(stderr, "playcount count: %s\n",
+                 target.error().text().c_str());
+    return 1;
+  }
+  // A reader of -o - that goes away (`| head`) makes the write fail with
+  // EPIPE, said and cleaned up, instead of killing the process.
+  std::signal(SIGPIPE, SIG_IGN);
 
   // A directory of our own for what spills, made now so that a temp dir
   // that is not there or not writable is said at once; removed after the
@@ -191,21 +231,24 @@ int count_command(int argc, char** argv) {
       std::fprintf(stderr, "  ...\n");
   }
   if (opts.has("verbose"))
-    std::fprintf(stderr,
-                 "scan %.3f s, read %.3f s, merge %.3f s, write %.3f s; "
-                 "%llu rows, %llu groups%s\n",
-                 result.scan_seconds, result.read_seconds, result.merge_seconds,
-                 result.write_seconds,
-                 static_cast<unsigned long long>(result.rows),
-                 static_cast<unsigned long long>(result.groups),
-                 result.spilled_bytes == 0
-                     ? ""
-                     : (", " + std::to_string(result.spilled_bytes) +
-                        " bytes spilled to disk")
-                           .c_str());
+    std::fprintf(
+        stderr,
+        "scan %.3f s, read %.3f s, merge %.3f s, write %.3f s; "
+        "%llu rows, %llu groups%s\n",
+        result.scan_seconds, result.read_seconds, result.merge_seconds,
+        result.write_seconds, static_cast<unsigned long long>(result.rows),
+        static_cast<unsigned long long>(result.groups),
+        result.spilled_bytes == 0
+            ? ""
+            : (", " + format_bytes(result.spilled_bytes) + " spilled to disk")
+                  .c_str());
   if (!result.ok) {
-    std::fprintf(stderr, "playcount count: %s: %s\n",
-                 request.input_path.c_str(), result.error.c_str());
+    // The output's errors name the output; the input's, the input.
+    if (result.error.rfind(result_write_failed, 0) == 0)
+      std::fprintf(stderr, "playcount count: %s\n", result.error.c_str());
+    else
+      std::fprintf(stderr, "playcount count: %s: %s\n",
+                   request.input_path.c_str(), result.error.c_str());
     return 1;
   }
   return 0;

@@ -14,12 +14,18 @@ commands:
   count IN.csv -o OUT.csv   total the plays per song and date of a CSV file
   serve                     the HTTP API (POST /jobs/count/ and friends)
   worker --join HOST:PORT   a worker node for a server on another machine
-  version                   print the version (also --version)
+  version                   print the version (also --version, -V, and
+                            COMMAND --version)
 
 Run `playcount COMMAND --help` for the options of a command.
 )";
 
 } // namespace
+
+int playcount::print_version() {
+  std::printf("playcount %s\n", PLAYCOUNT_VERSION);
+  return 0;
+}
 
 int main(int argc, char** argv) {
   if (argc < 2 || std::strcmp(argv[1], "--help") == 0 ||
@@ -28,10 +34,8 @@ int main(int argc, char** argv) {
     return argc < 2 ? 2 : 0;
   }
   if (std::strcmp(argv[1], "--version") == 0 ||
-      std::strcmp(argv[1], "version") == 0) {
-    std::printf("playcount %s\n", PLAYCOUNT_VERSION);
-    return 0;
-  }
+      std::strcmp(argv[1], "-V") == 0 || std::strcmp(argv[1], "version") == 0)
+    return playcount::print_version();
   if (std::strcmp(argv[1], "count") == 0)
     return playcount::count_command(argc, argv);
   if (std::strcmp(argv[1], "serve") == 0)

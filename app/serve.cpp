@@ -11,6 +11,7 @@
 #include "cluster/cluster_port.hpp"
 #include "cluster/gate.hpp"
 #include "core/spill.hpp"
+#include "core/units.hpp"
 #include "http/server.hpp"
 
 #include <caf/all.hpp>
@@ -78,11 +79,11 @@ options:
   --straggler-bound TIME   a range read for longer than max(TIME, 4x the
                            job's median range time) while a worker is idle
                            is taken from its worker and run elsewhere
-                           (default 2s; see docs/cluster.md)
-  --max-upload BYTES       the largest upload, K/M/G suffixes allowed
-                           (default 4G); larger ones get 413
+                           (default 2 s; see docs/cluster.md)
+  --max-upload BYTES       the largest upload: 4G, 4 GiB, 512M, or bytes
+                           (default 4 GiB); larger ones get 413
   --result-ttl TIME        how long finished, failed and canceled jobs are
-                           kept: 45s, 30m, 12h, 7d, or seconds (default 1d)
+                           kept: 45s, 30min, 12h, 7d, or seconds (default 1 d)
   --max-running-jobs N     jobs processed at once (default 2)
   --memory-limit BYTES     memory for the running jobs' totals together, K/M/G
                            allowed (default: half of the cgroup's memory.max,
@@ -95,7 +96,8 @@ options:
                            this many times fails at the next start instead
                            of running again (default 2; a stop by SIGTERM
                            or SIGINT does not count)
-  --range-size BYTES       bytes per range, K/M/G suffixes allowed (default 4M)
+  --range-size BYTES       bytes per range, at least 64 KiB; K/M/G suffixes
+                           allowed (default 4 MiB)
   --http-threads N         threads serving HTTP (default 4); none of them
                            waits for the job registry, and downloads are
                            sent by a thread of their own and hold none
@@ -104,14 +106,14 @@ options:
                            divided by 4, at most 1024; the soft limit is
                            first raised to the hard one)
   --shutdown-grace TIME    on SIGTERM/SIGINT, how long uploads in progress
-                           and running jobs may take to finish (default 30s;
+                           and running jobs may take to finish (default 30 s;
                            0: stop at once)
   --idle-timeout TIME      a connection that sends nothing this long gets
                            408 and is closed; an upload that makes progress
-                           is never cut off (default 60s)
+                           is never cut off (default 60 s)
   --min-upload-rate BYTES  an upload slower than this per second, on
                            average over --idle-timeout, gets 408 like a
-                           stalled one; K/M suffixes allowed (default 1K;
+                           stalled one; K/M suffixes allowed (default 1 KiB;
                            0: any progress will do)
   --api-token TOKEN        every endpoint but /healthz then needs
                            `Authorization: Bearer TOKEN` (401 otherwise);
@@ -121,6 +123,7 @@ options:
                            $PLAYCOUNT_ADMIN_TOKEN, else as --api-token
   --log-level LEVEL        debug, info, warn or error (default info)
   -h, --help               this text
+  -V, --version            the version of playcount
 
 Tokens given on the command line are visible to other users in `ps`:
 prefer the environment variables. Tokens are never logged.
@@ -128,33 +131,6 @@ prefer the environment variables. Tokens are never logged.
 Clients sending with curl should add -H 'Expect:': the server answers
 `Expect: 100-continue`, but curl waits a second before it looks.
 )";
-
-// "90" (seconds), "500ms", "45s", "30m", "12h", "7d".
-std::optional<std::chrono::milliseconds>
-parse_duration(const std::string& text) {
-  size_t digits = 0;
-  while (digits < text.size() &&
-         std::isdigit(static_cast<unsigned char>(text[digits])))
-    ++digits;
-  if (digits == 0 || digits > 12)
-    return std::nullopt;
-  const int64_t value = std::stoll(text.substr(0, digits));
-  const std::string unit = text.substr(digits);
-  int64_t scale = 0;
-  if (unit == "ms")
-    scale = 1;
-  else if (unit.empty() || unit == "s")
-    scale = 1000;
-  else if (unit == "m")
-    scale = int64_t{60} * 1000;
-  else if (unit == "h")
-    scale = int64_t{3600} * 1000;
-  else if (unit == "d")
-    scale = int64_t{24} * 3600 * 1000;
-  else
-    return std::nullopt;
-  return std::chrono::milliseconds(value * scale);
-}
 
 // Raises the soft limit on open descriptors to the hard one (connections
 // are descriptors); returns the limit now in force.
@@ -237,10 +213,12 @@ void drain(http::server& server, caf::actor_system& system,
 
 int serve_command(int argc, char** argv) {
   options opts(argc, argv, 2, {"help", "h", "no-cluster"});
-  if (opts.has("help") || opts.has("h")) {
+  if (opts.wants_help()) {
     std::fputs(serve_help, stdout);
     return 0;
   }
+  if (opts.wants_version())
+    return print_version();
   opts.reject_unknown({"host",
                        "port",
                        "data-dir",
@@ -265,7 +243,8 @@ int serve_command(int argc, char** argv) {
                        "max-connections",
                        "shutdown-grace",
                        "straggler-bound",
-                       "no-cluster"});
+                       "no-cluster",
+                       test_range_size_option});
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   http::server_config http_cfg;
   job_registry_config reg_cfg;
@@ -289,7 +268,9 @@ int serve_command(int argc, char** argv) {
       opts.get_number("memory-limit", default_memory_limit(), true);
   reg_cfg.max_queued = opts.get_number("max-queued-jobs", 100);
   const uint64_t max_attempts = opts.get_number("max-attempts", 2);
-  reg_cfg.range_size = opts.get_number("range-size", default_range_size, true);
+  std::string range_size_error;
+  reg_cfg.range_size =
+      range_size_option(opts, default_range_size, range_size_error);
   const uint64_t threads = opts.get_number("http-threads", 4);
   const std::string level = opts.get("log-level", "info");
   http_cfg.min_upload_rate = opts.get_number("min-upload-rate", 1024, true);
@@ -300,14 +281,14 @@ int serve_command(int argc, char** argv) {
   http_cfg.api_token = token_of("api-token", "PLAYCOUNT_API_TOKEN");
   http_cfg.admin_token = token_of("admin-token", "PLAYCOUNT_ADMIN_TOKEN");
   std::string usage_error = opts.error();
-  const auto ttl = parse_duration(opts.get("result-ttl", "1d"));
-  const auto idle = parse_duration(opts.get("idle-timeout", "60s"));
-  const auto grace = parse_duration(opts.get("shutdown-grace", "30s"));
+  const auto ttl = opts.get_duration("result-ttl", "1d");
+  const auto idle = opts.get_duration("idle-timeout", "60s");
+  const auto grace = opts.get_duration("shutdown-grace", "30s");
   const uint64_t descriptors = raise_descriptor_limit();
   const uint64_t max_connections = opts.get_number(
       "max-connections", std::min<uint64_t>(1024, descriptors / 4));
-  const auto straggler_bound =
-      parse_duration(opts.get("straggler-bound", "2s"));
+  const auto straggler_bound = opts.get_duration("straggler-bound", "2s");
+  usage_error = opts.error();
   if (usage_error.empty() && !opts.positional().empty())
     usage_error = "serve takes no file arguments";
   else if (usage_error.empty() && port > 65535)
@@ -323,27 +304,23 @@ int serve_command(int argc, char** argv) {
     usage_error = "--workers must be from 0 to 1024";
   else if (usage_error.empty() && http_cfg.max_upload < 1)
     usage_error = "--max-upload must be at least 1";
-  else if (usage_error.empty() && !ttl)
-    usage_error = "--result-ttl wants a time such as 45s, 30m, 12h or 7d";
-  else if (usage_error.empty() && (!idle || idle->count() < 1000))
-    usage_error = "--idle-timeout wants a time of at least 1s";
-  else if (usage_error.empty() && !grace)
-    usage_error = "--shutdown-grace wants a time such as 30s or 2m (0: none)";
+  else if (usage_error.empty() && idle->count() < 1000)
+    usage_error = "--idle-timeout wants a time of at least 1 s";
   else if (usage_error.empty() &&
            (max_connections < 1 || max_connections > (uint64_t{1} << 24)))
     usage_error = "--max-connections must be from 1 to 16777216";
-  else if (usage_error.empty() &&
-           (!straggler_bound || straggler_bound->count() < 100))
-    usage_error = "--straggler-bound wants a time of at least 100ms";
+  else if (usage_error.empty() && straggler_bound->count() < 100)
+    usage_error = "--straggler-bound wants a time of at least 100 ms";
   else if (usage_error.empty() &&
            (reg_cfg.max_running < 1 || reg_cfg.max_running > 1024))
     usage_error = "--max-running-jobs must be from 1 to 1024";
-  else if (usage_error.empty() && reg_cfg.memory_limit < (1u << 20))
-    usage_error = "--memory-limit must be at least 1M";
+  else if (usage_error.empty() && reg_cfg.memory_limit < min_memory_limit)
+    usage_error =
+        "--memory-limit must be at least " + format_bytes(min_memory_limit);
   else if (usage_error.empty() && (max_attempts < 1 || max_attempts > 1000))
     usage_error = "--max-attempts must be from 1 to 1000";
-  else if (usage_error.empty() && reg_cfg.range_size < 1)
-    usage_error = "--range-size must be at least 1";
+  else if (usage_error.empty() && !range_size_error.empty())
+    usage_error = range_size_error;
   else if (usage_error.empty() && (threads < 1 || threads > 256))
     usage_error = "--http-threads must be from 1 to 256";
   else if (usage_error.empty() &&
@@ -484,11 +461,11 @@ int serve_command(int argc, char** argv) {
       status = 1;
     } else {
       spdlog::info("listening on http://{}:{} (data in {}, {} workers, "
-                   "uploads up to {} bytes, results kept {} s, up to {} "
+                   "uploads up to {}, results kept {}, up to {} "
                    "connections, {})",
                    http_cfg.host, server.port(), data_dir, workers,
-                   http_cfg.max_upload, reg_cfg.result_ttl.count() / 1000,
-                   max_connections,
+                   format_bytes(http_cfg.max_upload),
+                   format_duration(reg_cfg.result_ttl), max_connections,
                    http_cfg.api_token.empty()
                        ? (http_cfg.admin_token.empty()
                               ? "no access tokens: open to all who reach it"

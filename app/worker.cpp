@@ -7,6 +7,7 @@
 #include "app/options.hpp"
 #include "cluster/worker_node.hpp"
 #include "core/spill.hpp"
+#include "core/units.hpp"
 
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
@@ -53,6 +54,7 @@ options:
                            else /tmp)
   --log-level LEVEL        debug, info, warn or error (default info)
   -h, --help               this text
+  -V, --version            the version of playcount
 )";
 
 // "host:port" (host may be a name, or [v6]); false when malformed.
@@ -105,10 +107,12 @@ std::string host_name() {
 
 int worker_command(int argc, char** argv) {
   options opts(argc, argv, 2, {"help", "h"});
-  if (opts.has("help") || opts.has("h")) {
+  if (opts.wants_help()) {
     std::fputs(worker_help, stdout);
     return 0;
   }
+  if (opts.wants_version())
+    return print_version();
   opts.reject_unknown({"join", "workers", "cluster-token", "name", "log-level",
                        "memory-limit", "temp-dir"});
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
@@ -133,8 +137,9 @@ int worker_command(int argc, char** argv) {
     usage_error = "--workers must be from 1 to 1024";
   else if (usage_error.empty() && !is_log_level(level))
     usage_error = "--log-level is debug, info, warn or error";
-  else if (usage_error.empty() && memory_limit < (1u << 20))
-    usage_error = "--memory-limit must be at least 1M";
+  else if (usage_error.empty() && memory_limit < min_memory_limit)
+    usage_error =
+        "--memory-limit must be at least " + format_bytes(min_memory_limit);
   if (!usage_error.empty()) {
     std::fprintf(stderr,
                  "playcount worker: %s\n(see playcount worker --help)\n",
@@ -160,8 +165,9 @@ int worker_command(int argc, char** argv) {
   start_logging(level);
   std::signal(SIGPIPE, SIG_IGN);
   stop_on_signal(cfg.spill);
-  spdlog::info("memory limit {} bytes: a worker spills past {} bytes to {}",
-               memory_limit, cfg.spill->spill_at, cfg.spill->dir);
+  spdlog::info("memory limit {}: a worker spills past {} to {}",
+               format_bytes(memory_limit), format_bytes(cfg.spill->spill_at),
+               cfg.spill->dir);
   if (swept > 0)
     spdlog::info("removed the spills of {} stopped runs in {}", swept,
                  temp_dir);

@@ -6,9 +6,11 @@
 #include <charconv>
 #include <climits>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <functional>
+#include <optional>
 #include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
@@ -116,13 +118,70 @@ std::string format_result(partial_aggregate& totals) {
   return out;
 }
 
+namespace {
+
+// The directory `path` is in ("." for a bare name).
+std::string directory_of(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  if (slash == std::string::npos)
+    return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+// Why a new file cannot be made in `dir`, or nothing when it can: said of the
+// directory, the thing at fault (not of OUT, not of a temporary name).
+std::optional<failure> cannot_create_in(const std::string& dir) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) {
+    const int code = errno;
+    if (code == ENOENT || code == ENOTDIR)
+      return failure::because("cannot write into", dir,
+                              "the directory does not exist");
+    return failure::of_errno("cannot write into", dir, code);
+  }
+  if (!S_ISDIR(st.st_mode))
+    return failure::because("cannot write into", dir, "it is not a directory");
+  if (::access(dir.c_str(), W_OK | X_OK) != 0)
+    return failure::of_errno("cannot write into the directory", dir, errno);
+  return std::nullopt;
+}
+
+// The same file (device and inode) as standard output?
+bool is_standard_output(const struct stat& st) {
+  struct stat out {};
+  return ::fstat(STDOUT_FILENO, &out) == 0 && out.st_dev == st.st_dev &&
+         out.st_ino == st.st_ino;
+}
+
+// Writes to an open descriptor that is not ours to replace (standard output,
+// a FIFO, a device): no temporary file, no rename, no flush to disk.
 result<void>
-write_file_atomically(const std::string& path, bool durable,
-                      const std::function<bool(const text_sink&)>& produce) {
+write_directly(int fd, const std::string& path,
+               const std::function<bool(const text_sink&)>& produce) {
+  errno = 0;
+  const bool written =
+      produce([&](std::string_view piece) { return write_all(fd, piece); });
+  if (!written && errno == 0) {
+    failure why = failure::because("stopped writing", path, "");
+    why.reason = std::strerror(0);
+    return why;
+  }
+  if (!written)
+    return failure::of_errno("cannot write", path, errno);
+  return {};
+}
+
+result<void>
+replace_file(const std::string& path, bool durable,
+             const std::function<bool(const text_sink&)>& produce) {
   std::string tmp = path + ".partial-XXXXXX";
   const int fd = mkostemp(tmp.data(), O_CLOEXEC);
-  if (fd < 0)
-    return failure::of_errno("cannot create", tmp, errno);
+  if (fd < 0) {
+    const int code = errno;
+    if (auto why = cannot_create_in(directory_of(path)))
+      return std::move(*why);
+    return failure::of_errno("cannot create", tmp, code);
+  }
   const auto fail = [&](const char* what) {
     failure why = failure::of_errno(what, tmp, errno);
     ::close(fd);
@@ -156,9 +215,82 @@ write_file_atomically(const std::string& path, bool durable,
   return {};
 }
 
+} // namespace
+
+result<output_target> check_output(const std::string& path) {
+  if (path == "-")
+    return output_target{output_kind::standard_output, path};
+  struct stat link {};
+  if (::lstat(path.c_str(), &link) != 0) {
+    const int code = errno;
+    if (code != ENOENT && code != ENOTDIR)
+      return failure::of_errno("cannot write", path, code);
+    if (auto why = cannot_create_in(directory_of(path)))
+      return std::move(*why);
+    return output_target{output_kind::replace, path};
+  }
+  if (S_ISREG(link.st_mode)) {
+    if (auto why = cannot_create_in(directory_of(path)))
+      return std::move(*why);
+    return output_target{output_kind::replace, path};
+  }
+  // A symbolic link or a special file: what it leads to decides.
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    const int code = errno;
+    if (code == ENOENT)
+      return failure::because("cannot write", path,
+                              "it is a symbolic link to nothing");
+    return failure::of_errno("cannot write", path, code);
+  }
+  if (is_standard_output(st))
+    return output_target{output_kind::standard_output, path};
+  if (S_ISDIR(st.st_mode))
+    return failure::because("cannot write", path, "it is a directory");
+  if (S_ISREG(st.st_mode)) {
+    // A link to a regular file: the file is replaced, the link stays.
+    char* real = ::realpath(path.c_str(), nullptr);
+    if (real == nullptr)
+      return failure::of_errno("cannot resolve", path, errno);
+    std::string target = real;
+    std::free(real); // NOLINT(cppcoreguidelines-no-malloc): realpath's
+    if (auto why = cannot_create_in(directory_of(target)))
+      return std::move(*why);
+    return output_target{output_kind::replace, target};
+  }
+  if (::access(path.c_str(), W_OK) != 0)
+    return failure::of_errno("cannot write", path, errno);
+  return output_target{output_kind::direct, path};
+}
+
+result<void>
+write_output(const std::string& path, bool durable,
+             const std::function<bool(const text_sink&)>& produce) {
+  auto target = check_output(path);
+  if (!target)
+    return std::move(target).error();
+  switch (target->kind) {
+  case output_kind::replace:
+    return replace_file(target->path, durable, produce);
+  case output_kind::standard_output:
+    return write_directly(STDOUT_FILENO, path, produce);
+  case output_kind::direct:
+    break;
+  }
+  // A FIFO's open waits for a reader, as a shell's `>` does. No O_CREAT:
+  // it exists; no O_TRUNC: a device or a pipe has nothing to cut.
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0)
+    return failure::of_errno("cannot open", path, errno);
+  auto written = write_directly(fd, path, produce);
+  if (::close(fd) != 0 && written)
+    return failure::of_errno("cannot write", path, errno);
+  return written;
+}
+
 result<void> write_result(partial_aggregate& totals, const std::string& path,
                           bool durable, unsigned threads) {
-  return write_file_atomically(path, durable, [&](const text_sink& sink) {
+  return write_output(path, durable, [&](const text_sink& sink) {
     return emit(totals, 4 << 20, threads,
                 [&](const std::string& piece) { return sink(piece); });
   });

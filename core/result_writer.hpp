@@ -4,6 +4,7 @@
 #include "core/failure.hpp"
 
 #include <charconv>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -14,23 +15,48 @@ namespace playcount {
 inline constexpr std::string_view result_header =
     "Song,Date,Total Number of Plays for Date\n";
 
-/// Writes the result CSV (docs/CONTRACT.md §1 output rules) to `path` all at
-/// once or not at all: into a temporary file beside it, renamed over `path`
-/// when complete (and flushed to disk first when `durable`). A failure
-/// names the file (the temporary one, beside `path`) and errno, and leaves
-/// no file. Seals `totals` (see partial_aggregate::seal); `threads` format
-/// side by side while the file is written in order.
+/// What a job's error starts with when the result could not be written (the
+/// CLI then names the output, not the input).
+inline constexpr std::string_view result_write_failed =
+    "the result could not be written";
+
+/// How a result reaches OUT (docs/input-output.md, "Where the result goes").
+enum class output_kind : uint8_t {
+  replace,         ///< a regular file or nothing yet: a temporary file beside
+                   ///< it, renamed over it when complete
+  standard_output, ///< `-`, or a name for this process's fd 1 (/dev/stdout)
+  direct,          ///< a FIFO, a character device...: opened and written to
+};
+
+/// Where and how `path` is written, known before any work: `path` itself,
+/// or the regular file a symbolic link leads to (the link stays a link).
+struct output_target {
+  output_kind kind = output_kind::replace;
+  std::string path;
+};
+
+/// Says how `path` will be written, or why it cannot be: a directory that
+/// does not exist or cannot be written in, a directory as OUT, a link to
+/// nothing. Nothing is created.
+[[nodiscard]] result<output_target> check_output(const std::string& path);
+
+/// Writes the result CSV (docs/CONTRACT.md §1 output rules) to `path` as
+/// write_output does. Seals `totals` (see partial_aggregate::seal);
+/// `threads` format side by side while the file is written in order.
 result<void> write_result(partial_aggregate& totals, const std::string& path,
                           bool durable, unsigned threads = 1);
 
 /// Where text goes piece by piece; false when it cannot take more.
 using text_sink = std::function<bool(std::string_view)>;
 
-/// Writes what `produce` hands its sink to `path` all at once or not at
-/// all, as write_result does.
-result<void>
-write_file_atomically(const std::string& path, bool durable,
-                      const std::function<bool(const text_sink&)>& produce);
+/// Writes what `produce` hands its sink to `path` (see check_output). A
+/// regular file (or none) is replaced all at once or not at all: written
+/// into a temporary file beside it, flushed to disk when `durable`, renamed
+/// over it; a failure leaves no file and names the directory or file at
+/// fault. Standard output and special files are written to directly and
+/// never renamed over (a failure may leave part of the text there).
+result<void> write_output(const std::string& path, bool durable,
+                          const std::function<bool(const text_sink&)>& produce);
 
 /// Appends `field` to `out`, quoted if it holds `,`, `"`, CR or LF.
 void append_csv_field(std::string& out, std::string_view field);

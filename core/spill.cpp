@@ -544,61 +544,60 @@ write_spilled_result(std::vector<partial_aggregate>& in_memory,
   }
   in_memory.clear();
   // The result: the pieces merged by first offset, each already in order.
-  auto written =
-      write_file_atomically(path, durable, [&](const text_sink& sink) {
-        std::vector<std::unique_ptr<piece_reader>> readers;
-        using head = std::pair<uint64_t, size_t>; // first offset, reader
-        std::priority_queue<head, std::vector<head>, std::greater<>> next;
-        std::vector<std::string_view> texts(pieces.size());
-        for (size_t i = 0; i < pieces.size(); ++i) {
-          readers.push_back(std::make_unique<piece_reader>(pieces[i]));
-          uint64_t offset = 0;
-          if (readers[i]->next(offset, texts[i]))
-            next.push({offset, i});
-        }
-        // A buffer is written (the system call copies it) on a thread of its
-        // own while the next one is merged.
-        std::string out(result_header), writing;
-        std::thread writer;
-        bool wrote = true;
-        int write_errno = 0;
-        const auto written = [&] {
-          if (writer.joinable())
-            writer.join();
-          if (!wrote)
-            errno = write_errno;
-          return wrote;
-        };
-        const auto hand_over = [&] {
-          if (!written())
-            return false;
-          std::swap(out, writing);
-          out.clear();
-          writer = std::thread([&] {
-            wrote = sink(writing);
-            write_errno = errno;
-          });
-          return true;
-        };
-        while (!next.empty()) {
-          const size_t i = next.top().second;
-          next.pop();
-          out += texts[i];
-          uint64_t offset = 0;
-          if (readers[i]->next(offset, texts[i]))
-            next.push({offset, i});
-          if (out.size() >= (4u << 20) && !hand_over())
-            return false;
-        }
-        if (!written())
-          return false;
-        for (const auto& r : readers)
-          if (!r->ok()) {
-            errno = EIO;
-            return false;
-          }
-        return sink(out);
+  auto written = write_output(path, durable, [&](const text_sink& sink) {
+    std::vector<std::unique_ptr<piece_reader>> readers;
+    using head = std::pair<uint64_t, size_t>; // first offset, reader
+    std::priority_queue<head, std::vector<head>, std::greater<>> next;
+    std::vector<std::string_view> texts(pieces.size());
+    for (size_t i = 0; i < pieces.size(); ++i) {
+      readers.push_back(std::make_unique<piece_reader>(pieces[i]));
+      uint64_t offset = 0;
+      if (readers[i]->next(offset, texts[i]))
+        next.push({offset, i});
+    }
+    // A buffer is written (the system call copies it) on a thread of its
+    // own while the next one is merged.
+    std::string out(result_header), writing;
+    std::thread writer;
+    bool wrote = true;
+    int write_errno = 0;
+    const auto written = [&] {
+      if (writer.joinable())
+        writer.join();
+      if (!wrote)
+        errno = write_errno;
+      return wrote;
+    };
+    const auto hand_over = [&] {
+      if (!written())
+        return false;
+      std::swap(out, writing);
+      out.clear();
+      writer = std::thread([&] {
+        wrote = sink(writing);
+        write_errno = errno;
       });
+      return true;
+    };
+    while (!next.empty()) {
+      const size_t i = next.top().second;
+      next.pop();
+      out += texts[i];
+      uint64_t offset = 0;
+      if (readers[i]->next(offset, texts[i]))
+        next.push({offset, i});
+      if (out.size() >= (4u << 20) && !hand_over())
+        return false;
+    }
+    if (!written())
+      return false;
+    for (const auto& r : readers)
+      if (!r->ok()) {
+        errno = EIO;
+        return false;
+      }
+    return sink(out);
+  });
   if (!written)
     return std::move(written).error();
   return out;

@@ -189,7 +189,7 @@ TEST_F(cluster_test, a_range_larger_than_the_socket_buffers_arrives_whole) {
 }
 
 TEST_F(cluster_test, a_bad_record_fails_the_job_with_the_line_count_gives) {
-  start_server({"--range-size", "4K"});
+  start_server({"--test-range-size", "4K"});
   join_node("a");
   std::string csv = varied_csv(3000);
   csv += "late song,2021-02-30,1\r\n";
@@ -208,7 +208,7 @@ TEST_F(cluster_test, a_bad_record_fails_the_job_with_the_line_count_gives) {
 
 TEST_F(cluster_test, a_node_killed_mid_job_costs_only_time) {
   // a holds its range while paused: no straggler rule in the way.
-  start_server({"--range-size", "16K", "--straggler-bound", "60s"});
+  start_server({"--test-range-size", "16K", "--straggler-bound", "60s"});
   child_process& a = join_node("a");
   child_process& b = join_node("b");
   const std::string csv = varied_csv(30000);
@@ -229,7 +229,7 @@ TEST_F(cluster_test, a_node_killed_mid_job_costs_only_time) {
 }
 
 TEST_F(cluster_test, a_silent_node_is_seen_down_and_its_range_runs_elsewhere) {
-  start_server({"--range-size", "16K"});
+  start_server({"--test-range-size", "16K"});
   child_process& a = join_node("a");
   join_node("b");
   const std::string csv = varied_csv(30000);
@@ -260,7 +260,7 @@ TEST_F(cluster_test, a_silent_node_is_seen_down_and_its_range_runs_elsewhere) {
 
 TEST_F(cluster_test, a_node_lost_while_merging_costs_only_time) {
   // a holds its range while paused: no straggler rule in the way.
-  start_server({"--range-size", "16K", "--straggler-bound", "60s"});
+  start_server({"--test-range-size", "16K", "--straggler-bound", "60s"});
   child_process& a = join_node("a");
   child_process& b = join_node("b");
   const std::string csv = varied_csv(30000);
@@ -276,7 +276,7 @@ TEST_F(cluster_test, a_node_lost_while_merging_costs_only_time) {
 }
 
 TEST_F(cluster_test, with_no_node_a_job_waits_and_goes_on_when_one_joins) {
-  start_server({"--range-size", "16K"});
+  start_server({"--test-range-size", "16K"});
   const std::string csv = varied_csv(5000);
   const std::string id = test::submit(port_, csv);
   // Planned and waiting for a worker: with none, it stays so.
@@ -335,7 +335,7 @@ TEST_F(cluster_test, a_node_whose_server_goes_away_joins_again_with_back_off) {
       << a.log();
   EXPECT_NE(a.wait_for_log("trying again in 2 s"), std::string::npos)
       << a.log();
-  start_server({"--range-size", "16K"});
+  start_server({"--test-range-size", "16K"});
   EXPECT_TRUE(eventually([&] { return node_workers("a") == 1; }, 30s))
       << a.log();
   const std::string csv = varied_csv(5000);

@@ -101,12 +101,13 @@ protected:
 };
 
 TEST_F(netns_test, a_node_whose_link_is_cut_mid_job_costs_only_time) {
-  server_ = in_namespace(
-      server_ns_,
-      {binary, "serve", "--host", "127.0.0.1", "--port", "0", "--workers", "0",
-       "--cluster-host", "0.0.0.0", "--cluster-port", "4242", "--cluster-token",
-       "netns-secret", "--range-size", "16K", "--data-dir", dir_.file("data")},
-      "server.log");
+  server_ = in_namespace(server_ns_,
+                         {binary, "serve", "--host", "127.0.0.1", "--port", "0",
+                          "--workers", "0", "--cluster-host", "0.0.0.0",
+                          "--cluster-port", "4242", "--cluster-token",
+                          "netns-secret", "--test-range-size", "16K",
+                          "--data-dir", dir_.file("data")},
+                         "server.log");
   const std::string marker = "listening on http://127.0.0.1:";
   const size_t at = server_->wait_for_log(marker);
   ASSERT_NE(at, std::string::npos) << server_->log();

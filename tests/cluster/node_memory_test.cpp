@@ -243,7 +243,7 @@ TEST(worker_command, checks_its_memory_limit_and_temp_dir) {
   const auto small = test::run(
       {binary, "worker", "--join", "127.0.0.1:1", "--memory-limit", "100K"});
   EXPECT_EQ(small.exit_code, 2);
-  EXPECT_NE(small.err.find("--memory-limit must be at least 1M"),
+  EXPECT_NE(small.err.find("--memory-limit must be at least 1 MiB"),
             std::string::npos)
       << small.err;
   const auto missing = test::run({binary, "worker", "--join", "127.0.0.1:1",

@@ -41,7 +41,7 @@ double at(const std::map<std::string, double>& m, const std::string& key) {
 class metrics_e2e : public test::served_test {
 protected:
   void SetUp() override {
-    server_ = start({"--range-size", "4K"});
+    server_ = start({"--test-range-size", "4K"});
     ASSERT_NE(server_->port(), 0) << server_->log();
   }
 
