@@ -195,33 +195,46 @@ TEST(write_result, replaces_an_existing_file_whole) {
 
 TEST(write_result, leaves_no_file_when_the_directory_is_missing) {
   temp_dir dir;
-  const std::string path = dir.path() + "/missing/result.csv";
+  const std::string missing = dir.path() + "/missing";
+  const std::string path = missing + "/result.csv";
   partial_aggregate p;
   add_row(p, "A", 0, 1, 0);
   const auto written = write_result(p, path, true);
   ASSERT_FALSE(written);
   const failure& why = written.error();
-  EXPECT_EQ(why.action, "cannot create");
-  EXPECT_EQ(why.path.rfind(path + ".partial-", 0), 0u) << why.path;
-  EXPECT_EQ(why.code, ENOENT);
-  EXPECT_EQ(why.text(), "cannot create " + why.path + ": " + strerror(ENOENT));
+  // Said of the directory at fault, not of a temporary file's name.
+  EXPECT_EQ(why.text(),
+            "cannot write into " + missing + ": the directory does not exist");
   struct stat st {};
   EXPECT_NE(stat(path.c_str(), &st), 0);
   EXPECT_TRUE(dir.files().empty());
 }
 
-TEST(write_result, leaves_nothing_behind_when_the_final_rename_fails) {
+TEST(write_result, refuses_a_directory_as_its_output) {
   temp_dir dir;
-  // The path is a non-empty directory: the result cannot be renamed over it.
   const std::string path = dir.path() + "/taken";
   ASSERT_EQ(mkdir(path.c_str(), 0755), 0);
-  {
-    std::ofstream keep(path + "/keep");
-    keep << "x";
-  }
   partial_aggregate p;
   add_row(p, "A", 0, 1, 0);
   const auto written = write_result(p, path, false);
+  ASSERT_FALSE(written);
+  EXPECT_EQ(written.error().text(),
+            "cannot write " + path + ": it is a directory");
+  EXPECT_EQ(dir.files(), std::vector<std::string>{"taken"});
+  ::rmdir(path.c_str());
+}
+
+TEST(write_output, leaves_nothing_behind_when_the_final_rename_fails) {
+  temp_dir dir;
+  // The path becomes a non-empty directory while the text is written: the
+  // result cannot be renamed over it.
+  const std::string path = dir.path() + "/taken";
+  const auto written = write_output(path, false, [&](const text_sink& sink) {
+    EXPECT_EQ(mkdir(path.c_str(), 0755), 0);
+    std::ofstream keep(path + "/keep");
+    keep << "x";
+    return sink("some text\n");
+  });
   ASSERT_FALSE(written);
   EXPECT_EQ(written.error().action, "cannot rename");
   EXPECT_EQ(written.error().to, path);
@@ -229,6 +242,41 @@ TEST(write_result, leaves_nothing_behind_when_the_final_rename_fails) {
       << "a temporary file is left";
   ::unlink((path + "/keep").c_str());
   ::rmdir(path.c_str());
+}
+
+TEST(check_output, says_how_each_kind_of_path_is_written) {
+  temp_dir dir;
+  const auto kind = [](const std::string& path) {
+    auto target = check_output(path);
+    EXPECT_TRUE(target) << path << ": " << target.error().text();
+    return target ? target->kind : output_kind::replace;
+  };
+  EXPECT_EQ(kind("-"), output_kind::standard_output);
+  EXPECT_EQ(kind("/dev/null"), output_kind::direct);
+  EXPECT_EQ(kind(dir.path() + "/new.csv"), output_kind::replace);
+  const std::string fifo = dir.path() + "/fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_EQ(kind(fifo), output_kind::direct);
+  // A link to a regular file: the file is replaced, the link stays.
+  const std::string file = dir.path() + "/file.csv";
+  { std::ofstream f(file); }
+  const std::string link = dir.path() + "/link.csv";
+  ASSERT_EQ(symlink(file.c_str(), link.c_str()), 0);
+  auto target = check_output(link);
+  ASSERT_TRUE(target);
+  EXPECT_EQ(target->kind, output_kind::replace);
+  char* real = realpath(file.c_str(), nullptr);
+  EXPECT_EQ(target->path, real);
+  free(real);
+  // A link to nothing, and a regular file as a directory.
+  const std::string dangling = dir.path() + "/dangling";
+  ASSERT_EQ(symlink((dir.path() + "/none").c_str(), dangling.c_str()), 0);
+  ASSERT_FALSE(check_output(dangling));
+  EXPECT_EQ(check_output(dangling).error().text(),
+            "cannot write " + dangling + ": it is a symbolic link to nothing");
+  ASSERT_FALSE(check_output(file + "/out.csv"));
+  EXPECT_EQ(check_output(file + "/out.csv").error().text(),
+            "cannot write into " + file + ": it is not a directory");
 }
 
 TEST(write_result, leaves_no_file_when_the_directory_is_not_writable) {
