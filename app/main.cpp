@@ -2,6 +2,7 @@
 // (`count`) or as a service (`serve`, `worker`).
 
 #include "app/commands.hpp"
+#include "app/options.hpp"
 
 #include <cstdio>
 #include <cstring>
@@ -42,7 +43,10 @@ int main(int argc, char** argv) {
     return playcount::serve_command(argc, argv);
   if (std::strcmp(argv[1], "worker") == 0)
     return playcount::worker_command(argc, argv);
-  std::fprintf(stderr, "playcount: unknown command \"%s\"\n%s", argv[1],
+  const auto near = playcount::nearest_name(
+      argv[1], {"count", "serve", "worker", "version", "help"});
+  std::fprintf(stderr, "playcount: unknown command \"%s\"%s\n%s", argv[1],
+               near ? ("; did you mean " + *near + "?").c_str() : "",
                main_help);
   return 2;
 }

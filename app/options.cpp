@@ -7,6 +7,15 @@
 
 namespace playcount {
 
+namespace {
+
+// An option as it is typed: -o, --output.
+std::string spelled(const std::string& name) {
+  return (name.size() == 1 ? "-" : "--") + name;
+}
+
+} // namespace
+
 options::options(int argc, char** argv, int first,
                  std::vector<std::string> flags)
     : flags_(std::move(flags)) {
@@ -29,7 +38,7 @@ options::options(int argc, char** argv, int first,
       name = name.substr(0, eq);
     } else if (!is_flag) {
       if (i + 1 >= argc) {
-        error_ = "option --" + name + " needs a value";
+        error_ = "option " + spelled(name) + " needs a value";
         needs_value_ = name;
         values_[name] = value;
         return;
@@ -141,7 +150,7 @@ void options::reject_unknown(const std::vector<std::string>& known) {
     if (std::find(all.begin(), all.end(), name) == all.end()) {
       // An unknown name says so, rather than that it needs a value.
       if (error_.empty() || !needs_value_.empty()) {
-        error_ = "unknown option --" + name;
+        error_ = "unknown option " + spelled(name);
         if (auto near = nearest_name(name, all))
           error_ += "; did you mean --" + *near + "?";
       }

@@ -28,6 +28,22 @@ TEST(cli_version, version_and_dash_dash_version_print_the_project_version) {
             std::string::npos);
 }
 
+// Every command takes --version and -V, even those whose other options
+// take values (`serve --version` once said "needs a value").
+TEST(cli_version, every_command_takes_version_and_dash_v) {
+  const std::string expected =
+      std::string("playcount ") + PLAYCOUNT_VERSION + "\n";
+  for (const char* command : {"count", "serve", "worker"})
+    for (const char* arg : {"--version", "-V"}) {
+      const auto r = test::run({binary, command, arg});
+      EXPECT_EQ(r.exit_code, 0) << command << " " << arg << ": " << r.err;
+      EXPECT_EQ(r.out, expected) << command << " " << arg;
+    }
+  const auto top = test::run({binary, "-V"});
+  EXPECT_EQ(top.exit_code, 0);
+  EXPECT_EQ(top.out, expected);
+}
+
 TEST(
     progress_bar,
     a_frame_has_the_phase_a_bar_the_share_the_bytes_the_throughput_and_the_time_left) {

@@ -240,8 +240,31 @@ TEST(count_command, says_what_is_wrong_with_its_options) {
       {{"count", in, "-o", dir.file("o.csv"), "--on-bad-rows", "maybe"},
        "--on-bad-rows is fail or skip"},
       {{"count", in, "-o", dir.file("o.csv"), "--frobnicate", "1"},
-       "unknown option --frobnicate"},
+       "unknown option --frobnicate\n"},
+      {{"count", in, "-o", dir.file("o.csv"), "--worker", "2"},
+       "unknown option --worker; did you mean --workers?"},
+      {{"count", in, "-o", dir.file("o.csv"), "--quite"},
+       "unknown option --quite; did you mean --quiet?"},
+      {{"serve", "--prot", "8000"},
+       "unknown option --prot; did you mean --port?"},
+      {{"worker", "--jion", "h:1"},
+       "unknown option --jion; did you mean --join?"},
+      {{"count", in, "-o", dir.file("o.csv"), "--range-size", "1"},
+       "--range-size must be at least 64 KiB"},
+      {{"count", in, "-o", dir.file("o.csv"), "--range-size", "63K"},
+       "--range-size must be at least 64 KiB"},
+      {{"serve", "--range-size", "4K"}, "--range-size must be at least 64 KiB"},
+      {{"count", in, "-o", dir.file("o.csv"), "--memory-limit", "4 GB"},
+       "--memory-limit wants a size such as 64K, 512 MiB or 4G"},
+      {{"count", in, "-o", dir.file("o.csv"), "--memory-limit", "512K"},
+       "--memory-limit must be at least 1 MiB"},
+      {{"serve", "--result-ttl", "1 week"},
+       "--result-ttl wants a time such as"},
+      {{"serve", "--idle-timeout", "500ms"},
+       "--idle-timeout wants a time of at least 1 s"},
+      {{"count", in, "-o"}, "option -o needs a value"},
       {{"frobnicate"}, "unknown command"},
+      {{"cuont"}, "unknown command \"cuont\"; did you mean count?"},
   };
   for (const auto& call : calls) {
     std::vector<std::string> args{binary};
@@ -249,6 +272,18 @@ TEST(count_command, says_what_is_wrong_with_its_options) {
     const auto r = run(args);
     EXPECT_EQ(r.exit_code, 2) << call.says;
     EXPECT_NE(r.err.find(call.says), std::string::npos) << r.err;
+  }
+}
+
+// Sizes and times are taken as they are printed ("4 GiB", "64 KiB").
+TEST(count_command, takes_sizes_as_they_are_printed) {
+  temp_dir dir;
+  const auto in = dir.write("in.csv", "Song,Date,Number of Plays\n"
+                                      "a,2020-01-01,1\n");
+  for (const char* size : {"4GiB", "4G", "4 GiB", "4g"}) {
+    const auto r = run({binary, "count", in, "-o", dir.file("out.csv"),
+                        "--memory-limit", size, "--range-size", "64 KiB"});
+    EXPECT_EQ(r.exit_code, 0) << size << ": " << r.err;
   }
 }
 
