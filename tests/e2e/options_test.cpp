@@ -32,6 +32,8 @@ TEST(nearest_name, suggests_only_a_close_name) {
   EXPECT_EQ(nearest_name("range-sise", count_options), "range-size");
   EXPECT_EQ(nearest_name("memory-limt", count_options), "memory-limit");
   EXPECT_EQ(nearest_name("quite", count_options), "quiet");
+  EXPECT_EQ(nearest_name("wokrers", count_options), "workers");
+  EXPECT_EQ(nearest_name("prot", {"port", "host"}), "port");
   EXPECT_EQ(nearest_name("frobnicate", count_options), std::nullopt);
   EXPECT_EQ(nearest_name("x", count_options), std::nullopt);
   EXPECT_EQ(nearest_name("port", count_options), std::nullopt);
