@@ -146,11 +146,17 @@ std::optional<failure> cannot_create_in(const std::string& dir) {
   return std::nullopt;
 }
 
-// The same file (device and inode) as standard output?
-bool is_standard_output(const struct stat& st) {
-  struct stat out {};
-  return ::fstat(STDOUT_FILENO, &out) == 0 && out.st_dev == st.st_dev &&
-         out.st_ino == st.st_ino;
+// Standard output or error when `st` is the file open there (/dev/stdout,
+// /dev/fd/2...): written through the descriptor as the shell set it up
+// (`>` or `>>`), never opened again nor renamed over; else -1.
+int standard_descriptor(const struct stat& st) {
+  for (const int fd : {STDOUT_FILENO, STDERR_FILENO}) {
+    struct stat open {};
+    if (::fstat(fd, &open) == 0 && open.st_dev == st.st_dev &&
+        open.st_ino == st.st_ino)
+      return fd;
+  }
+  return -1;
 }
 
 // Writes to an open descriptor that is not ours to replace (standard output,
@@ -219,9 +225,9 @@ replace_file(const std::string& path, bool durable,
 
 result<output_target> check_output(const std::string& path) {
   if (path == "-")
-    return output_target{output_kind::standard_output, path};
-  struct stat link {};
-  if (::lstat(path.c_str(), &link) != 0) {
+    return output_target{output_kind::standard_output, path, STDOUT_FILENO};
+  struct stat own {}; // of the path itself, not of what a link leads to
+  if (::lstat(path.c_str(), &own) != 0) {
     const int code = errno;
     if (code != ENOENT && code != ENOTDIR)
       return failure::of_errno("cannot write", path, code);
@@ -229,7 +235,7 @@ result<output_target> check_output(const std::string& path) {
       return std::move(*why);
     return output_target{output_kind::replace, path};
   }
-  if (S_ISREG(link.st_mode)) {
+  if (S_ISREG(own.st_mode)) {
     if (auto why = cannot_create_in(directory_of(path)))
       return std::move(*why);
     return output_target{output_kind::replace, path};
@@ -243,8 +249,8 @@ result<output_target> check_output(const std::string& path) {
                               "it is a symbolic link to nothing");
     return failure::of_errno("cannot write", path, code);
   }
-  if (is_standard_output(st))
-    return output_target{output_kind::standard_output, path};
+  if (const int fd = standard_descriptor(st); fd >= 0)
+    return output_target{output_kind::standard_output, path, fd};
   if (S_ISDIR(st.st_mode))
     return failure::because("cannot write", path, "it is a directory");
   if (S_ISREG(st.st_mode)) {
@@ -273,7 +279,7 @@ write_output(const std::string& path, bool durable,
   case output_kind::replace:
     return replace_file(target->path, durable, produce);
   case output_kind::standard_output:
-    return write_directly(STDOUT_FILENO, path, produce);
+    return write_directly(target->fd, path, produce);
   case output_kind::direct:
     break;
   }

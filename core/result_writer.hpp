@@ -24,7 +24,8 @@ inline constexpr std::string_view result_write_failed =
 enum class output_kind : uint8_t {
   replace,         ///< a regular file or nothing yet: a temporary file beside
                    ///< it, renamed over it when complete
-  standard_output, ///< `-`, or a name for this process's fd 1 (/dev/stdout)
+  standard_output, ///< `-`, or a name of the file open as this process's
+                   ///< fd 1 or 2 (/dev/stdout): written to that descriptor
   direct,          ///< a FIFO, a character device...: opened and written to
 };
 
@@ -33,6 +34,7 @@ enum class output_kind : uint8_t {
 struct output_target {
   output_kind kind = output_kind::replace;
   std::string path;
+  int fd = -1; ///< standard_output: the descriptor
 };
 
 /// Says how `path` will be written, or why it cannot be: a directory that

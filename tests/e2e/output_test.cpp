@@ -101,6 +101,21 @@ TEST(count_output, dev_stdout_redirected_to_a_file_leaves_exactly_the_result) {
             (std::vector<std::string>{"f.csv", "g.csv", "in.csv"}));
 }
 
+TEST(count_output, dev_stderr_redirected_to_a_file_is_written_there) {
+  temp_dir dir;
+  const auto in = dir.write("in.csv", input_csv);
+  const mode_t before = lmode("/dev/stderr");
+  const auto f = dir.file("f.csv");
+  const auto r =
+      run({"/bin/sh", "-c", "exec \"$0\" count \"$1\" -o /dev/stderr 2> \"$2\"",
+           binary, in, f});
+  ASSERT_EQ(r.exit_code, 0) << test::read_file(f);
+  EXPECT_EQ(test::read_file(f), expected);
+  EXPECT_EQ(lmode("/dev/stderr"), before);
+  EXPECT_EQ(test::entries(dir.path()),
+            (std::vector<std::string>{"f.csv", "in.csv"}));
+}
+
 TEST(count_output, dev_null_takes_the_result_and_stays_a_device) {
   temp_dir dir;
   const auto in = dir.write("in.csv", input_csv);
