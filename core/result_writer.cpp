@@ -151,9 +151,9 @@ std::optional<failure> cannot_create_in(const std::string& dir) {
 // (`>` or `>>`), never opened again nor renamed over; else -1.
 int standard_descriptor(const struct stat& st) {
   for (const int fd : {STDOUT_FILENO, STDERR_FILENO}) {
-    struct stat open {};
-    if (::fstat(fd, &open) == 0 && open.st_dev == st.st_dev &&
-        open.st_ino == st.st_ino)
+    struct stat there {};
+    if (::fstat(fd, &there) == 0 && there.st_dev == st.st_dev &&
+        there.st_ino == st.st_ino)
       return fd;
   }
   return -1;
