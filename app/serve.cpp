@@ -280,7 +280,6 @@ int serve_command(int argc, char** argv) {
   };
   http_cfg.api_token = token_of("api-token", "PLAYCOUNT_API_TOKEN");
   http_cfg.admin_token = token_of("admin-token", "PLAYCOUNT_ADMIN_TOKEN");
-  std::string usage_error = opts.error();
   const auto ttl = opts.get_duration("result-ttl", "1d");
   const auto idle = opts.get_duration("idle-timeout", "60s");
   const auto grace = opts.get_duration("shutdown-grace", "30s");
@@ -288,7 +287,7 @@ int serve_command(int argc, char** argv) {
   const uint64_t max_connections = opts.get_number(
       "max-connections", std::min<uint64_t>(1024, descriptors / 4));
   const auto straggler_bound = opts.get_duration("straggler-bound", "2s");
-  usage_error = opts.error();
+  std::string usage_error = opts.error();
   if (usage_error.empty() && !opts.positional().empty())
     usage_error = "serve takes no file arguments";
   else if (usage_error.empty() && port > 65535)
