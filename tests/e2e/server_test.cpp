@@ -510,10 +510,11 @@ TEST_F(server_test, other_paths_and_methods_answer_404_or_405_in_json) {
   };
   const std::vector<row> rows = {
       {"GET", "/index.html", 404, ""},
-      {"GET", "/jobs/count/extra/", 404, ""},
+      {"GET", "/jobs/count/extra/more/", 404, ""},
+      {"GET", "/jobs/count/extra/", 405, "POST, PUT"},
       {"GET", "/admin/x/", 404, ""},
       {"POST", "/", 405, "GET"},
-      {"GET", "/jobs/count/", 405, "POST"},
+      {"GET", "/jobs/count/", 405, "POST, PUT"},
       {"PUT", "/jobs/", 405, "GET"},
       {"POST", "/jobs/0b0c4e3a-1f2b-4c5d-8e6f-7a8b9c0d1e2f/", 405,
        "GET, DELETE"},
