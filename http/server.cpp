@@ -213,7 +213,7 @@ void front_handler::judge_head(const std::shared_ptr<connection>& cp,
           {api_errc::bad_request, "the target * is for OPTIONS only"});
     reply r;
     r.content_type = "text/plain";
-    r.headers.emplace_back("Allow", "GET, POST, DELETE, OPTIONS");
+    r.headers.emplace_back("Allow", "GET, HEAD, POST, PUT, DELETE, OPTIONS");
     return answer_and_close(c, peer, r, head.method, head.target, since);
   }
   if (!pistache_knows(head.method))

@@ -885,7 +885,7 @@ TEST_F(server_test, options_star_and_absolute_form_targets_are_accepted) {
   const auto options =
       test::http_exchange(port, "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_EQ(options.status, 200) << options.raw;
-  EXPECT_EQ(options.header("allow"), "GET, POST, DELETE, OPTIONS");
+  EXPECT_EQ(options.header("allow"), "GET, HEAD, POST, PUT, DELETE, OPTIONS");
   const auto star = test::http_exchange(port, "GET * HTTP/1.1\r\n\r\n");
   EXPECT_EQ(star.status, 400) << star.raw;
   EXPECT_NE(str(json_of(star), "message").find("OPTIONS only"),
