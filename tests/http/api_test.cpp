@@ -136,7 +136,9 @@ TEST(replies, the_result_endpoint_answers_each_state_as_the_contract_says) {
   EXPECT_EQ(done.status, http_status::ok);
   EXPECT_EQ(done.content_type, "text/csv");
   EXPECT_EQ(done.file, "/data/result.csv");
-  ASSERT_EQ(done.headers.size(), 1u);
+  ASSERT_EQ(done.headers.size(), 2u);
+  EXPECT_EQ(done.headers[1].first, "Vary");
+  EXPECT_EQ(done.headers[1].second, "Accept-Encoding");
   EXPECT_EQ(done.headers[0].first, "Content-Disposition");
   EXPECT_EQ(
       done.headers[0].second,

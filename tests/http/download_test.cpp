@@ -35,7 +35,8 @@ TEST(download_range, single_ranges_of_each_form) {
       {"bytes=-5000", range_request::part, 0, 1000}, // more than there is
       {"bytes=990-5000", range_request::part, 990, 10},
       {"bytes=999-999", range_request::part, 999, 1},
-      {"Bytes = 5-9 ", range_request::part, 5, 5},
+      {"Bytes=5-9 ", range_request::part, 5, 5},
+      {"bytes = 5-9", range_request::whole, 0, 0}, // no space around =
       {"bytes=1000-", range_request::unsatisfiable, 0, 0},
       {"bytes=2000-3000", range_request::unsatisfiable, 0, 0},
       {"bytes=-0", range_request::unsatisfiable, 0, 0},
