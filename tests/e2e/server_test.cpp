@@ -71,8 +71,10 @@ TEST_F(server_test, a_finished_job_serves_its_result_as_a_csv_attachment) {
   const auto r = test::http_get(s->port(), "/jobs/" + id + "/result/");
   EXPECT_EQ(r.status, 200) << r.raw;
   EXPECT_EQ(r.header("content-type"), "text/csv");
+  // Named after the upload (plays.csv); a raw body without a name gets
+  // <id>.csv.
   EXPECT_EQ(r.header("content-disposition"),
-            "attachment; filename=\"" + id + ".csv\"");
+            "attachment; filename=\"plays-totals.csv\"");
   EXPECT_EQ(r.body, small_result);
   // Without the trailing slash too, as the original service.
   EXPECT_EQ(test::http_get(s->port(), "/jobs/" + id + "/result").body,
@@ -86,8 +88,10 @@ TEST_F(server_test, a_raw_text_csv_body_is_the_same_as_a_multipart_upload) {
   const std::string id = str(json_of(r), "jobId");
   EXPECT_EQ(str(json_of(r), "message"), "file is being processed...");
   wait_for(s->port(), id, "finished");
-  EXPECT_EQ(test::http_get(s->port(), "/jobs/" + id + "/result/").body,
-            small_result);
+  const auto got = test::http_get(s->port(), "/jobs/" + id + "/result/");
+  EXPECT_EQ(got.body, small_result);
+  EXPECT_EQ(got.header("content-disposition"),
+            "attachment; filename=\"" + id + ".csv\"");
 }
 
 TEST_F(server_test, a_large_upload_reaches_the_job_byte_for_byte) {
