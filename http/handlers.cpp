@@ -214,8 +214,8 @@ std::optional<reply> hand_over(server_context& ctx, const reply& r,
            static_cast<int64_t>(s.st_mtim.tv_nsec);
   };
   const file_identity sent{static_cast<uint64_t>(st.st_size), mtime_ns(st)};
-  const file_identity result{static_cast<uint64_t>(origin.st_size),
-                             mtime_ns(origin)};
+  const file_identity made_from{static_cast<uint64_t>(origin.st_size),
+                                mtime_ns(origin)};
   const bool gzip = !r.file_origin.empty();
   download_request asked;
   asked.head_only = req.method == "HEAD";
@@ -224,7 +224,7 @@ std::optional<reply> hand_over(server_context& ctx, const reply& r,
   asked.if_modified_since = req.if_modified_since;
   asked.if_range = req.if_range;
   const download_plan plan =
-      plan_download(asked, sent, strong_etag(r.file_tag, result, gzip),
+      plan_download(asked, sent, strong_etag(r.file_tag, made_from, gzip),
                     static_cast<int64_t>(origin.st_mtim.tv_sec));
   const bool full = plan.status == http_status::ok ||
                     plan.status == http_status::partial_content;

@@ -112,17 +112,20 @@ result<void> gzip_file(const std::string& source, const std::string& target) {
 void result_gzips::make(caf::actor_system& system, const std::string& source,
                         const std::string& target,
                         std::function<void(bool)> done) {
+  bool busy = false;
   {
     std::lock_guard lock(mutex_);
     if (auto it = making_.find(target); it != making_.end()) {
       it->second.push_back(std::move(done));
       return;
     }
-    if (making_.size() >= max_at_once_) {
-      done(false); // busy: the plain file serves as well
-      return;
-    }
-    making_[target].push_back(std::move(done));
+    busy = making_.size() >= max_at_once_;
+    if (!busy)
+      making_[target].push_back(std::move(done));
+  }
+  if (busy) {
+    done(false); // the plain file serves as well
+    return;
   }
   system.spawn<caf::detached>(
       [self = shared_from_this(), source, target](caf::event_based_actor*) {
