@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdio>
 #include <ctime>
+#include <time.h> // strptime
 
 namespace playcount::http {
 
@@ -136,43 +137,16 @@ std::string http_date(int64_t seconds) {
 
 std::optional<int64_t> parse_http_date(std::string_view text) {
   const std::string s(trim(text));
-  std::tm tm{};
-  char month[4] = {};
-  char weekday[16] = {};
-  int day = 0;
-  int year = 0;
-  int n = 0;
-  // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT"
-  if (std::sscanf(s.c_str(), "%3s, %2d %3s %4d %2d:%2d:%2d GMT%n", weekday,
-                  &day, month, &year, &tm.tm_hour, &tm.tm_min, &tm.tm_sec,
-                  &n) == 7 &&
-      static_cast<size_t>(n) == s.size()) {
-  } else if (n = 0; // RFC 850: "Sunday, 06-Nov-94 08:49:37 GMT"
-             std::sscanf(s.c_str(),
-                         "%15[A-Za-z], %2d-%3s-%2d %2d:%2d:%2d GMT%n", weekday,
-                         &day, month, &year, &tm.tm_hour, &tm.tm_min,
-                         &tm.tm_sec, &n) == 7 &&
-             static_cast<size_t>(n) == s.size()) {
-    year += year < 70 ? 2000 : 1900;
-  } else if (n = 0; // asctime: "Sun Nov  6 08:49:37 1994"
-             std::sscanf(s.c_str(), "%3s %3s %d %2d:%2d:%2d %4d%n", weekday,
-                         month, &day, &tm.tm_hour, &tm.tm_min, &tm.tm_sec,
-                         &year, &n) == 7 &&
-             static_cast<size_t>(n) == s.size()) {
-  } else {
-    return std::nullopt;
+  // IMF-fixdate, RFC 850, asctime (strptime in the C locale: English names).
+  for (const char* format :
+       {"%a, %d %b %Y %H:%M:%S GMT", "%A, %d-%b-%y %H:%M:%S GMT",
+        "%a %b %e %H:%M:%S %Y"}) {
+    std::tm tm{};
+    const char* end = ::strptime(s.c_str(), format, &tm);
+    if (end != nullptr && *end == '\0')
+      return static_cast<int64_t>(timegm(&tm));
   }
-  int mon = -1;
-  for (size_t i = 0; i < months.size(); ++i)
-    if (std::string_view(month) == months.at(i))
-      mon = static_cast<int>(i);
-  if (mon < 0 || day < 1 || day > 31 || tm.tm_hour > 23 || tm.tm_min > 59 ||
-      tm.tm_sec > 60)
-    return std::nullopt;
-  tm.tm_mday = day;
-  tm.tm_mon = mon;
-  tm.tm_year = year - 1900;
-  return static_cast<int64_t>(timegm(&tm));
+  return std::nullopt;
 }
 
 bool none_match_hits(std::string_view if_none_match, std::string_view etag) {

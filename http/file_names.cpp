@@ -68,26 +68,25 @@ encoded_upload_name(std::string_view encoded, std::string_view where) {
   return upload_name(std::move(*name), where);
 }
 
-std::variant<std::string, api_error> upload_name(std::string text,
+std::variant<std::string, api_error> upload_name(std::string name,
                                                  std::string_view where) {
   const auto refuse = [&](const std::string& why) {
     return api_error{api_errc::bad_request,
                      "the file name " + std::string(where) + " " + why};
   };
-  const std::string* name = &text;
-  if (name->empty())
+  if (name.empty())
     return refuse("is empty");
-  if (name->size() > 255)
+  if (name.size() > 255)
     return refuse("is over 255 bytes");
-  if (*name == "." || *name == "..")
-    return refuse("is \"" + *name + "\", not a file");
-  for (const char c : *name) {
+  if (name == "." || name == "..")
+    return refuse("is \"" + name + "\", not a file");
+  for (const char c : name) {
     if (c == '/' || c == '\\')
       return refuse("is a path: a name has no slash");
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
       return refuse("has a control character");
   }
-  return text;
+  return name;
 }
 
 std::optional<std::string> disposition_filename(std::string_view value) {
