@@ -112,19 +112,20 @@ result<void> gzip_file(const std::string& source, const std::string& target) {
 void result_gzips::make(caf::actor_system& system, const std::string& source,
                         const std::string& target,
                         std::function<void(bool)> done) {
-  bool busy = false;
+  std::function<void(bool)> refused; // busy: the plain file serves as well
   {
     std::lock_guard lock(mutex_);
     if (auto it = making_.find(target); it != making_.end()) {
       it->second.push_back(std::move(done));
       return;
     }
-    busy = making_.size() >= max_at_once_;
-    if (!busy)
+    if (making_.size() >= max_at_once_)
+      refused = std::move(done);
+    else
       making_[target].push_back(std::move(done));
   }
-  if (busy) {
-    done(false); // the plain file serves as well
+  if (refused) {
+    refused(false);
     return;
   }
   system.spawn<caf::detached>(
