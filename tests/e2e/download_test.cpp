@@ -178,6 +178,35 @@ TEST_F(download_test, a_download_cut_half_way_resumes_with_curl_C) {
   EXPECT_EQ(read_file(part), result);
 }
 
+TEST_F(download_test, a_download_the_client_drops_mid_way_resumes_with_curl_C) {
+  auto s = start();
+  const std::string id = finished_job(s->port(), big_csv());
+  const std::string result = read_file(result_path(id));
+  const std::string target = "/jobs/" + id + "/result/";
+  // A client that goes away after about 100 KB of the body (curl's
+  // --limit-rate lets a first burst of megabytes through: no cut). What it
+  // got is what a download cut off by the network leaves on disk.
+  std::string got;
+  {
+    test::http_connection c(s->port());
+    ASSERT_TRUE(c.send(test::request_text("GET", target)));
+    ASSERT_TRUE(c.read_until(got, "\r\n\r\n", std::chrono::seconds(10)));
+    while (got.size() - got.find("\r\n\r\n") < 100000 &&
+           c.read_some(got, std::chrono::seconds(10))) {
+    }
+  } // closed mid-way
+  got.erase(0, got.find("\r\n\r\n") + 4);
+  ASSERT_GE(got.size(), 100000u);
+  ASSERT_LT(got.size(), result.size());
+  ASSERT_EQ(got, result.substr(0, got.size()));
+  const std::string part = dir_.write("cut-by-network.csv", got);
+  const auto r = curl_with(
+      {"-C", "-", "-o", part, "-w", "%{http_code}", url(s->port(), target)});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "206");
+  EXPECT_EQ(read_file(part), result);
+}
+
 // -- validators ---------------------------------------------------------------
 
 TEST_F(download_test, if_none_match_and_if_modified_since_get_304) {
