@@ -1,6 +1,7 @@
 #include "http/api.hpp"
 
 #include "core/utf8.hpp"
+#include "http/file_names.hpp"
 
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
@@ -213,8 +214,12 @@ reply result_reply(const job_lookup& lookup, const std::string& result_path) {
     out.status = status;
     out.content_type = "text/csv";
     out.file = result_path;
-    out.headers.emplace_back("Content-Disposition",
-                             "attachment; filename=\"" + r.id + ".csv\"");
+    out.file_tag = r.id;
+    out.headers.emplace_back(
+        "Content-Disposition",
+        content_disposition(attachment_name(r.file_name, r.id)));
+    // The same URL answers gzip to those who ask (result_gzip.hpp).
+    out.headers.emplace_back("Vary", "Accept-Encoding");
     return out;
   }
   case job_state::queued:
@@ -228,6 +233,12 @@ reply result_reply(const job_lookup& lookup, const std::string& result_path) {
     return text_reply(status, "Job: canceled");
   }
   return text_reply(status, "Job: unknown state");
+}
+
+void use_gzip_variant(reply& r, const std::string& gz_path) {
+  r.file_origin = r.file;
+  r.file = gz_path;
+  r.headers.emplace_back("Content-Encoding", "gzip");
 }
 
 reply job_reply(const job_lookup& lookup) {

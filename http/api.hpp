@@ -26,8 +26,17 @@ struct reply {
   std::string body;
   /// Extra headers (Retry-After, Allow, Content-Disposition).
   std::vector<std::pair<std::string, std::string>> headers;
-  /// When not empty: the body is this file, sent with sendfile.
+  /// When not empty: the body is this file, sent with sendfile, by the
+  /// book (http/download.hpp: Range, ETag, Last-Modified, HEAD).
   std::string file;
+  /// A file reply's ETag starts with this (the job id).
+  std::string file_tag;
+  /// When `file` is the gzip variant of another file: that file, whose
+  /// size and mtime make the ETag and Last-Modified (empty: `file`'s own).
+  std::string file_origin;
+  /// The answer to HEAD: the head as for GET (Content-Length included),
+  /// no body.
+  bool head_only = false;
 };
 
 enum class api_errc : uint8_t {
@@ -92,11 +101,16 @@ struct api_error {
 /// 202 {"jobId": id, "message": "file is being processed..."}
 [[nodiscard]] reply accepted_reply(const std::string& id);
 
-/// `GET /jobs/<id>/result/`: the file when finished (200, attachment),
+/// `GET /jobs/<id>/result/`: the file when finished (200, attachment
+/// named after the upload: file_names.hpp; Vary: Accept-Encoding),
 /// `Job: queued` / `Job: started ...` (202), `Job: failed: line N: ...`
 /// (422), `Job: canceled` (410), or `Job not found.` (404), as text.
 [[nodiscard]] reply result_reply(const job_lookup& lookup,
                                  const std::string& result_path);
+
+/// A finished result's reply turned into its gzip variant at `gz_path`
+/// (made from the result: result_gzip.hpp).
+void use_gzip_variant(reply& r, const std::string& gz_path);
 
 /// `GET /jobs/<id>/`: the job as JSON, or 404.
 [[nodiscard]] reply job_reply(const job_lookup& lookup);

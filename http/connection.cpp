@@ -46,7 +46,8 @@ std::string raw_response(const reply& r) {
   for (const auto& [name, value] : r.headers)
     out.append(name).append(": ").append(value).append("\r\n");
   out += "Connection: close\r\n\r\n";
-  out += r.body;
+  if (!r.head_only)
+    out += r.body;
   return out;
 }
 

@@ -66,7 +66,8 @@ inline constexpr const char* slot_key = "playcount.slot";
 std::shared_ptr<connection>
 connection_of(const std::shared_ptr<Pistache::Tcp::Peer>& peer);
 
-/// A whole response with `Connection: close`, as written to the socket.
+/// A whole response with `Connection: close`, as written to the socket
+/// (without the body when `r.head_only`).
 [[nodiscard]] std::string raw_response(const reply& r);
 
 /// The access log line and the request metrics of one request; no status:

@@ -28,8 +28,12 @@ struct download_pump::download {
   int file = -1;
   std::string head;
   size_t head_sent = 0;
-  uint64_t length = 0;
-  off_t offset = 0;
+  uint64_t length = 0; // bytes of the file to send, from `first`
+  off_t first = 0;
+  off_t offset = 0; // the next byte to send
+  [[nodiscard]] uint64_t sent() const noexcept {
+    return static_cast<uint64_t>(offset - first);
+  }
   std::shared_ptr<void> slot;
   std::string label;
   steady::time_point started = steady::now();
@@ -71,13 +75,15 @@ result<void> download_pump::start() {
 }
 
 void download_pump::hand_over(int socket_fd, int file_fd, std::string head,
-                              uint64_t length, std::shared_ptr<void> slot,
-                              std::string label) {
+                              uint64_t offset, uint64_t length,
+                              std::shared_ptr<void> slot, std::string label) {
   auto d = std::make_unique<download>();
   d->socket = socket_fd;
   d->file = file_fd;
   d->head = std::move(head);
   d->length = length;
+  d->first = static_cast<off_t>(offset);
+  d->offset = d->first;
   d->slot = std::move(slot);
   d->label = std::move(label);
   ++active_;
@@ -101,7 +107,7 @@ bool download_pump::send_some(download& d) {
     if (d.head_sent < d.head.size())
       return true;
   }
-  const uint64_t left = d.length - static_cast<uint64_t>(d.offset);
+  const uint64_t left = d.length - d.sent();
   if (left == 0)
     return false;
   const ssize_t n =
@@ -112,12 +118,11 @@ bool download_pump::send_some(download& d) {
   if (n == 0) // the file is shorter than it was: nothing more to send
     return false;
   d.progress = steady::now();
-  return static_cast<uint64_t>(d.offset) < d.length;
+  return d.sent() < d.length;
 }
 
 void download_pump::finish(download& d, const char* outcome) {
-  const bool complete = d.head_sent == d.head.size() &&
-                        static_cast<uint64_t>(d.offset) == d.length;
+  const bool complete = d.head_sent == d.head.size() && d.sent() == d.length;
   // The client reads to the end of the stream: our side ends here (the
   // connection's other descriptor is Pistache's, closed by it).
   if (complete)
@@ -135,7 +140,7 @@ void download_pump::finish(download& d, const char* outcome) {
   else
     spdlog::info("download of {} cut off ({}) after {} of {} bytes in "
                  "{:.1f} s",
-                 d.label, outcome, d.offset, d.length, seconds);
+                 d.label, outcome, d.sent(), d.length, seconds);
   --active_;
 }
 
@@ -184,8 +189,8 @@ void download_pump::run() {
         continue;
       }
       if (!send_some(d)) {
-        const bool complete = d.head_sent == d.head.size() &&
-                              static_cast<uint64_t>(d.offset) == d.length;
+        const bool complete =
+            d.head_sent == d.head.size() && d.sent() == d.length;
         finish(d, complete ? "done"
                            : (errno == EPIPE || errno == ECONNRESET
                                   ? "the client went away"

@@ -44,12 +44,14 @@ public:
   /// Starts the thread, or says why it cannot.
   result<void> start();
 
-  /// Sends `head` then `length` bytes of `file_fd` from its start on
-  /// `socket_fd`, then closes both. Takes ownership of both descriptors
-  /// (closed at once when the pump is stopped). `slot` is held until the
-  /// download ends (see connection_slots); `label` names it in the log.
-  void hand_over(int socket_fd, int file_fd, std::string head, uint64_t length,
-                 std::shared_ptr<void> slot, std::string label);
+  /// Sends `head` then `length` bytes of `file_fd` from byte `offset` on
+  /// (a Range; 0 for the whole file) on `socket_fd`, then closes both. Takes
+  /// ownership of both descriptors (closed at once when the pump is stopped).
+  /// `slot` is held until the download ends (see connection_slots); `label`
+  /// names it in the log.
+  void hand_over(int socket_fd, int file_fd, std::string head, uint64_t offset,
+                 uint64_t length, std::shared_ptr<void> slot,
+                 std::string label);
 
   /// Downloads in progress.
   [[nodiscard]] size_t active() const noexcept { return active_; }

@@ -2,8 +2,10 @@
 
 #include "actors/job_store.hpp"
 #include "actors/messages.hpp"
+#include "http/download.hpp"
 #include "http/download_pump.hpp"
 #include "http/metrics.hpp"
+#include "http/result_gzip.hpp"
 #include "http/routes.hpp"
 #include "http/server_context.hpp"
 #include "http/web.hpp"
@@ -42,30 +44,68 @@ void ask_then_reply(server_context& ctx, std::function<void(reply)> later,
       std::move(xs)...);
 }
 
+// GET /jobs/<id>/result/ once the registry has answered: the result, or
+// its gzip variant for a client that takes gzip (made now when it is not
+// yet: result_gzip.hpp; `later` then waits for it).
+void answer_result(const std::optional<job_lookup>& found,
+                   const job_paths& paths, bool gzip, caf::actor_system& system,
+                   const std::shared_ptr<result_gzips>& gzips,
+                   std::function<void(reply)> later) {
+  reply out;
+  try {
+    out = found ? result_reply(*found, paths.result)
+                : to_reply(registry_silent());
+    if (gzip && !out.file.empty()) {
+      const std::string gz = paths.result + ".gz";
+      struct stat st {};
+      if (::stat(gz.c_str(), &st) == 0) {
+        use_gzip_variant(out, gz);
+      } else if (errno == ENOENT && gzips) {
+        gzips->make(system, paths.result, gz,
+                    [out, gz, later = std::move(later)](bool made) mutable {
+                      if (made)
+                        use_gzip_variant(out, gz);
+                      later(std::move(out));
+                    });
+        return;
+      }
+    }
+  } catch (const std::exception& e) {
+    out = to_reply({api_errc::internal, e.what()});
+  }
+  later(std::move(out));
+}
+
 } // namespace
+
+api_error route_refusal(const route_match& route, const std::string& method,
+                        const std::string& path) {
+  if (route.kind == route_match::bad_method)
+    return {api_errc::method_not_allowed,
+            method + " is not allowed here; use " + route.allow, 0,
+            route.allow};
+  return {api_errc::no_route, "no such endpoint: " + method + " " + path};
+}
 
 std::optional<reply> handle(server_context& ctx, const request_facts& req,
                             std::function<void(reply)> later) {
-  const std::string& method = req.method;
   const std::string& path = req.path;
-  const route_match route = match_route(method, path);
-  if (route.kind == route_match::no_route)
-    return to_reply(
-        {api_errc::no_route, "no such endpoint: " + method + " " + path});
-  if (route.kind == route_match::bad_method)
-    return to_reply({api_errc::method_not_allowed,
-                     method + " is not allowed here; use " + route.allow, 0,
-                     route.allow});
+  const route_match route = match_route(req.method, path);
+  // HEAD is answered as GET is; the body is left out when it is written.
+  const std::string method = req.method == "HEAD" ? "GET" : req.method;
+  if (route.kind != route_match::found)
+    return to_reply(route_refusal(route, req.method, path));
   switch (route.target) {
   case endpoint::job_result: {
     if (!is_job_id(route.id))
       return result_reply(job_lookup{}, {});
-    ask_then_reply<job_lookup>(
-        ctx, std::move(later),
-        [result = paths_for(ctx.config.data_dir, route.id).result](
-            const std::optional<job_lookup>& found) {
-          return found ? result_reply(*found, result)
-                       : to_reply(registry_silent());
+    ask_registry<job_lookup>(
+        ctx,
+        [paths = paths_for(ctx.config.data_dir, route.id),
+         gzip = req.accept_encoding && accepts_gzip(*req.accept_encoding),
+         system = &ctx.system, gzips = ctx.gzips,
+         later = std::move(later)](const std::optional<job_lookup>& found) {
+          answer_result(found, paths, gzip, *system, gzips, later);
         },
         lookup_atom::value, route.id);
     return std::nullopt;
@@ -138,10 +178,12 @@ std::optional<reply> handle(server_context& ctx, const request_facts& req,
 std::optional<reply> hand_over(server_context& ctx, const reply& r,
                                connection& c,
                                const std::shared_ptr<Tcp::Peer>& peer,
-                               const std::string& label) {
+                               const request_facts& req) {
   const int file = ::open(r.file.c_str(), O_RDONLY | O_CLOEXEC);
   struct stat st {};
-  if (file < 0 || ::fstat(file, &st) != 0) {
+  struct stat origin {};
+  if (file < 0 || ::fstat(file, &st) != 0 ||
+      (!r.file_origin.empty() && ::stat(r.file_origin.c_str(), &origin) != 0)) {
     const int err = errno;
     if (file >= 0)
       ::close(file);
@@ -151,6 +193,8 @@ std::optional<reply> hand_over(server_context& ctx, const reply& r,
     return to_reply({api_errc::internal, "the result cannot be read: " +
                                              std::string(std::strerror(err))});
   }
+  if (r.file_origin.empty())
+    origin = st;
   const int socket = ::fcntl(peer->fd(), F_DUPFD_CLOEXEC, 0);
   if (socket < 0) {
     const int err = errno;
@@ -163,12 +207,37 @@ std::optional<reply> hand_over(server_context& ctx, const reply& r,
     busy.headers.emplace_back("Retry-After", "1");
     return busy;
   }
-  const auto length = static_cast<uint64_t>(st.st_size);
-  std::string head = status_line(r.status);
-  head += "Content-Type: " + r.content_type + "\r\n";
-  head += "Content-Length: " + std::to_string(length) + "\r\n";
-  for (const auto& [name, value] : r.headers)
+  // The ETag and Last-Modified are the result's (the gzip variant's tag has
+  // its own suffix); sizes and ranges are those of the file sent.
+  const auto mtime_ns = [](const struct stat& s) {
+    return static_cast<int64_t>(s.st_mtim.tv_sec) * 1000000000 +
+           static_cast<int64_t>(s.st_mtim.tv_nsec);
+  };
+  const file_identity sent{static_cast<uint64_t>(st.st_size), mtime_ns(st)};
+  const file_identity made_from{static_cast<uint64_t>(origin.st_size),
+                                mtime_ns(origin)};
+  const bool gzip = !r.file_origin.empty();
+  download_request asked;
+  asked.head_only = req.method == "HEAD";
+  asked.range = req.range;
+  asked.if_none_match = req.if_none_match;
+  asked.if_modified_since = req.if_modified_since;
+  asked.if_range = req.if_range;
+  const download_plan plan =
+      plan_download(asked, sent, strong_etag(r.file_tag, made_from, gzip),
+                    static_cast<int64_t>(origin.st_mtim.tv_sec));
+  const bool full = plan.status == http_status::ok ||
+                    plan.status == http_status::partial_content;
+  std::string head = status_line(plan.status);
+  if (full)
+    head += "Content-Type: " + r.content_type + "\r\n";
+  for (const auto& [name, value] : plan.headers)
     head.append(name).append(": ").append(value).append("\r\n");
+  // A 304 or 416 has no representation: of the reply's own headers only
+  // Vary applies (RFC 9110 §15.4.5).
+  for (const auto& [name, value] : r.headers)
+    if (full || name == "Vary")
+      head.append(name).append(": ").append(value).append("\r\n");
   // One response on this connection: the pump ends it by closing its side.
   head += "Connection: close\r\n\r\n";
   c.m = connection::mode::closed;
@@ -176,8 +245,8 @@ std::optional<reply> hand_over(server_context& ctx, const reply& r,
   // Pistache's idle check then closes its descriptor quietly at the idle
   // timeout (an idle peer gets no 408), which leaves the pump's copy open.
   peer->setIdle(true);
-  ctx.pump->hand_over(socket, file, std::move(head), length,
-                      peer->tryGetData(slot_key), label);
+  ctx.pump->hand_over(socket, file, std::move(head), plan.offset, plan.length,
+                      peer->tryGetData(slot_key), req.path);
   return std::nullopt;
 }
 

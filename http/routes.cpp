@@ -31,7 +31,7 @@ route_match match(endpoint target, std::string_view method,
     std::string_view m = rest.substr(0, comma);
     while (!m.empty() && m.front() == ' ')
       m.remove_prefix(1);
-    if (m == method) {
+    if (m == method || (m == "GET" && method == "HEAD")) {
       out.kind = route_match::found;
       return out;
     }
@@ -49,7 +49,10 @@ route_match match(endpoint target, std::string_view method,
 route_match match_route(std::string_view method, std::string_view path) {
   const auto s = segments(path);
   if (s.size() == 2 && s[0] == "jobs" && s[1] == "count")
-    return match(endpoint::upload, method, "POST");
+    return match(endpoint::upload, method, "POST, PUT");
+  // What `curl -T plays.csv .../jobs/count/` sends (curl appends the name).
+  if (s.size() == 3 && s[0] == "jobs" && s[1] == "count")
+    return match(endpoint::upload, method, "POST, PUT", s[2]);
   if (s.size() == 3 && s[0] == "jobs" && s[2] == "result")
     return match(endpoint::job_result, method, "GET", s[1]);
   if (s.size() == 2 && s[0] == "jobs")

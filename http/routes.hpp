@@ -9,6 +9,7 @@
 // - A job id is matched only as a whole segment and is checked by the
 //   handler with is_job_id: anything else in the id position is "not
 //   found", never a file name.
+// - HEAD goes wherever GET goes (RFC 9110 §9.3.2).
 
 #include <cstdint>
 #include <string>
@@ -17,7 +18,7 @@
 namespace playcount::http {
 
 enum class endpoint : uint8_t {
-  upload,     ///< POST /jobs/count/
+  upload,     ///< POST or PUT /jobs/count/ and /jobs/count/<file name>
   job_result, ///< GET /jobs/<id>/result/
   job,        ///< GET, DELETE /jobs/<id>/
   jobs,       ///< GET /jobs/
@@ -32,7 +33,8 @@ struct route_match {
   kind_type kind = no_route;
   endpoint target = endpoint::health;
   std::string id;    ///< job_result, job: the id segment as given;
-                     ///< page: the file name in web/
+                     ///< page: the file name in web/; upload: the file
+                     ///< name segment as given (percent-encoded), or empty
   std::string allow; ///< bad_method: the methods the path takes
 };
 

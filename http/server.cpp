@@ -213,7 +213,7 @@ void front_handler::judge_head(const std::shared_ptr<connection>& cp,
           {api_errc::bad_request, "the target * is for OPTIONS only"});
     reply r;
     r.content_type = "text/plain";
-    r.headers.emplace_back("Allow", "GET, POST, DELETE, OPTIONS");
+    r.headers.emplace_back("Allow", "GET, HEAD, POST, PUT, DELETE, OPTIONS");
     return answer_and_close(c, peer, r, head.method, head.target, since);
   }
   if (!pistache_knows(head.method))
@@ -233,8 +233,15 @@ void front_handler::judge_head(const std::shared_ptr<connection>& cp,
   if (route.kind == route_match::found && route.target == endpoint::upload) {
     std::string rest = c.head.substr(end + 4);
     c.head.clear();
-    return start_upload(ctx_, cp, std::move(head), length, rest, peer);
+    return start_upload(ctx_, cp, std::move(head), length, rest, route.id,
+                        peer);
   }
+  // Routed before the body is judged: a body sent to no endpoint (or with
+  // a method it does not take) gets the 404 or 405, not a 413 about it.
+  if (route.kind != route_match::found &&
+      ((length && *length > max_request_size) ||
+       head.header("Transfer-Encoding") != nullptr))
+    return refuse(route_refusal(route, head.method, head.path));
   // Pistache would buffer any body, and answers a large overshoot of its
   // limit with nothing at all. None of these endpoints takes a body.
   if (length && *length > max_request_size)
@@ -290,7 +297,7 @@ void front_handler::answer(connection& c, Http::ResponseWriter& w, reply r,
                            const std::shared_ptr<Tcp::Peer>& peer,
                            const request_facts& req, steady::time_point since) {
   if (!r.file.empty()) {
-    std::optional<reply> refused = hand_over(*ctx_, r, c, peer, req.path);
+    std::optional<reply> refused = hand_over(*ctx_, r, c, peer, req);
     if (!refused) {
       // The pump answers; `w` goes without a word (Pistache sends nothing
       // for a writer that is not used).
@@ -298,6 +305,12 @@ void front_handler::answer(connection& c, Http::ResponseWriter& w, reply r,
       return;
     }
     r = std::move(*refused);
+  }
+  if (req.method == "HEAD") {
+    // Pistache would send the body: the head goes out by our hand, with
+    // the Content-Length a GET gets (the writer `w` goes unused).
+    r.head_only = true;
+    return answer_and_close(c, peer, r, req.method, req.path, since);
   }
   send_through(w, r);
   log_request(req.method, req.path, r.status, since);
@@ -308,6 +321,16 @@ void front_handler::onRequest(const Http::Request& req,
   const auto since = steady::now();
   request_facts facts{Http::methodString(req.method()), req.resource(),
                       req.query().get("limit")};
+  const auto header = [&](const char* name) -> std::optional<std::string> {
+    if (auto raw = req.headers().tryGetRaw(name))
+      return raw->value();
+    return std::nullopt;
+  };
+  facts.range = header("Range");
+  facts.if_none_match = header("If-None-Match");
+  facts.if_modified_since = header("If-Modified-Since");
+  facts.if_range = header("If-Range");
+  facts.accept_encoding = header("Accept-Encoding");
   const auto peer = w.getPeer();
   if (!peer)
     return log_request(facts.method, facts.path, std::nullopt, since,

@@ -4,6 +4,7 @@
 // registry and the one way to ask it (a continuation, never a wait).
 
 #include "http/api.hpp"
+#include "http/result_gzip.hpp"
 #include "http/server.hpp"
 
 #include <caf/all.hpp>
@@ -31,6 +32,9 @@ struct server_context {
   job_registry_actor registry;
   const server_config config;
   download_pump* pump = nullptr; // set before the first request
+  // The gzip variants of results being made: two at a time at most (each
+  // takes a core for a second or so per GB).
+  std::shared_ptr<result_gzips> gzips = std::make_shared<result_gzips>(2);
   // Warm shutdown (server::drain): uploads get 503, /healthz 503.
   std::atomic<bool> draining{false};
   // Uploads being received (and answered): the shutdown waits for them.

@@ -10,6 +10,10 @@ const char* reason_phrase(http_status status) noexcept {
     return "OK";
   case http_status::accepted:
     return "Accepted";
+  case http_status::partial_content:
+    return "Partial Content";
+  case http_status::not_modified:
+    return "Not Modified";
   case http_status::bad_request:
     return "Bad Request";
   case http_status::unauthorized:
@@ -24,6 +28,8 @@ const char* reason_phrase(http_status status) noexcept {
     return "Length Required";
   case http_status::payload_too_large:
     return "Payload Too Large";
+  case http_status::range_not_satisfiable:
+    return "Range Not Satisfiable";
   case http_status::unprocessable_entity:
     return "Unprocessable Entity";
   case http_status::header_fields_too_large:

@@ -17,6 +17,8 @@ namespace playcount::http {
 enum class http_status : uint16_t {
   ok = 200,
   accepted = 202,
+  partial_content = 206,
+  not_modified = 304,
   bad_request = 400,
   unauthorized = 401,
   not_found = 404,
@@ -24,6 +26,7 @@ enum class http_status : uint16_t {
   gone = 410,
   length_required = 411,
   payload_too_large = 413,
+  range_not_satisfiable = 416,
   unprocessable_entity = 422,
   header_fields_too_large = 431,
   internal_server_error = 500,

@@ -2,6 +2,7 @@
 
 #include "actors/messages.hpp"
 #include "http/api.hpp"
+#include "http/file_names.hpp"
 #include "http/metrics.hpp"
 #include "http/multipart.hpp"
 #include "http/request_head.hpp"
@@ -143,6 +144,7 @@ void on_admission(const std::shared_ptr<server_context>& ctx,
 void start_upload(const std::shared_ptr<server_context>& ctx,
                   const std::shared_ptr<connection>& c, request_head head,
                   std::optional<uint64_t> length, const std::string& rest,
+                  const std::string& name_segment,
                   const std::shared_ptr<Tcp::Peer>& peer) {
   const auto since = steady::now();
   const auto refuse = [&](const api_error& e) {
@@ -178,6 +180,19 @@ void start_upload(const std::shared_ptr<server_context>& ctx,
   }
 
   received_body body;
+  // A raw body's name: in the path (what `curl -T` sends), ?filename=, or
+  // Content-Disposition, in that order. A form's file part names itself.
+  std::variant<std::string, api_error> named;
+  if (!name_segment.empty())
+    named = encoded_upload_name(name_segment, "in the path");
+  else if (auto q = query_param(head.query, "filename"))
+    named = encoded_upload_name(*q, "in ?filename=");
+  else if (const std::string* d = head.header("Content-Disposition"))
+    if (auto f = disposition_filename(*d))
+      named = upload_name(std::move(*f), "in Content-Disposition");
+  if (const auto* e = std::get_if<api_error>(&named))
+    return refuse(*e);
+  body.file_name = std::get<std::string>(std::move(named));
   const std::string* type = head.header("Content-Type");
   body.content_type = type != nullptr ? *type : "";
   body.multipart = is_multipart_form_data(body.content_type);
@@ -187,7 +202,10 @@ void start_upload(const std::shared_ptr<server_context>& ctx,
       return refuse(
           {api_errc::bad_multipart,
            "malformed multipart/form-data: " + boundary.error.message});
-  } else if (!is_csv_type(body.content_type)) {
+  } else if (!is_csv_type(body.content_type) && body.file_name.empty() &&
+             head.method != "PUT") {
+    // A body that is a file by its method (PUT) or its name is taken
+    // whatever its Content-Type (curl -T sends none).
     // As the original service: a request without a form file has no file.
     return refuse({api_errc::file_required, {}});
   }

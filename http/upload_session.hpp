@@ -45,10 +45,12 @@ struct upload_state {
 
 /// Begins an upload whose head was judged: its limits are checked, its
 /// files made, the registry is asked whether it has room; `rest` is the
-/// start of the body.
+/// start of the body. `name_segment`: the file name in the path
+/// (`PUT /jobs/count/<name>`, percent-encoded), or empty.
 void start_upload(const std::shared_ptr<server_context>& ctx,
                   const std::shared_ptr<connection>& c, request_head head,
                   std::optional<uint64_t> length, const std::string& rest,
+                  const std::string& name_segment,
                   const std::shared_ptr<Pistache::Tcp::Peer>& peer);
 
 /// More of the body.

@@ -71,8 +71,10 @@ TEST_F(server_test, a_finished_job_serves_its_result_as_a_csv_attachment) {
   const auto r = test::http_get(s->port(), "/jobs/" + id + "/result/");
   EXPECT_EQ(r.status, 200) << r.raw;
   EXPECT_EQ(r.header("content-type"), "text/csv");
+  // Named after the upload (plays.csv); a raw body without a name gets
+  // <id>.csv.
   EXPECT_EQ(r.header("content-disposition"),
-            "attachment; filename=\"" + id + ".csv\"");
+            "attachment; filename=\"plays-totals.csv\"");
   EXPECT_EQ(r.body, small_result);
   // Without the trailing slash too, as the original service.
   EXPECT_EQ(test::http_get(s->port(), "/jobs/" + id + "/result").body,
@@ -86,8 +88,10 @@ TEST_F(server_test, a_raw_text_csv_body_is_the_same_as_a_multipart_upload) {
   const std::string id = str(json_of(r), "jobId");
   EXPECT_EQ(str(json_of(r), "message"), "file is being processed...");
   wait_for(s->port(), id, "finished");
-  EXPECT_EQ(test::http_get(s->port(), "/jobs/" + id + "/result/").body,
-            small_result);
+  const auto got = test::http_get(s->port(), "/jobs/" + id + "/result/");
+  EXPECT_EQ(got.body, small_result);
+  EXPECT_EQ(got.header("content-disposition"),
+            "attachment; filename=\"" + id + ".csv\"");
 }
 
 TEST_F(server_test, a_large_upload_reaches_the_job_byte_for_byte) {
@@ -510,10 +514,11 @@ TEST_F(server_test, other_paths_and_methods_answer_404_or_405_in_json) {
   };
   const std::vector<row> rows = {
       {"GET", "/index.html", 404, ""},
-      {"GET", "/jobs/count/extra/", 404, ""},
+      {"GET", "/jobs/count/extra/more/", 404, ""},
+      {"GET", "/jobs/count/extra/", 405, "POST, PUT"},
       {"GET", "/admin/x/", 404, ""},
       {"POST", "/", 405, "GET"},
-      {"GET", "/jobs/count/", 405, "POST"},
+      {"GET", "/jobs/count/", 405, "POST, PUT"},
       {"PUT", "/jobs/", 405, "GET"},
       {"POST", "/jobs/0b0c4e3a-1f2b-4c5d-8e6f-7a8b9c0d1e2f/", 405,
        "GET, DELETE"},
@@ -884,7 +889,7 @@ TEST_F(server_test, options_star_and_absolute_form_targets_are_accepted) {
   const auto options =
       test::http_exchange(port, "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_EQ(options.status, 200) << options.raw;
-  EXPECT_EQ(options.header("allow"), "GET, POST, DELETE, OPTIONS");
+  EXPECT_EQ(options.header("allow"), "GET, HEAD, POST, PUT, DELETE, OPTIONS");
   const auto star = test::http_exchange(port, "GET * HTTP/1.1\r\n\r\n");
   EXPECT_EQ(star.status, 400) << star.raw;
   EXPECT_NE(str(json_of(star), "message").find("OPTIONS only"),

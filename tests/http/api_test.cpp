@@ -34,7 +34,15 @@ TEST(routes, every_path_of_the_contract_finds_its_endpoint) {
       {"POST", "/jobs/count/", route_match::found, endpoint::upload, "", ""},
       {"POST", "/jobs/count", route_match::found, endpoint::upload, "", ""},
       {"GET", "/jobs/count/", route_match::bad_method, endpoint::upload, "",
-       "POST"},
+       "POST, PUT"},
+      {"PUT", "/jobs/count/", route_match::found, endpoint::upload, "", ""},
+      // curl -T plays.csv .../jobs/count/ (and with -X POST)
+      {"PUT", "/jobs/count/plays.csv", route_match::found, endpoint::upload,
+       "plays.csv", ""},
+      {"POST", "/jobs/count/a%20b.csv", route_match::found, endpoint::upload,
+       "a%20b.csv", ""},
+      {"GET", "/jobs/count/x", route_match::bad_method, endpoint::upload, "x",
+       "POST, PUT"},
       {"GET", "/jobs/" + id + "/result/", route_match::found,
        endpoint::job_result, id, ""},
       {"GET", "/jobs/" + id + "/result", route_match::found,
@@ -53,8 +61,10 @@ TEST(routes, every_path_of_the_contract_finds_its_endpoint) {
       {"GET", "/admin/stats", route_match::found, endpoint::stats, "", ""},
       {"GET", "/admin/stats/", route_match::found, endpoint::stats, "", ""},
       {"GET", "/healthz", route_match::found, endpoint::health, "", ""},
-      {"HEAD", "/healthz", route_match::bad_method, endpoint::health, "",
-       "GET"},
+      {"HEAD", "/healthz", route_match::found, endpoint::health, "", ""},
+      {"HEAD", "/jobs/" + id + "/result/", route_match::found,
+       endpoint::job_result, id, ""},
+      {"HEAD", "/jobs/" + id + "/", route_match::found, endpoint::job, id, ""},
       {"GET", "/metrics", route_match::found, endpoint::metrics, "", ""},
       {"GET", "/", route_match::found, endpoint::page, "index.html", ""},
       {"GET", "", route_match::found, endpoint::page, "index.html", ""},
@@ -76,7 +86,7 @@ TEST(routes, every_path_of_the_contract_finds_its_endpoint) {
 TEST(routes, anything_else_is_no_route) {
   for (const char* path :
        {"/job/", "/jobs/a/b/", "/jobs/a/result/extra/", "/admin/stats/x",
-        "/healthz/x", "/JOBS/", "/jobs/count/x", "/web/", "/web/a/b.js",
+        "/healthz/x", "/JOBS/", "/jobs/count/x/y", "/web/", "/web/a/b.js",
         "/metrics/x", "/index.html"})
     EXPECT_EQ(match_route("GET", path).kind, route_match::no_route) << path;
 }
@@ -126,7 +136,9 @@ TEST(replies, the_result_endpoint_answers_each_state_as_the_contract_says) {
   EXPECT_EQ(done.status, http_status::ok);
   EXPECT_EQ(done.content_type, "text/csv");
   EXPECT_EQ(done.file, "/data/result.csv");
-  ASSERT_EQ(done.headers.size(), 1u);
+  ASSERT_EQ(done.headers.size(), 2u);
+  EXPECT_EQ(done.headers[1].first, "Vary");
+  EXPECT_EQ(done.headers[1].second, "Accept-Encoding");
   EXPECT_EQ(done.headers[0].first, "Content-Disposition");
   EXPECT_EQ(
       done.headers[0].second,
