@@ -47,6 +47,9 @@ public:
       , limit_(limit)
       , buffer_(out_buffer_size) {}
 
+  [[nodiscard]] bool over_limit() const noexcept override {
+    return over_limit_;
+  }
   [[nodiscard]] uint64_t bytes_in() const noexcept override { return in_; }
   [[nodiscard]] uint64_t bytes_out() const noexcept override { return out_; }
 
@@ -65,8 +68,10 @@ protected:
   result<void> deliver(size_t n, uint64_t consumed, const sink& out) {
     if (n == 0)
       return {};
-    if (n > limit_ - out_) // out_ <= limit_ always
+    if (n > limit_ - out_) { // out_ <= limit_ always
+      over_limit_ = true;
       return fail(inflates_past(kind_, limit_, consumed));
+    }
     out_ += n;
     if (auto r = out({buffer_.data(), n}); !r)
       return fail(std::move(r).error());
@@ -79,6 +84,7 @@ protected:
   uint64_t out_ = 0;
   std::vector<char> buffer_;
   std::optional<failure> failed_;
+  bool over_limit_ = false;
 };
 
 const char* isal_reason(int rc) {

@@ -67,6 +67,8 @@ public:
   /// stream ends early after 1.2 GiB of output").
   virtual result<void> finish() = 0;
 
+  /// It failed because the output would pass the limit.
+  [[nodiscard]] virtual bool over_limit() const noexcept = 0;
   [[nodiscard]] virtual uint64_t bytes_in() const noexcept = 0;
   [[nodiscard]] virtual uint64_t bytes_out() const noexcept = 0;
 };

@@ -24,6 +24,8 @@ const char* reason_phrase(http_status status) noexcept {
     return "Length Required";
   case http_status::payload_too_large:
     return "Payload Too Large";
+  case http_status::unsupported_media_type:
+    return "Unsupported Media Type";
   case http_status::unprocessable_entity:
     return "Unprocessable Entity";
   case http_status::header_fields_too_large:

@@ -24,6 +24,7 @@ enum class http_status : uint16_t {
   gone = 410,
   length_required = 411,
   payload_too_large = 413,
+  unsupported_media_type = 415,
   unprocessable_entity = 422,
   header_fields_too_large = 431,
   internal_server_error = 500,

@@ -3,9 +3,9 @@
 // the plain bytes; corrupt, truncated and inflating streams fail.
 
 #include "core/compression.hpp"
+#include "tests/support/compressed.hpp"
 
 #include <gtest/gtest.h>
-#include <zlib.h>
 #include <zstd.h>
 
 #include <cstdint>
@@ -28,45 +28,15 @@ std::string plain_csv(size_t rows) {
   return s;
 }
 
-std::string gzip_member(std::string_view plain, int level) {
-  z_stream z{};
-  // 15 + 16: a gzip wrapper (header, CRC-32 and length trailer).
-  EXPECT_EQ(deflateInit2(&z, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY),
-            Z_OK);
-  std::string out(deflateBound(&z, plain.size()) + 64, '\0');
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(plain.data()));
-  z.avail_in = static_cast<uInt>(plain.size());
-  z.next_out = reinterpret_cast<Bytef*>(out.data());
-  z.avail_out = static_cast<uInt>(out.size());
-  EXPECT_EQ(deflate(&z, Z_FINISH), Z_STREAM_END);
-  out.resize(z.total_out);
-  deflateEnd(&z);
-  return out;
-}
-
-std::string zstd_frame(std::string_view plain, int level) {
-  std::string out(ZSTD_compressBound(plain.size()), '\0');
-  const size_t n =
-      ZSTD_compress(out.data(), out.size(), plain.data(), plain.size(), level);
-  EXPECT_EQ(ZSTD_isError(n), 0U) << ZSTD_getErrorName(n);
-  out.resize(n);
-  return out;
-}
-
-// A skippable frame (magic 0x184D2A50, little-endian size, payload).
-std::string skippable_frame(std::string_view payload) {
-  std::string s = "\x50\x2a\x4d\x18";
-  const auto n = static_cast<uint32_t>(payload.size());
-  for (int i = 0; i < 4; ++i)
-    s += static_cast<char>((n >> (8 * i)) & 0xff);
-  s += payload;
-  return s;
-}
+using test::gzip_member;
+using test::skippable_frame;
+using test::zstd_frame;
 
 struct decoded {
   std::string bytes;
   std::string error; ///< empty: it succeeded
   uint64_t bytes_out = 0;
+  bool over_limit = false;
 };
 
 decoded decode(compression kind, std::string_view in, size_t piece,
@@ -82,6 +52,7 @@ decoded decode(compression kind, std::string_view in, size_t piece,
     if (!r) {
       d.error = r.error().text();
       d.bytes_out = decoder->bytes_out();
+      d.over_limit = decoder->over_limit();
       return d;
     }
   }
@@ -246,6 +217,7 @@ TEST(gzip_decoder, a_bomb_fails_fast_at_the_limit) {
   EXPECT_NE(d.error.find("the gzip stream inflates past the limit of 1.0 MiB"),
             std::string::npos)
       << d.error;
+  EXPECT_TRUE(d.over_limit);
   EXPECT_LE(d.bytes_out, limit);
   EXPECT_LE(d.bytes.size(), limit);
   // Exactly at the limit is fine.
@@ -341,6 +313,7 @@ TEST(zstd_decoder, a_bomb_fails_fast_at_the_limit) {
   EXPECT_NE(d.error.find("the zstd stream inflates past the limit of 1.0 MiB"),
             std::string::npos)
       << d.error;
+  EXPECT_TRUE(d.over_limit);
   EXPECT_LE(d.bytes_out, limit);
 }
 
