@@ -18,8 +18,8 @@ namespace {
 
 // A CSV of `rows` rows, random enough that it compresses as real plays do
 // (about 3:1) and long enough for many deflate blocks and output buffers.
-std::string plain_csv(size_t rows) {
-  std::mt19937_64 rng(13);
+std::string plain_csv(size_t rows, uint64_t seed = 13) {
+  std::mt19937_64 rng(seed); // the same bytes every run
   std::string s = "Song,Date,Number of Plays\n";
   for (size_t i = 0; i < rows; ++i)
     s += "song " + std::to_string(rng() % 5000) + ",2024-0" +
