@@ -7,13 +7,16 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
 #include <filesystem>
+#include <mutex>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <thread>
 #include <unistd.h>
 
 namespace playcount::http {
@@ -115,12 +118,50 @@ input_limit decoded_limit(uint64_t max_input, const std::string& input_path) {
   return limit;
 }
 
+// At most one decoding per core at once, whatever the number of uploads
+// that end together: decoding takes a core, and a zstd frame may ask for a
+// window of up to 128 MiB, so memory stays bounded too. (A decoding runs
+// on a thread of its own, which waits here for its turn.)
+struct decode_slots {
+  std::mutex mutex;
+  std::condition_variable freed;
+  unsigned running = 0;
+  unsigned most = std::max(1U, std::thread::hardware_concurrency());
+};
+
+decode_slots& slots() {
+  static decode_slots s;
+  return s;
+}
+
+// One of the slots, held while it lives.
+class decode_gate {
+public:
+  decode_gate() {
+    decode_slots& s = slots();
+    std::unique_lock<std::mutex> lock(s.mutex);
+    s.freed.wait(lock, [&s] { return s.running < s.most; });
+    ++s.running;
+  }
+  decode_gate(const decode_gate&) = delete;
+  decode_gate& operator=(const decode_gate&) = delete;
+  ~decode_gate() {
+    decode_slots& s = slots();
+    {
+      const std::lock_guard<std::mutex> held(s.mutex);
+      --s.running;
+    }
+    s.freed.notify_one();
+  }
+};
+
 // Decodes `in`, a `kind` stream, into a new file `path`, flushed to disk;
 // its decoded size, or why not (`path` is then removed).
 std::variant<uint64_t, api_error> decode_into(std::string_view in,
                                               compression kind,
                                               const input_limit& limit,
                                               const std::string& path) {
+  const decode_gate turn;
   auto decoder = stream_decoder::make(kind, limit.bytes);
   removed_unless_kept removed{path};
   file_sink sink;
