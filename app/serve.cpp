@@ -82,6 +82,10 @@ options:
                            (default 2 s; see docs/cluster.md)
   --max-upload BYTES       the largest upload: 4G, 4 GiB, 512M, or bytes
                            (default 4 GiB); larger ones get 413
+  --max-input-size BYTES   the largest decoded input of a compressed upload
+                           (gzip, zstd) (default 64 GiB, and never more
+                           than the data directory's free space); one that
+                           inflates past it gets 413
   --result-ttl TIME        how long finished, failed and canceled jobs are
                            kept: 45s, 30min, 12h, 7d, or seconds (default 1 d)
   --max-running-jobs N     jobs processed at once (default 2)
@@ -224,6 +228,7 @@ int serve_command(int argc, char** argv) {
                        "data-dir",
                        "workers",
                        "max-upload",
+                       "max-input-size",
                        "result-ttl",
                        "max-running-jobs",
                        "max-queued-jobs",
@@ -263,6 +268,8 @@ int serve_command(int argc, char** argv) {
                           (opts.has("cluster-port") || !cluster_token.empty());
   const uint64_t cluster_port_number = opts.get_number("cluster-port", 4242);
   http_cfg.max_upload = opts.get_number("max-upload", uint64_t{4} << 30, true);
+  http_cfg.max_input_size =
+      opts.get_number("max-input-size", uint64_t{64} << 30, true);
   reg_cfg.max_running = opts.get_number("max-running-jobs", 2);
   reg_cfg.memory_limit =
       opts.get_number("memory-limit", default_memory_limit(), true);
@@ -303,6 +310,8 @@ int serve_command(int argc, char** argv) {
     usage_error = "--workers must be from 0 to 1024";
   else if (usage_error.empty() && http_cfg.max_upload < 1)
     usage_error = "--max-upload must be at least 1";
+  else if (usage_error.empty() && http_cfg.max_input_size < 1)
+    usage_error = "--max-input-size must be at least 1";
   else if (usage_error.empty() && idle->count() < 1000)
     usage_error = "--idle-timeout wants a time of at least 1 s";
   else if (usage_error.empty() &&

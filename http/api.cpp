@@ -120,7 +120,10 @@ http_status status_of(api_errc code) noexcept {
   case api_errc::file_required:
   case api_errc::bad_request:
   case api_errc::bad_multipart:
+  case api_errc::bad_encoding:
     return http_status::bad_request;
+  case api_errc::unsupported_encoding:
+    return http_status::unsupported_media_type;
   case api_errc::job_not_found:
   case api_errc::no_route:
     return http_status::not_found;
@@ -169,7 +172,9 @@ reply to_reply(const api_error& e) {
   const bool upload_error =
       e.code == api_errc::file_required || e.code == api_errc::bad_multipart ||
       e.code == api_errc::too_large || e.code == api_errc::queue_full ||
-      e.code == api_errc::length_required || e.code == api_errc::storage;
+      e.code == api_errc::length_required || e.code == api_errc::storage ||
+      e.code == api_errc::bad_encoding ||
+      e.code == api_errc::unsupported_encoding;
   if (upload_error)
     body["jobId"] = nullptr;
   switch (e.code) {

@@ -40,23 +40,26 @@ struct reply {
 };
 
 enum class api_errc : uint8_t {
-  file_required,      ///< 400 {"jobId": null, "message": "file is required."}
-  bad_request,        ///< 400: a malformed request or option
-  bad_multipart,      ///< 400: a multipart body that does not parse
-  job_not_found,      ///< 404 {"message": "Job not found."}
-  no_route,           ///< 404: no such endpoint
-  unauthorized,       ///< 401 with WWW-Authenticate: Bearer (see access.hpp)
-  method_not_allowed, ///< 405 with Allow
-  length_required,    ///< 411: an upload with neither length nor chunks
-  too_large,          ///< 413: over --max-upload
-  header_too_large,   ///< 431
-  not_implemented,    ///< 501: a Transfer-Encoding other than chunked, an
-                      ///< unknown method
-  http_version,       ///< 505: not HTTP/1.0 or HTTP/1.1
-  queue_full,         ///< 503 with Retry-After
-  unavailable,        ///< 503: the registry did not answer in time
-  storage,            ///< 500: the upload could not be stored
-  internal,           ///< 500
+  file_required,        ///< 400 {"jobId": null, "message": "file is required."}
+  bad_request,          ///< 400: a malformed request or option
+  bad_multipart,        ///< 400: a multipart body that does not parse
+  job_not_found,        ///< 404 {"message": "Job not found."}
+  no_route,             ///< 404: no such endpoint
+  unauthorized,         ///< 401 with WWW-Authenticate: Bearer (see access.hpp)
+  method_not_allowed,   ///< 405 with Allow
+  length_required,      ///< 411: an upload with neither length nor chunks
+  too_large,            ///< 413: over --max-upload (or, decoded, over
+                        ///< --max-input-size)
+  bad_encoding,         ///< 400: a compressed upload that is corrupt or cut
+  unsupported_encoding, ///< 415: a Content-Encoding other than gzip, zstd
+  header_too_large,     ///< 431
+  not_implemented,      ///< 501: a Transfer-Encoding other than chunked, an
+                        ///< unknown method
+  http_version,         ///< 505: not HTTP/1.0 or HTTP/1.1
+  queue_full,           ///< 503 with Retry-After
+  unavailable,          ///< 503: the registry did not answer in time
+  storage,              ///< 500: the upload could not be stored
+  internal,             ///< 500
 };
 
 struct api_error {

@@ -57,13 +57,29 @@ declared_length(const request_head& head) {
   return length;
 }
 
-bool is_csv_type(std::string_view content_type) {
-  const std::string_view media = content_type.substr(0, content_type.find(';'));
-  std::string_view trimmed = media;
+namespace {
+
+// The media type of a Content-Type, parameters and spaces aside.
+std::string_view media_type(std::string_view content_type) {
+  std::string_view trimmed = content_type.substr(0, content_type.find(';'));
   while (!trimmed.empty() && trimmed.back() == ' ')
     trimmed.remove_suffix(1);
-  return equals_ignoring_case(trimmed, "text/csv") ||
-         equals_ignoring_case(trimmed, "application/csv");
+  return trimmed;
+}
+
+} // namespace
+
+bool is_csv_type(std::string_view content_type) {
+  const std::string_view media = media_type(content_type);
+  return equals_ignoring_case(media, "text/csv") ||
+         equals_ignoring_case(media, "application/csv");
+}
+
+bool is_compressed_type(std::string_view content_type) {
+  const std::string_view media = media_type(content_type);
+  return equals_ignoring_case(media, "application/gzip") ||
+         equals_ignoring_case(media, "application/x-gzip") ||
+         equals_ignoring_case(media, "application/zstd");
 }
 
 } // namespace playcount::http

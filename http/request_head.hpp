@@ -41,4 +41,8 @@ declared_length(const request_head& head);
 /// `text/csv` or `application/csv`, parameters aside.
 [[nodiscard]] bool is_csv_type(std::string_view content_type);
 
+/// A compressed file's type (`application/gzip`, `application/x-gzip`,
+/// `application/zstd`), parameters aside: a raw body of a `.csv.gz`.
+[[nodiscard]] bool is_compressed_type(std::string_view content_type);
+
 } // namespace playcount::http

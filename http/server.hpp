@@ -22,7 +22,9 @@ struct server_config {
   uint16_t port = 8000; ///< 0: any free port (see server::port)
   std::string data_dir = "data";
   uint64_t max_upload = uint64_t{4} << 30; ///< bytes; 413 above
-  unsigned threads = 4;                    ///< Pistache reactor threads
+  /// A compressed upload's decoded size; 413 above (see --max-input-size).
+  uint64_t max_input_size = uint64_t{64} << 30;
+  unsigned threads = 4; ///< Pistache reactor threads
   /// A connection that sends nothing for this long is answered 408 and
   /// closed. For an upload it counts from the last time the upload was
   /// keeping up min_upload_rate, not from the start of the request: a

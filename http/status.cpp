@@ -28,6 +28,8 @@ const char* reason_phrase(http_status status) noexcept {
     return "Length Required";
   case http_status::payload_too_large:
     return "Payload Too Large";
+  case http_status::unsupported_media_type:
+    return "Unsupported Media Type";
   case http_status::range_not_satisfiable:
     return "Range Not Satisfiable";
   case http_status::unprocessable_entity:

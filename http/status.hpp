@@ -26,6 +26,7 @@ enum class http_status : uint16_t {
   gone = 410,
   length_required = 411,
   payload_too_large = 413,
+  unsupported_media_type = 415,
   range_not_satisfiable = 416,
   unprocessable_entity = 422,
   header_fields_too_large = 431,

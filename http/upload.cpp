@@ -3,15 +3,20 @@
 #include "actors/job_store.hpp"
 #include "core/write_all.hpp"
 #include "http/multipart.hpp"
+#include "http/wire.hpp"
 
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
 #include <filesystem>
+#include <mutex>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <thread>
 #include <unistd.h>
 
 namespace playcount::http {
@@ -55,15 +60,176 @@ struct mapping {
   const char* data = nullptr;
   size_t size = 0;
   int fd = -1;
+  mapping() = default;
+  mapping(const mapping&) = delete;
+  mapping& operator=(const mapping&) = delete;
   ~mapping() {
     if (data != nullptr && size > 0)
       ::munmap(const_cast<char*>(data), size);
     if (fd >= 0)
       ::close(fd);
   }
+  [[nodiscard]] std::string_view bytes() const { return {data, size}; }
 };
 
+std::optional<api_error> map_file(const std::string& path, mapping& map) {
+  map.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  struct stat st {};
+  if (map.fd < 0 || ::fstat(map.fd, &st) != 0)
+    return storage_error(errno, "cannot open " + path);
+  map.size = static_cast<size_t>(st.st_size);
+  if (map.size > 0) {
+    void* p = ::mmap(nullptr, map.size, PROT_READ, MAP_PRIVATE, map.fd, 0);
+    if (p == MAP_FAILED)
+      return storage_error(errno, "cannot map " + path);
+    ::madvise(p, map.size, MADV_SEQUENTIAL);
+    map.data = static_cast<const char*>(p);
+  }
+  return std::nullopt;
+}
+
+// Removes a file when it goes, unless kept.
+struct removed_unless_kept {
+  std::string path;
+  ~removed_unless_kept() {
+    if (!path.empty())
+      ::unlink(path.c_str());
+  }
+};
+
+// How far a compressed upload may inflate: --max-input-size, or the free
+// space of the input's file system when that is less (a bomb then fails
+// with a clear message, not with "no space left" after filling the disk).
+struct input_limit {
+  uint64_t bytes = UINT64_MAX;
+  bool by_free_space = false;
+};
+
+input_limit decoded_limit(uint64_t max_input, const std::string& input_path) {
+  input_limit limit{max_input, false};
+  struct statvfs fs {};
+  const std::string dir =
+      std::filesystem::path(input_path).parent_path().string();
+  if (::statvfs(dir.empty() ? "." : dir.c_str(), &fs) == 0) {
+    const uint64_t free = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+    if (free < limit.bytes)
+      limit = {free, true};
+  }
+  return limit;
+}
+
+// At most one decoding per core at once, whatever the number of uploads
+// that end together: decoding takes a core, and a zstd frame may ask for a
+// window of up to 128 MiB, so memory stays bounded too. (A decoding runs
+// on a thread of its own, which waits here for its turn.)
+struct decode_slots {
+  std::mutex mutex;
+  std::condition_variable freed;
+  unsigned running = 0;
+  unsigned most = std::max(1U, std::thread::hardware_concurrency());
+};
+
+decode_slots& slots() {
+  static decode_slots s;
+  return s;
+}
+
+// One of the slots, held while it lives.
+class decode_gate {
+public:
+  decode_gate() {
+    decode_slots& s = slots();
+    std::unique_lock<std::mutex> lock(s.mutex);
+    s.freed.wait(lock, [&s] { return s.running < s.most; });
+    ++s.running;
+  }
+  decode_gate(const decode_gate&) = delete;
+  decode_gate& operator=(const decode_gate&) = delete;
+  ~decode_gate() {
+    decode_slots& s = slots();
+    {
+      const std::lock_guard<std::mutex> held(s.mutex);
+      --s.running;
+    }
+    s.freed.notify_one();
+  }
+};
+
+// Decodes `in`, a `kind` stream, into a new file `path`, flushed to disk;
+// its decoded size, or why not (`path` is then removed).
+std::variant<uint64_t, api_error> decode_into(std::string_view in,
+                                              compression kind,
+                                              const input_limit& limit,
+                                              const std::string& path) {
+  const decode_gate turn;
+  auto decoder = stream_decoder::make(kind, limit.bytes);
+  removed_unless_kept removed{path};
+  file_sink sink;
+  if (auto opened = sink.open(path, true); !opened)
+    return storage_error(opened.error());
+  // Compressed twice (Content-Encoding: gzip on a .gz, a .gz.gz): said
+  // plainly rather than left to the CSV header check's riddle.
+  std::string head;
+  compression inner = compression::none;
+  const auto write = [&](std::string_view piece) -> result<void> {
+    if (head.size() < 4) {
+      head.append(piece.substr(0, 4 - head.size()));
+      if (head.size() == 4)
+        inner = detect_compression(head);
+      if (inner != compression::none)
+        return failure::words("compressed twice");
+    }
+    if (!sink.write(piece))
+      return *sink.error();
+    return {};
+  };
+  constexpr size_t piece = 4 << 20;
+  result<void> decoded;
+  for (size_t at = 0; decoded && at < in.size(); at += piece)
+    decoded = decoder->feed(in.substr(at, piece), write);
+  if (decoded)
+    decoded = decoder->finish();
+  if (!decoded) {
+    if (sink.error())
+      return storage_error(*sink.error());
+    if (inner != compression::none)
+      return api_error{api_errc::bad_encoding,
+                       "the upload is compressed twice (" +
+                           std::string(to_string(inner)) + " inside " +
+                           std::string(to_string(kind)) +
+                           "): send the CSV compressed once"};
+    if (decoder->over_limit())
+      return api_error{api_errc::too_large,
+                       decoded.error().text() +
+                           (limit.by_free_space
+                                ? "; the limit is the free space of the "
+                                  "server's disk"
+                                : "; the limit is the server's "
+                                  "--max-input-size")};
+    return api_error{api_errc::bad_encoding, decoded.error().text()};
+  }
+  if (auto finished = sink.finish(true); !finished)
+    return storage_error(finished.error());
+  removed.path.clear();
+  return decoder->bytes_out();
+}
+
 } // namespace
+
+std::optional<compression> parse_content_encoding(std::string_view value) {
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+    value.remove_prefix(1);
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t'))
+    value.remove_suffix(1);
+  if (value.empty() || equals_ignoring_case(value, "identity"))
+    return compression::none;
+  if (equals_ignoring_case(value, "gzip") ||
+      equals_ignoring_case(value, "x-gzip"))
+    return compression::gzip;
+  if (equals_ignoring_case(value, "zstd"))
+    return compression::zstd;
+  return std::nullopt;
+}
 
 file_sink::~file_sink() {
   if (fd_ >= 0)
@@ -134,31 +300,56 @@ make_job_input(const received_body& body, const std::string& input_path) {
   job_input out;
   out.file_name = body.file_name;
   out.on_bad_rows = body.on_bad_rows;
+  const input_limit limit = decoded_limit(body.max_input, input_path);
+  const std::string decoded_tmp = input_path + ".decoded.tmp";
+
+  // A body sent with Content-Encoding is decoded whole first: for a raw
+  // body that is the input; a form is parsed from the decoded body.
+  std::string body_path = body.path;
+  removed_unless_kept decoded_body;
+  if (body.coding != compression::none) {
+    mapping map;
+    if (auto e = map_file(body.path, map))
+      return *e;
+    const std::string to =
+        body.multipart ? input_path + ".body.tmp" : decoded_tmp;
+    auto decoded = decode_into(map.bytes(), body.coding, limit, to);
+    if (auto* e = std::get_if<api_error>(&decoded))
+      return *e;
+    ::unlink(body.path.c_str());
+    body_path = to;
+    if (body.multipart)
+      decoded_body.path = to;
+  }
+
   if (!body.multipart) {
-    struct stat st {};
-    if (::stat(body.path.c_str(), &st) != 0)
-      return storage_error(errno, "cannot stat " + body.path);
-    out.bytes = static_cast<uint64_t>(st.st_size);
-    if (auto published = publish(body.path, input_path); !published)
+    mapping map;
+    if (auto e = map_file(body_path, map))
+      return *e;
+    out.bytes = map.size;
+    // A compressed file sent as it is (a .csv.gz, by its magic bytes).
+    const compression kind = body.coding == compression::none
+                                 ? detect_compression(map.bytes().substr(0, 4))
+                                 : compression::none;
+    if (kind != compression::none) {
+      auto decoded = decode_into(map.bytes(), kind, limit, decoded_tmp);
+      if (auto* e = std::get_if<api_error>(&decoded))
+        return *e;
+      out.bytes = std::get<uint64_t>(decoded);
+      ::unlink(body_path.c_str());
+      body_path = decoded_tmp;
+    }
+    if (auto published = publish(body_path, input_path); !published) {
+      ::unlink(body_path.c_str());
       return storage_error(published.error());
+    }
     return out;
   }
 
   mapping map;
-  map.fd = ::open(body.path.c_str(), O_RDONLY | O_CLOEXEC);
-  struct stat st {};
-  if (map.fd < 0 || ::fstat(map.fd, &st) != 0)
-    return storage_error(errno, "cannot open " + body.path);
-  map.size = static_cast<size_t>(st.st_size);
-  if (map.size > 0) {
-    void* p = ::mmap(nullptr, map.size, PROT_READ, MAP_PRIVATE, map.fd, 0);
-    if (p == MAP_FAILED)
-      return storage_error(errno, "cannot map " + body.path);
-    ::madvise(p, map.size, MADV_SEQUENTIAL);
-    map.data = static_cast<const char*>(p);
-  }
-  const auto form =
-      parse_multipart(body.content_type, std::string_view(map.data, map.size));
+  if (auto e = map_file(body_path, map))
+    return *e;
+  const auto form = parse_multipart(body.content_type, map.bytes());
   if (!form)
     return api_error{api_errc::bad_multipart,
                      "malformed multipart/form-data body: " +
@@ -178,20 +369,30 @@ make_job_input(const received_body& body, const std::string& input_path) {
   out.bytes = file->content.size();
 
   const std::string tmp = input_path + ".tmp";
-  const int fd =
-      ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0)
-    return storage_error(errno, "cannot create " + tmp);
-  const uint64_t offset =
-      static_cast<uint64_t>(file->content.data() - map.data);
-  const bool copied =
-      out.bytes == 0 || copy_range(map.fd, offset, out.bytes, fd, map.data);
-  const bool flushed = copied && ::fsync(fd) == 0;
-  const int why = errno;
-  ::close(fd);
-  if (!flushed) {
-    ::unlink(tmp.c_str());
-    return storage_error(why, "cannot write " + tmp);
+  // A .csv.gz or .csv.zst form file (by its magic bytes, not its name):
+  // decoded into the input; its name is shown as it was uploaded.
+  const compression kind = detect_compression(file->content.substr(0, 4));
+  if (kind != compression::none) {
+    auto decoded = decode_into(file->content, kind, limit, tmp);
+    if (auto* e = std::get_if<api_error>(&decoded))
+      return *e;
+    out.bytes = std::get<uint64_t>(decoded);
+  } else {
+    const int fd =
+        ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+      return storage_error(errno, "cannot create " + tmp);
+    const uint64_t offset =
+        static_cast<uint64_t>(file->content.data() - map.data);
+    const bool copied =
+        out.bytes == 0 || copy_range(map.fd, offset, out.bytes, fd, map.data);
+    const bool flushed = copied && ::fsync(fd) == 0;
+    const int why = errno;
+    ::close(fd);
+    if (!flushed) {
+      ::unlink(tmp.c_str());
+      return storage_error(why, "cannot write " + tmp);
+    }
   }
   if (auto published = publish(tmp, input_path); !published) {
     ::unlink(tmp.c_str());

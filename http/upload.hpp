@@ -11,6 +11,7 @@
 //   (a temporary name, fsync, rename, fsync of the directory), so that a
 //   crash leaves either no input or the whole of it.
 
+#include "core/compression.hpp"
 #include "core/failure.hpp"
 #include "http/api.hpp"
 
@@ -72,7 +73,16 @@ struct received_body {
   /// From the query string (`on_bad_rows=skip`); a form field of the same
   /// name wins.
   bad_row_policy on_bad_rows = bad_row_policy::fail;
+  /// The request's Content-Encoding: the whole body is compressed so.
+  compression coding = compression::none;
+  /// The decoded input's limit (--max-input-size).
+  uint64_t max_input = UINT64_MAX;
 };
+
+/// A Content-Encoding's compression: gzip (or x-gzip), zstd, identity
+/// (none); nullopt for anything else (a 415).
+[[nodiscard]] std::optional<compression>
+parse_content_encoding(std::string_view value);
 
 /// What the registry needs to know of a job's input.
 struct job_input {
@@ -83,9 +93,14 @@ struct job_input {
 
 /// Turns a received body into the job's input at `input_path`: a
 /// multipart body's `file` part is copied out (and the body file removed),
-/// a raw CSV body is renamed. Either way the input is flushed to disk
-/// before its final name appears. Errors: file_required (no `file` part),
-/// bad_multipart, bad_request (a bad `on_bad_rows`), storage.
+/// a raw CSV body is renamed. A compressed body (by Content-Encoding) is
+/// decoded first; a compressed file (a raw body or the `file` part, by its
+/// magic bytes) is decoded into the input, up to `max_input` bytes and the
+/// free space of the input's directory. Either way the input is flushed to
+/// disk before its final name appears, and nothing of a failed decoding
+/// is left. Errors: file_required (no `file` part), bad_multipart,
+/// bad_request (a bad `on_bad_rows`), bad_encoding (corrupt, cut, or
+/// compressed twice), too_large (inflates past the limit), storage.
 [[nodiscard]] std::variant<job_input, api_error>
 make_job_input(const received_body& body, const std::string& input_path);
 

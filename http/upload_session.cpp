@@ -193,6 +193,15 @@ void start_upload(const std::shared_ptr<server_context>& ctx,
   if (const auto* e = std::get_if<api_error>(&named))
     return refuse(*e);
   body.file_name = std::get<std::string>(std::move(named));
+  if (const std::string* encoding = head.header("Content-Encoding")) {
+    const auto coding = parse_content_encoding(*encoding);
+    if (!coding)
+      return refuse({api_errc::unsupported_encoding,
+                     "Content-Encoding \"" + encoding->substr(0, 64) +
+                         "\" is not supported: send gzip, zstd or identity"});
+    body.coding = *coding;
+  }
+  body.max_input = cfg.max_input_size;
   const std::string* type = head.header("Content-Type");
   body.content_type = type != nullptr ? *type : "";
   body.multipart = is_multipart_form_data(body.content_type);
@@ -202,8 +211,9 @@ void start_upload(const std::shared_ptr<server_context>& ctx,
       return refuse(
           {api_errc::bad_multipart,
            "malformed multipart/form-data: " + boundary.error.message});
-  } else if (!is_csv_type(body.content_type) && body.file_name.empty() &&
-             head.method != "PUT") {
+  } else if (!is_csv_type(body.content_type) &&
+             !is_compressed_type(body.content_type) &&
+             body.file_name.empty() && head.method != "PUT") {
     // A body that is a file by its method (PUT) or its name is taken
     // whatever its Content-Type (curl -T sends none).
     // As the original service: a request without a form file has no file.

@@ -6,6 +6,7 @@
 #include "http/routes.hpp"
 #include "http/upload.hpp"
 #include "http/wire.hpp"
+#include "tests/support/compressed.hpp"
 #include "tests/support/temp_dir.hpp"
 
 #include <gtest/gtest.h>
@@ -14,6 +15,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
+#include <tuple>
+#include <vector>
 
 namespace playcount::http {
 namespace {
@@ -166,6 +170,10 @@ TEST(replies, every_error_has_its_status_and_a_json_message) {
        411,
        R"({"jobId":null,"message":"x"})"},
       {{api_errc::too_large, "x"}, 413, R"({"jobId":null,"message":"x"})"},
+      {{api_errc::bad_encoding, "x"}, 400, R"({"jobId":null,"message":"x"})"},
+      {{api_errc::unsupported_encoding, "x"},
+       415,
+       R"({"jobId":null,"message":"x"})"},
       {{api_errc::header_too_large, "x"}, 431, R"({"message":"x"})"},
       {{api_errc::not_implemented, "x"}, 501, R"({"message":"x"})"},
       {{api_errc::queue_full, "x", 5}, 503, R"({"jobId":null,"message":"x"})"},
@@ -204,6 +212,8 @@ TEST(statuses, every_error_and_every_job_state_has_its_documented_status) {
       {api_errc::method_not_allowed, 405},
       {api_errc::length_required, 411},
       {api_errc::too_large, 413},
+      {api_errc::bad_encoding, 400},
+      {api_errc::unsupported_encoding, 415},
       {api_errc::header_too_large, 431},
       {api_errc::not_implemented, 501},
       {api_errc::http_version, 505},
@@ -419,6 +429,65 @@ TEST(upload, a_raw_body_is_renamed_into_place) {
   EXPECT_EQ(std::get<job_input>(out).on_bad_rows, bad_row_policy::skip);
   EXPECT_EQ(test::read_file(dir.file("input.csv")),
             "Song,Date,Number of Plays\n");
+}
+
+TEST(upload, content_encodings_are_gzip_zstd_or_identity) {
+  EXPECT_EQ(parse_content_encoding("gzip"), compression::gzip);
+  EXPECT_EQ(parse_content_encoding(" X-GZIP "), compression::gzip);
+  EXPECT_EQ(parse_content_encoding("zstd"), compression::zstd);
+  EXPECT_EQ(parse_content_encoding("identity"), compression::none);
+  EXPECT_EQ(parse_content_encoding(""), compression::none);
+  EXPECT_EQ(parse_content_encoding("br"), std::nullopt);
+  EXPECT_EQ(parse_content_encoding("deflate"), std::nullopt);
+  EXPECT_EQ(parse_content_encoding("gzip, zstd"), std::nullopt);
+}
+
+TEST(upload, a_compressed_raw_body_is_decoded_into_place) {
+  const std::string csv = "Song,Date,Number of Plays\nA,2020-01-01,1\n";
+  for (const auto& [what, bytes, coding] :
+       std::vector<std::tuple<std::string, std::string, compression>>{
+           {"gzip by magic", test::gzip_member(csv), compression::none},
+           {"zstd by magic", test::zstd_frame(csv), compression::none},
+           {"Content-Encoding: gzip", test::gzip_member(csv),
+            compression::gzip}}) {
+    temp_dir dir;
+    received_body in;
+    in.path = dir.write("input.csv.tmp", bytes);
+    in.coding = coding;
+    const auto out = make_job_input(in, dir.file("input.csv"));
+    ASSERT_TRUE(std::holds_alternative<job_input>(out))
+        << what << ": " << std::get<api_error>(out).message;
+    EXPECT_EQ(std::get<job_input>(out).bytes, csv.size()) << what;
+    EXPECT_EQ(test::read_file(dir.file("input.csv")), csv) << what;
+    EXPECT_FALSE(test::exists(in.path)) << what;
+    EXPECT_FALSE(test::exists(dir.file("input.csv.decoded.tmp"))) << what;
+  }
+}
+
+TEST(upload, a_failed_decoding_leaves_no_input_and_no_partial_file) {
+  const std::string csv(100000, 'x');
+  const std::string gz = test::gzip_member(csv);
+  struct row {
+    std::string what, bytes;
+    api_errc code;
+    uint64_t max_input = UINT64_MAX;
+  };
+  const std::vector<row> rows = {
+      {"cut", gz.substr(0, gz.size() - 1), api_errc::bad_encoding},
+      {"past the limit", gz, api_errc::too_large, 1000},
+      {"twice", test::gzip_member(gz), api_errc::bad_encoding},
+  };
+  for (const auto& x : rows) {
+    temp_dir dir;
+    received_body in;
+    in.path = dir.write("input.csv.tmp", x.bytes);
+    in.max_input = x.max_input;
+    const auto out = make_job_input(in, dir.file("input.csv"));
+    ASSERT_TRUE(std::holds_alternative<api_error>(out)) << x.what;
+    EXPECT_EQ(std::get<api_error>(out).code, x.code) << x.what;
+    EXPECT_FALSE(test::exists(dir.file("input.csv"))) << x.what;
+    EXPECT_FALSE(test::exists(dir.file("input.csv.decoded.tmp"))) << x.what;
+  }
 }
 
 TEST(upload, forms_without_a_usable_file_say_why) {
