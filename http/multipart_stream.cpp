@@ -127,7 +127,7 @@ void multipart_stream::scan(std::string_view bytes, size_t& pos) {
         after_ = after::start;
         padding_ = 0;
       } else {
-        release_tail(false);
+        release_tail();
       }
       return;
     }
@@ -177,11 +177,11 @@ void multipart_stream::step_after(char ch, size_t& pos) {
     else if (ch == '\r')
       after_ = after::open_cr;
     else
-      return release_tail(false);
+      return release_tail();
     break;
   case after::dash:
     if (ch != '-')
-      return release_tail(false);
+      return release_tail();
     after_ = after::close_pad;
     break;
   case after::close_pad:
@@ -189,12 +189,12 @@ void multipart_stream::step_after(char ch, size_t& pos) {
     if (ch == '\r')
       after_ = after_ == after::close_pad ? after::close_cr : after::open_cr;
     else if (!is_blank(ch))
-      return release_tail(false);
+      return release_tail();
     break;
   case after::close_cr:
   case after::open_cr:
-    if (ch != '\n')
-      return release_tail(true); // that CR may begin the next needle
+    if (ch != '\n') // that CR cannot begin a needle either
+      return release_tail();
     ++pos;
     return delimiter_seen(after_ == after::close_cr);
   }
@@ -213,16 +213,9 @@ void multipart_stream::step_after(char ch, size_t& pos) {
 }
 
 // The held-back bytes were not a delimiter: they are content (or preamble).
-// With `keep_last_cr`, their last byte, a CR, stays as a needle's start.
-void multipart_stream::release_tail(bool keep_last_cr) {
-  std::string_view released{tail_};
-  if (keep_last_cr)
-    released.remove_suffix(1);
-  if (!emit(released))
-    return;
-  if (keep_last_cr)
-    tail_.assign(crlf.substr(0, 1));
-  else
+// None of them can begin one: the needle's only CR is its first byte.
+void multipart_stream::release_tail() {
+  if (emit(tail_))
     tail_.clear();
 }
 

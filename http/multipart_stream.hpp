@@ -118,7 +118,7 @@ private:
 
   void scan(std::string_view bytes, size_t& pos);
   void step_after(char ch, size_t& pos);
-  void release_tail(bool keep_last_cr);
+  void release_tail();
   void delimiter_seen(bool close);
   void gather_headers(std::string_view bytes, size_t& pos);
   void headers_seen(size_t blank_line);

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <optional>
 #include <random>
 #include <string>
 #include <string_view>
@@ -54,6 +55,9 @@ struct body_case {
   const char* title;
   std::string boundary;
   std::string body;
+  /// What parse_multipart says: the form's part count, or an error.
+  std::optional<size_t> parts = std::nullopt;
+  std::optional<multipart_errc> error = std::nullopt;
 };
 
 // Bodies that parse and bodies that fail, each in its own way.
@@ -61,86 +65,112 @@ std::vector<body_case> bodies() {
   const std::string big_headers(max_part_headers_size + 1, 'x');
   const std::string near_headers(max_part_headers_size - 60, 'x');
   return {
-      {"curl_file_and_note", curl_boundary, curl_body},
+      {"curl_file_and_note", curl_boundary, curl_body, 2},
       {"binary_content", "abc",
-       file_part("a\0b\xff\r\n--\r\n\r\n--x\rend"s) + abc_end},
+       file_part("a\0b\xff\r\n--\r\n\r\n--x\rend"s) + abc_end, 1},
       {"boundary_prefixes_in_content", "abc",
        file_part("a\r\n--abcX\r\n--abcdef\r\n--abc-\r\n--abc--x\r\n--abc\tx"
                  "\r\n--ab\r\n--abc \r\r\n--abc-\r\n\r\r\n--abc--\tx\r\n") +
-           abc_end},
+           abc_end,
+       1},
       {"crlf_and_lf_only_line_ends", "abc",
        file_part("Song,Date\r\nx,1\ny,2\n\nz,3\r\n\r\n") +
-           field("on_bad_rows", "skip") + abc_end},
+           field("on_bad_rows", "skip") + abc_end,
+       2},
       {"empty_parts", "abc",
        field("a", "") + field("b", "\r\n") + field("c", "\r\n\r\n") +
-           file_part("") + abc_end},
+           file_part("") + abc_end,
+       4},
       {"preamble_and_epilogue", "abc",
        "This is the preamble.\r\n--abc is not a line of its own\r\n--abcd\r\n" +
-           file_part("x") + "--abc--\r\nThis is the epilogue.\r\n--abc\r\n"},
+           file_part("x") + "--abc--\r\nThis is the epilogue.\r\n--abc\r\n",
+       1},
       {"preamble_that_ends_in_a_cr", "abc",
-       "pre\r\r\n" + file_part("x") + abc_end},
+       "pre\r\r\n" + file_part("x") + abc_end, 1},
       {"transport_padding", "abc",
        "--abc \t\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nx\r\n"
        "--abc\t \t\r\nContent-Disposition: form-data; name=\"n\"\r\n\r\ny"
-       "\r\n--abc-- \t\r\nepilogue"},
+       "\r\n--abc-- \t\r\nepilogue",
+       2},
       {"padding_of_the_limit", "abc",
        "--abc" + std::string(max_transport_padding, ' ') +
            "\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nx\r\n--abc"
            "--" +
-           std::string(max_transport_padding, '\t')},
-      {"close_delimiter_at_the_very_end", "abc",
-       field("file", "x") + "--abc--"},
+           std::string(max_transport_padding, '\t'),
+       1},
+      {"close_delimiter_at_the_very_end", "abc", field("file", "x") + "--abc--",
+       1},
       {"close_delimiter_and_blanks_at_the_end", "abc",
-       field("file", "x") + "--abc--  "},
+       field("file", "x") + "--abc--  ", 1},
       {"close_delimiter_and_a_lone_cr_at_the_end", "abc",
-       field("file", "x") + "--abc--\r"},
-      {"empty_body", "abc", ""},
-      {"only_the_close_delimiter", "abc", "--abc--\r\n"},
+       field("file", "x") + "--abc--\r", std::nullopt,
+       multipart_errc::unterminated},
+      {"empty_body", "abc", "", 0},
+      {"only_the_close_delimiter", "abc", "--abc--\r\n", 0},
       {"a_first_line_that_only_starts_with_the_boundary", "abc",
-       "--abcd\r\n" + field("file", "x") + abc_end},
+       "--abcd\r\n" + field("file", "x") + abc_end, 1},
       {"folded_headers", "abc",
        "--abc\r\nContent-Disposition: form-data;\r\n name=\"file\";"
-       "\r\n\tfilename=\"a.csv\"\r\n\r\nx\r\n--abc--\r\n"},
+       "\r\n\tfilename=\"a.csv\"\r\n\r\nx\r\n--abc--\r\n",
+       1},
       {"headers_just_under_the_limit", "abc",
        "--abc\r\nX-Big: " + near_headers +
            "\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nx\r\n" +
-           abc_end},
+           abc_end,
+       1},
       {"seventy_character_boundary", std::string(70, 'z'),
        "--" + std::string(70, 'z') +
            "\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nx\r\n--" +
-           std::string(70, 'z') + "--\r\n"},
+           std::string(70, 'z') + "--\r\n",
+       1},
       // Failures.
-      {"another_boundary", "------------------------wrong", curl_body},
-      {"not_multipart_at_all", "abc", "Song,Date,Number of Plays\r\nx,1,2\r\n"},
-      {"a_long_first_line", "abc", std::string(200, 'y') + "\r\n"},
+      {"another_boundary", "------------------------wrong", curl_body,
+       std::nullopt, multipart_errc::no_opening_boundary},
+      {"not_multipart_at_all", "abc", "Song,Date,Number of Plays\r\nx,1,2\r\n",
+       std::nullopt, multipart_errc::no_opening_boundary},
+      {"a_long_first_line", "abc", std::string(200, 'y') + "\r\n", std::nullopt,
+       multipart_errc::no_opening_boundary},
       {"lf_only_delimiters", "abc",
-       "--abc\nContent-Disposition: form-data; name=\"file\"\n\nx\n--abc--\n"},
+       "--abc\nContent-Disposition: form-data; name=\"file\"\n\nx\n--abc--\n",
+       std::nullopt, multipart_errc::no_opening_boundary},
       {"cut_inside_the_content", curl_boundary,
-       curl_body.substr(0, curl_body.find("Umbrella"))},
-      {"cut_at_a_boundary_without_its_dashes", "abc", file_part("x") + "--abc"},
+       curl_body.substr(0, curl_body.find("Umbrella")), std::nullopt,
+       multipart_errc::unterminated},
+      {"cut_at_a_boundary_without_its_dashes", "abc", file_part("x") + "--abc",
+       std::nullopt, multipart_errc::unterminated},
       {"cut_inside_part_headers", "abc",
-       "--abc\r\nContent-Disposition: form-da"},
+       "--abc\r\nContent-Disposition: form-da", std::nullopt,
+       multipart_errc::unterminated},
       {"a_last_part_without_its_close_delimiter", "abc",
-       field("note", "hello") + file_part("x")},
+       field("note", "hello") + file_part("x"), std::nullopt,
+       multipart_errc::unterminated},
       {"headers_without_an_empty_line", "abc",
        "--abc\r\nContent-Disposition: form-data; name=\"a\"\r\n" +
-           field("file", "x") + abc_end},
+           field("file", "x") + abc_end,
+       std::nullopt, multipart_errc::bad_part_headers},
       {"headers_over_the_limit", "abc",
-       "--abc\r\nX-Big: " + big_headers + "\r\n\r\nx\r\n" + abc_end},
+       "--abc\r\nX-Big: " + big_headers + "\r\n\r\nx\r\n" + abc_end,
+       std::nullopt, multipart_errc::bad_part_headers},
       {"headers_over_the_limit_cut", "abc",
-       ("--abc\r\nX-Big: " + big_headers).substr(0, max_part_headers_size + 6)},
+       ("--abc\r\nX-Big: " + big_headers).substr(0, max_part_headers_size + 11),
+       std::nullopt, multipart_errc::unterminated},
       {"headers_over_the_limit_with_a_boundary", "abc",
        ("--abc\r\nX: " + big_headers).substr(0, max_part_headers_size) +
-           "\r\n--abc--"},
-      {"no_headers", "abc", "--abc\r\n\r\nx\r\n" + abc_end},
+           "\r\n--abc--",
+       std::nullopt, multipart_errc::bad_part_headers},
+      {"no_headers", "abc", "--abc\r\n\r\nx\r\n" + abc_end, std::nullopt,
+       multipart_errc::bad_part_headers},
       {"no_content_disposition", "abc",
-       "--abc\r\nContent-Type: text/csv\r\n\r\nx\r\n" + abc_end},
+       "--abc\r\nContent-Type: text/csv\r\n\r\nx\r\n" + abc_end, std::nullopt,
+       multipart_errc::bad_part_headers},
       {"bad_header_line", "abc",
        "--abc\r\nContent-Disposition: form-data; name=\"file\"\r\noops\r\n"
        "\r\nx\r\n" +
-           abc_end},
+           abc_end,
+       std::nullopt, multipart_errc::bad_part_headers},
       {"two_file_parts", "abc",
-       file_part("a") + field("note", "x") + file_part("b") + abc_end},
+       file_part("a") + field("note", "x") + file_part("b") + abc_end,
+       std::nullopt, multipart_errc::duplicate_field},
   };
 }
 
@@ -181,6 +211,14 @@ TEST_P(multipart_stream_agrees,
        with_the_whole_body_parser_in_pieces_of_any_size) {
   const auto& c = GetParam();
   const multipart_outcome whole = parse_whole(c.boundary, c.body, "file");
+  // The body is what its title says.
+  if (c.parts) {
+    ASSERT_TRUE(whole.ok) << whole.message;
+    EXPECT_EQ(whole.parts.size(), *c.parts);
+  } else {
+    ASSERT_FALSE(whole.ok);
+    EXPECT_EQ(whole.code, c.error);
+  }
   for (const auto& s : sizers()) {
     SCOPED_TRACE(s.name);
     const auto streamed = parse_streamed(c.boundary, c.body, s.next, "file");
@@ -188,13 +226,22 @@ TEST_P(multipart_stream_agrees,
   }
 }
 
+// Where to cut a body: everywhere in a small one; in a large one near its
+// start, its end and the end of the part headers' window.
+std::vector<size_t> cuts(size_t size) {
+  std::vector<size_t> out;
+  for (size_t at = 1; at < size; ++at)
+    if (size <= 4096 || at < 300 || at + 300 > size ||
+        (at + 20 > max_part_headers_size && at < max_part_headers_size + 20))
+      out.push_back(at);
+  return out;
+}
+
 // Two pieces cut at every position: a delimiter split anywhere.
 TEST_P(multipart_stream_agrees, when_cut_in_two_anywhere) {
   const auto& c = GetParam();
-  if (c.body.size() > 4096)
-    GTEST_SKIP() << "the large bodies are cut by the random sizes";
   const multipart_outcome whole = parse_whole(c.boundary, c.body, "file");
-  for (size_t cut = 1; cut < c.body.size(); ++cut) {
+  for (size_t cut : cuts(c.body.size())) {
     const auto streamed = parse_streamed(
         c.boundary, c.body,
         [cut](size_t at) { return at == 0 ? cut : std::string::npos; }, "file");
@@ -205,12 +252,17 @@ TEST_P(multipart_stream_agrees, when_cut_in_two_anywhere) {
 // Every prefix, as a body that ends early.
 TEST_P(multipart_stream_agrees, on_every_prefix) {
   const auto& c = GetParam();
-  if (c.body.size() > 4096)
-    GTEST_SKIP() << "the large bodies are cut by their own cases";
-  for (size_t len = 0; len <= c.body.size(); ++len) {
+  std::vector<size_t> lengths = cuts(c.body.size());
+  lengths.push_back(0);
+  lengths.push_back(c.body.size());
+  for (size_t len : lengths) {
     const std::string_view prefix = std::string_view{c.body}.substr(0, len);
     const multipart_outcome whole = parse_whole(c.boundary, prefix, "file");
-    for (size_t n : {size_t{1}, size_t{5}, std::string::npos}) {
+    // Large bodies in pieces of 977 bytes and whole: still cut everywhere.
+    const bool large = c.body.size() > 4096;
+    for (size_t n :
+         {large ? size_t{977} : size_t{1},
+          large ? std::string::npos : size_t{5}, std::string::npos}) {
       const auto streamed = parse_streamed(
           c.boundary, prefix, [n](size_t) { return n; }, "file");
       ASSERT_EQ(differences(whole, streamed), "")
