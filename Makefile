@@ -36,7 +36,8 @@ TSAN_DIR ?= build-tsan
 FUZZ_SECONDS ?= 120
 # 1: each target runs the same inputs everywhere (CI); 0: new ones each time.
 FUZZ_SEED ?= 1
-FUZZ_TARGETS := csv_ranges multipart fields partial_bytes group_store
+FUZZ_TARGETS := csv_ranges multipart fields partial_bytes group_store \
+  multipart_stream
 SANITIZER_BUILD_TYPE ?= RelWithDebInfo
 
 .PHONY: all deps test-deps fuzz-deps style-deps build test test-release \

@@ -1,4 +1,5 @@
 #include "http/multipart.hpp"
+#include "http/multipart_detail.hpp"
 
 #include "core/input_error.hpp"
 #include "http/wire.hpp"
@@ -498,5 +499,23 @@ multipart_result parse_multipart_body(std::string_view boundary,
   }
   return multipart_result{std::move(form)};
 }
+
+namespace detail {
+
+// The streaming parser's way in to the helpers above (multipart_detail.hpp).
+std::string parse_part_headers(std::string_view section, multipart_part& part) {
+  return http::parse_part_headers(section, part);
+}
+
+std::string describe_part(size_t index, std::string_view name) {
+  return http::describe_part(index, name);
+}
+
+size_t find_delimiter(std::string_view boundary, std::string_view body,
+                      size_t from, size_t limit) {
+  return delimiter_finder{boundary}.find(body, from, limit).first;
+}
+
+} // namespace detail
 
 } // namespace playcount::http

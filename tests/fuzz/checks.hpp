@@ -26,6 +26,12 @@ namespace playcount::fuzz {
 /// `input` as the file of a form built around it must come back unchanged.
 [[nodiscard]] std::string check_multipart(std::string_view input);
 
+/// multipart_stream on the body of `input` (read as check_multipart does)
+/// fed in pieces of 1 byte, of sizes drawn from the input, and whole: the
+/// same parts and bytes as parse_multipart, or the same error and message
+/// (but for its own limit on transport padding), within its memory bounds.
+[[nodiscard]] std::string check_multipart_stream(std::string_view input);
+
 /// parse_date, the date cache, format_date, parse_count, parse_short_count
 /// and parse_count_slowly on `input` against slow references.
 [[nodiscard]] std::string check_fields(std::string_view input);
@@ -45,9 +51,12 @@ struct target {
 };
 
 inline constexpr target targets[] = {
-    {"csv_ranges", check_csv_ranges},   {"multipart", check_multipart},
-    {"fields", check_fields},           {"partial_bytes", check_partial_bytes},
+    {"csv_ranges", check_csv_ranges},
+    {"multipart", check_multipart},
+    {"fields", check_fields},
+    {"partial_bytes", check_partial_bytes},
     {"group_store", check_group_store},
+    {"multipart_stream", check_multipart_stream},
 };
 
 /// Printable form of bytes for a failure message: C escapes, at most `max`.

@@ -21,6 +21,7 @@ seeded_runs() {
   case $1 in
     csv_ranges) echo 10000 ;;
     multipart) echo 500000 ;;
+    multipart_stream) echo 200000 ;;
     partial_bytes) echo 500000 ;;
     group_store) echo 8000 ;;
     *) echo 1000000 ;;
@@ -30,7 +31,7 @@ seeded_runs() {
 max_len() {
   case $1 in
     csv_ranges) echo 1024 ;;
-    multipart) echo 4096 ;;
+    multipart | multipart_stream) echo 4096 ;;
     group_store) echo 1024 ;;
     *) echo 256 ;;
   esac
