@@ -16,6 +16,7 @@
 
 #include "actors/job_record.hpp"
 #include "core/aggregate.hpp"
+#include "core/growing_file.hpp"
 #include "core/job_plan.hpp"
 #include "core/range_reader.hpp"
 #include "core/split.hpp"
@@ -99,7 +100,8 @@ typename Inspector::result_type inspect(Inspector& f, range_report& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, job_plan& x) {
-  return f(caf::meta::type_name("job_plan"), x.layout, x.file_size, x.ranges);
+  return f(caf::meta::type_name("job_plan"), x.layout, x.file_size, x.ranges,
+           x.whole);
 }
 
 // -- messages ----------------------------------------------------------------
@@ -116,6 +118,10 @@ struct job_request {
   /// (spill.hpp); empty: they never spill. Removed when the job ends.
   std::string spill_dir;
   uint64_t memory_limit = 0; ///< bytes for the job's partials; 0: no limit
+  /// Set when the input is still being written (standard input, a
+  /// compressed file being decoded): the job reads it as it lands. In this
+  /// process only: not part of the message's serialized form.
+  std::shared_ptr<growing_file> growing;
 };
 
 template <class Inspector>

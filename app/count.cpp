@@ -8,14 +8,17 @@
 #include "app/options.hpp"
 #include "app/progress.hpp"
 #include "core/spill.hpp"
+#include "core/spool.hpp"
 
 #include <caf/all.hpp>
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fcntl.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <thread>
 #include <unistd.h>
 
@@ -28,6 +31,7 @@ constexpr const char* count_help =
 
 Totals the plays per song and date of IN.csv (columns Song, Date,
 Number of Plays) into OUT.csv (Song,Date,Total Number of Plays for Date).
+IN.csv may be `-` (standard input) or a pipe: it is counted as it arrives.
 On bad input nothing is written, the reason goes to stderr as
 `line N: ...`, and the exit status is 1.
 
@@ -41,11 +45,53 @@ options:
                            half of the cgroup's memory.max, else of physical
                            memory); beyond it, totals spill to disk and the
                            result is the same
-  --temp-dir DIR           where totals spill (default: $TMPDIR, else /tmp)
+  --temp-dir DIR           where totals spill, and where standard input or
+                           a pipe is spooled (default: $TMPDIR, else /tmp)
+  --max-input-size BYTES   most bytes spooled from standard input or a pipe
+                           (default: the free space of the temp dir)
   --quiet                  no progress bar on a terminal
   --verbose                say how long each phase took
   -h, --help               this text
 )";
+
+// Free bytes for an unprivileged writer in the file system of `dir`; no
+// limit when that cannot be told.
+uint64_t free_space(const std::string& dir) {
+  struct statvfs fs {};
+  if (::statvfs(dir.c_str(), &fs) != 0)
+    return UINT64_MAX;
+  return static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+}
+
+// What a job counts: the input file itself when it can be mapped as it is,
+// else a spool that copies it (standard input, a pipe).
+struct counted_input {
+  std::string path;  // what the job reads
+  std::string shown; // what messages call it
+  std::unique_ptr<spool> spooled;
+};
+
+result<counted_input> open_input(const std::string& name,
+                                 const std::string& spool_dir, uint64_t limit) {
+  counted_input out;
+  out.shown = name == "-" ? "standard input" : name;
+  const int fd = name == "-" ? ::fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 0)
+                             : ::open(name.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return failure::of_errno("cannot open", out.shown, errno);
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && name != "-") {
+    ::close(fd);
+    out.path = name;
+    return out;
+  }
+  auto made = spool::start(fd, out.shown, spool_dir, limit);
+  if (!made)
+    return std::move(made).error();
+  out.spooled = std::move(*made);
+  out.path = out.spooled->path();
+  return out;
+}
 
 unsigned terminal_columns(int fd) {
   winsize ws{};
@@ -63,7 +109,8 @@ int count_command(int argc, char** argv) {
     return 0;
   }
   opts.reject_unknown({"o", "output", "workers", "range-size", "on-bad-rows",
-                       "quiet", "verbose", "memory-limit", "temp-dir"});
+                       "quiet", "verbose", "memory-limit", "temp-dir",
+                       "max-input-size"});
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   const uint64_t workers = opts.get_number("workers", cores);
   const uint64_t range_size =
@@ -73,6 +120,8 @@ int count_command(int argc, char** argv) {
   const uint64_t memory_limit =
       opts.get_number("memory-limit", default_memory_limit(), true);
   const std::string temp_dir = opts.get("temp-dir", default_temp_dir());
+  const uint64_t max_input =
+      opts.get_number("max-input-size", free_space(temp_dir), true);
   const std::string output = opts.get("output", opts.get("o", ""));
   std::string usage_error = opts.error();
   if (usage_error.empty() && opts.positional().size() != 1)
@@ -114,13 +163,24 @@ int count_command(int argc, char** argv) {
   caf::actor_system_config cfg;
   configure_actor_system(cfg);
   caf::actor_system system{cfg};
+  // After the actor system, so that it goes first: its copy stops, and so
+  // does a planner that waits for it.
+  const std::string& input = opts.positional()[0];
+  auto opened = open_input(input, spill.dir, max_input);
+  if (!opened) {
+    std::fprintf(stderr, "playcount count: %s\n",
+                 opened.error().text().c_str());
+    return 1;
+  }
+  const counted_input& in = *opened;
   auto coordinator = spawn_coordinator(system);
   for (uint64_t i = 0; i < workers; ++i)
     spawn_worker(system, coordinator, std::string{local_node_id});
 
   job_request request;
   request.id = "cli";
-  request.input_path = opts.positional()[0];
+  request.input_path = in.path;
+  request.growing = in.spooled ? in.spooled->file() : nullptr;
   request.output_path = output;
   request.range_size = range_size;
   request.on_bad_rows = *policy;
@@ -204,8 +264,8 @@ int count_command(int argc, char** argv) {
                         " bytes spilled to disk")
                            .c_str());
   if (!result.ok) {
-    std::fprintf(stderr, "playcount count: %s: %s\n",
-                 request.input_path.c_str(), result.error.c_str());
+    std::fprintf(stderr, "playcount count: %s: %s\n", in.shown.c_str(),
+                 result.error.c_str());
     return 1;
   }
   return 0;
