@@ -7,7 +7,7 @@ JOBS ?= $(shell nproc)
 
 DEB_PACKAGES := g++ cmake make pkg-config libcaf-dev libpistache-dev \
   libboost-json1.81-dev libboost1.81-dev libcsv-dev libspdlog-dev libgtest-dev \
-  libssl-dev iproute2
+  libssl-dev iproute2 libisal-dev libzstd-dev zlib1g-dev
 
 # What the browser tests (tests/browser) need on top: Debian's Chromium, and
 # Node.js with npm unless the machine has them already (any origin: a
