@@ -7,6 +7,7 @@
 #include "app/commands.hpp"
 #include "app/options.hpp"
 #include "app/progress.hpp"
+#include "core/compression.hpp"
 #include "core/spill.hpp"
 #include "core/spool.hpp"
 
@@ -31,7 +32,8 @@ constexpr const char* count_help =
 
 Totals the plays per song and date of IN.csv (columns Song, Date,
 Number of Plays) into OUT.csv (Song,Date,Total Number of Plays for Date).
-IN.csv may be `-` (standard input) or a pipe: it is counted as it arrives.
+IN.csv may be `-` (standard input) or a pipe, and gzip or zstd compressed:
+it is counted as it arrives.
 On bad input nothing is written, the reason goes to stderr as
 `line N: ...`, and the exit status is 1.
 
@@ -47,8 +49,9 @@ options:
                            result is the same
   --temp-dir DIR           where totals spill, and where standard input or
                            a pipe is spooled (default: $TMPDIR, else /tmp)
-  --max-input-size BYTES   most bytes spooled from standard input or a pipe
-                           (default: the free space of the temp dir)
+  --max-input-size BYTES   most bytes spooled from standard input, a pipe
+                           or a compressed file, once decoded (default: the
+                           free space of the temp dir)
   --quiet                  no progress bar on a terminal
   --verbose                say how long each phase took
   -h, --help               this text
@@ -64,7 +67,8 @@ uint64_t free_space(const std::string& dir) {
 }
 
 // What a job counts: the input file itself when it can be mapped as it is,
-// else a spool that copies it (standard input, a pipe).
+// else a spool that copies it (standard input, a pipe) and decodes it (a
+// gzip or zstd file).
 struct counted_input {
   std::string path;  // what the job reads
   std::string shown; // what messages call it
@@ -81,9 +85,14 @@ result<counted_input> open_input(const std::string& name,
     return failure::of_errno("cannot open", out.shown, errno);
   struct stat st {};
   if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && name != "-") {
-    ::close(fd);
-    out.path = name;
-    return out;
+    char head[4];
+    const ssize_t n = ::pread(fd, head, sizeof head, 0);
+    if (n < 0 || detect_compression(std::string_view(
+                     head, static_cast<size_t>(n))) == compression::none) {
+      ::close(fd);
+      out.path = name; // mapped as it is
+      return out;
+    }
   }
   auto made = spool::start(fd, out.shown, spool_dir, limit);
   if (!made)

@@ -1,5 +1,6 @@
 #include "core/spool.hpp"
 
+#include "core/compression.hpp"
 #include "core/write_all.hpp"
 
 #include <cerrno>
@@ -53,7 +54,34 @@ spool::~spool() {
 
 void spool::copy() {
   std::vector<char> block(block_size);
-  uint64_t size = 0;
+  uint64_t size = 0; // bytes in the spool
+  // Whether the input is compressed shows in its first four bytes; until
+  // they are there (a pipe may give fewer), `block` holds what came.
+  size_t head = 0;
+  bool sniffed = false;
+  std::unique_ptr<stream_decoder> decoder;
+  const auto land = [&](std::string_view bytes) -> result<void> {
+    if (size + bytes.size() > limit_)
+      return failure::words(source_ + " is larger than the limit of " +
+                            readable_bytes(limit_) + " (--max-input-size)");
+    if (!write_all(out_, bytes))
+      return failure::of_errno("cannot write", path_, errno)
+          .within("cannot spool " + source_);
+    size += bytes.size();
+    file_->grow(size);
+    return {};
+  };
+  const auto take = [&](std::string_view bytes) -> result<void> {
+    if (!decoder)
+      return land(bytes);
+    return decoder->feed(bytes, land);
+  };
+  const auto sniff = [&]() -> result<void> {
+    sniffed = true;
+    const std::string_view first(block.data(), head);
+    decoder = stream_decoder::make(detect_compression(first), limit_);
+    return take(first);
+  };
   for (;;) {
     // A pipe may stay quiet: wait for it in slices, so that a job that
     // ended (a bad record, an interrupt) is not held by a read.
@@ -63,7 +91,9 @@ void spool::copy() {
       return;
     if (polled == 0 || (polled < 0 && errno == EINTR))
       continue;
-    const ssize_t n = ::read(in_, block.data(), block.size());
+    char* into = sniffed ? block.data() : block.data() + head;
+    const size_t room = sniffed ? block.size() : block.size() - head;
+    const ssize_t n = ::read(in_, into, room);
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0)
@@ -71,17 +101,23 @@ void spool::copy() {
           failure::of_errno("cannot read", source_, errno).within("spooling"));
     if (n == 0)
       break;
-    if (size + static_cast<uint64_t>(n) > limit_)
-      return file_->fail(
-          failure::words(source_ + " is larger than the limit of " +
-                         std::to_string(limit_) + " bytes (--max-input-size)"));
-    if (!write_all(out_,
-                   std::string_view(block.data(), static_cast<size_t>(n))))
-      return file_->fail(failure::of_errno("cannot write", path_, errno)
-                             .within("cannot spool " + source_));
-    size += static_cast<uint64_t>(n);
-    file_->grow(size);
+    result<void> taken;
+    if (sniffed) {
+      taken = take(std::string_view(block.data(), static_cast<size_t>(n)));
+    } else {
+      head += static_cast<size_t>(n);
+      if (head >= 4)
+        taken = sniff();
+    }
+    if (!taken)
+      return file_->fail(std::move(taken).error());
   }
+  if (!sniffed)
+    if (auto taken = sniff(); !taken)
+      return file_->fail(std::move(taken).error());
+  if (decoder)
+    if (auto whole = decoder->finish(); !whole)
+      return file_->fail(std::move(whole).error());
   file_->complete();
 }
 

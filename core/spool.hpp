@@ -2,6 +2,7 @@
 
 // Input that cannot be mapped as it is (standard input, a pipe, a
 // compressed file) copied into a file that the job reads while it grows
+// (gzip and zstd decoded on the way, core/compression.hpp)
 // (core/growing_file.hpp). The copy runs on a thread of its own, so the
 // planner and the workers start on the first bytes while the rest still
 // arrives: a pipe is counted about as fast as a file.
@@ -24,8 +25,9 @@ class spool {
 public:
   /// Starts copying what `fd` gives until its end into `dir`/input.spool
   /// (made new, 0600). Takes `fd`. `source` names the input in messages
-  /// ("standard input", a path). At most `limit` bytes are spooled: more
-  /// fails the input, so that a stream without end cannot fill the disk.
+  /// ("standard input", a path). A gzip or zstd stream (by its magic bytes)
+  /// is decoded. At most `limit` bytes are spooled (decoded): more fails the
+  /// input, so that a stream without end or a bomb cannot fill the disk.
   static result<std::unique_ptr<spool>>
   start(int fd, std::string source, const std::string& dir, uint64_t limit);
   spool(const spool&) = delete;
