@@ -51,6 +51,7 @@ using list_atom = caf::atom_constant<caf::atom("list")>;
 using expire_atom = caf::atom_constant<caf::atom("expire")>;
 using drain_atom = caf::atom_constant<caf::atom("drain")>;
 using planned_atom = caf::atom_constant<caf::atom("planned")>;
+using uploaded_atom = caf::atom_constant<caf::atom("uploaded")>;
 using register_atom = caf::atom_constant<caf::atom("register")>;
 using node_up_atom = caf::atom_constant<caf::atom("nodeup")>;
 
@@ -413,8 +414,12 @@ typename Inspector::result_type inspect(Inspector& f, node_record& x) {
 struct job_submission {
   std::string id;
   std::string file_name;
-  uint64_t bytes = 0;
+  uint64_t bytes = 0; ///< while uploading: the bytes announced, 0: unknown
   bad_row_policy on_bad_rows = bad_row_policy::fail;
+  /// Set when the upload is still arriving: the job runs as it lands, and
+  /// the registry is told with uploaded_atom when it is whole (or cut off).
+  /// In this process only: not part of the serialized form.
+  std::shared_ptr<growing_file> growing = nullptr;
 };
 
 template <class Inspector>
