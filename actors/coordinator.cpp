@@ -67,6 +67,8 @@ struct job_run {
   caf::typed_response_promise<job_result> promise;
   csv_layout layout;
   phase_type phase = planning;
+  /// All ranges are known; false while a growing input is planned.
+  bool plan_whole = false;
   std::vector<byte_range> ranges;
   std::vector<std::optional<range_report>> reports;
   std::deque<uint32_t> todo; // ranges not handed out
@@ -337,19 +339,29 @@ void dispatch(coordinator_pointer self) {
   }
 }
 
-// Plans the job off the coordinator: the header and a parallel quote scan.
+// Plans the job off the coordinator: the header and a parallel quote scan;
+// for an input still being written, one range after another as they land.
 void plan(caf::blocking_actor* self, const coordinator_actor& coordinator,
-          std::string id, const std::string& path, uint64_t range_size) {
+          std::string id, const std::string& path, uint64_t range_size,
+          const std::shared_ptr<growing_file>& growing) {
+  const auto send = [&](job_plan step, std::string error) {
+    self->send(coordinator, planned_atom::value, id, std::move(step),
+               std::move(error));
+  };
+  if (growing) {
+    auto planned = plan_growing(path, *growing, range_size, [&](job_plan step) {
+      send(std::move(step), "");
+    });
+    if (!planned)
+      send(job_plan{}, planned.error().text());
+    return;
+  }
   const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
   auto planned = plan_job(path, range_size, threads);
-  job_plan out;
-  std::string error;
   if (planned)
-    out = std::move(*planned);
+    send(std::move(*planned), "");
   else
-    error = planned.error().text();
-  self->send(coordinator, planned_atom::value, std::move(id), std::move(out),
-             std::move(error));
+    send(job_plan{}, planned.error().text());
 }
 
 void start_job(coordinator_pointer self, job_request request,
@@ -361,7 +373,7 @@ void start_job(coordinator_pointer self, job_request request,
   }
   self->system().spawn<caf::detached>(
       plan, caf::actor_cast<coordinator_actor>(self), request.id,
-      request.input_path, request.range_size);
+      request.input_path, request.range_size, request.growing);
   job_run job;
   job.request = std::move(request);
   job.promise = std::move(promise);
@@ -378,6 +390,9 @@ bool stops_the_job(const job_request& request, const range_report& report) {
 }
 
 void maybe_finish(coordinator_pointer self, job_run& job) {
+  // More ranges may come, unless a bad record has ended the job before them.
+  if (!job.plan_whole && job.last_needed >= job.ranges.size())
+    return;
   const size_t needed =
       std::min<size_t>(job.ranges.size(), size_t{job.last_needed} + 1);
   for (size_t i = 0; i < needed; ++i)
@@ -386,15 +401,23 @@ void maybe_finish(coordinator_pointer self, job_run& job) {
   finish(self, job);
 }
 
+// A plan, or for a growing input the next of its steps: its ranges join the
+// job's.
 void on_planned(coordinator_pointer self, job_run& job, job_plan& plan) {
-  job.planned = std::chrono::steady_clock::now();
-  job.layout = plan.layout;
-  job.ranges = std::move(plan.ranges);
-  job.bytes_total = plan.file_size - plan.layout.data_begin;
-  job.reports.assign(job.ranges.size(), std::nullopt);
-  job.phase = job_run::reading;
-  for (uint32_t i = 0; i < job.ranges.size(); ++i)
-    job.todo.push_back(i);
+  if (job.phase == job_run::planning) {
+    job.planned = std::chrono::steady_clock::now();
+    job.layout = plan.layout;
+    job.phase = job_run::reading;
+  }
+  job.bytes_total = plan.file_size - job.layout.data_begin;
+  job.plan_whole = plan.whole;
+  for (const byte_range& range : plan.ranges) {
+    const auto index = static_cast<uint32_t>(job.ranges.size());
+    job.ranges.push_back(range);
+    job.reports.emplace_back();
+    if (index <= job.last_needed)
+      job.todo.push_back(index);
+  }
   maybe_finish(self, job); // no ranges: nothing to read
 }
 
@@ -429,7 +452,15 @@ void drop_state(coordinator_pointer self, const std::string& id,
       self->send(w->second.handle, drop_atom::value, id);
 }
 
+// The job needs no more of a growing input: its producer may stop.
+void abandon_input(const job_run& job) {
+  if (job.request.growing)
+    job.request.growing->abandon();
+}
+
 void forget(coordinator_state& st, const std::string& id) {
+  if (auto j = st.jobs.find(id); j != st.jobs.end())
+    abandon_input(j->second);
   st.arrival.erase(std::find(st.arrival.begin(), st.arrival.end(), id));
   st.jobs.erase(id);
 }
@@ -444,6 +475,7 @@ void end_job(coordinator_pointer self, job_run& job, job_result result) {
 
 void finish(coordinator_pointer self, job_run& job) {
   job.phase = job_run::finishing;
+  abandon_input(job);
   job.todo.clear();
   job.file.reset();
   finish_input in;
@@ -775,8 +807,9 @@ coordinator(coordinator_pointer self, std::shared_ptr<range_sender> feeds,
       [=](planned_atom, const std::string& id, job_plan& plan,
           const std::string& error) {
         auto j = self->state.jobs.find(id);
-        if (j == self->state.jobs.end() || j->second.phase != job_run::planning)
-          return; // canceled meanwhile
+        if (j == self->state.jobs.end() ||
+            j->second.phase == job_run::finishing)
+          return; // canceled, or ended by a bad record, meanwhile
         if (!error.empty())
           return end_job(self, j->second, failed(j->second.request, error));
         on_planned(self, j->second, plan);

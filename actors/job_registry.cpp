@@ -79,6 +79,16 @@ struct registry_state {
   /// TEST ONLY: see test_kill_env.
   std::string test_kill_file;
   bool draining = false; // warm shutdown: no queued job starts
+  /// Jobs whose upload still arrives (submitted with `growing`): their
+  /// records are kept in memory only until the upload is whole.
+  struct upload_under_way {
+    std::shared_ptr<growing_file> growing;
+    uint64_t announced = 0; // Content-Length; 0: unknown (chunked)
+  };
+  std::map<std::string, upload_under_way> uploading;
+  /// Started jobs canceled to run again: the form's `on_bad_rows` came
+  /// after its file and differs from the one they started with.
+  std::set<std::string> rerun;
   static inline const char* name = "playcount.job_registry";
 };
 
@@ -105,6 +115,8 @@ job_paths paths(const registry_state& st, const std::string& id) {
 // again on each sweep (see unsaved), and after a crash in between the job
 // is seen in its previous saved state (at worst it runs again).
 bool save(registry_state& st, const job_record& r, std::string* why = nullptr) {
+  if (st.uploading.count(r.id) != 0)
+    return true; // saved when the upload is whole (uploaded)
   if (auto saved = save_record(paths(st, r.id), r); !saved) {
     const std::string error = saved.error().text();
     spdlog::error("job {}: cannot save its state: {}", r.id, error);
@@ -204,6 +216,21 @@ void on_result(registry_actor* self, const std::string& id, job_result& res) {
   }
   const job_paths p = paths(st, id);
   auto i = st.jobs.find(id);
+  if (st.rerun.erase(id) != 0 && i != st.jobs.end() &&
+      i->second.state == job_state::started) {
+    job_record& r = i->second;
+    r.state = job_state::queued;
+    r.started_at = 0;
+    r.bytes_done = 0;
+    r.rows = 0;
+    r.phase.clear();
+    save(st, r);
+    st.queue.push_front(id);
+    spdlog::info("job {} runs again: its form's on_bad_rows came after the "
+                 "file, as {}",
+                 id, to_string(r.on_bad_rows));
+    return pump(self);
+  }
   if (i == st.jobs.end()) {
     // Deleted while it ran: whatever the job left behind goes too.
     (void)remove_job_files(p);
@@ -295,6 +322,8 @@ void pump(registry_actor* self) {
     request.range_size = st.config.range_size;
     request.on_bad_rows = r.on_bad_rows;
     request.durable = true;
+    if (auto u = st.uploading.find(id); u != st.uploading.end())
+      request.growing = u->second.growing;
     if (st.config.memory_limit > 0 &&
         (::mkdir(p.spill.c_str(), 0700) == 0 || errno == EEXIST)) {
       request.spill_dir = p.spill;
@@ -334,7 +363,9 @@ submit_reply submit(registry_actor* self, const job_submission& in) {
   r.on_bad_rows = in.on_bad_rows;
   r.bytes_total = in.bytes;
   r.created_at = now_ms();
-  if (auto saved = save_record(paths(st, r.id), r); !saved) {
+  if (in.growing)
+    st.uploading[r.id] = {in.growing, in.bytes};
+  else if (auto saved = save_record(paths(st, r.id), r); !saved) {
     out.status = submit_reply::failed;
     out.error = saved.error().text();
     spdlog::error("job {} not queued: {}", r.id, out.error);
@@ -348,6 +379,95 @@ submit_reply submit(registry_actor* self, const job_submission& in) {
   out.status = submit_reply::accepted;
   out.record = st.jobs[r.id];
   return out;
+}
+
+// Cancels a started job in the coordinator; its answer (canceled) comes to
+// on_result.
+void cancel_running(registry_actor* self, const std::string& id) {
+  self->request(self->state.coordinator, coordinator_timeout,
+                cancel_atom::value, id)
+      .then([](bool) {},
+            [=](caf::error& e) {
+              spdlog::warn(
+                  "job {}: the coordinator did not take the cancel: {}", id,
+                  to_string(e));
+            });
+}
+
+// The upload of a job submitted while it arrived is whole, or was cut off
+// (`error`).
+submit_reply uploaded(registry_actor* self, const job_submission& in,
+                      const std::string& error) {
+  auto& st = self->state;
+  submit_reply out;
+  auto u = st.uploading.find(in.id);
+  if (u == st.uploading.end()) {
+    out.error = "no upload of this job is under way";
+    return out;
+  }
+  st.uploading.erase(u);
+  auto i = st.jobs.find(in.id);
+  if (i == st.jobs.end()) {
+    out.error = "the job was deleted while it was uploaded";
+    return out;
+  }
+  job_record& r = i->second;
+  const job_paths p = paths(st, r.id);
+  const auto unqueue = [&] {
+    if (auto q = std::find(st.queue.begin(), st.queue.end(), r.id);
+        q != st.queue.end())
+      st.queue.erase(q);
+  };
+  if (!error.empty()) {
+    // A started job fails on its own: its input failed with `error`.
+    if (r.state == job_state::queued) {
+      unqueue();
+      r.state = job_state::failed;
+      r.error = printable_utf8(error);
+      r.finished_at = now_ms();
+    }
+    if (r.state != job_state::started && save(st, r))
+      drop_file(p.input);
+    spdlog::warn("job {}: {}", r.id, error);
+    out.error = error;
+    return out;
+  }
+  r.bytes_total = in.bytes;
+  r.file_name = printable_utf8(in.file_name);
+  if (in.on_bad_rows != r.on_bad_rows) {
+    r.on_bad_rows = in.on_bad_rows;
+    if (r.state == job_state::started) {
+      st.rerun.insert(r.id);
+      cancel_running(self, r.id);
+    }
+  }
+  if (std::string why; !save(st, r, &why)) {
+    // As a submission that cannot be saved: the job was never taken.
+    if (r.state == job_state::started)
+      cancel_running(self, r.id); // on_result removes what it left
+    unqueue();
+    st.rerun.erase(r.id);
+    drop_job(st, r.id);
+    out.error = why;
+    return out;
+  }
+  if (has_ended(r))
+    drop_file(p.input); // a bad record ended it before the upload did
+  spdlog::info("job {}: its upload is whole ({} bytes{}{})", r.id,
+               r.bytes_total, r.file_name.empty() ? "" : ", ", r.file_name);
+  out.status = submit_reply::accepted;
+  out.record = r;
+  return out;
+}
+
+// How far the upload of a job still arriving is, as its progress.
+void show_upload(const registry_state& st, job_record& r) {
+  auto u = st.uploading.find(r.id);
+  if (u == st.uploading.end() || has_ended(r))
+    return;
+  r.phase = "uploading";
+  r.bytes_done = u->second.growing->now().size;
+  r.bytes_total = std::max(u->second.announced, r.bytes_done);
 }
 
 job_deletion remove(registry_actor* self, const std::string& id) {
@@ -531,6 +651,9 @@ registry_impl_actor::behavior_type registry(registry_actor* self,
                    : std::max(uint32_t{1}, self->state.config.retry_after);
       },
       [=](submit_atom, const job_submission& in) { return submit(self, in); },
+      [=](uploaded_atom, const job_submission& in, const std::string& error) {
+        return uploaded(self, in, error);
+      },
       [=](drain_atom) {
         self->state.draining = true;
         return static_cast<uint32_t>(self->state.running.size());
@@ -542,7 +665,9 @@ registry_impl_actor::behavior_type registry(registry_actor* self,
         if (r == nullptr) {
           rp.deliver(job_lookup{});
         } else if (r->state != job_state::started) {
-          rp.deliver(job_lookup{true, *r});
+          job_record out = *r;
+          show_upload(self->state, out);
+          rp.deliver(job_lookup{true, std::move(out)});
         } else {
           self->request(self->state.coordinator, coordinator_timeout,
                         status_atom::value, id)
@@ -556,6 +681,7 @@ registry_impl_actor::behavior_type registry(registry_actor* self,
                     job_record out = i->second;
                     if (out.state == job_state::started)
                       apply_progress(out, s);
+                    show_upload(self->state, out);
                     rp.deliver(job_lookup{true, std::move(out)});
                   },
                   [=](caf::error&) mutable {
@@ -580,6 +706,8 @@ registry_impl_actor::behavior_type registry(registry_actor* self,
                   });
         if (out.jobs.size() > limit)
           out.jobs.resize(limit);
+        for (auto& r : out.jobs)
+          show_upload(self->state, r);
         // Progress of the running ones: at most max_running questions.
         auto rp = self->make_response_promise<job_list>();
         auto shared = std::make_shared<job_list>(std::move(out));
@@ -603,6 +731,7 @@ registry_impl_actor::behavior_type registry(registry_actor* self,
               .then(
                   [=](const job_status& s) mutable {
                     apply_progress(shared->jobs[i], s);
+                    show_upload(self->state, shared->jobs[i]);
                     done();
                   },
                   [=](caf::error&) mutable { done(); });

@@ -61,7 +61,17 @@ struct job_registry_config {
 /// What the registry answers, all of it in this process (never published):
 ///   admit_atom              => uint32_t: 0 when a job would be taken now,
 ///                              else the seconds a client should wait
-///   submit_atom, job_submission => submit_reply: queued, or why not
+///   submit_atom, job_submission => submit_reply: queued, or why not. With
+///                              `growing` set the upload still arrives: the
+///                              job runs as it lands, its record is kept in
+///                              memory only (a crash meanwhile leaves an
+///                              interrupted upload, removed at start-up)
+///   uploaded_atom, job_submission, error => submit_reply: the upload of a
+///                              job submitted while growing is whole (error
+///                              empty: its record is saved now, and only
+///                              then may the input be declared whole) or was
+///                              cut off (error says how: the job fails with
+///                              it and its input goes)
 ///   lookup_atom, id         => job_lookup (a started job with its progress)
 ///   delete_atom, id         => job_deletion: a running job is canceled, an
 ///                              ended one removed with its files
@@ -72,6 +82,8 @@ struct job_registry_config {
 using job_registry_actor = caf::typed_actor<
     caf::replies_to<admit_atom>::with<uint32_t>,
     caf::replies_to<submit_atom, job_submission>::with<submit_reply>,
+    caf::replies_to<uploaded_atom, job_submission,
+                    std::string>::with<submit_reply>,
     caf::replies_to<lookup_atom, std::string>::with<job_lookup>,
     caf::replies_to<delete_atom, std::string>::with<job_deletion>,
     caf::replies_to<list_atom, uint32_t>::with<job_list>,

@@ -16,6 +16,7 @@
 
 #include "actors/job_record.hpp"
 #include "core/aggregate.hpp"
+#include "core/growing_file.hpp"
 #include "core/job_plan.hpp"
 #include "core/range_reader.hpp"
 #include "core/split.hpp"
@@ -50,6 +51,7 @@ using list_atom = caf::atom_constant<caf::atom("list")>;
 using expire_atom = caf::atom_constant<caf::atom("expire")>;
 using drain_atom = caf::atom_constant<caf::atom("drain")>;
 using planned_atom = caf::atom_constant<caf::atom("planned")>;
+using uploaded_atom = caf::atom_constant<caf::atom("uploaded")>;
 using register_atom = caf::atom_constant<caf::atom("register")>;
 using node_up_atom = caf::atom_constant<caf::atom("nodeup")>;
 
@@ -99,7 +101,8 @@ typename Inspector::result_type inspect(Inspector& f, range_report& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, job_plan& x) {
-  return f(caf::meta::type_name("job_plan"), x.layout, x.file_size, x.ranges);
+  return f(caf::meta::type_name("job_plan"), x.layout, x.file_size, x.ranges,
+           x.whole);
 }
 
 // -- messages ----------------------------------------------------------------
@@ -116,6 +119,10 @@ struct job_request {
   /// (spill.hpp); empty: they never spill. Removed when the job ends.
   std::string spill_dir;
   uint64_t memory_limit = 0; ///< bytes for the job's partials; 0: no limit
+  /// Set when the input is still being written (standard input, a
+  /// compressed file being decoded): the job reads it as it lands. In this
+  /// process only: not part of the message's serialized form.
+  std::shared_ptr<growing_file> growing;
 };
 
 template <class Inspector>
@@ -407,8 +414,12 @@ typename Inspector::result_type inspect(Inspector& f, node_record& x) {
 struct job_submission {
   std::string id;
   std::string file_name;
-  uint64_t bytes = 0;
+  uint64_t bytes = 0; ///< while uploading: the bytes announced, 0: unknown
   bad_row_policy on_bad_rows = bad_row_policy::fail;
+  /// Set when the upload is still arriving: the job runs as it lands, and
+  /// the registry is told with uploaded_atom when it is whole (or cut off).
+  /// In this process only: not part of the serialized form.
+  std::shared_ptr<growing_file> growing = nullptr;
 };
 
 template <class Inspector>

@@ -7,8 +7,10 @@
 #include "app/commands.hpp"
 #include "app/options.hpp"
 #include "app/progress.hpp"
+#include "core/compression.hpp"
 #include "core/result_writer.hpp"
 #include "core/spill.hpp"
+#include "core/spool.hpp"
 #include "core/units.hpp"
 
 #include <caf/all.hpp>
@@ -17,8 +19,10 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <fcntl.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <thread>
 #include <unistd.h>
 
@@ -31,6 +35,8 @@ constexpr const char* count_help =
 
 Totals the plays per song and date of IN.csv (columns Song, Date,
 Number of Plays) into OUT.csv (Song,Date,Total Number of Plays for Date).
+IN.csv may be `-` (standard input) or a pipe, and gzip or zstd compressed:
+it is counted as it arrives.
 On bad input nothing is written, the reason goes to stderr as
 `line N: ...`, and the exit status is 1.
 
@@ -45,7 +51,11 @@ options:
                            half of the cgroup's memory.max, else of physical
                            memory); beyond it, totals spill to disk and the
                            result is the same
-  --temp-dir DIR           where totals spill (default: $TMPDIR, else /tmp)
+  --temp-dir DIR           where totals spill, and where standard input or
+                           a pipe is spooled (default: $TMPDIR, else /tmp)
+  --max-input-size BYTES   most bytes spooled from standard input, a pipe
+                           or a compressed file, once decoded (default: the
+                           free space of the temp dir)
   --quiet                  no progress bar on a terminal
   --verbose                say how long each phase took
   -h, --help               this text
@@ -63,6 +73,51 @@ bool same_file(const std::string& input, const std::string& output) {
                                 : ::stat(output.c_str(), &out);
   return got == 0 && in.st_dev == out.st_dev && in.st_ino == out.st_ino &&
          S_ISREG(in.st_mode);
+}
+
+// Free bytes for an unprivileged writer in the file system of `dir`; no
+// limit when that cannot be told.
+uint64_t free_space(const std::string& dir) {
+  struct statvfs fs {};
+  if (::statvfs(dir.c_str(), &fs) != 0)
+    return UINT64_MAX;
+  return static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+}
+
+// What a job counts: the input file itself when it can be mapped as it is,
+// else a spool that copies it (standard input, a pipe) and decodes it (a
+// gzip or zstd file).
+struct counted_input {
+  std::string path;  // what the job reads
+  std::string shown; // what messages call it
+  std::unique_ptr<spool> spooled;
+};
+
+result<counted_input> open_input(const std::string& name,
+                                 const std::string& spool_dir, uint64_t limit) {
+  counted_input out;
+  out.shown = name == "-" ? "standard input" : name;
+  const int fd = name == "-" ? ::fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 0)
+                             : ::open(name.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return failure::of_errno("cannot open", out.shown, errno);
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && name != "-") {
+    char head[4];
+    const ssize_t n = ::pread(fd, head, sizeof head, 0);
+    if (n < 0 || detect_compression(std::string_view(
+                     head, static_cast<size_t>(n))) == compression::none) {
+      ::close(fd);
+      out.path = name; // mapped as it is
+      return out;
+    }
+  }
+  auto made = spool::start(fd, out.shown, spool_dir, limit);
+  if (!made)
+    return std::move(made).error();
+  out.spooled = std::move(*made);
+  out.path = out.spooled->path();
+  return out;
 }
 
 unsigned terminal_columns(int fd) {
@@ -84,7 +139,7 @@ int count_command(int argc, char** argv) {
     return print_version();
   opts.reject_unknown({"o", "output", "workers", "range-size", "on-bad-rows",
                        "quiet", "verbose", "memory-limit", "temp-dir",
-                       test_range_size_option});
+                       test_range_size_option, "max-input-size"});
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   const uint64_t workers = opts.get_number("workers", cores);
   std::string range_size_error;
@@ -95,6 +150,8 @@ int count_command(int argc, char** argv) {
   const uint64_t memory_limit =
       opts.get_number("memory-limit", default_memory_limit(), true);
   const std::string temp_dir = opts.get("temp-dir", default_temp_dir());
+  const uint64_t max_input =
+      opts.get_number("max-input-size", free_space(temp_dir), true);
   const std::string output = opts.get("output", opts.get("o", ""));
   std::string usage_error = opts.error();
   if (usage_error.empty() && opts.positional().size() != 1)
@@ -154,13 +211,23 @@ int count_command(int argc, char** argv) {
   caf::actor_system_config cfg;
   configure_actor_system(cfg);
   caf::actor_system system{cfg};
+  // After the actor system, so that it goes first: its copy stops, and so
+  // does a planner that waits for it.
+  auto opened = open_input(input, spill.dir, max_input);
+  if (!opened) {
+    std::fprintf(stderr, "playcount count: %s\n",
+                 opened.error().text().c_str());
+    return 1;
+  }
+  const counted_input& in = *opened;
   auto coordinator = spawn_coordinator(system);
   for (uint64_t i = 0; i < workers; ++i)
     spawn_worker(system, coordinator, std::string{local_node_id});
 
   job_request request;
   request.id = "cli";
-  request.input_path = opts.positional()[0];
+  request.input_path = in.path;
+  request.growing = in.spooled ? in.spooled->file() : nullptr;
   request.output_path = output;
   request.range_size = range_size;
   request.on_bad_rows = *policy;
@@ -248,7 +315,7 @@ int count_command(int argc, char** argv) {
       std::fprintf(stderr, "playcount count: %s\n", result.error.c_str());
     else
       std::fprintf(stderr, "playcount count: %s: %s\n",
-                   request.input_path.c_str(), result.error.c_str());
+                   in.shown.c_str(), result.error.c_str());
     return 1;
   }
   return 0;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <optional>
 #include <thread>
 #include <variant>
@@ -72,6 +73,111 @@ result<job_plan> plan_job(const std::string& path, uint64_t range_size,
       return std::move(*why);
   out.ranges = plan_ranges(chunks, scans);
   return out;
+}
+
+} // namespace playcount
+
+namespace playcount {
+
+namespace {
+
+// How long a planner waits for news before it looks again (abandon and
+// every change wake it sooner).
+constexpr std::chrono::milliseconds recheck{1000};
+
+// Waits until `input` has more than `size` bytes or changes otherwise.
+growing_file::state wait_beyond(const growing_file& input, uint64_t size) {
+  for (;;) {
+    auto now = input.wait_beyond(size, recheck);
+    if (now.size > size || now.whole || now.failed || now.abandoned)
+      return now;
+  }
+}
+
+} // namespace
+
+result<void> plan_growing(const std::string& path, const growing_file& input,
+                          uint64_t range_size,
+                          const std::function<void(job_plan)>& step) {
+  range_size = std::max<uint64_t>(range_size, 1);
+  file_handle file;
+  if (auto opened = file.open(path); !opened)
+    return std::move(opened).error();
+  // The header: its first record must have landed whole (an LF at even quote
+  // parity), else the file must be.
+  growing_file::state now = input.now();
+  job_plan plan;
+  for (uint64_t looked = 0;;) {
+    if (now.failed)
+      return *now.failed;
+    if (now.abandoned)
+      return {};
+    if (now.size > looked || now.whole) {
+      const auto bytes = file.map(0, now.size);
+      if (!bytes)
+        return bytes.error();
+      const std::string_view landed = bytes->window().bytes;
+      if (now.whole || record_end(landed, 0) < landed.size()) {
+        auto layout = read_layout(landed);
+        if (auto* e = std::get_if<input_error>(&layout))
+          return failure::words(e->to_string());
+        plan.layout = std::get<csv_layout>(layout);
+        break;
+      }
+      looked = now.size;
+    }
+    now = wait_beyond(input, looked);
+  }
+  // Then chunk after chunk as in plan_ranges: a range ends where the next
+  // nominal chunk's first record starts, so it is known once that chunk has
+  // landed whole.
+  const uint64_t data_begin = plan.layout.data_begin;
+  uint64_t open_start = data_begin; // the range not yet ended
+  uint64_t chunk_begin = data_begin;
+  unsigned parity = 0; // at chunk_begin
+  for (;;) {
+    if (now.failed)
+      return *now.failed;
+    if (now.abandoned)
+      return {};
+    if (now.whole && chunk_begin >= now.size) {
+      plan.file_size = now.size;
+      plan.ranges.clear();
+      if (open_start < now.size)
+        plan.ranges.push_back({open_start, now.size});
+      plan.whole = true;
+      step(std::move(plan));
+      return {};
+    }
+    // The last chunk of a whole file ends with it, as in nominal_chunks.
+    const uint64_t chunk_end =
+        now.whole ? std::min(now.size, chunk_begin + range_size)
+                  : chunk_begin + range_size;
+    if (now.size < chunk_end) {
+      now = wait_beyond(input, now.size);
+      continue;
+    }
+    // The chunk's scan looks at the byte before it too.
+    const uint64_t from = chunk_begin > 0 ? chunk_begin - 1 : 0;
+    const auto bytes = file.map(from, chunk_end);
+    if (!bytes)
+      return bytes.error();
+    const chunk_scan scan =
+        scan_chunk(bytes->window(), byte_range{chunk_begin, chunk_end});
+    // The first chunk starts on a boundary by definition.
+    const uint64_t start =
+        chunk_begin == data_begin ? no_boundary : scan.first_boundary[parity];
+    parity ^= scan.quotes & 1;
+    chunk_begin = chunk_end;
+    if (start == no_boundary || start == open_start)
+      continue; // no record starts here: the open range goes on
+    plan.file_size = now.size;
+    plan.ranges.assign(1, byte_range{open_start, start});
+    plan.whole = false;
+    open_start = start;
+    step(plan);
+    now = input.now();
+  }
 }
 
 } // namespace playcount

@@ -5,9 +5,11 @@
 
 #include "core/csv_layout.hpp"
 #include "core/failure.hpp"
+#include "core/growing_file.hpp"
 #include "core/split.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -20,6 +22,9 @@ struct job_plan {
   csv_layout layout;
   uint64_t file_size = 0;
   std::vector<byte_range> ranges; ///< in file order; empty: no records
+  /// Whether these are all of the file's ranges; false for each step of
+  /// plan_growing but its last.
+  bool whole = true;
 };
 
 /// Plans the file at `path` in ranges of about `range_size` bytes: scans the
@@ -29,5 +34,15 @@ struct job_plan {
 /// words) or why the file could not be read.
 result<job_plan> plan_job(const std::string& path, uint64_t range_size,
                           unsigned threads);
+
+/// Plans the file at `path` while `input` says it is still being written:
+/// calls `step` each time a range is known (its bytes and the nominal chunk
+/// after it have landed), with the new ranges only, `file_size` the bytes
+/// landed so far and `whole` false; the last step has `whole` true. The
+/// ranges are those plan_job gives for the whole file. Fails as plan_job, or
+/// with the producer's failure; returns quietly once `input` is abandoned.
+result<void> plan_growing(const std::string& path, const growing_file& input,
+                          uint64_t range_size,
+                          const std::function<void(job_plan)>& step);
 
 } // namespace playcount

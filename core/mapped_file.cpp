@@ -61,7 +61,12 @@ result<void> file_handle::open(const std::string& path) {
 
 result<mapped_window> file_handle::map(uint64_t begin, uint64_t end) const {
   mapped_window out;
-  end = std::min(end, size_);
+  if (end > size_) {
+    struct stat st {};
+    if (fstat(fd_, &st) == 0)
+      size_ = std::max<uint64_t>(size_, static_cast<uint64_t>(st.st_size));
+  }
+  end = std::min<uint64_t>(end, size_);
   begin = std::min(begin, end);
   out.offset_ = begin;
   out.size_ = end - begin;

@@ -2,6 +2,7 @@
 
 #include "core/failure.hpp"
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -48,15 +49,18 @@ public:
 
   /// Fails with the path and errno, or "not a regular file".
   result<void> open(const std::string& path);
+  /// The size when opened, or when last seen larger by map.
   [[nodiscard]] uint64_t size() const noexcept { return size_; }
   [[nodiscard]] int fd() const noexcept { return fd_; }
 
-  /// Maps [begin, end).
+  /// Maps [begin, end), clipped to the file's size. An `end` beyond the size
+  /// seen so far looks again: a file still being written (growing_file) has
+  /// grown since it was opened.
   result<mapped_window> map(uint64_t begin, uint64_t end) const;
 
 private:
   int fd_ = -1;
-  uint64_t size_ = 0;
+  mutable std::atomic<uint64_t> size_{0};
   std::string path_;
 };
 

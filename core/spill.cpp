@@ -1,5 +1,7 @@
 #include "core/spill.hpp"
 
+#include "core/spool.hpp"
+
 #include "core/hash.hpp"
 #include "core/result_writer.hpp"
 #include "core/write_all.hpp"
@@ -627,7 +629,7 @@ void remove_spills(const std::string& dir) {
     return;
   for (const std::string& name : files_in(dir))
     if (ends_with(name, spill_suffix) || name.rfind(piece_prefix, 0) == 0 ||
-        name == owner_lock)
+        name == owner_lock || name == spool_file_name)
       ::unlink((dir + "/" + name).c_str());
   (void)::rmdir(dir.c_str()); // only if nothing else is in it
 }

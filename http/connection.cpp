@@ -24,7 +24,13 @@ connection::~connection() {
 
 void connection::drop_upload() {
   if (upload) {
-    (void)remove_job_files(upload->paths);
+    // A job counted while it arrived is the registry's: it fails the job
+    // and removes its input.
+    if (upload->cut)
+      upload->cut("upload incomplete: the connection ended after " +
+                  std::to_string(upload->decoder.received()) + " bytes");
+    else if (!upload->growing)
+      (void)remove_job_files(upload->paths);
     upload.reset();
   }
 }

@@ -45,6 +45,8 @@ public:
   result<void> finish(bool durable);
 
   [[nodiscard]] uint64_t size() const noexcept { return size_; }
+  /// Bytes handed to the kernel: what a reader of the file sees.
+  [[nodiscard]] uint64_t written() const noexcept { return written_; }
   [[nodiscard]] const std::string& path() const noexcept { return path_; }
   /// Why write failed; empty while it has not.
   [[nodiscard]] const std::optional<failure>& error() const noexcept {

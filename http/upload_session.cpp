@@ -1,6 +1,7 @@
 #include "http/upload_session.hpp"
 
 #include "actors/messages.hpp"
+#include "core/compression.hpp"
 #include "http/api.hpp"
 #include "http/file_names.hpp"
 #include "http/metrics.hpp"
@@ -48,6 +49,119 @@ reply submission_reply(const std::string& id,
   }
 }
 
+void submit_upload(const std::shared_ptr<server_context>& ctx,
+                   const std::shared_ptr<connection>& c,
+                   const std::shared_ptr<Tcp::Peer>& peer);
+
+// What the registry is told of a job counted while it arrives.
+job_submission streamed_submission(const upload_state& up) {
+  job_submission out;
+  out.id = up.id;
+  out.file_name = up.body.file_name;
+  out.bytes = up.sink.size();
+  out.on_bad_rows = up.body.on_bad_rows;
+  return out;
+}
+
+// The body of a job counted while it arrived is whole: flushed to disk,
+// then the registry saves the job's record, and only then is the input
+// declared whole (so that a result never comes before the record that
+// owns it). On a thread of its own, as the flush may take seconds.
+template <class Answer>
+void finish_streamed(const std::shared_ptr<server_context>& ctx,
+                     const std::shared_ptr<upload_state>& up, Answer answer) {
+  ctx->system.spawn<caf::detached>([ctx, up,
+                                    answer](caf::event_based_actor* self) {
+    const auto cut = [&](const std::string& why) {
+      up->cut(why);
+      up->cut = nullptr;
+    };
+    if (auto finished = up->sink.finish(true); !finished) {
+      const api_error e = storage_error(finished.error());
+      cut("upload incomplete: " + e.message);
+      return answer(to_reply(e));
+    }
+    up->growing->grow(up->sink.written());
+    self->request(ctx->registry, ctx->config.registry_timeout,
+                  uploaded_atom::value, streamed_submission(*up), std::string{})
+        .then(
+            [up, answer](submit_reply& r) {
+              up->cut = nullptr; // the registry has the whole of it now
+              if (r.status == submit_reply::accepted)
+                up->growing->complete();
+              else
+                up->growing->fail(failure::words(r.error));
+              answer(submission_reply(up->id, r));
+            },
+            [up, answer](caf::error& e) {
+              spdlog::error("the job registry did not answer: {}",
+                            caf::to_string(e));
+              up->growing->fail(failure::words("the job registry did not "
+                                               "answer"));
+              answer(to_reply(registry_silent()));
+            });
+  });
+}
+
+// Submits the job while its body still arrives, once the registry has room
+// and the first bytes show a CSV body that can be counted as it lands: a
+// raw body that is not compressed (a form's file part and a compressed body
+// are made into the input once whole, as before).
+void maybe_stream(const std::shared_ptr<server_context>& ctx,
+                  const std::shared_ptr<connection>& c,
+                  const std::shared_ptr<Tcp::Peer>& peer) {
+  upload_state& up = *c->upload;
+  if (up.streamed != upload_state::early::undecided || !up.admitted ||
+      up.body_done || up.first_bytes.size() < 4)
+    return;
+  const std::string* coding = up.head.header("Content-Encoding");
+  if (up.body.multipart ||
+      (coding != nullptr && !equals_ignoring_case(*coding, "identity")) ||
+      detect_compression(up.first_bytes) != compression::none) {
+    up.streamed = upload_state::early::no;
+    return;
+  }
+  up.streamed = upload_state::early::pending;
+  up.growing = std::make_shared<growing_file>();
+  up.growing->grow(up.sink.written());
+  job_submission sub = streamed_submission(up);
+  sub.bytes = up.decoder.announced();
+  sub.growing = up.growing;
+  // From now on an upload that ends early fails its job at the registry,
+  // which owns the job's files.
+  up.cut = [ctx, growing = up.growing,
+            cut = streamed_submission(up)](const std::string& why) {
+    growing->fail(failure::words(why));
+    ask_registry<submit_reply>(
+        *ctx, [](const std::optional<submit_reply>&) {}, uploaded_atom::value,
+        cut, why);
+  };
+  std::weak_ptr<Tcp::Peer> weak_peer = peer;
+  const upload_state* asked = &up;
+  ask_registry<submit_reply>(
+      *ctx,
+      [ctx, c, asked, weak_peer](const std::optional<submit_reply>& r) {
+        on_live_connection(
+            *ctx, *c, weak_peer, [&](const std::shared_ptr<Tcp::Peer>& p) {
+              if (c->upload.get() != asked)
+                return; // it ended meanwhile (cut: the registry knows)
+              upload_state& u = *c->upload;
+              if (r && r->status == submit_reply::accepted) {
+                u.streamed = upload_state::early::taken;
+              } else {
+                // Not taken (the queue filled meanwhile): the usual way,
+                // whose submission will say so.
+                u.streamed = upload_state::early::no;
+                u.cut = nullptr;
+                u.growing.reset();
+              }
+              if (u.body_done)
+                submit_upload(ctx, c, p);
+            });
+      },
+      submit_atom::value, std::move(sub));
+}
+
 // The body is whole and the registry has room: the job's input is made
 // and submitted. The upload leaves the connection here (a client that goes
 // now cannot take the files of a job the registry may be accepting); the
@@ -63,9 +177,9 @@ void submit_upload(const std::shared_ptr<server_context>& ctx,
   c->m = connection::mode::closed;
   std::weak_ptr<Tcp::Peer> weak_peer = peer;
   auto answer = [ctx, c, up, weak_peer](const reply& r) {
-    if (r.status != http_status::accepted) {
+    if (r.status != http_status::accepted && !up->growing) {
       (void)remove_job_files(up->paths);
-    } // else the job owns its directory now
+    } // else the job owns its directory now (a streamed one: the registry)
     const std::string note = r.status == http_status::accepted
                                  ? "job " + up->id + ", " +
                                        std::to_string(up->decoder.received()) +
@@ -81,6 +195,8 @@ void submit_upload(const std::shared_ptr<server_context>& ctx,
                   note + (note.empty() ? "" : "; ") +
                       "the client left before the answer");
   };
+  if (up->growing)
+    return finish_streamed(ctx, up, answer);
   ctx->system.spawn<caf::detached>(
       [ctx, up, answer](caf::event_based_actor* self) {
         std::variant<job_input, api_error> input;
@@ -132,6 +248,7 @@ void on_admission(const std::shared_ptr<server_context>& ctx,
   up.admitted = true;
   if (up.body_done)
     return submit_upload(ctx, c, peer);
+  maybe_stream(ctx, c, peer);
   const std::string* expect = up.head.header("Expect");
   if (expect != nullptr && equals_ignoring_case(*expect, "100-continue")) {
     static const std::string go_on = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -236,8 +353,10 @@ void start_upload(const std::shared_ptr<server_context>& ctx,
   if (::mkdir(up->paths.dir.c_str(), 0755) != 0)
     return refuse(storage_error(
         failure::of_errno("cannot create", up->paths.dir, errno)));
-  body.path =
-      body.multipart ? up->paths.dir + "/body.tmp" : up->paths.input + ".tmp";
+  // A raw body is written under the input's own name: a job counted while
+  // it arrives reads it there (the record, saved once it is whole, is what
+  // makes it a job: without one it is an interrupted upload at start-up).
+  body.path = body.multipart ? up->paths.dir + "/body.tmp" : up->paths.input;
   if (auto opened = up->sink.open(body.path, !body.multipart); !opened) {
     const api_error e = storage_error(opened.error());
     (void)remove_job_files(up->paths);
@@ -281,9 +400,14 @@ void continue_upload(const std::shared_ptr<server_context>& ctx,
       up.too_large = true;
       return false;
     }
+    if (up.first_bytes.size() < 4)
+      up.first_bytes.append(piece.substr(0, 4 - up.first_bytes.size()));
     return up.sink.write(piece);
   });
+  if (up.growing)
+    up.growing->grow(up.sink.written());
   if (status == body_decoder::status::more) {
+    maybe_stream(ctx, c, peer);
     // Pistache's clock (see idle_timeout) is reset only while the upload
     // keeps up the minimum rate since the last reset: one that trickles
     // runs into the timeout as one that stalls.
@@ -302,7 +426,9 @@ void continue_upload(const std::shared_ptr<server_context>& ctx,
   }
   if (status == body_decoder::status::done) {
     up.body_done = true;
-    if (up.admitted)
+    // A submission while it arrived that has no answer yet goes on when it
+    // has (maybe_stream).
+    if (up.admitted && up.streamed != upload_state::early::pending)
       return submit_upload(ctx, c, peer);
     // Bytes after the body are dropped (the answer closes the
     // connection); the registry's yes submits it.
@@ -318,6 +444,10 @@ void continue_upload(const std::shared_ptr<server_context>& ctx,
   else
     e = {api_errc::bad_request,
          "a malformed chunked body: " + up.decoder.error()};
+  if (up.cut) {
+    up.cut("upload incomplete: " + e.message);
+    up.cut = nullptr;
+  }
   const request_head head = up.head;
   const auto since = up.started;
   std::shared_ptr<void> counted = std::move(up.counted);

@@ -4,6 +4,7 @@
 // head to its answer; the body goes to disk as it arrives, never to memory.
 
 #include "actors/job_store.hpp"
+#include "core/growing_file.hpp"
 #include "http/connection.hpp"
 #include "http/upload.hpp"
 #include "http/wire.hpp"
@@ -34,6 +35,17 @@ struct upload_state {
   // body is received meanwhile). Submitted once this and body_done hold.
   bool admitted = false;
   bool body_done = false;
+  // Counted while it arrives (issue 13): a raw CSV body is submitted as soon
+  // as the registry has room and its first bytes show it is not compressed;
+  // the job reads the input as it lands (`growing`), and the registry hears
+  // when it is whole or cut off.
+  std::string first_bytes; // up to 4, to tell a compressed body
+  enum class early : uint8_t { undecided, no, pending, taken };
+  early streamed = early::undecided;
+  std::shared_ptr<growing_file> growing; // set once submitted so
+  /// Set once submitted while arriving: what ends the job when the upload
+  /// does not complete (the registry then owns the job's files).
+  std::function<void(const std::string& why)> cut;
   steady::time_point started = steady::now();
   steady::time_point clock_reset = steady::now();
   // Counted in server_context::uploads until its answer is out.

@@ -134,6 +134,7 @@ body_decoder body_decoder::fixed(uint64_t length) {
   body_decoder d;
   d.state_ = length == 0 ? state::done : state::fixed_body;
   d.left_ = length;
+  d.announced_ = length;
   return d;
 }
 

@@ -90,6 +90,8 @@ public:
   status feed(std::string_view in, const sink& out);
 
   [[nodiscard]] uint64_t received() const noexcept { return received_; }
+  /// The body's length as announced (Content-Length); 0 when chunked.
+  [[nodiscard]] uint64_t announced() const noexcept { return announced_; }
   [[nodiscard]] bool is_done() const noexcept { return state_ == state::done; }
   /// Why feed returned error (a malformed chunk, or the sink refused).
   [[nodiscard]] const std::string& error() const noexcept { return error_; }
@@ -108,6 +110,7 @@ private:
   uint64_t left_ = 0;     // bytes of the fixed body or current chunk
   std::string line_;      // a chunk-size or trailer line being read
   uint64_t received_ = 0; // body bytes passed to the sink
+  uint64_t announced_ = 0;
   std::string error_;
 };
 

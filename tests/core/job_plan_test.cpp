@@ -9,7 +9,10 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <fcntl.h>
 #include <random>
+#include <thread>
+#include <unistd.h>
 
 namespace playcount {
 namespace {
@@ -69,6 +72,114 @@ TEST(plan_job, says_what_is_wrong_with_the_header_or_the_file) {
   EXPECT_EQ(nowhere.error().code, ENOENT);
   EXPECT_EQ(nowhere.error().text(),
             "cannot open " + missing + ": No such file or directory");
+}
+
+// Writes `file` to `path` in pieces of random sizes, telling `input` after
+// each, as a spool does; the reader runs meanwhile.
+void write_growing(const std::string& path, std::string_view file,
+                   growing_file& input, std::mt19937 rng) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  ASSERT_GE(fd, 0);
+  std::uniform_int_distribution<size_t> piece(1, 700);
+  for (size_t at = 0; at < file.size();) {
+    const size_t n = std::min(piece(rng), file.size() - at);
+    ASSERT_EQ(::write(fd, file.data() + at, n), static_cast<ssize_t>(n));
+    at += n;
+    input.grow(at);
+    if (piece(rng) < 30)
+      std::this_thread::yield();
+  }
+  ::close(fd);
+  input.complete();
+}
+
+TEST(plan_growing, gives_the_ranges_of_plan_job_while_the_file_is_written) {
+  test::temp_dir dir;
+  std::mt19937 rng(23);
+  for (int round = 0; round < 8; ++round) {
+    const std::string file = test::random_doc(rng).assemble();
+    const auto layout = std::get<csv_layout>(read_layout(file));
+    for (uint64_t range_size : {3ull, 64ull, 1000ull, 1ull << 30}) {
+      const auto expected =
+          test::plan_in_memory(file, layout.data_begin, range_size);
+      const std::string path = dir.file("growing.csv");
+      growing_file input;
+      std::thread writer(write_growing, path, std::string_view(file),
+                         std::ref(input), std::mt19937(rng()));
+      // The planner opens the file: it exists before the job starts.
+      while (::access(path.c_str(), F_OK) != 0)
+        std::this_thread::yield();
+      std::vector<byte_range> got;
+      int steps = 0;
+      bool whole = false;
+      const auto planned =
+          plan_growing(path, input, range_size, [&](job_plan step) {
+            ++steps;
+            EXPECT_FALSE(whole) << "a step after the last";
+            EXPECT_EQ(step.layout.data_begin, layout.data_begin);
+            EXPECT_LE(step.file_size, file.size());
+            for (const auto& r : step.ranges) {
+              // Only bytes that have landed are handed out.
+              EXPECT_LE(r.end, step.file_size);
+              got.push_back(r);
+            }
+            whole = step.whole;
+          });
+      writer.join();
+      ASSERT_TRUE(planned) << planned.error().text();
+      EXPECT_TRUE(whole);
+      EXPECT_TRUE(got == expected)
+          << "round " << round << ", range size " << range_size << ": "
+          << got.size() << " ranges, expected " << expected.size();
+      if (range_size == 64 && file.size() > 2000) {
+        EXPECT_GT(steps, 2) << "ranges came only at the end";
+      }
+    }
+  }
+}
+
+TEST(plan_growing, fails_as_the_producer_says_and_stops_when_abandoned) {
+  test::temp_dir dir;
+  const std::string path =
+      dir.write("cut.csv", "Song,Date,Number of Plays\na,2020-01-01,1\n");
+  growing_file cut;
+  cut.grow(10); // the header has not landed yet
+  std::thread producer([&] { cut.fail(failure::words("upload incomplete")); });
+  const auto planned = plan_growing(path, cut, 64, [](job_plan) {});
+  producer.join();
+  ASSERT_FALSE(planned);
+  EXPECT_EQ(planned.error().text(), "upload incomplete");
+
+  growing_file left;
+  left.grow(40);
+  int steps = 0;
+  std::thread reader_gone([&] { left.abandon(); });
+  const auto quiet =
+      plan_growing(path, left, 64, [&](const job_plan&) { ++steps; });
+  reader_gone.join();
+  EXPECT_TRUE(quiet);
+  EXPECT_EQ(steps, 0);
+}
+
+TEST(plan_growing, reads_a_header_only_once_its_line_has_landed) {
+  test::temp_dir dir;
+  // A header cut anywhere before its LF is not read as a shorter header.
+  const std::string file = "Song,Date,Number of Plays\nx,2020-01-01,2\n";
+  const std::string path = dir.write("h.csv", file);
+  growing_file input;
+  input.grow(12); // "Song,Date,Nu"
+  std::vector<job_plan> steps;
+  std::thread rest([&] {
+    input.grow(file.size());
+    input.complete();
+  });
+  const auto planned = plan_growing(path, input, 1 << 20,
+                                    [&](job_plan s) { steps.push_back(s); });
+  rest.join();
+  ASSERT_TRUE(planned) << planned.error().text();
+  ASSERT_FALSE(steps.empty());
+  EXPECT_EQ(steps.back().layout.data_begin, 26u);
+  EXPECT_TRUE(steps.back().whole);
 }
 
 } // namespace

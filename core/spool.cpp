@@ -1,0 +1,124 @@
+#include "core/spool.hpp"
+
+#include "core/compression.hpp"
+#include "core/write_all.hpp"
+
+#include <cerrno>
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+#include <vector>
+
+namespace playcount {
+
+namespace {
+
+// Bytes read at a time: large enough that a fast pipe costs few calls,
+// small enough that the planner hears of new bytes often.
+constexpr size_t block_size = size_t{1} << 20;
+
+// How often a copy waiting on a quiet pipe looks whether it is still
+// wanted.
+constexpr int abandon_check_ms = 200;
+
+} // namespace
+
+result<std::unique_ptr<spool>> spool::start(int fd, std::string source,
+                                            const std::string& dir,
+                                            uint64_t limit) {
+  std::unique_ptr<spool> out(new spool);
+  out->in_ = fd;
+  out->source_ = std::move(source);
+  out->limit_ = limit;
+  out->path_ = dir + "/" + spool_file_name;
+  out->out_ =
+      ::open(out->path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (out->out_ < 0)
+    return failure::of_errno("cannot make", out->path_, errno)
+        .within("cannot spool " + out->source_);
+  out->thread_ = std::thread([s = out.get()] { s->copy(); });
+  return out;
+}
+
+spool::~spool() {
+  file_->abandon(); // the copy sees it within abandon_check_ms
+  if (thread_.joinable())
+    thread_.join();
+  if (in_ >= 0)
+    ::close(in_);
+  if (out_ >= 0)
+    ::close(out_);
+  if (!path_.empty())
+    ::unlink(path_.c_str());
+}
+
+void spool::copy() {
+  std::vector<char> block(block_size);
+  uint64_t size = 0; // bytes in the spool
+  // Whether the input is compressed shows in its first four bytes; until
+  // they are there (a pipe may give fewer), `block` holds what came.
+  size_t head = 0;
+  bool sniffed = false;
+  std::unique_ptr<stream_decoder> decoder;
+  const auto land = [&](std::string_view bytes) -> result<void> {
+    if (size + bytes.size() > limit_)
+      return failure::words(source_ + " is larger than the limit of " +
+                            readable_bytes(limit_) + " (--max-input-size)");
+    if (!write_all(out_, bytes))
+      return failure::of_errno("cannot write", path_, errno)
+          .within("cannot spool " + source_);
+    size += bytes.size();
+    file_->grow(size);
+    return {};
+  };
+  const auto take = [&](std::string_view bytes) -> result<void> {
+    if (!decoder)
+      return land(bytes);
+    return decoder->feed(bytes, land);
+  };
+  const auto sniff = [&]() -> result<void> {
+    sniffed = true;
+    const std::string_view first(block.data(), head);
+    decoder = stream_decoder::make(detect_compression(first), limit_);
+    return take(first);
+  };
+  for (;;) {
+    // A pipe may stay quiet: wait for it in slices, so that a job that
+    // ended (a bad record, an interrupt) is not held by a read.
+    pollfd ready{in_, POLLIN, 0};
+    const int polled = ::poll(&ready, 1, abandon_check_ms);
+    if (file_->now().abandoned)
+      return;
+    if (polled == 0 || (polled < 0 && errno == EINTR))
+      continue;
+    char* into = sniffed ? block.data() : block.data() + head;
+    const size_t room = sniffed ? block.size() : block.size() - head;
+    const ssize_t n = ::read(in_, into, room);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return file_->fail(
+          failure::of_errno("cannot read", source_, errno).within("spooling"));
+    if (n == 0)
+      break;
+    result<void> taken;
+    if (sniffed) {
+      taken = take(std::string_view(block.data(), static_cast<size_t>(n)));
+    } else {
+      head += static_cast<size_t>(n);
+      if (head >= 4)
+        taken = sniff();
+    }
+    if (!taken)
+      return file_->fail(std::move(taken).error());
+  }
+  if (!sniffed)
+    if (auto taken = sniff(); !taken)
+      return file_->fail(std::move(taken).error());
+  if (decoder)
+    if (auto whole = decoder->finish(); !whole)
+      return file_->fail(std::move(whole).error());
+  file_->complete();
+}
+
+} // namespace playcount

@@ -1,0 +1,214 @@
+// `playcount count -` and other inputs that are not regular files: counted
+// as they arrive (core/spool.hpp), the same bytes as for the file.
+
+#include "tests/support/csv_gen.hpp"
+#include "tests/support/process.hpp"
+#include "tests/support/temp_dir.hpp"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <csignal>
+#include <dirent.h>
+#include <functional>
+#include <sys/stat.h>
+#include <thread>
+
+namespace playcount {
+namespace {
+
+using test::run;
+using test::temp_dir;
+
+const std::string binary = PLAYCOUNT_BINARY;
+
+// A count running with its standard input on a pipe the test writes.
+class fed_count {
+public:
+  explicit fed_count(const std::vector<std::string>& args,
+                     const std::string& dir)
+      : err_path_(dir + "/stderr") {
+    // A count that ended closes the pipe: writing then must fail, not kill
+    // the test.
+    std::signal(SIGPIPE, SIG_IGN);
+    std::vector<char*> argv;
+    for (const auto& a : args)
+      argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    int in[2];
+    EXPECT_EQ(::pipe2(in, O_CLOEXEC), 0);
+    const int err = ::open(err_path_.c_str(), O_WRONLY | O_CREAT, 0600);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, in[0], STDIN_FILENO);
+    posix_spawn_file_actions_adddup2(&actions, err, STDERR_FILENO);
+    EXPECT_EQ(
+        posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ),
+        0);
+    posix_spawn_file_actions_destroy(&actions);
+    ::close(in[0]);
+    ::close(err);
+    feed_ = in[1];
+  }
+  fed_count(const fed_count&) = delete;
+  fed_count& operator=(const fed_count&) = delete;
+  ~fed_count() {
+    close_input();
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      (void)wait();
+    }
+  }
+
+  /// False when the count no longer reads (it ended).
+  bool write(std::string_view bytes) {
+    return feed_ >= 0 && ::write(feed_, bytes.data(), bytes.size()) ==
+                             static_cast<ssize_t>(bytes.size());
+  }
+  void close_input() {
+    if (feed_ >= 0)
+      ::close(feed_);
+    feed_ = -1;
+  }
+  /// Its exit status; -1 when killed.
+  int wait() {
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+  [[nodiscard]] std::string err() const { return test::read_file(err_path_); }
+
+private:
+  std::string err_path_;
+  pid_t pid_ = -1;
+  int feed_ = -1;
+};
+
+std::vector<std::string> entries(const std::string& dir) {
+  std::vector<std::string> out;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (const dirent* e = ::readdir(d))
+      if (std::string_view(e->d_name) != "." &&
+          std::string_view(e->d_name) != "..")
+        out.emplace_back(e->d_name);
+    ::closedir(d);
+  }
+  return out;
+}
+
+std::string sample_csv(size_t rows) {
+  test::csv_shape shape;
+  shape.rows = rows;
+  shape.songs = 300;
+  return test::make_csv(shape);
+}
+
+TEST(count_pipe, counts_standard_input_as_the_file_from_a_slow_producer) {
+  temp_dir dir;
+  const std::string csv = sample_csv(40000);
+  const auto in = dir.write("in.csv", csv);
+  const auto expected_path = dir.file("expected.csv");
+  ASSERT_EQ(run({binary, "count", in, "-o", expected_path}).exit_code, 0);
+  const std::string tmp = dir.file("tmp");
+  ASSERT_EQ(::mkdir(tmp.c_str(), 0700), 0);
+  const auto out = dir.file("out.csv");
+  fed_count count({binary, "count", "-", "-o", out, "--test-range-size", "4K",
+                   "--temp-dir", tmp},
+                  dir.path());
+  // Pieces of uneven sizes with pauses: records and the header are cut
+  // anywhere, and the planner waits for bytes many times.
+  size_t at = 0;
+  for (size_t piece = 1; at < csv.size(); piece = piece * 7 % 9973 + 1) {
+    const size_t n = std::min(piece, csv.size() - at);
+    ASSERT_TRUE(count.write(std::string_view(csv).substr(at, n)));
+    at += n;
+    if (piece % 5 == 0)
+      std::this_thread::sleep_for(std::chrono::milliseconds(2)); // a pace
+  }
+  count.close_input();
+  ASSERT_EQ(count.wait(), 0) << count.err();
+  EXPECT_EQ(test::read_file(out), test::read_file(expected_path));
+  // The spool went with its run.
+  EXPECT_TRUE(entries(tmp).empty()) << entries(tmp).front();
+}
+
+TEST(count_pipe, a_bad_record_ends_the_count_before_the_input_ends) {
+  temp_dir dir;
+  const auto out = dir.file("out.csv");
+  fed_count count({binary, "count", "-", "-o", out}, dir.path());
+  ASSERT_TRUE(count.write("Song,Date,Number of Plays\n"
+                          "Umbrella,2020-01-01,4\n"
+                          "Umbrella,yesterday,1\n"));
+  // The producer goes on and never closes: the count must not wait for
+  // an end that does not come. Rows are written until it stops reading.
+  const std::string more = [] {
+    std::string rows;
+    for (int i = 0; i < 1000; ++i)
+      rows += "Umbrella,2020-01-02,1\n";
+    return rows;
+  }();
+  while (count.write(more)) {
+  }
+  EXPECT_EQ(count.wait(), 1);
+  const std::string err = count.err();
+  EXPECT_NE(err.find("standard input: line 3:"), std::string::npos) << err;
+  EXPECT_EQ(::access(out.c_str(), F_OK), -1) << "no result on bad input";
+}
+
+TEST(count_pipe, reads_a_fifo_and_dev_stdin_by_name) {
+  temp_dir dir;
+  const std::string csv = sample_csv(5000);
+  const auto in = dir.write("in.csv", csv);
+  const auto expected_path = dir.file("expected.csv");
+  ASSERT_EQ(run({binary, "count", in, "-o", expected_path}).exit_code, 0);
+  const std::string expected = test::read_file(expected_path);
+
+  const auto fifo = dir.file("plays.fifo");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  std::thread writer([&] {
+    const int fd = ::open(fifo.c_str(), O_WRONLY);
+    ASSERT_GE(fd, 0);
+    EXPECT_EQ(::write(fd, csv.data(), csv.size()),
+              static_cast<ssize_t>(csv.size()));
+    ::close(fd);
+  });
+  const auto from_fifo = dir.file("fifo.csv");
+  const auto r = run({binary, "count", fifo, "-o", from_fifo});
+  writer.join();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(test::read_file(from_fifo), expected);
+
+  const auto from_stdin = dir.file("stdin.csv");
+  fed_count count({binary, "count", "/dev/stdin", "-o", from_stdin},
+                  dir.path());
+  ASSERT_TRUE(count.write(csv));
+  count.close_input();
+  ASSERT_EQ(count.wait(), 0) << count.err();
+  EXPECT_EQ(test::read_file(from_stdin), expected);
+}
+
+TEST(count_pipe, stops_spooling_at_the_input_size_limit) {
+  temp_dir dir;
+  const std::string tmp = dir.file("tmp");
+  ASSERT_EQ(::mkdir(tmp.c_str(), 0700), 0);
+  const auto out = dir.file("out.csv");
+  fed_count count({binary, "count", "-", "-o", out, "--max-input-size", "64K",
+                   "--temp-dir", tmp},
+                  dir.path());
+  const std::string csv = sample_csv(20000); // about 600 KB
+  ASSERT_GT(csv.size(), size_t{64} << 10);
+  (void)count.write(csv); // it may stop reading part-way
+  count.close_input();
+  EXPECT_EQ(count.wait(), 1);
+  const std::string err = count.err();
+  EXPECT_NE(err.find("standard input is larger than the limit"),
+            std::string::npos)
+      << err;
+  EXPECT_NE(err.find("--max-input-size"), std::string::npos) << err;
+  EXPECT_EQ(::access(out.c_str(), F_OK), -1);
+  EXPECT_TRUE(entries(tmp).empty()) << entries(tmp).front();
+}
+
+} // namespace
+} // namespace playcount
