@@ -410,7 +410,7 @@ void on_planned(coordinator_pointer self, job_run& job, job_plan& plan) {
     job.phase = job_run::reading;
   }
   job.bytes_total = plan.file_size - job.layout.data_begin;
-  job.plan_whole = plan.whole;
+  job.plan_whole = !plan.more;
   for (const byte_range& range : plan.ranges) {
     const auto index = static_cast<uint32_t>(job.ranges.size());
     job.ranges.push_back(range);

@@ -102,7 +102,7 @@ typename Inspector::result_type inspect(Inspector& f, range_report& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, job_plan& x) {
   return f(caf::meta::type_name("job_plan"), x.layout, x.file_size, x.ranges,
-           x.whole);
+           x.more);
 }
 
 // -- messages ----------------------------------------------------------------
@@ -122,7 +122,7 @@ struct job_request {
   /// Set when the input is still being written (standard input, a
   /// compressed file being decoded): the job reads it as it lands. In this
   /// process only: not part of the message's serialized form.
-  std::shared_ptr<growing_file> growing;
+  std::shared_ptr<growing_file> growing = nullptr;
 };
 
 template <class Inspector>

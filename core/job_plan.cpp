@@ -145,7 +145,7 @@ result<void> plan_growing(const std::string& path, const growing_file& input,
       plan.ranges.clear();
       if (open_start < now.size)
         plan.ranges.push_back({open_start, now.size});
-      plan.whole = true;
+      plan.more = false;
       step(std::move(plan));
       return {};
     }
@@ -173,7 +173,7 @@ result<void> plan_growing(const std::string& path, const growing_file& input,
       continue; // no record starts here: the open range goes on
     plan.file_size = now.size;
     plan.ranges.assign(1, byte_range{open_start, start});
-    plan.whole = false;
+    plan.more = true;
     open_start = start;
     step(plan);
     now = input.now();

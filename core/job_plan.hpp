@@ -22,9 +22,8 @@ struct job_plan {
   csv_layout layout;
   uint64_t file_size = 0;
   std::vector<byte_range> ranges; ///< in file order; empty: no records
-  /// Whether these are all of the file's ranges; false for each step of
-  /// plan_growing but its last.
-  bool whole = true;
+  /// More ranges follow: set in each step of plan_growing but its last.
+  bool more = false;
 };
 
 /// Plans the file at `path` in ranges of about `range_size` bytes: scans the
@@ -38,7 +37,7 @@ result<job_plan> plan_job(const std::string& path, uint64_t range_size,
 /// Plans the file at `path` while `input` says it is still being written:
 /// calls `step` each time a range is known (its bytes and the nominal chunk
 /// after it have landed), with the new ranges only, `file_size` the bytes
-/// landed so far and `whole` false; the last step has `whole` true. The
+/// landed so far and `more` set; the last step has `more` unset. The
 /// ranges are those plan_job gives for the whole file. Fails as plan_job, or
 /// with the producer's failure; returns quietly once `input` is abandoned.
 result<void> plan_growing(const std::string& path, const growing_file& input,

@@ -23,11 +23,11 @@ struct request_facts {
   std::string path;
   std::optional<std::string> limit; ///< the `limit` query parameter
   // The headers a download heeds (http/download.hpp).
-  std::optional<std::string> range;
-  std::optional<std::string> if_none_match;
-  std::optional<std::string> if_modified_since;
-  std::optional<std::string> if_range;
-  std::optional<std::string> accept_encoding;
+  std::optional<std::string> range = std::nullopt;
+  std::optional<std::string> if_none_match = std::nullopt;
+  std::optional<std::string> if_modified_since = std::nullopt;
+  std::optional<std::string> if_range = std::nullopt;
+  std::optional<std::string> accept_encoding = std::nullopt;
 };
 
 /// The 404 or 405 for a request `match_route` found no endpoint for (or one

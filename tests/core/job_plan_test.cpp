@@ -123,7 +123,7 @@ TEST(plan_growing, gives_the_ranges_of_plan_job_while_the_file_is_written) {
               EXPECT_LE(r.end, step.file_size);
               got.push_back(r);
             }
-            whole = step.whole;
+            whole = !step.more;
           });
       writer.join();
       ASSERT_TRUE(planned) << planned.error().text();
@@ -179,7 +179,7 @@ TEST(plan_growing, reads_a_header_only_once_its_line_has_landed) {
   ASSERT_TRUE(planned) << planned.error().text();
   ASSERT_FALSE(steps.empty());
   EXPECT_EQ(steps.back().layout.data_begin, 26u);
-  EXPECT_TRUE(steps.back().whole);
+  EXPECT_FALSE(steps.back().more);
 }
 
 } // namespace

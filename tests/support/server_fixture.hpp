@@ -73,6 +73,45 @@ protected:
                       std::chrono::milliseconds(10));
   }
 
+  /// Waits (up to `timeout`) until no more is left of uploads cut off than
+  /// what they leave: nothing, or (a raw body counted while it arrived,
+  /// issue 13) a job directory holding only a job.json that says the job
+  /// failed as "upload incomplete".
+  [[nodiscard]] bool
+  only_cut_uploads_within(std::chrono::milliseconds timeout) const {
+    const auto cut_record = [](const std::filesystem::path& dir) {
+      std::error_code ec;
+      for (std::filesystem::directory_iterator it(dir, ec), end;
+           !ec && it != end; it.increment(ec))
+        if (it->path().filename() != "job.json")
+          return false;
+      boost::system::error_code bad;
+      const auto v = boost::json::parse(read_file((dir / "job.json").string()),
+                                        bad);
+      if (bad || !v.is_object())
+        return false;
+      const auto& o = v.as_object();
+      const auto* state = o.if_contains("state");
+      const auto* error = o.if_contains("error");
+      return state != nullptr && state->is_string() &&
+             state->as_string() == "failed" && error != nullptr &&
+             error->is_string() &&
+             std::string_view(error->as_string()).rfind("upload incomplete",
+                                                        0) == 0;
+    };
+    return eventually(
+        [&] {
+          std::error_code ec;
+          for (std::filesystem::directory_iterator it(data() + "/jobs", ec),
+               end;
+               !ec && it != end; it.increment(ec))
+            if (!cut_record(it->path()))
+              return false;
+          return true;
+        },
+        timeout, std::chrono::milliseconds(10));
+  }
+
   /// Uploads `csv` and returns the job id (empty on failure).
   std::string submit(uint16_t port, const std::string& csv,
                      const std::vector<std::string>& headers = {}) {
