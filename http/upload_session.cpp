@@ -53,6 +53,13 @@ void submit_upload(const std::shared_ptr<server_context>& ctx,
                    const std::shared_ptr<connection>& c,
                    const std::shared_ptr<Tcp::Peer>& peer);
 
+// Bytes of the job's input (a raw body, or a form's file part).
+bool write_input(upload_state& up, std::string_view piece) {
+  if (up.first_bytes.size() < 4)
+    up.first_bytes.append(piece.substr(0, 4 - up.first_bytes.size()));
+  return up.sink.write(piece);
+}
+
 // What the registry is told of a job counted while it arrives.
 job_submission streamed_submission(const upload_state& up) {
   job_submission out;
@@ -104,9 +111,9 @@ void finish_streamed(const std::shared_ptr<server_context>& ctx,
 }
 
 // Submits the job while its body still arrives, once the registry has room
-// and the first bytes show a CSV body that can be counted as it lands: a
-// raw body that is not compressed (a form's file part and a compressed body
-// are made into the input once whole, as before).
+// and the first bytes of its input (a raw body, a form's file part) show
+// CSV that can be counted as it lands: not compressed (a compressed body or
+// file is decoded into the input once whole, as before).
 void maybe_stream(const std::shared_ptr<server_context>& ctx,
                   const std::shared_ptr<connection>& c,
                   const std::shared_ptr<Tcp::Peer>& peer) {
@@ -114,9 +121,8 @@ void maybe_stream(const std::shared_ptr<server_context>& ctx,
   if (up.streamed != upload_state::early::undecided || !up.admitted ||
       up.body_done || up.first_bytes.size() < 4)
     return;
-  const std::string* coding = up.head.header("Content-Encoding");
-  if (up.body.multipart ||
-      (coding != nullptr && !equals_ignoring_case(*coding, "identity")) ||
+  // A compressed body or file is decoded once whole (make_job_input).
+  if (up.body.coding != compression::none ||
       detect_compression(up.first_bytes) != compression::none) {
     up.streamed = upload_state::early::no;
     return;
@@ -258,6 +264,57 @@ void on_admission(const std::shared_ptr<server_context>& ctx,
 
 } // namespace
 
+// The parser of a form upload: its `file` part goes to the sink (the input),
+// the first `on_bad_rows` part is kept (at most 64 bytes of it), the rest is
+// skipped.
+std::unique_ptr<multipart_stream> form_parser(upload_state& up,
+                                              std::string_view boundary) {
+  multipart_stream::events on;
+  on.part_begin = [&up](const stream_part_head& h) {
+    up.in_file_part = h.name == file_field_name;
+    up.in_policy_part = h.name == "on_bad_rows" && !up.policy_field;
+    if (up.in_file_part) {
+      up.file_part_seen = true;
+      up.body.file_name = h.filename.substr(0, 255);
+    }
+    if (up.in_policy_part)
+      up.policy_field.emplace();
+  };
+  on.content = [&up](std::string_view piece) {
+    if (up.in_file_part)
+      return write_input(up, piece);
+    if (up.in_policy_part && up.policy_field->size() < 64)
+      up.policy_field->append(piece.substr(0, 64 - up.policy_field->size()));
+    return true;
+  };
+  on.part_end = [&up] {
+    up.in_file_part = false;
+    up.in_policy_part = false;
+  };
+  return std::make_unique<multipart_stream>(boundary, std::move(on));
+}
+
+// A form whose body is whole: what it says, or why it is not a job's. From
+// here on the upload is a raw body (its input is the file part).
+std::optional<api_error> end_form(upload_state& up) {
+  if (up.form->finish() != multipart_stream::status::done)
+    return api_error{api_errc::bad_multipart,
+                     "malformed multipart/form-data body: " +
+                         up.form->error().message};
+  if (up.policy_field) {
+    const auto policy = parse_bad_row_policy(*up.policy_field);
+    if (!policy)
+      return api_error{api_errc::bad_request,
+                       "on_bad_rows is fail or skip, not \"" +
+                           up.policy_field->substr(0, 64) + "\""};
+    up.body.on_bad_rows = *policy; // a form field wins over the query
+  }
+  if (!up.file_part_seen)
+    return api_error{api_errc::file_required, {}};
+  up.body.multipart = false;
+  return std::nullopt;
+}
+
 void start_upload(const std::shared_ptr<server_context>& ctx,
                   const std::shared_ptr<connection>& c, request_head head,
                   std::optional<uint64_t> length, const std::string& rest,
@@ -356,8 +413,12 @@ void start_upload(const std::shared_ptr<server_context>& ctx,
   // A raw body is written under the input's own name: a job counted while
   // it arrives reads it there (the record, saved once it is whole, is what
   // makes it a job: without one it is an interrupted upload at start-up).
-  body.path = body.multipart ? up->paths.dir + "/body.tmp" : up->paths.input;
-  if (auto opened = up->sink.open(body.path, !body.multipart); !opened) {
+  // So is a form's file part, taken out of the form as it arrives.
+  const bool whole_form = body.multipart && body.coding != compression::none;
+  body.path = whole_form ? up->paths.dir + "/body.tmp" : up->paths.input;
+  if (body.multipart && !whole_form)
+    up->form = form_parser(*up, find_boundary(body.content_type).boundary);
+  if (auto opened = up->sink.open(body.path, !whole_form); !opened) {
     const api_error e = storage_error(opened.error());
     (void)remove_job_files(up->paths);
     return refuse(e);
@@ -396,13 +457,15 @@ void continue_upload(const std::shared_ptr<server_context>& ctx,
   request_metrics::process().add_upload_bytes(bytes.size());
   const uint64_t limit = ctx->config.max_upload;
   const auto status = up.decoder.feed(bytes, [&](std::string_view piece) {
-    if (up.sink.size() + piece.size() > limit) {
+    if (up.decoder.received() + piece.size() > limit) {
       up.too_large = true;
       return false;
     }
-    if (up.first_bytes.size() < 4)
-      up.first_bytes.append(piece.substr(0, 4 - up.first_bytes.size()));
-    return up.sink.write(piece);
+    if (!up.form)
+      return write_input(up, piece);
+    const auto parsed = up.form->feed(piece);
+    return parsed != multipart_stream::status::failed &&
+           parsed != multipart_stream::status::stopped;
   });
   if (up.growing)
     up.growing->grow(up.sink.written());
@@ -424,7 +487,10 @@ void continue_upload(const std::shared_ptr<server_context>& ctx,
     }
     return;
   }
-  if (status == body_decoder::status::done) {
+  std::optional<api_error> refused;
+  if (status == body_decoder::status::done && up.form)
+    refused = end_form(up);
+  if (status == body_decoder::status::done && !refused) {
     up.body_done = true;
     // A submission while it arrived that has no answer yet goes on when it
     // has (maybe_stream).
@@ -436,11 +502,16 @@ void continue_upload(const std::shared_ptr<server_context>& ctx,
     return;
   }
   api_error e;
-  if (up.too_large)
+  if (refused)
+    e = *refused;
+  else if (up.too_large)
     e = {api_errc::too_large,
          "the upload is over the limit of " + std::to_string(limit) + " bytes"};
   else if (up.sink.error())
     e = storage_error(*up.sink.error());
+  else if (up.form && up.form->state() == multipart_stream::status::failed)
+    e = {api_errc::bad_multipart, "malformed multipart/form-data body: " +
+                                      up.form->error().message};
   else
     e = {api_errc::bad_request,
          "a malformed chunked body: " + up.decoder.error()};

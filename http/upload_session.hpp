@@ -6,6 +6,7 @@
 #include "actors/job_store.hpp"
 #include "core/growing_file.hpp"
 #include "http/connection.hpp"
+#include "http/multipart_stream.hpp"
 #include "http/upload.hpp"
 #include "http/wire.hpp"
 
@@ -39,6 +40,14 @@ struct upload_state {
   // as the registry has room and its first bytes show it is not compressed;
   // the job reads the input as it lands (`growing`), and the registry hears
   // when it is whole or cut off.
+  // A form is parsed as it arrives, its `file` part written out as the
+  // input (as a raw body is); null for a raw body, and for a form sent with
+  // Content-Encoding (decoded whole, then parsed, by make_job_input).
+  std::unique_ptr<multipart_stream> form;
+  bool in_file_part = false;
+  bool file_part_seen = false;
+  bool in_policy_part = false;
+  std::optional<std::string> policy_field; // the first on_bad_rows part
   std::string first_bytes; // up to 4, to tell a compressed body
   enum class early : uint8_t { undecided, no, pending, taken };
   early streamed = early::undecided;

@@ -77,8 +77,11 @@ protected:
   /// what they leave: nothing, or (a raw body counted while it arrived,
   /// issue 13) a job directory holding only a job.json that says the job
   /// failed as "upload incomplete".
+  /// `except` (a job id) may be anything; `data_dir` as in job_dirs.
   [[nodiscard]] bool
-  only_cut_uploads_within(std::chrono::milliseconds timeout) const {
+  only_cut_uploads_within(std::chrono::milliseconds timeout,
+                          const std::string& except = {},
+                          const std::string& data_dir = {}) const {
     const auto cut_record = [](const std::filesystem::path& dir) {
       std::error_code ec;
       for (std::filesystem::directory_iterator it(dir, ec), end;
@@ -102,10 +105,11 @@ protected:
     return eventually(
         [&] {
           std::error_code ec;
-          for (std::filesystem::directory_iterator it(data() + "/jobs", ec),
+          for (std::filesystem::directory_iterator it(
+                   (data_dir.empty() ? data() : data_dir) + "/jobs", ec),
                end;
                !ec && it != end; it.increment(ec))
-            if (!cut_record(it->path()))
+            if (it->path().filename() != except && !cut_record(it->path()))
               return false;
           return true;
         },
