@@ -270,8 +270,10 @@ void on_result(registry_actor* self, const std::string& id, job_result& res) {
       spdlog::warn("job {} failed after {:.3f} s: {}", id, seconds, r.error);
     }
     // The upload goes only once the end is on disk: a restart before then
-    // runs the job again rather than finding its input gone.
-    if (save(st, r))
+    // runs the job again rather than finding its input gone. One still
+    // arriving stays until it is whole (uploaded: the form may yet ask for
+    // another on_bad_rows, and the job then runs again).
+    if (st.uploading.count(id) == 0 && save(st, r))
       drop_file(p.input);
   }
   pump(self);
@@ -434,11 +436,26 @@ submit_reply uploaded(registry_actor* self, const job_submission& in,
   }
   r.bytes_total = in.bytes;
   r.file_name = printable_utf8(in.file_name);
+  bool requeued = false;
   if (in.on_bad_rows != r.on_bad_rows) {
+    // The form's on_bad_rows came after its file: the job runs again with
+    // it, from the whole input.
     r.on_bad_rows = in.on_bad_rows;
     if (r.state == job_state::started) {
       st.rerun.insert(r.id);
       cancel_running(self, r.id);
+    } else if (r.state == job_state::failed) {
+      r.state = job_state::queued;
+      r.error.clear();
+      r.started_at = 0;
+      r.finished_at = 0;
+      r.bytes_done = 0;
+      r.rows = 0;
+      r.bad_rows = 0;
+      r.first_bad.clear();
+      r.phase.clear();
+      st.queue.push_front(r.id);
+      requeued = true;
     }
   }
   if (std::string why; !save(st, r, &why)) {
@@ -457,6 +474,8 @@ submit_reply uploaded(registry_actor* self, const job_submission& in,
                r.bytes_total, r.file_name.empty() ? "" : ", ", r.file_name);
   out.status = submit_reply::accepted;
   out.record = r;
+  if (requeued)
+    pump(self);
   return out;
 }
 

@@ -314,8 +314,8 @@ int count_command(int argc, char** argv) {
     if (result.error.rfind(result_write_failed, 0) == 0)
       std::fprintf(stderr, "playcount count: %s\n", result.error.c_str());
     else
-      std::fprintf(stderr, "playcount count: %s: %s\n",
-                   in.shown.c_str(), result.error.c_str());
+      std::fprintf(stderr, "playcount count: %s: %s\n", in.shown.c_str(),
+                   result.error.c_str());
     return 1;
   }
   return 0;

@@ -386,8 +386,8 @@ void start_upload(const std::shared_ptr<server_context>& ctx,
           {api_errc::bad_multipart,
            "malformed multipart/form-data: " + boundary.error.message});
   } else if (!is_csv_type(body.content_type) &&
-             !is_compressed_type(body.content_type) &&
-             body.file_name.empty() && head.method != "PUT") {
+             !is_compressed_type(body.content_type) && body.file_name.empty() &&
+             head.method != "PUT") {
     // A body that is a file by its method (PUT) or its name is taken
     // whatever its Content-Type (curl -T sends none).
     // As the original service: a request without a form file has no file.
@@ -510,8 +510,8 @@ void continue_upload(const std::shared_ptr<server_context>& ctx,
   else if (up.sink.error())
     e = storage_error(*up.sink.error());
   else if (up.form && up.form->state() == multipart_stream::status::failed)
-    e = {api_errc::bad_multipart, "malformed multipart/form-data body: " +
-                                      up.form->error().message};
+    e = {api_errc::bad_multipart,
+         "malformed multipart/form-data body: " + up.form->error().message};
   else
     e = {api_errc::bad_request,
          "a malformed chunked body: " + up.decoder.error()};

@@ -48,7 +48,7 @@ struct upload_state {
   bool file_part_seen = false;
   bool in_policy_part = false;
   std::optional<std::string> policy_field; // the first on_bad_rows part
-  std::string first_bytes; // up to 4, to tell a compressed body
+  std::string first_bytes;                 // up to 4, to tell a compressed body
   enum class early : uint8_t { undecided, no, pending, taken };
   early streamed = early::undecided;
   std::shared_ptr<growing_file> growing; // set once submitted so

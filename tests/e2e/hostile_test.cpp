@@ -217,7 +217,8 @@ TEST_F(hostile_test, pipelined_requests_are_answered_in_order) {
 // -- clients that go away or take their time
 // -----------------------------------
 
-TEST_F(hostile_test, a_client_that_closes_before_its_body_ends_leaves_no_input) {
+TEST_F(hostile_test,
+       a_client_that_closes_before_its_body_ends_leaves_no_input) {
   auto s = start();
   const std::string form_head =
       "POST /jobs/count/ HTTP/1.1\r\nContent-Type: multipart/form-data; "

@@ -89,8 +89,8 @@ protected:
         if (it->path().filename() != "job.json")
           return false;
       boost::system::error_code bad;
-      const auto v = boost::json::parse(read_file((dir / "job.json").string()),
-                                        bad);
+      const auto v =
+          boost::json::parse(read_file((dir / "job.json").string()), bad);
       if (bad || !v.is_object())
         return false;
       const auto& o = v.as_object();
@@ -99,14 +99,14 @@ protected:
       return state != nullptr && state->is_string() &&
              state->as_string() == "failed" && error != nullptr &&
              error->is_string() &&
-             std::string_view(error->as_string()).rfind("upload incomplete",
-                                                        0) == 0;
+             std::string_view(error->as_string())
+                     .rfind("upload incomplete", 0) == 0;
     };
     return eventually(
         [&] {
           std::error_code ec;
-          for (std::filesystem::directory_iterator it(
-                   (data_dir.empty() ? data() : data_dir) + "/jobs", ec),
+          for (std::filesystem::directory_iterator
+                   it((data_dir.empty() ? data() : data_dir) + "/jobs", ec),
                end;
                !ec && it != end; it.increment(ec))
             if (it->path().filename() != except && !cut_record(it->path()))
