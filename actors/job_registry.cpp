@@ -421,6 +421,9 @@ submit_reply uploaded(registry_actor* self, const job_submission& in,
       st.queue.erase(q);
   };
   if (!error.empty()) {
+    // The input can never run: it goes first, so that a full disk that cut
+    // the upload has room for the record that says so.
+    drop_file(p.input);
     // A started job fails on its own: its input failed with `error`.
     if (r.state == job_state::queued) {
       unqueue();
@@ -428,8 +431,8 @@ submit_reply uploaded(registry_actor* self, const job_submission& in,
       r.error = printable_utf8(error);
       r.finished_at = now_ms();
     }
-    if (r.state != job_state::started && save(st, r))
-      drop_file(p.input);
+    if (r.state != job_state::started)
+      save(st, r);
     spdlog::warn("job {}: {}", r.id, error);
     out.error = error;
     return out;
