@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Compressed and piped input against the plain file, and against DuckDB reading
+# the same compressed files (issue 13's targets): playcount count on FILE,
+# FILE.zst, `zstd -dc FILE.zst | playcount count - -o -`, FILE.gz (gzip -1);
+# DuckDB on FILE.zst and FILE.gz. Medians of RUNS runs, alternating.
+#
+# usage: PLAYCOUNT=build/bin/playcount [DATA_DIR=bench/data] [RUNS=3] bench/compressed.sh
+# The input is run.sh's benchmark file (made with bench/gen.c when missing);
+# its .gz and .zst copies are made once beside it (gzip -1, zstd -1).
+set -euo pipefail
+BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
+DATA_DIR=${DATA_DIR:-$BENCH_DIR/data}
+RUNS=${RUNS:-3}
+PLAYCOUNT=${PLAYCOUNT:-build/bin/playcount}
+log() { echo "== $*" >&2; }
+die() { echo "compressed.sh: $*" >&2; exit 2; }
+# shellcheck source=lib.sh
+. "$BENCH_DIR/lib.sh"
+need_tools
+for t in gzip zstd node; do command -v $t >/dev/null || die "$t is missing"; done
+case "$PLAYCOUNT" in /*) ;; *) PLAYCOUNT="$PWD/$PLAYCOUNT" ;; esac
+[ -x "$PLAYCOUNT" ] || die "no executable at PLAYCOUNT=$PLAYCOUNT"
+mkdir -p "$DATA_DIR"; DATA_DIR=$(cd "$DATA_DIR" && pwd)
+build_gen
+file_shape "${QUICK:-0}"
+generated "$ROWS" "$SONGS" "$DAYS" "$SEED" "$QUOTED"
+PLAIN=$FILE
+[ -s "$PLAIN.gz" ] || { log "gzip -1 $PLAIN"; gzip -1 -c "$PLAIN" > "$PLAIN.gz.tmp" && mv "$PLAIN.gz.tmp" "$PLAIN.gz"; }
+[ -s "$PLAIN.zst" ] || { log "zstd -1 $PLAIN"; zstd -q -1 -c "$PLAIN" > "$PLAIN.zst.tmp" && mv "$PLAIN.zst.tmp" "$PLAIN.zst"; }
+OUT=$(mktemp -d); trap 'rm -rf "$OUT"' EXIT
+
+declare -A CMD=(
+  [file]="\"$PLAYCOUNT\" count \"$PLAIN\" -o \"$OUT/file.csv\" --quiet"
+  [zst]="\"$PLAYCOUNT\" count \"$PLAIN.zst\" -o \"$OUT/zst.csv\" --quiet"
+  [zst_pipe]="zstd -dc \"$PLAIN.zst\" | \"$PLAYCOUNT\" count - -o - --quiet > \"$OUT/zst_pipe.csv\""
+  [gz]="\"$PLAYCOUNT\" count \"$PLAIN.gz\" -o \"$OUT/gz.csv\" --quiet"
+  [duckdb_zst]="node \"$BENCH_DIR/duckdb_groupby.mjs\" \"$PLAIN.zst\" \"$OUT/duckdb_zst.csv\" --header-from \"$PLAIN\""
+  [duckdb_gz]="node \"$BENCH_DIR/duckdb_groupby.mjs\" \"$PLAIN.gz\" \"$OUT/duckdb_gz.csv\" --header-from \"$PLAIN\""
+)
+ORDER=(file zst zst_pipe gz duckdb_zst duckdb_gz)
+declare -A TIMES
+log "load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)"
+for run in $(seq "$RUNS"); do
+  for name in "${ORDER[@]}"; do
+    t0=$(date +%s%N)
+    bash -c "${CMD[$name]}" || die "$name failed"
+    t1=$(date +%s%N)
+    TIMES[$name]+="$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }') "
+  done
+  log "run $run of $RUNS: ${TIMES[file]##* }"
+done
+log "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+for name in zst zst_pipe gz; do
+  cmp -s "$OUT/file.csv" "$OUT/$name.csv" || die "$name's result differs from the plain file's"
+done
+declare -A MED
+for name in "${ORDER[@]}"; do
+  # shellcheck disable=SC2086
+  MED[$name]=$(stat_of median ${TIMES[$name]})
+done
+printf '%-11s %9s  %s\n' input "median s" "ratio"
+printf '%-11s %9s\n' file "${MED[file]}"
+for name in zst zst_pipe gz; do
+  peer=duckdb_${name%_pipe}
+  printf '%-11s %9s  %.2fx the plain file; DuckDB on the same: %s s (%.2fx faster)\n' \
+    "$name" "${MED[$name]}" "$(awk -v a="${MED[$name]}" -v b="${MED[file]}" 'BEGIN{print a/b}')" \
+    "${MED[$peer]}" "$(awk -v a="${MED[$peer]}" -v b="${MED[$name]}" 'BEGIN{print a/b}')"
+done
