@@ -47,7 +47,7 @@ for run in $(seq "$RUNS"); do
     t1=$(date +%s%N)
     TIMES[$name]+="$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }') "
   done
-  log "run $run of $RUNS: ${TIMES[file]##* }"
+  log "run $run of $RUNS done"
 done
 log "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 for name in zst zst_pipe gz; do

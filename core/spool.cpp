@@ -3,6 +3,7 @@
 #include "core/compression.hpp"
 #include "core/write_all.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <fcntl.h>
 #include <poll.h>
@@ -36,6 +37,9 @@ result<std::unique_ptr<spool>> spool::start(int fd, std::string source,
   if (out->out_ < 0)
     return failure::of_errno("cannot make", out->path_, errno)
         .within("cannot spool " + out->source_);
+  // A pipe of 1 MiB rather than 64 KiB: the producer and the copy take
+  // turns 16 times less often (fails harmlessly on what is not a pipe).
+  (void)::fcntl(fd, F_SETPIPE_SZ, 1 << 20);
   out->thread_ = std::thread([s = out.get()] { s->copy(); });
   return out;
 }
@@ -60,10 +64,14 @@ void spool::copy() {
   size_t head = 0;
   bool sniffed = false;
   std::unique_ptr<stream_decoder> decoder;
+  bool can_splice = true;
+  const auto over_limit = [&] {
+    return failure::words(source_ + " is larger than the limit of " +
+                          readable_bytes(limit_) + " (--max-input-size)");
+  };
   const auto land = [&](std::string_view bytes) -> result<void> {
     if (size + bytes.size() > limit_)
-      return failure::words(source_ + " is larger than the limit of " +
-                            readable_bytes(limit_) + " (--max-input-size)");
+      return over_limit();
     if (!write_all(out_, bytes))
       return failure::of_errno("cannot write", path_, errno)
           .within("cannot spool " + source_);
@@ -91,6 +99,31 @@ void spool::copy() {
       return;
     if (polled == 0 || (polled < 0 && errno == EINTR))
       continue;
+    // Plain bytes from a pipe go into the spool without passing through
+    // this process: splice moves the pipe's pages, read and write would
+    // copy each byte twice.
+    if (sniffed && !decoder && can_splice) {
+      const auto want = static_cast<size_t>(
+          std::min<uint64_t>(block_size, limit_ - size + 1));
+      const ssize_t n =
+          ::splice(in_, nullptr, out_, nullptr, want, SPLICE_F_MOVE);
+      if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        continue;
+      if (n < 0 && errno == EINVAL) {
+        can_splice = false; // not a pipe: read and write
+        continue;
+      }
+      if (n < 0)
+        return file_->fail(failure::of_errno("cannot read", source_, errno)
+                               .within("spooling"));
+      if (n == 0)
+        break;
+      if (size + static_cast<uint64_t>(n) > limit_)
+        return file_->fail(over_limit());
+      size += static_cast<uint64_t>(n);
+      file_->grow(size);
+      continue;
+    }
     char* into = sniffed ? block.data() : block.data() + head;
     const size_t room = sniffed ? block.size() : block.size() - head;
     const ssize_t n = ::read(in_, into, room);

@@ -11,25 +11,9 @@ namespace playcount::http {
 
 namespace {
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-    s.remove_suffix(1);
-  return s;
-}
-
-// Decimal digits only, at most 19 of them.
+// Decimal digits only, at most 19 of them (as Content-Length).
 std::optional<uint64_t> number(std::string_view s) {
-  if (s.empty() || s.size() > 19)
-    return std::nullopt;
-  uint64_t v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9')
-      return std::nullopt;
-    v = v * 10 + static_cast<uint64_t>(c - '0');
-  }
-  return v;
+  return parse_content_length(s);
 }
 
 // Calls f(item) for each element of a comma-separated list, trimmed,
@@ -38,7 +22,7 @@ template <class F>
 void for_each_item(std::string_view list, F f) {
   while (true) {
     const size_t comma = list.find(',');
-    const std::string_view item = trim(list.substr(0, comma));
+    const std::string_view item = trim_blanks(list.substr(0, comma));
     if (!item.empty())
       f(item);
     if (comma == std::string_view::npos)
@@ -63,19 +47,19 @@ std::string_view strip_weak(std::string_view tag) {
 
 range_request parse_range(std::string_view header, uint64_t size) {
   range_request out;
-  header = trim(header);
+  header = trim_blanks(header);
   constexpr std::string_view unit = "bytes=";
   if (header.size() < unit.size() ||
       !equals_ignoring_case(header.substr(0, unit.size()), unit))
     return out; // another unit, or not a range: ignored
-  const std::string_view set = trim(header.substr(unit.size()));
+  const std::string_view set = trim_blanks(header.substr(unit.size()));
   if (set.find(',') != std::string_view::npos)
     return out; // several ranges: the whole body
   const size_t dash = set.find('-');
   if (dash == std::string_view::npos)
     return out;
-  const std::string_view a = trim(set.substr(0, dash));
-  const std::string_view b = trim(set.substr(dash + 1));
+  const std::string_view a = trim_blanks(set.substr(0, dash));
+  const std::string_view b = trim_blanks(set.substr(dash + 1));
   if (a.empty()) { // bytes=-n: the last n bytes
     const auto n = number(b);
     if (!n)
@@ -136,7 +120,7 @@ std::string http_date(int64_t seconds) {
 }
 
 std::optional<int64_t> parse_http_date(std::string_view text) {
-  const std::string s(trim(text));
+  const std::string s(trim_blanks(text));
   // IMF-fixdate, RFC 850, asctime (strptime in the C locale: English names).
   for (const char* format :
        {"%a, %d %b %Y %H:%M:%S GMT", "%A, %d-%b-%y %H:%M:%S GMT",
@@ -164,16 +148,16 @@ bool accepts_gzip(std::string_view accept_encoding) {
   std::optional<bool> any;
   for_each_item(accept_encoding, [&](std::string_view item) {
     const size_t semi = item.find(';');
-    const std::string_view coding = trim(item.substr(0, semi));
+    const std::string_view coding = trim_blanks(item.substr(0, semi));
     bool wanted = true;
     for (std::string_view params =
              semi == std::string_view::npos ? "" : item.substr(semi + 1);
          !params.empty();) {
       const size_t next = params.find(';');
-      const std::string_view p = trim(params.substr(0, next));
+      const std::string_view p = trim_blanks(params.substr(0, next));
       if (p.size() >= 2 && (p[0] == 'q' || p[0] == 'Q') && p[1] == '=') {
         // "0", "0.", "0.0", "0.000": zero; anything else above it.
-        const std::string_view q = trim(p.substr(2));
+        const std::string_view q = trim_blanks(p.substr(2));
         wanted = !(!q.empty() && q[0] == '0' &&
                    q.find_first_not_of("0.", 1) == std::string_view::npos);
       }
@@ -213,7 +197,7 @@ download_plan plan_download(const download_request& req,
   if (req.range && !req.head_only) {
     bool current = true; // If-Range: the range only if the file is the same
     if (req.if_range) {
-      const std::string_view v = trim(*req.if_range);
+      const std::string_view v = trim_blanks(*req.if_range);
       if (!v.empty() && (v.front() == '"' || v.rfind("W/", 0) == 0))
         current = v == etag; // strong comparison; a weak tag never matches
       else

@@ -21,14 +21,6 @@ bool ends_with_ignoring_case(std::string_view s, std::string_view suffix) {
          equals_ignoring_case(s.substr(s.size() - suffix.size()), suffix);
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-    s.remove_suffix(1);
-  return s;
-}
-
 // RFC 8187 attr-char: what filename*= may carry without percent-encoding.
 bool is_attr_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
@@ -102,7 +94,7 @@ std::optional<std::string> disposition_filename(std::string_view value) {
     const size_t eq = value.find('=', i);
     if (eq == std::string_view::npos)
       break;
-    const std::string_view name = trim(value.substr(i, eq - i));
+    const std::string_view name = trim_blanks(value.substr(i, eq - i));
     size_t j = eq + 1;
     while (j < value.size() && (value[j] == ' ' || value[j] == '\t'))
       ++j;
@@ -116,9 +108,9 @@ std::optional<std::string> disposition_filename(std::string_view value) {
       i = value.find(';', j);
     } else {
       const size_t end = value.find(';', j);
-      v = std::string(trim(value.substr(j, end == std::string_view::npos
-                                               ? std::string_view::npos
-                                               : end - j)));
+      v = std::string(trim_blanks(value.substr(j, end == std::string_view::npos
+                                                      ? std::string_view::npos
+                                                      : end - j)));
       i = end;
     }
     if (equals_ignoring_case(name, "filename")) {

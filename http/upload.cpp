@@ -217,10 +217,7 @@ std::variant<uint64_t, api_error> decode_into(std::string_view in,
 } // namespace
 
 std::optional<compression> parse_content_encoding(std::string_view value) {
-  while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
-    value.remove_prefix(1);
-  while (!value.empty() && (value.back() == ' ' || value.back() == '\t'))
-    value.remove_suffix(1);
+  value = trim_blanks(value);
   if (value.empty() || equals_ignoring_case(value, "identity"))
     return compression::none;
   if (equals_ignoring_case(value, "gzip") ||

@@ -71,6 +71,16 @@ parse_content_length(std::string_view text);
   return true;
 }
 
+/// `s` without the spaces and tabs around it (optional whitespace, RFC 9110
+/// §5.6.3).
+[[nodiscard]] inline std::string_view trim_blanks(std::string_view s) noexcept {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+    s.remove_suffix(1);
+  return s;
+}
+
 /// The body of one request, decoded as it arrives: either a fixed length
 /// (Content-Length) or chunked transfer coding (RFC 9112 §7.1, extensions
 /// and trailers skipped). Body bytes go to a sink, piece by piece; nothing
