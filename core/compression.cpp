@@ -1,5 +1,7 @@
 #include "core/compression.hpp"
 
+#include "core/units.hpp"
+
 #include <isa-l/igzip_lib.h>
 #include <zstd.h>
 
@@ -29,13 +31,13 @@ std::string corrupt_at(compression kind, uint64_t offset,
 
 std::string ends_early(compression kind, uint64_t out) {
   return "the " + std::string(to_string(kind)) + " stream ends early after " +
-         readable_bytes(out) + " of output";
+         format_bytes(out) + " of output";
 }
 
 std::string inflates_past(compression kind, uint64_t limit, uint64_t in) {
   return "the " + std::string(to_string(kind)) +
-         " stream inflates past the limit of " + readable_bytes(limit) +
-         " (after " + readable_bytes(in) + " of compressed input)";
+         " stream inflates past the limit of " + format_bytes(limit) +
+         " (after " + format_bytes(in) + " of compressed input)";
 }
 
 // What the two decoders share: the limit, the counts, the output buffer,
@@ -263,23 +265,6 @@ std::string_view to_string(compression c) noexcept {
   default:
     return "none";
   }
-}
-
-std::string readable_bytes(uint64_t n) {
-  if (n < 1024)
-    return std::to_string(n) + " B";
-  static constexpr std::array<const char*, 6> units = {"KiB", "MiB", "GiB",
-                                                       "TiB", "PiB", "EiB"};
-  auto value = static_cast<double>(n) / 1024;
-  size_t unit = 0;
-  while (value >= 1024 && unit + 1 < units.size()) {
-    value /= 1024;
-    ++unit;
-  }
-  std::array<char, 32> text{};
-  (void)std::snprintf(text.data(), text.size(), "%.1f %s", value,
-                      units.at(unit));
-  return text.data();
 }
 
 std::unique_ptr<stream_decoder> stream_decoder::make(compression kind,

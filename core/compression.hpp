@@ -37,10 +37,6 @@ enum class compression : uint8_t { none, gzip, zstd };
 /// "gzip", "zstd", "none".
 [[nodiscard]] std::string_view to_string(compression c) noexcept;
 
-/// A size as a person reads it: "512 B", "12.0 KiB", "1.2 GiB".
-/// (Local for now: the CLI's size formatter will take its place.)
-[[nodiscard]] std::string readable_bytes(uint64_t n);
-
 /// Decodes one compressed stream pushed in pieces of any size.
 class stream_decoder {
 public:

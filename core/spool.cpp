@@ -1,6 +1,7 @@
 #include "core/spool.hpp"
 
 #include "core/compression.hpp"
+#include "core/units.hpp"
 #include "core/write_all.hpp"
 
 #include <algorithm>
@@ -67,7 +68,7 @@ void spool::copy() {
   bool can_splice = true;
   const auto over_limit = [&] {
     return failure::words(source_ + " is larger than the limit of " +
-                          readable_bytes(limit_) + " (--max-input-size)");
+                          format_bytes(limit_) + " (--max-input-size)");
   };
   const auto land = [&](std::string_view bytes) -> result<void> {
     if (size + bytes.size() > limit_)
