@@ -279,16 +279,31 @@ void on_result(registry_actor* self, const std::string& id, job_result& res) {
   pump(self);
 }
 
-// Starts queued jobs, oldest first, while there is a free slot.
+// Starts queued jobs, oldest first, while their pool has a free slot.
+// Jobs whose upload still arrives run in a pool of their own, as many as
+// max_running: a slow upload (it may take as long as --max-upload over
+// --min-upload-rate) never keeps a job whose input is whole waiting.
+bool has_slot(const registry_state& st, bool uploading) {
+  size_t n = 0;
+  for (const auto& run : st.running)
+    n += static_cast<size_t>((st.uploading.count(run.first) != 0) == uploading);
+  return n < st.config.max_running;
+}
+
 void pump(registry_actor* self) {
   auto& st = self->state;
-  while (!st.draining && st.running.size() < st.config.max_running &&
-         !st.queue.empty()) {
-    const std::string id = st.queue.front();
-    st.queue.pop_front();
+  for (auto q = st.queue.begin(); !st.draining && q != st.queue.end();) {
+    const std::string id = *q;
     auto i = st.jobs.find(id);
-    if (i == st.jobs.end() || i->second.state != job_state::queued)
+    if (i == st.jobs.end() || i->second.state != job_state::queued) {
+      q = st.queue.erase(q);
       continue;
+    }
+    if (!has_slot(st, st.uploading.count(id) != 0)) {
+      ++q; // its pool is full; the other's may not be
+      continue;
+    }
+    q = st.queue.erase(q);
     job_record& r = i->second;
     r.state = job_state::started;
     r.started_at = now_ms();

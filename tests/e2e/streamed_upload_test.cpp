@@ -3,6 +3,7 @@
 // rows, before its last byte is sent.
 
 #include "tests/support/api_client.hpp"
+#include "tests/support/compressed.hpp"
 #include "tests/support/count_alone.hpp"
 #include "tests/support/csv_gen.hpp"
 #include "tests/support/eventually.hpp"
@@ -161,6 +162,41 @@ TEST_F(streamed_upload_test,
   EXPECT_EQ(str(json_of(r), "jobId"), str(o, "jobId"));
   EXPECT_EQ(str(wait_for(s->port(), str(o, "jobId"), "failed"), "state"),
             "failed");
+}
+
+TEST_F(streamed_upload_test, a_slow_upload_keeps_no_whole_job_waiting) {
+  // One job at a time: the upload still arriving runs in a pool of its own,
+  // so a job whose input is whole (a gzip upload: decoded once whole, never
+  // counted while it arrives) starts and finishes meanwhile.
+  auto s = start({"--test-range-size", "64K", "--max-running-jobs", "1"});
+  const std::string body = csv();
+  test::http_connection slow(s->port());
+  ASSERT_TRUE(
+      slow.send("POST /jobs/count/ HTTP/1.1\r\nContent-Type: text/csv\r\n"
+                "Content-Length: " +
+                std::to_string(body.size()) + "\r\n\r\n" +
+                body.substr(0, body.size() / 2)));
+  boost::json::object uploading;
+  ASSERT_TRUE(test::eventually(
+      [&] {
+        uploading = only_job(s->port());
+        return str(uploading, "phase") == "uploading";
+      },
+      10s))
+      << boost::json::serialize(uploading);
+  const std::string small = "Song,Date,Number of Plays\na,2020-01-01,2\n";
+  const auto r =
+      test::upload_file(s->port(), test::gzip_member(small), "small.csv.gz");
+  ASSERT_EQ(r.status, 202) << r.raw;
+  const std::string whole = str(json_of(r), "jobId");
+  wait_for(s->port(), whole, "finished");
+  EXPECT_EQ(str(test::job(s->port(), str(uploading, "jobId")), "state"),
+            "started")
+      << "the slow upload ended meanwhile: the test proves nothing";
+  ASSERT_TRUE(slow.send(body.substr(body.size() / 2)));
+  const auto done = test::parse_response(slow.read_all());
+  ASSERT_EQ(done.status, 202) << done.raw;
+  wait_for(s->port(), str(uploading, "jobId"), "finished");
 }
 
 } // namespace
