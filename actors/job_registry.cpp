@@ -373,6 +373,15 @@ submit_reply submit(registry_actor* self, const job_submission& in) {
                  st.running.size(), st.queue.size());
     return out;
   }
+  if (in.growing && in.growing->now().failed) {
+    // Cut off before this submission came (its uploaded_atom, sent by
+    // another actor, was here first and found no job): the upload's files
+    // are nobody's now.
+    (void)remove_job_files(paths(st, in.id));
+    out.status = submit_reply::failed;
+    out.error = in.growing->now().failed->text();
+    return out;
+  }
   job_record r;
   r.id = in.id;
   r.state = job_state::queued;
@@ -419,6 +428,10 @@ submit_reply uploaded(registry_actor* self, const job_submission& in,
   submit_reply out;
   auto u = st.uploading.find(in.id);
   if (u == st.uploading.end()) {
+    // Cut off before its submission was taken (or it was refused, the queue
+    // being full): no job owns the upload's files.
+    if (!error.empty() && is_job_id(in.id) && st.jobs.count(in.id) == 0)
+      (void)remove_job_files(paths(st, in.id));
     out.error = "no upload of this job is under way";
     return out;
   }
@@ -679,6 +692,10 @@ registry_impl_actor::behavior_type registry(registry_actor* self,
       },
       [=](sample_rss_atom) {
         sample_rss(self->state);
+        // A record that could not be saved is tried again this often, not
+        // only at the sweep: a full disk that cut an upload has room again
+        // as soon as the job's readers let go of its input.
+        save_again(self->state);
         self->delayed_send(self, self->state.config.rss_interval,
                            sample_rss_atom::value);
       },
