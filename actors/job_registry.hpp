@@ -17,8 +17,9 @@
 //   not a crash). A job found started at start-up with `max_attempts`
 //   attempts fails with a reason saying so; others queue again.
 // - A record that could not be saved (a full disk) is saved again every
-//   `rss_interval` and on each sweep until it is; until then the upload is kept, so that a restart in
-//   between runs the job again instead of finding its input gone.
+//   `rss_interval` and on each sweep until it is; until then the upload is
+//   kept, so that a restart in between runs the job again instead of finding
+//   its input gone.
 // - Ended jobs (finished, failed, canceled) are kept for `result_ttl` after
 //   they ended, then removed with their files; an expired job is "not found"
 //   even before the sweep has removed it.
