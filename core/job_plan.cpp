@@ -104,27 +104,36 @@ result<void> plan_growing(const std::string& path, const growing_file& input,
   if (auto opened = file.open(path); !opened)
     return std::move(opened).error();
   // The header: its first record must have landed whole (an LF at even quote
-  // parity), else the file must be.
+  // parity), else the file must be. Only the bytes new since the last look
+  // are scanned, with the parity so far: a stream that never ends its first
+  // line costs one pass, not one per piece that lands.
   growing_file::state now = input.now();
   job_plan plan;
-  for (uint64_t looked = 0;;) {
+  for (uint64_t looked = 0, parity = 0;;) {
     if (now.failed)
       return *now.failed;
     if (now.abandoned)
       return {};
-    if (now.size > looked || now.whole) {
+    bool header_landed = now.whole;
+    if (now.size > looked && !header_landed) {
+      const auto bytes = file.map(looked > 0 ? looked - 1 : 0, now.size);
+      if (!bytes)
+        return bytes.error();
+      const chunk_scan scan =
+          scan_chunk(bytes->window(), byte_range{looked, now.size});
+      header_landed = scan.first_boundary[parity] != no_boundary;
+      parity ^= scan.quotes & 1;
+      looked = now.size;
+    }
+    if (header_landed) {
       const auto bytes = file.map(0, now.size);
       if (!bytes)
         return bytes.error();
-      const std::string_view landed = bytes->window().bytes;
-      if (now.whole || record_end(landed, 0) < landed.size()) {
-        auto layout = read_layout(landed);
-        if (auto* e = std::get_if<input_error>(&layout))
-          return failure::words(e->to_string());
-        plan.layout = std::get<csv_layout>(layout);
-        break;
-      }
-      looked = now.size;
+      auto layout = read_layout(bytes->window().bytes);
+      if (auto* e = std::get_if<input_error>(&layout))
+        return failure::words(e->to_string());
+      plan.layout = std::get<csv_layout>(layout);
+      break;
     }
     now = wait_beyond(input, looked);
   }
