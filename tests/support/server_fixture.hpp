@@ -12,6 +12,7 @@
 #include "tests/support/http_client.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/server_process.hpp"
+#include "tests/support/slowdown.hpp"
 #include "tests/support/temp_dir.hpp"
 
 #include <boost/json.hpp>
@@ -113,7 +114,9 @@ protected:
               return false;
           return true;
         },
-        timeout, std::chrono::milliseconds(10));
+        // The record is saved after the job's end: slower in a sanitizer
+        // build, where it took over 5 s once.
+        scaled(timeout), std::chrono::milliseconds(10));
   }
 
   /// Uploads `csv` and returns the job id (empty on failure).
