@@ -97,11 +97,45 @@ struct job_run {
   std::chrono::steady_clock::time_point started =
       std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point planned = started;
+  /// What the planner and the finisher advance on their threads.
+  std::shared_ptr<job_meter> meter = std::make_shared<job_meter>();
 
   [[nodiscard]] const char* phase_name() const {
-    return phase == planning  ? "scanning"
-           : phase == reading ? "reading"
-                              : "merging";
+    if (phase == planning)
+      return "scanning";
+    if (phase == reading)
+      return "reading";
+    return meter->writing.total.load(std::memory_order_relaxed) > 0 ? "writing"
+                                                                    : "merging";
+  }
+
+  /// Each phase's done/total: never less than shown before (bytes_shown).
+  [[nodiscard]] job_progress progress() const {
+    const auto read = [](const phase_meter& m) {
+      return phase_progress{m.done.load(std::memory_order_relaxed),
+                            m.total.load(std::memory_order_relaxed)};
+    };
+    job_progress out;
+    out.scanning = read(meter->scanning);
+    if (request.growing) {
+      // Planned as it lands: scanned is what is planned, of what landed.
+      out.scanning.done = bytes_total;
+      const uint64_t landed = request.growing->now().size;
+      out.scanning.total = std::max(
+          bytes_total, landed > layout.data_begin ? landed - layout.data_begin
+                                                  : uint64_t{0});
+      if (plan_whole)
+        out.scanning.total = bytes_total;
+    }
+    if (phase != planning)
+      out.scanning.done = out.scanning.total; // the plan is made
+    out.reading = phase_progress{bytes_shown, bytes_total};
+    if (phase == finishing)
+      out.reading.done = bytes_total; // what is not needed counts as done
+    out.merging = read(meter->merging);
+    out.writing = read(meter->writing);
+    out.spilling = read(meter->spilling);
+    return out;
   }
 };
 
@@ -343,7 +377,8 @@ void dispatch(coordinator_pointer self) {
 // for an input still being written, one range after another as they land.
 void plan(caf::blocking_actor* self, const coordinator_actor& coordinator,
           std::string id, const std::string& path, uint64_t range_size,
-          const std::shared_ptr<growing_file>& growing) {
+          const std::shared_ptr<growing_file>& growing,
+          const std::shared_ptr<job_meter>& meter) {
   const auto send = [&](job_plan step, std::string error) {
     self->send(coordinator, planned_atom::value, id, std::move(step),
                std::move(error));
@@ -357,7 +392,7 @@ void plan(caf::blocking_actor* self, const coordinator_actor& coordinator,
     return;
   }
   const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
-  auto planned = plan_job(path, range_size, threads);
+  auto planned = plan_job(path, range_size, threads, &meter->scanning);
   if (planned)
     send(std::move(*planned), "");
   else
@@ -371,10 +406,10 @@ void start_job(coordinator_pointer self, job_request request,
     promise.deliver(failed(request, "a job with this id is running"));
     return;
   }
+  job_run job;
   self->system().spawn<caf::detached>(
       plan, caf::actor_cast<coordinator_actor>(self), request.id,
-      request.input_path, request.range_size, request.growing);
-  job_run job;
+      request.input_path, request.range_size, request.growing, job.meter);
   job.request = std::move(request);
   job.promise = std::move(promise);
   const std::string id = job.request.id;
@@ -483,6 +518,7 @@ void finish(coordinator_pointer self, job_run& job) {
   in.layout = job.layout;
   in.ranges = job.ranges;
   in.outcome = combine_reports(job.layout, job.reports);
+  in.meter = job.meter;
   const auto seconds = [](auto from, auto to) {
     return std::chrono::duration<double>(to - from).count();
   };
@@ -938,9 +974,14 @@ coordinator(coordinator_pointer self, std::shared_ptr<range_sender> feeds,
         if (auto j = self->state.jobs.find(id); j != self->state.jobs.end()) {
           out.known = true;
           out.phase = j->second.phase_name();
-          out.bytes_total = j->second.bytes_total;
-          out.bytes_done = j->second.bytes_shown;
+          // Bytes of the file: its header counts as read once planned.
+          const job_run& job = j->second;
+          const uint64_t header =
+              job.phase == job_run::planning ? 0 : job.layout.data_begin;
+          out.bytes_total = job.bytes_total + header;
+          out.bytes_done = job.bytes_shown + header;
           out.rows = j->second.rows_shown;
+          out.progress = j->second.progress();
         }
         return out;
       },

@@ -88,6 +88,7 @@ void maybe_spill(finisher_state& st) {
   } else {
     spdlog::debug("job {}: spilled {} bytes of merged totals ({})", r.id,
                   *spilled, name);
+    st.in.meter->spilling.add(*spilled);
   }
 }
 
@@ -182,8 +183,9 @@ job_result complete(finisher_state& st) {
       result.spilled_bytes += spilled_bytes(spills);
       std::vector<partial_aggregate> in_memory;
       in_memory.push_back(std::move(st.totals));
-      const auto written = write_spilled_result(
-          in_memory, spills, st.spill_owners, path, st.in.request.durable);
+      const auto written =
+          write_spilled_result(in_memory, spills, st.spill_owners, path,
+                               st.in.request.durable, &st.in.meter->writing);
       if (!written)
         why = written.error();
       else if (written->overflow) // the sequential read would have found it
@@ -193,8 +195,8 @@ job_result complete(finisher_state& st) {
         result.groups = written->groups;
     } else {
       result.groups = st.totals.groups();
-      auto written =
-          write_result(st.totals, path, st.in.request.durable, merge_threads());
+      auto written = write_result(st.totals, path, st.in.request.durable,
+                                  merge_threads(), &st.in.meter->writing);
       if (!written)
         why = std::move(written).error();
     }
@@ -224,8 +226,10 @@ void settle(finisher_self self, const coordinator_actor& coordinator,
   // is whole when every piece it counts came, all in finished parts.
   const incoming in = std::move(st.pieces[holder]);
   st.pieces.erase(holder);
-  if (blob != nullptr) // written to disk whether or not the partial is whole
+  if (blob != nullptr) { // written to disk whether or not the partial is whole
     st.node_spilled += blob->node_spilled;
+    st.in.meter->spilling.add(blob->node_spilled);
+  }
   bool whole = false;
   if (blob != nullptr && blob->ok && blob->pieces > 0) {
     whole = !in.broken && in.part.empty() && in.pieces == blob->pieces;
@@ -243,6 +247,7 @@ void settle(finisher_self self, const coordinator_actor& coordinator,
     for (const auto& h : st.in.holders)
       if (h.worker.address() == holder)
         st.lost.push_back(lost_holder{h.ranges, in.received});
+  st.in.meter->merging.add(1);
   if (--st.pending == 0) {
     self->send(coordinator, finished_atom::value, complete(st));
     self->quit();
@@ -330,6 +335,7 @@ finisher_actor::behavior_type finisher(finisher_self self,
   auto& st = self->state;
   st.in = std::move(in);
   st.pending = st.in.holders.size();
+  st.in.meter->merging.set_total(st.pending);
   if (st.pending == 0) { // nothing to collect: done at once
     self->send(coordinator, finished_atom::value, complete(st));
     self->quit();

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "actors/coordinator.hpp"
+#include "actors/job_meter.hpp"
 #include "actors/messages.hpp"
 #include "actors/worker.hpp"
 #include "core/job_outcome.hpp"
@@ -37,6 +38,8 @@ struct finish_input {
   std::vector<partial_holder> holders;
   double scan_seconds = 0;
   double read_seconds = 0;
+  /// Advanced as partials are merged and the result is written.
+  std::shared_ptr<job_meter> meter = std::make_shared<job_meter>();
 };
 
 /// Spawns a one-shot actor on its own thread that collects the partials,

@@ -35,6 +35,43 @@ enum class job_state : uint8_t { queued, started, finished, failed, canceled };
 [[nodiscard]] bool from_string(std::string_view text,
                                job_state& state) noexcept;
 
+/// How far one phase of a running job is: `done` of `total` in the phase's
+/// unit; `total` is 0 while it is not known. Both only grow.
+struct phase_progress {
+  uint64_t done = 0;
+  uint64_t total = 0;
+
+  friend bool operator==(const phase_progress& a,
+                         const phase_progress& b) noexcept {
+    return a.done == b.done && a.total == b.total;
+  }
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, phase_progress& x) {
+  return f(caf::meta::type_name("phase_progress"), x.done, x.total);
+}
+
+/// The phases of a running job, each with its own done/total
+/// (docs/http-api.md, `progress`). Units: bytes of the input for uploading,
+/// scanning and reading; partials collected for merging; parts of the result
+/// for writing; bytes written to disk for spilling (no total). Phases
+/// overlap: an upload is scanned and read while it arrives.
+struct job_progress {
+  phase_progress uploading;
+  phase_progress scanning;
+  phase_progress reading;
+  phase_progress merging;
+  phase_progress writing;
+  phase_progress spilling;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, job_progress& x) {
+  return f(caf::meta::type_name("job_progress"), x.uploading, x.scanning,
+           x.reading, x.merging, x.writing, x.spilling);
+}
+
 /// Everything the registry knows of one job: what it keeps on disk and what
 /// `GET /jobs/<id>/` shows. Times are milliseconds since the Unix epoch, 0
 /// for "not yet".
@@ -49,9 +86,13 @@ struct job_record {
   uint64_t groups = 0;
   uint64_t bad_rows = 0;
   std::vector<std::string> first_bad; ///< `line N: ...` of skipped records
-  std::string phase; ///< while started: scanning, reading, merging
-  std::string error; ///< failed: `line N: ...` or the reason
+  std::string phase;     ///< while started: uploading, scanning, reading, ...
+  job_progress progress; ///< while started (or uploading)
+  std::string error;     ///< failed: `line N: ...` or the reason
   int64_t created_at = 0;
+  /// When the upload that made the job began (its request came in): the
+  /// time a user waits includes the upload.
+  int64_t upload_started_at = 0;
   int64_t started_at = 0;
   int64_t finished_at = 0; ///< finished, failed or canceled
   /// Seconds of each phase of a finished job (as job_result has them).
@@ -82,7 +123,8 @@ inline constexpr uint16_t not_stored = 1u << 0;
 /// job.json: came after the first release, so a record may lack it (it
 /// reads as the default then); the others must be there.
 inline constexpr uint16_t added_later = 1u << 1;
-/// job.json: left out when empty.
+/// job.json: left out when empty (or 0), so that records without it are
+/// written as before.
 inline constexpr uint16_t omit_empty = 1u << 2;
 /// API: null when empty.
 inline constexpr uint16_t api_null_if_empty = 1u << 3;
@@ -91,6 +133,8 @@ inline constexpr uint16_t api_time = 1u << 4;
 /// API: a member of `phaseMs` in whole milliseconds, shown for finished
 /// jobs only (null otherwise); `api_rank` is phaseMs's place.
 inline constexpr uint16_t api_phase_ms = 1u << 6;
+/// API: shown for jobs that run or upload, null otherwise.
+inline constexpr uint16_t api_while_running = 1u << 7;
 
 } // namespace record_flag
 
@@ -134,6 +178,8 @@ inline constexpr auto job_record_fields = [] {
                                              "firstBadRows", 14},
       record_field<std::string>{"phase", &r::phase, "phase", 10,
                                 not_stored | api_null_if_empty},
+      record_field<job_progress>{"progress", &r::progress, "progress", 17,
+                                 not_stored | api_while_running},
       record_field<std::string>{"error", &r::error, "error", 6,
                                 api_null_if_empty},
       record_field<int64_t>{"created_at", &r::created_at, "createdAt", 7,
@@ -156,7 +202,10 @@ inline constexpr auto job_record_fields = [] {
       record_field<uint64_t>{"spilled_bytes", &r::spilled_bytes, "spilledBytes",
                              15, added_later},
       record_field<std::string>{
-          "note", &r::note, {}, 0, added_later | omit_empty});
+          "note", &r::note, {}, 0, added_later | omit_empty},
+      record_field<int64_t>{"upload_started_at", &r::upload_started_at,
+                            "uploadStartedAt", 18,
+                            added_later | omit_empty | api_time});
 }();
 
 /// Calls `fun(field)` for each entry of job_record_fields, in order.

@@ -192,11 +192,12 @@ void apply_progress(job_record& r, const job_status& s) {
     return;
   r.phase = s.phase;
   r.rows = s.rows;
-  // The coordinator counts data bytes; the header counts as read once the
-  // job runs, so that bytes_done reaches bytes_total.
-  const uint64_t header =
-      r.bytes_total > s.bytes_total ? r.bytes_total - s.bytes_total : 0;
-  r.bytes_done = std::min(r.bytes_total, s.bytes_done + header);
+  r.progress = s.progress;
+  if (r.upload_started_at != 0) // uploaded whole before it started
+    r.progress.uploading = phase_progress{r.bytes_total, r.bytes_total};
+  // Bytes of the file read so far (the header counts once planned): of
+  // the upload's size while it arrives, so never more than that.
+  r.bytes_done = std::min(std::max(r.bytes_total, s.bytes_total), s.bytes_done);
 }
 
 bool admits(const registry_state& st) {
@@ -389,6 +390,7 @@ submit_reply submit(registry_actor* self, const job_submission& in) {
   r.on_bad_rows = in.on_bad_rows;
   r.bytes_total = in.bytes;
   r.created_at = now_ms();
+  r.upload_started_at = in.upload_started_at;
   if (in.growing)
     st.uploading[r.id] = {in.growing, in.bytes};
   else if (auto saved = save_record(paths(st, r.id), r); !saved) {
@@ -515,9 +517,11 @@ void show_upload(const registry_state& st, job_record& r) {
   auto u = st.uploading.find(r.id);
   if (u == st.uploading.end() || has_ended(r))
     return;
+  // bytesDone stays what the job has read: it only moves forward.
   r.phase = "uploading";
-  r.bytes_done = u->second.growing->now().size;
-  r.bytes_total = std::max(u->second.announced, r.bytes_done);
+  const uint64_t landed = u->second.growing->now().size;
+  r.bytes_total = std::max(u->second.announced, landed);
+  r.progress.uploading = phase_progress{landed, r.bytes_total};
 }
 
 job_deletion remove(registry_actor* self, const std::string& id) {

@@ -185,13 +185,17 @@ bool read_stored(const json::value& x, double& into, std::string&) {
 std::string record_to_json(const job_record& r) {
   json::object o;
   for_each_record_field([&](const auto& field) {
-    if (field.has(record_flag::not_stored))
-      return;
-    const auto& value = r.*field.member;
-    if constexpr (std::is_same_v<std::decay_t<decltype(value)>, std::string>)
-      if (field.has(record_flag::omit_empty) && value.empty())
+    using value_type = typename std::decay_t<decltype(field)>::value_type;
+    // Progress is not_stored (it matters only while the job runs), and has
+    // no form in job.json at all.
+    if constexpr (!std::is_same_v<value_type, job_progress>) {
+      if (field.has(record_flag::not_stored))
         return;
-    o[field.key] = stored(value);
+      const auto& value = r.*field.member;
+      if (field.has(record_flag::omit_empty) && value == value_type{})
+        return;
+      o[field.key] = stored(value);
+    }
   });
   return json::serialize(o) + "\n";
 }
@@ -227,17 +231,20 @@ result<job_record> parse_record(std::string_view text) {
   // Each field in turn, so that the message names the first one that is
   // wrong.
   for_each_record_field([&](const auto& field) {
-    if (!why.empty() || field.has(record_flag::not_stored))
-      return;
-    const json::value* x = o->if_contains(field.key);
-    if (x == nullptr && field.has(record_flag::added_later))
-      return; // a record older than the field
-    if (x == nullptr || !read_stored(*x, out.*field.member, why)) {
-      if (why.empty())
-        why = "the field \"" + std::string(field.key) +
-              (x == nullptr || !field.has(record_flag::added_later)
-                   ? "\" is missing or has the wrong type"
-                   : "\" has the wrong type");
+    using value_type = typename std::decay_t<decltype(field)>::value_type;
+    if constexpr (!std::is_same_v<value_type, job_progress>) {
+      if (!why.empty() || field.has(record_flag::not_stored))
+        return;
+      const json::value* x = o->if_contains(field.key);
+      if (x == nullptr && field.has(record_flag::added_later))
+        return; // a record older than the field
+      if (x == nullptr || !read_stored(*x, out.*field.member, why)) {
+        if (why.empty())
+          why = "the field \"" + std::string(field.key) +
+                (x == nullptr || !field.has(record_flag::added_later)
+                     ? "\" is missing or has the wrong type"
+                     : "\" has the wrong type");
+      }
     }
   });
   if (!why.empty())

@@ -163,16 +163,17 @@ typename Inspector::result_type inspect(Inspector& f, job_result& x) {
 struct job_status {
   std::string id;
   bool known = false;
-  std::string phase; ///< scanning, reading, merging
+  std::string phase; ///< scanning, reading, merging, writing
   uint64_t bytes_total = 0;
   uint64_t bytes_done = 0;
   uint64_t rows = 0;
+  job_progress progress; ///< all but uploading (the registry knows that)
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, job_status& x) {
   return f(caf::meta::type_name("job_status"), x.id, x.known, x.phase,
-           x.bytes_total, x.bytes_done, x.rows);
+           x.bytes_total, x.bytes_done, x.rows, x.progress);
 }
 
 /// The node id of the server's own process: its workers join under it.
@@ -416,6 +417,7 @@ struct job_submission {
   std::string file_name;
   uint64_t bytes = 0; ///< while uploading: the bytes announced, 0: unknown
   bad_row_policy on_bad_rows = bad_row_policy::fail;
+  int64_t upload_started_at = 0; ///< ms since the epoch; 0: not an upload
   /// Set when the upload is still arriving: the job runs as it lands, and
   /// the registry is told with uploaded_atom when it is whole (or cut off).
   /// In this process only: not part of the serialized form.
@@ -425,7 +427,7 @@ struct job_submission {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, job_submission& x) {
   return f(caf::meta::type_name("job_submission"), x.id, x.file_name, x.bytes,
-           x.on_bad_rows);
+           x.on_bad_rows, x.upload_started_at);
 }
 
 struct submit_reply {

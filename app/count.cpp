@@ -236,6 +236,10 @@ int count_command(int argc, char** argv) {
 
   const bool progress = !opts.has("quiet") && isatty(STDERR_FILENO);
   const auto start = std::chrono::steady_clock::now();
+  // The bar shows the phase under way with its own done/total; its rate
+  // counts from when that phase began.
+  std::string shown_phase;
+  auto phase_start = start;
   caf::scoped_actor self{system};
   self->send(coordinator, request);
   job_result result;
@@ -258,17 +262,24 @@ int count_command(int argc, char** argv) {
                             request.id)
                   .receive(
                       [&](const job_status& s) {
-                        if (!s.known || s.bytes_total == 0)
+                        if (!s.known)
+                          return;
+                        const auto now = std::chrono::steady_clock::now();
+                        if (s.phase != shown_phase) {
+                          shown_phase = s.phase;
+                          phase_start = now;
+                        }
+                        const phase_view v = view_of(s.phase, s.progress);
+                        if (v.total == 0)
                           return;
                         const double secs =
-                            std::chrono::duration<double>(
-                                std::chrono::steady_clock::now() - start)
+                            std::chrono::duration<double>(now - phase_start)
                                 .count();
                         // The last column stays free: writing it wraps some
                         // terminals.
                         const std::string line = progress_line(
-                            s.phase, s.bytes_done, s.bytes_total, secs,
-                            terminal_columns(STDERR_FILENO) - 1);
+                            s.phase, v.done, v.total, secs,
+                            terminal_columns(STDERR_FILENO) - 1, v.unit);
                         std::fprintf(stderr, "\r%s\033[K", line.c_str());
                       },
                       [](caf::error&) {});

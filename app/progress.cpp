@@ -33,7 +33,8 @@ std::string eta(double secs) {
 } // namespace
 
 std::string progress_line(const std::string& phase, uint64_t done,
-                          uint64_t total, double seconds, unsigned columns) {
+                          uint64_t total, double seconds, unsigned columns,
+                          std::string_view unit) {
   const double fraction = total == 0
                               ? 0.0
                               : std::min(1.0, static_cast<double>(done) /
@@ -41,13 +42,20 @@ std::string progress_line(const std::string& phase, uint64_t done,
   const double rate = seconds > 0 ? static_cast<double>(done) / seconds : 0;
   char head[24];
   std::snprintf(head, sizeof head, "%-8s ", phase.c_str());
-  char tail[128];
-  std::snprintf(tail, sizeof tail, " %3.0f%%  %s of %s  %s/s", 100 * fraction,
-                human_bytes(static_cast<double>(done)).c_str(),
-                human_bytes(static_cast<double>(total)).c_str(),
-                human_bytes(rate).c_str());
+  char tail[160];
+  if (unit.empty())
+    std::snprintf(tail, sizeof tail, " %3.0f%%  %s of %s  %s/s", 100 * fraction,
+                  human_bytes(static_cast<double>(done)).c_str(),
+                  human_bytes(static_cast<double>(total)).c_str(),
+                  human_bytes(rate).c_str());
+  else
+    std::snprintf(tail, sizeof tail, " %3.0f%%  %llu of %llu %.*s",
+                  100 * fraction, static_cast<unsigned long long>(done),
+                  static_cast<unsigned long long>(total),
+                  static_cast<int>(std::min<size_t>(unit.size(), 32)),
+                  unit.data());
   std::string text = tail;
-  if (rate > 0 && done < total)
+  if (unit.empty() && rate > 0 && done < total)
     text += "  " + eta(static_cast<double>(total - done) / rate);
   // The bar takes what is left, up to 30 columns; under 10 it goes.
   const size_t used = std::string(head).size() + text.size();
@@ -65,6 +73,21 @@ std::string progress_line(const std::string& phase, uint64_t done,
   if (out.size() > columns)
     out.resize(columns);
   return out;
+}
+
+phase_view view_of(std::string_view phase, const job_progress& progress) {
+  const auto of = [](const phase_progress& p, std::string_view unit) {
+    return phase_view{p.done, p.total, unit};
+  };
+  if (phase == "uploading")
+    return of(progress.uploading, {});
+  if (phase == "scanning")
+    return of(progress.scanning, {});
+  if (phase == "merging")
+    return of(progress.merging, "partials");
+  if (phase == "writing")
+    return of(progress.writing, "parts");
+  return of(progress.reading, {});
 }
 
 std::string summary_line(uint64_t bytes, double seconds, uint64_t rows,

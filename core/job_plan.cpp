@@ -17,7 +17,7 @@ namespace {
 // sets `why` when a chunk could not be mapped.
 void scan_chunks(const file_handle& file, const std::vector<byte_range>& chunks,
                  std::atomic<size_t>& next, std::vector<chunk_scan>& scans,
-                 std::optional<failure>& why) {
+                 std::optional<failure>& why, phase_meter* scanned) {
   for (size_t i = next++; i < chunks.size(); i = next++) {
     const byte_range chunk = chunks[i];
     // A scan also looks at the byte before its chunk.
@@ -29,13 +29,14 @@ void scan_chunks(const file_handle& file, const std::vector<byte_range>& chunks,
       return;
     }
     scans[i] = scan_chunk(bytes->window(), chunk);
+    advance(scanned, chunk.size());
   }
 }
 
 } // namespace
 
 result<job_plan> plan_job(const std::string& path, uint64_t range_size,
-                          unsigned threads) {
+                          unsigned threads, phase_meter* scanned) {
   job_plan out;
   file_handle file;
   if (auto opened = file.open(path); !opened)
@@ -54,6 +55,8 @@ result<job_plan> plan_job(const std::string& path, uint64_t range_size,
   const auto chunks =
       nominal_chunks(out.layout.data_begin, file.size(), range_size);
   std::vector<chunk_scan> scans(chunks.size());
+  if (scanned != nullptr)
+    scanned->set_total(out.file_size - out.layout.data_begin);
   std::atomic<size_t> next{0};
   // This thread scans too: `threads - 1` more.
   const size_t helpers =
@@ -63,9 +66,10 @@ result<job_plan> plan_job(const std::string& path, uint64_t range_size,
   std::vector<std::optional<failure>> whys(helpers + 1);
   std::vector<std::thread> pool;
   for (size_t i = 0; i < helpers; ++i)
-    pool.emplace_back(
-        [&, i] { scan_chunks(file, chunks, next, scans, whys[i + 1]); });
-  scan_chunks(file, chunks, next, scans, whys[0]);
+    pool.emplace_back([&, i] {
+      scan_chunks(file, chunks, next, scans, whys[i + 1], scanned);
+    });
+  scan_chunks(file, chunks, next, scans, whys[0], scanned);
   for (auto& t : pool)
     t.join();
   for (auto& why : whys)

@@ -6,6 +6,7 @@
 #include "core/csv_layout.hpp"
 #include "core/failure.hpp"
 #include "core/growing_file.hpp"
+#include "core/phase_meter.hpp"
 #include "core/split.hpp"
 
 #include <cstdint>
@@ -30,9 +31,10 @@ struct job_plan {
 /// nominal chunks for quotes on up to `threads` threads, each chunk mapped on
 /// its own (resident memory stays a few chunks), then places each range start
 /// on a record boundary. Fails with a header problem (`line N: ...`, in
-/// words) or why the file could not be read.
+/// words) or why the file could not be read. `scanned`, when given, counts
+/// the data bytes scanned of its total (the data bytes of the file).
 result<job_plan> plan_job(const std::string& path, uint64_t range_size,
-                          unsigned threads);
+                          unsigned threads, phase_meter* scanned = nullptr);
 
 /// Plans the file at `path` while `input` says it is still being written:
 /// calls `step` each time a range is known (its bytes and the nominal chunk

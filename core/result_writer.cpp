@@ -50,7 +50,7 @@ namespace {
 // calling thread hands the round before to the sink.
 template <class Sink>
 bool emit(partial_aggregate& totals, size_t piece, unsigned threads,
-          Sink&& sink) {
+          Sink&& sink, phase_meter* written = nullptr) {
   totals.seal(threads);
   const std::vector<song_ref> order = totals.songs_in_order();
   std::vector<size_t> cuts{0}; // piece k: songs [cuts[k], cuts[k + 1])
@@ -67,6 +67,8 @@ bool emit(partial_aggregate& totals, size_t piece, unsigned threads,
   if (cuts.back() != order.size())
     cuts.push_back(order.size());
   const size_t pieces = cuts.size() - 1;
+  if (written != nullptr)
+    written->set_total(pieces);
   threads = std::max(1u, threads);
   std::vector<result_rows> formatters(threads);
   std::vector<std::string> ready(threads), next(threads);
@@ -102,6 +104,7 @@ bool emit(partial_aggregate& totals, size_t piece, unsigned threads,
       ahead.join();
     if (!ok)
       return false;
+    advance(written, std::min<size_t>(threads, pieces - r * threads));
     std::swap(ready, next);
   }
   return true;
@@ -295,10 +298,12 @@ write_output(const std::string& path, bool durable,
 }
 
 result<void> write_result(partial_aggregate& totals, const std::string& path,
-                          bool durable, unsigned threads) {
+                          bool durable, unsigned threads,
+                          phase_meter* written) {
   return write_output(path, durable, [&](const text_sink& sink) {
-    return emit(totals, 4 << 20, threads,
-                [&](const std::string& piece) { return sink(piece); });
+    return emit(
+        totals, 4 << 20, threads,
+        [&](const std::string& piece) { return sink(piece); }, written);
   });
 }
 

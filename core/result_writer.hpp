@@ -2,6 +2,7 @@
 
 #include "core/aggregate.hpp"
 #include "core/failure.hpp"
+#include "core/phase_meter.hpp"
 
 #include <charconv>
 #include <cstdint>
@@ -45,8 +46,11 @@ struct output_target {
 /// Writes the result CSV (docs/CONTRACT.md §1 output rules) to `path` as
 /// write_output does. Seals `totals` (see partial_aggregate::seal);
 /// `threads` format side by side while the file is written in order.
+/// `written`, when given, counts the pieces (about 4 MiB of text each)
+/// written of their total.
 result<void> write_result(partial_aggregate& totals, const std::string& path,
-                          bool durable, unsigned threads = 1);
+                          bool durable, unsigned threads = 1,
+                          phase_meter* written = nullptr);
 
 /// Where text goes piece by piece; false when it cannot take more.
 using text_sink = std::function<bool(std::string_view)>;

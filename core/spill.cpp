@@ -468,12 +468,13 @@ bool has_spills(const std::string& dir) {
   return false;
 }
 
-result<spilled_write>
-write_spilled_result(std::vector<partial_aggregate>& in_memory,
-                     const std::string& dir,
-                     const std::vector<std::string>& owners,
-                     const std::string& path, bool durable) {
+result<spilled_write> write_spilled_result(
+    std::vector<partial_aggregate>& in_memory, const std::string& dir,
+    const std::vector<std::string>& owners, const std::string& path,
+    bool durable, phase_meter* written) {
   spilled_write out;
+  if (written != nullptr)
+    written->set_total(partial_aggregate::partitions + 1);
   std::vector<std::string> names;
   for (const std::string& name : files_in(dir))
     if (std::any_of(owners.begin(), owners.end(), [&](const std::string& o) {
@@ -523,9 +524,10 @@ write_spilled_result(std::vector<partial_aggregate>& in_memory,
     counts[p] = part.groups();
     const std::string piece =
         dir + "/" + piece_prefix + partition_tag(p).substr(2);
-    if (auto written = part.write_piece(piece); !written)
-      errors[p] = std::move(written).error();
+    if (auto wrote = part.write_piece(piece); !wrote)
+      errors[p] = std::move(wrote).error();
     pieces[p] = piece;
+    advance(written, 1);
   };
   std::atomic<uint32_t> next{0};
   const auto loop = [&] {
@@ -546,7 +548,7 @@ write_spilled_result(std::vector<partial_aggregate>& in_memory,
   }
   in_memory.clear();
   // The result: the pieces merged by first offset, each already in order.
-  auto written = write_output(path, durable, [&](const text_sink& sink) {
+  auto result_file = write_output(path, durable, [&](const text_sink& sink) {
     std::vector<std::unique_ptr<piece_reader>> readers;
     using head = std::pair<uint64_t, size_t>; // first offset, reader
     std::priority_queue<head, std::vector<head>, std::greater<>> next;
@@ -563,7 +565,7 @@ write_spilled_result(std::vector<partial_aggregate>& in_memory,
     std::thread writer;
     bool wrote = true;
     int write_errno = 0;
-    const auto written = [&] {
+    const auto flushed = [&] {
       if (writer.joinable())
         writer.join();
       if (!wrote)
@@ -571,7 +573,7 @@ write_spilled_result(std::vector<partial_aggregate>& in_memory,
       return wrote;
     };
     const auto hand_over = [&] {
-      if (!written())
+      if (!flushed())
         return false;
       std::swap(out, writing);
       out.clear();
@@ -591,7 +593,7 @@ write_spilled_result(std::vector<partial_aggregate>& in_memory,
       if (out.size() >= (4u << 20) && !hand_over())
         return false;
     }
-    if (!written())
+    if (!flushed())
       return false;
     for (const auto& r : readers)
       if (!r->ok()) {
@@ -600,8 +602,9 @@ write_spilled_result(std::vector<partial_aggregate>& in_memory,
       }
     return sink(out);
   });
-  if (!written)
-    return std::move(written).error();
+  if (!result_file)
+    return std::move(result_file).error();
+  advance(written, 1);
   return out;
 }
 

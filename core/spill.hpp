@@ -14,6 +14,7 @@
 
 #include "core/aggregate.hpp"
 #include "core/failure.hpp"
+#include "core/phase_meter.hpp"
 
 #include <cstdint>
 #include <string>
@@ -41,16 +42,16 @@ result<uint64_t> spill(partial_aggregate& totals, const std::string& dir,
 /// and those in `in_memory` (emptied),
 /// partition by partition (two at a time), with its text pieces kept in `dir`.
 /// Fails when a file cannot be written or read back; a total over 2^63-1 is
-/// no failure but an `overflow` (and no file).
+/// no failure but an `overflow` (and no file). `written`, when given,
+/// counts the parts done: each partition merged, then the file written.
 struct spilled_write {
   uint64_t groups = 0;
   bool overflow = false;
 };
-result<spilled_write>
-write_spilled_result(std::vector<partial_aggregate>& in_memory,
-                     const std::string& dir,
-                     const std::vector<std::string>& owners,
-                     const std::string& path, bool durable);
+result<spilled_write> write_spilled_result(
+    std::vector<partial_aggregate>& in_memory, const std::string& dir,
+    const std::vector<std::string>& owners, const std::string& path,
+    bool durable, phase_meter* written = nullptr);
 
 /// Removes `dir` and the files spilling left in it; other files stay (it
 /// is not ours then), and so does the directory.

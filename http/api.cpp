@@ -45,6 +45,24 @@ json::value time_or_null(int64_t ms) {
   return json::value(iso_time(ms));
 }
 
+// `progress`: each phase that applies as {"done": N, "total": N} (total 0
+// while not known), in the order a job goes through them. Uploading shows
+// for jobs that came by upload, spilling once something was spilled.
+json::object progress_value(const job_progress& p) {
+  const std::pair<const char*, const phase_progress*> phases[] = {
+      {"uploading", &p.uploading}, {"scanning", &p.scanning},
+      {"reading", &p.reading},     {"merging", &p.merging},
+      {"writing", &p.writing},     {"spilling", &p.spilling}};
+  json::object out;
+  for (const auto& [name, phase] : phases) {
+    const bool optional = phase == &p.uploading || phase == &p.spilling;
+    if (optional && phase->done == 0 && phase->total == 0)
+      continue;
+    out[name] = json::object{{"done", phase->done}, {"total", phase->total}};
+  }
+  return out;
+}
+
 // The API's value of a field of job_record, by its type and its flags
 // (actors/job_record.hpp).
 template <class T>
@@ -68,6 +86,8 @@ json::value api_value(const record_field<T>& field, const T& x) {
     if (field.has(api_time))
       return time_or_null(x);
     return json::value(x);
+  } else if constexpr (std::is_same_v<T, job_progress>) {
+    return progress_value(x);
   } else if constexpr (std::is_same_v<T, double>) {
     if (field.has(api_phase_ms)) // whole milliseconds, rounded
       return json::value(static_cast<int64_t>(std::llround(x * 1000)));
@@ -88,6 +108,9 @@ json::object job_object(const job_record& r) {
     if (field.api_key.empty())
       return;
     json::value value = api_value(field, r.*field.member);
+    if (field.has(record_flag::api_while_running) &&
+        r.state != job_state::started && r.phase != "uploading")
+      value = nullptr;
     if (field.has(record_flag::api_phase_ms)) {
       phases[field.api_key] = std::move(value);
       slots[field.api_rank].first = phase_ms_key;
@@ -99,6 +122,7 @@ json::object job_object(const job_record& r) {
   for (auto& [key, value] : slots) {
     if (key == phase_ms_key && r.state == job_state::finished)
       value = std::exchange(phases, {}); // one slot has the key
+
     o.emplace(key, std::move(value));
   }
   return o;

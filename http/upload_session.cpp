@@ -67,6 +67,7 @@ job_submission streamed_submission(const upload_state& up) {
   out.file_name = up.body.file_name;
   out.bytes = up.sink.size();
   out.on_bad_rows = up.body.on_bad_rows;
+  out.upload_started_at = up.started_ms;
   return out;
 }
 
@@ -216,9 +217,10 @@ void submit_upload(const std::shared_ptr<server_context>& ctx,
         if (auto* e = std::get_if<api_error>(&input))
           return answer(to_reply(*e));
         const job_input& in = std::get<job_input>(input);
-        self->request(
-                ctx->registry, ctx->config.registry_timeout, submit_atom::value,
-                job_submission{up->id, in.file_name, in.bytes, in.on_bad_rows})
+        self->request(ctx->registry, ctx->config.registry_timeout,
+                      submit_atom::value,
+                      job_submission{up->id, in.file_name, in.bytes,
+                                     in.on_bad_rows, up->started_ms})
             .then([up, answer](
                       submit_reply& r) { answer(submission_reply(up->id, r)); },
                   [answer](caf::error& e) {

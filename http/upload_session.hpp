@@ -5,6 +5,7 @@
 
 #include "actors/job_store.hpp"
 #include "core/growing_file.hpp"
+#include "core/wall_clock.hpp"
 #include "http/connection.hpp"
 #include "http/multipart_stream.hpp"
 #include "http/upload.hpp"
@@ -56,6 +57,7 @@ struct upload_state {
   /// does not complete (the registry then owns the job's files).
   std::function<void(const std::string& why)> cut;
   steady::time_point started = steady::now();
+  int64_t started_ms = now_ms(); // the job's uploadStartedAt
   steady::time_point clock_reset = steady::now();
   // Counted in server_context::uploads until its answer is out.
   std::shared_ptr<void> counted;

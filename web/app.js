@@ -144,16 +144,14 @@
         setProgress('job', null);
         return say('Queued: waiting for a free slot.');
       case 'started': {
-        const p = percent(job.bytesDone, job.bytesTotal);
-        if (job.phase === 'reading' && job.bytesTotal > 0) setProgress('job', p);
-        else setProgress('job', null);
-        const phase = job.phase || 'started';
-        return say(`Counting (${phase}): ${p}%, ${pc.bytes(job.bytesDone)} of ${pc.bytes(job.bytesTotal)}`);
+        const { fraction, phase, detail } = pc.jobProgress(job);
+        setProgress('job', Math.floor(100 * fraction));
+        return say(`Counting (${phase})${detail ? `: ${detail}` : ''}`);
       }
       case 'finished': {
         setProgress('done', 100);
         const link = pc.resultLink(`/jobs/${job.jobId}/result/`, `${job.jobId}.csv`, 'Download the result', { class: 'download' });
-        const took = pc.duration(seconds(job.startedAt, job.finishedAt));
+        const took = pc.duration(seconds(job.uploadStartedAt || job.startedAt, job.finishedAt));
         const skipped = job.badRows > 0 ? `, ${pc.count(job.badRows)} bad rows skipped` : '';
         return say(`Finished in ${took}: ${pc.count(job.rows)} rows, ${pc.count(job.groups)} song-dates${skipped}. `, link);
       }
@@ -171,18 +169,20 @@
 
   const rows = new Map(); // jobId -> { tr, cells, state }
 
+  // From the start of its upload (the user waits for that too) to its end.
   function timeTaken(job) {
-    if (job.finishedAt && job.startedAt) return pc.duration(seconds(job.startedAt, job.finishedAt));
-    if (job.startedAt) return pc.duration((Date.now() - Date.parse(job.startedAt)) / 1000);
+    const from = job.uploadStartedAt || job.startedAt;
+    if (job.finishedAt && from) return pc.duration(seconds(from, job.finishedAt));
+    if (from) return pc.duration((Date.now() - Date.parse(from)) / 1000);
     return '';
   }
 
   function progressCell(job) {
     if (job.state === 'started') {
-      const p = percent(job.bytesDone, job.bytesTotal);
+      const { fraction, phase, detail } = pc.jobProgress(job);
       const bar = pc.el('progress', { max: 100, 'aria-label': `job ${job.jobId}` });
-      if (job.phase === 'reading') bar.value = p;
-      return [bar, pc.el('span', { class: 'phase' }, ` ${job.phase || ''} ${p}%`)];
+      bar.value = Math.floor(100 * fraction);
+      return [bar, pc.el('span', { class: 'phase' }, ` ${phase}${detail ? ` ${detail}` : ''}`)];
     }
     if (job.state === 'finished') return [`${pc.count(job.rows)} rows → ${pc.count(job.groups)} song-dates`];
     return [];

@@ -110,4 +110,28 @@ const pc = {
     tick();
     return { now: tick };
   },
+
+  /**
+   * A running job's progress (its `progress` object, docs/http-api.md): the
+   * share of the whole job done, 0..1, which only grows as the phases do
+   * (each phase weighs by its usual share of a job's time), and a line
+   * naming the phase under way with its own done/total.
+   */
+  jobProgress(job) {
+    const p = job.progress || {};
+    const share = (ph) => (ph && ph.total > 0 ? Math.min(1, ph.done / ph.total) : 0);
+    const weights = { scanning: 0.05, reading: 0.8, merging: 0.05, writing: 0.1 };
+    let fraction = 0;
+    for (const [name, weight] of Object.entries(weights)) fraction += weight * share(p[name]);
+    const phase = job.phase || 'started';
+    const own = p[phase];
+    let detail = '';
+    if (own && own.total > 0) {
+      const pct = Math.floor(100 * share(own));
+      const units = { merging: 'partials', writing: 'parts' }[phase];
+      detail = units ? `${pct}%, ${own.done} of ${own.total} ${units}`
+        : `${pct}%, ${pc.bytes(own.done)} of ${pc.bytes(own.total)}`;
+    }
+    return { fraction, phase, detail };
+  },
 };

@@ -283,7 +283,8 @@ protected:
                                             2.5,
                                             3.5,
                                             4096});
-    add("playcount::job_status", job_status{"j", true, "reading", 100, 50, 7});
+    add("playcount::job_status", job_status{"j", true, "reading", 100, 50, 7,
+                                            test::every_field_set().progress});
     add("playcount::worker_info", worker_info{"node-2", 9});
     add("playcount::work_item", work_item{"j",
                                           "/in.csv",
@@ -319,8 +320,9 @@ protected:
     add("playcount::coordinator_stats", sample_coordinator_stats());
     add("playcount::job_record", sample_record());
     add("playcount::job_submission",
-        job_submission{"j", "plays.csv", 100, bad_row_policy::skip, nullptr},
-        exempt_paths{"playcount::job_submission.4"}); // as job_request's
+        job_submission{"j", "plays.csv", 100, bad_row_policy::skip,
+                       1699999999000, nullptr},
+        exempt_paths{"playcount::job_submission.5"}); // as job_request's
     add("playcount::submit_reply",
         submit_reply{submit_reply::queue_full, sample_record(), "full", 5});
     add("playcount::job_lookup", job_lookup{true, sample_record()});

@@ -28,9 +28,13 @@ TEST(plan_job, gives_the_plan_of_the_bytes_in_memory_on_any_number_of_threads) {
       const auto expected =
           test::plan_in_memory(file, layout.data_begin, range_size);
       for (unsigned threads : {1u, 2u, 5u}) {
-        const auto planned = plan_job(path, range_size, threads);
+        phase_meter scanned;
+        const auto planned = plan_job(path, range_size, threads, &scanned);
         ASSERT_TRUE(planned) << planned.error().text();
         const job_plan& plan = *planned;
+        // The scan's progress: every data byte, of the data bytes.
+        EXPECT_EQ(scanned.total, file.size() - layout.data_begin);
+        EXPECT_EQ(scanned.done, scanned.total);
         EXPECT_EQ(plan.file_size, file.size());
         EXPECT_EQ(plan.layout.data_begin, layout.data_begin);
         EXPECT_EQ(plan.layout.song, layout.song);

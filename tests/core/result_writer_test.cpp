@@ -132,9 +132,13 @@ TEST(write_result, writes_the_same_bytes_with_any_number_of_threads) {
   ASSERT_GT(expected.size(), size_t{12} << 20); // several pieces
   for (unsigned threads : {1u, 2u, 3u}) {
     const std::string path = dir.path() + "/result.csv";
-    const auto written = write_result(totals, path, false, threads);
+    phase_meter pieces;
+    const auto written = write_result(totals, path, false, threads, &pieces);
     ASSERT_TRUE(written) << written.error().text();
     EXPECT_TRUE(read_all(path) == expected) << threads << " threads";
+    // Progress: about 4 MiB of text a piece, all of them written.
+    EXPECT_GE(pieces.total, expected.size() / (5u << 20)) << threads;
+    EXPECT_EQ(pieces.done, pieces.total) << threads;
   }
 }
 

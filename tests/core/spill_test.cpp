@@ -95,10 +95,14 @@ TEST(spill, gives_the_same_result_bytes_at_every_size_and_spill_interval) {
         EXPECT_TRUE(has_spills(spills));
         EXPECT_EQ(spilled_bytes(spills), spilled);
         const std::string out = dir.file("out.csv");
+        phase_meter parts;
         const auto written =
-            write_spilled_result(workers, spills, {"w"}, out, false);
+            write_spilled_result(workers, spills, {"w"}, out, false, &parts);
         ASSERT_TRUE(written) << written.error().text();
         EXPECT_FALSE(written->overflow);
+        // Progress: each partition merged, then the file.
+        EXPECT_EQ(parts.total, partial_aggregate::partitions + 1);
+        EXPECT_EQ(parts.done, parts.total);
         EXPECT_EQ(slurp(out), expected);
         EXPECT_EQ(written->groups, whole.groups());
         remove_spills(spills);

@@ -64,6 +64,25 @@ TEST(progress_bar, the_bar_is_full_at_the_end_and_empty_at_the_start) {
       "scanning [>                             ]   0%  0 B of 5.0 KB  0 B/s");
 }
 
+TEST(progress_bar, each_phase_shows_its_own_done_and_total_in_its_own_unit) {
+  job_progress p;
+  p.scanning = {1000, 1000};
+  p.reading = {250, 1000};
+  p.merging = {3, 8};
+  p.writing = {10, 40};
+  const phase_view reading = view_of("reading", p);
+  EXPECT_EQ(reading.done, 250u);
+  EXPECT_EQ(reading.total, 1000u);
+  EXPECT_TRUE(reading.unit.empty()); // bytes
+  const phase_view merging = view_of("merging", p);
+  EXPECT_EQ(progress_line("merging", merging.done, merging.total, 1.0, 80,
+                          merging.unit),
+            "merging  [===========>                  ]  38%  3 of 8 partials");
+  const phase_view writing = view_of("writing", p);
+  EXPECT_EQ(writing.done, 10u);
+  EXPECT_EQ(writing.unit, "parts");
+}
+
 TEST(progress_bar,
      a_narrow_terminal_gets_a_shorter_bar_then_none_and_never_a_wrapped_line) {
   const std::string wide = progress_line("reading", 1, 2, 1.0, 200);

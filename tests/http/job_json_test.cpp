@@ -13,7 +13,8 @@
 namespace playcount::http {
 namespace {
 
-// job_json as of commit c805ba0 (before issue 12). job_object writes text
+// job_json as of commit c805ba0 (before issue 12), and since issue 13 the
+// keys `progress` and `uploadStartedAt` at the end. job_object writes text
 // as the record holds it: the registry escapes what is not UTF-8 before it
 // goes into a record, so the byte 0xff here only shows that nothing else
 // does.
@@ -31,12 +32,40 @@ TEST(job_json, a_finished_job_reads_as_before) {
   EXPECT_EQ(
       job_json(test::every_field_set(job_state::finished)),
       head + R"("state":"finished",)" + body +
-          R"("phaseMs":{"scan":250,"read":1500,"merge":13,"write":2000}})");
+          R"("phaseMs":{"scan":250,"read":1500,"merge":13,"write":2000},)"
+          R"("progress":null,"uploadStartedAt":"2023-11-14T22:13:19.000Z"})");
 }
 
 TEST(job_json, phase_times_show_for_finished_jobs_only) {
   EXPECT_EQ(job_json(test::every_field_set(job_state::failed)),
-            head + R"("state":"failed",)" + body + R"("phaseMs":null})");
+            head + R"("state":"failed",)" + body +
+                R"("phaseMs":null,"progress":null,)"
+                R"("uploadStartedAt":"2023-11-14T22:13:19.000Z"})");
+}
+
+TEST(job_json, a_running_job_shows_each_phase_with_its_own_done_and_total) {
+  EXPECT_EQ(job_json(test::every_field_set(job_state::started)),
+            head + R"("state":"started",)" + body +
+                R"("phaseMs":null,"progress":{)"
+                R"("uploading":{"done":101,"total":102},)"
+                R"("scanning":{"done":103,"total":104},)"
+                R"("reading":{"done":105,"total":106},)"
+                R"("merging":{"done":1,"total":2},)"
+                R"("writing":{"done":3,"total":4},)"
+                R"("spilling":{"done":107,"total":108}},)"
+                R"("uploadStartedAt":"2023-11-14T22:13:19.000Z"})");
+  // A job that neither came by a streamed upload nor spilled: the four
+  // phases every job has, those not reached at 0.
+  job_record r;
+  r.state = job_state::started;
+  r.progress.scanning = {10, 10};
+  r.progress.reading = {4, 10};
+  EXPECT_NE(job_json(r).find(R"("progress":{"scanning":{"done":10,"total":10},)"
+                             R"("reading":{"done":4,"total":10},)"
+                             R"("merging":{"done":0,"total":0},)"
+                             R"("writing":{"done":0,"total":0}},)"),
+            std::string::npos)
+      << job_json(r);
 }
 
 TEST(job_json, what_is_empty_or_not_yet_is_null) {
@@ -45,7 +74,8 @@ TEST(job_json, what_is_empty_or_not_yet_is_null) {
             R"("rows":0,"groups":0,"error":null,"createdAt":null,)"
             R"("startedAt":null,"finishedAt":null,"phase":null,)"
             R"("fileName":null,"onBadRows":"fail","badRows":0,)"
-            R"("firstBadRows":[],"spilledBytes":0,"phaseMs":null})");
+            R"("firstBadRows":[],"spilledBytes":0,"phaseMs":null,)"
+            R"("progress":null,"uploadStartedAt":null})");
 }
 
 TEST(job_json, the_job_list_holds_the_same_objects) {

@@ -35,6 +35,13 @@ inline job_record every_field_set(job_state state = job_state::finished) {
   r.peak_rss_mb = 1234;
   r.spilled_bytes = 99;
   r.note = "recovered";
+  r.upload_started_at = 1699999999000;
+  r.progress.uploading = {101, 102};
+  r.progress.scanning = {103, 104};
+  r.progress.reading = {105, 106};
+  r.progress.merging = {1, 2};
+  r.progress.writing = {3, 4};
+  r.progress.spilling = {107, 108};
   return r;
 }
 
