@@ -16,6 +16,9 @@ endif()
 set(PLAYCOUNT_BINARY "${prefix}/${PLAYCOUNT_BINDIR}/playcount")
 set(PLAYCOUNT_ENV_FILE "${sysconfdir}/default/playcount")
 
+# A directory of this install's own: installs may run at once (ctest -j).
+string(RANDOM LENGTH 12 tag)
+set(PLAYCOUNT_STAGE_DIR "${PLAYCOUNT_STAGE_DIR}/${tag}")
 file(MAKE_DIRECTORY "${PLAYCOUNT_STAGE_DIR}")
 foreach(unit playcount.service playcount-worker@.service)
   configure_file("${PLAYCOUNT_PACKAGING_DIR}/${unit}.in"
@@ -39,6 +42,7 @@ endif()
 if(NOT PLAYCOUNT_HELP2MAN)
   message(WARNING "help2man was not found: no man pages installed "
                   "(apt-get install help2man, then configure again)")
+  file(REMOVE_RECURSE "${PLAYCOUNT_STAGE_DIR}")
   return()
 endif()
 set(pages playcount playcount-count playcount-serve playcount-worker)
@@ -71,3 +75,4 @@ foreach(page ${pages})
        DESTINATION "${prefix}/${PLAYCOUNT_MANDIR}/man1"
        PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
 endforeach()
+file(REMOVE_RECURSE "${PLAYCOUNT_STAGE_DIR}")
