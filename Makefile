@@ -7,7 +7,15 @@ JOBS ?= $(shell nproc)
 
 DEB_PACKAGES := g++ cmake make pkg-config libcaf-dev libpistache-dev \
   libboost-json1.81-dev libboost1.81-dev libcsv-dev libspdlog-dev libgtest-dev \
-  libssl-dev iproute2 libisal-dev libzstd-dev zlib1g-dev
+  libssl-dev iproute2 libisal-dev libzstd-dev zlib1g-dev libsystemd-dev \
+  help2man
+# libsystemd-dev: sd_notify for the Type=notify units; help2man: the man
+# pages `make install` and `make deb` make from --help (packaging/).
+
+# What the packaging tests (tests/packaging) need on top: dpkg-shlibdeps for
+# the .deb's Depends, and systemd-analyze to verify the units (no running
+# systemd needed).
+PACKAGING_DEB_PACKAGES := dpkg-dev systemd
 
 # What the browser tests (tests/browser) need on top: Debian's Chromium, and
 # Node.js with npm unless the machine has them already (any origin: a
@@ -41,7 +49,8 @@ FUZZ_TARGETS := csv_ranges multipart fields partial_bytes group_store \
 SANITIZER_BUILD_TYPE ?= RelWithDebInfo
 
 .PHONY: all deps test-deps fuzz-deps style-deps build test test-release \
-  test-sanitize test-tsan fuzz style-check tidy-check run clean bench
+  test-sanitize test-tsan fuzz style-check tidy-check run clean bench \
+  install deb
 
 all: build
 
@@ -76,7 +85,7 @@ style-deps:
 	  done)
 
 test-deps: deps
-	$(call install_missing,for p in $(BROWSER_DEB_PACKAGES); do \
+	$(call install_missing,for p in $(BROWSER_DEB_PACKAGES) $(PACKAGING_DEB_PACKAGES); do \
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
 	  done; \
 	  command -v node >/dev/null || echo nodejs; \
@@ -165,6 +174,23 @@ fuzz: fuzz-deps
 SERVE_ARGS ?=
 run: build
 	$(BUILD_DIR)/bin/playcount serve $(SERVE_ARGS)
+
+# The binary, the systemd units, /etc/default/playcount (PREFIX/etc unless
+# PREFIX is /usr; never overwritten) and the man pages under PREFIX, e.g.
+# make install PREFIX=/usr DESTDIR=/tmp/stage (docs/operations.md).
+PREFIX ?= /usr/local
+install: deps $(BUILD_DIR)/CMakeCache.txt
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target playcount
+	DESTDIR=$(DESTDIR) cmake --install $(BUILD_DIR) --prefix $(PREFIX)
+
+# The Debian package, $(BUILD_DIR)/packages/playcount_VERSION_ARCH.deb:
+# dpkg -i it on a Debian 12 machine (apt-get install ./FILE.deb brings
+# its libraries too).
+deb: deps $(BUILD_DIR)/CMakeCache.txt
+	$(call install_missing,dpkg-query -W -f='$${Status}' dpkg-dev 2>/dev/null | \
+	  grep -q 'install ok installed' || echo dpkg-dev)
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target playcount
+	cd $(BUILD_DIR) && cpack -G DEB --config CPackConfig.cmake
 
 # The benchmark against DuckDB (not part of CI): see bench/README.md.
 bench: build

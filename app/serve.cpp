@@ -16,6 +16,7 @@
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
 
 #include <cctype>
 #include <cerrno>
@@ -494,9 +495,14 @@ int serve_command(int argc, char** argv) {
                      "limit {}: the server may run out of descriptors first "
                      "(then it answers 503 on a spare one)",
                      max_connections, descriptors);
+      // Under systemd (Type=notify): the data directory is loaded and the
+      // port answers. Without $NOTIFY_SOCKET these calls do nothing.
+      sd_notifyf(0, "READY=1\nSTATUS=listening on http://%s:%u",
+                 http_cfg.host.c_str(), unsigned{server.port()});
       int signal = 0;
       sigwait(&stop_signals, &signal);
       const char* signal_name = signal == SIGINT ? "SIGINT" : "SIGTERM";
+      sd_notifyf(0, "STOPPING=1\nSTATUS=stopping on %s", signal_name);
       if (grace->count() == 0)
         spdlog::info("stopping on {}: jobs not finished run again at the "
                      "next start",

@@ -12,6 +12,7 @@
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
 #include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
 
 #include <csignal>
 #include <cstdio>
@@ -86,6 +87,8 @@ void stop_on_signal(const std::shared_ptr<node_spill>& spill) {
     int sig = 0;
     while (::sigwait(&stop, &sig) != 0) {
     }
+    // systemd (Type=notify) then knows the stop is ours, not a crash.
+    sd_notify(0, "STOPPING=1");
     std::unique_lock<std::shared_mutex> removing(spill->writing);
     remove_spill_tree(spill->dir);
     spdlog::info("stopping ({})", sig == SIGINT ? "SIGINT" : "SIGTERM");
@@ -175,6 +178,10 @@ int worker_command(int argc, char** argv) {
   caf::actor_system_config system_cfg;
   configure_actor_system(system_cfg, /*network=*/true);
   caf::actor_system system{system_cfg};
+  // Ready for systemd once started: joining may take as long as the server
+  // is away (the node keeps trying), which a start timeout must not cut.
+  sd_notifyf(0, "READY=1\nSTATUS=joining %s:%u", cfg.host.c_str(),
+             unsigned{cfg.port});
   const int status = run_worker_node(system, cfg);
   // Refused: nothing runs; leave without waiting for actors.
   {
