@@ -233,6 +233,8 @@
         $('job-count').textContent = jobs.length < whole
           ? `The newest ${pc.count(jobs.length)} of ${pc.count(whole)} ${what}jobs.`
           : `${pc.count(whole)} ${what}jobs.`;
+      } else if (answer.jobs.length < limit) { // all there are
+        $('job-count').textContent = `${pc.count(jobs.length)} ${what}jobs.`;
       } else {
         $('job-count').textContent = `${pc.count(jobs.length)} ${what}jobs among the ${pc.count(answer.jobs.length)} newest.`;
       }
