@@ -222,6 +222,7 @@
   const list = pc.every(2000, async () => {
     try {
       const answer = await pc.json(listUrl());
+      if (fileNames.size > 5000) { fileNames.clear(); asked.clear(); } // a tab left open for weeks
       for (const job of answer.jobs) fileNames.set(job.jobId, job.fileName);
       const filtered = 'total' in answer;
       const jobs = filtered ? answer.jobs : answer.jobs.filter(matches);
