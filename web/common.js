@@ -36,13 +36,15 @@ const pc = {
   },
 
   /**
-   * Gives every cell of `tr` the text of its column's header as data-label:
-   * on a narrow screen a row is shown as a card of "label value" lines.
+   * Gives every cell of `tr` the text of its column's header as data-label
+   * (or the header's own data-label): on a narrow screen a row is shown as
+   * a card of "label value" lines.
    */
   label(table, tr) {
     const heads = table.tHead.rows[0].cells;
     Array.from(tr.cells).forEach((td, i) => {
-      td.dataset.label = heads[i] ? heads[i].textContent.trim() : '';
+      const head = heads[i];
+      td.dataset.label = !head ? '' : head.dataset.label ?? head.textContent.trim();
     });
     return tr;
   },
