@@ -147,11 +147,12 @@
   }
 
   // A server that knows the filter answers its `total`; one from before it
-  // ignores state and q, and the page filters what it got.
+  // ignores state and q, and the page filters what it got as the server
+  // would (the text in the file name or id, letters in any case).
   function matches(job) {
     const q = nameFilter.value.trim().toLowerCase();
     return (!stateFilter.value || job.state === stateFilter.value) &&
-           (!q || (job.fileName || '').toLowerCase().includes(q));
+           (!q || `${job.fileName || ''}\n${job.jobId}`.toLowerCase().includes(q));
   }
 
   function took(job, now) {
