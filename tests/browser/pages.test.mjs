@@ -266,8 +266,10 @@ function layoutProblems() {
     range.selectNodeContents(node);
     return new Set(Array.from(range.getClientRects(), (r) => Math.round(r.top))).size;
   };
-  // Shown, and not in a table head kept for screen readers only (a phone's cards).
-  const shown = (e) => e.offsetParent && !(e.closest('thead')?.offsetWidth <= 1);
+  // Shown, and not text for screen readers only (a phone's table heads, a
+  // column's name that is not shown).
+  const shown = (e) => e.offsetParent && !(e.closest('thead')?.offsetWidth <= 1) &&
+    !e.closest('.visually-hidden') && !e.querySelector('.visually-hidden');
   const whole = [...document.querySelectorAll('button, td a, .state, th, dt')].filter(shown);
   for (const e of whole) if (lines(e) > 1) problems.push(`"${e.textContent}" broken over ${lines(e)} lines`);
   const names = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
