@@ -1,7 +1,7 @@
 // The upload page: one file at a time with a progress bar (the upload's
 // progress events, then the job's own progress from GET /jobs/<id>/), and a
 // live table of recent jobs (GET /jobs/?limit=N) with their result links and
-// cancel buttons.
+// cancel buttons. A file dropped onto the page is uploaded as if chosen.
 'use strict';
 
 (() => {
@@ -18,6 +18,8 @@
   const jobsBody = document.querySelector('#jobs tbody');
   const jobsError = $('jobs-error');
   const noJobs = $('no-jobs');
+  const jobsTable = $('jobs');
+  const dropZone = $('drop');
 
   const ended = (state) => state === 'finished' || state === 'failed' || state === 'canceled';
   const seconds = (from, to) => (Date.parse(to) - Date.parse(from)) / 1000;
@@ -104,6 +106,8 @@
 
   currentCancel.addEventListener('click', async () => {
     if (!upload) return;
+    const what = upload.jobId ? 'the job of' : 'uploading';
+    if (!window.confirm(`Stop ${what} ${upload.name}?`) || !upload) return;
     currentCancel.disabled = true;
     if (!upload.jobId) return upload.xhr.abort();
     try {
@@ -205,6 +209,9 @@
                          active ? 'Cancel' : 'Remove');
     button.title = active ? 'Stop this job' : 'Delete this job and its result';
     button.addEventListener('click', async () => {
+      const name = job.fileName || job.jobId;
+      const question = active ? `Cancel the job of ${name}?` : `Remove ${name} and its result?`;
+      if (!window.confirm(question)) return;
       button.disabled = true;
       try {
         await pc.json(`/jobs/${job.jobId}/`, { method: 'DELETE' });
@@ -227,12 +234,12 @@
         const cells = Array.from({ length: 7 }, () => pc.el('td'));
         cells[2].className = cells[4].className = 'num';
         cells[0].className = cells[5].className = 'wrap';
-        row = { tr: pc.el('tr', { 'data-job': job.jobId }, ...cells), cells, state: null };
+        cells[0].append(pc.name(job.fileName || job.jobId));
+        cells[0].title = job.jobId;
+        row = { tr: pc.label(jobsTable, pc.el('tr', { 'data-job': job.jobId }, ...cells)), cells, state: null };
         rows.set(job.jobId, row);
       }
       const c = row.cells;
-      c[0].textContent = job.fileName || job.jobId;
-      c[0].title = job.jobId;
       c[1].replaceChildren(pc.el('span', { class: `state ${job.state}` }, job.state));
       c[2].textContent = pc.bytes(job.bytesTotal);
       c[3].replaceChildren(...progressCell(job));
@@ -265,5 +272,42 @@
       jobsError.textContent = `Cannot list the jobs: ${e.message}`;
       return 2000;
     }
+  });
+
+  // -- a file dropped anywhere on the page -----------------------------------
+
+  const carriesFiles = (event) => Array.from(event.dataTransfer?.types || []).includes('Files');
+  let dragDepth = 0; // dragenter and dragleave come for every element crossed
+
+  document.addEventListener('dragenter', (event) => {
+    if (!carriesFiles(event)) return;
+    event.preventDefault();
+    dragDepth++;
+    dropZone.hidden = false;
+  });
+  document.addEventListener('dragover', (event) => {
+    if (!carriesFiles(event)) return;
+    event.preventDefault(); // or the browser opens the file itself
+    event.dataTransfer.dropEffect = upload ? 'none' : 'copy';
+  });
+  document.addEventListener('dragleave', () => {
+    dragDepth = Math.max(0, dragDepth - 1);
+    if (dragDepth === 0) dropZone.hidden = true;
+  });
+  document.addEventListener('drop', (event) => {
+    if (!carriesFiles(event)) return;
+    event.preventDefault();
+    dragDepth = 0;
+    dropZone.hidden = true;
+    const files = event.dataTransfer.files;
+    if (files.length === 0) return;
+    if (upload) {
+      window.alert(`${upload.name} is still being counted: one file at a time.`);
+      return;
+    }
+    const one = new DataTransfer(); // the first file only: one job per file
+    one.items.add(files[0]);
+    fileInput.files = one.files;
+    form.requestSubmit();
   });
 })();

@@ -21,6 +21,34 @@ const pc = {
     return `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
   },
 
+  /**
+   * A file name (or id) as a span that wraps at sensible points: after "-",
+   * "_" or a space and before a ".". Only a run of over 20 characters without
+   * one may break anywhere (class "long"), so that words stay whole.
+   */
+  name(text) {
+    const span = pc.el('span', { class: 'name' });
+    String(text).split(/(?<=[-_\s])|(?=\.)/).forEach((part, i) => {
+      if (i > 0) span.append(pc.el('wbr'));
+      span.append(part.length > 20 ? pc.el('span', { class: 'long' }, part) : part);
+    });
+    return span;
+  },
+
+  /**
+   * Gives every cell of `tr` the text of its column's header as data-label
+   * (or the header's own data-label): on a narrow screen a row is shown as
+   * a card of "label value" lines.
+   */
+  label(table, tr) {
+    const heads = table.tHead.rows[0].cells;
+    Array.from(tr.cells).forEach((td, i) => {
+      const head = heads[i];
+      td.dataset.label = !head ? '' : head.dataset.label ?? head.textContent.trim();
+    });
+    return tr;
+  },
+
   /** 12345 -> "12,345". */
   count(n) { return Number(n).toLocaleString('en-US'); },
 

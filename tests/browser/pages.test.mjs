@@ -1,10 +1,13 @@
 // The web pages of `playcount serve` in headless Chromium: the upload page
-// (upload, progress, the result link, a failed job's error, cancel) and the
-// admin page, against the real binary on a loopback port. Every page must
-// run without a console error or an uncaught exception.
+// (upload, progress, the result link, a failed job's error, cancel, drag
+// and drop, confirmations) and the admin page (its tables, the job list),
+// at a phone's width and a wide screen's, with axe-core's accessibility
+// rules, against the real binary on a loopback port. Every page must run
+// without a console error or an uncaught exception.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import {
   startServer, launchBrowser, newPage, makeCsv, countAlone, writeCsv, tempDir,
 } from './support.mjs';
@@ -143,7 +146,7 @@ test('a bad file fails its job, and the table says what and where', async () => 
   await context.close();
 });
 
-test('the cancel button cancels a job that is running', async () => {
+test('the cancel button asks, then cancels a job that is running; a server without workers is no node up', async () => {
   const { context, page, problems } = await newPage(browser);
   await page.goto(idle.url + '/');
   await page.setInputFiles('#file', writeCsv(dir, 'waits.csv', makeCsv(100)));
@@ -152,11 +155,25 @@ test('the cancel button cancels a job that is running', async () => {
   const row = page.locator('#jobs tr[data-state="started"]').filter({ hasText: 'waits.csv' });
   await row.waitFor();
   const id = await row.getAttribute('data-job');
+  // Asked first: "no" keeps the job, "yes" cancels it.
+  const asked = [];
+  page.once('dialog', (d) => { asked.push(d.message()); d.dismiss(); });
+  await row.getByRole('button', { name: 'Cancel' }).click();
+  assert.deepEqual(asked, ['Cancel the job of waits.csv?']);
+  assert.ok(await row.getByRole('button', { name: 'Cancel' }).isEnabled(), 'no request after "no"');
+  assert.equal((await (await fetch(`${idle.url}/jobs/${id}/`)).json()).state, 'started');
+  page.once('dialog', (d) => { asked.push(d.message()); d.accept(); });
   await row.getByRole('button', { name: 'Cancel' }).click();
   await page.locator(`#jobs tr[data-job="${id}"][data-state="canceled"]`).waitFor();
   await page.locator('#current-status').getByText('Canceled.').waitFor();
   const job = await (await fetch(`${idle.url}/jobs/${id}/`)).json();
   assert.equal(job.state, 'canceled');
+
+  // Its admin page does not count a server with no workers as a node up.
+  await page.goto(idle.url + '/admin');
+  const nodes = page.locator('.card[data-key="nodes"] dd');
+  await nodes.waitFor();
+  assert.equal(await nodes.innerText(), '0 of 0 (this server runs no workers)');
   noProblems(problems);
   await context.close();
 });
@@ -182,8 +199,11 @@ test('the admin page shows the nodes, the worker actors and the jobs, and refres
   for (const w of stats.workers) {
     const row = page.locator(`#workers tr[data-worker="${w.id}"]`);
     assert.equal(await row.count(), 1, `worker ${w.id} listed`);
-    assert.match(await row.innerText(), /local\s+(idle|busy)/);
+    assert.match(await row.innerText(), /^local #[12]\s+(idle|busy)/);
   }
+  // Named by node and number, in the order of their actors.
+  assert.deepEqual(await page.locator('#workers tbody td:first-child').allInnerTexts(), ['local #1', 'local #2']);
+  assert.equal(await page.locator('.card[data-key="nodes"] dd').innerText(), '1 of 1');
   const node = page.locator('#nodes tr[data-node="local"]');
   assert.match(await node.innerText(), /local \(this server\)\s+in-process\s+up\s+2/);
   const jobs = page.locator('.card[data-key="jobs"] dd');
@@ -226,4 +246,146 @@ test('with --api-token the page loads, asks for the token once, and uploads and 
   } finally {
     await secured.stop();
   }
+});
+
+// -- every screen ------------------------------------------------------------
+
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+/**
+ * What is wrong with the layout of the page as shown: wider than the window,
+ * or a word, link, button or state broken over two lines (a file name may
+ * break at its <wbr>s, and a run of over 20 characters anywhere).
+ */
+function layoutProblems() {
+  const problems = [];
+  const width = document.documentElement.scrollWidth;
+  if (width > window.innerWidth) problems.push(`the page is ${width} px wide in a window of ${window.innerWidth}`);
+  const lines = (node) => {
+    const range = document.createRange();
+    range.selectNodeContents(node);
+    return new Set(Array.from(range.getClientRects(), (r) => Math.round(r.top))).size;
+  };
+  // Shown, and not text for screen readers only (a phone's table heads, a
+  // column's name that is not shown).
+  const shown = (e) => e.offsetParent && !(e.closest('thead')?.offsetWidth <= 1) &&
+    !e.closest('.visually-hidden') && !e.querySelector('.visually-hidden');
+  const whole = [...document.querySelectorAll('button, td a, .state, th, dt')].filter(shown);
+  for (const e of whole) if (lines(e) > 1) problems.push(`"${e.textContent}" broken over ${lines(e)} lines`);
+  const names = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let t = names.nextNode(); t; t = names.nextNode()) {
+    const parent = t.parentElement;
+    if (!shown(parent) || parent.closest('.long, .error, .hint, p, dd, td.wrap:not(:has(.name))')) continue;
+    for (const word of t.textContent.split(/\s+|(?<=-)/)) { // a break after "-" is fine
+      if (word.length > 20) continue;
+      const at = t.textContent.indexOf(word);
+      if (!word || at < 0) continue;
+      const range = document.createRange();
+      range.setStart(t, at);
+      range.setEnd(t, at + word.length);
+      const tops = new Set(Array.from(range.getClientRects(), (r) => Math.round(r.top)));
+      if (tops.size > 1) problems.push(`the word "${word}" broken`);
+    }
+  }
+  return problems;
+}
+
+/** axe-core's serious and critical violations on the page, as text. */
+async function accessibilityProblems(page) {
+  // Evaluated through the DevTools protocol: the pages' CSP allows no
+  // script of another origin, and needs not to.
+  await page.evaluate(axeSource);
+  const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
+  return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}): ${v.help}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+}
+
+test('both pages fit a phone (375 px) and a wide screen (1920 px), and pass axe-core', async () => {
+  const post = async (name, text) => {
+    const form = new FormData();
+    form.append('file', new Blob([text], { type: 'text/csv' }), name);
+    return (await (await fetch(`${server.url}/jobs/count/`, { method: 'POST', body: form })).json()).jobId;
+  };
+  await post('export_of_the_streaming_service_2024-12-31T23-59-59_all_regions_0123456789abcdef.csv', makeCsv(50, 9));
+  await post('bench.csv', 'Song,Date,Number of Plays\nUmbrella,2024-13-01,3\n');
+  const { context, page, problems } = await newPage(browser);
+  for (const path of ['/', '/admin']) {
+    await page.setViewportSize({ width: 375, height: 800 });
+    await page.goto(server.url + path);
+    await page.locator(path === '/' ? '#jobs tr[data-state="failed"]' : '#job-list tr[data-state="failed"]').first().waitFor();
+    await page.locator('tbody tr[data-state="finished"] a').first().waitFor();
+    assert.deepEqual(await page.evaluate(layoutProblems), [], `${path} at 375 px`);
+    // Once per page (2 s each): the phone's cards are where table semantics could get lost.
+    assert.deepEqual(await accessibilityProblems(page), [], `${path} at 375 px`);
+    await page.setViewportSize({ width: 1920, height: 800 });
+    assert.deepEqual(await page.evaluate(layoutProblems), [], `${path} at 1920 px`);
+  }
+  noProblems(problems);
+  await context.close();
+});
+
+test('a file dropped onto the page is uploaded and counted; Remove asks first, from the keyboard too', async () => {
+  const { context, page, problems } = await newPage(browser);
+  await page.goto(server.url + '/');
+  const dropped = await page.evaluateHandle((text) => {
+    const data = new DataTransfer();
+    data.items.add(new File([text], 'dropped.csv', { type: 'text/csv' }));
+    return data;
+  }, makeCsv(300, 11));
+  await page.dispatchEvent('main', 'dragenter', { dataTransfer: dropped });
+  await page.dispatchEvent('main', 'dragover', { dataTransfer: dropped });
+  assert.ok(await page.locator('#drop').isVisible(), 'the page says where to drop while a file is dragged');
+  await page.dispatchEvent('main', 'drop', { dataTransfer: dropped });
+  assert.ok(await page.locator('#drop').isHidden());
+  await page.locator('#current-status').getByText('Finished').waitFor();
+  assert.equal(await page.locator('#current-name').innerText(), 'dropped.csv');
+  assert.match(await page.locator('#current-status').innerText(), /: 300 rows/);
+
+  // Remove: "no" keeps the job, "yes" deletes it.
+  const row = page.locator('#jobs tr[data-state="finished"]').filter({ hasText: 'dropped.csv' });
+  await row.waitFor();
+  const id = await row.getAttribute('data-job');
+  const remove = row.getByRole('button', { name: 'Remove' });
+  const asked = [];
+  page.once('dialog', (d) => { asked.push(d.message()); d.dismiss(); });
+  await remove.focus();
+  await page.keyboard.press('Enter');
+  assert.deepEqual(asked, ['Remove dropped.csv and its result?']);
+  assert.ok(await remove.isEnabled());
+  assert.equal((await fetch(`${server.url}/jobs/${id}/`)).status, 200, 'kept after "no"');
+  page.once('dialog', (d) => { asked.push(d.message()); d.accept(); });
+  await page.keyboard.press('Enter');
+  await page.locator(`#jobs tr[data-job="${id}"]`).waitFor({ state: 'detached' });
+  assert.equal((await fetch(`${server.url}/jobs/${id}/`)).status, 404, 'deleted after "yes"');
+  noProblems(problems);
+  await context.close();
+});
+
+test('the admin job list filters by state and file name and shows errors and times', async () => {
+  const { context, page, problems } = await newPage(browser);
+  const asked = [];
+  page.on('request', (r) => { if (/\/jobs\/\?/.test(r.url())) asked.push(new URL(r.url()).search); });
+  await page.goto(server.url + '/admin');
+  const rows = page.locator('#job-list tbody tr');
+  await rows.first().waitFor();
+  const finished = page.locator('#job-list tr[data-state="finished"]').filter({ hasText: 'plays.csv' });
+  assert.match(await finished.innerText(), /plays\.csv\s+finished\s+.+\s+[\d.]+ s\s+[\d.]+ s\s+[\d.]+ [KM]?B\s+Download CSV 60,000 rows/);
+
+  await page.selectOption('#job-state', 'failed');
+  await page.waitForFunction(() => [...document.querySelectorAll('#job-list tbody tr')].every((r) => r.dataset.state === 'failed'));
+  const failed = await rows.allInnerTexts();
+  assert.ok(failed.length >= 2, `the failed jobs: ${failed}`);
+  assert.ok(failed.some((t) => /bad\.csv[\s\S]*line 3: Date is not a real calendar date: "2021-02-30"/.test(t)), failed.join('\n'));
+
+  await page.selectOption('#job-state', '');
+  await page.fill('#job-q', 'admin');
+  await page.waitForFunction(() => document.querySelectorAll('#job-list tbody tr').length === 1);
+  assert.match(await rows.first().innerText(), /^admin\.csv\s+finished/);
+  assert.ok(asked.some((q) => /state=failed/.test(q)) && asked.some((q) => /q=admin/.test(q)),
+    `the filter is asked of the server: ${asked}`);
+  await page.fill('#job-q', 'no such file');
+  await page.locator('#job-list tbody tr').first().waitFor({ state: 'detached' });
+  assert.match(await page.locator('#job-count').innerText(), /^0 matching jobs/);
+  noProblems(problems);
+  await context.close();
 });

@@ -1,5 +1,7 @@
-// The screenshots of README.md: the upload page with a few jobs and an
-// upload under way, and the admin page.
+// The screenshots of README.md and docs/operations.md: the upload page with
+// a few jobs and an upload under way, and the admin page, each on a wide
+// screen (1920 px: web.png, admin.png) and on a phone (375 px:
+// web-phone.png, admin-phone.png).
 //
 //   node screenshot.mjs [OUT_DIR]     (default: docs/ of the source tree)
 //
@@ -35,18 +37,24 @@ try {
   await shot.page.setInputFiles('#file', writeCsv(dir, 'plays-2025.csv', makeCsv(300000, 5)));
   await shot.page.click('#submit');
   await shot.page.waitForFunction(() => document.getElementById('progress').value >= 40);
-  await shot.page.setViewportSize({ width: 1100, height: 400 });
+  await shot.page.setViewportSize({ width: 1920, height: 400 });
   await shot.page.screenshot({ path: `${out}/web.png`, fullPage: true });
+  await shot.page.setViewportSize({ width: 375, height: 600 });
+  await shot.page.screenshot({ path: `${out}/web-phone.png`, fullPage: true });
   await cdp.send('Network.emulateNetworkConditions',
     { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
   await shot.page.locator('#current-status').getByText('Finished').waitFor();
 
+  await shot.page.setViewportSize({ width: 1920, height: 400 });
   await shot.page.goto(server.url + '/admin');
   await shot.page.locator('#workers tbody tr').nth(1).waitFor();
-  await new Promise((r) => setTimeout(r, 1200));
+  await shot.page.locator('#job-list tbody tr').nth(3).waitFor();
+  await new Promise((r) => setTimeout(r, 1200)); // a throughput figure
   await shot.page.screenshot({ path: `${out}/admin.png`, fullPage: true });
+  await shot.page.setViewportSize({ width: 375, height: 600 });
+  await shot.page.screenshot({ path: `${out}/admin-phone.png`, fullPage: true });
   if (problems.length || shot.problems.length) throw new Error([...problems, ...shot.problems].join('\n'));
-  console.log(`wrote ${out}/web.png and ${out}/admin.png`);
+  console.log(`wrote web.png, web-phone.png, admin.png and admin-phone.png in ${out}`);
 } finally {
   await browser.close();
   await server.stop();
