@@ -162,9 +162,9 @@ TEST_F(streamed_upload_test,
             std::to_string(gz.size()) + "\r\n\r\n",
         gz}},
   };
+  auto s = start({"--test-range-size", "64K"});
   for (const auto& w : ways) {
     SCOPED_TRACE(w.what);
-    auto s = start({"--test-range-size", "64K"});
     const auto up =
         send_held_back(s->port(), w.head_and_body[0], w.head_and_body[1]);
     ASSERT_EQ(up.response.status, 202) << up.response.raw;
@@ -174,6 +174,8 @@ TEST_F(streamed_upload_test,
     EXPECT_EQ(number(done, "bytesTotal"), csv.size());
     EXPECT_EQ(test::http_get(s->port(), "/jobs/" + id + "/result/").body,
               expected);
+    // The next one is the only job again.
+    EXPECT_EQ(test::http_delete(s->port(), "/jobs/" + id + "/").status, 200);
   }
 }
 
