@@ -48,8 +48,8 @@ now() { date +%s%N; }
 log "load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)"
 for kind in $KINDS; do
   INPUT=$FILE; [ "$kind" = csv ] || INPUT=$FILE.$kind
-  BYTES=$(stat -c %s "$INPUT")
-  UPLOADS=() READY=()
+  BYTES=$(stat -L -c %s "$INPUT")
+  UPLOADS=() READY=() TOTAL=()
   for run in $(seq "$RUNS"); do
     t0=$(now)
     answer=$(curl -sS -H 'Expect:' -F "file=@$INPUT" "$URL/jobs/count/")
@@ -62,10 +62,12 @@ for kind in $KINDS; do
     [ "$state" = finished ] || die "job $id $state"
     UPLOADS+=("$(awk -v b="$BYTES" -v a="$t0" -v c="$t1" 'BEGIN { printf "%.1f", b / 1e6 / ((c - a) / 1e9) }')")
     READY+=("$(awk -v a="$t1" -v c="$t2" 'BEGIN { printf "%.3f", (c - a) / 1e9 }')")
-    log "$kind run $run: upload ${UPLOADS[-1]} MB/s, result ready ${READY[-1]} s after curl's answer"
+    TOTAL+=("$(awk -v a="$t0" -v c="$t2" 'BEGIN { printf "%.3f", (c - a) / 1e9 }')")
+    log "$kind run $run: upload ${UPLOADS[-1]} MB/s, result ready ${READY[-1]} s after curl's answer, ${TOTAL[-1]} s after its start"
     curl -sS -X DELETE "$URL/jobs/$id/" >/dev/null
   done
   echo "$kind: upload of $BYTES bytes with curl -F: median $(stat_of median "${UPLOADS[@]}") MB/s (min $(stat_of min "${UPLOADS[@]}"), max $(stat_of max "${UPLOADS[@]}"))"
   echo "$kind: result ready after curl's answer: median $(stat_of median "${READY[@]}") s (min $(stat_of min "${READY[@]}"), max $(stat_of max "${READY[@]}"))"
+  echo "$kind: result ready after curl's start: median $(stat_of median "${TOTAL[@]}") s (min $(stat_of min "${TOTAL[@]}"), max $(stat_of max "${TOTAL[@]}"))"
 done
 log "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
