@@ -159,11 +159,11 @@ struct job_input {
 /// magic bytes) is decoded into the input, up to `max_input` bytes and the
 /// free space of the input's directory. (Most compressed uploads come here
 /// decoded already, as they arrived; this decodes those kept as they came:
-/// a form sent with Content-Encoding, or one that found no turn free.) Either way the input is flushed to
-/// disk before its final name appears, and nothing of a failed decoding
-/// is left. Errors: file_required (no `file` part), bad_multipart,
-/// bad_request (a bad `on_bad_rows`), bad_encoding (corrupt, cut, or
-/// compressed twice), too_large (inflates past the limit), storage.
+/// a form sent with Content-Encoding, or one that found no turn free.) Either
+/// way the input is flushed to disk before its final name appears, and nothing
+/// of a failed decoding is left. Errors: file_required (no `file` part),
+/// bad_multipart, bad_request (a bad `on_bad_rows`), bad_encoding (corrupt,
+/// cut, or compressed twice), too_large (inflates past the limit), storage.
 [[nodiscard]] std::variant<job_input, api_error>
 make_job_input(const received_body& body, const std::string& input_path);
 
