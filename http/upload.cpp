@@ -6,6 +6,7 @@
 #include "http/wire.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <condition_variable>
 #include <cstdio>
@@ -97,27 +98,6 @@ struct removed_unless_kept {
   }
 };
 
-// How far a compressed upload may inflate: --max-input-size, or the free
-// space of the input's file system when that is less (a bomb then fails
-// with a clear message, not with "no space left" after filling the disk).
-struct input_limit {
-  uint64_t bytes = UINT64_MAX;
-  bool by_free_space = false;
-};
-
-input_limit decoded_limit(uint64_t max_input, const std::string& input_path) {
-  input_limit limit{max_input, false};
-  struct statvfs fs {};
-  const std::string dir =
-      std::filesystem::path(input_path).parent_path().string();
-  if (::statvfs(dir.empty() ? "." : dir.c_str(), &fs) == 0) {
-    const uint64_t free = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
-    if (free < limit.bytes)
-      limit = {free, true};
-  }
-  return limit;
-}
-
 // At most one decoding per core at once, whatever the number of uploads
 // that end together: decoding takes a core, and a zstd frame may ask for a
 // window of up to 128 MiB, so memory stays bounded too. (A decoding runs
@@ -162,59 +142,114 @@ std::variant<uint64_t, api_error> decode_into(std::string_view in,
                                               const input_limit& limit,
                                               const std::string& path) {
   const decode_gate turn;
-  auto decoder = stream_decoder::make(kind, limit.bytes);
   removed_unless_kept removed{path};
   file_sink sink;
   if (auto opened = sink.open(path, true); !opened)
     return storage_error(opened.error());
-  // Compressed twice (Content-Encoding: gzip on a .gz, a .gz.gz): said
-  // plainly rather than left to the CSV header check's riddle.
-  std::string head;
-  compression inner = compression::none;
-  const auto write = [&](std::string_view piece) -> result<void> {
-    if (head.size() < 4) {
-      head.append(piece.substr(0, 4 - head.size()));
-      if (head.size() == 4)
-        inner = detect_compression(head);
-      if (inner != compression::none)
-        return failure::words("compressed twice");
-    }
-    if (!sink.write(piece))
-      return *sink.error();
-    return {};
-  };
+  decoding_sink decoding(kind, limit, sink);
   constexpr size_t piece = 4 << 20;
-  result<void> decoded;
+  bool decoded = true;
   for (size_t at = 0; decoded && at < in.size(); at += piece)
-    decoded = decoder->feed(in.substr(at, piece), write);
-  if (decoded)
-    decoded = decoder->finish();
-  if (!decoded) {
-    if (sink.error())
-      return storage_error(*sink.error());
-    if (inner != compression::none)
-      return api_error{api_errc::bad_encoding,
-                       "the upload is compressed twice (" +
-                           std::string(to_string(inner)) + " inside " +
-                           std::string(to_string(kind)) +
-                           "): send the CSV compressed once"};
-    if (decoder->over_limit())
-      return api_error{api_errc::too_large,
-                       decoded.error().text() +
-                           (limit.by_free_space
-                                ? "; the limit is the free space of the "
-                                  "server's disk"
-                                : "; the limit is the server's "
-                                  "--max-input-size")};
-    return api_error{api_errc::bad_encoding, decoded.error().text()};
-  }
+    decoded = decoding.feed(in.substr(at, piece));
+  if (!decoded || !decoding.finish())
+    return *decoding.error();
   if (auto finished = sink.finish(true); !finished)
     return storage_error(finished.error());
   removed.path.clear();
-  return decoder->bytes_out();
+  return decoding.bytes_out();
 }
 
 } // namespace
+
+input_limit decoded_limit(uint64_t max_input, const std::string& input_path) {
+  input_limit limit{max_input, false};
+  struct statvfs fs {};
+  const std::string dir =
+      std::filesystem::path(input_path).parent_path().string();
+  if (::statvfs(dir.empty() ? "." : dir.c_str(), &fs) == 0) {
+    const uint64_t free = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+    if (free < limit.bytes)
+      limit = {free, true};
+  }
+  return limit;
+}
+
+decoding_sink::decoding_sink(compression kind, input_limit limit,
+                             file_sink& out)
+    : kind_(kind)
+    , limit_(limit)
+    , out_(out)
+    , decoder_(stream_decoder::make(kind, limit.bytes)) {}
+
+bool decoding_sink::feed(std::string_view in) {
+  if (error_)
+    return false;
+  const auto write = [this](std::string_view piece) -> result<void> {
+    // Compressed twice (Content-Encoding: gzip on a .gz, a .gz.gz): said
+    // plainly rather than left to the CSV header check's riddle.
+    if (head_.size() < 4) {
+      head_.append(piece.substr(0, 4 - head_.size()));
+      if (head_.size() == 4)
+        inner_ = detect_compression(head_);
+      if (inner_ != compression::none)
+        return failure::words("compressed twice");
+    }
+    if (!out_.write(piece))
+      return *out_.error();
+    return {};
+  };
+  if (auto fed = decoder_->feed(in, write); !fed)
+    return failed(fed.error());
+  return true;
+}
+
+bool decoding_sink::finish() {
+  if (error_)
+    return false;
+  if (auto finished = decoder_->finish(); !finished)
+    return failed(finished.error());
+  return true;
+}
+
+bool decoding_sink::failed(const failure& why) {
+  if (out_.error())
+    error_ = storage_error(*out_.error());
+  else if (inner_ != compression::none)
+    error_ = api_error{api_errc::bad_encoding,
+                       "the upload is compressed twice (" +
+                           std::string(to_string(inner_)) + " inside " +
+                           std::string(to_string(kind_)) +
+                           "): send the CSV compressed once"};
+  else if (decoder_->over_limit())
+    error_ =
+        api_error{api_errc::too_large,
+                  why.text() + (limit_.by_free_space
+                                    ? "; the limit is the free space of the "
+                                      "server's disk"
+                                    : "; the limit is the server's "
+                                      "--max-input-size")};
+  else
+    error_ = api_error{api_errc::bad_encoding, why.text()};
+  return false;
+}
+
+std::shared_ptr<void> try_streaming_decode() {
+  static std::atomic<unsigned> running{0};
+  static const unsigned most =
+      std::max(1U, std::thread::hardware_concurrency());
+  struct turn {
+    turn() = default;
+    turn(const turn&) = delete;
+    turn& operator=(const turn&) = delete;
+    ~turn() { --running; }
+  };
+  unsigned now = running.load();
+  do {
+    if (now >= most)
+      return nullptr;
+  } while (!running.compare_exchange_weak(now, now + 1));
+  return std::make_shared<turn>();
+}
 
 std::optional<compression> parse_content_encoding(std::string_view value) {
   value = trim_blanks(value);

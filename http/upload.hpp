@@ -16,6 +16,7 @@
 #include "http/api.hpp"
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -81,6 +82,64 @@ struct received_body {
   uint64_t max_input = UINT64_MAX;
 };
 
+/// How far a compressed upload may inflate: --max-input-size, or the free
+/// space of the input's file system when that is less (a bomb then fails
+/// with a clear message, not with "no space left" after filling the disk).
+struct input_limit {
+  uint64_t bytes = UINT64_MAX;
+  bool by_free_space = false;
+};
+
+[[nodiscard]] input_limit decoded_limit(uint64_t max_input,
+                                        const std::string& input_path);
+
+/// A compressed stream decoded into a file_sink as its pieces come: the
+/// one way an upload is decoded, whole (make_job_input) or as it arrives
+/// (http/upload_session.cpp). A stream whose output is itself compressed
+/// (a .gz sent with Content-Encoding: gzip) fails as compressed twice.
+class decoding_sink {
+public:
+  /// `out` is open and outlives this.
+  decoding_sink(compression kind, input_limit limit, file_sink& out);
+
+  /// Decodes `in` into the sink; false when it failed (error() says why;
+  /// nothing more is taken).
+  [[nodiscard]] bool feed(std::string_view in);
+  /// The compressed input is over: false when the stream is incomplete.
+  [[nodiscard]] bool finish();
+
+  /// Why feed or finish failed, as the upload's answer: bad_encoding
+  /// (corrupt, cut, compressed twice), too_large (inflates past the
+  /// limit), storage (the sink cannot write).
+  [[nodiscard]] const std::optional<api_error>& error() const noexcept {
+    return error_;
+  }
+  [[nodiscard]] uint64_t bytes_in() const noexcept {
+    return decoder_->bytes_in();
+  }
+  [[nodiscard]] uint64_t bytes_out() const noexcept {
+    return decoder_->bytes_out();
+  }
+
+private:
+  bool failed(const failure& why);
+
+  compression kind_;
+  input_limit limit_;
+  file_sink& out_;
+  std::unique_ptr<stream_decoder> decoder_;
+  std::string head_; // the first 4 bytes of output, to tell a second coding
+  compression inner_ = compression::none;
+  std::optional<api_error> error_;
+};
+
+/// A turn to decode an upload as it arrives, held while it lives; null when
+/// all are taken (the upload is then kept as it came and decoded once
+/// whole, by make_job_input). At most one per core at once, apart from the
+/// turns of whole decodings: each holds a Pistache thread while it decodes
+/// and up to a zstd window (128 MiB) of memory.
+[[nodiscard]] std::shared_ptr<void> try_streaming_decode();
+
 /// A Content-Encoding's compression: gzip (or x-gzip), zstd, identity
 /// (none); nullopt for anything else (a 415).
 [[nodiscard]] std::optional<compression>
@@ -98,11 +157,13 @@ struct job_input {
 /// a raw CSV body is renamed. A compressed body (by Content-Encoding) is
 /// decoded first; a compressed file (a raw body or the `file` part, by its
 /// magic bytes) is decoded into the input, up to `max_input` bytes and the
-/// free space of the input's directory. Either way the input is flushed to
-/// disk before its final name appears, and nothing of a failed decoding
-/// is left. Errors: file_required (no `file` part), bad_multipart,
-/// bad_request (a bad `on_bad_rows`), bad_encoding (corrupt, cut, or
-/// compressed twice), too_large (inflates past the limit), storage.
+/// free space of the input's directory. (Most compressed uploads come here
+/// decoded already, as they arrived; this decodes those kept as they came:
+/// a form sent with Content-Encoding, or one that found no turn free.) Either
+/// way the input is flushed to disk before its final name appears, and nothing
+/// of a failed decoding is left. Errors: file_required (no `file` part),
+/// bad_multipart, bad_request (a bad `on_bad_rows`), bad_encoding (corrupt,
+/// cut, or compressed twice), too_large (inflates past the limit), storage.
 [[nodiscard]] std::variant<job_input, api_error>
 make_job_input(const received_body& body, const std::string& input_path);
 

@@ -53,11 +53,74 @@ void submit_upload(const std::shared_ptr<server_context>& ctx,
                    const std::shared_ptr<connection>& c,
                    const std::shared_ptr<Tcp::Peer>& peer);
 
+// The input is decoded as it arrives, as `kind`, when a turn to decode is
+// free; else it is kept as it comes and decoded once whole.
+void start_decoding(upload_state& up, compression kind) {
+  up.decode_turn = try_streaming_decode();
+  if (!up.decode_turn) {
+    up.mode = upload_state::input_mode::whole;
+    return;
+  }
+  up.decoding = std::make_unique<decoding_sink>(
+      kind, decoded_limit(up.body.max_input, up.paths.input), up.sink);
+  up.mode = upload_state::input_mode::decoded;
+}
+
+// Bytes of the input once its mode is known.
+bool take_input(upload_state& up, std::string_view piece) {
+  if (up.mode == upload_state::input_mode::decoded)
+    return up.decoding->feed(piece);
+  return up.sink.write(piece);
+}
+
+// The input's first bytes (fewer than 4 only when it is that short) say
+// how it is written: plain CSV, or a gzip or zstd stream.
+bool decide_input(upload_state& up) {
+  const compression kind = detect_compression(up.input_head);
+  if (kind == compression::none)
+    up.mode = upload_state::input_mode::plain;
+  else
+    start_decoding(up, kind);
+  const std::string head = std::move(up.input_head);
+  up.input_head.clear();
+  return take_input(up, head);
+}
+
 // Bytes of the job's input (a raw body, or a form's file part).
 bool write_input(upload_state& up, std::string_view piece) {
-  if (up.first_bytes.size() < 4)
-    up.first_bytes.append(piece.substr(0, 4 - up.first_bytes.size()));
-  return up.sink.write(piece);
+  if (up.mode == upload_state::input_mode::undecided) {
+    const size_t n = std::min(piece.size(), 4 - up.input_head.size());
+    up.input_head.append(piece.substr(0, n));
+    piece.remove_prefix(n);
+    if (up.input_head.size() < 4)
+      return true;
+    if (!decide_input(up))
+      return false;
+  }
+  return piece.empty() || take_input(up, piece);
+}
+
+// Why writing the input failed.
+api_error input_failure(const upload_state& up) {
+  if (up.decoding && up.decoding->error())
+    return *up.decoding->error();
+  if (up.sink.error())
+    return storage_error(*up.sink.error());
+  return {api_errc::internal, "the input could not be written"};
+}
+
+// The input is over: why it is not whole (a compressed stream that ends
+// early), if so.
+std::optional<api_error> end_input(upload_state& up) {
+  if (up.mode == upload_state::input_mode::undecided && !decide_input(up))
+    return input_failure(up);
+  if (up.mode == upload_state::input_mode::decoded) {
+    if (!up.decoding->finish())
+      return input_failure(up);
+    up.decoding.reset();
+    up.decode_turn.reset();
+  }
+  return std::nullopt;
 }
 
 // What the registry is told of a job counted while it arrives.
@@ -113,18 +176,17 @@ void finish_streamed(const std::shared_ptr<server_context>& ctx,
 
 // Submits the job while its body still arrives, once the registry has room
 // and the first bytes of its input (a raw body, a form's file part) show
-// CSV that can be counted as it lands: not compressed (a compressed body or
-// file is decoded into the input once whole, as before).
+// how it lands: plain CSV, or decoded as it arrives (not one kept as it
+// came, to be decoded once whole).
 void maybe_stream(const std::shared_ptr<server_context>& ctx,
                   const std::shared_ptr<connection>& c,
                   const std::shared_ptr<Tcp::Peer>& peer) {
   upload_state& up = *c->upload;
   if (up.streamed != upload_state::early::undecided || !up.admitted ||
-      up.body_done || up.first_bytes.size() < 4)
+      up.body_done || up.mode == upload_state::input_mode::undecided)
     return;
-  // A compressed body or file is decoded once whole (make_job_input).
-  if (up.body.coding != compression::none ||
-      detect_compression(up.first_bytes) != compression::none) {
+  // Kept as it came, to be decoded once whole (make_job_input).
+  if (up.mode == upload_state::input_mode::whole) {
     up.streamed = upload_state::early::no;
     return;
   }
@@ -273,7 +335,8 @@ std::unique_ptr<multipart_stream> form_parser(upload_state& up,
                                               std::string_view boundary) {
   multipart_stream::events on;
   on.part_begin = [&up](const stream_part_head& h) {
-    up.in_file_part = h.name == file_field_name;
+    // The first `file` part is the input (as parse_multipart's file()).
+    up.in_file_part = h.name == file_field_name && !up.file_part_seen;
     up.in_policy_part = h.name == "on_bad_rows" && !up.policy_field;
     if (up.in_file_part) {
       up.file_part_seen = true;
@@ -314,7 +377,7 @@ std::optional<api_error> end_form(upload_state& up) {
   if (!up.file_part_seen)
     return api_error{api_errc::file_required, {}};
   up.body.multipart = false;
-  return std::nullopt;
+  return end_input(up);
 }
 
 void start_upload(const std::shared_ptr<server_context>& ctx,
@@ -428,6 +491,15 @@ void start_upload(const std::shared_ptr<server_context>& ctx,
   up->head = std::move(head);
   up->body = std::move(body);
   up->decoder = std::move(decoder);
+  if (whole_form) {
+    up->mode = upload_state::input_mode::whole;
+  } else if (up->body.coding != compression::none) {
+    // A raw body with Content-Encoding: decoded as it arrives, or kept as
+    // it came when no turn is free (make_job_input decodes it then).
+    start_decoding(*up, up->body.coding);
+    if (up->mode == upload_state::input_mode::decoded)
+      up->body.coding = compression::none;
+  }
   up->started = since;
   c->upload = std::move(up);
   c->m = connection::mode::upload;
@@ -490,8 +562,8 @@ void continue_upload(const std::shared_ptr<server_context>& ctx,
     return;
   }
   std::optional<api_error> refused;
-  if (status == body_decoder::status::done && up.form)
-    refused = end_form(up);
+  if (status == body_decoder::status::done)
+    refused = up.form ? end_form(up) : end_input(up);
   if (status == body_decoder::status::done && !refused) {
     up.body_done = true;
     // A submission while it arrived that has no answer yet goes on when it
@@ -509,6 +581,8 @@ void continue_upload(const std::shared_ptr<server_context>& ctx,
   else if (up.too_large)
     e = {api_errc::too_large,
          "the upload is over the limit of " + std::to_string(limit) + " bytes"};
+  else if (up.decoding && up.decoding->error())
+    e = *up.decoding->error();
   else if (up.sink.error())
     e = storage_error(*up.sink.error());
   else if (up.form && up.form->state() == multipart_stream::status::failed)

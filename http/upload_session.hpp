@@ -37,8 +37,8 @@ struct upload_state {
   // body is received meanwhile). Submitted once this and body_done hold.
   bool admitted = false;
   bool body_done = false;
-  // Counted while it arrives (issue 13): a raw CSV body is submitted as soon
-  // as the registry has room and its first bytes show it is not compressed;
+  // Counted while it arrives (issue 13): a raw body is submitted as soon
+  // as the registry has room and its first bytes say how it is written;
   // the job reads the input as it lands (`growing`), and the registry hears
   // when it is whole or cut off.
   // A form is parsed as it arrives, its `file` part written out as the
@@ -49,7 +49,17 @@ struct upload_state {
   bool file_part_seen = false;
   bool in_policy_part = false;
   std::optional<std::string> policy_field; // the first on_bad_rows part
-  std::string first_bytes;                 // up to 4, to tell a compressed body
+  // How the input (a raw body, a form's file part) reaches the job's input
+  // file: as it is (plain CSV), decoded as it arrives (gzip or zstd, by its
+  // magic bytes or the Content-Encoding of a raw body), or kept as it came
+  // and decoded once whole (a form sent with Content-Encoding, or no turn
+  // to decode was free: make_job_input). Undecided until its first 4 bytes
+  // (held in `input_head`) are in.
+  enum class input_mode : uint8_t { undecided, plain, decoded, whole };
+  input_mode mode = input_mode::undecided;
+  std::string input_head;
+  std::shared_ptr<void> decode_turn;       // held while `decoding` lives
+  std::unique_ptr<decoding_sink> decoding; // while mode is decoded
   enum class early : uint8_t { undecided, no, pending, taken };
   early streamed = early::undecided;
   std::shared_ptr<growing_file> growing; // set once submitted so

@@ -1,7 +1,8 @@
 // Compressed uploads against the real binary: a .gz form file, a raw zstd
 // body, Content-Encoding: gzip|zstd; each gives the plain file's result.
 // Corrupt, cut, doubly compressed and inflating uploads are refused with a
-// clear message, and leave nothing behind.
+// clear message, and leave nothing behind (but the failed record of a job
+// that was counted while it arrived).
 
 #include "tests/support/api_client.hpp"
 #include "tests/support/compressed.hpp"
@@ -153,7 +154,9 @@ TEST_F(compressed_upload_test,
         << x.what << ": " << str(body, "message");
     EXPECT_TRUE(body.contains("jobId")) << x.what;
   }
-  EXPECT_TRUE(no_job_dirs_within(std::chrono::seconds(5)));
+  // Decoded as it arrives, an upload may have become a job before the
+  // fault showed: that job failed, and holds nothing but its record.
+  EXPECT_TRUE(only_cut_uploads_within(std::chrono::seconds(5)));
   EXPECT_EQ(test::upload_file(port, gz, "plays.csv.gz").status, 202);
 }
 
@@ -190,7 +193,9 @@ TEST_F(compressed_upload_test, a_gzip_bomb_is_refused_at_the_decoded_limit) {
         << message;
     EXPECT_NE(message.find("--max-input-size"), std::string::npos) << message;
   }
-  EXPECT_TRUE(no_job_dirs_within(std::chrono::seconds(5)));
+  // Decoded as it arrives, an upload may have become a job before the
+  // fault showed: that job failed, and holds nothing but its record.
+  EXPECT_TRUE(only_cut_uploads_within(std::chrono::seconds(5)));
   // A small compressed upload still fits.
   const std::string csv = "Song,Date,Number of Plays\nA,2020-01-01,2\n";
   EXPECT_EQ(test::upload_file(s->port(), gzip_member(csv), "p.csv.gz").status,

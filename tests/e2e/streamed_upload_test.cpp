@@ -32,6 +32,27 @@ protected:
     return test::make_csv(shape);
   }
 
+  // About 3 MB: decoded, more than the 1 MiB the server buffers before
+  // the job sees it, whatever of a compressed stream is held back.
+  static std::string big_csv() {
+    test::csv_shape shape;
+    shape.rows = 100000;
+    shape.songs = 3000;
+    return test::make_csv(shape);
+  }
+
+  static std::string form_head(const std::string& boundary, size_t length) {
+    return "POST /jobs/count/ HTTP/1.1\r\nContent-Type: multipart/form-data; "
+           "boundary=" +
+           boundary + "\r\nContent-Length: " + std::to_string(length) +
+           "\r\n\r\n";
+  }
+
+  static std::string raw_head(const std::string& type, size_t length) {
+    return "POST /jobs/count/ HTTP/1.1\r\nContent-Type: " + type +
+           "\r\nContent-Length: " + std::to_string(length) + "\r\n\r\n";
+  }
+
   // The one job the server lists.
   static boost::json::object only_job(uint16_t port) {
     const auto list = json_of(test::http_get(port, "/jobs/"));
@@ -112,6 +133,105 @@ TEST_F(streamed_upload_test, a_form_file_is_counted_before_its_last_byte) {
             test::count_alone(binary, dir_, csv()));
 }
 
+TEST_F(streamed_upload_test,
+       a_compressed_upload_is_decoded_and_counted_before_its_last_byte) {
+  const std::string csv = big_csv();
+  const std::string expected = test::count_alone(binary, dir_, csv);
+  const std::string gz = test::gzip_member(csv, 1);
+  const std::string zst = test::zstd_frame(csv, 1);
+  const std::string boundary = "b0undary";
+  struct way {
+    std::string what;
+    std::string head_and_body[2];
+  };
+  const auto form = [&](const std::string& file, const char* name) {
+    return test::multipart_body(boundary, {{"file", file, name}});
+  };
+  const std::vector<way> ways = {
+      {"a raw gzip body", {raw_head("application/gzip", gz.size()), gz}},
+      {"a raw zstd body", {raw_head("application/zstd", zst.size()), zst}},
+      {"a .gz form file",
+       {form_head(boundary, form(gz, "plays.csv.gz").size()),
+        form(gz, "plays.csv.gz")}},
+      {"a .zst form file",
+       {form_head(boundary, form(zst, "plays.csv.zst").size()),
+        form(zst, "plays.csv.zst")}},
+      {"a raw body with Content-Encoding: gzip",
+       {"POST /jobs/count/ HTTP/1.1\r\nContent-Type: text/csv\r\n"
+        "Content-Encoding: gzip\r\nContent-Length: " +
+            std::to_string(gz.size()) + "\r\n\r\n",
+        gz}},
+  };
+  auto s = start({"--test-range-size", "64K"});
+  for (const auto& w : ways) {
+    SCOPED_TRACE(w.what);
+    const auto up =
+        send_held_back(s->port(), w.head_and_body[0], w.head_and_body[1]);
+    ASSERT_EQ(up.response.status, 202) << up.response.raw;
+    const std::string id = str(json_of(up.response), "jobId");
+    EXPECT_EQ(str(up.before_the_end, "jobId"), id);
+    const auto done = wait_for(s->port(), id, "finished");
+    EXPECT_EQ(number(done, "bytesTotal"), csv.size());
+    EXPECT_EQ(test::http_get(s->port(), "/jobs/" + id + "/result/").body,
+              expected);
+    // The next one is the only job again.
+    EXPECT_EQ(test::http_delete(s->port(), "/jobs/" + id + "/").status, 200);
+  }
+}
+
+TEST_F(streamed_upload_test,
+       a_stream_corrupt_in_the_middle_fails_its_job_with_where) {
+  auto s = start({"--test-range-size", "64K"});
+  // A whole gzip member (counted as it arrives), then bytes that are no
+  // gzip member: corrupt at a byte known in advance.
+  const std::string first = test::gzip_member(big_csv(), 1);
+  const std::string body = first + std::string(4096, 'x');
+  test::http_connection c(s->port());
+  ASSERT_TRUE(c.send(raw_head("application/gzip", body.size()) + first));
+  boost::json::object o;
+  ASSERT_TRUE(test::eventually(
+      [&] {
+        o = only_job(s->port());
+        return str(o, "state") == "started" && number(o, "rows") > 0;
+      },
+      10s))
+      << boost::json::serialize(o);
+  ASSERT_TRUE(c.send(body.substr(first.size())));
+  const auto r = test::parse_response(c.read_all());
+  const std::string where = "the gzip stream is corrupt at byte " +
+                            std::to_string(first.size()) +
+                            " (of the compressed input): not a gzip member";
+  EXPECT_EQ(r.status, 400) << r.raw;
+  EXPECT_EQ(str(json_of(r), "message").rfind(where, 0), 0u) << r.raw;
+  const auto failed = wait_for(s->port(), str(o, "jobId"), "failed");
+  EXPECT_NE(str(failed, "error").find(where), std::string::npos)
+      << str(failed, "error");
+  EXPECT_TRUE(only_cut_uploads_within(5s));
+}
+
+TEST_F(streamed_upload_test, a_bomb_fails_before_its_upload_ends) {
+  // 16 MiB of zeros in a few KiB; 1 MiB may be decoded.
+  const std::string zeros(16 << 20, '\0');
+  const std::string gz = test::gzip_member(zeros, 1);
+  const std::string form = test::multipart_body(
+      "b0undary", {{"file", test::zstd_frame(zeros, 1), "plays.csv.zst"}});
+  auto s = start({"--test-range-size", "64K", "--max-input-size", "1M"});
+  for (const auto& [head, body] :
+       {std::pair{raw_head("application/gzip", gz.size()), gz},
+        std::pair{form_head("b0undary", form.size()), form}}) {
+    // Most of it is sent; the answer comes without the rest.
+    test::http_connection c(s->port());
+    ASSERT_TRUE(c.send(head + body.substr(0, body.size() - 100)));
+    const auto r = test::parse_response(c.read_all());
+    EXPECT_EQ(r.status, 413) << r.raw;
+    EXPECT_NE(str(json_of(r), "message")
+                  .find("stream inflates past the limit of 1 MiB"),
+              std::string::npos)
+        << r.raw;
+  }
+  EXPECT_TRUE(only_cut_uploads_within(5s));
+}
+
 TEST_F(streamed_upload_test, on_bad_rows_after_the_file_runs_the_job_again) {
   auto s = start({"--test-range-size", "64K"});
   // A bad record early: counted as it arrives in fail mode, the job would
@@ -166,8 +286,9 @@ TEST_F(streamed_upload_test,
 
 TEST_F(streamed_upload_test, a_slow_upload_keeps_no_whole_job_waiting) {
   // One job at a time: the upload still arriving runs in a pool of its own,
-  // so a job whose input is whole (a gzip upload: decoded once whole, never
-  // counted while it arrives) starts and finishes meanwhile.
+  // so a job whose input is whole (a small gzip upload, whole before the
+  // registry says there is room: never counted while it arrives) starts and
+  // finishes meanwhile.
   auto s = start({"--test-range-size", "64K", "--max-running-jobs", "1"});
   const std::string body = csv();
   test::http_connection slow(s->port());

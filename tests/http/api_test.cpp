@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -462,6 +463,35 @@ TEST(upload, a_compressed_raw_body_is_decoded_into_place) {
     EXPECT_FALSE(test::exists(in.path)) << what;
     EXPECT_FALSE(test::exists(dir.file("input.csv.decoded.tmp"))) << what;
   }
+}
+
+TEST(upload, a_decoding_sink_fed_byte_by_byte_writes_the_plain_bytes) {
+  const std::string csv = "Song,Date,Number of Plays\nA,2020-01-01,1\n";
+  for (const std::string& coded :
+       {test::gzip_member(csv) + test::gzip_member(csv),
+        test::zstd_frame(csv) + test::zstd_frame(csv)}) {
+    temp_dir dir;
+    file_sink sink;
+    ASSERT_TRUE(sink.open(dir.file("input.csv"), false));
+    decoding_sink decoding(detect_compression(coded), {}, sink);
+    for (const char c : coded)
+      ASSERT_TRUE(decoding.feed({&c, 1}));
+    ASSERT_TRUE(decoding.finish());
+    ASSERT_TRUE(sink.finish(false));
+    EXPECT_EQ(test::read_file(dir.file("input.csv")), csv + csv);
+  }
+}
+
+TEST(upload, decodings_as_uploads_arrive_are_one_per_core_at_most) {
+  const unsigned most = std::max(1U, std::thread::hardware_concurrency());
+  std::vector<std::shared_ptr<void>> turns;
+  for (unsigned i = 0; i < most; ++i) {
+    turns.push_back(try_streaming_decode());
+    ASSERT_NE(turns.back(), nullptr) << i;
+  }
+  EXPECT_EQ(try_streaming_decode(), nullptr);
+  turns.pop_back(); // an upload ends: its turn is free again
+  EXPECT_NE(try_streaming_decode(), nullptr);
 }
 
 TEST(upload, a_failed_decoding_leaves_no_input_and_no_partial_file) {
