@@ -11,6 +11,7 @@
 #include "cluster/handshake.hpp"
 #include "cluster/sockets.hpp"
 #include "tests/support/api_client.hpp"
+#include "tests/support/binary.hpp"
 #include "tests/support/child_process.hpp"
 #include "tests/support/csv_gen.hpp"
 #include "tests/support/eventually.hpp"
@@ -48,8 +49,8 @@ using test::child_process;
 using test::eventually;
 using test::str;
 
-const std::string binary = PLAYCOUNT_BINARY;
-const std::string token = "cluster-port-test-secret-7f3a9c";
+using test::binary;
+const std::string port_token = "cluster-port-test-secret-7f3a9c";
 
 // -- sockets and /proc ------------------------------------------------------
 
@@ -183,7 +184,8 @@ protected:
   void start_server(std::vector<std::string> args = {}) {
     if (std::find(args.begin(), args.end(), "--workers") == args.end())
       args.insert(args.end(), {"--workers", "0"});
-    args.insert(args.end(), {"--cluster-port", "0", "--cluster-token", token});
+    args.insert(args.end(),
+                {"--cluster-port", "0", "--cluster-token", port_token});
     server_ = start(args);
     ASSERT_NE(server_->port(), 0) << server_->log();
     ASSERT_NE(server_->cluster_port(), 0) << server_->log();
@@ -200,7 +202,7 @@ protected:
                                     "--name",
                                     name,
                                     "--cluster-token",
-                                    token};
+                                    port_token};
     if (std::find(args.begin(), args.end(), "--workers") == args.end())
       all.insert(all.end(), {"--workers", "1"});
     all.insert(all.end(), args.begin(), args.end());
@@ -262,7 +264,8 @@ TEST_F(cluster_port_test,
   // --no-cluster: nothing but HTTP, even with a token in the environment.
   child_process off({binary, "serve", "--host", "127.0.0.1", "--port", "0",
                      "--no-cluster", "--data-dir", dir_.file("data-off")},
-                    dir_.file("off.log"), {"PLAYCOUNT_CLUSTER_TOKEN=" + token});
+                    dir_.file("off.log"),
+                    {"PLAYCOUNT_CLUSTER_TOKEN=" + port_token});
   const std::string marker = "listening on http://127.0.0.1:";
   const size_t at = off.wait_for_log(marker);
   ASSERT_NE(at, std::string::npos) << off.log();
@@ -301,7 +304,7 @@ TEST_F(cluster_port_test, a_default_server_listens_on_its_http_port_only) {
   child_process with_token({binary, "serve", "--host", "127.0.0.1", "--port",
                             "0", "--data-dir", dir_.file("data2")},
                            dir_.file("token.log"),
-                           {"PLAYCOUNT_CLUSTER_TOKEN=" + token});
+                           {"PLAYCOUNT_CLUSTER_TOKEN=" + port_token});
   EXPECT_TRUE(eventually([&] {
     const std::string log = with_token.log();
     return log.find("worker nodes join at 127.0.0.1:4242") !=
@@ -380,7 +383,7 @@ TEST_F(cluster_port_test,
         basp_header(0x42, 8), basp_header(6, 100)}) {
     const int fd = test::connect_loopback(cluster_port_);
     bool proven = false;
-    ASSERT_EQ(authenticate(fd, token, proven),
+    ASSERT_EQ(authenticate(fd, port_token, proven),
               static_cast<int>(handshake::status::accepted));
     EXPECT_TRUE(proven);
     // What CAF expects first: a client handshake. Then the hostile header.
@@ -420,7 +423,7 @@ TEST_F(cluster_port_test, a_wrong_token_is_refused_at_the_handshake) {
             std::string::npos)
       << node.log();
   EXPECT_EQ(server_->log().find("guess"), std::string::npos);
-  EXPECT_EQ(server_->log().find(token), std::string::npos);
+  EXPECT_EQ(server_->log().find(port_token), std::string::npos);
 }
 
 // A loopback relay between a node and the server that keeps every byte.
@@ -510,10 +513,11 @@ TEST_F(cluster_port_test, the_token_never_crosses_the_wire) {
       << node.log() << server_->log();
   const std::string seen = tap.seen();
   EXPECT_GT(seen.size(), handshake::hello_size + handshake::answer_size);
-  EXPECT_EQ(seen.find(token), std::string::npos);
+  EXPECT_EQ(seen.find(port_token), std::string::npos);
   // Nor any long piece of it.
-  EXPECT_EQ(seen.find(token.substr(0, 12)), std::string::npos);
-  EXPECT_EQ(seen.find(token.substr(token.size() - 12)), std::string::npos);
+  EXPECT_EQ(seen.find(port_token.substr(0, 12)), std::string::npos);
+  EXPECT_EQ(seen.find(port_token.substr(port_token.size() - 12)),
+            std::string::npos);
 }
 
 // One row per (song, date) group: `groups` groups.
@@ -626,7 +630,7 @@ TEST_F(
   ASSERT_TRUE(connected) << connected.error().text();
   const int fd = *connected;
   bool refused = false;
-  const auto joined = handshake::join(fd, token, refused);
+  const auto joined = handshake::join(fd, port_token, refused);
   ASSERT_TRUE(joined) << joined.error().text();
   const uint64_t session = *joined;
   set_timeouts(fd, 0);

@@ -5,6 +5,7 @@
 // ranges it holds, so each failure happens at a known point of the job.
 
 #include "tests/support/api_client.hpp"
+#include "tests/support/binary.hpp"
 #include "tests/support/child_process.hpp"
 #include "tests/support/csv_gen.hpp"
 #include "tests/support/eventually.hpp"
@@ -30,7 +31,7 @@ using test::child_process;
 using test::eventually;
 using test::str;
 
-const std::string binary = PLAYCOUNT_BINARY;
+using test::binary;
 const std::string token = "test-cluster-secret";
 
 // The shared server fixture, with worker nodes beside the server.

@@ -10,6 +10,7 @@
 // The test talks HTTP to the server on S's loopback: its thread enters S.
 
 #include "tests/support/api_client.hpp"
+#include "tests/support/binary.hpp"
 #include "tests/support/child_process.hpp"
 #include "tests/support/count_alone.hpp"
 #include "tests/support/csv_gen.hpp"
@@ -33,7 +34,7 @@ using test::child_process;
 using test::eventually;
 using test::str;
 
-const std::string binary = PLAYCOUNT_BINARY;
+using test::binary;
 using test::inside_namespace;
 using test::run_ip;
 const std::string ip = test::ip_command;

@@ -5,6 +5,7 @@
 // only coordinates (`--workers 0`) and a node that reads every range.
 
 #include "tests/support/api_client.hpp"
+#include "tests/support/binary.hpp"
 #include "tests/support/child_process.hpp"
 #include "tests/support/csv_gen.hpp"
 #include "tests/support/eventually.hpp"
@@ -29,8 +30,8 @@ using test::child_process;
 using test::eventually;
 using test::str;
 
-const std::string binary = PLAYCOUNT_BINARY;
-const std::string token = "test-cluster-secret";
+using test::binary;
+const std::string node_token = "test-cluster-secret";
 
 // The bytes a node's log says it spilled ("spilled N bytes to DIR").
 uint64_t spilled_in_log(const std::string& log) {
@@ -45,7 +46,7 @@ class node_memory_test : public test::served_test {
 protected:
   void start_server(std::vector<std::string> args) {
     args.insert(args.end(), {"--workers", "0", "--cluster-port", "0",
-                             "--cluster-token", token});
+                             "--cluster-token", node_token});
     server_ = start(args);
     ASSERT_NE(server_->port(), 0) << server_->log();
     ASSERT_NE(server_->cluster_port(), 0) << server_->log();
@@ -59,10 +60,10 @@ protected:
                            const std::vector<std::string>& wrapper = {}) {
     ::mkdir(temp_.c_str(), 0700);
     std::vector<std::string> all = wrapper;
-    all.insert(all.end(),
-               {binary, "worker", "--join",
-                "127.0.0.1:" + std::to_string(cluster_port_), "--workers", "2",
-                "--name", "n", "--cluster-token", token, "--temp-dir", temp_});
+    all.insert(all.end(), {binary, "worker", "--join",
+                           "127.0.0.1:" + std::to_string(cluster_port_),
+                           "--workers", "2", "--name", "n", "--cluster-token",
+                           node_token, "--temp-dir", temp_});
     all.insert(all.end(), args.begin(), args.end());
     node_ = std::make_unique<child_process>(all, dir_.file("node.log"));
     EXPECT_TRUE(eventually([&] { return node_workers() == 2; }))

@@ -14,6 +14,7 @@
 // CPU test) the cgroup v1 cpu controller; skipped with a message otherwise.
 
 #include "tests/support/api_client.hpp"
+#include "tests/support/binary.hpp"
 #include "tests/support/child_process.hpp"
 #include "tests/support/count_alone.hpp"
 #include "tests/support/csv_gen.hpp"
@@ -42,8 +43,8 @@ using test::eventually;
 using test::run_ip;
 using test::str;
 
-const std::string binary = PLAYCOUNT_BINARY;
-const std::string token = "straggler-secret";
+using test::binary;
+const std::string straggler_token = "straggler-secret";
 const std::string feed_port = "4243";
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
@@ -147,7 +148,7 @@ protected:
                             "--cluster-feed-port",
                             feed_port,
                             "--cluster-token",
-                            token,
+                            straggler_token,
                             "--range-size",
                             "1M",
                             "--data-dir",
@@ -158,15 +159,15 @@ protected:
     ASSERT_NE(at, std::string::npos) << server_->log();
     port_ = static_cast<uint16_t>(
         std::stoi(server_->log().substr(at + marker.size())));
-    nodes_.push_back(in_namespace(a_ns_,
-                                  {binary, "worker", "--join",
-                                   "10.214.1.1:4242", "--workers", "1",
-                                   "--name", "a", "--cluster-token", token},
-                                  "a.log"));
+    nodes_.push_back(in_namespace(
+        a_ns_,
+        {binary, "worker", "--join", "10.214.1.1:4242", "--workers", "1",
+         "--name", "a", "--cluster-token", straggler_token},
+        "a.log"));
     nodes_.push_back(
         in_namespace(server_ns_,
                      {binary, "worker", "--join", "127.0.0.1:4242", "--workers",
-                      "1", "--name", "b", "--cluster-token", token},
+                      "1", "--name", "b", "--cluster-token", straggler_token},
                      "b.log"));
     for (auto& node : nodes_)
       ASSERT_NE(node->wait_for_log("joined the server at"), std::string::npos)

@@ -2,6 +2,7 @@
 // bar of `count` (its frames as text, and the summary on a real pty).
 
 #include "app/progress.hpp"
+#include "tests/support/binary.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -15,7 +16,7 @@
 namespace playcount {
 namespace {
 
-const std::string binary = PLAYCOUNT_BINARY;
+using test::binary;
 
 TEST(cli_version, version_and_dash_dash_version_print_the_project_version) {
   for (const char* arg : {"--version", "version"}) {

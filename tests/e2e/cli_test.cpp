@@ -1,5 +1,6 @@
 // `playcount count` run as a process, as a user would.
 
+#include "tests/support/binary.hpp"
 #include "tests/support/child_process.hpp"
 #include "tests/support/csv_gen.hpp"
 #include "tests/support/eventually.hpp"
@@ -19,7 +20,7 @@ namespace {
 using test::run;
 using test::temp_dir;
 
-const std::string binary = PLAYCOUNT_BINARY;
+using test::binary;
 
 TEST(count_command,
      totals_plays_per_song_and_date_in_order_of_first_appearance) {

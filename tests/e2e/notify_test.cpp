@@ -2,6 +2,7 @@
 // test owns the $NOTIFY_SOCKET datagram socket and reads what `serve` and
 // `worker` say there.
 
+#include "tests/support/binary.hpp"
 #include "tests/support/child_process.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/server_process.hpp"
@@ -22,7 +23,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-const std::string binary = PLAYCOUNT_BINARY;
+using test::binary;
 
 // A unix datagram socket bound to a path, as systemd's notify socket is.
 class notify_socket {

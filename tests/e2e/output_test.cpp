@@ -3,6 +3,7 @@
 // left as it was; the input is never the output; a directory at fault is
 // named. The real binary, as root and (where it differs) as nobody.
 
+#include "tests/support/binary.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -19,7 +20,7 @@ namespace {
 using test::run;
 using test::temp_dir;
 
-const std::string binary = PLAYCOUNT_BINARY;
+using test::binary;
 
 const std::string input_csv = "Song,Date,Number of Plays\n"
                               "Umbrella,2020-01-02,3\n"

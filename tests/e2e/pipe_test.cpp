@@ -1,6 +1,7 @@
 // `playcount count -` and other inputs that are not regular files: counted
 // as they arrive (core/spool.hpp), the same bytes as for the file.
 
+#include "tests/support/binary.hpp"
 #include "tests/support/csv_gen.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -20,7 +21,7 @@ namespace {
 using test::run;
 using test::temp_dir;
 
-const std::string binary = PLAYCOUNT_BINARY;
+using test::binary;
 
 // A count running with its standard input on a pipe the test writes.
 class fed_count {

@@ -4,6 +4,7 @@
 
 #include "actors/job_store.hpp"
 #include "tests/support/api_client.hpp"
+#include "tests/support/binary.hpp"
 #include "tests/support/csv_gen.hpp"
 #include "tests/support/eventually.hpp"
 #include "tests/support/http_client.hpp"
@@ -29,7 +30,7 @@ using test::json_of;
 using test::server_process;
 using test::str;
 
-const std::string binary = PLAYCOUNT_BINARY;
+using test::binary;
 
 const std::string small_csv = "Song,Date,Number of Plays\n"
                               "Umbrella,2020-01-02,3\n"
