@@ -468,6 +468,8 @@ int serve_command(int argc, char** argv) {
       spdlog::critical("{}", started.error().text());
       status = 1;
     } else {
+      // The registry has loaded the data directory: /readyz says so.
+      server.set_ready();
       spdlog::info("listening on http://{}:{} (data in {}, {} workers, "
                    "uploads up to {}, results kept {}, up to {} "
                    "connections, {})",

@@ -302,7 +302,7 @@ TEST_F(job_registry_test, a_started_job_shows_the_coordinators_progress) {
   // count.
   EXPECT_EQ(r.bytes_done, 50u);
   const job_list list =
-      ask<job_list>(registry_, list_atom::value, uint32_t{10});
+      ask<job_list>(registry_, list_atom::value, job_query{10});
   ASSERT_EQ(list.jobs.size(), 1u);
   EXPECT_EQ(list.jobs[0].bytes_done, 50u);
 }
