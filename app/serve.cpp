@@ -119,9 +119,10 @@ options:
                            average over --idle-timeout, gets 408 like a
                            stalled one; K/M suffixes allowed (default 1 KiB;
                            0: any progress will do)
-  --api-token TOKEN        every endpoint but /healthz then needs
-                           `Authorization: Bearer TOKEN` (401 otherwise);
-                           default: $PLAYCOUNT_API_TOKEN, else open
+  --api-token TOKEN        every endpoint but /healthz, /readyz and the
+                           pages then needs `Authorization: Bearer TOKEN`
+                           (401 otherwise); default: $PLAYCOUNT_API_TOKEN,
+                           else open
   --admin-token TOKEN      /admin/* then needs this token instead (it is
                            taken everywhere else too); default:
                            $PLAYCOUNT_ADMIN_TOKEN, else as --api-token

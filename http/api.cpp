@@ -282,7 +282,7 @@ std::optional<std::string> query_value(std::string_view raw) {
 }
 
 // What a client sent, quoted for a message, and cut short.
-std::string quoted(std::string_view text) {
+std::string in_quotes(std::string_view text) {
   constexpr size_t shown = 64;
   std::string out = "\"";
   out.append(text.substr(0, shown));
@@ -301,7 +301,7 @@ std::variant<job_query, api_error> parse_job_query(const query_params& params) {
   std::vector<std::string> unknown;
   for (const auto& [name, value] : params)
     if (std::find(std::begin(known), std::end(known), name) == std::end(known))
-      unknown.push_back(quoted(name));
+      unknown.push_back(in_quotes(name));
   if (!unknown.empty()) {
     std::sort(unknown.begin(), unknown.end());
     std::string names;
@@ -322,7 +322,8 @@ std::variant<job_query, api_error> parse_job_query(const query_params& params) {
           value->find_first_not_of("0123456789") == std::string::npos;
       const unsigned long n = digits ? std::stoul(*value) : 0;
       if (n < 1 || n > max_jobs_limit)
-        return bad("limit is a number from 1 to 1000, not " + quoted(*value));
+        return bad("limit is a number from 1 to 1000, not " +
+                   in_quotes(*value));
       q.limit = static_cast<uint32_t>(n);
     } else if (name == "state") {
       // One state or several, comma-separated; empty: every state.
@@ -333,7 +334,7 @@ std::variant<job_query, api_error> parse_job_query(const query_params& params) {
         if (!from_string(rest.substr(0, comma), state))
           return bad("state is queued, started, finished, failed or "
                      "canceled (or several, comma-separated), not " +
-                     quoted(rest.substr(0, comma)));
+                     in_quotes(rest.substr(0, comma)));
         q.states = static_cast<uint8_t>(q.states |
                                         (1u << static_cast<unsigned>(state)));
         if (comma == std::string_view::npos)
@@ -354,7 +355,7 @@ std::variant<job_query, api_error> parse_job_query(const query_params& params) {
           is_job_id(std::string_view(*value).substr(dot + 1));
       if (!valid || std::stoll(std::string(ms)) <= 0)
         return bad("before is the \"next\" of a previous page, not " +
-                   quoted(*value));
+                   in_quotes(*value));
       q.before_created = std::stoll(std::string(ms));
       q.before_id = value->substr(dot + 1);
     }
