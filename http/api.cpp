@@ -327,8 +327,9 @@ std::variant<job_query, api_error> parse_job_query(const query_params& params) {
       q.limit = static_cast<uint32_t>(n);
     } else if (name == "state") {
       // One state or several, comma-separated; empty: every state.
+      // Every piece must be a state: "failed," is refused.
       std::string_view rest = *value;
-      while (!rest.empty()) {
+      for (bool more = !rest.empty(); more;) {
         const size_t comma = rest.find(',');
         job_state state{};
         if (!from_string(rest.substr(0, comma), state))
@@ -337,9 +338,8 @@ std::variant<job_query, api_error> parse_job_query(const query_params& params) {
                      in_quotes(rest.substr(0, comma)));
         q.states = static_cast<uint8_t>(q.states |
                                         (1u << static_cast<unsigned>(state)));
-        if (comma == std::string_view::npos)
-          break;
-        rest.remove_prefix(comma + 1);
+        more = comma != std::string_view::npos;
+        rest.remove_prefix(more ? comma + 1 : rest.size());
       }
     } else if (name == "q") {
       if (value->size() > max_search_bytes)

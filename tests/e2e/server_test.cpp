@@ -513,6 +513,7 @@ TEST_F(server_test,
   // six are each seen once, and the total counts every match.
   std::vector<std::string> seen;
   std::string cursor;
+  bool last_page = false;
   for (int page = 0; page < 10; ++page) {
     const auto o =
         list("limit=2" + (cursor.empty() ? "" : "&before=" + cursor));
@@ -521,18 +522,20 @@ TEST_F(server_test,
     EXPECT_EQ(o.at("count").to_number<size_t>(), ids.size());
     EXPECT_GE(o.at("total").to_number<size_t>(), all.size() - 1);
     seen.insert(seen.end(), ids.begin(), ids.end());
-    if (o.at("next").is_null())
+    if (o.at("next").is_null()) {
+      last_page = true;
       break;
+    }
     cursor = std::string(o.at("next").as_string());
     add(100 + page); // newer than every page: never on a later one
-    if (page == 0)   // the cursor's own job gone: the cursor still holds
+    if (page == 0) { // the cursor's own job gone: the cursor still holds
       EXPECT_EQ(test::http_delete(port, "/jobs/" + ids.back() + "/").status,
                 200);
+    }
   }
   EXPECT_EQ(seen.size(), all.size());
   EXPECT_EQ(as_set(seen), all);
-  // Nothing after the last page, whatever came since.
-  EXPECT_EQ(ids_of(list("limit=6&before=" + cursor)).size(), 0u);
+  EXPECT_TRUE(last_page);
   // What is not a parameter, or not a value, is named.
   const auto offset = test::http_get(port, "/jobs/?offset=2&limit=2");
   EXPECT_EQ(offset.status, 400) << offset.raw;
