@@ -301,8 +301,9 @@ TEST_F(job_registry_test, a_started_job_shows_the_coordinators_progress) {
   // 40 data bytes read, plus the 10 header bytes the coordinator does not
   // count.
   EXPECT_EQ(r.bytes_done, 50u);
-  const job_list list =
-      ask<job_list>(registry_, list_atom::value, job_query{10});
+  job_query ten;
+  ten.limit = 10;
+  const job_list list = ask<job_list>(registry_, list_atom::value, ten);
   ASSERT_EQ(list.jobs.size(), 1u);
   EXPECT_EQ(list.jobs[0].bytes_done, 50u);
 }
