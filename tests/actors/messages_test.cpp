@@ -384,7 +384,7 @@ TEST_F(message_round_trip, every_registered_message_type_comes_back_whole) {
     EXPECT_EQ(registered.count(name), 1u) << name << " is not registered";
     check(*this);
   }
-  EXPECT_EQ(all.size(), 20u); // what configure_actor_system registers today
+  EXPECT_EQ(all.size(), 21u); // what configure_actor_system registers today
 }
 
 TEST_F(message_round_trip, job_record_fields_lists_every_member_once) {
