@@ -304,9 +304,12 @@ std::variant<job_query, api_error> parse_job_query(const query_params& params) {
       unknown.push_back(in_quotes(name));
   if (!unknown.empty()) {
     std::sort(unknown.begin(), unknown.end());
+    constexpr size_t named = 8; // a message of a few lines at most
     std::string names;
-    for (const auto& n : unknown)
-      names += (names.empty() ? "" : ", ") + n;
+    for (size_t i = 0; i < unknown.size() && i < named; ++i)
+      names += (i == 0 ? "" : ", ") + unknown[i];
+    if (unknown.size() > named)
+      names += " and " + std::to_string(unknown.size() - named) + " more";
     return bad(
         (unknown.size() == 1 ? "unknown parameter " : "unknown parameters ") +
         names + "; the parameters are state, q, limit, before");

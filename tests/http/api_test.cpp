@@ -171,6 +171,12 @@ TEST(job_query, unknown_parameters_and_bad_values_are_named_in_a_400) {
   // What a client sent is quoted, cut short.
   const std::string long_name(500, 'n');
   EXPECT_LT(refusal_of({{long_name, "1"}}).size(), 200u);
+  query_params many;
+  for (int i = 0; i < 1000; ++i)
+    many.emplace_back("p" + std::to_string(i), "");
+  const std::string some = refusal_of(many);
+  EXPECT_LT(some.size(), 200u);
+  EXPECT_NE(some.find(" and 992 more;"), std::string::npos) << some;
 }
 
 TEST(job_query, the_list_says_its_total_and_the_cursor_of_the_next_page) {
