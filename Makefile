@@ -19,7 +19,8 @@ PACKAGING_DEB_PACKAGES := dpkg-dev systemd
 
 # What the browser tests (tests/browser) need on top: Debian's Chromium, and
 # Node.js with npm unless the machine has them already (any origin: a
-# `node` and an `npm` on the PATH will do).
+# `node` and an `npm` on the PATH will do); the OpenAPI test (tests/openapi)
+# needs node and npm too.
 BROWSER_DEB_PACKAGES := chromium
 
 # Only for `make style-check` and `make tidy-check`: the formatter the tree is

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -17,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <string_view>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -524,6 +526,52 @@ void show_upload(const registry_state& st, job_record& r) {
   r.progress.uploading = phase_progress{landed, r.bytes_total};
 }
 
+// Whether `text` holds `part`, ASCII letters in any case.
+bool holds(std::string_view text, std::string_view part) {
+  const auto lower = [](char c) {
+    return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  };
+  return std::search(text.begin(), text.end(), part.begin(), part.end(),
+                     [&](char a, char b) { return lower(a) == lower(b); }) !=
+         text.end();
+}
+
+// The page of GET /jobs/ that `q` asks for. The order (newest first, then
+// by id) is total, so a cursor (created_at, id) splits the list in two
+// however many jobs come meanwhile: a new job is created after the cursor's
+// and sorts before it, never onto a later page.
+job_list list_jobs(const registry_state& st, const job_query& q) {
+  const auto newer = [](int64_t created_a, const std::string& id_a,
+                        int64_t created_b, const std::string& id_b) {
+    return created_a != created_b ? created_a > created_b : id_a < id_b;
+  };
+  job_list out;
+  std::vector<const job_record*> page;
+  for (const auto& [id, r] : st.jobs) {
+    if (q.states != 0 &&
+        (q.states & (1u << static_cast<unsigned>(r.state))) == 0)
+      continue;
+    if (!q.text.empty() && !holds(r.file_name, q.text) && !holds(r.id, q.text))
+      continue;
+    ++out.total;
+    if (q.before_created != 0 &&
+        !newer(q.before_created, q.before_id, r.created_at, r.id))
+      continue;
+    page.push_back(&r);
+  }
+  const auto by_age = [&](const job_record* a, const job_record* b) {
+    return newer(a->created_at, a->id, b->created_at, b->id);
+  };
+  const size_t n = std::min<size_t>(page.size(), q.limit);
+  std::partial_sort(page.begin(), page.begin() + static_cast<ptrdiff_t>(n),
+                    page.end(), by_age);
+  out.more = page.size() > n;
+  out.jobs.reserve(n);
+  for (size_t i = 0; i < n; ++i)
+    out.jobs.push_back(*page[i]);
+  return out;
+}
+
 job_deletion remove(registry_actor* self, const std::string& id) {
   auto& st = self->state;
   job_deletion out;
@@ -751,19 +799,9 @@ registry_impl_actor::behavior_type registry(registry_actor* self,
         }
         return rp;
       },
-      [=](list_atom, uint32_t limit) -> caf::result<job_list> {
+      [=](list_atom, const job_query& query) -> caf::result<job_list> {
         expire(self->state);
-        job_list out;
-        for (const auto& [id, r] : self->state.jobs)
-          out.jobs.push_back(r);
-        std::sort(out.jobs.begin(), out.jobs.end(),
-                  [](const job_record& a, const job_record& b) {
-                    return a.created_at != b.created_at
-                               ? a.created_at > b.created_at
-                               : a.id < b.id;
-                  });
-        if (out.jobs.size() > limit)
-          out.jobs.resize(limit);
+        job_list out = list_jobs(self->state, query);
         for (auto& r : out.jobs)
           show_upload(self->state, r);
         // Progress of the running ones: at most max_running questions.

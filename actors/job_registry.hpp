@@ -76,7 +76,8 @@ struct job_registry_config {
 ///   lookup_atom, id         => job_lookup (a started job with its progress)
 ///   delete_atom, id         => job_deletion: a running job is canceled, an
 ///                              ended one removed with its files
-///   list_atom, limit        => job_list, newest first
+///   list_atom, job_query    => job_list: a page of the jobs that match,
+///                              newest first, with how many match
 ///   stats_atom              => registry_stats, the coordinator's within
 ///   drain_atom              => uint32_t: jobs still running; from now on
 ///                              none starts (the server is stopping)
@@ -87,7 +88,7 @@ using job_registry_actor = caf::typed_actor<
                     std::string>::with<submit_reply>,
     caf::replies_to<lookup_atom, std::string>::with<job_lookup>,
     caf::replies_to<delete_atom, std::string>::with<job_deletion>,
-    caf::replies_to<list_atom, uint32_t>::with<job_list>,
+    caf::replies_to<list_atom, job_query>::with<job_list>,
     caf::replies_to<stats_atom>::with<registry_stats>,
     caf::replies_to<drain_atom>::with<uint32_t>>;
 

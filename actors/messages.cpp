@@ -28,6 +28,7 @@ void configure_actor_system(caf::actor_system_config& cfg, bool network) {
   cfg.add_message_type<submit_reply>("playcount::submit_reply");
   cfg.add_message_type<job_lookup>("playcount::job_lookup");
   cfg.add_message_type<job_deletion>("playcount::job_deletion");
+  cfg.add_message_type<job_query>("playcount::job_query");
   cfg.add_message_type<job_list>("playcount::job_list");
   cfg.add_message_type<registry_stats>("playcount::registry_stats");
   cfg.add_message_type<node_registration>("playcount::node_registration");

@@ -466,13 +466,40 @@ typename Inspector::result_type inspect(Inspector& f, job_deletion& x) {
   return f(caf::meta::type_name("job_deletion"), x.found, x.canceled, x.record);
 }
 
+/// Which jobs `GET /jobs/` asks for: those matching the filter, newest
+/// first (by created_at, then id), after the cursor, at most `limit`.
+struct job_query {
+  uint32_t limit = 100;
+  /// Bit (1 << job_state) for each state wanted; 0: every state.
+  uint8_t states = 0;
+  /// A part of the file name or of the id, ASCII case-insensitive; empty:
+  /// any job.
+  std::string text;
+  /// The cursor: the jobs after (older than) the job created at
+  /// `before_created` with id `before_id`, in the list's order; 0: from
+  /// the newest. A job need not exist any more to be a cursor.
+  int64_t before_created = 0;
+  std::string before_id;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, job_query& x) {
+  return f(caf::meta::type_name("job_query"), x.limit, x.states, x.text,
+           x.before_created, x.before_id);
+}
+
 struct job_list {
   std::vector<job_record> jobs; ///< newest first
+  /// The jobs matching the query's filter (state, text), wherever the
+  /// cursor stands.
+  uint64_t total = 0;
+  /// Jobs matching the filter come after the last of `jobs`.
+  bool more = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, job_list& x) {
-  return f(caf::meta::type_name("job_list"), x.jobs);
+  return f(caf::meta::type_name("job_list"), x.jobs, x.total, x.more);
 }
 
 struct registry_stats {

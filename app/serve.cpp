@@ -120,9 +120,10 @@ options:
                            average over --idle-timeout, gets 408 like a
                            stalled one; K/M suffixes allowed (default 1 KiB;
                            0: any progress will do)
-  --api-token TOKEN        every endpoint but /healthz then needs
-                           `Authorization: Bearer TOKEN` (401 otherwise);
-                           default: $PLAYCOUNT_API_TOKEN, else open
+  --api-token TOKEN        every endpoint but /healthz, /readyz and the
+                           pages then needs `Authorization: Bearer TOKEN`
+                           (401 otherwise); default: $PLAYCOUNT_API_TOKEN,
+                           else open
   --admin-token TOKEN      /admin/* then needs this token instead (it is
                            taken everywhere else too); default:
                            $PLAYCOUNT_ADMIN_TOKEN, else as --api-token
@@ -469,6 +470,8 @@ int serve_command(int argc, char** argv) {
       spdlog::critical("{}", started.error().text());
       status = 1;
     } else {
+      // The registry has loaded the data directory: /readyz says so.
+      server.set_ready();
       spdlog::info("listening on http://{}:{} (data in {}, {} workers, "
                    "uploads up to {}, results kept {}, up to {} "
                    "connections, {})",

@@ -26,10 +26,12 @@ std::optional<api_error> check_access(const access_tokens& tokens,
                                       std::string_view path,
                                       const std::string* authorization) {
   const route_match route = match_route("GET", path);
-  // Health, and the pages: they hold no data, and their scripts send the
-  // token (asked of the user) with every request for data.
+  // Health and readiness (probes carry no token), and the pages: they hold
+  // no data, and their scripts send the token (asked of the user) with
+  // every request for data.
   if (route.kind != route_match::no_route &&
-      (route.target == endpoint::health || route.target == endpoint::page))
+      (route.target == endpoint::health || route.target == endpoint::ready ||
+       route.target == endpoint::page))
     return std::nullopt;
   // /admin/<anything> is the admin's, whether or not it exists; empty
   // segments are ignored, as the route table ignores them.

@@ -6,7 +6,8 @@
 // What holds:
 // - With no token configured, everything is open (the server listens on
 //   loopback by default).
-// - `/healthz` is always open, so that a load balancer can probe it.
+// - `/healthz` and `/readyz` are always open, so that a load balancer can
+//   probe them.
 // - `/admin/*` takes the admin token when one is set, else the API token.
 //   Every other path (unknown ones too, so that they say nothing of what
 //   exists) takes the API token; the admin token is accepted there as well.

@@ -1,6 +1,8 @@
 #include "http/api.hpp"
 
+#include "actors/job_store.hpp"
 #include "core/utf8.hpp"
+#include "http/build_info.hpp"
 #include "http/file_names.hpp"
 
 #include <boost/json.hpp>
@@ -291,12 +293,118 @@ reply deletion_reply(const job_deletion& d) {
   return json_reply(http_status::ok, body);
 }
 
+namespace {
+
+constexpr uint32_t max_jobs_limit = 1000;
+constexpr size_t max_search_bytes = 255; // the longest file name
+
+// A query value as a form sends it: '+' is a space, %XX a byte.
+std::optional<std::string> query_value(std::string_view raw) {
+  std::string plus_free(raw);
+  std::replace(plus_free.begin(), plus_free.end(), '+', ' ');
+  return percent_decode(plus_free);
+}
+
+// What a client sent, quoted for a message, and cut short.
+std::string in_quotes(std::string_view text) {
+  constexpr size_t shown = 64;
+  std::string out = "\"";
+  out.append(text.substr(0, shown));
+  if (text.size() > shown)
+    out += "...";
+  return out + "\"";
+}
+
+} // namespace
+
+std::variant<job_query, api_error> parse_job_query(const query_params& params) {
+  constexpr std::string_view known[] = {"state", "q", "limit", "before"};
+  const auto bad = [](std::string message) {
+    return api_error{api_errc::bad_request, std::move(message)};
+  };
+  std::vector<std::string> unknown;
+  for (const auto& [name, value] : params)
+    if (std::find(std::begin(known), std::end(known), name) == std::end(known))
+      unknown.push_back(in_quotes(name));
+  if (!unknown.empty()) {
+    std::sort(unknown.begin(), unknown.end());
+    constexpr size_t named = 8; // a message of a few lines at most
+    std::string names;
+    for (size_t i = 0; i < unknown.size() && i < named; ++i)
+      names += (i == 0 ? "" : ", ") + unknown[i];
+    if (unknown.size() > named)
+      names += " and " + std::to_string(unknown.size() - named) + " more";
+    return bad(
+        (unknown.size() == 1 ? "unknown parameter " : "unknown parameters ") +
+        names + "; the parameters are state, q, limit, before");
+  }
+  job_query q;
+  for (const auto& [name, raw] : params) {
+    const auto value = query_value(raw);
+    if (!value)
+      return bad(name + " has a malformed %-escape");
+    if (name == "limit") {
+      const bool digits =
+          !value->empty() && value->size() <= 4 &&
+          value->find_first_not_of("0123456789") == std::string::npos;
+      const unsigned long n = digits ? std::stoul(*value) : 0;
+      if (n < 1 || n > max_jobs_limit)
+        return bad("limit is a number from 1 to 1000, not " +
+                   in_quotes(*value));
+      q.limit = static_cast<uint32_t>(n);
+    } else if (name == "state") {
+      // One state or several, comma-separated; empty: every state.
+      // Every piece must be a state: "failed," is refused.
+      std::string_view rest = *value;
+      for (bool more = !rest.empty(); more;) {
+        const size_t comma = rest.find(',');
+        job_state state{};
+        if (!from_string(rest.substr(0, comma), state))
+          return bad("state is queued, started, finished, failed or "
+                     "canceled (or several, comma-separated), not " +
+                     in_quotes(rest.substr(0, comma)));
+        q.states = static_cast<uint8_t>(q.states |
+                                        (1u << static_cast<unsigned>(state)));
+        more = comma != std::string_view::npos;
+        rest.remove_prefix(more ? comma + 1 : rest.size());
+      }
+    } else if (name == "q") {
+      if (value->size() > max_search_bytes)
+        return bad("q is at most 255 bytes, not " +
+                   std::to_string(value->size()));
+      q.text = *value;
+    } else if (!value->empty()) { // before; empty: from the newest
+      const size_t dot = value->find('.');
+      const std::string_view ms = std::string_view(*value).substr(0, dot);
+      const bool valid =
+          dot != std::string::npos && !ms.empty() && ms.size() <= 15 &&
+          ms.find_first_not_of("0123456789") == std::string_view::npos &&
+          is_job_id(std::string_view(*value).substr(dot + 1));
+      if (!valid || std::stoll(std::string(ms)) <= 0)
+        return bad("before is the \"next\" of a previous page, not " +
+                   in_quotes(*value));
+      q.before_created = std::stoll(std::string(ms));
+      q.before_id = value->substr(dot + 1);
+    }
+  }
+  return q;
+}
+
+std::string job_cursor(const job_record& r) {
+  // The list's order is (created_at descending, id): the cursor is both.
+  return std::to_string(r.created_at) + "." + r.id;
+}
+
 reply jobs_reply(const job_list& list) {
   json::array jobs;
   for (const auto& r : list.jobs)
     jobs.emplace_back(job_object(r));
   json::object body;
   body["count"] = list.jobs.size();
+  body["total"] = list.total;
+  body["next"] = list.more && !list.jobs.empty()
+                     ? json::value(job_cursor(list.jobs.back()))
+                     : json::value(nullptr);
   body["jobs"] = std::move(jobs);
   return json_reply(http_status::ok, body);
 }
@@ -382,6 +490,29 @@ reply health_reply(bool shutting_down) {
   api_error e = shutting_down_error();
   e.message = "the server is shutting down";
   return to_reply(e);
+}
+
+reply ready_reply(bool ready, bool draining) {
+  if (ready && !draining)
+    return text_reply(http_status::ok, "ready");
+  api_error e = shutting_down_error();
+  e.message =
+      draining ? "the server is shutting down" : "the server is starting";
+  return to_reply(e);
+}
+
+reply version_reply() {
+  const build_facts& b = build_info();
+  json::object libraries;
+  libraries["caf"] = b.caf;
+  libraries["pistache"] = b.pistache;
+  libraries["boost"] = b.boost;
+  json::object body;
+  body["version"] = b.version;
+  body["buildType"] = b.build_type;
+  body["compiler"] = b.compiler;
+  body["libraries"] = std::move(libraries);
+  return json_reply(http_status::ok, body);
 }
 
 api_error shutting_down_error() {

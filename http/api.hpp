@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 
 namespace playcount::http {
@@ -121,7 +122,22 @@ void use_gzip_variant(reply& r, const std::string& gz_path);
 /// `DELETE /jobs/<id>/`
 [[nodiscard]] reply deletion_reply(const job_deletion& deletion);
 
-/// `GET /jobs/`
+/// A request's query parameters, names and values as they came (not yet
+/// percent-decoded).
+using query_params = std::vector<std::pair<std::string, std::string>>;
+
+/// The parameters `GET /jobs/` takes (state, q, limit, before) as a
+/// registry query, or the 400 that names what is wrong (an unknown
+/// parameter, a bad value).
+[[nodiscard]] std::variant<job_query, api_error>
+parse_job_query(const query_params& params);
+
+/// The cursor (`before=`) for the jobs after `r` in `GET /jobs/`'s order:
+/// opaque to clients, stable while jobs come and go.
+[[nodiscard]] std::string job_cursor(const job_record& r);
+
+/// `GET /jobs/`: {"count": jobs on this page, "total": jobs matching the
+/// filter, "next": the cursor of the next page or null, "jobs": [...]}
 [[nodiscard]] reply jobs_reply(const job_list& list);
 
 /// `GET /admin/stats`
@@ -130,6 +146,15 @@ void use_gzip_variant(reply& r, const std::string& gz_path);
 /// `GET /healthz`: 200 `ok`; while the server shuts down, 503 with
 /// Retry-After, so that a load balancer sends new clients elsewhere.
 [[nodiscard]] reply health_reply(bool shutting_down = false);
+
+/// `GET /readyz`: 200 `ready` once the server takes jobs (its registry
+/// has loaded the data directory); 503 with Retry-After before (`ready`
+/// false) and while it shuts down (`draining`).
+[[nodiscard]] reply ready_reply(bool ready, bool draining);
+
+/// `GET /version`: the version `playcount --version` prints and how the
+/// binary was built (http/build_info.hpp).
+[[nodiscard]] reply version_reply();
 
 /// The 503 (with Retry-After) for an upload while the server shuts down.
 [[nodiscard]] api_error shutting_down_error();

@@ -131,22 +131,15 @@ std::optional<reply> handle(server_context& ctx, const request_facts& req,
     return std::nullopt;
   }
   case endpoint::jobs: {
-    uint32_t limit = 100;
-    if (const auto& text = req.limit) {
-      const bool digits =
-          !text->empty() && text->size() <= 4 &&
-          text->find_first_not_of("0123456789") == std::string::npos;
-      if (!digits || std::stoul(*text) < 1 || std::stoul(*text) > 1000)
-        return to_reply(
-            {api_errc::bad_request, "limit is a number from 1 to 1000"});
-      limit = static_cast<uint32_t>(std::stoul(*text));
-    }
+    auto query = parse_job_query(req.query);
+    if (auto* refused = std::get_if<api_error>(&query))
+      return to_reply(*refused);
     ask_then_reply<job_list>(
         ctx, std::move(later),
         [](const std::optional<job_list>& list) {
           return list ? jobs_reply(*list) : to_reply(registry_silent());
         },
-        list_atom::value, limit);
+        list_atom::value, std::get<job_query>(std::move(query)));
     return std::nullopt;
   }
   case endpoint::stats:
@@ -159,6 +152,10 @@ std::optional<reply> handle(server_context& ctx, const request_facts& req,
     return std::nullopt;
   case endpoint::health:
     return health_reply(ctx.draining);
+  case endpoint::ready:
+    return ready_reply(ctx.ready, ctx.draining);
+  case endpoint::version:
+    return version_reply();
   case endpoint::page:
     return web_reply(route.id);
   case endpoint::metrics:

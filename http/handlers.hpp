@@ -21,7 +21,7 @@ struct server_context;
 struct request_facts {
   std::string method;
   std::string path;
-  std::optional<std::string> limit; ///< the `limit` query parameter
+  query_params query = {}; ///< the query's parameters, as they came
   // The headers a download heeds (http/download.hpp).
   std::optional<std::string> range = std::nullopt;
   std::optional<std::string> if_none_match = std::nullopt;

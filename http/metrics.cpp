@@ -134,7 +134,10 @@ request_class classify(std::string_view method, std::string_view target) {
   case endpoint::stats:
     return request_class::stats;
   case endpoint::health:
+  case endpoint::ready: // a probe as /healthz is
     return request_class::health;
+  case endpoint::version:
+    return request_class::other;
   case endpoint::page:
     return request_class::page;
   case endpoint::metrics:

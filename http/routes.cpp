@@ -63,6 +63,12 @@ route_match match_route(std::string_view method, std::string_view path) {
     return match(endpoint::stats, method, "GET");
   if (s.size() == 1 && s[0] == "healthz")
     return match(endpoint::health, method, "GET");
+  if (s.size() == 1 && s[0] == "readyz")
+    return match(endpoint::ready, method, "GET");
+  if (s.size() == 1 && s[0] == "version")
+    return match(endpoint::version, method, "GET");
+  if (s.size() == 1 && s[0] == "openapi.json")
+    return match(endpoint::page, method, "GET", "openapi.json");
   if (s.size() == 1 && s[0] == "metrics")
     return match(endpoint::metrics, method, "GET");
   if (s.empty())

@@ -23,8 +23,11 @@ enum class endpoint : uint8_t {
   job,        ///< GET, DELETE /jobs/<id>/
   jobs,       ///< GET /jobs/
   stats,      ///< GET /admin/stats
-  health,     ///< GET /healthz
-  page,       ///< GET /, /admin, /web/<file>: the web pages (http/web.hpp)
+  health,     ///< GET /healthz: liveness
+  ready,      ///< GET /readyz: readiness (takes jobs)
+  version,    ///< GET /version
+  page,       ///< GET /, /admin, /web/<file>: the web pages (http/web.hpp);
+              ///< /openapi.json: the API's description (web/openapi.json)
   metrics,    ///< GET /metrics: Prometheus text (http/metrics.hpp)
 };
 

@@ -319,8 +319,10 @@ void front_handler::answer(connection& c, Http::ResponseWriter& w, reply r,
 void front_handler::onRequest(const Http::Request& req,
                               Http::ResponseWriter w) {
   const auto since = steady::now();
-  request_facts facts{Http::methodString(req.method()), req.resource(),
-                      req.query().get("limit")};
+  request_facts facts{Http::methodString(req.method()), req.resource()};
+  // Pistache keeps the first of repeated names.
+  const auto& query = req.query();
+  facts.query.assign(query.parameters_begin(), query.parameters_end());
   const auto header = [&](const char* name) -> std::optional<std::string> {
     if (auto raw = req.headers().tryGetRaw(name))
       return raw->value();
@@ -455,6 +457,14 @@ result<void> server::start() {
 
 uint16_t server::port() const noexcept {
   return impl_->port;
+}
+
+void server::set_ready() {
+  impl_->ctx->ready = true;
+}
+
+bool server::ready() const noexcept {
+  return impl_->ctx->ready && !impl_->ctx->draining;
 }
 
 void server::drain() {

@@ -61,8 +61,18 @@ public:
   /// The port bound (the real one when the configured port is 0).
   [[nodiscard]] uint16_t port() const noexcept;
 
+  /// Says that the server takes jobs (its registry has loaded the data
+  /// directory and it serves): /readyz answers 200 from now on, until
+  /// drain(). Before it, /readyz answers 503 ("starting").
+  void set_ready();
+
+  /// Whether set_ready() was called and drain() not: what /readyz says,
+  /// and what a service manager can be told (sd_notify).
+  [[nodiscard]] bool ready() const noexcept;
+
   /// Warm shutdown begins: new uploads get 503 with Retry-After (uploads
-  /// in progress go on), /healthz answers 503; everything else as before.
+  /// in progress go on), /healthz and /readyz answer 503; everything else
+  /// as before.
   void drain();
 
   /// Uploads being received or answered.

@@ -37,6 +37,9 @@ struct server_context {
   std::shared_ptr<result_gzips> gzips = std::make_shared<result_gzips>(2);
   // Warm shutdown (server::drain): uploads get 503, /healthz 503.
   std::atomic<bool> draining{false};
+  // Takes jobs (server::set_ready): /readyz answers 200 while this is set
+  // and the server does not drain.
+  std::atomic<bool> ready{false};
   // Uploads being received (and answered): the shutdown waits for them.
   std::atomic<size_t> uploads{0};
   // Answers to the registry's replies are written on CAF's threads, after

@@ -20,6 +20,8 @@ const char* content_type_of(std::string_view name) noexcept {
     return "text/javascript; charset=utf-8";
   if (ends_with(name, ".css"))
     return "text/css; charset=utf-8";
+  if (ends_with(name, ".json"))
+    return "application/json";
   if (ends_with(name, ".svg"))
     return "image/svg+xml";
   if (ends_with(name, ".png"))

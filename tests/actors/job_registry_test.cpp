@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
@@ -301,10 +302,72 @@ TEST_F(job_registry_test, a_started_job_shows_the_coordinators_progress) {
   // 40 data bytes read, plus the 10 header bytes the coordinator does not
   // count.
   EXPECT_EQ(r.bytes_done, 50u);
-  const job_list list =
-      ask<job_list>(registry_, list_atom::value, uint32_t{10});
+  job_query ten;
+  ten.limit = 10;
+  const job_list list = ask<job_list>(registry_, list_atom::value, ten);
   ASSERT_EQ(list.jobs.size(), 1u);
   EXPECT_EQ(list.jobs[0].bytes_done, 50u);
+}
+
+TEST_F(job_registry_test,
+       the_list_pages_newest_first_by_a_cursor_even_through_equal_times) {
+  // Nine ended jobs, three to a millisecond: the order is the creation time,
+  // then the id, and pages of two cut it without a seam.
+  const int64_t t = now_ms() - 1000;
+  std::vector<job_record> made;
+  for (int i = 0; i < 9; ++i) {
+    job_record r;
+    r.id = make_job_id();
+    r.state = i % 2 == 0 ? job_state::canceled : job_state::failed;
+    r.error = r.state == job_state::failed ? "line 2: bad" : "";
+    r.file_name = (i % 3 == 0 ? "Week-" : "day-") + std::to_string(i) + ".csv";
+    r.created_at = t + i / 3;
+    r.finished_at = t + 500;
+    const job_paths p = paths_for(dir_.path(), r.id);
+    fs::create_directories(p.dir);
+    ASSERT_TRUE(save_record(p, r));
+    made.push_back(r);
+  }
+  std::sort(made.begin(), made.end(), [](const auto& a, const auto& b) {
+    return a.created_at != b.created_at ? a.created_at > b.created_at
+                                        : a.id < b.id;
+  });
+  start_registry();
+  job_query q;
+  q.limit = 2;
+  std::vector<std::string> seen;
+  for (int page = 0; page < 9; ++page) {
+    const auto list = ask<job_list>(registry_, list_atom::value, q);
+    EXPECT_EQ(list.total, 9u);
+    for (const auto& r : list.jobs)
+      seen.push_back(r.id);
+    if (!list.more)
+      break;
+    ASSERT_EQ(list.jobs.size(), 2u);
+    q.before_created = list.jobs.back().created_at;
+    q.before_id = list.jobs.back().id;
+  }
+  std::vector<std::string> expected;
+  for (const auto& r : made)
+    expected.push_back(r.id);
+  EXPECT_EQ(seen, expected);
+  // Filters: the total is theirs, whatever the page.
+  job_query failed;
+  failed.limit = 1;
+  failed.states = 1u << static_cast<unsigned>(job_state::failed);
+  const auto f = ask<job_list>(registry_, list_atom::value, failed);
+  EXPECT_EQ(f.total, 4u);
+  ASSERT_EQ(f.jobs.size(), 1u);
+  EXPECT_EQ(f.jobs[0].state, job_state::failed);
+  EXPECT_TRUE(f.more);
+  job_query week;
+  week.text = "wEEk-";
+  const auto w = ask<job_list>(registry_, list_atom::value, week);
+  ASSERT_EQ(w.jobs.size(), 3u);
+  EXPECT_EQ(w.total, 3u);
+  EXPECT_FALSE(w.more);
+  for (const auto& r : w.jobs)
+    EXPECT_EQ(r.file_name.rfind("Week-", 0), 0u) << r.file_name;
 }
 
 TEST_F(job_registry_test,

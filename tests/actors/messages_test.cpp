@@ -327,7 +327,10 @@ protected:
         submit_reply{submit_reply::queue_full, sample_record(), "full", 5});
     add("playcount::job_lookup", job_lookup{true, sample_record()});
     add("playcount::job_deletion", job_deletion{true, true, sample_record()});
-    add("playcount::job_list", job_list{{sample_record(), sample_record()}});
+    add("playcount::job_query",
+        job_query{50, 0x0c, "plays", 1714564800123, "3d982182"});
+    add("playcount::job_list",
+        job_list{{sample_record(), sample_record()}, 7, true});
     add("playcount::registry_stats",
         registry_stats{sample_coordinator_stats(), true, 1, 2, 3, 4, 5, 6, 7, 8,
                        9, 10});
@@ -383,7 +386,7 @@ TEST_F(message_round_trip, every_registered_message_type_comes_back_whole) {
     EXPECT_EQ(registered.count(name), 1u) << name << " is not registered";
     check(*this);
   }
-  EXPECT_EQ(all.size(), 20u); // what configure_actor_system registers today
+  EXPECT_EQ(all.size(), 21u); // what configure_actor_system registers today
 }
 
 TEST_F(message_round_trip, job_record_fields_lists_every_member_once) {

@@ -18,6 +18,8 @@
 #include <algorithm>
 #include <csignal>
 #include <filesystem>
+#include <iterator>
+#include <set>
 
 namespace playcount {
 namespace {
@@ -456,6 +458,97 @@ TEST_F(server_test, the_job_list_shows_recent_jobs_newest_first) {
   EXPECT_EQ(test::http_get(s->port(), "/jobs").status, 200);
 }
 
+TEST_F(server_test,
+       the_job_list_filters_by_state_and_name_and_pages_by_cursor) {
+  auto s = start();
+  const uint16_t port = s->port();
+  // Six jobs: every third fails, the odd ones are named Weekly-N.csv.
+  std::set<std::string> all, failed, weekly;
+  const auto add = [&](int i) {
+    const bool bad = i % 3 == 2;
+    const std::string name =
+        std::string(i % 2 == 1 ? "Weekly-" : "daily-") + std::to_string(i);
+    const auto r =
+        test::upload_file(port, bad ? bad_date_csv : small_csv, name + ".csv");
+    EXPECT_EQ(r.status, 202) << r.raw;
+    return str(json_of(r), "jobId");
+  };
+  for (int i = 0; i < 6; ++i) {
+    const std::string id = add(i);
+    all.insert(id);
+    if (i % 3 == 2)
+      failed.insert(id);
+    if (i % 2 == 1)
+      weekly.insert(id);
+  }
+  for (const auto& id : all)
+    wait_for(port, id, std::vector<std::string>{"finished", "failed"});
+  const auto list = [&](const std::string& query) {
+    const auto r = test::http_get(port, "/jobs/?" + query);
+    EXPECT_EQ(r.status, 200) << query << "\n" << r.raw;
+    return json_of(r);
+  };
+  const auto ids_of = [](const json::object& page) {
+    std::vector<std::string> out;
+    for (const auto& j : page.at("jobs").as_array())
+      out.push_back(str(j.as_object(), "jobId"));
+    return out;
+  };
+  const auto as_set = [](const std::vector<std::string>& v) {
+    return std::set<std::string>(v.begin(), v.end());
+  };
+  const auto only_failed = list("state=failed");
+  EXPECT_EQ(as_set(ids_of(only_failed)), failed);
+  EXPECT_EQ(only_failed.at("total").to_number<size_t>(), failed.size());
+  EXPECT_TRUE(only_failed.at("next").is_null());
+  EXPECT_EQ(as_set(ids_of(list("state=finished,failed"))), all);
+  // A part of the name, in any case (a space is a '+' or %20).
+  EXPECT_EQ(as_set(ids_of(list("q=wEEKLY"))), weekly);
+  EXPECT_EQ(ids_of(list("q=weekly-5.csv")).size(), 1u);
+  EXPECT_EQ(ids_of(list("q=weekly+5")).size(), 0u);
+  std::set<std::string> both;
+  std::set_intersection(failed.begin(), failed.end(), weekly.begin(),
+                        weekly.end(), std::inserter(both, both.end()));
+  EXPECT_EQ(as_set(ids_of(list("state=failed&q=weekly"))), both);
+  // Pages of two, newest first, while jobs come and go between them: the
+  // six are each seen once, and the total counts every match.
+  std::vector<std::string> seen;
+  std::string cursor;
+  bool last_page = false;
+  for (int page = 0; page < 10; ++page) {
+    const auto o =
+        list("limit=2" + (cursor.empty() ? "" : "&before=" + cursor));
+    const auto ids = ids_of(o);
+    EXPECT_LE(ids.size(), 2u);
+    EXPECT_EQ(o.at("count").to_number<size_t>(), ids.size());
+    EXPECT_GE(o.at("total").to_number<size_t>(), all.size() - 1);
+    seen.insert(seen.end(), ids.begin(), ids.end());
+    if (o.at("next").is_null()) {
+      last_page = true;
+      break;
+    }
+    cursor = std::string(o.at("next").as_string());
+    add(100 + page); // newer than every page: never on a later one
+    if (page == 0) { // the cursor's own job gone: the cursor still holds
+      EXPECT_EQ(test::http_delete(port, "/jobs/" + ids.back() + "/").status,
+                200);
+    }
+  }
+  EXPECT_EQ(seen.size(), all.size());
+  EXPECT_EQ(as_set(seen), all);
+  EXPECT_TRUE(last_page);
+  // What is not a parameter, or not a value, is named.
+  const auto offset = test::http_get(port, "/jobs/?offset=2&limit=2");
+  EXPECT_EQ(offset.status, 400) << offset.raw;
+  EXPECT_EQ(str(json_of(offset), "message"),
+            "unknown parameter \"offset\"; the parameters are state, q, "
+            "limit, before");
+  for (const char* bad : {"state=done", "limit=1001", "before=12345"}) {
+    const auto r = test::http_get(port, std::string("/jobs/?") + bad);
+    EXPECT_EQ(r.status, 400) << bad << "\n" << r.raw;
+  }
+}
+
 TEST_F(server_test, admin_stats_shows_workers_jobs_by_state_and_queue_depth) {
   auto s = start({"--workers", "3"});
   const std::string ok = submit(s->port(), small_csv);
@@ -504,6 +597,25 @@ TEST_F(server_test, healthz_answers_200_ok) {
   const auto r = test::http_get(s->port(), "/healthz");
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, "ok");
+}
+
+TEST_F(server_test, readyz_once_listening_and_version_as_the_binary_says) {
+  auto s = start();
+  const auto ready = test::http_get(s->port(), "/readyz");
+  EXPECT_EQ(ready.status, 200) << ready.raw;
+  EXPECT_EQ(ready.body, "ready");
+  const auto v = test::http_get(s->port(), "/version");
+  ASSERT_EQ(v.status, 200) << v.raw;
+  EXPECT_EQ(v.header("content-type"), "application/json");
+  const auto o = json_of(v);
+  const auto printed = test::run({binary, "--version"});
+  EXPECT_EQ(printed.out, "playcount " + str(o, "version") + "\n");
+  EXPECT_FALSE(str(o, "buildType").empty());
+  const auto d = test::http_get(s->port(), "/openapi.json");
+  EXPECT_EQ(d.status, 200);
+  EXPECT_EQ(d.header("content-type"), "application/json");
+  EXPECT_EQ(json::parse(d.body).at("info").at("version").as_string(),
+            str(o, "version"));
 }
 
 TEST_F(server_test, other_paths_and_methods_answer_404_or_405_in_json) {
@@ -934,6 +1046,7 @@ TEST_F(server_test,
                      std::to_string(csv.size()) + "\r\n\r\n" +
                      csv.substr(0, half)));
   ASSERT_TRUE(test::eventually([&] { return job_dirs() == 1; }));
+  EXPECT_EQ(test::http_get(port, "/readyz").status, 200);
   ::kill(s->pid(), SIGTERM);
   ASSERT_NE(s->process().wait_for_log("stopping on SIGTERM"), std::string::npos)
       << s->log();
@@ -944,6 +1057,7 @@ TEST_F(server_test,
   EXPECT_NE(str(json_of(refused), "message").find("shutting down"),
             std::string::npos);
   EXPECT_EQ(test::http_get(port, "/healthz").status, 503);
+  EXPECT_EQ(test::http_get(port, "/readyz").status, 503);
   EXPECT_EQ(test::http_get(port, "/jobs/").status, 200);
   // The upload in progress ends with its 202.
   ASSERT_TRUE(c.send(csv.substr(half)));

@@ -9,6 +9,7 @@
 #include "tests/support/compressed.hpp"
 #include "tests/support/temp_dir.hpp"
 
+#include <boost/json.hpp>
 #include <gtest/gtest.h>
 
 #include <cerrno>
@@ -18,6 +19,7 @@
 #include <optional>
 #include <thread>
 #include <tuple>
+#include <variant>
 #include <vector>
 
 namespace playcount::http {
@@ -78,6 +80,12 @@ TEST(routes, every_path_of_the_contract_finds_its_endpoint) {
       {"GET", "/admin", route_match::found, endpoint::page, "admin.html", ""},
       {"GET", "/admin/", route_match::found, endpoint::page, "admin.html", ""},
       {"GET", "/web/app.js", route_match::found, endpoint::page, "app.js", ""},
+      {"GET", "/readyz", route_match::found, endpoint::ready, "", ""},
+      {"HEAD", "/readyz/", route_match::found, endpoint::ready, "", ""},
+      {"POST", "/readyz", route_match::bad_method, endpoint::ready, "", "GET"},
+      {"GET", "/version", route_match::found, endpoint::version, "", ""},
+      {"GET", "/openapi.json", route_match::found, endpoint::page,
+       "openapi.json", ""},
   };
   for (const auto& x : rows) {
     const route_match m = match_route(x.method, x.path);
@@ -94,6 +102,127 @@ TEST(routes, anything_else_is_no_route) {
         "/healthz/x", "/JOBS/", "/jobs/count/x/y", "/web/", "/web/a/b.js",
         "/metrics/x", "/index.html"})
     EXPECT_EQ(match_route("GET", path).kind, route_match::no_route) << path;
+}
+
+// -- GET /jobs/'s parameters
+// ---------------------------------------------------
+
+// The 400's message for `params`, or "" when they are taken.
+std::string refusal_of(const query_params& params) {
+  const auto q = parse_job_query(params);
+  if (const auto* e = std::get_if<api_error>(&q)) {
+    EXPECT_EQ(status_of(e->code), http_status::bad_request);
+    return e->message;
+  }
+  return "";
+}
+
+TEST(job_query, the_parameters_become_the_registrys_query) {
+  const std::string id = "0b0c4e3a-1f2b-4c5d-8e6f-7a8b9c0d1e2f";
+  const auto q = parse_job_query({{"state", "failed,canceled"},
+                                  {"q", "my+plays%2Ecsv"},
+                                  {"limit", "50"},
+                                  {"before", "1714564800123." + id}});
+  ASSERT_TRUE(std::holds_alternative<job_query>(q));
+  const auto& x = std::get<job_query>(q);
+  EXPECT_EQ(x.limit, 50u);
+  EXPECT_EQ(x.states, (1u << static_cast<unsigned>(job_state::failed)) |
+                          (1u << static_cast<unsigned>(job_state::canceled)));
+  EXPECT_EQ(x.text, "my plays.csv");
+  EXPECT_EQ(x.before_created, 1714564800123);
+  EXPECT_EQ(x.before_id, id);
+  // None, or empty ones: every job from the newest, 100 of them.
+  for (const query_params& none :
+       {query_params{},
+        query_params{{"state", ""}, {"q", ""}, {"before", ""}}}) {
+    const auto all = std::get<job_query>(parse_job_query(none));
+    EXPECT_EQ(all.limit, 100u);
+    EXPECT_EQ(all.states, 0u);
+    EXPECT_TRUE(all.text.empty());
+    EXPECT_EQ(all.before_created, 0);
+  }
+}
+
+TEST(job_query, unknown_parameters_and_bad_values_are_named_in_a_400) {
+  EXPECT_EQ(refusal_of({{"offset", "10"}}),
+            "unknown parameter \"offset\"; the parameters are state, q, "
+            "limit, before");
+  EXPECT_EQ(refusal_of({{"page", "2"}, {"limit", "5"}, {"offset", "1"}}),
+            "unknown parameters \"offset\", \"page\"; the parameters are "
+            "state, q, limit, before");
+  EXPECT_EQ(refusal_of({{"limit", "0"}}),
+            "limit is a number from 1 to 1000, not \"0\"");
+  for (const char* bad : {"", "1001", "-1", "1e3", "99999", "x"})
+    EXPECT_NE(refusal_of({{"limit", bad}}), "") << bad;
+  EXPECT_EQ(refusal_of({{"limit", "1000"}}), "");
+  EXPECT_EQ(refusal_of({{"state", "failed,done"}}),
+            "state is queued, started, finished, failed or canceled (or "
+            "several, comma-separated), not \"done\"");
+  EXPECT_NE(refusal_of({{"state", "failed,"}}), "");
+  EXPECT_NE(refusal_of({{"q", std::string(256, 'a')}}), "");
+  EXPECT_EQ(refusal_of({{"q", std::string(255, 'a')}}), "");
+  EXPECT_EQ(refusal_of({{"q", "50%"}}), "q has a malformed %-escape");
+  for (const char* bad :
+       {"x", "123", "123.", ".0b0c4e3a-1f2b-4c5d-8e6f-7a8b9c0d1e2f",
+        "12a.0b0c4e3a-1f2b-4c5d-8e6f-7a8b9c0d1e2f",
+        "0.0b0c4e3a-1f2b-4c5d-8e6f-7a8b9c0d1e2f", "123.not-a-job-id"})
+    EXPECT_NE(refusal_of({{"before", bad}}).find("before is the \"next\""),
+              std::string::npos)
+        << bad;
+  // What a client sent is quoted, cut short.
+  const std::string long_name(500, 'n');
+  EXPECT_LT(refusal_of({{long_name, "1"}}).size(), 200u);
+  query_params many;
+  for (int i = 0; i < 1000; ++i)
+    many.emplace_back("p" + std::to_string(i), "");
+  const std::string some = refusal_of(many);
+  EXPECT_LT(some.size(), 200u);
+  EXPECT_NE(some.find(" and 992 more;"), std::string::npos) << some;
+}
+
+TEST(job_query, the_list_says_its_total_and_the_cursor_of_the_next_page) {
+  job_list list;
+  job_record a;
+  a.id = "0b0c4e3a-1f2b-4c5d-8e6f-7a8b9c0d1e2f";
+  a.created_at = 1714564800123;
+  list.jobs = {a};
+  list.total = 7;
+  list.more = true;
+  const auto body = boost::json::parse(jobs_reply(list).body).as_object();
+  EXPECT_EQ(body.at("count").to_number<int>(), 1);
+  EXPECT_EQ(body.at("total").to_number<int>(), 7);
+  EXPECT_EQ(body.at("next").as_string(), job_cursor(a));
+  // The cursor is what `before` takes back.
+  const auto q = std::get<job_query>(
+      parse_job_query({{"before", std::string(body.at("next").as_string())}}));
+  EXPECT_EQ(q.before_created, a.created_at);
+  EXPECT_EQ(q.before_id, a.id);
+  list.more = false;
+  EXPECT_TRUE(boost::json::parse(jobs_reply(list).body).at("next").is_null());
+}
+
+TEST(replies, readyz_is_200_only_when_ready_and_not_draining) {
+  EXPECT_EQ(ready_reply(true, false).status, http_status::ok);
+  EXPECT_EQ(ready_reply(true, false).body, "ready");
+  for (const auto& [ready, draining, words] :
+       {std::tuple{false, false, "starting"},
+        std::tuple{true, true, "shutting down"},
+        std::tuple{false, true, "shutting down"}}) {
+    const reply r = ready_reply(ready, draining);
+    EXPECT_EQ(r.status, http_status::service_unavailable);
+    EXPECT_NE(r.body.find(words), std::string::npos) << r.body;
+    ASSERT_FALSE(r.headers.empty());
+    EXPECT_EQ(r.headers[0].first, "Retry-After");
+  }
+}
+
+TEST(replies, version_says_the_version_of_the_build) {
+  const reply r = version_reply();
+  EXPECT_EQ(r.content_type, "application/json");
+  const auto body = boost::json::parse(r.body).as_object();
+  EXPECT_EQ(body.at("version").as_string(), PLAYCOUNT_VERSION);
+  EXPECT_EQ(body.at("libraries").at("caf").as_string(), "0.17.6");
+  EXPECT_FALSE(body.at("compiler").as_string().empty());
 }
 
 // -- replies ------------------------------------------------------------------

@@ -81,9 +81,10 @@ TEST(job_json, what_is_empty_or_not_yet_is_null) {
 TEST(job_json, the_job_list_holds_the_same_objects) {
   job_list list;
   list.jobs = {test::every_field_set(job_state::failed), job_record{}};
+  list.total = 5;
   const reply r = jobs_reply(list);
   EXPECT_EQ(r.status, http_status::ok);
-  EXPECT_EQ(r.body, R"({"count":2,"jobs":[)" +
+  EXPECT_EQ(r.body, R"({"count":2,"total":5,"next":null,"jobs":[)" +
                         job_json(test::every_field_set(job_state::failed)) +
                         "," + job_json(job_record{}) + "]}");
 }

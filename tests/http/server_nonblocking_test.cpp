@@ -290,4 +290,27 @@ TEST_F(server_nonblocking_test,
   }));
 }
 
+TEST_F(server_nonblocking_test,
+       readyz_is_503_until_the_server_is_ready_and_again_once_it_drains) {
+  start(); // the registry holds its answers: /readyz does not ask it
+  const auto ready = [&] { return test::http_get(server_->port(), "/readyz"); };
+  const auto starting = ready();
+  EXPECT_EQ(starting.status, 503) << starting.raw;
+  EXPECT_NE(starting.body.find("starting"), std::string::npos) << starting.raw;
+  EXPECT_FALSE(starting.header("retry-after").empty()) << starting.raw;
+  EXPECT_FALSE(server_->ready());
+  server_->set_ready();
+  EXPECT_TRUE(server_->ready());
+  const auto up = ready();
+  EXPECT_EQ(up.status, 200) << up.raw;
+  EXPECT_EQ(up.body, "ready");
+  server_->drain();
+  EXPECT_FALSE(server_->ready());
+  const auto draining = ready();
+  EXPECT_EQ(draining.status, 503) << draining.raw;
+  EXPECT_NE(draining.body.find("shutting down"), std::string::npos)
+      << draining.raw;
+  EXPECT_EQ(*waiting_, 0);
+}
+
 } // namespace
