@@ -17,6 +17,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string_view>
 #include <sys/stat.h>
@@ -91,6 +92,9 @@ struct registry_state {
   /// Started jobs canceled to run again: the form's `on_bad_rows` came
   /// after its file and differs from the one they started with.
   std::set<std::string> rerun;
+  /// Started jobs whose upload was cut: why, which is the reason they
+  /// fail (not what the job makes of its input, removed meanwhile).
+  std::map<std::string, std::string> cut;
   static inline const char* name = "playcount.job_registry";
 };
 
@@ -212,6 +216,12 @@ void pump(registry_actor* self);
 void on_result(registry_actor* self, const std::string& id, job_result& res) {
   remove_spills(paths(self->state, id).spill); // however it ended
   auto& st = self->state;
+  const auto cut = st.cut.find(id);
+  std::optional<std::string> cut_reason;
+  if (cut != st.cut.end()) {
+    cut_reason = std::move(cut->second);
+    st.cut.erase(cut);
+  }
   double seconds = 0;
   if (auto t = st.running.find(id); t != st.running.end()) {
     seconds = std::chrono::duration<double>(steady::now() - t->second).count();
@@ -237,8 +247,11 @@ void on_result(registry_actor* self, const std::string& id, job_result& res) {
   if (i == st.jobs.end()) {
     // Deleted while it ran: whatever the job left behind goes too.
     (void)remove_job_files(p);
-  } else if (i->second.state == job_state::canceled) {
-    drop_file(p.result); // a result that came too late to count
+  } else if (has_ended(i->second)) {
+    // Canceled, or failed when its upload was cut (the reason that counts,
+    // not what the job made of its missing input): a result that came too
+    // late to count.
+    drop_file(p.result);
     if (st.unsaved.count(id) == 0)
       drop_file(p.input);
   } else {
@@ -269,6 +282,8 @@ void on_result(registry_actor* self, const std::string& id, job_result& res) {
       r.state = job_state::failed;
       r.error =
           res.error.empty() ? "the job failed" : printable_utf8(res.error);
+      if (cut_reason)
+        r.error = std::move(*cut_reason);
       drop_file(p.result);
       spdlog::warn("job {} failed after {:.3f} s: {}", id, seconds, r.error);
     }
@@ -456,7 +471,9 @@ submit_reply uploaded(registry_actor* self, const job_submission& in,
     // The input can never run: it goes first, so that a full disk that cut
     // the upload has room for the record that says so.
     drop_file(p.input);
-    // A started job fails on its own: its input failed with `error`.
+    // A started job fails on its own, for this reason.
+    if (r.state == job_state::started)
+      st.cut[r.id] = printable_utf8(error);
     if (r.state == job_state::queued) {
       unqueue();
       r.state = job_state::failed;

@@ -62,9 +62,13 @@ fake_coordinator(caf::stateful_actor<fake_coordinator_state>* self) {
         s.id = id;
         s.known = self->state.running.count(id) != 0;
         s.phase = "reading";
-        s.bytes_total = 90; // data bytes: the input has a 10-byte header
-        s.bytes_done = 40;
+        // Bytes of the file (its 10-byte header counts as read once the
+        // job is planned), and each phase's own.
+        s.bytes_total = 100;
+        s.bytes_done = 50;
         s.rows = 7;
+        s.progress.scanning = {90, 90};
+        s.progress.reading = {40, 90};
         return s;
       },
       [=](cancel_atom, const std::string& id) {
@@ -299,9 +303,10 @@ TEST_F(job_registry_test, a_started_job_shows_the_coordinators_progress) {
   EXPECT_EQ(r.state, job_state::started);
   EXPECT_EQ(r.phase, "reading");
   EXPECT_EQ(r.rows, 7u);
-  // 40 data bytes read, plus the 10 header bytes the coordinator does not
-  // count.
+  // 40 data bytes read, and the 10 header bytes.
   EXPECT_EQ(r.bytes_done, 50u);
+  EXPECT_EQ(r.progress.reading, (phase_progress{40, 90}));
+  EXPECT_EQ(r.progress.scanning, (phase_progress{90, 90}));
   job_query ten;
   ten.limit = 10;
   const job_list list = ask<job_list>(registry_, list_atom::value, ten);

@@ -688,7 +688,7 @@ TEST_F(server_test, an_upload_over_the_limit_answers_413_and_keeps_no_input) {
   }
   // Chunks are counted as they come until they pass the limit: that job is
   // failed, its input gone.
-  EXPECT_TRUE(only_cut_uploads_within(5s));
+  EXPECT_TRUE(only_cut_uploads_within(5s)) << jobs_left() << s->log();
   // Still serving.
   EXPECT_EQ(test::upload_file(s->port(), small_csv).status, 202);
 }
@@ -839,7 +839,7 @@ TEST_F(server_test, a_client_that_gives_up_mid_upload_leaves_no_input) {
     EXPECT_TRUE(test::eventually([&] { return job_dirs() == 1; }, 5s))
         << "the upload in progress has no directory";
   }
-  EXPECT_TRUE(only_cut_uploads_within(5s));
+  EXPECT_TRUE(only_cut_uploads_within(5s)) << jobs_left() << s->log();
   EXPECT_NE(s->log().find("aborted by the client"), std::string::npos);
   EXPECT_EQ(test::http_get(s->port(), "/healthz").status, 200);
 }
@@ -873,7 +873,7 @@ TEST_F(server_test, a_stalled_upload_gets_408_and_keeps_no_input) {
   const auto r = test::parse_response(c.read_all(10s));
   EXPECT_EQ(r.status, 408) << r.raw;
   EXPECT_LT(std::chrono::steady_clock::now() - started, test::scaled(5000ms));
-  EXPECT_TRUE(only_cut_uploads_within(5s));
+  EXPECT_TRUE(only_cut_uploads_within(5s)) << jobs_left() << s->log();
 }
 
 // -- restarts and time to live ------------------------------------------------

@@ -400,7 +400,8 @@ TEST(replies, a_job_is_json_with_the_keys_of_the_contract) {
       R"("createdAt":"2024-05-01T12:00:00.123Z","startedAt":"2024-05-01T12:00:01.000Z",)"
       R"("finishedAt":"2024-05-01T12:00:02.005Z","phase":null,"fileName":null,)"
       R"("onBadRows":"fail","badRows":0,"firstBadRows":[],"spilledBytes":0,)"
-      R"("phaseMs":{"scan":0,"read":876,"merge":0,"write":100}})");
+      R"("phaseMs":{"scan":0,"read":876,"merge":0,"write":100},)"
+      R"("progress":null,"uploadStartedAt":null})");
   const reply missing = job_reply(job_lookup{});
   EXPECT_EQ(missing.status, http_status::not_found);
   EXPECT_EQ(accepted_reply("x").body,

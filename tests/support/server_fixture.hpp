@@ -119,6 +119,25 @@ protected:
         scaled(timeout), std::chrono::milliseconds(10));
   }
 
+  /// What is in data/jobs: each directory's files, and its job.json, for
+  /// the message of a test that finds something left.
+  [[nodiscard]] std::string jobs_left(const std::string& data_dir = {}) const {
+    std::string out;
+    std::error_code ec;
+    for (std::filesystem::directory_iterator
+             it((data_dir.empty() ? data() : data_dir) + "/jobs", ec),
+         end;
+         !ec && it != end; it.increment(ec)) {
+      out += it->path().filename().string() + ":";
+      std::error_code in;
+      for (std::filesystem::directory_iterator f(it->path(), in), none;
+           !in && f != none; f.increment(in))
+        out += " " + f->path().filename().string();
+      out += "\n  " + read_file((it->path() / "job.json").string()) + "\n";
+    }
+    return out;
+  }
+
   /// Uploads `csv` and returns the job id (empty on failure).
   std::string submit(uint16_t port, const std::string& csv,
                      const std::vector<std::string>& headers = {}) {
