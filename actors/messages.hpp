@@ -17,6 +17,7 @@
 #include "actors/job_record.hpp"
 #include "core/aggregate.hpp"
 #include "core/growing_file.hpp"
+#include "core/histogram.hpp"
 #include "core/job_plan.hpp"
 #include "core/range_reader.hpp"
 #include "core/split.hpp"
@@ -473,8 +474,38 @@ typename Inspector::result_type inspect(Inspector& f, job_list& x) {
   return f(caf::meta::type_name("job_list"), x.jobs);
 }
 
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, seconds_histogram& x) {
+  return f(caf::meta::type_name("seconds_histogram"), x.bounds, x.counts, x.sum,
+           x.count);
+}
+
+/// Jobs that ended in this process, by outcome (finished, failed, canceled):
+/// counters since the start, never lower as ended jobs expire. A job run
+/// again after it failed ends, and counts, again.
+struct job_end_stats {
+  uint64_t finished = 0;
+  uint64_t failed = 0;
+  uint64_t canceled = 0;
+  /// Start to end of the jobs that ran, by outcome (a job canceled or
+  /// failed before it started has none).
+  seconds_histogram finished_seconds{job_duration_bounds()};
+  seconds_histogram failed_seconds{job_duration_bounds()};
+  seconds_histogram canceled_seconds{job_duration_bounds()};
+  /// Submission to start, for each start.
+  seconds_histogram queue_wait{queue_wait_bounds()};
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, job_end_stats& x) {
+  return f(caf::meta::type_name("job_end_stats"), x.finished, x.failed,
+           x.canceled, x.finished_seconds, x.failed_seconds, x.canceled_seconds,
+           x.queue_wait);
+}
+
 struct registry_stats {
   coordinator_stats coordinator;
+  job_end_stats ends;
   bool coordinator_answered = false;
   uint64_t queued = 0;
   uint64_t started = 0;
@@ -492,7 +523,7 @@ struct registry_stats {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, registry_stats& x) {
-  return f(caf::meta::type_name("registry_stats"), x.coordinator,
+  return f(caf::meta::type_name("registry_stats"), x.coordinator, x.ends,
            x.coordinator_answered, x.queued, x.started, x.finished, x.failed,
            x.canceled, x.max_running, x.max_queued, x.uptime_ms, x.mailbox,
            x.damaged);
