@@ -489,11 +489,11 @@ struct job_end_stats {
   uint64_t canceled = 0;
   /// Start to end of the jobs that ran, by outcome (a job canceled or
   /// failed before it started has none).
-  seconds_histogram finished_seconds{job_duration_bounds()};
-  seconds_histogram failed_seconds{job_duration_bounds()};
-  seconds_histogram canceled_seconds{job_duration_bounds()};
+  seconds_histogram finished_seconds = histogram_with(job_duration_bounds());
+  seconds_histogram failed_seconds = histogram_with(job_duration_bounds());
+  seconds_histogram canceled_seconds = histogram_with(job_duration_bounds());
   /// Submission to start, for each start.
-  seconds_histogram queue_wait{queue_wait_bounds()};
+  seconds_histogram queue_wait = histogram_with(queue_wait_bounds());
 };
 
 template <class Inspector>
@@ -505,7 +505,6 @@ typename Inspector::result_type inspect(Inspector& f, job_end_stats& x) {
 
 struct registry_stats {
   coordinator_stats coordinator;
-  job_end_stats ends;
   bool coordinator_answered = false;
   uint64_t queued = 0;
   uint64_t started = 0;
@@ -519,14 +518,15 @@ struct registry_stats {
   /// Entries in DATA/damaged/ at start-up: what the store could not read
   /// and set aside (job_store.hpp); operators look, then remove by hand.
   uint64_t damaged = 0;
+  job_end_stats ends;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, registry_stats& x) {
-  return f(caf::meta::type_name("registry_stats"), x.coordinator, x.ends,
+  return f(caf::meta::type_name("registry_stats"), x.coordinator,
            x.coordinator_answered, x.queued, x.started, x.finished, x.failed,
            x.canceled, x.max_running, x.max_queued, x.uptime_ms, x.mailbox,
-           x.damaged);
+           x.damaged, x.ends);
 }
 
 /// Announces every message type above, for sending them between nodes, and

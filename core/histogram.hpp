@@ -5,6 +5,7 @@
 // every histogram the service shows (http/metrics.hpp writes them).
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 namespace playcount {
@@ -17,11 +18,8 @@ struct seconds_histogram {
   double sum = 0;
   uint64_t count = 0;
 
-  seconds_histogram() = default;
-  explicit seconds_histogram(std::vector<double> upper_bounds)
-      : bounds(std::move(upper_bounds))
-      , counts(bounds.size() + 1, 0) {}
-
+  // An aggregate, so that the message tests can walk its fields; made by
+  // histogram_with.
   void observe(double seconds) {
     size_t i = 0;
     while (i < bounds.size() && seconds > bounds[i])
@@ -32,6 +30,14 @@ struct seconds_histogram {
     count += 1;
   }
 };
+
+/// An empty histogram with these upper bounds.
+inline seconds_histogram histogram_with(std::vector<double> bounds) {
+  seconds_histogram h;
+  h.counts.assign(bounds.size() + 1, 0);
+  h.bounds = std::move(bounds);
+  return h;
+}
 
 /// A job's time from start to end: from a small file's tenth of a second to
 /// a big one's hour.

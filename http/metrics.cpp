@@ -200,7 +200,7 @@ request_metrics_snapshot request_metrics::snapshot() const {
   for (size_t c = 0; c < request_class_count; ++c) {
     const histogram& h = latency_[c];
     seconds_histogram& copy = out.latency[c];
-    copy = seconds_histogram(bounds);
+    copy = histogram_with(bounds);
     // Buckets first, then the count: a scrape racing a request may see
     // the bucket without the count, never a count above its buckets' sum.
     for (size_t i = 0; i < h.buckets.size(); ++i) {

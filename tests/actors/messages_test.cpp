@@ -326,9 +326,24 @@ protected:
     add("playcount::job_lookup", job_lookup{true, sample_record()});
     add("playcount::job_deletion", job_deletion{true, true, sample_record()});
     add("playcount::job_list", job_list{{sample_record(), sample_record()}});
+    // Every bucket holds something: the walk looks at each count.
+    const auto histogram = [] {
+      seconds_histogram h = histogram_with({1.0});
+      h.observe(0.5);
+      h.observe(2);
+      return h;
+    };
+    job_end_stats ends;
+    ends.finished = 1;
+    ends.failed = 2;
+    ends.canceled = 3;
+    ends.finished_seconds = histogram();
+    ends.failed_seconds = histogram();
+    ends.canceled_seconds = histogram();
+    ends.queue_wait = histogram();
     add("playcount::registry_stats",
         registry_stats{sample_coordinator_stats(), true, 1, 2, 3, 4, 5, 6, 7, 8,
-                       9, 10});
+                       9, 10, ends});
     add("playcount::node_registration", node_registration{"host", 4, 99});
     add("playcount::registration_reply",
         registration_reply{true, "why not", work_source_, "node-3", 4711,

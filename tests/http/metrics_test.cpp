@@ -296,7 +296,7 @@ TEST(metrics, without_the_registry_only_http_and_process_metrics_follow) {
 
 TEST(metrics,
      a_seconds_histogram_counts_each_value_in_the_first_bucket_over_it) {
-  seconds_histogram h({0.1, 1, 10});
+  seconds_histogram h = histogram_with({0.1, 1, 10});
   for (double s : {0.0, 0.1, 0.10001, 1.0, 9.99, 10.0, 10.01, 1e9})
     h.observe(s);
   EXPECT_EQ(h.counts, (std::vector<uint64_t>{2, 2, 2, 2}));
