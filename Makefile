@@ -23,6 +23,14 @@ PACKAGING_DEB_PACKAGES := dpkg-dev systemd
 # needs node and npm too.
 BROWSER_DEB_PACKAGES := chromium
 
+# What the metrics tests (tests/e2e/metrics_test.cpp) need on top: Debian's
+# Prometheus, for `promtool check metrics` / `check rules` and a real server
+# that scrapes ours on loopback (about 20 MB to fetch, 100 MB installed).
+# On a machine that runs systemd the package also enables and starts its
+# own prometheus.service on port 9090; the tests do not use it. Without its
+# recommends (prometheus-node-exporter, another service).
+METRICS_DEB_PACKAGES := prometheus
+
 # Only for `make style-check` and `make tidy-check`: the formatter the tree is
 # laid out with, and the linter that reads it with .clang-tidy.
 STYLE_PACKAGES := clang-format-14 clang-tidy-14
@@ -55,13 +63,14 @@ SANITIZER_BUILD_TYPE ?= RelWithDebInfo
 
 all: build
 
-# $(call install_missing,LIST): apt-get installs the names that LIST prints.
+# $(call install_missing,LIST[,FLAGS]): apt-get installs the names that LIST
+# prints, with apt-get's FLAGS if given.
 define install_missing
 	@missing=$$($(1)); \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing: $$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) $$missing; \
 	  else \
 	    echo "missing Debian packages; run:"; \
 	    echo "  sudo apt-get install -y $$missing"; \
@@ -91,6 +100,9 @@ test-deps: deps
 	  done; \
 	  command -v node >/dev/null || echo nodejs; \
 	  command -v npm >/dev/null || echo npm)
+	$(call install_missing,for p in $(METRICS_DEB_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
+	  done,--no-install-recommends)
 
 $(BUILD_DIR)/CMakeCache.txt: | deps
 	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)

@@ -95,6 +95,8 @@ struct registry_state {
   /// Started jobs whose upload was cut: why, which is the reason they
   /// fail (not what the job makes of its input, removed meanwhile).
   std::map<std::string, std::string> cut;
+  /// Ends and starts counted for GET /metrics (messages.hpp).
+  job_end_stats ends;
   static inline const char* name = "playcount.job_registry";
 };
 
@@ -107,6 +109,32 @@ using registry_actor = registry_impl_actor::stateful_base<registry_state>;
 bool has_ended(const job_record& r) {
   return r.state == job_state::finished || r.state == job_state::failed ||
          r.state == job_state::canceled;
+}
+
+// `r` has just ended in this process: counted by outcome, with how long it
+// ran when it did (`ran`: it was started by this process, not found
+// ended at start-up).
+void count_end(registry_state& st, const job_record& r, bool ran = true) {
+  seconds_histogram* seconds = nullptr;
+  switch (r.state) {
+  case job_state::finished:
+    ++st.ends.finished;
+    seconds = &st.ends.finished_seconds;
+    break;
+  case job_state::failed:
+    ++st.ends.failed;
+    seconds = &st.ends.failed_seconds;
+    break;
+  case job_state::canceled:
+    ++st.ends.canceled;
+    seconds = &st.ends.canceled_seconds;
+    break;
+  default:
+    return;
+  }
+  if (ran && r.started_at > 0 && r.finished_at >= r.started_at)
+    seconds->observe(static_cast<double>(r.finished_at - r.started_at) /
+                     1000.0);
 }
 
 bool is_expired(const registry_state& st, const job_record& r, int64_t now) {
@@ -287,6 +315,7 @@ void on_result(registry_actor* self, const std::string& id, job_result& res) {
       drop_file(p.result);
       spdlog::warn("job {} failed after {:.3f} s: {}", id, seconds, r.error);
     }
+    count_end(st, r);
     // The upload goes only once the end is on disk: a restart before then
     // runs the job again rather than finding its input gone. One still
     // arriving stays until it is whole (uploaded: the form may yet ask for
@@ -337,6 +366,7 @@ void pump(registry_actor* self) {
       r.error = save_failure(error);
       r.finished_at = now_ms();
       --r.attempts;
+      count_end(st, r, false);
       spdlog::warn("job {} failed: {}", id, r.error);
       continue;
     }
@@ -347,6 +377,9 @@ void pump(registry_actor* self) {
       ::kill(::getpid(), SIGKILL);
     }
     st.running[id] = steady::now();
+    if (r.created_at > 0 && r.started_at >= r.created_at)
+      st.ends.queue_wait.observe(
+          static_cast<double>(r.started_at - r.created_at) / 1000.0);
     spdlog::info("job {} started ({} bytes, {} waiting)", id, r.bytes_total,
                  st.queue.size());
     const job_paths p = paths(st, id);
@@ -479,6 +512,7 @@ submit_reply uploaded(registry_actor* self, const job_submission& in,
       r.state = job_state::failed;
       r.error = printable_utf8(error);
       r.finished_at = now_ms();
+      count_end(st, r);
     }
     if (r.state != job_state::started)
       save(st, r);
@@ -623,6 +657,7 @@ job_deletion remove(registry_actor* self, const std::string& id) {
   r->state = job_state::canceled;
   r->finished_at = now_ms();
   r->phase.clear();
+  count_end(st, *r);
   if (save(st, *r) && was_queued)
     drop_file(p.input);
   spdlog::info("job {} canceled", id);
@@ -696,6 +731,7 @@ registry_impl_actor::behavior_type registry(registry_actor* self,
             "; the last time it used " + std::to_string(r.peak_rss_mb) + " MB";
       r.finished_at = now;
       r.phase.clear();
+      count_end(st, r, false);
       spdlog::warn("job {} failed: {} (--max-attempts {})", r.id, r.error,
                    st.config.max_attempts);
       if (save(st, r))
@@ -712,6 +748,7 @@ registry_impl_actor::behavior_type registry(registry_actor* self,
                         "were removed";
         r.state = job_state::failed;
         r.finished_at = now;
+        count_end(st, r, false);
         spdlog::warn("job {} failed: {}", r.id, r.error);
       } else {
         if (r.state == job_state::started)
@@ -734,6 +771,7 @@ registry_impl_actor::behavior_type registry(registry_actor* self,
         // Never "finished" without the bytes to serve.
         r.state = job_state::failed;
         r.error = "the result was lost while the server was down";
+        count_end(st, r, false);
         spdlog::warn("job {} failed: {}", r.id, r.error);
         save(st, r);
       }
@@ -873,6 +911,7 @@ registry_impl_actor::behavior_type registry(registry_actor* self,
             break;
           }
         }
+        out.ends = st.ends;
         out.max_running = st.config.max_running;
         out.max_queued = st.config.max_queued;
         out.damaged = st.damaged;

@@ -17,6 +17,7 @@
 #include "actors/job_record.hpp"
 #include "core/aggregate.hpp"
 #include "core/growing_file.hpp"
+#include "core/histogram.hpp"
 #include "core/job_plan.hpp"
 #include "core/range_reader.hpp"
 #include "core/split.hpp"
@@ -502,6 +503,35 @@ typename Inspector::result_type inspect(Inspector& f, job_list& x) {
   return f(caf::meta::type_name("job_list"), x.jobs, x.total, x.more);
 }
 
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, seconds_histogram& x) {
+  return f(caf::meta::type_name("seconds_histogram"), x.bounds, x.counts, x.sum,
+           x.count);
+}
+
+/// Jobs that ended in this process, by outcome (finished, failed, canceled):
+/// counters since the start, never lower as ended jobs expire. A job run
+/// again after it failed ends, and counts, again.
+struct job_end_stats {
+  uint64_t finished = 0;
+  uint64_t failed = 0;
+  uint64_t canceled = 0;
+  /// Start to end of the jobs that ran, by outcome (a job canceled or
+  /// failed before it started has none).
+  seconds_histogram finished_seconds = histogram_with(job_duration_bounds());
+  seconds_histogram failed_seconds = histogram_with(job_duration_bounds());
+  seconds_histogram canceled_seconds = histogram_with(job_duration_bounds());
+  /// Submission to start, for each start.
+  seconds_histogram queue_wait = histogram_with(queue_wait_bounds());
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, job_end_stats& x) {
+  return f(caf::meta::type_name("job_end_stats"), x.finished, x.failed,
+           x.canceled, x.finished_seconds, x.failed_seconds, x.canceled_seconds,
+           x.queue_wait);
+}
+
 struct registry_stats {
   coordinator_stats coordinator;
   bool coordinator_answered = false;
@@ -517,6 +547,7 @@ struct registry_stats {
   /// Entries in DATA/damaged/ at start-up: what the store could not read
   /// and set aside (job_store.hpp); operators look, then remove by hand.
   uint64_t damaged = 0;
+  job_end_stats ends;
 };
 
 template <class Inspector>
@@ -524,7 +555,7 @@ typename Inspector::result_type inspect(Inspector& f, registry_stats& x) {
   return f(caf::meta::type_name("registry_stats"), x.coordinator,
            x.coordinator_answered, x.queued, x.started, x.finished, x.failed,
            x.canceled, x.max_running, x.max_queued, x.uptime_ms, x.mailbox,
-           x.damaged);
+           x.damaged, x.ends);
 }
 
 /// Announces every message type above, for sending them between nodes, and

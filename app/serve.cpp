@@ -128,6 +128,9 @@ options:
                            taken everywhere else too); default:
                            $PLAYCOUNT_ADMIN_TOKEN, else as --api-token
   --log-level LEVEL        debug, info, warn or error (default info)
+  --log-format FORMAT      text or json (one object per line); under
+                           journald, lines carry their priority instead of
+                           a time (default text)
   -h, --help               this text
   -V, --version            the version of playcount
 
@@ -239,6 +242,7 @@ int serve_command(int argc, char** argv) {
                        "http-threads",
                        "idle-timeout",
                        "log-level",
+                       "log-format",
                        "cluster-host",
                        "cluster-port",
                        "cluster-feed-port",
@@ -282,6 +286,7 @@ int serve_command(int argc, char** argv) {
       range_size_option(opts, default_range_size, range_size_error);
   const uint64_t threads = opts.get_number("http-threads", 4);
   const std::string level = opts.get("log-level", "info");
+  const std::string log_format = opts.get("log-format", "text");
   http_cfg.min_upload_rate = opts.get_number("min-upload-rate", 1024, true);
   const auto token_of = [&](const char* option, const char* env) {
     const char* from_env = std::getenv(env);
@@ -339,6 +344,8 @@ int serve_command(int argc, char** argv) {
     usage_error = "--api-token and --admin-token must not be empty";
   else if (usage_error.empty() && !is_log_level(level))
     usage_error = "--log-level is debug, info, warn or error";
+  else if (usage_error.empty() && !is_log_format(log_format))
+    usage_error = "--log-format is text or json";
   if (!usage_error.empty()) {
     std::fprintf(stderr, "playcount serve: %s\n(see playcount serve --help)\n",
                  usage_error.c_str());
@@ -353,7 +360,7 @@ int serve_command(int argc, char** argv) {
   reg_cfg.result_ttl = *ttl;
   reg_cfg.max_attempts = static_cast<uint32_t>(max_attempts);
 
-  start_logging(level);
+  start_logging(level, log_format);
 
   // A client that goes away must not take the server with it; and only
   // this thread takes SIGINT and SIGTERM (every thread started below

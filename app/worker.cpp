@@ -54,6 +54,9 @@ options:
                            own removed when it stops (default: $TMPDIR,
                            else /tmp)
   --log-level LEVEL        debug, info, warn or error (default info)
+  --log-format FORMAT      text or json (one object per line); under
+                           journald, lines carry their priority instead of
+                           a time (default text)
   -h, --help               this text
   -V, --version            the version of playcount
 )";
@@ -117,7 +120,7 @@ int worker_command(int argc, char** argv) {
   if (opts.wants_version())
     return print_version();
   opts.reject_unknown({"join", "workers", "cluster-token", "name", "log-level",
-                       "memory-limit", "temp-dir"});
+                       "log-format", "memory-limit", "temp-dir"});
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   worker_node_config cfg;
   const uint64_t workers = opts.get_number("workers", cores);
@@ -125,6 +128,7 @@ int worker_command(int argc, char** argv) {
   cfg.token = opts.get("cluster-token", env_token ? env_token : "");
   cfg.name = opts.get("name", host_name());
   const std::string level = opts.get("log-level", "info");
+  const std::string log_format = opts.get("log-format", "text");
   const uint64_t memory_limit =
       opts.get_number("memory-limit", default_memory_limit(), true);
   const std::string temp_dir = opts.get("temp-dir", default_temp_dir());
@@ -140,6 +144,8 @@ int worker_command(int argc, char** argv) {
     usage_error = "--workers must be from 1 to 1024";
   else if (usage_error.empty() && !is_log_level(level))
     usage_error = "--log-level is debug, info, warn or error";
+  else if (usage_error.empty() && !is_log_format(log_format))
+    usage_error = "--log-format is text or json";
   else if (usage_error.empty() && memory_limit < min_memory_limit)
     usage_error =
         "--memory-limit must be at least " + format_bytes(min_memory_limit);
@@ -165,7 +171,7 @@ int worker_command(int argc, char** argv) {
   // partial sent back needs room for one partition's bytes besides.
   cfg.spill->spill_at = memory_limit / 3 / cfg.workers;
 
-  start_logging(level);
+  start_logging(level, log_format);
   std::signal(SIGPIPE, SIG_IGN);
   stop_on_signal(cfg.spill);
   spdlog::info("memory limit {}: a worker spills past {} to {}",

@@ -2,6 +2,7 @@
 
 #include "actors/job_store.hpp"
 #include "core/input_error.hpp"
+#include "core/log_fields.hpp"
 #include "http/metrics.hpp"
 #include "http/routes.hpp"
 #include "http/server_context.hpp"
@@ -63,11 +64,19 @@ void log_request(std::string_view method, std::string_view target,
   const int status = answered ? code(*answered) : 0;
   const double ms =
       std::chrono::duration<double, std::milli>(steady::now() - since).count();
-  request_metrics::process().observe(classify(method, target), status,
-                                     ms / 1000);
-  spdlog::info("{} {} {} {:.1f} ms{}{}", escape_value(method, 16),
-               escape_value(target, 2048), status, ms, note.empty() ? "" : " ",
-               note);
+  const request_route route = route_of(method, target);
+  request_metrics::process().observe(route, status, ms / 1000);
+  const log_request_fields fields{method.substr(0, 16), target.substr(0, 2048),
+                                  status, ms};
+  const scoped_request_fields with_fields(fields);
+  // What a scraper or a load balancer asks every few seconds is noise at
+  // info.
+  const bool probe =
+      route.cls == request_class::metrics || route.cls == request_class::health;
+  spdlog::log(probe ? spdlog::level::debug : spdlog::level::info,
+              "{} {} {} {:.1f} ms{}{}", escape_value(method, 16),
+              escape_value(target, 2048), status, ms, note.empty() ? "" : " ",
+              note);
 }
 
 void answer_and_close(connection& c, const std::shared_ptr<Tcp::Peer>& peer,

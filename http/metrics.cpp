@@ -2,22 +2,15 @@
 
 #include <cinttypes>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <dirent.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 namespace playcount::http {
 
 namespace {
-
-size_t status_class(int status) noexcept {
-  return status >= 100 && status < 600 ? static_cast<size_t>(status / 100 - 1)
-                                       : status_class_count - 1;
-}
-
-const char* status_class_name(size_t i) noexcept {
-  static const char* names[status_class_count] = {"1xx", "2xx", "3xx",
-                                                  "4xx", "5xx", "none"};
-  return names[i];
-}
 
 // Appends the lines of one metric family.
 class writer {
@@ -48,6 +41,10 @@ public:
     std::snprintf(buf, sizeof buf, "%.9g", v);
     line(name, labels, buf);
   }
+
+  /// The _bucket, _sum and _count lines of `h`; `labels` without `le`.
+  void histogram(const std::string& name, const std::string& labels,
+                 const seconds_histogram& h);
 
 private:
   void line(std::string_view name, std::string_view labels,
@@ -89,6 +86,24 @@ std::string bound(double le) {
   return buf;
 }
 
+void writer::histogram(const std::string& name, const std::string& labels,
+                       const seconds_histogram& h) {
+  const std::string prefix = labels.empty() ? "" : labels + ",";
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i <= h.bounds.size(); ++i) {
+    cumulative += i < h.counts.size() ? h.counts[i] : 0;
+    const std::string le = i < h.bounds.size() ? bound(h.bounds[i]) : "+Inf";
+    sample(name + "_bucket", prefix + label("le", le), cumulative);
+  }
+  sample(name + "_sum", labels, h.sum);
+  // The count is the +Inf bucket's, whatever races a snapshot saw.
+  sample(name + "_count", labels, cumulative);
+}
+
+#ifndef PLAYCOUNT_VERSION
+#define PLAYCOUNT_VERSION "unknown"
+#endif
+
 } // namespace
 
 const char* to_string(request_class c) noexcept {
@@ -115,35 +130,50 @@ const char* to_string(request_class c) noexcept {
   return "other";
 }
 
-request_class classify(std::string_view method, std::string_view target) {
+request_route route_of(std::string_view method, std::string_view target) {
   // A request refused before its head was read is logged with target "?".
   if (target.empty() || target.front() != '/')
-    return request_class::other;
+    return {};
   const route_match m = match_route(method, target.substr(0, target.find('?')));
   if (m.kind == route_match::no_route)
-    return request_class::other;
+    return {};
+  request_route out;
+  out.route = m.pattern;
   switch (m.target) {
   case endpoint::upload:
-    return request_class::upload;
+    out.cls = request_class::upload;
+    break;
   case endpoint::job_result:
-    return request_class::job_result;
+    out.cls = request_class::job_result;
+    break;
   case endpoint::job:
-    return request_class::job;
+    out.cls = request_class::job;
+    break;
   case endpoint::jobs:
-    return request_class::jobs;
+    out.cls = request_class::jobs;
+    break;
   case endpoint::stats:
-    return request_class::stats;
+    out.cls = request_class::stats;
+    break;
   case endpoint::health:
   case endpoint::ready: // a probe as /healthz is
-    return request_class::health;
+    out.cls = request_class::health;
+    break;
   case endpoint::version:
-    return request_class::other;
+    out.cls = request_class::other;
+    break;
   case endpoint::page:
-    return request_class::page;
+    out.cls = request_class::page;
+    break;
   case endpoint::metrics:
-    return request_class::metrics;
+    out.cls = request_class::metrics;
+    break;
   }
-  return request_class::other;
+  return out;
+}
+
+request_class classify(std::string_view method, std::string_view target) {
+  return route_of(method, target).cls;
 }
 
 request_metrics& request_metrics::process() {
@@ -151,9 +181,9 @@ request_metrics& request_metrics::process() {
   return instance;
 }
 
-void request_metrics::observe(request_class c, int status,
-                              double seconds) noexcept {
-  histogram& h = latency_[static_cast<size_t>(c)];
+void request_metrics::observe(const request_route& r, int status,
+                              double seconds) {
+  histogram& h = latency_[static_cast<size_t>(r.cls)];
   size_t i = 0;
   while (i < latency_buckets.size() && seconds > latency_buckets[i])
     ++i;
@@ -161,61 +191,139 @@ void request_metrics::observe(request_class c, int status,
   h.sum_us.fetch_add(static_cast<uint64_t>(seconds > 0 ? seconds * 1e6 : 0),
                      std::memory_order_relaxed);
   h.count.fetch_add(1, std::memory_order_relaxed);
-  responses_[static_cast<size_t>(c)][status_class(status)].fetch_add(
-      1, std::memory_order_relaxed);
+  // Codes outside 100..599 are not HTTP's; 0 stands for "not answered".
+  const int code = status >= 100 && status < 600 ? status : 0;
+  const std::lock_guard<std::mutex> lock(responses_lock_);
+  responses_[{r.route, code}] += 1;
 }
 
-request_metrics_snapshot request_metrics::snapshot() const noexcept {
+request_metrics_snapshot request_metrics::snapshot() const {
   request_metrics_snapshot out;
+  const std::vector<double> bounds(latency_buckets.begin(),
+                                   latency_buckets.end());
   for (size_t c = 0; c < request_class_count; ++c) {
     const histogram& h = latency_[c];
+    seconds_histogram& copy = out.latency[c];
+    copy = histogram_with(bounds);
     // Buckets first, then the count: a scrape racing a request may see
     // the bucket without the count, never a count above its buckets' sum.
-    uint64_t in_buckets = 0;
     for (size_t i = 0; i < h.buckets.size(); ++i) {
-      out.latency[c].buckets[i] = h.buckets[i].load(std::memory_order_relaxed);
-      in_buckets += out.latency[c].buckets[i];
+      copy.counts[i] = h.buckets[i].load(std::memory_order_relaxed);
+      copy.count += copy.counts[i];
     }
-    out.latency[c].count = in_buckets;
-    out.latency[c].sum_seconds =
+    copy.sum =
         static_cast<double>(h.sum_us.load(std::memory_order_relaxed)) / 1e6;
-    for (size_t s = 0; s < status_class_count; ++s)
-      out.responses[c][s] = responses_[c][s].load(std::memory_order_relaxed);
+  }
+  {
+    const std::lock_guard<std::mutex> lock(responses_lock_);
+    out.responses.assign(responses_.begin(), responses_.end());
   }
   out.upload_bytes = upload_bytes_.load(std::memory_order_relaxed);
   return out;
 }
 
-process_memory read_process_memory() {
-  process_memory out;
-  FILE* f = std::fopen("/proc/self/statm", "r");
+namespace {
+
+// The fields of /proc/self/stat after the command name (which may hold
+// spaces and parentheses: it ends at the last ')'), the state first.
+std::vector<std::string> proc_stat_fields() {
+  std::vector<std::string> out;
+  FILE* f = std::fopen("/proc/self/stat", "r");
   if (f == nullptr)
     return out;
-  unsigned long long size = 0;
-  unsigned long long resident = 0;
-  // The kernel writes these two numbers; a line that is not two of them is
-  // refused by the == 2, so fscanf's silence on conversion errors is fine.
-  // NOLINTNEXTLINE(cert-err34-c): see the line above
-  if (std::fscanf(f, "%llu %llu", &size, &resident) == 2) {
-    const long page = ::sysconf(_SC_PAGESIZE);
-    const uint64_t page_size = page > 0 ? static_cast<uint64_t>(page) : 4096;
-    out.virtual_bytes = size * page_size;
-    out.resident_bytes = resident * page_size;
-  }
+  char buf[1024];
+  const size_t n = std::fread(buf, 1, sizeof buf - 1, f);
   std::fclose(f);
+  const std::string_view text(buf, n);
+  const size_t paren = text.rfind(')');
+  if (paren == std::string_view::npos)
+    return out;
+  std::string_view rest = text.substr(paren + 1);
+  while (!rest.empty()) {
+    const size_t start = rest.find_first_not_of(" \n");
+    if (start == std::string_view::npos)
+      break;
+    rest.remove_prefix(start);
+    const size_t end = rest.find_first_of(" \n");
+    out.emplace_back(rest.substr(0, end));
+    if (end == std::string_view::npos)
+      break;
+    rest.remove_prefix(end);
+  }
+  return out;
+}
+
+uint64_t number(const std::vector<std::string>& fields, size_t field) {
+  // proc(5) numbers fields from 1, the state being field 3.
+  const size_t i = field - 3;
+  return i < fields.size() ? std::strtoull(fields[i].c_str(), nullptr, 10) : 0;
+}
+
+// When the machine booted, in seconds since the Unix epoch (/proc/stat).
+uint64_t boot_time() {
+  FILE* f = std::fopen("/proc/stat", "r");
+  if (f == nullptr)
+    return 0;
+  uint64_t out = 0;
+  char line[256];
+  while (std::fgets(line, sizeof line, f) != nullptr)
+    if (std::strncmp(line, "btime ", 6) == 0) {
+      out = std::strtoull(line + 6, nullptr, 10);
+      break;
+    }
+  std::fclose(f);
+  return out;
+}
+
+uint64_t open_descriptors() {
+  DIR* dir = ::opendir("/proc/self/fd");
+  if (dir == nullptr)
+    return 0;
+  uint64_t n = 0;
+  while (const dirent* e = ::readdir(dir))
+    n += e->d_name[0] != '.';
+  ::closedir(dir);
+  return n > 0 ? n - 1 : 0; // not the one reading the directory
+}
+
+} // namespace
+
+process_stats read_process_stats() {
+  process_stats out;
+  const long page = ::sysconf(_SC_PAGESIZE);
+  const long ticks = ::sysconf(_SC_CLK_TCK);
+  const std::vector<std::string> stat = proc_stat_fields();
+  if (!stat.empty() && ticks > 0) {
+    const auto hz = static_cast<double>(ticks);
+    out.cpu_seconds =
+        static_cast<double>(number(stat, 14) + number(stat, 15)) / hz;
+    out.start_time_seconds = static_cast<double>(boot_time()) +
+                             static_cast<double>(number(stat, 22)) / hz;
+    out.virtual_bytes = number(stat, 23);
+    out.resident_bytes =
+        number(stat, 24) * static_cast<uint64_t>(page > 0 ? page : 4096);
+  }
+  out.open_fds = open_descriptors();
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0)
+    out.max_fds = limit.rlim_cur;
   return out;
 }
 
 std::string metrics_text(const registry_stats* stats,
                          const request_metrics_snapshot& http,
-                         const process_memory& memory) {
+                         const process_stats& process,
+                         std::string_view version) {
   std::string out;
-  out.reserve(8192);
+  out.reserve(16384);
   writer w(out);
   w.family("playcount_up", "gauge",
            "1 when the job registry answered this scrape, 0 when it did not "
-           "(then only HTTP and process metrics follow).");
+           "(then only HTTP, build and process metrics follow).");
   w.sample("playcount_up", "", uint64_t{stats != nullptr});
+  w.family("playcount_build_info", "gauge",
+           "Always 1; the labels say which playcount this is.");
+  w.sample("playcount_build_info", label("version", version), uint64_t{1});
   if (stats != nullptr) {
     const coordinator_stats& c = stats->coordinator;
     w.family("playcount_uptime_seconds", "gauge",
@@ -224,7 +332,7 @@ std::string metrics_text(const registry_stats* stats,
              static_cast<double>(stats->uptime_ms) / 1000.0);
     w.family("playcount_jobs", "gauge",
              "Jobs the server keeps, by state (ended ones until their time to "
-             "live runs out).");
+             "live runs out; playcount_jobs_ended_total counts ends).");
     const std::pair<const char*, uint64_t> states[] = {
         {"queued", stats->queued},
         {"started", stats->started},
@@ -233,6 +341,28 @@ std::string metrics_text(const registry_stats* stats,
         {"canceled", stats->canceled}};
     for (const auto& [name, n] : states)
       w.sample("playcount_jobs", label("state", name), n);
+    const job_end_stats& ends = stats->ends;
+    w.family("playcount_jobs_ended_total", "counter",
+             "Jobs that ended since the server started, by outcome (a job run "
+             "again after it failed counts again).");
+    w.sample("playcount_jobs_ended_total", label("outcome", "finished"),
+             ends.finished);
+    w.sample("playcount_jobs_ended_total", label("outcome", "failed"),
+             ends.failed);
+    w.sample("playcount_jobs_ended_total", label("outcome", "canceled"),
+             ends.canceled);
+    w.family("playcount_job_duration_seconds", "histogram",
+             "Time from a job's start to its end, by outcome (jobs that "
+             "ended before they started are not in it).");
+    w.histogram("playcount_job_duration_seconds", label("outcome", "finished"),
+                ends.finished_seconds);
+    w.histogram("playcount_job_duration_seconds", label("outcome", "failed"),
+                ends.failed_seconds);
+    w.histogram("playcount_job_duration_seconds", label("outcome", "canceled"),
+                ends.canceled_seconds);
+    w.family("playcount_job_queue_wait_seconds", "histogram",
+             "Time from a job's submission to its start.");
+    w.histogram("playcount_job_queue_wait_seconds", "", ends.queue_wait);
     w.family("playcount_jobs_running", "gauge",
              "Jobs the coordinator is working on.");
     w.sample("playcount_jobs_running", "", c.jobs_running);
@@ -269,6 +399,25 @@ std::string metrics_text(const registry_stats* stats,
     w.family("playcount_worker_nodes_up", "gauge",
              "Worker nodes (other processes) joined and up.");
     w.sample("playcount_worker_nodes_up", "", remote_up);
+    // Per node, by the id the admin page shows ("local", "node-3"): a node
+    // that joins again is a new id; those down are kept a while, then go.
+    w.family("playcount_node_up", "gauge",
+             "1 while a node is up, 0 once it is down (kept a while).");
+    for (const node_stats& n : c.nodes)
+      w.sample("playcount_node_up", label("node", n.id), uint64_t{n.up});
+    w.family("playcount_node_workers", "gauge", "Worker actors of a node.");
+    for (const node_stats& n : c.nodes)
+      w.sample("playcount_node_workers", label("node", n.id), n.workers);
+    w.family("playcount_node_read_bytes_total", "counter",
+             "Bytes of the ranges a node's workers read since it joined.");
+    for (const node_stats& n : c.nodes)
+      w.sample("playcount_node_read_bytes_total", label("node", n.id),
+               n.bytes_done);
+    w.family("playcount_node_ranges_total", "counter",
+             "Ranges a node's workers read since it joined.");
+    for (const node_stats& n : c.nodes)
+      w.sample("playcount_node_ranges_total", label("node", n.id),
+               n.ranges_done);
     uint64_t busy = 0;
     for (const worker_stats& ws : c.workers)
       busy += ws.busy;
@@ -282,47 +431,54 @@ std::string metrics_text(const registry_stats* stats,
            "Bytes of upload bodies (POST /jobs/count/) received.");
   w.sample("playcount_upload_bytes_total", "", http.upload_bytes);
 
-  // Only the classes that were asked for (series appear when first seen).
+  // Only what was answered (series appear when first seen).
   w.family("playcount_http_responses_total", "counter",
-           "HTTP responses by request class and status class (none: the "
-           "client went away first).");
-  for (size_t c = 0; c < request_class_count; ++c)
-    for (size_t s = 0; s < status_class_count; ++s)
-      if (http.responses[c][s] > 0)
-        w.sample("playcount_http_responses_total",
-                 label("endpoint", to_string(static_cast<request_class>(c))) +
-                     "," + label("code", status_class_name(s)),
-                 http.responses[c][s]);
+           "HTTP responses by route (as the routing table writes it; "
+           "unmatched: no route) and status code (none: the client went "
+           "away first).");
+  for (const auto& [key, n] : http.responses)
+    w.sample("playcount_http_responses_total",
+             label("route", key.first) + "," +
+                 label("code", key.second == 0 ? std::string("none")
+                                               : std::to_string(key.second)),
+             n);
   w.family("playcount_http_request_duration_seconds", "histogram",
            "Time from a request's head to its answer, by request class (an "
            "upload's includes its body).");
-  for (size_t c = 0; c < request_class_count; ++c) {
-    const auto& h = http.latency[c];
-    if (h.count == 0)
-      continue;
-    const std::string endpoint =
-        label("endpoint", to_string(static_cast<request_class>(c)));
-    uint64_t cumulative = 0;
-    for (size_t i = 0; i < h.buckets.size(); ++i) {
-      cumulative += h.buckets[i];
-      const std::string le =
-          i < latency_buckets.size() ? bound(latency_buckets[i]) : "+Inf";
-      w.sample("playcount_http_request_duration_seconds_bucket",
-               endpoint + "," + label("le", le), cumulative);
-    }
-    w.sample("playcount_http_request_duration_seconds_sum", endpoint,
-             h.sum_seconds);
-    w.sample("playcount_http_request_duration_seconds_count", endpoint,
-             h.count);
-  }
+  for (size_t c = 0; c < request_class_count; ++c)
+    if (http.latency[c].count > 0)
+      w.histogram("playcount_http_request_duration_seconds",
+                  label("endpoint", to_string(static_cast<request_class>(c))),
+                  http.latency[c]);
 
+  // Prometheus's process collector, by its names.
+  w.family("process_cpu_seconds_total", "counter",
+           "Total user and system CPU time spent in seconds.");
+  w.sample("process_cpu_seconds_total", "", process.cpu_seconds);
+  w.family("process_resident_memory_bytes", "gauge",
+           "Resident memory size in bytes.");
+  w.sample("process_resident_memory_bytes", "", process.resident_bytes);
+  w.family("process_virtual_memory_bytes", "gauge",
+           "Virtual memory size in bytes.");
+  w.sample("process_virtual_memory_bytes", "", process.virtual_bytes);
+  w.family("process_start_time_seconds", "gauge",
+           "Start time of the process since unix epoch in seconds.");
+  w.sample("process_start_time_seconds", "", process.start_time_seconds);
+  w.family("process_open_fds", "gauge", "Number of open file descriptors.");
+  w.sample("process_open_fds", "", process.open_fds);
+  w.family("process_max_fds", "gauge",
+           "Maximum number of open file descriptors.");
+  w.sample("process_max_fds", "", process.max_fds);
+  // The names before the standard ones, for one release (docs/operations.md).
   w.family("playcount_process_resident_memory_bytes", "gauge",
-           "Resident memory of the server process (/proc/self/statm).");
+           "Deprecated: process_resident_memory_bytes; goes in the next "
+           "release.");
   w.sample("playcount_process_resident_memory_bytes", "",
-           memory.resident_bytes);
+           process.resident_bytes);
   w.family("playcount_process_virtual_memory_bytes", "gauge",
-           "Virtual memory of the server process (/proc/self/statm).");
-  w.sample("playcount_process_virtual_memory_bytes", "", memory.virtual_bytes);
+           "Deprecated: process_virtual_memory_bytes; goes in the next "
+           "release.");
+  w.sample("playcount_process_virtual_memory_bytes", "", process.virtual_bytes);
   return out;
 }
 
@@ -331,7 +487,7 @@ reply metrics_reply(const registry_stats* stats) {
   r.status = http_status::ok;
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";
   r.body = metrics_text(stats, request_metrics::process().snapshot(),
-                        read_process_memory());
+                        read_process_stats(), PLAYCOUNT_VERSION);
   return r;
 }
 

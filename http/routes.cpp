@@ -20,10 +20,12 @@ std::vector<std::string_view> segments(std::string_view path) {
   return out;
 }
 
-route_match match(endpoint target, std::string_view method,
-                  std::string_view allowed, std::string_view id = {}) {
+route_match match(endpoint target, std::string_view pattern,
+                  std::string_view method, std::string_view allowed,
+                  std::string_view id = {}) {
   route_match out;
   out.target = target;
+  out.pattern = pattern;
   out.id = std::string(id);
   // `allowed` is a comma-separated list such as "GET, DELETE".
   for (std::string_view rest = allowed; !rest.empty();) {
@@ -49,34 +51,37 @@ route_match match(endpoint target, std::string_view method,
 route_match match_route(std::string_view method, std::string_view path) {
   const auto s = segments(path);
   if (s.size() == 2 && s[0] == "jobs" && s[1] == "count")
-    return match(endpoint::upload, method, "POST, PUT");
+    return match(endpoint::upload, "/jobs/count/", method, "POST, PUT");
   // What `curl -T plays.csv .../jobs/count/` sends (curl appends the name).
   if (s.size() == 3 && s[0] == "jobs" && s[1] == "count")
-    return match(endpoint::upload, method, "POST, PUT", s[2]);
+    return match(endpoint::upload, "/jobs/count/{name}", method, "POST, PUT",
+                 s[2]);
   if (s.size() == 3 && s[0] == "jobs" && s[2] == "result")
-    return match(endpoint::job_result, method, "GET", s[1]);
+    return match(endpoint::job_result, "/jobs/{id}/result/", method, "GET",
+                 s[1]);
   if (s.size() == 2 && s[0] == "jobs")
-    return match(endpoint::job, method, "GET, DELETE", s[1]);
+    return match(endpoint::job, "/jobs/{id}/", method, "GET, DELETE", s[1]);
   if (s.size() == 1 && s[0] == "jobs")
-    return match(endpoint::jobs, method, "GET");
+    return match(endpoint::jobs, "/jobs/", method, "GET");
   if (s.size() == 2 && s[0] == "admin" && s[1] == "stats")
-    return match(endpoint::stats, method, "GET");
+    return match(endpoint::stats, "/admin/stats", method, "GET");
   if (s.size() == 1 && s[0] == "healthz")
-    return match(endpoint::health, method, "GET");
+    return match(endpoint::health, "/healthz", method, "GET");
   if (s.size() == 1 && s[0] == "readyz")
-    return match(endpoint::ready, method, "GET");
+    return match(endpoint::ready, "/readyz", method, "GET");
   if (s.size() == 1 && s[0] == "version")
-    return match(endpoint::version, method, "GET");
+    return match(endpoint::version, "/version", method, "GET");
   if (s.size() == 1 && s[0] == "openapi.json")
-    return match(endpoint::page, method, "GET", "openapi.json");
+    return match(endpoint::page, "/openapi.json", method, "GET",
+                 "openapi.json");
   if (s.size() == 1 && s[0] == "metrics")
-    return match(endpoint::metrics, method, "GET");
+    return match(endpoint::metrics, "/metrics", method, "GET");
   if (s.empty())
-    return match(endpoint::page, method, "GET", "index.html");
+    return match(endpoint::page, "/", method, "GET", "index.html");
   if (s.size() == 1 && s[0] == "admin")
-    return match(endpoint::page, method, "GET", "admin.html");
+    return match(endpoint::page, "/admin", method, "GET", "admin.html");
   if (s.size() == 2 && s[0] == "web")
-    return match(endpoint::page, method, "GET", s[1]);
+    return match(endpoint::page, "/web/{file}", method, "GET", s[1]);
   return {};
 }
 

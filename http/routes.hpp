@@ -39,6 +39,9 @@ struct route_match {
                      ///< page: the file name in web/; upload: the file
                      ///< name segment as given (percent-encoded), or empty
   std::string allow; ///< bad_method: the methods the path takes
+  /// found, bad_method: the route as written in the table, with its
+  /// variable segment named ("/jobs/{id}/result/"): a bounded label.
+  std::string_view pattern;
 };
 
 [[nodiscard]] route_match match_route(std::string_view method,

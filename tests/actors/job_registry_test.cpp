@@ -407,6 +407,16 @@ TEST_F(job_registry_test,
   EXPECT_FALSE(
       ask<job_deletion>(registry_, delete_atom::value, std::string("nope"))
           .found);
+  // Ends are counted once each, the removed one's too; only the jobs that
+  // ran have a duration.
+  const job_end_stats ends =
+      ask<registry_stats>(registry_, stats_atom::value).ends;
+  EXPECT_EQ(ends.finished, 1u);
+  EXPECT_EQ(ends.canceled, 2u);
+  EXPECT_EQ(ends.failed, 0u);
+  EXPECT_EQ(ends.finished_seconds.count, 1u);
+  EXPECT_EQ(ends.canceled_seconds.count, 1u);
+  EXPECT_EQ(ends.queue_wait.count, 2u) << "finished and running started";
 }
 
 TEST_F(job_registry_test,
@@ -470,6 +480,12 @@ TEST_F(job_registry_test, ended_jobs_expire_after_their_time_to_live) {
   EXPECT_EQ(stats.finished + stats.failed, 0u);
   EXPECT_EQ(stats.started, 1u);
   EXPECT_TRUE(stats.coordinator_answered);
+  // The counters of ends do not drop as the jobs expire.
+  EXPECT_EQ(stats.ends.finished, 1u);
+  EXPECT_EQ(stats.ends.failed, 1u);
+  EXPECT_EQ(stats.ends.canceled, 0u);
+  EXPECT_EQ(stats.ends.failed_seconds.count, 1u);
+  EXPECT_EQ(stats.ends.queue_wait.count, 3u);
 }
 
 // A registry that dies without a clean stop (exit_reason::kill: no exit

@@ -331,9 +331,24 @@ protected:
         job_query{50, 0x0c, "plays", 1714564800123, "3d982182"});
     add("playcount::job_list",
         job_list{{sample_record(), sample_record()}, 7, true});
+    // Every bucket holds something: the walk looks at each count.
+    const auto histogram = [] {
+      seconds_histogram h = histogram_with({1.0});
+      h.observe(0.5);
+      h.observe(2);
+      return h;
+    };
+    job_end_stats ends;
+    ends.finished = 1;
+    ends.failed = 2;
+    ends.canceled = 3;
+    ends.finished_seconds = histogram();
+    ends.failed_seconds = histogram();
+    ends.canceled_seconds = histogram();
+    ends.queue_wait = histogram();
     add("playcount::registry_stats",
         registry_stats{sample_coordinator_stats(), true, 1, 2, 3, 4, 5, 6, 7, 8,
-                       9, 10});
+                       9, 10, ends});
     add("playcount::node_registration", node_registration{"host", 4, 99});
     add("playcount::registration_reply",
         registration_reply{true, "why not", work_source_, "node-3", 4711,

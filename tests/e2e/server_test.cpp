@@ -986,10 +986,13 @@ TEST_F(server_test, the_log_tells_each_request_and_each_jobs_life) {
   wait_for(s->port(), ok, "finished");
   wait_for(s->port(), bad, "failed");
   test::http_get(s->port(), "/healthz");
+  test::http_get(s->port(), "/jobs/");
   EXPECT_EQ(s->stop(), 0);
   const std::string log = s->log();
+  // Probes (/healthz, /metrics) are logged at debug only (issue 14).
+  EXPECT_EQ(log.find("GET /healthz"), std::string::npos) << log;
   for (const std::string& line : std::vector<std::string>{
-           "POST /jobs/count/ 202", "GET /healthz 200", "job " + ok + " queued",
+           "POST /jobs/count/ 202", "GET /jobs/ 200", "job " + ok + " queued",
            "job " + ok + " started", "job " + ok + " finished in ",
            "job " + bad + " failed after ",
            "line 3: Date is not a real calendar", "stopping on SIGTERM"})

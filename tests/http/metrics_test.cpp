@@ -1,15 +1,29 @@
-// GET /metrics (the Prometheus text format, version 0.0.4) and the web
+// GET /metrics (the Prometheus text format, version 0.0.4), the log lines
+// for journald and machines (app/logging.cpp, compiled in), and the web
 // pages built into the binary, without sockets.
 
+#include "app/logging.hpp"
 #include "http/metrics.hpp"
+#include "http/routes.hpp"
 #include "http/web.hpp"
 
+#include <boost/json.hpp>
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <fcntl.h>
 #include <map>
 #include <regex>
 #include <set>
 #include <sstream>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace playcount::http {
 namespace {
@@ -34,17 +48,32 @@ registry_stats sample_stats() {
   local.id = "local";
   local.local = true;
   local.up = true;
+  local.workers = 2;
+  local.ranges_done = 30;
+  local.bytes_done = 3000;
   node_stats n1 = local;
   n1.id = "node-1";
   n1.local = false;
+  n1.workers = 1;
+  n1.ranges_done = 10;
+  n1.bytes_done = 1000;
   node_stats n2 = n1;
   n2.id = "node-2";
   n2.up = false;
+  n2.workers = 0;
+  n2.ranges_done = 0;
+  n2.bytes_done = 0;
   c.nodes = {local, n1, n2};
   worker_stats busy;
   busy.busy = true;
   worker_stats idle;
   c.workers = {busy, idle, idle};
+  s.ends.finished = 6;
+  s.ends.failed = 7;
+  s.ends.canceled = 8;
+  s.ends.finished_seconds.observe(0.2);
+  s.ends.finished_seconds.observe(90);
+  s.ends.queue_wait.observe(0);
   return s;
 }
 
@@ -60,11 +89,11 @@ parsed parse(const std::string& text) {
   parsed out;
   EXPECT_FALSE(text.empty());
   EXPECT_EQ(text.back(), '\n');
-  const std::regex help(R"(# HELP (playcount_[a-z_]+) \S.*)");
+  const std::regex help(R"(# HELP ((?:playcount|process)_[a-z_]+) \S.*)");
   const std::regex type(
-      R"(# TYPE (playcount_[a-z_]+) (counter|gauge|histogram))");
+      R"(# TYPE ((?:playcount|process)_[a-z_]+) (counter|gauge|histogram))");
   const std::regex sample(
-      R"re((playcount_[a-z_]+)(\{[a-z_]+="[^"\\]*"(,[a-z_]+="[^"\\]*")*\})? (-?[0-9.e+]+|\+Inf))re");
+      R"re(((?:playcount|process)_[a-z_]+)(\{[a-z_]+="[^"\\]*"(,[a-z_]+="[^"\\]*")*\})? (-?[0-9.e+]+|\+Inf))re");
   std::istringstream in(text);
   std::string line;
   std::smatch m;
@@ -98,13 +127,18 @@ parsed parse(const std::string& text) {
 TEST(metrics, the_text_format_has_every_family_with_its_type_and_values) {
   const registry_stats stats = sample_stats();
   request_metrics http;
-  http.observe(request_class::upload, 202, 0.0004);
-  http.observe(request_class::upload, 202, 0.003);
-  http.observe(request_class::upload, 413, 7.5);
-  http.observe(request_class::job, 200, 100.0);
+  const request_route upload{request_class::upload, "/jobs/count/"};
+  http.observe(upload, 202, 0.0004);
+  http.observe(upload, 202, 0.003);
+  http.observe(upload, 413, 7.5);
+  http.observe({request_class::job, "/jobs/{id}/"}, 200, 100.0);
+  http.observe({}, 404, 0.001);
+  http.observe({}, 0, 0.001);
   http.add_upload_bytes(1000);
   http.add_upload_bytes(24);
-  const parsed p = parse(metrics_text(&stats, http.snapshot(), {4096, 8192}));
+  const process_stats process{4096, 8192, 1.5, 1.7e9, 12, 1024};
+  const parsed p =
+      parse(metrics_text(&stats, http.snapshot(), process, "1.2.3"));
 
   const std::map<std::string, std::string> want = {
       {"playcount_up", "1"},
@@ -126,9 +160,41 @@ TEST(metrics, the_text_format_has_every_family_with_its_type_and_values) {
       {R"(playcount_workers{state="busy"})", "1"},
       {R"(playcount_workers{state="idle"})", "2"},
       {"playcount_upload_bytes_total", "1024"},
-      {R"(playcount_http_responses_total{endpoint="upload",code="2xx"})", "2"},
-      {R"(playcount_http_responses_total{endpoint="upload",code="4xx"})", "1"},
-      {R"(playcount_http_responses_total{endpoint="job",code="2xx"})", "1"},
+      {R"(playcount_build_info{version="1.2.3"})", "1"},
+      {R"(playcount_jobs_ended_total{outcome="finished"})", "6"},
+      {R"(playcount_jobs_ended_total{outcome="failed"})", "7"},
+      {R"(playcount_jobs_ended_total{outcome="canceled"})", "8"},
+      {R"(playcount_job_duration_seconds_bucket{outcome="finished",le="0.1"})",
+       "0"},
+      {R"(playcount_job_duration_seconds_bucket{outcome="finished",le="0.25"})",
+       "1"},
+      {R"(playcount_job_duration_seconds_bucket{outcome="finished",le="60"})",
+       "1"},
+      {R"(playcount_job_duration_seconds_bucket{outcome="finished",le="120"})",
+       "2"},
+      {R"(playcount_job_duration_seconds_bucket{outcome="finished",le="+Inf"})",
+       "2"},
+      {R"(playcount_job_duration_seconds_count{outcome="finished"})", "2"},
+      {R"(playcount_job_duration_seconds_sum{outcome="finished"})", "90.2"},
+      {R"(playcount_job_duration_seconds_count{outcome="failed"})", "0"},
+      {R"(playcount_job_queue_wait_seconds_bucket{le="0.01"})", "1"},
+      {"playcount_job_queue_wait_seconds_count", "1"},
+      {R"(playcount_node_up{node="local"})", "1"},
+      {R"(playcount_node_up{node="node-1"})", "1"},
+      {R"(playcount_node_up{node="node-2"})", "0"},
+      {R"(playcount_node_workers{node="local"})", "2"},
+      {R"(playcount_node_read_bytes_total{node="local"})", "3000"},
+      {R"(playcount_node_read_bytes_total{node="node-1"})", "1000"},
+      {R"(playcount_node_ranges_total{node="node-1"})", "10"},
+      {R"(playcount_node_ranges_total{node="node-2"})", "0"},
+      {R"(playcount_http_responses_total{route="/jobs/count/",code="202"})",
+       "2"},
+      {R"(playcount_http_responses_total{route="/jobs/count/",code="413"})",
+       "1"},
+      {R"(playcount_http_responses_total{route="/jobs/{id}/",code="200"})",
+       "1"},
+      {R"(playcount_http_responses_total{route="unmatched",code="404"})", "1"},
+      {R"(playcount_http_responses_total{route="unmatched",code="none"})", "1"},
       {R"(playcount_http_request_duration_seconds_bucket{endpoint="upload",le="0.001"})",
        "1"},
       {R"(playcount_http_request_duration_seconds_bucket{endpoint="upload",le="0.0025"})",
@@ -149,6 +215,13 @@ TEST(metrics, the_text_format_has_every_family_with_its_type_and_values) {
        "0"},
       {R"(playcount_http_request_duration_seconds_bucket{endpoint="job",le="+Inf"})",
        "1"},
+      {"process_resident_memory_bytes", "4096"},
+      {"process_virtual_memory_bytes", "8192"},
+      {"process_cpu_seconds_total", "1.5"},
+      {"process_start_time_seconds", "1.7e+09"},
+      {"process_open_fds", "12"},
+      {"process_max_fds", "1024"},
+      // Deprecated, for one release.
       {"playcount_process_resident_memory_bytes", "4096"},
       {"playcount_process_virtual_memory_bytes", "8192"},
   };
@@ -162,6 +235,11 @@ TEST(metrics, the_text_format_has_every_family_with_its_type_and_values) {
   EXPECT_EQ(p.types.at("playcount_read_bytes_total"), "counter");
   EXPECT_EQ(p.types.at("playcount_jobs"), "gauge");
   EXPECT_EQ(p.types.at("playcount_http_request_duration_seconds"), "histogram");
+  EXPECT_EQ(p.types.at("playcount_jobs_ended_total"), "counter");
+  EXPECT_EQ(p.types.at("playcount_job_duration_seconds"), "histogram");
+  EXPECT_EQ(p.types.at("playcount_job_queue_wait_seconds"), "histogram");
+  EXPECT_EQ(p.types.at("playcount_node_read_bytes_total"), "counter");
+  EXPECT_EQ(p.types.at("process_cpu_seconds_total"), "counter");
   // Classes nobody asked for have no series.
   for (const auto& [key, value] : p.samples)
     EXPECT_EQ(key.find(R"(endpoint="health")"), std::string::npos) << key;
@@ -172,8 +250,8 @@ TEST(metrics, histogram_buckets_are_cumulative_and_end_with_the_count) {
   const double latencies[] = {0,   0.0009, 0.001, 0.0011, 0.02, 0.3,
                               0.3, 2,      59,    61,     1e9};
   for (double s : latencies)
-    http.observe(request_class::stats, 200, s);
-  const parsed p = parse(metrics_text(nullptr, http.snapshot(), {}));
+    http.observe({request_class::stats, "/admin/stats"}, 200, s);
+  const parsed p = parse(metrics_text(nullptr, http.snapshot(), {}, "0"));
   const std::string prefix =
       R"(playcount_http_request_duration_seconds_bucket{endpoint="stats",le=")";
   uint64_t previous = 0;
@@ -204,13 +282,90 @@ TEST(metrics, histogram_buckets_are_cumulative_and_end_with_the_count) {
 }
 
 TEST(metrics, without_the_registry_only_http_and_process_metrics_follow) {
-  const parsed p =
-      parse(metrics_text(nullptr, request_metrics{}.snapshot(), {1, 2}));
+  const parsed p = parse(
+      metrics_text(nullptr, request_metrics{}.snapshot(), {1, 2}, "0.1.0"));
   EXPECT_EQ(p.samples.at("playcount_up"), "0");
   EXPECT_EQ(p.samples.count("playcount_read_bytes_total"), 0u);
   EXPECT_EQ(p.samples.count(R"(playcount_jobs{state="queued"})"), 0u);
+  EXPECT_EQ(p.samples.count(R"(playcount_jobs_ended_total{outcome="failed"})"),
+            0u);
   EXPECT_EQ(p.samples.at("playcount_upload_bytes_total"), "0");
-  EXPECT_EQ(p.samples.at("playcount_process_resident_memory_bytes"), "1");
+  EXPECT_EQ(p.samples.at("process_resident_memory_bytes"), "1");
+  EXPECT_EQ(p.samples.at(R"(playcount_build_info{version="0.1.0"})"), "1");
+}
+
+TEST(metrics,
+     a_seconds_histogram_counts_each_value_in_the_first_bucket_over_it) {
+  seconds_histogram h = histogram_with({0.1, 1, 10});
+  for (double s : {0.0, 0.1, 0.10001, 1.0, 9.99, 10.0, 10.01, 1e9})
+    h.observe(s);
+  EXPECT_EQ(h.counts, (std::vector<uint64_t>{2, 2, 2, 2}));
+  EXPECT_EQ(h.count, 8u);
+  EXPECT_DOUBLE_EQ(h.sum, 0.1 + 0.10001 + 1 + 9.99 + 10 + 10.01 + 1e9);
+  // A negative time (a clock set back) counts, in the first bucket, as 0.
+  h.observe(-5);
+  EXPECT_EQ(h.counts[0], 3u);
+  EXPECT_DOUBLE_EQ(h.sum, 0.1 + 0.10001 + 1 + 9.99 + 10 + 10.01 + 1e9);
+  // The job histograms' bounds go up, from under a second to an hour.
+  for (const auto& bounds : {job_duration_bounds(), queue_wait_bounds()}) {
+    EXPECT_TRUE(std::is_sorted(bounds.begin(), bounds.end()));
+    EXPECT_LT(bounds.front(), 0.1);
+    EXPECT_EQ(bounds.back(), 3600);
+  }
+}
+
+TEST(metrics, responses_are_counted_by_route_template_and_exact_code) {
+  const std::string id = "0b0c4e3a-1f2b-4c5d-8e6f-7a8b9c0d1e2f";
+  const std::vector<std::tuple<std::string, std::string, std::string>> rows = {
+      {"POST", "/jobs/count/?on_bad_rows=skip", "/jobs/count/"},
+      {"PUT", "/jobs/count/plays.csv", "/jobs/count/{name}"},
+      {"GET", "/jobs/" + id + "/result/", "/jobs/{id}/result/"},
+      {"GET", "/jobs/" + id + "/result", "/jobs/{id}/result/"},
+      {"GET", "/jobs/not-an-id/result/", "/jobs/{id}/result/"},
+      {"DELETE", "/jobs/" + id + "/", "/jobs/{id}/"},
+      {"GET", "/jobs/", "/jobs/"},
+      {"GET", "/jobs?limit=5", "/jobs/"},
+      {"GET", "/admin/stats", "/admin/stats"},
+      {"GET", "/healthz", "/healthz"},
+      {"PUT", "/metrics", "/metrics"}, // a 405 is still the route's
+      {"GET", "/", "/"},
+      {"GET", "/admin/", "/admin"},
+      {"GET", "/web/app.js", "/web/{file}"},
+      {"GET", "/nothing/here", "unmatched"},
+      {"GET", "/web/a/b/c", "unmatched"},
+      {"?", "?", "unmatched"},
+  };
+  for (const auto& [method, target, want] : rows)
+    EXPECT_EQ(route_of(method, target).route, want) << method << " " << target;
+  // Every route the table names is a path of its own route: the labels
+  // are the table's, whatever routes it gains.
+  std::set<std::string_view> routes;
+  for (const auto& [method, target, want] : rows)
+    routes.insert(route_of(method, target).route);
+  for (std::string_view route : routes) {
+    if (route == unmatched_route)
+      continue;
+    std::string path(route);
+    for (const char* var : {"{id}", "{name}", "{file}"})
+      if (const size_t at = path.find(var); at != std::string::npos)
+        path.replace(at, std::strlen(var), "x");
+    EXPECT_EQ(match_route("GET", path).pattern, route) << path;
+  }
+  // Bounded: however many paths and codes come, the series are the
+  // routes times the codes seen.
+  request_metrics http;
+  for (int i = 0; i < 1000; ++i)
+    http.observe(route_of("GET", "/no/such/path/" + std::to_string(i)), 404,
+                 0.001);
+  http.observe(route_of("GET", "/healthz"), 200, 0.001);
+  http.observe(route_of("GET", "/healthz"), 999, 0.001); // not HTTP's
+  const auto snapshot = http.snapshot();
+  ASSERT_EQ(snapshot.responses.size(), 3u);
+  EXPECT_EQ(snapshot.responses[0].first.first, "/healthz");
+  EXPECT_EQ(snapshot.responses[0].first.second, 0);
+  EXPECT_EQ(snapshot.responses[1].first.second, 200);
+  EXPECT_EQ(snapshot.responses[2].first.first, "unmatched");
+  EXPECT_EQ(snapshot.responses[2].second, 1000u);
 }
 
 TEST(metrics, requests_are_classed_by_their_route) {
@@ -236,10 +391,32 @@ TEST(metrics, requests_are_classed_by_their_route) {
     EXPECT_EQ(classify(method, target), want) << method << " " << target;
 }
 
-TEST(metrics, the_process_memory_is_read_from_proc) {
-  const process_memory m = read_process_memory();
-  EXPECT_GT(m.resident_bytes, 0u);
-  EXPECT_GE(m.virtual_bytes, m.resident_bytes);
+TEST(metrics, the_process_metrics_are_read_from_proc) {
+  const process_stats before = read_process_stats();
+  EXPECT_GT(before.resident_bytes, 1u << 20);
+  EXPECT_GE(before.virtual_bytes, before.resident_bytes);
+  EXPECT_GE(before.cpu_seconds, 0);
+  const double now = static_cast<double>(std::time(nullptr));
+  EXPECT_LE(before.start_time_seconds, now + 1);
+  EXPECT_GT(before.start_time_seconds, now - 3600) << "this test just began";
+  rlimit limit{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &limit), 0);
+  EXPECT_EQ(before.max_fds, limit.rlim_cur);
+  EXPECT_GE(before.open_fds, 3u);
+  // Two more open descriptors are two more in the count.
+  const int a = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  const int b = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  const process_stats after = read_process_stats();
+  ::close(a);
+  ::close(b);
+  EXPECT_EQ(after.open_fds, before.open_fds + 2);
+  // Busy for a while: the CPU time goes up.
+  const process_stats start = read_process_stats();
+  const std::clock_t cpu_until = std::clock() + CLOCKS_PER_SEC / 20;
+  volatile uint64_t spin = 0;
+  while (std::clock() < cpu_until)
+    spin = spin + 1;
+  EXPECT_GT(read_process_stats().cpu_seconds, start.cpu_seconds);
 }
 
 TEST(metrics, the_reply_is_text_version_0_0_4) {
@@ -249,6 +426,139 @@ TEST(metrics, the_reply_is_text_version_0_0_4) {
   EXPECT_EQ(r.content_type, "text/plain; version=0.0.4; charset=utf-8");
   EXPECT_NE(r.body.find("playcount_read_rows_total 9876543\n"),
             std::string::npos);
+}
+
+// -- the log lines (app/logging.cpp) -----------------------------------------
+
+boost::json::object json_line(const std::string& line) {
+  EXPECT_FALSE(line.empty());
+  EXPECT_EQ(line.back(), '\n');
+  EXPECT_EQ(line.find('\n'), line.size() - 1) << "one line: " << line;
+  boost::system::error_code ec;
+  const boost::json::value v = boost::json::parse(line, ec);
+  EXPECT_FALSE(ec) << line;
+  EXPECT_TRUE(v.is_object()) << line;
+  return v.is_object() ? v.as_object() : boost::json::object{};
+}
+
+const auto a_time = std::chrono::system_clock::time_point(
+    std::chrono::milliseconds(1'790'000'123'456)); // 2026-09-21T14:15:23.456Z
+
+TEST(logging, a_json_line_is_one_object_with_time_level_message_and_job_id) {
+  const std::string id = "0b0c4e3a-1f2b-4c5d-8e6f-7a8b9c0d1e2f";
+  const auto o = json_line(format_log_line(
+      log_format::json, false, spdlog::level::warn, a_time,
+      "job " + id + " failed after 1.5 s: line 3: \"bad\\\" \x01\xff\n",
+      nullptr));
+  EXPECT_EQ(o.at("time").as_string(), "2026-09-21T14:15:23.456Z");
+  EXPECT_EQ(o.at("level").as_string(), "warning");
+  // Every byte comes back; the one that is not UTF-8 written \xFF.
+  EXPECT_EQ(o.at("message").as_string(),
+            "job " + id + " failed after 1.5 s: line 3: \"bad\\\" \x01\\xFF\n");
+  EXPECT_EQ(o.at("job_id").as_string(), id);
+  EXPECT_EQ(o.if_contains("method"), nullptr);
+  // Not a job id: no field.
+  for (const char* message :
+       {"job 0b0c4e3a-1f2b-4c5d-8e6f-7a8b9c0d1e2 ended", "listening on x",
+        "bigjob 0b0c4e3a-1f2b-4c5d-8e6f-7a8b9c0d1e2f"})
+    EXPECT_EQ(
+        json_line(format_log_line(log_format::json, false, spdlog::level::info,
+                                  a_time, message, nullptr))
+            .if_contains("job_id"),
+        nullptr)
+        << message;
+}
+
+TEST(logging, a_request_line_in_json_has_its_fields) {
+  const log_request_fields request{"GET", "/jobs/?q=\"x\"", 404, 1.25};
+  const auto o =
+      json_line(format_log_line(log_format::json, false, spdlog::level::info,
+                                a_time, "GET /jobs/ 404 1.2 ms", &request));
+  EXPECT_EQ(o.at("level").as_string(), "info");
+  EXPECT_EQ(o.at("method").as_string(), "GET");
+  EXPECT_EQ(o.at("target").as_string(), "/jobs/?q=\"x\"");
+  EXPECT_EQ(o.at("status").as_int64(), 404);
+  EXPECT_DOUBLE_EQ(o.at("duration_ms").to_number<double>(), 1.25);
+}
+
+TEST(logging, under_journald_a_line_has_its_priority_and_no_time) {
+  const std::vector<std::pair<spdlog::level::level_enum, std::string>> rows = {
+      {spdlog::level::critical, "<2>"}, {spdlog::level::err, "<3>"},
+      {spdlog::level::warn, "<4>"},     {spdlog::level::info, "<6>"},
+      {spdlog::level::debug, "<7>"},    {spdlog::level::trace, "<7>"}};
+  for (const auto& [level, prefix] : rows) {
+    const std::string line = format_log_line(log_format::text, true, level,
+                                             a_time, "listening", nullptr);
+    const auto name = spdlog::level::to_string_view(level);
+    EXPECT_EQ(line,
+              prefix + std::string(name.data(), name.size()) + " listening\n");
+  }
+  // JSON under journald: the prefix, then the object (the journal strips
+  // the prefix and keeps the rest as the message).
+  const std::string line = format_log_line(
+      log_format::json, true, spdlog::level::err, a_time, "disk full", nullptr);
+  ASSERT_EQ(line.rfind("<3>{", 0), 0u) << line;
+  EXPECT_EQ(json_line(line.substr(3)).at("message").as_string(), "disk full");
+}
+
+TEST(logging, the_formatter_takes_the_request_fields_of_the_call_in_progress) {
+  std::ostringstream out;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out);
+  sink->set_formatter(make_log_formatter(log_format::json, false));
+  spdlog::logger logger("test", sink);
+  {
+    const log_request_fields fields{"DELETE", "/jobs/x/", 204, 3};
+    const scoped_request_fields scope(fields);
+    logger.info("DELETE /jobs/x/ 204");
+  }
+  logger.info("after");
+  std::istringstream lines(out.str());
+  std::string first;
+  std::string second;
+  ASSERT_TRUE(std::getline(lines, first));
+  ASSERT_TRUE(std::getline(lines, second));
+  const auto a = json_line(first + "\n");
+  EXPECT_EQ(a.at("method").as_string(), "DELETE");
+  EXPECT_EQ(a.at("status").as_int64(), 204);
+  const auto b = json_line(second + "\n");
+  EXPECT_EQ(b.at("message").as_string(), "after");
+  EXPECT_EQ(b.if_contains("method"), nullptr) << "the fields ended with scope";
+}
+
+TEST(logging, stderr_is_the_journal_only_when_journal_stream_names_it) {
+  const char* saved = std::getenv("JOURNAL_STREAM");
+  const std::string old = saved != nullptr ? saved : "";
+  struct stat st {};
+  ASSERT_EQ(::fstat(2, &st), 0);
+  const std::string mine =
+      std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+  ::unsetenv("JOURNAL_STREAM");
+  EXPECT_FALSE(stderr_is_journal());
+  ::setenv("JOURNAL_STREAM", mine.c_str(), 1);
+  EXPECT_TRUE(stderr_is_journal());
+  // Inherited by a child whose stderr went elsewhere: another inode.
+  const std::string other =
+      std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino + 1);
+  ::setenv("JOURNAL_STREAM", other.c_str(), 1);
+  EXPECT_FALSE(stderr_is_journal());
+  for (const std::string& bad :
+       {mine + "x", std::string("junk"), std::string(""), ":" + mine})
+    EXPECT_FALSE(
+        (::setenv("JOURNAL_STREAM", bad.c_str(), 1), stderr_is_journal()))
+        << bad;
+  if (saved != nullptr)
+    ::setenv("JOURNAL_STREAM", old.c_str(), 1);
+  else
+    ::unsetenv("JOURNAL_STREAM");
+}
+
+TEST(logging, the_formats_and_levels_are_checked) {
+  EXPECT_TRUE(is_log_format("text"));
+  EXPECT_TRUE(is_log_format("json"));
+  EXPECT_FALSE(is_log_format("JSON"));
+  EXPECT_FALSE(is_log_format(""));
+  EXPECT_TRUE(is_log_level("debug"));
+  EXPECT_FALSE(is_log_level("loud"));
 }
 
 // -- the web pages
