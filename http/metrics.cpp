@@ -345,21 +345,23 @@ std::string metrics_text(const registry_stats* stats,
     w.family("playcount_jobs_ended_total", "counter",
              "Jobs that ended since the server started, by outcome (a job run "
              "again after it failed counts again).");
-    w.sample("playcount_jobs_ended_total", label("outcome", "finished"),
-             ends.finished);
-    w.sample("playcount_jobs_ended_total", label("outcome", "failed"),
-             ends.failed);
-    w.sample("playcount_jobs_ended_total", label("outcome", "canceled"),
-             ends.canceled);
+    struct outcome {
+      const char* name;
+      uint64_t ended;
+      const seconds_histogram& seconds;
+    };
+    const outcome outcomes[] = {
+        {"finished", ends.finished, ends.finished_seconds},
+        {"failed", ends.failed, ends.failed_seconds},
+        {"canceled", ends.canceled, ends.canceled_seconds}};
+    for (const outcome& o : outcomes)
+      w.sample("playcount_jobs_ended_total", label("outcome", o.name), o.ended);
     w.family("playcount_job_duration_seconds", "histogram",
              "Time from a job's start to its end, by outcome (jobs that "
              "ended before they started are not in it).");
-    w.histogram("playcount_job_duration_seconds", label("outcome", "finished"),
-                ends.finished_seconds);
-    w.histogram("playcount_job_duration_seconds", label("outcome", "failed"),
-                ends.failed_seconds);
-    w.histogram("playcount_job_duration_seconds", label("outcome", "canceled"),
-                ends.canceled_seconds);
+    for (const outcome& o : outcomes)
+      w.histogram("playcount_job_duration_seconds", label("outcome", o.name),
+                  o.seconds);
     w.family("playcount_job_queue_wait_seconds", "histogram",
              "Time from a job's submission to its start.");
     w.histogram("playcount_job_queue_wait_seconds", "", ends.queue_wait);
