@@ -117,7 +117,9 @@ struct job_run {
     };
     job_progress out;
     out.scanning = read(meter->scanning);
-    if (request.growing) {
+    if (request.growing && phase == planning) {
+      out.scanning = {}; // not known before the header is
+    } else if (request.growing) {
       // Planned as it lands: scanned is what is planned, of what landed.
       out.scanning.done = bytes_total;
       const uint64_t landed = request.growing->now().size;

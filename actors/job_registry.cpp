@@ -2,6 +2,7 @@
 
 #include "actors/job_store.hpp"
 #include "actors/messages.hpp"
+#include "core/deferred_close.hpp"
 #include "core/spill.hpp"
 #include "core/utf8.hpp"
 
@@ -14,6 +15,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <deque>
+#include <fcntl.h>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -82,6 +84,8 @@ struct registry_state {
   /// TEST ONLY: see test_kill_env.
   std::string test_kill_file;
   bool draining = false; // warm shutdown: no queued job starts
+  /// Where big inputs are closed once unlinked (see drop_input).
+  std::unique_ptr<deferred_close> closer = std::make_unique<deferred_close>();
   /// Jobs whose upload still arrives (submitted with `growing`): their
   /// records are kept in memory only until the upload is whole.
   struct upload_under_way {
@@ -187,6 +191,15 @@ void drop_file(const std::string& path) {
     spdlog::warn("{}", removed.error().text());
 }
 
+// Removes a job's input without waiting for the file system to free its
+// blocks (up to a second for a big one, which would hold every answer of
+// the registry): its name goes now, the last descriptor closes elsewhere.
+void drop_input(registry_state& st, const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  drop_file(path);
+  st.closer->close(fd);
+}
+
 void drop_job(registry_state& st, const std::string& id) {
   if (auto removed = remove_job_files(paths(st, id)); !removed)
     spdlog::warn("{}", removed.error().text());
@@ -221,8 +234,11 @@ job_record* find(registry_state& st, const std::string& id) {
   return &i->second;
 }
 
+// The coordinator's view of a started job, kept in the registry's record:
+// once the coordinator is done with it and its result is on the way, the
+// last progress shown stays (never back to nothing).
 void apply_progress(job_record& r, const job_status& s) {
-  if (!s.known)
+  if (!s.known || r.state != job_state::started)
     return;
   r.phase = s.phase;
   r.rows = s.rows;
@@ -265,6 +281,7 @@ void on_result(registry_actor* self, const std::string& id, job_result& res) {
     r.bytes_done = 0;
     r.rows = 0;
     r.phase.clear();
+    r.progress = {};
     save(st, r);
     st.queue.push_front(id);
     spdlog::info("job {} runs again: its form's on_bad_rows came after the "
@@ -286,6 +303,7 @@ void on_result(registry_actor* self, const std::string& id, job_result& res) {
     job_record& r = i->second;
     r.finished_at = now_ms();
     r.phase.clear();
+    r.progress = {};
     r.rows = res.rows;
     r.bad_rows = res.bad_rows;
     r.first_bad.clear();
@@ -321,7 +339,7 @@ void on_result(registry_actor* self, const std::string& id, job_result& res) {
     // arriving stays until it is whole (uploaded: the form may yet ask for
     // another on_bad_rows, and the job then runs again).
     if (st.uploading.count(id) == 0 && save(st, r))
-      drop_file(p.input);
+      drop_input(st, p.input);
   }
   pump(self);
 }
@@ -540,6 +558,7 @@ submit_reply uploaded(registry_actor* self, const job_submission& in,
       r.bad_rows = 0;
       r.first_bad.clear();
       r.phase.clear();
+      r.progress = {};
       st.queue.push_front(r.id);
       requeued = true;
     }
@@ -731,6 +750,7 @@ registry_impl_actor::behavior_type registry(registry_actor* self,
             "; the last time it used " + std::to_string(r.peak_rss_mb) + " MB";
       r.finished_at = now;
       r.phase.clear();
+      r.progress = {};
       count_end(st, r, false);
       spdlog::warn("job {} failed: {} (--max-attempts {})", r.id, r.error,
                    st.config.max_attempts);
@@ -760,6 +780,7 @@ registry_impl_actor::behavior_type registry(registry_actor* self,
         r.bytes_done = 0;
         r.rows = 0;
         r.phase.clear();
+        r.progress = {};
         st.queue.push_back(r.id); // records come oldest first
       }
       save(st, r);
@@ -839,9 +860,8 @@ registry_impl_actor::behavior_type registry(registry_actor* self,
                       rp.deliver(job_lookup{});
                       return;
                     }
+                    apply_progress(i->second, s);
                     job_record out = i->second;
-                    if (out.state == job_state::started)
-                      apply_progress(out, s);
                     show_upload(self->state, out);
                     rp.deliver(job_lookup{true, std::move(out)});
                   },
@@ -881,8 +901,14 @@ registry_impl_actor::behavior_type registry(registry_actor* self,
                         status_atom::value, shared->jobs[i].id)
               .then(
                   [=](const job_status& s) mutable {
-                    apply_progress(shared->jobs[i], s);
-                    show_upload(self->state, shared->jobs[i]);
+                    job_record& r = shared->jobs[i];
+                    if (auto kept = self->state.jobs.find(r.id);
+                        kept != self->state.jobs.end() &&
+                        kept->second.state == job_state::started) {
+                      apply_progress(kept->second, s);
+                      r = kept->second;
+                    }
+                    show_upload(self->state, r);
                     done();
                   },
                   [=](caf::error&) mutable { done(); });
