@@ -1,55 +1,19 @@
 // What the browser tests and the screenshot script share: a real
 // `playcount serve` on a loopback port, Debian's Chromium through
 // playwright-core, and CSV files to upload.
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { chromium } from 'playwright-core';
+import { binary, startServer } from '../support/serve.mjs';
 
-const here = new URL('.', import.meta.url).pathname;
 
-/** The binary under test: $PLAYCOUNT, or build/bin/playcount of this tree. */
-export const binary = process.env.PLAYCOUNT || resolve(here, '../../build/bin/playcount');
+export { binary, startServer };
 export const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
 
 export function tempDir() {
   return mkdtempSync(join(process.env.TMPDIR || tmpdir(), 'playcount-browser-'));
-}
-
-/**
- * `playcount serve --port 0 --no-cluster` in `dir`; resolves once it
- * logs the port it listens on. stop() ends it (SIGTERM, then SIGKILL).
- */
-export async function startServer(dir, args = []) {
-  const log = [];
-  const child = spawn(binary, ['serve', '--host', '127.0.0.1', '--port', '0',
-    '--no-cluster', '--data-dir', join(dir, 'data'), ...args],
-  { stdio: ['ignore', 'pipe', 'pipe'] });
-  const port = await new Promise((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`no "listening on" in 15 s:\n${log.join('')}`)), 15000);
-    const read = (chunk) => {
-      log.push(chunk.toString());
-      const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(log.join(''));
-      if (m) { clearTimeout(timer); ok(Number(m[1])); }
-    };
-    child.stdout.on('data', read);
-    child.stderr.on('data', read);
-    child.on('exit', (code) => { clearTimeout(timer); fail(new Error(`the server exited (${code}):\n${log.join('')}`)); });
-  });
-  return {
-    port,
-    url: `http://127.0.0.1:${port}`,
-    log: () => log.join(''),
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const gone = new Promise((ok) => child.once('exit', ok));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await gone;
-      clearTimeout(timer);
-    },
-  };
 }
 
 /**

@@ -6,16 +6,15 @@
 // have been driven, so that a route cannot be described and never tested.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import Ajv2020 from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
+import { binary, startServer } from '../support/serve.mjs';
 
-const here = new URL('.', import.meta.url).pathname;
-const binary = process.env.PLAYCOUNT || resolve(here, '../../build/bin/playcount');
 const token = 'openapi-test-token';
 const auth = { authorization: `Bearer ${token}` };
 
@@ -25,40 +24,9 @@ const badCsv = 'Song,Date,Number of Plays\na,2021-02-30,1\n';
 let server;
 let dir;
 
-/** `playcount serve` on a free loopback port; resolves once it listens. */
-async function startServer(args) {
-  const log = [];
-  const child = spawn(binary, ['serve', '--host', '127.0.0.1', '--port', '0',
-    '--no-cluster', '--data-dir', join(dir, 'data'), ...args],
-  { stdio: ['ignore', 'pipe', 'pipe'] });
-  const port = await new Promise((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`no "listening on" in 15 s:\n${log.join('')}`)), 15000);
-    const read = (chunk) => {
-      log.push(chunk.toString());
-      const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(log.join(''));
-      if (m) { clearTimeout(timer); ok(Number(m[1])); }
-    };
-    child.stdout.on('data', read);
-    child.stderr.on('data', read);
-    child.on('exit', (code) => { clearTimeout(timer); fail(new Error(`the server exited (${code}):\n${log.join('')}`)); });
-  });
-  return {
-    url: `http://127.0.0.1:${port}`,
-    log: () => log.join(''),
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const gone = new Promise((ok) => child.once('exit', ok));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await gone;
-      clearTimeout(timer);
-    },
-  };
-}
-
 before(async () => {
   dir = mkdtempSync(join(process.env.TMPDIR || tmpdir(), 'playcount-openapi-'));
-  server = await startServer(['--api-token', token, '--workers', '2']);
+  server = await startServer(dir, ['--api-token', token, '--workers', '2']);
 });
 
 after(async () => {
