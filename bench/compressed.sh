@@ -36,14 +36,24 @@ declare -A CMD=(
   [gz]="\"$PLAYCOUNT\" count \"$PLAIN.gz\" -o \"$OUT/gz.csv\" --quiet"
   [duckdb_zst]="node \"$BENCH_DIR/duckdb_groupby.mjs\" \"$PLAIN.zst\" \"$OUT/duckdb_zst.csv\" --header-from \"$PLAIN\""
   [duckdb_gz]="node \"$BENCH_DIR/duckdb_groupby.mjs\" \"$PLAIN.gz\" \"$OUT/duckdb_gz.csv\" --header-from \"$PLAIN\""
+  [unzstd]="zstd -dc \"$PLAIN.zst\" > /dev/null"
 )
-ORDER=(file zst zst_pipe gz duckdb_zst duckdb_gz)
-declare -A TIMES
+ORDER=(file zst zst_pipe gz duckdb_zst duckdb_gz unzstd)
+# The processor time (user + system) of the plain count and of zstd's
+# decoding alone: what a pipe from zstd costs at the least, whatever
+# playcount does (see the bound printed at the end).
+CPU_OF=(file unzstd)
+declare -A TIMES CPU
 log "load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)"
 for run in $(seq "$RUNS"); do
   for name in "${ORDER[@]}"; do
     t0=$(date +%s%N)
-    bash -c "${CMD[$name]}" || die "$name failed"
+    if [[ " ${CPU_OF[*]} " == *" $name "* ]]; then
+      "$TIME" -o "$OUT/cpu" -f '%U %S' bash -c "${CMD[$name]}" || die "$name failed"
+      CPU[$name]+="$(awk '{ printf "%.3f", $1 + $2 }' "$OUT/cpu") "
+    else
+      bash -c "${CMD[$name]}" || die "$name failed"
+    fi
     t1=$(date +%s%N)
     TIMES[$name]+="$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }') "
   done
@@ -66,3 +76,12 @@ for name in zst zst_pipe gz; do
     "$name" "${MED[$name]}" "$(awk -v a="${MED[$name]}" -v b="${MED[file]}" 'BEGIN{print a/b}')" \
     "${MED[$peer]}" "$(awk -v a="${MED[$peer]}" -v b="${MED[$name]}" 'BEGIN{print a/b}')"
 done
+# On N cores a count that keeps them all busy cannot end before its own
+# processor time and the decoder's have been spent: (C + D) / N seconds.
+# Against the plain file's time, that is the least ratio a pipe can have.
+# shellcheck disable=SC2086
+C=$(stat_of median ${CPU[file]}) D=$(stat_of median ${CPU[unzstd]})
+CORES=$(nproc)
+printf 'zstd -dc alone: %s s of processor time; the plain count: %s s in %s s on %s cores\n' "$D" "$C" "${MED[file]}" "$CORES"
+printf 'so zst_pipe cannot take less than %.2fx the plain file here (at best (C + D) / %s cores)\n' \
+  "$(awk -v c="$C" -v d="$D" -v w="${MED[file]}" -v n="$CORES" 'BEGIN { b = (c + d) / n; if (b < w) b = w; print b / w }')" "$CORES"
