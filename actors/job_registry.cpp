@@ -2,7 +2,7 @@
 
 #include "actors/job_store.hpp"
 #include "actors/messages.hpp"
-#include "core/deferred_close.hpp"
+#include "core/file_chores.hpp"
 #include "core/spill.hpp"
 #include "core/utf8.hpp"
 
@@ -85,7 +85,7 @@ struct registry_state {
   std::string test_kill_file;
   bool draining = false; // warm shutdown: no queued job starts
   /// Where big inputs are closed once unlinked (see drop_input).
-  std::unique_ptr<deferred_close> closer = std::make_unique<deferred_close>();
+  std::unique_ptr<file_chores> closer = std::make_unique<file_chores>();
   /// Jobs whose upload still arrives (submitted with `growing`): their
   /// records are kept in memory only until the upload is whole.
   struct upload_under_way {

@@ -1,6 +1,7 @@
 #include "http/upload.hpp"
 
 #include "actors/job_store.hpp"
+#include "core/file_chores.hpp"
 #include "core/write_all.hpp"
 #include "http/multipart.hpp"
 #include "http/wire.hpp"
@@ -25,6 +26,7 @@ namespace playcount::http {
 namespace {
 
 constexpr size_t buffer_size = 1 << 20;
+constexpr size_t direct_write_size = 64 << 10;
 constexpr uint64_t writeback_every = 32 << 20;
 
 // Copies `size` bytes at `offset` of `in` to the start of `out`, in the
@@ -279,18 +281,23 @@ result<void> file_sink::open(const std::string& path, bool writeback) {
 }
 
 bool file_sink::flush_buffer() {
-  if (!write_all(fd_, {buffer_.data(), buffer_.size()})) {
+  if (!write_out(buffer_))
+    return false;
+  buffer_.clear();
+  return true;
+}
+
+bool file_sink::write_out(std::string_view bytes) {
+  if (!write_all(fd_, bytes)) {
     error_ = failure::of_errno("cannot write", path_, errno);
     return false;
   }
-  written_ += buffer_.size();
-  buffer_.clear();
+  written_ += bytes.size();
   if (writeback_ && written_ - flushed_ >= writeback_every) {
-    // Start writeback now (it does not wait): the pages reach the disk
-    // while the rest arrives, and the fsync at the end has little left.
-    (void)::sync_file_range(fd_, static_cast<off64_t>(flushed_),
-                            static_cast<off64_t>(written_ - flushed_),
-                            SYNC_FILE_RANGE_WRITE);
+    // The pages reach the disk while the rest arrives, and the fsync at the
+    // end has little left.
+    static file_chores chores;
+    chores.write_back(fd_, flushed_, written_ - flushed_);
     flushed_ = written_;
   }
   return true;
@@ -300,6 +307,10 @@ bool file_sink::write(std::string_view bytes) {
   if (fd_ < 0)
     return false;
   size_ += bytes.size();
+  // A large piece (an upload reads 256 KiB at a time) goes to the file as it
+  // is: copying it into the buffer first would cost a pass over its bytes.
+  if (buffer_.empty() && bytes.size() >= direct_write_size)
+    return write_out(bytes);
   while (!bytes.empty()) {
     const size_t n = std::min(bytes.size(), buffer_size - buffer_.size());
     buffer_.append(bytes.data(), n);

@@ -25,8 +25,8 @@
 namespace playcount::http {
 
 /// Writes a body to a file as it arrives. Writeback is started every few
-/// MiB (sync_file_range), so that dirty pages stay bounded and the final
-/// fsync is short.
+/// MiB (sync_file_range, on a thread of its own: core/file_chores.hpp), so
+/// that dirty pages stay bounded and the final fsync is short.
 class file_sink {
 public:
   file_sink() = default;
@@ -56,6 +56,7 @@ public:
 
 private:
   bool flush_buffer();
+  bool write_out(std::string_view bytes);
 
   int fd_ = -1;
   std::string path_;
