@@ -3,15 +3,19 @@
 
 #include "tests/support/binary.hpp"
 #include "tests/support/csv_gen.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/temp_dir.hpp"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <dirent.h>
 #include <functional>
+#include <sstream>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <thread>
 
@@ -79,6 +83,7 @@ public:
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   }
   [[nodiscard]] std::string err() const { return test::read_file(err_path_); }
+  [[nodiscard]] pid_t pid() const { return pid_; }
 
 private:
   std::string err_path_;
@@ -132,6 +137,62 @@ TEST(count_pipe, counts_standard_input_as_the_file_from_a_slow_producer) {
   EXPECT_EQ(test::read_file(out), test::read_file(expected_path));
   // The spool went with its run.
   EXPECT_TRUE(entries(tmp).empty()) << entries(tmp).front();
+}
+
+// The niceness of each thread of `pid` by its name (field 19 of
+// /proc/<pid>/task/<tid>/stat; the name may hold spaces).
+std::vector<std::pair<std::string, int>> thread_niceness(pid_t pid) {
+  std::vector<std::pair<std::string, int>> out;
+  const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
+  for (const std::string& tid : entries(tasks)) {
+    const std::string stat = test::read_file(tasks + "/" + tid + "/stat");
+    const size_t open = stat.find('('), close = stat.rfind(')');
+    if (open == std::string::npos || close == std::string::npos)
+      continue;
+    std::istringstream fields(stat.substr(close + 2));
+    std::string field;
+    for (int i = 3; i <= 19 && fields >> field; ++i)
+      if (i == 19)
+        out.emplace_back(stat.substr(open + 1, close - open - 1),
+                         std::stoi(field));
+  }
+  return out;
+}
+
+TEST(count_pipe, the_workers_run_nicer_than_what_feeds_them) {
+  temp_dir dir;
+  const auto out = dir.file("out.csv");
+  fed_count count({binary, "count", "-", "-o", out}, dir.path());
+  ASSERT_TRUE(
+      count.write("Song,Date,Number of Plays\nUmbrella,2020-01-01,4\n"));
+  // While the count waits for the rest: its actor threads 5 nicer than the
+  // rest of the process (the spool's copy among them), which stays as it
+  // was started.
+  std::vector<std::pair<std::string, int>> seen;
+  ASSERT_TRUE(test::eventually([&] {
+    seen = thread_niceness(count.pid());
+    return std::count_if(seen.begin(), seen.end(), [](const auto& t) {
+             return t.first == "caf.actor";
+           }) > 0;
+  }));
+  const int started = ::getpriority(PRIO_PROCESS, 0); // inherited
+  int actors = 0, others = 0;
+  for (const auto& [name, nice] : seen) {
+    if (name.rfind("caf.", 0) == 0) {
+      EXPECT_EQ(nice, std::min(started + 5, 19)) << name;
+      ++actors;
+    } else {
+      EXPECT_EQ(nice, started) << name;
+      ++others;
+    }
+  }
+  EXPECT_GT(actors, 0);
+  EXPECT_GT(others, 0);
+  count.close_input();
+  ASSERT_EQ(count.wait(), 0) << count.err();
+  EXPECT_EQ(
+      test::read_file(out),
+      "Song,Date,Total Number of Plays for Date\nUmbrella,2020-01-01,4\n");
 }
 
 TEST(count_pipe, a_bad_record_ends_the_count_before_the_input_ends) {
