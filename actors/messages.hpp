@@ -120,14 +120,14 @@ struct job_request {
   /// (spill.hpp); empty: they never spill. Removed when the job ends.
   std::string spill_dir;
   uint64_t memory_limit = 0; ///< bytes for the job's partials; 0: no limit
-  /// Written with the result when set (issue 15): the summary.json and the
-  /// songs.idx of the result, all or nothing with it.
-  std::string summary_path;
-  std::string index_path;
   /// Set when the input is still being written (standard input, a
   /// compressed file being decoded): the job reads it as it lands. In this
   /// process only: not part of the message's serialized form.
   std::shared_ptr<growing_file> growing = nullptr;
+  /// Written with the result when set (issue 15): the summary.json and the
+  /// songs.idx of the result, all or nothing with it.
+  std::string summary_path;
+  std::string index_path;
 };
 
 template <class Inspector>
