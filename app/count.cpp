@@ -189,10 +189,10 @@ void print_summary(std::FILE* to, const result_summary& s, unsigned columns) {
     std::fprintf(to, "no dates: the result is empty\n");
     return;
   }
+  const long long days = static_cast<long long>(s.last) - s.first + 1;
   std::fprintf(to, "dates %s to %s (%lld day%s)\n",
-               format_date(s.first).c_str(), format_date(s.last).c_str(),
-               static_cast<long long>(int64_t{s.last} - s.first + 1),
-               s.last == s.first ? "" : "s");
+               format_date(s.first).c_str(), format_date(s.last).c_str(), days,
+               days == 1 ? "" : "s");
   const size_t top = std::min<size_t>(10, s.top_songs.size());
   std::fprintf(to, "top %zu song%s by plays:\n", top, top == 1 ? "" : "s");
   size_t plays_width = 0;

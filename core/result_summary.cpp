@@ -251,7 +251,7 @@ result<result_summary> read_summary(const std::string& path) {
   mapped_file file;
   if (auto opened = file.open(path); !opened)
     return std::move(opened).error().within("cannot read the summary");
-  const auto damaged = [&](std::string what) {
+  const auto damaged = [&](const std::string& what) {
     return failure::because("the summary", path, "damaged: " + what);
   };
   json::error_code ec;
