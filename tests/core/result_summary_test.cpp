@@ -58,7 +58,7 @@ struct reference {
 
 reference reference_of(const std::string& result_bytes) {
   reference ref;
-  const auto records = libcsv_records(result_bytes);
+  const auto records = test::libcsv_records(result_bytes);
   EXPECT_TRUE(records.has_value());
   if (!records)
     return ref;
