@@ -7,6 +7,8 @@
 #include "tests/support/process.hpp"
 #include "tests/support/temp_dir.hpp"
 
+#include "core/song_index.hpp"
+
 #include <gtest/gtest.h>
 
 #include <csignal>
@@ -339,8 +341,8 @@ TEST(count_command, summary_json_is_the_same_with_or_without_spilling) {
   temp_dir dir;
   const auto in = dir.write("in.csv", many_songs_csv(60000));
   const auto json = dir.file("summary.json");
-  auto r = run(
-      {binary, "count", in, "-o", dir.file("a.csv"), "--summary-json", json});
+  auto r = run({binary, "count", in, "-o", dir.file("a.csv"), "--summary-json",
+                json, "--test-song-index", dir.file("a.idx")});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const std::string expected = test::read_file(json);
   EXPECT_EQ(expected.rfind("{\"plays\":", 0), 0u) << expected;
@@ -350,7 +352,8 @@ TEST(count_command, summary_json_is_the_same_with_or_without_spilling) {
   ASSERT_EQ(::mkdir(spills.c_str(), 0700), 0);
   r = run({binary, "count", in, "-o", dir.file("b.csv"), "--memory-limit", "1M",
            "--range-size", "64K", "--temp-dir", spills, "--verbose",
-           "--summary-json", "-", "--on-bad-rows", "skip"});
+           "--summary-json", "-", "--on-bad-rows", "skip", "--test-song-index",
+           dir.file("b.idx")});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find(" spilled to disk"), std::string::npos) << r.err;
   // With skip, the skipped count (0) is said.
@@ -358,6 +361,17 @@ TEST(count_command, summary_json_is_the_same_with_or_without_spilling) {
   with_skip.insert(with_skip.find(",\"playsByDate\""), ",\"skippedRows\":0");
   EXPECT_EQ(r.out, with_skip);
   EXPECT_EQ(test::entries(spills), std::vector<std::string>{});
+  // The song index the finisher wrote (as for a server job): the same on
+  // both paths, and it finds a song's rows in the result.
+  EXPECT_TRUE(test::read_file(dir.file("a.idx")) ==
+              test::read_file(dir.file("b.idx")));
+  const auto index = song_index::open(dir.file("b.idx"));
+  ASSERT_TRUE(index) << index.error().text();
+  EXPECT_GT(index->size(), 1000u);
+  const song_entry last = index->at(index->size() - 1);
+  const auto rows = read_song_rows(dir.file("b.csv"), last);
+  ASSERT_TRUE(rows) << rows.error().text();
+  EXPECT_EQ(rows->size(), last.dates);
 }
 
 TEST(count_command, summary_json_says_what_is_wrong_with_its_file) {
