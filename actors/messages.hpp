@@ -124,13 +124,17 @@ struct job_request {
   /// compressed file being decoded): the job reads it as it lands. In this
   /// process only: not part of the message's serialized form.
   std::shared_ptr<growing_file> growing = nullptr;
+  /// Written with the result when set (issue 15): the summary.json and the
+  /// songs.idx of the result, all or nothing with it.
+  std::string summary_path;
+  std::string index_path;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, job_request& x) {
   return f(caf::meta::type_name("job_request"), x.id, x.input_path,
            x.output_path, x.range_size, x.on_bad_rows, x.durable, x.spill_dir,
-           x.memory_limit);
+           x.memory_limit, x.summary_path, x.index_path);
 }
 
 /// The end of a job. `error` is empty on success; on bad input it is the
