@@ -86,6 +86,7 @@ public:
 
 private:
   void widen(day_number day);
+  void offer_top(song_summary&& s);
 
   int64_t plays_ = 0;
   uint64_t songs_ = 0, groups_ = 0;
@@ -98,6 +99,15 @@ private:
 /// Whether song a ranks before b in top_songs: plays descending, then name
 /// (byte order) ascending.
 [[nodiscard]] bool ranks_before(const song_summary& a, const song_summary& b);
+
+/// What a result writer writes beside the result when asked (issue 15):
+/// both only once the result is complete, before it is renamed into place.
+struct summary_files {
+  std::string summary_path; ///< summary.json; empty: none
+  std::string index_path;   ///< songs.idx; empty: none
+  std::optional<uint64_t> skipped_rows;
+  result_summary made; ///< out: the summary written
+};
 
 /// Writes `text` to `path` all or nothing (temporary file + rename).
 result<void> write_file_atomically(const std::string& path,
