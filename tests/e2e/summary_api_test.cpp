@@ -25,8 +25,8 @@ namespace {
 
 namespace json = boost::json;
 using namespace std::chrono_literals;
-using test::json_of;
 using test::http_response;
+using test::json_of;
 using test::str;
 
 using summary_api_test = test::served_test;
@@ -110,19 +110,18 @@ std::string upload_and_wait(uint16_t port, const std::string& csv) {
   return id;
 }
 
-const std::string tricky_csv =
-    "Song,Date,Number of Plays\n"
-    "Umbrella,2024-01-03,4\n"
-    "Umb,2024-01-02,1\n"
-    "\"Hey, \"\"Jude\"\"\",2024-01-01,2\n"
-    "AC/DC Thunder,2024-02-01,7\n"
-    "100% Pure,2024-01-05,3\n"
-    "a b  c,2024-01-05,1\n"
-    "Caf\xc3\xa9 \xe2\x98\x95,2024-01-04,6\n"
-    "Umbrella,2024-01-05,2\n"
-    "Umbrella,2024-01-03,1\n"
-    "\"Multi\nline\",2024-03-01,9\n"
-    "Umb+rella,2024-01-01,1\n";
+const std::string tricky_csv = "Song,Date,Number of Plays\n"
+                               "Umbrella,2024-01-03,4\n"
+                               "Umb,2024-01-02,1\n"
+                               "\"Hey, \"\"Jude\"\"\",2024-01-01,2\n"
+                               "AC/DC Thunder,2024-02-01,7\n"
+                               "100% Pure,2024-01-05,3\n"
+                               "a b  c,2024-01-05,1\n"
+                               "Caf\xc3\xa9 \xe2\x98\x95,2024-01-04,6\n"
+                               "Umbrella,2024-01-05,2\n"
+                               "Umbrella,2024-01-03,1\n"
+                               "\"Multi\nline\",2024-03-01,9\n"
+                               "Umb+rella,2024-01-01,1\n";
 
 TEST_F(summary_api_test, the_summary_is_the_totals_of_the_result_csv) {
   auto s = start();
@@ -305,8 +304,8 @@ TEST_F(summary_api_test, unknown_unfinished_failed_and_bad_requests) {
 
 TEST_F(summary_api_test, a_failed_job_answers_422) {
   auto s = start();
-  const std::string id = test::submit(
-      s->port(), "Song,Date,Number of Plays\na,2021-02-30,1\n");
+  const std::string id =
+      test::submit(s->port(), "Song,Date,Number of Plays\na,2021-02-30,1\n");
   test::wait_for_state(s->port(), id, "failed");
   for (const std::string tail : {"/summary", "/songs", "/songs/a"}) {
     const auto r = test::http_get(s->port(), "/jobs/" + id + tail);
@@ -324,7 +323,8 @@ TEST_F(summary_api_test, the_view_is_the_page_for_a_job_id_only) {
   EXPECT_EQ(r.status, 200) << r.raw.substr(0, 300);
   EXPECT_EQ(r.header("content-type").rfind("text/html", 0), 0u);
   EXPECT_EQ(r.body, test::http_get(s->port(), "/").body);
-  for (const std::string id : {"abc", "..", "0B0C4E3A-1F2B-4C5D-8E6F-7A8B9C0D1E2F"})
+  for (const std::string id :
+       {"abc", "..", "0B0C4E3A-1F2B-4C5D-8E6F-7A8B9C0D1E2F"})
     EXPECT_EQ(test::http_get(s->port(), "/jobs/" + id + "/view").status, 404)
         << id;
 }
@@ -354,7 +354,8 @@ std::string answers(uint16_t port, const std::string& id) {
   return out;
 }
 
-TEST_F(summary_api_test, summaries_survive_restarts_are_rebuilt_and_go_with_the_job) {
+TEST_F(summary_api_test,
+       summaries_survive_restarts_are_rebuilt_and_go_with_the_job) {
   std::string id;
   std::string first;
   std::string result_bytes;
