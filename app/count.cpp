@@ -176,10 +176,12 @@ std::string with_commas(int64_t n) {
 
 // --summary: the totals, the date span and the top 10 songs, aligned.
 void print_summary(std::FILE* to, const result_summary& s, unsigned columns) {
-  std::fprintf(to, "%s plays, %s songs, %s song-dates\n",
+  std::fprintf(to, "%s plays, %s song%s, %s song-date%s\n",
                with_commas(s.plays).c_str(),
                with_commas(static_cast<int64_t>(s.songs)).c_str(),
-               with_commas(static_cast<int64_t>(s.groups)).c_str());
+               s.songs == 1 ? "" : "s",
+               with_commas(static_cast<int64_t>(s.groups)).c_str(),
+               s.groups == 1 ? "" : "s");
   if (s.skipped_rows)
     std::fprintf(to, "%s bad records skipped\n",
                  with_commas(static_cast<int64_t>(*s.skipped_rows)).c_str());
@@ -187,9 +189,10 @@ void print_summary(std::FILE* to, const result_summary& s, unsigned columns) {
     std::fprintf(to, "no dates: the result is empty\n");
     return;
   }
-  std::fprintf(to, "dates %s to %s (%lld days)\n", format_date(s.first).c_str(),
-               format_date(s.last).c_str(),
-               static_cast<long long>(int64_t{s.last} - s.first + 1));
+  std::fprintf(to, "dates %s to %s (%lld day%s)\n",
+               format_date(s.first).c_str(), format_date(s.last).c_str(),
+               static_cast<long long>(int64_t{s.last} - s.first + 1),
+               s.last == s.first ? "" : "s");
   const size_t top = std::min<size_t>(10, s.top_songs.size());
   std::fprintf(to, "top %zu song%s by plays:\n", top, top == 1 ? "" : "s");
   size_t plays_width = 0;

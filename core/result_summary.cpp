@@ -125,16 +125,18 @@ void summary_part::merge(summary_part&& other) {
   if (other.songs_ == 0)
     return;
   if (!other.by_day_.empty()) {
-    // Widen to other's whole range (both ends), then add.
-    widen(other.base_);
-    widen(static_cast<day_number>(other.base_ + int64_t(other.by_day_.size()) -
-                                  1));
-    const int64_t shift = int64_t{other.base_} - base_;
-    for (size_t i = 0; i < other.by_day_.size(); ++i)
-      if (other.by_day_[i] != 0) {
-        int64_t& v = by_day_[static_cast<size_t>(shift + int64_t(i))];
-        v = plus(v, other.by_day_[i]);
+    // Other's days are first_..last_ (its songs' spans): covered, added.
+    for (const day_number day : {other.first_, other.last_})
+      if (by_day_.empty() || day < base_ ||
+          int64_t{day} >= base_ + int64_t(by_day_.size()))
+        widen(day);
+    for (int64_t day = other.first_; day <= other.last_; ++day) {
+      const int64_t v = other.by_day_[static_cast<size_t>(day - other.base_)];
+      if (v != 0) {
+        int64_t& into = by_day_[static_cast<size_t>(day - base_)];
+        into = plus(into, v);
       }
+    }
   }
   for (song_summary& s : other.top_)
     offer_top(std::move(s));

@@ -293,8 +293,89 @@ TEST(count_command, help_lists_every_option) {
   EXPECT_EQ(r.exit_code, 0);
   for (const char* option :
        {"--output", "--workers", "--range-size", "--on-bad-rows",
-        "--memory-limit", "--temp-dir", "--quiet", "--help"})
+        "--memory-limit", "--temp-dir", "--quiet", "--help", "--summary",
+        "--summary-json"})
     EXPECT_NE(r.out.find(option), std::string::npos) << option;
+}
+
+// -- the summary (issue 15)
+// ------------------------------------------------------
+
+TEST(count_command, summary_prints_the_totals_the_span_and_the_top_songs) {
+  temp_dir dir;
+  const auto in = dir.write("in.csv", "Song,Date,Number of Plays\n"
+                                      "Umbrella,2020-01-02,3\n"
+                                      "\"Hey, \"\"Jude\"\"\",2020-01-01,1\n"
+                                      "Umbrella,2020-01-01,4\n"
+                                      "\"two\nlines\",2020-03-01,1200\n");
+  const std::string expected =
+      "1,208 plays, 3 songs, 4 song-dates\n"
+      "dates 2020-01-01 to 2020-03-01 (61 days)\n"
+      "top 3 songs by plays:\n"
+      " 1. two lines    1,200  2020-03-01..2020-03-01\n"
+      " 2. Umbrella         7  2020-01-01..2020-01-02\n"
+      " 3. Hey, \"Jude\"      1  2020-01-01..2020-01-01\n";
+  auto r = run({binary, "count", in, "-o", dir.file("out.csv"), "--summary"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, expected);
+  // The result on standard output: the summary goes to stderr.
+  r = run({binary, "count", in, "-o", "-", "--summary", "--quiet"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err, expected);
+  EXPECT_EQ(r.out.rfind("Song,Date,Total Number of Plays for Date\n", 0), 0u);
+  // A long name is cut for the terminal, with "...".
+  const auto long_in =
+      dir.write("long.csv", "Song,Date,Number of Plays\n" +
+                                std::string(300, 'x') + ",2020-01-01,5\n");
+  r = run({binary, "count", long_in, "-o", dir.file("out.csv"), "--summary"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find(" 1. " + std::string(66, 'x') +
+                       "...  5  2020-01-01..2020-01-01\n"),
+            std::string::npos)
+      << r.out;
+}
+
+TEST(count_command, summary_json_is_the_same_with_or_without_spilling) {
+  temp_dir dir;
+  const auto in = dir.write("in.csv", many_songs_csv(60000));
+  const auto json = dir.file("summary.json");
+  auto r = run(
+      {binary, "count", in, "-o", dir.file("a.csv"), "--summary-json", json});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string expected = test::read_file(json);
+  EXPECT_EQ(expected.rfind("{\"plays\":", 0), 0u) << expected;
+  EXPECT_NE(expected.find("\"topSongs\":[{\"song\":"), std::string::npos);
+  EXPECT_EQ(expected.find("skippedRows"), std::string::npos);
+  const std::string spills = dir.file("tmp");
+  ASSERT_EQ(::mkdir(spills.c_str(), 0700), 0);
+  r = run({binary, "count", in, "-o", dir.file("b.csv"), "--memory-limit", "1M",
+           "--range-size", "64K", "--temp-dir", spills, "--verbose",
+           "--summary-json", "-", "--on-bad-rows", "skip"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find(" spilled to disk"), std::string::npos) << r.err;
+  // With skip, the skipped count (0) is said.
+  std::string with_skip = expected;
+  with_skip.insert(with_skip.find(",\"playsByDate\""), ",\"skippedRows\":0");
+  EXPECT_EQ(r.out, with_skip);
+  EXPECT_EQ(test::entries(spills), std::vector<std::string>{});
+}
+
+TEST(count_command, summary_json_says_what_is_wrong_with_its_file) {
+  temp_dir dir;
+  const auto in =
+      dir.write("in.csv", "Song,Date,Number of Plays\na,2020-01-01,1\n");
+  auto r = run({binary, "count", in, "-o", dir.file("o.csv"), "--summary-json",
+                dir.file("o.csv")});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--summary-json and -o cannot be the same file"),
+            std::string::npos)
+      << r.err;
+  r = run({binary, "count", in, "-o", dir.file("o.csv"), "--summary-json",
+           dir.file("nowhere/s.json")});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("the directory does not exist"), std::string::npos)
+      << r.err;
+  EXPECT_FALSE(test::exists(dir.file("o.csv"))); // said before counting
 }
 
 } // namespace
