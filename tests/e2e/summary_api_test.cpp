@@ -424,5 +424,26 @@ TEST_F(summary_api_test,
   }
 }
 
+TEST_F(summary_api_test,
+       a_result_recovered_from_a_damaged_record_keeps_its_summary) {
+  std::string id;
+  std::string summary;
+  {
+    auto s = start();
+    id = upload_and_wait(s->port(), tricky_csv);
+    summary = test::http_get(s->port(), "/jobs/" + id + "/summary").body;
+  }
+  const job_paths p = paths_for(data(), id);
+  std::ofstream(p.record, std::ios::trunc) << "{\"id\": 1";
+  auto s = start();
+  // Kept beside the result (not set aside with job.json): answered at once.
+  EXPECT_TRUE(test::exists(p.summary));
+  EXPECT_TRUE(test::exists(p.index));
+  EXPECT_FALSE(test::exists(data() + "/damaged/" + id + "/summary.json"));
+  const auto r = test::http_get(s->port(), "/jobs/" + id + "/summary");
+  EXPECT_EQ(r.status, 200) << r.raw;
+  EXPECT_EQ(r.body, summary);
+}
+
 } // namespace
 } // namespace playcount
