@@ -63,6 +63,9 @@ inline constexpr uint64_t min_range_size = uint64_t{64} << 10;
 /// A hidden option for tests, not in --help: any range size from 1 byte, so
 /// that small inputs still cross many range boundaries.
 inline constexpr const char* test_range_size_option = "test-range-size";
+/// Hidden `count` option: also write the song index (songs.idx) to FILE, as
+/// a server job does; for the benchmark of the summary's cost.
+inline constexpr const char* test_song_index_option = "test-song-index";
 
 /// --range-size (at least min_range_size) or --test-range-size, else
 /// `fallback`; sets `error` when out of bounds (and error() when malformed).

@@ -108,6 +108,8 @@ bool emit(partial_aggregate& totals, size_t piece, unsigned threads,
       next_songs(threads);
   if (summary != nullptr)
     summary->parts.resize(threads);
+  if (summary != nullptr && summary->index)
+    summary->songs.reserve(order.size());
   const auto format_round = [&](size_t round, std::vector<std::string>& into,
                                 std::vector<std::vector<indexed_song>>& songs) {
     const auto one = [&](unsigned t) {
@@ -285,16 +287,24 @@ result<void> write_beside(summary_files& summary,
                           std::vector<indexed_song>& songs,
                           uint64_t result_bytes, bool durable) {
   if (!summary.index_path.empty()) {
-    // Sorted in two halves side by side, then merged.
-    const auto by_name = [](const indexed_song& a, const indexed_song& b) {
-      return a.song < b.song;
+    // Keys sorted in two halves side by side, then merged.
+    const auto name_of = [&](uint32_t i) { return songs[i].song; };
+    const auto before = [&](const name_key& x, const name_key& y) {
+      return name_before(x, y, name_of);
     };
-    const auto middle =
-        songs.begin() + static_cast<ptrdiff_t>(songs.size() / 2);
-    std::thread other([&] { std::sort(songs.begin(), middle, by_name); });
-    std::sort(middle, songs.end(), by_name);
+    std::vector<name_key> keys(songs.size());
+    const size_t half = songs.size() / 2;
+    const auto sort_part = [&](size_t from, size_t to) {
+      for (size_t i = from; i < to; ++i)
+        keys[i] = name_key::of(songs[i].song, static_cast<uint32_t>(i));
+      std::sort(keys.begin() + ptrdiff_t(from), keys.begin() + ptrdiff_t(to),
+                before);
+    };
+    std::thread other(sort_part, size_t{0}, half);
+    sort_part(half, songs.size());
     other.join();
-    std::inplace_merge(songs.begin(), middle, songs.end(), by_name);
+    std::inplace_merge(keys.begin(), keys.begin() + ptrdiff_t(half), keys.end(),
+                       before);
     uint64_t names = 0;
     for (const indexed_song& s : songs)
       names += s.song.size();
@@ -302,11 +312,11 @@ result<void> write_beside(summary_files& summary,
     auto index = write_song_index(
         summary.index_path, songs.size(), names, result_bytes, durable,
         [&](std::string_view& name, song_record& rec) {
-          if (k == songs.size())
+          if (k == keys.size())
             return false;
-          name = songs[k].song;
-          rec = songs[k].rec;
-          ++k;
+          const indexed_song& s = songs[keys[k++].index];
+          name = s.song;
+          rec = s.rec;
           return true;
         });
     if (!index)

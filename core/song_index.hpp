@@ -17,7 +17,9 @@
 #include "core/failure.hpp"
 #include "core/fields.hpp"
 
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <optional>
 #include <string>
@@ -81,6 +83,41 @@ private:
 /// checked (each line's name must be e.song, dates ascending) and parsed.
 result<std::vector<std::pair<day_number, int64_t>>>
 read_song_rows(const std::string& result_csv, const song_entry& e);
+
+/// The first 16 bytes of a name as two big-endian numbers (zero-padded):
+/// names compare as their keys do, unless the keys are equal.
+struct name_key {
+  uint64_t hi = 0, lo = 0;
+  uint32_t index = 0; ///< of the name, for the caller
+
+  static name_key of(std::string_view name, uint32_t index) noexcept {
+    unsigned char b[16] = {};
+    std::memcpy(b, name.data(), std::min<size_t>(name.size(), sizeof b));
+    name_key k;
+    for (int i = 0; i < 8; ++i) {
+      k.hi = (k.hi << 8) | b[i];
+      k.lo = (k.lo << 8) | b[8 + i];
+    }
+    k.index = index;
+    return k;
+  }
+};
+
+/// Whether the name of `a` comes before that of `b` (bytes): most
+/// comparisons are of the keys, without touching the names, which a sort of
+/// millions of names would find all over memory.
+template <class NameOf>
+bool name_before(const name_key& a, const name_key& b, const NameOf& name_of) {
+  if (a.hi != b.hi)
+    return a.hi < b.hi;
+  if (a.lo != b.lo)
+    return a.lo < b.lo;
+  const std::string_view x = name_of(a.index), y = name_of(b.index);
+  if (x.size() <= 16 && y.size() <= 16)
+    return x.size() < y.size(); // the same bytes, one a prefix of the other
+  return x.substr(std::min<size_t>(16, x.size())) <
+         y.substr(std::min<size_t>(16, y.size()));
+}
 
 /// What one index record holds but its name (the writer's input).
 struct song_record {

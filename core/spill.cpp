@@ -5,6 +5,7 @@
 #include "core/hash.hpp"
 #include "core/mapped_file.hpp"
 #include "core/result_writer.hpp"
+#include "core/song_index.hpp"
 #include "core/write_all.hpp"
 
 #include <algorithm>
@@ -305,22 +306,25 @@ public:
 private:
   result<void> write_run(const std::string& path,
                          const std::vector<run_record>& recs) {
-    std::vector<uint32_t> by_name(order_.size());
-    for (uint32_t r = 0; r < by_name.size(); ++r)
-      by_name[r] = r;
     const auto name = [&](uint32_t r) {
       const song& s = songs_[order_[r]];
       return std::string_view(names_.data() + s.name_at, s.name_len);
     };
+    std::vector<name_key> by_name(order_.size());
+    for (uint32_t r = 0; r < by_name.size(); ++r)
+      by_name[r] = name_key::of(name(r), r);
     std::sort(by_name.begin(), by_name.end(),
-              [&](uint32_t a, uint32_t b) { return name(a) < name(b); });
+              [&](const name_key& a, const name_key& b) {
+                return name_before(a, b, name);
+              });
     const int fd =
         ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
       return spill_failure(path, errno);
     std::string buf;
     bool ok = true;
-    for (const uint32_t r : by_name) {
+    for (const name_key& k : by_name) {
+      const uint32_t r = k.index;
       const std::string_view n = name(r);
       put<uint32_t>(buf, static_cast<uint32_t>(n.size()));
       put<uint32_t>(buf, r);
