@@ -92,12 +92,12 @@ void job_summaries::answer(const job_record& record, const job_paths& paths,
     std::lock_guard lock(mutex_);
     stopping = stopping_;
     if (!stopping_ && waiting_.size() < max_waiting_) {
-      waiting_.emplace_back(
-          [this, record, paths, req = std::move(req), done](bool run) {
-            done(run ? answer_now(record, paths, req)
-                     : error_reply(http_status::service_unavailable,
-                                   "the server is shutting down"));
-          });
+      waiting_.emplace_back([this, record, paths, req = std::move(req),
+                             done = std::move(done)](bool run) {
+        done(run ? answer_now(record, paths, req)
+                 : error_reply(http_status::service_unavailable,
+                               "the server is shutting down"));
+      });
       wake_reader_.notify_one();
       return;
     }
