@@ -266,10 +266,11 @@ protected:
     };
     add("playcount::job_request",
         job_request{"j", "/in.csv", "/out.csv", 1 << 10, bad_row_policy::skip,
-                    true, "/spill", 1 << 20, nullptr},
+                    true, "/spill", 1 << 20, "/summary.json", "/songs.idx",
+                    nullptr},
         // An input still being written is shared in this process only: it
         // never crosses (it stays null here and there).
-        exempt_paths{"playcount::job_request.8"});
+        exempt_paths{"playcount::job_request.10"});
     add("playcount::job_result", job_result{"j",
                                             true,
                                             true,
