@@ -387,14 +387,20 @@ result<result_summary> summarize_result_file(
     return bad(why);
   if (open)
     close(rows.at());
-  std::vector<uint32_t> order(songs.size());
-  for (uint32_t i = 0; i < order.size(); ++i)
-    order[i] = i;
   const auto name_of = [&](uint32_t i) {
     return std::string_view(names.data() + songs[i].name_at, songs[i].name_len);
   };
-  std::sort(order.begin(), order.end(),
-            [&](uint32_t a, uint32_t b) { return name_of(a) < name_of(b); });
+  std::vector<name_key> keys(songs.size());
+  for (uint32_t i = 0; i < keys.size(); ++i)
+    keys[i] = name_key::of(name_of(i), i);
+  std::sort(keys.begin(), keys.end(),
+            [&](const name_key& a, const name_key& b) {
+              return name_before(a, b, name_of);
+            });
+  std::vector<uint32_t> order(keys.size());
+  for (size_t i = 0; i < keys.size(); ++i)
+    order[i] = keys[i].index;
+  keys = std::vector<name_key>();
   for (size_t i = 1; i < order.size(); ++i)
     if (name_of(order[i - 1]) == name_of(order[i]))
       return bad("the rows of " + printable_utf8(name_of(order[i])) +

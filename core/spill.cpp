@@ -675,10 +675,13 @@ result<spilled_write> write_spilled_result(
         run_record rec;
       };
       std::vector<run_head> heads(partial_aggregate::partitions);
-      const auto later = [&](uint32_t a, uint32_t b) {
-        return heads[a].name > heads[b].name;
+      // The runs' heads by name, keyed by the run: most comparisons are of
+      // the keys.
+      const auto name_of = [&](uint32_t p) { return heads[p].name; };
+      const auto later = [&](const name_key& a, const name_key& b) {
+        return name_before(b, a, name_of);
       };
-      std::priority_queue<uint32_t, std::vector<uint32_t>, decltype(later)>
+      std::priority_queue<name_key, std::vector<name_key>, decltype(later)>
           by_name(later);
       for (uint32_t p = 0; p < partial_aggregate::partitions; ++p) {
         runs.push_back(std::make_unique<piece_reader>(run_of(p)));
@@ -689,7 +692,7 @@ result<spilled_write> write_spilled_result(
         if (offsets[p].size() != songs[p] * sizeof(uint64_t))
           return failure::because("cannot read", places_of(p), "cut short");
         if (runs[p]->next_song(heads[p].name, heads[p].place, heads[p].rec))
-          by_name.push(p);
+          by_name.push(name_key::of(heads[p].name, p));
       }
       int64_t advance_run = -1; // the run whose head was handed out last
       bool damaged = false;
@@ -700,12 +703,12 @@ result<spilled_write> write_spilled_result(
               const auto p = static_cast<uint32_t>(advance_run);
               if (runs[p]->next_song(heads[p].name, heads[p].place,
                                      heads[p].rec))
-                by_name.push(p);
+                by_name.push(name_key::of(heads[p].name, p));
               advance_run = -1;
             }
             if (by_name.empty())
               return false;
-            const uint32_t p = by_name.top();
+            const uint32_t p = by_name.top().index;
             by_name.pop();
             const run_head& h = heads[p];
             if (h.place >= songs[p]) {
