@@ -147,7 +147,12 @@ const charts = (() => {
    * arrow keys, Home and End step through them, and the mouse picks the
    * nearest (pick(x, y) of the draw).
    */
+  const mounted = new WeakMap(); // box -> what to undo before it is drawn again
+
   function mount(box, label, draw) {
+    mounted.get(box)?.();
+    const listening = new AbortController();
+    const on = { signal: listening.signal };
     box.replaceChildren();
     box.classList.add('chart');
     box.tabIndex = 0;
@@ -203,16 +208,18 @@ const charts = (() => {
       if (to === null) return;
       event.preventDefault();
       show(to, true);
-    });
+    }, on);
     box.addEventListener('pointermove', (event) => {
       if (!drawn) return;
       const r = box.getBoundingClientRect();
       const i = drawn.pick(event.clientX - r.left, event.clientY - r.top);
       if (i >= 0) show(i); else hide();
-    });
-    box.addEventListener('pointerleave', () => { if (document.activeElement !== box) hide(); });
-    box.addEventListener('blur', hide);
-    new ResizeObserver(redraw).observe(box);
+    }, on);
+    box.addEventListener('pointerleave', () => { if (document.activeElement !== box) hide(); }, on);
+    box.addEventListener('blur', hide, on);
+    const resized = new ResizeObserver(redraw);
+    resized.observe(box);
+    mounted.set(box, () => { listening.abort(); resized.disconnect(); });
     redraw();
   }
 
