@@ -138,7 +138,7 @@ const jobView = (() => {
       card('groups', 'Song-dates', pc.count(s.groups)),
       card('dates', 'Dates', empty ? 'none' : `${s.firstDate} to ${s.lastDate}`,
         empty ? null : pc.el('span', { class: 'hint' }, ` (${pc.count(days(s.firstDate, s.lastDate))} days)`)),
-      s.skippedRows !== undefined ? card('skipped', 'Skipped rows', pc.count(s.skippedRows)) : null);
+      ...(s.skippedRows !== undefined ? [card('skipped', 'Skipped rows', pc.count(s.skippedRows))] : []));
     body.hidden = false;
     $('by-date').hidden = empty;
     $('top-songs').hidden = empty;
