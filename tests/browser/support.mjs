@@ -145,8 +145,10 @@ export async function scriptSummaryApi(context) {
   const known = new Map(); // origin -> whether the server has the endpoints
   await context.route(/\/jobs\/[^/]+\/(summary|songs|view)/, async (route) => {
     const url = new URL(route.request().url());
+    const auth = route.request().headers().authorization;
+    const headers = auth ? { authorization: auth } : {};
     if (!known.has(url.origin)) {
-      const probe = await fetch(`${url.origin}/jobs/00000000-0000-4000-8000-000000000000/summary`);
+      const probe = await fetch(`${url.origin}/jobs/00000000-0000-4000-8000-000000000000/summary`, { headers });
       known.set(url.origin, probe.status !== 404 || 'error' in (await probe.json().catch(() => ({}))));
     }
     if (known.get(url.origin)) return route.continue();
@@ -156,7 +158,7 @@ export async function scriptSummaryApi(context) {
       return route.fulfill({ status: 200, contentType: 'text/html; charset=utf-8', body: await page.text(),
         headers: { 'Content-Security-Policy': page.headers.get('Content-Security-Policy') } });
     }
-    const result = await fetch(`${url.origin}/jobs/${id}/result/`);
+    const result = await fetch(`${url.origin}/jobs/${id}/result/`, { headers });
     if (result.status !== 200) return route.fulfill({ status: result.status, json: { error: `job ${id}: ${result.status}` } });
     const rows = parseCsv(await result.text()).slice(1).map(([s, d, n]) => [s, d, Number(n)]);
     const { summary, songs } = summarize(rows);
