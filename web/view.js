@@ -136,7 +136,8 @@ const jobView = (() => {
       card('plays', 'Plays', pc.count(s.plays)),
       card('songs', 'Songs', pc.count(s.songs)),
       card('groups', 'Song-dates', pc.count(s.groups)),
-      card('dates', 'Dates', empty ? 'none' : `${s.firstDate} to ${s.lastDate}`,
+      card('dates', 'Dates', ...(empty ? ['none'] : [pc.el('span', { class: 'date' }, s.firstDate), ' to ',
+        pc.el('span', { class: 'date' }, s.lastDate)]),
         empty ? null : pc.el('span', { class: 'hint' }, ` (${pc.count(days(s.firstDate, s.lastDate))} days)`)),
       ...(s.skippedRows !== undefined ? [card('skipped', 'Skipped rows', pc.count(s.skippedRows))] : []));
     body.hidden = false;

@@ -12,6 +12,41 @@ import { rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { startServer, launchBrowser, newPage, makeCsv, writeCsv, tempDir } from './support.mjs';
 
+/**
+ * A year of plays that looks like one: a few songs played much more than
+ * the rest (1/rank), more on weekends, a summer hit; `rows` rows.
+ */
+function yearOfPlays(rows) {
+  let x = 7; // mulberry32
+  const random = () => {
+    x = (x + 0x6d2b79f5) | 0;
+    let t = Math.imul(x ^ (x >>> 15), 1 | x);
+    t ^= t + Math.imul(t ^ (t >>> 7), 61 | t);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const names = ['Umbrella', 'Under Pressure', 'Bohemian Rhapsody', '"Hey, Jude"', 'Café del Mar',
+    'Umbrella (acoustic)', 'Summer Nights', 'Blinding Lights', 'Take On Me', 'Africa', 'Uptown Funk'];
+  for (let i = 0; names.length < 400; i++) names.push(`Track ${String(i + 1).padStart(3, '0')}`);
+  const weights = names.map((_, i) => 1 / (i + 4));
+  const sum = weights.reduce((a, b) => a + b);
+  const pick = () => {
+    let r = random() * sum;
+    for (let i = 0; i < weights.length; i++) if ((r -= weights[i]) < 0) return i;
+    return 0;
+  };
+  const lines = ['Song,Date,Number of Plays'];
+  for (let i = 0; i < rows; i++) {
+    const song = pick();
+    let day = Math.floor(random() * 366);
+    if (song === 6) day = 150 + Math.floor(random() * random() * 90); // the summer hit
+    const date = new Date(Date.UTC(2024, 0, 1 + day));
+    const weekend = date.getUTCDay() === 0 || date.getUTCDay() === 6;
+    const plays = 1 + Math.floor(random() * (weekend ? 60 : 40));
+    lines.push(`${names[song]},${date.toISOString().slice(0, 10)},${plays}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
 const out = resolve(process.argv[2] || new URL('../../docs', import.meta.url).pathname);
 const dir = tempDir();
 const server = await startServer(dir, ['--workers', '2']);
@@ -26,7 +61,7 @@ try {
   };
   await upload('plays-2023.csv', makeCsv(200000, 3));
   await upload('plays-2024-bad.csv', 'Song,Date,Number of Plays\nUmbrella,2024-01-01,3\nUmbrella,2024-02-30,1\n');
-  const shown = await upload('plays-2024.csv', makeCsv(120000, 4));
+  const shown = await upload('plays-2024.csv', yearOfPlays(120000));
   await new Promise((r) => setTimeout(r, 1500));
 
   const shot = await newPage(browser);
