@@ -178,14 +178,24 @@ job_result complete(finisher_state& st) {
     const std::string& path = st.in.request.output_path;
     const std::string& spills = st.in.request.spill_dir;
     std::optional<failure> why;
+    // summary.json and songs.idx, when asked for, with the result.
+    summary_files beside{st.in.request.summary_path,
+                         st.in.request.index_path,
+                         policy(st.in.request) == bad_row_policy::skip
+                             ? std::optional<uint64_t>(outcome.bad_rows)
+                             : std::nullopt,
+                         {}};
+    summary_files* summary =
+        beside.summary_path.empty() && beside.index_path.empty() ? nullptr
+                                                                 : &beside;
     if (!spills.empty() && has_spills(spills)) {
       // Partitions merged one at a time, from disk (spill.hpp).
       result.spilled_bytes += spilled_bytes(spills);
       std::vector<partial_aggregate> in_memory;
       in_memory.push_back(std::move(st.totals));
-      const auto written =
-          write_spilled_result(in_memory, spills, st.spill_owners, path,
-                               st.in.request.durable, &st.in.meter->writing);
+      const auto written = write_spilled_result(
+          in_memory, spills, st.spill_owners, path, st.in.request.durable,
+          &st.in.meter->writing, summary);
       if (!written)
         why = written.error();
       else if (written->overflow) // the sequential read would have found it
@@ -195,8 +205,9 @@ job_result complete(finisher_state& st) {
         result.groups = written->groups;
     } else {
       result.groups = st.totals.groups();
-      auto written = write_result(st.totals, path, st.in.request.durable,
-                                  merge_threads(), &st.in.meter->writing);
+      auto written =
+          write_result(st.totals, path, st.in.request.durable, merge_threads(),
+                       &st.in.meter->writing, summary);
       if (!written)
         why = std::move(written).error();
     }

@@ -200,9 +200,18 @@ void drop_input(registry_state& st, const std::string& path) {
   st.closer->close(fd);
 }
 
+// A result that does not count, and what was made from it.
+void drop_result(const job_paths& p) {
+  drop_file(p.result);
+  drop_file(p.summary);
+  drop_file(p.index);
+}
+
 void drop_job(registry_state& st, const std::string& id) {
   if (auto removed = remove_job_files(paths(st, id)); !removed)
     spdlog::warn("{}", removed.error().text());
+  if (st.config.on_removed) // e.g. its song index, mapped by the server
+    st.config.on_removed(id);
   st.jobs.erase(id);
   st.unsaved.erase(id);
 }
@@ -296,7 +305,7 @@ void on_result(registry_actor* self, const std::string& id, job_result& res) {
     // Canceled, or failed when its upload was cut (the reason that counts,
     // not what the job made of its missing input): a result that came too
     // late to count.
-    drop_file(p.result);
+    drop_result(p);
     if (st.unsaved.count(id) == 0)
       drop_file(p.input);
   } else {
@@ -330,7 +339,7 @@ void on_result(registry_actor* self, const std::string& id, job_result& res) {
           res.error.empty() ? "the job failed" : printable_utf8(res.error);
       if (cut_reason)
         r.error = std::move(*cut_reason);
-      drop_file(p.result);
+      drop_result(p);
       spdlog::warn("job {} failed after {:.3f} s: {}", id, seconds, r.error);
     }
     count_end(st, r);

@@ -33,6 +33,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace playcount {
@@ -57,6 +58,9 @@ struct job_registry_config {
   /// running jobs' records when it grew) for the reason given when
   /// max_attempts is reached.
   std::chrono::milliseconds rss_interval = std::chrono::milliseconds(250);
+  /// Called (on the registry's thread) once a job's files are removed
+  /// (DELETE, expiry), so that whatever holds them open lets go.
+  std::function<void(const std::string& id)> on_removed;
 };
 
 /// What the registry answers, all of it in this process (never published):

@@ -46,9 +46,13 @@ std::string jobs_dir(const std::string& data_dir) {
 
 job_paths paths_for(const std::string& data_dir, const std::string& id) {
   const fs::path dir = fs::path(jobs_dir(data_dir)) / id;
-  return {dir.string(), (dir / "job.json").string(),
-          (dir / "input.csv").string(), (dir / "result.csv").string(),
-          (dir / "spill").string()};
+  return {dir.string(),
+          (dir / "job.json").string(),
+          (dir / "input.csv").string(),
+          (dir / "result.csv").string(),
+          (dir / "spill").string(),
+          (dir / "summary.json").string(),
+          (dir / "songs.idx").string()};
 }
 
 bool is_job_id(std::string_view text) noexcept {
@@ -389,7 +393,10 @@ bool recover(const std::string& data_dir, const std::string& id,
       why + "); it was set aside in " + aside;
   for (fs::directory_iterator it(p.dir, ec), end; !ec && it != end;
        it.increment(ec)) {
-    if (it->path().filename() == "result.csv")
+    // The result and what was made from it (checked when used, rebuilt
+    // from the result when damaged) stay together.
+    const std::string name = it->path().filename().string();
+    if (name == "result.csv" || name == "summary.json" || name == "songs.idx")
       continue;
     const fs::path to = fs::path(aside) / it->path().filename();
     if (std::rename(it->path().c_str(), to.c_str()) != 0) {

@@ -8,6 +8,9 @@
 //   input.csv   the upload (the HTTP layer writes it the same way), removed
 //               once the job has ended
 //   result.csv  the result (the finisher writes it the same way)
+//   summary.json, songs.idx  the result's summary and song index, written
+//               with it (the same way); rebuilt from result.csv when
+//               missing or damaged (http/job_summaries.hpp)
 //
 //   damaged/    (beside jobs/) what start-up could not read, set aside
 //
@@ -16,7 +19,8 @@
 //   job.json is missing, unreadable or not a complete record is moved to
 //   `<data>/damaged/<id>/` (with a suffix `.1`, `.2`, ... when taken); when a
 //   complete result.csv is beside it, the result stays and is served under a
-//   record rebuilt from the files, and the rest goes to damaged/.
+//   record rebuilt from the files (with the summary.json and songs.idx
+//   made from it), and the rest goes to damaged/.
 // - The only directories removed at start-up are the server's own: an
 //   interrupted upload (no job.json, and nothing but body.tmp,
 //   input.csv.tmp, input.csv, job.json.tmp; the 202 comes only after
@@ -40,10 +44,12 @@ namespace playcount {
 /// Where a job's files live.
 struct job_paths {
   std::string dir;
-  std::string record; ///< job.json
-  std::string input;  ///< input.csv
-  std::string result; ///< result.csv
-  std::string spill;  ///< spill/: partials on disk while the job runs
+  std::string record;  ///< job.json
+  std::string input;   ///< input.csv
+  std::string result;  ///< result.csv
+  std::string spill;   ///< spill/: partials on disk while the job runs
+  std::string summary; ///< summary.json: the result's summary (issue 15)
+  std::string index;   ///< songs.idx: the result's songs, sorted
 };
 
 /// `<data_dir>/jobs`

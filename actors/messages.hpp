@@ -120,6 +120,10 @@ struct job_request {
   /// (spill.hpp); empty: they never spill. Removed when the job ends.
   std::string spill_dir;
   uint64_t memory_limit = 0; ///< bytes for the job's partials; 0: no limit
+  /// Written with the result when set (issue 15): the summary.json and the
+  /// songs.idx of the result, all or nothing with it.
+  std::string summary_path;
+  std::string index_path;
   /// Set when the input is still being written (standard input, a
   /// compressed file being decoded): the job reads it as it lands. In this
   /// process only: not part of the message's serialized form.
@@ -130,7 +134,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, job_request& x) {
   return f(caf::meta::type_name("job_request"), x.id, x.input_path,
            x.output_path, x.range_size, x.on_bad_rows, x.durable, x.spill_dir,
-           x.memory_limit);
+           x.memory_limit, x.summary_path, x.index_path);
 }
 
 /// The end of a job. `error` is empty on success; on bad input it is the

@@ -8,10 +8,12 @@
 #include "app/options.hpp"
 #include "app/progress.hpp"
 #include "core/compression.hpp"
+#include "core/result_summary.hpp"
 #include "core/result_writer.hpp"
 #include "core/spill.hpp"
 #include "core/spool.hpp"
 #include "core/units.hpp"
+#include "core/utf8.hpp"
 
 #include <caf/all.hpp>
 
@@ -56,6 +58,10 @@ options:
   --max-input-size BYTES   most bytes spooled from standard input, a pipe
                            or a compressed file, once decoded (default: the
                            free space of the temp dir)
+  --summary                after the result, print its totals, date span and
+                           top 10 songs (to stderr when -o is -)
+  --summary-json FILE      write the result's summary as JSON to FILE (`-`:
+                           standard output), as the server's summary.json
   --quiet                  no progress bar on a terminal
   --verbose                say how long each phase took
   -h, --help               this text
@@ -127,10 +133,123 @@ unsigned terminal_columns(int fd) {
   return 80;
 }
 
+// `name` made for one line of a terminal: control bytes as spaces, invalid
+// UTF-8 as \xFF, cut to `width` characters (the cut marked with "...").
+std::string terminal_name(std::string_view name, size_t width, size_t& shown) {
+  std::string text = printable_utf8(name);
+  for (char& c : text)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+      c = ' ';
+  std::string out;
+  shown = 0;
+  size_t chars = 0;
+  for (size_t i = 0; i < text.size();
+       i +=
+       std::max<size_t>(1, utf8_sequence(std::string_view(text).substr(i))))
+    ++chars;
+  const size_t keep = chars <= width ? chars : (width > 3 ? width - 3 : 0);
+  for (size_t i = 0; i < text.size() && shown < keep;) {
+    const size_t n =
+        std::max<size_t>(1, utf8_sequence(std::string_view(text).substr(i)));
+    out.append(text, i, n);
+    i += n;
+    ++shown;
+  }
+  if (keep < chars) {
+    out += "...";
+    shown += 3;
+  }
+  return out;
+}
+
+std::string with_commas(int64_t n) {
+  std::string digits =
+      std::to_string(n < 0 ? -(n + 1) + uint64_t{1} : uint64_t(n));
+  std::string out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0)
+      out += ',';
+    out += digits[i];
+  }
+  return n < 0 ? "-" + out : out;
+}
+
+// --summary: the totals, the date span and the top 10 songs, aligned.
+void print_summary(std::FILE* to, const result_summary& s, unsigned columns) {
+  std::fprintf(to, "%s plays, %s songs, %s song-dates\n",
+               with_commas(s.plays).c_str(),
+               with_commas(static_cast<int64_t>(s.songs)).c_str(),
+               with_commas(static_cast<int64_t>(s.groups)).c_str());
+  if (s.skipped_rows)
+    std::fprintf(to, "%s bad records skipped\n",
+                 with_commas(static_cast<int64_t>(*s.skipped_rows)).c_str());
+  if (s.empty()) {
+    std::fprintf(to, "no dates: the result is empty\n");
+    return;
+  }
+  std::fprintf(to, "dates %s to %s (%lld days)\n", format_date(s.first).c_str(),
+               format_date(s.last).c_str(),
+               static_cast<long long>(int64_t{s.last} - s.first + 1));
+  const size_t top = std::min<size_t>(10, s.top_songs.size());
+  std::fprintf(to, "top %zu song%s by plays:\n", top, top == 1 ? "" : "s");
+  size_t plays_width = 0;
+  for (size_t i = 0; i < top; ++i)
+    plays_width =
+        std::max(plays_width, with_commas(s.top_songs[i].plays).size());
+  // "NN. " name, two spaces, plays right-aligned, two spaces, the span.
+  const size_t fixed = 4 + 2 + plays_width + 2 + 22;
+  const size_t room = columns > fixed + 10 ? columns - fixed : 10;
+  size_t name_width = 0;
+  for (size_t i = 0; i < top; ++i) {
+    size_t shown = 0;
+    (void)terminal_name(s.top_songs[i].song, room, shown);
+    name_width = std::max(name_width, shown);
+  }
+  for (size_t i = 0; i < top; ++i) {
+    const song_summary& t = s.top_songs[i];
+    size_t shown = 0;
+    const std::string name = terminal_name(t.song, room, shown);
+    std::fprintf(to, "%2zu. %s%*s  %*s  %s..%s\n", i + 1, name.c_str(),
+                 static_cast<int>(name_width - shown), "",
+                 static_cast<int>(plays_width), with_commas(t.plays).c_str(),
+                 format_date(t.first).c_str(), format_date(t.last).c_str());
+  }
+}
+
+// After the result: --summary printed, --summary-json written.
+int show_summary(const std::string& path, bool print,
+                 const std::string& json_path, bool result_on_stdout) {
+  auto read = read_summary(path);
+  if (!read) {
+    std::fprintf(stderr, "playcount count: %s\n", read.error().text().c_str());
+    return 1;
+  }
+  if (!json_path.empty()) {
+    const std::string text = summary_json(*read);
+    if (auto written =
+            write_output(json_path, false,
+                         [&](const text_sink& sink) { return sink(text); });
+        !written) {
+      std::fprintf(stderr,
+                   "playcount count: the summary could not be written: %s\n",
+                   written.error().text().c_str());
+      return 1;
+    }
+  }
+  if (print) {
+    std::FILE* to = result_on_stdout ? stderr : stdout;
+    print_summary(to, *read,
+                  isatty(fileno(to)) != 0 ? terminal_columns(fileno(to)) - 1
+                                          : 100);
+    std::fflush(to);
+  }
+  return 0;
+}
+
 } // namespace
 
 int count_command(int argc, char** argv) {
-  options opts(argc, argv, 2, {"quiet", "verbose"});
+  options opts(argc, argv, 2, {"quiet", "verbose", "summary"});
   if (opts.wants_help()) {
     std::fputs(count_help, stdout);
     return 0;
@@ -139,7 +258,8 @@ int count_command(int argc, char** argv) {
     return print_version();
   opts.reject_unknown({"o", "output", "workers", "range-size", "on-bad-rows",
                        "quiet", "verbose", "memory-limit", "temp-dir",
-                       test_range_size_option, "max-input-size"});
+                       test_range_size_option, "max-input-size", "summary",
+                       "summary-json"});
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   const uint64_t workers = opts.get_number("workers", cores);
   std::string range_size_error;
@@ -153,7 +273,14 @@ int count_command(int argc, char** argv) {
   const uint64_t max_input =
       opts.get_number("max-input-size", free_space(temp_dir), true);
   const std::string output = opts.get("output", opts.get("o", ""));
+  const std::string summary_json_path = opts.get("summary-json", "");
   std::string usage_error = opts.error();
+  if (usage_error.empty() && opts.has("summary-json") &&
+      summary_json_path.empty())
+    usage_error = "give the file of --summary-json (or - for standard output)";
+  else if (usage_error.empty() && !summary_json_path.empty() &&
+           summary_json_path == output)
+    usage_error = "--summary-json and -o cannot be the same file";
   if (usage_error.empty() && opts.positional().size() != 1)
     usage_error = "give exactly one input file";
   else if (usage_error.empty() && output.empty())
@@ -181,11 +308,19 @@ int count_command(int argc, char** argv) {
     return 2;
   }
   // Said now rather than after a long count (the write says its own too).
-  if (auto target = check_output(output); !target) {
+  auto target = check_output(output);
+  if (!target) {
     std::fprintf(stderr, "playcount count: %s\n",
                  target.error().text().c_str());
     return 1;
   }
+  if (!summary_json_path.empty())
+    if (auto json_target = check_output(summary_json_path); !json_target) {
+      std::fprintf(stderr, "playcount count: %s\n",
+                   json_target.error().text().c_str());
+      return 1;
+    }
+  const bool summarize = opts.has("summary") || !summary_json_path.empty();
   // A reader of -o - that goes away (`| head`) makes the write fail with
   // EPIPE, said and cleaned up, instead of killing the process.
   std::signal(SIGPIPE, SIG_IGN);
@@ -233,6 +368,19 @@ int count_command(int argc, char** argv) {
   request.on_bad_rows = *policy;
   request.memory_limit = memory_limit;
   request.spill_dir = spill.dir;
+  // The summary is written beside the spills, then shown or copied; gone
+  // before the spill directory is removed.
+  struct summary_file {
+    std::string path;
+    ~summary_file() {
+      if (!path.empty())
+        ::unlink(path.c_str());
+    }
+  } summary;
+  if (summarize) {
+    summary.path = spill.dir + "/summary.json";
+    request.summary_path = summary.path;
+  }
 
   const bool progress = !opts.has("quiet") && isatty(STDERR_FILENO);
   const auto start = std::chrono::steady_clock::now();
@@ -329,6 +477,9 @@ int count_command(int argc, char** argv) {
                    result.error.c_str());
     return 1;
   }
+  if (summarize)
+    return show_summary(summary.path, opts.has("summary"), summary_json_path,
+                        target->kind == output_kind::standard_output);
   return 0;
 }
 

@@ -12,6 +12,7 @@
 #include "cluster/gate.hpp"
 #include "core/spill.hpp"
 #include "core/units.hpp"
+#include "http/job_summaries.hpp"
 #include "http/server.hpp"
 
 #include <caf/all.hpp>
@@ -357,6 +358,11 @@ int serve_command(int argc, char** argv) {
   http_cfg.max_connections = static_cast<size_t>(max_connections);
   http_cfg.data_dir = data_dir;
   reg_cfg.data_dir = data_dir;
+  // A removed job's song index is let go at once (it is mapped).
+  http_cfg.summaries = std::make_shared<http::job_summaries>();
+  reg_cfg.on_removed = [summaries = http_cfg.summaries](const std::string& id) {
+    summaries->forget(id);
+  };
   reg_cfg.result_ttl = *ttl;
   reg_cfg.max_attempts = static_cast<uint32_t>(max_attempts);
 

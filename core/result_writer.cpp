@@ -42,7 +42,37 @@ void result_rows::format(const partial_aggregate& totals, const song_ref* begin,
   }
 }
 
+void result_rows::format(const partial_aggregate& totals, const song_ref* begin,
+                         const song_ref* end, std::string& out,
+                         summary_part& part, std::vector<indexed_song>* songs) {
+  for (const song_ref* s = begin; s != end; ++s) {
+    const std::string_view name = totals.name(*s);
+    name_.clear();
+    append_csv_field(name_, name);
+    song_record rec;
+    rec.offset = out.size();
+    totals.for_each_day(*s, [&](day_number day, int64_t total) {
+      row(day, total, out);
+      see(rec, part, day, total);
+    });
+    rec.length = out.size() - rec.offset;
+    part.end_song(song_rows_seen{name, rec.plays, rec.first, rec.last,
+                                 rec.dates, rec.offset, rec.length});
+    if (songs != nullptr)
+      songs->push_back(indexed_song{name, rec});
+  }
+}
+
 namespace {
+
+// What emit collects beside the rows when a summary is asked for: a part
+// of the summary per formatting thread, and the songs of each piece (their
+// offsets rebased to the file's once the piece is handed on).
+struct emit_summary {
+  bool index = false; ///< collect the songs
+  std::vector<summary_part> parts;
+  std::vector<indexed_song> songs; ///< offsets in the result
+};
 
 // Emits the rows in order into `sink(const std::string&)`: songs by first
 // appearance, each song's days ascending. Songs are cut into pieces of about
@@ -50,7 +80,8 @@ namespace {
 // calling thread hands the round before to the sink.
 template <class Sink>
 bool emit(partial_aggregate& totals, size_t piece, unsigned threads,
-          Sink&& sink, phase_meter* written = nullptr) {
+          Sink&& sink, phase_meter* written = nullptr,
+          emit_summary* summary = nullptr) {
   totals.seal(threads);
   const std::vector<song_ref> order = totals.songs_in_order();
   std::vector<size_t> cuts{0}; // piece k: songs [cuts[k], cuts[k + 1])
@@ -72,13 +103,26 @@ bool emit(partial_aggregate& totals, size_t piece, unsigned threads,
   threads = std::max(1u, threads);
   std::vector<result_rows> formatters(threads);
   std::vector<std::string> ready(threads), next(threads);
-  const auto format_round = [&](size_t round, std::vector<std::string>& into) {
+  // The songs of each piece in ready and next (when indexing).
+  std::vector<std::vector<indexed_song>> ready_songs(threads),
+      next_songs(threads);
+  if (summary != nullptr)
+    summary->parts.resize(threads);
+  const auto format_round = [&](size_t round, std::vector<std::string>& into,
+                                std::vector<std::vector<indexed_song>>& songs) {
     const auto one = [&](unsigned t) {
       into[t].clear();
+      songs[t].clear();
       const size_t k = round * threads + t;
-      if (k < pieces)
+      if (k >= pieces)
+        return;
+      if (summary == nullptr)
         formatters[t].format(totals, order.data() + cuts[k],
                              order.data() + cuts[k + 1], into[t]);
+      else
+        formatters[t].format(
+            totals, order.data() + cuts[k], order.data() + cuts[k + 1], into[t],
+            summary->parts[t], summary->index ? &songs[t] : nullptr);
     };
     std::vector<std::thread> pool;
     for (unsigned t = 1; t < threads; ++t)
@@ -90,22 +134,33 @@ bool emit(partial_aggregate& totals, size_t piece, unsigned threads,
   std::string header(result_header);
   if (!sink(header))
     return false;
+  uint64_t offset = header.size(); // of the next piece in the result
   const size_t rounds = (pieces + threads - 1) / threads;
   if (rounds > 0)
-    format_round(0, ready);
+    format_round(0, ready, ready_songs);
   for (size_t r = 0; r < rounds; ++r) {
     std::thread ahead;
     if (r + 1 < rounds)
-      ahead = std::thread(format_round, r + 1, std::ref(next));
+      ahead = std::thread(format_round, r + 1, std::ref(next),
+                          std::ref(next_songs));
     bool ok = true;
-    for (const std::string& text : ready)
+    for (unsigned t = 0; t < threads; ++t) {
+      const std::string& text = ready[t];
       ok = ok && (text.empty() || sink(text));
+      if (summary != nullptr && summary->index)
+        for (indexed_song& s : ready_songs[t]) {
+          s.rec.offset += offset;
+          summary->songs.push_back(s);
+        }
+      offset += text.size();
+    }
     if (ahead.joinable())
       ahead.join();
     if (!ok)
       return false;
     advance(written, std::min<size_t>(threads, pieces - r * threads));
     std::swap(ready, next);
+    std::swap(ready_songs, next_songs);
   }
   return true;
 }
@@ -226,6 +281,54 @@ replace_file(const std::string& path, bool durable,
 
 } // namespace
 
+result<void> write_beside(summary_files& summary,
+                          std::vector<indexed_song>& songs,
+                          uint64_t result_bytes, bool durable) {
+  if (!summary.index_path.empty()) {
+    // Sorted in two halves side by side, then merged.
+    const auto by_name = [](const indexed_song& a, const indexed_song& b) {
+      return a.song < b.song;
+    };
+    const auto middle =
+        songs.begin() + static_cast<ptrdiff_t>(songs.size() / 2);
+    std::thread other([&] { std::sort(songs.begin(), middle, by_name); });
+    std::sort(middle, songs.end(), by_name);
+    other.join();
+    std::inplace_merge(songs.begin(), middle, songs.end(), by_name);
+    uint64_t names = 0;
+    for (const indexed_song& s : songs)
+      names += s.song.size();
+    size_t k = 0;
+    auto index = write_song_index(
+        summary.index_path, songs.size(), names, result_bytes, durable,
+        [&](std::string_view& name, song_record& rec) {
+          if (k == songs.size())
+            return false;
+          name = songs[k].song;
+          rec = songs[k].rec;
+          ++k;
+          return true;
+        });
+    if (!index)
+      return std::move(index).error().within("cannot write the song index");
+  }
+  if (!summary.summary_path.empty())
+    if (auto json = write_file_atomically(summary.summary_path,
+                                          summary_json(summary.made), durable);
+        !json) {
+      remove_beside(summary);
+      return std::move(json).error().within("cannot write the summary");
+    }
+  return {};
+}
+
+void remove_beside(const summary_files& summary) {
+  if (!summary.index_path.empty())
+    ::unlink(summary.index_path.c_str());
+  if (!summary.summary_path.empty())
+    ::unlink(summary.summary_path.c_str());
+}
+
 result<output_target> check_output(const std::string& path) {
   if (path == "-")
     return output_target{output_kind::standard_output, path, STDOUT_FILENO};
@@ -298,13 +401,45 @@ write_output(const std::string& path, bool durable,
 }
 
 result<void> write_result(partial_aggregate& totals, const std::string& path,
-                          bool durable, unsigned threads,
-                          phase_meter* written) {
-  return write_output(path, durable, [&](const text_sink& sink) {
-    return emit(
+                          bool durable, unsigned threads, phase_meter* written,
+                          summary_files* summary) {
+  if (summary == nullptr)
+    return write_output(path, durable, [&](const text_sink& sink) {
+      return emit(
+          totals, 4 << 20, threads,
+          [&](const std::string& piece) { return sink(piece); }, written);
+    });
+  emit_summary collected;
+  collected.index = !summary->index_path.empty();
+  std::optional<failure> beside; // summary.json or songs.idx not written
+  auto wrote = write_output(path, durable, [&](const text_sink& sink) {
+    uint64_t bytes = 0;
+    const bool ok = emit(
         totals, 4 << 20, threads,
-        [&](const std::string& piece) { return sink(piece); }, written);
+        [&](const std::string& piece) {
+          bytes += piece.size();
+          return sink(piece);
+        },
+        written, &collected);
+    if (!ok)
+      return false;
+    // Before the result is renamed into place: all three or none.
+    summary_part all;
+    for (summary_part& p : collected.parts)
+      all.merge(std::move(p));
+    summary->made = std::move(all).finish(summary->skipped_rows);
+    if (auto files = write_beside(*summary, collected.songs, bytes, durable);
+        !files) {
+      beside = std::move(files).error();
+      return false;
+    }
+    return true;
   });
+  if (beside)
+    return std::move(*beside);
+  if (!wrote)
+    remove_beside(*summary);
+  return wrote;
 }
 
 } // namespace playcount

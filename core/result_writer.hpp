@@ -3,6 +3,8 @@
 #include "core/aggregate.hpp"
 #include "core/failure.hpp"
 #include "core/phase_meter.hpp"
+#include "core/result_summary.hpp"
+#include "core/song_index.hpp"
 
 #include <charconv>
 #include <cstdint>
@@ -12,6 +14,13 @@
 #include <vector>
 
 namespace playcount {
+
+/// A song as written, for the index: its name (a view into what holds the
+/// names while the result is written) and where its rows are.
+struct indexed_song {
+  std::string_view song;
+  song_record rec;
+};
 
 inline constexpr std::string_view result_header =
     "Song,Date,Total Number of Plays for Date\n";
@@ -48,12 +57,26 @@ struct output_target {
 /// `threads` format side by side while the file is written in order.
 /// `written`, when given, counts the pieces (about 4 MiB of text each)
 /// written of their total.
+/// `summary`, when given, says what else to write (summary.json, songs.idx),
+/// computed while the rows are formatted; both are written before the
+/// result is renamed into place, and a failure to write them fails it all.
 result<void> write_result(partial_aggregate& totals, const std::string& path,
                           bool durable, unsigned threads = 1,
-                          phase_meter* written = nullptr);
+                          phase_meter* written = nullptr,
+                          summary_files* summary = nullptr);
 
 /// Where text goes piece by piece; false when it cannot take more.
 using text_sink = std::function<bool(std::string_view)>;
+
+/// Writes summary.json and songs.idx of `summary` (those with a path) from
+/// the summary made and the songs of the result (sorted here, by name); a
+/// failure leaves neither.
+result<void> write_beside(summary_files& summary,
+                          std::vector<indexed_song>& songs,
+                          uint64_t result_bytes, bool durable);
+
+/// Removes summary.json and songs.idx of `summary` (a result not written).
+void remove_beside(const summary_files& summary);
 
 /// Writes what `produce` hands its sink to `path` (see check_output). A
 /// regular file (or none) is replaced all at once or not at all: written
@@ -70,6 +93,30 @@ void append_csv_field(std::string& out, std::string_view field);
 /// Formats result rows: a song's days, ascending, as CSV lines.
 class result_rows {
 public:
+  /// format, and each song seen by `part` and, when `songs` is given, added
+  /// to it (offsets from the start of `out`).
+  void format(const partial_aggregate& totals, const song_ref* begin,
+              const song_ref* end, std::string& out, summary_part& part,
+              std::vector<indexed_song>* songs);
+
+  /// The one song's rows, seen by `part`; its facts are returned.
+  template <class It>
+  song_record format(std::string_view name, It begin, It end, std::string& out,
+                     summary_part& part) {
+    name_.clear();
+    append_csv_field(name_, name);
+    song_record rec;
+    rec.offset = out.size();
+    for (It d = begin; d != end; ++d) {
+      row(d->day, d->total, out);
+      see(rec, part, d->day, d->total);
+    }
+    rec.length = out.size() - rec.offset;
+    part.end_song(song_rows_seen{name, rec.plays, rec.first, rec.last,
+                                 rec.dates, rec.offset, rec.length});
+    return rec;
+  }
+
   /// Appends the rows of songs [begin, end) of a sealed `totals` to `out`.
   void format(const partial_aggregate& totals, const song_ref* begin,
               const song_ref* end, std::string& out);
@@ -85,6 +132,16 @@ public:
   }
 
 private:
+  static void see(song_record& rec, summary_part& part, day_number day,
+                  int64_t total) {
+    part.add_day(day, total);
+    if (rec.dates++ == 0)
+      rec.first = day;
+    rec.last = day;
+    if (__builtin_add_overflow(rec.plays, total, &rec.plays))
+      rec.plays = total > 0 ? INT64_MAX : INT64_MIN;
+  }
+
   void row(day_number day, int64_t total, std::string& out) {
     out += name_;
     out += ',';

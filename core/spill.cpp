@@ -3,6 +3,7 @@
 #include "core/spool.hpp"
 
 #include "core/hash.hpp"
+#include "core/mapped_file.hpp"
 #include "core/result_writer.hpp"
 #include "core/write_all.hpp"
 
@@ -124,6 +125,14 @@ void put(std::string& out, T v) {
   out.append(reinterpret_cast<const char*>(&v), sizeof v);
 }
 
+// A song of a run (write_run), all but its name and its offset in the
+// result (known only once the pieces are merged).
+struct run_record {
+  int64_t plays;
+  day_number first, last;
+  uint64_t length, dates;
+};
+
 // One partition of the job, merged from the byte forms of its parts (the
 // files spilled, its share of the partials in memory) by sorting rather than
 // by hashing each group again: every (song, day, total) goes to one array,
@@ -236,7 +245,15 @@ public:
   /// Writes the partition as result text to `path` (after finish): per
   /// song, u64 first offset, u64 text length, the text (its rows), in order
   /// of first offset.
-  result<void> write_piece(const std::string& path) {
+  /// `part`, when given, sees each song; `run`, when given too, is written
+  /// with the partition's songs sorted by name: per song u32 name bytes,
+  /// u32 its place in the piece, a run_record, the name.
+  result<void> write_piece(const std::string& path,
+                           summary_part* part = nullptr,
+                           const std::string* run = nullptr) {
+    std::vector<run_record> recs;
+    if (run != nullptr)
+      recs.resize(order_.size());
     const int fd =
         ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
@@ -249,9 +266,18 @@ public:
       put<uint64_t>(buf, s.first);
       const size_t length_at = buf.size();
       put<uint64_t>(buf, 0); // the length, once known
-      rows.format(std::string_view(names_.data() + s.name_at, s.name_len),
-                  entries_.data() + begin_[r], entries_.data() + begin_[r + 1],
-                  buf);
+      const std::string_view name(names_.data() + s.name_at, s.name_len);
+      if (part == nullptr) {
+        rows.format(name, entries_.data() + begin_[r],
+                    entries_.data() + begin_[r + 1], buf);
+      } else {
+        const song_record rec =
+            rows.format(name, entries_.data() + begin_[r],
+                        entries_.data() + begin_[r + 1], buf, *part);
+        if (run != nullptr)
+          recs[r] =
+              run_record{rec.plays, rec.first, rec.last, rec.length, rec.dates};
+      }
       const uint64_t length = buf.size() - length_at - sizeof length;
       std::memcpy(buf.data() + length_at, &length, sizeof length);
       if (buf.size() >= (1u << 20)) {
@@ -267,10 +293,53 @@ public:
       code = errno;
     if (code != 0)
       return spill_failure(path, code);
+    if (run != nullptr)
+      return write_run(*run, recs);
     return {};
   }
 
+  /// The songs and the bytes of their names (after finish).
+  [[nodiscard]] uint64_t songs() const noexcept { return songs_.size(); }
+  [[nodiscard]] uint64_t names_bytes() const noexcept { return names_.size(); }
+
 private:
+  result<void> write_run(const std::string& path,
+                         const std::vector<run_record>& recs) {
+    std::vector<uint32_t> by_name(order_.size());
+    for (uint32_t r = 0; r < by_name.size(); ++r)
+      by_name[r] = r;
+    const auto name = [&](uint32_t r) {
+      const song& s = songs_[order_[r]];
+      return std::string_view(names_.data() + s.name_at, s.name_len);
+    };
+    std::sort(by_name.begin(), by_name.end(),
+              [&](uint32_t a, uint32_t b) { return name(a) < name(b); });
+    const int fd =
+        ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+      return spill_failure(path, errno);
+    std::string buf;
+    bool ok = true;
+    for (const uint32_t r : by_name) {
+      const std::string_view n = name(r);
+      put<uint32_t>(buf, static_cast<uint32_t>(n.size()));
+      put<uint32_t>(buf, r);
+      put<run_record>(buf, recs[r]);
+      buf += n;
+      if (buf.size() >= (1u << 20)) {
+        ok = ok && write_all(fd, buf);
+        buf.clear();
+      }
+    }
+    ok = ok && write_all(fd, buf);
+    int code = ok ? 0 : (errno != 0 ? errno : ENOSPC);
+    if (::close(fd) != 0 && code == 0)
+      code = errno;
+    if (code != 0)
+      return spill_failure(path, code);
+    return {};
+  }
+
   struct entry {
     int64_t total;
     day_number day;
@@ -407,6 +476,25 @@ public:
     return true;
   }
 
+  /// The next song of a run (write_run): false at the end. `name` stays
+  /// valid until the next call.
+  bool next_song(std::string_view& name, uint32_t& place, run_record& rec) {
+    uint32_t head[2];
+    if (!fill(sizeof head + sizeof rec))
+      return false;
+    std::memcpy(head, buf_.data() + at_, sizeof head);
+    std::memcpy(&rec, buf_.data() + at_ + sizeof head, sizeof rec);
+    at_ += sizeof head + sizeof rec;
+    if (!fill(head[0])) {
+      failed_ = true;
+      return false;
+    }
+    place = head[1];
+    name = std::string_view(buf_.data() + at_, head[0]);
+    at_ += head[0];
+    return true;
+  }
+
 private:
   // Makes `n` bytes available at at_; false at the end of the file.
   bool fill(size_t n) {
@@ -471,8 +559,19 @@ bool has_spills(const std::string& dir) {
 result<spilled_write> write_spilled_result(
     std::vector<partial_aggregate>& in_memory, const std::string& dir,
     const std::vector<std::string>& owners, const std::string& path,
-    bool durable, phase_meter* written) {
+    bool durable, phase_meter* written, summary_files* summary) {
   spilled_write out;
+  const bool indexing = summary != nullptr && !summary->index_path.empty();
+  std::vector<summary_part> parts(
+      summary != nullptr ? partial_aggregate::partitions : 0);
+  std::vector<uint64_t> songs(partial_aggregate::partitions, 0),
+      names_bytes(partial_aggregate::partitions, 0);
+  const auto run_of = [&](uint32_t p) {
+    return dir + "/" + piece_prefix + partition_tag(p).substr(2) + ".run";
+  };
+  const auto places_of = [&](uint32_t p) {
+    return dir + "/" + piece_prefix + partition_tag(p).substr(2) + ".at";
+  };
   if (written != nullptr)
     written->set_total(partial_aggregate::partitions + 1);
   std::vector<std::string> names;
@@ -524,8 +623,14 @@ result<spilled_write> write_spilled_result(
     counts[p] = part.groups();
     const std::string piece =
         dir + "/" + piece_prefix + partition_tag(p).substr(2);
-    if (auto wrote = part.write_piece(piece); !wrote)
+    const std::string run = run_of(p);
+    if (auto wrote =
+            part.write_piece(piece, summary != nullptr ? &parts[p] : nullptr,
+                             indexing ? &run : nullptr);
+        !wrote)
       errors[p] = std::move(wrote).error();
+    songs[p] = part.songs();
+    names_bytes[p] = part.names_bytes();
     pieces[p] = piece;
     advance(written, 1);
   };
@@ -547,12 +652,115 @@ result<spilled_write> write_spilled_result(
     out.groups += counts[p];
   }
   in_memory.clear();
+  // songs.idx: the runs merged by name, each song's offset read from its
+  // piece's places (mapped).
+  const auto write_index_and_summary = [&](summary_files& files,
+                                           uint64_t result_bytes,
+                                           bool durable_files) -> result<void> {
+    if (indexing) {
+      uint64_t all_songs = 0, all_names = 0;
+      for (uint32_t p = 0; p < partial_aggregate::partitions; ++p) {
+        all_songs += songs[p];
+        all_names += names_bytes[p];
+      }
+      std::vector<std::unique_ptr<piece_reader>> runs;
+      std::vector<mapped_file> offsets(partial_aggregate::partitions);
+      struct run_head {
+        std::string_view name;
+        uint32_t place;
+        run_record rec;
+      };
+      std::vector<run_head> heads(partial_aggregate::partitions);
+      const auto later = [&](uint32_t a, uint32_t b) {
+        return heads[a].name > heads[b].name;
+      };
+      std::priority_queue<uint32_t, std::vector<uint32_t>, decltype(later)>
+          by_name(later);
+      for (uint32_t p = 0; p < partial_aggregate::partitions; ++p) {
+        runs.push_back(std::make_unique<piece_reader>(run_of(p)));
+        if (songs[p] == 0)
+          continue;
+        if (auto opened = offsets[p].open(places_of(p)); !opened)
+          return std::move(opened).error();
+        if (offsets[p].size() != songs[p] * sizeof(uint64_t))
+          return failure::because("cannot read", places_of(p), "cut short");
+        if (runs[p]->next_song(heads[p].name, heads[p].place, heads[p].rec))
+          by_name.push(p);
+      }
+      int64_t advance_run = -1; // the run whose head was handed out last
+      bool damaged = false;
+      auto index = write_song_index(
+          files.index_path, all_songs, all_names, result_bytes, durable_files,
+          [&](std::string_view& name, song_record& rec) {
+            if (advance_run >= 0) {
+              const auto p = static_cast<uint32_t>(advance_run);
+              if (runs[p]->next_song(heads[p].name, heads[p].place,
+                                     heads[p].rec))
+                by_name.push(p);
+              advance_run = -1;
+            }
+            if (by_name.empty())
+              return false;
+            const uint32_t p = by_name.top();
+            by_name.pop();
+            const run_head& h = heads[p];
+            if (h.place >= songs[p]) {
+              damaged = true;
+              return false;
+            }
+            uint64_t offset = 0;
+            std::memcpy(&offset,
+                        offsets[p].bytes().data() + size_t{h.place} * 8, 8);
+            name = h.name;
+            rec = song_record{h.rec.plays, h.rec.first,  h.rec.last,
+                              offset,      h.rec.length, h.rec.dates};
+            advance_run = p;
+            return true;
+          });
+      if (!index)
+        return std::move(index).error().within("cannot write the song index");
+      if (damaged)
+        return damaged_spill();
+      for (uint32_t p = 0; p < partial_aggregate::partitions; ++p) {
+        ::unlink(run_of(p).c_str());
+        ::unlink(places_of(p).c_str());
+      }
+    }
+    if (!files.summary_path.empty())
+      if (auto json = write_file_atomically(
+              files.summary_path, summary_json(files.made), durable_files);
+          !json) {
+        remove_beside(files);
+        return std::move(json).error().within("cannot write the summary");
+      }
+    return {};
+  };
+  std::optional<failure> beside; // summary.json or songs.idx not written
   // The result: the pieces merged by first offset, each already in order.
   auto result_file = write_output(path, durable, [&](const text_sink& sink) {
     std::vector<std::unique_ptr<piece_reader>> readers;
     using head = std::pair<uint64_t, size_t>; // first offset, reader
     std::priority_queue<head, std::vector<head>, std::greater<>> next;
     std::vector<std::string_view> texts(pieces.size());
+    // When indexing: the offset in the result of each piece's songs, in
+    // the piece's order, into a file per piece (8 bytes a song).
+    std::vector<int> places(indexing ? pieces.size() : 0, -1);
+    std::vector<std::string> place_bufs(places.size());
+    struct closer {
+      std::vector<int>& fds;
+      ~closer() {
+        for (const int fd : fds)
+          if (fd >= 0)
+            ::close(fd);
+      }
+    } close_places{places};
+    for (size_t i = 0; i < places.size(); ++i) {
+      places[i] = ::open(places_of(static_cast<uint32_t>(i)).c_str(),
+                         O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+      if (places[i] < 0)
+        return false;
+    }
+    uint64_t emitted = result_header.size();
     for (size_t i = 0; i < pieces.size(); ++i) {
       readers.push_back(std::make_unique<piece_reader>(pieces[i]));
       uint64_t offset = 0;
@@ -587,6 +795,15 @@ result<spilled_write> write_spilled_result(
       const size_t i = next.top().second;
       next.pop();
       out += texts[i];
+      if (indexing) {
+        put<uint64_t>(place_bufs[i], emitted);
+        if (place_bufs[i].size() >= (1u << 16)) {
+          if (!write_all(places[i], place_bufs[i]))
+            return false;
+          place_bufs[i].clear();
+        }
+      }
+      emitted += texts[i].size();
       uint64_t offset = 0;
       if (readers[i]->next(offset, texts[i]))
         next.push({offset, i});
@@ -600,8 +817,29 @@ result<spilled_write> write_spilled_result(
         errno = EIO;
         return false;
       }
-    return sink(out);
+    if (!sink(out))
+      return false;
+    if (summary == nullptr)
+      return true;
+    for (size_t i = 0; i < places.size(); ++i)
+      if (!write_all(places[i], place_bufs[i]))
+        return false;
+    // Before the result is renamed into place: all three or none.
+    summary_part all;
+    for (summary_part& p : parts)
+      all.merge(std::move(p));
+    summary->made = std::move(all).finish(summary->skipped_rows);
+    if (auto files = write_index_and_summary(*summary, emitted, durable);
+        !files) {
+      beside = std::move(files).error();
+      return false;
+    }
+    return true;
   });
+  if (beside)
+    return std::move(*beside);
+  if (!result_file && summary != nullptr)
+    remove_beside(*summary);
   if (!result_file)
     return std::move(result_file).error();
   advance(written, 1);

@@ -15,6 +15,7 @@
 #include "core/aggregate.hpp"
 #include "core/failure.hpp"
 #include "core/phase_meter.hpp"
+#include "core/result_summary.hpp"
 
 #include <cstdint>
 #include <string>
@@ -44,6 +45,9 @@ result<uint64_t> spill(partial_aggregate& totals, const std::string& dir,
 /// Fails when a file cannot be written or read back; a total over 2^63-1 is
 /// no failure but an `overflow` (and no file). `written`, when given,
 /// counts the parts done: each partition merged, then the file written.
+/// `summary`, when given: summary.json and songs.idx too, as write_result
+/// (each partition's songs sorted by name into a run in `dir`, the runs
+/// merged into songs.idx: the names are never all in memory).
 struct spilled_write {
   uint64_t groups = 0;
   bool overflow = false;
@@ -51,7 +55,8 @@ struct spilled_write {
 result<spilled_write> write_spilled_result(
     std::vector<partial_aggregate>& in_memory, const std::string& dir,
     const std::vector<std::string>& owners, const std::string& path,
-    bool durable, phase_meter* written = nullptr);
+    bool durable, phase_meter* written = nullptr,
+    summary_files* summary = nullptr);
 
 /// Removes `dir` and the files spilling left in it; other files stay (it
 /// is not ours then), and so does the directory.

@@ -31,7 +31,7 @@ std::optional<api_error> check_access(const access_tokens& tokens,
   // every request for data.
   if (route.kind != route_match::no_route &&
       (route.target == endpoint::health || route.target == endpoint::ready ||
-       route.target == endpoint::page))
+       route.target == endpoint::page || route.target == endpoint::job_view))
     return std::nullopt;
   // /admin/<anything> is the admin's, whether or not it exists; empty
   // segments are ignored, as the route table ignores them.

@@ -390,6 +390,50 @@ std::variant<job_query, api_error> parse_job_query(const query_params& params) {
   return q;
 }
 
+std::variant<song_query, api_error>
+parse_song_query(const query_params& params) {
+  constexpr size_t max_song_limit = 1000;
+  constexpr size_t max_prefix_bytes = 4096;
+  const auto bad = [](std::string message) {
+    return api_error{api_errc::bad_request, std::move(message)};
+  };
+  song_query q;
+  for (const auto& [name, raw] : params) {
+    if (name != "prefix" && name != "limit")
+      return bad("unknown parameter " + in_quotes(name) +
+                 "; the parameters are prefix, limit");
+    const auto value = query_value(raw);
+    if (!value)
+      return bad(name + " has a malformed %-escape");
+    if (name == "limit") {
+      const bool digits =
+          !value->empty() && value->size() <= 4 &&
+          value->find_first_not_of("0123456789") == std::string::npos;
+      const unsigned long n = digits ? std::stoul(*value) : 0;
+      if (n < 1 || n > max_song_limit)
+        return bad("limit is a number from 1 to 1000, not " +
+                   in_quotes(*value));
+      q.limit = n;
+    } else {
+      if (value->size() > max_prefix_bytes)
+        return bad("prefix is at most 4096 bytes, not " +
+                   std::to_string(value->size()));
+      q.prefix = *value;
+    }
+  }
+  return q;
+}
+
+std::variant<std::string, api_error>
+decode_song_name(std::string_view segment) {
+  auto name = percent_decode(segment);
+  if (!name)
+    return api_error{api_errc::bad_request,
+                     "the song's name in the path has a malformed %-escape "
+                     "(a '%' not followed by two hex digits)"};
+  return std::move(*name);
+}
+
 std::string job_cursor(const job_record& r) {
   // The list's order is (created_at descending, id): the cursor is both.
   return std::to_string(r.created_at) + "." + r.id;

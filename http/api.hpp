@@ -132,6 +132,22 @@ using query_params = std::vector<std::pair<std::string, std::string>>;
 [[nodiscard]] std::variant<job_query, api_error>
 parse_job_query(const query_params& params);
 
+/// `GET /jobs/<id>/songs`'s parameters.
+struct song_query {
+  std::string prefix; ///< decoded ('+' is a space, as in a form)
+  size_t limit = 20;  ///< 1..1000
+};
+
+/// The parameters of `GET /jobs/<id>/songs` (prefix, limit), or the 400
+/// that names what is wrong (an unknown parameter, a bad value).
+[[nodiscard]] std::variant<song_query, api_error>
+parse_song_query(const query_params& params);
+
+/// A song's name from its path segment, percent-decoded strictly ('+' is
+/// itself; "%2F" is '/'), or the 400 for a malformed escape.
+[[nodiscard]] std::variant<std::string, api_error>
+decode_song_name(std::string_view segment);
+
 /// The cursor (`before=`) for the jobs after `r` in `GET /jobs/`'s order:
 /// opaque to clients, stable while jobs come and go.
 [[nodiscard]] std::string job_cursor(const job_record& r);

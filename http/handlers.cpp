@@ -4,6 +4,7 @@
 #include "actors/messages.hpp"
 #include "http/download.hpp"
 #include "http/download_pump.hpp"
+#include "http/job_summaries.hpp"
 #include "http/metrics.hpp"
 #include "http/result_gzip.hpp"
 #include "http/routes.hpp"
@@ -76,6 +77,39 @@ void answer_result(const std::optional<job_lookup>& found,
   later(std::move(out));
 }
 
+// GET /jobs/<id>/summary, /songs, /songs/<name>: as the result endpoint
+// for a job that is not there or not finished; the summaries answer the
+// rest (off this thread).
+void ask_summary(server_context& ctx, const std::string& id,
+                 summary_request req, std::function<void(reply)> later) {
+  ask_registry<job_lookup>(
+      ctx,
+      [summaries = ctx.summaries, paths = paths_for(ctx.config.data_dir, id),
+       req = std::move(req),
+       later = std::move(later)](const std::optional<job_lookup>& found) {
+        reply out;
+        try {
+          if (!found) {
+            out = to_reply(registry_silent());
+          } else if (!found->found) {
+            out = to_reply({api_errc::job_not_found, {}});
+          } else if (found->record.state == job_state::finished) {
+            return summaries->answer(found->record, paths, req, later);
+          } else {
+            // The result endpoint's words ("Job: started 40%"); a canceled
+            // job is 422 here, as a failed one (no result will come).
+            out = result_reply(*found, {});
+            if (found->record.state == job_state::canceled)
+              out.status = http_status::unprocessable_entity;
+          }
+        } catch (const std::exception& e) {
+          out = to_reply({api_errc::internal, e.what()});
+        }
+        later(std::move(out));
+      },
+      lookup_atom::value, id);
+}
+
 } // namespace
 
 api_error route_refusal(const route_match& route, const std::string& method,
@@ -110,6 +144,37 @@ std::optional<reply> handle(server_context& ctx, const request_facts& req,
         lookup_atom::value, route.id);
     return std::nullopt;
   }
+  case endpoint::job_summary:
+  case endpoint::job_songs:
+  case endpoint::job_song: {
+    if (!is_job_id(route.id))
+      return to_reply({api_errc::job_not_found, {}});
+    summary_request asked;
+    if (route.target == endpoint::job_songs) {
+      asked.kind = summary_request::songs;
+      auto query = parse_song_query(req.query);
+      if (auto* refused = std::get_if<api_error>(&query))
+        return to_reply(*refused);
+      asked.query = std::get<song_query>(std::move(query));
+    } else if (route.target == endpoint::job_song) {
+      asked.kind = summary_request::song;
+      auto name = decode_song_name(route.name);
+      if (auto* refused = std::get_if<api_error>(&name))
+        return to_reply(*refused);
+      asked.name = std::get<std::string>(std::move(name));
+    }
+    if (route.target != endpoint::job_songs && !req.query.empty())
+      return to_reply({api_errc::bad_request,
+                       "unknown parameter \"" + req.query.front().first +
+                           "\"; this endpoint takes none"});
+    ask_summary(ctx, route.id, std::move(asked), std::move(later));
+    return std::nullopt;
+  }
+  case endpoint::job_view:
+    // The page reads the job's id from its path and asks for the job.
+    if (!is_job_id(route.id))
+      return to_reply({api_errc::no_route, "no such page: " + path});
+    return web_reply("index.html");
   case endpoint::job: {
     if (!is_job_id(route.id))
       return to_reply({api_errc::job_not_found, {}});

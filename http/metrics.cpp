@@ -147,6 +147,9 @@ request_route route_of(std::string_view method, std::string_view target) {
     out.cls = request_class::job_result;
     break;
   case endpoint::job:
+  case endpoint::job_summary: // what a job's result holds, as JSON
+  case endpoint::job_songs:
+  case endpoint::job_song:
     out.cls = request_class::job;
     break;
   case endpoint::jobs:
@@ -163,6 +166,7 @@ request_route route_of(std::string_view method, std::string_view target) {
     out.cls = request_class::other;
     break;
   case endpoint::page:
+  case endpoint::job_view:
     out.cls = request_class::page;
     break;
   case endpoint::metrics:

@@ -59,6 +59,19 @@ route_match match_route(std::string_view method, std::string_view path) {
   if (s.size() == 3 && s[0] == "jobs" && s[2] == "result")
     return match(endpoint::job_result, "/jobs/{id}/result/", method, "GET",
                  s[1]);
+  if (s.size() == 3 && s[0] == "jobs" && s[2] == "summary")
+    return match(endpoint::job_summary, "/jobs/{id}/summary", method, "GET",
+                 s[1]);
+  if (s.size() == 3 && s[0] == "jobs" && s[2] == "songs")
+    return match(endpoint::job_songs, "/jobs/{id}/songs", method, "GET", s[1]);
+  if (s.size() == 4 && s[0] == "jobs" && s[2] == "songs") {
+    route_match m = match(endpoint::job_song, "/jobs/{id}/songs/{name}", method,
+                          "GET", s[1]);
+    m.name = std::string(s[3]);
+    return m;
+  }
+  if (s.size() == 3 && s[0] == "jobs" && s[2] == "view")
+    return match(endpoint::job_view, "/jobs/{id}/view", method, "GET", s[1]);
   if (s.size() == 2 && s[0] == "jobs")
     return match(endpoint::job, "/jobs/{id}/", method, "GET, DELETE", s[1]);
   if (s.size() == 1 && s[0] == "jobs")

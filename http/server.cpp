@@ -494,7 +494,8 @@ void server::stop() {
     impl_->endpoint->shutdown();
     impl_->endpoint.reset();
   }
-  impl_->pump.reset(); // downloads not done are cut off
+  impl_->pump.reset();           // downloads not done are cut off
+  impl_->ctx->summaries->stop(); // a rebuild under way is finished first
 }
 
 } // namespace playcount::http

@@ -17,6 +17,8 @@
 
 namespace playcount::http {
 
+class job_summaries;
+
 struct server_config {
   std::string host = "127.0.0.1";
   uint16_t port = 8000; ///< 0: any free port (see server::port)
@@ -44,6 +46,10 @@ struct server_config {
   /// How long an answer waits for the job registry (no thread waits: the
   /// request is answered when the registry's reply comes), then 503.
   std::chrono::milliseconds registry_timeout = std::chrono::seconds(10);
+  /// What answers a finished job's summary and songs; shared with the job
+  /// registry, which tells it when a job goes (its on_removed). Null: the
+  /// server makes its own.
+  std::shared_ptr<job_summaries> summaries;
 };
 
 class server {

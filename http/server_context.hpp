@@ -4,6 +4,7 @@
 // registry and the one way to ask it (a continuation, never a wait).
 
 #include "http/api.hpp"
+#include "http/job_summaries.hpp"
 #include "http/result_gzip.hpp"
 #include "http/server.hpp"
 
@@ -27,11 +28,15 @@ struct server_context {
                  server_config config_in)
       : system(system_in)
       , registry(std::move(registry_in))
-      , config(std::move(config_in)) {}
+      , config(std::move(config_in))
+      , summaries(config.summaries ? config.summaries
+                                   : std::make_shared<job_summaries>()) {}
   caf::actor_system& system;
   job_registry_actor registry;
   const server_config config;
   download_pump* pump = nullptr; // set before the first request
+  // The summaries and song indexes of finished jobs (job_summaries.hpp).
+  std::shared_ptr<job_summaries> summaries;
   // The gzip variants of results being made: two at a time at most (each
   // takes a core for a second or so per GB).
   std::shared_ptr<result_gzips> gzips = std::make_shared<result_gzips>(2);

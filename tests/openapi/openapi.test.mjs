@@ -161,6 +161,31 @@ test('the description is OpenAPI 3.1 and every answer of every route agrees with
   await check('GET', `/jobs/${failed}/result/`, { status: 422 });
   await check('GET', '/jobs/0b5b2c4e-8f39-4c11-9a53-2f3f0c1d7e6a/result/', { status: 404 });
 
+  // What a finished job's result holds (issue 15). A summary being (re)built
+  // answers 503 (checked as well) until it is there.
+  for (const deadline = Date.now() + 30000; ;) {
+    const { r } = await check('GET', `/jobs/${finished}/summary`);
+    if (r.status !== 503 || Date.now() > deadline) {
+      assert.equal(r.status, 200);
+      break;
+    }
+    await new Promise((ok) => setTimeout(ok, 20));
+  }
+  await check('GET', `/jobs/${failed}/summary`, { status: 422 });
+  await check('GET', '/jobs/0b5b2c4e-8f39-4c11-9a53-2f3f0c1d7e6a/summary', { status: 404 });
+  await check('GET', `/jobs/${finished}/summary?x=1`, { status: 400 });
+  const found = await check('GET', `/jobs/${finished}/songs?prefix=Umb&limit=5`, { status: 200 });
+  assert.deepEqual(found.json.songs.map((x) => x.song), ['Umbrella']);
+  await check('GET', `/jobs/${finished}/songs?limit=0`, { status: 400 });
+  await check('GET', `/jobs/${failed}/songs`, { status: 422 });
+  const series = await check('GET', `/jobs/${finished}/songs/Umbrella`, { status: 200 });
+  assert.deepEqual(series.json.points, [['2020-01-01', 4], ['2020-01-02', 3]]);
+  await check('GET', `/jobs/${finished}/songs/Nobody`, { status: 404 });
+  await check('GET', `/jobs/${finished}/songs/Umb%zz`, { status: 400 });
+  await check('GET', '/jobs/0b5b2c4e-8f39-4c11-9a53-2f3f0c1d7e6a/songs/x', { status: 404 });
+  await check('GET', `/jobs/${finished}/view`, { status: 200, token: false });
+  await check('GET', '/jobs/not-a-job/view', { status: 404, token: false });
+
   // The job list: filters, pages, refusals.
   const all = await check('GET', '/jobs/', { status: 200 });
   assert.equal(all.json.total, 4);
