@@ -37,7 +37,6 @@ export function launchBrowser() {
  */
 export async function newPage(browser) {
   const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1100, height: 760 } });
-  await scriptSummaryApi(context);
   const page = await context.newPage();
   const problems = [];
   page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
@@ -78,25 +77,6 @@ export function writeCsv(dir, name, text) {
   return path;
 }
 
-/** RFC 4180 records of a CSV text (quoted fields with commas, quotes, line breaks). */
-export function parseCsv(text) {
-  const records = [];
-  let field = '';
-  let record = [];
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') { field += '"'; i++; } else if (c === '"') quoted = false; else field += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ',') { record.push(field); field = ''; }
-    else if (c === '\n') { record.push(field); records.push(record); record = []; field = ''; }
-    else if (c !== '\r') field += c;
-  }
-  if (field || record.length) { record.push(field); records.push(record); }
-  return records;
-}
-
 /** A CSV field, quoted when it must be. */
 export const csvField = (s) => (/[",\n\r]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s);
 
@@ -104,8 +84,9 @@ export const csvField = (s) => (/[",\n\r]/.test(s) ? `"${s.replaceAll('"', '""')
 export const byteOrder = (a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
 /**
- * What docs/http-api.md's summary and song endpoints answer for rows of
- * [song, date, plays] (song-dates once each, as in a result).
+ * What the summary and song endpoints (docs/http-api.md) must say of a
+ * result's rows [song, date, total] (each song-date once), computed here
+ * apart from the server: { summary, songs: name -> { ..., points } }.
  */
 export function summarize(rows) {
   const byDate = new Map();
@@ -133,45 +114,4 @@ export function summarize(rows) {
     },
     songs,
   };
-}
-
-/**
- * Until the server has GET /jobs/<id>/summary, /songs and /view (issue 15,
- * branch api15), `context`'s requests for them are answered here, from the
- * job's real result (its CSV) and index.html; a server that has them
- * answers itself.
- */
-export async function scriptSummaryApi(context) {
-  const known = new Map(); // origin -> whether the server has the endpoints
-  await context.route(/\/jobs\/[^/]+\/(summary|songs|view)/, async (route) => {
-    const url = new URL(route.request().url());
-    const auth = route.request().headers().authorization;
-    const headers = auth ? { authorization: auth } : {};
-    if (!known.has(url.origin)) {
-      const probe = await fetch(`${url.origin}/jobs/00000000-0000-4000-8000-000000000000/summary`, { headers });
-      known.set(url.origin, probe.status !== 404 || 'error' in (await probe.json().catch(() => ({}))));
-    }
-    if (known.get(url.origin)) return route.continue();
-    const [, id, what, rest] = /^\/jobs\/([^/]+)\/(summary|songs|view)\/?(.*)$/.exec(url.pathname);
-    if (what === 'view') {
-      const page = await fetch(`${url.origin}/`);
-      return route.fulfill({ status: 200, contentType: 'text/html; charset=utf-8', body: await page.text(),
-        headers: { 'Content-Security-Policy': page.headers.get('Content-Security-Policy') } });
-    }
-    const result = await fetch(`${url.origin}/jobs/${id}/result/`, { headers });
-    if (result.status !== 200) return route.fulfill({ status: result.status, json: { error: `job ${id}: ${result.status}` } });
-    const rows = parseCsv(await result.text()).slice(1).map(([s, d, n]) => [s, d, Number(n)]);
-    const { summary, songs } = summarize(rows);
-    if (what === 'summary') return route.fulfill({ json: summary });
-    if (rest) {
-      const s = songs.get(decodeURIComponent(rest));
-      return s ? route.fulfill({ json: s }) : route.fulfill({ status: 404, json: { error: `job ${id} has no song named "${decodeURIComponent(rest)}"` } });
-    }
-    const prefix = url.searchParams.get('prefix') || '';
-    const limit = Number(url.searchParams.get('limit') || 20);
-    const all = [...songs.values()].filter((s) => s.song.startsWith(prefix)).sort((a, b) => byteOrder(a.song, b.song));
-    return route.fulfill({ json: { prefix, more: all.length > limit,
-      songs: all.slice(0, limit).map((s) => ({ song: s.song, plays: s.plays, firstDate: s.firstDate,
-        lastDate: s.lastDate, dates: s.points.length })) } });
-  });
 }
