@@ -247,7 +247,7 @@ const charts = (() => {
         grid.append(svg('line', { x1: m.left, x2: m.left + w, y1: y(t), y2: y(t) }));
         axes.append(svg('text', { x: m.left - 6, y: y(t) + 4, 'text-anchor': 'end' }, count(t)));
       }
-      const xTicks = dateTicks(d0, d1, Math.max(2, Math.floor(w / 95)), unit);
+      const xTicks = dateTicks(d0, d1, Math.max(2, Math.floor(w / 72)), unit); // "Sep 2024" is about 60 px
       for (const [d, text] of xTicks) {
         axes.append(svg('line', { x1: x(d), x2: x(d), y1: m.top + h, y2: m.top + h + 4 }));
         axes.append(svg('text', { x: x(d), y: m.top + h + 17, 'text-anchor': 'middle' }, text));

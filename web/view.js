@@ -123,12 +123,18 @@ const jobView = (() => {
 
   const days = (first, last) => charts.dayOf(last) - charts.dayOf(first) + 1;
 
-  /** The rows of a table of numbers: each a list of cells, numbers right-aligned. */
+  /**
+   * The rows of a table of numbers: each a list of cells, a number (right
+   * aligned, with thousands separators), a text, or a td of its own.
+   */
   function fill(table, rows) {
     const tbody = table.tBodies[0];
     tbody.replaceChildren(...rows.map((cells) => pc.el('tr', {}, ...cells.map((c) =>
-      (typeof c === 'number' ? pc.el('td', { class: 'num' }, pc.count(c)) : pc.el('td', {}, c))))));
+      (typeof c === 'number' ? pc.el('td', { class: 'num' }, pc.count(c)) : c instanceof Node ? c : pc.el('td', {}, c))))));
   }
+
+  /** "first to last", broken between the dates only. */
+  const span = (first, last) => [pc.el('span', { class: 'date' }, first), ' to ', pc.el('span', { class: 'date' }, last)];
 
   function show(s) {
     const empty = !s.firstDate;
@@ -136,8 +142,7 @@ const jobView = (() => {
       card('plays', 'Plays', pc.count(s.plays)),
       card('songs', 'Songs', pc.count(s.songs)),
       card('groups', 'Song-dates', pc.count(s.groups)),
-      card('dates', 'Dates', ...(empty ? ['none'] : [pc.el('span', { class: 'date' }, s.firstDate), ' to ',
-        pc.el('span', { class: 'date' }, s.lastDate)]),
+      card('dates', 'Dates', ...(empty ? ['none'] : span(s.firstDate, s.lastDate)),
         empty ? null : pc.el('span', { class: 'hint' }, ` (${pc.count(days(s.firstDate, s.lastDate))} days)`)),
       ...(s.skippedRows !== undefined ? [card('skipped', 'Skipped rows', pc.count(s.skippedRows))] : []));
     body.hidden = false;
@@ -165,7 +170,8 @@ const jobView = (() => {
       items: songs.map((t) => ({ name: t.song, value: t.plays })),
       what: songs.length ? `the first ${songs[0].song} with ${pc.count(songs[0].plays)} plays` : 'none',
     });
-    fill($('top-songs-table'), songs.map((t, i) => [i + 1, t.song, t.plays, t.firstDate, t.lastDate]));
+    fill($('top-songs-table'), songs.map((t, i) => [i + 1, pc.el('td', { class: 'wrap' }, pc.name(t.song)), t.plays,
+      pc.el('td', { class: 'dates' }, ...span(t.firstDate, t.lastDate))]));
   }
 
   // -- the song search -----------------------------------------------------
