@@ -414,6 +414,9 @@ void pump(registry_actor* self) {
     request.id = id;
     request.input_path = p.input;
     request.output_path = p.result;
+    // Written with the result, before the job is told finished (issue 15).
+    request.summary_path = p.summary;
+    request.index_path = p.index;
     request.range_size = st.config.range_size;
     request.on_bad_rows = r.on_bad_rows;
     request.durable = true;

@@ -87,8 +87,10 @@ void job_summaries::stop() {
 void job_summaries::answer(const job_record& record, const job_paths& paths,
                            summary_request req,
                            std::function<void(reply)> done) {
+  bool stopping = false;
   {
     std::lock_guard lock(mutex_);
+    stopping = stopping_;
     if (!stopping_ && waiting_.size() < max_waiting_) {
       waiting_.emplace_back(
           [this, record, paths, req = std::move(req), done](bool run) {
@@ -100,8 +102,10 @@ void job_summaries::answer(const job_record& record, const job_paths& paths,
       return;
     }
   }
-  reply busy = error_reply(http_status::service_unavailable,
-                           "too many requests for summaries wait; retry later");
+  reply busy = error_reply(
+      http_status::service_unavailable,
+      stopping ? "the server is shutting down"
+               : "too many requests for summaries wait; retry later");
   busy.headers.emplace_back("Retry-After", "1");
   done(std::move(busy));
 }
@@ -203,6 +207,10 @@ job_summaries::open(const job_record& record, const job_paths& paths) {
                          "the summary of job " + id +
                              " cannot be built: " + f->second);
   }
+  // Deleted since the registry answered (its summary would be rebuilt for
+  // nothing): as the result endpoint says it.
+  if (!test_exists(paths.result))
+    return to_reply({api_errc::job_not_found, {}});
   // Outside the lock: a large index takes a while to check.
   std::string why;
   auto made = std::make_shared<entry>();

@@ -86,6 +86,16 @@ TEST(routes, every_path_of_the_contract_finds_its_endpoint) {
       {"GET", "/version", route_match::found, endpoint::version, "", ""},
       {"GET", "/openapi.json", route_match::found, endpoint::page,
        "openapi.json", ""},
+      {"GET", "/jobs/" + id + "/summary", route_match::found,
+       endpoint::job_summary, id, ""},
+      {"GET", "/jobs/" + id + "/songs/", route_match::found,
+       endpoint::job_songs, id, ""},
+      {"GET", "/jobs/" + id + "/songs/AC%2FDC", route_match::found,
+       endpoint::job_song, id, ""},
+      {"DELETE", "/jobs/" + id + "/songs/x", route_match::bad_method,
+       endpoint::job_song, id, "GET"},
+      {"GET", "/jobs/" + id + "/view", route_match::found, endpoint::job_view,
+       id, ""},
   };
   for (const auto& x : rows) {
     const route_match m = match_route(x.method, x.path);
@@ -100,8 +110,46 @@ TEST(routes, anything_else_is_no_route) {
   for (const char* path :
        {"/job/", "/jobs/a/b/", "/jobs/a/result/extra/", "/admin/stats/x",
         "/healthz/x", "/JOBS/", "/jobs/count/x/y", "/web/", "/web/a/b.js",
-        "/metrics/x", "/index.html"})
+        "/metrics/x", "/index.html", "/jobs/a/songs/AC/DC", "/jobs/a/summary/x",
+        "/jobs/a/view/x"})
     EXPECT_EQ(match_route("GET", path).kind, route_match::no_route) << path;
+}
+
+TEST(routes, a_song_route_keeps_its_name_segment_as_given) {
+  const auto m = match_route("GET", "/jobs/x/songs/AC%2FDC%20a+b");
+  EXPECT_EQ(m.name, "AC%2FDC%20a+b");
+  EXPECT_EQ(m.pattern, "/jobs/{id}/songs/{name}");
+  EXPECT_EQ(std::get<std::string>(decode_song_name(m.name)), "AC/DC a+b");
+  for (const char* bad : {"%", "a%2", "%zz", "%G0"})
+    EXPECT_TRUE(std::holds_alternative<api_error>(decode_song_name(bad)))
+        << bad;
+}
+
+TEST(song_query, prefix_and_limit_or_a_400_naming_what_is_wrong) {
+  const auto q = std::get<song_query>(
+      parse_song_query({{"prefix", "Umb%2B+x"}, {"limit", "1000"}}));
+  EXPECT_EQ(q.prefix, "Umb+ x");
+  EXPECT_EQ(q.limit, 1000u);
+  const auto none = std::get<song_query>(parse_song_query({}));
+  EXPECT_EQ(none.prefix, "");
+  EXPECT_EQ(none.limit, 20u);
+  const auto message = [](const query_params& p) {
+    const auto r = parse_song_query(p);
+    const auto* e = std::get_if<api_error>(&r);
+    EXPECT_TRUE(e != nullptr);
+    return e ? e->message : std::string();
+  };
+  for (const char* limit : {"0", "1001", "", "x", "-1", "10000000000"})
+    EXPECT_NE(message({{"limit", limit}})
+                  .find("limit is a number from 1 to "
+                        "1000"),
+              std::string::npos)
+        << limit;
+  EXPECT_EQ(message({{"q", "x"}}),
+            "unknown parameter \"q\"; the parameters are prefix, limit");
+  EXPECT_EQ(message({{"prefix", "%zz"}}), "prefix has a malformed %-escape");
+  EXPECT_NE(message({{"prefix", std::string(4097, 'a')}}).find("4096"),
+            std::string::npos);
 }
 
 // -- GET /jobs/'s parameters
