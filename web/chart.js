@@ -199,7 +199,7 @@ const charts = (() => {
       const step = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 }[event.key];
       const page = Math.max(1, Math.round(drawn.count / 10));
       let to = null;
-      if (step) to = (at < 0 ? (step > 0 ? -1 : drawn.count) : at) + step * (drawn.keyStep || 1);
+      if (step) to = (at < 0 ? (step > 0 ? -1 : drawn.count) : at) + step;
       else if (event.key === 'PageDown') to = at + page;
       else if (event.key === 'PageUp') to = at - page;
       else if (event.key === 'Home') to = 0;
@@ -271,7 +271,6 @@ const charts = (() => {
       return {
         svg: root,
         count: values.length,
-        keyStep: 1,
         point: (i) => ({ x: x(values[i][0]), y: y(values[i][1]),
           text: `${bucketName(values[i][0], unit)}: ${count(values[i][1])} plays` }),
         mark(i) {
@@ -339,5 +338,5 @@ const charts = (() => {
     });
   }
 
-  return { series, bucketName, line, bars, dayOf, isoOf };
+  return { series, bucketName, line, bars, dayOf };
 })();

@@ -23,6 +23,7 @@ const jobView = (() => {
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
   const viewPath = /^\/jobs\/([^/]+)\/view\/?$/;
   const top = 20; // songs in the bar chart
+  const listed = 20; // names a search lists
 
   let jobId = null;
   let opened = 0; // which open() is the latest: an older one's answers are dropped
@@ -183,6 +184,10 @@ const jobView = (() => {
   let songShown = 0;  // which song's series is the latest
 
   function resetSearch() {
+    asked++;
+    clearTimeout(typed);
+    options = [];
+    list.replaceChildren();
     input.value = '';
     hint.textContent = '';
     closeList();
@@ -212,7 +217,7 @@ const jobView = (() => {
     if (!prefix || !jobId) { closeList(); hint.textContent = ''; return; }
     let answer;
     try {
-      answer = await pc.json(`/jobs/${encodeURIComponent(jobId)}/songs?prefix=${encodeURIComponent(prefix)}&limit=${top}`);
+      answer = await pc.json(`/jobs/${encodeURIComponent(jobId)}/songs?prefix=${encodeURIComponent(prefix)}&limit=${listed}`);
     } catch (e) {
       if (mine === asked) hint.textContent = `The search failed: ${e.message}`;
       return;
