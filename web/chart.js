@@ -296,7 +296,8 @@ const charts = (() => {
   function bars(box, { label, items, xTitle, what }) {
     mount(box, label, (width) => {
       const row = 22;
-      const labelWidth = Math.min(240, Math.max(90, Math.floor(width * 0.34)));
+      const longest = Math.max(1, ...items.map((i) => Array.from(i.name).length));
+      const labelWidth = Math.min(240, Math.floor(width * 0.34), charWidth * longest + 8);
       const m = { left: labelWidth + 8, right: 16 + charWidth * 8, top: 6, bottom: 40 };
       const w = Math.max(10, width - m.left - m.right);
       const h = items.length * row;

@@ -21,6 +21,7 @@ const jobView = (() => {
   const songFigure = $('song');
   const songStatus = $('song-status');
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  const plural = (n, one, many) => `${pc.count(n)} ${n === 1 ? one : many}`;
   const viewPath = /^\/jobs\/([^/]+)\/view\/?$/;
   const top = 20; // songs in the bar chart
   const listed = 20; // names a search lists
@@ -227,7 +228,7 @@ const jobView = (() => {
     list.replaceChildren(...options.map((o, i) => {
       const li = pc.el('li', { role: 'option', id: `song-option-${i}`, 'aria-selected': 'false' },
         pc.el('span', { class: 'song-name' }, o.song),
-        pc.el('span', { class: 'hint' }, ` ${pc.count(o.plays)} plays, ${pc.count(o.dates)} dates`));
+        pc.el('span', { class: 'hint' }, ` ${plural(o.plays, 'play', 'plays')}, ${plural(o.dates, 'date', 'dates')}`));
       li.addEventListener('mousedown', (event) => event.preventDefault()); // the input keeps the focus
       li.addEventListener('click', () => choose(i));
       return li;
@@ -272,7 +273,8 @@ const jobView = (() => {
     const drawn = charts.series(s.points, 'day');
     const per = drawn.unit;
     $('song-title').textContent = `Plays of ${name} per ${per}`;
-    songStatus.textContent = `${pc.count(s.plays)} plays on ${pc.count(s.points.length)} dates, ${s.firstDate} to ${s.lastDate}.`;
+    songStatus.textContent = `${plural(s.plays, 'play', 'plays')} on ${plural(s.points.length, 'date', 'dates')}, ` +
+      `${s.firstDate} to ${s.lastDate}.`;
     charts.line($('song-chart'), {
       label: `Plays of ${name} per ${per}`, values: drawn.values, unit: per, yTitle: `Plays per ${per}`,
       what: `${s.firstDate} to ${s.lastDate}`,
