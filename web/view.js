@@ -37,7 +37,11 @@ const jobView = (() => {
   /** The id of the job whose view the address names, or null. */
   function idInPath() {
     const m = viewPath.exec(location.pathname);
-    return m ? decodeURIComponent(m[1]) : null;
+    try {
+      return m ? decodeURIComponent(m[1]) : null;
+    } catch (_) {
+      return m[1]; // a malformed %-escape: the server says there is no such job
+    }
   }
 
   /**
@@ -47,7 +51,8 @@ const jobView = (() => {
   async function open(id, how = {}) {
     const mine = ++opened;
     jobId = id;
-    const path = `/jobs/${encodeURIComponent(id)}/view`;
+    const base = `/jobs/${encodeURIComponent(id)}`;
+    const path = `${base}/view`;
     if (how.push && location.pathname !== path) history.pushState({ view: id }, '', path);
     else if (idInPath() !== null && location.pathname !== path) history.replaceState({ view: id }, '', path);
     section.hidden = false;
@@ -62,9 +67,9 @@ const jobView = (() => {
     const job = await finished(id, mine);
     if (!job || mine !== opened) return;
     title.textContent = `Result of ${job.fileName || id}`;
-    download.replaceChildren(pc.resultLink(`/jobs/${id}/result/`, `${id}.csv`, 'Download CSV'));
+    download.replaceChildren(pc.resultLink(`${base}/result/`, `${id}.csv`, 'Download CSV'));
     say('Loading its summary…');
-    const summary = await retrying(`/jobs/${id}/summary`, mine);
+    const summary = await retrying(`${base}/summary`, mine);
     if (!summary || mine !== opened) return;
     say('');
     show(summary);
