@@ -1,7 +1,8 @@
 // The upload page: one file at a time with a progress bar (the upload's
 // progress events, then the job's own progress from GET /jobs/<id>/), and a
 // live table of recent jobs (GET /jobs/?limit=N) with their result links and
-// cancel buttons. A file dropped onto the page is uploaded as if chosen.
+// cancel buttons. A file dropped onto the page is uploaded as if chosen. A
+// finished job's summary and charts are view.js's.
 'use strict';
 
 (() => {
@@ -157,6 +158,7 @@
         const link = pc.resultLink(`/jobs/${job.jobId}/result/`, `${job.jobId}.csv`, 'Download the result', { class: 'download' });
         const took = pc.duration(seconds(job.uploadStartedAt || job.startedAt, job.finishedAt));
         const skipped = job.badRows > 0 ? `, ${pc.count(job.badRows)} bad rows skipped` : '';
+        jobView.open(job.jobId); // its summary, charts and song search
         return say(`Finished in ${took}: ${pc.count(job.rows)} rows, ${pc.count(job.groups)} song-dates${skipped}. `, link);
       }
       case 'failed':
@@ -192,12 +194,23 @@
     return [];
   }
 
+  // A finished job's view: on this page (a new history entry), or where a
+  // middle click or ctrl-click sends a link.
+  function viewLink(job) {
+    const a = pc.el('a', { href: `/jobs/${job.jobId}/view`, class: 'view-open' }, 'View');
+    a.addEventListener('click', (event) => {
+      if (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
+      event.preventDefault();
+      jobView.open(job.jobId, { push: true, scroll: true });
+    });
+    return a;
+  }
+
   function resultCell(job) {
     if (job.state === 'finished') {
       const link = pc.resultLink(`/jobs/${job.jobId}/result/`, `${job.jobId}.csv`, 'Download CSV');
-      return job.badRows > 0
-        ? [link, pc.el('span', { class: 'hint' }, ` (${pc.count(job.badRows)} bad rows skipped)`)]
-        : [link];
+      const skipped = job.badRows > 0 ? pc.el('span', { class: 'hint' }, ` (${pc.count(job.badRows)} bad rows skipped)`) : null;
+      return [viewLink(job), ' ', link, skipped].filter((c) => c !== null);
     }
     if (job.state === 'failed') return [pc.el('span', { class: 'error' }, job.error || 'failed')];
     return [];

@@ -75,7 +75,8 @@ const pc = {
   },
 
   /**
-   * GET a JSON document; throws an Error with the server's message. A 401
+   * GET a JSON document; throws an Error with the server's message (and
+   * its `status`, and `retryAfter` in seconds when it says so). A 401
    * asks for the token once and tries again with it.
    */
   async json(url, options, retried) {
@@ -91,7 +92,13 @@ const pc = {
     }
     let body = null;
     try { body = await r.json(); } catch (_) { /* not JSON */ }
-    if (!r.ok) throw new Error((body && body.message) || `${r.status} ${r.statusText}`);
+    if (!r.ok) {
+      // The job endpoints say {"message"}, those of a result's summary {"error"}.
+      const e = new Error((body && (body.message || body.error)) || `${r.status} ${r.statusText}`);
+      e.status = r.status;
+      e.retryAfter = Number(r.headers.get('Retry-After')) || 0;
+      throw e;
+    }
     return body;
   },
 

@@ -1,6 +1,7 @@
 // The web pages of `playcount serve` in headless Chromium: the upload page
 // (upload, progress, the result link, a failed job's error, cancel, drag
-// and drop, confirmations) and the admin page (its tables, the job list),
+// and drop, confirmations), a finished job's view (its numbers, charts and
+// song search, at /jobs/<id>/view too) and the admin page (its tables, the job list),
 // at a phone's width and a wide screen's, with axe-core's accessibility
 // rules, against the real binary on a loopback port. Every page must run
 // without a console error or an uncaught exception.
@@ -9,7 +10,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import {
-  startServer, launchBrowser, newPage, makeCsv, countAlone, writeCsv, tempDir,
+  startServer, launchBrowser, newPage, makeCsv, countAlone, writeCsv, tempDir, csvField, summarize,
 } from './support.mjs';
 
 const dir = tempDir();
@@ -331,6 +332,140 @@ test('both pages fit a phone (375 px) and a wide screen (1920 px), and pass axe-
     assert.deepEqual(await page.evaluate(layoutProblems), [], `${path} at 1920 px`);
   }
   noProblems(problems);
+  await context.close();
+});
+
+// -- a finished job's view ---------------------------------------------------
+
+/**
+ * Input rows over 40 days of March and April 2021, two of them without a
+ * play (gaps), with quoted names; each song-date once or more. Returns the
+ * CSV and the result's rows ([song, date, total], song-dates once each).
+ */
+function viewInput() {
+  let x = 5; // mulberry32: deterministic, and every day drawn
+  const next = () => {
+    x = (x + 0x6d2b79f5) | 0;
+    let t = Math.imul(x ^ (x >>> 15), 1 | x);
+    t ^= t + Math.imul(t ^ (t >>> 7), 61 | t);
+    return (t ^ (t >>> 14)) >>> 0;
+  };
+  const songs = ['Umbrella', 'Umbrella (remix)', 'Hey, "Jude"', 'Two\nLines', 'Café del Mar', 'umbrella'];
+  for (let i = 0; i < 30; i++) songs.push(`Song ${i}`);
+  const totals = new Map();
+  const lines = ['Song,Date,Number of Plays'];
+  for (let i = 0; i < 2500; i++) {
+    const day = next() % 40;
+    if (day === 6 || day === 17) continue;
+    const date = new Date(Date.UTC(2021, 2, 1 + day)).toISOString().slice(0, 10);
+    const song = songs[next() % songs.length];
+    const plays = next() % 500;
+    lines.push(`${csvField(song)},${date},${plays}`);
+    const key = `${song}\u0000${date}`;
+    totals.set(key, (totals.get(key) || 0) + plays);
+  }
+  const rows = [...totals].map(([key, n]) => [...key.split('\u0000'), n]);
+  return { csv: `${lines.join('\n')}\n`, rows };
+}
+
+const count = (n) => n.toLocaleString('en-US');
+const card = (page, key) => page.locator(`#view-numbers .card[data-key="${key}"] dd`).innerText();
+const tableOf = (page, id) => page.$$eval(`#${id} tbody tr`, (trs) => trs.map((tr) => [...tr.cells].map((td) => td.textContent)));
+
+/** The view of the job shows `expected` (summarize()'s): numbers, charts, tables. */
+async function checkView(page, expected) {
+  await page.locator('#view-body').waitFor();
+  const s = expected.summary;
+  assert.equal(await card(page, 'plays'), count(s.plays));
+  assert.equal(await card(page, 'songs'), count(s.songs));
+  assert.equal(await card(page, 'groups'), count(s.groups));
+  assert.equal(await card(page, 'dates'), '2021-03-01 to 2021-04-09 (40 days)');
+  // Both charts are drawn: a line over the 40 days (gaps as 0) and 20 bars.
+  await page.locator('#by-date-chart svg path.line').waitFor();
+  const path = await page.locator('#by-date-chart svg path.line').getAttribute('d');
+  assert.equal(path.split(/[ML]/).length - 1, 40, 'a point for each of the 40 days, gaps too');
+  assert.equal(await page.locator('#top-songs-chart svg .bar').count(), 20);
+  assert.equal(await page.locator('#by-date-chart svg').getAttribute('role'), 'img');
+  // Their numbers, as tables.
+  assert.deepEqual(await tableOf(page, 'by-date-table'), s.playsByDate.points.map(([d, n]) => [d, count(n)]));
+  assert.equal((await tableOf(page, 'by-date-table')).length, 38);
+  assert.deepEqual(await tableOf(page, 'top-songs-table'), s.topSongs.slice(0, 20)
+    .map((t, i) => [String(i + 1), t.song, count(t.plays), `${t.firstDate} to ${t.lastDate}`]));
+
+  // A song found by the start of its name, from the keyboard.
+  await page.fill('#song-q', 'Umb');
+  const options = page.locator('#song-list [role="option"]');
+  await options.nth(1).waitFor();
+  assert.deepEqual(await options.locator('.song-name').allTextContents(), ['Umbrella', 'Umbrella (remix)']);
+  assert.equal(await page.locator('#song-q').getAttribute('aria-expanded'), 'true');
+  await page.keyboard.press('ArrowDown');
+  await page.keyboard.press('ArrowDown');
+  assert.equal(await page.locator('#song-q').getAttribute('aria-activedescendant'), 'song-option-1');
+  await page.keyboard.press('Enter');
+  assert.ok(await page.locator('#song-list').isHidden());
+  await page.locator('#song-chart svg').waitFor();
+  assert.equal(await page.locator('#song-title').innerText(), 'Plays of Umbrella (remix) per day');
+  const song = expected.songs.get('Umbrella (remix)');
+  assert.deepEqual(await tableOf(page, 'song-table'), song.points.map(([d, n]) => [d, count(n)]));
+  // A quoted name, chosen with the mouse.
+  await page.fill('#song-q', 'Hey, "');
+  await page.locator('#song-list [role="option"]').first().waitFor();
+  assert.equal(await options.count(), 1);
+  await options.first().click();
+  await page.locator('#song-title').getByText('Plays of Hey, "Jude" per day').waitFor();
+  await page.locator('#song-status').getByText(/plays on/).waitFor();
+  assert.deepEqual(await tableOf(page, 'song-table'),
+    expected.songs.get('Hey, "Jude"').points.map(([d, n]) => [d, count(n)]));
+  // The line chart's points, stepped through with the keys.
+  await page.locator('#by-date-chart').focus();
+  await page.keyboard.press('End');
+  const [lastDate, lastPlays] = s.playsByDate.points.at(-1);
+  assert.equal(await page.locator('#by-date-chart .chart-tip').innerText(), `${lastDate}: ${count(lastPlays)} plays`);
+}
+
+test('a finished job shows its numbers, charts and song search, at its own link too', async () => {
+  const { csv, rows } = viewInput();
+  const expected = summarize(rows);
+  const { context, page, problems } = await newPage(browser);
+  await page.goto(server.url + '/');
+  await page.setInputFiles('#file', writeCsv(dir, 'view.csv', csv));
+  await page.click('#submit');
+  await page.locator('#current-status').getByText('Finished').waitFor();
+  await checkView(page, expected);
+  assert.equal(await page.locator('#view-title').innerText(), 'Result of view.csv');
+  const href = await page.locator('#view-link').getAttribute('href');
+  const id = /^\/jobs\/([0-9a-f-]{36})\/view$/.exec(href)?.[1];
+  assert.ok(id, `the view's own link: ${href}`);
+
+  // The link, opened as it is: the same view, nothing wider than a phone.
+  await page.setViewportSize({ width: 375, height: 800 });
+  await page.goto(server.url + href);
+  await checkView(page, expected);
+  assert.deepEqual(await page.evaluate(layoutProblems), [], 'the view at 375 px');
+  assert.deepEqual(await accessibilityProblems(page), [], 'the view at 375 px');
+  await page.setViewportSize({ width: 1920, height: 800 });
+  assert.deepEqual(await page.evaluate(layoutProblems), [], 'the view at 1920 px');
+
+  // The table's View link opens it on the page, after waiting out a
+  // summary being built (a job of an older version: scripted); Back closes it.
+  await page.setViewportSize({ width: 1100, height: 760 });
+  await page.goto(server.url + '/');
+  await page.route(/\/summary$/, (route) => route.fulfill({ status: 503, headers: { 'Retry-After': '1' },
+    json: { error: `the summary of job ${id} is being built` } }), { times: 1 });
+  await page.locator(`#jobs tr[data-job="${id}"] a.view-open`).click();
+  await page.locator('#view-status').getByText(`the summary of job ${id} is being built`).waitFor();
+  await page.locator('#view-body').waitFor();
+  assert.equal(await card(page, 'plays'), count(expected.summary.plays));
+  assert.equal(new URL(page.url()).pathname, href);
+  await page.goBack();
+  await page.locator('#view').waitFor({ state: 'hidden' });
+
+  // A job that is not there.
+  await page.goto(`${server.url}/jobs/00000000-0000-4000-8000-000000000000/view`);
+  await page.locator('#view-status').getByText('There is no job 00000000-0000-4000-8000-000000000000').waitFor();
+  // The browser's only complaints: the scripted 503 and the missing job's 404.
+  assert.deepEqual(problems.filter((p) => !/status of (503|404)/.test(p)), []);
+  assert.equal(problems.length, 2, problems.join('\n'));
   await context.close();
 });
 

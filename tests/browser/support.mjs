@@ -76,3 +76,42 @@ export function writeCsv(dir, name, text) {
   writeFileSync(path, text);
   return path;
 }
+
+/** A CSV field, quoted when it must be. */
+export const csvField = (s) => (/[",\n\r]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s);
+
+/** Names in byte order (UTF-8), as the server sorts them. */
+export const byteOrder = (a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b));
+
+/**
+ * What the summary and song endpoints (docs/http-api.md) must say of a
+ * result's rows [song, date, total] (each song-date once), computed here
+ * apart from the server: { summary, songs: name -> { ..., points } }.
+ */
+export function summarize(rows) {
+  const byDate = new Map();
+  const songs = new Map();
+  let plays = 0;
+  for (const [song, date, n] of rows) {
+    plays += n;
+    byDate.set(date, (byDate.get(date) || 0) + n);
+    const s = songs.get(song) || { song, plays: 0, firstDate: date, lastDate: date, points: [] };
+    s.plays += n;
+    if (date < s.firstDate) s.firstDate = date;
+    if (date > s.lastDate) s.lastDate = date;
+    s.points.push([date, n]);
+    songs.set(song, s);
+  }
+  for (const s of songs.values()) s.points.sort((a, b) => (a[0] < b[0] ? -1 : 1));
+  const dates = [...byDate.keys()].sort();
+  const top = [...songs.values()].sort((a, b) => b.plays - a.plays || byteOrder(a.song, b.song)).slice(0, 100);
+  return {
+    summary: {
+      plays, songs: songs.size, groups: rows.length,
+      firstDate: dates[0] ?? null, lastDate: dates[dates.length - 1] ?? null,
+      playsByDate: { unit: 'day', points: dates.map((d) => [d, byDate.get(d)]) },
+      topSongs: top.map(({ song, plays: p, firstDate, lastDate }) => ({ song, plays: p, firstDate, lastDate })),
+    },
+    songs,
+  };
+}
