@@ -150,6 +150,14 @@ void summary_part::merge(summary_part&& other) {
   other = summary_part{};
 }
 
+result_summary summary_part::finish_all(std::vector<summary_part>& parts,
+                                        std::optional<uint64_t> skipped) {
+  summary_part all;
+  for (summary_part& p : parts)
+    all.merge(std::move(p));
+  return std::move(all).finish(skipped);
+}
+
 result_summary summary_part::finish(std::optional<uint64_t> skipped) && {
   result_summary out;
   out.plays = plays_;

@@ -83,6 +83,9 @@ public:
   void merge(summary_part&& other);
   /// The summary (top songs sorted, series bucketed).
   [[nodiscard]] result_summary finish(std::optional<uint64_t> skipped) &&;
+  /// The summary of all `parts` (emptied), as finish.
+  [[nodiscard]] static result_summary
+  finish_all(std::vector<summary_part>& parts, std::optional<uint64_t> skipped);
 
 private:
   void widen(day_number day);

@@ -434,10 +434,8 @@ result<void> write_result(partial_aggregate& totals, const std::string& path,
     if (!ok)
       return false;
     // Before the result is renamed into place: all three or none.
-    summary_part all;
-    for (summary_part& p : collected.parts)
-      all.merge(std::move(p));
-    summary->made = std::move(all).finish(summary->skipped_rows);
+    summary->made =
+        summary_part::finish_all(collected.parts, summary->skipped_rows);
     if (auto files = write_beside(*summary, collected.songs, bytes, durable);
         !files) {
       beside = std::move(files).error();

@@ -832,10 +832,7 @@ result<spilled_write> write_spilled_result(
       if (!write_all(places[i], place_bufs[i]))
         return false;
     // Before the result is renamed into place: all three or none.
-    summary_part all;
-    for (summary_part& p : parts)
-      all.merge(std::move(p));
-    summary->made = std::move(all).finish(summary->skipped_rows);
+    summary->made = summary_part::finish_all(parts, summary->skipped_rows);
     if (auto files = write_index_and_summary(*summary, emitted, durable);
         !files) {
       beside = std::move(files).error();

@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <optional>
 #include <string_view>
 #include <type_traits>
 #include <utility>
@@ -24,14 +25,14 @@ namespace playcount::http {
 
 namespace json = boost::json;
 
-namespace {
-
 reply json_reply(http_status status, const json::value& body) {
   reply r;
   r.status = status;
   r.body = json::serialize(body);
   return r;
 }
+
+namespace {
 
 reply text_reply(http_status status, std::string body) {
   reply r;
@@ -315,6 +316,22 @@ std::string in_quotes(std::string_view text) {
   return out + "\"";
 }
 
+// A `limit` parameter: a number from 1 to `most`.
+std::optional<size_t> limit_value(std::string_view value, size_t most) {
+  const bool digits =
+      !value.empty() && value.size() <= 4 &&
+      value.find_first_not_of("0123456789") == std::string::npos;
+  const size_t n = digits ? std::stoul(std::string(value)) : 0;
+  if (n < 1 || n > most)
+    return std::nullopt;
+  return n;
+}
+
+std::string limit_error(std::string_view value, size_t most) {
+  return "limit is a number from 1 to " + std::to_string(most) + ", not " +
+         in_quotes(value);
+}
+
 } // namespace
 
 std::variant<job_query, api_error> parse_job_query(const query_params& params) {
@@ -344,14 +361,10 @@ std::variant<job_query, api_error> parse_job_query(const query_params& params) {
     if (!value)
       return bad(name + " has a malformed %-escape");
     if (name == "limit") {
-      const bool digits =
-          !value->empty() && value->size() <= 4 &&
-          value->find_first_not_of("0123456789") == std::string::npos;
-      const unsigned long n = digits ? std::stoul(*value) : 0;
-      if (n < 1 || n > max_jobs_limit)
-        return bad("limit is a number from 1 to 1000, not " +
-                   in_quotes(*value));
-      q.limit = static_cast<uint32_t>(n);
+      const auto n = limit_value(*value, max_jobs_limit);
+      if (!n)
+        return bad(limit_error(*value, max_jobs_limit));
+      q.limit = static_cast<uint32_t>(*n);
     } else if (name == "state") {
       // One state or several, comma-separated; empty: every state.
       // Every piece must be a state: "failed," is refused.
@@ -406,14 +419,10 @@ parse_song_query(const query_params& params) {
     if (!value)
       return bad(name + " has a malformed %-escape");
     if (name == "limit") {
-      const bool digits =
-          !value->empty() && value->size() <= 4 &&
-          value->find_first_not_of("0123456789") == std::string::npos;
-      const unsigned long n = digits ? std::stoul(*value) : 0;
-      if (n < 1 || n > max_song_limit)
-        return bad("limit is a number from 1 to 1000, not " +
-                   in_quotes(*value));
-      q.limit = n;
+      const auto n = limit_value(*value, max_song_limit);
+      if (!n)
+        return bad(limit_error(*value, max_song_limit));
+      q.limit = *n;
     } else {
       if (value->size() > max_prefix_bytes)
         return bad("prefix is at most 4096 bytes, not " +

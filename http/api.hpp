@@ -18,6 +18,10 @@
 #include <variant>
 #include <vector>
 
+namespace boost::json {
+class value;
+} // namespace boost::json
+
 namespace playcount::http {
 
 /// One answer, before it is written.
@@ -97,6 +101,10 @@ struct api_error {
 /// The HTTP status of `GET /jobs/<id>/result/` for a job in `state`: 200
 /// finished, 202 queued or started, 422 failed, 410 canceled.
 [[nodiscard]] http_status status_of(job_state state) noexcept;
+
+/// A reply of `status` whose body is `body` as JSON text.
+[[nodiscard]] reply json_reply(http_status status,
+                               const boost::json::value& body);
 
 /// The reply for an error: its status, a JSON body {"message": ...} (with
 /// "jobId": null for the upload's own errors), and its headers.

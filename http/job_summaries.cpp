@@ -25,13 +25,6 @@ struct job_summaries::entry {
 
 namespace {
 
-reply json_reply(http_status status, const json::value& body) {
-  reply r;
-  r.status = status;
-  r.body = json::serialize(body);
-  return r;
-}
-
 // The errors of these endpoints carry {"error": ...} (docs/http-api.md),
 // and "message" as every other error of the API does.
 reply error_reply(http_status status, const std::string& text) {
