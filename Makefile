@@ -54,7 +54,7 @@ FUZZ_SECONDS ?= 120
 # 1: each target runs the same inputs everywhere (CI); 0: new ones each time.
 FUZZ_SEED ?= 1
 FUZZ_TARGETS := csv_ranges multipart fields partial_bytes group_store \
-  multipart_stream
+  multipart_stream song_index
 SANITIZER_BUILD_TYPE ?= RelWithDebInfo
 
 .PHONY: all deps test-deps fuzz-deps style-deps build test test-release \

@@ -126,21 +126,23 @@ result<song_index> song_index::open(const std::string& path) {
     const auto offset = load<uint64_t>(r + 32);
     const auto length = load<uint64_t>(r + 40);
     const auto dates = load<uint64_t>(r + 48);
-    const std::string where = "record " + std::to_string(i) + ": ";
+    // Made only for a failure: a string per record of millions cost most
+    // of the check.
+    const auto where = [i] { return "record " + std::to_string(i) + ": "; };
     if (at != next_name || len > names_bytes - at)
-      return damaged(where + "its name is out of place");
+      return damaged(where() + "its name is out of place");
     next_name = at + len;
     const std::string_view name(reinterpret_cast<const char*>(ix.names_ + at),
                                 len);
     if (i > 0 && !(before < name))
-      return damaged(where + "names not in ascending order");
+      return damaged(where() + "names not in ascending order");
     before = name;
     if (first > last || dates == 0 ||
         dates > uint64_t(int64_t{last} - first) + 1)
-      return damaged(where + "impossible dates");
+      return damaged(where() + "impossible dates");
     if (length == 0 || offset > ix.result_bytes_ ||
         length > ix.result_bytes_ - offset)
-      return damaged(where + "its rows are outside the result");
+      return damaged(where() + "its rows are outside the result");
   }
   if (next_name != names_bytes)
     return damaged("names area longer than its names");

@@ -45,6 +45,12 @@ namespace playcount::fuzz {
 /// through the byte form) against a plain std::map: the same result.
 [[nodiscard]] std::string check_group_store(std::string_view input);
 
+/// songs.idx: the input as an index is refused or found consistent (every
+/// song found again, in byte order, inside its result); names from the
+/// input sort by their keys as by their bytes, and written and opened again
+/// are all found, every prefix listing what a sorted list lists.
+[[nodiscard]] std::string check_song_index(std::string_view input);
+
 struct target {
   const char* name; ///< also the corpus directory tests/fuzz/corpus/<name>
   std::string (*check)(std::string_view);
@@ -57,6 +63,7 @@ inline constexpr target targets[] = {
     {"partial_bytes", check_partial_bytes},
     {"group_store", check_group_store},
     {"multipart_stream", check_multipart_stream},
+    {"song_index", check_song_index},
 };
 
 /// Printable form of bytes for a failure message: C escapes, at most `max`.

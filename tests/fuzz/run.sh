@@ -24,6 +24,7 @@ seeded_runs() {
     multipart_stream) echo 200000 ;;
     partial_bytes) echo 500000 ;;
     group_store) echo 8000 ;;
+    song_index) echo 12000 ;;
     *) echo 1000000 ;;
   esac
 }
@@ -33,6 +34,7 @@ max_len() {
     csv_ranges) echo 1024 ;;
     multipart | multipart_stream) echo 4096 ;;
     group_store) echo 1024 ;;
+    song_index) echo 1024 ;; # a header and a dozen records with their names
     *) echo 256 ;;
   esac
 }
