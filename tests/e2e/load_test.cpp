@@ -249,7 +249,9 @@ TEST_F(load_test,
   std::vector<std::thread> threads;
   for (size_t i = 0; i < readers; ++i) {
     clients.push_back(std::make_unique<slow_reader>(port, target));
-    threads.emplace_back([&, i] { clients[i]->run(stop); });
+    // Its own pointer: `clients` may grow (and move its slots) meanwhile.
+    slow_reader* const c = clients.back().get();
+    threads.emplace_back([&stop, c] { c->run(stop); });
   }
   // Every reader has its answer under way.
   EXPECT_TRUE(test::eventually([&] {
