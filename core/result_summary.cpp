@@ -50,18 +50,6 @@ std::string date_text(day_number day) {
   return format_date(day);
 }
 
-const char* unit_name(result_summary::unit u) {
-  switch (u) {
-  case result_summary::unit::month:
-    return "month";
-  case result_summary::unit::year:
-    return "year";
-  case result_summary::unit::day:
-    break;
-  }
-  return "day";
-}
-
 } // namespace
 
 bool ranks_before(const song_summary& a, const song_summary& b) {
@@ -158,6 +146,40 @@ result_summary summary_part::finish_all(std::vector<summary_part>& parts,
   return std::move(all).finish(skipped);
 }
 
+result_summary::unit
+bucket_series(std::vector<std::pair<day_number, int64_t>>& days) {
+  // The finest unit that needs no more than series_point_limit points.
+  result_summary::unit u = result_summary::unit::day;
+  for (const auto next :
+       {result_summary::unit::month, result_summary::unit::year}) {
+    if (days.size() <= series_point_limit)
+      break;
+    u = next;
+    size_t kept = 0;
+    for (const auto& [day, plays] : days) {
+      const day_number at = bucket_start(day, u);
+      if (kept > 0 && days[kept - 1].first == at)
+        days[kept - 1].second = plus(days[kept - 1].second, plays);
+      else
+        days[kept++] = {at, plays};
+    }
+    days.resize(kept);
+  }
+  return u;
+}
+
+const char* series_unit_name(result_summary::unit u) {
+  switch (u) {
+  case result_summary::unit::month:
+    return "month";
+  case result_summary::unit::year:
+    return "year";
+  case result_summary::unit::day:
+    break;
+  }
+  return "day";
+}
+
 result_summary summary_part::finish(std::optional<uint64_t> skipped) && {
   result_summary out;
   out.plays = plays_;
@@ -168,25 +190,11 @@ result_summary summary_part::finish(std::optional<uint64_t> skipped) && {
   out.skipped_rows = skipped;
   std::sort(top_.begin(), top_.end(), ranks_before);
   out.top_songs = std::move(top_);
-  // The coarsest unit needed: more than series_point_limit points of a
-  // unit moves to the next.
-  for (const auto u : {result_summary::unit::day, result_summary::unit::month,
-                       result_summary::unit::year}) {
-    out.series.clear();
-    out.series_unit = u;
-    for (size_t i = 0; i < by_day_.size(); ++i) {
-      if (by_day_[i] == 0)
-        continue;
-      const day_number at =
-          bucket_start(static_cast<day_number>(base_ + int64_t(i)), u);
-      if (!out.series.empty() && out.series.back().first == at)
-        out.series.back().second = plus(out.series.back().second, by_day_[i]);
-      else
-        out.series.emplace_back(at, by_day_[i]);
-    }
-    if (out.series.size() <= series_point_limit)
-      break;
-  }
+  for (size_t i = 0; i < by_day_.size(); ++i)
+    if (by_day_[i] != 0)
+      out.series.emplace_back(static_cast<day_number>(base_ + int64_t(i)),
+                              by_day_[i]);
+  out.series_unit = bucket_series(out.series);
   return out;
 }
 
@@ -209,7 +217,7 @@ std::string summary_json(const result_summary& s) {
   points.reserve(s.series.size());
   for (const auto& [day, plays] : s.series)
     points.push_back(json::array{json::string(date_text(day)), plays});
-  doc["playsByDate"] = json::object{{"unit", unit_name(s.series_unit)},
+  doc["playsByDate"] = json::object{{"unit", series_unit_name(s.series_unit)},
                                     {"points", std::move(points)}};
   json::array top;
   for (const song_summary& t : s.top_songs)

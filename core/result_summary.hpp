@@ -39,6 +39,14 @@ inline constexpr size_t top_song_count = 100;
 /// More points than this: the series is by month (then by year).
 inline constexpr size_t series_point_limit = 10000;
 
+/// Sums `days` (ascending, by day) into the finest unit (day, month, year)
+/// that needs at most series_point_limit points, in place; returns it.
+result_summary::unit
+bucket_series(std::vector<std::pair<day_number, int64_t>>& days);
+
+/// "day", "month" or "year".
+[[nodiscard]] const char* series_unit_name(result_summary::unit u);
+
 /// The summary.json document (docs/http-api.md), compact, with a final
 /// newline.
 [[nodiscard]] std::string summary_json(const result_summary& s);

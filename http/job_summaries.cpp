@@ -286,11 +286,17 @@ reply job_summaries::answer_now(const job_record& record,
       enqueue_build(record, paths);
       return being_built(record.id);
     }
+    // A song on more than 10 000 dates comes by month (or year), as the
+    // summary's series does: an answer of a song on every date of 9999
+    // years would be 100 MB, held until a slow reader has it.
+    const result_summary::unit unit = bucket_series(*rows);
     json::array points;
     points.reserve(rows->size());
     for (const auto& [day, plays] : *rows)
       points.emplace_back(json::array{date(day), plays});
     json::object body = song_object(*found);
+    body["dates"] = found->dates;
+    body["unit"] = series_unit_name(unit);
     body["points"] = std::move(points);
     return json_reply(http_status::ok, body);
   }

@@ -275,10 +275,10 @@ const jobView = (() => {
       return;
     }
     if (mine !== songShown) return;
-    const drawn = charts.series(s.points, 'day');
+    const drawn = charts.series(s.points, s.unit || 'day');
     const per = drawn.unit;
     $('song-title').textContent = `Plays of ${name} per ${per}`;
-    songStatus.textContent = `${plural(s.plays, 'play', 'plays')} on ${plural(s.points.length, 'date', 'dates')}, ` +
+    songStatus.textContent = `${plural(s.plays, 'play', 'plays')} on ${plural(s.dates, 'date', 'dates')}, ` +
       `${s.firstDate} to ${s.lastDate}.`;
     charts.line($('song-chart'), {
       label: `Plays of ${name} per ${per}`, values: drawn.values, unit: per, yTitle: `Plays per ${per}`,

@@ -177,6 +177,40 @@ TEST_F(summary_api_test, the_summary_is_the_totals_of_the_result_csv) {
   }
 }
 
+// Bounded by the input: a song on every date of 9999 years would answer
+// 100 MB. Past 10 000 dates its points come by month (then year), summed.
+TEST_F(summary_api_test,
+       a_song_on_more_than_ten_thousand_dates_comes_by_month) {
+  auto s = start();
+  std::string csv = "Song,Date,Number of Plays\nShort,2024-01-01,5\n";
+  std::map<std::string, int64_t> by_month;
+  int64_t plays = 0;
+  for (day_number d = 0; d < 10001; ++d) { // from 1970-01-01, one a day
+    const std::string date = format_date(d);
+    const int64_t n = 1 + d % 7;
+    csv += "Long," + date + "," + std::to_string(n) + "\n";
+    by_month[date.substr(0, 7) + "-01"] += n;
+    plays += n;
+  }
+  const std::string id = upload_and_wait(s->port(), csv);
+  const auto r = test::http_get(s->port(), "/jobs/" + id + "/songs/Long");
+  ASSERT_EQ(r.status, 200) << r.raw;
+  const auto o = json_of(r);
+  EXPECT_EQ(str(o, "unit"), "month");
+  EXPECT_EQ(o.at("dates").to_number<uint64_t>(), 10001u);
+  EXPECT_EQ(o.at("plays").to_number<int64_t>(), plays);
+  json::array expected;
+  for (const auto& [month, n] : by_month)
+    expected.emplace_back(json::array{json::string(month), n});
+  EXPECT_EQ(o.at("points").as_array(), expected);
+  // A song on few dates keeps its rows.
+  const auto few =
+      json_of(test::http_get(s->port(), "/jobs/" + id + "/songs/Short"));
+  EXPECT_EQ(str(few, "unit"), "day");
+  EXPECT_EQ(few.at("points").as_array(),
+            (json::array{json::array{"2024-01-01", 5}}));
+}
+
 TEST_F(summary_api_test, prefix_search_and_series_agree_with_the_result_csv) {
   auto s = start();
   const std::string id = upload_and_wait(s->port(), tricky_csv);
@@ -194,6 +228,8 @@ TEST_F(summary_api_test, prefix_search_and_series_agree_with_the_result_csv) {
     EXPECT_EQ(str(o, "firstDate"), t.first) << name;
     EXPECT_EQ(str(o, "lastDate"), t.last) << name;
     EXPECT_EQ(o.at("points").as_array(), t.points) << name;
+    EXPECT_EQ(str(o, "unit"), "day") << name;
+    EXPECT_EQ(o.at("dates").to_number<uint64_t>(), t.points.size()) << name;
   }
   // A name that is a prefix of others finds itself and them, in byte order.
   const auto list = [&](const std::string& query) {
