@@ -71,6 +71,9 @@ struct job_run {
   bool plan_whole = false;
   std::vector<byte_range> ranges;
   std::vector<std::optional<range_report>> reports;
+  /// Ranges [0, read_prefix) are all reported: a growing input may free
+  /// their bytes (growing_file::done_below).
+  uint32_t read_prefix = 0;
   std::deque<uint32_t> todo; // ranges not handed out
   /// In fail mode, the first range with a bad record: later ranges are not
   /// needed (the job fails with the first error in file order).
@@ -438,6 +441,15 @@ void maybe_finish(coordinator_pointer self, job_run& job) {
   finish(self, job);
 }
 
+// Tells a growing input how far the job is done with it: to the end of the
+// ranges reported from the first on.
+void tell_input(job_run& job) {
+  while (job.read_prefix < job.reports.size() && job.reports[job.read_prefix])
+    ++job.read_prefix;
+  if (job.request.growing && job.read_prefix > 0)
+    job.request.growing->done_below(job.ranges[job.read_prefix - 1].end);
+}
+
 // A plan, or for a growing input the next of its steps: its ranges join the
 // job's.
 void on_planned(coordinator_pointer self, job_run& job, job_plan& plan) {
@@ -456,6 +468,23 @@ void on_planned(coordinator_pointer self, job_run& job, job_plan& plan) {
       job.todo.push_back(index);
   }
   maybe_finish(self, job); // no ranges: nothing to read
+}
+
+// Whether the job's input frees what it has read: its ranges cannot be read
+// again (so no worker is taken off it for being slow).
+bool frees_what_is_read(const job_run& job) {
+  return job.request.growing && job.request.growing->now().frees;
+}
+
+// A range that must be read again lies in bytes its input has freed.
+bool needs_freed_bytes(const job_run& job) {
+  if (!job.request.growing)
+    return false;
+  const uint64_t freed = job.request.growing->now().freed;
+  for (uint32_t i = 0; i < job.reports.size() && i <= job.last_needed; ++i)
+    if (!job.reports[i] && job.ranges[i].begin < freed)
+      return true;
+  return false;
 }
 
 void on_read(coordinator_pointer self, job_run& job,
@@ -477,6 +506,7 @@ void on_read(coordinator_pointer self, job_run& job,
                    job.todo.end());
   }
   job.reports[done.index] = std::move(done.report);
+  tell_input(job);
   maybe_finish(self, job);
 }
 
@@ -595,6 +625,7 @@ size_t take_back(coordinator_state& st, job_run& job,
   size_t taken = 0;
   if (auto r = job.read_by.find(addr); r != job.read_by.end()) {
     for (uint32_t index : r->second) {
+      job.read_prefix = std::min(job.read_prefix, index);
       job.bytes_done -= job.ranges[index].size();
       job.rows -= job.reports[index]->rows;
       job.reports[index].reset();
@@ -629,6 +660,7 @@ void on_worker_down(coordinator_pointer self, const caf::actor_addr& addr) {
     return;
   const std::vector<in_flight> lost = w->second.items;
   st.workers.erase(w);
+  std::vector<std::string> unreadable; // jobs whose lost ranges are freed
   for (auto& [id, job] : st.jobs) {
     job.excluded.erase(addr);
     if (job.phase != job_run::reading)
@@ -637,6 +669,8 @@ void on_worker_down(coordinator_pointer self, const caf::actor_addr& addr) {
         lost.begin(), lost.end(),
         [&job_id = id](const in_flight& i) { return i.job == job_id; });
     st.redispatched += take_back(st, job, addr);
+    if (needs_freed_bytes(job))
+      unreadable.push_back(id);
     // Only workers that straggled on this job are left: better slow than
     // never.
     if (!job.excluded.empty() && !has_workers_for(st, job)) {
@@ -646,6 +680,11 @@ void on_worker_down(coordinator_pointer self, const caf::actor_addr& addr) {
       job.excluded.clear();
     }
   }
+  for (const std::string& id : unreadable)
+    if (auto j = st.jobs.find(id); j != st.jobs.end())
+      end_job(self, j->second,
+              failed(j->second.request,
+                     std::string(growing_file::freed_reread_error)));
   dispatch(self);
 }
 
@@ -702,6 +741,8 @@ void check_stragglers(coordinator_pointer self) {
         head.index >= j->second.ranges.size())
       continue;
     job_run& job = j->second;
+    if (frees_what_is_read(job))
+      continue; // its ranges could not be read again
     size_t others = 0;
     size_t idle = 0;
     for (const auto& [other, o] : st.workers)

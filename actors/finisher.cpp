@@ -108,6 +108,13 @@ bad_row_policy policy(const job_request& request) {
 // What a job's error says when the input cannot be read again.
 constexpr std::string_view reread = "cannot read the input again";
 
+// A total overflowed, and the record where it first does cannot be found
+// by reading the input again.
+constexpr std::string_view freed_overflow_error =
+    "overflow: a total is larger than 9223372036854775807 (the first record "
+    "where it happens is not known: standard input and compressed files are "
+    "not kept whole to be read again)";
+
 // Every partial is in: reads what was lost again, places an overflow,
 // writes the result and tells the coordinator.
 job_result complete(finisher_state& st) {
@@ -119,6 +126,14 @@ job_result complete(finisher_state& st) {
   bool overflow = st.overflow || outcome.needs_sequential_read;
   if (!st.spill_error.empty())
     result.error = st.spill_error;
+  // A spooled input frees what was read (growing_file): nothing of it can
+  // be read again.
+  const bool freed =
+      st.in.request.growing && st.in.request.growing->now().freed > 0;
+  if (!st.lost.empty() && !overflow && result.error.empty() && freed)
+    result.error = growing_file::freed_reread_error;
+  if (result.error.empty() && overflow && freed)
+    result.error = std::string(freed_overflow_error);
   if (!st.lost.empty() && !overflow && result.error.empty()) {
     // The reports of these ranges are known: only their totals are lost.
     // Each range is mapped on its own, as a worker does (bounded memory).

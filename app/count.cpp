@@ -151,8 +151,16 @@ private:
   const int started_ = ::getpriority(PRIO_PROCESS, 0); // made on main's
 };
 
+// How far a spool may run ahead of what the workers have read: room for
+// each worker's range and the next ones planned, and at least 64 MiB so
+// that a burst from the producer is taken in whole.
+uint64_t spool_ahead_for(uint64_t workers, uint64_t range_size) {
+  return std::max<uint64_t>(uint64_t{64} << 20, 2 * (workers + 2) * range_size);
+}
+
 result<counted_input> open_input(const std::string& name,
-                                 const std::string& spool_dir, uint64_t limit) {
+                                 const std::string& spool_dir, uint64_t limit,
+                                 uint64_t ahead) {
   counted_input out;
   out.shown = name == "-" ? "standard input" : name;
   const int fd = name == "-" ? ::fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 0)
@@ -164,7 +172,7 @@ result<counted_input> open_input(const std::string& name,
     out.path = name;
     return out;
   }
-  auto made = spool::start(fd, out.shown, spool_dir, limit);
+  auto made = spool::start(fd, out.shown, spool_dir, limit, ahead);
   if (!made)
     return std::move(made).error();
   out.spooled = std::move(*made);
@@ -308,7 +316,8 @@ int count_command(int argc, char** argv) {
   opts.reject_unknown({"o", "output", "workers", "range-size", "on-bad-rows",
                        "quiet", "verbose", "memory-limit", "temp-dir",
                        test_range_size_option, "max-input-size", "summary",
-                       "summary-json", test_song_index_option});
+                       "summary-json", test_song_index_option,
+                       test_spool_ahead_option});
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   const uint64_t workers = opts.get_number("workers", cores);
   std::string range_size_error;
@@ -399,7 +408,10 @@ int count_command(int argc, char** argv) {
   caf::actor_system system{cfg};
   // After the actor system, so that it goes first: its copy stops, and so
   // does a planner that waits for it.
-  auto opened = open_input(input, spill.dir, max_input);
+  auto opened =
+      open_input(input, spill.dir, max_input,
+                 opts.get_number(test_spool_ahead_option,
+                                 spool_ahead_for(workers, range_size), true));
   if (!opened) {
     std::fprintf(stderr, "playcount count: %s\n",
                  opened.error().text().c_str());

@@ -66,6 +66,9 @@ inline constexpr const char* test_range_size_option = "test-range-size";
 /// Hidden `count` option: also write the song index (songs.idx) to FILE, as
 /// a server job does; for the benchmark of the summary's cost.
 inline constexpr const char* test_song_index_option = "test-song-index";
+/// Hidden `count` option: how far a spooled input may run ahead of the
+/// count (default spool_ahead_for), small so that a test sees the bound.
+inline constexpr const char* test_spool_ahead_option = "test-spool-ahead";
 
 /// --range-size (at least min_range_size) or --test-range-size, else
 /// `fallback`; sets `error` when out of bounds (and error() when malformed).

@@ -1,5 +1,6 @@
 #include "core/growing_file.hpp"
 
+#include <algorithm>
 #include <utility>
 
 namespace playcount {
@@ -39,18 +40,60 @@ void growing_file::abandon() {
   changed_.notify_all();
 }
 
+void growing_file::frees_what_is_read() {
+  std::lock_guard lock(mutex_);
+  state_.frees = true;
+}
+
+void growing_file::freeing(uint64_t offset) {
+  std::lock_guard lock(mutex_);
+  state_.freed = std::max(state_.freed, offset);
+}
+
+bool growing_file::wait_for_reader(uint64_t ahead,
+                                   std::chrono::milliseconds most) const {
+  std::unique_lock lock(mutex_);
+  return changed_.wait_for(lock, most, [&] {
+    return state_.size <= state_.done + ahead || starving() || state_.abandoned;
+  });
+}
+
+void growing_file::done_below(uint64_t offset) {
+  {
+    std::lock_guard lock(mutex_);
+    state_.done = std::max(state_.done, offset);
+  }
+  changed_.notify_all();
+}
+
+bool growing_file::starving() const {
+  // A reader woken but not yet run has its bytes: it does not starve.
+  return readers_waiting_ > 0 && state_.size <= waiting_beyond_ &&
+         state_.done >= planned_;
+}
+
 growing_file::state growing_file::now() const {
   std::lock_guard lock(mutex_);
   return state_;
 }
 
 growing_file::state
-growing_file::wait_beyond(uint64_t size, std::chrono::milliseconds most) const {
+growing_file::wait_beyond(uint64_t size, uint64_t planned,
+                          std::chrono::milliseconds most) const {
   std::unique_lock lock(mutex_);
-  changed_.wait_for(lock, most, [&] {
+  const auto there = [&] {
     return state_.size > size || state_.whole || state_.failed ||
            state_.abandoned;
-  });
+  };
+  if (!there()) {
+    // A producer that keeps pace (wait_for_reader) must go on now.
+    ++readers_waiting_;
+    waiting_beyond_ = size;
+    planned_ = std::max(planned_, planned);
+    changed_.notify_all();
+    changed_.wait_for(lock, most, there);
+    --readers_waiting_;
+  }
   return state_;
 }
 

@@ -89,10 +89,12 @@ namespace {
 // every change wake it sooner).
 constexpr std::chrono::milliseconds recheck{1000};
 
-// Waits until `input` has more than `size` bytes or changes otherwise.
-growing_file::state wait_beyond(const growing_file& input, uint64_t size) {
+// Waits until `input` has more than `size` bytes or changes otherwise;
+// the ranges planned reach `planned`.
+growing_file::state wait_beyond(const growing_file& input, uint64_t size,
+                                uint64_t planned) {
   for (;;) {
-    auto now = input.wait_beyond(size, recheck);
+    auto now = input.wait_beyond(size, planned, recheck);
     if (now.size > size || now.whole || now.failed || now.abandoned)
       return now;
   }
@@ -139,7 +141,7 @@ result<void> plan_growing(const std::string& path, const growing_file& input,
       plan.layout = std::get<csv_layout>(layout);
       break;
     }
-    now = wait_beyond(input, looked);
+    now = wait_beyond(input, looked, 0);
   }
   // Then chunk after chunk as in plan_ranges: a range ends where the next
   // nominal chunk's first record starts, so it is known once that chunk has
@@ -167,7 +169,7 @@ result<void> plan_growing(const std::string& path, const growing_file& input,
         now.whole ? std::min(now.size, chunk_begin + range_size)
                   : chunk_begin + range_size;
     if (now.size < chunk_end) {
-      now = wait_beyond(input, now.size);
+      now = wait_beyond(input, now.size, open_start);
       continue;
     }
     // The chunk's scan looks at the byte before it too.

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <poll.h>
 #include <unistd.h>
 #include <vector>
@@ -23,21 +24,43 @@ constexpr size_t block_size = size_t{1} << 20;
 // wanted.
 constexpr int abandon_check_ms = 200;
 
+// What the job has read is freed in steps of a 16th of how far the spool
+// may run ahead, at most 4 MiB, in whole pages (a hole punched in part of
+// a page would zero bytes still needed).
+uint64_t free_step_for(uint64_t ahead) {
+  constexpr uint64_t page = 4096;
+  return std::clamp<uint64_t>(ahead / 16 / page * page, page,
+                              uint64_t{4} << 20);
+}
+
+// Punches a hole over [begin, end) of `fd`, keeping its size.
+bool punch_hole(int fd, uint64_t begin, uint64_t end) {
+  return ::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                     static_cast<off_t>(begin),
+                     static_cast<off_t>(end - begin)) == 0;
+}
+
 } // namespace
 
 result<std::unique_ptr<spool>> spool::start(int fd, std::string source,
                                             const std::string& dir,
-                                            uint64_t limit) {
+                                            uint64_t limit, uint64_t ahead) {
   std::unique_ptr<spool> out(new spool);
   out->in_ = fd;
   out->source_ = std::move(source);
   out->limit_ = limit;
+  out->ahead_ = ahead;
+  out->free_step_ = free_step_for(ahead);
   out->path_ = dir + "/" + spool_file_name;
   out->out_ =
       ::open(out->path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (out->out_ < 0)
     return failure::of_errno("cannot make", out->path_, errno)
         .within("cannot spool " + out->source_);
+  // The bytes the job has read are freed as it goes (free_what_is_read),
+  // where the file system can punch holes (ext4, xfs, tmpfs, btrfs).
+  if (punch_hole(out->out_, 0, out->free_step_))
+    out->file_->frees_what_is_read();
   // A pipe of 1 MiB rather than 64 KiB: the producer and the copy take
   // turns 16 times less often (fails harmlessly on what is not a pipe).
   (void)::fcntl(fd, F_SETPIPE_SZ, 1 << 20);
@@ -57,8 +80,30 @@ spool::~spool() {
     ::unlink(path_.c_str());
 }
 
+void spool::keep_pace() const {
+  while (!file_->wait_for_reader(ahead_,
+                                 std::chrono::milliseconds(abandon_check_ms))) {
+  }
+}
+
+void spool::free_what_is_read() {
+  const growing_file::state now = file_->now();
+  if (!now.frees)
+    return;
+  const uint64_t done = now.done / free_step_ * free_step_;
+  if (done <= freed_)
+    return;
+  file_->freeing(done); // first: a reader that looks then reads no more
+  if (!punch_hole(out_, freed_, done))
+    return; // the bytes stay; they are only not read again
+  freed_ = done;
+}
+
 void spool::copy() {
-  std::vector<char> block(block_size);
+  // Reads of at most a quarter of the lead, so that a write past the lead
+  // is small.
+  std::vector<char> block(
+      std::clamp<size_t>(ahead_ / 4, size_t{4} << 10, block_size));
   uint64_t size = 0; // bytes in the spool
   // Whether the input is compressed shows in its first four bytes; until
   // they are there (a pipe may give fewer), `block` holds what came.
@@ -73,11 +118,13 @@ void spool::copy() {
   const auto land = [&](std::string_view bytes) -> result<void> {
     if (size + bytes.size() > limit_)
       return over_limit();
+    keep_pace();
     if (!write_all(out_, bytes))
       return failure::of_errno("cannot write", path_, errno)
           .within("cannot spool " + source_);
     size += bytes.size();
     file_->grow(size);
+    free_what_is_read();
     return {};
   };
   const auto take = [&](std::string_view bytes) -> result<void> {
@@ -104,8 +151,9 @@ void spool::copy() {
     // this process: splice moves the pipe's pages, read and write would
     // copy each byte twice.
     if (sniffed && !decoder && can_splice) {
+      keep_pace();
       const auto want = static_cast<size_t>(
-          std::min<uint64_t>(block_size, limit_ - size + 1));
+          std::min<uint64_t>(block.size(), limit_ - size + 1));
       const ssize_t n =
           ::splice(in_, nullptr, out_, nullptr, want, SPLICE_F_MOVE);
       if (n < 0 && (errno == EINTR || errno == EAGAIN))
@@ -123,6 +171,7 @@ void spool::copy() {
         return file_->fail(over_limit());
       size += static_cast<uint64_t>(n);
       file_->grow(size);
+      free_what_is_read();
       continue;
     }
     char* into = sniffed ? block.data() : block.data() + head;

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <chrono>
 #include <fcntl.h>
 #include <random>
 #include <thread>
@@ -184,6 +185,51 @@ TEST(plan_growing, reads_a_header_only_once_its_line_has_landed) {
   ASSERT_FALSE(steps.empty());
   EXPECT_EQ(steps.back().layout.data_begin, 26u);
   EXPECT_FALSE(steps.back().more);
+}
+
+// The pace a spool keeps (core/spool.hpp): it waits while it is far ahead
+// of the reader, and never while the reader has read all it planned and
+// waits for bytes to plan more (a record longer than the lead must not
+// stall the job).
+TEST(growing_file, a_producer_waits_while_far_ahead_unless_the_reader_starves) {
+  using std::chrono::milliseconds;
+  growing_file input;
+  constexpr uint64_t ahead = 100;
+  input.grow(90);
+  EXPECT_TRUE(input.wait_for_reader(ahead, milliseconds(0)));
+  input.grow(1000); // none of it read
+  EXPECT_FALSE(input.wait_for_reader(ahead, milliseconds(10)));
+  input.done_below(500);
+  EXPECT_FALSE(input.wait_for_reader(ahead, milliseconds(10)));
+  // A reader that reads on while the producer waits wakes it.
+  std::thread reader([&] { input.done_below(950); });
+  EXPECT_TRUE(input.wait_for_reader(ahead, std::chrono::seconds(60)));
+  reader.join();
+  input.grow(2000);
+  // A planner that waits for bytes while ranges it planned (to 1500) are
+  // unread: the producer still waits, the workers will read on.
+  std::thread planner([&] {
+    const growing_file::state seen =
+        input.wait_beyond(2000, 1500, std::chrono::seconds(60));
+    EXPECT_GT(seen.size, 2000u);
+  });
+  EXPECT_FALSE(input.wait_for_reader(ahead, milliseconds(50)));
+  // Once they are read, the producer goes on and the planner gets bytes.
+  input.done_below(1500);
+  EXPECT_TRUE(input.wait_for_reader(ahead, std::chrono::seconds(60)));
+  input.grow(2100);
+  planner.join();
+  EXPECT_FALSE(input.wait_for_reader(ahead, milliseconds(0)));
+  // A reader that gave up never holds the producer.
+  input.abandon();
+  EXPECT_TRUE(input.wait_for_reader(ahead, milliseconds(0)));
+  // What is read and freed is what each side said.
+  EXPECT_EQ(input.now().done, 1500u);
+  EXPECT_FALSE(input.now().frees);
+  input.frees_what_is_read();
+  input.freeing(800);
+  EXPECT_TRUE(input.now().frees);
+  EXPECT_EQ(input.now().freed, 800u);
 }
 
 } // namespace

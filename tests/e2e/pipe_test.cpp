@@ -13,10 +13,13 @@
 #include <chrono>
 #include <csignal>
 #include <dirent.h>
+#include <fcntl.h>
 #include <functional>
+#include <linux/falloc.h>
 #include <sstream>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <thread>
 
 namespace playcount {
@@ -270,6 +273,80 @@ TEST(count_pipe, stops_spooling_at_the_input_size_limit) {
   EXPECT_NE(err.find("--max-input-size"), std::string::npos) << err;
   EXPECT_EQ(::access(out.c_str(), F_OK), -1);
   EXPECT_TRUE(entries(tmp).empty()) << entries(tmp).front();
+}
+
+// Whether `dir`'s file system frees the blocks of a punched hole (ext4, xfs,
+// btrfs, tmpfs do).
+bool punches_holes(const std::string& dir) {
+  const std::string path = dir + "/punch";
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
+  const std::string block(1 << 20, 'x');
+  bool freed = false;
+  struct stat before {};
+  struct stat after {};
+  if (fd >= 0 &&
+      ::write(fd, block.data(), block.size()) ==
+          static_cast<ssize_t>(block.size()) &&
+      ::fstat(fd, &before) == 0 &&
+      ::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
+                  static_cast<off_t>(block.size())) == 0 &&
+      ::fstat(fd, &after) == 0)
+    freed = after.st_blocks < before.st_blocks;
+  if (fd >= 0)
+    ::close(fd);
+  ::unlink(path.c_str());
+  return freed;
+}
+
+// The spool frees what the count has read and runs at most a bounded way
+// ahead of it: a pipe takes the temp space (and page cache) of what is in
+// flight, not of all of it.
+TEST(count_pipe, frees_what_it_has_counted_and_keeps_a_bounded_lead) {
+  temp_dir dir;
+  const std::string tmp = dir.file("tmp");
+  ASSERT_EQ(::mkdir(tmp.c_str(), 0700), 0);
+  if (!punches_holes(tmp))
+    GTEST_SKIP() << "the file system of " << tmp << " cannot punch holes";
+  const std::string csv = sample_csv(300000); // about 9 MB
+  const auto in = dir.write("in.csv", csv);
+  const auto expected = dir.file("expected.csv");
+  ASSERT_EQ(run({binary, "count", in, "-o", expected}).exit_code, 0);
+  const auto out = dir.file("out.csv");
+  constexpr uint64_t lead = 256 << 10;
+  fed_count count({binary, "count", "-", "-o", out, "--workers", "2",
+                   "--test-range-size", "16K", "--test-spool-ahead",
+                   std::to_string(lead), "--temp-dir", tmp},
+                  dir.path());
+  std::thread producer([&] {
+    (void)count.write(csv);
+    count.close_input();
+  });
+  // The most disk the spool took, and how large it had grown then.
+  uint64_t most_taken = 0;
+  uint64_t largest = 0;
+  bool ended = false;
+  while (!ended) {
+    siginfo_t exited{}; // left to count.wait() to reap
+    ended = ::waitid(P_PID, static_cast<id_t>(count.pid()), &exited,
+                     WEXITED | WNOHANG | WNOWAIT) != 0 ||
+            exited.si_pid != 0;
+    for (const std::string& run_dir : entries(tmp)) {
+      struct stat st {};
+      if (::stat((tmp + "/" + run_dir + "/input.spool").c_str(), &st) == 0) {
+        most_taken =
+            std::max(most_taken, static_cast<uint64_t>(st.st_blocks) * 512);
+        largest = std::max(largest, static_cast<uint64_t>(st.st_size));
+      }
+    }
+  }
+  producer.join();
+  ASSERT_EQ(count.wait(), 0) << count.err();
+  EXPECT_EQ(test::read_file(out), test::read_file(expected));
+  // Seen most of the way through, yet never holding more than the lead, the
+  // ranges in flight and a step of freeing (a 16th of the lead), with room
+  // for the file system's rounding.
+  EXPECT_GT(largest, csv.size() / 2);
+  EXPECT_LE(most_taken, 2 * lead) << "of " << largest << " bytes spooled";
 }
 
 } // namespace
