@@ -5,6 +5,7 @@
 #include "actors/messages.hpp"
 #include "actors/worker.hpp"
 #include "app/commands.hpp"
+#include "app/nicer_threads.hpp"
 #include "app/options.hpp"
 #include "app/progress.hpp"
 #include "core/compression.hpp"
@@ -128,28 +129,6 @@ bool spooled_input(const std::string& name) {
   ::close(fd);
   return spooled;
 }
-
-// While an input is spooled, what feeds the workers (a decoder thread of
-// ours, or the `zstd -dc` of a pipe) is what everything waits for. Sharing
-// 2 cores with two workers it got two thirds of one: the actor system's
-// threads run a little nicer (5 more: a weight of 335 to its 1024), so that it
-// keeps a core while they take what is left (zstd pipe on 2 cores: 3.78 s
-// to 3.35 s, medians of 6). Raised for good: an unprivileged process
-// cannot lower it again, and the count is soon over.
-class nicer_threads : public caf::thread_hook {
-public:
-  void init(caf::actor_system&) override {}
-  void thread_started() override {
-    // From the process's niceness, not the thread's: a thread started by
-    // one of these would otherwise add 5 again.
-    (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()),
-                        std::min(started_ + 5, 19));
-  }
-  void thread_terminates() override {}
-
-private:
-  const int started_ = ::getpriority(PRIO_PROCESS, 0); // made on main's
-};
 
 // How far a spool may run ahead of what the workers have read: room for
 // each worker's range and the next ones planned, and at least 64 MiB so
@@ -404,7 +383,7 @@ int count_command(int argc, char** argv) {
   caf::actor_system_config cfg;
   configure_actor_system(cfg);
   if (spooled_input(input))
-    cfg.add_thread_hook<nicer_threads>();
+    cfg.add_thread_hook<nicer_threads>(5); // the decoder or pipe first
   caf::actor_system system{cfg};
   // After the actor system, so that it goes first: its copy stops, and so
   // does a planner that waits for it.

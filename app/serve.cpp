@@ -6,6 +6,7 @@
 #include "actors/worker.hpp"
 #include "app/commands.hpp"
 #include "app/logging.hpp"
+#include "app/nicer_threads.hpp"
 #include "app/options.hpp"
 #include "cluster/byte_feed.hpp"
 #include "cluster/cluster_port.hpp"
@@ -425,6 +426,7 @@ int serve_command(int argc, char** argv) {
   // The config must outlive the system.
   caf::actor_system_config cfg;
   configure_actor_system(cfg, /*network=*/cluster_on);
+  cfg.add_thread_hook<nicer_threads>(3); // uploads arrive first
   caf::actor_system system{cfg};
   std::shared_ptr<byte_feed> feeds;
   if (cluster_on) {

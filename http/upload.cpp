@@ -28,6 +28,14 @@ namespace {
 constexpr size_t buffer_size = 1 << 20;
 constexpr size_t direct_write_size = 64 << 10;
 constexpr uint64_t writeback_every = 32 << 20;
+// What the count has read leaves the page cache in steps of this size.
+constexpr uint64_t drop_every = 16 << 20;
+
+// One thread for all sinks' slow file chores.
+file_chores& chores() {
+  static file_chores shared;
+  return shared;
+}
 
 // Copies `size` bytes at `offset` of `in` to the start of `out`, in the
 // kernel; falls back to writing from `mapped` where copy_file_range cannot
@@ -296,8 +304,7 @@ bool file_sink::write_out(std::string_view bytes) {
   if (writeback_ && written_ - flushed_ >= writeback_every) {
     // The pages reach the disk while the rest arrives, and the fsync at the
     // end has little left.
-    static file_chores chores;
-    chores.write_back(fd_, flushed_, written_ - flushed_);
+    chores().write_back(fd_, flushed_, written_ - flushed_);
     flushed_ = written_;
   }
   return true;
@@ -319,6 +326,16 @@ bool file_sink::write(std::string_view bytes) {
       return false;
   }
   return true;
+}
+
+void file_sink::release_read(uint64_t upto) {
+  if (!writeback_ || fd_ < 0)
+    return; // a temporary body: it is gone soon anyway
+  upto = std::min(upto, flushed_) / drop_every * drop_every;
+  if (upto <= dropped_)
+    return;
+  chores().drop_cached(fd_, dropped_, upto - dropped_);
+  dropped_ = upto;
 }
 
 result<void> file_sink::finish(bool durable) {

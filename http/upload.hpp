@@ -41,6 +41,11 @@ public:
   /// False when it failed: error() says why. (Kept as state, not returned:
   /// the chunk decoder that calls it only takes a yes or no.)
   [[nodiscard]] bool write(std::string_view bytes);
+  /// A reader (the job counting the upload as it lands) is done with
+  /// [0, upto): once on disk, those pages leave the page cache (when the
+  /// sink writes back), so that the upload takes recently freed pages rather
+  /// than fresh ones (core/file_chores.hpp).
+  void release_read(uint64_t upto);
   /// Writes what is buffered, flushes the file to disk when `durable`, and
   /// closes it.
   result<void> finish(bool durable);
@@ -64,6 +69,7 @@ private:
   uint64_t size_ = 0;    // bytes accepted
   uint64_t written_ = 0; // bytes handed to the kernel
   uint64_t flushed_ = 0; // bytes whose writeback was started
+  uint64_t dropped_ = 0; // bytes dropped from the page cache
   bool writeback_ = true;
   std::optional<failure> error_;
 };

@@ -541,8 +541,10 @@ void continue_upload(const std::shared_ptr<server_context>& ctx,
     return parsed != multipart_stream::status::failed &&
            parsed != multipart_stream::status::stopped;
   });
-  if (up.growing)
+  if (up.growing) {
     up.growing->grow(up.sink.written());
+    up.sink.release_read(up.growing->now().done);
+  }
   if (status == body_decoder::status::more) {
     maybe_stream(ctx, c, peer);
     // Pistache's clock (see idle_timeout) is reset only while the upload

@@ -3,11 +3,14 @@
 // is closed in turn, whatever the caller does with its own.
 
 #include "core/file_chores.hpp"
+#include "tests/support/page_cache.hpp"
 
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
 #include <unistd.h>
+
+#include <cstdint>
 
 #include <cstdlib>
 #include <filesystem>
@@ -70,6 +73,41 @@ TEST(file_chores, writes_back_through_a_duplicate_it_closes_by_its_end) {
   EXPECT_EQ(open_descriptors(), before - 1); // ours and theirs closed
   EXPECT_EQ(std::filesystem::file_size(path), bytes.size());
   ::unlink(path);
+}
+
+TEST(file_chores, drops_written_pages_from_the_cache_and_keeps_the_bytes) {
+  const char* dir = std::getenv("TMPDIR");
+  std::string path =
+      std::string(dir != nullptr ? dir : "/tmp") + "/file_chores_drop-XXXXXX";
+  const int fd = ::mkstemp(path.data());
+  ASSERT_GE(fd, 0);
+  std::string bytes(8 << 20, 'x');
+  for (size_t i = 0; i < bytes.size(); i += 4096)
+    bytes[i] = static_cast<char>('a' + i / 4096 % 26);
+  ASSERT_EQ(::write(fd, bytes.data(), bytes.size()),
+            static_cast<ssize_t>(bytes.size()));
+  const size_t pages = bytes.size() / 4096;
+  ASSERT_EQ(test::resident_pages(fd, bytes.size()), pages) << "written: cached";
+  {
+    file_chores chores(2);
+    // The second half, though dirty: written to disk first, then dropped.
+    chores.drop_cached(fd, bytes.size() / 2, bytes.size() / 2);
+    chores.drop_cached(fd, 0, 0); // nothing: ignored
+  }                               // its end waits for what is pending
+  const size_t left = test::resident_pages(fd, bytes.size());
+  if (left == pages) {
+    ::close(fd);
+    ::unlink(path.c_str());
+    GTEST_SKIP() << "the page cache of " << path << " keeps dropped pages";
+  }
+  EXPECT_GE(left, pages / 2);     // the first half stays
+  EXPECT_LT(left, pages * 3 / 4); // most of the second is gone
+  std::string back(bytes.size(), '\0');
+  ASSERT_EQ(::pread(fd, back.data(), back.size(), 0),
+            static_cast<ssize_t>(back.size()));
+  EXPECT_TRUE(back == bytes) << "the bytes read back from disk differ";
+  ::close(fd);
+  ::unlink(path.c_str());
 }
 
 } // namespace

@@ -4,6 +4,7 @@
 #include "tests/support/binary.hpp"
 #include "tests/support/csv_gen.hpp"
 #include "tests/support/eventually.hpp"
+#include "tests/support/proc_stat.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -142,26 +143,6 @@ TEST(count_pipe, counts_standard_input_as_the_file_from_a_slow_producer) {
   EXPECT_TRUE(entries(tmp).empty()) << entries(tmp).front();
 }
 
-// The niceness of each thread of `pid` by its name (field 19 of
-// /proc/<pid>/task/<tid>/stat; the name may hold spaces).
-std::vector<std::pair<std::string, int>> thread_niceness(pid_t pid) {
-  std::vector<std::pair<std::string, int>> out;
-  const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
-  for (const std::string& tid : entries(tasks)) {
-    const std::string stat = test::read_file(tasks + "/" + tid + "/stat");
-    const size_t open = stat.find('('), close = stat.rfind(')');
-    if (open == std::string::npos || close == std::string::npos)
-      continue;
-    std::istringstream fields(stat.substr(close + 2));
-    std::string field;
-    for (int i = 3; i <= 19 && fields >> field; ++i)
-      if (i == 19)
-        out.emplace_back(stat.substr(open + 1, close - open - 1),
-                         std::stoi(field));
-  }
-  return out;
-}
-
 TEST(count_pipe, the_workers_run_nicer_than_what_feeds_them) {
   temp_dir dir;
   const auto out = dir.file("out.csv");
@@ -173,7 +154,7 @@ TEST(count_pipe, the_workers_run_nicer_than_what_feeds_them) {
   // was started.
   std::vector<std::pair<std::string, int>> seen;
   ASSERT_TRUE(test::eventually([&] {
-    seen = thread_niceness(count.pid());
+    seen = test::thread_niceness(count.pid());
     return std::count_if(seen.begin(), seen.end(), [](const auto& t) {
              return t.first == "caf.actor";
            }) > 0;

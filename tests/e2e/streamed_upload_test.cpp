@@ -8,12 +8,17 @@
 #include "tests/support/csv_gen.hpp"
 #include "tests/support/eventually.hpp"
 #include "tests/support/http_client.hpp"
+#include "tests/support/proc_stat.hpp"
 #include "tests/support/server_fixture.hpp"
 
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
+#include <sys/resource.h>
+#include <utility>
+#include <vector>
 
 namespace playcount {
 namespace {
@@ -112,6 +117,31 @@ TEST_F(streamed_upload_test, a_raw_body_is_counted_before_its_last_byte) {
   EXPECT_EQ(test::http_get(s->port(), "/jobs/" + id + "/result/").body,
             test::count_alone(binary, dir_, body));
   EXPECT_EQ(str(only_job(s->port()), "fileName"), "plays.csv");
+}
+
+// An upload counted as it arrives shares the cores with its count: the
+// server's actor threads run 3 nicer than its HTTP threads, so that the
+// upload goes first and the count catches up (app/nicer_threads.hpp).
+TEST_F(streamed_upload_test, the_count_runs_nicer_than_what_receives_uploads) {
+  auto s = start({});
+  std::vector<std::pair<std::string, int>> seen;
+  const auto has = [&](const std::string& prefix) {
+    return std::any_of(seen.begin(), seen.end(), [&](const auto& t) {
+      return t.first.rfind(prefix, 0) == 0;
+    });
+  };
+  ASSERT_TRUE(test::eventually([&] {
+    seen = test::thread_niceness(s->pid());
+    return has("caf.actor") && has("playcount-http");
+  })) << "no actor or HTTP thread seen";
+  const int started = ::getpriority(PRIO_PROCESS, 0); // inherited
+  for (const auto& [name, nice] : seen) {
+    if (name.rfind("caf.", 0) == 0) {
+      EXPECT_EQ(nice, std::min(started + 3, 19)) << name;
+    } else if (name.rfind("playcount-http", 0) == 0) {
+      EXPECT_EQ(nice, started) << name;
+    }
+  }
 }
 
 TEST_F(streamed_upload_test, a_form_file_is_counted_before_its_last_byte) {

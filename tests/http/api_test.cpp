@@ -7,12 +7,15 @@
 #include "http/upload.hpp"
 #include "http/wire.hpp"
 #include "tests/support/compressed.hpp"
+#include "tests/support/eventually.hpp"
+#include "tests/support/page_cache.hpp"
 #include "tests/support/temp_dir.hpp"
 
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <fcntl.h>
 
 #include <filesystem>
 #include <fstream>
@@ -759,6 +762,41 @@ TEST(upload, a_file_sink_writes_every_byte_in_order) {
   const auto reopened = again.open(dir.file("out"), true);
   ASSERT_FALSE(reopened); // never overwrites
   EXPECT_EQ(reopened.error().code, EEXIST);
+}
+
+TEST(upload, a_file_sink_drops_from_the_cache_what_its_reader_is_done_with) {
+  temp_dir dir;
+  file_sink sink;
+  ASSERT_TRUE(sink.open(dir.file("in"), true));
+  std::string piece(1 << 20, 'x');
+  std::string expected;
+  for (int i = 0; i < 64; ++i) {
+    piece[0] = static_cast<char>('a' + i % 26);
+    expected += piece;
+    ASSERT_TRUE(sink.write(piece));
+  }
+  const int fd = ::open(dir.file("in").c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  const size_t pages = expected.size() / 4096;
+  const auto resident = [&] {
+    return test::resident_pages(fd, expected.size());
+  };
+  ASSERT_GT(resident(), pages / 2) << "just written: in the cache";
+  // The reader is done with the first half: once on disk, it leaves the
+  // cache (on the sinks' chore thread); the rest stays.
+  sink.release_read(expected.size() / 2);
+  const bool dropped =
+      test::eventually([&] { return resident() <= pages / 2 + pages / 16; });
+  if (!dropped && resident() >= pages) {
+    ::close(fd);
+    GTEST_SKIP() << "the page cache of " << dir.path()
+                 << " keeps dropped pages";
+  }
+  EXPECT_TRUE(dropped) << resident() << " of " << pages << " pages cached";
+  EXPECT_GE(resident(), pages / 2 - pages / 16) << "the second half stays";
+  ASSERT_TRUE(sink.finish(true));
+  EXPECT_TRUE(test::read_file(dir.file("in")) == expected);
+  ::close(fd);
 }
 
 } // namespace

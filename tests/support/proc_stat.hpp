@@ -4,13 +4,17 @@
 // that a server under attack does not spin.
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <sstream>
 #include <string>
 #include <sys/types.h>
+#include <system_error>
 #include <thread>
 #include <unistd.h>
+#include <utility>
+#include <vector>
 
 namespace playcount::test {
 
@@ -48,6 +52,31 @@ inline double cpu_share(pid_t pid, std::chrono::milliseconds span) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
           .count();
   return (after - before) / wall;
+}
+
+/// The niceness of each thread of `pid` by its name (field 19 of
+/// /proc/<pid>/task/<tid>/stat; the name may hold spaces). Threads that end
+/// meanwhile are left out.
+inline std::vector<std::pair<std::string, int>> thread_niceness(pid_t pid) {
+  std::vector<std::pair<std::string, int>> out;
+  std::error_code gone;
+  for (const auto& task : std::filesystem::directory_iterator(
+           "/proc/" + std::to_string(pid) + "/task", gone)) {
+    std::ifstream in(task.path() / "stat");
+    const std::string stat((std::istreambuf_iterator<char>(in)),
+                           std::istreambuf_iterator<char>());
+    const size_t open = stat.find('(');
+    const size_t close = stat.rfind(')');
+    if (open == std::string::npos || close == std::string::npos)
+      continue;
+    std::istringstream fields(stat.substr(close + 2));
+    std::string field;
+    for (int i = 3; i <= 19 && fields >> field; ++i)
+      if (i == 19)
+        out.emplace_back(stat.substr(open + 1, close - open - 1),
+                         std::stoi(field));
+  }
+  return out;
 }
 
 } // namespace playcount::test
