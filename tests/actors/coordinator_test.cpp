@@ -5,6 +5,7 @@
 #include "actors/messages.hpp"
 #include "actors/worker.hpp"
 #include "core/csv_layout.hpp"
+#include "core/growing_file.hpp"
 #include "core/hash.hpp"
 #include "core/job_outcome.hpp"
 #include "core/mapped_file.hpp"
@@ -20,6 +21,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <fstream>
 #include <mutex>
 #include <thread>
 
@@ -286,6 +288,38 @@ TEST_F(cluster_fixture, workers_that_go_down_mid_job_cost_only_time) {
   EXPECT_GT(stats.ranges_redispatched, 0u)
       << "no worker was lost while the job was reading";
   EXPECT_EQ(stats.workers.size(), 1u);
+}
+
+// An input that frees what was read (a spooled pipe, core/spool.hpp) cannot
+// be read again: a worker lost with ranges in the freed bytes fails the job,
+// saying so, rather than reading them again (as zeros).
+TEST_F(cluster_fixture, a_lost_worker_fails_a_job_whose_input_is_freed) {
+  start(2);
+  test::csv_shape shape;
+  shape.rows = 200000;
+  shape.songs = 300;
+  const std::string csv = test::make_csv(shape);
+  const auto in = dir_.write("piped.csv", csv);
+  auto request = request_for(in, dir_.file("out.csv"), 4096);
+  auto input = std::make_shared<growing_file>();
+  input->frees_what_is_read();
+  input->grow(csv.size());
+  input->complete();
+  request.growing = input;
+  caf::scoped_actor self{*system_};
+  self->send(coordinator_, request);
+  ASSERT_TRUE(
+      test::eventually([&] { return input->now().done > csv.size() / 4; },
+                       std::chrono::seconds(60), std::chrono::milliseconds(1)))
+      << "the job never read a quarter of its input";
+  input->freeing(input->now().done); // as the spool does
+  caf::anon_send_exit(workers_[0], caf::exit_reason::kill);
+  job_result result;
+  self->receive([&](job_result& r) { result = std::move(r); },
+                caf::after(test::scaled(std::chrono::seconds(120))) >> [] {});
+  EXPECT_FALSE(result.ok);
+  EXPECT_EQ(result.error, growing_file::freed_reread_error);
+  EXPECT_FALSE(std::ifstream(dir_.file("out.csv")).good()) << "no result";
 }
 
 TEST_F(cluster_fixture, a_canceled_job_ends_as_canceled_and_others_go_on) {
