@@ -330,5 +330,35 @@ TEST(count_pipe, frees_what_it_has_counted_and_keeps_a_bounded_lead) {
   EXPECT_LE(most_taken, 2 * lead) << "of " << largest << " bytes spooled";
 }
 
+// A total past 2^63: a file is read again to find the first record where it
+// happens; a pipe whose read bytes were freed cannot be, and says so.
+TEST(count_pipe, an_overflow_in_freed_input_fails_and_says_why_without_a_line) {
+  temp_dir dir;
+  const std::string tmp = dir.file("tmp");
+  ASSERT_EQ(::mkdir(tmp.c_str(), 0700), 0);
+  if (!punches_holes(tmp))
+    GTEST_SKIP() << "the file system of " << tmp << " cannot punch holes";
+  std::string csv = sample_csv(40000); // about 1.2 MB, read before the end
+  csv += "Umbrella,2020-01-01,9223372036854775807\n"
+         "Umbrella,2020-01-01,1\n";
+  const auto out = dir.file("out.csv");
+  fed_count count({binary, "count", "-", "-o", out, "--test-range-size", "4K",
+                   "--test-spool-ahead", "64K", "--temp-dir", tmp},
+                  dir.path());
+  std::thread producer([&] {
+    (void)count.write(csv);
+    count.close_input();
+  });
+  const int status = count.wait();
+  producer.join();
+  EXPECT_EQ(status, 1);
+  const std::string err = count.err();
+  EXPECT_NE(err.find("overflow: a total is larger than 9223372036854775807 "
+                     "(the first record where it happens is not known"),
+            std::string::npos)
+      << err;
+  EXPECT_EQ(::access(out.c_str(), F_OK), -1);
+}
+
 } // namespace
 } // namespace playcount
