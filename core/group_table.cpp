@@ -15,9 +15,12 @@ constexpr size_t huge_page = size_t{2} << 20;
 group_table::entries group_table::allocate(size_t capacity) {
   const size_t bytes = capacity * sizeof(entry);
   if (bytes < huge_page) {
-    void* p = std::calloc(capacity, sizeof(entry));
+    // Zeroed by writing, not calloc: a large calloc maps zero pages that
+    // the first probe reads, and the write after it copies (see below).
+    void* p = std::malloc(bytes);
     if (p == nullptr)
       throw std::bad_alloc();
+    std::memset(p, 0, bytes);
     return entries(static_cast<entry*>(p), release{0, 0});
   }
   const size_t mapped = bytes + huge_page;
