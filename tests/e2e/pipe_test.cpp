@@ -330,6 +330,48 @@ TEST(count_pipe, frees_what_it_has_counted_and_keeps_a_bounded_lead) {
   EXPECT_LE(most_taken, 2 * lead) << "of " << largest << " bytes spooled";
 }
 
+// Whether `pid` has exited (left to be reaped).
+bool exited(pid_t pid) {
+  siginfo_t info{};
+  return ::waitid(P_PID, static_cast<id_t>(pid), &info,
+                  WEXITED | WNOHANG | WNOWAIT) != 0 ||
+         info.si_pid != 0;
+}
+
+// A record longer than the spool's lead: the planner has read all it
+// planned and waits for the rest of the record, so the spool must go on past
+// its lead rather than wait for a reader that waits for it.
+TEST(count_pipe, a_record_longer_than_the_spools_lead_does_not_stall_it) {
+  temp_dir dir;
+  std::string csv = sample_csv(20000);
+  std::string name = "\"a song";
+  for (int i = 0; i < 20000; ++i)
+    name += i % 100 == 0 ? "\n\"\" line " : " la la la la";
+  name += "\"";
+  ASSERT_GT(name.size(), size_t{200} << 10);
+  const std::string more = sample_csv(20000);
+  csv += name + ",2020-01-01,7\n" + more.substr(more.find('\n') + 1);
+  const auto in = dir.write("in.csv", csv);
+  const auto expected = dir.file("expected.csv");
+  ASSERT_EQ(run({binary, "count", in, "-o", expected}).exit_code, 0);
+  const auto out = dir.file("out.csv");
+  fed_count count({binary, "count", "-", "-o", out, "--test-range-size", "4K",
+                   "--test-spool-ahead", "64K"},
+                  dir.path());
+  std::thread producer([&] {
+    (void)count.write(csv);
+    count.close_input();
+  });
+  const bool ended = test::eventually([&] { return exited(count.pid()); },
+                                      std::chrono::seconds(60));
+  if (!ended)
+    ::kill(count.pid(), SIGKILL); // stalled: the pipe closes, the write ends
+  producer.join();
+  ASSERT_TRUE(ended) << "the count stalled on a record longer than its lead";
+  ASSERT_EQ(count.wait(), 0) << count.err();
+  EXPECT_EQ(test::read_file(out), test::read_file(expected));
+}
+
 // A total past 2^63: a file is read again to find the first record where it
 // happens; a pipe whose read bytes were freed cannot be, and says so.
 TEST(count_pipe, an_overflow_in_freed_input_fails_and_says_why_without_a_line) {
