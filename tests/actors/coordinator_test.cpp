@@ -627,6 +627,32 @@ TEST_F(straggler_fixture, a_slow_worker_is_out_of_the_job_before_it_reports) {
   });
 }
 
+// The same slow worker on a job whose input frees what was read (a spooled
+// pipe): its ranges could not be read again, so it stays in the job and the
+// job waits for it.
+TEST_F(straggler_fixture, a_slow_worker_stays_in_a_job_whose_input_is_freed) {
+  auto log = start_with(1, script{0, std::chrono::milliseconds(600)});
+  const auto in = big_input();
+  const auto truth = read_alone(in, false);
+  const auto out = dir_.file("out.csv");
+  auto request = request_for(in, out, 16 << 10);
+  auto input = std::make_shared<growing_file>();
+  input->frees_what_is_read();
+  input->grow(std::ifstream(in, std::ios::ate | std::ios::binary).tellg());
+  input->complete();
+  request.growing = input;
+  const auto result = run(request);
+  ASSERT_TRUE(result.ok) << result.error;
+  EXPECT_EQ(test::read_file(out), truth.csv);
+  EXPECT_EQ(result.rows, 20000u);
+  EXPECT_EQ(stats_now().ranges_redispatched, 0u);
+  log->with([&](script_log& l) {
+    EXPECT_GE(l.items, 1u) << "the slow worker got no range";
+    EXPECT_TRUE(l.drops.empty());
+    EXPECT_EQ(l.collects, std::vector<std::string>{request.id});
+  });
+}
+
 TEST_F(straggler_fixture,
        a_range_without_a_report_for_the_silence_bound_runs_elsewhere) {
   // The idle rule out of play (10 s): only the silence bound (300 ms) can
