@@ -279,6 +279,14 @@ bool punches_holes(const std::string& dir) {
   return freed;
 }
 
+// Whether `pid` has exited (left to be reaped).
+bool exited(pid_t pid) {
+  siginfo_t info{};
+  return ::waitid(P_PID, static_cast<id_t>(pid), &info,
+                  WEXITED | WNOHANG | WNOWAIT) != 0 ||
+         info.si_pid != 0;
+}
+
 // The spool frees what the count has read and runs at most a bounded way
 // ahead of it: a pipe takes the temp space (and page cache) of what is in
 // flight, not of all of it.
@@ -307,10 +315,7 @@ TEST(count_pipe, frees_what_it_has_counted_and_keeps_a_bounded_lead) {
   uint64_t largest = 0;
   bool ended = false;
   while (!ended) {
-    siginfo_t exited{}; // left to count.wait() to reap
-    ended = ::waitid(P_PID, static_cast<id_t>(count.pid()), &exited,
-                     WEXITED | WNOHANG | WNOWAIT) != 0 ||
-            exited.si_pid != 0;
+    ended = exited(count.pid()); // left to count.wait() to reap
     for (const std::string& run_dir : entries(tmp)) {
       struct stat st {};
       if (::stat((tmp + "/" + run_dir + "/input.spool").c_str(), &st) == 0) {
@@ -328,14 +333,6 @@ TEST(count_pipe, frees_what_it_has_counted_and_keeps_a_bounded_lead) {
   // for the file system's rounding.
   EXPECT_GT(largest, csv.size() / 2);
   EXPECT_LE(most_taken, 2 * lead) << "of " << largest << " bytes spooled";
-}
-
-// Whether `pid` has exited (left to be reaped).
-bool exited(pid_t pid) {
-  siginfo_t info{};
-  return ::waitid(P_PID, static_cast<id_t>(pid), &info,
-                  WEXITED | WNOHANG | WNOWAIT) != 0 ||
-         info.si_pid != 0;
 }
 
 // A record longer than the spool's lead: the planner has read all it
