@@ -17,9 +17,12 @@ group_table::entries group_table::allocate(size_t capacity) {
   if (bytes < huge_page) {
     // Zeroed by writing, not calloc: a large calloc maps zero pages that
     // the first probe reads, and the write after it copies (see below).
+    // GCC turns malloc + memset into calloc; the empty asm, which might
+    // read or write the block for all it knows, keeps them apart.
     void* p = std::malloc(bytes);
     if (p == nullptr)
       throw std::bad_alloc();
+    asm volatile("" : : "r"(p) : "memory");
     std::memset(p, 0, bytes);
     return entries(static_cast<entry*>(p), release{0, 0});
   }

@@ -112,13 +112,13 @@ private:
   }
   void grow();
 
-  // Zeroed entries from the system, touched (and resident) only as they
-  // fill. A large table is mapped on its own in huge pages where the system
-  // gives them (transparent_hugepage "madvise", Debian's default): its
-  // probes go anywhere, and with 4 KiB pages nearly every row would miss the
-  // TLB (dearly in a virtual machine).
+  // Zeroed entries, written when allocated (see allocate). A large table is
+  // mapped on its own in huge pages where the system gives them
+  // (transparent_hugepage "madvise", Debian's default): its probes go anywhere,
+  // and with 4 KiB pages nearly every row would miss the TLB (dearly in a
+  // virtual machine).
   struct release {
-    size_t mapped; // bytes mapped from `shift` before the entries; 0: calloc
+    size_t mapped; // bytes mapped from `shift` before the entries; 0: malloc
     size_t shift;  // (no initializers: default-constructible in this class)
     void operator()(entry* p) const noexcept;
   };
