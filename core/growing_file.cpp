@@ -6,13 +6,20 @@
 namespace playcount {
 
 void growing_file::grow(uint64_t size) {
+  bool wake = false;
   {
     std::lock_guard lock(mutex_);
     if (size <= state_.size)
       return;
     state_.size = size;
+    // Only a reader whose bytes are there now is woken: a planner waiting
+    // for a whole chunk would otherwise run, and preempt a worker, for each
+    // piece of it that lands (from a pipe, about 12 a chunk).
+    wake = readers_waiting_ > 1 ||
+           (readers_waiting_ == 1 && size > waiting_beyond_);
   }
-  changed_.notify_all();
+  if (wake)
+    changed_.notify_all();
 }
 
 void growing_file::complete() {

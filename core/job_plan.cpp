@@ -169,7 +169,7 @@ result<void> plan_growing(const std::string& path, const growing_file& input,
         now.whole ? std::min(now.size, chunk_begin + range_size)
                   : chunk_begin + range_size;
     if (now.size < chunk_end) {
-      now = wait_beyond(input, now.size, open_start);
+      now = wait_beyond(input, chunk_end - 1, open_start);
       continue;
     }
     // The chunk's scan looks at the byte before it too.

@@ -232,5 +232,28 @@ TEST(growing_file, a_producer_waits_while_far_ahead_unless_the_reader_starves) {
   EXPECT_EQ(input.now().freed, 800u);
 }
 
+// A reader waiting for bytes past N is woken once they land, also when the
+// pieces before them did not wake it (grow wakes only a reader whose bytes
+// are there).
+TEST(growing_file, a_reader_waiting_past_a_size_wakes_when_the_file_passes_it) {
+  growing_file input;
+  input.grow(1);
+  const auto start = std::chrono::steady_clock::now();
+  std::thread reader([&] {
+    const growing_file::state seen =
+        input.wait_beyond(100, 0, std::chrono::seconds(60));
+    EXPECT_GT(seen.size, 100u);
+  });
+  // The reader waits (it says so: the producer may go on).
+  while (!input.wait_for_reader(0, std::chrono::milliseconds(0)))
+    std::this_thread::yield();
+  for (uint64_t size = 10; size <= 100; size += 10)
+    input.grow(size);
+  input.grow(101);
+  reader.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30))
+      << "woken by its time limit, not by the bytes";
+}
+
 } // namespace
 } // namespace playcount
