@@ -250,7 +250,9 @@ uint8_t range_reader::field_shape(uint32_t c) const {
   uint8_t shape = quoted;
   for (++p; p < end - 1; ++p)
     if (*p == '"') {
-      if (p[1] != '"' || p + 1 == end - 1) // a quote that closes early
+      // A quote not doubled closes early. (Its pair is never the closing
+      // quote: the field's quotes are even in number, see end_record.)
+      if (p[1] != '"')
         return not_so_simple;
       shape = doubled;
       ++p;
