@@ -69,6 +69,7 @@ result<std::unique_ptr<spool>> spool::start(int fd, std::string source,
   // A pipe of 1 MiB rather than 64 KiB: the producer and the copy take
   // turns 16 times less often (fails harmlessly on what is not a pipe).
   (void)::fcntl(fd, F_SETPIPE_SZ, 1 << 20);
+  out->pipe_size_ = std::max(0, ::fcntl(fd, F_GETPIPE_SZ));
   out->thread_ = std::thread([s = out.get()] { s->copy(); });
   return out;
 }
@@ -181,9 +182,10 @@ void spool::copy() {
       // gather before the next look: woken for each of the producer's
       // writes (zstd's are 128 KiB), this thread preempts a worker twice as
       // often (3 770 splices a GB against 1 718; 0.08 s of processor time,
-      // docs/performance.md). The pipe holds 1 MiB, so a fast producer
-      // fills it meanwhile and the next splice takes it whole.
-      if (static_cast<size_t>(n) < want / 4)
+      // docs/performance.md). Only with a pipe of 1 MiB, which takes 0.5 ms
+      // of a producer at 2 GB/s; one left at 64 KiB (F_SETPIPE_SZ refused
+      // past the user's pipe-user-pages-soft) would hold a fast one up.
+      if (pipe_size_ >= (1 << 20) && n < pipe_size_ / 4)
         std::this_thread::sleep_for(pipe_gathers);
       continue;
     }

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <sys/types.h>
 #include <thread>
 
 namespace playcount {
@@ -60,6 +61,7 @@ private:
   std::string path_;
   uint64_t limit_ = 0;
   uint64_t ahead_ = 0;
+  ssize_t pipe_size_ = 0;  // what the input pipe holds; 0: not a pipe
   uint64_t free_step_ = 0; // bytes freed at a time: whole pages
   uint64_t freed_ = 0;     // bytes [0, freed_) punched out
   std::shared_ptr<growing_file> file_ = std::make_shared<growing_file>();
