@@ -2,6 +2,7 @@
 
 #include "core/record_parser.hpp"
 #include "core/split.hpp"
+#include "core/units.hpp"
 
 #include <csv.h>
 #include <string>
@@ -56,26 +57,46 @@ std::string trim_spaces(const std::string& s) {
 
 } // namespace
 
-std::variant<csv_layout, input_error> read_layout(std::string_view file) {
+std::variant<csv_layout, input_error, header_incomplete>
+read_layout(std::string_view whole_file, bool whole) {
+  // Only the first max_header_bytes are read: the header's LF is in them.
+  const std::string_view file = whole_file.substr(0, max_header_bytes);
+  const bool cut = file.size() < whole_file.size();
+  const auto no_line_end = [](uint64_t line) {
+    return input_error{line, "no header line ends in the first " +
+                                 format_bytes(max_header_bytes) +
+                                 ": this is not a CSV file of plays (with the "
+                                 "columns Song, Date and Number of Plays)"};
+  };
   uint64_t pos = 0;
   uint64_t line = 1;
   if (file.substr(0, 3) == "\xEF\xBB\xBF")
     pos = 3;
   // Empty lines before the header are skipped like any other.
+  uint64_t end = 0;
+  std::string_view record;
   for (;;) {
-    if (pos >= file.size()) // no header anywhere: the file as a whole is bad
+    if (pos >= file.size()) {
+      if (cut)
+        return no_line_end(line);
+      if (!whole)
+        return header_incomplete{};
+      // No header anywhere: the file as a whole is bad.
       return input_error{1, "empty file: no header with the columns Song, "
                             "Date and Number of Plays"};
-    const uint64_t end = record_end(file, pos);
-    const auto record = strip_cr(file.substr(pos, end - pos));
+    }
+    end = record_end(file, pos);
+    if (end == file.size() && cut)
+      return no_line_end(line);
+    if (end == file.size() && !whole)
+      return header_incomplete{}; // the header's LF may be on its way
+    record = strip_cr(file.substr(pos, end - pos));
     if (!record.empty())
       break;
     pos = end + 1;
     ++line;
   }
   const uint64_t header_line = line;
-  const uint64_t end = record_end(file, pos);
-  const auto record = strip_cr(file.substr(pos, end - pos));
   header_fields header;
   if (!parse_header(record, header))
     return input_error{header_line,

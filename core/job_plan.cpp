@@ -109,37 +109,44 @@ result<void> plan_growing(const std::string& path, const growing_file& input,
   file_handle file;
   if (auto opened = file.open(path); !opened)
     return std::move(opened).error();
-  // The header: its first record must have landed whole (an LF at even quote
-  // parity), else the file must be. Only the bytes new since the last look
-  // are scanned, with the parity so far: a stream that never ends its first
-  // line costs one pass, not one per piece that lands.
+  // The header: read_layout is asked once a record has landed whole (an LF
+  // at even quote parity), the file is whole, or max_header_bytes are there
+  // (it then fails). Until a record ends, only the bytes new since the last
+  // look are scanned, with the parity so far: a stream that never ends its
+  // first line costs one pass, not one per piece that lands. After an empty
+  // line, each look reads at most max_header_bytes again.
   growing_file::state now = input.now();
   job_plan plan;
-  for (uint64_t looked = 0, parity = 0;;) {
+  uint64_t looked = 0;
+  uint64_t header_parity = 0; // of the quotes in [0, looked)
+  bool record_ended = false;
+  for (;;) {
     if (now.failed)
       return *now.failed;
     if (now.abandoned)
       return {};
-    bool header_landed = now.whole;
-    if (now.size > looked && !header_landed) {
+    if (now.size > looked && !record_ended) {
       const auto bytes = file.map(looked > 0 ? looked - 1 : 0, now.size);
       if (!bytes)
         return bytes.error();
       const chunk_scan scan =
           scan_chunk(bytes->window(), byte_range{looked, now.size});
-      header_landed = scan.first_boundary[parity] != no_boundary;
-      parity ^= scan.quotes & 1;
-      looked = now.size;
+      record_ended = scan.first_boundary[header_parity] != no_boundary;
+      header_parity ^= scan.quotes & 1;
     }
-    if (header_landed) {
+    looked = now.size;
+    if (record_ended || now.whole || now.size > max_header_bytes) {
       const auto bytes = file.map(0, now.size);
       if (!bytes)
         return bytes.error();
-      auto layout = read_layout(bytes->window().bytes);
+      auto layout = read_layout(bytes->window().bytes, now.whole);
       if (auto* e = std::get_if<input_error>(&layout))
         return failure::words(e->to_string());
-      plan.layout = std::get<csv_layout>(layout);
-      break;
+      if (auto* found = std::get_if<csv_layout>(&layout)) {
+        plan.layout = *found;
+        break;
+      }
+      // Empty lines so far: the header is still on its way.
     }
     now = wait_beyond(input, looked, 0);
   }
@@ -169,7 +176,10 @@ result<void> plan_growing(const std::string& path, const growing_file& input,
         now.whole ? std::min(now.size, chunk_begin + range_size)
                   : chunk_begin + range_size;
     if (now.size < chunk_end) {
-      now = wait_beyond(input, chunk_end - 1, open_start);
+      // The ranges handed out reach open_start; none yet reach nothing
+      // (the reader is done with none of the bytes, not even the header's).
+      const uint64_t planned = open_start == data_begin ? 0 : open_start;
+      now = wait_beyond(input, chunk_end - 1, planned);
       continue;
     }
     // The chunk's scan looks at the byte before it too.

@@ -27,6 +27,39 @@ input_error error_of(std::string_view file) {
   return {};
 }
 
+// The header must end in the first max_header_bytes: a first line of any
+// length is neither read whole (libcsv copies its fields) nor waited for.
+TEST(read_layout, needs_the_header_to_end_in_its_first_mebibyte) {
+  const std::string header = "Song,Date,Number of Plays";
+  const std::string pad(max_header_bytes - header.size() - 1, ' ');
+  // Spaces are trimmed from names: the header just fits with its LF.
+  EXPECT_EQ(layout_of(pad + header + "\n").data_begin, max_header_bytes);
+  const input_error e = error_of(pad + " " + header + "\n");
+  EXPECT_EQ(e.line, 1u);
+  EXPECT_EQ(e.what.rfind("no header line ends in the first 1 MiB", 0), 0u)
+      << e.what;
+  // Empty lines before it count too, and their lines are numbered.
+  const input_error lines =
+      error_of(std::string(max_header_bytes, '\n') + header);
+  EXPECT_EQ(lines.line, max_header_bytes + 1);
+}
+
+// Of a file still arriving, a header not yet ended is not read as a
+// shorter one, nor empty lines as an empty file.
+TEST(read_layout, says_when_the_header_of_a_file_still_arriving_is_incomplete) {
+  for (std::string_view part :
+       {"", "\xEF\xBB", "Song,Da", "\n", "\r\n\nSong,Date,Number of Plays"})
+    EXPECT_TRUE(
+        std::holds_alternative<header_incomplete>(read_layout(part, false)))
+        << testing::PrintToString(std::string(part));
+  const auto landed = read_layout("\nSong,Date,Number of Plays\n", false);
+  ASSERT_TRUE(std::holds_alternative<csv_layout>(landed));
+  EXPECT_EQ(std::get<csv_layout>(landed).first_data_line, 3u);
+  // Whole, the same bytes are a header without LF, and an empty file.
+  EXPECT_EQ(layout_of("Song,Date,Number of Plays").data_begin, 25u);
+  EXPECT_EQ(error_of("\n").what.rfind("empty file", 0), 0u);
+}
+
 TEST(read_layout, finds_the_three_columns_in_any_order) {
   const struct {
     const char* header;

@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+
 #include <cerrno>
 #include <chrono>
 #include <fcntl.h>
@@ -168,23 +170,52 @@ TEST(plan_growing, fails_as_the_producer_says_and_stops_when_abandoned) {
 
 TEST(plan_growing, reads_a_header_only_once_its_line_has_landed) {
   test::temp_dir dir;
-  // A header cut anywhere before its LF is not read as a shorter header.
-  const std::string file = "Song,Date,Number of Plays\nx,2020-01-01,2\n";
+  // A header cut anywhere before its LF is not read as a shorter header,
+  // also after a BOM and empty lines, which end records of their own.
+  const std::string file = "\xEF\xBB\xBF\n\r\nSong,Date,Number of Plays\n"
+                           "x,2020-01-01,2\n";
   const std::string path = dir.write("h.csv", file);
+  const uint64_t data_begin = file.find('x');
+  for (uint64_t cut = 1; cut <= data_begin; ++cut) {
+    SCOPED_TRACE("cut after " + std::to_string(cut) + " bytes");
+    growing_file input;
+    input.grow(cut);
+    std::vector<job_plan> steps;
+    std::atomic<bool> returned{false};
+    std::thread rest([&] {
+      // Once the planner waits for more (it has read what is there).
+      while (!returned &&
+             !input.wait_for_reader(0, std::chrono::milliseconds(0)))
+        std::this_thread::yield();
+      input.grow(file.size());
+      input.complete();
+    });
+    const auto planned = plan_growing(path, input, 1 << 20,
+                                      [&](job_plan s) { steps.push_back(s); });
+    returned = true;
+    rest.join();
+    ASSERT_TRUE(planned) << planned.error().text();
+    ASSERT_FALSE(steps.empty());
+    EXPECT_EQ(steps.back().layout.data_begin, data_begin);
+    EXPECT_EQ(steps.back().layout.first_data_line, 4u);
+    EXPECT_FALSE(steps.back().more);
+  }
+}
+
+// A first line without an end is not waited for (nor spooled) past
+// max_header_bytes: the job fails as soon as they are there.
+TEST(plan_growing, fails_once_max_header_bytes_hold_no_header) {
+  test::temp_dir dir;
+  const std::string path =
+      dir.write("long.csv", std::string(max_header_bytes + 10, 'x'));
   growing_file input;
-  input.grow(12); // "Song,Date,Nu"
-  std::vector<job_plan> steps;
-  std::thread rest([&] {
-    input.grow(file.size());
-    input.complete();
-  });
-  const auto planned = plan_growing(path, input, 1 << 20,
-                                    [&](job_plan s) { steps.push_back(s); });
-  rest.join();
-  ASSERT_TRUE(planned) << planned.error().text();
-  ASSERT_FALSE(steps.empty());
-  EXPECT_EQ(steps.back().layout.data_begin, 26u);
-  EXPECT_FALSE(steps.back().more);
+  input.grow(max_header_bytes + 10); // never whole
+  const auto planned = plan_growing(path, input, 1 << 20, [](job_plan) {});
+  ASSERT_FALSE(planned);
+  EXPECT_EQ(planned.error().text().rfind(
+                "line 1: no header line ends in the first 1 MiB", 0),
+            0u)
+      << planned.error().text();
 }
 
 // The pace a spool keeps (core/spool.hpp): it waits while it is far ahead

@@ -202,6 +202,24 @@ TEST(count_pipe, a_bad_record_ends_the_count_before_the_input_ends) {
   EXPECT_EQ(::access(out.c_str(), F_OK), -1) << "no result on bad input";
 }
 
+// A first line that never ends (a binary stream, a wrong file) is not
+// spooled until the input ends: no header line ends in its first MiB.
+TEST(count_pipe, a_first_line_without_end_fails_after_a_mebibyte) {
+  temp_dir dir;
+  const auto out = dir.file("out.csv");
+  fed_count count({binary, "count", "-", "-o", out}, dir.path());
+  const std::string zeros(64 << 10, '\0');
+  while (count.write(zeros)) {
+  }
+  EXPECT_EQ(count.wait(), 1);
+  const std::string err = count.err();
+  EXPECT_NE(err.find("standard input: line 1: no header line ends in the "
+                     "first 1 MiB"),
+            std::string::npos)
+      << err;
+  EXPECT_EQ(::access(out.c_str(), F_OK), -1) << "no result on bad input";
+}
+
 TEST(count_pipe, reads_a_fifo_and_dev_stdin_by_name) {
   temp_dir dir;
   const std::string csv = sample_csv(5000);
@@ -337,36 +355,45 @@ TEST(count_pipe, frees_what_it_has_counted_and_keeps_a_bounded_lead) {
 
 // A record longer than the spool's lead: the planner has read all it
 // planned and waits for the rest of the record, so the spool must go on past
-// its lead rather than wait for a reader that waits for it.
+// its lead rather than wait for a reader that waits for it. Also when it is
+// the first record, before any range was handed out (that one stalled).
 TEST(count_pipe, a_record_longer_than_the_spools_lead_does_not_stall_it) {
-  temp_dir dir;
-  std::string csv = sample_csv(20000);
   std::string name = "\"a song";
   for (int i = 0; i < 20000; ++i)
     name += i % 100 == 0 ? "\n\"\" line " : " la la la la";
   name += "\"";
   ASSERT_GT(name.size(), size_t{200} << 10);
-  const std::string more = sample_csv(20000);
-  csv += name + ",2020-01-01,7\n" + more.substr(more.find('\n') + 1);
-  const auto in = dir.write("in.csv", csv);
-  const auto expected = dir.file("expected.csv");
-  ASSERT_EQ(run({binary, "count", in, "-o", expected}).exit_code, 0);
-  const auto out = dir.file("out.csv");
-  fed_count count({binary, "count", "-", "-o", out, "--test-range-size", "4K",
-                   "--test-spool-ahead", "64K"},
-                  dir.path());
-  std::thread producer([&] {
-    (void)count.write(csv);
-    count.close_input();
-  });
-  const bool ended = test::eventually([&] { return exited(count.pid()); },
-                                      std::chrono::seconds(60));
-  if (!ended)
-    ::kill(count.pid(), SIGKILL); // stalled: the pipe closes, the write ends
-  producer.join();
-  ASSERT_TRUE(ended) << "the count stalled on a record longer than its lead";
-  ASSERT_EQ(count.wait(), 0) << count.err();
-  EXPECT_EQ(test::read_file(out), test::read_file(expected));
+  const std::string long_record = name + ",2020-01-01,7\n";
+  const std::string before = sample_csv(20000);
+  const std::string after = sample_csv(20000);
+  const std::string header = before.substr(0, before.find('\n') + 1);
+  const std::string after_rows = after.substr(after.find('\n') + 1);
+  for (const std::string& csv :
+       {before + long_record + after_rows, header + long_record + after_rows}) {
+    SCOPED_TRACE(csv.compare(0, header.size() + 2, header + "\"a") == 0
+                     ? "the first record"
+                     : "a record in the middle");
+    temp_dir dir;
+    const auto in = dir.write("in.csv", csv);
+    const auto expected = dir.file("expected.csv");
+    ASSERT_EQ(run({binary, "count", in, "-o", expected}).exit_code, 0);
+    const auto out = dir.file("out.csv");
+    fed_count count({binary, "count", "-", "-o", out, "--test-range-size", "4K",
+                     "--test-spool-ahead", "64K"},
+                    dir.path());
+    std::thread producer([&] {
+      (void)count.write(csv);
+      count.close_input();
+    });
+    const bool ended = test::eventually([&] { return exited(count.pid()); },
+                                        std::chrono::seconds(60));
+    if (!ended)
+      ::kill(count.pid(), SIGKILL); // stalled: the pipe closes, the write ends
+    producer.join();
+    ASSERT_TRUE(ended) << "the count stalled on a record longer than its lead";
+    ASSERT_EQ(count.wait(), 0) << count.err();
+    EXPECT_EQ(test::read_file(out), test::read_file(expected));
+  }
 }
 
 // A total past 2^63: a file is read again to find the first record where it
