@@ -4,6 +4,7 @@
 
 #include <isa-l/igzip_lib.h>
 #include <zstd.h>
+#include <zstd_errors.h>
 
 #include <algorithm>
 #include <array>
@@ -199,6 +200,15 @@ private:
 
 class zstd_decoder final : public decoder_base {
 public:
+  // A frame may ask for a window of up to 2 GiB (`zstd --long=31`); libzstd
+  // decodes at most 128 MiB (ZSTD_WINDOWLOG_LIMIT_DEFAULT, what `--long`
+  // alone makes), which bounds what one stream can make this process hold.
+  // Not corrupt: too large.
+  static constexpr std::string_view window_too_large =
+      "the zstd stream needs more than 128 MiB of memory to decode (it was "
+      "made with a window over 128 MiB, as `zstd --long=28` and up make): "
+      "compress it with --long=27 at most, or decompress it first";
+
   explicit zstd_decoder(uint64_t limit)
       : decoder_base(compression::zstd, limit)
       , stream_(ZSTD_createDStream()) {}
@@ -214,15 +224,23 @@ public:
       ZSTD_outBuffer output{buffer_.data(), buffer_.size(), 0};
       const size_t before = input.pos;
       const size_t rc = ZSTD_decompressStream(stream_.get(), &output, &input);
+      if (ZSTD_getErrorCode(rc) == ZSTD_error_frameParameter_windowTooLarge)
+        return fail(std::string(window_too_large));
       if (ZSTD_isError(rc) != 0)
         return fail(corrupt_at(kind_, in_ + before, ZSTD_getErrorName(rc)));
       if (auto r = deliver(output.pos, in_ + input.pos, out); !r)
         return r;
-      // 0: a frame is whole and flushed; the next byte starts another.
-      mid_frame_ = rc != 0;
-      full = output.pos == output.size;
-      if (input.pos == before && output.pos == 0 && !full)
-        break; // no progress: it needs more input
+      // 0: a frame is whole and flushed; the next byte starts another. A
+      // call that took and gave nothing says nothing of the frame (one
+      // after a frame that ended filling the buffer exactly asks for the
+      // next frame's header: not a frame cut short).
+      const bool progress = input.pos != before || output.pos != 0;
+      if (progress)
+        mid_frame_ = rc != 0;
+      // A full buffer may leave more of this frame to flush.
+      full = rc != 0 && output.pos == output.size;
+      if (!progress && !full)
+        break; // it needs more input
     }
     in_ += input.size;
     return {};

@@ -6,6 +6,8 @@
 #include "tests/support/compressed.hpp"
 
 #include <gtest/gtest.h>
+
+#include <memory>
 #include <zstd.h>
 
 #include <cstdint>
@@ -252,6 +254,69 @@ TEST(zstd_decoder, frames_and_skippable_frames_in_pieces_of_any_size) {
     EXPECT_TRUE(d.bytes == (piece == 1 ? small : plain))
         << "pieces of " << piece;
   }
+}
+
+// A frame or member whose output fills the decoder's buffer exactly at its
+// end (300 MiB of a CSV cut with `head -c` failed as "ends early"): decoded
+// sizes that are every multiple of 64 KiB up to 1.25 MiB, one frame and two.
+TEST(stream_decoder, a_stream_that_ends_filling_the_output_buffer_ends_well) {
+  const std::string plain = plain_csv(60000);
+  for (size_t size = 64 << 10; size <= (1280u << 10); size += 64 << 10) {
+    ASSERT_LE(size, plain.size());
+    const std::string part = plain.substr(0, size);
+    const std::string half = part.substr(0, size / 2);
+    const struct {
+      compression kind;
+      std::string in;
+      std::string out;
+    } streams[] = {
+        {compression::zstd, zstd_frame(part, 1), part},
+        {compression::zstd, zstd_frame(half, 1) + zstd_frame(half, 1),
+         half + half},
+        {compression::gzip, gzip_member(part, 1), part},
+        {compression::gzip, gzip_member(half, 1) + gzip_member(half, 1),
+         half + half},
+    };
+    for (const auto& stream : streams)
+      for (const size_t piece : {size_t{64} << 10, SIZE_MAX}) {
+        const auto d = decode(stream.kind, stream.in, piece);
+        ASSERT_EQ(d.error, "") << to_string(stream.kind) << ", " << size
+                               << " bytes in pieces of " << piece;
+        EXPECT_TRUE(d.bytes == stream.out);
+      }
+  }
+}
+
+// A frame that asks for a window over libzstd's 128 MiB (`zstd --long=28`
+// and up) is refused as too large, not called corrupt.
+TEST(zstd_decoder, a_window_over_128_mib_is_refused_and_said_so) {
+  const std::string plain = plain_csv(1000);
+  std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> cctx(ZSTD_createCCtx(),
+                                                          ZSTD_freeCCtx);
+  ASSERT_EQ(
+      ZSTD_isError(ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_windowLog, 28)),
+      0u);
+  // In two calls, so that the size is unknown and the window stays.
+  std::string zst(ZSTD_compressBound(plain.size()) + 64, '\0');
+  ZSTD_outBuffer out{zst.data(), zst.size(), 0};
+  ZSTD_inBuffer in{plain.data(), plain.size(), 0};
+  ASSERT_EQ(ZSTD_isError(
+                ZSTD_compressStream2(cctx.get(), &out, &in, ZSTD_e_continue)),
+            0u);
+  size_t left = 1;
+  while (left != 0) {
+    left = ZSTD_compressStream2(cctx.get(), &out, &in, ZSTD_e_end);
+    ASSERT_EQ(ZSTD_isError(left), 0u);
+  }
+  zst.resize(out.pos);
+  ASSERT_EQ(ZSTD_getFrameContentSize(zst.data(), zst.size()),
+            ZSTD_CONTENTSIZE_UNKNOWN);
+  const auto d = decode(compression::zstd, zst, SIZE_MAX);
+  EXPECT_EQ(d.error.rfind("the zstd stream needs more than 128 MiB of memory "
+                          "to decode",
+                          0),
+            0u)
+      << d.error;
 }
 
 TEST(zstd_decoder, corrupt_truncated_and_trailing_bytes_fail) {
