@@ -337,6 +337,16 @@ int count_command(int argc, char** argv) {
     return 2;
   }
   const std::string& input = opts.positional()[0];
+  const char* closed =
+      input == "-" && standard_descriptor_was_closed(STDIN_FILENO)
+          ? "cannot read standard input: it was closed"
+      : output == "-" && standard_descriptor_was_closed(STDOUT_FILENO)
+          ? "cannot write the result to standard output: it was closed"
+          : nullptr;
+  if (closed != nullptr) {
+    std::fprintf(stderr, "playcount count: %s\n", closed);
+    return 1;
+  }
   if (same_file(input, output)) {
     std::fprintf(stderr,
                  "playcount count: the output %s is the input file %s; "

@@ -4,8 +4,11 @@
 #include "app/commands.hpp"
 #include "app/options.hpp"
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fcntl.h>
+#include <unistd.h>
 
 namespace {
 
@@ -28,7 +31,33 @@ int playcount::print_version() {
   return 0;
 }
 
+namespace {
+
+bool closed_at_start[3] = {false, false, false};
+
+// A descriptor 0, 1 or 2 closed by whoever started this process would be
+// the next file it opens (a pipe of CAF's, a spool, a log): `count -` would
+// read it and `-o -` write into it. Each closed one is /dev/null instead.
+void keep_standard_descriptors() {
+  for (int fd = 0; fd < 3; ++fd) {
+    if (::fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+      continue;
+    closed_at_start[fd] = true;
+    // The lowest free descriptor: this one, as those below it are open.
+    const int null = ::open("/dev/null", O_RDWR);
+    if (null >= 0 && null != fd)
+      ::close(null); // cannot happen; never leave it elsewhere
+  }
+}
+
+} // namespace
+
+bool playcount::standard_descriptor_was_closed(int fd) {
+  return fd >= 0 && fd < 3 && closed_at_start[fd];
+}
+
 int main(int argc, char** argv) {
+  keep_standard_descriptors();
   if (argc < 2 || std::strcmp(argv[1], "--help") == 0 ||
       std::strcmp(argv[1], "-h") == 0 || std::strcmp(argv[1], "help") == 0) {
     std::fputs(main_help, argc < 2 ? stderr : stdout);

@@ -293,5 +293,32 @@ TEST(count_output, a_reader_that_goes_away_ends_the_count_clearly) {
   EXPECT_EQ(test::entries(spills), std::vector<std::string>{});
 }
 
+// Started with standard input or output closed, `-` is refused, not read
+// or written through whatever this process opens next in its place; other
+// files work as ever (the closed descriptors are /dev/null meanwhile).
+TEST(count_output, a_closed_standard_input_or_output_is_said) {
+  temp_dir dir;
+  const auto in = dir.write("in.csv", input_csv);
+  const auto out = dir.file("out.csv");
+  const auto no_input =
+      run({"/bin/sh", "-c", "exec \"$0\" count - -o \"$1\" <&-", binary, out});
+  EXPECT_EQ(no_input.exit_code, 1);
+  EXPECT_NE(no_input.err.find("cannot read standard input: it was closed"),
+            std::string::npos)
+      << no_input.err;
+  const auto no_output =
+      run({"/bin/sh", "-c", "exec \"$0\" count \"$1\" -o - >&-", binary, in});
+  EXPECT_EQ(no_output.exit_code, 1);
+  EXPECT_NE(no_output.err.find(
+                "cannot write the result to standard output: it was closed"),
+            std::string::npos)
+      << no_output.err;
+  const auto both =
+      run({"/bin/sh", "-c", "exec \"$0\" count \"$1\" -o \"$2\" <&- >&-",
+           binary, in, out});
+  ASSERT_EQ(both.exit_code, 0) << both.err;
+  EXPECT_EQ(test::read_file(out), expected);
+}
+
 } // namespace
 } // namespace playcount
