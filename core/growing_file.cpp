@@ -22,6 +22,26 @@ void growing_file::grow(uint64_t size) {
     changed_.notify_all();
 }
 
+void growing_file::grow(uint64_t size, uint64_t quotes) {
+  {
+    std::lock_guard lock(mutex_);
+    if (size > state_.size && marks_.size() < max_marks &&
+        (marks_.empty() || size >= marks_.back().offset + mark_spacing_))
+      marks_.push_back({size, quotes});
+  }
+  grow(size);
+}
+
+std::optional<growing_file::quote_mark>
+growing_file::quote_mark_before(uint64_t offset) const {
+  std::lock_guard lock(mutex_);
+  while (marks_.size() > 1 && marks_[1].offset <= offset)
+    marks_.pop_front();
+  if (marks_.empty() || marks_.front().offset > offset)
+    return std::nullopt;
+  return marks_.front();
+}
+
 void growing_file::complete() {
   {
     std::lock_guard lock(mutex_);

@@ -21,6 +21,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <mutex>
 #include <optional>
 #include <string_view>
@@ -29,6 +30,11 @@ namespace playcount {
 
 class growing_file {
 public:
+  /// `mark_spacing`: how far apart the quote marks of grow(size, quotes)
+  /// are kept at least (small only in tests).
+  explicit growing_file(uint64_t mark_spacing = uint64_t{64} << 10)
+      : mark_spacing_(mark_spacing) {}
+
   /// Why a job fails when it would have to read freed bytes again.
   static constexpr std::string_view freed_reread_error =
       "a worker was lost, and the input it had read is freed already "
@@ -46,9 +52,20 @@ public:
     uint64_t freed = 0; ///< bytes [0, freed) are gone (read as zeros)
   };
 
+  /// A point of the file and the quote characters before it.
+  struct quote_mark {
+    uint64_t offset = 0;
+    uint64_t quotes = 0;
+  };
+
   // The producer's side.
   /// Bytes [0, size) are written.
   void grow(uint64_t size);
+  /// The same, said by a producer that sees its bytes: `quotes` of them are
+  /// '"'. The planner then reads only the head of each chunk and the bytes
+  /// after the last mark in it, not the whole chunk, to learn the parity
+  /// (quote_mark_before).
+  void grow(uint64_t size, uint64_t quotes);
   /// All bytes are written: the size is final.
   void complete();
   /// The file will never be whole (a broken pipe, a corrupt stream, an upload
@@ -73,6 +90,10 @@ public:
   /// The reader will read nothing in [0, offset) again.
   void done_below(uint64_t offset);
   [[nodiscard]] state now() const;
+  /// The last mark at or before `offset` (see grow), if any; the ones
+  /// before it are forgotten: the planner asks in increasing order.
+  [[nodiscard]] std::optional<quote_mark>
+  quote_mark_before(uint64_t offset) const;
   /// Waits until the file is larger than `size`, whole, failed or abandoned,
   /// or `most` has passed, and says how it is then. `planned`: how far the
   /// reader's ranges reach (a producer that keeps pace goes on while they
@@ -92,6 +113,11 @@ private:
   mutable unsigned readers_waiting_ = 0;
   mutable uint64_t waiting_beyond_ = 0;
   mutable uint64_t planned_ = 0;
+  // The marks of grow(size, quotes), at least mark_spacing_ apart and at
+  // most max_marks of them (past that, the planner reads chunks whole).
+  static constexpr size_t max_marks = size_t{1} << 16;
+  uint64_t mark_spacing_;
+  mutable std::deque<quote_mark> marks_;
 };
 
 } // namespace playcount

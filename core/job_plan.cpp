@@ -1,6 +1,8 @@
 #include "core/job_plan.hpp"
 
 #include "core/mapped_file.hpp"
+#include "core/simd.hpp"
+#include "core/split.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -187,12 +189,26 @@ result<void> plan_growing(const std::string& path, const growing_file& input,
     const auto bytes = file.map(from, chunk_end);
     if (!bytes)
       return bytes.error();
-    const chunk_scan scan =
-        scan_chunk(bytes->window(), byte_range{chunk_begin, chunk_end});
+    const byte_range chunk{chunk_begin, chunk_end};
     // The first chunk starts on a boundary by definition.
-    const uint64_t start =
-        chunk_begin == data_begin ? no_boundary : scan.first_boundary[parity];
-    parity ^= scan.quotes & 1;
+    uint64_t start = no_boundary;
+    // A producer that counted the quotes before a point in this chunk
+    // spares reading it whole: its head up to the first record, and what
+    // follows the mark, are enough.
+    if (const auto mark = input.quote_mark_before(chunk_end);
+        mark && mark->offset >= chunk_begin) {
+      if (chunk_begin != data_begin)
+        start = first_boundary(bytes->window(), chunk, parity);
+      const std::string_view after = bytes->window().bytes.substr(
+          mark->offset - from, chunk_end - mark->offset);
+      parity = static_cast<unsigned>(
+          (mark->quotes + count_byte(after.data(), after.size(), '"')) & 1);
+    } else {
+      const chunk_scan scan = scan_chunk(bytes->window(), chunk);
+      if (chunk_begin != data_begin)
+        start = scan.first_boundary[parity];
+      parity ^= scan.quotes & 1;
+    }
     chunk_begin = chunk_end;
     if (start == no_boundary || start == open_start)
       continue; // no record starts here: the open range goes on

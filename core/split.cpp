@@ -54,6 +54,31 @@ chunk_scan scan_chunk(file_window window, byte_range absolute) {
   return out;
 }
 
+uint64_t first_boundary(file_window window, byte_range absolute,
+                        unsigned parity) {
+  const char* p = window.bytes.data();
+  const uint64_t offset = window.offset;
+  const byte_range chunk{absolute.begin - offset, absolute.end - offset};
+  // As in scan_chunk: an LF just before the chunk starts a record at even
+  // parity; else the first LF whose parity from the chunk's start is
+  // `parity`, not the chunk's last byte.
+  if (parity == 0 && absolute.begin > 0 && p[chunk.begin - 1] == '\n')
+    return absolute.begin;
+  uint64_t found = no_boundary;
+  block_scanner scanner(p, chunk.begin, chunk.end);
+  scanner.each([&](const scanned_block& k) {
+    uint64_t lf = k.newline;
+    if (k.at + 64 >= chunk.end)
+      lf &= (uint64_t{1} << (k.size - 1)) - 1;
+    const uint64_t at = parity == 0 ? lf & ~k.inside : lf & k.inside;
+    if (at == 0)
+      return true;
+    found = offset + k.at + static_cast<uint64_t>(__builtin_ctzll(at)) + 1;
+    return false;
+  });
+  return found;
+}
+
 std::vector<byte_range> plan_ranges(const std::vector<byte_range>& chunks,
                                     const std::vector<chunk_scan>& scans) {
   std::vector<byte_range> out;

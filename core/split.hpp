@@ -51,6 +51,10 @@ nominal_chunks(uint64_t data_begin, uint64_t size, uint64_t range_size);
 /// byte before it (if any).
 [[nodiscard]] chunk_scan scan_chunk(file_window window, byte_range absolute);
 
+/// scan_chunk's first_boundary[parity] alone: reads the chunk only up to it.
+[[nodiscard]] uint64_t first_boundary(file_window window, byte_range absolute,
+                                      unsigned parity);
+
 /// The same, with the whole file in memory.
 [[nodiscard]] inline chunk_scan scan_chunk(std::string_view file,
                                            byte_range chunk) {

@@ -1,6 +1,7 @@
 #include "core/spool.hpp"
 
 #include "core/compression.hpp"
+#include "core/simd.hpp"
 #include "core/units.hpp"
 #include "core/write_all.hpp"
 
@@ -116,11 +117,11 @@ void spool::copy() {
   size_t head = 0;
   bool sniffed = false;
   std::unique_ptr<stream_decoder> decoder;
-  bool can_splice = true;
   const auto over_limit = [&] {
     return failure::words(source_ + " is larger than the limit of " +
                           format_bytes(limit_) + " (--max-input-size)");
   };
+  uint64_t quotes = 0; // in the bytes landed through `land`
   const auto land = [&](std::string_view bytes) -> result<void> {
     if (size + bytes.size() > limit_)
       return over_limit();
@@ -128,8 +129,11 @@ void spool::copy() {
     if (!write_all(out_, bytes))
       return failure::of_errno("cannot write", path_, errno)
           .within("cannot spool " + source_);
+    // Counted here, while the bytes are in cache, so that the planner
+    // need not read them all again (growing_file::grow).
+    quotes += count_byte(bytes.data(), bytes.size(), '"');
     size += bytes.size();
-    file_->grow(size);
+    file_->grow(size, quotes);
     free_what_is_read();
     return {};
   };
@@ -153,42 +157,6 @@ void spool::copy() {
       return;
     if (polled == 0 || (polled < 0 && errno == EINTR))
       continue;
-    // Plain bytes from a pipe go into the spool without passing through
-    // this process: splice moves the pipe's pages, read and write would
-    // copy each byte twice.
-    if (sniffed && !decoder && can_splice) {
-      keep_pace();
-      const auto want = static_cast<size_t>(
-          std::min<uint64_t>(block.size(), limit_ - size + 1));
-      const ssize_t n =
-          ::splice(in_, nullptr, out_, nullptr, want, SPLICE_F_MOVE);
-      if (n < 0 && (errno == EINTR || errno == EAGAIN))
-        continue;
-      if (n < 0 && errno == EINVAL) {
-        can_splice = false; // not a pipe: read and write
-        continue;
-      }
-      if (n < 0)
-        return file_->fail(failure::of_errno("cannot read", source_, errno)
-                               .within("spooling"));
-      if (n == 0)
-        break;
-      if (size + static_cast<uint64_t>(n) > limit_)
-        return file_->fail(over_limit());
-      size += static_cast<uint64_t>(n);
-      file_->grow(size);
-      free_what_is_read();
-      // A pipe nearly empty: the producer is slower than the copy. Let more
-      // gather before the next look: woken for each of the producer's
-      // writes (zstd's are 128 KiB), this thread preempts a worker twice as
-      // often (3 770 splices a GB against 1 718; 0.08 s of processor time,
-      // docs/performance.md). Only with a pipe of 1 MiB, which takes 0.5 ms
-      // of a producer at 2 GB/s; one left at 64 KiB (F_SETPIPE_SZ refused
-      // past the user's pipe-user-pages-soft) would hold a fast one up.
-      if (pipe_size_ >= (1 << 20) && n < pipe_size_ / 4)
-        std::this_thread::sleep_for(pipe_gathers);
-      continue;
-    }
     char* into = sniffed ? block.data() : block.data() + head;
     const size_t room = sniffed ? block.size() : block.size() - head;
     const ssize_t n = ::read(in_, into, room);
@@ -199,6 +167,13 @@ void spool::copy() {
           failure::of_errno("cannot read", source_, errno).within("spooling"));
     if (n == 0)
       break;
+    // A pipe nearly empty: the producer is slower than the copy. Let more
+    // gather before the next look: woken for each of the producer's writes
+    // (zstd's are 128 KiB), this thread preempts a worker twice as often
+    // (docs/performance.md). Only with a pipe of 1 MiB, which takes 0.5 ms
+    // of a producer at 2 GB/s; one left at 64 KiB (F_SETPIPE_SZ refused
+    // past the user's pipe-user-pages-soft) would hold a fast one up.
+    const bool gather = pipe_size_ >= (1 << 20) && n < pipe_size_ / 4;
     result<void> taken;
     if (sniffed) {
       taken = take(std::string_view(block.data(), static_cast<size_t>(n)));
@@ -209,6 +184,8 @@ void spool::copy() {
     }
     if (!taken)
       return file_->fail(std::move(taken).error());
+    if (gather)
+      std::this_thread::sleep_for(pipe_gathers);
   }
   if (!sniffed)
     if (auto taken = sniff(); !taken)

@@ -5,7 +5,11 @@
 // (gzip and zstd decoded on the way, core/compression.hpp)
 // (core/growing_file.hpp). The copy runs on a thread of its own, so the
 // planner and the workers start on the first bytes while the rest still
-// arrives: a pipe is counted about as fast as a file.
+// arrives: a pipe is counted about as fast as a file. The bytes pass
+// through this process (read, decode, write) rather than being spliced, so
+// that their quotes are counted while in cache and the planner need not
+// read them all again: 0.1 s of processor time less a GB than splice
+// (docs/performance.md).
 
 #include "core/failure.hpp"
 #include "core/growing_file.hpp"

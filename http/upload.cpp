@@ -2,6 +2,7 @@
 
 #include "actors/job_store.hpp"
 #include "core/file_chores.hpp"
+#include "core/simd.hpp"
 #include "core/write_all.hpp"
 #include "http/multipart.hpp"
 #include "http/wire.hpp"
@@ -301,6 +302,7 @@ bool file_sink::write_out(std::string_view bytes) {
     return false;
   }
   written_ += bytes.size();
+  quotes_ += count_byte(bytes.data(), bytes.size(), '"');
   if (writeback_ && written_ - flushed_ >= writeback_every) {
     // The pages reach the disk while the rest arrives, and the fsync at the
     // end has little left.

@@ -53,6 +53,9 @@ public:
   [[nodiscard]] uint64_t size() const noexcept { return size_; }
   /// Bytes handed to the kernel: what a reader of the file sees.
   [[nodiscard]] uint64_t written() const noexcept { return written_; }
+  /// Quote characters in those bytes, counted as they pass (for the
+  /// planner: growing_file::grow).
+  [[nodiscard]] uint64_t quotes_written() const noexcept { return quotes_; }
   [[nodiscard]] const std::string& path() const noexcept { return path_; }
   /// Why write failed; empty while it has not.
   [[nodiscard]] const std::optional<failure>& error() const noexcept {
@@ -68,6 +71,7 @@ private:
   std::string buffer_;
   uint64_t size_ = 0;    // bytes accepted
   uint64_t written_ = 0; // bytes handed to the kernel
+  uint64_t quotes_ = 0;  // '"' among them
   uint64_t flushed_ = 0; // bytes whose writeback was started
   uint64_t dropped_ = 0; // bytes dropped from the page cache
   bool writeback_ = true;

@@ -152,7 +152,7 @@ void finish_streamed(const std::shared_ptr<server_context>& ctx,
       cut("upload incomplete: " + e.message);
       return answer(to_reply(e));
     }
-    up->growing->grow(up->sink.written());
+    up->growing->grow(up->sink.written(), up->sink.quotes_written());
     self->request(ctx->registry, ctx->config.registry_timeout,
                   uploaded_atom::value, streamed_submission(*up), std::string{})
         .then(
@@ -192,7 +192,7 @@ void maybe_stream(const std::shared_ptr<server_context>& ctx,
   }
   up.streamed = upload_state::early::pending;
   up.growing = std::make_shared<growing_file>();
-  up.growing->grow(up.sink.written());
+  up.growing->grow(up.sink.written(), up.sink.quotes_written());
   job_submission sub = streamed_submission(up);
   sub.bytes = up.decoder.announced();
   sub.growing = up.growing;
@@ -542,7 +542,7 @@ void continue_upload(const std::shared_ptr<server_context>& ctx,
            parsed != multipart_stream::status::stopped;
   });
   if (up.growing) {
-    up.growing->grow(up.sink.written());
+    up.growing->grow(up.sink.written(), up.sink.quotes_written());
     up.sink.release_read(up.growing->now().done);
   }
   if (status == body_decoder::status::more) {

@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 
 #include <cerrno>
@@ -16,6 +17,7 @@
 #include <random>
 #include <thread>
 #include <unistd.h>
+#include <utility>
 
 namespace playcount {
 namespace {
@@ -82,17 +84,25 @@ TEST(plan_job, says_what_is_wrong_with_the_header_or_the_file) {
 }
 
 // Writes `file` to `path` in pieces of random sizes, telling `input` after
-// each, as a spool does; the reader runs meanwhile.
+// each, as a spool does; the reader runs meanwhile. `counts`: the producer
+// also says how many quotes it wrote (a decoder's spool, an upload).
 void write_growing(const std::string& path, std::string_view file,
-                   growing_file& input, std::mt19937 rng) {
+                   growing_file& input, std::mt19937 rng, bool counts) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
   ASSERT_GE(fd, 0);
   std::uniform_int_distribution<size_t> piece(1, 700);
+  uint64_t quotes = 0;
   for (size_t at = 0; at < file.size();) {
     const size_t n = std::min(piece(rng), file.size() - at);
     ASSERT_EQ(::write(fd, file.data() + at, n), static_cast<ssize_t>(n));
+    quotes += static_cast<uint64_t>(
+        std::count(file.begin() + static_cast<ptrdiff_t>(at),
+                   file.begin() + static_cast<ptrdiff_t>(at + n), '"'));
     at += n;
-    input.grow(at);
+    if (counts)
+      input.grow(at, quotes);
+    else
+      input.grow(at);
     if (piece(rng) < 30)
       std::this_thread::yield();
   }
@@ -106,42 +116,45 @@ TEST(plan_growing, gives_the_ranges_of_plan_job_while_the_file_is_written) {
   for (int round = 0; round < 8; ++round) {
     const std::string file = test::random_doc(rng).assemble();
     const auto layout = std::get<csv_layout>(read_layout(file));
-    for (uint64_t range_size : {3ull, 64ull, 1000ull, 1ull << 30}) {
-      const auto expected =
-          test::plan_in_memory(file, layout.data_begin, range_size);
-      const std::string path = dir.file("growing.csv");
-      growing_file input;
-      std::thread writer(write_growing, path, std::string_view(file),
-                         std::ref(input), std::mt19937(rng()));
-      // The planner opens the file: it exists before the job starts.
-      while (::access(path.c_str(), F_OK) != 0)
-        std::this_thread::yield();
-      std::vector<byte_range> got;
-      int steps = 0;
-      bool whole = false;
-      const auto planned =
-          plan_growing(path, input, range_size, [&](job_plan step) {
-            ++steps;
-            EXPECT_FALSE(whole) << "a step after the last";
-            EXPECT_EQ(step.layout.data_begin, layout.data_begin);
-            EXPECT_LE(step.file_size, file.size());
-            for (const auto& r : step.ranges) {
-              // Only bytes that have landed are handed out.
-              EXPECT_LE(r.end, step.file_size);
-              got.push_back(r);
-            }
-            whole = !step.more;
-          });
-      writer.join();
-      ASSERT_TRUE(planned) << planned.error().text();
-      EXPECT_TRUE(whole);
-      EXPECT_TRUE(got == expected)
-          << "round " << round << ", range size " << range_size << ": "
-          << got.size() << " ranges, expected " << expected.size();
-      if (range_size == 64 && file.size() > 2000) {
-        EXPECT_GT(steps, 2) << "ranges came only at the end";
+    for (uint64_t range_size : {3ull, 64ull, 1000ull, 1ull << 30})
+      for (const bool counts : {false, true}) {
+        SCOPED_TRACE(counts ? "the producer counts quotes" : "it does not");
+        const auto expected =
+            test::plan_in_memory(file, layout.data_begin, range_size);
+        const std::string path = dir.file("growing.csv");
+        // Marks as close as the pieces, so that chunks have them.
+        growing_file input(1);
+        std::thread writer(write_growing, path, std::string_view(file),
+                           std::ref(input), std::mt19937(rng()), counts);
+        // The planner opens the file: it exists before the job starts.
+        while (::access(path.c_str(), F_OK) != 0)
+          std::this_thread::yield();
+        std::vector<byte_range> got;
+        int steps = 0;
+        bool whole = false;
+        const auto planned =
+            plan_growing(path, input, range_size, [&](job_plan step) {
+              ++steps;
+              EXPECT_FALSE(whole) << "a step after the last";
+              EXPECT_EQ(step.layout.data_begin, layout.data_begin);
+              EXPECT_LE(step.file_size, file.size());
+              for (const auto& r : step.ranges) {
+                // Only bytes that have landed are handed out.
+                EXPECT_LE(r.end, step.file_size);
+                got.push_back(r);
+              }
+              whole = !step.more;
+            });
+        writer.join();
+        ASSERT_TRUE(planned) << planned.error().text();
+        EXPECT_TRUE(whole);
+        EXPECT_TRUE(got == expected)
+            << "round " << round << ", range size " << range_size << ": "
+            << got.size() << " ranges, expected " << expected.size();
+        if (range_size == 64 && file.size() > 2000) {
+          EXPECT_GT(steps, 2) << "ranges came only at the end";
+        }
       }
-    }
   }
 }
 
@@ -261,6 +274,28 @@ TEST(growing_file, a_producer_waits_while_far_ahead_unless_the_reader_starves) {
   input.freeing(800);
   EXPECT_TRUE(input.now().frees);
   EXPECT_EQ(input.now().freed, 800u);
+}
+
+// What a producer that counts quotes says, kept sparse for the planner,
+// which asks in increasing order.
+TEST(growing_file, keeps_quote_marks_apart_and_forgets_those_passed) {
+  growing_file input(100);
+  EXPECT_FALSE(input.quote_mark_before(1000));
+  input.grow(50, 3);
+  input.grow(120, 5); // under 100 bytes after the last mark
+  input.grow(150, 6);
+  input.grow(400, 9);
+  input.grow(10000); // a producer that did not count: no mark
+  EXPECT_FALSE(input.quote_mark_before(49));
+  const auto at = [&](uint64_t offset) {
+    const auto m = input.quote_mark_before(offset);
+    return m ? std::pair{m->offset, m->quotes}
+             : std::pair{uint64_t{0}, uint64_t{0}};
+  };
+  EXPECT_EQ(at(149), std::pair(uint64_t{50}, uint64_t{3}));
+  EXPECT_EQ(at(150), std::pair(uint64_t{150}, uint64_t{6}));
+  EXPECT_EQ(at(10000), std::pair(uint64_t{400}, uint64_t{9}));
+  EXPECT_EQ(input.now().size, 10000u);
 }
 
 // A reader waiting for bytes past N is woken once they land, also when the

@@ -176,6 +176,11 @@ TEST(scan_chunk, sees_boundaries_and_quotes_across_64_byte_blocks) {
       EXPECT_EQ(s.quotes, quotes) << b << ".." << e;
       EXPECT_EQ(s.first_boundary[0], first[0]) << b << ".." << e;
       EXPECT_EQ(s.first_boundary[1], first[1]) << b << ".." << e;
+      // first_boundary, which reads only up to it, finds the same.
+      for (unsigned parity : {0u, 1u})
+        EXPECT_EQ(first_boundary(file_window{file, 0}, {b, e}, parity),
+                  first[parity])
+            << b << ".." << e << ", parity " << parity;
     }
 }
 
