@@ -16,15 +16,45 @@ std::vector<byte_range> nominal_chunks(uint64_t data_begin, uint64_t size,
   return out;
 }
 
+namespace {
+
+// Whether a record starts at the chunk's first byte when the quote parity
+// there is even: it needs an LF just before it (an LF is not a quote, so
+// the parity there equals the parity at the chunk's start).
+bool starts_at_chunk(file_window window, byte_range absolute) {
+  return absolute.begin > 0 &&
+         window.bytes[absolute.begin - 1 - window.offset] == '\n';
+}
+
+// The LFs of block `k` after which a record starts when its chunk (ending
+// at `chunk_end`, window positions) starts at quote parity `parity`: those
+// at that parity from the chunk's start. The record must start inside the
+// chunk, so an LF that is the chunk's last byte does not count (it is in
+// the last block).
+uint64_t record_starts(const scanned_block& k, uint64_t chunk_end,
+                       unsigned parity) {
+  uint64_t lf = k.newline;
+  if (k.at + 64 >= chunk_end)
+    lf &= (uint64_t{1} << (k.size - 1)) - 1;
+  return parity == 0 ? lf & ~k.inside : lf & k.inside;
+}
+
+// The absolute offset of the record start after the first LF of `starts`.
+uint64_t first_start(file_window window, const scanned_block& k,
+                     uint64_t starts) {
+  return window.offset + k.at + static_cast<uint64_t>(__builtin_ctzll(starts)) +
+         1;
+}
+
+} // namespace
+
 chunk_scan scan_chunk(file_window window, byte_range absolute) {
   chunk_scan out;
   // Positions below are relative to the window; boundaries are absolute.
   const char* p = window.bytes.data();
-  const uint64_t offset = window.offset;
-  const byte_range chunk{absolute.begin - offset, absolute.end - offset};
-  // A boundary at chunk.begin itself needs an LF just before it; that LF is
-  // not a quote, so the parity there equals the parity at chunk.begin.
-  if (absolute.begin > 0 && p[chunk.begin - 1] == '\n')
+  const byte_range chunk{absolute.begin - window.offset,
+                         absolute.end - window.offset};
+  if (starts_at_chunk(window, absolute))
     out.first_boundary[0] = absolute.begin;
   block_scanner scanner(p, chunk.begin, chunk.end);
   scanner.each([&](const scanned_block& k) {
@@ -37,18 +67,10 @@ chunk_scan scan_chunk(file_window window, byte_range absolute) {
         out.quotes += count_byte(p + rest, chunk.end - rest, '"');
       return false;
     }
-    // An LF at local parity l starts a record when the chunk starts at
-    // parity l; the record must start inside the chunk, so an LF that is
-    // the chunk's last byte does not count (it is in the last block).
-    uint64_t lf = k.newline;
-    if (k.at + 64 >= chunk.end)
-      lf &= (uint64_t{1} << (k.size - 1)) - 1;
-    const uint64_t at_parity[2] = {lf & ~k.inside, lf & k.inside};
-    for (int l = 0; l < 2; ++l)
-      if (out.first_boundary[l] == no_boundary && at_parity[l] != 0)
-        out.first_boundary[l] =
-            offset + k.at +
-            static_cast<uint64_t>(__builtin_ctzll(at_parity[l])) + 1;
+    for (unsigned l = 0; l < 2; ++l)
+      if (const uint64_t starts = record_starts(k, chunk.end, l);
+          out.first_boundary[l] == no_boundary && starts != 0)
+        out.first_boundary[l] = first_start(window, k, starts);
     return true;
   });
   return out;
@@ -56,25 +78,17 @@ chunk_scan scan_chunk(file_window window, byte_range absolute) {
 
 uint64_t first_boundary(file_window window, byte_range absolute,
                         unsigned parity) {
-  const char* p = window.bytes.data();
-  const uint64_t offset = window.offset;
-  const byte_range chunk{absolute.begin - offset, absolute.end - offset};
-  // As in scan_chunk: an LF just before the chunk starts a record at even
-  // parity; else the first LF whose parity from the chunk's start is
-  // `parity`, not the chunk's last byte.
-  if (parity == 0 && absolute.begin > 0 && p[chunk.begin - 1] == '\n')
+  if (parity == 0 && starts_at_chunk(window, absolute))
     return absolute.begin;
+  const byte_range chunk{absolute.begin - window.offset,
+                         absolute.end - window.offset};
   uint64_t found = no_boundary;
-  block_scanner scanner(p, chunk.begin, chunk.end);
+  block_scanner scanner(window.bytes.data(), chunk.begin, chunk.end);
   scanner.each([&](const scanned_block& k) {
-    uint64_t lf = k.newline;
-    if (k.at + 64 >= chunk.end)
-      lf &= (uint64_t{1} << (k.size - 1)) - 1;
-    const uint64_t at = parity == 0 ? lf & ~k.inside : lf & k.inside;
-    if (at == 0)
-      return true;
-    found = offset + k.at + static_cast<uint64_t>(__builtin_ctzll(at)) + 1;
-    return false;
+    const uint64_t starts = record_starts(k, chunk.end, parity);
+    if (starts != 0)
+      found = first_start(window, k, starts);
+    return starts == 0;
   });
   return found;
 }
