@@ -271,6 +271,11 @@ compression detect_compression(std::string_view head) noexcept {
   if (head.size() >= 4 && at(0) == 0x28 && at(1) == 0xb5 && at(2) == 0x2f &&
       at(3) == 0xfd)
     return compression::zstd;
+  // A skippable frame first (0x184D2A50 to 0x184D2A5F, little-endian):
+  // what pzstd writes before each frame; the decoder skips it.
+  if (head.size() >= 4 && (at(0) & 0xf0) == 0x50 && at(1) == 0x2a &&
+      at(2) == 0x4d && at(3) == 0x18)
+    return compression::zstd;
   return compression::none;
 }
 

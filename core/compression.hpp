@@ -29,7 +29,8 @@ namespace playcount {
 
 enum class compression : uint8_t { none, gzip, zstd };
 
-/// By magic bytes (gzip 1f 8b, zstd 28 b5 2f fd), never by file name.
+/// By magic bytes (gzip 1f 8b, zstd 28 b5 2f fd or a skippable frame
+/// 5? 2a 4d 18, as pzstd starts), never by file name.
 /// `head` is the first bytes of the stream (fewer than 4 only when the
 /// stream is that short).
 [[nodiscard]] compression detect_compression(std::string_view head) noexcept;

@@ -86,6 +86,11 @@ TEST(detect_compression, by_magic_bytes_only) {
   EXPECT_EQ(detect_compression(""), compression::none);
   EXPECT_EQ(detect_compression(gzip_member("a,b\n", 6)), compression::gzip);
   EXPECT_EQ(detect_compression(zstd_frame("a,b\n", 1)), compression::zstd);
+  // pzstd starts its files with a skippable frame (any of 16 magics).
+  EXPECT_EQ(detect_compression(skippable_frame("meta")), compression::zstd);
+  EXPECT_EQ(detect_compression("\x5f\x2a\x4d\x18"), compression::zstd);
+  EXPECT_EQ(detect_compression("\x60\x2a\x4d\x18"), compression::none);
+  EXPECT_EQ(detect_compression("\x50\x2a\x4d"), compression::none);
   EXPECT_EQ(to_string(compression::gzip), "gzip");
   EXPECT_EQ(to_string(compression::zstd), "zstd");
   EXPECT_EQ(to_string(compression::none), "none");
