@@ -293,18 +293,27 @@ namespace {
 // What an upload the server was receiving when it stopped can leave in its
 // job directory, before job.json exists: the body being received
 // (`body.tmp` for a form, `input.csv.tmp` for a raw body), the upload
-// published as `input.csv`, and the first record being written
-// (`job.json.tmp`). The 202 is only sent after job.json is in place, so a
-// directory holding nothing else (or nothing) is an upload nobody was
-// promised: that, and only that, the server removes as its own.
+// published as `input.csv`, a decoding under way (`input.csv.decoded.tmp`,
+// `input.csv.body.tmp`), the first record being written (`job.json.tmp`),
+// and the `spill` directory of a job counted while its upload arrived
+// (holding only spill files). The 202 is only sent after job.json is in
+// place, so a directory holding nothing else (or nothing) is an upload
+// nobody was promised: that, and only that, the server removes as its own.
 bool is_interrupted_upload(const fs::path& dir, std::string& what) {
-  static const char* const ours[] = {"body.tmp", "input.csv.tmp", "input.csv",
-                                     "job.json.tmp"};
+  static const char* const ours[] = {
+      "body.tmp",           "input.csv.tmp",
+      "input.csv",          "input.csv.decoded.tmp",
+      "input.csv.body.tmp", "job.json.tmp"};
   std::error_code ec;
   std::vector<std::string> names;
+  bool spill = false;
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end;
        it.increment(ec)) {
     const std::string name = it->path().filename().string();
+    if (name == "spill" && !it->is_symlink() && it->is_directory()) {
+      spill = true;
+      continue;
+    }
     if (std::find(std::begin(ours), std::end(ours), name) == std::end(ours) ||
         !it->is_regular_file())
       return false;
@@ -312,6 +321,13 @@ bool is_interrupted_upload(const fs::path& dir, std::string& what) {
   }
   if (ec)
     return false;
+  if (spill) {
+    // Spill files only: anything else there keeps the directory.
+    remove_spills((dir / "spill").string());
+    if (fs::exists(dir / "spill", ec) || ec)
+      return false;
+    names.emplace_back("spill/");
+  }
   what = names.empty() ? "empty" : "only";
   for (const auto& name : names)
     what += " " + name;

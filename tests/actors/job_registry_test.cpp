@@ -959,5 +959,46 @@ TEST(job_store, what_cannot_be_read_is_set_aside_never_removed) {
   EXPECT_EQ(again.damaged_total, 6u);
 }
 
+// A server killed while an upload was counted as it arrived (its job had
+// started: it has a `spill` directory, but no job.json yet), or while an
+// upload was being decoded whole: an interrupted upload, removed. A spill
+// directory holding something spilling did not write keeps it (set aside).
+TEST(job_store, an_upload_counted_or_decoded_when_the_server_died_is_removed) {
+  temp_dir dir;
+  const std::string data = dir.path();
+  const job_paths counted = paths_for(data, make_job_id());
+  fs::create_directories(counted.spill);
+  std::ofstream(counted.input) << "Song,Date,Number of Plays\nA,2020-01-01,1\n";
+  std::ofstream(counted.spill + "/w7-0-p03.pca") << "spilled";
+  const job_paths started = paths_for(data, make_job_id());
+  fs::create_directories(started.spill); // empty: nothing spilled yet
+  std::ofstream(started.input) << "Song,Date,Number";
+  const job_paths decoding = paths_for(data, make_job_id());
+  fs::create_directories(decoding.dir);
+  std::ofstream(decoding.input) << "\x1f\x8b";
+  std::ofstream(decoding.input + ".decoded.tmp") << "Song,Date";
+  const job_paths form = paths_for(data, make_job_id());
+  fs::create_directories(form.dir);
+  std::ofstream(form.dir + "/body.tmp") << "\x1f\x8b";
+  std::ofstream(form.input + ".body.tmp") << "--b\r\n";
+  const job_paths odd = paths_for(data, make_job_id());
+  fs::create_directories(odd.spill);
+  std::ofstream(odd.input) << "x";
+  std::ofstream(odd.spill + "/notes") << "someone else's";
+
+  auto loaded = load_jobs(data);
+  ASSERT_TRUE(loaded) << loaded.error().text();
+  EXPECT_TRUE(loaded->records.empty());
+  for (const job_paths* p : {&counted, &started, &decoding, &form}) {
+    EXPECT_FALSE(test::exists(p->dir)) << p->dir;
+  }
+  EXPECT_EQ(loaded->removed.size(), 4u);
+  ASSERT_EQ(loaded->damaged.size(), 1u);
+  EXPECT_EQ(loaded->damaged[0].path, odd.dir);
+  const std::string aside =
+      damaged_dir(data) + "/" + fs::path(odd.dir).filename().string();
+  EXPECT_TRUE(test::exists(aside + "/spill/notes"));
+}
+
 } // namespace
 } // namespace playcount
