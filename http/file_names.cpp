@@ -81,6 +81,20 @@ std::variant<std::string, api_error> upload_name(std::string name,
   return name;
 }
 
+std::string form_file_name(std::string_view name) {
+  constexpr size_t most = 255;
+  if (name.size() <= most)
+    return std::string(name);
+  size_t cut = most;
+  // Back to the lead byte of a character that would be cut (at most 3
+  // continuation bytes).
+  for (int i = 0; i < 3 && cut > 0 &&
+                  (static_cast<unsigned char>(name[cut]) & 0xc0) == 0x80;
+       ++i)
+    --cut;
+  return std::string(name.substr(0, cut));
+}
+
 std::optional<std::string> disposition_filename(std::string_view value) {
   std::optional<std::string> plain;
   std::optional<std::string> extended;

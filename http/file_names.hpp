@@ -32,6 +32,11 @@ upload_name(std::string name, std::string_view where);
 [[nodiscard]] std::variant<std::string, api_error>
 encoded_upload_name(std::string_view encoded, std::string_view where);
 
+/// A form file part's name as the job keeps it: at most its first 255
+/// bytes, cut before a UTF-8 character rather than inside it (a cut one
+/// would be shown as `\xC3` and name the download after that).
+[[nodiscard]] std::string form_file_name(std::string_view name);
+
 /// The file name a Content-Disposition value gives (`filename*=UTF-8''...`
 /// before `filename="..."`), not yet checked; nullopt when it gives none.
 [[nodiscard]] std::optional<std::string>

@@ -4,6 +4,7 @@
 #include "core/file_chores.hpp"
 #include "core/simd.hpp"
 #include "core/write_all.hpp"
+#include "http/file_names.hpp"
 #include "http/multipart.hpp"
 #include "http/wire.hpp"
 
@@ -427,7 +428,7 @@ make_job_input(const received_body& body, const std::string& input_path) {
   const multipart_part* file = form->file();
   if (file == nullptr)
     return api_error{api_errc::file_required, {}};
-  out.file_name = std::string(file->filename.substr(0, 255));
+  out.file_name = form_file_name(file->filename);
   out.bytes = file->content.size();
 
   const std::string tmp = input_path + ".tmp";

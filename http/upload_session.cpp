@@ -340,7 +340,7 @@ std::unique_ptr<multipart_stream> form_parser(upload_state& up,
     up.in_policy_part = h.name == "on_bad_rows" && !up.policy_field;
     if (up.in_file_part) {
       up.file_part_seen = true;
-      up.body.file_name = h.filename.substr(0, 255);
+      up.body.file_name = form_file_name(h.filename);
     }
     if (up.in_policy_part)
       up.policy_field.emplace();

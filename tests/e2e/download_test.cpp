@@ -331,6 +331,31 @@ TEST_F(download_test, a_raw_body_names_itself_by_query_or_content_disposition) {
   EXPECT_EQ(str(done, "fileName"), "d.csv");
 }
 
+// A form file's name over 255 bytes is kept to its first 255, cut between
+// UTF-8 characters: 200 "é" (400 bytes) keep 127 of them, and the download
+// is named after those (a cut one showed as \xC3 and named it "xC3").
+TEST_F(download_test, a_long_unicode_form_file_name_is_cut_between_characters) {
+  auto s = start();
+  const std::string csv = "Song,Date,Number of Plays\nA,2020-01-01,2\n";
+  std::string e200, e127;
+  for (int i = 0; i < 200; ++i)
+    e200 += "\xC3\xA9";
+  for (int i = 0; i < 127; ++i)
+    e127 += "\xC3\xA9";
+  const auto r = test::upload_file(s->port(), csv, e200 + ".csv");
+  ASSERT_EQ(r.status, 202) << r.raw;
+  const std::string id = str(json_of(r), "jobId");
+  const auto done = wait_for(s->port(), id, "finished");
+  EXPECT_EQ(str(done, "fileName"), e127);
+  std::string encoded;
+  for (int i = 0; i < 127; ++i)
+    encoded += "%C3%A9";
+  const auto got = test::http_get(s->port(), "/jobs/" + id + "/result/");
+  EXPECT_EQ(got.header("content-disposition"),
+            "attachment; filename=\"" + std::string(127, '_') +
+                "-totals.csv\"; filename*=UTF-8''" + encoded + "-totals.csv");
+}
+
 TEST_F(download_test, a_name_that_is_a_path_is_refused_with_400) {
   auto s = start();
   const std::string csv = "Song,Date,Number of Plays\nA,2020-01-01,2\n";

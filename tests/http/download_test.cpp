@@ -229,6 +229,24 @@ TEST(file_names, the_download_is_named_after_the_upload) {
   EXPECT_EQ(attachment_name(".csv", "id"), "id.csv");
 }
 
+TEST(file_names, a_form_file_name_keeps_255_bytes_and_whole_characters) {
+  EXPECT_EQ(form_file_name("plays.csv"), "plays.csv");
+  EXPECT_EQ(form_file_name(std::string(300, 'a')), std::string(255, 'a'));
+  // "é" is 2 bytes: 254 bytes of them, not 255 with half of one.
+  std::string e;
+  for (int i = 0; i < 200; ++i)
+    e += "\xC3\xA9";
+  EXPECT_EQ(form_file_name(e), e.substr(0, 254));
+  // "€" is 3 bytes, after one ASCII byte: 1 + 3 * 84 = 253.
+  std::string euro = "x";
+  for (int i = 0; i < 100; ++i)
+    euro += "\xE2\x82\xAC";
+  EXPECT_EQ(form_file_name(euro), euro.substr(0, 253));
+  // A 4-byte character that would end at byte 256: left out whole.
+  const std::string four = std::string(252, 'a') + "\xF0\x9F\x8E\xB5" + "b";
+  EXPECT_EQ(form_file_name(four), std::string(252, 'a'));
+}
+
 TEST(file_names, content_disposition_quotes_safely) {
   EXPECT_EQ(content_disposition("plays-totals.csv"),
             "attachment; filename=\"plays-totals.csv\"");
