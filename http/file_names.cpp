@@ -28,6 +28,15 @@ bool is_attr_char(char c) {
          std::string_view("!#$&+-.^_`|~").find(c) != std::string_view::npos;
 }
 
+// `\xFF` (uppercase hex), as printable_utf8 writes a byte that is not UTF-8.
+bool is_byte_escape(std::string_view s) {
+  const auto upper_hex = [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F');
+  };
+  return s.size() >= 4 && s[0] == '\\' && s[1] == 'x' && upper_hex(s[2]) &&
+         upper_hex(s[3]);
+}
+
 } // namespace
 
 std::optional<std::string> percent_decode(std::string_view text) {
@@ -146,7 +155,19 @@ std::optional<std::string> disposition_filename(std::string_view value) {
 
 std::string attachment_name(std::string_view file_name, std::string_view id) {
   // A browser may send a whole path ("C:\\data\\plays.csv"): its last part.
-  const size_t sep = file_name.find_last_of("/\\");
+  // The name is as the registry keeps it, a byte that is not UTF-8 written
+  // `\xFF` (core/utf8.hpp): that backslash separates nothing.
+  size_t sep = std::string_view::npos;
+  for (size_t i = 0; i < file_name.size(); ++i) {
+    if (file_name[i] == '/') {
+      sep = i;
+    } else if (file_name[i] == '\\') {
+      if (is_byte_escape(file_name.substr(i)))
+        i += 3;
+      else
+        sep = i;
+    }
+  }
   if (sep != std::string_view::npos)
     file_name.remove_prefix(sep + 1);
   for (const std::string_view suffix : {".gz", ".gzip", ".zst", ".zstd"})

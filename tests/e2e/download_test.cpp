@@ -356,6 +356,23 @@ TEST_F(download_test, a_long_unicode_form_file_name_is_cut_between_characters) {
                 "-totals.csv\"; filename*=UTF-8''" + encoded + "-totals.csv");
 }
 
+// A name in Latin-1 (not UTF-8): the job shows the byte as \xE9, and the
+// download keeps the whole name (it was named "xE9-totals.csv").
+TEST_F(download_test, a_name_that_is_not_utf8_names_its_download_whole) {
+  auto s = start();
+  const std::string csv = "Song,Date,Number of Plays\nA,2020-01-01,2\n";
+  const auto r = test::http_exchange(
+      s->port(), test::request_text("PUT", "/jobs/count/caf%E9.csv", {}, csv));
+  ASSERT_EQ(r.status, 202) << r.raw;
+  const std::string id = str(json_of(r), "jobId");
+  const auto done = wait_for(s->port(), id, "finished");
+  EXPECT_EQ(str(done, "fileName"), "caf\\xE9.csv");
+  const auto got = test::http_get(s->port(), "/jobs/" + id + "/result/");
+  EXPECT_EQ(got.header("content-disposition"),
+            "attachment; filename=\"caf_xE9-totals.csv\"; "
+            "filename*=UTF-8''caf%5CxE9-totals.csv");
+}
+
 TEST_F(download_test, a_name_that_is_a_path_is_refused_with_400) {
   auto s = start();
   const std::string csv = "Song,Date,Number of Plays\nA,2020-01-01,2\n";

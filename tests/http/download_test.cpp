@@ -227,6 +227,12 @@ TEST(file_names, the_download_is_named_after_the_upload) {
   EXPECT_EQ(attachment_name("C:\\data\\plays.csv", "id"), "plays-totals.csv");
   EXPECT_EQ(attachment_name("", "id"), "id.csv");
   EXPECT_EQ(attachment_name(".csv", "id"), "id.csv");
+  // Bytes that are not UTF-8, as the registry keeps them (`\xE9`): part of
+  // the name, not path separators.
+  EXPECT_EQ(attachment_name("caf\\xE9.csv", "id"), "caf\\xE9-totals.csv");
+  EXPECT_EQ(attachment_name("C:\\xAB\\caf\\xE9.csv", "id"),
+            "caf\\xE9-totals.csv");
+  EXPECT_EQ(attachment_name("C:\\xab\\plays.csv", "id"), "plays-totals.csv");
 }
 
 TEST(file_names, a_form_file_name_keeps_255_bytes_and_whole_characters) {
