@@ -54,6 +54,13 @@ declared_length(const request_head& head) {
   if (length && head.header("Transfer-Encoding") != nullptr)
     return api_error{api_errc::bad_request,
                      "both Content-Length and Transfer-Encoding"};
+  // Two headers are one list ("chunked, gzip"), which only the first would
+  // be judged by: refused, as a proxy in front may read the body otherwise.
+  size_t codings = 0;
+  for (const auto& [name, value] : head.headers)
+    if (equals_ignoring_case(name, "Transfer-Encoding") && ++codings == 2)
+      return api_error{api_errc::bad_request,
+                       "two Transfer-Encoding headers: send one, chunked"};
   return length;
 }
 

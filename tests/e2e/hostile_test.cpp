@@ -105,6 +105,16 @@ TEST_F(hostile_test,
        upload_head("Content-Length: 4\r\nTransfer-Encoding: chunked\r\n") +
            "0\r\n\r\n",
        400, "both Content-Length and Transfer-Encoding"},
+      {"two Transfer-Encoding headers (chunked, gzip: not chunked last)",
+       upload_head(
+           "Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n") +
+           "0\r\n\r\n",
+       400, "two Transfer-Encoding headers"},
+      {"Transfer-Encoding: chunked twice",
+       upload_head(
+           "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n") +
+           "0\r\n\r\n",
+       400, "two Transfer-Encoding headers"},
       // request lines
       {"a garbage request line", "HELLO\r\n\r\n", 400,
        "not an HTTP/1.1 request line"},
