@@ -71,12 +71,14 @@ options:
   -V, --version            the version of playcount
 )";
 
-// The same file by device and inode, through any links; `-` as OUT is
-// standard output.
+// The same file by device and inode, through any links; `-` is standard
+// input as IN, standard output as OUT (`count - < f -o f` would read f whole
+// into the spool and then replace it).
 bool same_file(const std::string& input, const std::string& output) {
   struct stat in {};
   struct stat out {};
-  if (::stat(input.c_str(), &in) != 0)
+  if ((input == "-" ? ::fstat(STDIN_FILENO, &in)
+                    : ::stat(input.c_str(), &in)) != 0)
     return false;
   const int got = output == "-" ? ::fstat(STDOUT_FILENO, &out)
                                 : ::stat(output.c_str(), &out);
@@ -352,6 +354,14 @@ int count_command(int argc, char** argv) {
                  "playcount count: the output %s is the input file %s; "
                  "give another -o\n",
                  output.c_str(), input.c_str());
+    return 2;
+  }
+  // The summary is written as the result is: it would replace the input.
+  if (!summary_json_path.empty() && same_file(input, summary_json_path)) {
+    std::fprintf(stderr,
+                 "playcount count: the --summary-json file %s is the input "
+                 "file %s; give another\n",
+                 summary_json_path.c_str(), input.c_str());
     return 2;
   }
   // Said now rather than after a long count (the write says its own too).

@@ -202,6 +202,37 @@ TEST(count_output, the_input_as_the_output_is_refused_before_any_work) {
   EXPECT_EQ(test::read_file(in), input_csv);
 }
 
+TEST(count_output, standard_input_that_is_the_output_file_is_refused) {
+  temp_dir dir;
+  const auto in = dir.write("in.csv", input_csv);
+  // `count - < in -o in` read in whole into the spool, then replaced it.
+  for (const char* how : {"-o \"$1\"", "-o - >> \"$1\""}) {
+    const auto r = run({"/bin/sh", "-c",
+                        std::string("exec \"$0\" count - ") + how + " < \"$1\"",
+                        binary, in});
+    EXPECT_EQ(r.exit_code, 2) << how << ": " << r.err;
+    EXPECT_TRUE(contains(r.err, "is the input file -")) << r.err;
+    EXPECT_EQ(test::read_file(in), input_csv) << how;
+  }
+}
+
+TEST(count_output, the_input_as_the_summary_json_file_is_refused) {
+  temp_dir dir;
+  const auto in = dir.write("in.csv", input_csv);
+  const auto sym = dir.file("sym.csv");
+  ASSERT_EQ(::symlink(in.c_str(), sym.c_str()), 0);
+  for (const std::string& json : {in, sym}) {
+    const auto r = run({binary, "count", in, "-o", dir.file("out.csv"),
+                        "--summary-json", json});
+    EXPECT_EQ(r.exit_code, 2) << json;
+    EXPECT_TRUE(contains(r.err, "the --summary-json file " + json +
+                                    " is the input file " + in))
+        << r.err;
+    EXPECT_EQ(test::read_file(in), input_csv) << json;
+  }
+  EXPECT_FALSE(test::exists(dir.file("out.csv")));
+}
+
 TEST(count_output, a_missing_directory_is_named_before_the_count) {
   temp_dir dir;
   const auto in = dir.write("in.csv", input_csv);
