@@ -2,6 +2,7 @@
 // as they arrive (core/spool.hpp), the same bytes as for the file.
 
 #include "tests/support/binary.hpp"
+#include "tests/support/compressed.hpp"
 #include "tests/support/csv_gen.hpp"
 #include "tests/support/eventually.hpp"
 #include "tests/support/proc_stat.hpp"
@@ -247,6 +248,32 @@ TEST(count_pipe, reads_a_fifo_and_dev_stdin_by_name) {
   fed_count count({binary, "count", "/dev/stdin", "-o", from_stdin},
                   dir.path());
   ASSERT_TRUE(count.write(csv));
+  count.close_input();
+  ASSERT_EQ(count.wait(), 0) << count.err();
+  EXPECT_EQ(test::read_file(from_stdin), expected);
+}
+
+TEST(count_pipe, a_zstd_stream_that_opens_with_a_skippable_frame_is_decoded) {
+  temp_dir dir;
+  const std::string csv = sample_csv(5000);
+  const auto in = dir.write("in.csv", csv);
+  const auto expected_path = dir.file("expected.csv");
+  ASSERT_EQ(run({binary, "count", in, "-o", expected_path}).exit_code, 0);
+  const std::string expected = test::read_file(expected_path);
+  // As pzstd writes it: each frame after a skippable frame with its size.
+  const std::string half = csv.substr(0, csv.size() / 2);
+  const std::string zst =
+      test::skippable_frame("size") + test::zstd_frame(half) +
+      test::skippable_frame("size") + test::zstd_frame(csv.substr(half.size()));
+  const auto file = dir.write("in.csv.zst", zst);
+  const auto from_file = dir.file("file.csv");
+  const auto r = run({binary, "count", file, "-o", from_file});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(test::read_file(from_file), expected);
+
+  const auto from_stdin = dir.file("stdin.csv");
+  fed_count count({binary, "count", "-", "-o", from_stdin}, dir.path());
+  ASSERT_TRUE(count.write(zst));
   count.close_input();
   ASSERT_EQ(count.wait(), 0) << count.err();
   EXPECT_EQ(test::read_file(from_stdin), expected);
