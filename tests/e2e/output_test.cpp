@@ -324,6 +324,20 @@ TEST(count_output, a_reader_that_goes_away_ends_the_count_clearly) {
   EXPECT_EQ(test::entries(spills), std::vector<std::string>{});
 }
 
+// A write that fails names the file by the path given (the server's API
+// shows only names; the CLI's user needs where).
+TEST(count_output, a_full_device_is_said_by_its_path) {
+  if (!test::exists("/dev/full"))
+    GTEST_SKIP() << "no /dev/full";
+  temp_dir dir;
+  const auto in = dir.write("in.csv", input_csv);
+  const auto r = run({binary, "count", in, "-o", "/dev/full"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(
+      contains(r.err, "cannot write /dev/full: No space left on device"))
+      << r.err;
+}
+
 // Started with standard input or output closed, `-` is refused, not read
 // or written through whatever this process opens next in its place; other
 // files work as ever (the closed descriptors are /dev/null meanwhile).
