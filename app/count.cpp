@@ -24,6 +24,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fcntl.h>
+#include <filesystem>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -284,6 +285,42 @@ int show_summary(const std::string& path, bool print,
   return 0;
 }
 
+// SIGINT, SIGTERM and SIGHUP are taken by a thread of their own (blocked
+// in every other, which inherit the mask): it removes what the run made
+// (the spool and spills in `dir`, a result not yet renamed into place),
+// then lets the signal end the process as it would have (status 128+N).
+class stop_signals {
+public:
+  stop_signals() {
+    for (const int sig : {SIGINT, SIGTERM, SIGHUP})
+      ::sigaddset(&set_, sig);
+    ::pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+  }
+  stop_signals(const stop_signals&) = delete;
+  stop_signals& operator=(const stop_signals&) = delete;
+  ~stop_signals() = default;
+
+  /// Starts the thread, once `dir` (the run's own directory) is made.
+  void watch(const std::string& dir) {
+    std::thread([set = set_, dir] {
+      int sig = 0;
+      if (::sigwait(&set, &sig) != 0)
+        return;
+      remove_partial_results_for_good();
+      std::error_code ignored;
+      std::filesystem::remove_all(dir, ignored);
+      std::signal(sig, SIG_DFL);
+      sigset_t one{};
+      ::sigaddset(&one, sig);
+      ::pthread_sigmask(SIG_UNBLOCK, &one, nullptr);
+      ::raise(sig);
+    }).detach();
+  }
+
+private:
+  sigset_t set_{};
+};
+
 } // namespace
 
 int count_command(int argc, char** argv) {
@@ -378,6 +415,8 @@ int count_command(int argc, char** argv) {
       return 1;
     }
   const bool summarize = opts.has("summary") || !summary_json_path.empty();
+  // Before any thread starts: they all inherit the blocked signals.
+  stop_signals stops;
   // A reader of -o - that goes away (`| head`) makes the write fail with
   // EPIPE, said and cleaned up, instead of killing the process.
   std::signal(SIGPIPE, SIG_IGN);
@@ -396,6 +435,7 @@ int count_command(int argc, char** argv) {
     return 1;
   }
   spill.dir = std::move(*made);
+  stops.watch(spill.dir);
   if (swept > 0 && !opts.has("quiet"))
     std::fprintf(stderr, "removed the spills of %u stopped runs in %s\n", swept,
                  temp_dir.c_str());

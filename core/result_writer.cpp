@@ -10,7 +10,9 @@
 #include <cstring>
 #include <fcntl.h>
 #include <functional>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
@@ -237,11 +239,28 @@ write_directly(int fd, const std::string& path,
   return {};
 }
 
+// The temporary files of the results being written, made and renamed
+// under the lock, so that remove_partial_results_for_good finds each one
+// and none is renamed into place after it.
+std::mutex partial_results_mutex;
+std::set<std::string> partial_results;
+
 result<void>
 replace_file(const std::string& path, bool durable,
              const std::function<bool(const text_sink&)>& produce) {
   std::string tmp = path + ".partial-XXXXXX";
+  std::unique_lock made(partial_results_mutex);
   const int fd = mkostemp(tmp.data(), O_CLOEXEC);
+  if (fd >= 0)
+    partial_results.insert(tmp);
+  made.unlock();
+  struct forget_tmp {
+    const std::string& tmp;
+    ~forget_tmp() {
+      const std::lock_guard lock(partial_results_mutex);
+      partial_results.erase(tmp);
+    }
+  } forget{tmp};
   if (fd < 0) {
     const int code = errno;
     if (auto why = cannot_create_in(directory_of(path)))
@@ -273,6 +292,7 @@ replace_file(const std::string& path, bool durable,
     ::unlink(tmp.c_str());
     return why;
   }
+  const std::lock_guard renaming(partial_results_mutex);
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     failure why = failure::of_errno("cannot rename", tmp, errno, path);
     ::unlink(tmp.c_str());
@@ -282,6 +302,13 @@ replace_file(const std::string& path, bool durable,
 }
 
 } // namespace
+
+void remove_partial_results_for_good() {
+  partial_results_mutex.lock(); // never unlocked: the process ends
+  for (const std::string& tmp : partial_results)
+    ::unlink(tmp.c_str());
+  partial_results.clear();
+}
 
 result<void> write_beside(summary_files& summary,
                           std::vector<indexed_song>& songs,

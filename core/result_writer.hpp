@@ -87,6 +87,11 @@ void remove_beside(const summary_files& summary);
 result<void> write_output(const std::string& path, bool durable,
                           const std::function<bool(const text_sink&)>& produce);
 
+/// Removes the temporary files of the results being written
+/// (`OUT.partial-XXXXXX`) and keeps any more from being made or renamed
+/// into place: for a process that is about to die of a signal.
+void remove_partial_results_for_good();
+
 /// Appends `field` to `out`, quoted if it holds `,`, `"`, CR or LF.
 void append_csv_field(std::string& out, std::string_view field);
 

@@ -82,10 +82,15 @@ public:
   }
   /// Its exit status; -1 when killed.
   int wait() {
+    const int status = wait_status();
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+  /// Its status as waitpid tells it.
+  int wait_status() {
     int status = 0;
     ::waitpid(pid_, &status, 0);
     pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return status;
   }
   [[nodiscard]] std::string err() const { return test::read_file(err_path_); }
   [[nodiscard]] pid_t pid() const { return pid_; }
@@ -277,6 +282,31 @@ TEST(count_pipe, a_zstd_stream_that_opens_with_a_skippable_frame_is_decoded) {
   count.close_input();
   ASSERT_EQ(count.wait(), 0) << count.err();
   EXPECT_EQ(test::read_file(from_stdin), expected);
+}
+
+TEST(count_pipe, a_stop_signal_removes_the_spool_and_ends_the_count_by_it) {
+  temp_dir dir;
+  const auto spills = dir.file("spills");
+  ASSERT_EQ(::mkdir(spills.c_str(), 0700), 0);
+  const auto out = dir.file("out.csv");
+  for (const int sig : {SIGINT, SIGTERM, SIGHUP}) {
+    fed_count count({binary, "count", "-", "-o", out, "--temp-dir", spills},
+                    dir.path());
+    ASSERT_TRUE(count.write(sample_csv(2000)));
+    // The input is not over: the count waits for more, its spool there.
+    const auto spooling = [&] {
+      const auto runs = entries(spills);
+      return runs.size() == 1 &&
+             test::exists(spills + "/" + runs[0] + "/input.spool");
+    };
+    ASSERT_TRUE(test::eventually(spooling)) << sig;
+    ASSERT_EQ(::kill(count.pid(), sig), 0);
+    const int status = count.wait_status();
+    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == sig)
+        << sig << ": " << status << " " << count.err();
+    EXPECT_EQ(entries(spills), std::vector<std::string>{}) << sig;
+    EXPECT_FALSE(test::exists(out)) << sig;
+  }
 }
 
 TEST(count_pipe, stops_spooling_at_the_input_size_limit) {
