@@ -23,6 +23,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fcntl.h>
 #include <filesystem>
 #include <sys/ioctl.h>
@@ -418,8 +419,21 @@ int count_command(int argc, char** argv) {
   // Before any thread starts: they all inherit the blocked signals.
   stop_signals stops;
   // A reader of -o - that goes away (`| head`) makes the write fail with
-  // EPIPE, said and cleaned up, instead of killing the process.
-  std::signal(SIGPIPE, SIG_IGN);
+  // EPIPE: the run cleans up, then dies of SIGPIPE quietly, as GNU tools do
+  // (the user stopped reading; that is no error to report). Declared
+  // before what it cleans up, so that it goes last.
+  // Started with SIGPIPE ignored, it says the write failed, as they do.
+  struct sigpipe_at_the_end {
+    bool raise = false;
+    bool ignored = false; // by whoever started us
+    ~sigpipe_at_the_end() {
+      if (!raise)
+        return;
+      std::signal(SIGPIPE, SIG_DFL);
+      ::raise(SIGPIPE);
+    }
+  } broken_pipe;
+  broken_pipe.ignored = std::signal(SIGPIPE, SIG_IGN) == SIG_IGN;
 
   // A directory of our own for what spills, made now so that a temp dir
   // that is not there or not writable is said at once; removed after the
@@ -574,6 +588,16 @@ int count_command(int argc, char** argv) {
             : (", " + format_bytes(result.spilled_bytes) + " spilled to disk")
                   .c_str());
   if (!result.ok) {
+    const std::string epipe = std::string(": ") + std::strerror(EPIPE);
+    if (!broken_pipe.ignored &&
+        result.error.rfind(result_write_failed, 0) == 0 &&
+        target->kind != output_kind::replace &&
+        result.error.size() >= epipe.size() &&
+        result.error.compare(result.error.size() - epipe.size(), epipe.size(),
+                             epipe) == 0) {
+      broken_pipe.raise = true; // once the rest is cleaned up
+      return 1;
+    }
     // The output's errors name the output; the input's, the input.
     if (result.error.rfind(result_write_failed, 0) == 0)
       std::fprintf(stderr, "playcount count: %s\n", result.error.c_str());
