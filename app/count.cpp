@@ -61,8 +61,9 @@ options:
   --temp-dir DIR           where totals spill, and where standard input or
                            a pipe is spooled (default: $TMPDIR, else /tmp)
   --max-input-size BYTES   most bytes spooled from standard input, a pipe
-                           or a compressed file, once decoded (default: the
-                           free space of the temp dir)
+                           or a compressed file, once decoded (default: no
+                           limit where the spool frees what is counted, else
+                           the free space of the temp dir)
   --summary                after the result, print its totals, date span and
                            top 10 songs (to stderr when -o is -)
   --summary-json FILE      write the result's summary as JSON to FILE (`-`:
@@ -143,7 +144,7 @@ uint64_t spool_ahead_for(uint64_t workers, uint64_t range_size) {
 
 result<counted_input> open_input(const std::string& name,
                                  const std::string& spool_dir, uint64_t limit,
-                                 uint64_t ahead) {
+                                 uint64_t ahead, uint64_t kept_limit) {
   counted_input out;
   out.shown = name == "-" ? "standard input" : name;
   const int fd = name == "-" ? ::fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 0)
@@ -155,7 +156,7 @@ result<counted_input> open_input(const std::string& name,
     out.path = name;
     return out;
   }
-  auto made = spool::start(fd, out.shown, spool_dir, limit, ahead);
+  auto made = spool::start(fd, out.shown, spool_dir, limit, ahead, kept_limit);
   if (!made)
     return std::move(made).error();
   out.spooled = std::move(*made);
@@ -336,7 +337,7 @@ int count_command(int argc, char** argv) {
                        "quiet", "verbose", "memory-limit", "temp-dir",
                        test_range_size_option, "max-input-size", "summary",
                        "summary-json", test_song_index_option,
-                       test_spool_ahead_option});
+                       test_spool_ahead_option, test_free_space_option});
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   const uint64_t workers = opts.get_number("workers", cores);
   std::string range_size_error;
@@ -347,8 +348,15 @@ int count_command(int argc, char** argv) {
   const uint64_t memory_limit =
       opts.get_number("memory-limit", default_memory_limit(), true);
   const std::string temp_dir = opts.get("temp-dir", default_temp_dir());
+  // Unbounded by default where the spool frees what is counted (a pipe
+  // takes about its lead in the temp dir, whatever its size); else the
+  // whole input stays there, and its free space bounds it (spool::start).
   const uint64_t max_input =
-      opts.get_number("max-input-size", free_space(temp_dir), true);
+      opts.get_number("max-input-size", UINT64_MAX, true);
+  const uint64_t kept_limit =
+      opts.has("max-input-size")
+          ? UINT64_MAX
+          : opts.get_number(test_free_space_option, free_space(temp_dir), true);
   const std::string output = opts.get("output", opts.get("o", ""));
   const std::string summary_json_path = opts.get("summary-json", "");
   std::string usage_error = opts.error();
@@ -464,7 +472,8 @@ int count_command(int argc, char** argv) {
   auto opened =
       open_input(input, spill.dir, max_input,
                  opts.get_number(test_spool_ahead_option,
-                                 spool_ahead_for(workers, range_size), true));
+                                 spool_ahead_for(workers, range_size), true),
+                 kept_limit);
   if (!opened) {
     std::fprintf(stderr, "playcount count: %s\n",
                  opened.error().text().c_str());

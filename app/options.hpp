@@ -69,6 +69,9 @@ inline constexpr const char* test_song_index_option = "test-song-index";
 /// Hidden `count` option: how far a spooled input may run ahead of the
 /// count (default spool_ahead_for), small so that a test sees the bound.
 inline constexpr const char* test_spool_ahead_option = "test-spool-ahead";
+/// Hidden `count` option: the temp dir's free space as the default
+/// --max-input-size takes it, small so that a test needs no small disk.
+inline constexpr const char* test_free_space_option = "test-free-space";
 
 /// --range-size (at least min_range_size) or --test-range-size, else
 /// `fallback`; sets `error` when out of bounds (and error() when malformed).

@@ -50,7 +50,8 @@ bool punch_hole(int fd, uint64_t begin, uint64_t end) {
 
 result<std::unique_ptr<spool>> spool::start(int fd, std::string source,
                                             const std::string& dir,
-                                            uint64_t limit, uint64_t ahead) {
+                                            uint64_t limit, uint64_t ahead,
+                                            uint64_t kept_limit) {
   std::unique_ptr<spool> out(new spool);
   out->in_ = fd;
   out->source_ = std::move(source);
@@ -67,6 +68,8 @@ result<std::unique_ptr<spool>> spool::start(int fd, std::string source,
   // where the file system can punch holes (ext4, xfs, tmpfs, btrfs).
   if (punch_hole(out->out_, 0, out->free_step_))
     out->file_->frees_what_is_read();
+  else
+    out->limit_ = std::min(limit, kept_limit);
   // A pipe of 1 MiB rather than 64 KiB: the producer and the copy take
   // turns 16 times less often (fails harmlessly on what is not a pipe).
   (void)::fcntl(fd, F_SETPIPE_SZ, 1 << 20);

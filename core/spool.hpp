@@ -34,10 +34,13 @@ public:
   /// is decoded. At most `limit` bytes are spooled (decoded): more fails the
   /// input, so that a stream without end or a bomb cannot fill the disk.
   /// What the job has read is freed, and the copy waits while it is `ahead`
-  /// bytes past it (growing_file::wait_for_reader).
+  /// bytes past it (growing_file::wait_for_reader). Where the file system
+  /// cannot free it (punch holes), the whole input stays, and `kept_limit`
+  /// bounds it too (count's default: the free space of `dir`).
   static result<std::unique_ptr<spool>> start(int fd, std::string source,
                                               const std::string& dir,
-                                              uint64_t limit, uint64_t ahead);
+                                              uint64_t limit, uint64_t ahead,
+                                              uint64_t kept_limit = UINT64_MAX);
   spool(const spool&) = delete;
   spool& operator=(const spool&) = delete;
   /// Stops the copy if it still runs, waits for it and removes the file.

@@ -362,6 +362,31 @@ bool exited(pid_t pid) {
          info.si_pid != 0;
 }
 
+// A pipe larger than the temp dir's free space: where the spool frees what
+// is counted it needs only its lead, so the default --max-input-size (the
+// free space) does not apply; it did, and failed at the free space.
+TEST(count_pipe, a_pipe_larger_than_the_free_space_counts_where_holes_free_it) {
+  temp_dir dir;
+  const std::string tmp = dir.file("tmp");
+  ASSERT_EQ(::mkdir(tmp.c_str(), 0700), 0);
+  if (!punches_holes(tmp))
+    GTEST_SKIP() << "the file system of " << tmp << " cannot punch holes";
+  const std::string csv = sample_csv(20000); // about 600 KB
+  const auto in = dir.write("in.csv", csv);
+  const auto expected = dir.file("expected.csv");
+  ASSERT_EQ(run({binary, "count", in, "-o", expected}).exit_code, 0);
+  const auto out = dir.file("out.csv");
+  fed_count count({binary, "count", "-", "-o", out, "--temp-dir", tmp,
+                   "--test-free-space", "64K", "--test-spool-ahead", "64K",
+                   "--test-range-size", "16K"},
+                  dir.path());
+  ASSERT_TRUE(count.write(csv));
+  count.close_input();
+  ASSERT_EQ(count.wait(), 0) << count.err();
+  EXPECT_EQ(test::read_file(out), test::read_file(expected));
+  EXPECT_TRUE(entries(tmp).empty());
+}
+
 // The spool frees what the count has read and runs at most a bounded way
 // ahead of it: a pipe takes the temp space (and page cache) of what is in
 // flight, not of all of it.
