@@ -880,19 +880,48 @@ void remove_spills(const std::string& dir) {
 }
 
 uint64_t default_memory_limit() {
-  uint64_t limit = 0;
-  for (const char* path : {"/sys/fs/cgroup/memory.max",
-                           "/sys/fs/cgroup/memory/memory.limit_in_bytes"}) {
+  uint64_t limit = 0; // the least limit found; 0: none
+  const auto take = [&](const std::string& path) {
     std::ifstream in(path);
     std::string text;
     if (in >> text && text != "max") {
       const uint64_t v = std::strtoull(text.c_str(), nullptr, 10);
-      if (v > 0 && v < (uint64_t{1} << 60)) { // v1 says "no limit" as ~2^63
+      // v1 says "no limit" as ~2^63
+      if (v > 0 && v < (uint64_t{1} << 60) && (limit == 0 || v < limit))
         limit = v;
-        break;
-      }
+    }
+  };
+  // The process's own cgroup and those above it (/proc/self/cgroup:
+  // "0::/path" for v2, "N:memory,...:/path" for v1): systemd's MemoryMax=
+  // or a parent slice sets the limit there, not at the hierarchy's root,
+  // unless a cgroup namespace makes the process's cgroup the root.
+  std::ifstream self("/proc/self/cgroup");
+  for (std::string line; std::getline(self, line);) {
+    const size_t a = line.find(':');
+    const size_t b = a == std::string::npos ? a : line.find(':', a + 1);
+    if (b == std::string::npos)
+      continue;
+    const std::string controllers = "," + line.substr(a + 1, b - a - 1) + ",";
+    std::string base;
+    std::string file;
+    if (controllers == ",,") {
+      base = "/sys/fs/cgroup";
+      file = "memory.max";
+    } else if (controllers.find(",memory,") != std::string::npos) {
+      base = "/sys/fs/cgroup/memory";
+      file = "memory.limit_in_bytes";
+    } else {
+      continue;
+    }
+    std::string path = line.substr(b + 1);
+    while (!path.empty() && path != "/") {
+      take(base + path + "/" + file);
+      path.resize(path.find_last_of('/'));
     }
   }
+  // The hierarchies' roots: a container's own cgroup, as it sees it.
+  take("/sys/fs/cgroup/memory.max");
+  take("/sys/fs/cgroup/memory/memory.limit_in_bytes");
   const long pages = ::sysconf(_SC_PHYS_PAGES);
   const long page = ::sysconf(_SC_PAGE_SIZE);
   const uint64_t physical =

@@ -16,6 +16,7 @@
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace playcount {
@@ -306,6 +307,52 @@ TEST(spill, the_default_memory_limit_is_half_of_what_the_process_may_use) {
   const uint64_t physical = uint64_t(pages) * uint64_t(page);
   EXPECT_GT(default_memory_limit(), 0u);
   EXPECT_LE(default_memory_limit(), physical / 2);
+}
+
+// In a cgroup of its own below the root (systemd-run -p MemoryMax=, a
+// slice), the limit is in that cgroup's directory, not the root's: a
+// child process moved into one made here sees half of its limit. Needs
+// root and a memory controller (v1, or v2 with memory in the subtree).
+TEST(spill, the_default_memory_limit_is_that_of_the_process_own_cgroup) {
+  std::string dir;
+  std::string file;
+  if (test::exists("/sys/fs/cgroup/memory/memory.limit_in_bytes")) {
+    dir = "/sys/fs/cgroup/memory/playcount-spill-test-" +
+          std::to_string(::getpid());
+    file = "memory.limit_in_bytes";
+  } else {
+    std::ifstream control("/sys/fs/cgroup/cgroup.subtree_control");
+    std::string controllers;
+    std::getline(control, controllers);
+    if (controllers.find("memory") != std::string::npos) {
+      dir = "/sys/fs/cgroup/playcount-spill-test-" + std::to_string(::getpid());
+      file = "memory.max";
+    }
+  }
+  if (dir.empty() || ::mkdir(dir.c_str(), 0755) != 0)
+    GTEST_SKIP() << "cannot make a memory cgroup (not root, or no memory "
+                    "controller)";
+  constexpr uint64_t limit = uint64_t{192} << 20;
+  std::ofstream(dir + "/" + file) << limit;
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe(pipe_fds), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    std::ofstream(dir + "/cgroup.procs") << ::getpid() << std::flush;
+    const uint64_t seen = default_memory_limit();
+    (void)!::write(pipe_fds[1], &seen, sizeof seen);
+    ::_exit(0);
+  }
+  ::close(pipe_fds[1]);
+  uint64_t seen = 0;
+  EXPECT_EQ(::read(pipe_fds[0], &seen, sizeof seen),
+            static_cast<ssize_t>(sizeof seen));
+  ::close(pipe_fds[0]);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  (void)::rmdir(dir.c_str());
+  EXPECT_EQ(seen, limit / 2);
 }
 
 // A worker node sends its partial back partition by partition: each one's
