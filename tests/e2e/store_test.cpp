@@ -375,9 +375,14 @@ TEST_F(store_test, a_job_the_oom_killer_stops_twice_fails_and_the_next_runs) {
     s->stop();
   }
   uint64_t last_mb = 0;
+  // A memory limit far over the cgroup's: the server would otherwise take
+  // the cgroup's own (default_memory_limit) and spill instead of being
+  // killed.
+  const std::vector<std::string> unbounded = {"--workers", "1",
+                                              "--memory-limit", "16G"};
   for (uint32_t attempt = 1; attempt <= 2; ++attempt) {
     uint16_t port = 0;
-    auto s = in_cgroup({"--workers", "1"}, port);
+    auto s = in_cgroup(unbounded, port);
     ASSERT_TRUE(s->wait_exit(60s)) << "not killed at the memory limit";
     EXPECT_EQ(s->exit_code(), -1) << "it exited, it was not killed";
     job_record r;
@@ -392,7 +397,7 @@ TEST_F(store_test, a_job_the_oom_killer_stops_twice_fails_and_the_next_runs) {
   // the server starts at about 10 MB).
   EXPECT_GE(last_mb, 40u);
   uint16_t port = 0;
-  auto s = in_cgroup({"--workers", "1"}, port);
+  auto s = in_cgroup(unbounded, port);
   ASSERT_NE(port, 0) << s->log();
   const auto o = wait_for(port, killer, "failed");
   EXPECT_EQ(str(o, "error"), "the server stopped twice while this job ran; the "
