@@ -39,10 +39,10 @@ declare -A CMD=(
   [unzstd]="zstd -dc \"$PLAIN.zst\" > /dev/null"
 )
 ORDER=(file zst zst_pipe gz duckdb_zst duckdb_gz unzstd)
-# The processor time (user + system) of the plain count and of zstd's
-# decoding alone: what a pipe from zstd costs at the least, whatever
-# playcount does (see the bound printed at the end).
-CPU_OF=(file unzstd)
+# The processor time (user + system) of the plain count, of the pipe (zstd
+# and the count together) and of zstd's decoding alone: what a pipe costs
+# beyond the plain file, and at the least (see what is printed at the end).
+CPU_OF=(file zst_pipe unzstd)
 declare -A TIMES CPU
 log "load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)"
 for run in $(seq "$RUNS"); do
@@ -81,7 +81,24 @@ done
 # Against the plain file's time, that is the least ratio a pipe can have.
 # shellcheck disable=SC2086
 C=$(stat_of median ${CPU[file]}) D=$(stat_of median ${CPU[unzstd]})
+# shellcheck disable=SC2086
+PIPE_CPU=$(stat_of median ${CPU[zst_pipe]})
 CORES=$(nproc)
 printf 'zstd -dc alone: %s s of processor time; the plain count: %s s in %s s on %s cores\n' "$D" "$C" "${MED[file]}" "$CORES"
 printf 'so zst_pipe cannot take less than %.2fx the plain file here (at best (C + D) / %s cores)\n' \
   "$(awk -v c="$C" -v d="$D" -v w="${MED[file]}" -v n="$CORES" 'BEGIN { b = (c + d) / n; if (b < w) b = w; print b / w }')" "$CORES"
+# The pipe's two targets at once (docs/performance.md, "Whether the pipe's
+# two targets can hold at once"). The pipe takes E seconds of processor time
+# more than the plain file (zstd's, the spool's, less the scan it spares); on
+# N busy cores it ends about E / N after where the plain file would, P + E / N.
+# Within 1.6x of P needs P >= E / (0.6 N); 3x faster than DuckDB's time T
+# needs P <= T / 3 - E / N. Some P meets both only when E <= 0.6 N T / 4.8.
+awk -v p="${MED[file]}" -v q="${MED[zst_pipe]}" -v c="$C" -v pc="$PIPE_CPU" \
+    -v t="${MED[duckdb_zst]}" -v n="$CORES" 'BEGIN {
+  e = pc - c
+  printf "the pipe: %.3f s of processor time, E = %.3f s more than the plain file; P + E / %d = %.3f s (measured %.3f s)\n", pc, e, n, p + e / n, q
+  lo = e / (0.6 * n); hi = t / 3 - e / n
+  # (In parentheses: a bare > among the arguments of printf redirects.)
+  printf "both pipe targets hold for a plain count of %.3f to %.3f s (this one: %.3f s)%s\n", lo, hi, p, \
+    ((lo > hi) ? ": none, E is over " sprintf("%.3f", 0.6 * n * t / 4.8) " s" : "")
+}'
