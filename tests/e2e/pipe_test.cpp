@@ -354,6 +354,23 @@ bool punches_holes(const std::string& dir) {
   return freed;
 }
 
+// A temp dir for the count inside `dir`; empty when its file system cannot
+// punch holes (the spool then keeps all it copies: the caller skips).
+std::string temp_dir_that_punches_holes(temp_dir& dir) {
+  const std::string tmp = dir.file("tmp");
+  if (::mkdir(tmp.c_str(), 0700) != 0 || !punches_holes(tmp))
+    return {};
+  return tmp;
+}
+
+// The result of counting `csv` from a file: what a pipe must give.
+std::string counted_from_a_file(temp_dir& dir, const std::string& csv) {
+  const auto in = dir.write("in.csv", csv);
+  const auto expected = dir.file("expected.csv");
+  EXPECT_EQ(run({binary, "count", in, "-o", expected}).exit_code, 0);
+  return test::read_file(expected);
+}
+
 // Whether `pid` has exited (left to be reaped).
 bool exited(pid_t pid) {
   siginfo_t info{};
@@ -367,14 +384,12 @@ bool exited(pid_t pid) {
 // free space) does not apply; it did, and failed at the free space.
 TEST(count_pipe, a_pipe_larger_than_the_free_space_counts_where_holes_free_it) {
   temp_dir dir;
-  const std::string tmp = dir.file("tmp");
-  ASSERT_EQ(::mkdir(tmp.c_str(), 0700), 0);
-  if (!punches_holes(tmp))
-    GTEST_SKIP() << "the file system of " << tmp << " cannot punch holes";
+  const std::string tmp = temp_dir_that_punches_holes(dir);
+  if (tmp.empty())
+    GTEST_SKIP() << "the file system of " << dir.path()
+                 << " cannot punch holes";
   const std::string csv = sample_csv(20000); // about 600 KB
-  const auto in = dir.write("in.csv", csv);
-  const auto expected = dir.file("expected.csv");
-  ASSERT_EQ(run({binary, "count", in, "-o", expected}).exit_code, 0);
+  const std::string expected = counted_from_a_file(dir, csv);
   const auto out = dir.file("out.csv");
   fed_count count({binary, "count", "-", "-o", out, "--temp-dir", tmp,
                    "--test-free-space", "64K", "--test-spool-ahead", "64K",
@@ -383,7 +398,7 @@ TEST(count_pipe, a_pipe_larger_than_the_free_space_counts_where_holes_free_it) {
   ASSERT_TRUE(count.write(csv));
   count.close_input();
   ASSERT_EQ(count.wait(), 0) << count.err();
-  EXPECT_EQ(test::read_file(out), test::read_file(expected));
+  EXPECT_EQ(test::read_file(out), expected);
   EXPECT_TRUE(entries(tmp).empty());
 }
 
@@ -392,14 +407,12 @@ TEST(count_pipe, a_pipe_larger_than_the_free_space_counts_where_holes_free_it) {
 // flight, not of all of it.
 TEST(count_pipe, frees_what_it_has_counted_and_keeps_a_bounded_lead) {
   temp_dir dir;
-  const std::string tmp = dir.file("tmp");
-  ASSERT_EQ(::mkdir(tmp.c_str(), 0700), 0);
-  if (!punches_holes(tmp))
-    GTEST_SKIP() << "the file system of " << tmp << " cannot punch holes";
+  const std::string tmp = temp_dir_that_punches_holes(dir);
+  if (tmp.empty())
+    GTEST_SKIP() << "the file system of " << dir.path()
+                 << " cannot punch holes";
   const std::string csv = sample_csv(300000); // about 9 MB
-  const auto in = dir.write("in.csv", csv);
-  const auto expected = dir.file("expected.csv");
-  ASSERT_EQ(run({binary, "count", in, "-o", expected}).exit_code, 0);
+  const std::string expected = counted_from_a_file(dir, csv);
   const auto out = dir.file("out.csv");
   constexpr uint64_t lead = 256 << 10;
   fed_count count({binary, "count", "-", "-o", out, "--workers", "2",
@@ -427,7 +440,7 @@ TEST(count_pipe, frees_what_it_has_counted_and_keeps_a_bounded_lead) {
   }
   producer.join();
   ASSERT_EQ(count.wait(), 0) << count.err();
-  EXPECT_EQ(test::read_file(out), test::read_file(expected));
+  EXPECT_EQ(test::read_file(out), expected);
   // Seen most of the way through, yet never holding more than the lead, the
   // ranges in flight and a step of freeing (a 16th of the lead), with room
   // for the file system's rounding.
@@ -456,9 +469,7 @@ TEST(count_pipe, a_record_longer_than_the_spools_lead_does_not_stall_it) {
                      ? "the first record"
                      : "a record in the middle");
     temp_dir dir;
-    const auto in = dir.write("in.csv", csv);
-    const auto expected = dir.file("expected.csv");
-    ASSERT_EQ(run({binary, "count", in, "-o", expected}).exit_code, 0);
+    const std::string expected = counted_from_a_file(dir, csv);
     const auto out = dir.file("out.csv");
     fed_count count({binary, "count", "-", "-o", out, "--test-range-size", "4K",
                      "--test-spool-ahead", "64K"},
@@ -474,7 +485,7 @@ TEST(count_pipe, a_record_longer_than_the_spools_lead_does_not_stall_it) {
     producer.join();
     ASSERT_TRUE(ended) << "the count stalled on a record longer than its lead";
     ASSERT_EQ(count.wait(), 0) << count.err();
-    EXPECT_EQ(test::read_file(out), test::read_file(expected));
+    EXPECT_EQ(test::read_file(out), expected);
   }
 }
 
@@ -482,10 +493,10 @@ TEST(count_pipe, a_record_longer_than_the_spools_lead_does_not_stall_it) {
 // happens; a pipe whose read bytes were freed cannot be, and says so.
 TEST(count_pipe, an_overflow_in_freed_input_fails_and_says_why_without_a_line) {
   temp_dir dir;
-  const std::string tmp = dir.file("tmp");
-  ASSERT_EQ(::mkdir(tmp.c_str(), 0700), 0);
-  if (!punches_holes(tmp))
-    GTEST_SKIP() << "the file system of " << tmp << " cannot punch holes";
+  const std::string tmp = temp_dir_that_punches_holes(dir);
+  if (tmp.empty())
+    GTEST_SKIP() << "the file system of " << dir.path()
+                 << " cannot punch holes";
   std::string csv = sample_csv(40000); // about 1.2 MB, read before the end
   csv += "Umbrella,2020-01-01,9223372036854775807\n"
          "Umbrella,2020-01-01,1\n";
