@@ -766,6 +766,9 @@ registry_impl_actor::behavior_type registry(registry_actor* self,
       count_end(st, r, false);
       spdlog::warn("job {} failed: {} (--max-attempts {})", r.id, r.error,
                    st.config.max_attempts);
+      // A server killed after the result's rename but before the record
+      // said finished left a result: a failed job keeps none.
+      drop_result(p);
       if (save(st, r))
         drop_file(p.input);
     } else if (r.state == job_state::queued || r.state == job_state::started) {
@@ -781,6 +784,7 @@ registry_impl_actor::behavior_type registry(registry_actor* self,
         r.state = job_state::failed;
         r.finished_at = now;
         count_end(st, r, false);
+        drop_result(p); // as above: a failed job keeps no result
         spdlog::warn("job {} failed: {}", r.id, r.error);
       } else {
         if (r.state == job_state::started)

@@ -270,6 +270,48 @@ TEST_F(store_test, a_job_that_kills_the_server_twice_fails_and_the_next_runs) {
       << s->log();
 }
 
+// A server killed after the finisher renamed result.csv (with summary.json
+// and songs.idx) into place but before job.json said finished leaves a
+// "started" record beside a whole result. When the next start fails that
+// job (its last attempt, or its upload gone), the result goes with it: a
+// failed job leaves no result file that could be taken for a real one.
+TEST_F(store_test, a_job_failed_at_a_start_keeps_no_result_of_an_earlier_run) {
+  std::string last_attempt, no_upload;
+  {
+    auto s = start();
+    last_attempt = upload(s->port(), header + "a,2020-01-01,2\n", "a.csv");
+    no_upload = upload(s->port(), header + "b,2020-01-01,3\n", "b.csv");
+    wait_for(s->port(), last_attempt, "finished");
+    wait_for(s->port(), no_upload, "finished");
+    s->kill9();
+  }
+  // What the kill in that window leaves: the record as it was while the
+  // job ran (the second with its upload gone since, by whatever means).
+  const auto as_started = [&](const std::string& id, uint32_t attempts) {
+    const job_paths p = paths_for(data(), id);
+    auto read = read_record(p.record);
+    ASSERT_TRUE(read) << read.error().text();
+    job_record r = *read;
+    r.state = job_state::started;
+    r.finished_at = 0;
+    r.attempts = attempts;
+    ASSERT_TRUE(save_record(p, r));
+    for (const auto& file : {p.result, p.summary, p.index})
+      ASSERT_TRUE(test::exists(file)) << file;
+  };
+  as_started(last_attempt, 2); // --max-attempts is 2 by default
+  as_started(no_upload, 1);
+  ASSERT_FALSE(test::exists(paths_for(data(), no_upload).input));
+  auto s = start();
+  for (const auto& id : {last_attempt, no_upload}) {
+    EXPECT_EQ(str(job(s->port(), id), "state"), "failed") << id;
+    const job_paths p = paths_for(data(), id);
+    for (const auto& file : {p.result, p.summary, p.index})
+      EXPECT_FALSE(test::exists(file)) << file << " of a failed job is left";
+  }
+  EXPECT_EQ(result(s->port(), no_upload).substr(0, 16), "422 Job: failed:");
+}
+
 /// A cgroup (v1) memory controller group of this test's own, removed at the
 /// end; ok() false (with why) where there is none or it may not be made.
 class memory_cgroup {
