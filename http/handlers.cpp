@@ -237,6 +237,23 @@ std::optional<reply> handle(server_context& ctx, const request_facts& req,
   return to_reply({api_errc::internal, "the request took a wrong turn"});
 }
 
+namespace {
+
+// Out of descriptors (or memory) for this download: the client may retry.
+reply out_of_resources(const std::string& what, int err) {
+  reply busy = to_reply(
+      {api_errc::unavailable,
+       what + " (" + std::string(std::strerror(err)) + "); retry later"});
+  busy.headers.emplace_back("Retry-After", "1");
+  return busy;
+}
+
+bool is_transient(int err) {
+  return err == EMFILE || err == ENFILE || err == ENOMEM;
+}
+
+} // namespace
+
 std::optional<reply> hand_over(server_context& ctx, const reply& r,
                                connection& c,
                                const std::shared_ptr<Tcp::Peer>& peer,
@@ -252,6 +269,8 @@ std::optional<reply> hand_over(server_context& ctx, const reply& r,
     if (err == ENOENT) // deleted or expired since the lookup
       return result_reply(job_lookup{}, {});
     spdlog::error("cannot send {}: {}", r.file, std::strerror(err));
+    if (is_transient(err)) // not the result's fault: 503, not 500
+      return out_of_resources("the result cannot be opened now", err);
     return to_reply({api_errc::internal, "the result cannot be read: " +
                                              std::string(std::strerror(err))});
   }
@@ -262,12 +281,7 @@ std::optional<reply> hand_over(server_context& ctx, const reply& r,
     const int err = errno;
     ::close(file);
     spdlog::error("cannot send {}: {}", r.file, std::strerror(err));
-    reply busy =
-        to_reply({api_errc::unavailable, "the server is out of resources (" +
-                                             std::string(std::strerror(err)) +
-                                             "); retry later"});
-    busy.headers.emplace_back("Retry-After", "1");
-    return busy;
+    return out_of_resources("the server is out of resources", err);
   }
   // The ETag and Last-Modified are the result's (the gzip variant's tag has
   // its own suffix); sizes and ranges are those of the file sent.
