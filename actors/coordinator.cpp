@@ -102,6 +102,10 @@ struct job_run {
   std::chrono::steady_clock::time_point planned = started;
   /// What the planner and the finisher advance on their threads.
   std::shared_ptr<job_meter> meter = std::make_shared<job_meter>();
+  /// Ended (canceled) while its finisher ran: answered once the finisher
+  /// is done, so that what it renamed into the job's directory is removed
+  /// by the registry rather than left behind.
+  std::optional<job_result> ended;
 
   [[nodiscard]] const char* phase_name() const {
     if (phase == planning)
@@ -535,6 +539,11 @@ void forget(coordinator_state& st, const std::string& id) {
 // Ends a job now with `result` (canceled, or failed for a reason that is not
 // the input's fault).
 void end_job(coordinator_pointer self, job_run& job, job_result result) {
+  if (job.phase == job_run::finishing) {
+    if (!job.ended)
+      job.ended = std::move(result); // on_finished answers it
+    return;
+  }
   drop_state(self, job.request.id, job.touched);
   job.promise.deliver(std::move(result));
   forget(self->state, job.request.id);
@@ -575,9 +584,11 @@ void on_finished(coordinator_pointer self, job_result& result) {
   auto& st = self->state;
   auto i = st.jobs.find(result.id);
   if (i == st.jobs.end())
-    return; // canceled meanwhile
+    return; // not a job of ours (any more)
   const std::string id = result.id;
   st.spilled_bytes += result.spilled_bytes;
+  if (i->second.ended)
+    result = std::move(*i->second.ended);
   i->second.promise.deliver(std::move(result));
   forget(st, id);
 }

@@ -426,6 +426,57 @@ TEST_F(server_test, a_job_canceled_after_it_spilled_leaves_no_spill_files) {
   EXPECT_FALSE(test::exists(paths_for(data(), id).input));
 }
 
+// A job canceled while its finisher writes the result: the finisher still
+// renames result.csv, summary.json and songs.idx into the directory when
+// it is done. Those are removed then; before, they stayed beside the
+// canceled record (as large as the input, and more) until its time to live.
+TEST_F(server_test, a_job_canceled_while_its_result_is_written_keeps_none) {
+  auto s = start({"--workers", "2"});
+  test::csv_shape shape; // many groups: a result that takes a while to write
+  shape.rows = 1000000;
+  shape.songs = 700000;
+  shape.days = 30;
+  const std::string id = submit(s->port(), test::make_csv(shape));
+  const job_paths p = paths_for(data(), id);
+  const auto partial = [&] {
+    for (const auto& name : test::entries(p.dir))
+      if (name.find(".partial-") != std::string::npos)
+        return true;
+    return false;
+  };
+  json::object o;
+  ASSERT_TRUE(test::eventually(
+      [&] {
+        if (partial())
+          return true;
+        o = job(s->port(), id);
+        return str(o, "state") != "queued" && str(o, "state") != "started";
+      },
+      60s, 1ms))
+      << json::serialize(o);
+  ASSERT_TRUE(partial()) << "the job ended before its result was written: "
+                         << json::serialize(o);
+  const auto r = test::http_delete(s->port(), "/jobs/" + id + "/");
+  ASSERT_EQ(r.status, 200) << r.raw;
+  EXPECT_EQ(str(json_of(r), "state"), "canceled");
+  // Once nothing is written any more and the coordinator runs no job, the
+  // directory holds the canceled record alone.
+  EXPECT_TRUE(test::eventually(
+      [&] {
+        const auto stats = json_of(test::http_get(s->port(), "/admin/stats"));
+        return !partial() && !test::exists(p.result) &&
+               stats.at("coordinator").at("jobsRunning").to_number<int>() == 0;
+      },
+      30s))
+      << "left: " << test::entries(p.dir).size() << " entries\n"
+      << s->log();
+  EXPECT_EQ(test::entries(p.dir), std::vector<std::string>{"job.json"});
+  EXPECT_EQ(str(job(s->port(), id), "state"), "canceled");
+  EXPECT_EQ(test::http_get(s->port(), "/jobs/" + id + "/result/").status, 410);
+  // The slot is free: the next job runs.
+  wait_for(s->port(), submit(s->port(), small_csv), "finished");
+}
+
 // -- GET /jobs/, /admin/stats, /healthz ---------------------------------------
 
 TEST_F(server_test, the_job_list_shows_recent_jobs_newest_first) {
