@@ -186,6 +186,17 @@ void save_again(registry_state& st) {
   }
 }
 
+// A job's error as API clients see it: its files by their names, not where
+// the server keeps them (as the finisher says them; the planner and the
+// workers name the whole path, which the log keeps: on_result).
+std::string without_job_dir(std::string error, const job_paths& p) {
+  const std::string dir = p.dir + "/";
+  for (size_t at = error.find(dir); at != std::string::npos;
+       at = error.find(dir, at))
+    error.erase(at, dir.size());
+  return error;
+}
+
 void drop_file(const std::string& path) {
   if (auto removed = remove_file(path); !removed)
     spdlog::warn("{}", removed.error().text());
@@ -335,12 +346,16 @@ void on_result(registry_actor* self, const std::string& id, job_result& res) {
                    seconds, r.rows, r.groups);
     } else {
       r.state = job_state::failed;
-      r.error =
-          res.error.empty() ? "the job failed" : printable_utf8(res.error);
+      r.error = res.error.empty()
+                    ? "the job failed"
+                    : printable_utf8(without_job_dir(res.error, p));
       if (cut_reason)
         r.error = std::move(*cut_reason);
       drop_result(p);
-      spdlog::warn("job {} failed after {:.3f} s: {}", id, seconds, r.error);
+      // The log names the whole path, where there was one.
+      spdlog::warn("job {} failed after {:.3f} s: {}", id, seconds,
+                   cut_reason || res.error.empty() ? r.error
+                                                   : printable_utf8(res.error));
     }
     count_end(st, r);
     // The upload goes only once the end is on disk: a restart before then

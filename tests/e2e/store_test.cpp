@@ -312,6 +312,33 @@ TEST_F(store_test, a_job_failed_at_a_start_keeps_no_result_of_an_earlier_run) {
   EXPECT_EQ(result(s->port(), no_upload).substr(0, 16), "422 Job: failed:");
 }
 
+// A job whose input cannot be read when it runs again fails with the
+// file's name, not where the server keeps it (the planner named the whole
+// path: "cannot read DATA/jobs/<id>/input.csv: ..."); the log has it whole.
+TEST_F(store_test, a_job_error_names_its_files_not_the_data_directory) {
+  std::string id;
+  {
+    // No workers: the job is started and waits for one.
+    auto s = start({"--workers", "0"});
+    id = upload(s->port(), header + "a,2020-01-01,2\n", "a.csv");
+    wait_for(s->port(), id, "started");
+    s->kill9();
+  }
+  // Its input is no file any more when it runs again.
+  const job_paths p = paths_for(data(), id);
+  ASSERT_TRUE(fs::remove(p.input));
+  ASSERT_TRUE(fs::create_directory(p.input));
+  auto s = start({"--workers", "1"});
+  const auto o = wait_for(s->port(), id, "failed");
+  const std::string error = str(o, "error");
+  EXPECT_EQ(error, "cannot read input.csv: not a regular file");
+  EXPECT_EQ(error.find(data()), std::string::npos) << error;
+  EXPECT_EQ(result(s->port(), id), "422 Job: failed: " + error);
+  EXPECT_NE(s->log().find("failed after"), std::string::npos) << s->log();
+  EXPECT_NE(s->log().find(p.input + ": not a regular file"), std::string::npos)
+      << s->log();
+}
+
 /// A cgroup (v1) memory controller group of this test's own, removed at the
 /// end; ok() false (with why) where there is none or it may not be made.
 class memory_cgroup {
