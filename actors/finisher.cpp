@@ -170,8 +170,13 @@ job_result complete(finisher_state& st) {
     if (!st.spill_error.empty())
       result.error = st.spill_error;
   }
-  if (result.error.empty() && overflow) {
-    // Running totals only overflow at one record in file order.
+  // Running totals only overflow at one record in file order: a file is
+  // read again to find it (into outcome.error); freed input cannot be.
+  const auto place_overflow = [&] {
+    if (freed) {
+      result.error = std::string(freed_overflow_error);
+      return;
+    }
     mapped_file file;
     if (auto opened = file.open(st.in.request.input_path); !opened)
       result.error = opened.error().within(reread).text();
@@ -179,7 +184,9 @@ job_result complete(finisher_state& st) {
       outcome =
           read_sequentially(file.bytes(), st.in.layout, policy(st.in.request))
               .outcome;
-  }
+  };
+  if (result.error.empty() && overflow)
+    place_overflow();
   result.merge_seconds = seconds_since(st.merge_start);
   const auto write_start = clock_type::now();
   result.rows = outcome.rows;
@@ -211,13 +218,25 @@ job_result complete(finisher_state& st) {
       const auto written = write_spilled_result(
           in_memory, spills, st.spill_owners, path, st.in.request.durable,
           &st.in.meter->writing, summary);
-      if (!written)
+      if (!written) {
         why = written.error();
-      else if (written->overflow) // the sequential read would have found it
-        why = failure::words(
-            "overflow: a total is larger than 9223372036854775807");
-      else
+      } else if (written->overflow) {
+        // Totals that each fit, spilled apart, overflow only once merged
+        // here: a bad input as any overflow, placed the same way (no file
+        // was written).
+        place_overflow();
+        if (result.error.empty() && outcome.error)
+          result.error = outcome.error->to_string();
+        else if (result.error.empty()) // the read again found none
+          result.error = "overflow: a total is larger than 9223372036854775807";
+        result.rows = outcome.rows;
+        result.bad_rows = outcome.bad_rows;
+        result.first_bad.clear();
+        for (const input_error& e : outcome.first_bad)
+          result.first_bad.push_back(e.to_string());
+      } else {
         result.groups = written->groups;
+      }
     } else {
       result.groups = st.totals.groups();
       auto written =
@@ -226,7 +245,7 @@ job_result complete(finisher_state& st) {
       if (!written)
         why = std::move(written).error();
     }
-    result.ok = !why;
+    result.ok = !why && result.error.empty();
     // Said to API clients: the file's name, not where the server keeps it;
     // to the CLI's user, where (`cannot write /dev/full`, not `full`).
     if (why)

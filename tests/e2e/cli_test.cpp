@@ -96,6 +96,41 @@ TEST(count_command, under_a_tiny_memory_limit_spills_and_gives_the_same_bytes) {
     }
 }
 
+// Totals that each fit in a worker's spills overflow only when the spills
+// are merged at the end: that is bad input as any overflow, said with the
+// line where it happens (as without a limit), not as a result that could
+// not be written.
+TEST(count_command, an_overflow_found_merging_spills_names_its_line) {
+  temp_dir dir;
+  std::string csv = "Song,Date,Number of Plays\n";
+  for (int part = 0; part < 3; ++part) {
+    csv += "Umbrella,2020-01-01,4611686018427387904\n"; // 2^62
+    for (int i = 0; i < 20000; ++i)
+      csv += "s" + std::to_string(part * 20000 + i) + ",2020-01-01,1\n";
+  }
+  const auto in = dir.write("in.csv", csv);
+  const std::string spills = dir.file("tmp");
+  ASSERT_EQ(::mkdir(spills.c_str(), 0700), 0);
+  const std::string where =
+      "line 20003: overflow: the total for \"Umbrella\" on 2020-01-01 is "
+      "larger than 9223372036854775807";
+  const auto plain = run({binary, "count", in, "-o", dir.file("out.csv")});
+  EXPECT_EQ(plain.exit_code, 1);
+  EXPECT_NE(plain.err.find(where), std::string::npos) << plain.err;
+  for (const char* workers : {"1", "2"}) {
+    const auto out = dir.file("out.csv");
+    const auto r = run({binary, "count", in, "-o", out, "--workers", workers,
+                        "--range-size", "64K", "--memory-limit", "1M",
+                        "--temp-dir", spills, "--verbose"});
+    EXPECT_EQ(r.exit_code, 1) << workers;
+    EXPECT_NE(r.err.find(" spilled to disk"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(where), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("could not be written"), std::string::npos) << r.err;
+    EXPECT_EQ(::access(out.c_str(), F_OK), -1);
+    EXPECT_EQ(test::entries(spills), std::vector<std::string>{});
+  }
+}
+
 // A count killed while it had spills leaves them; the next count in the
 // same temp dir removes them once nothing has written there for a minute
 // (aged by hand here), since no process holds that directory's lock.
