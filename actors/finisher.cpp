@@ -189,14 +189,19 @@ job_result complete(finisher_state& st) {
     place_overflow();
   result.merge_seconds = seconds_since(st.merge_start);
   const auto write_start = clock_type::now();
-  result.rows = outcome.rows;
-  result.bad_rows = outcome.bad_rows;
   result.spilled_bytes = st.node_spilled;
-  for (const input_error& e : outcome.first_bad)
-    result.first_bad.push_back(e.to_string());
-  if (result.error.empty() && outcome.error) {
-    result.error = outcome.error->to_string();
-  } else if (result.error.empty()) {
+  // The rows read, and the input's first error, as the job's.
+  const auto take_outcome = [&] {
+    result.rows = outcome.rows;
+    result.bad_rows = outcome.bad_rows;
+    result.first_bad.clear();
+    for (const input_error& e : outcome.first_bad)
+      result.first_bad.push_back(e.to_string());
+    if (result.error.empty() && outcome.error)
+      result.error = outcome.error->to_string();
+  };
+  take_outcome();
+  if (result.error.empty()) {
     const std::string& path = st.in.request.output_path;
     const std::string& spills = st.in.request.spill_dir;
     std::optional<failure> why;
@@ -225,15 +230,9 @@ job_result complete(finisher_state& st) {
         // here: a bad input as any overflow, placed the same way (no file
         // was written).
         place_overflow();
-        if (result.error.empty() && outcome.error)
-          result.error = outcome.error->to_string();
-        else if (result.error.empty()) // the read again found none
+        take_outcome();
+        if (result.error.empty()) // the read again found none
           result.error = "overflow: a total is larger than 9223372036854775807";
-        result.rows = outcome.rows;
-        result.bad_rows = outcome.bad_rows;
-        result.first_bad.clear();
-        for (const input_error& e : outcome.first_bad)
-          result.first_bad.push_back(e.to_string());
       } else {
         result.groups = written->groups;
       }
