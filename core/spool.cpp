@@ -120,8 +120,10 @@ void spool::copy() {
   size_t head = 0;
   bool sniffed = false;
   std::unique_ptr<stream_decoder> decoder;
+  // Said after the input's name (`standard input: the input is ...`), as
+  // every error of the copy is.
   const auto over_limit = [&] {
-    return failure::words(source_ + " is larger than the limit of " +
+    return failure::words("the input is larger than the limit of " +
                           format_bytes(limit_) + " (--max-input-size)");
   };
   uint64_t quotes = 0; // in the bytes landed through `land`
@@ -130,8 +132,7 @@ void spool::copy() {
       return over_limit();
     keep_pace();
     if (!write_all(out_, bytes))
-      return failure::of_errno("cannot write", path_, errno)
-          .within("cannot spool " + source_);
+      return failure::of_errno("cannot write", path_, errno).within("spooling");
     // Counted here, while the bytes are in cache, so that the planner
     // need not read them all again (growing_file::grow).
     quotes += count_byte(bytes.data(), bytes.size(), '"');

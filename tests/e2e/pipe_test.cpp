@@ -323,7 +323,7 @@ TEST(count_pipe, stops_spooling_at_the_input_size_limit) {
   count.close_input();
   EXPECT_EQ(count.wait(), 1);
   const std::string err = count.err();
-  EXPECT_NE(err.find("standard input is larger than the limit"),
+  EXPECT_NE(err.find("standard input: the input is larger than the limit"),
             std::string::npos)
       << err;
   EXPECT_NE(err.find("--max-input-size"), std::string::npos) << err;
