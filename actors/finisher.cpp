@@ -247,12 +247,14 @@ job_result complete(finisher_state& st) {
     result.ok = !why && result.error.empty();
     // Said to API clients: the file's name, not where the server keeps it;
     // to the CLI's user, where (`cannot write /dev/full`, not `full`).
-    if (why)
+    if (why) {
+      result.output_errno = why->code;
       result.error =
           std::move(*why)
               .within(result_write_failed)
               .text(st.in.request.full_paths ? failure::paths::full
                                              : failure::paths::file_names);
+    }
     result.write_seconds = seconds_since(write_start);
   }
   // A long-running server gives the memory of a big job back to the system

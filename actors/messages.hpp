@@ -158,13 +158,18 @@ struct job_result {
   double merge_seconds = 0;
   double write_seconds = 0;
   uint64_t spilled_bytes = 0; ///< partials written to disk under the limit
+  /// The errno of a result that could not be written (0: none, or not an
+  /// errno): EPIPE is a reader of `-o -` that went away, which `count`
+  /// does not call an error.
+  int output_errno = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, job_result& x) {
   return f(caf::meta::type_name("job_result"), x.id, x.ok, x.canceled, x.error,
            x.rows, x.groups, x.bad_rows, x.first_bad, x.scan_seconds,
-           x.read_seconds, x.merge_seconds, x.write_seconds, x.spilled_bytes);
+           x.read_seconds, x.merge_seconds, x.write_seconds, x.spilled_bytes,
+           x.output_errno);
 }
 
 /// A job's progress while it runs.

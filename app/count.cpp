@@ -23,7 +23,6 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <fcntl.h>
 #include <filesystem>
 #include <sys/ioctl.h>
@@ -597,13 +596,8 @@ int count_command(int argc, char** argv) {
             : (", " + format_bytes(result.spilled_bytes) + " spilled to disk")
                   .c_str());
   if (!result.ok) {
-    const std::string epipe = std::string(": ") + std::strerror(EPIPE);
-    if (!broken_pipe.ignored &&
-        result.error.rfind(result_write_failed, 0) == 0 &&
-        target->kind != output_kind::replace &&
-        result.error.size() >= epipe.size() &&
-        result.error.compare(result.error.size() - epipe.size(), epipe.size(),
-                             epipe) == 0) {
+    if (!broken_pipe.ignored && result.output_errno == EPIPE &&
+        target->kind != output_kind::replace) {
       broken_pipe.raise = true; // once the rest is cleaned up
       return 1;
     }

@@ -14,6 +14,7 @@
 #include <caf/binary_serializer.hpp>
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <functional>
 #include <map>
 #include <optional>
@@ -283,7 +284,8 @@ protected:
                                             1.5,
                                             2.5,
                                             3.5,
-                                            4096});
+                                            4096,
+                                            EPIPE});
     add("playcount::job_status", job_status{"j", true, "reading", 100, 50, 7,
                                             test::every_field_set().progress});
     add("playcount::worker_info", worker_info{"node-2", 9});
