@@ -245,15 +245,12 @@ job_result complete(finisher_state& st) {
         why = std::move(written).error();
     }
     result.ok = !why && result.error.empty();
-    // Said to API clients: the file's name, not where the server keeps it;
-    // to the CLI's user, where (`cannot write /dev/full`, not `full`).
+    // With full paths: the CLI's user is told where (`cannot write
+    // /dev/full`); the registry takes the job's directory out for API
+    // clients, as from every error of a job (without_job_dir).
     if (why) {
       result.output_errno = why->code;
-      result.error =
-          std::move(*why)
-              .within(result_write_failed)
-              .text(st.in.request.full_paths ? failure::paths::full
-                                             : failure::paths::file_names);
+      result.error = std::move(*why).within(result_write_failed).text();
     }
     result.write_seconds = seconds_since(write_start);
   }

@@ -186,9 +186,9 @@ void save_again(registry_state& st) {
   }
 }
 
-// A job's error as API clients see it: its files by their names, not where
-// the server keeps them (as the finisher says them; the planner and the
-// workers name the whole path, which the log keeps: on_result).
+// A job's error as API clients see it: its files by their names in the
+// job's directory, not where the server keeps them (the coordinator's
+// actors name whole paths, which the log keeps: on_result).
 std::string without_job_dir(std::string error, const job_paths& p) {
   const std::string dir = p.dir + "/";
   for (size_t at = error.find(dir); at != std::string::npos;

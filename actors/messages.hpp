@@ -128,16 +128,13 @@ struct job_request {
   /// songs.idx of the result, all or nothing with it.
   std::string summary_path;
   std::string index_path;
-  /// Errors name files by their full paths (the CLI's own files), not only
-  /// by their names (a server's directories are nobody else's business).
-  bool full_paths = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, job_request& x) {
   return f(caf::meta::type_name("job_request"), x.id, x.input_path,
            x.output_path, x.range_size, x.on_bad_rows, x.durable, x.spill_dir,
-           x.memory_limit, x.summary_path, x.index_path, x.full_paths);
+           x.memory_limit, x.summary_path, x.index_path);
 }
 
 /// The end of a job. `error` is empty on success; on bad input it is the

@@ -488,7 +488,6 @@ int count_command(int argc, char** argv) {
   request.input_path = in.path;
   request.growing = in.spooled ? in.spooled->file() : nullptr;
   request.output_path = output;
-  request.full_paths = true;
   request.range_size = range_size;
   request.on_bad_rows = *policy;
   request.memory_limit = memory_limit;

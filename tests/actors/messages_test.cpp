@@ -268,7 +268,7 @@ protected:
     add("playcount::job_request",
         job_request{"j", "/in.csv", "/out.csv", 1 << 10, bad_row_policy::skip,
                     true, "/spill", 1 << 20, nullptr, "/summary.json",
-                    "/songs.idx", true},
+                    "/songs.idx"},
         // An input still being written is shared in this process only: it
         // never crosses (it stays null here and there).
         exempt_paths{"playcount::job_request.8"});
